@@ -1,0 +1,97 @@
+# relay: one non-recursive GNU Makefile. Objects go under build/$(VARIANT)/.
+# `make` builds build/release/relay; `make help` lists the targets.
+
+VARIANT ?= release
+B       := build/$(VARIANT)
+
+CORE_PKGS := libwebsockets libjwt jansson openssl sqlite3
+AV_PKGS   := libavcodec libavformat libavutil libswscale libavdevice
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+           -Wwrite-strings -Wformat=2 -Werror
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -I. -D_GNU_SOURCE
+CORE_CFLAGS = $(shell pkg-config --cflags $(CORE_PKGS) 2>/dev/null)
+CORE_LIBS   = $(shell pkg-config --libs $(CORE_PKGS) 2>/dev/null)
+LDLIBS  += $(CORE_LIBS) -lpthread -lm
+
+ifeq ($(VARIANT),asan)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PKG_SRC  := $(wildcard pkg/*/*.c)
+APP_SRC  := $(wildcard cmd/*.c relay/*.c token/*.c file/*.c host/*.c)
+PKG_OBJ  := $(PKG_SRC:%.c=$(B)/%.o)
+APP_OBJ  := $(APP_SRC:%.c=$(B)/%.o)
+UNITS    := $(patsubst test/unit/%_test.c,$(B)/test/%_test,$(wildcard test/unit/*_test.c))
+FUZZERS  := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
+FMT_SRC  := $(wildcard cmd/*.[ch] relay/*.[ch] token/*.[ch] file/*.[ch] host/*.[ch] pkg/*/*.[ch] \
+              test/unit/*.[ch] test/fuzz/*.[ch] test/*.h)
+
+RELAY    := $(B)/relay
+
+all: $(RELAY)
+
+$(RELAY): $(APP_OBJ) $(PKG_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CORE_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/test/%_test: $(B)/test/unit/%_test.o $(PKG_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/deps.sh
+
+# Unit binaries, then the end-to-end suite against the real binary.
+test: deps
+	@$(MAKE) --no-print-directory test-only
+
+test-only: $(RELAY) $(UNITS)
+	@scripts/run-tests.sh $(B) $(UNITS)
+
+check:
+	@$(MAKE) --no-print-directory VARIANT=asan test
+
+run: deps
+	@$(MAKE) --no-print-directory $(RELAY)
+	@scripts/run-dev.sh $(RELAY)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(RELAY)
+	@bench/run.sh $(RELAY)
+
+fuzz:
+	@mkdir -p build/fuzz
+	@for f in $(FUZZERS); do \
+	  clang -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	    -o build/fuzz/$$f test/fuzz/fuzz_$$f.c $(PKG_SRC) $(CORE_CFLAGS) $(CORE_LIBS) -lm && \
+	  mkdir -p build/fuzz/corpus/$$f && \
+	  build/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz/corpus/$$f test/fuzz/corpus/$$f \
+	    || exit 1; done
+
+format:
+	clang-format -i $(FMT_SRC)
+
+format-check:
+	clang-format --dry-run -Werror $(FMT_SRC)
+
+clean:
+	rm -rf build
+
+help:
+	@echo "make              build $(RELAY)"
+	@echo "make run          install deps, build, start relay serve on localhost with dev defaults"
+	@echo "make test         install deps, build, run unit and end-to-end tests"
+	@echo "make check        the same tests in an ASan+UBSan build"
+	@echo "make bench        benchmarks (figures, not pass/fail)"
+	@echo "make fuzz         run each fuzzer for FUZZ_SECONDS (default 60)"
+	@echo "make format       clang-format the sources; format-check only checks"
+	@echo "make clean        remove build/"
+
+.PHONY: all deps test test-only check run bench fuzz format format-check clean help
+-include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(UNITS:%=$(B)/test/unit/%.d)
