@@ -126,7 +126,7 @@ static int build_claims(const struct token_mint_opts *o, int64_t now, struct rjw
 	if (o->not_before && *o->not_before && parse_not_before(o->not_before, now, &c->nbf))
 		return fail(why, "invalid --not-before '%.40s': expected a duration or @UNIXTIME",
 				o->not_before);
-	c->exp = (c->nbf > now ? c->nbf : now) + (o->lifetime + 999) / 1000;
+	c->exp = c->nbf + (o->lifetime + 999) / 1000; /* valid for @lifetime from nbf */
 	ret = build_scopes(o, c);
 	if (ret == -E2BIG)
 		return fail(why, "too many scopes (at most %d)", MAX_SCOPES);

@@ -1,0 +1,79 @@
+# lib.sh: helpers for relay's shell end-to-end tests. Source it, call check_* for each
+# assertion, and `finish` at the end (prints "N passed, N failed" and sets the exit status).
+# Every process started with `bg` is killed by PID on exit; temporary files live in $TMP.
+set -u
+
+PASSED=0
+FAILED=0
+PIDS=()
+TMP=$(mktemp -d)
+
+cleanup() {
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+pass() {
+	PASSED=$((PASSED + 1))
+	echo "ok - $1"
+}
+
+failed() {
+	FAILED=$((FAILED + 1))
+	echo "not ok - $1"
+}
+
+# check NAME COMMAND...: passes when the command exits 0.
+check() {
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else failed "$name"; fi
+}
+
+# check_eq NAME GOT WANT
+check_eq() {
+	if [ "$2" = "$3" ]; then
+		pass "$1"
+	else
+		failed "$1: got '$2', want '$3'"
+	fi
+}
+
+# check_contains NAME HAYSTACK NEEDLE
+check_contains() {
+	case "$2" in
+	*"$3"*) pass "$1" ;;
+	*) failed "$1: '$3' not in '$2'" ;;
+	esac
+}
+
+# run_rc CMD...: runs it, leaving stdout in $OUT, stderr in $ERR and the status in $RC.
+run_rc() {
+	"$@" >"$TMP/out" 2>"$TMP/err"
+	RC=$?
+	OUT=$(cat "$TMP/out")
+	ERR=$(cat "$TMP/err")
+}
+
+# bg CMD...: start in the background and remember the PID for cleanup.
+bg() {
+	"$@" &
+	PIDS+=($!)
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+finish() {
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
