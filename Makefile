@@ -22,8 +22,9 @@ endif
 
 PKG_SRC  := $(wildcard pkg/*/*.c)
 APP_SRC  := $(wildcard cmd/*.c relay/*.c token/*.c file/*.c host/*.c)
-PKG_OBJ  := $(PKG_SRC:%.c=$(B)/%.o)
-APP_OBJ  := $(APP_SRC:%.c=$(B)/%.o)
+O        := $(B)/obj
+PKG_OBJ  := $(PKG_SRC:%.c=$(O)/%.o)
+APP_OBJ  := $(APP_SRC:%.c=$(O)/%.o)
 UNITS    := $(patsubst test/unit/%_test.c,$(B)/test/%_test,$(wildcard test/unit/*_test.c))
 FUZZERS  := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 FMT_SRC  := $(wildcard cmd/*.[ch] relay/*.[ch] token/*.[ch] file/*.[ch] host/*.[ch] pkg/*/*.[ch] \
@@ -36,11 +37,11 @@ all: $(RELAY)
 $(RELAY): $(APP_OBJ) $(PKG_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/%.o: %.c
+$(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CORE_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/test/%_test: $(B)/test/unit/%_test.o $(PKG_OBJ)
+$(B)/test/%_test: $(O)/test/unit/%_test.o $(PKG_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -94,4 +95,4 @@ help:
 	@echo "make clean        remove build/"
 
 .PHONY: all deps test test-only check run bench fuzz format format-check clean help
--include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(UNITS:%=$(B)/test/unit/%.d)
+-include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(wildcard $(O)/test/unit/*.d)

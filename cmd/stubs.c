@@ -17,11 +17,6 @@ static int not_yet(const char *name, int argc, char **argv)
 	return EXIT_FAIL;
 }
 
-int cmd_serve(int argc, char **argv)
-{
-	return not_yet("serve", argc, argv);
-}
-
 int cmd_host(int argc, char **argv)
 {
 	return not_yet("host", argc, argv);

@@ -320,11 +320,12 @@ static enum rjwt_status check_times(const struct rjwt_claims *c, int64_t now, in
 {
 	if (!c->exp)
 		return RJWT_NO_EXPIRY;
-	if (now > c->exp + skew)
+	/* The skew goes on the trusted side: claims may hold any int64. */
+	if (now - skew > c->exp)
 		return RJWT_EXPIRED;
-	if (c->nbf && now < c->nbf - skew)
+	if (c->nbf && now + skew < c->nbf)
 		return RJWT_NOT_YET_VALID;
-	if (c->iat && now < c->iat - skew)
+	if (c->iat && now + skew < c->iat)
 		return RJWT_ISSUED_IN_FUTURE;
 	return RJWT_OK;
 }

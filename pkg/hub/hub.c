@@ -1,0 +1,298 @@
+/*
+ * hub: topics in a chained hash table, members in a doubly linked list per topic, and per
+ * reader a ring of message pointers. A message is allocated once and shared by reference.
+ */
+#include "pkg/hub/hub.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 1024
+
+struct topic {
+	struct topic *next; /* bucket chain */
+	struct hub *hub;
+	struct hub_member *members;
+	size_t nmembers;
+	char name[];
+};
+
+struct hub_member {
+	struct hub_member *next, *prev;
+	struct topic *topic;
+	void *owner;
+	bool can_read, can_write;
+	struct hub_msg **ring; /* queue_msgs slots */
+	size_t head, len, bytes;
+	struct hub_counters c;
+};
+
+struct hub {
+	struct topic *bucket[NBUCKETS];
+	size_t ntopics;
+	struct hub_limits lim;
+	struct hub_callbacks cb;
+};
+
+/* ---- messages ---- */
+
+struct hub_msg *hub_msg_new(size_t len, size_t headroom)
+{
+	struct hub_msg *m = malloc(sizeof(*m) + headroom + len + 1);
+
+	if (!m)
+		return NULL;
+	m->refs = 1;
+	m->binary = false;
+	m->len = len;
+	m->t_in_ns = 0;
+	m->data = (uint8_t *)(m + 1) + headroom;
+	return m;
+}
+
+void hub_msg_ref(struct hub_msg *m)
+{
+	m->refs++;
+}
+
+void hub_msg_unref(struct hub_msg *m)
+{
+	if (m && --m->refs == 0)
+		free(m);
+}
+
+/* ---- topics ---- */
+
+static unsigned topic_hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % NBUCKETS;
+}
+
+static struct topic *find_topic(struct hub *h, const char *name)
+{
+	struct topic *t;
+
+	for (t = h->bucket[topic_hash(name)]; t; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+static struct topic *add_topic(struct hub *h, const char *name)
+{
+	size_t n = strlen(name);
+	struct topic *t = calloc(1, sizeof(*t) + n + 1);
+	unsigned b = topic_hash(name);
+
+	if (!t)
+		return NULL;
+	memcpy(t->name, name, n + 1);
+	t->hub = h;
+	t->next = h->bucket[b];
+	h->bucket[b] = t;
+	h->ntopics++;
+	return t;
+}
+
+static void remove_topic(struct hub *h, struct topic *t)
+{
+	struct topic **pp = &h->bucket[topic_hash(t->name)];
+
+	while (*pp != t)
+		pp = &(*pp)->next;
+	*pp = t->next;
+	h->ntopics--;
+	free(t);
+}
+
+/* ---- hub ---- */
+
+struct hub *hub_new(const struct hub_limits *lim, const struct hub_callbacks *cb)
+{
+	struct hub *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->lim = *lim;
+	if (!h->lim.queue_msgs)
+		h->lim.queue_msgs = 1;
+	h->cb = *cb;
+	return h;
+}
+
+void hub_free(struct hub *h)
+{
+	free(h);
+}
+
+struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, bool can_write, void *owner,
+			    enum hub_join_error *err)
+{
+	struct topic *t = find_topic(h, topic);
+	struct hub_member *m;
+
+	*err = HUB_JOIN_OK;
+	if (!t && h->ntopics >= h->lim.max_topics) {
+		*err = HUB_JOIN_TOO_MANY_TOPICS;
+		return NULL;
+	}
+	if (t && t->nmembers >= h->lim.max_per_topic) {
+		*err = HUB_JOIN_TOPIC_FULL;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (m && can_read)
+		m->ring = calloc(h->lim.queue_msgs, sizeof(*m->ring));
+	if (!m || (can_read && !m->ring) || (!t && !(t = add_topic(h, topic)))) {
+		if (m)
+			free(m->ring);
+		free(m);
+		*err = HUB_JOIN_NOMEM;
+		return NULL;
+	}
+	m->topic = t;
+	m->owner = owner;
+	m->can_read = can_read;
+	m->can_write = can_write;
+	m->next = t->members;
+	if (t->members)
+		t->members->prev = m;
+	t->members = m;
+	t->nmembers++;
+	return m;
+}
+
+static void drop_head(struct hub_member *m, size_t cap)
+{
+	struct hub_msg *msg = m->ring[m->head];
+
+	m->bytes -= msg->len;
+	m->ring[m->head] = NULL;
+	m->head = (m->head + 1) % cap;
+	m->len--;
+	hub_msg_unref(msg);
+}
+
+void hub_leave(struct hub_member *m)
+{
+	struct topic *t;
+	size_t cap;
+
+	if (!m)
+		return;
+	t = m->topic;
+	cap = t->hub->lim.queue_msgs;
+	while (m->len)
+		drop_head(m, cap);
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		t->members = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	if (--t->nmembers == 0)
+		remove_topic(t->hub, t);
+	free(m->ring);
+	free(m);
+}
+
+/* Queue @msg for reader @r; returns false when @r must be closed (HUB_CLOSE overflow). */
+static bool enqueue(struct hub *h, struct hub_member *r, struct hub_msg *msg)
+{
+	size_t cap = h->lim.queue_msgs;
+	bool was_empty = r->len == 0;
+
+	while (r->len && (r->len == cap || r->bytes + msg->len > h->lim.queue_bytes)) {
+		if (h->lim.policy == HUB_CLOSE)
+			return false;
+		drop_head(r, cap);
+		r->c.dropped++;
+	}
+	hub_msg_ref(msg);
+	r->ring[(r->head + r->len) % cap] = msg;
+	r->len++;
+	r->bytes += msg->len;
+	if (was_empty && h->cb.wake)
+		h->cb.wake(r->owner);
+	return true;
+}
+
+int hub_publish(struct hub_member *from, struct hub_msg *msg, int64_t now_ns)
+{
+	struct hub *h = from->topic->hub;
+	struct hub_member *r, *next;
+	int n = 0;
+
+	if (!from->can_write) {
+		from->c.refused++;
+		hub_msg_unref(msg);
+		return -EPERM;
+	}
+	from->c.rx_msgs++;
+	from->c.rx_bytes += msg->len;
+	from->c.last_rx_ns = now_ns;
+	for (r = from->topic->members; r; r = next) {
+		next = r->next;
+		if (r == from || !r->can_read)
+			continue;
+		if (enqueue(h, r, msg)) {
+			n++;
+		} else {
+			r->c.dropped++;
+			if (h->cb.overflow)
+				h->cb.overflow(r->owner);
+		}
+	}
+	hub_msg_unref(msg);
+	return n;
+}
+
+void hub_note_refused(struct hub_member *m)
+{
+	m->c.refused++;
+}
+
+struct hub_msg *hub_peek(const struct hub_member *m)
+{
+	return m->len ? m->ring[m->head] : NULL;
+}
+
+void hub_pop(struct hub_member *m, int64_t now_ns)
+{
+	if (!m->len)
+		return;
+	m->c.tx_msgs++;
+	m->c.tx_bytes += m->ring[m->head]->len;
+	m->c.last_tx_ns = now_ns;
+	drop_head(m, m->topic->hub->lim.queue_msgs);
+}
+
+size_t hub_queued(const struct hub_member *m)
+{
+	return m->len;
+}
+
+const struct hub_counters *hub_member_counters(const struct hub_member *m)
+{
+	return &m->c;
+}
+
+const char *hub_member_topic(const struct hub_member *m)
+{
+	return m->topic->name;
+}
+
+size_t hub_topic_count(const struct hub *h)
+{
+	return h->ntopics;
+}
+
+size_t hub_topic_members(const struct hub_member *m)
+{
+	return m->topic->nmembers;
+}

@@ -1,0 +1,47 @@
+/*
+ * relay: `relay serve`. One libwebsockets context, one thread: the HTTPS access API
+ * (POST /session/{topic}, /bids/...), websocket topics with fan-out, and the deny list.
+ */
+#ifndef RELAY_RELAY_H
+#define RELAY_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct relay_opts {
+	char *config;
+	char *listen;   /* "127.0.0.1:8443", "[::1]:8443", ":8443" (all interfaces) */
+	char *audience; /* public access base URL that tokens must name */
+	char *url;      /* public websocket base for returned uris; "" derives it */
+	char *secret;   /* HS*: the shared secret */
+	char *secret_file;
+	char *secret_previous; /* accepted too, during a rotation */
+	char *secret_previous_file;
+	char *jwt_key; /* RS*, ES*: PEM public key file */
+	char *algorithm;
+	char *cert, *key; /* TLS certificate and key (PEM files) */
+	bool insecure_http;
+	char *state_dir;
+	bool allow_no_booking_id;
+	char *cors_origin;
+	char *log_level, *log_format, *log_file;
+	char *queue_policy; /* "drop" or "close" */
+	int64_t code_ttl;   /* ms */
+	int64_t skew;       /* ms */
+	int64_t ping_interval, ping_timeout; /* ms */
+	int64_t http_timeout;                /* ms */
+	int64_t max_message, queue_bytes;    /* bytes */
+	int64_t queue_messages;
+	int64_t max_connections, max_per_topic, max_topics;
+	int64_t max_header; /* bytes of HTTP headers */
+	int64_t access_rate, access_burst; /* access calls per second per client address */
+	int64_t max_codes;
+};
+
+/*
+ * Run the relay until SIGTERM/SIGINT. Returns 0 after a clean shutdown, 1 when it cannot start
+ * (the reason logged once), 2 for a bad setting (reason on stderr).
+ */
+int relay_run(const struct relay_opts *o);
+
+#endif

@@ -1,0 +1,413 @@
+/*
+ * relay/serve: sets up the one lws context (a single vhost on the configured address, TLS unless
+ * --insecure-http), the hub, the code store, the deny-list store and the verifier; runs the loop;
+ * shuts down on SIGTERM/SIGINT: refuse new work, close websockets with 1001, exit within 5 s.
+ */
+#define LOG_MODULE "serve"
+#include "relay/internal.h"
+#include "pkg/log/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_US       (1000 * LWS_US_PER_MS)
+#define STOP_POLL_US  (50 * LWS_US_PER_MS)
+#define STOP_LIMIT_MS 4000
+#define TIDY_EVERY_S  60
+
+struct server relay_srv;
+
+static volatile sig_atomic_t stop_requested;
+static int64_t stop_started_ms;
+static int64_t last_tidy_s;
+static bool loop_done;
+
+int64_t relay_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t relay_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the one protocol: HTTP and websocket callbacks ---- */
+
+static void begin_stop(void);
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return relay_confirm_upgrade(wsi, user);
+	case LWS_CALLBACK_ESTABLISHED:
+	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_CLOSED:
+		return relay_ws_cb(wsi, reason, user, in, len);
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (stop_requested && !relay_srv.stopping)
+			begin_stop();
+		return 0;
+	default:
+		return relay_http_cb(wsi, reason, user, in, len);
+	}
+}
+
+static struct lws_protocols protocols[] = {
+	{ "relay", callback, sizeof(struct conn), 65536, 0, NULL, 65536 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+/* ---- timers ---- */
+
+static void tick(lws_sorted_usec_list_t *sul)
+{
+	struct server *s = &relay_srv;
+	int64_t now_s = relay_now_ms() / 1000;
+
+	codes_expire(s->codes, relay_now_ms());
+	relay_close_expired(now_s);
+	if (now_s - last_tidy_s >= TIDY_EVERY_S) {
+		last_tidy_s = now_s;
+		if (store_tidy(s->store, now_s) < 0)
+			log_err("cannot tidy the deny list: state write failed");
+	}
+	lws_sul_schedule(s->ctx, 0, sul, tick, TICK_US);
+}
+
+static void stop_poll(lws_sorted_usec_list_t *sul)
+{
+	struct server *s = &relay_srv;
+
+	if (s->nconns == 0 || relay_now_ms() - stop_started_ms > STOP_LIMIT_MS) {
+		loop_done = true;
+		lws_cancel_service(s->ctx);
+		return;
+	}
+	lws_sul_schedule(s->ctx, 0, sul, stop_poll, STOP_POLL_US);
+}
+
+static void begin_stop(void)
+{
+	struct server *s = &relay_srv;
+
+	log_notice("shutting down: closing %zu connection(s)", s->nconns);
+	s->stopping = true;
+	stop_started_ms = relay_now_ms();
+	relay_close_all(LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+	lws_sul_schedule(s->ctx, 0, &s->stop_timer, stop_poll, STOP_POLL_US);
+}
+
+/* ---- signals ---- */
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	if (relay_srv.ctx)
+		lws_cancel_service(relay_srv.ctx);
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	log_request_reopen();
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { 0 };
+
+	sa.sa_handler = on_stop_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* ---- lws's own log lines go to ours ---- */
+
+static void lws_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		log__emit(LOG_LEVEL_ERR, "lws", NULL, "%.*s", (int)n, line);
+	else if (log__level >= LOG_LEVEL_DEBUG)
+		log__emit(LOG_LEVEL_DEBUG, "lws", NULL, "%.*s", (int)n, line);
+}
+
+/* ---- start-up checks ---- */
+
+struct listen_addr {
+	char host[128]; /* "" for every interface */
+	int port;
+	bool ipv6;
+};
+
+static int parse_listen(const char *s, struct listen_addr *a)
+{
+	const char *colon;
+	char *end;
+	long port;
+
+	memset(a, 0, sizeof(*a));
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(a->host))
+			return -EINVAL;
+		memcpy(a->host, s + 1, (size_t)(close - s - 1));
+		a->ipv6 = true;
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= sizeof(a->host))
+			return -EINVAL;
+		memcpy(a->host, s, (size_t)(colon - s));
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535)
+		return -EINVAL;
+	a->port = (int)port;
+	return 0;
+}
+
+/* Bind once ourselves so a taken port or a bad address gives a clear message. */
+static int probe_bind(const struct listen_addr *a, char why[256])
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	int fd, one = 1, ret = 0;
+	socklen_t len;
+
+	if (a->ipv6) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)a->port);
+		len = sizeof(*in6);
+		if (inet_pton(AF_INET6, a->host, &in6->sin6_addr) != 1)
+			ret = -EINVAL;
+	} else {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)a->port);
+		len = sizeof(*in4);
+		if (a->host[0] && inet_pton(AF_INET, a->host, &in4->sin_addr) != 1)
+			ret = -EINVAL;
+	}
+	if (ret) {
+		snprintf(why, 256, "listen address '%s' is not an IP literal", a->host);
+		return ret;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&ss, len)) {
+		ret = -errno;
+		snprintf(why, 256, "cannot listen on '%s:%d': %s", a->host, a->port, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static int load_keys(struct server *s, char why[256])
+{
+	const struct relay_opts *o = s->o;
+	int alg = rjwt_alg_parse(o->algorithm);
+	char kwhy[160];
+
+	if (alg < 0) {
+		snprintf(why, 256, "unknown algorithm '%.20s'", o->algorithm);
+		return -EINVAL;
+	}
+	if (rjwt_key_load(alg, o->secret, o->secret_file, o->jwt_key, &s->keys[0], kwhy)) {
+		snprintf(why, 256, "%s", kwhy);
+		return -EINVAL;
+	}
+	if (rjwt_alg_is_hmac(alg) && ((o->secret_previous && *o->secret_previous) ||
+				      (o->secret_previous_file && *o->secret_previous_file)) &&
+	    rjwt_key_load(alg, o->secret_previous, o->secret_previous_file, NULL, &s->keys[1], kwhy)) {
+		snprintf(why, 256, "previous secret: %s", kwhy);
+		return -EINVAL;
+	}
+	s->verifier.alg = (enum rjwt_alg)alg;
+	for (int k = 0; k < RJWT_MAX_KEYS; k++) {
+		s->verifier.key[k] = s->keys[k].data;
+		s->verifier.key_len[k] = s->keys[k].len;
+	}
+	s->verifier.audience = o->audience;
+	s->verifier.skew = o->skew / 1000;
+	return 0;
+}
+
+static void derive_public_url(struct server *s, const struct listen_addr *a)
+{
+	const struct relay_opts *o = s->o;
+	size_t n;
+
+	if (o->url && *o->url) {
+		snprintf(s->public_url, sizeof(s->public_url), "%s", o->url);
+	} else {
+		snprintf(s->public_url, sizeof(s->public_url), "%s://%s%s%s:%d", o->insecure_http ? "ws" : "wss",
+			 a->ipv6 ? "[" : "", a->host[0] ? a->host : "localhost", a->ipv6 ? "]" : "", a->port);
+	}
+	n = strlen(s->public_url);
+	while (n && s->public_url[n - 1] == '/')
+		s->public_url[--n] = '\0';
+}
+
+static int check_settings(const struct relay_opts *o, char why[256])
+{
+	if (!o->audience || !*o->audience)
+		snprintf(why, 256, "no audience: set --audience (the public access base URL tokens name)");
+	else if (!o->insecure_http && (!o->cert || !*o->cert || !o->key || !*o->key))
+		snprintf(why, 256, "no TLS certificate: give --cert and --key, or --insecure-http behind a TLS proxy");
+	else if (!o->insecure_http && access(o->cert, R_OK))
+		snprintf(why, 256, "cannot read certificate '%.200s': %s", o->cert, strerror(errno));
+	else if (!o->insecure_http && access(o->key, R_OK))
+		snprintf(why, 256, "cannot read TLS key '%.200s': %s", o->key, strerror(errno));
+	else if (strcmp(o->queue_policy, "drop") != 0 && strcmp(o->queue_policy, "close") != 0)
+		snprintf(why, 256, "queue_policy must be drop or close, not '%.40s'", o->queue_policy);
+	else if (o->max_message > o->queue_bytes)
+		snprintf(why, 256, "max_message (%lld) must not exceed queue_bytes (%lld)", (long long)o->max_message,
+			 (long long)o->queue_bytes);
+	else
+		return 0;
+	return -EINVAL;
+}
+
+/* ---- context ---- */
+
+static int create_context(struct server *s, const struct listen_addr *a, const lws_retry_bo_t *retry)
+{
+	const struct relay_opts *o = s->o;
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.port = a->port;
+	info.iface = a->host[0] ? a->host : NULL;
+	info.protocols = protocols;
+	info.max_http_header_data = (unsigned short)o->max_header;
+	info.max_http_header_pool = 64;
+	info.timeout_secs = (unsigned int)(o->http_timeout / 1000 + 1);
+	info.retry_and_idle_policy = retry;
+	info.fd_limit_per_thread = (unsigned int)(o->max_connections + 64);
+	info.vhost_name = "relay";
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (!a->ipv6)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (!o->insecure_http) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = o->cert;
+		info.ssl_private_key_filepath = o->key;
+	}
+	s->ctx = lws_create_context(&info);
+	if (!s->ctx)
+		return -EIO;
+	s->vhost = lws_create_vhost(s->ctx, &info);
+	return s->vhost ? 0 : -EIO;
+}
+
+static int open_parts(struct server *s, char why[256])
+{
+	const struct relay_opts *o = s->o;
+	struct hub_limits lim = {
+		.max_topics = (size_t)o->max_topics,
+		.max_per_topic = (size_t)o->max_per_topic,
+		.queue_msgs = (size_t)o->queue_messages,
+		.queue_bytes = (size_t)o->queue_bytes,
+		.policy = strcmp(o->queue_policy, "close") == 0 ? HUB_CLOSE : HUB_DROP,
+	};
+	struct hub_callbacks cb = { relay_hub_wake, relay_hub_overflow };
+	int ret;
+
+	ret = store_open(o->state_dir && *o->state_dir ? o->state_dir : NULL, &s->store, why);
+	if (ret)
+		return ret;
+	s->hub = hub_new(&lim, &cb);
+	s->codes = codes_new((size_t)o->max_codes, o->code_ttl);
+	if (!s->hub || !s->codes) {
+		snprintf(why, 256, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void close_parts(struct server *s)
+{
+	if (s->ctx)
+		lws_context_destroy(s->ctx);
+	s->ctx = NULL;
+	hub_free(s->hub);
+	codes_free(s->codes);
+	store_close(s->store);
+	for (int k = 0; k < RJWT_MAX_KEYS; k++)
+		rjwt_key_release(&s->keys[k]);
+}
+
+int relay_run(const struct relay_opts *o)
+{
+	struct server *s = &relay_srv;
+	struct listen_addr addr;
+	lws_retry_bo_t retry = { 0 };
+	char why[256];
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->o = o;
+	if (parse_listen(o->listen, &addr)) {
+		fprintf(stderr, "relay serve: invalid listen address '%s': expected HOST:PORT or [V6]:PORT\n", o->listen);
+		return 2;
+	}
+	if (check_settings(o, why) || load_keys(s, why)) {
+		fprintf(stderr, "relay serve: %s\n", why);
+		close_parts(s);
+		return 2;
+	}
+	ret = probe_bind(&addr, why);
+	if (!ret)
+		ret = open_parts(s, why);
+	if (ret) {
+		log_err("%s", why);
+		close_parts(s);
+		return 1;
+	}
+	derive_public_url(s, &addr);
+	retry.secs_since_valid_ping = (uint16_t)(o->ping_interval / 1000);
+	retry.secs_since_valid_hangup = (uint16_t)((o->ping_interval + o->ping_timeout) / 1000);
+	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_NOTICE, lws_emit);
+	install_signals();
+	if (create_context(s, &addr, &retry)) {
+		log_err("cannot start listener on %s (see the lws lines above)", o->listen);
+		close_parts(s);
+		return 1;
+	}
+	log_notice("relay listening on %s://%s (audience %s, websocket base %s)", o->insecure_http ? "http" : "https",
+		   o->listen, o->audience, s->public_url);
+	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);
+	while (!loop_done && lws_service(s->ctx, 0) >= 0)
+		;
+	log_notice("stopped");
+	close_parts(s);
+	return 0;
+}

@@ -1,0 +1,279 @@
+/*
+ * relay/ws: websocket members of a topic. A connection arrives here already authorised (its
+ * grant was redeemed in relay_confirm_upgrade). Messages are reassembled from fragments up to
+ * max_message, published to the hub, and written to readers one frame per message, type and
+ * boundaries kept. Closing is asynchronous: relay_conn_close() marks, WRITEABLE closes.
+ *
+ * Connection states: ESTABLISHED -> open -> (closing: code+reason set) -> CLOSED (pss freed).
+ */
+#define LOG_MODULE "ws"
+#include "relay/internal.h"
+#include "pkg/log/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+static void list_add(struct server *s, struct conn *c)
+{
+	c->prev = NULL;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+}
+
+static void list_remove(struct server *s, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (s->conns == c)
+		s->conns = c->next;
+	else
+		return; /* not listed */
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+	s->nconns--;
+}
+
+void relay_conn_close(struct conn *c, int code, const char *reason)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->close_code = code;
+	c->close_reason = reason;
+	lws_callback_on_writable(c->wsi);
+}
+
+void relay_hub_wake(void *owner)
+{
+	struct conn *c = owner;
+
+	lws_callback_on_writable(c->wsi);
+}
+
+void relay_hub_overflow(void *owner)
+{
+	relay_conn_close(owner, LWS_CLOSE_STATUS_POLICY_VIOLATION, "reader too slow");
+}
+
+size_t relay_close_booking(const char *bid)
+{
+	size_t n = 0;
+
+	for (struct conn *c = relay_srv.conns; c; c = c->next) {
+		if (!c->closing && strcmp(c->grant.booking_id, bid) == 0) {
+			relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "booking cancelled");
+			n++;
+		}
+	}
+	return n;
+}
+
+void relay_close_expired(int64_t now_s)
+{
+	for (struct conn *c = relay_srv.conns; c; c = c->next)
+		if (!c->closing && c->grant.exp < now_s)
+			relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
+}
+
+void relay_close_all(int code, const char *reason)
+{
+	for (struct conn *c = relay_srv.conns; c; c = c->next)
+		relay_conn_close(c, code, reason);
+}
+
+/* ---- establishing ---- */
+
+static const char *join_error(enum hub_join_error e)
+{
+	switch (e) {
+	case HUB_JOIN_TOO_MANY_TOPICS:
+		return "too many topics";
+	case HUB_JOIN_TOPIC_FULL:
+		return "topic full";
+	default:
+		return "out of memory";
+	}
+}
+
+static void describe_peer(struct lws *wsi, struct conn *c)
+{
+	if (!lws_get_peer_simple(wsi, c->remote, sizeof(c->remote)))
+		snprintf(c->remote, sizeof(c->remote), "?");
+	if (lws_hdr_copy(wsi, c->user_agent, sizeof(c->user_agent), WSI_TOKEN_HTTP_USER_AGENT) < 0)
+		c->user_agent[0] = '\0';
+}
+
+static int on_established(struct lws *wsi, struct conn *c)
+{
+	struct server *s = &relay_srv;
+	enum hub_join_error err;
+
+	memset(c, 0, sizeof(*c));
+	c->wsi = wsi;
+	if (s->handoff.wsi != wsi) {
+		log_err("websocket established without a redeemed code");
+		return -1;
+	}
+	c->grant = s->handoff.grant;
+	OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
+	c->id = ++s->next_id;
+	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
+	c->connected_at = relay_now_ms() / 1000;
+	describe_peer(wsi, c);
+	list_add(s, c);
+	c->member = hub_join(s->hub, c->grant.topic, c->grant.can_read, c->grant.can_write, c, &err);
+	if (!c->member) {
+		logt_warn(c->tag, "cannot join '%s': %s", c->grant.topic, join_error(err));
+		relay_conn_close(c, (enum lws_close_status)1013 /* try again later */, join_error(err));
+		return 0;
+	}
+	logt_info(c->tag, "joined '%s' from %s as %s (%s%s)", c->grant.topic, c->remote,
+		  c->grant.who[0] ? c->grant.who : "anonymous", c->grant.can_read ? "r" : "",
+		  c->grant.can_write ? "w" : "");
+	return 0;
+}
+
+/* ---- receiving ---- */
+
+static bool rx_grow(struct conn *c, size_t need)
+{
+	size_t cap = c->rx_cap ? c->rx_cap : 4096;
+	uint8_t *p;
+
+	while (cap < need)
+		cap *= 2;
+	if (cap == c->rx_cap)
+		return true;
+	p = realloc(c->rx, cap);
+	if (!p)
+		return false;
+	c->rx = p;
+	c->rx_cap = cap;
+	return true;
+}
+
+static void publish(struct conn *c, const uint8_t *data, size_t len, bool binary)
+{
+	struct hub_msg *m = hub_msg_new(len, LWS_PRE);
+	int64_t now = relay_mono_ns();
+
+	if (!m) {
+		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+		return;
+	}
+	if (len)
+		memcpy(m->data, data, len);
+	m->binary = binary;
+	m->t_in_ns = now;
+	hub_publish(c->member, m, now);
+}
+
+static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_t len)
+{
+	bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
+	size_t max = (size_t)relay_srv.o->max_message;
+
+	if (c->closing || !c->member)
+		return;
+	if (first) {
+		c->rx_len = 0;
+		c->rx_binary = lws_frame_is_binary(wsi);
+		c->rx_dropping = !c->grant.can_write;
+	}
+	if (c->rx_dropping) {
+		if (final)
+			hub_note_refused(c->member);
+		return;
+	}
+	if (first && final && len <= max) {
+		publish(c, in, len, c->rx_binary); /* the common case: no reassembly copy */
+		return;
+	}
+	if (c->rx_len + len > max) {
+		logt_info(c->tag, "message over %zu bytes: closing", max);
+		relay_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+		return;
+	}
+	if (!rx_grow(c, c->rx_len + len)) {
+		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+		return;
+	}
+	if (len)
+		memcpy(c->rx + c->rx_len, in, len);
+	c->rx_len += len;
+	if (final)
+		publish(c, c->rx, c->rx_len, c->rx_binary);
+}
+
+/* ---- sending ---- */
+
+static int on_writeable(struct lws *wsi, struct conn *c)
+{
+	struct hub_msg *m;
+	int n;
+
+	if (c->closing) {
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
+				 strlen(c->close_reason));
+		return -1;
+	}
+	m = c->member ? hub_peek(c->member) : NULL;
+	if (!m)
+		return 0;
+	n = lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	if (n < (int)m->len) {
+		logt_info(c->tag, "write failed: closing");
+		return -1;
+	}
+	hub_pop(c->member, relay_mono_ns());
+	if (hub_queued(c->member))
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static void on_closed(struct conn *c)
+{
+	const struct hub_counters *k;
+
+	if (!c->wsi)
+		return; /* never established */
+	if (c->member) {
+		k = hub_member_counters(c->member);
+		logt_info(c->tag, "left '%s': in %llu msgs, out %llu msgs, dropped %llu", c->grant.topic,
+			  (unsigned long long)k->rx_msgs, (unsigned long long)k->tx_msgs,
+			  (unsigned long long)k->dropped);
+		hub_leave(c->member);
+		c->member = NULL;
+	}
+	list_remove(&relay_srv, c);
+	free(c->rx);
+	c->rx = NULL;
+	OPENSSL_cleanse(&c->grant, sizeof(c->grant));
+	c->wsi = NULL;
+}
+
+int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED:
+		return on_established(wsi, c);
+	case LWS_CALLBACK_RECEIVE:
+		on_receive(wsi, c, in, len);
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return on_writeable(wsi, c);
+	case LWS_CALLBACK_CLOSED:
+		on_closed(c);
+		return 0;
+	default:
+		return 0;
+	}
+}
