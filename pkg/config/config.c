@@ -44,6 +44,8 @@ int cfg_parse_int(const char *s, int64_t *out)
 	char *end;
 	long long v;
 
+	if (isspace((unsigned char)*s))
+		return -EINVAL;
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno || end == s || *end)
@@ -63,11 +65,14 @@ static int parse_scaled(const char *s, const struct unit *units, size_t n, doubl
 	char *end;
 	double v, scale = -1;
 
-	errno = 0;
-	if (!*s || isspace((unsigned char)*s))
+	size_t digits = strspn(s, "0123456789.");
+
+	/* Plain decimals only: strtod alone would take "nan", "0x10" and "1e3". */
+	if (digits == 0 || (s[digits] && !isalpha((unsigned char)s[digits])))
 		return -EINVAL;
+	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (errno || end != s + digits || !(v >= 0))
 		return -EINVAL;
 	if (!*end) {
 		scale = bare;
@@ -379,35 +384,38 @@ static struct option *build_longopts(const struct cfg_table *t, char (*names)[NA
 	return lo;
 }
 
-/* Scan @argv for the config-file flag without consuming anything. */
-static const char *find_config_flag(const struct cfg_table *t, int argc, char **argv)
-{
-	char flag[NAME_MAX_BYTES + 2] = "--";
-	size_t n;
+/* One flag seen on the command line: row @row of the table, value @val (NULL: bare boolean). */
+struct flag_val {
+	size_t row;
+	const char *val;
+};
 
-	if (!t->config_key || !find_opt(t, t->config_key))
-		return NULL;
-	flag_name(find_opt(t, t->config_key), flag + 2);
-	n = strlen(flag);
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], flag) == 0 && i + 1 < argc)
-			return argv[i + 1];
-		if (strncmp(argv[i], flag, n) == 0 && argv[i][n] == '=')
-			return argv[i] + n + 1;
-	}
-	return NULL;
+/* Describe a getopt error in @err. */
+static void flag_error(char (*names)[NAME_MAX_BYTES], const char *bad, char err[CFG_ERR_MAX])
+{
+	if (optopt == 'h')
+		snprintf(err, CFG_ERR_MAX, "option '--help' takes no value");
+	else if (optopt && optopt < 1000)
+		snprintf(err, CFG_ERR_MAX, "unknown option '-%c'", optopt);
+	else if (optopt >= 1000)
+		snprintf(err, CFG_ERR_MAX, "option '--%s' needs a value", names[optopt - 1000]);
+	else
+		snprintf(err, CFG_ERR_MAX, "unknown option '%.64s'", bad);
 }
 
-static enum cfg_result apply_flags(const struct cfg_table *t, void *opts, int argc, char **argv,
-				   int *first_arg, char err[CFG_ERR_MAX])
+/*
+ * Run getopt over @argv, collecting the flags into @out (capacity argc) without applying them,
+ * so that the config file they name can be read first.
+ */
+static enum cfg_result collect_flags(const struct cfg_table *t, int argc, char **argv, struct flag_val *out,
+				     size_t *n, int *first_arg, char err[CFG_ERR_MAX])
 {
 	char(*names)[NAME_MAX_BYTES] = calloc(t->n + 1, NAME_MAX_BYTES);
 	struct option *lo = names ? build_longopts(t, names) : NULL;
 	enum cfg_result ret = CFG_OK;
 	int c;
 
+	*n = 0;
 	if (!lo) {
 		free(names);
 		snprintf(err, CFG_ERR_MAX, "out of memory");
@@ -415,32 +423,15 @@ static enum cfg_result apply_flags(const struct cfg_table *t, void *opts, int ar
 	}
 	optind = 0; /* full reinitialisation, so cfg_parse() may run more than once */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		const struct cfg_opt *o;
-		char source[NAME_MAX_BYTES + 8];
-
+	while (ret == CFG_OK && (c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (c == 'h') {
 			ret = CFG_HELP;
-			break;
-		}
-		if (c == '?' || c == ':') {
-			const char *bad = argv[optind - 1];
-
-			if (optopt && optopt < 1000)
-				snprintf(err, CFG_ERR_MAX, "unknown option '-%c'", optopt);
-			else if (optopt >= 1000)
-				snprintf(err, CFG_ERR_MAX, "option '--%s' needs a value",
-					 names[optopt - 1000]);
-			else
-				snprintf(err, CFG_ERR_MAX, "unknown option '%.64s'", bad);
+		} else if (c == '?' || c == ':') {
+			flag_error(names, argv[optind - 1], err);
 			ret = CFG_USAGE;
-			break;
-		}
-		o = &t->opts[c - 1000];
-		snprintf(source, sizeof(source), "flag --%s", names[c - 1000]);
-		if (store_text(opts, o, optarg ? optarg : "true", source, err)) {
-			ret = CFG_USAGE;
-			break;
+		} else {
+			out[*n].row = (size_t)(c - 1000);
+			out[(*n)++].val = optarg;
 		}
 	}
 	*first_arg = optind;
@@ -449,27 +440,65 @@ static enum cfg_result apply_flags(const struct cfg_table *t, void *opts, int ar
 	return ret;
 }
 
+static int apply_flags(const struct cfg_table *t, void *opts, const struct flag_val *fv, size_t n,
+		       char err[CFG_ERR_MAX])
+{
+	char flag[NAME_MAX_BYTES], source[NAME_MAX_BYTES + 8];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_opt *o = &t->opts[fv[i].row];
+
+		flag_name(o, flag);
+		snprintf(source, sizeof(source), "flag --%s", flag);
+		if (store_text(opts, o, fv[i].val ? fv[i].val : "true", source, err))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* The config file: the last config flag given, else its environment variable. */
+static const char *config_path(const struct cfg_table *t, const struct flag_val *fv, size_t n)
+{
+	const struct cfg_opt *o = t->config_key ? find_opt(t, t->config_key) : NULL;
+	const char *path = NULL;
+	char name[NAME_MAX_BYTES];
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (&t->opts[fv[i].row] == o)
+			path = fv[i].val;
+	if (!path) {
+		env_name(t, o, name);
+		path = getenv(name);
+	}
+	return path;
+}
+
 enum cfg_result cfg_parse(const struct cfg_table *t, void *opts, int argc, char **argv, int *first_arg,
 			  char err[CFG_ERR_MAX])
 {
+	struct flag_val *fv = calloc((size_t)argc + 1, sizeof(*fv));
+	enum cfg_result ret;
 	const char *file;
+	size_t n = 0;
 
 	err[0] = '\0';
 	*first_arg = argc;
-	if (apply_defaults(t, opts, err))
+	if (!fv) {
+		snprintf(err, CFG_ERR_MAX, "out of memory");
 		return CFG_USAGE;
-	file = find_config_flag(t, argc, argv);
-	if (!file && t->config_key) {
-		char name[NAME_MAX_BYTES];
-
-		env_name(t, find_opt(t, t->config_key), name);
-		file = getenv(name);
 	}
+	ret = collect_flags(t, argc, argv, fv, &n, first_arg, err);
+	if (ret == CFG_OK && apply_defaults(t, opts, err))
+		ret = CFG_USAGE;
+	file = ret == CFG_OK ? config_path(t, fv, n) : NULL;
 	if (file && *file && apply_file(t, opts, file, err))
-		return CFG_USAGE;
-	if (apply_env(t, opts, err))
-		return CFG_USAGE;
-	return apply_flags(t, opts, argc, argv, first_arg, err);
+		ret = CFG_USAGE;
+	if (ret == CFG_OK && (apply_env(t, opts, err) || apply_flags(t, opts, fv, n, err)))
+		ret = CFG_USAGE;
+	free(fv);
+	return ret;
 }
 
 void cfg_release(const struct cfg_table *t, void *opts)

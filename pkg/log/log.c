@@ -106,22 +106,62 @@ static void reopen_locked(void)
 	sink_fd = fd;
 }
 
-/* Append @s to @out as JSON string content; returns the new length (bounded by @cap). */
+/* Length of the valid UTF-8 sequence at @s (1 to 4), or 0 when it is not one (RFC 3629). */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * Append @s to @out (at @len, capacity @cap) as JSON string content: quotes, backslashes and
+ * control characters escaped, invalid UTF-8 replaced by U+FFFD, never cut inside a character.
+ * Returns the new length.
+ */
 static size_t json_escape(char *out, size_t len, size_t cap, const char *s)
 {
-	for (; *s && len + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
 
-		if (c == '"' || c == '\\') {
+	while (*p && len + 7 < cap) {
+		size_t n = utf8_len(p);
+
+		if (*p == '"' || *p == '\\') {
 			out[len++] = '\\';
-			out[len++] = (char)c;
-		} else if (c < 0x20) {
-			len += (size_t)snprintf(out + len, cap - len, "\\u%04x", c);
+			out[len++] = (char)*p++;
+		} else if (*p < 0x20) {
+			len += (size_t)snprintf(out + len, cap - len, "\\u%04x", *p++);
+		} else if (n == 0) {
+			len += (size_t)snprintf(out + len, cap - len, "\\ufffd");
+			p++;
 		} else {
-			out[len++] = (char)c;
+			memcpy(out + len, p, n);
+			len += n;
+			p += n;
 		}
 	}
 	return len;
+}
+
+/* Make @s fit on one text line: newlines and other control characters become '?'. */
+static void text_clean(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 && *s != '\t')
+			*s = '?';
 }
 
 static size_t format_time(char *out, size_t cap)
@@ -181,10 +221,12 @@ void log__emit(enum log_level level, const char *module, const char *tag, const 
 	pthread_mutex_lock(&lock);
 	if (reopen_wanted)
 		reopen_locked();
-	if (json_lines)
+	if (json_lines) {
 		n = format_json(line, when, level, module, tag, msg);
-	else
+	} else {
+		text_clean(msg);
 		n = format_text(line, when, level, module, tag, msg);
+	}
 	line[n++] = '\n';
 	if (write(sink_fd, line, n) < 0) {
 		/* Nowhere left to report it. */

@@ -207,6 +207,7 @@ static void test_parse_int(void)
 	        {"", -EINVAL, 0},      {"abc", -EINVAL, 0},
 	        {"12abc", -EINVAL, 0}, {"12 ", -EINVAL, 0},
 	        {"1.5", -EINVAL, 0},   {"99999999999999999999", -EINVAL, 0},
+	        {" 5", -EINVAL, 0},
 	};
 
 	CASES(cfg_parse_int, cases);
@@ -218,7 +219,8 @@ static void test_parse_duration(void)
 	        {"250ms", 0, 250},   {"30s", 0, 30000},    {"1.5s", 0, 1500},   {"5m", 0, 300000},
 	        {"1h", 0, 3600000},  {"2d", 0, 172800000}, {"10", 0, 10000},    {"0", 0, 0},
 	        {"-1s", -EINVAL, 0}, {"", -EINVAL, 0},     {"5x", -EINVAL, 0},  {" 5s", -EINVAL, 0},
-	        {"5 s", -EINVAL, 0}, {"s", -EINVAL, 0},    {"inf", -EINVAL, 0},
+	        {"5 s", -EINVAL, 0}, {"s", -EINVAL, 0},    {"inf", -EINVAL, 0}, {"nan", -EINVAL, 0},
+	        {"nanms", -EINVAL, 0}, {"0x10", -EINVAL, 0}, {"1e3ms", -EINVAL, 0},
 	};
 
 	CASES(cfg_parse_duration_ms, cases);
@@ -231,6 +233,7 @@ static void test_parse_size(void)
 	        {"1GiB", 0, 1073741824}, {"1.5k", 0, 1536},   {"2K", 0, 2048},
 	        {"3MB", 0, 3145728},     {"7B", 0, 7},        {"-1", -EINVAL, 0},
 	        {"4XB", -EINVAL, 0},     {"", -EINVAL, 0},    {"KiB", -EINVAL, 0},
+	        {"NaNKiB", -EINVAL, 0},  {"0x1p10", -EINVAL, 0},
 	};
 
 	CASES(cfg_parse_size, cases);
@@ -323,6 +326,21 @@ static void test_config_flag_over_env(void)
 	clear_env();
 	drop_temp(by_flag);
 	drop_temp(by_env);
+}
+
+/* An abbreviated config flag (getopt accepts unique prefixes) still loads the file. */
+static void test_config_flag_abbreviated(void)
+{
+	char *path = make_temp_str("{\"port\": 9003}");
+	char arg[4200];
+	struct run r;
+
+	snprintf(arg, sizeof(arg), "--conf=%s", path);
+	run(&r, ARGS(arg));
+	CHECK_EQ(r.res, CFG_OK);
+	CHECK_EQ(r.o.port, 9003);
+	run_done(&r);
+	drop_temp(path);
 }
 
 /* JSON numbers and booleans stand for their text. */
@@ -705,6 +723,7 @@ int main(void)
 	test_defaults();
 	test_file_over_default();
 	test_config_flag_over_env();
+	test_config_flag_abbreviated();
 	test_file_json_types();
 	test_env_over_file();
 	test_env_names();

@@ -208,6 +208,45 @@ static void test_json_lines(void)
 	drop_temp(path);
 }
 
+/* Invalid UTF-8 and a multibyte message cut at the line limit still give valid JSON. */
+static void test_json_utf8(void)
+{
+	char *path = log_to_temp("info", "json");
+	char *text, *nl, big[5001];
+	json_t *j;
+
+	for (size_t i = 0; i + 2 <= 5000; i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	big[5000] = '\0';
+	log_info("bad \xff byte");
+	log_info("x%s", big);
+	text = finish(path);
+	CHECK_EQ(count_lines(text), 2);
+	nl = strchr(text, '\n');
+	j = nl ? parse_line(text, (size_t)(nl - text)) : NULL;
+	check_field(j, "msg", "bad \xef\xbf\xbd byte");
+	json_decref(j);
+	j = nl ? parse_line(nl + 1, strlen(nl + 1) - 1) : NULL;
+	CHECK(j != NULL);
+	json_decref(j);
+	free(text);
+	drop_temp(path);
+}
+
+/* Text lines stay one line whatever the message holds. */
+static void test_text_newline(void)
+{
+	char *path = log_to_temp("info", "text");
+	char *text;
+
+	log_info("a\nb\rc");
+	text = finish(path);
+	CHECK_EQ(count_lines(text), 1);
+	CHECK(strstr(text, "a?b?c") != NULL);
+	free(text);
+	drop_temp(path);
+}
+
 static void test_level_filter(void)
 {
 	char *path = log_to_temp("warn", "text");
@@ -307,6 +346,8 @@ int main(void)
 	test_init_errors();
 	test_text_line();
 	test_json_lines();
+	test_json_utf8();
+	test_text_newline();
 	test_level_filter();
 	test_reopen();
 	test_long_message();
