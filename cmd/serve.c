@@ -63,7 +63,7 @@ static const struct cfg_opt serve_opts[] = {
 	  NULL, 0 },
 	{ "max_per_topic", CFG_INT, O(max_per_topic), "1000", 1, 1000000, "connections per topic", NULL, 0 },
 	{ "max_topics", CFG_INT, O(max_topics), "10000", 1, 1000000, "topics at once", NULL, 0 },
-	{ "max_header", CFG_SIZE, O(max_header), "16KiB", 4096, 65535, "HTTP request header space", NULL, 0 },
+	{ "max_header", CFG_SIZE, O(max_header), "32KiB", 4096, 65535, "HTTP request header space", NULL, 0 },
 	{ "access_rate", CFG_INT, O(access_rate), "20", 0, 1000000,
 	  "access calls per second per client address (0: no limit)", NULL, 0 },
 	{ "access_burst", CFG_INT, O(access_burst), "40", 1, 1000000, "access calls allowed in a burst", NULL, 0 },

@@ -102,3 +102,135 @@ async function run({ perTestMs = 30000 } = {}) {
 }
 
 module.exports = { test, ok, eq, run, relaySync, spawnTracked, freePort, withTimeout, tmpdir, RELAY };
+
+// ---- relay serve fixtures ----
+
+const crypto = require('crypto');
+
+// A self-signed certificate for 127.0.0.1/localhost, made once per test file.
+let certCache = null;
+function devCert() {
+  if (certCache) return certCache;
+  const dir = tmpdir();
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  certCache = { cert, key };
+  return certCache;
+}
+
+function b64u(x) {
+  return Buffer.from(x).toString('base64url');
+}
+
+// HS256 token with relay's claims; @over replaces or removes (undefined) claims.
+function makeToken(secret, over = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { topic: 't', prefix: 'session', scopes: ['read', 'write'], booking_id: 'b1',
+    aud: over.aud, iat: now - 1, nbf: now - 1, exp: now + 600, ...over };
+  for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
+  const input = `${b64u(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64u(JSON.stringify(claims))}`;
+  const sig = crypto.createHmac('sha256', secret).update(input).digest();
+  return `${input}.${b64u(sig)}`;
+}
+
+// Start `relay serve` on a free port; resolves once it logs that it listens.
+// opts: { args: [...], tls: true, stateDir, secret }.
+async function startRelay(opts = {}) {
+  const dir = tmpdir();
+  const port = opts.port || await freePort();
+  const tls = opts.tls !== false;
+  const secret = opts.secret || 'e2e-' + crypto.randomBytes(12).toString('hex');
+  const secretFile = path.join(dir, 'secret');
+  fs.writeFileSync(secretFile, secret + '\n');
+  const scheme = tls ? 'https' : 'http';
+  const base = `${scheme}://127.0.0.1:${port}`;
+  const stateDir = opts.stateDir || path.join(dir, 'state');
+  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--audience', base, '--secret-file', secretFile,
+    '--state-dir', stateDir, '--log-level', 'debug'];
+  if (tls) {
+    const c = devCert();
+    args.push('--cert', c.cert, '--key', c.key);
+  } else {
+    args.push('--insecure-http');
+  }
+  args.push(...(opts.args || []));
+  const proc = spawnTracked(RELAY, args, { env: { PATH: process.env.PATH } });
+  const r = { proc, port, base, secret, secretFile, stateDir, log: '', exited: null };
+  r.exitPromise = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    r.exited = { code, signal };
+    resolve(r.exited);
+  }));
+  await withTimeout(new Promise((resolve, reject) => {
+    proc.stderr.on('data', (d) => {
+      r.log += d;
+      if (/relay listening/.test(r.log)) resolve();
+    });
+    proc.on('exit', (code) => reject(new Error(`relay serve exited ${code}: ${r.log}`)));
+  }), 10000, 'relay serve start');
+  r.token = (over = {}) => makeToken(secret, { aud: base, ...over });
+  r.stop = async (signal = 'SIGTERM') => {
+    const t0 = Date.now();
+    if (!r.exited) proc.kill(signal);
+    const e = await withTimeout(r.exitPromise, 10000, 'relay serve exit');
+    return { ...e, ms: Date.now() - t0 };
+  };
+  // Wait until the relay's log matches @re (for events only the server sees).
+  r.waitLog = (re, ms = 5000) => withTimeout(new Promise((resolve) => {
+    const check = () => { if (re.test(r.log)) { proc.stderr.off('data', check); resolve(); } };
+    proc.stderr.on('data', check);
+    check();
+  }), ms, `log ${re}`);
+  return r;
+}
+
+// POST the access URL; resolves { status, body (parsed JSON or text), headers }.
+async function access(r, topic, token, init = {}) {
+  const headers = token === undefined ? {} : { Authorization: token };
+  const res = await fetch(`${r.base}/session/${topic}`, { method: 'POST', headers, ...init });
+  const text = await res.text();
+  let body = text;
+  try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
+  return { status: res.status, body, headers: res.headers };
+}
+
+// Open a websocket and resolve once open, or reject with the HTTP status of a refusal.
+function openWs(uri) {
+  const WebSocket = require('ws');
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(uri, { rejectUnauthorized: false });
+    ws.inbox = [];
+    ws.closed = new Promise((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
+    ws.on('message', (data, isBinary) => {
+      ws.inbox.push({ data: Buffer.from(data), isBinary });
+      if (ws.waiter && ws.inbox.length >= ws.waiter.n) { const w = ws.waiter; ws.waiter = null; w.resolve(); }
+    });
+    ws.on('open', () => resolve(ws));
+    ws.on('unexpected-response', (req, res) => {
+      let b = '';
+      res.on('data', (d) => { b += d; });
+      res.on('end', () => { const e = new Error(`HTTP ${res.statusCode}`); e.status = res.statusCode; e.body = b; reject(e); });
+    });
+    ws.on('error', reject);
+  });
+}
+
+// Resolve when @ws has received at least @n messages.
+function received(ws, n, ms = 5000) {
+  if (ws.inbox.length >= n) return Promise.resolve();
+  return withTimeout(new Promise((resolve) => { ws.waiter = { n, resolve }; }), ms, `${n} messages`);
+}
+
+// Access and open in one go.
+async function join(r, topic, over = {}) {
+  const a = await access(r, topic, r.token({ topic, ...over }));
+  if (a.status !== 200) throw new Error(`access ${topic}: ${a.status} ${JSON.stringify(a.body)}`);
+  return openWs(a.body.uri);
+}
+
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // the dev certificate is self-signed
+process.removeAllListeners('warning');
+
+Object.assign(module.exports, { startRelay, makeToken, access, openWs, received, join, devCert });

@@ -1,0 +1,192 @@
+// t1200: the access API of `relay serve` over HTTPS: a token POSTed to /session/{topic} gives a
+// one-time websocket uri; every refusal has its HTTP status and a JSON {code, message}.
+'use strict';
+const http = require('http');
+const https = require('https');
+const net = require('net');
+const { test, ok, eq, run, startRelay, access, openWs } = require('./lib.js');
+
+let r;
+
+// A raw HTTP/1.1 request over TLS, for what fetch will not send (no Content-Length, huge headers).
+function raw(r, head, body = '') {
+  return new Promise((resolve, reject) => {
+    const tls = require('tls');
+    const s = tls.connect({ host: '127.0.0.1', port: r.port, rejectUnauthorized: false }, () => {
+      s.write(head + body);
+    });
+    let data = '';
+    s.on('data', (d) => {
+      data += d;
+      const m = /^HTTP\/1\.1 (\d+)/.exec(data);
+      const len = /content-length: (\d+)/i.exec(data);
+      const split = data.indexOf('\r\n\r\n');
+      if (m && len && split >= 0 && data.length >= split + 4 + Number(len[1])) {
+        s.destroy();
+        resolve({ status: Number(m[1]), text: data });
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve({ status: 0, text: data }));
+  });
+}
+
+test('start relay', async () => {
+  r = await startRelay({ args: ['--access-rate', '0'] });
+  ok(r.port > 0, 'relay started');
+});
+
+test('access gives a one-time wss uri on the public base', async () => {
+  const a = await access(r, 'alpha', r.token({ topic: 'alpha' }));
+  eq(a.status, 200, 'status');
+  ok(/^wss:\/\/127\.0\.0\.1:\d+\/session\/alpha\?code=[A-Za-z0-9_-]{32}$/.test(a.body.uri), `uri ${a.body.uri}`);
+  eq(a.headers.get('access-control-allow-origin'), '*', 'CORS header on the answer');
+  const ws = await openWs(a.body.uri);
+  ok(ws.readyState === 1, 'code redeems');
+  ws.close();
+  const again = await openWs(a.body.uri).catch((e) => e);
+  eq(again.status, 401, 'a used code is refused with 401 before the upgrade');
+  ok(/code/.test(again.body), `reason: ${again.body}`);
+});
+
+test('Bearer prefix accepted', async () => {
+  const a = await access(r, 'alpha', 'Bearer ' + r.token({ topic: 'alpha' }));
+  eq(a.status, 200, 'status');
+});
+
+test('401: missing, invalid, expired, wrong audience, wrong secret', async () => {
+  const cases = [
+    [undefined, /missing/],
+    ['not-a-token', /segments/],
+    [r.token({ topic: 'alpha', exp: Math.floor(Date.now() / 1000) - 60 }), /expired/],
+    [r.token({ topic: 'alpha', aud: 'https://elsewhere.example' }), /audience/],
+    [require('./lib.js').makeToken('other-secret', { topic: 'alpha', aud: r.base }), /signature/],
+    [r.token({ topic: 'alpha', exp: undefined }), /exp/],
+  ];
+  for (const [tok, re] of cases) {
+    const a = await access(r, 'alpha', tok);
+    eq(a.status, 401, `status for ${re}`);
+    eq(a.body.code, 'unauthorized', 'JSON code');
+    ok(re.test(a.body.message), `message ${a.body.message} matches ${re}`);
+  }
+});
+
+test('403: other topic, other prefix, no read/write scope, no booking id', async () => {
+  const cases = [
+    [{ topic: 'beta' }, /topic/],
+    [{ topic: 'alpha', prefix: 'shell' }, /prefix/],
+    [{ topic: 'alpha', scopes: ['relay:stats'] }, /scope/],
+    [{ topic: 'alpha', booking_id: undefined }, /booking_id/],
+  ];
+  for (const [over, re] of cases) {
+    const a = await access(r, 'alpha', r.token(over));
+    eq(a.status, 403, `status for ${re}`);
+    ok(re.test(a.body.message), `message ${a.body.message} matches ${re}`);
+  }
+});
+
+test('400 bad topic, 404 unknown path, 405 wrong method, 426 GET without upgrade', async () => {
+  eq((await access(r, 'bad%20topic', r.token({ topic: 'bad topic' }))).status, 400, 'bad topic');
+  eq((await access(r, 'x'.repeat(200), r.token({ topic: 'x'.repeat(200) }))).status, 400, 'long topic');
+  const nf = await fetch(`${r.base}/nowhere`);
+  eq(nf.status, 404, 'unknown path');
+  eq((await nf.json()).code, 'not_found', 'JSON error body');
+  eq((await fetch(`${r.base}/session/alpha`, { method: 'PUT', body: '' })).status, 405, 'PUT');
+  eq((await fetch(`${r.base}/session/alpha`)).status, 426, 'GET without upgrade');
+});
+
+test('CORS preflight', async () => {
+  const res = await fetch(`${r.base}/session/alpha`, { method: 'OPTIONS', headers: {
+    Origin: 'https://lab.example', 'Access-Control-Request-Method': 'POST',
+    'Access-Control-Request-Headers': 'authorization' } });
+  eq(res.status, 204, 'status');
+  eq(res.headers.get('access-control-allow-origin'), '*', 'allow-origin');
+  ok(/authorization/i.test(res.headers.get('access-control-allow-headers')), 'allow-headers');
+  ok(/POST/.test(res.headers.get('access-control-allow-methods')), 'allow-methods');
+});
+
+test('411 without Content-Length, 413 for a large body or headers, never a hang', async () => {
+  const tok = r.token({ topic: 'alpha' });
+  const chunked = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nAuthorization: ${tok}\r\n` +
+    'Transfer-Encoding: chunked\r\n\r\n', '0\r\n\r\n');
+  eq(chunked.status, 411, 'chunked POST');
+  const big = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nAuthorization: ${tok}\r\n` +
+    'Content-Length: 5000\r\n\r\n', 'x'.repeat(5000));
+  eq(big.status, 413, 'large body');
+  const small = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nAuthorization: ${tok}\r\n` +
+    'Content-Length: 2\r\n\r\n', '{}');
+  eq(small.status, 200, 'small body tolerated');
+  // Within max_header (default 32 KiB) a large header is read and answered...
+  const large = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(20000)}\r\n` +
+    'Content-Length: 0\r\n\r\n');
+  eq(large.status, 401, 'large headers answered');
+  // ...past it lws 4.1 closes the connection (it cannot answer): promptly, never a hang.
+  const huge = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(40000)}\r\n` +
+    'Content-Length: 0\r\n\r\n');
+  eq(huge.status, 0, 'headers past max_header: connection closed');
+  const longTok = await access(r, 'alpha', 'x'.repeat(9000));
+  eq(longTok.status, 401, 'oversized token');
+});
+
+test('codes are bound to their topic', async () => {
+  const a = await access(r, 'alpha', r.token({ topic: 'alpha' }));
+  const other = await openWs(a.body.uri.replace('/session/alpha', '/session/beta')).catch((e) => e);
+  eq(other.status, 403, 'code for alpha refused on beta');
+  const ws = await openWs(a.body.uri);
+  ok(ws.readyState === 1, 'still valid for alpha');
+  ws.close();
+  const none = await openWs(a.body.uri.replace(/code=.*/, 'code=')).catch((e) => e);
+  eq(none.status, 401, 'empty code');
+  const guess = await openWs(a.body.uri.replace(/code=.*/, 'code=' + 'A'.repeat(32))).catch((e) => e);
+  eq(guess.status, 401, 'guessed code');
+  const wrongPath = await openWs(`wss://127.0.0.1:${r.port}/other/alpha?code=x`).catch((e) => e);
+  eq(wrongPath.status, 404, 'websocket on an unknown path');
+});
+
+test('expired code refused', async () => {
+  const s = await startRelay({ args: ['--code-ttl', '1s'] });
+  const a = await access(s, 'gamma', s.token({ topic: 'gamma' }));
+  const issued = Date.now();
+  // The code's lifetime is the behaviour under test: wait it out.
+  await new Promise((res) => setTimeout(res, 1000 - (Date.now() - issued) + 200));
+  const e = await openWs(a.body.uri).catch((x) => x);
+  eq(e.status, 401, 'expired code');
+  await s.stop();
+});
+
+test('429 when a client exceeds the access rate; other clients unaffected', async () => {
+  const s = await startRelay({ args: ['--access-rate', '1', '--access-burst', '3'] });
+  const tok = s.token({ topic: 'delta' });
+  const statuses = [];
+  for (let i = 0; i < 6; i++) statuses.push((await access(s, 'delta', tok)).status);
+  eq(statuses.slice(0, 3), [200, 200, 200], 'burst allowed');
+  ok(statuses.slice(3).includes(429), `then 429 (${statuses})`);
+  const a = await access(s, 'delta', tok).catch(() => null);
+  ok(a && (a.status === 429 || a.status === 200), 'still answering');
+  await s.stop();
+});
+
+test('HTTP/2 access call', async () => {
+  const h2 = require('http2');
+  const client = h2.connect(r.base, { rejectUnauthorized: false });
+  const res = await new Promise((resolve, reject) => {
+    const req = client.request({ ':method': 'POST', ':path': '/session/alpha', authorization: r.token({ topic: 'alpha' }), 'content-length': '0' });
+    let body = '';
+    let status = 0;
+    req.on('response', (h) => { status = h[':status']; });
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => resolve({ status, body }));
+    req.on('error', reject);
+    req.end();
+  });
+  client.close();
+  eq(res.status, 200, 'h2 status');
+  ok(/"uri":"wss:/.test(res.body), `h2 body ${res.body}`);
+});
+
+test('clean shutdown on SIGTERM', async () => {
+  const e = await r.stop();
+  eq(e.code, 0, 'exit status');
+});
+
+run();
