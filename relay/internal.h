@@ -39,6 +39,7 @@ struct conn {
 	bool closing;
 	int close_code;
 	const char *close_reason;
+	int64_t close_deadline_ms; /* killed after this if the close frame could not be sent */
 };
 
 /* A slot of the per-address access rate limiter (token bucket). */
@@ -91,8 +92,8 @@ int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 void relay_conn_close(struct conn *c, int code, const char *reason);
 /* Close every connection whose booking id is @bid; returns how many. */
 size_t relay_close_booking(const char *bid);
-/* Close connections whose token has expired. */
-void relay_close_expired(int64_t now_s);
+/* Close connections whose token has expired; kill those stuck closing. Call every second. */
+void relay_close_expired(int64_t now_ms);
 void relay_close_all(int code, const char *reason);
 void relay_hub_wake(void *owner);
 void relay_hub_overflow(void *owner);

@@ -82,7 +82,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	int64_t now_s = relay_now_ms() / 1000;
 
 	codes_expire(s->codes, relay_now_ms());
-	relay_close_expired(now_s);
+	relay_close_expired(relay_now_ms());
 	if (now_s - last_tidy_s >= TIDY_EVERY_S) {
 		last_tidy_s = now_s;
 		if (store_tidy(s->store, now_s) < 0)

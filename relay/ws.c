@@ -15,6 +15,8 @@
 
 #include <openssl/crypto.h>
 
+#define CLOSE_GRACE_MS 2000
+
 static void list_add(struct server *s, struct conn *c)
 {
 	c->prev = NULL;
@@ -46,7 +48,17 @@ void relay_conn_close(struct conn *c, int code, const char *reason)
 	c->closing = true;
 	c->close_code = code;
 	c->close_reason = reason;
+	c->close_deadline_ms = relay_now_ms() + CLOSE_GRACE_MS;
 	lws_callback_on_writable(c->wsi);
+}
+
+/* A peer that stopped reading never becomes writable: kill it when the close frame cannot go. */
+static void kill_if_stuck(struct conn *c, int64_t now_ms)
+{
+	if (c->closing && now_ms > c->close_deadline_ms) {
+		logt_info(c->tag, "close frame not sent in time: dropping the connection");
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
 }
 
 void relay_hub_wake(void *owner)
@@ -58,7 +70,12 @@ void relay_hub_wake(void *owner)
 
 void relay_hub_overflow(void *owner)
 {
+	struct conn *c = owner;
+
+	if (!c->closing)
+		logt_info(c->tag, "queue full: closing slow reader");
 	relay_conn_close(owner, LWS_CLOSE_STATUS_POLICY_VIOLATION, "reader too slow");
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
 size_t relay_close_booking(const char *bid)
@@ -74,11 +91,13 @@ size_t relay_close_booking(const char *bid)
 	return n;
 }
 
-void relay_close_expired(int64_t now_s)
+void relay_close_expired(int64_t now_ms)
 {
-	for (struct conn *c = relay_srv.conns; c; c = c->next)
-		if (!c->closing && c->grant.exp < now_s)
+	for (struct conn *c = relay_srv.conns; c; c = c->next) {
+		kill_if_stuck(c, now_ms);
+		if (!c->closing && c->grant.exp < now_ms / 1000)
 			relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
+	}
 }
 
 void relay_close_all(int code, const char *reason)
@@ -213,8 +232,13 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 
 /* ---- sending ---- */
 
+/*
+ * Write queued messages, one frame each, until the socket would block (lws keeps the rest of a
+ * partial write and reports the pipe choked) or a fairness bound is reached.
+ */
 static int on_writeable(struct lws *wsi, struct conn *c)
 {
+	enum { MAX_PER_CALLBACK = 64 };
 	struct hub_msg *m;
 	int n;
 
@@ -223,16 +247,17 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 				 strlen(c->close_reason));
 		return -1;
 	}
-	m = c->member ? hub_peek(c->member) : NULL;
-	if (!m)
-		return 0;
-	n = lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	if (n < (int)m->len) {
-		logt_info(c->tag, "write failed: closing");
-		return -1;
+	for (int i = 0; c->member && i < MAX_PER_CALLBACK && (m = hub_peek(c->member)); i++) {
+		n = lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+		if (n < (int)m->len) {
+			logt_info(c->tag, "write failed: closing");
+			return -1;
+		}
+		hub_pop(c->member, relay_mono_ns());
+		if (lws_send_pipe_choked(wsi))
+			break;
 	}
-	hub_pop(c->member, relay_mono_ns());
-	if (hub_queued(c->member))
+	if (c->member && hub_queued(c->member))
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -244,10 +269,12 @@ static void on_closed(struct conn *c)
 	if (!c->wsi)
 		return; /* never established */
 	if (c->member) {
+		/* What is still queued is lost with the connection: it counts as dropped. */
 		k = hub_member_counters(c->member);
-		logt_info(c->tag, "left '%s': in %llu msgs, out %llu msgs, dropped %llu", c->grant.topic,
-			  (unsigned long long)k->rx_msgs, (unsigned long long)k->tx_msgs,
-			  (unsigned long long)k->dropped);
+		logt_info(c->tag, "left '%s': in %llu msgs, out %llu msgs, dropped %llu, refused %llu",
+			  c->grant.topic, (unsigned long long)k->rx_msgs, (unsigned long long)k->tx_msgs,
+			  (unsigned long long)(k->dropped + hub_queued(c->member)),
+			  (unsigned long long)k->refused);
 		hub_leave(c->member);
 		c->member = NULL;
 	}

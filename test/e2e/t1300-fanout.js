@@ -1,0 +1,182 @@
+// t1300: websocket topics. Messages from a writer reach every other reader on the topic in
+// order, as separate frames with their type and bytes kept, never echoed; scopes are enforced;
+// fragments are reassembled; oversized and invalid frames close only their own connection;
+// a reader that stops reading never slows the others; expiry and shutdown close with codes.
+'use strict';
+const crypto = require('crypto');
+const { test, ok, eq, run, startRelay, join, received, withTimeout } = require('./lib.js');
+
+let r;
+
+test('start relay', async () => {
+  r = await startRelay({ args: ['--access-rate', '0', '--max-message', '64KiB', '--queue-bytes', '1MiB',
+    '--queue-messages', '64'] });
+  ok(r.port > 0, 'relay started');
+});
+
+test('fan-out to several readers: text and binary, in order, no echo', async () => {
+  const readers = await Promise.all([1, 2, 3].map(() => join(r, 'fan', { scopes: ['read'] })));
+  const writer = await join(r, 'fan', { scopes: ['read', 'write'] });
+  const sent = [];
+  for (let i = 0; i < 50; i++) {
+    if (i % 2) {
+      const b = crypto.randomBytes(1 + (i * 37) % 3000);
+      sent.push({ data: b, isBinary: true });
+      writer.send(b);
+    } else {
+      const t = `text message ${i} ✓`;
+      sent.push({ data: Buffer.from(t), isBinary: false });
+      writer.send(t);
+    }
+  }
+  for (const rd of readers) {
+    await received(rd, sent.length);
+    eq(rd.inbox.length, sent.length, 'message count');
+    ok(rd.inbox.every((m, i) => m.isBinary === sent[i].isBinary && m.data.equals(sent[i].data)),
+      'every message byte-exact, in order, type kept');
+  }
+  // The writer also reads: it must not get its own messages back. A reader-writer on the
+  // topic that writes once proves the writer would have received it.
+  const other = await join(r, 'fan', { scopes: ['read', 'write'] });
+  other.send('from other');
+  await received(writer, 1);
+  eq(writer.inbox.map((m) => m.data.toString()), ['from other'], 'writer got only the other\'s message');
+  await received(other, 0);
+  eq(other.inbox.length, 0, 'no echo to the sender');
+  for (const ws of [...readers, writer, other]) ws.close();
+});
+
+test('scopes: read-only cannot write, write-only receives nothing', async () => {
+  const ro = await join(r, 'scoped', { scopes: ['read'] });
+  const wo = await join(r, 'scoped', { scopes: ['write'] });
+  const rw = await join(r, 'scoped', { scopes: ['read', 'write'] });
+  ro.send('from read-only');
+  wo.send('from write-only');
+  rw.send('from read-write');
+  await received(ro, 2);
+  eq(ro.inbox.map((m) => m.data.toString()).sort(), ['from read-write', 'from write-only'], 'read-only sees both writers');
+  await received(rw, 1);
+  eq(rw.inbox.map((m) => m.data.toString()), ['from write-only'], 'read-only message was dropped');
+  rw.send('marker');
+  await received(ro, 3);
+  eq(wo.inbox.length, 0, 'write-only received nothing');
+  for (const ws of [ro, wo, rw]) ws.close();
+});
+
+test('topics are separate', async () => {
+  const a = await join(r, 'topic-a');
+  const b = await join(r, 'topic-b');
+  const a2 = await join(r, 'topic-a');
+  b.send('to b');
+  a2.send('to a');
+  await received(a, 1);
+  eq(a.inbox.map((m) => m.data.toString()), ['to a'], 'topic a only sees a');
+  for (const ws of [a, b, a2]) ws.close();
+});
+
+test('fragmented message reassembled; oversized closes with 1009; others unaffected', async () => {
+  const rd = await join(r, 'frag', { scopes: ['read'] });
+  const wr = await join(r, 'frag');
+  const parts = [crypto.randomBytes(1000), crypto.randomBytes(2000), crypto.randomBytes(3)];
+  wr.send(parts[0], { binary: true, fin: false });
+  wr.send(parts[1], { binary: true, fin: false });
+  wr.send(parts[2], { binary: true, fin: true });
+  await received(rd, 1);
+  ok(rd.inbox[0].data.equals(Buffer.concat(parts)), 'one message, bytes joined');
+  const big = await join(r, 'frag');
+  big.send(Buffer.alloc(64 * 1024 + 1));
+  const closed = await withTimeout(big.closed, 5000, 'oversize close');
+  eq(closed.code, 1009, 'close code');
+  wr.send('still here');
+  await received(rd, 2);
+  eq(rd.inbox[1].data.toString(), 'still here', 'the topic keeps working');
+  const fragBig = await join(r, 'frag');
+  fragBig.send(Buffer.alloc(40000), { fin: false });
+  fragBig.send(Buffer.alloc(40000), { fin: true });
+  eq((await withTimeout(fragBig.closed, 5000, 'fragmented oversize')).code, 1009, 'fragmented oversize');
+  rd.close();
+  wr.close();
+});
+
+test('invalid UTF-8 in a text frame closes that connection only', async () => {
+  const rd = await join(r, 'utf', { scopes: ['read'] });
+  const wr = await join(r, 'utf');
+  const bad = await join(r, 'utf');
+  bad._sender.sendFrame(require('ws').Sender.frame(Buffer.from([0xc3, 0x28]),
+    { fin: true, rsv1: false, opcode: 1, mask: true, readOnly: false }), () => {});
+  const closed = await withTimeout(bad.closed, 5000, 'bad utf8 close');
+  ok(closed.code === 1007 || closed.code === 1002, `closed with ${closed.code}`);
+  wr.send('fine');
+  await received(rd, 1);
+  eq(rd.inbox.map((m) => m.data.toString()), ['fine'], 'nothing of the bad frame delivered; topic works');
+  rd.close();
+  wr.close();
+});
+
+// The writer sends in windows that the fast reader acknowledges by receiving them: the fast
+// reader keeps up by construction, while the paused one falls behind past its queue.
+async function sendWindows(wr, fast, n, size, window = 100) {
+  const payload = Buffer.alloc(size, 7);
+  for (let i = 0; i < n; i++) {
+    payload.writeUInt32BE(i, 0);
+    wr.send(payload);
+    if ((i + 1) % window === 0) await received(fast, i + 1, 20000);
+  }
+  await received(fast, n, 20000);
+}
+
+test('a reader that never reads does not slow the others; its drops are counted', async () => {
+  const slow = await join(r, 'slow', { scopes: ['read'] });
+  slow._socket.pause(); // stops reading from the socket
+  const fast = await join(r, 'slow', { scopes: ['read'] });
+  const wr = await join(r, 'slow', { scopes: ['write'] });
+  const n = 3000;
+  await sendWindows(wr, fast, n, 8 * 1024);
+  eq(fast.inbox.length, n, 'fast reader got everything');
+  ok(fast.inbox.every((m, i) => m.data.readUInt32BE(0) === i), 'in order');
+  slow.terminate();
+  fast.close();
+  wr.close();
+  await r.waitLog(/(left 'slow'[^]*){3}/);
+  const lines = r.log.split('\n').filter((l) => /left 'slow'/.test(l));
+  const nums = lines.map((l) => /in (\d+) msgs, out (\d+) msgs, dropped (\d+)/.exec(l).slice(1).map(Number));
+  const slowLine = nums.find(([, , d]) => d > 0);
+  eq(slowLine[1] + slowLine[2], n, `slow reader: delivered ${slowLine[1]} + dropped ${slowLine[2]} = sent`);
+  ok(nums.some(([i, o, d]) => i === 0 && o === n && d === 0), 'fast reader: everything delivered, none dropped');
+});
+
+test('queue policy close: a slow reader is closed, the others keep going', async () => {
+  const s = await startRelay({ args: ['--queue-policy', 'close', '--queue-messages', '16', '--queue-bytes', '64KiB',
+    '--max-message', '16KiB'] });
+  const slow = await join(s, 'q', { scopes: ['read'] });
+  slow._socket.pause();
+  const fast = await join(s, 'q', { scopes: ['read'] });
+  const wr = await join(s, 'q', { scopes: ['write'] });
+  await sendWindows(wr, fast, 2000, 8000, 4);
+  eq(fast.inbox.length, 2000, 'fast reader got everything');
+  await s.waitLog(/left 'q'/);
+  ok(/c1: left 'q'/.test(s.log), 'slow reader closed by policy');
+  for (const ws of [slow, fast, wr]) ws.terminate();
+  await s.stop();
+});
+
+test('connection closed with 1008 when its token expires', async () => {
+  const s = await startRelay({ args: ['--skew', '0'] });
+  const exp = Math.floor(Date.now() / 1000) + 2;
+  const ws = await join(s, 'expiring', { exp });
+  const c = await withTimeout(ws.closed, 6000, 'expiry close');
+  eq(c.code, 1008, 'close code');
+  eq(c.reason, 'token expired', 'close reason');
+  ok(Date.now() / 1000 >= exp, 'not before exp');
+  await s.stop();
+});
+
+test('SIGTERM closes websockets with 1001 and exits 0 within 5 s', async () => {
+  const ws = await join(r, 'bye');
+  const [c, e] = await Promise.all([withTimeout(ws.closed, 6000, 'shutdown close'), r.stop()]);
+  eq(c.code, 1001, 'close code');
+  eq(e.code, 0, 'exit status');
+  ok(e.ms < 5000, `exited in ${e.ms} ms`);
+});
+
+run({ perTestMs: 40000 });
