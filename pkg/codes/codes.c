@@ -177,6 +177,8 @@ static bool is_expired(const struct entry *e, const void *now_ms)
 
 size_t codes_drop_booking(struct codes *c, const char *booking_id)
 {
+	if (!*booking_id)
+		return 0; /* "" means no booking: never a wildcard */
 	return remove_if(c, has_booking, booking_id);
 }
 

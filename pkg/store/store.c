@@ -123,14 +123,18 @@ static int load_rows(struct store *s)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->db, "SELECT bid, denied, exp FROM bookings", -1, &st, NULL);
+	int step = SQLITE_DONE;
 
-	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+	/* A damaged database must not load half a deny list: any step error fails the open. */
+	while (rc == SQLITE_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *bid = (const char *)sqlite3_column_text(st, 0);
 
 		if (bid && strlen(bid) <= STORE_BID_MAX && put(s, bid, sqlite3_column_int(st, 1) ? DENIED : ALLOWED,
 							     sqlite3_column_int64(st, 2)))
 			rc = SQLITE_NOMEM;
 	}
+	if (rc == SQLITE_OK && step != SQLITE_DONE)
+		rc = step;
 	sqlite3_finalize(st);
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
@@ -144,7 +148,9 @@ static int open_db(struct store *s, const char *dir, char why[256])
 		return -errno;
 	}
 	snprintf(path, sizeof(path), "%s/relay.db", dir);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK)
+		sqlite3_busy_timeout(s->db, 1000);
+	if (!s->db || sqlite3_errcode(s->db) != SQLITE_OK ||
 	    exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 			"CREATE TABLE IF NOT EXISTS bookings(bid TEXT PRIMARY KEY, denied INTEGER NOT NULL, "
 			"exp INTEGER NOT NULL)") ||
@@ -153,7 +159,6 @@ static int open_db(struct store *s, const char *dir, char why[256])
 			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		return -EIO;
 	}
-	sqlite3_busy_timeout(s->db, 1000);
 	return 0;
 }
 
@@ -270,7 +275,8 @@ int store_tidy(struct store *s, int64_t now)
 
 bool store_is_healthy(struct store *s)
 {
-	if (s->db)
-		exec_sql(s, "SELECT 1");
-	return s->healthy;
+	if (!s->healthy)
+		return false;
+	/* Reads the schema page, so a vanished or unreadable file shows. */
+	return !s->db || sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) == SQLITE_OK;
 }

@@ -1,0 +1,620 @@
+/*
+ * store_test: pkg/store against its contract (pkg/store/store.h). In memory: deny/allow/seen
+ * semantics, expiry (denied at exp, not after), listing only live entries, invalid booking ids,
+ * tidy, and growth past the initial table. On disk (a mkdtemp directory under /tmp, removed
+ * afterwards): what survives a reopen (deny, allow) and what does not (seen), tidy reaching the
+ * disk, a second opener seeing a change at once, open errors with their reason, health after a
+ * failed write, and a damaged database that must not load half a deny list. Raw SQLite calls
+ * only prepare the files that store_open() then reads.
+ */
+#include "pkg/store/store.h"
+#include "test/harness.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- helpers ---- */
+
+/* What store_list() reported: the first few entries, and how many and their exp sum in all. */
+struct listing {
+	size_t n;
+	int64_t exp_sum;
+	struct {
+		char bid[STORE_BID_MAX + 1];
+		int64_t exp;
+	} e[16];
+};
+
+static void collect(const char *bid, int64_t exp, void *arg)
+{
+	struct listing *l = arg;
+
+	if (l->n < sizeof(l->e) / sizeof(l->e[0])) {
+		snprintf(l->e[l->n].bid, sizeof(l->e[l->n].bid), "%s", bid);
+		l->e[l->n].exp = exp;
+	}
+	l->n++;
+	l->exp_sum += exp;
+}
+
+static struct listing list(const struct store *s, enum store_list which, int64_t now)
+{
+	struct listing l;
+
+	memset(&l, 0, sizeof(l));
+	store_list(s, which, now, collect, &l);
+	return l;
+}
+
+/* The exp listed for @bid, or -1 when it is not listed. */
+static int64_t listed_exp(const struct listing *l, const char *bid)
+{
+	for (size_t i = 0; i < l->n && i < sizeof(l->e) / sizeof(l->e[0]); i++)
+		if (strcmp(l->e[i].bid, bid) == 0)
+			return l->e[i].exp;
+	return -1;
+}
+
+/* The exp store_list() gives for @bid at @now, or -1 when it is not listed. */
+static int64_t exp_of(const struct store *s, enum store_list which, int64_t now, const char *bid)
+{
+	struct listing l = list(s, which, now);
+
+	return listed_exp(&l, bid);
+}
+
+static struct store *open_store(const char *dir)
+{
+	struct store *s = NULL;
+	char why[256] = "";
+	int ret = store_open(dir, &s, why);
+
+	CHECK_EQ(ret, 0);
+	CHECK(s != NULL);
+	if (ret)
+		fprintf(stderr, "store_open: %s\n", why);
+	return s;
+}
+
+/* A new empty directory under /tmp; free with remove_dir(). */
+static char *make_dir(void)
+{
+	char *dir = strdup("/tmp/relay-store-test.XXXXXX");
+
+	if (!dir || !mkdtemp(dir))
+		abort();
+	return dir;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void remove_dir(char *dir)
+{
+	CHECK_EQ(nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS), 0);
+	free(dir);
+}
+
+/* A booking id of @len bytes. */
+static char *long_bid(size_t len)
+{
+	char *bid = malloc(len + 1);
+
+	if (!bid)
+		abort();
+	memset(bid, 'b', len);
+	bid[len] = '\0';
+	return bid;
+}
+
+/* ---- in memory ---- */
+
+static void test_deny_allow(void)
+{
+	struct store *s = open_store(NULL);
+	struct listing l;
+
+	CHECK(!store_is_denied(s, "bk", 0));
+	CHECK_EQ(store_deny(s, "bk", 100), 0);
+	CHECK(store_is_denied(s, "bk", 50));
+	CHECK(store_is_denied(s, "bk", 100));  /* at exp */
+	CHECK(!store_is_denied(s, "bk", 101)); /* not after */
+	CHECK(!store_is_denied(s, "bk2", 50));
+	CHECK(!store_is_denied(s, "b", 50));
+	l = list(s, STORE_DENIED, 0);
+	CHECK_EQ(l.n, 1);
+	CHECK_EQ(listed_exp(&l, "bk"), 100);
+
+	CHECK_EQ(store_allow(s, "bk", 200), 0);
+	CHECK(!store_is_denied(s, "bk", 50));
+	CHECK_EQ(list(s, STORE_DENIED, 0).n, 0);
+	l = list(s, STORE_ALLOWED, 0);
+	CHECK_EQ(l.n, 1);
+	CHECK_EQ(listed_exp(&l, "bk"), 200);
+
+	CHECK_EQ(store_deny(s, "bk", 300), 0); /* deny again: off the allow list */
+	CHECK(store_is_denied(s, "bk", 250));
+	CHECK_EQ(list(s, STORE_ALLOWED, 0).n, 0);
+	CHECK_EQ(store_allow(s, "other", 50), 0); /* allowing another does not touch it */
+	CHECK(store_is_denied(s, "bk", 250));
+	store_close(s);
+}
+
+static void test_seen(void)
+{
+	struct store *s = open_store(NULL);
+	struct listing l;
+
+	store_seen(s, "s1", 100);
+	CHECK(!store_is_denied(s, "s1", 0));
+	l = list(s, STORE_ALLOWED, 0);
+	CHECK_EQ(l.n, 1);
+	CHECK_EQ(listed_exp(&l, "s1"), 100);
+	store_seen(s, "s1", 300); /* a later exp extends it */
+	store_seen(s, "s1", 200); /* an earlier one does not shorten it */
+	l = list(s, STORE_ALLOWED, 0);
+	CHECK_EQ(l.n, 1);
+	CHECK_EQ(listed_exp(&l, "s1"), 300);
+
+	CHECK_EQ(store_deny(s, "d1", 100), 0);
+	store_seen(s, "d1", 500); /* does not override the deny */
+	CHECK(store_is_denied(s, "d1", 50));
+	CHECK(!store_is_denied(s, "d1", 101));
+	l = list(s, STORE_DENIED, 0);
+	CHECK_EQ(l.n, 1);
+	CHECK_EQ(listed_exp(&l, "d1"), 100);
+	CHECK_EQ(listed_exp(&l, "s1"), -1);
+	CHECK_EQ(exp_of(s, STORE_ALLOWED, 0, "d1"), -1);
+
+	CHECK_EQ(store_deny(s, "s1", 400), 0); /* a deny overrides seen */
+	CHECK(store_is_denied(s, "s1", 350));
+	CHECK_EQ(list(s, STORE_ALLOWED, 0).n, 0);
+
+	store_seen(s, "a1", 100);
+	CHECK_EQ(store_allow(s, "a1", 50), 0); /* allow takes over, with its exp */
+	CHECK_EQ(exp_of(s, STORE_ALLOWED, 0, "a1"), 50);
+	store_close(s);
+}
+
+static void test_list_live(void)
+{
+	struct store *s = open_store(NULL);
+	struct listing l;
+
+	CHECK_EQ(store_deny(s, "deny-old", 10), 0);
+	CHECK_EQ(store_deny(s, "deny-new", 100), 0);
+	CHECK_EQ(store_allow(s, "allow-old", 10), 0);
+	CHECK_EQ(store_allow(s, "allow-new", 100), 0);
+	store_seen(s, "seen-old", 10);
+	store_seen(s, "seen-new", 100);
+
+	l = list(s, STORE_DENIED, 50);
+	CHECK_EQ(l.n, 1);
+	CHECK_EQ(listed_exp(&l, "deny-new"), 100);
+	l = list(s, STORE_ALLOWED, 50);
+	CHECK_EQ(l.n, 2);
+	CHECK_EQ(listed_exp(&l, "allow-new"), 100);
+	CHECK_EQ(listed_exp(&l, "seen-new"), 100);
+
+	l = list(s, STORE_DENIED, 10); /* exp >= now is live */
+	CHECK_EQ(l.n, 2);
+	CHECK_EQ(listed_exp(&l, "deny-old"), 10);
+	l = list(s, STORE_ALLOWED, 10);
+	CHECK_EQ(l.n, 4);
+	CHECK_EQ(listed_exp(&l, "allow-old"), 10);
+	CHECK_EQ(listed_exp(&l, "seen-old"), 10);
+
+	CHECK_EQ(list(s, STORE_DENIED, 101).n, 0);
+	CHECK_EQ(list(s, STORE_ALLOWED, 101).n, 0);
+	store_close(s);
+}
+
+static void test_invalid_bid(void)
+{
+	struct store *s = open_store(NULL);
+	char *max = long_bid(STORE_BID_MAX), *over = long_bid(STORE_BID_MAX + 1);
+
+	CHECK_EQ(store_deny(s, "", 100), -EINVAL);
+	CHECK_EQ(store_allow(s, "", 100), -EINVAL);
+	CHECK_EQ(store_deny(s, over, 100), -EINVAL);
+	CHECK_EQ(store_allow(s, over, 100), -EINVAL);
+	store_seen(s, "", 100);
+	store_seen(s, over, 100);
+	CHECK(!store_is_denied(s, "", 0));
+	CHECK(!store_is_denied(s, over, 0));
+	CHECK_EQ(list(s, STORE_DENIED, 0).n, 0);
+	CHECK_EQ(list(s, STORE_ALLOWED, 0).n, 0);
+
+	CHECK_EQ(store_deny(s, max, 100), 0); /* 127 bytes is fine */
+	CHECK(store_is_denied(s, max, 0));
+	CHECK(!store_is_denied(s, over, 0)); /* not a prefix match */
+	CHECK_EQ(exp_of(s, STORE_DENIED, 0, max), 100);
+	free(max);
+	free(over);
+	store_close(s);
+}
+
+static void test_tidy(void)
+{
+	struct store *s = open_store(NULL);
+
+	CHECK_EQ(store_tidy(s, 0), 0);
+	CHECK_EQ(store_deny(s, "a", 10), 0);
+	CHECK_EQ(store_allow(s, "b", 20), 0);
+	store_seen(s, "c", 30);
+	CHECK_EQ(store_deny(s, "d", 100), 0);
+
+	CHECK_EQ(store_tidy(s, 25), 2); /* a and b */
+	CHECK_EQ(store_tidy(s, 25), 0);
+	CHECK(store_is_denied(s, "d", 50));
+	CHECK_EQ(list(s, STORE_DENIED, 0).n, 1);
+	CHECK_EQ(list(s, STORE_ALLOWED, 0).n, 1);
+	CHECK_EQ(exp_of(s, STORE_ALLOWED, 0, "c"), 30);
+	CHECK_EQ(store_tidy(s, 30), 0); /* c is live at its exp */
+	CHECK_EQ(store_tidy(s, 31), 1);
+	CHECK_EQ(store_tidy(s, 1000), 1);
+	CHECK_EQ(list(s, STORE_DENIED, 0).n, 0);
+	CHECK_EQ(list(s, STORE_ALLOWED, 0).n, 0);
+
+	/* a tidied booking can come back */
+	CHECK_EQ(store_deny(s, "a", 2000), 0);
+	CHECK(store_is_denied(s, "a", 1500));
+	store_close(s);
+}
+
+#define MANY 5000
+
+static void test_grow(void)
+{
+	struct store *s = open_store(NULL);
+	int64_t want_denied = 0, want_allowed = 0;
+	int failed = 0, wrong = 0;
+	struct listing l;
+	char bid[32];
+
+	for (int i = 0; i < MANY; i++) {
+		snprintf(bid, sizeof(bid), "booking-%d", i);
+		failed +=
+		        (i % 2 ? store_allow(s, bid, 1000 + i) : store_deny(s, bid, 1000 + i)) != 0;
+		*(i % 2 ? &want_allowed : &want_denied) += 1000 + i;
+	}
+	CHECK_EQ(failed, 0);
+	for (int i = 0; i < MANY; i++) {
+		snprintf(bid, sizeof(bid), "booking-%d", i);
+		wrong += store_is_denied(s, bid, 0) != !(i % 2);
+		snprintf(bid, sizeof(bid), "absent-%d", i);
+		wrong += store_is_denied(s, bid, 0);
+	}
+	CHECK_EQ(wrong, 0);
+	l = list(s, STORE_DENIED, 0);
+	CHECK_EQ(l.n, MANY / 2);
+	CHECK_EQ(l.exp_sum, want_denied);
+	l = list(s, STORE_ALLOWED, 0);
+	CHECK_EQ(l.n, MANY / 2);
+	CHECK_EQ(l.exp_sum, want_allowed);
+
+	/* updates in place do not add entries */
+	for (int i = 0; i < MANY; i += 2) {
+		snprintf(bid, sizeof(bid), "booking-%d", i);
+		failed += store_deny(s, bid, 1000 + i) != 0;
+	}
+	CHECK_EQ(failed, 0);
+	CHECK_EQ(list(s, STORE_DENIED, 0).n, MANY / 2);
+
+	/* tidy the older half; the rest stays findable */
+	CHECK_EQ(store_tidy(s, 1000 + MANY / 2), MANY / 2);
+	for (int i = 0; i < MANY; i++) {
+		snprintf(bid, sizeof(bid), "booking-%d", i);
+		wrong += store_is_denied(s, bid, 0) != (!(i % 2) && i >= MANY / 2);
+	}
+	CHECK_EQ(wrong, 0);
+	CHECK_EQ(list(s, STORE_DENIED, 0).n + list(s, STORE_ALLOWED, 0).n, MANY / 2);
+
+	/* and it grows again */
+	for (int i = 0; i < MANY; i++) {
+		snprintf(bid, sizeof(bid), "seen-%d", i);
+		store_seen(s, bid, 5000);
+	}
+	CHECK_EQ(list(s, STORE_ALLOWED, 0).n, MANY / 4 + MANY);
+	CHECK(store_is_denied(s, "booking-4998", 0));
+	store_close(s);
+}
+
+static void test_memory_health(void)
+{
+	struct store *s = open_store(NULL);
+
+	CHECK(store_is_healthy(s));
+	CHECK_EQ(store_deny(s, "x", 1), 0);
+	CHECK(store_is_healthy(s));
+	store_close(s);
+	store_close(NULL);
+}
+
+/* ---- on disk ---- */
+
+static void test_disk_survives(void)
+{
+	char *dir = make_dir();
+	struct store *s = open_store(dir);
+	struct listing l;
+
+	CHECK_EQ(store_deny(s, "denied", 1000), 0);
+	CHECK_EQ(store_allow(s, "allowed", 1000), 0);
+	store_seen(s, "seen", 1000);
+	CHECK_EQ(store_deny(s, "flipped", 1000), 0);
+	CHECK_EQ(store_allow(s, "flipped", 2000), 0);
+	CHECK_EQ(store_allow(s, "flopped", 1000), 0);
+	CHECK_EQ(store_deny(s, "flopped", 3000), 0);
+	CHECK(store_is_healthy(s));
+	store_close(s);
+
+	s = open_store(dir);
+	CHECK(store_is_healthy(s));
+	CHECK(store_is_denied(s, "denied", 500));
+	CHECK(!store_is_denied(s, "denied", 1001));
+	CHECK(!store_is_denied(s, "flipped", 500));
+	CHECK(store_is_denied(s, "flopped", 2500));
+	l = list(s, STORE_DENIED, 0);
+	CHECK_EQ(l.n, 2);
+	CHECK_EQ(listed_exp(&l, "denied"), 1000);
+	CHECK_EQ(listed_exp(&l, "flopped"), 3000);
+	l = list(s, STORE_ALLOWED, 0);
+	CHECK_EQ(l.n, 2); /* not "seen" */
+	CHECK_EQ(listed_exp(&l, "allowed"), 1000);
+	CHECK_EQ(listed_exp(&l, "flipped"), 2000);
+	CHECK_EQ(listed_exp(&l, "seen"), -1);
+
+	CHECK_EQ(store_allow(s, "denied", 1500), 0); /* an update of a loaded row */
+	store_close(s);
+	s = open_store(dir);
+	CHECK(!store_is_denied(s, "denied", 500));
+	CHECK_EQ(exp_of(s, STORE_ALLOWED, 0, "denied"), 1500);
+	store_close(s);
+	remove_dir(dir);
+}
+
+/* A change is on disk when the call returns: a second opener sees it without a close. */
+static void test_disk_at_once(void)
+{
+	char *dir = make_dir();
+	struct store *a = open_store(dir), *b;
+
+	CHECK_EQ(store_deny(a, "now", 1000), 0);
+	b = open_store(dir);
+	CHECK(store_is_denied(b, "now", 0));
+	store_close(b);
+	store_close(a);
+	remove_dir(dir);
+}
+
+static void test_disk_tidy(void)
+{
+	char *dir = make_dir();
+	struct store *s = open_store(dir);
+
+	CHECK_EQ(store_deny(s, "old-deny", 10), 0);
+	CHECK_EQ(store_allow(s, "old-allow", 10), 0);
+	CHECK_EQ(store_deny(s, "new-deny", 1000), 0);
+	CHECK_EQ(store_allow(s, "new-allow", 1000), 0);
+	store_close(s);
+
+	s = open_store(dir); /* expired rows stay on disk until tidied */
+	CHECK_EQ(list(s, STORE_DENIED, 0).n, 2);
+	CHECK_EQ(list(s, STORE_ALLOWED, 0).n, 2);
+	CHECK_EQ(store_tidy(s, 500), 2);
+	store_close(s);
+
+	s = open_store(dir);
+	CHECK_EQ(list(s, STORE_DENIED, 0).n, 1);
+	CHECK_EQ(exp_of(s, STORE_DENIED, 0, "new-deny"), 1000);
+	CHECK_EQ(list(s, STORE_ALLOWED, 0).n, 1);
+	CHECK_EQ(exp_of(s, STORE_ALLOWED, 0, "new-allow"), 1000);
+	CHECK_EQ(store_tidy(s, 500), 0);
+	store_close(s);
+	remove_dir(dir);
+}
+
+static void check_open_fails(const char *dir)
+{
+	static char not_null;
+	struct store *s = (struct store *)&not_null;
+	char why[256] = "";
+	int ret = store_open(dir, &s, why);
+
+	CHECK(ret < 0);
+	CHECK(s == NULL);
+	CHECK(strlen(why) > 0);
+	CHECK(strlen(why) < sizeof(why));
+	if (ret == 0)
+		store_close(s);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void test_open_errors(void)
+{
+	char *dir = make_dir();
+	char path[512];
+	struct store *s;
+
+	snprintf(path, sizeof(path), "%s/plain-file", dir);
+	write_file(path, "not a directory\n");
+	check_open_fails(path);
+
+	snprintf(path, sizeof(path), "%s/missing/sub", dir); /* only the last level is made */
+	check_open_fails(path);
+
+	snprintf(path, sizeof(path), "%s/junk", dir);
+	CHECK_EQ(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/junk/relay.db", dir);
+	write_file(path, "this is not an SQLite database, not even close to one........\n");
+	snprintf(path, sizeof(path), "%s/junk", dir);
+	check_open_fails(path);
+
+	snprintf(path, sizeof(path), "%s/new", dir); /* a missing last level is created */
+	s = open_store(path);
+	CHECK(s && store_is_healthy(s));
+	CHECK(s && store_deny(s, "x", 10) == 0);
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/new/relay.db", dir);
+	CHECK_EQ(access(path, F_OK), 0);
+	remove_dir(dir);
+}
+
+/* Run @sql on the database in @dir through a connection of our own. */
+static void raw_sql(const char *dir, const char *sql)
+{
+	char path[512];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/relay.db", dir);
+	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* A write that fails makes the store unhealthy until a write succeeds again. */
+static void test_disk_health(void)
+{
+	char *dir = make_dir();
+	struct store *s = open_store(dir);
+
+	CHECK(store_is_healthy(s));
+	raw_sql(dir, "DROP TABLE bookings");
+	CHECK_EQ(store_deny(s, "lost", 100), -EIO);
+	CHECK(!store_is_denied(s, "lost", 0)); /* not applied */
+	CHECK(!store_is_healthy(s));
+	raw_sql(dir, "CREATE TABLE bookings(bid TEXT PRIMARY KEY, denied INTEGER NOT NULL, "
+	             "exp INTEGER NOT NULL)");
+	CHECK_EQ(store_deny(s, "kept", 100), 0);
+	CHECK(store_is_denied(s, "kept", 0));
+	CHECK(store_is_healthy(s));
+	store_close(s);
+	remove_dir(dir);
+}
+
+#define ROWS 5000
+
+/* A database of @ROWS denied bookings, written in one transaction. */
+static void make_rows(const char *dir)
+{
+	char path[512], bid[64];
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	int failed = 0;
+
+	snprintf(path, sizeof(path), "%s/relay.db", dir);
+	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ(
+	        sqlite3_exec(db,
+	                     "CREATE TABLE bookings(bid TEXT PRIMARY KEY, denied INTEGER NOT NULL, "
+	                     "exp INTEGER NOT NULL); BEGIN",
+	                     NULL, NULL, NULL),
+	        SQLITE_OK);
+	CHECK_EQ(sqlite3_prepare_v2(db, "INSERT INTO bookings VALUES(?1, 1, 1000)", -1, &st, NULL),
+	         SQLITE_OK);
+	for (int i = 0; i < ROWS; i++) {
+		snprintf(bid, sizeof(bid), "booking-%06d-with-some-padding", i);
+		sqlite3_bind_text(st, 1, bid, -1, SQLITE_TRANSIENT);
+		failed += sqlite3_step(st) != SQLITE_DONE;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	CHECK_EQ(failed, 0);
+	CHECK_EQ(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* Overwrite the middle leaf page of a table b-tree (page type 0x0d) with 0xff. */
+static void damage_leaf_page(const char *dir)
+{
+	char path[512];
+	unsigned char *b;
+	size_t ps, n, nleaves = 0, leaf = 0;
+	long len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/relay.db", dir);
+	f = fopen(path, "r+b");
+	if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) < 4096 || fseek(f, 0, SEEK_SET))
+		abort();
+	b = malloc((size_t)len);
+	if (!b || fread(b, 1, (size_t)len, f) != (size_t)len)
+		abort();
+	ps = (size_t)b[16] << 8 | b[17];
+	ps = ps == 1 ? 65536 : ps;
+	n = (size_t)len / ps;
+	for (size_t i = 1; i < n; i++)
+		nleaves += b[i * ps] == 0x0d;
+	for (size_t i = 1, k = 0; i < n; i++)
+		if (b[i * ps] == 0x0d && k++ == nleaves / 2)
+			leaf = i;
+	CHECK(leaf > 0);
+	memset(b + leaf * ps, 0xff, ps);
+	CHECK_EQ(fseek(f, 0, SEEK_SET), 0);
+	CHECK_EQ(fwrite(b, 1, (size_t)len, f), len);
+	fclose(f);
+	free(b);
+}
+
+/* A damaged database must fail to open, never load part of the deny list. */
+static void test_disk_damaged(void)
+{
+	char *dir = make_dir();
+	struct store *s = NULL;
+	char why[256] = "";
+	int ret;
+
+	make_rows(dir);
+	s = open_store(dir);
+	CHECK_EQ(list(s, STORE_DENIED, 0).n, ROWS);
+	store_close(s);
+
+	damage_leaf_page(dir);
+	ret = store_open(dir, &s, why);
+	if (ret == 0) {
+		CHECK_EQ(list(s, STORE_DENIED, 0).n, ROWS); /* everything, or fail */
+		store_close(s);
+	} else {
+		CHECK(s == NULL);
+		CHECK(strlen(why) > 0);
+	}
+	remove_dir(dir);
+}
+
+int main(void)
+{
+	test_deny_allow();
+	test_seen();
+	test_list_live();
+	test_invalid_bid();
+	test_tidy();
+	test_grow();
+	test_memory_health();
+	test_disk_survives();
+	test_disk_at_once();
+	test_disk_tidy();
+	test_open_errors();
+	test_disk_health();
+	test_disk_damaged();
+	return harness_done();
+}
