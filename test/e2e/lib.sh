@@ -77,3 +77,34 @@ finish() {
 	[ "$FAILED" -eq 0 ]
 	exit $?
 }
+
+# wait_for FILE PATTERN [SECONDS]: poll until FILE contains PATTERN (grep -E); 1 on timeout.
+wait_for() {
+	local file=$1 pattern=$2 limit=${3:-10} i
+	for ((i = 0; i < limit * 20; i++)); do
+		grep -qE "$pattern" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# dev_cert DIR: a self-signed certificate DIR/cert.pem + DIR/key.pem for 127.0.0.1.
+dev_cert() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+		-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$1/key.pem" -out "$1/cert.pem" 2>/dev/null
+}
+
+# wait_exit PID SECONDS: wait for PID to exit within SECONDS; sets EXIT_RC (124 on timeout).
+wait_exit() {
+	local pid=$1 limit=$2 i
+	for ((i = 0; i < limit * 20; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			EXIT_RC=$?
+			return 0
+		fi
+		sleep 0.05
+	done
+	EXIT_RC=124
+	return 1
+}

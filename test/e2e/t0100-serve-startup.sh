@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# t0100: `relay serve` starts only with what it needs, binds exactly the configured address,
+# says clearly why it cannot start, reopens its log on SIGHUP and stops cleanly on SIGTERM.
+. "$(dirname "$0")/lib.sh"
+
+unset "${!RELAY_@}"
+dev_cert "$TMP"
+echo "startup-secret" >"$TMP/secret"
+port=$(free_port)
+common=(--audience "https://127.0.0.1:$port" --state-dir "$TMP/state")
+tls=(--cert "$TMP/cert.pem" --key "$TMP/key.pem")
+
+# Refusals: exit 2 for settings, 1 for the environment, one clear line each
+run_rc "$RELAY" serve --listen "127.0.0.1:$port" "${common[@]}" "${tls[@]}"
+check_eq "missing secret exits 2" "$RC" 2
+check_contains "missing secret is named" "$ERR" "no secret"
+run_rc "$RELAY" serve --listen "127.0.0.1:$port" "${common[@]}" --secret-file "$TMP/secret"
+check_eq "no certificate exits 2" "$RC" 2
+check_contains "no certificate is named" "$ERR" "--cert"
+run_rc "$RELAY" serve --listen "127.0.0.1:$port" "${common[@]}" --secret-file "$TMP/secret" --cert "$TMP/nope.pem" --key "$TMP/key.pem"
+check_contains "unreadable certificate is named" "$ERR" "$TMP/nope.pem"
+run_rc "$RELAY" serve --listen "nowhere" "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}"
+check_eq "bad listen address exits 2" "$RC" 2
+run_rc "$RELAY" serve --listen "127.0.0.1:$port" --state-dir "$TMP/state" --secret-file "$TMP/secret" "${tls[@]}"
+check_contains "missing audience is named" "$ERR" "audience"
+run_rc "$RELAY" serve --queue-policy sometimes "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}"
+check_contains "bad queue policy is named" "$ERR" "queue_policy"
+run_rc "$RELAY" serve --max-message 0 "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}"
+check_eq "out-of-range value exits 2" "$RC" 2
+echo '{"listen": "127.0.0.1:1", "colour": "red"}' >"$TMP/bad.json"
+run_rc "$RELAY" serve --config "$TMP/bad.json"
+check_contains "unknown config key is named" "$ERR" "'colour'"
+run_rc "$RELAY" serve --config-reference
+check_contains "config reference lists settings" "$OUT" "RELAY_QUEUE_POLICY"
+
+# A taken port: exit 1 with the reason
+node -e 'require("net").createServer().listen(+process.argv[1], "127.0.0.1", () => console.log("up"))' "$port" >"$TMP/holder.out" &
+PIDS+=($!)
+wait_for "$TMP/holder.out" up
+run_rc "$RELAY" serve --listen "127.0.0.1:$port" "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}"
+check_eq "taken port exits 1" "$RC" 1
+check_contains "taken port is named" "$ERR" "cannot listen on '127.0.0.1:$port'"
+kill "${PIDS[-1]}"
+wait "${PIDS[-1]}" 2>/dev/null
+
+# Start for real: binds exactly 127.0.0.1:port
+"$RELAY" serve --listen "127.0.0.1:$port" "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}" \
+	--log-file "$TMP/relay.log" &
+pid=$!
+PIDS+=($pid)
+check "relay starts" wait_for "$TMP/relay.log" "relay listening"
+binds=$(ss -Hltn "sport = :$port" | awk '{print $4}' | sort -u | tr '\n' ' ')
+check_eq "listens on 127.0.0.1 only" "$binds" "127.0.0.1:$port "
+check "state database created" test -s "$TMP/state/relay.db"
+
+# SIGHUP reopens the log file: lines after the rotation go to a new file at the same path
+mv "$TMP/relay.log" "$TMP/relay.log.1"
+kill -HUP "$pid"
+curl -sk -o /dev/null -X POST -H 'Content-Length: 0' "https://127.0.0.1:$port/session/x" -H "Authorization: bad.token.here"
+check "new log file after SIGHUP" wait_for "$TMP/relay.log" "refused token"
+check "old file kept its lines" grep -q "relay listening" "$TMP/relay.log.1"
+
+# SIGTERM: exit 0 within 5 s
+kill -TERM "$pid"
+wait_exit "$pid" 6
+check_eq "SIGTERM exits 0 promptly" "$EXIT_RC" 0
+check "shutdown logged" grep -q "stopped" "$TMP/relay.log"
+
+finish
