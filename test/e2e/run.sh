@@ -3,10 +3,10 @@
 # summed closing line "N passed, N failed". Needs RELAY (the binary under test).
 # usage: RELAY=build/release/relay test/e2e/run.sh [PATTERN]
 set -u
-cd "$(dirname "$0")"
 : "${RELAY:?set RELAY to the relay binary}"
 RELAY=$(cd "$(dirname "$RELAY")" && pwd)/$(basename "$RELAY")
 export RELAY
+cd "$(dirname "$0")"
 export NODE_PATH="$PWD/../node_modules"
 
 pattern=${1:-}
