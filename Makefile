@@ -96,3 +96,4 @@ help:
 
 .PHONY: all deps test test-only check run bench fuzz format format-check clean help
 -include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(wildcard $(O)/test/unit/*.d)
+.SECONDARY:
