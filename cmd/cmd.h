@@ -23,8 +23,8 @@ int cmd_usage_error(const char *cmd, const char *reason);
  * Parse @argv against @t into @opts, printing help (with @synopsis, then the table) on -h and a
  * usage error on bad input. Returns -1 to go on, or the exit status to return.
  */
-int cmd_parse(const char *cmd, const char *synopsis, const struct cfg_table *t, void *opts, int argc,
-	      char **argv, int *first_arg);
+int cmd_parse(const char *cmd, const char *synopsis, const struct cfg_table *t, void *opts,
+              int argc, char **argv, int *first_arg);
 
 /* Print the synopsis and the table's options. */
 void cmd_print_help(const char *synopsis, const struct cfg_table *t);

@@ -9,8 +9,8 @@ void cmd_print_help(const char *synopsis, const struct cfg_table *t)
 	cfg_usage(t, stdout);
 }
 
-int cmd_parse(const char *cmd, const char *synopsis, const struct cfg_table *t, void *opts, int argc,
-	      char **argv, int *first_arg)
+int cmd_parse(const char *cmd, const char *synopsis, const struct cfg_table *t, void *opts,
+              int argc, char **argv, int *first_arg)
 {
 	char err[CFG_ERR_MAX];
 

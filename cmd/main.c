@@ -18,12 +18,12 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
-	{ "serve", cmd_serve, "run the relay: HTTPS access, WSS topics, deny list" },
-	{ "host", cmd_host, "run the lab agent that streams video and data out" },
-	{ "token", cmd_token, "mint a JWT (or `relay token verify` one)" },
-	{ "file", cmd_file, "test and maintenance client" },
-	{ "version", cmd_version, "print the version" },
-	{ "help", cmd_help, "show help for relay or for one command" },
+        {"serve", cmd_serve, "run the relay: HTTPS access, WSS topics, deny list"},
+        {"host", cmd_host, "run the lab agent that streams video and data out"},
+        {"token", cmd_token, "mint a JWT (or `relay token verify` one)"},
+        {"file", cmd_file, "test and maintenance client"},
+        {"version", cmd_version, "print the version"},
+        {"help", cmd_help, "show help for relay or for one command"},
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -41,7 +41,8 @@ static void print_overview(FILE *out)
 	fprintf(out, "usage: relay COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < NCMDS; i++)
 		fprintf(out, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
-	fprintf(out, "\n`relay help COMMAND` or `relay COMMAND --help` shows a command's options.\n");
+	fprintf(out,
+	        "\n`relay help COMMAND` or `relay COMMAND --help` shows a command's options.\n");
 }
 
 int cmd_usage_error(const char *cmd, const char *reason)
@@ -62,7 +63,7 @@ int cmd_version(int argc, char **argv)
 int cmd_help(int argc, char **argv)
 {
 	const struct cmd *c;
-	char *help_argv[] = { NULL, (char *)"--help", NULL };
+	char *help_argv[] = {NULL, (char *)"--help", NULL};
 
 	if (argc < 2) {
 		print_overview(stdout);

@@ -14,79 +14,88 @@
 #define O(f) offsetof(struct relay_opts, f)
 #define MiB  (1024LL * 1024)
 static const struct cfg_opt serve_opts[] = {
-	{ "config", CFG_STRING, O(config), NULL, 0, 0, "JSON config file with any of these settings", NULL,
-	  CFG_NO_FILE },
-	{ "listen", CFG_STRING, O(listen), "127.0.0.1:8443", 0, 0, "address and port: HOST:PORT, [V6]:PORT, :PORT",
-	  NULL, 0 },
-	{ "audience", CFG_STRING, O(audience), NULL, 0, 0, "public access base URL that tokens must name (aud)",
-	  NULL, 0 },
-	{ "url", CFG_STRING, O(url), NULL, 0, 0, "public websocket base put in returned uris (default: derived)",
-	  NULL, 0 },
-	{ "secret", CFG_SECRET, O(secret), NULL, 0, 0, "HMAC secret for tokens (environment or file only)", NULL,
-	  CFG_NO_FLAG },
-	{ "secret_file", CFG_STRING, O(secret_file), NULL, 0, 0, "file holding the HMAC secret", NULL, 0 },
-	{ "secret_previous", CFG_SECRET, O(secret_previous), NULL, 0, 0,
-	  "previous HMAC secret, still accepted during a rotation", NULL, CFG_NO_FLAG },
-	{ "secret_previous_file", CFG_STRING, O(secret_previous_file), NULL, 0, 0,
-	  "file holding the previous HMAC secret", NULL, 0 },
-	{ "algorithm", CFG_STRING, O(algorithm), "HS256", 0, 0, "token algorithm: HS256/384/512, RS*, ES*", NULL,
-	  0 },
-	{ "jwt_key", CFG_STRING, O(jwt_key), NULL, 0, 0, "PEM public key file for RS*/ES* tokens", NULL, 0 },
-	{ "cert", CFG_STRING, O(cert), NULL, 0, 0, "TLS certificate (PEM)", NULL, 0 },
-	{ "key", CFG_STRING, O(key), NULL, 0, 0, "TLS private key (PEM)", NULL, 0 },
-	{ "insecure_http", CFG_BOOL, O(insecure_http), "false", 0, 0, "serve plain HTTP/WS (behind a TLS proxy)",
-	  NULL, 0 },
-	{ "state_dir", CFG_STRING, O(state_dir), "state", 0, 0, "directory for relay.db (the deny list)", NULL,
-	  0 },
-	{ "allow_no_booking_id", CFG_BOOL, O(allow_no_booking_id), "false", 0, 0,
-	  "accept tokens without booking_id", NULL, 0 },
-	{ "cors_origin", CFG_STRING, O(cors_origin), "*", 0, 0, "Access-Control-Allow-Origin of the API", NULL,
-	  0 },
-	{ "code_ttl", CFG_DURATION, O(code_ttl), "30s", 1000, 3600000, "how long an access code stays valid",
-	  NULL, 0 },
-	{ "max_codes", CFG_INT, O(max_codes), "100000", 1, 10000000, "pending access codes at most", NULL, 0 },
-	{ "skew", CFG_DURATION, O(skew), "5s", 0, 300000, "clock skew allowed on exp/nbf/iat", NULL, 0 },
-	{ "ping_interval", CFG_DURATION, O(ping_interval), "30s", 1000, 3600000,
-	  "idle time before a websocket ping", NULL, 0 },
-	{ "ping_timeout", CFG_DURATION, O(ping_timeout), "30s", 1000, 3600000,
-	  "close a websocket that stays silent this long after a ping", NULL, 0 },
-	{ "http_timeout", CFG_DURATION, O(http_timeout), "10s", 1000, 600000,
-	  "time allowed for an HTTP request to arrive", NULL, 0 },
-	{ "max_message", CFG_SIZE, O(max_message), "4MiB", 1, 256 * MiB, "largest websocket message", NULL, 0 },
-	{ "queue_bytes", CFG_SIZE, O(queue_bytes), "16MiB", 1024, 1024 * MiB, "per-reader queue, bytes", NULL,
-	  0 },
-	{ "queue_messages", CFG_INT, O(queue_messages), "4096", 1, 1000000, "per-reader queue, messages", NULL,
-	  0 },
-	{ "queue_policy", CFG_STRING, O(queue_policy), "drop", 0, 0,
-	  "when a reader's queue is full: drop (oldest) or close", NULL, 0 },
-	{ "max_connections", CFG_INT, O(max_connections), "20000", 1, 1000000, "websocket connections in total",
-	  NULL, 0 },
-	{ "max_per_topic", CFG_INT, O(max_per_topic), "1000", 1, 1000000, "connections per topic", NULL, 0 },
-	{ "max_topics", CFG_INT, O(max_topics), "10000", 1, 1000000, "topics at once", NULL, 0 },
-	{ "max_header", CFG_SIZE, O(max_header), "32KiB", 4096, 65535, "HTTP request header space", NULL, 0 },
-	{ "access_rate", CFG_INT, O(access_rate), "20", 0, 1000000,
-	  "access calls per second per client address (0: no limit)", NULL, 0 },
-	{ "access_burst", CFG_INT, O(access_burst), "40", 1, 1000000, "access calls allowed in a burst", NULL, 0 },
-	{ "log_level", CFG_STRING, O(log_level), "info", 0, 0, "error, warn, notice, info or debug", NULL, 0 },
-	{ "log_format", CFG_STRING, O(log_format), "text", 0, 0, "text or json", NULL, 0 },
-	{ "log_file", CFG_STRING, O(log_file), NULL, 0, 0, "log to this file (reopened on SIGHUP); default stderr",
-	  NULL, 0 },
+        {"config", CFG_STRING, O(config), NULL, 0, 0, "JSON config file with any of these settings",
+         NULL, CFG_NO_FILE},
+        {"listen", CFG_STRING, O(listen), "127.0.0.1:8443", 0, 0,
+         "address and port: HOST:PORT, [V6]:PORT, :PORT", NULL, 0},
+        {"audience", CFG_STRING, O(audience), NULL, 0, 0,
+         "public access base URL that tokens must name (aud)", NULL, 0},
+        {"url", CFG_STRING, O(url), NULL, 0, 0,
+         "public websocket base put in returned uris (default: derived)", NULL, 0},
+        {"secret", CFG_SECRET, O(secret), NULL, 0, 0,
+         "HMAC secret for tokens (environment or file only)", NULL, CFG_NO_FLAG},
+        {"secret_file", CFG_STRING, O(secret_file), NULL, 0, 0, "file holding the HMAC secret",
+         NULL, 0},
+        {"secret_previous", CFG_SECRET, O(secret_previous), NULL, 0, 0,
+         "previous HMAC secret, still accepted during a rotation", NULL, CFG_NO_FLAG},
+        {"secret_previous_file", CFG_STRING, O(secret_previous_file), NULL, 0, 0,
+         "file holding the previous HMAC secret", NULL, 0},
+        {"algorithm", CFG_STRING, O(algorithm), "HS256", 0, 0,
+         "token algorithm: HS256/384/512, RS*, ES*", NULL, 0},
+        {"jwt_key", CFG_STRING, O(jwt_key), NULL, 0, 0, "PEM public key file for RS*/ES* tokens",
+         NULL, 0},
+        {"cert", CFG_STRING, O(cert), NULL, 0, 0, "TLS certificate (PEM)", NULL, 0},
+        {"key", CFG_STRING, O(key), NULL, 0, 0, "TLS private key (PEM)", NULL, 0},
+        {"insecure_http", CFG_BOOL, O(insecure_http), "false", 0, 0,
+         "serve plain HTTP/WS (behind a TLS proxy)", NULL, 0},
+        {"state_dir", CFG_STRING, O(state_dir), "state", 0, 0,
+         "directory for relay.db (the deny list)", NULL, 0},
+        {"allow_no_booking_id", CFG_BOOL, O(allow_no_booking_id), "false", 0, 0,
+         "accept tokens without booking_id", NULL, 0},
+        {"cors_origin", CFG_STRING, O(cors_origin), "*", 0, 0,
+         "Access-Control-Allow-Origin of the API", NULL, 0},
+        {"code_ttl", CFG_DURATION, O(code_ttl), "30s", 1000, 3600000,
+         "how long an access code stays valid", NULL, 0},
+        {"max_codes", CFG_INT, O(max_codes), "100000", 1, 10000000, "pending access codes at most",
+         NULL, 0},
+        {"skew", CFG_DURATION, O(skew), "5s", 0, 300000, "clock skew allowed on exp/nbf/iat", NULL,
+         0},
+        {"ping_interval", CFG_DURATION, O(ping_interval), "30s", 1000, 3600000,
+         "idle time before a websocket ping", NULL, 0},
+        {"ping_timeout", CFG_DURATION, O(ping_timeout), "30s", 1000, 3600000,
+         "close a websocket that stays silent this long after a ping", NULL, 0},
+        {"http_timeout", CFG_DURATION, O(http_timeout), "10s", 1000, 600000,
+         "time allowed for an HTTP request to arrive", NULL, 0},
+        {"max_message", CFG_SIZE, O(max_message), "4MiB", 1, 256 * MiB, "largest websocket message",
+         NULL, 0},
+        {"queue_bytes", CFG_SIZE, O(queue_bytes), "16MiB", 1024, 1024 * MiB,
+         "per-reader queue, bytes", NULL, 0},
+        {"queue_messages", CFG_INT, O(queue_messages), "4096", 1, 1000000,
+         "per-reader queue, messages", NULL, 0},
+        {"queue_policy", CFG_STRING, O(queue_policy), "drop", 0, 0,
+         "when a reader's queue is full: drop (oldest) or close", NULL, 0},
+        {"max_connections", CFG_INT, O(max_connections), "20000", 1, 1000000,
+         "websocket connections in total", NULL, 0},
+        {"max_per_topic", CFG_INT, O(max_per_topic), "1000", 1, 1000000, "connections per topic",
+         NULL, 0},
+        {"max_topics", CFG_INT, O(max_topics), "10000", 1, 1000000, "topics at once", NULL, 0},
+        {"max_header", CFG_SIZE, O(max_header), "32KiB", 4096, 65535, "HTTP request header space",
+         NULL, 0},
+        {"access_rate", CFG_INT, O(access_rate), "20", 0, 1000000,
+         "access calls per second per client address (0: no limit)", NULL, 0},
+        {"access_burst", CFG_INT, O(access_burst), "40", 1, 1000000,
+         "access calls allowed in a burst", NULL, 0},
+        {"log_level", CFG_STRING, O(log_level), "info", 0, 0, "error, warn, notice, info or debug",
+         NULL, 0},
+        {"log_format", CFG_STRING, O(log_format), "text", 0, 0, "text or json", NULL, 0},
+        {"log_file", CFG_STRING, O(log_file), NULL, 0, 0,
+         "log to this file (reopened on SIGHUP); default stderr", NULL, 0},
 };
 #undef O
 
-static const struct cfg_table serve_table = { serve_opts, sizeof(serve_opts) / sizeof(serve_opts[0]), "RELAY_",
-					      "config" };
+static const struct cfg_table serve_table = {serve_opts, sizeof(serve_opts) / sizeof(serve_opts[0]),
+                                             "RELAY_", "config"};
 
 static const char synopsis[] =
-	"usage: relay serve [OPTIONS]\n\n"
-	"Runs the relay: POST a token to https://HOST/session/TOPIC for a websocket uri, then open it.\n"
-	"Example:\n"
-	"  RELAY_SECRET=... relay serve --listen 127.0.0.1:8443 --audience https://relay.example.org \\\n"
-	"      --cert cert.pem --key key.pem --state-dir /var/lib/relay";
+        "usage: relay serve [OPTIONS]\n\n"
+        "Runs the relay: POST a token to https://HOST/session/TOPIC for a websocket uri, then open it.\n"
+        "Example:\n"
+        "  RELAY_SECRET=... relay serve --listen 127.0.0.1:8443 --audience https://relay.example.org \\\n"
+        "      --cert cert.pem --key key.pem --state-dir /var/lib/relay";
 
 int cmd_serve(int argc, char **argv)
 {
-	struct relay_opts o = { 0 };
+	struct relay_opts o = {0};
 	int first, ret, err;
 
 	if (argc > 1 && strcmp(argv[1], "--config-reference") == 0) {
@@ -99,8 +108,9 @@ int cmd_serve(int argc, char **argv)
 	if (ret < 0) {
 		err = log_init(o.log_level, o.log_format, o.log_file);
 		if (err)
-			ret = cmd_usage_error("serve", err == -EINVAL ? "bad log_level or log_format"
-								      : "cannot open log_file");
+			ret = cmd_usage_error("serve", err == -EINVAL
+			                                       ? "bad log_level or log_format"
+			                                       : "cannot open log_file");
 	}
 	if (ret < 0)
 		ret = relay_run(&o);

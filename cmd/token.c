@@ -15,67 +15,80 @@
 
 #define M(f) offsetof(struct token_mint_opts, f)
 static const struct cfg_opt mint_opts[] = {
-	{ "config", CFG_STRING, M(config), NULL, 0, 0, "JSON file with any of these settings", NULL, CFG_NO_FILE },
-	{ "audience", CFG_STRING, M(audience), NULL, 0, 0, "aud: the relay's access base URL", NULL, 0 },
-	{ "topic", CFG_STRING, M(topic), NULL, 0, 0, "topic the token grants", NULL, 0 },
-	{ "lifetime", CFG_DURATION, M(lifetime), NULL, 1000, 3650LL * 86400000, "validity, e.g. 3600 (s) or 1h",
-	  NULL, 0 },
-	{ "scopes", CFG_STRING, M(scopes), NULL, 0, 0, "comma-separated scopes; replaces the scope-* settings",
-	  NULL, 0 },
-	{ "scope_read", CFG_BOOL, M(scope_read), "true", 0, 0, "add the read scope", NULL, 0 },
-	{ "scope_write", CFG_BOOL, M(scope_write), "true", 0, 0, "add the write scope", NULL, 0 },
-	{ "scope_admin", CFG_BOOL, M(scope_admin), "false", 0, 0, "add the relay:admin scope", NULL, 0 },
-	{ "scope_other", CFG_STRING, M(scope_other), NULL, 0, 0, "extra scopes, comma separated", NULL, 0 },
-	{ "booking_id", CFG_STRING, M(booking_id), "relay-token-cli", 0, 0, "booking_id claim", NULL, 0 },
-	{ "connection_type", CFG_STRING, M(connection_type), "session", 0, 0, "prefix claim (connection type)",
-	  NULL, 0 },
-	{ "not_before", CFG_STRING, M(not_before), NULL, 0, 0, "nbf: a delay such as 10m, or @UNIXTIME", NULL, 0 },
-	{ "algorithm", CFG_STRING, M(algorithm), "HS256", 0, 0, "HS256/384/512, RS256/384/512, ES256/384/512",
-	  NULL, 0 },
-	{ "secret", CFG_SECRET, M(secret), NULL, 0, 0, "HMAC secret (environment or config file only)", NULL,
-	  CFG_NO_FLAG },
-	{ "secret_file", CFG_STRING, M(secret_file), NULL, 0, 0, "file holding the HMAC secret", NULL, 0 },
-	{ "key", CFG_STRING, M(key), NULL, 0, 0, "PEM private key file for RS*/ES*", NULL, 0 },
-	{ "sub", CFG_STRING, M(sub), NULL, 0, 0, "sub claim", NULL, 0 },
-	{ "iss", CFG_STRING, M(iss), NULL, 0, 0, "iss claim", NULL, 0 },
-	{ "jti", CFG_STRING, M(jti), NULL, 0, 0, "jti claim", NULL, 0 },
+        {"config", CFG_STRING, M(config), NULL, 0, 0, "JSON file with any of these settings", NULL,
+         CFG_NO_FILE},
+        {"audience", CFG_STRING, M(audience), NULL, 0, 0, "aud: the relay's access base URL", NULL,
+         0},
+        {"topic", CFG_STRING, M(topic), NULL, 0, 0, "topic the token grants", NULL, 0},
+        {"lifetime", CFG_DURATION, M(lifetime), NULL, 1000, 3650LL * 86400000,
+         "validity, e.g. 3600 (s) or 1h", NULL, 0},
+        {"scopes", CFG_STRING, M(scopes), NULL, 0, 0,
+         "comma-separated scopes; replaces the scope-* settings", NULL, 0},
+        {"scope_read", CFG_BOOL, M(scope_read), "true", 0, 0, "add the read scope", NULL, 0},
+        {"scope_write", CFG_BOOL, M(scope_write), "true", 0, 0, "add the write scope", NULL, 0},
+        {"scope_admin", CFG_BOOL, M(scope_admin), "false", 0, 0, "add the relay:admin scope", NULL,
+         0},
+        {"scope_other", CFG_STRING, M(scope_other), NULL, 0, 0, "extra scopes, comma separated",
+         NULL, 0},
+        {"booking_id", CFG_STRING, M(booking_id), "relay-token-cli", 0, 0, "booking_id claim", NULL,
+         0},
+        {"connection_type", CFG_STRING, M(connection_type), "session", 0, 0,
+         "prefix claim (connection type)", NULL, 0},
+        {"not_before", CFG_STRING, M(not_before), NULL, 0, 0,
+         "nbf: a delay such as 10m, or @UNIXTIME", NULL, 0},
+        {"algorithm", CFG_STRING, M(algorithm), "HS256", 0, 0,
+         "HS256/384/512, RS256/384/512, ES256/384/512", NULL, 0},
+        {"secret", CFG_SECRET, M(secret), NULL, 0, 0,
+         "HMAC secret (environment or config file only)", NULL, CFG_NO_FLAG},
+        {"secret_file", CFG_STRING, M(secret_file), NULL, 0, 0, "file holding the HMAC secret",
+         NULL, 0},
+        {"key", CFG_STRING, M(key), NULL, 0, 0, "PEM private key file for RS*/ES*", NULL, 0},
+        {"sub", CFG_STRING, M(sub), NULL, 0, 0, "sub claim", NULL, 0},
+        {"iss", CFG_STRING, M(iss), NULL, 0, 0, "iss claim", NULL, 0},
+        {"jti", CFG_STRING, M(jti), NULL, 0, 0, "jti claim", NULL, 0},
 };
 #undef M
 
 #define V(f) offsetof(struct token_verify_opts, f)
 static const struct cfg_opt verify_opts[] = {
-	{ "audience", CFG_STRING, V(audience), NULL, 0, 0, "required aud (unchecked when empty)", NULL, 0 },
-	{ "algorithm", CFG_STRING, V(algorithm), "HS256", 0, 0, "the algorithm the token must use", NULL, 0 },
-	{ "secret", CFG_SECRET, V(secret), NULL, 0, 0, "HMAC secret (environment only)", NULL, CFG_NO_FLAG },
-	{ "secret_file", CFG_STRING, V(secret_file), NULL, 0, 0, "file holding the HMAC secret", NULL, 0 },
-	{ "key", CFG_STRING, V(key), NULL, 0, 0, "PEM public key file for RS*/ES*", NULL, 0 },
-	{ "skew", CFG_DURATION, V(skew), "5s", 0, 3600000, "clock skew allowed on exp/nbf/iat", NULL, 0 },
+        {"audience", CFG_STRING, V(audience), NULL, 0, 0, "required aud (unchecked when empty)",
+         NULL, 0},
+        {"algorithm", CFG_STRING, V(algorithm), "HS256", 0, 0, "the algorithm the token must use",
+         NULL, 0},
+        {"secret", CFG_SECRET, V(secret), NULL, 0, 0, "HMAC secret (environment only)", NULL,
+         CFG_NO_FLAG},
+        {"secret_file", CFG_STRING, V(secret_file), NULL, 0, 0, "file holding the HMAC secret",
+         NULL, 0},
+        {"key", CFG_STRING, V(key), NULL, 0, 0, "PEM public key file for RS*/ES*", NULL, 0},
+        {"skew", CFG_DURATION, V(skew), "5s", 0, 3600000, "clock skew allowed on exp/nbf/iat", NULL,
+         0},
 };
 #undef V
 
-static const struct cfg_table mint_table = { mint_opts, sizeof(mint_opts) / sizeof(mint_opts[0]),
-					     "RELAY_TOKEN_", "config" };
-static const struct cfg_table verify_table = { verify_opts, sizeof(verify_opts) / sizeof(verify_opts[0]),
-					       "RELAY_TOKEN_", NULL };
+static const struct cfg_table mint_table = {mint_opts, sizeof(mint_opts) / sizeof(mint_opts[0]),
+                                            "RELAY_TOKEN_", "config"};
+static const struct cfg_table verify_table = {
+        verify_opts, sizeof(verify_opts) / sizeof(verify_opts[0]), "RELAY_TOKEN_", NULL};
 
 static const char mint_synopsis[] =
-	"usage: relay token [OPTIONS]\n"
-	"       relay token verify [OPTIONS] [TOKEN]\n\n"
-	"Mints a JWT for relay on stdout. Example:\n"
-	"  RELAY_TOKEN_SECRET=... relay token --audience https://relay.example.org --topic expt00 --lifetime 1h";
+        "usage: relay token [OPTIONS]\n"
+        "       relay token verify [OPTIONS] [TOKEN]\n\n"
+        "Mints a JWT for relay on stdout. Example:\n"
+        "  RELAY_TOKEN_SECRET=... relay token --audience https://relay.example.org --topic expt00 --lifetime 1h";
 static const char verify_synopsis[] =
-	"usage: relay token verify [OPTIONS] [TOKEN]\n\n"
-	"Prints the token's claims (TOKEN, or stdin) as JSON and checks it: exit 0 valid, 1 invalid.";
+        "usage: relay token verify [OPTIONS] [TOKEN]\n\n"
+        "Prints the token's claims (TOKEN, or stdin) as JSON and checks it: exit 0 valid, 1 invalid.";
 
 static int mint(int argc, char **argv)
 {
-	struct token_mint_opts o = { 0 };
+	struct token_mint_opts o = {0};
 	char why[200], *tok = NULL;
 	int first, ret;
 
 	ret = cmd_parse("token", mint_synopsis, &mint_table, &o, argc, argv, &first);
 	if (ret < 0 && first < argc)
-		ret = cmd_usage_error("token", "unexpected argument (did you mean 'relay token verify'?)");
+		ret = cmd_usage_error("token",
+		                      "unexpected argument (did you mean 'relay token verify'?)");
 	if (ret < 0) {
 		ret = token_mint(&o, (int64_t)time(NULL), &tok, why) ? EXIT_FAIL : EXIT_OK;
 		if (ret == EXIT_OK)
@@ -107,7 +120,7 @@ static char *read_token(const char *arg)
 
 static int verify(int argc, char **argv)
 {
-	struct token_verify_opts o = { 0 };
+	struct token_verify_opts o = {0};
 	char why[200], *tok = NULL;
 	int first, ret;
 

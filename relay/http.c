@@ -1,11 +1,11 @@
 /*
  * relay/http: the access API, compatible with practable/relay.
- *   POST /session/{topic}       Authorization: <jwt> -> 200 {"uri": "<url>/session/{topic}?code=..."}
- *   POST /bids/deny?bid=&exp=   relay:admin -> 204; also /bids/allow
- *   GET  /bids/deny, /bids/allow relay:admin -> 200 {"booking_ids": [...]}
- *   OPTIONS *                   CORS preflight -> 204
- * and the refusal of bad websocket upgrades with an HTTP status (relay_confirm_upgrade).
- * Errors are JSON {"code": "...", "message": "..."}. Responses are written from HTTP_WRITEABLE.
+ *   POST /session/{topic}       Authorization: <jwt> -> 200 {"uri":
+ * "<url>/session/{topic}?code=..."} POST /bids/deny?bid=&exp=   relay:admin -> 204; also
+ * /bids/allow GET  /bids/deny, /bids/allow relay:admin -> 200 {"booking_ids": [...]} OPTIONS * CORS
+ * preflight -> 204 and the refusal of bad websocket upgrades with an HTTP status
+ * (relay_confirm_upgrade). Errors are JSON {"code": "...", "message": "..."}. Responses are written
+ * from HTTP_WRITEABLE.
  */
 #define LOG_MODULE "http"
 #include "relay/internal.h"
@@ -18,9 +18,9 @@
 
 #include <openssl/crypto.h>
 
-#define MAX_BODY   1024 /* access and bids calls carry no body; a little is tolerated */
-#define AUTH_MAX   (RJWT_MAX_TOKEN + 64)
-#define URI_MAX    512
+#define MAX_BODY 1024 /* access and bids calls carry no body; a little is tolerated */
+#define AUTH_MAX (RJWT_MAX_TOKEN + 64)
+#define URI_MAX  512
 
 enum method { M_OTHER, M_GET, M_POST, M_OPTIONS };
 
@@ -38,40 +38,56 @@ static enum method method_of(struct lws *wsi)
 static const char *status_text(int status)
 {
 	switch (status) {
-	case 200: return "ok";
-	case 204: return "no content";
-	case 400: return "bad_request";
-	case 401: return "unauthorized";
-	case 403: return "forbidden";
-	case 404: return "not_found";
-	case 405: return "method_not_allowed";
-	case 411: return "length_required";
-	case 413: return "too_large";
-	case 426: return "upgrade_required";
-	case 429: return "too_many_requests";
-	case 503: return "unavailable";
-	default: return "error";
+	case 200:
+		return "ok";
+	case 204:
+		return "no content";
+	case 400:
+		return "bad_request";
+	case 401:
+		return "unauthorized";
+	case 403:
+		return "forbidden";
+	case 404:
+		return "not_found";
+	case 405:
+		return "method_not_allowed";
+	case 411:
+		return "length_required";
+	case 413:
+		return "too_large";
+	case 426:
+		return "upgrade_required";
+	case 429:
+		return "too_many_requests";
+	case 503:
+		return "unavailable";
+	default:
+		return "error";
 	}
 }
 
 static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
-		      unsigned char *end)
+                      unsigned char *end)
 {
-	return lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)value,
-					   (int)strlen(value), p, end);
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+	                                   (const unsigned char *)value, (int)strlen(value), p,
+	                                   end);
 }
 
 /* Status line and headers, CORS included; the body follows from HTTP_WRITEABLE. */
 static int write_headers(struct lws *wsi, int status, const char *type, size_t body_len)
 {
-	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+	                                   *end = buf + sizeof(buf) - 1;
 
 	if (lws_add_http_common_headers(wsi, (unsigned int)status, type, body_len, &p, end) ||
 	    add_header(wsi, "access-control-allow-origin:", relay_srv.o->cors_origin, &p, end) ||
 	    add_header(wsi, "cache-control:", "no-store", &p, end) ||
 	    (status == 204 && lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) &&
 	     (add_header(wsi, "access-control-allow-methods:", "GET, POST, OPTIONS", &p, end) ||
-	      add_header(wsi, "access-control-allow-headers:", "Authorization, Content-Type", &p, end) ||
+	      add_header(wsi, "access-control-allow-headers:", "Authorization, Content-Type", &p,
+	                 end) ||
 	      add_header(wsi, "access-control-max-age:", "600", &p, end))) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
@@ -159,7 +175,8 @@ static const char *bearer(struct lws *wsi, char *buf, size_t len, bool *too_long
 	char *p = buf;
 
 	*too_long = n >= (int)len;
-	if (n <= 0 || *too_long || lws_hdr_copy(wsi, buf, (int)len, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+	if (n <= 0 || *too_long ||
+	    lws_hdr_copy(wsi, buf, (int)len, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
 		return NULL;
 	while (*p == ' ')
 		p++;
@@ -180,7 +197,8 @@ static bool authorize(struct lws *wsi, struct conn *c, struct rjwt_claims *claim
 	char addr[48];
 
 	if (!tok) {
-		*ret = respond_error(wsi, c, 401, too_long ? "token too large" : "missing Authorization header");
+		*ret = respond_error(wsi, c, 401,
+		                     too_long ? "token too large" : "missing Authorization header");
 		return false;
 	}
 	st = rjwt_verify(&relay_srv.verifier, tok, strlen(tok), relay_now_ms() / 1000, claims);
@@ -222,13 +240,14 @@ static const char *grant_from(const struct rjwt_claims *cl, const char *topic, s
 		return "token has no booking_id";
 	if (cl->booking_id && strlen(cl->booking_id) > STORE_BID_MAX)
 		return "booking_id too long";
-	if (cl->booking_id && store_is_denied(relay_srv.store, cl->booking_id, relay_now_ms() / 1000))
+	if (cl->booking_id &&
+	    store_is_denied(relay_srv.store, cl->booking_id, relay_now_ms() / 1000))
 		return "booking denied";
 	snprintf(g->topic, sizeof(g->topic), "%s", topic);
 	snprintf(g->prefix, sizeof(g->prefix), "%s", cl->prefix);
 	snprintf(g->booking_id, sizeof(g->booking_id), "%s", cl->booking_id ? cl->booking_id : "");
-	snprintf(g->who, sizeof(g->who), "%.60s%s%.60s", cl->sub ? cl->sub : "", cl->sub && cl->jti ? "/" : "",
-		 cl->jti ? cl->jti : "");
+	snprintf(g->who, sizeof(g->who), "%.60s%s%.60s", cl->sub ? cl->sub : "",
+	         cl->sub && cl->jti ? "/" : "", cl->jti ? cl->jti : "");
 	join_scopes(cl, g->scopes, sizeof(g->scopes));
 	g->exp = cl->exp;
 	return NULL;
@@ -237,7 +256,7 @@ static const char *grant_from(const struct rjwt_claims *cl, const char *topic, s
 static int access_session(struct lws *wsi, struct conn *c, const char *topic)
 {
 	struct rjwt_claims cl;
-	struct grant g = { 0 };
+	struct grant g = {0};
 	char code[CODE_LEN + 1], uri[URI_MAX + 160];
 	const char *why;
 	json_t *o;
@@ -245,7 +264,8 @@ static int access_session(struct lws *wsi, struct conn *c, const char *topic)
 	int ret = 0, err;
 
 	if (!valid_topic(topic))
-		return respond_error(wsi, c, 400, "topic must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
+		return respond_error(wsi, c, 400,
+		                     "topic must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
 	if (!authorize(wsi, c, &cl, &ret))
 		return ret;
 	why = grant_from(&cl, topic, &g);
@@ -256,7 +276,8 @@ static int access_session(struct lws *wsi, struct conn *c, const char *topic)
 	}
 	err = codes_issue(relay_srv.codes, &g, relay_now_ms(), code);
 	if (err) {
-		log_warn("cannot issue code for '%s': %s", topic, err == -ENOSPC ? "too many pending codes" : strerror(-err));
+		log_warn("cannot issue code for '%s': %s", topic,
+		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
 		return respond_error(wsi, c, 503, "too many pending access codes, try again");
 	}
 	if (g.booking_id[0])
@@ -270,7 +291,7 @@ static int access_session(struct lws *wsi, struct conn *c, const char *topic)
 	if (!body)
 		return respond_error(wsi, c, 503, "out of memory");
 	log_debug("access granted to '%s' for %s (%s%s)", topic, g.who[0] ? g.who : "anonymous",
-		  g.can_read ? "r" : "", g.can_write ? "w" : "");
+	          g.can_read ? "r" : "", g.can_write ? "w" : "");
 	return respond(wsi, c, 200, body);
 }
 
@@ -303,13 +324,15 @@ static bool bid_args(struct lws *wsi, struct conn *c, char *bid, size_t len, int
 	char *end;
 
 	if (!b || !*b || strlen(b) > STORE_BID_MAX) {
-		*ret = respond_error(wsi, c, 400, "bid (booking id) missing or longer than 127 bytes");
+		*ret = respond_error(wsi, c, 400,
+		                     "bid (booking id) missing or longer than 127 bytes");
 		return false;
 	}
 	memmove(bid, b, strlen(b) + 1);
 	*exp = e ? strtoll(e, &end, 10) : 0;
 	if (!e || !*e || *end || *exp <= relay_now_ms() / 1000) {
-		*ret = respond_error(wsi, c, 400, "exp (booking expiry, unix seconds) missing or in the past");
+		*ret = respond_error(wsi, c, 400,
+		                     "exp (booking expiry, unix seconds) missing or in the past");
 		return false;
 	}
 	return true;
@@ -333,8 +356,8 @@ static int bids_change(struct lws *wsi, struct conn *c, bool deny)
 		codes_drop_booking(relay_srv.codes, bid);
 		closed = relay_close_booking(bid);
 	}
-	log_notice("booking '%s' %s until %lld%s%zu connection(s) closed", bid, deny ? "denied" : "allowed",
-		   (long long)exp, deny ? ", " : "", closed);
+	log_notice("booking '%s' %s until %lld%s%zu connection(s) closed", bid,
+	           deny ? "denied" : "allowed", (long long)exp, deny ? ", " : "", closed);
 	return respond(wsi, c, 204, NULL);
 }
 
@@ -365,7 +388,8 @@ static int route(struct lws *wsi, struct conn *c, const char *path)
 		return respond(wsi, c, 204, NULL);
 	if (strncmp(path, "/session/", 9) == 0) {
 		if (m == M_GET)
-			return respond_error(wsi, c, 426, "websocket upgrade required: POST here for access");
+			return respond_error(wsi, c, 426,
+			                     "websocket upgrade required: POST here for access");
 		if (m != M_POST)
 			return respond_error(wsi, c, 405, "use POST");
 		return access_session(wsi, c, path + 9);
@@ -405,7 +429,8 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 	int ret;
 
 	memset(c, 0, sizeof(*c));
-	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, (int)(relay_srv.o->http_timeout / 1000 + 1));
+	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+	                (int)(relay_srv.o->http_timeout / 1000 + 1));
 	if (relay_srv.stopping)
 		return respond_error(wsi, c, 503, "server shutting down");
 	if (method_of(wsi) != M_OPTIONS && strncmp(path, "/session/", 9) == 0 && !rate_allows(wsi))
@@ -449,7 +474,8 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
 {
 	struct conn *c = user;
 
@@ -508,7 +534,8 @@ int relay_confirm_upgrade(struct lws *wsi, struct conn *c)
 	memset(&s->handoff, 0, sizeof(s->handoff));
 	if (s->stopping)
 		return refuse_upgrade(wsi, 503, "server shutting down");
-	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 || strncmp(path, "/session/", 9) != 0)
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 ||
+	    strncmp(path, "/session/", 9) != 0)
 		return refuse_upgrade(wsi, 404, "no websocket endpoint here");
 	topic = path + 9;
 	code = lws_get_urlarg_by_name(wsi, "code=", cbuf, sizeof(cbuf));

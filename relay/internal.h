@@ -83,11 +83,13 @@ int64_t relay_now_ms(void);
 int64_t relay_mono_ns(void);
 
 /* http.c */
-int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len);
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c);
 
 /* ws.c */
-int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                size_t len);
 /* Ask for @c to be closed with @code and @reason (a static string) at its next writable. */
 void relay_conn_close(struct conn *c, int code, const char *reason);
 /* Close every connection whose booking id is @bid; returns how many. */

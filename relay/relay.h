@@ -25,15 +25,15 @@ struct relay_opts {
 	bool allow_no_booking_id;
 	char *cors_origin;
 	char *log_level, *log_format, *log_file;
-	char *queue_policy; /* "drop" or "close" */
-	int64_t code_ttl;   /* ms */
-	int64_t skew;       /* ms */
+	char *queue_policy;                  /* "drop" or "close" */
+	int64_t code_ttl;                    /* ms */
+	int64_t skew;                        /* ms */
 	int64_t ping_interval, ping_timeout; /* ms */
 	int64_t http_timeout;                /* ms */
 	int64_t max_message, queue_bytes;    /* bytes */
 	int64_t queue_messages;
 	int64_t max_connections, max_per_topic, max_topics;
-	int64_t max_header; /* bytes of HTTP headers */
+	int64_t max_header;                /* bytes of HTTP headers */
 	int64_t access_rate, access_burst; /* access calls per second per client address */
 	int64_t max_codes;
 };

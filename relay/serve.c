@@ -50,7 +50,8 @@ int64_t relay_mono_ns(void)
 
 static void begin_stop(void);
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
 {
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
@@ -70,8 +71,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static struct lws_protocols protocols[] = {
-	{ "relay", callback, sizeof(struct conn), 65536, 0, NULL, 65536 },
-	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+        {"relay", callback, sizeof(struct conn), 65536, 0, NULL, 65536},
+        {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 /* ---- timers ---- */
@@ -132,7 +133,7 @@ static void on_hup(int sig)
 
 static void install_signals(void)
 {
-	struct sigaction sa = { 0 };
+	struct sigaction sa = {0};
 
 	sa.sa_handler = on_stop_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -196,7 +197,7 @@ static int parse_listen(const char *s, struct listen_addr *a)
 /* Bind once ourselves so a taken port or a bad address gives a clear message. */
 static int probe_bind(const struct listen_addr *a, char why[256])
 {
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = {0};
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 	int fd, one = 1, ret = 0;
@@ -223,7 +224,8 @@ static int probe_bind(const struct listen_addr *a, char why[256])
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(fd, (struct sockaddr *)&ss, len)) {
 		ret = -errno;
-		snprintf(why, 256, "cannot listen on '%s:%d': %s", a->host, a->port, strerror(errno));
+		snprintf(why, 256, "cannot listen on '%s:%d': %s", a->host, a->port,
+		         strerror(errno));
 	}
 	if (fd >= 0)
 		close(fd);
@@ -244,9 +246,11 @@ static int load_keys(struct server *s, char why[256])
 		snprintf(why, 256, "%s", kwhy);
 		return -EINVAL;
 	}
-	if (rjwt_alg_is_hmac(alg) && ((o->secret_previous && *o->secret_previous) ||
-				      (o->secret_previous_file && *o->secret_previous_file)) &&
-	    rjwt_key_load(alg, o->secret_previous, o->secret_previous_file, NULL, &s->keys[1], kwhy)) {
+	if (rjwt_alg_is_hmac(alg) &&
+	    ((o->secret_previous && *o->secret_previous) ||
+	     (o->secret_previous_file && *o->secret_previous_file)) &&
+	    rjwt_key_load(alg, o->secret_previous, o->secret_previous_file, NULL, &s->keys[1],
+	                  kwhy)) {
 		snprintf(why, 256, "previous secret: %s", kwhy);
 		return -EINVAL;
 	}
@@ -268,8 +272,9 @@ static void derive_public_url(struct server *s, const struct listen_addr *a)
 	if (o->url && *o->url) {
 		snprintf(s->public_url, sizeof(s->public_url), "%s", o->url);
 	} else {
-		snprintf(s->public_url, sizeof(s->public_url), "%s://%s%s%s:%d", o->insecure_http ? "ws" : "wss",
-			 a->ipv6 ? "[" : "", a->host[0] ? a->host : "localhost", a->ipv6 ? "]" : "", a->port);
+		snprintf(s->public_url, sizeof(s->public_url), "%s://%s%s%s:%d",
+		         o->insecure_http ? "ws" : "wss", a->ipv6 ? "[" : "",
+		         a->host[0] ? a->host : "localhost", a->ipv6 ? "]" : "", a->port);
 	}
 	n = strlen(s->public_url);
 	while (n && s->public_url[n - 1] == '/')
@@ -279,18 +284,23 @@ static void derive_public_url(struct server *s, const struct listen_addr *a)
 static int check_settings(const struct relay_opts *o, char why[256])
 {
 	if (!o->audience || !*o->audience)
-		snprintf(why, 256, "no audience: set --audience (the public access base URL tokens name)");
+		snprintf(why, 256,
+		         "no audience: set --audience (the public access base URL tokens name)");
 	else if (!o->insecure_http && (!o->cert || !*o->cert || !o->key || !*o->key))
-		snprintf(why, 256, "no TLS certificate: give --cert and --key, or --insecure-http behind a TLS proxy");
+		snprintf(
+		        why, 256,
+		        "no TLS certificate: give --cert and --key, or --insecure-http behind a TLS proxy");
 	else if (!o->insecure_http && access(o->cert, R_OK))
-		snprintf(why, 256, "cannot read certificate '%.200s': %s", o->cert, strerror(errno));
+		snprintf(why, 256, "cannot read certificate '%.200s': %s", o->cert,
+		         strerror(errno));
 	else if (!o->insecure_http && access(o->key, R_OK))
 		snprintf(why, 256, "cannot read TLS key '%.200s': %s", o->key, strerror(errno));
 	else if (strcmp(o->queue_policy, "drop") != 0 && strcmp(o->queue_policy, "close") != 0)
-		snprintf(why, 256, "queue_policy must be drop or close, not '%.40s'", o->queue_policy);
+		snprintf(why, 256, "queue_policy must be drop or close, not '%.40s'",
+		         o->queue_policy);
 	else if (o->max_message > o->queue_bytes)
-		snprintf(why, 256, "max_message (%lld) must not exceed queue_bytes (%lld)", (long long)o->max_message,
-			 (long long)o->queue_bytes);
+		snprintf(why, 256, "max_message (%lld) must not exceed queue_bytes (%lld)",
+		         (long long)o->max_message, (long long)o->queue_bytes);
 	else
 		return 0;
 	return -EINVAL;
@@ -298,7 +308,8 @@ static int check_settings(const struct relay_opts *o, char why[256])
 
 /* ---- context ---- */
 
-static int create_context(struct server *s, const struct listen_addr *a, const lws_retry_bo_t *retry)
+static int create_context(struct server *s, const struct listen_addr *a,
+                          const lws_retry_bo_t *retry)
 {
 	const struct relay_opts *o = s->o;
 	struct lws_context_creation_info info;
@@ -332,13 +343,13 @@ static int open_parts(struct server *s, char why[256])
 {
 	const struct relay_opts *o = s->o;
 	struct hub_limits lim = {
-		.max_topics = (size_t)o->max_topics,
-		.max_per_topic = (size_t)o->max_per_topic,
-		.queue_msgs = (size_t)o->queue_messages,
-		.queue_bytes = (size_t)o->queue_bytes,
-		.policy = strcmp(o->queue_policy, "close") == 0 ? HUB_CLOSE : HUB_DROP,
+	        .max_topics = (size_t)o->max_topics,
+	        .max_per_topic = (size_t)o->max_per_topic,
+	        .queue_msgs = (size_t)o->queue_messages,
+	        .queue_bytes = (size_t)o->queue_bytes,
+	        .policy = strcmp(o->queue_policy, "close") == 0 ? HUB_CLOSE : HUB_DROP,
 	};
-	struct hub_callbacks cb = { relay_hub_wake, relay_hub_overflow };
+	struct hub_callbacks cb = {relay_hub_wake, relay_hub_overflow};
 	int ret;
 
 	ret = store_open(o->state_dir && *o->state_dir ? o->state_dir : NULL, &s->store, why);
@@ -369,14 +380,16 @@ int relay_run(const struct relay_opts *o)
 {
 	struct server *s = &relay_srv;
 	struct listen_addr addr;
-	lws_retry_bo_t retry = { 0 };
+	lws_retry_bo_t retry = {0};
 	char why[256];
 	int ret;
 
 	memset(s, 0, sizeof(*s));
 	s->o = o;
 	if (parse_listen(o->listen, &addr)) {
-		fprintf(stderr, "relay serve: invalid listen address '%s': expected HOST:PORT or [V6]:PORT\n", o->listen);
+		fprintf(stderr,
+		        "relay serve: invalid listen address '%s': expected HOST:PORT or [V6]:PORT\n",
+		        o->listen);
 		return 2;
 	}
 	if (check_settings(o, why) || load_keys(s, why)) {
@@ -402,8 +415,8 @@ int relay_run(const struct relay_opts *o)
 		close_parts(s);
 		return 1;
 	}
-	log_notice("relay listening on %s://%s (audience %s, websocket base %s)", o->insecure_http ? "http" : "https",
-		   o->listen, o->audience, s->public_url);
+	log_notice("relay listening on %s://%s (audience %s, websocket base %s)",
+	           o->insecure_http ? "http" : "https", o->listen, o->audience, s->public_url);
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);
 	while (!loop_done && lws_service(s->ctx, 0) >= 0)
 		;

@@ -146,15 +146,17 @@ static int on_established(struct lws *wsi, struct conn *c)
 	c->connected_at = relay_now_ms() / 1000;
 	describe_peer(wsi, c);
 	list_add(s, c);
-	c->member = hub_join(s->hub, c->grant.topic, c->grant.can_read, c->grant.can_write, c, &err);
+	c->member =
+	        hub_join(s->hub, c->grant.topic, c->grant.can_read, c->grant.can_write, c, &err);
 	if (!c->member) {
 		logt_warn(c->tag, "cannot join '%s': %s", c->grant.topic, join_error(err));
-		relay_conn_close(c, (enum lws_close_status)1013 /* try again later */, join_error(err));
+		relay_conn_close(c, (enum lws_close_status)1013 /* try again later */,
+		                 join_error(err));
 		return 0;
 	}
 	logt_info(c->tag, "joined '%s' from %s as %s (%s%s)", c->grant.topic, c->remote,
-		  c->grant.who[0] ? c->grant.who : "anonymous", c->grant.can_read ? "r" : "",
-		  c->grant.can_write ? "w" : "");
+	          c->grant.who[0] ? c->grant.who : "anonymous", c->grant.can_read ? "r" : "",
+	          c->grant.can_write ? "w" : "");
 	return 0;
 }
 
@@ -243,8 +245,8 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 	int n;
 
 	if (c->closing) {
-		lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
-				 strlen(c->close_reason));
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+		                 (unsigned char *)c->close_reason, strlen(c->close_reason));
 		return -1;
 	}
 	for (int i = 0; c->member && i < MAX_PER_CALLBACK && (m = hub_peek(c->member)); i++) {
@@ -271,10 +273,12 @@ static void on_closed(struct conn *c)
 	if (c->member) {
 		/* What is still queued is lost with the connection: it counts as dropped. */
 		k = hub_member_counters(c->member);
-		logt_info(c->tag, "left '%s': in %llu msgs, out %llu msgs, dropped %llu, refused %llu",
-			  c->grant.topic, (unsigned long long)k->rx_msgs, (unsigned long long)k->tx_msgs,
-			  (unsigned long long)(k->dropped + hub_queued(c->member)),
-			  (unsigned long long)k->refused);
+		logt_info(c->tag,
+		          "left '%s': in %llu msgs, out %llu msgs, dropped %llu, refused %llu",
+		          c->grant.topic, (unsigned long long)k->rx_msgs,
+		          (unsigned long long)k->tx_msgs,
+		          (unsigned long long)(k->dropped + hub_queued(c->member)),
+		          (unsigned long long)k->refused);
 		hub_leave(c->member);
 		c->member = NULL;
 	}

@@ -12,27 +12,27 @@
 
 static int harness_passed, harness_failed;
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			harness_passed++;                                                          \
-		} else {                                                                           \
-			harness_failed++;                                                          \
-			fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__,       \
-				__func__, #cond);                                                  \
-		}                                                                                  \
+#define CHECK(cond)                                                                          \
+	do {                                                                                 \
+		if (cond) {                                                                  \
+			harness_passed++;                                                    \
+		} else {                                                                     \
+			harness_failed++;                                                    \
+			fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, \
+			        __func__, #cond);                                            \
+		}                                                                            \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                                             \
-	do {                                                                                       \
-		long long ha_ = (long long)(a), hb_ = (long long)(b);                              \
-		if (ha_ == hb_) {                                                                  \
-			harness_passed++;                                                          \
-		} else {                                                                           \
-			harness_failed++;                                                          \
-			fprintf(stderr, "%s:%d: %s: CHECK_EQ(%s, %s) failed: %lld != %lld\n",      \
-				__FILE__, __LINE__, __func__, #a, #b, ha_, hb_);                   \
-		}                                                                                  \
+#define CHECK_EQ(a, b)                                                                        \
+	do {                                                                                  \
+		long long ha_ = (long long)(a), hb_ = (long long)(b);                         \
+		if (ha_ == hb_) {                                                             \
+			harness_passed++;                                                     \
+		} else {                                                                      \
+			harness_failed++;                                                     \
+			fprintf(stderr, "%s:%d: %s: CHECK_EQ(%s, %s) failed: %lld != %lld\n", \
+			        __FILE__, __LINE__, __func__, #a, #b, ha_, hb_);              \
+		}                                                                             \
 	} while (0)
 
 #define CHECK_STR(a, b)                                                                            \
@@ -43,20 +43,20 @@ static int harness_passed, harness_failed;
 		} else {                                                                           \
 			harness_failed++;                                                          \
 			fprintf(stderr, "%s:%d: %s: CHECK_STR(%s, %s) failed: \"%s\" != \"%s\"\n", \
-				__FILE__, __LINE__, __func__, #a, #b, ha_ ? ha_ : "(null)",        \
-				hb_ ? hb_ : "(null)");                                             \
+			        __FILE__, __LINE__, __func__, #a, #b, ha_ ? ha_ : "(null)",        \
+			        hb_ ? hb_ : "(null)");                                             \
 		}                                                                                  \
 	} while (0)
 
-#define CHECK_MEM(a, b, n)                                                                         \
-	do {                                                                                       \
-		if (memcmp((a), (b), (n)) == 0) {                                                  \
-			harness_passed++;                                                          \
-		} else {                                                                           \
-			harness_failed++;                                                          \
-			fprintf(stderr, "%s:%d: %s: CHECK_MEM(%s, %s, %s) failed\n", __FILE__,     \
-				__LINE__, __func__, #a, #b, #n);                                   \
-		}                                                                                  \
+#define CHECK_MEM(a, b, n)                                                                     \
+	do {                                                                                   \
+		if (memcmp((a), (b), (n)) == 0) {                                              \
+			harness_passed++;                                                      \
+		} else {                                                                       \
+			harness_failed++;                                                      \
+			fprintf(stderr, "%s:%d: %s: CHECK_MEM(%s, %s, %s) failed\n", __FILE__, \
+			        __LINE__, __func__, #a, #b, #n);                               \
+		}                                                                              \
 	} while (0)
 
 static inline int harness_done(void)

@@ -109,7 +109,7 @@ static char *dup_or_null(const char *s)
 }
 
 static int build_claims(const struct token_mint_opts *o, int64_t now, struct rjwt_claims *c,
-			char why[200])
+                        char why[200])
 {
 	int ret;
 
@@ -125,13 +125,15 @@ static int build_claims(const struct token_mint_opts *o, int64_t now, struct rjw
 	c->nbf = c->iat;
 	if (o->not_before && *o->not_before && parse_not_before(o->not_before, now, &c->nbf))
 		return fail(why, "invalid --not-before '%.40s': expected a duration or @UNIXTIME",
-				o->not_before);
+		            o->not_before);
 	c->exp = c->nbf + (o->lifetime + 999) / 1000; /* valid for @lifetime from nbf */
 	ret = build_scopes(o, c);
 	if (ret == -E2BIG)
 		return fail(why, "too many scopes (at most %d)", MAX_SCOPES);
 	if (!ret && c->n_scopes == 0)
-		return fail(why, "no scopes: set --scopes or one of RELAY_TOKEN_SCOPE_READ, _WRITE, _ADMIN");
+		return fail(
+		        why,
+		        "no scopes: set --scopes or one of RELAY_TOKEN_SCOPE_READ, _WRITE, _ADMIN");
 	c->aud = calloc(1, sizeof(char *));
 	if (ret || !c->aud || !(c->aud[0] = strdup(o->audience)))
 		return fail(why, "out of memory");
@@ -152,8 +154,9 @@ static int parse_alg(const char *name, enum rjwt_alg *alg, char why[200])
 	int a = rjwt_alg_parse(name ? name : "HS256");
 
 	if (a < 0) {
-		snprintf(why, 200, "unknown algorithm '%.20s' (HS256/384/512, RS256/384/512, ES256/384/512)",
-			 name);
+		snprintf(why, 200,
+		         "unknown algorithm '%.20s' (HS256/384/512, RS256/384/512, ES256/384/512)",
+		         name);
 		return -EINVAL;
 	}
 	*alg = (enum rjwt_alg)a;
@@ -162,8 +165,8 @@ static int parse_alg(const char *name, enum rjwt_alg *alg, char why[200])
 
 int token_mint(const struct token_mint_opts *o, int64_t now, char **out, char why[200])
 {
-	struct rjwt_claims c = { 0 };
-	struct rjwt_key key = { 0 };
+	struct rjwt_claims c = {0};
+	struct rjwt_key key = {0};
 	enum rjwt_alg alg;
 	int ret;
 
@@ -172,12 +175,14 @@ int token_mint(const struct token_mint_opts *o, int64_t now, char **out, char wh
 	if (!ret)
 		ret = build_claims(o, now, &c, why);
 	if (!ret)
-		ret = rjwt_key_load(alg, o->secret, o->secret_file, o->key, &key, why) ? -EINVAL : 0;
+		ret = rjwt_key_load(alg, o->secret, o->secret_file, o->key, &key, why) ? -EINVAL
+		                                                                       : 0;
 	if (!ret) {
 		ret = rjwt_sign(alg, key.data, key.len, &c, out);
 		if (ret)
-			snprintf(why, 200, "cannot sign with %s: is the key a valid %s?", rjwt_alg_name(alg),
-				 rjwt_alg_is_hmac(alg) ? "secret" : "PEM private key");
+			snprintf(why, 200, "cannot sign with %s: is the key a valid %s?",
+			         rjwt_alg_name(alg),
+			         rjwt_alg_is_hmac(alg) ? "secret" : "PEM private key");
 	}
 	rjwt_key_release(&key);
 	rjwt_claims_release(&c);
@@ -195,17 +200,18 @@ static void print_claims(FILE *out, const char *json)
 }
 
 int token_verify(const struct token_verify_opts *o, const char *tok, int64_t now, FILE *claims_out,
-		 char why[200])
+                 char why[200])
 {
-	struct rjwt_verifier v = { 0 };
-	struct rjwt_claims c = { 0 };
-	struct rjwt_key key = { 0 };
+	struct rjwt_verifier v = {0};
+	struct rjwt_claims c = {0};
+	struct rjwt_key key = {0};
 	enum rjwt_status st;
 	int ret;
 
 	ret = parse_alg(o->algorithm, &v.alg, why);
 	if (!ret)
-		ret = rjwt_key_load(v.alg, o->secret, o->secret_file, o->key, &key, why) ? -EINVAL : 0;
+		ret = rjwt_key_load(v.alg, o->secret, o->secret_file, o->key, &key, why) ? -EINVAL
+		                                                                         : 0;
 	if (ret)
 		return ret;
 	if (rjwt_decode_unverified(tok, strlen(tok), &c) == 0)

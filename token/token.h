@@ -48,6 +48,6 @@ int token_mint(const struct token_mint_opts *o, int64_t now, char **out, char wh
  * @why, or -EINVAL for a bad setting (reason in @why).
  */
 int token_verify(const struct token_verify_opts *o, const char *tok, int64_t now, FILE *claims_out,
-		 char why[200]);
+                 char why[200]);
 
 #endif

@@ -97,7 +97,8 @@ int codes_issue(struct codes *c, const struct grant *g, int64_t now_ms, char cod
 		return -ENOMEM;
 	for (size_t i = 0; i < CODE_LEN; i++) {
 		size_t bit = i * 6;
-		unsigned v = (unsigned)(rnd[bit / 8] << 8 | (bit / 8 + 1 < sizeof(rnd) ? rnd[bit / 8 + 1] : 0));
+		unsigned v = (unsigned)(rnd[bit / 8] << 8 |
+		                        (bit / 8 + 1 < sizeof(rnd) ? rnd[bit / 8 + 1] : 0));
 
 		e->code[i] = b64url[(v >> (10 - bit % 8)) & 63];
 	}
@@ -113,7 +114,7 @@ int codes_issue(struct codes *c, const struct grant *g, int64_t now_ms, char cod
 }
 
 int codes_redeem(struct codes *c, const char *code, size_t len, const char *topic, int64_t now_ms,
-		 struct grant *out)
+                 struct grant *out)
 {
 	struct entry **pp;
 
@@ -142,7 +143,8 @@ int codes_redeem(struct codes *c, const char *code, size_t len, const char *topi
 }
 
 /* Remove every entry for which @drop says so; returns how many. */
-static size_t remove_if(struct codes *c, bool (*drop)(const struct entry *, const void *), const void *arg)
+static size_t remove_if(struct codes *c, bool (*drop)(const struct entry *, const void *),
+                        const void *arg)
 {
 	size_t n = 0;
 

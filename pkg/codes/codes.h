@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CODE_LEN       32  /* base64url characters (24 random bytes) */
-#define GRANT_TOPIC    128 /* bytes, including the NUL */
-#define GRANT_FIELD    128
-#define GRANT_SCOPES   256
+#define CODE_LEN     32  /* base64url characters (24 random bytes) */
+#define GRANT_TOPIC  128 /* bytes, including the NUL */
+#define GRANT_FIELD  128
+#define GRANT_SCOPES 256
 
 /* What a connection may do, copied from a verified token. */
 struct grant {
@@ -44,7 +44,7 @@ int codes_issue(struct codes *c, const struct grant *g, int64_t now_ms, char cod
  * stays valid for its own topic).
  */
 int codes_redeem(struct codes *c, const char *code, size_t len, const char *topic, int64_t now_ms,
-		 struct grant *out);
+                 struct grant *out);
 
 /* Forget every code whose grant has this booking id (after a deny). Returns how many. */
 size_t codes_drop_booking(struct codes *c, const char *booking_id);

@@ -23,8 +23,8 @@
 
 int cfg_parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
 
 	for (size_t i = 0; i < 4; i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
@@ -60,7 +60,8 @@ struct unit {
 	double scale;
 };
 
-static int parse_scaled(const char *s, const struct unit *units, size_t n, double bare, int64_t *out)
+static int parse_scaled(const char *s, const struct unit *units, size_t n, double bare,
+                        int64_t *out)
 {
 	char *end;
 	double v, scale = -1;
@@ -90,7 +91,7 @@ static int parse_scaled(const char *s, const struct unit *units, size_t n, doubl
 int cfg_parse_duration_ms(const char *s, int64_t *out)
 {
 	static const struct unit units[] = {
-		{ "ms", 1 }, { "s", 1e3 }, { "m", 60e3 }, { "h", 3600e3 }, { "d", 86400e3 },
+	        {"ms", 1}, {"s", 1e3}, {"m", 60e3}, {"h", 3600e3}, {"d", 86400e3},
 	};
 	return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), 1e3, out);
 }
@@ -98,9 +99,17 @@ int cfg_parse_duration_ms(const char *s, int64_t *out)
 int cfg_parse_size(const char *s, int64_t *out)
 {
 	static const struct unit units[] = {
-		{ "B", 1 },	     { "k", 1024.0 },	    { "K", 1024.0 },	   { "KB", 1024.0 },
-		{ "KiB", 1024.0 },   { "M", 1048576.0 },    { "MB", 1048576.0 },   { "MiB", 1048576.0 },
-		{ "G", 1073741824.0 }, { "GB", 1073741824.0 }, { "GiB", 1073741824.0 },
+	        {"B", 1},
+	        {"k", 1024.0},
+	        {"K", 1024.0},
+	        {"KB", 1024.0},
+	        {"KiB", 1024.0},
+	        {"M", 1048576.0},
+	        {"MB", 1048576.0},
+	        {"MiB", 1048576.0},
+	        {"G", 1073741824.0},
+	        {"GB", 1073741824.0},
+	        {"GiB", 1073741824.0},
 	};
 	return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), 1, out);
 }
@@ -208,12 +217,15 @@ static bool in_bounds(const struct cfg_opt *o, int64_t v)
 
 /* Parse text @s into the field of @o; on error fill @err with @source named. */
 static int store_text(void *opts, const struct cfg_opt *o, const char *s, const char *source,
-		      char err[CFG_ERR_MAX])
+                      char err[CFG_ERR_MAX])
 {
 	static const char *const kinds[] = {
-		[CFG_STRING] = "a string", [CFG_SECRET] = "a string", [CFG_INT] = "an integer",
-		[CFG_BOOL] = "true or false", [CFG_DURATION] = "a duration such as 30s, 500ms or 1h",
-		[CFG_SIZE] = "a size such as 512, 64KiB or 4MiB",
+	        [CFG_STRING] = "a string",
+	        [CFG_SECRET] = "a string",
+	        [CFG_INT] = "an integer",
+	        [CFG_BOOL] = "true or false",
+	        [CFG_DURATION] = "a duration such as 30s, 500ms or 1h",
+	        [CFG_SIZE] = "a size such as 512, 64KiB or 4MiB",
 	};
 	int64_t v = 0;
 	bool b;
@@ -242,16 +254,19 @@ static int store_text(void *opts, const struct cfg_opt *o, const char *s, const 
 	if (ret) {
 		if (o->type == CFG_SECRET)
 			s = "(hidden)";
-		snprintf(err, CFG_ERR_MAX, "invalid value '%.64s' for '%s' (%s): expected %s", s, o->key,
-			 source, kinds[o->type]);
+		snprintf(err, CFG_ERR_MAX, "invalid value '%.64s' for '%s' (%s): expected %s", s,
+		         o->key, source, kinds[o->type]);
 		return -EINVAL;
 	}
 	if (o->type == CFG_BOOL)
 		return 0;
 	if (!in_bounds(o, v)) {
-		snprintf(err, CFG_ERR_MAX, "value '%.64s' for '%s' (%s) is out of range [%" PRId64 ", %" PRId64 "]%s",
-			 s, o->key, source, o->min, o->max,
-			 o->type == CFG_DURATION ? " ms" : o->type == CFG_SIZE ? " bytes" : "");
+		snprintf(err, CFG_ERR_MAX,
+		         "value '%.64s' for '%s' (%s) is out of range [%" PRId64 ", %" PRId64 "]%s",
+		         s, o->key, source, o->min, o->max,
+		         o->type == CFG_DURATION ? " ms"
+		         : o->type == CFG_SIZE   ? " bytes"
+		                                 : "");
 		return -ERANGE;
 	}
 	*(int64_t *)field(opts, o) = v;
@@ -295,7 +310,8 @@ static int json_value_text(json_t *v, char *buf, size_t cap)
 	return 0;
 }
 
-static int apply_file(const struct cfg_table *t, void *opts, const char *path, char err[CFG_ERR_MAX])
+static int apply_file(const struct cfg_table *t, void *opts, const char *path,
+                      char err[CFG_ERR_MAX])
 {
 	char source[CFG_ERR_MAX / 2], text[4096];
 	json_error_t jerr;
@@ -305,27 +321,32 @@ static int apply_file(const struct cfg_table *t, void *opts, const char *path, c
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		snprintf(err, CFG_ERR_MAX, "cannot read config file '%.128s': %.120s (line %d)", path, jerr.text,
-			 jerr.line);
+		snprintf(err, CFG_ERR_MAX, "cannot read config file '%.128s': %.120s (line %d)",
+		         path, jerr.text, jerr.line);
 		return -EINVAL;
 	}
 	if (!json_is_object(root)) {
-		snprintf(err, CFG_ERR_MAX, "config file '%.128s': top level must be an object", path);
+		snprintf(err, CFG_ERR_MAX, "config file '%.128s': top level must be an object",
+		         path);
 		ret = -EINVAL;
 		goto out;
 	}
 	snprintf(source, sizeof(source), "config file %.100s", path);
-	json_object_foreach(root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		const struct cfg_opt *o = find_opt(t, key);
 
 		if (!o || (o->flags & CFG_NO_FILE)) {
-			snprintf(err, CFG_ERR_MAX, "config file '%.128s': unknown key '%.64s'", path, key);
+			snprintf(err, CFG_ERR_MAX, "config file '%.128s': unknown key '%.64s'",
+			         path, key);
 			ret = -EINVAL;
 			goto out;
 		}
 		if (json_value_text(v, text, sizeof(text))) {
-			snprintf(err, CFG_ERR_MAX, "config file '%.128s': key '%s' must be a string, number or boolean",
-				 path, key);
+			snprintf(
+			        err, CFG_ERR_MAX,
+			        "config file '%.128s': key '%s' must be a string, number or boolean",
+			        path, key);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -407,8 +428,9 @@ static void flag_error(char (*names)[NAME_MAX_BYTES], const char *bad, char err[
  * Run getopt over @argv, collecting the flags into @out (capacity argc) without applying them,
  * so that the config file they name can be read first.
  */
-static enum cfg_result collect_flags(const struct cfg_table *t, int argc, char **argv, struct flag_val *out,
-				     size_t *n, int *first_arg, char err[CFG_ERR_MAX])
+static enum cfg_result collect_flags(const struct cfg_table *t, int argc, char **argv,
+                                     struct flag_val *out, size_t *n, int *first_arg,
+                                     char err[CFG_ERR_MAX])
 {
 	char(*names)[NAME_MAX_BYTES] = calloc(t->n + 1, NAME_MAX_BYTES);
 	struct option *lo = names ? build_longopts(t, names) : NULL;
@@ -441,7 +463,7 @@ static enum cfg_result collect_flags(const struct cfg_table *t, int argc, char *
 }
 
 static int apply_flags(const struct cfg_table *t, void *opts, const struct flag_val *fv, size_t n,
-		       char err[CFG_ERR_MAX])
+                       char err[CFG_ERR_MAX])
 {
 	char flag[NAME_MAX_BYTES], source[NAME_MAX_BYTES + 8];
 
@@ -475,8 +497,8 @@ static const char *config_path(const struct cfg_table *t, const struct flag_val 
 	return path;
 }
 
-enum cfg_result cfg_parse(const struct cfg_table *t, void *opts, int argc, char **argv, int *first_arg,
-			  char err[CFG_ERR_MAX])
+enum cfg_result cfg_parse(const struct cfg_table *t, void *opts, int argc, char **argv,
+                          int *first_arg, char err[CFG_ERR_MAX])
 {
 	struct flag_val *fv = calloc((size_t)argc + 1, sizeof(*fv));
 	enum cfg_result ret;
@@ -549,8 +571,8 @@ void cfg_usage(const struct cfg_table *t, FILE *out)
 		if (o->flags & CFG_NO_FLAG)
 			snprintf(left, sizeof(left), "  (no flag)");
 		else
-			snprintf(left, sizeof(left), "  --%s%s%s", flag, o->type == CFG_BOOL ? "" : " ",
-				 type_hint(o->type));
+			snprintf(left, sizeof(left), "  --%s%s%s", flag,
+			         o->type == CFG_BOOL ? "" : " ", type_hint(o->type));
 		fprintf(out, "%-32s %s", left, o->help);
 		if (o->def && o->type != CFG_SECRET)
 			fprintf(out, " [default: %s]", o->def);
@@ -572,8 +594,8 @@ void cfg_markdown(const struct cfg_table *t, FILE *out)
 
 		flag_name(o, flag);
 		env_name(t, o, env);
-		fprintf(out, "| %s%s%s | ", o->flags & CFG_NO_FILE ? "" : "`", o->flags & CFG_NO_FILE ? "—" : o->key,
-			o->flags & CFG_NO_FILE ? "" : "`");
+		fprintf(out, "| %s%s%s | ", o->flags & CFG_NO_FILE ? "" : "`",
+		        o->flags & CFG_NO_FILE ? "—" : o->key, o->flags & CFG_NO_FILE ? "" : "`");
 		if (o->flags & CFG_NO_FLAG)
 			fprintf(out, "— | ");
 		else
@@ -583,7 +605,7 @@ void cfg_markdown(const struct cfg_table *t, FILE *out)
 		else
 			fprintf(out, "`%s` | ", env);
 		fprintf(out, "%s%s%s | %s |\n", o->def && o->type != CFG_SECRET ? "`" : "",
-			o->def && o->type != CFG_SECRET ? o->def : "—", o->def && o->type != CFG_SECRET ? "`" : "",
-			o->help);
+		        o->def && o->type != CFG_SECRET ? o->def : "—",
+		        o->def && o->type != CFG_SECRET ? "`" : "", o->help);
 	}
 }

@@ -19,8 +19,10 @@ enum cfg_type {
 	CFG_SECRET,   /* char *, owned; wiped by cfg_release(); never printed */
 	CFG_INT,      /* int64_t, within [min, max] */
 	CFG_BOOL,     /* bool: true/false/yes/no/on/off/1/0 */
-	CFG_DURATION, /* int64_t milliseconds: "250ms", "30s", "5m", "1h", "2d"; a bare number is seconds */
-	CFG_SIZE,     /* int64_t bytes: "512", "64KiB", "4MiB", "1GiB" (also k/K/KB/M/MB/G/GB, binary) */
+	CFG_DURATION, /* int64_t milliseconds: "250ms", "30s", "5m", "1h", "2d"; a bare number is
+	                 seconds */
+	CFG_SIZE, /* int64_t bytes: "512", "64KiB", "4MiB", "1GiB" (also k/K/KB/M/MB/G/GB, binary)
+	           */
 };
 
 enum cfg_flags {
@@ -30,10 +32,11 @@ enum cfg_flags {
 };
 
 struct cfg_opt {
-	const char *key;  /* snake_case name */
+	const char *key; /* snake_case name */
 	enum cfg_type type;
-	size_t offset;    /* offsetof() the field in the options struct */
-	const char *def;  /* default as text, parsed like any other value; NULL: none (0/false/NULL) */
+	size_t offset; /* offsetof() the field in the options struct */
+	const char
+	        *def; /* default as text, parsed like any other value; NULL: none (0/false/NULL) */
 	int64_t min, max; /* for INT, DURATION (ms) and SIZE (bytes); both 0: no bounds */
 	const char *help; /* one line */
 	const char *env;  /* explicit environment name, or NULL to derive it from prefix + key */
@@ -43,8 +46,8 @@ struct cfg_opt {
 struct cfg_table {
 	const struct cfg_opt *opts;
 	size_t n;
-	const char *env_prefix;  /* e.g. "RELAY_" */
-	const char *config_key;  /* key of the CFG_STRING row naming a config file, or NULL */
+	const char *env_prefix; /* e.g. "RELAY_" */
+	const char *config_key; /* key of the CFG_STRING row naming a config file, or NULL */
 };
 
 #define CFG_ERR_MAX 320
@@ -52,8 +55,8 @@ struct cfg_table {
 /* Outcome of cfg_parse(): a usage error carries a one-line reason in @err. */
 enum cfg_result {
 	CFG_OK = 0,
-	CFG_HELP = 1,       /* -h/--help was given */
-	CFG_USAGE = -2,     /* bad flag, value, file or key: see err */
+	CFG_HELP = 1,   /* -h/--help was given */
+	CFG_USAGE = -2, /* bad flag, value, file or key: see err */
 };
 
 /*
@@ -63,8 +66,8 @@ enum cfg_result {
  * On CFG_USAGE, @err holds one line naming the key and where the bad value came from.
  * Call cfg_release() afterwards in every case.
  */
-enum cfg_result cfg_parse(const struct cfg_table *t, void *opts, int argc, char **argv, int *first_arg,
-			  char err[CFG_ERR_MAX]);
+enum cfg_result cfg_parse(const struct cfg_table *t, void *opts, int argc, char **argv,
+                          int *first_arg, char err[CFG_ERR_MAX]);
 
 /* Free and wipe what cfg_parse() allocated in @opts. */
 void cfg_release(const struct cfg_table *t, void *opts);

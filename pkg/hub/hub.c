@@ -130,8 +130,8 @@ void hub_free(struct hub *h)
 	free(h);
 }
 
-struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, bool can_write, void *owner,
-			    enum hub_join_error *err)
+struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, bool can_write,
+                            void *owner, enum hub_join_error *err)
 {
 	struct topic *t = find_topic(h, topic);
 	struct hub_member *m;

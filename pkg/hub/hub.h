@@ -50,10 +50,10 @@ struct hub_callbacks {
 
 /* Per-member counters, also shown in status reports. */
 struct hub_counters {
-	uint64_t rx_msgs, rx_bytes;   /* published by this member */
-	uint64_t tx_msgs, tx_bytes;   /* delivered to this member */
-	uint64_t dropped;             /* queued for it but dropped (slow reader) */
-	uint64_t refused;             /* published without write permission */
+	uint64_t rx_msgs, rx_bytes; /* published by this member */
+	uint64_t tx_msgs, tx_bytes; /* delivered to this member */
+	uint64_t dropped;           /* queued for it but dropped (slow reader) */
+	uint64_t refused;           /* published without write permission */
 	int64_t last_rx_ns, last_tx_ns;
 };
 
@@ -72,8 +72,8 @@ enum hub_join_error {
 };
 
 /* Add @owner to @topic (created on first join). NULL with *err set on failure. */
-struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, bool can_write, void *owner,
-			    enum hub_join_error *err);
+struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, bool can_write,
+                            void *owner, enum hub_join_error *err);
 /* Remove a member, releasing its queue; the topic goes when its last member does. */
 void hub_leave(struct hub_member *m);
 

@@ -16,12 +16,12 @@
 #include <openssl/crypto.h>
 
 static const char *const alg_names[RJWT_ALG_COUNT] = {
-	"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
+        "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
 };
 
 static const jwt_alg_t alg_libjwt[RJWT_ALG_COUNT] = {
-	JWT_ALG_HS256, JWT_ALG_HS384, JWT_ALG_HS512, JWT_ALG_RS256, JWT_ALG_RS384,
-	JWT_ALG_RS512, JWT_ALG_ES256, JWT_ALG_ES384, JWT_ALG_ES512,
+        JWT_ALG_HS256, JWT_ALG_HS384, JWT_ALG_HS512, JWT_ALG_RS256, JWT_ALG_RS384,
+        JWT_ALG_RS512, JWT_ALG_ES256, JWT_ALG_ES384, JWT_ALG_ES512,
 };
 
 int rjwt_alg_parse(const char *name)
@@ -260,7 +260,8 @@ static int take_strv(json_t *payload, const char *name, bool allow_single, char 
 	*out = calloc(json_array_size(v) + 1, sizeof(char *));
 	if (!*out)
 		return -ENOMEM;
-	json_array_foreach(v, i, e) {
+	json_array_foreach(v, i, e)
+	{
 		if (!json_is_string(e))
 			return -EINVAL;
 		(*out)[i] = strdup(json_string_value(e));
@@ -384,8 +385,8 @@ static bool has_key(const struct rjwt_verifier *v)
 	return false;
 }
 
-enum rjwt_status rjwt_verify(const struct rjwt_verifier *v, const char *token, size_t len, int64_t now,
-			     struct rjwt_claims *out)
+enum rjwt_status rjwt_verify(const struct rjwt_verifier *v, const char *token, size_t len,
+                             int64_t now, struct rjwt_claims *out)
 {
 	struct parts p;
 	enum rjwt_status st;
@@ -477,7 +478,8 @@ static char *payload_json(const struct rjwt_claims *c)
 	ret = ret ?: set_opt_string(o, "prefix", c->prefix);
 	ret = ret ?: set_opt_string(o, "booking_id", c->booking_id);
 	if (!ret && c->scopes)
-		ret = json_object_set_new(o, "scopes", strv_json(c->scopes, c->n_scopes)) ? -EINVAL : 0;
+		ret = json_object_set_new(o, "scopes", strv_json(c->scopes, c->n_scopes)) ? -EINVAL
+		                                                                          : 0;
 	if (!ret && c->aud)
 		ret = json_object_set_new(o, "aud", strv_json(c->aud, c->n_aud)) ? -EINVAL : 0;
 	ret = ret ?: set_opt_string(o, "sub", c->sub);
@@ -492,7 +494,8 @@ static char *payload_json(const struct rjwt_claims *c)
 	return s;
 }
 
-int rjwt_sign(enum rjwt_alg alg, const uint8_t *key, size_t key_len, const struct rjwt_claims *c, char **out)
+int rjwt_sign(enum rjwt_alg alg, const uint8_t *key, size_t key_len, const struct rjwt_claims *c,
+              char **out)
 {
 	jwt_t *jwt = NULL;
 	char *grants = NULL;
@@ -530,8 +533,8 @@ void rjwt_key_release(struct rjwt_key *k)
 	k->len = 0;
 }
 
-int rjwt_key_load(enum rjwt_alg alg, const char *secret, const char *secret_file, const char *pem_file,
-		  struct rjwt_key *out, char why[160])
+int rjwt_key_load(enum rjwt_alg alg, const char *secret, const char *secret_file,
+                  const char *pem_file, struct rjwt_key *out, char why[160])
 {
 	const char *path = rjwt_alg_is_hmac(alg) ? secret_file : pem_file;
 	char *text = NULL;
@@ -547,12 +550,15 @@ int rjwt_key_load(enum rjwt_alg alg, const char *secret, const char *secret_file
 		ret = cfg_read_secret_file(path, &text);
 		if (ret) {
 			snprintf(why, 160, "cannot read key file '%.100s': %s", path,
-				 ret == -ENODATA ? "empty" : ret == -EFBIG ? "too large" : strerror(-ret));
+			         ret == -ENODATA ? "empty"
+			         : ret == -EFBIG ? "too large"
+			                         : strerror(-ret));
 			return ret;
 		}
 	} else {
-		snprintf(why, 160, "%s", rjwt_alg_is_hmac(alg) ? "no secret given (set a secret or a secret file)"
-							       : "no PEM key file given");
+		snprintf(why, 160, "%s",
+		         rjwt_alg_is_hmac(alg) ? "no secret given (set a secret or a secret file)"
+		                               : "no PEM key file given");
 		return -ENOKEY;
 	}
 	out->data = (uint8_t *)text;

@@ -92,8 +92,8 @@ struct rjwt_verifier {
  * On RJWT_OK @out holds the claims; on any other status @out is left released.
  * Any thread; no logging.
  */
-enum rjwt_status rjwt_verify(const struct rjwt_verifier *v, const char *token, size_t len, int64_t now,
-			     struct rjwt_claims *out);
+enum rjwt_status rjwt_verify(const struct rjwt_verifier *v, const char *token, size_t len,
+                             int64_t now, struct rjwt_claims *out);
 
 /*
  * Decode @token's payload without checking anything, for display ("relay token verify" prints
@@ -113,8 +113,8 @@ struct rjwt_key {
  * 0 or a negative errno, with a one-line reason in @why naming what is missing or unreadable
  * (never the secret itself).
  */
-int rjwt_key_load(enum rjwt_alg alg, const char *secret, const char *secret_file, const char *pem_file,
-		  struct rjwt_key *out, char why[160]);
+int rjwt_key_load(enum rjwt_alg alg, const char *secret, const char *secret_file,
+                  const char *pem_file, struct rjwt_key *out, char why[160]);
 void rjwt_key_release(struct rjwt_key *k);
 
 /*
@@ -122,6 +122,7 @@ void rjwt_key_release(struct rjwt_key *k);
  * NUL-terminated string in *out (free with free()). aud is written as an array, like practable.
  * 0, -EINVAL (no key, bad claims or key) or -ENOMEM.
  */
-int rjwt_sign(enum rjwt_alg alg, const uint8_t *key, size_t key_len, const struct rjwt_claims *c, char **out);
+int rjwt_sign(enum rjwt_alg alg, const uint8_t *key, size_t key_len, const struct rjwt_claims *c,
+              char **out);
 
 #endif

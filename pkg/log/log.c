@@ -24,7 +24,7 @@ static char sink_path[4096];        /* guarded by lock; empty for stderr */
 static bool json_lines;             /* guarded by lock */
 static volatile sig_atomic_t reopen_wanted;
 
-static const char *const level_names[] = { "error", "warn", "notice", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "notice", "info", "debug"};
 
 int log_level_parse(const char *name)
 {
@@ -178,10 +178,11 @@ static size_t format_time(char *out, size_t cap)
 }
 
 static size_t format_json(char *line, const char *when, enum log_level level, const char *module,
-			  const char *tag, const char *msg)
+                          const char *tag, const char *msg)
 {
-	size_t n = (size_t)snprintf(line, LINE_MAX_BYTES, "{\"time\":\"%s\",\"level\":\"%s\",\"module\":\"", when,
-				    level_names[level]);
+	size_t n = (size_t)snprintf(line, LINE_MAX_BYTES,
+	                            "{\"time\":\"%s\",\"level\":\"%s\",\"module\":\"", when,
+	                            level_names[level]);
 
 	n = json_escape(line, n, LINE_MAX_BYTES, module);
 	if (tag) {
@@ -196,10 +197,10 @@ static size_t format_json(char *line, const char *when, enum log_level level, co
 }
 
 static size_t format_text(char *line, const char *when, enum log_level level, const char *module,
-			  const char *tag, const char *msg)
+                          const char *tag, const char *msg)
 {
-	int n = snprintf(line, LINE_MAX_BYTES - 1, "%s %-6s %s%s%s: %s", when, level_names[level], module,
-			 tag ? " " : "", tag ? tag : "", msg);
+	int n = snprintf(line, LINE_MAX_BYTES - 1, "%s %-6s %s%s%s: %s", when, level_names[level],
+	                 module, tag ? " " : "", tag ? tag : "", msg);
 
 	if (n < 0)
 		return 0;

@@ -39,16 +39,16 @@ void log_request_reopen(void);
 void log_close(void);
 
 void log__emit(enum log_level level, const char *module, const char *tag, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 
 #ifndef LOG_MODULE
 #define LOG_MODULE "relay"
 #endif
 
-#define log__at(lvl, tag, ...)                                                                     \
-	do {                                                                                       \
-		if (log__level >= (lvl))                                                           \
-			log__emit((lvl), LOG_MODULE, (tag), __VA_ARGS__);                          \
+#define log__at(lvl, tag, ...)                                            \
+	do {                                                              \
+		if (log__level >= (lvl))                                  \
+			log__emit((lvl), LOG_MODULE, (tag), __VA_ARGS__); \
 	} while (0)
 
 #define log_err(...)    log__at(LOG_LEVEL_ERR, NULL, __VA_ARGS__)

@@ -105,9 +105,10 @@ static int write_row(struct store *s, const char *bid, bool denied, int64_t exp)
 
 	if (!s->db)
 		return 0;
-	rc = sqlite3_prepare_v2(s->db, "INSERT INTO bookings(bid, denied, exp) VALUES(?1, ?2, ?3) "
-				       "ON CONFLICT(bid) DO UPDATE SET denied = ?2, exp = ?3",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(s->db,
+	                        "INSERT INTO bookings(bid, denied, exp) VALUES(?1, ?2, ?3) "
+	                        "ON CONFLICT(bid) DO UPDATE SET denied = ?2, exp = ?3",
+	                        -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, bid, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, denied);
@@ -129,8 +130,9 @@ static int load_rows(struct store *s)
 	while (rc == SQLITE_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *bid = (const char *)sqlite3_column_text(st, 0);
 
-		if (bid && strlen(bid) <= STORE_BID_MAX && put(s, bid, sqlite3_column_int(st, 1) ? DENIED : ALLOWED,
-							     sqlite3_column_int64(st, 2)))
+		if (bid && strlen(bid) <= STORE_BID_MAX &&
+		    put(s, bid, sqlite3_column_int(st, 1) ? DENIED : ALLOWED,
+		        sqlite3_column_int64(st, 2)))
 			rc = SQLITE_NOMEM;
 	}
 	if (rc == SQLITE_OK && step != SQLITE_DONE)
@@ -144,19 +146,23 @@ static int open_db(struct store *s, const char *dir, char why[256])
 	char path[PATH_MAX];
 
 	if (mkdir(dir, 0700) && errno != EEXIST) {
-		snprintf(why, 256, "cannot create state directory '%.200s': %s", dir, strerror(errno));
+		snprintf(why, 256, "cannot create state directory '%.200s': %s", dir,
+		         strerror(errno));
 		return -errno;
 	}
 	snprintf(path, sizeof(path), "%s/relay.db", dir);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK)
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) ==
+	    SQLITE_OK)
 		sqlite3_busy_timeout(s->db, 1000);
 	if (!s->db || sqlite3_errcode(s->db) != SQLITE_OK ||
-	    exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-			"CREATE TABLE IF NOT EXISTS bookings(bid TEXT PRIMARY KEY, denied INTEGER NOT NULL, "
-			"exp INTEGER NOT NULL)") ||
+	    exec_sql(
+	            s,
+	            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+	            "CREATE TABLE IF NOT EXISTS bookings(bid TEXT PRIMARY KEY, denied INTEGER NOT NULL, "
+	            "exp INTEGER NOT NULL)") ||
 	    load_rows(s)) {
 		snprintf(why, 256, "cannot open state database '%.200s': %s", path,
-			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		return -EIO;
 	}
 	return 0;
@@ -241,12 +247,12 @@ bool store_is_denied(const struct store *s, const char *bid, int64_t now)
 }
 
 void store_list(const struct store *s, enum store_list which, int64_t now,
-		void (*fn)(const char *bid, int64_t exp, void *arg), void *arg)
+                void (*fn)(const char *bid, int64_t exp, void *arg), void *arg)
 {
 	for (size_t i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->slots[i];
 		bool want = which == STORE_DENIED ? sl->state == DENIED
-						  : sl->state == ALLOWED || sl->state == SEEN;
+		                                  : sl->state == ALLOWED || sl->state == SEEN;
 
 		if (want && sl->exp >= now)
 			fn(sl->bid, sl->exp, arg);
@@ -260,7 +266,8 @@ int store_tidy(struct store *s, int64_t now)
 	int rc = SQLITE_OK;
 
 	if (s->db) {
-		rc = sqlite3_prepare_v2(s->db, "DELETE FROM bookings WHERE exp < ?1", -1, &st, NULL);
+		rc = sqlite3_prepare_v2(s->db, "DELETE FROM bookings WHERE exp < ?1", -1, &st,
+		                        NULL);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_int64(st, 1, now);
 			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
@@ -278,5 +285,6 @@ bool store_is_healthy(struct store *s)
 	if (!s->healthy)
 		return false;
 	/* Reads the schema page, so a vanished or unreadable file shows. */
-	return !s->db || sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) == SQLITE_OK;
+	return !s->db || sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL,
+	                              NULL) == SQLITE_OK;
 }

@@ -42,7 +42,7 @@ bool store_is_denied(const struct store *s, const char *bid, int64_t now);
 
 /* Call @fn for each live entry of @which (exp >= now), in no particular order. */
 void store_list(const struct store *s, enum store_list which, int64_t now,
-		void (*fn)(const char *bid, int64_t exp, void *arg), void *arg);
+                void (*fn)(const char *bid, int64_t exp, void *arg), void *arg);
 
 /* Drop entries that expired before @now, in memory and on disk. Returns how many, or -EIO. */
 int store_tidy(struct store *s, int64_t now);

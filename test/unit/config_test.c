@@ -216,11 +216,13 @@ static void test_parse_int(void)
 static void test_parse_duration(void)
 {
 	static const struct num_case cases[] = {
-	        {"250ms", 0, 250},   {"30s", 0, 30000},    {"1.5s", 0, 1500},   {"5m", 0, 300000},
-	        {"1h", 0, 3600000},  {"2d", 0, 172800000}, {"10", 0, 10000},    {"0", 0, 0},
-	        {"-1s", -EINVAL, 0}, {"", -EINVAL, 0},     {"5x", -EINVAL, 0},  {" 5s", -EINVAL, 0},
-	        {"5 s", -EINVAL, 0}, {"s", -EINVAL, 0},    {"inf", -EINVAL, 0}, {"nan", -EINVAL, 0},
-	        {"nanms", -EINVAL, 0}, {"0x10", -EINVAL, 0}, {"1e3ms", -EINVAL, 0},
+	        {"250ms", 0, 250},     {"30s", 0, 30000},     {"1.5s", 0, 1500},
+	        {"5m", 0, 300000},     {"1h", 0, 3600000},    {"2d", 0, 172800000},
+	        {"10", 0, 10000},      {"0", 0, 0},           {"-1s", -EINVAL, 0},
+	        {"", -EINVAL, 0},      {"5x", -EINVAL, 0},    {" 5s", -EINVAL, 0},
+	        {"5 s", -EINVAL, 0},   {"s", -EINVAL, 0},     {"inf", -EINVAL, 0},
+	        {"nan", -EINVAL, 0},   {"nanms", -EINVAL, 0}, {"0x10", -EINVAL, 0},
+	        {"1e3ms", -EINVAL, 0},
 	};
 
 	CASES(cfg_parse_duration_ms, cases);
@@ -229,10 +231,10 @@ static void test_parse_duration(void)
 static void test_parse_size(void)
 {
 	static const struct num_case cases[] = {
-	        {"512", 0, 512},         {"64KiB", 0, 65536}, {"4MiB", 0, 4194304},
-	        {"1GiB", 0, 1073741824}, {"1.5k", 0, 1536},   {"2K", 0, 2048},
-	        {"3MB", 0, 3145728},     {"7B", 0, 7},        {"-1", -EINVAL, 0},
-	        {"4XB", -EINVAL, 0},     {"", -EINVAL, 0},    {"KiB", -EINVAL, 0},
+	        {"512", 0, 512},         {"64KiB", 0, 65536},    {"4MiB", 0, 4194304},
+	        {"1GiB", 0, 1073741824}, {"1.5k", 0, 1536},      {"2K", 0, 2048},
+	        {"3MB", 0, 3145728},     {"7B", 0, 7},           {"-1", -EINVAL, 0},
+	        {"4XB", -EINVAL, 0},     {"", -EINVAL, 0},       {"KiB", -EINVAL, 0},
 	        {"NaNKiB", -EINVAL, 0},  {"0x1p10", -EINVAL, 0},
 	};
 
