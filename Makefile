@@ -51,12 +51,13 @@ deps:
 # Unit binaries, then the end-to-end suite against the real binary.
 test: deps
 	@$(MAKE) --no-print-directory test-only
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5}
 
 test-only: $(RELAY) $(UNITS)
 	@scripts/run-tests.sh $(B) $(UNITS)
 
-check:
-	@$(MAKE) --no-print-directory VARIANT=asan test
+check: deps
+	@$(MAKE) --no-print-directory VARIANT=asan test-only
 
 run: deps
 	@$(MAKE) --no-print-directory $(RELAY)
@@ -81,6 +82,9 @@ format:
 format-check:
 	clang-format --dry-run -Werror $(FMT_SRC)
 
+docs: $(RELAY)
+	@scripts/gen-docs.sh $(RELAY) > docs/configuration.md
+
 clean:
 	rm -rf build
 
@@ -90,10 +94,11 @@ help:
 	@echo "make test         install deps, build, run unit and end-to-end tests"
 	@echo "make check        the same tests in an ASan+UBSan build"
 	@echo "make bench        benchmarks (figures, not pass/fail)"
-	@echo "make fuzz         run each fuzzer for FUZZ_SECONDS (default 60)"
+	@echo "make fuzz         run each fuzzer for FUZZ_SECONDS (default 60; make test runs 5 s each)"
+	@echo "make docs         regenerate docs/configuration.md from the settings tables"
 	@echo "make format       clang-format the sources; format-check only checks"
 	@echo "make clean        remove build/"
 
-.PHONY: all deps test test-only check run bench fuzz format format-check clean help
+.PHONY: all deps test test-only check run bench fuzz docs format format-check clean help
 -include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(wildcard $(O)/test/unit/*.d)
 .SECONDARY:

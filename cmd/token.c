@@ -149,6 +149,10 @@ static int verify(int argc, char **argv)
 
 int cmd_token(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--config-reference") == 0) {
+		cfg_markdown(&mint_table, stdout);
+		return EXIT_OK;
+	}
 	if (argc > 1 && strcmp(argv[1], "verify") == 0)
 		return verify(argc - 1, argv + 1);
 	return mint(argc, argv);

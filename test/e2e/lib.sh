@@ -3,6 +3,7 @@
 # Every process started with `bg` is killed by PID on exit; temporary files live in $TMP.
 set -u
 
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PASSED=0
 FAILED=0
 PIDS=()

@@ -66,4 +66,8 @@ wait_exit "$pid" 6
 check_eq "SIGTERM exits 0 promptly" "$EXIT_RC" 0
 check "shutdown logged" grep -q "stopped" "$TMP/relay.log"
 
+# The configuration reference is generated from the same tables: it must be current
+"$ROOT"/scripts/gen-docs.sh "$RELAY" >"$TMP/configuration.md"
+check "docs/configuration.md is current (run make docs)" cmp -s "$TMP/configuration.md" "$ROOT"/docs/configuration.md
+
 finish
