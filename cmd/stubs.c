@@ -21,8 +21,3 @@ int cmd_host(int argc, char **argv)
 {
 	return not_yet("host", argc, argv);
 }
-
-int cmd_file(int argc, char **argv)
-{
-	return not_yet("file", argc, argv);
-}

@@ -1,0 +1,642 @@
+/*
+ * file/bench: the load generator behind `relay file bench` and `make bench`.
+ *
+ * Every message carries, in its first 20 bytes, the writer's sequence number (u64), the send
+ * time (u64 CLOCK_MONOTONIC ns) and the writer id (u32), all little-endian; the rest is filler.
+ * Readers check order per writer (a gap counts as drops, a step back as an error) and put the
+ * latency in a 1 us histogram. Writers frame messages themselves, many per send(), masked with
+ * an all-zero key (RFC 6455 requires a mask, not a secret one, and servers cannot tell).
+ * One epoll loop drives every connection; a timerfd paces writers and prints progress.
+ */
+#include "file/bench.h"
+#include "file/conn.h"
+#include "pkg/jwt/jwt.h"
+#include "pkg/config/config.h"
+#include "pkg/url/url.h"
+#include "pkg/wsframe/wsframe.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#define HIST_US   1000000 /* latency histogram: 1 us buckets up to 1 s */
+#define OUT_CHUNK (256 * 1024)
+#define IN_MAX    (8 * 1024 * 1024)
+#define TICK_NS   (200 * 1000)
+#define DRAIN_IDLE_NS (2LL * 1000 * 1000 * 1000)
+
+enum role { READER, WRITER, IDLE };
+
+struct peer {
+	struct fconn c;
+	enum role role;
+	uint32_t id;
+	bool dead;
+	/* writer */
+	uint64_t sent;
+	uint8_t *out;
+	size_t out_len, out_off;
+	/* reader */
+	uint64_t *next_seq; /* per writer */
+	uint64_t received, bytes, gaps;
+};
+
+struct bench {
+	const struct bench_opts *o;
+	SSL_CTX *tls;
+	char topic[128];
+	char *token; /* for readers and writers; wiped */
+	struct peer *peers;
+	size_t npeers;
+	int ep, tick_fd;
+	int64_t t_start, t_stop, t_last_rx;
+	uint64_t sent_total, received_total, bytes_total, gaps_total, errors;
+	uint32_t *hist;
+	uint64_t over, max_us;
+	uint8_t *filler;
+	bool sending;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- tokens ---- */
+
+static int origin_of(const char *url, char *out, size_t len)
+{
+	struct url u;
+	bool v6;
+
+	if (url_parse(url, &u))
+		return -EINVAL;
+	v6 = strchr(u.host, ':') != NULL;
+	snprintf(out, len, "%s://%s%s%s:%d", u.tls ? "https" : "http", v6 ? "[" : "", u.host, v6 ? "]" : "",
+		 u.port);
+	return 0;
+}
+
+static int mint(struct bench *b, char why[CONN_WHY])
+{
+	struct rjwt_claims c = { 0 };
+	char *secret = NULL, aud[512], *scopes[] = { (char *)"read", (char *)"write" }, *auds[] = { aud };
+	int ret;
+
+	if (b->o->audience && *b->o->audience)
+		snprintf(aud, sizeof(aud), "%s", b->o->audience);
+	else
+		origin_of(b->o->session, aud, sizeof(aud));
+	ret = cfg_read_secret_file(b->o->secret_file, &secret);
+	if (ret) {
+		snprintf(why, CONN_WHY, "cannot read secret file '%.200s'", b->o->secret_file);
+		return ret;
+	}
+	c.topic = b->topic;
+	c.prefix = (char *)"session";
+	c.booking_id = (char *)"bench";
+	c.sub = (char *)"relay-file-bench";
+	c.scopes = scopes;
+	c.n_scopes = 2;
+	c.aud = auds;
+	c.n_aud = 1;
+	c.iat = time(NULL) - 1;
+	c.nbf = c.iat;
+	c.exp = c.iat + b->o->duration / 1000 + 3600;
+	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, &b->token);
+	cfg_free_secret(secret);
+	if (ret)
+		snprintf(why, CONN_WHY, "cannot sign a token");
+	return ret;
+}
+
+static int load_token(struct bench *b, char why[CONN_WHY])
+{
+	if (b->o->token_file && *b->o->token_file) {
+		int ret = cfg_read_secret_file(b->o->token_file, &b->token);
+
+		if (ret)
+			snprintf(why, CONN_WHY, "cannot read token file '%.200s'", b->o->token_file);
+		return ret;
+	}
+	if (b->o->secret_file && *b->o->secret_file)
+		return mint(b, why);
+	snprintf(why, CONN_WHY, "give --token-file or --secret-file");
+	return -EINVAL;
+}
+
+/* ---- connections ---- */
+
+static int join(struct bench *b, struct peer *p, const char *access, char why[CONN_WHY])
+{
+	struct epoll_event ev = { .data.ptr = p };
+	int status, ret;
+
+	ret = fconn_join(&p->c, access, b->token, b->tls, (int)b->o->timeout, &status, why);
+	if (ret)
+		return ret;
+	ev.events = p->role == WRITER ? EPOLLIN | EPOLLOUT | EPOLLET : EPOLLIN;
+	if (epoll_ctl(b->ep, EPOLL_CTL_ADD, p->c.fd, &ev))
+		return -errno;
+	return 0;
+}
+
+static int open_all(struct bench *b, char why[CONN_WHY])
+{
+	char idle_access[2048];
+	size_t nw = (size_t)b->o->writers;
+	int ret = 0;
+
+	/* Idle connections sit on their own topic, so they receive nothing. */
+	snprintf(idle_access, sizeof(idle_access), "%s-idle", b->o->session);
+	for (size_t i = 0; i < b->npeers && !ret; i++) {
+		struct peer *p = &b->peers[i];
+
+		p->next_seq = p->role == READER ? calloc(nw ? nw : 1, sizeof(uint64_t)) : NULL;
+		if (p->role == READER && !p->next_seq)
+			return -ENOMEM;
+		ret = join(b, p, p->role == IDLE ? idle_access : b->o->session, why);
+		if (!ret && p->role == IDLE && (i + 1) % 1000 == 0)
+			fprintf(stderr, "bench: %zu connections open\n", i + 1);
+	}
+	return ret;
+}
+
+/* ---- writing ---- */
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Append one message frame to @p's output buffer. */
+static int append_message(struct bench *b, struct peer *p)
+{
+	static const uint8_t zero_mask[4];
+	size_t size = (size_t)b->o->size, need = WSFRAME_MAX_HEADER + size;
+	uint8_t *f;
+
+	if (p->out_len + need > OUT_CHUNK + need) {
+		return -ENOBUFS;
+	}
+	if (!p->out) {
+		p->out = malloc(OUT_CHUNK + need);
+		if (!p->out)
+			return -ENOMEM;
+	}
+	f = p->out + p->out_len;
+	f += wsframe_header(f, WS_BINARY, true, size, zero_mask);
+	memcpy(f, b->filler, size);
+	put_u64(f, p->sent);
+	put_u64(f + 8, (uint64_t)mono_ns());
+	f[16] = (uint8_t)p->id;
+	f[17] = (uint8_t)(p->id >> 8);
+	f[18] = (uint8_t)(p->id >> 16);
+	f[19] = (uint8_t)(p->id >> 24);
+	p->out_len = (size_t)(f + size - p->out);
+	p->sent++;
+	b->sent_total++;
+	return 0;
+}
+
+/* Send what is buffered; true when all of it went. */
+static bool flush(struct bench *b, struct peer *p)
+{
+	while (p->out_off < p->out_len) {
+		ssize_t r = fconn_send(&p->c, p->out + p->out_off, p->out_len - p->out_off);
+
+		if (r == -EAGAIN)
+			return false;
+		if (r <= 0) {
+			p->dead = true;
+			b->errors++;
+			return false;
+		}
+		p->out_off += (size_t)r;
+	}
+	p->out_len = p->out_off = 0;
+	return true;
+}
+
+/* Unpaced: fill and send until the socket is full or time is up. */
+static void write_unpaced(struct bench *b, struct peer *p)
+{
+	while (b->sending && !p->dead && flush(b, p)) {
+		while (p->out_len < OUT_CHUNK)
+			if (append_message(b, p))
+				return;
+	}
+}
+
+/* Paced: send what is due at @now. */
+static void write_paced(struct bench *b, struct peer *p, int64_t now)
+{
+	uint64_t due = (uint64_t)((double)(now - b->t_start) * (double)b->o->rate / 1e9);
+
+	if (!flush(b, p))
+		return;
+	while (p->sent < due && p->out_len < OUT_CHUNK)
+		if (append_message(b, p))
+			break;
+	flush(b, p);
+}
+
+/* ---- reading ---- */
+
+static void record_latency(struct bench *b, int64_t ns)
+{
+	uint64_t us = ns < 0 ? 0 : (uint64_t)ns / 1000;
+
+	if (us >= HIST_US)
+		b->over++;
+	else
+		b->hist[us]++;
+	if (us > b->max_us)
+		b->max_us = us;
+}
+
+static void on_message(struct bench *b, struct peer *p, const uint8_t *m, uint64_t len, int64_t now)
+{
+	uint64_t seq;
+	uint32_t w;
+
+	p->received++;
+	p->bytes += len;
+	b->received_total++;
+	b->bytes_total += len;
+	b->t_last_rx = now;
+	if (len < 20) {
+		b->errors++;
+		return;
+	}
+	seq = get_u64(m);
+	w = (uint32_t)m[16] | (uint32_t)m[17] << 8 | (uint32_t)m[18] << 16 | (uint32_t)m[19] << 24;
+	if (w >= (uint64_t)b->o->writers || seq < p->next_seq[w]) {
+		b->errors++; /* unknown writer, duplicate or out of order */
+		return;
+	}
+	p->gaps += seq - p->next_seq[w];
+	b->gaps_total += seq - p->next_seq[w];
+	p->next_seq[w] = seq + 1;
+	record_latency(b, now - (int64_t)get_u64(m + 8));
+}
+
+/* Answer a ping (the relay pings idle connections). */
+static void pong(struct peer *p, const uint8_t *payload, uint64_t len)
+{
+	static const uint8_t zero_mask[4];
+	uint8_t frame[WSFRAME_MAX_HEADER + 125];
+	size_t n = wsframe_header(frame, WS_PONG, true, len, zero_mask);
+
+	memcpy(frame + n, payload, (size_t)len);
+	fconn_send(&p->c, frame, n + (size_t)len);
+}
+
+static void parse_frames(struct bench *b, struct peer *p, int64_t now)
+{
+	size_t off = 0;
+	struct ws_frame f;
+	int h;
+
+	while ((h = wsframe_parse(p->c.in + off, p->c.in_len - off, &f)) > 0) {
+		const uint8_t *payload = p->c.in + off + (size_t)h;
+
+		if (p->c.in_len - off - (size_t)h < f.payload_len)
+			break;
+		if (f.opcode == WS_TEXT || f.opcode == WS_BINARY)
+			on_message(b, p, payload, f.payload_len, now);
+		else if (f.opcode == WS_PING)
+			pong(p, payload, f.payload_len);
+		else if (f.opcode == WS_CLOSE)
+			p->dead = true;
+		off += (size_t)h + (size_t)f.payload_len;
+	}
+	if (h < 0) {
+		b->errors++;
+		p->dead = true;
+	}
+	fconn_consume(&p->c, off);
+}
+
+static void read_ready(struct bench *b, struct peer *p)
+{
+	for (;;) {
+		ssize_t r = fconn_fill(&p->c, IN_MAX);
+
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0) {
+			if (!p->dead)
+				b->errors++;
+			p->dead = true;
+			epoll_ctl(b->ep, EPOLL_CTL_DEL, p->c.fd, NULL);
+			break;
+		}
+		parse_frames(b, p, mono_ns());
+	}
+}
+
+/* ---- the loop ---- */
+
+static void progress(struct bench *b, int64_t now)
+{
+	fprintf(stderr, "bench: %.1fs sent %" PRIu64 " delivered %" PRIu64 " gaps %" PRIu64 " errors %" PRIu64 "\n",
+		(double)(now - b->t_start) / 1e9, b->sent_total, b->received_total, b->gaps_total, b->errors);
+}
+
+static bool drained(const struct bench *b, int64_t now)
+{
+	uint64_t want = b->sent_total * (uint64_t)b->o->readers;
+
+	return b->received_total + b->gaps_total >= want || now - b->t_last_rx > DRAIN_IDLE_NS;
+}
+
+static void on_tick(struct bench *b, int64_t now, int64_t *next_progress)
+{
+	uint64_t ticks;
+
+	if (read(b->tick_fd, &ticks, sizeof(ticks)) < 0) {
+		/* spurious: nothing to do */
+	}
+	if (b->sending && now >= b->t_stop) {
+		b->sending = false;
+		b->t_last_rx = now;
+		for (size_t i = 0; i < b->npeers; i++)
+			if (b->peers[i].role == WRITER && !b->peers[i].dead)
+				flush(b, &b->peers[i]);
+	}
+	for (size_t i = 0; b->sending && i < b->npeers; i++) {
+		struct peer *p = &b->peers[i];
+
+		if (p->role != WRITER || p->dead)
+			continue;
+		if (b->o->rate)
+			write_paced(b, p, now);
+		else
+			write_unpaced(b, p);
+	}
+	if (now >= *next_progress) {
+		progress(b, now);
+		*next_progress = now + 1000000000LL;
+	}
+}
+
+static int run_loop(struct bench *b)
+{
+	struct itimerspec its = { { 0, TICK_NS }, { 0, TICK_NS } };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL }, evs[256];
+	int64_t next_progress;
+
+	b->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (b->tick_fd < 0 || timerfd_settime(b->tick_fd, 0, &its, NULL) ||
+	    epoll_ctl(b->ep, EPOLL_CTL_ADD, b->tick_fd, &ev))
+		return -errno;
+	b->t_start = mono_ns();
+	b->t_stop = b->t_start + b->o->duration * 1000000;
+	b->t_last_rx = b->t_start;
+	next_progress = b->t_start + 1000000000LL;
+	b->sending = true;
+	while (b->sending || !drained(b, mono_ns())) {
+		int n = epoll_wait(b->ep, evs, 256, 100);
+
+		for (int i = 0; i < n; i++) {
+			struct peer *p = evs[i].data.ptr;
+
+			if (!p) {
+				on_tick(b, mono_ns(), &next_progress);
+				continue;
+			}
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				read_ready(b, p);
+			if (p->role != WRITER || !(evs[i].events & EPOLLOUT))
+				continue;
+			if (b->sending && !b->o->rate)
+				write_unpaced(b, p);
+			else
+				flush(b, p); /* what was framed before the stop still goes */
+		}
+		if (n == 0 && b->sending && mono_ns() >= b->t_stop)
+			on_tick(b, mono_ns(), &next_progress);
+	}
+	return 0;
+}
+
+/* ---- server figures from /proc ---- */
+
+struct proc_figures {
+	double cpu_s;
+	long hwm_kb, rss_kb;
+	bool ok;
+};
+
+static void read_proc(int64_t pid, struct proc_figures *f)
+{
+	char path[64], line[512];
+	unsigned long ut = 0, st = 0;
+	FILE *fp;
+
+	memset(f, 0, sizeof(*f));
+	if (pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return;
+	if (fscanf(fp, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+		f->ok = true;
+	fclose(fp);
+	f->cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	snprintf(path, sizeof(path), "/proc/%lld/status", (long long)pid);
+	fp = fopen(path, "r");
+	while (fp && fgets(line, sizeof(line), fp)) {
+		sscanf(line, "VmHWM: %ld", &f->hwm_kb);
+		sscanf(line, "VmRSS: %ld", &f->rss_kb);
+	}
+	if (fp)
+		fclose(fp);
+}
+
+/* ---- report ---- */
+
+static uint64_t percentile(const struct bench *b, double q)
+{
+	uint64_t n = b->over, want, acc = 0;
+
+	for (size_t i = 0; i < HIST_US; i++)
+		n += b->hist[i];
+	if (!n)
+		return 0;
+	want = (uint64_t)((double)n * q + 0.5);
+	if (want == 0)
+		want = 1;
+	for (size_t i = 0; i < HIST_US; i++) {
+		acc += b->hist[i];
+		if (acc >= want)
+			return i;
+	}
+	return b->max_us;
+}
+
+struct summary {
+	double secs, msgs_per_s, mb_per_s;
+	uint64_t p50, p99, max;
+	uint64_t drops; /* expected - received, from sequence gaps and messages never seen */
+	struct proc_figures before, after, after_idle;
+	double idle_open_s;
+};
+
+static void report(const struct bench *b, const struct summary *s)
+{
+	const struct bench_opts *o = b->o;
+	double cpu = s->after.cpu_s - s->before.cpu_s;
+
+	if (o->json) {
+		printf("{\"writers\":%" PRId64 ",\"readers\":%" PRId64 ",\"idle\":%" PRId64 ",\"size\":%" PRId64
+		       ",\"rate\":%" PRId64 ",\"seconds\":%.3f,\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64
+		       ",\"drops\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"msgs_per_s\":%.0f,\"mb_per_s\":%.1f"
+		       ",\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64 ",\"max_us\":%" PRIu64,
+		       o->writers, o->readers, o->idle, o->size, o->rate, s->secs, b->sent_total, b->received_total,
+		       s->drops, b->errors, s->msgs_per_s, s->mb_per_s, s->p50, s->p99, s->max);
+		if (s->after.ok)
+			printf(",\"server_cpu_s\":%.2f,\"server_peak_rss_kb\":%ld,\"server_rss_kb\":%ld", cpu,
+			       s->after.hwm_kb, s->after.rss_kb);
+		if (o->idle && s->after_idle.ok)
+			printf(",\"idle_rss_delta_kb\":%ld,\"idle_open_s\":%.2f",
+			       s->after_idle.rss_kb - s->before.rss_kb, s->idle_open_s);
+		printf("}\n");
+		return;
+	}
+	printf("writers %" PRId64 ", readers %" PRId64 ", idle %" PRId64 ", size %" PRId64 " B, rate %s\n", o->writers,
+	       o->readers, o->idle, o->size, o->rate ? "paced" : "unpaced");
+	if (o->rate)
+		printf("rate         %" PRId64 " msg/s per writer\n", o->rate);
+	printf("sent         %" PRIu64 " messages in %.2f s\n", b->sent_total, (double)o->duration / 1000);
+	printf("delivered    %" PRIu64 " (%.0f msg/s, %.1f MB/s)\n", b->received_total, s->msgs_per_s, s->mb_per_s);
+	printf("drops        %" PRIu64 "\nerrors       %" PRIu64 "\n", s->drops, b->errors);
+	printf("latency      p50 %" PRIu64 " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n", s->p50, s->p99, s->max);
+	if (s->after.ok)
+		printf("server       cpu %.2f s, peak rss %ld KiB, rss %ld KiB\n", cpu, s->after.hwm_kb, s->after.rss_kb);
+	if (o->idle && s->after_idle.ok)
+		printf("idle         %" PRId64 " connections opened in %.2f s, server rss +%ld KiB\n", o->idle,
+		       s->idle_open_s, s->after_idle.rss_kb - s->before.rss_kb);
+}
+
+/* ---- setup and teardown ---- */
+
+static int setup(struct bench *b, char why[CONN_WHY])
+{
+	const struct bench_opts *o = b->o;
+	const char *slash = strrchr(o->session, '/');
+	size_t n = 0;
+
+	if (!slash || !slash[1] || strlen(slash + 1) >= sizeof(b->topic) || strchr(slash, '?')) {
+		snprintf(why, CONN_WHY, "--session must be an access URL ending in /session/TOPIC");
+		return -EINVAL;
+	}
+	snprintf(b->topic, sizeof(b->topic), "%s", slash + 1);
+	b->npeers = (size_t)(o->readers + o->idle + o->writers);
+	b->peers = calloc(b->npeers, sizeof(*b->peers));
+	b->hist = calloc(HIST_US, sizeof(*b->hist));
+	b->filler = malloc((size_t)o->size);
+	b->tls = fconn_tls_new(!o->insecure);
+	b->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!b->peers || !b->hist || !b->filler || !b->tls || b->ep < 0) {
+		snprintf(why, CONN_WHY, "out of memory");
+		return -ENOMEM;
+	}
+	memset(b->filler, 'x', (size_t)o->size);
+	for (int64_t i = 0; i < o->readers; i++)
+		b->peers[n++] = (struct peer){ .role = READER, .id = (uint32_t)i, .c.fd = -1 };
+	for (int64_t i = 0; i < o->idle; i++)
+		b->peers[n++] = (struct peer){ .role = IDLE, .id = (uint32_t)i, .c.fd = -1 };
+	for (int64_t i = 0; i < o->writers; i++)
+		b->peers[n++] = (struct peer){ .role = WRITER, .id = (uint32_t)i, .c.fd = -1 };
+	return load_token(b, why);
+}
+
+static void teardown(struct bench *b)
+{
+	for (size_t i = 0; b->peers && i < b->npeers; i++) {
+		fconn_close(&b->peers[i].c);
+		free(b->peers[i].out);
+		free(b->peers[i].next_seq);
+	}
+	free(b->peers);
+	free(b->hist);
+	free(b->filler);
+	if (b->token) {
+		OPENSSL_cleanse(b->token, strlen(b->token));
+		free(b->token);
+	}
+	if (b->tls)
+		SSL_CTX_free(b->tls);
+	if (b->ep >= 0)
+		close(b->ep);
+	if (b->tick_fd >= 0)
+		close(b->tick_fd);
+}
+
+static void summarise(const struct bench *b, struct summary *s)
+{
+	double secs = (double)(b->t_last_rx - b->t_start) / 1e9;
+	uint64_t want = b->sent_total * (uint64_t)b->o->readers;
+
+	s->secs = secs > 0 ? secs : 1e-9;
+	s->msgs_per_s = (double)b->received_total / s->secs;
+	s->mb_per_s = (double)b->bytes_total / s->secs / 1e6;
+	s->p50 = percentile(b, 0.50);
+	s->p99 = percentile(b, 0.99);
+	s->max = b->max_us;
+	s->drops = want > b->received_total ? want - b->received_total : 0;
+}
+
+int file_bench(const struct bench_opts *o)
+{
+	struct bench b = { .o = o, .ep = -1, .tick_fd = -1 };
+	struct summary s = { 0 };
+	char why[CONN_WHY] = "";
+	int64_t t0;
+	int ret;
+
+	ret = setup(&b, why);
+	read_proc(o->server_pid, &s.before);
+	t0 = mono_ns();
+	if (!ret)
+		ret = open_all(&b, why);
+	s.idle_open_s = (double)(mono_ns() - t0) / 1e9;
+	read_proc(o->server_pid, &s.after_idle);
+	if (!ret) {
+		fprintf(stderr, "bench: %zu connections open, sending for %.1f s\n", b.npeers, (double)o->duration / 1000);
+		ret = run_loop(&b);
+	}
+	read_proc(o->server_pid, &s.after);
+	if (!ret) {
+		summarise(&b, &s);
+		report(&b, &s);
+	} else {
+		fprintf(stderr, "relay file bench: %s\n", why[0] ? why : strerror(-ret));
+	}
+	teardown(&b);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,419 @@
+/*
+ * file/conn: sockets, TLS, one HTTP/1.1 request and the RFC 6455 opening handshake (section 4.1)
+ * for relay's clients. Blocking during setup (socket timeouts bound every step), non-blocking
+ * afterwards.
+ */
+#include "file/conn.h"
+#include "pkg/url/url.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#define HEAD_MAX 16384
+
+SSL_CTX *fconn_tls_new(bool verify)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_default_verify_paths(ctx);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return ctx;
+}
+
+static void set_timeouts(int fd, int timeout_ms)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int tcp_connect(const struct url *u, int timeout_ms, char why[CONN_WHY])
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char port[8];
+	int fd = -1, err, one = 1;
+
+	snprintf(port, sizeof(port), "%d", u->port);
+	err = getaddrinfo(u->host, port, &hints, &res);
+	if (err) {
+		snprintf(why, CONN_WHY, "cannot resolve '%.100s': %s", u->host, gai_strerror(err));
+		return -EHOSTUNREACH;
+	}
+	for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0)
+			continue;
+		set_timeouts(fd, timeout_ms);
+		if (connect(fd, a->ai_addr, a->ai_addrlen)) {
+			err = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(why, CONN_WHY, "cannot connect to %.100s:%d: %s", u->host, u->port, strerror(err));
+		return -err;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int tls_start(struct fconn *c, const struct url *u, SSL_CTX *tls, char why[CONN_WHY])
+{
+	unsigned long e;
+
+	c->ssl = SSL_new(tls);
+	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
+		snprintf(why, CONN_WHY, "out of memory");
+		return -ENOMEM;
+	}
+	SSL_set_tlsext_host_name(c->ssl, u->host);
+	if (SSL_CTX_get_verify_mode(tls) & SSL_VERIFY_PEER)
+		SSL_set1_host(c->ssl, u->host);
+	if (SSL_connect(c->ssl) != 1) {
+		e = ERR_get_error();
+		snprintf(why, CONN_WHY, "TLS handshake with %.100s:%d failed: %s", u->host, u->port,
+			 e ? ERR_reason_error_string(e) : "connection closed");
+		ERR_clear_error();
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int fconn_open(struct fconn *c, const char *url, SSL_CTX *tls, int timeout_ms, char why[CONN_WHY])
+{
+	struct url u;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (url_parse(url, &u)) {
+		snprintf(why, CONN_WHY, "invalid URL '%.200s'", url);
+		return -EINVAL;
+	}
+	c->fd = tcp_connect(&u, timeout_ms, why);
+	if (c->fd < 0)
+		return c->fd;
+	if (u.tls && (ret = tls_start(c, &u, tls, why))) {
+		fconn_close(c);
+		return ret;
+	}
+	return 0;
+}
+
+void fconn_close(struct fconn *c)
+{
+	if (c->ssl) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->in);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+int fconn_nonblock(struct fconn *c)
+{
+	int fl = fcntl(c->fd, F_GETFL);
+
+	return fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) ? -errno : 0;
+}
+
+static ssize_t ssl_result(struct fconn *c, int n)
+{
+	int e = SSL_get_error(c->ssl, n);
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return -EAGAIN;
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	ERR_clear_error();
+	return e == SSL_ERROR_SYSCALL && errno ? -errno : -EPROTO;
+}
+
+ssize_t fconn_send(struct fconn *c, const void *p, size_t n)
+{
+	ssize_t r;
+
+	if (c->ssl) {
+		int k = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+
+		return k > 0 ? k : ssl_result(c, k);
+	}
+	r = send(c->fd, p, n, MSG_NOSIGNAL);
+	return r < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : r;
+}
+
+ssize_t fconn_recv(struct fconn *c, void *p, size_t n)
+{
+	ssize_t r;
+
+	if (c->ssl) {
+		int k = SSL_read(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+
+		return k > 0 ? k : ssl_result(c, k);
+	}
+	r = recv(c->fd, p, n, 0);
+	return r < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : r;
+}
+
+ssize_t fconn_fill(struct fconn *c, size_t max)
+{
+	ssize_t r;
+
+	if (c->in_cap - c->in_len < 4096 && c->in_cap < max) {
+		size_t cap = c->in_cap ? c->in_cap * 2 : 65536;
+		uint8_t *p;
+
+		if (cap > max)
+			cap = max;
+		p = realloc(c->in, cap);
+		if (!p)
+			return -ENOMEM;
+		c->in = p;
+		c->in_cap = cap;
+	}
+	if (c->in_len == c->in_cap)
+		return -ENOBUFS;
+	r = fconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	if (r > 0)
+		c->in_len += (size_t)r;
+	return r;
+}
+
+void fconn_consume(struct fconn *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->in_len - n);
+	c->in_len -= n;
+}
+
+static int send_all(struct fconn *c, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t r = fconn_send(c, p, n);
+
+		if (r <= 0)
+			return r == 0 ? -EPIPE : (int)r;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Read until the end of the response head; returns its length (bytes after it stay in c->in). */
+static long read_head(struct fconn *c)
+{
+	for (;;) {
+		uint8_t *end = c->in_len >= 4 ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
+		ssize_t r;
+
+		if (end)
+			return (long)(end - c->in) + 4;
+		if (c->in_len >= HEAD_MAX)
+			return -E2BIG;
+		r = fconn_fill(c, HEAD_MAX + 65536);
+		if (r <= 0)
+			return r == 0 ? -ECONNRESET : r;
+	}
+}
+
+static int status_of(const uint8_t *head)
+{
+	int status = 0;
+
+	if (sscanf((const char *)head, "HTTP/1.%*d %d", &status) != 1)
+		return -EPROTO;
+	return status;
+}
+
+/* The value of header @name in the NUL-terminated @head, copied to @out; false when absent. */
+static bool header_value(const char *head, const char *name, char *out, size_t len)
+{
+	size_t n = strlen(name);
+
+	for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+		const char *p = line + 2;
+
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			p += n + 1;
+			while (*p == ' ')
+				p++;
+			snprintf(out, len, "%.*s", (int)strcspn(p, "\r\n"), p);
+			return true;
+		}
+	}
+	return false;
+}
+
+int fconn_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
+	       size_t body_len, char why[CONN_WHY])
+{
+	struct fconn c;
+	struct url u;
+	char *req = NULL, clen[24];
+	long head;
+	int ret, n;
+
+	body[0] = '\0';
+	if (url_parse(access_url, &u)) {
+		snprintf(why, CONN_WHY, "invalid access URL '%.200s'", access_url);
+		return -EINVAL;
+	}
+	ret = fconn_open(&c, access_url, tls, timeout_ms, why);
+	if (ret)
+		return ret;
+	n = asprintf(&req, "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: %s\r\nContent-Length: 0\r\n"
+			   "Connection: close\r\nUser-Agent: relay-file\r\n\r\n",
+		     u.path, u.host, u.port, token);
+	ret = n < 0 ? -ENOMEM : send_all(&c, req, (size_t)n);
+	free(req);
+	head = ret ? ret : read_head(&c);
+	if (head < 0) {
+		snprintf(why, CONN_WHY, "no HTTP answer from %.100s:%d: %s", u.host, u.port, strerror((int)-head));
+		fconn_close(&c);
+		return (int)head;
+	}
+	c.in[head - 1] = '\0';
+	ret = status_of(c.in);
+	n = header_value((const char *)c.in, "content-length", clen, sizeof(clen)) ? atoi(clen) : -1;
+	fconn_consume(&c, (size_t)head);
+	while (n > 0 && c.in_len < (size_t)n && fconn_fill(&c, (size_t)n + 1) > 0)
+		;
+	snprintf(body, body_len, "%.*s", (int)(n >= 0 && (size_t)n < c.in_len ? (size_t)n : c.in_len), c.in);
+	fconn_close(&c);
+	if (ret < 0)
+		snprintf(why, CONN_WHY, "malformed HTTP answer from %.100s:%d", u.host, u.port);
+	return ret;
+}
+
+static void ws_key(char key[32])
+{
+	unsigned char raw[16];
+
+	RAND_bytes(raw, sizeof(raw));
+	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
+}
+
+static bool accept_matches(const char *key, const char *got)
+{
+	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+	unsigned char sha[SHA_DIGEST_LENGTH];
+	char buf[128], want[64];
+
+	snprintf(buf, sizeof(buf), "%s%s", key, guid);
+	SHA1((const unsigned char *)buf, strlen(buf), sha);
+	EVP_EncodeBlock((unsigned char *)want, sha, sizeof(sha));
+	return strcmp(want, got) == 0;
+}
+
+int fconn_ws_open(struct fconn *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
+		  char why[CONN_WHY])
+{
+	char key[32], accept[64], *req = NULL;
+	struct url u;
+	long head;
+	int ret, n;
+
+	*status = 0;
+	if (url_parse(uri, &u)) {
+		snprintf(why, CONN_WHY, "invalid websocket uri '%.200s'", uri);
+		return -EINVAL;
+	}
+	ret = fconn_open(c, uri, tls, timeout_ms, why);
+	if (ret)
+		return ret;
+	ws_key(key);
+	n = asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+			   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: relay-file\r\n\r\n",
+		     u.path, u.host, u.port, key);
+	ret = n < 0 ? -ENOMEM : send_all(c, req, (size_t)n);
+	free(req);
+	head = ret ? ret : read_head(c);
+	if (head < 0) {
+		snprintf(why, CONN_WHY, "no handshake answer from %.100s:%d", u.host, u.port);
+		fconn_close(c);
+		return (int)head;
+	}
+	c->in[head - 1] = '\0';
+	*status = status_of(c->in);
+	if (*status != 101 || !header_value((const char *)c->in, "sec-websocket-accept", accept, sizeof(accept)) ||
+	    !accept_matches(key, accept)) {
+		snprintf(why, CONN_WHY, "websocket refused: HTTP %d", *status);
+		fconn_close(c);
+		return -ECONNREFUSED;
+	}
+	fconn_consume(c, (size_t)head);
+	return 0;
+}
+
+/* The "uri" of an access answer. */
+static int uri_of(const char *body, char *uri, size_t len)
+{
+	json_t *o = json_loads(body, 0, NULL);
+	const char *s = json_string_value(json_object_get(o, "uri"));
+	int ret = s && strlen(s) < len ? 0 : -EPROTO;
+
+	if (!ret)
+		snprintf(uri, len, "%s", s);
+	json_decref(o);
+	return ret;
+}
+
+/* The "message" of a JSON error body, or the body itself. */
+static void error_message(const char *body, char *out, size_t len)
+{
+	json_t *o = json_loads(body, 0, NULL);
+	const char *s = json_string_value(json_object_get(o, "message"));
+
+	snprintf(out, len, "%.150s", s ? s : body);
+	json_decref(o);
+}
+
+int fconn_join(struct fconn *c, const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms,
+	       int *status, char why[CONN_WHY])
+{
+	char body[4096], uri[2048], msg[160];
+	int ret;
+
+	*status = fconn_post(access_url, token, tls, timeout_ms, body, sizeof(body), why);
+	if (*status < 0)
+		return *status;
+	if (*status != 200) {
+		error_message(body, msg, sizeof(msg));
+		snprintf(why, CONN_WHY, "access refused: HTTP %d: %s", *status, msg);
+		return -EACCES;
+	}
+	if (uri_of(body, uri, sizeof(uri))) {
+		snprintf(why, CONN_WHY, "access answer has no uri");
+		return -EPROTO;
+	}
+	ret = fconn_ws_open(c, uri, tls, timeout_ms, status, why);
+	return ret ? ret : fconn_nonblock(c);
+}

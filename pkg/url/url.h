@@ -1,0 +1,21 @@
+/*
+ * url: split the URLs relay's clients use (http, https, ws, wss) into host, port and path.
+ * No DNS here: the client resolves (IP literals and names from /etc/hosts both work).
+ */
+#ifndef RELAY_URL_H
+#define RELAY_URL_H
+
+#include <stdbool.h>
+
+struct url {
+	char scheme[8]; /* lowercase: http, https, ws, wss */
+	char host[256]; /* without brackets for IPv6 */
+	int port;       /* explicit, or 80/443 by scheme */
+	char path[2048]; /* path and query, at least "/" */
+	bool tls;       /* https or wss */
+};
+
+/* Parse @s; 0, or -EINVAL when the scheme is not one of the four or a part does not fit. */
+int url_parse(const char *s, struct url *u);
+
+#endif

@@ -1,0 +1,79 @@
+/* wsframe: RFC 6455 section 5.2 frame headers. */
+#include "pkg/wsframe/wsframe.h"
+
+#include <errno.h>
+#include <string.h>
+
+static bool is_known_opcode(uint8_t op)
+{
+	return op <= WS_BINARY || (op >= WS_CLOSE && op <= WS_PONG);
+}
+
+int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f)
+{
+	size_t need = 2;
+	uint8_t len7;
+
+	if (len < 2)
+		return 0;
+	f->fin = p[0] & 0x80;
+	f->opcode = p[0] & 0x0f;
+	f->masked = p[1] & 0x80;
+	len7 = p[1] & 0x7f;
+	if ((p[0] & 0x70) || !is_known_opcode(f->opcode))
+		return -EPROTO;
+	if ((f->opcode & 0x8) && (!f->fin || len7 > 125))
+		return -EPROTO;
+	need += len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+	need += f->masked ? 4 : 0;
+	if (len < need)
+		return 0;
+	if (len7 == 126) {
+		f->payload_len = (uint64_t)p[2] << 8 | p[3];
+	} else if (len7 == 127) {
+		f->payload_len = 0;
+		for (int i = 0; i < 8; i++)
+			f->payload_len = f->payload_len << 8 | p[2 + i];
+		if (f->payload_len >> 63)
+			return -EPROTO;
+	} else {
+		f->payload_len = len7;
+	}
+	if (f->masked)
+		memcpy(f->mask, p + need - 4, 4);
+	f->header_len = need;
+	return (int)need;
+}
+
+size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len, const uint8_t *mask)
+{
+	size_t n;
+
+	out[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0f));
+	if (payload_len < 126) {
+		out[1] = (uint8_t)payload_len;
+		n = 2;
+	} else if (payload_len <= 0xffff) {
+		out[1] = 126;
+		out[2] = (uint8_t)(payload_len >> 8);
+		out[3] = (uint8_t)payload_len;
+		n = 4;
+	} else {
+		out[1] = 127;
+		for (int i = 0; i < 8; i++)
+			out[2 + i] = (uint8_t)(payload_len >> (56 - 8 * i));
+		n = 10;
+	}
+	if (mask) {
+		out[1] |= 0x80;
+		memcpy(out + n, mask, 4);
+		n += 4;
+	}
+	return n;
+}
+
+void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] ^= mask[(offset + i) & 3];
+}

@@ -1,0 +1,61 @@
+/*
+ * wsframe: RFC 6455 section 5.2 frame headers, parsed from bytes and written into buffers.
+ * No sockets and no allocation, so it is unit-testable and fuzzable.
+ *
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-+-+-+-+-------+-+-------------+-------------------------------+
+ *  |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+ *  |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+ *  |N|V|V|V|       |S|             |   (if payload len==126/127)   |
+ *  +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+ *  |     Extended payload length continued, if payload len == 127  |
+ *  + - - - - - - - - - - - - - - - +-------------------------------+
+ *  |                               | Masking-key, if MASK set to 1 |
+ *  +-------------------------------+-------------------------------+
+ */
+#ifndef RELAY_WSFRAME_H
+#define RELAY_WSFRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WSFRAME_MAX_HEADER 14
+
+enum ws_opcode {
+	WS_CONT = 0x0,
+	WS_TEXT = 0x1,
+	WS_BINARY = 0x2,
+	WS_CLOSE = 0x8,
+	WS_PING = 0x9,
+	WS_PONG = 0xa,
+};
+
+struct ws_frame {
+	bool fin;
+	uint8_t opcode;
+	bool masked;
+	uint8_t mask[4];
+	uint64_t payload_len;
+	size_t header_len;
+};
+
+/*
+ * Parse the frame header at @p (@len bytes available). Returns the header length (> 0) and
+ * fills @f when complete; 0 when more bytes are needed; -EPROTO for a header RFC 6455 forbids:
+ * reserved bits set (no extensions are negotiated), an unknown opcode, a control frame that is
+ * fragmented or longer than 125 bytes, or a 64-bit length with the top bit set.
+ */
+int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f);
+
+/*
+ * Write a header for a frame of @payload_len bytes into @out (WSFRAME_MAX_HEADER bytes at
+ * least), masked with @mask when not NULL. Returns the header length.
+ */
+size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len, const uint8_t *mask);
+
+/* XOR @len bytes at @p with @mask, starting at byte @offset of the payload. */
+void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset);
+
+#endif
