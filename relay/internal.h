@@ -40,6 +40,7 @@ struct conn {
 	int close_code;
 	const char *close_reason;
 	int64_t close_deadline_ms; /* killed after this if the close frame could not be sent */
+	uint64_t writes;           /* lws_write calls, to see how many frames go per write */
 };
 
 /* A slot of the per-address access rate limiter (token bucket). */

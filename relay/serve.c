@@ -320,6 +320,9 @@ static int create_context(struct server *s, const struct listen_addr *a,
 	info.protocols = protocols;
 	info.max_http_header_data = (unsigned short)o->max_header;
 	info.max_http_header_pool = 64;
+	/* lws reads every socket into this one buffer: 4 KiB by default, which would cut a busy
+	 * writer's input into a few messages per read and so a few frames per write to readers. */
+	info.pt_serv_buf_size = 256 * 1024;
 	info.timeout_secs = (unsigned int)(o->http_timeout / 1000 + 1);
 	info.retry_and_idle_policy = retry;
 	info.fd_limit_per_thread = (unsigned int)(o->max_connections + 64);

@@ -262,6 +262,11 @@ struct hub_msg *hub_peek(const struct hub_member *m)
 	return m->len ? m->ring[m->head] : NULL;
 }
 
+struct hub_msg *hub_peek_at(const struct hub_member *m, size_t i)
+{
+	return i < m->len ? m->ring[(m->head + i) % m->topic->hub->lim.queue_msgs] : NULL;
+}
+
 void hub_pop(struct hub_member *m, int64_t now_ns)
 {
 	if (!m->len)

@@ -89,6 +89,8 @@ void hub_note_refused(struct hub_member *m);
 
 /* The oldest queued message, borrowed until hub_pop(); NULL when the queue is empty. */
 struct hub_msg *hub_peek(const struct hub_member *m);
+/* The @i-th oldest queued message (0 is hub_peek()), borrowed; NULL past the end. */
+struct hub_msg *hub_peek_at(const struct hub_member *m, size_t i);
 /* Remove the oldest message after it was written, counting it as delivered. */
 void hub_pop(struct hub_member *m, int64_t now_ns);
 size_t hub_queued(const struct hub_member *m);
