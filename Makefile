@@ -4,7 +4,7 @@
 VARIANT ?= release
 B       := build/$(VARIANT)
 
-CORE_PKGS := libwebsockets libjwt jansson openssl sqlite3
+CORE_PKGS := libwebsockets libjwt jansson openssl sqlite3 libuv
 AV_PKGS   := libavcodec libavformat libavutil libswscale libavdevice
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \

@@ -20,7 +20,7 @@ static const struct cfg_opt bench_opts[] = {
 	  NULL, 0 },
 	{ "writers", CFG_INT, B(writers), "1", 0, 10000, "writing connections", NULL, 0 },
 	{ "readers", CFG_INT, B(readers), "1", 0, 100000, "reading connections", NULL, 0 },
-	{ "idle", CFG_INT, B(idle), "0", 0, 1000000, "idle connections held open (on TOPIC-idle)", NULL, 0 },
+	{ "idle", CFG_INT, B(idle), "0", 0, 1000000, "idle connections held open (write-only: they receive nothing)", NULL, 0 },
 	{ "size", CFG_SIZE, B(size), "1KiB", 24, 64 * 1024 * 1024, "bytes per message", NULL, 0 },
 	{ "rate", CFG_INT, B(rate), "0", 0, 10000000, "messages/s per writer; 0 = as fast as possible", NULL,
 	  0 },

@@ -75,6 +75,8 @@ static const struct cfg_opt serve_opts[] = {
          "access calls per second per client address (0: no limit)", NULL, 0},
         {"access_burst", CFG_INT, O(access_burst), "40", 1, 1000000,
          "access calls allowed in a burst", NULL, 0},
+        {"event_loop", CFG_STRING, O(event_loop), "libuv", 0, 0,
+         "libuv (epoll: scales to many connections) or poll", NULL, 0},
         {"log_level", CFG_STRING, O(log_level), "info", 0, 0, "error, warn, notice, info or debug",
          NULL, 0},
         {"log_format", CFG_STRING, O(log_format), "text", 0, 0, "text or json", NULL, 0},

@@ -53,7 +53,8 @@ struct bench {
 	const struct bench_opts *o;
 	SSL_CTX *tls;
 	char topic[128];
-	char *token; /* for readers and writers; wiped */
+	char *token;      /* for readers and writers; wiped */
+	char *idle_token; /* write-only, so idle connections receive nothing; wiped */
 	struct peer *peers;
 	size_t npeers;
 	int ep, tick_fd;
@@ -88,10 +89,10 @@ static int origin_of(const char *url, char *out, size_t len)
 	return 0;
 }
 
-static int mint(struct bench *b, char why[CONN_WHY])
+static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, char why[CONN_WHY])
 {
 	struct rjwt_claims c = { 0 };
-	char *secret = NULL, aud[512], *scopes[] = { (char *)"read", (char *)"write" }, *auds[] = { aud };
+	char *secret = NULL, aud[512], *auds[] = { aud };
 	int ret;
 
 	if (b->o->audience && *b->o->audience)
@@ -108,42 +109,61 @@ static int mint(struct bench *b, char why[CONN_WHY])
 	c.booking_id = (char *)"bench";
 	c.sub = (char *)"relay-file-bench";
 	c.scopes = scopes;
-	c.n_scopes = 2;
+	c.n_scopes = n_scopes;
 	c.aud = auds;
 	c.n_aud = 1;
 	c.iat = time(NULL) - 1;
 	c.nbf = c.iat;
 	c.exp = c.iat + b->o->duration / 1000 + 3600;
-	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, &b->token);
+	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, out);
 	cfg_free_secret(secret);
 	if (ret)
 		snprintf(why, CONN_WHY, "cannot sign a token");
 	return ret;
 }
 
+/*
+ * Tokens: a given one serves every connection (idle ones then receive the topic's traffic too);
+ * minted ones are read+write, and write-only for idle connections, which so receive nothing.
+ */
 static int load_token(struct bench *b, char why[CONN_WHY])
 {
-	if (b->o->token_file && *b->o->token_file) {
-		int ret = cfg_read_secret_file(b->o->token_file, &b->token);
+	char *rw[] = { (char *)"read", (char *)"write" }, *w[] = { (char *)"write" };
+	int ret;
 
+	if (b->o->token_file && *b->o->token_file) {
+		ret = cfg_read_secret_file(b->o->token_file, &b->token);
 		if (ret)
 			snprintf(why, CONN_WHY, "cannot read token file '%.200s'", b->o->token_file);
-		return ret;
+		else
+			b->idle_token = strdup(b->token);
+		return ret ? ret : b->idle_token ? 0 : -ENOMEM;
 	}
-	if (b->o->secret_file && *b->o->secret_file)
-		return mint(b, why);
-	snprintf(why, CONN_WHY, "give --token-file or --secret-file");
-	return -EINVAL;
+	if (!b->o->secret_file || !*b->o->secret_file) {
+		snprintf(why, CONN_WHY, "give --token-file or --secret-file");
+		return -EINVAL;
+	}
+	ret = mint(b, rw, 2, &b->token, why);
+	return ret ? ret : mint(b, w, 1, &b->idle_token, why);
+}
+
+static void free_token(char *t)
+{
+	if (t) {
+		OPENSSL_cleanse(t, strlen(t));
+		free(t);
+	}
 }
 
 /* ---- connections ---- */
 
-static int join(struct bench *b, struct peer *p, const char *access, char why[CONN_WHY])
+static int join(struct bench *b, struct peer *p, char why[CONN_WHY])
 {
 	struct epoll_event ev = { .data.ptr = p };
+	const char *token = p->role == IDLE ? b->idle_token : b->token;
 	int status, ret;
 
-	ret = fconn_join(&p->c, access, b->token, b->tls, (int)b->o->timeout, &status, why);
+	ret = fconn_join(&p->c, b->o->session, token, b->tls, (int)b->o->timeout, &status, why);
 	if (ret)
 		return ret;
 	ev.events = p->role == WRITER ? EPOLLIN | EPOLLOUT | EPOLLET : EPOLLIN;
@@ -154,19 +174,16 @@ static int join(struct bench *b, struct peer *p, const char *access, char why[CO
 
 static int open_all(struct bench *b, char why[CONN_WHY])
 {
-	char idle_access[2048];
 	size_t nw = (size_t)b->o->writers;
 	int ret = 0;
 
-	/* Idle connections sit on their own topic, so they receive nothing. */
-	snprintf(idle_access, sizeof(idle_access), "%s-idle", b->o->session);
 	for (size_t i = 0; i < b->npeers && !ret; i++) {
 		struct peer *p = &b->peers[i];
 
 		p->next_seq = p->role == READER ? calloc(nw ? nw : 1, sizeof(uint64_t)) : NULL;
 		if (p->role == READER && !p->next_seq)
 			return -ENOMEM;
-		ret = join(b, p, p->role == IDLE ? idle_access : b->o->session, why);
+		ret = join(b, p, why);
 		if (!ret && p->role == IDLE && (i + 1) % 1000 == 0)
 			fprintf(stderr, "bench: %zu connections open\n", i + 1);
 	}
@@ -585,10 +602,8 @@ static void teardown(struct bench *b)
 	free(b->peers);
 	free(b->hist);
 	free(b->filler);
-	if (b->token) {
-		OPENSSL_cleanse(b->token, strlen(b->token));
-		free(b->token);
-	}
+	free_token(b->token);
+	free_token(b->idle_token);
 	if (b->tls)
 		SSL_CTX_free(b->tls);
 	if (b->ep >= 0)

@@ -26,6 +26,7 @@ struct relay_opts {
 	char *cors_origin;
 	char *log_level, *log_format, *log_file;
 	char *queue_policy;                  /* "drop" or "close" */
+	char *event_loop; /* "libuv" or "poll" */
 	int64_t code_ttl;                    /* ms */
 	int64_t skew;                        /* ms */
 	int64_t ping_interval, ping_timeout; /* ms */

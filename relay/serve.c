@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #define TICK_US       (1000 * LWS_US_PER_MS)
 #define STOP_POLL_US  (50 * LWS_US_PER_MS)
@@ -29,6 +30,8 @@ static volatile sig_atomic_t stop_requested;
 static int64_t stop_started_ms;
 static int64_t last_tidy_s;
 static bool loop_done;
+static uv_loop_t uv_loop; /* ours, lent to lws, when event_loop is libuv */
+static bool use_uv;
 
 int64_t relay_now_ms(void)
 {
@@ -98,7 +101,10 @@ static void stop_poll(lws_sorted_usec_list_t *sul)
 
 	if (s->nconns == 0 || relay_now_ms() - stop_started_ms > STOP_LIMIT_MS) {
 		loop_done = true;
-		lws_cancel_service(s->ctx);
+		if (use_uv)
+			uv_stop(&uv_loop);
+		else
+			lws_cancel_service(s->ctx);
 		return;
 	}
 	lws_sul_schedule(s->ctx, 0, sul, stop_poll, STOP_POLL_US);
@@ -295,6 +301,8 @@ static int check_settings(const struct relay_opts *o, char why[256])
 		         strerror(errno));
 	else if (!o->insecure_http && access(o->key, R_OK))
 		snprintf(why, 256, "cannot read TLS key '%.200s': %s", o->key, strerror(errno));
+	else if (strcmp(o->event_loop, "libuv") != 0 && strcmp(o->event_loop, "poll") != 0)
+		snprintf(why, 256, "event_loop must be libuv or poll, not '%.40s'", o->event_loop);
 	else if (strcmp(o->queue_policy, "drop") != 0 && strcmp(o->queue_policy, "close") != 0)
 		snprintf(why, 256, "queue_policy must be drop or close, not '%.40s'",
 		         o->queue_policy);
@@ -313,6 +321,7 @@ static int create_context(struct server *s, const struct listen_addr *a,
 {
 	const struct relay_opts *o = s->o;
 	struct lws_context_creation_info info;
+	void *foreign[1] = { &uv_loop };
 
 	memset(&info, 0, sizeof(info));
 	info.port = a->port;
@@ -328,6 +337,11 @@ static int create_context(struct server *s, const struct listen_addr *a,
 	info.fd_limit_per_thread = (unsigned int)(o->max_connections + 64);
 	info.vhost_name = "relay";
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (use_uv) {
+		/* epoll: cost per event, not per connection (poll() rescans every socket) */
+		info.options |= LWS_SERVER_OPTION_LIBUV;
+		info.foreign_loops = foreign;
+	}
 	if (!a->ipv6)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (!o->insecure_http) {
@@ -367,11 +381,22 @@ static int open_parts(struct server *s, char why[256])
 	return 0;
 }
 
-static void close_parts(struct server *s)
+/* With our own libuv loop, lws's handles close only while the loop runs. */
+static void destroy_context(struct server *s)
 {
 	if (s->ctx)
 		lws_context_destroy(s->ctx);
 	s->ctx = NULL;
+	if (!use_uv)
+		return;
+	while (uv_loop_close(&uv_loop) == UV_EBUSY)
+		uv_run(&uv_loop, UV_RUN_NOWAIT);
+	use_uv = false;
+}
+
+static void close_parts(struct server *s)
+{
+	destroy_context(s);
 	hub_free(s->hub);
 	codes_free(s->codes);
 	store_close(s->store);
@@ -413,6 +438,12 @@ int relay_run(const struct relay_opts *o)
 	retry.secs_since_valid_hangup = (uint16_t)((o->ping_interval + o->ping_timeout) / 1000);
 	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_NOTICE, lws_emit);
 	install_signals();
+	use_uv = strcmp(o->event_loop, "libuv") == 0;
+	if (use_uv && uv_loop_init(&uv_loop)) {
+		log_err("cannot start the libuv event loop");
+		close_parts(s);
+		return 1;
+	}
 	if (create_context(s, &addr, &retry)) {
 		log_err("cannot start listener on %s (see the lws lines above)", o->listen);
 		close_parts(s);
@@ -421,7 +452,9 @@ int relay_run(const struct relay_opts *o)
 	log_notice("relay listening on %s://%s (audience %s, websocket base %s)",
 	           o->insecure_http ? "http" : "https", o->listen, o->audience, s->public_url);
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);
-	while (!loop_done && lws_service(s->ctx, 0) >= 0)
+	if (use_uv)
+		uv_run(&uv_loop, UV_RUN_DEFAULT); /* until stop_poll() stops it */
+	while (!use_uv && !loop_done && lws_service(s->ctx, 0) >= 0)
 		;
 	log_notice("stopped");
 	close_parts(s);

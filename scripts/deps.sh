@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
 	build-essential pkg-config
-	libwebsockets-dev libjwt-dev libjansson-dev libssl-dev openssl
+	libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libjwt-dev libjansson-dev libssl-dev openssl
 	libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavdevice-dev libavfilter-dev ffmpeg
 	libsqlite3-dev libhiredis-dev redis-server redis-tools
 	coturn curl wrk hyperfine valgrind clang clang-format libclang-rt-14-dev chromium iproute2

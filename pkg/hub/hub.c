@@ -1,5 +1,6 @@
 /*
- * hub: topics in a chained hash table, members in a doubly linked list per topic, and per
+ * hub: topics in a chained hash table, readers in a doubly linked list per topic (members
+ * that only write, or idle ones, cost publishing nothing), and per
  * reader a ring of message pointers. A message is allocated once and shared by reference.
  */
 #include "pkg/hub/hub.h"
@@ -13,13 +14,13 @@
 struct topic {
 	struct topic *next; /* bucket chain */
 	struct hub *hub;
-	struct hub_member *members;
-	size_t nmembers;
+	struct hub_member *readers; /* members that may read: the fan-out list */
+	size_t nmembers;            /* readers and the others */
 	char name[];
 };
 
 struct hub_member {
-	struct hub_member *next, *prev;
+	struct hub_member *next, *prev; /* in topic->readers, when can_read */
 	struct topic *topic;
 	void *owner;
 	bool can_read, can_write;
@@ -159,10 +160,12 @@ struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, boo
 	m->owner = owner;
 	m->can_read = can_read;
 	m->can_write = can_write;
-	m->next = t->members;
-	if (t->members)
-		t->members->prev = m;
-	t->members = m;
+	if (can_read) {
+		m->next = t->readers;
+		if (t->readers)
+			t->readers->prev = m;
+		t->readers = m;
+	}
 	t->nmembers++;
 	return m;
 }
@@ -189,11 +192,11 @@ void hub_leave(struct hub_member *m)
 	cap = t->hub->lim.queue_msgs;
 	while (m->len)
 		drop_head(m, cap);
-	if (m->prev)
+	if (m->can_read && m->prev)
 		m->prev->next = m->next;
-	else
-		t->members = m->next;
-	if (m->next)
+	else if (m->can_read)
+		t->readers = m->next;
+	if (m->can_read && m->next)
 		m->next->prev = m->prev;
 	if (--t->nmembers == 0)
 		remove_topic(t->hub, t);
@@ -236,7 +239,7 @@ int hub_publish(struct hub_member *from, struct hub_msg *msg, int64_t now_ns)
 	from->c.rx_msgs++;
 	from->c.rx_bytes += msg->len;
 	from->c.last_rx_ns = now_ns;
-	for (r = from->topic->members; r; r = next) {
+	for (r = from->topic->readers; r; r = next) {
 		next = r->next;
 		if (r == from || !r->can_read)
 			continue;
