@@ -274,15 +274,36 @@ static int write_batch(struct lws *wsi, struct conn *c)
 	return 0;
 }
 
+/*
+ * Send the close frame (RFC 6455 section 5.5.1: 2-byte code, then the reason) and end the
+ * connection. lws_close_reason() plus returning -1 is lws's own way, but with the libuv event
+ * loop lws 4.1 tears the socket down without sending the frame, so we write it ourselves.
+ */
+static int send_close(struct lws *wsi, struct conn *c)
+{
+	uint8_t buf[LWS_PRE + WSFRAME_MAX_HEADER + 2 + 123], *p = buf + LWS_PRE;
+	size_t n = strlen(c->close_reason), h;
+
+	if (n > 123)
+		n = 123;
+	if (lws_get_network_wsi(wsi) != wsi) { /* inside HTTP/2: lws frames it */
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason, n);
+		return -1;
+	}
+	h = wsframe_header(p, WS_CLOSE, true, n + 2, NULL);
+	p[h] = (uint8_t)(c->close_code >> 8);
+	p[h + 1] = (uint8_t)c->close_code;
+	memcpy(p + h + 2, c->close_reason, n);
+	lws_write(wsi, p, h + 2 + n, LWS_WRITE_RAW);
+	return -1;
+}
+
 static int on_writeable(struct lws *wsi, struct conn *c)
 {
 	enum { MAX_BATCHES = 16 };
 
-	if (c->closing) {
-		lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
-				 strlen(c->close_reason));
-		return -1;
-	}
+	if (c->closing)
+		return send_close(wsi, c);
 	for (int i = 0; c->member && i < MAX_BATCHES && hub_queued(c->member); i++) {
 		if (write_batch(wsi, c)) {
 			logt_info(c->tag, "write failed: closing");
