@@ -171,6 +171,19 @@ test('connection closed with 1008 when its token expires', async () => {
   await s.stop();
 });
 
+test('the poll() event loop works the same: fan-out, close frames', async () => {
+  const s = await startRelay({ args: ['--event-loop', 'poll', '--skew', '0'] });
+  const rd = await join(s, 'p', { scopes: ['read'] });
+  const wr = await join(s, 'p', { scopes: ['write'], exp: Math.floor(Date.now() / 1000) + 1 });
+  for (let i = 0; i < 100; i++) wr.send(`m${i}`);
+  await received(rd, 100);
+  ok(rd.inbox.every((m, i) => m.data.toString() === `m${i}`), 'in order');
+  const c = await withTimeout(wr.closed, 5000, 'expiry close');
+  eq([c.code, c.reason], [1008, 'token expired'], 'close frame sent');
+  rd.close();
+  eq((await s.stop()).code, 0, 'exit status');
+});
+
 test('SIGTERM closes websockets with 1001 and exits 0 within 5 s', async () => {
   const ws = await join(r, 'bye');
   const [c, e] = await Promise.all([withTimeout(ws.closed, 6000, 'shutdown close'), r.stop()]);

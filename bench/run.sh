@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# make bench: measures relay serve with its own load generator (relay file bench) on 127.0.0.1.
+# Each scenario starts a fresh relay, runs BENCH_REPEAT times (default 3) for BENCH_SECONDS
+# (default 3), and the table shows the median of each figure. Plain ws and TLS (wss) both.
+# Raw JSON lines go to build/bench/results.jsonl. Figures, not pass/fail.
+# usage: bench/run.sh RELAY_BINARY [FILTER]   (FILTER: a substring of the scenario names)
+set -euo pipefail
+
+relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+filter=${2:-}
+repeat=${BENCH_REPEAT:-3}
+secs=${BENCH_SECONDS:-3}
+out=build/bench
+mkdir -p "$out"
+work=$(mktemp -d)
+trap 'kill $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf "$work"' EXIT
+srv=0
+openssl rand -hex 32 >"$work/secret"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+	-addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+results="$out/results.jsonl"
+: >"$results"
+
+free_port() {
+	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+start_relay() { # TLS?(yes|no)
+	port=$(free_port)
+	local args=(serve --listen "127.0.0.1:$port" --secret-file "$work/secret" --state-dir "$work/state"
+		--access-rate 0 --max-per-topic 30000 --max-connections 30000 --log-level notice)
+	if [ "$1" = yes ]; then
+		scheme=https
+		args+=(--audience "https://127.0.0.1:$port" --cert "$work/cert.pem" --key "$work/key.pem")
+	else
+		scheme=http
+		args+=(--audience "http://127.0.0.1:$port" --insecure-http)
+	fi
+	"$relay" "${args[@]}" 2>"$work/relay.log" &
+	srv=$!
+	for _ in $(seq 100); do
+		grep -q "relay listening" "$work/relay.log" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "bench: relay did not start" >&2
+	cat "$work/relay.log" >&2
+	exit 1
+}
+
+stop_relay() {
+	kill "$srv"
+	wait "$srv" || true
+}
+
+scenario() { # NAME TLS BENCH-ARGS...
+	local name=$1 tls=$2
+	shift 2
+	[ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && return 0
+	for i in $(seq "$repeat"); do
+		start_relay "$tls"
+		"$relay" file bench --session "$scheme://127.0.0.1:$port/session/bench" --secret-file "$work/secret" \
+			--insecure --json --duration "${secs}s" --server-pid "$srv" "$@" 2>/dev/null |
+			sed "s/^{/{\"scenario\":\"$name\",\"tls\":\"$tls\",\"run\":$i,/" >>"$results"
+		stop_relay
+	done
+	echo "bench: $name (tls $tls) done" >&2
+}
+
+for tls in no yes; do
+	for n in 1 10 100; do
+		for size in 32 1024 65536; do
+			scenario "unpaced 1->$n ${size}B" $tls --readers $n --size $size
+		done
+	done
+	scenario "paced 1000/s 1->1 1KiB" $tls --readers 1 --size 1024 --rate 1000
+	scenario "paced 5000/s 1->10 1KiB" $tls --readers 10 --size 1024 --rate 5000
+	scenario "paced 1000/s 1->100 1KiB" $tls --readers 100 --size 1024 --rate 1000
+	scenario "idle 10000 + paced 1000/s 1->1" $tls --readers 1 --size 1024 --rate 1000 --idle 10000
+done
+
+node bench/summary.js "$results"
