@@ -184,6 +184,42 @@ test('the poll() event loop works the same: fan-out, close frames', async () => 
   eq((await s.stop()).code, 0, 'exit status');
 });
 
+test('limits: per topic and topics close with 1013, total connections refused with 503', async () => {
+  const s = await startRelay({ args: ['--max-per-topic', '2', '--max-topics', '2', '--max-connections', '4',
+    '--access-rate', '0'] });
+  const a1 = await join(s, 'one');
+  const a2 = await join(s, 'one');
+  const a3 = await join(s, 'one');
+  const c3 = await withTimeout(a3.closed, 5000, 'topic full close');
+  eq([c3.code, c3.reason], [1013, 'topic full'], 'third on a topic of two');
+  const b1 = await join(s, 'two');
+  const c1 = await join(s, 'three');
+  const cc = await withTimeout(c1.closed, 5000, 'too many topics close');
+  eq([cc.code, cc.reason], [1013, 'too many topics'], 'third topic');
+  const b2 = await join(s, 'two');
+  const e = await join(s, 'two').catch((x) => x);
+  eq(e.status, 503, `fifth connection refused before the upgrade (${e.body})`);
+  a1.send('still works');
+  await received(a2, 1);
+  eq(a2.inbox[0].data.toString(), 'still works', 'others unaffected');
+  for (const w of [a1, a2, b1, b2]) w.close();
+  await s.stop();
+});
+
+test('a peer that stops answering pings is closed', async () => {
+  const s = await startRelay({ args: ['--ping-interval', '1s', '--ping-timeout', '1s'] });
+  const quiet = await join(s, 'ping');
+  const alive = await join(s, 'ping');
+  quiet._socket.pause(); // it can no longer see pings, so never answers them
+  const t0 = Date.now();
+  await s.waitLog(/c1: left 'ping'/, 8000);
+  ok(Date.now() - t0 < 8000, `silent peer dropped after ${Date.now() - t0} ms`);
+  eq(alive.readyState, 1, 'a peer that answers stays');
+  quiet.terminate();
+  alive.close();
+  await s.stop();
+});
+
 test('SIGTERM closes websockets with 1001 and exits 0 within 5 s', async () => {
   const ws = await join(r, 'bye');
   const [c, e] = await Promise.all([withTimeout(ws.closed, 6000, 'shutdown close'), r.stop()]);
