@@ -60,7 +60,7 @@ scenario() { # NAME TLS BENCH-ARGS...
 		start_relay "$tls"
 		"$relay" file bench --session "$scheme://127.0.0.1:$port/session/bench" --secret-file "$work/secret" \
 			--insecure --json --duration "${secs}s" --server-pid "$srv" "$@" 2>/dev/null |
-			sed "s/^{/{\"scenario\":\"$name\",\"tls\":\"$tls\",\"run\":$i,/" >>"$results"
+			sed "s#^{#{\"scenario\":\"$name\",\"tls\":\"$tls\",\"run\":$i,#" >>"$results"
 		stop_relay
 	done
 	echo "bench: $name (tls $tls) done" >&2

@@ -95,15 +95,22 @@ static int write_headers(struct lws *wsi, int status, const char *type, size_t b
 }
 
 /* Answer with @status and @body (taken over, may be NULL for no body). */
-static int respond(struct lws *wsi, struct conn *c, int status, char *body)
+static int respond_type(struct lws *wsi, struct conn *c, int status, const char *type, char *body)
 {
 	c->responded = true;
 	c->body = body;
 	c->body_len = body ? strlen(body) : 0;
-	if (write_headers(wsi, status, "application/json", c->body_len))
+	if (c->is_access && status >= 100 && status < 600)
+		relay_srv.m.access[status]++;
+	if (write_headers(wsi, status, type, c->body_len))
 		return -1;
 	lws_callback_on_writable(wsi);
 	return 0;
+}
+
+static int respond(struct lws *wsi, struct conn *c, int status, char *body)
+{
+	return respond_type(wsi, c, status, "application/json", body);
 }
 
 static char *error_json(int status, const char *message)
@@ -223,6 +230,11 @@ static void join_scopes(const struct rjwt_claims *cl, char *out, size_t len)
 		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? "," : "", cl->scopes[i]);
 }
 
+static bool has_stats_scope(const struct rjwt_claims *cl)
+{
+	return rjwt_has_scope(cl, "relay:stats") || rjwt_has_scope(cl, "relay:admin");
+}
+
 /* Fill @g from checked claims; NULL when allowed, else the reason for a 403. */
 static const char *grant_from(const struct rjwt_claims *cl, const char *topic, struct grant *g)
 {
@@ -234,6 +246,12 @@ static const char *grant_from(const struct rjwt_claims *cl, const char *topic, s
 		return "connection type (prefix) must be session";
 	g->can_read = rjwt_has_scope(cl, "read");
 	g->can_write = rjwt_has_scope(cl, "write");
+	if (strcmp(topic, STATS_TOPIC) == 0) {
+		/* The reserved stats stream: read-only, for relay:stats or relay:admin tokens. */
+		if (!g->can_read || !has_stats_scope(cl))
+			return "the stats topic needs read and relay:stats scopes";
+		g->can_write = false;
+	}
 	if (!g->can_read && !g->can_write)
 		return "token has neither read nor write scope";
 	if ((!cl->booking_id || !*cl->booking_id) && !o->allow_no_booking_id)
@@ -353,6 +371,7 @@ static int bids_change(struct lws *wsi, struct conn *c, bool deny)
 		return respond_error(wsi, c, 503, "cannot write state");
 	}
 	if (deny) {
+		relay_srv.m.bookings_denied++;
 		codes_drop_booking(relay_srv.codes, bid);
 		closed = relay_close_booking(bid);
 	}
@@ -380,18 +399,91 @@ static int bids(struct lws *wsi, struct conn *c, enum method m, bool deny)
 
 /* ---- routing ---- */
 
+/* ---- operations: /status, /metrics, /healthz ---- */
+
+static int status(struct lws *wsi, struct conn *c)
+{
+	struct rjwt_claims cl;
+	json_t *a;
+	char *body;
+	int ret = 0;
+	bool allowed;
+
+	if (!authorize(wsi, c, &cl, &ret))
+		return ret;
+	allowed = has_stats_scope(&cl);
+	rjwt_claims_release(&cl);
+	if (!allowed)
+		return respond_error(wsi, c, 401, "token missing relay:stats scope");
+	a = relay_status_json(relay_now_ms());
+	body = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return body ? respond(wsi, c, 200, body) : respond_error(wsi, c, 503, "out of memory");
+}
+
+static int metrics(struct lws *wsi, struct conn *c)
+{
+	char *text = relay_metrics_text();
+
+	if (!text)
+		return respond_error(wsi, c, 503, "out of memory");
+	return respond_type(wsi, c, 200, "text/plain; version=0.0.4", text);
+}
+
+static int healthz(struct lws *wsi, struct conn *c)
+{
+	bool ok = !relay_srv.stopping && store_is_healthy(relay_srv.store);
+	json_t *o = json_pack("{s:s}", "status", ok ? "ok" : relay_srv.stopping ? "stopping" : "state not writable");
+	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return respond(wsi, c, ok ? 200 : 503, body);
+}
+
+/* The metrics listener (--metrics-listen) answers only /metrics and /healthz. */
+static int route_metrics_vhost(struct lws *wsi, struct conn *c, const char *path, enum method m)
+{
+	if (m != M_GET)
+		return respond_error(wsi, c, 405, "use GET");
+	if (strcmp(path, "/metrics") == 0)
+		return metrics(wsi, c);
+	if (strcmp(path, "/healthz") == 0)
+		return healthz(wsi, c);
+	return respond_error(wsi, c, 404, "no such endpoint");
+}
+
+static int route_operations(struct lws *wsi, struct conn *c, const char *path, enum method m)
+{
+	if (m != M_GET)
+		return respond_error(wsi, c, 405, "use GET");
+	if (strcmp(path, "/status") == 0)
+		return status(wsi, c);
+	if (strcmp(path, "/healthz") == 0)
+		return healthz(wsi, c);
+	if (relay_srv.metrics_vhost)
+		return respond_error(wsi, c, 404, "metrics are served on the metrics listener");
+	return metrics(wsi, c);
+}
+
 static int route(struct lws *wsi, struct conn *c, const char *path)
 {
 	enum method m = method_of(wsi);
 
 	if (m == M_OPTIONS)
 		return respond(wsi, c, 204, NULL);
+	if (relay_srv.metrics_vhost && lws_get_vhost(wsi) == relay_srv.metrics_vhost)
+		return route_metrics_vhost(wsi, c, path, m);
+	if (strcmp(path, "/status") == 0 || strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0)
+		return route_operations(wsi, c, path, m);
+	if (strncmp(path, "/dashboard", 10) == 0)
+		return respond_error(wsi, c, 404, "dashboard files not found: check web_dir");
 	if (strncmp(path, "/session/", 9) == 0) {
 		if (m == M_GET)
 			return respond_error(wsi, c, 426,
 			                     "websocket upgrade required: POST here for access");
 		if (m != M_POST)
 			return respond_error(wsi, c, 405, "use POST");
+		c->is_access = true;
 		return access_session(wsi, c, path + 9);
 	}
 	if (strcmp(path, "/bids/deny") == 0 || strcmp(path, "/bids/allow") == 0) {
@@ -433,7 +525,8 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 	                (int)(relay_srv.o->http_timeout / 1000 + 1));
 	if (relay_srv.stopping)
 		return respond_error(wsi, c, 503, "server shutting down");
-	if (method_of(wsi) != M_OPTIONS && strncmp(path, "/session/", 9) == 0 && !rate_allows(wsi))
+	c->is_access = method_of(wsi) == M_POST && strncmp(path, "/session/", 9) == 0;
+	if (c->is_access && !rate_allows(wsi))
 		return respond_error(wsi, c, 429, "too many access calls, slow down");
 	ret = check_length(wsi, c, &wait_body);
 	if (ret || c->responded || wait_body)
@@ -541,18 +634,26 @@ int relay_confirm_upgrade(struct lws *wsi, struct conn *c)
 	code = lws_get_urlarg_by_name(wsi, "code=", cbuf, sizeof(cbuf));
 	if (!code || !*code)
 		return refuse_upgrade(wsi, 401, "missing code: POST to the access URL first");
-	if (s->nconns >= (size_t)s->o->max_connections)
+	if (s->nconns >= (size_t)s->o->max_connections) {
+		s->m.redeem[REDEEM_FULL]++;
 		return refuse_upgrade(wsi, 503, "too many connections");
+	}
 	err = codes_redeem(s->codes, code, strlen(code), topic, relay_now_ms(), &s->handoff.grant);
-	if (err == -EXDEV)
+	if (err == -EXDEV) {
+		s->m.redeem[REDEEM_OTHER_TOPIC]++;
 		return refuse_upgrade(wsi, 403, "code was issued for another topic");
-	if (err)
+	}
+	if (err) {
+		s->m.redeem[REDEEM_UNKNOWN]++;
 		return refuse_upgrade(wsi, 401, "code unknown, used or expired");
+	}
 	if (s->handoff.grant.booking_id[0] &&
 	    store_is_denied(s->store, s->handoff.grant.booking_id, relay_now_ms() / 1000)) {
 		memset(&s->handoff, 0, sizeof(s->handoff));
+		s->m.redeem[REDEEM_DENIED]++;
 		return refuse_upgrade(wsi, 403, "booking denied");
 	}
+	s->m.redeem[REDEEM_OK]++;
 	s->handoff.wsi = wsi;
 	memcpy(s->handoff.code, code, CODE_LEN);
 	OPENSSL_cleanse(cbuf, sizeof(cbuf));

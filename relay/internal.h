@@ -11,9 +11,31 @@
 #include "pkg/jwt/jwt.h"
 #include "pkg/store/store.h"
 
+#include <jansson.h>
 #include <libwebsockets.h>
 
-#define RATE_SLOTS 4096
+#define RATE_SLOTS  4096
+#define STATS_TOPIC "stats" /* reserved: the relay publishes status reports here */
+
+#define RATE_WINDOW 5 /* seconds over which status reports give rates */
+
+/* Counters sampled once a second, so rates cover the last RATE_WINDOW seconds. */
+struct rate_window {
+	uint64_t tx_msgs[RATE_WINDOW + 1], tx_bytes[RATE_WINDOW + 1];
+	uint64_t rx_msgs[RATE_WINDOW + 1], rx_bytes[RATE_WINDOW + 1];
+	unsigned next, filled;
+};
+
+/* Access and redemption outcomes, for /metrics. */
+enum redeem_result { REDEEM_OK, REDEEM_UNKNOWN, REDEEM_OTHER_TOPIC, REDEEM_DENIED, REDEEM_FULL, REDEEM_N };
+
+struct metrics {
+	uint64_t access[600];          /* by HTTP status of access calls (POST /session/...) */
+	uint64_t redeem[REDEEM_N];     /* websocket upgrades by outcome */
+	uint64_t bookings_denied;      /* POST /bids/deny calls that succeeded */
+	uint64_t connections_total;    /* websockets established */
+	int64_t started_s;
+};
 
 /* Per-connection state (lws's per-session data). Zeroed by lws at HTTP start and at upgrade. */
 struct conn {
@@ -21,6 +43,7 @@ struct conn {
 	char *body; /* response body waiting for HTTP_WRITEABLE */
 	size_t body_len;
 	bool responded;
+	bool is_access; /* POST /session/...: its status is counted in /metrics */
 	int64_t content_length;
 
 	/* websocket phase */
@@ -41,6 +64,7 @@ struct conn {
 	const char *close_reason;
 	int64_t close_deadline_ms; /* killed after this if the close frame could not be sent */
 	uint64_t writes;           /* lws_write calls, to see how many frames go per write */
+	struct rate_window rates;  /* for status reports */
 };
 
 /* A slot of the per-address access rate limiter (token bucket). */
@@ -74,6 +98,9 @@ struct server {
 	struct rate_slot rate[RATE_SLOTS];
 	lws_sorted_usec_list_t tick;
 	lws_sorted_usec_list_t stop_timer;
+	struct lws_vhost *metrics_vhost; /* --metrics-listen, or NULL */
+	struct metrics m;
+	lws_sorted_usec_list_t stats_timer;
 	bool stopping;
 	int exit_code;
 };
@@ -87,6 +114,16 @@ int64_t relay_mono_ns(void);
 int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c);
+
+/* status.c */
+/* The status report: one JSON object per live connection (new reference). */
+json_t *relay_status_json(int64_t now_ms);
+/* Prometheus text exposition of the relay's counters (new string, free()). */
+char *relay_metrics_text(void);
+/* Sample every connection's counters (call once a second). */
+void relay_sample_rates(void);
+/* Publish the status report to the reserved topic "stats", if anyone reads it. */
+void relay_publish_stats(void);
 
 /* ws.c */
 int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,12 +88,19 @@ static void tick(lws_sorted_usec_list_t *sul)
 
 	codes_expire(s->codes, relay_now_ms());
 	relay_close_expired(relay_now_ms());
+	relay_sample_rates();
 	if (now_s - last_tidy_s >= TIDY_EVERY_S) {
 		last_tidy_s = now_s;
 		if (store_tidy(s->store, now_s) < 0)
 			log_err("cannot tidy the deny list: state write failed");
 	}
 	lws_sul_schedule(s->ctx, 0, sul, tick, TICK_US);
+}
+
+static void stats_tick(lws_sorted_usec_list_t *sul)
+{
+	relay_publish_stats();
+	lws_sul_schedule(relay_srv.ctx, 0, sul, stats_tick, relay_srv.o->stats_every * LWS_US_PER_MS);
 }
 
 static void stop_poll(lws_sorted_usec_list_t *sul)
@@ -316,11 +324,51 @@ static int check_settings(const struct relay_opts *o, char why[256])
 
 /* ---- context ---- */
 
+/* Static files of the dashboard, from <web_dir>/dashboard, when that folder exists. */
+static const struct lws_http_mount *dashboard_mount(const struct relay_opts *o, struct lws_http_mount *m)
+{
+	static char origin[PATH_MAX];
+
+	snprintf(origin, sizeof(origin), "%s/dashboard", o->web_dir);
+	if (access(origin, R_OK | X_OK)) {
+		log_warn("no dashboard: cannot read '%s'", origin);
+		return NULL;
+	}
+	memset(m, 0, sizeof(*m));
+	m->mountpoint = "/dashboard";
+	m->mountpoint_len = 10;
+	m->origin = origin;
+	m->def = "index.html";
+	m->origin_protocol = LWSMPRO_FILE;
+	return m;
+}
+
+/* A second, plain-HTTP listener for /metrics and /healthz only (--metrics-listen). */
+static int metrics_vhost(struct server *s)
+{
+	struct lws_context_creation_info info;
+	struct listen_addr a;
+
+	if (!s->o->metrics_listen || !*s->o->metrics_listen)
+		return 0;
+	parse_listen(s->o->metrics_listen, &a); /* checked in relay_run() */
+	memset(&info, 0, sizeof(info));
+	info.port = a.port;
+	info.iface = a.host[0] ? a.host : NULL;
+	info.protocols = protocols;
+	info.vhost_name = "metrics";
+	if (!a.ipv6)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	s->metrics_vhost = lws_create_vhost(s->ctx, &info);
+	return s->metrics_vhost ? 0 : -EIO;
+}
+
 static int create_context(struct server *s, const struct listen_addr *a,
                           const lws_retry_bo_t *retry)
 {
 	const struct relay_opts *o = s->o;
 	struct lws_context_creation_info info;
+	struct lws_http_mount mount;
 	void *foreign[1] = { &uv_loop };
 
 	memset(&info, 0, sizeof(info));
@@ -349,11 +397,14 @@ static int create_context(struct server *s, const struct listen_addr *a,
 		info.ssl_cert_filepath = o->cert;
 		info.ssl_private_key_filepath = o->key;
 	}
+	info.mounts = dashboard_mount(o, &mount);
 	s->ctx = lws_create_context(&info);
 	if (!s->ctx)
 		return -EIO;
 	s->vhost = lws_create_vhost(s->ctx, &info);
-	return s->vhost ? 0 : -EIO;
+	if (!s->vhost)
+		return -EIO;
+	return metrics_vhost(s);
 }
 
 static int open_parts(struct server *s, char why[256])
@@ -407,13 +458,17 @@ static void close_parts(struct server *s)
 int relay_run(const struct relay_opts *o)
 {
 	struct server *s = &relay_srv;
-	struct listen_addr addr;
+	struct listen_addr addr, maddr;
 	lws_retry_bo_t retry = {0};
 	char why[256];
 	int ret;
 
 	memset(s, 0, sizeof(*s));
 	s->o = o;
+	if (o->metrics_listen && *o->metrics_listen && parse_listen(o->metrics_listen, &maddr)) {
+		fprintf(stderr, "relay serve: invalid metrics_listen '%s': expected HOST:PORT\n", o->metrics_listen);
+		return 2;
+	}
 	if (parse_listen(o->listen, &addr)) {
 		fprintf(stderr,
 		        "relay serve: invalid listen address '%s': expected HOST:PORT or [V6]:PORT\n",
@@ -425,7 +480,10 @@ int relay_run(const struct relay_opts *o)
 		close_parts(s);
 		return 2;
 	}
+	s->m.started_s = relay_now_ms() / 1000;
 	ret = probe_bind(&addr, why);
+	if (!ret && o->metrics_listen && *o->metrics_listen)
+		ret = probe_bind(&maddr, why);
 	if (!ret)
 		ret = open_parts(s, why);
 	if (ret) {
@@ -452,6 +510,7 @@ int relay_run(const struct relay_opts *o)
 	log_notice("relay listening on %s://%s (audience %s, websocket base %s)",
 	           o->insecure_http ? "http" : "https", o->listen, o->audience, s->public_url);
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);
+	lws_sul_schedule(s->ctx, 0, &s->stats_timer, stats_tick, o->stats_every * LWS_US_PER_MS);
 	if (use_uv)
 		uv_run(&uv_loop, UV_RUN_DEFAULT); /* until stop_poll() stops it */
 	while (!use_uv && !loop_done && lws_service(s->ctx, 0) >= 0)

@@ -143,6 +143,7 @@ static int on_established(struct lws *wsi, struct conn *c)
 	c->grant = s->handoff.grant;
 	OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
 	c->id = ++s->next_id;
+	s->m.connections_total++;
 	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
 	c->connected_at = relay_now_ms() / 1000;
 	describe_peer(wsi, c);

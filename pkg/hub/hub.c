@@ -33,6 +33,7 @@ struct hub {
 	struct topic *bucket[NBUCKETS];
 	size_t ntopics;
 	struct hub_limits lim;
+	struct hub_counters totals; /* over every member, past and present */
 	struct hub_callbacks cb;
 };
 
@@ -190,6 +191,7 @@ void hub_leave(struct hub_member *m)
 		return;
 	t = m->topic;
 	cap = t->hub->lim.queue_msgs;
+	t->hub->totals.dropped += m->len; /* never delivered */
 	while (m->len)
 		drop_head(m, cap);
 	if (m->can_read && m->prev)
@@ -215,6 +217,7 @@ static bool enqueue(struct hub *h, struct hub_member *r, struct hub_msg *msg)
 			return false;
 		drop_head(r, cap);
 		r->c.dropped++;
+		h->totals.dropped++;
 	}
 	hub_msg_ref(msg);
 	r->ring[(r->head + r->len) % cap] = msg;
@@ -225,21 +228,13 @@ static bool enqueue(struct hub *h, struct hub_member *r, struct hub_msg *msg)
 	return true;
 }
 
-int hub_publish(struct hub_member *from, struct hub_msg *msg, int64_t now_ns)
+/* Queue @msg for every reader of @t but @from (NULL: the relay itself). */
+static int fan_out(struct hub *h, struct topic *t, const struct hub_member *from, struct hub_msg *msg)
 {
-	struct hub *h = from->topic->hub;
 	struct hub_member *r, *next;
 	int n = 0;
 
-	if (!from->can_write) {
-		from->c.refused++;
-		hub_msg_unref(msg);
-		return -EPERM;
-	}
-	from->c.rx_msgs++;
-	from->c.rx_bytes += msg->len;
-	from->c.last_rx_ns = now_ns;
-	for (r = from->topic->readers; r; r = next) {
+	for (r = t->readers; r; r = next) {
 		next = r->next;
 		if (r == from || !r->can_read)
 			continue;
@@ -247,17 +242,53 @@ int hub_publish(struct hub_member *from, struct hub_msg *msg, int64_t now_ns)
 			n++;
 		} else {
 			r->c.dropped++;
+			h->totals.dropped++;
 			if (h->cb.overflow)
 				h->cb.overflow(r->owner);
 		}
 	}
+	return n;
+}
+
+int hub_publish(struct hub_member *from, struct hub_msg *msg, int64_t now_ns)
+{
+	struct hub *h = from->topic->hub;
+	int n;
+
+	if (!from->can_write) {
+		hub_note_refused(from);
+		hub_msg_unref(msg);
+		return -EPERM;
+	}
+	from->c.rx_msgs++;
+	from->c.rx_bytes += msg->len;
+	from->c.last_rx_ns = now_ns;
+	h->totals.rx_msgs++;
+	h->totals.rx_bytes += msg->len;
+	h->totals.last_rx_ns = now_ns;
+	n = fan_out(h, from->topic, from, msg);
 	hub_msg_unref(msg);
 	return n;
+}
+
+int hub_publish_system(struct hub *h, const char *topic, struct hub_msg *msg)
+{
+	struct topic *t = find_topic(h, topic);
+	int n = t ? fan_out(h, t, NULL, msg) : -ENOENT;
+
+	hub_msg_unref(msg);
+	return n;
+}
+
+const struct hub_counters *hub_totals(const struct hub *h)
+{
+	return &h->totals;
 }
 
 void hub_note_refused(struct hub_member *m)
 {
 	m->c.refused++;
+	m->topic->hub->totals.refused++;
 }
 
 struct hub_msg *hub_peek(const struct hub_member *m)
@@ -272,11 +303,16 @@ struct hub_msg *hub_peek_at(const struct hub_member *m, size_t i)
 
 void hub_pop(struct hub_member *m, int64_t now_ns)
 {
+	struct hub_counters *tot = &m->topic->hub->totals;
+
 	if (!m->len)
 		return;
 	m->c.tx_msgs++;
 	m->c.tx_bytes += m->ring[m->head]->len;
 	m->c.last_tx_ns = now_ns;
+	tot->tx_msgs++;
+	tot->tx_bytes += m->ring[m->head]->len;
+	tot->last_tx_ns = now_ns;
 	drop_head(m, m->topic->hub->lim.queue_msgs);
 }
 

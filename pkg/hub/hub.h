@@ -84,6 +84,15 @@ void hub_leave(struct hub_member *m);
  */
 int hub_publish(struct hub_member *from, struct hub_msg *msg, int64_t now_ns);
 
+/*
+ * Publish @msg (takes one reference) from the relay itself to every reader of @topic (the
+ * stats stream). Returns the number of readers, or -ENOENT when the topic has no members.
+ */
+int hub_publish_system(struct hub *h, const char *topic, struct hub_msg *msg);
+
+/* Counters summed over every member that ever joined (for /metrics). */
+const struct hub_counters *hub_totals(const struct hub *h);
+
 /* Count a message received from a member without write permission (it is dropped unread). */
 void hub_note_refused(struct hub_member *m);
 
