@@ -616,46 +616,81 @@ static int refuse_upgrade(struct lws *wsi, int status, const char *message)
 	return ret;
 }
 
-int relay_confirm_upgrade(struct lws *wsi, struct conn *c)
+/* The request path: :path inside HTTP/2, the GET URI otherwise. */
+static int request_path(struct lws *wsi, char *out, int len)
+{
+	int n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_GET_URI);
+
+	if (n <= 0)
+		n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_HTTP_COLON_PATH);
+	if (n > 0)
+		out[strcspn(out, "?")] = '\0'; /* :path carries the query */
+	return n;
+}
+
+static int refusal(const char **why, const char *reason, int status)
+{
+	*why = reason;
+	return status;
+}
+
+/*
+ * Redeem the access code of a websocket request into @g. Returns 0, or the HTTP status of the
+ * refusal with a static reason in *why. Counted in /metrics.
+ */
+int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 {
 	struct server *s = &relay_srv;
 	char path[256], cbuf[CODE_LEN + 16];
-	const char *code, *topic;
+	const char *code;
 	int err;
 
-	(void)c;
-	memset(&s->handoff, 0, sizeof(s->handoff));
 	if (s->stopping)
-		return refuse_upgrade(wsi, 503, "server shutting down");
-	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 ||
-	    strncmp(path, "/session/", 9) != 0)
-		return refuse_upgrade(wsi, 404, "no websocket endpoint here");
-	topic = path + 9;
+		return refusal(why, "server shutting down", 503);
+	if (request_path(wsi, path, sizeof(path)) <= 0 || strncmp(path, "/session/", 9) != 0)
+		return refusal(why, "no websocket endpoint here", 404);
 	code = lws_get_urlarg_by_name(wsi, "code=", cbuf, sizeof(cbuf));
 	if (!code || !*code)
-		return refuse_upgrade(wsi, 401, "missing code: POST to the access URL first");
+		return refusal(why, "missing code: POST to the access URL first", 401);
 	if (s->nconns >= (size_t)s->o->max_connections) {
 		s->m.redeem[REDEEM_FULL]++;
-		return refuse_upgrade(wsi, 503, "too many connections");
+		return refusal(why, "too many connections", 503);
 	}
-	err = codes_redeem(s->codes, code, strlen(code), topic, relay_now_ms(), &s->handoff.grant);
+	err = codes_redeem(s->codes, code, strlen(code), path + 9, relay_now_ms(), g);
+	OPENSSL_cleanse(cbuf, sizeof(cbuf));
 	if (err == -EXDEV) {
 		s->m.redeem[REDEEM_OTHER_TOPIC]++;
-		return refuse_upgrade(wsi, 403, "code was issued for another topic");
+		return refusal(why, "code was issued for another topic", 403);
 	}
 	if (err) {
 		s->m.redeem[REDEEM_UNKNOWN]++;
-		return refuse_upgrade(wsi, 401, "code unknown, used or expired");
+		return refusal(why, "code unknown, used or expired", 401);
 	}
-	if (s->handoff.grant.booking_id[0] &&
-	    store_is_denied(s->store, s->handoff.grant.booking_id, relay_now_ms() / 1000)) {
-		memset(&s->handoff, 0, sizeof(s->handoff));
+	if (g->booking_id[0] && store_is_denied(s->store, g->booking_id, relay_now_ms() / 1000)) {
+		OPENSSL_cleanse(g, sizeof(*g));
 		s->m.redeem[REDEEM_DENIED]++;
-		return refuse_upgrade(wsi, 403, "booking denied");
+		return refusal(why, "booking denied", 403);
 	}
 	s->m.redeem[REDEEM_OK]++;
+	return 0;
+}
+
+/*
+ * HTTP/1.1 upgrades come here first, so a refusal is an HTTP status. The grant is handed to
+ * ESTABLISHED, which follows at once for the same connection. (A websocket inside HTTP/2,
+ * RFC 8441, skips this callback: relay_ws_cb redeems its code at ESTABLISHED.)
+ */
+int relay_confirm_upgrade(struct lws *wsi, struct conn *c)
+{
+	struct server *s = &relay_srv;
+	const char *why;
+	int status;
+
+	(void)c;
+	memset(&s->handoff, 0, sizeof(s->handoff));
+	status = relay_redeem(wsi, &s->handoff.grant, &why);
+	if (status)
+		return refuse_upgrade(wsi, status, why);
 	s->handoff.wsi = wsi;
-	memcpy(s->handoff.code, code, CODE_LEN);
-	OPENSSL_cleanse(cbuf, sizeof(cbuf));
 	return 0;
 }

@@ -77,7 +77,6 @@ struct rate_slot {
 /* Grant handed from HTTP_CONFIRM_UPGRADE to ESTABLISHED of the same connection. */
 struct handoff {
 	struct lws *wsi;
-	char code[CODE_LEN + 1];
 	struct grant grant;
 };
 
@@ -114,6 +113,7 @@ int64_t relay_mono_ns(void);
 int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c);
+int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
 
 /* status.c */
 /* The status report: one JSON object per live connection (new reference). */

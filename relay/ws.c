@@ -133,15 +133,24 @@ static int on_established(struct lws *wsi, struct conn *c)
 {
 	struct server *s = &relay_srv;
 	enum hub_join_error err;
+	const char *why;
+	int status;
 
 	memset(c, 0, sizeof(*c));
 	c->wsi = wsi;
-	if (s->handoff.wsi != wsi) {
-		log_err("websocket established without a redeemed code");
-		return -1;
+	if (s->handoff.wsi == wsi) {
+		c->grant = s->handoff.grant; /* redeemed at HTTP/1.1 upgrade */
+		OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
+	} else if ((status = relay_redeem(wsi, &c->grant, &why))) {
+		/* Inside HTTP/2 the upgrade has already been answered: refuse with a close frame. */
+		log_info("websocket refused (%d): %s", status, why);
+		c->close_reason = why;
+		c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+		c->closing = true;
+		c->close_deadline_ms = relay_now_ms() + CLOSE_GRACE_MS;
+		lws_callback_on_writable(wsi);
+		return 0;
 	}
-	c->grant = s->handoff.grant;
-	OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
 	c->id = ++s->next_id;
 	s->m.connections_total++;
 	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
