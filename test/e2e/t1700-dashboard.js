@@ -1,0 +1,208 @@
+// t1700: the operator dashboard served by the relay itself (--web-dir). Headless Chromium opens
+// /dashboard/ (the page carries its own strict Content-Security-Policy, script-src 'self', and
+// the test checks it is enforced), connects to the stats topic with a stats token and shows live
+// rates, connections and bookings for a topic that node clients keep busy; with an admin token
+// it denies a booking, which closes those clients with 1008. It reconnects after a relay
+// restart and shows a refused token's reason. A screenshot goes to build/dashboard.png.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { chromium } = require('playwright-core');
+const { test, ok, eq, run, startRelay, join, received, withTimeout } = require('./lib.js');
+
+const WEB = path.join(__dirname, '../../web');
+const SHOT = path.join(__dirname, '../../build/dashboard.png');
+const relayArgs = ['--web-dir', WEB, '--stats-every', '250ms'];
+
+let r;
+let browser;
+let page;
+let writer;
+let reader;
+let timer;
+const consoleErrors = [];
+const pageErrors = [];
+const dialogs = [];
+
+const statsToken = () => r.token({ topic: 'stats', scopes: ['read', 'relay:stats'], booking_id: 'bk-dash' });
+const adminToken = () => r.token({ topic: 'admin', scopes: ['relay:admin'] });
+
+// page.waitForFunction bounded twice: by its own timeout and by withTimeout. A timeout names
+// what the page's status line said, with the browser's errors and the relay's last log lines.
+async function waitPage(fn, arg, ms, what) {
+  try {
+    return await withTimeout(page.waitForFunction(fn, arg, { timeout: ms, polling: 50 }), ms + 1000, what);
+  } catch (e) {
+    const status = await page.textContent('#status', { timeout: 1000 }).catch(() => '?');
+    const log = r ? r.log.trim().split('\n').slice(-5).join('\n    ') : '';
+    throw new Error(`waiting for ${what}: ${e.message.split('\n')[0]}\n    page status: ${status}\n` +
+      `    console errors: ${JSON.stringify(consoleErrors)}, page errors: ${JSON.stringify(pageErrors)}\n` +
+      `    relay log:\n    ${log}`);
+  }
+}
+
+test('relay serves the dashboard files', async () => {
+  r = await startRelay({ args: relayArgs });
+  const html = await fetch(`${r.base}/dashboard/`);
+  eq(html.status, 200, '/dashboard/ answers');
+  ok(/text\/html/.test(html.headers.get('content-type')), 'index.html as text/html');
+  const body = await html.text();
+  ok(body.includes('<script src="dashboard.js"'), 'script as a file');
+  ok(!/<script>|<script [^>]*>[^<]+<\/script>| on[a-z]+=/.test(body), 'no inline script or handler');
+  const js = await fetch(`${r.base}/dashboard/dashboard.js`);
+  eq(js.status, 200, 'dashboard.js');
+  ok(/javascript/.test(js.headers.get('content-type')), `dashboard.js content-type ${js.headers.get('content-type')}`);
+  eq((await fetch(`${r.base}/dashboard/dashboard.css`)).status, 200, 'dashboard.css');
+});
+
+test('node clients keep lab1 busy; Chromium opens the dashboard', async () => {
+  reader = await join(r, 'lab1', { scopes: ['read'], booking_id: 'bk-lab1' });
+  writer = await join(r, 'lab1', { scopes: ['write'], booking_id: 'bk-lab1' });
+  let n = 0;
+  timer = setInterval(() => writer.send(`sample ${n++}`), 20);
+  await received(reader, 5, 5000);
+  ok(true, 'traffic flows on lab1');
+
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--ignore-certificate-errors'], // playwright gives each launch a fresh profile
+  });
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 720 } });
+  page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.accept(); });
+  const res = await page.goto(`${r.base}/dashboard/`);
+  eq(res.status(), 200, 'page loaded');
+  eq(await page.getAttribute('#status', 'data-state'), 'idle', 'script ran (status idle)');
+  eq(await page.getAttribute('#stats-token', 'type'), 'password', 'stats token is a password field');
+});
+
+test('connect with a stats token: lab1 shows live rates, 2 connections, its booking', async () => {
+  await page.fill('#stats-token', statsToken());
+  await page.click('#connect');
+  await waitPage(() => {
+    const c = document.querySelector('tr[data-topic="lab1"] .rate-out');
+    return c && Number(c.dataset.value) > 0;
+  }, null, 10000, 'lab1 outgoing rate above 0');
+  eq(await page.getAttribute('#status', 'data-state'), 'connected', 'status connected');
+  const row = await page.$eval('tr[data-topic="lab1"]', (tr) => ({
+    connections: tr.querySelector('.connections').textContent,
+    readers: tr.querySelector('.readers').textContent,
+    writers: tr.querySelector('.writers').textContent,
+    in: Number(tr.querySelector('.rate-in').textContent),
+    out: Number(tr.querySelector('.rate-out').textContent),
+    dropped: tr.querySelector('.dropped').textContent,
+  }));
+  eq([row.connections, row.readers, row.writers, row.dropped], ['2', '1', '1', '0'], 'lab1 counts');
+  ok(row.in > 0 && row.out > 0, `rates in ${row.in}, out ${row.out}`);
+  ok(row.in < 100 && row.out < 100, 'rates near 50 msg/s, not totals');
+  const bk = await page.$('tr[data-booking="bk-lab1"]');
+  ok(bk !== null, 'booking bk-lab1 listed');
+  eq(await page.textContent('tr[data-booking="bk-lab1"] .topics'), 'lab1', 'its topic');
+  ok(/^\d+m \d\ds$/.test(await page.textContent('tr[data-booking="bk-lab1"] .time-left')), 'time left shown');
+  ok(await page.$eval('tr[data-booking="bk-lab1"] button.deny', (b) => b.disabled), 'Deny disabled without admin token');
+  const order = await page.$$eval('#bookings tbody tr', (trs) => trs.map((tr) => tr.dataset.booking));
+  ok(order.includes('bk-dash') && order.includes('bk-lab1'), `both bookings listed: ${order}`);
+});
+
+test('the plot draws delivered messages/s', async () => {
+  await waitPage(() => {
+    const c = document.querySelector('tr[data-topic="lab1"] canvas.plot');
+    return c && Number(c.dataset.samples) >= 12;
+  }, null, 10000, '12 samples plotted');
+  // Count pixels in the plot's line colour (#1f6fb4) in the lower part of the canvas.
+  const drawn = await page.$eval('tr[data-topic="lab1"] canvas.plot', (c) => {
+    const d = c.getContext('2d').getImageData(0, 12, c.width, c.height - 12).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 80 && d[i + 2] > 140) n++;
+    return n;
+  });
+  ok(drawn > 50, `plot line drawn (${drawn} pixels)`);
+});
+
+test('admin token enables Deny; denying closes the booking\'s clients with 1008', async () => {
+  await page.fill('#admin-token', adminToken());
+  await waitPage(() => {
+    const b = document.querySelector('tr[data-booking="bk-lab1"] button.deny');
+    return b && !b.disabled;
+  }, null, 3000, 'Deny enabled');
+  ok(true, 'Deny enabled with an admin token');
+
+  fs.mkdirSync(path.dirname(SHOT), { recursive: true });
+  fs.rmSync(SHOT, { force: true });
+  await page.screenshot({ path: SHOT, fullPage: true });
+  ok(fs.existsSync(SHOT) && fs.statSync(SHOT).size > 0, `screenshot ${SHOT}`);
+
+  const t0 = Date.now();
+  await page.click('tr[data-booking="bk-lab1"] button.deny');
+  const [w, rd] = await withTimeout(Promise.all([writer.closed, reader.closed]), 3000, 'clients closed');
+  clearInterval(timer);
+  timer = null;
+  eq([w.code, w.reason], [1008, 'booking cancelled'], 'writer closed');
+  eq([rd.code, rd.reason], [1008, 'booking cancelled'], 'reader closed');
+  ok(Date.now() - t0 < 2000, `within ${Date.now() - t0} ms of the click`);
+  eq(dialogs.length, 1, 'one confirm dialog');
+  ok(/bk-lab1/.test(dialogs[0] || ''), 'confirm names the booking');
+  await waitPage(() => document.querySelector('#deny-result').dataset.result !== '', null, 3000, 'deny result');
+  eq(await page.getAttribute('#deny-result', 'data-result'), 'ok', 'result ok');
+  ok(/denied bk-lab1/.test(await page.textContent('#deny-result')), 'result text');
+  await waitPage(() => !document.querySelector('tr[data-booking="bk-lab1"]') &&
+    !document.querySelector('tr[data-topic="lab1"]'), null, 3000, 'booking and topic gone');
+  ok(true, 'booking and topic leave the page');
+  eq(consoleErrors, [], 'no console errors');
+  eq(pageErrors, [], 'no page errors');
+});
+
+test('the dashboard reconnects after the relay restarts', async () => {
+  const { port, stateDir, secret } = r;
+  const stop = await r.stop();
+  eq(stop.code, 0, 'relay stopped');
+  await waitPage(() => document.querySelector('#status').dataset.state === 'disconnected', null, 3000, 'disconnected');
+  ok(/reconnecting/.test(await page.textContent('#status')), 'status says it reconnects');
+  r = await startRelay({ port, stateDir, secret, args: relayArgs });
+  // Same secret and audience: the page's stats token is still good.
+  await waitPage(() => document.querySelector('#status').dataset.state === 'connected' &&
+    document.querySelector('tr[data-topic="stats"]'), null, 15000, 'reconnected');
+  ok(true, 'connected again with a report');
+  eq(pageErrors, [], 'no page errors');
+  const unexpected = consoleErrors.filter((e) => !/ERR_CONNECTION_REFUSED|WebSocket connection/.test(e));
+  eq(unexpected, [], 'only connection-refused errors while the relay was down');
+});
+
+test('a refused token shows the server\'s reason and is not retried', async () => {
+  const before = consoleErrors.length;
+  await page.fill('#stats-token', r.token({ topic: 'stats', scopes: ['read'] }));
+  await page.click('#connect');
+  await waitPage(() => document.querySelector('#status').dataset.state === 'error', null, 5000, 'error shown');
+  const text = await page.textContent('#status');
+  ok(/^access refused \(403\): .+/.test(text), `status: ${text}`);
+  eq(await page.$eval('#disconnect', (b) => b.disabled), true, 'no longer trying');
+  ok(consoleErrors.slice(before).every((e) => /403/.test(e)), 'only the expected 403 in the console');
+  eq(pageErrors, [], 'no page errors');
+});
+
+test('the page runs under script-src \'self\': inline code is refused', async () => {
+  const csp = await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content');
+  ok(/script-src 'self'(;|$)/.test(csp || ''), `CSP ${csp}`);
+  const before = consoleErrors.length;
+  const blocked = await page.evaluate(() => new Promise((resolve) => {
+    document.addEventListener('securitypolicyviolation', (e) => resolve(e.violatedDirective), { once: true });
+    const s = document.createElement('script');
+    s.textContent = 'window.inlineRan = true;';
+    document.body.appendChild(s);
+    setTimeout(() => resolve(window.inlineRan ? 'ran' : 'no event'), 2000);
+  }));
+  ok(/^script-src/.test(blocked), `inline script blocked (${blocked})`);
+  ok(consoleErrors.slice(before).every((e) => /Content Security Policy/.test(e)), 'only the CSP refusal logged');
+});
+
+test('cleanup', async () => {
+  if (timer) clearInterval(timer);
+  await browser.close();
+  eq((await r.stop()).code, 0, 'relay stopped');
+});
+
+run({ perTestMs: 30000 });
