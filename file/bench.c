@@ -53,8 +53,8 @@ struct bench {
 	const struct bench_opts *o;
 	SSL_CTX *tls;
 	char topic[128];
-	char *token;      /* for readers and writers; wiped */
-	char *idle_token; /* write-only, so idle connections receive nothing; wiped */
+	char *token;      /* for readers (read-only when minted); wiped */
+	char *w_token;    /* for writers and idle connections (write-only when minted); wiped */
 	struct peer *peers;
 	size_t npeers;
 	int ep, tick_fd;
@@ -123,12 +123,13 @@ static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, cha
 }
 
 /*
- * Tokens: a given one serves every connection (idle ones then receive the topic's traffic too);
- * minted ones are read+write, and write-only for idle connections, which so receive nothing.
+ * Tokens: a given one serves every connection (writers and idle connections then receive the
+ * topic's traffic too, which costs the relay more); minted ones are read-only for readers and
+ * write-only for writers and idle connections, which so receive nothing.
  */
 static int load_token(struct bench *b, char why[CONN_WHY])
 {
-	char *rw[] = { (char *)"read", (char *)"write" }, *w[] = { (char *)"write" };
+	char *r[] = { (char *)"read" }, *w[] = { (char *)"write" };
 	int ret;
 
 	if (b->o->token_file && *b->o->token_file) {
@@ -136,15 +137,15 @@ static int load_token(struct bench *b, char why[CONN_WHY])
 		if (ret)
 			snprintf(why, CONN_WHY, "cannot read token file '%.200s'", b->o->token_file);
 		else
-			b->idle_token = strdup(b->token);
-		return ret ? ret : b->idle_token ? 0 : -ENOMEM;
+			b->w_token = strdup(b->token);
+		return ret ? ret : b->w_token ? 0 : -ENOMEM;
 	}
 	if (!b->o->secret_file || !*b->o->secret_file) {
 		snprintf(why, CONN_WHY, "give --token-file or --secret-file");
 		return -EINVAL;
 	}
-	ret = mint(b, rw, 2, &b->token, why);
-	return ret ? ret : mint(b, w, 1, &b->idle_token, why);
+	ret = mint(b, r, 1, &b->token, why);
+	return ret ? ret : mint(b, w, 1, &b->w_token, why);
 }
 
 static void free_token(char *t)
@@ -160,7 +161,7 @@ static void free_token(char *t)
 static int join(struct bench *b, struct peer *p, char why[CONN_WHY])
 {
 	struct epoll_event ev = { .data.ptr = p };
-	const char *token = p->role == IDLE ? b->idle_token : b->token;
+	const char *token = p->role == READER ? b->token : b->w_token;
 	int status, ret;
 
 	ret = fconn_join(&p->c, b->o->session, token, b->tls, (int)b->o->timeout, &status, why);
@@ -341,8 +342,8 @@ static void parse_frames(struct bench *b, struct peer *p, int64_t now)
 
 		if (p->c.in_len - off - (size_t)h < f.payload_len)
 			break;
-		if (f.opcode == WS_TEXT || f.opcode == WS_BINARY)
-			on_message(b, p, payload, f.payload_len, now);
+		if ((f.opcode == WS_TEXT || f.opcode == WS_BINARY) && p->role == READER)
+			on_message(b, p, payload, f.payload_len, now); /* others may read too: ignored */
 		else if (f.opcode == WS_PING)
 			pong(p, payload, f.payload_len);
 		else if (f.opcode == WS_CLOSE)
@@ -603,7 +604,7 @@ static void teardown(struct bench *b)
 	free(b->hist);
 	free(b->filler);
 	free_token(b->token);
-	free_token(b->idle_token);
+	free_token(b->w_token);
 	if (b->tls)
 		SSL_CTX_free(b->tls);
 	if (b->ep >= 0)

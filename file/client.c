@@ -1,0 +1,947 @@
+/*
+ * file/client: `relay file` connect/record/play/interactive and `relay file check`.
+ *
+ * One epoll loop: the websocket (file/conn + pkg/wsframe), a signalfd (SIGHUP reopens the
+ * recording, SIGINT/SIGTERM end the session), a one-shot timerfd armed at the nearest deadline
+ * (script delays and condition timeouts, reconnection, the linger after the script), and stdin
+ * in interactive mode.
+ *
+ * Script states (struct client.pstate), for the line at pc:
+ *   RUN   -> execute lines until one must wait           (play_step)
+ *   DELAY -> timer fires                      -> RUN      (on_timer)
+ *   COND  -> COUNT matches or timeout         -> RUN      (on_message, on_timer)
+ *   DONE  -> linger, then the session ends                (on_timer)
+ * The script only advances while connected.
+ */
+#include "file/client.h"
+#include "file/conn.h"
+#include "pkg/config/config.h"
+#include "pkg/jwt/jwt.h"
+#include "pkg/log/log.h"
+#include "pkg/play/play.h"
+#include "pkg/url/url.h"
+#include "pkg/wsframe/wsframe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#define MSG_MAX     (64 * 1024 * 1024)
+#define FILTERS_MAX 64
+#define NEVER       INT64_MAX
+
+/* ---- scripts ---- */
+
+struct script_line {
+	struct play_line l;
+	regex_t re; /* condition or filter pattern */
+	bool has_re;
+	int lineno;
+};
+
+struct play_script {
+	char *text; /* the file; views point into it */
+	struct script_line *lines;
+	size_t n;
+};
+
+static int compile(struct script_line *sl, const char *path, char *err_text, size_t len)
+{
+	char pattern[4096];
+	int rc;
+
+	if (sl->l.pattern.len >= sizeof(pattern)) {
+		snprintf(err_text, len, "%s:%d: regex longer than %zu bytes", path, sl->lineno, sizeof(pattern) - 1);
+		return -EINVAL;
+	}
+	memcpy(pattern, sl->l.pattern.p, sl->l.pattern.len);
+	pattern[sl->l.pattern.len] = '\0';
+	rc = regcomp(&sl->re, pattern, REG_EXTENDED | REG_NOSUB);
+	if (rc) {
+		char msg[128];
+
+		regerror(rc, &sl->re, msg, sizeof(msg));
+		snprintf(err_text, len, "%s:%d: bad regex '%.200s': %s", path, sl->lineno, pattern, msg);
+		return -EINVAL;
+	}
+	sl->has_re = true;
+	return 0;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 64 * 1024 * 1024 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Parse and compile every line, so nothing is sent from a script with a mistake in it. */
+static int parse_all(struct play_script *s, size_t len, const char *path)
+{
+	char *p = s->text, *end = s->text + len, err_text[512];
+	int lineno = 0, ret = 0;
+
+	while (p < end && !ret) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct script_line *sl = &s->lines[s->n];
+		struct play_error e;
+
+		sl->lineno = ++lineno;
+		if (play_parse_line(p, n, &sl->l, &e)) {
+			fprintf(stderr, "%s:%d:%zu: expected %s\n", path, lineno, e.column, e.expected);
+			ret = -EINVAL;
+		} else if ((sl->l.has_condition || (sl->l.kind == PLAY_FILTER && sl->l.verb != PLAY_RESET)) &&
+			   compile(sl, path, err_text, sizeof(err_text))) {
+			fprintf(stderr, "%s\n", err_text);
+			ret = -EINVAL;
+		} else {
+			s->n++;
+		}
+		p += n + 1;
+	}
+	return ret;
+}
+
+int play_script_load(const char *path, struct play_script **out)
+{
+	struct play_script *s = calloc(1, sizeof(*s));
+	size_t len = 0, lines = 1;
+	int ret;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->text = read_file(path, &len);
+	if (!s->text) {
+		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno ? errno : EIO));
+		free(s);
+		return -EIO;
+	}
+	for (size_t i = 0; i < len; i++)
+		lines += s->text[i] == '\n';
+	s->lines = calloc(lines, sizeof(*s->lines));
+	ret = s->lines ? parse_all(s, len, path) : -ENOMEM;
+	if (ret) {
+		play_script_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+void play_script_free(struct play_script *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->lines[i].has_re)
+			regfree(&s->lines[i].re);
+	free(s->lines);
+	free(s->text);
+	free(s);
+}
+
+/* ---- tokens ---- */
+
+static int topic_of(const char *session, char *out, size_t len)
+{
+	const char *slash = strrchr(session, '/');
+
+	if (!slash || !slash[1] || strchr(slash, '?') || strlen(slash + 1) >= len)
+		return -EINVAL;
+	snprintf(out, len, "%s", slash + 1);
+	return 0;
+}
+
+static int mint(const struct client_opts *o, char **out, char why[256])
+{
+	struct rjwt_claims c = { 0 };
+	char topic[128], aud[512], *secret = NULL;
+	char *scopes[] = { (char *)"read", (char *)"write" }, *auds[] = { aud };
+	struct url u;
+	int ret;
+
+	if (topic_of(o->session, topic, sizeof(topic)) || url_parse(o->session, &u)) {
+		snprintf(why, 256, "session must be an access URL ending in /session/TOPIC");
+		return -EINVAL;
+	}
+	if (o->audience && *o->audience)
+		snprintf(aud, sizeof(aud), "%s", o->audience);
+	else
+		snprintf(aud, sizeof(aud), "%s://%s:%d", u.tls ? "https" : "http", u.host, u.port);
+	ret = cfg_read_secret_file(o->secret_file, &secret);
+	if (ret) {
+		snprintf(why, 256, "cannot read secret file '%.200s'", o->secret_file);
+		return ret;
+	}
+	c.topic = topic;
+	c.prefix = (char *)"session";
+	c.booking_id = (char *)"relay-file";
+	c.sub = (char *)"relay-file";
+	c.scopes = scopes;
+	c.n_scopes = 2;
+	c.aud = auds;
+	c.n_aud = 1;
+	c.iat = time(NULL) - 1;
+	c.nbf = c.iat;
+	c.exp = c.iat + 24 * 3600;
+	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, out);
+	cfg_free_secret(secret);
+	if (ret)
+		snprintf(why, 256, "cannot sign a token");
+	return ret;
+}
+
+int client_token(const struct client_opts *o, char **out, char why[256])
+{
+	int ret;
+
+	*out = NULL;
+	if (o->token && *o->token) {
+		*out = strdup(o->token);
+		return *out ? 0 : -ENOMEM;
+	}
+	if (o->token_file && *o->token_file) {
+		ret = cfg_read_secret_file(o->token_file, out);
+		if (ret)
+			snprintf(why, 256, "cannot read token file '%.200s'", o->token_file);
+		return ret;
+	}
+	if (o->secret_file && *o->secret_file)
+		return mint(o, out, why);
+	snprintf(why, 256, "no token: set RELAY_CLIENT_TOKEN, --token-file or --secret-file");
+	return -EINVAL;
+}
+
+static void free_token(char *t)
+{
+	if (t) {
+		OPENSSL_cleanse(t, strlen(t));
+		free(t);
+	}
+}
+
+/* ---- the session ---- */
+
+enum pstate { P_RUN, P_DELAY, P_COND, P_DONE };
+
+struct client {
+	const struct client_opts *o;
+	SSL_CTX *tls;
+	struct fconn c;
+	bool connected, binary;
+	int ep, sig_fd, timer_fd, out_fd;
+	/* script */
+	struct play_script *script;
+	size_t pc;
+	int phase; /* of a SEND line: 0 start, 1 delay done, 2 condition done */
+	enum pstate pstate;
+	int64_t deadline_ns;
+	int64_t matched;
+	const regex_t *accept[FILTERS_MAX], *deny[FILTERS_MAX];
+	size_t n_accept, n_deny;
+	/* a message being reassembled from fragments */
+	uint8_t *msg;
+	size_t msg_len, msg_cap;
+	uint8_t msg_op;
+	/* reconnection */
+	int64_t backoff_ms, reconnect_ns;
+	bool reported_down;
+	/* stdin */
+	char line[65536];
+	size_t line_len;
+	bool stdin_open;
+	bool done;
+	int exit_code;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void finish(struct client *cl, int code)
+{
+	cl->done = true;
+	cl->exit_code = code;
+}
+
+/* ---- recording ---- */
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+
+	while (n) {
+		ssize_t r = write(fd, b, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -errno;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int open_output(struct client *cl)
+{
+	const char *f = cl->o->file;
+	int fd;
+
+	if (!f || !*f || strcmp(f, "-") == 0) {
+		cl->out_fd = STDOUT_FILENO;
+		return 0;
+	}
+	fd = open(f, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (cl->out_fd > STDOUT_FILENO)
+		close(cl->out_fd);
+	cl->out_fd = fd;
+	return 0;
+}
+
+/* "[2026-11-23T10:00:00.123456789Z] text\n", as practable's recordings. */
+static void record_line(struct client *cl, const char *text, size_t len)
+{
+	char head[64];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(head, sizeof(head), "[%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(head + n, sizeof(head) - n, ".%09ldZ] ", ts.tv_nsec);
+	if (write_all(cl->out_fd, head, n) || write_all(cl->out_fd, text, len) || write_all(cl->out_fd, "\n", 1))
+		log_err("cannot write the recording: %s", strerror(errno));
+}
+
+static bool matches(const regex_t *re, const char *text)
+{
+	return regexec(re, text, 0, NULL, 0) == 0;
+}
+
+/* practable's filter: everything passes until a pattern is set; deny wins over accept. */
+static bool passes(const struct client *cl, const char *text)
+{
+	if (!cl->n_accept && !cl->n_deny)
+		return true;
+	for (size_t i = 0; i < cl->n_deny; i++)
+		if (matches(cl->deny[i], text))
+			return false;
+	for (size_t i = 0; i < cl->n_accept; i++)
+		if (matches(cl->accept[i], text))
+			return true;
+	return false;
+}
+
+/* ---- sending ---- */
+
+static int send_frame(struct client *cl, uint8_t op, const void *data, size_t len)
+{
+	uint8_t mask[4], *frame = malloc(WSFRAME_MAX_HEADER + len);
+	size_t h, off = 0;
+	int ret = 0;
+
+	if (!frame)
+		return -ENOMEM;
+	RAND_bytes(mask, sizeof(mask));
+	h = wsframe_header(frame, op, true, len, mask);
+	if (len)
+		memcpy(frame + h, data, len);
+	wsframe_mask(frame + h, len, mask, 0);
+	while (off < h + len && !ret) {
+		ssize_t r = fconn_send(&cl->c, frame + off, h + len - off);
+		struct pollfd pfd = { .fd = cl->c.fd, .events = POLLOUT };
+
+		if (r == -EAGAIN)
+			ret = poll(&pfd, 1, (int)cl->o->timeout) == 1 ? 0 : -ETIMEDOUT;
+		else if (r <= 0)
+			ret = r ? (int)r : -EPIPE;
+		else
+			off += (size_t)r;
+	}
+	free(frame);
+	return ret;
+}
+
+static void send_message(struct client *cl, const char *text, size_t len)
+{
+	if (!cl->connected)
+		return;
+	if (send_frame(cl, cl->binary ? WS_BINARY : WS_TEXT, text, len))
+		log_warn("cannot send: connection lost");
+}
+
+/* ---- the script ---- */
+
+static void apply_filter(struct client *cl, const struct script_line *sl)
+{
+	if (sl->l.verb == PLAY_RESET) {
+		cl->n_accept = cl->n_deny = 0;
+	} else if (sl->l.verb == PLAY_ACCEPT && cl->n_accept < FILTERS_MAX) {
+		cl->accept[cl->n_accept++] = &sl->re;
+	} else if (sl->l.verb == PLAY_DENY && cl->n_deny < FILTERS_MAX) {
+		cl->deny[cl->n_deny++] = &sl->re;
+	}
+}
+
+static void wait_until(struct client *cl, enum pstate st, int64_t ms)
+{
+	cl->pstate = st;
+	cl->deadline_ns = mono_ns() + ms * 1000000;
+}
+
+/* Execute script lines until one has to wait. */
+static void play_step(struct client *cl)
+{
+	while (cl->script && cl->connected && cl->pstate == P_RUN && cl->pc < cl->script->n) {
+		const struct script_line *sl = &cl->script->lines[cl->pc];
+		const struct play_line *l = &sl->l;
+
+		switch (l->kind) {
+		case PLAY_BLANK:
+			break;
+		case PLAY_COMMENT:
+			if (l->echo)
+				record_line(cl, l->msg.p, l->msg.len);
+			break;
+		case PLAY_FILTER:
+			apply_filter(cl, sl);
+			break;
+		case PLAY_WAIT:
+			cl->pc++;
+			wait_until(cl, P_DELAY, l->delay_ms);
+			return;
+		case PLAY_SEND:
+			if (cl->phase == 0 && l->delay_ms > 0) {
+				cl->phase = 1;
+				wait_until(cl, P_DELAY, l->delay_ms);
+				return;
+			}
+			if (l->has_condition && cl->phase < 2) {
+				cl->phase = 2;
+				cl->matched = 0;
+				wait_until(cl, P_COND, l->timeout_ms);
+				return;
+			}
+			send_message(cl, l->msg.p, l->msg.len);
+			cl->phase = 0;
+			break;
+		}
+		cl->pc++;
+	}
+	if (cl->script && cl->pstate == P_RUN && cl->pc == cl->script->n) {
+		wait_until(cl, P_DONE, cl->o->linger);
+		log_notice("script played");
+	}
+}
+
+/* ---- receiving ---- */
+
+static char *as_text(struct client *cl, const uint8_t *p, size_t len, bool binary)
+{
+	char *t;
+
+	(void)cl;
+	if (!binary) {
+		t = malloc(len + 1);
+		if (t) {
+			memcpy(t, p, len);
+			t[len] = '\0';
+		}
+		return t;
+	}
+	t = malloc(4 * ((len + 2) / 3) + 1);
+	if (t)
+		EVP_EncodeBlock((unsigned char *)t, p, (int)len);
+	return t;
+}
+
+static void on_message(struct client *cl, const uint8_t *p, size_t len, bool binary)
+{
+	char *text = as_text(cl, p, len, binary);
+
+	if (!text) {
+		log_err("out of memory");
+		return;
+	}
+	if (cl->pstate == P_COND) {
+		const struct script_line *sl = &cl->script->lines[cl->pc];
+
+		if (matches(&sl->re, text) && ++cl->matched >= sl->l.count) {
+			cl->pstate = P_RUN;
+			play_step(cl);
+		}
+	}
+	if (cl->binary) {
+		if (write_all(cl->out_fd, p, len))
+			log_err("cannot write the recording: %s", strerror(errno));
+	} else if (passes(cl, text)) {
+		record_line(cl, text, strlen(text));
+	}
+	free(text);
+}
+
+static void disconnect(struct client *cl, const char *why);
+
+static int append_fragment(struct client *cl, const uint8_t *p, size_t len)
+{
+	if (cl->msg_len + len > MSG_MAX)
+		return -E2BIG;
+	if (cl->msg_len + len > cl->msg_cap) {
+		size_t cap = cl->msg_cap ? cl->msg_cap : 65536;
+		uint8_t *m;
+
+		while (cap < cl->msg_len + len)
+			cap *= 2;
+		m = realloc(cl->msg, cap);
+		if (!m)
+			return -ENOMEM;
+		cl->msg = m;
+		cl->msg_cap = cap;
+	}
+	memcpy(cl->msg + cl->msg_len, p, len);
+	cl->msg_len += len;
+	return 0;
+}
+
+static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t *payload)
+{
+	size_t len = (size_t)f->payload_len;
+
+	switch (f->opcode) {
+	case WS_PING:
+		send_frame(cl, WS_PONG, payload, len);
+		return;
+	case WS_PONG:
+		return;
+	case WS_CLOSE: {
+		char why[160];
+		int code = len >= 2 ? payload[0] << 8 | payload[1] : 1005;
+
+		snprintf(why, sizeof(why), "closed by the relay: %d %.*s", code, len > 2 ? (int)(len - 2) : 0,
+			 (const char *)payload + 2);
+		send_frame(cl, WS_CLOSE, payload, len >= 2 ? 2 : 0);
+		disconnect(cl, why);
+		return;
+	}
+	case WS_TEXT:
+	case WS_BINARY:
+		cl->msg_op = f->opcode;
+		cl->msg_len = 0;
+		/* fall through */
+	default:
+		if (append_fragment(cl, payload, len)) {
+			disconnect(cl, "message too large");
+			return;
+		}
+		if (f->fin)
+			on_message(cl, cl->msg, cl->msg_len, cl->msg_op == WS_BINARY);
+	}
+}
+
+static void read_socket(struct client *cl)
+{
+	for (;;) {
+		ssize_t r = fconn_fill(&cl->c, MSG_MAX + WSFRAME_MAX_HEADER);
+		size_t off = 0;
+		struct ws_frame f;
+		int h;
+
+		if (r == -EAGAIN)
+			return;
+		if (r <= 0) {
+			disconnect(cl, r == 0 ? "connection closed" : strerror((int)-r));
+			return;
+		}
+		while (cl->connected && (h = wsframe_parse(cl->c.in + off, cl->c.in_len - off, &f)) > 0 &&
+		       cl->c.in_len - off - (size_t)h >= f.payload_len) {
+			on_frame(cl, &f, cl->c.in + off + h);
+			off += (size_t)h + (size_t)f.payload_len;
+		}
+		if (!cl->connected)
+			return;
+		if (h < 0) {
+			disconnect(cl, "malformed frame from the relay");
+			return;
+		}
+		fconn_consume(&cl->c, off);
+	}
+}
+
+/* ---- connecting ---- */
+
+static bool permanent(int status)
+{
+	return status == 400 || status == 401 || status == 403 || status == 404 || status == 405;
+}
+
+static void schedule_reconnect(struct client *cl)
+{
+	unsigned char r;
+	int64_t jitter;
+
+	RAND_bytes(&r, 1);
+	jitter = cl->backoff_ms * (r % 41 - 20) / 100; /* +-20 % */
+	cl->reconnect_ns = mono_ns() + (cl->backoff_ms + jitter) * 1000000;
+	cl->backoff_ms = cl->backoff_ms * 2 > cl->o->backoff_max ? cl->o->backoff_max : cl->backoff_ms * 2;
+}
+
+static void connect_now(struct client *cl)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cl->c };
+	char why[256], *token = NULL;
+	int status = 0, ret;
+
+	cl->reconnect_ns = NEVER;
+	ret = client_token(cl->o, &token, why);
+	if (!ret)
+		ret = fconn_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout, &status, why);
+	free_token(token);
+	if (!ret) {
+		epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->c.fd, &ev);
+		cl->connected = true;
+		cl->backoff_ms = cl->o->backoff_min;
+		log_notice("%s to %s", cl->reported_down ? "reconnected" : "connected", cl->o->session);
+		cl->reported_down = false;
+		if (cl->pstate == P_RUN)
+			play_step(cl);
+		read_socket(cl); /* bytes that came with the handshake */
+		return;
+	}
+	if (permanent(status) || cl->o->once) {
+		fprintf(stderr, "relay file: %s\n", why);
+		finish(cl, CLIENT_FAIL);
+		return;
+	}
+	if (!cl->reported_down)
+		log_warn("%s; retrying with backoff up to %llds", why, (long long)(cl->o->backoff_max / 1000));
+	cl->reported_down = true;
+	schedule_reconnect(cl);
+}
+
+static void disconnect(struct client *cl, const char *why)
+{
+	if (!cl->connected)
+		return;
+	epoll_ctl(cl->ep, EPOLL_CTL_DEL, cl->c.fd, NULL);
+	fconn_close(&cl->c);
+	cl->connected = false;
+	cl->msg_len = 0;
+	if (cl->done)
+		return;
+	if (cl->o->once) {
+		fprintf(stderr, "relay file: %s\n", why);
+		finish(cl, CLIENT_FAIL);
+		return;
+	}
+	log_warn("%s; reconnecting", why);
+	cl->reported_down = true;
+	schedule_reconnect(cl);
+}
+
+/* ---- stdin, signals, timers ---- */
+
+static void read_stdin(struct client *cl)
+{
+	ssize_t r = read(STDIN_FILENO, cl->line + cl->line_len, sizeof(cl->line) - cl->line_len);
+	char *nl;
+
+	if (r <= 0) {
+		epoll_ctl(cl->ep, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
+		cl->stdin_open = false;
+		if (!cl->script)
+			finish(cl, CLIENT_OK); /* end of input ends an interactive session */
+		return;
+	}
+	cl->line_len += (size_t)r;
+	while ((nl = memchr(cl->line, '\n', cl->line_len))) {
+		size_t n = (size_t)(nl - cl->line);
+
+		send_message(cl, cl->line, n && cl->line[n - 1] == '\r' ? n - 1 : n);
+		memmove(cl->line, nl + 1, cl->line_len - n - 1);
+		cl->line_len -= n + 1;
+	}
+	if (cl->line_len == sizeof(cl->line)) {
+		send_message(cl, cl->line, cl->line_len); /* a very long line goes as it is */
+		cl->line_len = 0;
+	}
+}
+
+static void on_signal(struct client *cl)
+{
+	struct signalfd_siginfo si;
+
+	if (read(cl->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		if (open_output(cl))
+			log_err("cannot reopen '%s': %s", cl->o->file, strerror(errno));
+		return;
+	}
+	finish(cl, CLIENT_OK);
+}
+
+static void on_timer(struct client *cl)
+{
+	int64_t now = mono_ns();
+	uint64_t n;
+
+	if (read(cl->timer_fd, &n, sizeof(n)) < 0) {
+		/* a spurious wake-up: deadlines are checked below */
+	}
+	if (!cl->connected && cl->reconnect_ns <= now)
+		connect_now(cl);
+	if (cl->pstate != P_RUN && cl->deadline_ns <= now && cl->connected) {
+		if (cl->pstate == P_DONE) {
+			finish(cl, CLIENT_OK);
+			return;
+		}
+		if (cl->pstate == P_COND)
+			log_info("condition on line %d timed out after %d of %lld matches: sending",
+				 cl->script->lines[cl->pc].lineno, (int)cl->matched,
+				 (long long)cl->script->lines[cl->pc].l.count);
+		cl->pstate = P_RUN;
+		play_step(cl);
+	}
+}
+
+static void arm_timer(struct client *cl)
+{
+	int64_t next = cl->connected ? NEVER : cl->reconnect_ns, now = mono_ns();
+	struct itimerspec its = { 0 };
+
+	if (cl->script && cl->pstate != P_RUN && cl->connected && cl->deadline_ns < next)
+		next = cl->deadline_ns;
+	if (next == NEVER)
+		return;
+	next -= now;
+	if (next < 1)
+		next = 1; /* 0 would disarm */
+	its.it_value.tv_sec = next / 1000000000;
+	its.it_value.tv_nsec = next % 1000000000;
+	timerfd_settime(cl->timer_fd, 0, &its, NULL);
+}
+
+static int setup(struct client *cl)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	cl->ep = epoll_create1(EPOLL_CLOEXEC);
+	cl->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	cl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	cl->tls = fconn_tls_new(!cl->o->insecure);
+	if (cl->ep < 0 || cl->sig_fd < 0 || cl->timer_fd < 0 || !cl->tls)
+		return -ENOMEM;
+	ev.data.fd = cl->sig_fd;
+	epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->sig_fd, &ev);
+	ev.data.fd = cl->timer_fd;
+	epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->timer_fd, &ev);
+	if (cl->o->interactive) {
+		ev.data.fd = STDIN_FILENO;
+		cl->stdin_open = epoll_ctl(cl->ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0;
+		if (!cl->stdin_open) {
+			fprintf(stderr, "relay file: stdin cannot be watched (a regular file?): pipe it instead\n");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void teardown(struct client *cl)
+{
+	if (cl->connected) {
+		uint8_t bye[2] = { 0x03, 0xe8 }; /* 1000 normal closure */
+
+		send_frame(cl, WS_CLOSE, bye, 2);
+		fconn_close(&cl->c);
+	}
+	if (cl->out_fd > STDOUT_FILENO)
+		close(cl->out_fd);
+	if (cl->ep >= 0)
+		close(cl->ep);
+	if (cl->sig_fd >= 0)
+		close(cl->sig_fd);
+	if (cl->timer_fd >= 0)
+		close(cl->timer_fd);
+	if (cl->tls)
+		SSL_CTX_free(cl->tls);
+	play_script_free(cl->script);
+	free(cl->msg);
+}
+
+static void loop(struct client *cl)
+{
+	struct epoll_event evs[8];
+
+	while (!cl->done) {
+		int n;
+
+		arm_timer(cl);
+		n = epoll_wait(cl->ep, evs, 8, -1);
+		for (int i = 0; i < n && !cl->done; i++) {
+			if (evs[i].data.ptr == &cl->c)
+				read_socket(cl);
+			else if (evs[i].data.fd == cl->sig_fd)
+				on_signal(cl);
+			else if (evs[i].data.fd == cl->timer_fd)
+				on_timer(cl);
+			else if (evs[i].data.fd == STDIN_FILENO)
+				read_stdin(cl);
+		}
+	}
+}
+
+int file_client(const struct client_opts *o)
+{
+	struct client cl = { .o = o, .ep = -1, .sig_fd = -1, .timer_fd = -1, .out_fd = STDOUT_FILENO };
+	int ret;
+
+	cl.c.fd = -1;
+	cl.binary = strcmp(o->mode, "binary") == 0;
+	cl.backoff_ms = o->backoff_min;
+	cl.pstate = P_RUN;
+	if (o->play && *o->play && play_script_load(o->play, &cl.script))
+		return CLIENT_USAGE;
+	ret = open_output(&cl);
+	if (ret) {
+		fprintf(stderr, "relay file: cannot open '%s': %s\n", o->file, strerror(-ret));
+		play_script_free(cl.script);
+		return CLIENT_FAIL;
+	}
+	if (setup(&cl)) {
+		teardown(&cl);
+		return CLIENT_FAIL;
+	}
+	connect_now(&cl);
+	loop(&cl);
+	teardown(&cl);
+	return cl.exit_code;
+}
+
+/* ---- check ---- */
+
+static double ms_since(int64_t t0)
+{
+	return (double)(mono_ns() - t0) / 1e6;
+}
+
+/* Wait for a message carrying @probe on @c, within @timeout_ms. */
+static int await_probe(struct fconn *c, const char *probe, int timeout_ms)
+{
+	int64_t end = mono_ns() + (int64_t)timeout_ms * 1000000;
+
+	while (mono_ns() < end) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		struct ws_frame f;
+		ssize_t r;
+		int h;
+
+		if (c->in_len == 0 && poll(&pfd, 1, (int)((end - mono_ns()) / 1000000) + 1) <= 0)
+			continue;
+		r = fconn_fill(c, 1 << 20);
+		if (r <= 0 && r != -EAGAIN)
+			return -ECONNRESET;
+		while ((h = wsframe_parse(c->in, c->in_len, &f)) > 0 && c->in_len - (size_t)h >= f.payload_len) {
+			bool hit = f.payload_len == strlen(probe) && memcmp(c->in + h, probe, f.payload_len) == 0;
+
+			fconn_consume(c, (size_t)h + (size_t)f.payload_len);
+			if (hit)
+				return 0;
+		}
+		if (h < 0)
+			return -EPROTO;
+	}
+	return -ETIMEDOUT;
+}
+
+int file_check(const struct client_opts *o)
+{
+	struct fconn a = { .fd = -1 }, b = { .fd = -1 };
+	struct client cl = { .o = o };
+	char why[256] = "", *token = NULL, probe[64];
+	unsigned char rnd[8];
+	int status, ret;
+	int64_t t0;
+	double t_a, t_b, t_rt;
+
+	cl.tls = fconn_tls_new(!o->insecure);
+	ret = cl.tls ? client_token(o, &token, why) : -ENOMEM;
+	t0 = mono_ns();
+	if (!ret)
+		ret = fconn_join(&a, o->session, token, cl.tls, (int)o->timeout, &status, why);
+	t_a = ms_since(t0);
+	t0 = mono_ns();
+	if (!ret)
+		ret = fconn_join(&b, o->session, token, cl.tls, (int)o->timeout, &status, why);
+	t_b = ms_since(t0);
+	RAND_bytes(rnd, sizeof(rnd));
+	snprintf(probe, sizeof(probe), "relay-file-check %02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	t0 = mono_ns();
+	if (!ret) {
+		cl.c = a;
+		ret = send_frame(&cl, WS_TEXT, probe, strlen(probe));
+		if (!ret)
+			ret = await_probe(&b, probe, (int)o->timeout);
+		if (ret)
+			snprintf(why, sizeof(why), "round trip through the topic failed: %s",
+				 ret == -ETIMEDOUT ? "the probe did not arrive (does the token have read and write?)"
+						   : strerror(-ret));
+	}
+	t_rt = ms_since(t0);
+	free_token(token);
+	fconn_close(&a);
+	fconn_close(&b);
+	if (cl.tls)
+		SSL_CTX_free(cl.tls);
+	if (ret) {
+		printf("FAIL %s\n", why);
+		return CLIENT_FAIL;
+	}
+	printf("ok access+connect %.1f ms, second connection %.1f ms, round trip %.2f ms\n", t_a, t_b, t_rt);
+	return CLIENT_OK;
+}
