@@ -27,10 +27,10 @@
 
 #include <openssl/crypto.h>
 
-#define HIST_US   1000000 /* latency histogram: 1 us buckets up to 1 s */
-#define OUT_CHUNK (256 * 1024)
-#define IN_MAX    (8 * 1024 * 1024)
-#define TICK_NS   (200 * 1000)
+#define HIST_US       1000000 /* latency histogram: 1 us buckets up to 1 s */
+#define OUT_CHUNK     (256 * 1024)
+#define IN_MAX        (8 * 1024 * 1024)
+#define TICK_NS       (200 * 1000)
 #define DRAIN_IDLE_NS (2LL * 1000 * 1000 * 1000)
 
 enum role { READER, WRITER, IDLE };
@@ -53,8 +53,8 @@ struct bench {
 	const struct bench_opts *o;
 	SSL_CTX *tls;
 	char topic[128];
-	char *token;      /* for readers (read-only when minted); wiped */
-	char *w_token;    /* for writers and idle connections (write-only when minted); wiped */
+	char *token;   /* for readers (read-only when minted); wiped */
+	char *w_token; /* for writers and idle connections (write-only when minted); wiped */
 	struct peer *peers;
 	size_t npeers;
 	int ep, tick_fd;
@@ -84,15 +84,15 @@ static int origin_of(const char *url, char *out, size_t len)
 	if (url_parse(url, &u))
 		return -EINVAL;
 	v6 = strchr(u.host, ':') != NULL;
-	snprintf(out, len, "%s://%s%s%s:%d", u.tls ? "https" : "http", v6 ? "[" : "", u.host, v6 ? "]" : "",
-		 u.port);
+	snprintf(out, len, "%s://%s%s%s:%d", u.tls ? "https" : "http", v6 ? "[" : "", u.host,
+	         v6 ? "]" : "", u.port);
 	return 0;
 }
 
 static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, char why[CONN_WHY])
 {
-	struct rjwt_claims c = { 0 };
-	char *secret = NULL, aud[512], *auds[] = { aud };
+	struct rjwt_claims c = {0};
+	char *secret = NULL, aud[512], *auds[] = {aud};
 	int ret;
 
 	if (b->o->audience && *b->o->audience)
@@ -129,13 +129,14 @@ static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, cha
  */
 static int load_token(struct bench *b, char why[CONN_WHY])
 {
-	char *r[] = { (char *)"read" }, *w[] = { (char *)"write" };
+	char *r[] = {(char *)"read"}, *w[] = {(char *)"write"};
 	int ret;
 
 	if (b->o->token_file && *b->o->token_file) {
 		ret = cfg_read_secret_file(b->o->token_file, &b->token);
 		if (ret)
-			snprintf(why, CONN_WHY, "cannot read token file '%.200s'", b->o->token_file);
+			snprintf(why, CONN_WHY, "cannot read token file '%.200s'",
+			         b->o->token_file);
 		else
 			b->w_token = strdup(b->token);
 		return ret ? ret : b->w_token ? 0 : -ENOMEM;
@@ -160,7 +161,7 @@ static void free_token(char *t)
 
 static int join(struct bench *b, struct peer *p, char why[CONN_WHY])
 {
-	struct epoll_event ev = { .data.ptr = p };
+	struct epoll_event ev = {.data.ptr = p};
 	const char *token = p->role == READER ? b->token : b->w_token;
 	int status, ret;
 
@@ -343,7 +344,8 @@ static void parse_frames(struct bench *b, struct peer *p, int64_t now)
 		if (p->c.in_len - off - (size_t)h < f.payload_len)
 			break;
 		if ((f.opcode == WS_TEXT || f.opcode == WS_BINARY) && p->role == READER)
-			on_message(b, p, payload, f.payload_len, now); /* others may read too: ignored */
+			on_message(b, p, payload, f.payload_len,
+			           now); /* others may read too: ignored */
 		else if (f.opcode == WS_PING)
 			pong(p, payload, f.payload_len);
 		else if (f.opcode == WS_CLOSE)
@@ -379,8 +381,11 @@ static void read_ready(struct bench *b, struct peer *p)
 
 static void progress(struct bench *b, int64_t now)
 {
-	fprintf(stderr, "bench: %.1fs sent %" PRIu64 " delivered %" PRIu64 " gaps %" PRIu64 " errors %" PRIu64 "\n",
-		(double)(now - b->t_start) / 1e9, b->sent_total, b->received_total, b->gaps_total, b->errors);
+	fprintf(stderr,
+	        "bench: %.1fs sent %" PRIu64 " delivered %" PRIu64 " gaps %" PRIu64
+	        " errors %" PRIu64 "\n",
+	        (double)(now - b->t_start) / 1e9, b->sent_total, b->received_total, b->gaps_total,
+	        b->errors);
 }
 
 static bool drained(const struct bench *b, int64_t now)
@@ -422,8 +427,8 @@ static void on_tick(struct bench *b, int64_t now, int64_t *next_progress)
 
 static int run_loop(struct bench *b)
 {
-	struct itimerspec its = { { 0, TICK_NS }, { 0, TICK_NS } };
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL }, evs[256];
+	struct itimerspec its = {{0, TICK_NS}, {0, TICK_NS}};
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL}, evs[256];
 	int64_t next_progress;
 
 	b->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -481,7 +486,8 @@ static void read_proc(int64_t pid, struct proc_figures *f)
 	fp = fopen(path, "r");
 	if (!fp)
 		return;
-	if (fscanf(fp, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+	if (fscanf(fp, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) ==
+	    2)
 		f->ok = true;
 	fclose(fp);
 	f->cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
@@ -530,34 +536,43 @@ static void report(const struct bench *b, const struct summary *s)
 	double cpu = s->after.cpu_s - s->before.cpu_s;
 
 	if (o->json) {
-		printf("{\"writers\":%" PRId64 ",\"readers\":%" PRId64 ",\"idle\":%" PRId64 ",\"size\":%" PRId64
-		       ",\"rate\":%" PRId64 ",\"seconds\":%.3f,\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64
-		       ",\"drops\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"msgs_per_s\":%.0f,\"mb_per_s\":%.1f"
+		printf("{\"writers\":%" PRId64 ",\"readers\":%" PRId64 ",\"idle\":%" PRId64
+		       ",\"size\":%" PRId64 ",\"rate\":%" PRId64
+		       ",\"seconds\":%.3f,\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64
+		       ",\"drops\":%" PRIu64 ",\"errors\":%" PRIu64
+		       ",\"msgs_per_s\":%.0f,\"mb_per_s\":%.1f"
 		       ",\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64 ",\"max_us\":%" PRIu64,
-		       o->writers, o->readers, o->idle, o->size, o->rate, s->secs, b->sent_total, b->received_total,
-		       s->drops, b->errors, s->msgs_per_s, s->mb_per_s, s->p50, s->p99, s->max);
+		       o->writers, o->readers, o->idle, o->size, o->rate, s->secs, b->sent_total,
+		       b->received_total, s->drops, b->errors, s->msgs_per_s, s->mb_per_s, s->p50,
+		       s->p99, s->max);
 		if (s->after.ok)
-			printf(",\"server_cpu_s\":%.2f,\"server_peak_rss_kb\":%ld,\"server_rss_kb\":%ld", cpu,
-			       s->after.hwm_kb, s->after.rss_kb);
+			printf(",\"server_cpu_s\":%.2f,\"server_peak_rss_kb\":%ld,\"server_rss_kb\":%ld",
+			       cpu, s->after.hwm_kb, s->after.rss_kb);
 		if (o->idle && s->after_idle.ok)
 			printf(",\"idle_rss_delta_kb\":%ld,\"idle_open_s\":%.2f",
 			       s->after_idle.rss_kb - s->before.rss_kb, s->idle_open_s);
 		printf("}\n");
 		return;
 	}
-	printf("writers %" PRId64 ", readers %" PRId64 ", idle %" PRId64 ", size %" PRId64 " B, rate %s\n", o->writers,
-	       o->readers, o->idle, o->size, o->rate ? "paced" : "unpaced");
+	printf("writers %" PRId64 ", readers %" PRId64 ", idle %" PRId64 ", size %" PRId64
+	       " B, rate %s\n",
+	       o->writers, o->readers, o->idle, o->size, o->rate ? "paced" : "unpaced");
 	if (o->rate)
 		printf("rate         %" PRId64 " msg/s per writer\n", o->rate);
-	printf("sent         %" PRIu64 " messages in %.2f s\n", b->sent_total, (double)o->duration / 1000);
-	printf("delivered    %" PRIu64 " (%.0f msg/s, %.1f MB/s)\n", b->received_total, s->msgs_per_s, s->mb_per_s);
+	printf("sent         %" PRIu64 " messages in %.2f s\n", b->sent_total,
+	       (double)o->duration / 1000);
+	printf("delivered    %" PRIu64 " (%.0f msg/s, %.1f MB/s)\n", b->received_total,
+	       s->msgs_per_s, s->mb_per_s);
 	printf("drops        %" PRIu64 "\nerrors       %" PRIu64 "\n", s->drops, b->errors);
-	printf("latency      p50 %" PRIu64 " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n", s->p50, s->p99, s->max);
+	printf("latency      p50 %" PRIu64 " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n", s->p50,
+	       s->p99, s->max);
 	if (s->after.ok)
-		printf("server       cpu %.2f s, peak rss %ld KiB, rss %ld KiB\n", cpu, s->after.hwm_kb, s->after.rss_kb);
+		printf("server       cpu %.2f s, peak rss %ld KiB, rss %ld KiB\n", cpu,
+		       s->after.hwm_kb, s->after.rss_kb);
 	if (o->idle && s->after_idle.ok)
-		printf("idle         %" PRId64 " connections opened in %.2f s, server rss +%ld KiB\n", o->idle,
-		       s->idle_open_s, s->after_idle.rss_kb - s->before.rss_kb);
+		printf("idle         %" PRId64
+		       " connections opened in %.2f s, server rss +%ld KiB\n",
+		       o->idle, s->idle_open_s, s->after_idle.rss_kb - s->before.rss_kb);
 }
 
 /* ---- setup and teardown ---- */
@@ -585,11 +600,11 @@ static int setup(struct bench *b, char why[CONN_WHY])
 	}
 	memset(b->filler, 'x', (size_t)o->size);
 	for (int64_t i = 0; i < o->readers; i++)
-		b->peers[n++] = (struct peer){ .role = READER, .id = (uint32_t)i, .c.fd = -1 };
+		b->peers[n++] = (struct peer){.role = READER, .id = (uint32_t)i, .c.fd = -1};
 	for (int64_t i = 0; i < o->idle; i++)
-		b->peers[n++] = (struct peer){ .role = IDLE, .id = (uint32_t)i, .c.fd = -1 };
+		b->peers[n++] = (struct peer){.role = IDLE, .id = (uint32_t)i, .c.fd = -1};
 	for (int64_t i = 0; i < o->writers; i++)
-		b->peers[n++] = (struct peer){ .role = WRITER, .id = (uint32_t)i, .c.fd = -1 };
+		b->peers[n++] = (struct peer){.role = WRITER, .id = (uint32_t)i, .c.fd = -1};
 	return load_token(b, why);
 }
 
@@ -629,8 +644,8 @@ static void summarise(const struct bench *b, struct summary *s)
 
 int file_bench(const struct bench_opts *o)
 {
-	struct bench b = { .o = o, .ep = -1, .tick_fd = -1 };
-	struct summary s = { 0 };
+	struct bench b = {.o = o, .ep = -1, .tick_fd = -1};
+	struct summary s = {0};
 	char why[CONN_WHY] = "";
 	int64_t t0;
 	int ret;
@@ -643,7 +658,8 @@ int file_bench(const struct bench_opts *o)
 	s.idle_open_s = (double)(mono_ns() - t0) / 1e9;
 	read_proc(o->server_pid, &s.after_idle);
 	if (!ret) {
-		fprintf(stderr, "bench: %zu connections open, sending for %.1f s\n", b.npeers, (double)o->duration / 1000);
+		fprintf(stderr, "bench: %zu connections open, sending for %.1f s\n", b.npeers,
+		        (double)o->duration / 1000);
 		ret = run_loop(&b);
 	}
 	read_proc(o->server_pid, &s.after);

@@ -66,7 +66,8 @@ static int compile(struct script_line *sl, const char *path, char *err_text, siz
 	int rc;
 
 	if (sl->l.pattern.len >= sizeof(pattern)) {
-		snprintf(err_text, len, "%s:%d: regex longer than %zu bytes", path, sl->lineno, sizeof(pattern) - 1);
+		snprintf(err_text, len, "%s:%d: regex longer than %zu bytes", path, sl->lineno,
+		         sizeof(pattern) - 1);
 		return -EINVAL;
 	}
 	memcpy(pattern, sl->l.pattern.p, sl->l.pattern.len);
@@ -76,7 +77,8 @@ static int compile(struct script_line *sl, const char *path, char *err_text, siz
 		char msg[128];
 
 		regerror(rc, &sl->re, msg, sizeof(msg));
-		snprintf(err_text, len, "%s:%d: bad regex '%.200s': %s", path, sl->lineno, pattern, msg);
+		snprintf(err_text, len, "%s:%d: bad regex '%.200s': %s", path, sl->lineno, pattern,
+		         msg);
 		return -EINVAL;
 	}
 	sl->has_re = true;
@@ -91,8 +93,9 @@ static char *read_file(const char *path, size_t *len)
 
 	if (!f)
 		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 64 * 1024 * 1024 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 64 * 1024 * 1024 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
 		buf[n] = '\0';
 		*len = (size_t)n;
 	} else {
@@ -117,10 +120,12 @@ static int parse_all(struct play_script *s, size_t len, const char *path)
 
 		sl->lineno = ++lineno;
 		if (play_parse_line(p, n, &sl->l, &e)) {
-			fprintf(stderr, "%s:%d:%zu: expected %s\n", path, lineno, e.column, e.expected);
+			fprintf(stderr, "%s:%d:%zu: expected %s\n", path, lineno, e.column,
+			        e.expected);
 			ret = -EINVAL;
-		} else if ((sl->l.has_condition || (sl->l.kind == PLAY_FILTER && sl->l.verb != PLAY_RESET)) &&
-			   compile(sl, path, err_text, sizeof(err_text))) {
+		} else if ((sl->l.has_condition ||
+		            (sl->l.kind == PLAY_FILTER && sl->l.verb != PLAY_RESET)) &&
+		           compile(sl, path, err_text, sizeof(err_text))) {
 			fprintf(stderr, "%s\n", err_text);
 			ret = -EINVAL;
 		} else {
@@ -184,9 +189,9 @@ static int topic_of(const char *session, char *out, size_t len)
 
 static int mint(const struct client_opts *o, char **out, char why[256])
 {
-	struct rjwt_claims c = { 0 };
+	struct rjwt_claims c = {0};
 	char topic[128], aud[512], *secret = NULL;
-	char *scopes[] = { (char *)"read", (char *)"write" }, *auds[] = { aud };
+	char *scopes[] = {(char *)"read", (char *)"write"}, *auds[] = {aud};
 	struct url u;
 	int ret;
 
@@ -347,7 +352,8 @@ static void record_line(struct client *cl, const char *text, size_t len)
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(head, sizeof(head), "[%Y-%m-%dT%H:%M:%S", &tm);
 	n += (size_t)snprintf(head + n, sizeof(head) - n, ".%09ldZ] ", ts.tv_nsec);
-	if (write_all(cl->out_fd, head, n) || write_all(cl->out_fd, text, len) || write_all(cl->out_fd, "\n", 1))
+	if (write_all(cl->out_fd, head, n) || write_all(cl->out_fd, text, len) ||
+	    write_all(cl->out_fd, "\n", 1))
 		log_err("cannot write the recording: %s", strerror(errno));
 }
 
@@ -387,7 +393,7 @@ static int send_frame(struct client *cl, uint8_t op, const void *data, size_t le
 	wsframe_mask(frame + h, len, mask, 0);
 	while (off < h + len && !ret) {
 		ssize_t r = fconn_send(&cl->c, frame + off, h + len - off);
-		struct pollfd pfd = { .fd = cl->c.fd, .events = POLLOUT };
+		struct pollfd pfd = {.fd = cl->c.fd, .events = POLLOUT};
 
 		if (r == -EAGAIN)
 			ret = poll(&pfd, 1, (int)cl->o->timeout) == 1 ? 0 : -ETIMEDOUT;
@@ -555,8 +561,8 @@ static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t 
 		char why[160];
 		int code = len >= 2 ? payload[0] << 8 | payload[1] : 1005;
 
-		snprintf(why, sizeof(why), "closed by the relay: %d %.*s", code, len > 2 ? (int)(len - 2) : 0,
-			 (const char *)payload + 2);
+		snprintf(why, sizeof(why), "closed by the relay: %d %.*s", code,
+		         len > 2 ? (int)(len - 2) : 0, (const char *)payload + 2);
 		send_frame(cl, WS_CLOSE, payload, len >= 2 ? 2 : 0);
 		disconnect(cl, why);
 		return;
@@ -590,7 +596,8 @@ static void read_socket(struct client *cl)
 			disconnect(cl, r == 0 ? "connection closed" : strerror((int)-r));
 			return;
 		}
-		while (cl->connected && (h = wsframe_parse(cl->c.in + off, cl->c.in_len - off, &f)) > 0 &&
+		while (cl->connected &&
+		       (h = wsframe_parse(cl->c.in + off, cl->c.in_len - off, &f)) > 0 &&
 		       cl->c.in_len - off - (size_t)h >= f.payload_len) {
 			on_frame(cl, &f, cl->c.in + off + h);
 			off += (size_t)h + (size_t)f.payload_len;
@@ -620,25 +627,28 @@ static void schedule_reconnect(struct client *cl)
 	RAND_bytes(&r, 1);
 	jitter = cl->backoff_ms * (r % 41 - 20) / 100; /* +-20 % */
 	cl->reconnect_ns = mono_ns() + (cl->backoff_ms + jitter) * 1000000;
-	cl->backoff_ms = cl->backoff_ms * 2 > cl->o->backoff_max ? cl->o->backoff_max : cl->backoff_ms * 2;
+	cl->backoff_ms =
+	        cl->backoff_ms * 2 > cl->o->backoff_max ? cl->o->backoff_max : cl->backoff_ms * 2;
 }
 
 static void connect_now(struct client *cl)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cl->c };
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cl->c};
 	char why[256], *token = NULL;
 	int status = 0, ret;
 
 	cl->reconnect_ns = NEVER;
 	ret = client_token(cl->o, &token, why);
 	if (!ret)
-		ret = fconn_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout, &status, why);
+		ret = fconn_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout,
+		                 &status, why);
 	free_token(token);
 	if (!ret) {
 		epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->c.fd, &ev);
 		cl->connected = true;
 		cl->backoff_ms = cl->o->backoff_min;
-		log_notice("%s to %s", cl->reported_down ? "reconnected" : "connected", cl->o->session);
+		log_notice("%s to %s", cl->reported_down ? "reconnected" : "connected",
+		           cl->o->session);
 		cl->reported_down = false;
 		if (cl->pstate == P_RUN)
 			play_step(cl);
@@ -651,7 +661,8 @@ static void connect_now(struct client *cl)
 		return;
 	}
 	if (!cl->reported_down)
-		log_warn("%s; retrying with backoff up to %llds", why, (long long)(cl->o->backoff_max / 1000));
+		log_warn("%s; retrying with backoff up to %llds", why,
+		         (long long)(cl->o->backoff_max / 1000));
 	cl->reported_down = true;
 	schedule_reconnect(cl);
 }
@@ -735,8 +746,8 @@ static void on_timer(struct client *cl)
 		}
 		if (cl->pstate == P_COND)
 			log_info("condition on line %d timed out after %d of %lld matches: sending",
-				 cl->script->lines[cl->pc].lineno, (int)cl->matched,
-				 (long long)cl->script->lines[cl->pc].l.count);
+			         cl->script->lines[cl->pc].lineno, (int)cl->matched,
+			         (long long)cl->script->lines[cl->pc].l.count);
 		cl->pstate = P_RUN;
 		play_step(cl);
 	}
@@ -745,7 +756,7 @@ static void on_timer(struct client *cl)
 static void arm_timer(struct client *cl)
 {
 	int64_t next = cl->connected ? NEVER : cl->reconnect_ns, now = mono_ns();
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 
 	if (cl->script && cl->pstate != P_RUN && cl->connected && cl->deadline_ns < next)
 		next = cl->deadline_ns;
@@ -761,7 +772,7 @@ static void arm_timer(struct client *cl)
 
 static int setup(struct client *cl)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	sigset_t set;
 
 	sigemptyset(&set);
@@ -784,7 +795,8 @@ static int setup(struct client *cl)
 		ev.data.fd = STDIN_FILENO;
 		cl->stdin_open = epoll_ctl(cl->ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0;
 		if (!cl->stdin_open) {
-			fprintf(stderr, "relay file: stdin cannot be watched (a regular file?): pipe it instead\n");
+			fprintf(stderr,
+			        "relay file: stdin cannot be watched (a regular file?): pipe it instead\n");
 			return -EINVAL;
 		}
 	}
@@ -794,7 +806,7 @@ static int setup(struct client *cl)
 static void teardown(struct client *cl)
 {
 	if (cl->connected) {
-		uint8_t bye[2] = { 0x03, 0xe8 }; /* 1000 normal closure */
+		uint8_t bye[2] = {0x03, 0xe8}; /* 1000 normal closure */
 
 		send_frame(cl, WS_CLOSE, bye, 2);
 		fconn_close(&cl->c);
@@ -837,7 +849,8 @@ static void loop(struct client *cl)
 
 int file_client(const struct client_opts *o)
 {
-	struct client cl = { .o = o, .ep = -1, .sig_fd = -1, .timer_fd = -1, .out_fd = STDOUT_FILENO };
+	struct client cl = {
+	        .o = o, .ep = -1, .sig_fd = -1, .timer_fd = -1, .out_fd = STDOUT_FILENO};
 	int ret;
 
 	cl.c.fd = -1;
@@ -875,7 +888,7 @@ static int await_probe(struct fconn *c, const char *probe, int timeout_ms)
 	int64_t end = mono_ns() + (int64_t)timeout_ms * 1000000;
 
 	while (mono_ns() < end) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 		struct ws_frame f;
 		ssize_t r;
 		int h;
@@ -885,8 +898,10 @@ static int await_probe(struct fconn *c, const char *probe, int timeout_ms)
 		r = fconn_fill(c, 1 << 20);
 		if (r <= 0 && r != -EAGAIN)
 			return -ECONNRESET;
-		while ((h = wsframe_parse(c->in, c->in_len, &f)) > 0 && c->in_len - (size_t)h >= f.payload_len) {
-			bool hit = f.payload_len == strlen(probe) && memcmp(c->in + h, probe, f.payload_len) == 0;
+		while ((h = wsframe_parse(c->in, c->in_len, &f)) > 0 &&
+		       c->in_len - (size_t)h >= f.payload_len) {
+			bool hit = f.payload_len == strlen(probe) &&
+			           memcmp(c->in + h, probe, f.payload_len) == 0;
 
 			fconn_consume(c, (size_t)h + (size_t)f.payload_len);
 			if (hit)
@@ -900,8 +915,8 @@ static int await_probe(struct fconn *c, const char *probe, int timeout_ms)
 
 int file_check(const struct client_opts *o)
 {
-	struct fconn a = { .fd = -1 }, b = { .fd = -1 };
-	struct client cl = { .o = o };
+	struct fconn a = {.fd = -1}, b = {.fd = -1};
+	struct client cl = {.o = o};
 	char why[256] = "", *token = NULL, probe[64];
 	unsigned char rnd[8];
 	int status, ret;
@@ -919,8 +934,8 @@ int file_check(const struct client_opts *o)
 		ret = fconn_join(&b, o->session, token, cl.tls, (int)o->timeout, &status, why);
 	t_b = ms_since(t0);
 	RAND_bytes(rnd, sizeof(rnd));
-	snprintf(probe, sizeof(probe), "relay-file-check %02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	snprintf(probe, sizeof(probe), "relay-file-check %02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
+	         rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	t0 = mono_ns();
 	if (!ret) {
 		cl.c = a;
@@ -928,9 +943,11 @@ int file_check(const struct client_opts *o)
 		if (!ret)
 			ret = await_probe(&b, probe, (int)o->timeout);
 		if (ret)
-			snprintf(why, sizeof(why), "round trip through the topic failed: %s",
-				 ret == -ETIMEDOUT ? "the probe did not arrive (does the token have read and write?)"
-						   : strerror(-ret));
+			snprintf(
+			        why, sizeof(why), "round trip through the topic failed: %s",
+			        ret == -ETIMEDOUT
+			                ? "the probe did not arrive (does the token have read and write?)"
+			                : strerror(-ret));
 	}
 	t_rt = ms_since(t0);
 	free_token(token);
@@ -942,6 +959,7 @@ int file_check(const struct client_opts *o)
 		printf("FAIL %s\n", why);
 		return CLIENT_FAIL;
 	}
-	printf("ok access+connect %.1f ms, second connection %.1f ms, round trip %.2f ms\n", t_a, t_b, t_rt);
+	printf("ok access+connect %.1f ms, second connection %.1f ms, round trip %.2f ms\n", t_a,
+	       t_b, t_rt);
 	return CLIENT_OK;
 }

@@ -10,20 +10,20 @@
 #include <stdint.h>
 
 struct client_opts {
-	char *session;     /* access URL: https://HOST/session/TOPIC */
-	char *token;       /* the token itself (environment only) */
-	char *token_file;  /* or a file holding it */
-	char *secret_file; /* or mint HS256 tokens with this secret... */
-	char *audience;    /* ...for this audience (default: the URL's origin) */
-	char *file;        /* record here; "" or "-" for stdout */
-	char *mode;        /* "text" or "binary" */
-	char *play;        /* .play script to run */
-	bool interactive;  /* send lines from stdin */
-	bool insecure;     /* do not verify the TLS certificate */
-	bool once;         /* no reconnection: exit when the connection ends */
-	int64_t timeout;   /* ms per connection step */
+	char *session;                    /* access URL: https://HOST/session/TOPIC */
+	char *token;                      /* the token itself (environment only) */
+	char *token_file;                 /* or a file holding it */
+	char *secret_file;                /* or mint HS256 tokens with this secret... */
+	char *audience;                   /* ...for this audience (default: the URL's origin) */
+	char *file;                       /* record here; "" or "-" for stdout */
+	char *mode;                       /* "text" or "binary" */
+	char *play;                       /* .play script to run */
+	bool interactive;                 /* send lines from stdin */
+	bool insecure;                    /* do not verify the TLS certificate */
+	bool once;                        /* no reconnection: exit when the connection ends */
+	int64_t timeout;                  /* ms per connection step */
 	int64_t backoff_min, backoff_max; /* ms between reconnection attempts */
-	int64_t linger;    /* ms to keep recording after the script ends */
+	int64_t linger;                   /* ms to keep recording after the script ends */
 };
 
 /* Exit statuses shared with the command: scripts test them. */

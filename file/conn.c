@@ -45,7 +45,7 @@ SSL_CTX *fconn_tls_new(bool verify)
 
 static void set_timeouts(int fd, int timeout_ms)
 {
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -53,7 +53,7 @@ static void set_timeouts(int fd, int timeout_ms)
 
 static int tcp_connect(const struct url *u, int timeout_ms, char why[CONN_WHY])
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 	char port[8];
 	int fd = -1, err, one = 1;
 
@@ -76,7 +76,8 @@ static int tcp_connect(const struct url *u, int timeout_ms, char why[CONN_WHY])
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(why, CONN_WHY, "cannot connect to %.100s:%d: %s", u->host, u->port, strerror(err));
+		snprintf(why, CONN_WHY, "cannot connect to %.100s:%d: %s", u->host, u->port,
+		         strerror(err));
 		return -err;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -98,7 +99,7 @@ static int tls_start(struct fconn *c, const struct url *u, SSL_CTX *tls, char wh
 	if (SSL_connect(c->ssl) != 1) {
 		e = ERR_get_error();
 		snprintf(why, CONN_WHY, "TLS handshake with %.100s:%d failed: %s", u->host, u->port,
-			 e ? ERR_reason_error_string(e) : "connection closed");
+		         e ? ERR_reason_error_string(e) : "connection closed");
 		ERR_clear_error();
 		return -EPROTO;
 	}
@@ -273,7 +274,7 @@ static bool header_value(const char *head, const char *name, char *out, size_t l
 }
 
 int fconn_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
-	       size_t body_len, char why[CONN_WHY])
+               size_t body_len, char why[CONN_WHY])
 {
 	struct fconn c;
 	struct url u;
@@ -289,24 +290,28 @@ int fconn_post(const char *access_url, const char *token, SSL_CTX *tls, int time
 	ret = fconn_open(&c, access_url, tls, timeout_ms, why);
 	if (ret)
 		return ret;
-	n = asprintf(&req, "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: %s\r\nContent-Length: 0\r\n"
-			   "Connection: close\r\nUser-Agent: relay-file\r\n\r\n",
-		     u.path, u.host, u.port, token);
+	n = asprintf(&req,
+	             "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: %s\r\nContent-Length: 0\r\n"
+	             "Connection: close\r\nUser-Agent: relay-file\r\n\r\n",
+	             u.path, u.host, u.port, token);
 	ret = n < 0 ? -ENOMEM : send_all(&c, req, (size_t)n);
 	free(req);
 	head = ret ? ret : read_head(&c);
 	if (head < 0) {
-		snprintf(why, CONN_WHY, "no HTTP answer from %.100s:%d: %s", u.host, u.port, strerror((int)-head));
+		snprintf(why, CONN_WHY, "no HTTP answer from %.100s:%d: %s", u.host, u.port,
+		         strerror((int)-head));
 		fconn_close(&c);
 		return (int)head;
 	}
 	c.in[head - 1] = '\0';
 	ret = status_of(c.in);
-	n = header_value((const char *)c.in, "content-length", clen, sizeof(clen)) ? atoi(clen) : -1;
+	n = header_value((const char *)c.in, "content-length", clen, sizeof(clen)) ? atoi(clen)
+	                                                                           : -1;
 	fconn_consume(&c, (size_t)head);
 	while (n > 0 && c.in_len < (size_t)n && fconn_fill(&c, (size_t)n + 1) > 0)
 		;
-	snprintf(body, body_len, "%.*s", (int)(n >= 0 && (size_t)n < c.in_len ? (size_t)n : c.in_len), c.in);
+	snprintf(body, body_len, "%.*s",
+	         (int)(n >= 0 && (size_t)n < c.in_len ? (size_t)n : c.in_len), c.in);
 	fconn_close(&c);
 	if (ret < 0)
 		snprintf(why, CONN_WHY, "malformed HTTP answer from %.100s:%d", u.host, u.port);
@@ -334,7 +339,7 @@ static bool accept_matches(const char *key, const char *got)
 }
 
 int fconn_ws_open(struct fconn *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
-		  char why[CONN_WHY])
+                  char why[CONN_WHY])
 {
 	char key[32], accept[64], *req = NULL;
 	struct url u;
@@ -350,9 +355,11 @@ int fconn_ws_open(struct fconn *c, const char *uri, SSL_CTX *tls, int timeout_ms
 	if (ret)
 		return ret;
 	ws_key(key);
-	n = asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-			   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: relay-file\r\n\r\n",
-		     u.path, u.host, u.port, key);
+	n = asprintf(
+	        &req,
+	        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: relay-file\r\n\r\n",
+	        u.path, u.host, u.port, key);
 	ret = n < 0 ? -ENOMEM : send_all(c, req, (size_t)n);
 	free(req);
 	head = ret ? ret : read_head(c);
@@ -363,7 +370,8 @@ int fconn_ws_open(struct fconn *c, const char *uri, SSL_CTX *tls, int timeout_ms
 	}
 	c->in[head - 1] = '\0';
 	*status = status_of(c->in);
-	if (*status != 101 || !header_value((const char *)c->in, "sec-websocket-accept", accept, sizeof(accept)) ||
+	if (*status != 101 ||
+	    !header_value((const char *)c->in, "sec-websocket-accept", accept, sizeof(accept)) ||
 	    !accept_matches(key, accept)) {
 		snprintf(why, CONN_WHY, "websocket refused: HTTP %d", *status);
 		fconn_close(c);
@@ -396,8 +404,8 @@ static void error_message(const char *body, char *out, size_t len)
 	json_decref(o);
 }
 
-int fconn_join(struct fconn *c, const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms,
-	       int *status, char why[CONN_WHY])
+int fconn_join(struct fconn *c, const char *access_url, const char *token, SSL_CTX *tls,
+               int timeout_ms, int *status, char why[CONN_WHY])
 {
 	char body[4096], uri[2048], msg[160];
 	int ret;

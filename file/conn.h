@@ -52,18 +52,18 @@ void fconn_consume(struct fconn *c, size_t n);
  * with @why.
  */
 int fconn_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
-	       size_t body_len, char why[CONN_WHY]);
+               size_t body_len, char why[CONN_WHY]);
 
 /*
  * The access protocol's two steps: POST the token, then open the returned websocket uri.
  * On success returns 0 with @c open and non-blocking. Otherwise a negative errno, with the HTTP
  * status of a refusal in *status (0 when there was none) and a reason in @why.
  */
-int fconn_join(struct fconn *c, const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms,
-	       int *status, char why[CONN_WHY]);
+int fconn_join(struct fconn *c, const char *access_url, const char *token, SSL_CTX *tls,
+               int timeout_ms, int *status, char why[CONN_WHY]);
 
 /* Open a websocket to @uri (blocking handshake); *status is the HTTP status of a refusal. */
 int fconn_ws_open(struct fconn *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
-		  char why[CONN_WHY]);
+                  char why[CONN_WHY]);
 
 #endif

@@ -433,7 +433,10 @@ static int metrics(struct lws *wsi, struct conn *c)
 static int healthz(struct lws *wsi, struct conn *c)
 {
 	bool ok = !relay_srv.stopping && store_is_healthy(relay_srv.store);
-	json_t *o = json_pack("{s:s}", "status", ok ? "ok" : relay_srv.stopping ? "stopping" : "state not writable");
+	json_t *o = json_pack("{s:s}", "status",
+	                      ok                   ? "ok"
+	                      : relay_srv.stopping ? "stopping"
+	                                           : "state not writable");
 	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
@@ -473,7 +476,8 @@ static int route(struct lws *wsi, struct conn *c, const char *path)
 		return respond(wsi, c, 204, NULL);
 	if (relay_srv.metrics_vhost && lws_get_vhost(wsi) == relay_srv.metrics_vhost)
 		return route_metrics_vhost(wsi, c, path, m);
-	if (strcmp(path, "/status") == 0 || strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0)
+	if (strcmp(path, "/status") == 0 || strcmp(path, "/metrics") == 0 ||
+	    strcmp(path, "/healthz") == 0)
 		return route_operations(wsi, c, path, m);
 	if (strncmp(path, "/dashboard", 10) == 0)
 		return respond_error(wsi, c, 404, "dashboard files not found: check web_dir");

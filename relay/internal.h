@@ -27,13 +27,20 @@ struct rate_window {
 };
 
 /* Access and redemption outcomes, for /metrics. */
-enum redeem_result { REDEEM_OK, REDEEM_UNKNOWN, REDEEM_OTHER_TOPIC, REDEEM_DENIED, REDEEM_FULL, REDEEM_N };
+enum redeem_result {
+	REDEEM_OK,
+	REDEEM_UNKNOWN,
+	REDEEM_OTHER_TOPIC,
+	REDEEM_DENIED,
+	REDEEM_FULL,
+	REDEEM_N
+};
 
 struct metrics {
-	uint64_t access[600];          /* by HTTP status of access calls (POST /session/...) */
-	uint64_t redeem[REDEEM_N];     /* websocket upgrades by outcome */
-	uint64_t bookings_denied;      /* POST /bids/deny calls that succeeded */
-	uint64_t connections_total;    /* websockets established */
+	uint64_t access[600];       /* by HTTP status of access calls (POST /session/...) */
+	uint64_t redeem[REDEEM_N];  /* websocket upgrades by outcome */
+	uint64_t bookings_denied;   /* POST /bids/deny calls that succeeded */
+	uint64_t connections_total; /* websockets established */
 	int64_t started_s;
 };
 

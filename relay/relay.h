@@ -26,10 +26,10 @@ struct relay_opts {
 	char *cors_origin;
 	char *log_level, *log_format, *log_file;
 	char *queue_policy;                  /* "drop" or "close" */
-	char *event_loop; /* "libuv" or "poll" */
-	char *metrics_listen; /* separate address for /metrics and /healthz, or "" */
-	char *web_dir;        /* static files: <web_dir>/dashboard */
-	int64_t stats_every;  /* ms between reports on the stats topic */
+	char *event_loop;                    /* "libuv" or "poll" */
+	char *metrics_listen;                /* separate address for /metrics and /healthz, or "" */
+	char *web_dir;                       /* static files: <web_dir>/dashboard */
+	int64_t stats_every;                 /* ms between reports on the stats topic */
 	int64_t code_ttl;                    /* ms */
 	int64_t skew;                        /* ms */
 	int64_t ping_interval, ping_timeout; /* ms */

@@ -100,7 +100,8 @@ static void tick(lws_sorted_usec_list_t *sul)
 static void stats_tick(lws_sorted_usec_list_t *sul)
 {
 	relay_publish_stats();
-	lws_sul_schedule(relay_srv.ctx, 0, sul, stats_tick, relay_srv.o->stats_every * LWS_US_PER_MS);
+	lws_sul_schedule(relay_srv.ctx, 0, sul, stats_tick,
+	                 relay_srv.o->stats_every * LWS_US_PER_MS);
 }
 
 static void stop_poll(lws_sorted_usec_list_t *sul)
@@ -325,7 +326,8 @@ static int check_settings(const struct relay_opts *o, char why[256])
 /* ---- context ---- */
 
 /* Static files of the dashboard, from <web_dir>/dashboard, when that folder exists. */
-static const struct lws_http_mount *dashboard_mount(const struct relay_opts *o, struct lws_http_mount *m)
+static const struct lws_http_mount *dashboard_mount(const struct relay_opts *o,
+                                                    struct lws_http_mount *m)
 {
 	static char origin[PATH_MAX];
 
@@ -369,7 +371,7 @@ static int create_context(struct server *s, const struct listen_addr *a,
 	const struct relay_opts *o = s->o;
 	struct lws_context_creation_info info;
 	struct lws_http_mount mount;
-	void *foreign[1] = { &uv_loop };
+	void *foreign[1] = {&uv_loop};
 
 	memset(&info, 0, sizeof(info));
 	info.port = a->port;
@@ -466,7 +468,8 @@ int relay_run(const struct relay_opts *o)
 	memset(s, 0, sizeof(*s));
 	s->o = o;
 	if (o->metrics_listen && *o->metrics_listen && parse_listen(o->metrics_listen, &maddr)) {
-		fprintf(stderr, "relay serve: invalid metrics_listen '%s': expected HOST:PORT\n", o->metrics_listen);
+		fprintf(stderr, "relay serve: invalid metrics_listen '%s': expected HOST:PORT\n",
+		        o->metrics_listen);
 		return 2;
 	}
 	if (parse_listen(o->listen, &addr)) {

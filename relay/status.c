@@ -76,7 +76,7 @@ static json_t *scopes_json(const char *scopes)
 
 /* One direction: practable's {last, fps, size} plus totals. @last_ns 0 means never. */
 static json_t *direction_json(uint64_t msgs, uint64_t bytes, double msg_rate, double byte_rate,
-			      int64_t last_ns, int64_t now_ns)
+                              int64_t last_ns, int64_t now_ns)
 {
 	double since = last_ns ? (double)(now_ns - last_ns) / 1e9 : -1;
 	char last[32];
@@ -85,9 +85,10 @@ static json_t *direction_json(uint64_t msgs, uint64_t bytes, double msg_rate, do
 		snprintf(last, sizeof(last), "never");
 	else
 		snprintf(last, sizeof(last), "%.3fs", since);
-	return json_pack("{s:s, s:f, s:f, s:I, s:I, s:f, s:f}", "last", last, "fps", msg_rate, "size",
-			 msgs ? (double)bytes / (double)msgs : 0.0, "messages", (json_int_t)msgs, "bytes",
-			 (json_int_t)bytes, "bytes_per_s", byte_rate, "since_last_s", since);
+	return json_pack("{s:s, s:f, s:f, s:I, s:I, s:f, s:f}", "last", last, "fps", msg_rate,
+	                 "size", msgs ? (double)bytes / (double)msgs : 0.0, "messages",
+	                 (json_int_t)msgs, "bytes", (json_int_t)bytes, "bytes_per_s", byte_rate,
+	                 "since_last_s", since);
 }
 
 static json_t *conn_json(const struct conn *c, int64_t now_ns)
@@ -98,19 +99,20 @@ static json_t *conn_json(const struct conn *c, int64_t now_ns)
 
 	/* tx: from the relay to this client; rx: from this client to the relay (as practable). */
 	stats = json_pack("{s:o, s:o, s:I, s:I, s:I}", "tx",
-			  direction_json(k->tx_msgs, k->tx_bytes, rate_of(w, w->tx_msgs), rate_of(w, w->tx_bytes),
-					 k->last_tx_ns, now_ns),
-			  "rx",
-			  direction_json(k->rx_msgs, k->rx_bytes, rate_of(w, w->rx_msgs), rate_of(w, w->rx_bytes),
-					 k->last_rx_ns, now_ns),
-			  "dropped", (json_int_t)(k->dropped + hub_queued(c->member)), "refused",
-			  (json_int_t)k->refused, "queued", (json_int_t)hub_queued(c->member));
-	return json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o}", "topic", c->grant.topic,
-			 "can_read", c->grant.can_read, "can_write", c->grant.can_write, "connected",
-			 time_json(c->connected_at), "connected_at", time_json(c->connected_at), "expires_at",
-			 time_json(c->grant.exp), "remote_addr", c->remote, "scopes", scopes_json(c->grant.scopes),
-			 "user_agent", c->user_agent, "booking_id", c->grant.booking_id, "id", c->tag, "stats",
-			 stats);
+	                  direction_json(k->tx_msgs, k->tx_bytes, rate_of(w, w->tx_msgs),
+	                                 rate_of(w, w->tx_bytes), k->last_tx_ns, now_ns),
+	                  "rx",
+	                  direction_json(k->rx_msgs, k->rx_bytes, rate_of(w, w->rx_msgs),
+	                                 rate_of(w, w->rx_bytes), k->last_rx_ns, now_ns),
+	                  "dropped", (json_int_t)(k->dropped + hub_queued(c->member)), "refused",
+	                  (json_int_t)k->refused, "queued", (json_int_t)hub_queued(c->member));
+	return json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o}", "topic",
+	                 c->grant.topic, "can_read", c->grant.can_read, "can_write",
+	                 c->grant.can_write, "connected", time_json(c->connected_at),
+	                 "connected_at", time_json(c->connected_at), "expires_at",
+	                 time_json(c->grant.exp), "remote_addr", c->remote, "scopes",
+	                 scopes_json(c->grant.scopes), "user_agent", c->user_agent, "booking_id",
+	                 c->grant.booking_id, "id", c->tag, "stats", stats);
 }
 
 json_t *relay_status_json(int64_t now_ms)
@@ -160,11 +162,12 @@ static void process_metrics(FILE *f)
 	getrusage(RUSAGE_SELF, &ru);
 	metric(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
 	       (double)rss_pages * (double)sysconf(_SC_PAGESIZE));
-	metric(f, "process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.",
-	       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-		       (double)ru.ru_stime.tv_usec / 1e6);
-	metric(f, "process_start_time_seconds", "gauge", "Start time of the process since the epoch.",
-	       (double)relay_srv.m.started_s);
+	metric(f, "process_cpu_seconds_total", "counter",
+	       "User and system CPU time spent in seconds.",
+	       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	metric(f, "process_start_time_seconds", "gauge",
+	       "Start time of the process since the epoch.", (double)relay_srv.m.started_s);
 }
 
 static void labelled(FILE *f, const char *name, const char *help)
@@ -174,17 +177,20 @@ static void labelled(FILE *f, const char *name, const char *help)
 
 static void access_metrics(FILE *f, const struct metrics *m)
 {
-	static const char *const redeem_names[REDEEM_N] = { "ok", "unknown", "other_topic", "denied", "full" };
+	static const char *const redeem_names[REDEEM_N] = {"ok", "unknown", "other_topic", "denied",
+	                                                   "full"};
 
-	labelled(f, "relay_access_requests_total", "Access calls (POST /session/TOPIC) by HTTP status.");
+	labelled(f, "relay_access_requests_total",
+	         "Access calls (POST /session/TOPIC) by HTTP status.");
 	for (int st = 100; st < 600; st++)
 		if (m->access[st])
 			fprintf(f, "relay_access_requests_total{status=\"%d\"} %llu\n", st,
-				(unsigned long long)m->access[st]);
-	labelled(f, "relay_code_redemptions_total", "Websocket upgrades with an access code, by outcome.");
+			        (unsigned long long)m->access[st]);
+	labelled(f, "relay_code_redemptions_total",
+	         "Websocket upgrades with an access code, by outcome.");
 	for (int i = 0; i < REDEEM_N; i++)
 		fprintf(f, "relay_code_redemptions_total{result=\"%s\"} %llu\n", redeem_names[i],
-			(unsigned long long)m->redeem[i]);
+		        (unsigned long long)m->redeem[i]);
 }
 
 char *relay_metrics_text(void)
@@ -195,31 +201,34 @@ char *relay_metrics_text(void)
 		char *p;
 		size_t len;
 		FILE *f;
-	} out = { 0 };
+	} out = {0};
 
 	out.f = open_memstream(&out.p, &out.len);
 	if (!out.f)
 		return NULL;
-	metric(out.f, "relay_connections", "gauge", "Websocket connections open now.", (double)s->nconns);
-	metric(out.f, "relay_topics", "gauge", "Topics with at least one connection.", (double)hub_topic_count(s->hub));
+	metric(out.f, "relay_connections", "gauge", "Websocket connections open now.",
+	       (double)s->nconns);
+	metric(out.f, "relay_topics", "gauge", "Topics with at least one connection.",
+	       (double)hub_topic_count(s->hub));
 	metric(out.f, "relay_codes_pending", "gauge", "Access codes issued and not yet redeemed.",
 	       (double)codes_count(s->codes));
 	metric(out.f, "relay_connections_total", "counter", "Websocket connections established.",
 	       (double)s->m.connections_total);
 	metric(out.f, "relay_messages_received_total", "counter", "Messages received from writers.",
 	       (double)t->rx_msgs);
-	metric(out.f, "relay_bytes_received_total", "counter", "Payload bytes received from writers.",
-	       (double)t->rx_bytes);
+	metric(out.f, "relay_bytes_received_total", "counter",
+	       "Payload bytes received from writers.", (double)t->rx_bytes);
 	metric(out.f, "relay_messages_delivered_total", "counter", "Messages written to readers.",
 	       (double)t->tx_msgs);
 	metric(out.f, "relay_bytes_delivered_total", "counter", "Payload bytes written to readers.",
 	       (double)t->tx_bytes);
 	metric(out.f, "relay_messages_dropped_total", "counter",
-	       "Messages dropped for readers whose queue was full or that closed.", (double)t->dropped);
-	metric(out.f, "relay_messages_refused_total", "counter", "Messages from connections without write scope.",
-	       (double)t->refused);
-	metric(out.f, "relay_bookings_denied_total", "counter", "Bookings denied through /bids/deny.",
-	       (double)s->m.bookings_denied);
+	       "Messages dropped for readers whose queue was full or that closed.",
+	       (double)t->dropped);
+	metric(out.f, "relay_messages_refused_total", "counter",
+	       "Messages from connections without write scope.", (double)t->refused);
+	metric(out.f, "relay_bookings_denied_total", "counter",
+	       "Bookings denied through /bids/deny.", (double)s->m.bookings_denied);
 	access_metrics(out.f, &s->m);
 	process_metrics(out.f);
 	fclose(out.f);

@@ -142,7 +142,8 @@ static int on_established(struct lws *wsi, struct conn *c)
 		c->grant = s->handoff.grant; /* redeemed at HTTP/1.1 upgrade */
 		OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
 	} else if ((status = relay_redeem(wsi, &c->grant, &why))) {
-		/* Inside HTTP/2 the upgrade has already been answered: refuse with a close frame. */
+		/* Inside HTTP/2 the upgrade has already been answered: refuse with a close frame.
+		 */
 		log_info("websocket refused (%d): %s", status, why);
 		c->close_reason = why;
 		c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
@@ -261,7 +262,8 @@ static int write_batch(struct lws *wsi, struct conn *c)
 	struct hub_msg *m;
 	int64_t now;
 
-	/* Raw frames only on a connection of its own: a websocket inside HTTP/2 is framed by lws. */
+	/* Raw frames only on a connection of its own: a websocket inside HTTP/2 is framed by lws.
+	 */
 	while (lws_get_network_wsi(wsi) == wsi && (m = hub_peek_at(c->member, n)) &&
 	       len + WSFRAME_MAX_HEADER + m->len <= BATCH_BYTES) {
 		len += wsframe_header(p + len, m->binary ? WS_BINARY : WS_TEXT, true, m->len, NULL);
@@ -271,7 +273,8 @@ static int write_batch(struct lws *wsi, struct conn *c)
 	}
 	if (n == 0) {
 		m = hub_peek(c->member);
-		if (lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < (int)m->len)
+		if (lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) <
+		    (int)m->len)
 			return -1;
 		n = 1;
 	} else if (lws_write(wsi, p, len, LWS_WRITE_RAW) < (int)len) {
@@ -297,7 +300,8 @@ static int send_close(struct lws *wsi, struct conn *c)
 	if (n > 123)
 		n = 123;
 	if (lws_get_network_wsi(wsi) != wsi) { /* inside HTTP/2: lws frames it */
-		lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason, n);
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+		                 (unsigned char *)c->close_reason, n);
 		return -1;
 	}
 	h = wsframe_header(p, WS_CLOSE, true, n + 2, NULL);
@@ -336,12 +340,13 @@ static void on_closed(struct conn *c)
 	if (c->member) {
 		/* What is still queued is lost with the connection: it counts as dropped. */
 		k = hub_member_counters(c->member);
-		logt_info(c->tag,
-		          "left '%s': in %llu msgs, out %llu msgs in %llu writes, dropped %llu, refused %llu",
-		          c->grant.topic, (unsigned long long)k->rx_msgs,
-		          (unsigned long long)k->tx_msgs, (unsigned long long)c->writes,
-		          (unsigned long long)(k->dropped + hub_queued(c->member)),
-		          (unsigned long long)k->refused);
+		logt_info(
+		        c->tag,
+		        "left '%s': in %llu msgs, out %llu msgs in %llu writes, dropped %llu, refused %llu",
+		        c->grant.topic, (unsigned long long)k->rx_msgs,
+		        (unsigned long long)k->tx_msgs, (unsigned long long)c->writes,
+		        (unsigned long long)(k->dropped + hub_queued(c->member)),
+		        (unsigned long long)k->refused);
 		hub_leave(c->member);
 		c->member = NULL;
 	}

@@ -229,7 +229,8 @@ static bool enqueue(struct hub *h, struct hub_member *r, struct hub_msg *msg)
 }
 
 /* Queue @msg for every reader of @t but @from (NULL: the relay itself). */
-static int fan_out(struct hub *h, struct topic *t, const struct hub_member *from, struct hub_msg *msg)
+static int fan_out(struct hub *h, struct topic *t, const struct hub_member *from,
+                   struct hub_msg *msg)
 {
 	struct hub_member *r, *next;
 	int n = 0;

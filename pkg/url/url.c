@@ -13,7 +13,8 @@ static int parse_scheme(const char *s, struct url *u, const char **rest)
 		const char *name;
 		bool tls;
 		int port;
-	} schemes[] = { { "http", false, 80 }, { "https", true, 443 }, { "ws", false, 80 }, { "wss", true, 443 } };
+	} schemes[] = {
+	        {"http", false, 80}, {"https", true, 443}, {"ws", false, 80}, {"wss", true, 443}};
 	const char *sep = strstr(s, "://");
 	size_t n = sep ? (size_t)(sep - s) : 0;
 

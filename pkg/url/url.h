@@ -8,11 +8,11 @@
 #include <stdbool.h>
 
 struct url {
-	char scheme[8]; /* lowercase: http, https, ws, wss */
-	char host[256]; /* without brackets for IPv6 */
-	int port;       /* explicit, or 80/443 by scheme */
+	char scheme[8];  /* lowercase: http, https, ws, wss */
+	char host[256];  /* without brackets for IPv6 */
+	int port;        /* explicit, or 80/443 by scheme */
 	char path[2048]; /* path and query, at least "/" */
-	bool tls;       /* https or wss */
+	bool tls;        /* https or wss */
 };
 
 /* Parse @s; 0, or -EINVAL when the scheme is not one of the four or a part does not fit. */

@@ -45,7 +45,8 @@ int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f)
 	return (int)need;
 }
 
-size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len, const uint8_t *mask)
+size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len,
+                      const uint8_t *mask)
 {
 	size_t n;
 

@@ -53,7 +53,8 @@ int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f);
  * Write a header for a frame of @payload_len bytes into @out (WSFRAME_MAX_HEADER bytes at
  * least), masked with @mask when not NULL. Returns the header length.
  */
-size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len, const uint8_t *mask);
+size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len,
+                      const uint8_t *mask);
 
 /* XOR @len bytes at @p with @mask, starting at byte @offset of the payload. */
 void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset);

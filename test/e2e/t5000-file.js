@@ -219,6 +219,29 @@ test('bench smoke run: sent x readers = delivered + drops, no errors', async () 
   ok(s.p50_us > 0, 'latency measured');
 });
 
+test('reconnects by itself after the relay restarts, logging once each way', async () => {
+  const rec = path.join(dir, 'reconnect.txt');
+  const recorder = relayFile(['--session', session('re'), ...common(), '--file', rec, '--backoff-min', '100ms',
+    '--backoff-max', '500ms']);
+  await recorder.logged(/connected/);
+  const port = r.port;
+  const stateDir = r.stateDir;
+  const secret = r.secret;
+  await r.stop();
+  await recorder.logged(/reconnecting|retrying/);
+  r = await startRelay({ port, stateDir, secret, args: ['--access-rate', '0'] });
+  await recorder.logged(/reconnected/);
+  const w = await join(r, 're', { scopes: ['write'] });
+  w.send('after the restart');
+  await withTimeout((async () => { while (!fs.existsSync(rec) || !fs.readFileSync(rec, 'utf8').includes('after the restart')) await new Promise((s) => setTimeout(s, 20)); })(), 5000, 'recorded after restart');
+  recorder.kill('SIGTERM');
+  const res = await recorder.done;
+  eq(res.code, 0, 'exit status');
+  const lost = res.stderr.split('\n').filter((l) => /reconnecting|retrying/.test(l)).length;
+  eq(lost, 1, "the loss is logged once, not once per attempt");
+  w.close();
+});
+
 test('stop', async () => {
   eq((await r.stop()).code, 0, 'exit status');
 });

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t key[] = "fuzz-secret";
-	struct rjwt_verifier v = { 0 };
+	struct rjwt_verifier v = {0};
 	struct rjwt_claims c;
 
 	if (size < 1)
