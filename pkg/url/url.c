@@ -38,6 +38,9 @@ static int parse_port(const char *s, size_t n, int *port)
 
 	if (n == 0 || n >= sizeof(buf))
 		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return -EINVAL; /* digits only (RFC 3986 section 3.2.3): no sign, no blanks */
 	memcpy(buf, s, n);
 	buf[n] = '\0';
 	v = strtol(buf, &end, 10);
@@ -79,8 +82,8 @@ int url_parse(const char *s, struct url *u)
 	memcpy(u->host, p, hlen);
 	if (port_start && parse_port(port_start, (size_t)(auth_end - port_start), &u->port))
 		return -EINVAL;
-	if (strlen(auth_end) + 2 > sizeof(u->path))
-		return -EINVAL;
+	if (strcspn(auth_end, "#") + (*auth_end == '/' ? 0 : 1) + 1 > sizeof(u->path))
+		return -EINVAL; /* the fragment is dropped, so it does not count */
 	snprintf(u->path, sizeof(u->path), "%s%s", *auth_end == '/' ? "" : "/", auth_end);
 	if (strchr(u->path, '#'))
 		*strchr(u->path, '#') = '\0';
