@@ -71,6 +71,9 @@ struct conn {
 	const char *close_reason;
 	int64_t close_deadline_ms; /* killed after this if the close frame could not be sent */
 	uint64_t writes;           /* lws_write calls, to see how many frames go per write */
+	int64_t last_rx_ms;        /* last frame from the peer (data or pong) */
+	int64_t ping_sent_ms;      /* a ping awaits its pong since then; 0: none */
+	bool ping_due;
 	struct rate_window rates;  /* for status reports */
 };
 
@@ -139,7 +142,10 @@ int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 void relay_conn_close(struct conn *c, int code, const char *reason);
 /* Close every connection whose booking id is @bid; returns how many. */
 size_t relay_close_booking(const char *bid);
-/* Close connections whose token has expired; kill those stuck closing. Call every second. */
+/*
+ * Once a second: close connections whose token has expired, kill those stuck closing, ping
+ * idle ones and drop those that do not answer.
+ */
 void relay_close_expired(int64_t now_ms);
 void relay_close_all(int code, const char *reason);
 void relay_hub_wake(void *owner);

@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <openssl/ssl.h>
+
 #define TICK_US       (1000 * LWS_US_PER_MS)
 #define STOP_POLL_US  (50 * LWS_US_PER_MS)
 #define STOP_LIMIT_MS 4000
@@ -62,9 +64,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return relay_confirm_upgrade(wsi, user);
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
 		return relay_ws_cb(wsi, reason, user, in, len);
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* Idle TLS connections give their 34 KB of OpenSSL buffers back (16 KB read and
+		 * write records each): memory per idle wss connection falls several-fold. */
+		SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
+		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (stop_requested && !relay_srv.stopping)
 			begin_stop();
@@ -365,8 +373,9 @@ static int metrics_vhost(struct server *s)
 	return s->metrics_vhost ? 0 : -EIO;
 }
 
-static int create_context(struct server *s, const struct listen_addr *a,
-                          const lws_retry_bo_t *retry)
+static const lws_retry_bo_t no_validity; /* secs_since_valid_ping/hangup 0: off */
+
+static int create_context(struct server *s, const struct listen_addr *a)
 {
 	const struct relay_opts *o = s->o;
 	struct lws_context_creation_info info;
@@ -383,7 +392,9 @@ static int create_context(struct server *s, const struct listen_addr *a,
 	 * writer's input into a few messages per read and so a few frames per write to readers. */
 	info.pt_serv_buf_size = 256 * 1024;
 	info.timeout_secs = (unsigned int)(o->http_timeout / 1000 + 1);
-	info.retry_and_idle_policy = retry;
+	/* Keep-alive is ours (keep_alive() in ws.c): a policy of zeros keeps lws from re-arming a
+	 * validity timer on every frame, an O(connections) insert into its sorted timer list. */
+	info.retry_and_idle_policy = &no_validity;
 	info.fd_limit_per_thread = (unsigned int)(o->max_connections + 64);
 	info.vhost_name = "relay";
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
@@ -461,7 +472,6 @@ int relay_run(const struct relay_opts *o)
 {
 	struct server *s = &relay_srv;
 	struct listen_addr addr, maddr;
-	lws_retry_bo_t retry = {0};
 	char why[256];
 	int ret;
 
@@ -495,8 +505,6 @@ int relay_run(const struct relay_opts *o)
 		return 1;
 	}
 	derive_public_url(s, &addr);
-	retry.secs_since_valid_ping = (uint16_t)(o->ping_interval / 1000);
-	retry.secs_since_valid_hangup = (uint16_t)((o->ping_interval + o->ping_timeout) / 1000);
 	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_NOTICE, lws_emit);
 	install_signals();
 	use_uv = strcmp(o->event_loop, "libuv") == 0;
@@ -505,7 +513,7 @@ int relay_run(const struct relay_opts *o)
 		close_parts(s);
 		return 1;
 	}
-	if (create_context(s, &addr, &retry)) {
+	if (create_context(s, &addr)) {
 		log_err("cannot start listener on %s (see the lws lines above)", o->listen);
 		close_parts(s);
 		return 1;

@@ -92,12 +92,36 @@ size_t relay_close_booking(const char *bid)
 	return n;
 }
 
+/*
+ * Keep-alive, done here rather than by lws's retry policy: lws re-arms a timer per connection in
+ * a sorted list on every pong, O(connections) each, which stalled the loop for over a second
+ * with 10,000 idle connections. One walk a second over our list costs microseconds.
+ */
+static void keep_alive(struct conn *c, int64_t now_ms)
+{
+	const struct relay_opts *o = relay_srv.o;
+
+	if (c->ping_sent_ms && now_ms - c->ping_sent_ms > o->ping_timeout) {
+		logt_info(c->tag, "no answer to a ping in %lld ms: dropping the connection",
+		          (long long)o->ping_timeout);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG, LWS_TO_KILL_ASYNC);
+		c->closing = true;
+	} else if (!c->ping_sent_ms && now_ms - c->last_rx_ms > o->ping_interval) {
+		c->ping_due = true;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
 void relay_close_expired(int64_t now_ms)
 {
 	for (struct conn *c = relay_srv.conns; c; c = c->next) {
 		kill_if_stuck(c, now_ms);
-		if (!c->closing && c->grant.exp < now_ms / 1000)
+		if (c->closing)
+			continue;
+		if (c->grant.exp < now_ms / 1000)
 			relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
+		else
+			keep_alive(c, now_ms);
 	}
 }
 
@@ -156,6 +180,7 @@ static int on_established(struct lws *wsi, struct conn *c)
 	s->m.connections_total++;
 	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
 	c->connected_at = relay_now_ms() / 1000;
+	c->last_rx_ms = relay_now_ms();
 	describe_peer(wsi, c);
 	list_add(s, c);
 	c->member =
@@ -318,6 +343,14 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 
 	if (c->closing)
 		return send_close(wsi, c);
+	if (c->ping_due) {
+		uint8_t ping[LWS_PRE];
+
+		c->ping_due = false;
+		c->ping_sent_ms = relay_now_ms();
+		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+	}
 	for (int i = 0; c->member && i < MAX_BATCHES && hub_queued(c->member); i++) {
 		if (write_batch(wsi, c)) {
 			logt_info(c->tag, "write failed: closing");
@@ -365,7 +398,13 @@ int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 	case LWS_CALLBACK_ESTABLISHED:
 		return on_established(wsi, c);
 	case LWS_CALLBACK_RECEIVE:
+		c->last_rx_ms = relay_now_ms();
+		c->ping_sent_ms = 0;
 		on_receive(wsi, c, in, len);
+		return 0;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		c->last_rx_ms = relay_now_ms();
+		c->ping_sent_ms = 0;
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writeable(wsi, c);

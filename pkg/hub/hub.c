@@ -281,6 +281,13 @@ int hub_publish_system(struct hub *h, const char *topic, struct hub_msg *msg)
 	return n;
 }
 
+bool hub_has_readers(struct hub *h, const char *topic)
+{
+	struct topic *t = find_topic(h, topic);
+
+	return t && t->readers;
+}
+
 const struct hub_counters *hub_totals(const struct hub *h)
 {
 	return &h->totals;

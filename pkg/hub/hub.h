@@ -90,6 +90,9 @@ int hub_publish(struct hub_member *from, struct hub_msg *msg, int64_t now_ns);
  */
 int hub_publish_system(struct hub *h, const char *topic, struct hub_msg *msg);
 
+/* True when @topic exists and has a member that may read. */
+bool hub_has_readers(struct hub *h, const char *topic);
+
 /* Counters summed over every member that ever joined (for /metrics). */
 const struct hub_counters *hub_totals(const struct hub *h);
 
