@@ -356,7 +356,8 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 			logt_info(c->tag, "write failed: closing");
 			return -1;
 		}
-		if (lws_send_pipe_choked(wsi))
+		/* lws_send_pipe_choked() costs a poll(): ask only when there is more to write */
+		if (hub_queued(c->member) && lws_send_pipe_choked(wsi))
 			break;
 	}
 	if (c->member && hub_queued(c->member))
