@@ -49,9 +49,10 @@ deps:
 	@scripts/deps.sh
 
 # Unit binaries, then the end-to-end suite against the real binary.
+# The fuzz smoke run goes first so that the last line is the summed "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory test-only
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5}
+	@$(MAKE) --no-print-directory test-only
 
 test-only: $(RELAY) $(UNITS)
 	@scripts/run-tests.sh $(B) $(UNITS)
@@ -71,10 +72,14 @@ fuzz:
 	@mkdir -p build/fuzz
 	@for f in $(FUZZERS); do \
 	  clang -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	    -o build/fuzz/$$f test/fuzz/fuzz_$$f.c $(PKG_SRC) $(CORE_CFLAGS) $(CORE_LIBS) -lm && \
-	  mkdir -p build/fuzz/corpus/$$f && \
-	  build/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz/corpus/$$f test/fuzz/corpus/$$f \
-	    || exit 1; done
+	    -o build/fuzz/$$f test/fuzz/fuzz_$$f.c $(PKG_SRC) $(CORE_CFLAGS) $(CORE_LIBS) -lm || exit 1; \
+	  mkdir -p build/fuzz/corpus/$$f; \
+	  if build/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-60} -artifact_prefix=build/fuzz/$$f- \
+	       build/fuzz/corpus/$$f test/fuzz/corpus/$$f >build/fuzz/$$f.log 2>&1; then \
+	    echo "fuzz $$f: $$(grep -o 'Done [0-9]* runs' build/fuzz/$$f.log), no failure"; \
+	  else \
+	    tail -30 build/fuzz/$$f.log; echo "fuzz $$f: FAILED (build/fuzz/$$f.log)"; exit 1; \
+	  fi; done
 
 format:
 	clang-format -i $(FMT_SRC)
