@@ -588,7 +588,7 @@ static void read_socket(struct client *cl)
 		ssize_t r = fconn_fill(&cl->c, MSG_MAX + WSFRAME_MAX_HEADER);
 		size_t off = 0;
 		struct ws_frame f;
-		int h;
+		int h = 0;
 
 		if (r == -EAGAIN)
 			return;

@@ -562,7 +562,10 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 	if (c->body_len)
 		memcpy(buf + LWS_PRE, c->body, c->body_len);
 	n = lws_write(wsi, buf + LWS_PRE, c->body_len, LWS_WRITE_HTTP_FINAL);
+	OPENSSL_cleanse(buf, LWS_PRE + c->body_len + 1);
 	free(buf);
+	if (c->body)
+		OPENSSL_cleanse(c->body, c->body_len); /* it may hold an access code */
 	free(c->body);
 	c->body = NULL;
 	c->responded = false;
@@ -587,7 +590,8 @@ int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return on_writeable(wsi, c);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
-		if (c) {
+		if (c && c->body) {
+			OPENSSL_cleanse(c->body, c->body_len); /* it may hold an access code */
 			free(c->body);
 			c->body = NULL;
 		}
@@ -651,6 +655,8 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 
 	if (s->stopping)
 		return refusal(why, "server shutting down", 503);
+	if (s->metrics_vhost && lws_get_vhost(wsi) == s->metrics_vhost)
+		return refusal(why, "no websocket endpoint here", 404);
 	if (request_path(wsi, path, sizeof(path)) <= 0 || strncmp(path, "/session/", 9) != 0)
 		return refusal(why, "no websocket endpoint here", 404);
 	code = lws_get_urlarg_by_name(wsi, "code=", cbuf, sizeof(cbuf));
@@ -670,6 +676,11 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 		s->m.redeem[REDEEM_UNKNOWN]++;
 		return refusal(why, "code unknown, used or expired", 401);
 	}
+	if (g->exp < relay_now_ms() / 1000) { /* the code outlived its token */
+		OPENSSL_cleanse(g, sizeof(*g));
+		s->m.redeem[REDEEM_UNKNOWN]++;
+		return refusal(why, "token expired", 401);
+	}
 	if (g->booking_id[0] && store_is_denied(s->store, g->booking_id, relay_now_ms() / 1000)) {
 		OPENSSL_cleanse(g, sizeof(*g));
 		s->m.redeem[REDEEM_DENIED]++;
@@ -684,14 +695,16 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
  * ESTABLISHED, which follows at once for the same connection. (A websocket inside HTTP/2,
  * RFC 8441, skips this callback: relay_ws_cb redeems its code at ESTABLISHED.)
  */
-int relay_confirm_upgrade(struct lws *wsi, struct conn *c)
+int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol)
 {
 	struct server *s = &relay_srv;
 	const char *why;
 	int status;
 
 	(void)c;
-	memset(&s->handoff, 0, sizeof(s->handoff));
+	OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
+	if (!protocol || strcmp(protocol, "websocket") != 0)
+		return refuse_upgrade(wsi, 400, "only websocket upgrades are served");
 	status = relay_redeem(wsi, &s->handoff.grant, &why);
 	if (status)
 		return refuse_upgrade(wsi, status, why);

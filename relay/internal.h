@@ -122,7 +122,7 @@ int64_t relay_mono_ns(void);
 /* http.c */
 int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
-int relay_confirm_upgrade(struct lws *wsi, struct conn *c);
+int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol);
 int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
 
 /* status.c */

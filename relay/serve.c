@@ -61,7 +61,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		return relay_confirm_upgrade(wsi, user);
+		return relay_confirm_upgrade(wsi, user, in);
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_RECEIVE_PONG:
@@ -73,6 +73,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		 * write records each): memory per idle wss connection falls several-fold. */
 		SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
 		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* An upgrade that failed after CONFIRM: its grant must not outlive it. */
+		if (relay_srv.handoff.wsi == wsi)
+			OPENSSL_cleanse(&relay_srv.handoff, sizeof(relay_srv.handoff));
+		return relay_http_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (stop_requested && !relay_srv.stopping)
 			begin_stop();

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #define CLOSE_GRACE_MS 2000
+#define RX_KEEP        (64 * 1024) /* reassembly buffer kept between messages */
 
 static void list_add(struct server *s, struct conn *c)
 {
@@ -104,8 +105,10 @@ static void keep_alive(struct conn *c, int64_t now_ms)
 	if (c->ping_sent_ms && now_ms - c->ping_sent_ms > o->ping_timeout) {
 		logt_info(c->tag, "no answer to a ping in %lld ms: dropping the connection",
 		          (long long)o->ping_timeout);
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG, LWS_TO_KILL_ASYNC);
+		c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+		c->close_reason = "ping timeout";
 		c->closing = true;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG, LWS_TO_KILL_ASYNC);
 	} else if (!c->ping_sent_ms && now_ms - c->last_rx_ms > o->ping_interval) {
 		c->ping_due = true;
 		lws_callback_on_writable(c->wsi);
@@ -151,6 +154,10 @@ static void describe_peer(struct lws *wsi, struct conn *c)
 		snprintf(c->remote, sizeof(c->remote), "?");
 	if (lws_hdr_copy(wsi, c->user_agent, sizeof(c->user_agent), WSI_TOKEN_HTTP_USER_AGENT) < 0)
 		c->user_agent[0] = '\0';
+	/* Printable ASCII only: it goes into logs and JSON reports. */
+	for (char *p = c->user_agent; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
 }
 
 static int on_established(struct lws *wsi, struct conn *c)
@@ -162,8 +169,8 @@ static int on_established(struct lws *wsi, struct conn *c)
 
 	memset(c, 0, sizeof(*c));
 	c->wsi = wsi;
-	if (s->handoff.wsi == wsi) {
-		c->grant = s->handoff.grant; /* redeemed at HTTP/1.1 upgrade */
+	if (s->handoff.wsi == wsi && lws_get_network_wsi(wsi) == wsi) {
+		c->grant = s->handoff.grant; /* redeemed at the HTTP/1.1 upgrade, just now */
 		OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
 	} else if ((status = relay_redeem(wsi, &c->grant, &why))) {
 		/* Inside HTTP/2 the upgrade has already been answered: refuse with a close frame.
@@ -265,8 +272,14 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 	if (len)
 		memcpy(c->rx + c->rx_len, in, len);
 	c->rx_len += len;
-	if (final)
-		publish(c, c->rx, c->rx_len, c->rx_binary);
+	if (!final)
+		return;
+	publish(c, c->rx, c->rx_len, c->rx_binary);
+	if (c->rx_cap > RX_KEEP) { /* one large message must not pin its buffer for good */
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_cap = 0;
+	}
 }
 
 /* ---- sending ---- */
@@ -320,8 +333,11 @@ static int write_batch(struct lws *wsi, struct conn *c)
 static int send_close(struct lws *wsi, struct conn *c)
 {
 	uint8_t buf[LWS_PRE + WSFRAME_MAX_HEADER + 2 + 123], *p = buf + LWS_PRE;
-	size_t n = strlen(c->close_reason), h;
+	size_t n, h;
 
+	if (!c->close_reason)
+		return -1;
+	n = strlen(c->close_reason);
 	if (n > 123)
 		n = 123;
 	if (lws_get_network_wsi(wsi) != wsi) { /* inside HTTP/2: lws frames it */
@@ -351,7 +367,10 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
 			return -1;
 	}
-	for (int i = 0; c->member && i < MAX_BATCHES && hub_queued(c->member); i++) {
+	/* Inside HTTP/2 lws checks the peer's flow-control window once per writable: one write. */
+	int batches = lws_get_network_wsi(wsi) == wsi ? MAX_BATCHES : 1;
+
+	for (int i = 0; c->member && i < batches && hub_queued(c->member); i++) {
 		if (write_batch(wsi, c)) {
 			logt_info(c->tag, "write failed: closing");
 			return -1;

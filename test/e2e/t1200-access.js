@@ -154,6 +154,32 @@ test('expired code refused', async () => {
   await s.stop();
 });
 
+test('a code does not outlive its token; only websocket upgrades are served', async () => {
+  const s = await startRelay({ args: ['--skew', '0'] });
+  const exp = Math.floor(Date.now() / 1000) + 1;
+  const a = await access(s, 'short', s.token({ topic: 'short', exp }));
+  eq(a.status, 200, 'access while valid');
+  // The token's expiry is the behaviour under test: wait until it has passed.
+  await new Promise((res) => setTimeout(res, (exp + 1) * 1000 - Date.now() + 50));
+  const e = await openWs(a.body.uri).catch((x) => x);
+  eq(e.status, 401, 'the code of an expired token is refused');
+  ok(/expired/.test(e.body), `reason (${e.body})`);
+  const b = await access(s, 'h2c', s.token({ topic: 'h2c' }));
+  const code = b.body.uri.split('code=')[1];
+  const res = await new Promise((resolve, reject) => {
+    const tls = require('tls');
+    const sock = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false }, () => {
+      sock.write(`GET /session/h2c?code=${code} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n`);
+    });
+    let data = '';
+    sock.on('data', (d) => { data += d; if (/\r\n\r\n/.test(data)) { sock.destroy(); resolve(data); } });
+    sock.on('error', reject);
+    sock.on('close', () => resolve(data));
+  });
+  ok(!/^HTTP\/1\.1 101/.test(res), `no switch to another protocol (${res.split('\r\n')[0]})`);
+  await s.stop();
+});
+
 test('429 when a client exceeds the access rate; other clients unaffected', async () => {
   const s = await startRelay({ args: ['--access-rate', '1', '--access-burst', '3'] });
   const tok = s.token({ topic: 'delta' });

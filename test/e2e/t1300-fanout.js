@@ -172,7 +172,10 @@ test('connection closed with 1008 when its token expires', async () => {
 });
 
 test('the poll() event loop works the same: fan-out, close frames', async () => {
-  const s = await startRelay({ args: ['--event-loop', 'poll', '--skew', '0'] });
+  const s = await startRelay({ args: ['--event-loop', 'poll', '--skew', '0', '--ping-interval', '1s',
+    '--ping-timeout', '1s'] });
+  const quiet = await join(s, 'p', { scopes: ['read'] });
+  quiet._socket.pause(); // never answers pings: dropped, and the relay keeps serving
   const rd = await join(s, 'p', { scopes: ['read'] });
   const wr = await join(s, 'p', { scopes: ['write'], exp: Math.floor(Date.now() / 1000) + 1 });
   for (let i = 0; i < 100; i++) wr.send(`m${i}`);
@@ -180,6 +183,9 @@ test('the poll() event loop works the same: fan-out, close frames', async () => 
   ok(rd.inbox.every((m, i) => m.data.toString() === `m${i}`), 'in order');
   const c = await withTimeout(wr.closed, 5000, 'expiry close');
   eq([c.code, c.reason], [1008, 'token expired'], 'close frame sent');
+  await s.waitLog(/no answer to a ping/, 8000);
+  eq((await fetch(`${s.base}/healthz`)).status, 200, 'still serving after dropping a silent peer');
+  quiet.terminate();
   rd.close();
   eq((await s.stop()).code, 0, 'exit status');
 });

@@ -137,6 +137,10 @@ test('/metrics only on the metrics listener; /healthz on both', async () => {
   eq((await getJson(`${r.base}/healthz`)).body, { status: 'ok' }, 'healthz public');
   eq((await getJson(`http://127.0.0.1:${metricsPort}/healthz`)).status, 200, 'healthz on metrics listener');
   eq((await getJson(`http://127.0.0.1:${metricsPort}/status`)).status, 404, 'nothing else there');
+  const a = await access(r, 'm', r.token({ topic: 'm' }));
+  const onMetrics = a.body.uri.replace(/^wss:\/\/127\.0\.0\.1:\d+/, `ws://127.0.0.1:${metricsPort}`);
+  const e = await openWs(onMetrics).catch((x) => x);
+  eq(e.status, 404, 'no websockets on the metrics listener');
 });
 
 test('without --metrics-listen, /metrics is on the main listener', async () => {
