@@ -42,6 +42,8 @@ static const struct cfg_opt serve_opts[] = {
          "directory for relay.db (the deny list)", NULL, 0},
         {"allow_no_booking_id", CFG_BOOL, O(allow_no_booking_id), "false", 0, 0,
          "accept tokens without booking_id", NULL, 0},
+        {"trust_forwarded_for", CFG_BOOL, O(trust_forwarded_for), "false", 0, 0,
+         "behind a proxy: rate-limit and report the last X-Forwarded-For address", NULL, 0},
         {"cors_origin", CFG_STRING, O(cors_origin), "*", 0, 0,
          "Access-Control-Allow-Origin of the API", NULL, 0},
         {"code_ttl", CFG_DURATION, O(code_ttl), "30s", 1000, 3600000,

@@ -488,7 +488,8 @@ static char *as_text(struct client *cl, const uint8_t *p, size_t len, bool binar
 	if (!binary) {
 		t = malloc(len + 1);
 		if (t) {
-			memcpy(t, p, len);
+			if (len)
+				memcpy(t, p, len);
 			t[len] = '\0';
 		}
 		return t;
@@ -528,6 +529,8 @@ static void disconnect(struct client *cl, const char *why);
 
 static int append_fragment(struct client *cl, const uint8_t *p, size_t len)
 {
+	if (len == 0)
+		return 0;
 	if (cl->msg_len + len > MSG_MAX)
 		return -E2BIG;
 	if (cl->msg_len + len > cl->msg_cap) {

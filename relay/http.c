@@ -129,10 +129,36 @@ static int respond_error(struct lws *wsi, struct conn *c, int status, const char
 
 /* ---- helpers on the request ---- */
 
-static void client_addr(struct lws *wsi, char *out, size_t len)
+/*
+ * The client's address: the peer's, or behind a trusted proxy (--trust-forwarded-for) the last
+ * X-Forwarded-For entry, the one the proxy itself appended (entries before it are the client's
+ * own claims and could be forged).
+ */
+void relay_client_addr(struct lws *wsi, char *out, size_t len)
 {
+	char xff[256];
+	const char *last;
+	size_t n;
+
+	if (relay_srv.o->trust_forwarded_for &&
+	    lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0) {
+		last = strrchr(xff, ',');
+		last = last ? last + 1 : xff;
+		last += strspn(last, " ");
+		n = strcspn(last, " ");
+		if (n && n < len && strspn(last, "0123456789abcdefABCDEF.:") >= n) {
+			memcpy(out, last, n);
+			out[n] = '\0';
+			return;
+		}
+	}
 	if (!lws_get_peer_simple(wsi, out, len))
 		snprintf(out, len, "?");
+}
+
+static void client_addr(struct lws *wsi, char *out, size_t len)
+{
+	relay_client_addr(wsi, out, len);
 }
 
 /* Token bucket per client address. True when this call may proceed. */

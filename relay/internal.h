@@ -124,6 +124,8 @@ int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                   size_t len);
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol);
 int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
+/* The client's address, from X-Forwarded-For when trust_forwarded_for is set. */
+void relay_client_addr(struct lws *wsi, char *out, size_t len);
 
 /* status.c */
 /* The status report: one JSON object per live connection (new reference). */

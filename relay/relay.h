@@ -23,6 +23,7 @@ struct relay_opts {
 	bool insecure_http;
 	char *state_dir;
 	bool allow_no_booking_id;
+	bool trust_forwarded_for; /* behind a proxy: the client is X-Forwarded-For's last entry */
 	char *cors_origin;
 	char *log_level, *log_format, *log_file;
 	char *queue_policy;                  /* "drop" or "close" */

@@ -150,8 +150,7 @@ static const char *join_error(enum hub_join_error e)
 
 static void describe_peer(struct lws *wsi, struct conn *c)
 {
-	if (!lws_get_peer_simple(wsi, c->remote, sizeof(c->remote)))
-		snprintf(c->remote, sizeof(c->remote), "?");
+	relay_client_addr(wsi, c->remote, sizeof(c->remote));
 	if (lws_hdr_copy(wsi, c->user_agent, sizeof(c->user_agent), WSI_TOKEN_HTTP_USER_AGENT) < 0)
 		c->user_agent[0] = '\0';
 	/* Printable ASCII only: it goes into logs and JSON reports. */

@@ -192,6 +192,18 @@ test('429 when a client exceeds the access rate; other clients unaffected', asyn
   await s.stop();
 });
 
+test('behind a proxy (--trust-forwarded-for) each client has its own rate limit', async () => {
+  const s = await startRelay({ args: ['--access-rate', '1', '--access-burst', '2', '--trust-forwarded-for'] });
+  const tok = s.token({ topic: 'px' });
+  const call = (xff) => fetch(`${s.base}/session/px`, { method: 'POST', headers: { Authorization: tok, 'X-Forwarded-For': xff } })
+    .then((res) => res.status);
+  const first = [await call('127.0.0.2'), await call('127.0.0.2'), await call('127.0.0.2')];
+  eq(first, [200, 200, 429], 'one client through the proxy is limited');
+  eq(await call('127.0.0.3'), 200, 'another client through the same proxy is not');
+  eq(await call('127.0.0.3, 127.0.0.2'), 429, 'the proxy-appended (last) entry counts, not a forged first one');
+  await s.stop();
+});
+
 test('HTTP/2 access call', async () => {
   const h2 = require('http2');
   const client = h2.connect(r.base, { rejectUnauthorized: false });
