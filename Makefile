@@ -51,6 +51,7 @@ deps:
 # Unit binaries, then the end-to-end suite against the real binary.
 # The fuzz smoke run goes first so that the last line is the summed "N passed, N failed".
 test: deps
+	@$(MAKE) --no-print-directory format-check >/dev/null && echo "format-check: clean"
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5}
 	@$(MAKE) --no-print-directory test-only
 

@@ -9,7 +9,7 @@
  * One epoll loop drives every connection; a timerfd paces writers and prints progress.
  */
 #include "file/bench.h"
-#include "file/conn.h"
+#include "pkg/wsclient/wsclient.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/config/config.h"
 #include "pkg/url/url.h"
@@ -36,7 +36,7 @@
 enum role { READER, WRITER, IDLE };
 
 struct peer {
-	struct fconn c;
+	struct wsc c;
 	enum role role;
 	uint32_t id;
 	bool dead;
@@ -89,7 +89,7 @@ static int origin_of(const char *url, char *out, size_t len)
 	return 0;
 }
 
-static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, char why[CONN_WHY])
+static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, char why[WSC_WHY])
 {
 	struct rjwt_claims c = {0};
 	char *secret = NULL, aud[512], *auds[] = {aud};
@@ -101,7 +101,7 @@ static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, cha
 		origin_of(b->o->session, aud, sizeof(aud));
 	ret = cfg_read_secret_file(b->o->secret_file, &secret);
 	if (ret) {
-		snprintf(why, CONN_WHY, "cannot read secret file '%.200s'", b->o->secret_file);
+		snprintf(why, WSC_WHY, "cannot read secret file '%.200s'", b->o->secret_file);
 		return ret;
 	}
 	c.topic = b->topic;
@@ -118,7 +118,7 @@ static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, cha
 	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, out);
 	cfg_free_secret(secret);
 	if (ret)
-		snprintf(why, CONN_WHY, "cannot sign a token");
+		snprintf(why, WSC_WHY, "cannot sign a token");
 	return ret;
 }
 
@@ -127,7 +127,7 @@ static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, cha
  * topic's traffic too, which costs the relay more); minted ones are read-only for readers and
  * write-only for writers and idle connections, which so receive nothing.
  */
-static int load_token(struct bench *b, char why[CONN_WHY])
+static int load_token(struct bench *b, char why[WSC_WHY])
 {
 	char *r[] = {(char *)"read"}, *w[] = {(char *)"write"};
 	int ret;
@@ -135,14 +135,13 @@ static int load_token(struct bench *b, char why[CONN_WHY])
 	if (b->o->token_file && *b->o->token_file) {
 		ret = cfg_read_secret_file(b->o->token_file, &b->token);
 		if (ret)
-			snprintf(why, CONN_WHY, "cannot read token file '%.200s'",
-			         b->o->token_file);
+			snprintf(why, WSC_WHY, "cannot read token file '%.200s'", b->o->token_file);
 		else
 			b->w_token = strdup(b->token);
 		return ret ? ret : b->w_token ? 0 : -ENOMEM;
 	}
 	if (!b->o->secret_file || !*b->o->secret_file) {
-		snprintf(why, CONN_WHY, "give --token-file or --secret-file");
+		snprintf(why, WSC_WHY, "give --token-file or --secret-file");
 		return -EINVAL;
 	}
 	ret = mint(b, r, 1, &b->token, why);
@@ -159,13 +158,13 @@ static void free_token(char *t)
 
 /* ---- connections ---- */
 
-static int join(struct bench *b, struct peer *p, char why[CONN_WHY])
+static int join(struct bench *b, struct peer *p, char why[WSC_WHY])
 {
 	struct epoll_event ev = {.data.ptr = p};
 	const char *token = p->role == READER ? b->token : b->w_token;
 	int status, ret;
 
-	ret = fconn_join(&p->c, b->o->session, token, b->tls, (int)b->o->timeout, &status, why);
+	ret = wsc_join(&p->c, b->o->session, token, b->tls, (int)b->o->timeout, &status, why);
 	if (ret)
 		return ret;
 	ev.events = p->role == WRITER ? EPOLLIN | EPOLLOUT | EPOLLET : EPOLLIN;
@@ -174,7 +173,7 @@ static int join(struct bench *b, struct peer *p, char why[CONN_WHY])
 	return 0;
 }
 
-static int open_all(struct bench *b, char why[CONN_WHY])
+static int open_all(struct bench *b, char why[WSC_WHY])
 {
 	size_t nw = (size_t)b->o->writers;
 	int ret = 0;
@@ -243,7 +242,7 @@ static int append_message(struct bench *b, struct peer *p)
 static bool flush(struct bench *b, struct peer *p)
 {
 	while (p->out_off < p->out_len) {
-		ssize_t r = fconn_send(&p->c, p->out + p->out_off, p->out_len - p->out_off);
+		ssize_t r = wsc_send(&p->c, p->out + p->out_off, p->out_len - p->out_off);
 
 		if (r == -EAGAIN)
 			return false;
@@ -329,7 +328,7 @@ static void pong(struct peer *p, const uint8_t *payload, uint64_t len)
 	size_t n = wsframe_header(frame, WS_PONG, true, len, zero_mask);
 
 	memcpy(frame + n, payload, (size_t)len);
-	fconn_send(&p->c, frame, n + (size_t)len);
+	wsc_send(&p->c, frame, n + (size_t)len);
 }
 
 static void parse_frames(struct bench *b, struct peer *p, int64_t now)
@@ -356,13 +355,13 @@ static void parse_frames(struct bench *b, struct peer *p, int64_t now)
 		b->errors++;
 		p->dead = true;
 	}
-	fconn_consume(&p->c, off);
+	wsc_consume(&p->c, off);
 }
 
 static void read_ready(struct bench *b, struct peer *p)
 {
 	for (;;) {
-		ssize_t r = fconn_fill(&p->c, IN_MAX);
+		ssize_t r = wsc_fill(&p->c, IN_MAX);
 
 		if (r == -EAGAIN)
 			break;
@@ -577,14 +576,14 @@ static void report(const struct bench *b, const struct summary *s)
 
 /* ---- setup and teardown ---- */
 
-static int setup(struct bench *b, char why[CONN_WHY])
+static int setup(struct bench *b, char why[WSC_WHY])
 {
 	const struct bench_opts *o = b->o;
 	const char *slash = strrchr(o->session, '/');
 	size_t n = 0;
 
 	if (!slash || !slash[1] || strlen(slash + 1) >= sizeof(b->topic) || strchr(slash, '?')) {
-		snprintf(why, CONN_WHY, "--session must be an access URL ending in /session/TOPIC");
+		snprintf(why, WSC_WHY, "--session must be an access URL ending in /session/TOPIC");
 		return -EINVAL;
 	}
 	snprintf(b->topic, sizeof(b->topic), "%s", slash + 1);
@@ -592,10 +591,10 @@ static int setup(struct bench *b, char why[CONN_WHY])
 	b->peers = calloc(b->npeers, sizeof(*b->peers));
 	b->hist = calloc(HIST_US, sizeof(*b->hist));
 	b->filler = malloc((size_t)o->size);
-	b->tls = fconn_tls_new(!o->insecure);
+	b->tls = wsc_tls_new(!o->insecure);
 	b->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!b->peers || !b->hist || !b->filler || !b->tls || b->ep < 0) {
-		snprintf(why, CONN_WHY, "out of memory");
+		snprintf(why, WSC_WHY, "out of memory");
 		return -ENOMEM;
 	}
 	memset(b->filler, 'x', (size_t)o->size);
@@ -611,7 +610,7 @@ static int setup(struct bench *b, char why[CONN_WHY])
 static void teardown(struct bench *b)
 {
 	for (size_t i = 0; b->peers && i < b->npeers; i++) {
-		fconn_close(&b->peers[i].c);
+		wsc_close(&b->peers[i].c);
 		free(b->peers[i].out);
 		free(b->peers[i].next_seq);
 	}
@@ -646,7 +645,7 @@ int file_bench(const struct bench_opts *o)
 {
 	struct bench b = {.o = o, .ep = -1, .tick_fd = -1};
 	struct summary s = {0};
-	char why[CONN_WHY] = "";
+	char why[WSC_WHY] = "";
 	int64_t t0;
 	int ret;
 

@@ -1,7 +1,7 @@
 /*
  * file/client: `relay file` connect/record/play/interactive and `relay file check`.
  *
- * One epoll loop: the websocket (file/conn + pkg/wsframe), a signalfd (SIGHUP reopens the
+ * One epoll loop: the websocket (pkg/wsclient + pkg/wsframe), a signalfd (SIGHUP reopens the
  * recording, SIGINT/SIGTERM end the session), a one-shot timerfd armed at the nearest deadline
  * (script delays and condition timeouts, reconnection, the linger after the script), and stdin
  * in interactive mode.
@@ -14,7 +14,7 @@
  * The script only advances while connected.
  */
 #include "file/client.h"
-#include "file/conn.h"
+#include "pkg/wsclient/wsclient.h"
 #include "pkg/config/config.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
@@ -262,7 +262,7 @@ enum pstate { P_RUN, P_DELAY, P_COND, P_DONE };
 struct client {
 	const struct client_opts *o;
 	SSL_CTX *tls;
-	struct fconn c;
+	struct wsc c;
 	bool connected, binary;
 	int ep, sig_fd, timer_fd, out_fd;
 	/* script */
@@ -392,7 +392,7 @@ static int send_frame(struct client *cl, uint8_t op, const void *data, size_t le
 		memcpy(frame + h, data, len);
 	wsframe_mask(frame + h, len, mask, 0);
 	while (off < h + len && !ret) {
-		ssize_t r = fconn_send(&cl->c, frame + off, h + len - off);
+		ssize_t r = wsc_send(&cl->c, frame + off, h + len - off);
 		struct pollfd pfd = {.fd = cl->c.fd, .events = POLLOUT};
 
 		if (r == -EAGAIN)
@@ -588,7 +588,7 @@ static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t 
 static void read_socket(struct client *cl)
 {
 	for (;;) {
-		ssize_t r = fconn_fill(&cl->c, MSG_MAX + WSFRAME_MAX_HEADER);
+		ssize_t r = wsc_fill(&cl->c, MSG_MAX + WSFRAME_MAX_HEADER);
 		size_t off = 0;
 		struct ws_frame f;
 		int h = 0;
@@ -611,7 +611,7 @@ static void read_socket(struct client *cl)
 			disconnect(cl, "malformed frame from the relay");
 			return;
 		}
-		fconn_consume(&cl->c, off);
+		wsc_consume(&cl->c, off);
 	}
 }
 
@@ -643,8 +643,8 @@ static void connect_now(struct client *cl)
 	cl->reconnect_ns = NEVER;
 	ret = client_token(cl->o, &token, why);
 	if (!ret)
-		ret = fconn_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout,
-		                 &status, why);
+		ret = wsc_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout, &status,
+		               why);
 	free_token(token);
 	if (!ret) {
 		epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->c.fd, &ev);
@@ -675,7 +675,7 @@ static void disconnect(struct client *cl, const char *why)
 	if (!cl->connected)
 		return;
 	epoll_ctl(cl->ep, EPOLL_CTL_DEL, cl->c.fd, NULL);
-	fconn_close(&cl->c);
+	wsc_close(&cl->c);
 	cl->connected = false;
 	cl->msg_len = 0;
 	if (cl->done)
@@ -787,7 +787,7 @@ static int setup(struct client *cl)
 	cl->ep = epoll_create1(EPOLL_CLOEXEC);
 	cl->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	cl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	cl->tls = fconn_tls_new(!cl->o->insecure);
+	cl->tls = wsc_tls_new(!cl->o->insecure);
 	if (cl->ep < 0 || cl->sig_fd < 0 || cl->timer_fd < 0 || !cl->tls)
 		return -ENOMEM;
 	ev.data.fd = cl->sig_fd;
@@ -812,7 +812,7 @@ static void teardown(struct client *cl)
 		uint8_t bye[2] = {0x03, 0xe8}; /* 1000 normal closure */
 
 		send_frame(cl, WS_CLOSE, bye, 2);
-		fconn_close(&cl->c);
+		wsc_close(&cl->c);
 	}
 	if (cl->out_fd > STDOUT_FILENO)
 		close(cl->out_fd);
@@ -886,7 +886,7 @@ static double ms_since(int64_t t0)
 }
 
 /* Wait for a message carrying @probe on @c, within @timeout_ms. */
-static int await_probe(struct fconn *c, const char *probe, int timeout_ms)
+static int await_probe(struct wsc *c, const char *probe, int timeout_ms)
 {
 	int64_t end = mono_ns() + (int64_t)timeout_ms * 1000000;
 
@@ -898,7 +898,7 @@ static int await_probe(struct fconn *c, const char *probe, int timeout_ms)
 
 		if (c->in_len == 0 && poll(&pfd, 1, (int)((end - mono_ns()) / 1000000) + 1) <= 0)
 			continue;
-		r = fconn_fill(c, 1 << 20);
+		r = wsc_fill(c, 1 << 20);
 		if (r <= 0 && r != -EAGAIN)
 			return -ECONNRESET;
 		while ((h = wsframe_parse(c->in, c->in_len, &f)) > 0 &&
@@ -906,7 +906,7 @@ static int await_probe(struct fconn *c, const char *probe, int timeout_ms)
 			bool hit = f.payload_len == strlen(probe) &&
 			           memcmp(c->in + h, probe, f.payload_len) == 0;
 
-			fconn_consume(c, (size_t)h + (size_t)f.payload_len);
+			wsc_consume(c, (size_t)h + (size_t)f.payload_len);
 			if (hit)
 				return 0;
 		}
@@ -918,7 +918,7 @@ static int await_probe(struct fconn *c, const char *probe, int timeout_ms)
 
 int file_check(const struct client_opts *o)
 {
-	struct fconn a = {.fd = -1}, b = {.fd = -1};
+	struct wsc a = {.fd = -1}, b = {.fd = -1};
 	struct client cl = {.o = o};
 	char why[256] = "", *token = NULL, probe[64];
 	unsigned char rnd[8];
@@ -926,15 +926,15 @@ int file_check(const struct client_opts *o)
 	int64_t t0;
 	double t_a, t_b, t_rt;
 
-	cl.tls = fconn_tls_new(!o->insecure);
+	cl.tls = wsc_tls_new(!o->insecure);
 	ret = cl.tls ? client_token(o, &token, why) : -ENOMEM;
 	t0 = mono_ns();
 	if (!ret)
-		ret = fconn_join(&a, o->session, token, cl.tls, (int)o->timeout, &status, why);
+		ret = wsc_join(&a, o->session, token, cl.tls, (int)o->timeout, &status, why);
 	t_a = ms_since(t0);
 	t0 = mono_ns();
 	if (!ret)
-		ret = fconn_join(&b, o->session, token, cl.tls, (int)o->timeout, &status, why);
+		ret = wsc_join(&b, o->session, token, cl.tls, (int)o->timeout, &status, why);
 	t_b = ms_since(t0);
 	RAND_bytes(rnd, sizeof(rnd));
 	snprintf(probe, sizeof(probe), "relay-file-check %02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
@@ -954,8 +954,8 @@ int file_check(const struct client_opts *o)
 	}
 	t_rt = ms_since(t0);
 	free_token(token);
-	fconn_close(&a);
-	fconn_close(&b);
+	wsc_close(&a);
+	wsc_close(&b);
 	if (cl.tls)
 		SSL_CTX_free(cl.tls);
 	if (ret) {

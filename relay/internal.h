@@ -74,7 +74,7 @@ struct conn {
 	int64_t last_rx_ms;        /* last frame from the peer (data or pong) */
 	int64_t ping_sent_ms;      /* a ping awaits its pong since then; 0: none */
 	bool ping_due;
-	struct rate_window rates;  /* for status reports */
+	struct rate_window rates; /* for status reports */
 };
 
 /* A slot of the per-address access rate limiter (token bucket). */

@@ -104,8 +104,8 @@ static json_t *conn_json(const struct conn *c, int64_t now_ns)
 	                  "rx",
 	                  direction_json(k->rx_msgs, k->rx_bytes, rate_of(w, w->rx_msgs),
 	                                 rate_of(w, w->rx_bytes), k->last_rx_ns, now_ns),
-	                  "dropped", (json_int_t)k->dropped, "refused",
-	                  (json_int_t)k->refused, "queued", (json_int_t)hub_queued(c->member));
+	                  "dropped", (json_int_t)k->dropped, "refused", (json_int_t)k->refused,
+	                  "queued", (json_int_t)hub_queued(c->member));
 	return json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o}", "topic",
 	                 c->grant.topic, "can_read", c->grant.can_read, "can_write",
 	                 c->grant.can_write, "connected", time_json(c->connected_at),

@@ -40,7 +40,8 @@ static int parse_port(const char *s, size_t n, int *port)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (!isdigit((unsigned char)s[i]))
-			return -EINVAL; /* digits only (RFC 3986 section 3.2.3): no sign, no blanks */
+			return -EINVAL; /* digits only (RFC 3986 section 3.2.3): no sign, no blanks
+			                 */
 	memcpy(buf, s, n);
 	buf[n] = '\0';
 	v = strtol(buf, &end, 10);

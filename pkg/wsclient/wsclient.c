@@ -1,9 +1,9 @@
 /*
- * file/conn: sockets, TLS, one HTTP/1.1 request and the RFC 6455 opening handshake (section 4.1)
+ * wsclient: sockets, TLS, one HTTP/1.1 request and the RFC 6455 opening handshake (section 4.1)
  * for relay's clients. Blocking during setup (socket timeouts bound every step), non-blocking
  * afterwards.
  */
-#include "file/conn.h"
+#include "pkg/wsclient/wsclient.h"
 #include "pkg/url/url.h"
 
 #include <errno.h>
@@ -27,7 +27,7 @@
 
 #define HEAD_MAX 16384
 
-SSL_CTX *fconn_tls_new(bool verify)
+SSL_CTX *wsc_tls_new(bool verify)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
@@ -51,7 +51,7 @@ static void set_timeouts(int fd, int timeout_ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-static int tcp_connect(const struct url *u, int timeout_ms, char why[CONN_WHY])
+static int tcp_connect(const struct url *u, int timeout_ms, char why[WSC_WHY])
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 	char port[8];
@@ -60,7 +60,7 @@ static int tcp_connect(const struct url *u, int timeout_ms, char why[CONN_WHY])
 	snprintf(port, sizeof(port), "%d", u->port);
 	err = getaddrinfo(u->host, port, &hints, &res);
 	if (err) {
-		snprintf(why, CONN_WHY, "cannot resolve '%.100s': %s", u->host, gai_strerror(err));
+		snprintf(why, WSC_WHY, "cannot resolve '%.100s': %s", u->host, gai_strerror(err));
 		return -EHOSTUNREACH;
 	}
 	for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
@@ -76,7 +76,7 @@ static int tcp_connect(const struct url *u, int timeout_ms, char why[CONN_WHY])
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(why, CONN_WHY, "cannot connect to %.100s:%d: %s", u->host, u->port,
+		snprintf(why, WSC_WHY, "cannot connect to %.100s:%d: %s", u->host, u->port,
 		         strerror(err));
 		return -err;
 	}
@@ -84,13 +84,13 @@ static int tcp_connect(const struct url *u, int timeout_ms, char why[CONN_WHY])
 	return fd;
 }
 
-static int tls_start(struct fconn *c, const struct url *u, SSL_CTX *tls, char why[CONN_WHY])
+static int tls_start(struct wsc *c, const struct url *u, SSL_CTX *tls, char why[WSC_WHY])
 {
 	unsigned long e;
 
 	c->ssl = SSL_new(tls);
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
-		snprintf(why, CONN_WHY, "out of memory");
+		snprintf(why, WSC_WHY, "out of memory");
 		return -ENOMEM;
 	}
 	SSL_set_tlsext_host_name(c->ssl, u->host);
@@ -98,7 +98,7 @@ static int tls_start(struct fconn *c, const struct url *u, SSL_CTX *tls, char wh
 		SSL_set1_host(c->ssl, u->host);
 	if (SSL_connect(c->ssl) != 1) {
 		e = ERR_get_error();
-		snprintf(why, CONN_WHY, "TLS handshake with %.100s:%d failed: %s", u->host, u->port,
+		snprintf(why, WSC_WHY, "TLS handshake with %.100s:%d failed: %s", u->host, u->port,
 		         e ? ERR_reason_error_string(e) : "connection closed");
 		ERR_clear_error();
 		return -EPROTO;
@@ -106,7 +106,7 @@ static int tls_start(struct fconn *c, const struct url *u, SSL_CTX *tls, char wh
 	return 0;
 }
 
-int fconn_open(struct fconn *c, const char *url, SSL_CTX *tls, int timeout_ms, char why[CONN_WHY])
+int wsc_open(struct wsc *c, const char *url, SSL_CTX *tls, int timeout_ms, char why[WSC_WHY])
 {
 	struct url u;
 	int ret;
@@ -114,20 +114,20 @@ int fconn_open(struct fconn *c, const char *url, SSL_CTX *tls, int timeout_ms, c
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	if (url_parse(url, &u)) {
-		snprintf(why, CONN_WHY, "invalid URL '%.200s'", url);
+		snprintf(why, WSC_WHY, "invalid URL '%.200s'", url);
 		return -EINVAL;
 	}
 	c->fd = tcp_connect(&u, timeout_ms, why);
 	if (c->fd < 0)
 		return c->fd;
 	if (u.tls && (ret = tls_start(c, &u, tls, why))) {
-		fconn_close(c);
+		wsc_close(c);
 		return ret;
 	}
 	return 0;
 }
 
-void fconn_close(struct fconn *c)
+void wsc_close(struct wsc *c)
 {
 	if (c->ssl) {
 		SSL_shutdown(c->ssl);
@@ -140,14 +140,14 @@ void fconn_close(struct fconn *c)
 	c->fd = -1;
 }
 
-int fconn_nonblock(struct fconn *c)
+int wsc_nonblock(struct wsc *c)
 {
 	int fl = fcntl(c->fd, F_GETFL);
 
 	return fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) ? -errno : 0;
 }
 
-static ssize_t ssl_result(struct fconn *c, int n)
+static ssize_t ssl_result(struct wsc *c, int n)
 {
 	int e = SSL_get_error(c->ssl, n);
 
@@ -159,7 +159,7 @@ static ssize_t ssl_result(struct fconn *c, int n)
 	return e == SSL_ERROR_SYSCALL && errno ? -errno : -EPROTO;
 }
 
-ssize_t fconn_send(struct fconn *c, const void *p, size_t n)
+ssize_t wsc_send(struct wsc *c, const void *p, size_t n)
 {
 	ssize_t r;
 
@@ -172,7 +172,7 @@ ssize_t fconn_send(struct fconn *c, const void *p, size_t n)
 	return r < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : r;
 }
 
-ssize_t fconn_recv(struct fconn *c, void *p, size_t n)
+ssize_t wsc_recv(struct wsc *c, void *p, size_t n)
 {
 	ssize_t r;
 
@@ -185,7 +185,7 @@ ssize_t fconn_recv(struct fconn *c, void *p, size_t n)
 	return r < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : r;
 }
 
-ssize_t fconn_fill(struct fconn *c, size_t max)
+ssize_t wsc_fill(struct wsc *c, size_t max)
 {
 	ssize_t r;
 
@@ -203,22 +203,22 @@ ssize_t fconn_fill(struct fconn *c, size_t max)
 	}
 	if (c->in_len == c->in_cap)
 		return -ENOBUFS;
-	r = fconn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	r = wsc_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
 	if (r > 0)
 		c->in_len += (size_t)r;
 	return r;
 }
 
-void fconn_consume(struct fconn *c, size_t n)
+void wsc_consume(struct wsc *c, size_t n)
 {
 	memmove(c->in, c->in + n, c->in_len - n);
 	c->in_len -= n;
 }
 
-static int send_all(struct fconn *c, const char *p, size_t n)
+static int send_all(struct wsc *c, const char *p, size_t n)
 {
 	while (n) {
-		ssize_t r = fconn_send(c, p, n);
+		ssize_t r = wsc_send(c, p, n);
 
 		if (r <= 0)
 			return r == 0 ? -EPIPE : (int)r;
@@ -229,7 +229,7 @@ static int send_all(struct fconn *c, const char *p, size_t n)
 }
 
 /* Read until the end of the response head; returns its length (bytes after it stay in c->in). */
-static long read_head(struct fconn *c)
+static long read_head(struct wsc *c)
 {
 	for (;;) {
 		uint8_t *end = c->in_len >= 4 ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
@@ -239,7 +239,7 @@ static long read_head(struct fconn *c)
 			return (long)(end - c->in) + 4;
 		if (c->in_len >= HEAD_MAX)
 			return -E2BIG;
-		r = fconn_fill(c, HEAD_MAX + 65536);
+		r = wsc_fill(c, HEAD_MAX + 65536);
 		if (r <= 0)
 			return r == 0 ? -ECONNRESET : r;
 	}
@@ -273,10 +273,10 @@ static bool header_value(const char *head, const char *name, char *out, size_t l
 	return false;
 }
 
-int fconn_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
-               size_t body_len, char why[CONN_WHY])
+int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
+             size_t body_len, char why[WSC_WHY])
 {
-	struct fconn c;
+	struct wsc c;
 	struct url u;
 	char *req = NULL, clen[24];
 	long head;
@@ -284,10 +284,10 @@ int fconn_post(const char *access_url, const char *token, SSL_CTX *tls, int time
 
 	body[0] = '\0';
 	if (url_parse(access_url, &u)) {
-		snprintf(why, CONN_WHY, "invalid access URL '%.200s'", access_url);
+		snprintf(why, WSC_WHY, "invalid access URL '%.200s'", access_url);
 		return -EINVAL;
 	}
-	ret = fconn_open(&c, access_url, tls, timeout_ms, why);
+	ret = wsc_open(&c, access_url, tls, timeout_ms, why);
 	if (ret)
 		return ret;
 	n = asprintf(&req,
@@ -298,23 +298,23 @@ int fconn_post(const char *access_url, const char *token, SSL_CTX *tls, int time
 	free(req);
 	head = ret ? ret : read_head(&c);
 	if (head < 0) {
-		snprintf(why, CONN_WHY, "no HTTP answer from %.100s:%d: %s", u.host, u.port,
+		snprintf(why, WSC_WHY, "no HTTP answer from %.100s:%d: %s", u.host, u.port,
 		         strerror((int)-head));
-		fconn_close(&c);
+		wsc_close(&c);
 		return (int)head;
 	}
 	c.in[head - 1] = '\0';
 	ret = status_of(c.in);
 	n = header_value((const char *)c.in, "content-length", clen, sizeof(clen)) ? atoi(clen)
 	                                                                           : -1;
-	fconn_consume(&c, (size_t)head);
-	while (n > 0 && c.in_len < (size_t)n && fconn_fill(&c, (size_t)n + 1) > 0)
+	wsc_consume(&c, (size_t)head);
+	while (n > 0 && c.in_len < (size_t)n && wsc_fill(&c, (size_t)n + 1) > 0)
 		;
 	snprintf(body, body_len, "%.*s",
 	         (int)(n >= 0 && (size_t)n < c.in_len ? (size_t)n : c.in_len), c.in);
-	fconn_close(&c);
+	wsc_close(&c);
 	if (ret < 0)
-		snprintf(why, CONN_WHY, "malformed HTTP answer from %.100s:%d", u.host, u.port);
+		snprintf(why, WSC_WHY, "malformed HTTP answer from %.100s:%d", u.host, u.port);
 	return ret;
 }
 
@@ -338,8 +338,8 @@ static bool accept_matches(const char *key, const char *got)
 	return strcmp(want, got) == 0;
 }
 
-int fconn_ws_open(struct fconn *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
-                  char why[CONN_WHY])
+int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
+                char why[WSC_WHY])
 {
 	char key[32], accept[64], *req = NULL;
 	struct url u;
@@ -348,10 +348,10 @@ int fconn_ws_open(struct fconn *c, const char *uri, SSL_CTX *tls, int timeout_ms
 
 	*status = 0;
 	if (url_parse(uri, &u)) {
-		snprintf(why, CONN_WHY, "invalid websocket uri '%.200s'", uri);
+		snprintf(why, WSC_WHY, "invalid websocket uri '%.200s'", uri);
 		return -EINVAL;
 	}
-	ret = fconn_open(c, uri, tls, timeout_ms, why);
+	ret = wsc_open(c, uri, tls, timeout_ms, why);
 	if (ret)
 		return ret;
 	ws_key(key);
@@ -364,8 +364,8 @@ int fconn_ws_open(struct fconn *c, const char *uri, SSL_CTX *tls, int timeout_ms
 	free(req);
 	head = ret ? ret : read_head(c);
 	if (head < 0) {
-		snprintf(why, CONN_WHY, "no handshake answer from %.100s:%d", u.host, u.port);
-		fconn_close(c);
+		snprintf(why, WSC_WHY, "no handshake answer from %.100s:%d", u.host, u.port);
+		wsc_close(c);
 		return (int)head;
 	}
 	c->in[head - 1] = '\0';
@@ -373,11 +373,11 @@ int fconn_ws_open(struct fconn *c, const char *uri, SSL_CTX *tls, int timeout_ms
 	if (*status != 101 ||
 	    !header_value((const char *)c->in, "sec-websocket-accept", accept, sizeof(accept)) ||
 	    !accept_matches(key, accept)) {
-		snprintf(why, CONN_WHY, "websocket refused: HTTP %d", *status);
-		fconn_close(c);
+		snprintf(why, WSC_WHY, "websocket refused: HTTP %d", *status);
+		wsc_close(c);
 		return -ECONNREFUSED;
 	}
-	fconn_consume(c, (size_t)head);
+	wsc_consume(c, (size_t)head);
 	return 0;
 }
 
@@ -404,24 +404,24 @@ static void error_message(const char *body, char *out, size_t len)
 	json_decref(o);
 }
 
-int fconn_join(struct fconn *c, const char *access_url, const char *token, SSL_CTX *tls,
-               int timeout_ms, int *status, char why[CONN_WHY])
+int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms,
+             int *status, char why[WSC_WHY])
 {
 	char body[4096], uri[2048], msg[160];
 	int ret;
 
-	*status = fconn_post(access_url, token, tls, timeout_ms, body, sizeof(body), why);
+	*status = wsc_post(access_url, token, tls, timeout_ms, body, sizeof(body), why);
 	if (*status < 0)
 		return *status;
 	if (*status != 200) {
 		error_message(body, msg, sizeof(msg));
-		snprintf(why, CONN_WHY, "access refused: HTTP %d: %s", *status, msg);
+		snprintf(why, WSC_WHY, "access refused: HTTP %d: %s", *status, msg);
 		return -EACCES;
 	}
 	if (uri_of(body, uri, sizeof(uri))) {
-		snprintf(why, CONN_WHY, "access answer has no uri");
+		snprintf(why, WSC_WHY, "access answer has no uri");
 		return -EPROTO;
 	}
-	ret = fconn_ws_open(c, uri, tls, timeout_ms, status, why);
-	return ret ? ret : fconn_nonblock(c);
+	ret = wsc_ws_open(c, uri, tls, timeout_ms, status, why);
+	return ret ? ret : wsc_nonblock(c);
 }

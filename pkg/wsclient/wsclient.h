@@ -1,0 +1,70 @@
+/*
+ * wsclient: the client side of relay's access protocol, on plain sockets with OpenSSL, for
+ * `relay file`, its load generator and (next) `relay host`. Setup (connect, TLS, the access
+ * POST, the websocket handshake) is blocking with a timeout; afterwards a connection can be
+ * switched to non-blocking and driven by the caller's epoll loop. Frames are encoded and parsed
+ * with pkg/wsframe: lws's client parser costs a function call per byte (NOTES.md), too slow for a
+ * load generator.
+ */
+#ifndef RELAY_WSCLIENT_H
+#define RELAY_WSCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+#define WSC_WHY 256
+
+struct wsc {
+	int fd;
+	SSL *ssl;
+	uint8_t *in; /* received bytes not yet consumed */
+	size_t in_len, in_cap;
+};
+
+/* A TLS client context; @verify checks the certificate chain and host name. NULL on failure. */
+SSL_CTX *wsc_tls_new(bool verify);
+
+/*
+ * Connect to @url's host and port (TLS for https/wss, with SNI and host-name check when the
+ * context verifies) within @timeout_ms. 0 or a negative errno with a reason in @why.
+ */
+int wsc_open(struct wsc *c, const char *url, SSL_CTX *tls, int timeout_ms, char why[WSC_WHY]);
+void wsc_close(struct wsc *c);
+
+/* Switch to non-blocking I/O (after the handshakes). */
+int wsc_nonblock(struct wsc *c);
+
+/* Send or receive; -EAGAIN when it would block, 0 from recv at end of stream, else -errno. */
+ssize_t wsc_send(struct wsc *c, const void *p, size_t n);
+ssize_t wsc_recv(struct wsc *c, void *p, size_t n);
+
+/* Receive into c->in (growing it up to @max bytes). Returns bytes added, 0 at end, -errno. */
+ssize_t wsc_fill(struct wsc *c, size_t max);
+/* Drop the first @n bytes of c->in. */
+void wsc_consume(struct wsc *c, size_t n);
+
+/*
+ * POST an empty body to @access_url with "Authorization: @token" on a new connection. Returns
+ * the HTTP status (the body in @body, NUL-terminated, cut to @body_len - 1), or a negative errno
+ * with @why.
+ */
+int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
+             size_t body_len, char why[WSC_WHY]);
+
+/*
+ * The access protocol's two steps: POST the token, then open the returned websocket uri.
+ * On success returns 0 with @c open and non-blocking. Otherwise a negative errno, with the HTTP
+ * status of a refusal in *status (0 when there was none) and a reason in @why.
+ */
+int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms,
+             int *status, char why[WSC_WHY]);
+
+/* Open a websocket to @uri (blocking handshake); *status is the HTTP status of a refusal. */
+int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
+                char why[WSC_WHY]);
+
+#endif
