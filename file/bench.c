@@ -76,50 +76,10 @@ static int64_t mono_ns(void)
 
 /* ---- tokens ---- */
 
-static int origin_of(const char *url, char *out, size_t len)
-{
-	struct url u;
-	bool v6;
-
-	if (url_parse(url, &u))
-		return -EINVAL;
-	v6 = strchr(u.host, ':') != NULL;
-	snprintf(out, len, "%s://%s%s%s:%d", u.tls ? "https" : "http", v6 ? "[" : "", u.host,
-	         v6 ? "]" : "", u.port);
-	return 0;
-}
-
 static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, char why[WSC_WHY])
 {
-	struct rjwt_claims c = {0};
-	char *secret = NULL, aud[512], *auds[] = {aud};
-	int ret;
-
-	if (b->o->audience && *b->o->audience)
-		snprintf(aud, sizeof(aud), "%s", b->o->audience);
-	else
-		origin_of(b->o->session, aud, sizeof(aud));
-	ret = cfg_read_secret_file(b->o->secret_file, &secret);
-	if (ret) {
-		snprintf(why, WSC_WHY, "cannot read secret file '%.200s'", b->o->secret_file);
-		return ret;
-	}
-	c.topic = b->topic;
-	c.prefix = (char *)"session";
-	c.booking_id = (char *)"bench";
-	c.sub = (char *)"relay-file-bench";
-	c.scopes = scopes;
-	c.n_scopes = n_scopes;
-	c.aud = auds;
-	c.n_aud = 1;
-	c.iat = time(NULL) - 1;
-	c.nbf = c.iat;
-	c.exp = c.iat + b->o->duration / 1000 + 3600;
-	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, out);
-	cfg_free_secret(secret);
-	if (ret)
-		snprintf(why, WSC_WHY, "cannot sign a token");
-	return ret;
+	return wsc_mint(b->o->session, b->o->secret_file, b->o->audience, scopes, n_scopes,
+	                b->o->duration / 1000 + 3600, "bench", out, why);
 }
 
 /*

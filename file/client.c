@@ -177,53 +177,12 @@ void play_script_free(struct play_script *s)
 
 /* ---- tokens ---- */
 
-static int topic_of(const char *session, char *out, size_t len)
-{
-	const char *slash = strrchr(session, '/');
-
-	if (!slash || !slash[1] || strchr(slash, '?') || strlen(slash + 1) >= len)
-		return -EINVAL;
-	snprintf(out, len, "%s", slash + 1);
-	return 0;
-}
-
 static int mint(const struct client_opts *o, char **out, char why[256])
 {
-	struct rjwt_claims c = {0};
-	char topic[128], aud[512], *secret = NULL;
-	char *scopes[] = {(char *)"read", (char *)"write"}, *auds[] = {aud};
-	struct url u;
-	int ret;
+	char *scopes[] = {(char *)"read", (char *)"write"};
 
-	if (topic_of(o->session, topic, sizeof(topic)) || url_parse(o->session, &u)) {
-		snprintf(why, 256, "session must be an access URL ending in /session/TOPIC");
-		return -EINVAL;
-	}
-	if (o->audience && *o->audience)
-		snprintf(aud, sizeof(aud), "%s", o->audience);
-	else
-		snprintf(aud, sizeof(aud), "%s://%s:%d", u.tls ? "https" : "http", u.host, u.port);
-	ret = cfg_read_secret_file(o->secret_file, &secret);
-	if (ret) {
-		snprintf(why, 256, "cannot read secret file '%.200s'", o->secret_file);
-		return ret;
-	}
-	c.topic = topic;
-	c.prefix = (char *)"session";
-	c.booking_id = (char *)"relay-file";
-	c.sub = (char *)"relay-file";
-	c.scopes = scopes;
-	c.n_scopes = 2;
-	c.aud = auds;
-	c.n_aud = 1;
-	c.iat = time(NULL) - 1;
-	c.nbf = c.iat;
-	c.exp = c.iat + 24 * 3600;
-	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, out);
-	cfg_free_secret(secret);
-	if (ret)
-		snprintf(why, 256, "cannot sign a token");
-	return ret;
+	return wsc_mint(o->session, o->secret_file, o->audience, scopes, 2, 24 * 3600, "relay-file", out,
+	                why);
 }
 
 int client_token(const struct client_opts *o, char **out, char why[256])

@@ -4,6 +4,8 @@
  * afterwards.
  */
 #include "pkg/wsclient/wsclient.h"
+#include "pkg/config/config.h"
+#include "pkg/jwt/jwt.h"
 #include "pkg/url/url.h"
 
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -424,4 +427,57 @@ int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *
 	}
 	ret = wsc_ws_open(c, uri, tls, timeout_ms, status, why);
 	return ret ? ret : wsc_nonblock(c);
+}
+
+/* ---- tokens for clients that hold the secret ---- */
+
+int wsc_topic_of(const char *access_url, char *out, size_t len)
+{
+	const char *slash = strrchr(access_url, '/');
+
+	if (!slash || !slash[1] || strchr(slash, '?') || strlen(slash + 1) >= len)
+		return -EINVAL;
+	snprintf(out, len, "%s", slash + 1);
+	return 0;
+}
+
+int wsc_mint(const char *access_url, const char *secret_file, const char *audience, char **scopes,
+             size_t n_scopes, int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY])
+{
+	struct rjwt_claims c = {0};
+	char topic[128], aud[512], *secret = NULL, *auds[] = {aud};
+	struct url u;
+	int ret;
+
+	*out = NULL;
+	if (wsc_topic_of(access_url, topic, sizeof(topic)) || url_parse(access_url, &u)) {
+		snprintf(why, WSC_WHY, "the session must be an access URL ending in /session/TOPIC");
+		return -EINVAL;
+	}
+	if (audience && *audience)
+		snprintf(aud, sizeof(aud), "%s", audience);
+	else
+		snprintf(aud, sizeof(aud), "%s://%s%s%s:%d", u.tls ? "https" : "http",
+		         strchr(u.host, ':') ? "[" : "", u.host, strchr(u.host, ':') ? "]" : "", u.port);
+	ret = cfg_read_secret_file(secret_file, &secret);
+	if (ret) {
+		snprintf(why, WSC_WHY, "cannot read secret file '%.200s'", secret_file);
+		return ret;
+	}
+	c.topic = topic;
+	c.prefix = (char *)"session";
+	c.booking_id = (char *)who;
+	c.sub = (char *)who;
+	c.scopes = scopes;
+	c.n_scopes = n_scopes;
+	c.aud = auds;
+	c.n_aud = 1;
+	c.iat = time(NULL) - 1;
+	c.nbf = c.iat;
+	c.exp = c.iat + lifetime_s;
+	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, out);
+	cfg_free_secret(secret);
+	if (ret)
+		snprintf(why, WSC_WHY, "cannot sign a token");
+	return ret;
 }

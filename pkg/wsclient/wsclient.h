@@ -67,4 +67,15 @@ int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *
 int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
                 char why[WSC_WHY]);
 
+/*
+ * Mint an HS256 token for the topic of @access_url (its last path segment) with @scopes, for
+ * @audience (NULL or "": the URL's origin), valid @lifetime_s seconds from now, booking id and
+ * sub @who. The secret is read from @secret_file and wiped. 0 or -errno with @why.
+ */
+int wsc_mint(const char *access_url, const char *secret_file, const char *audience, char **scopes,
+             size_t n_scopes, int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY]);
+
+/* The topic of an access URL (its last path segment), or -EINVAL. */
+int wsc_topic_of(const char *access_url, char *out, size_t len);
+
 #endif
