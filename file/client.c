@@ -181,8 +181,8 @@ static int mint(const struct client_opts *o, char **out, char why[256])
 {
 	char *scopes[] = {(char *)"read", (char *)"write"};
 
-	return wsc_mint(o->session, o->secret_file, o->audience, scopes, 2, 24 * 3600, "relay-file", out,
-	                why);
+	return wsc_mint(o->session, o->secret_file, o->audience, scopes, 2, 24 * 3600, "relay-file",
+	                out, why);
 }
 
 int client_token(const struct client_opts *o, char **out, char why[256])
@@ -339,30 +339,7 @@ static bool passes(const struct client *cl, const char *text)
 
 static int send_frame(struct client *cl, uint8_t op, const void *data, size_t len)
 {
-	uint8_t mask[4], *frame = malloc(WSFRAME_MAX_HEADER + len);
-	size_t h, off = 0;
-	int ret = 0;
-
-	if (!frame)
-		return -ENOMEM;
-	RAND_bytes(mask, sizeof(mask));
-	h = wsframe_header(frame, op, true, len, mask);
-	if (len)
-		memcpy(frame + h, data, len);
-	wsframe_mask(frame + h, len, mask, 0);
-	while (off < h + len && !ret) {
-		ssize_t r = wsc_send(&cl->c, frame + off, h + len - off);
-		struct pollfd pfd = {.fd = cl->c.fd, .events = POLLOUT};
-
-		if (r == -EAGAIN)
-			ret = poll(&pfd, 1, (int)cl->o->timeout) == 1 ? 0 : -ETIMEDOUT;
-		else if (r <= 0)
-			ret = r ? (int)r : -EPIPE;
-		else
-			off += (size_t)r;
-	}
-	free(frame);
-	return ret;
+	return wsc_send_frame(&cl->c, op, data, len, (int)cl->o->timeout);
 }
 
 static void send_message(struct client *cl, const char *text, size_t len)

@@ -6,6 +6,7 @@
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/config/config.h"
 #include "pkg/jwt/jwt.h"
+#include "pkg/wsframe/wsframe.h"
 #include "pkg/url/url.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,14 +453,16 @@ int wsc_mint(const char *access_url, const char *secret_file, const char *audien
 
 	*out = NULL;
 	if (wsc_topic_of(access_url, topic, sizeof(topic)) || url_parse(access_url, &u)) {
-		snprintf(why, WSC_WHY, "the session must be an access URL ending in /session/TOPIC");
+		snprintf(why, WSC_WHY,
+		         "the session must be an access URL ending in /session/TOPIC");
 		return -EINVAL;
 	}
 	if (audience && *audience)
 		snprintf(aud, sizeof(aud), "%s", audience);
 	else
 		snprintf(aud, sizeof(aud), "%s://%s%s%s:%d", u.tls ? "https" : "http",
-		         strchr(u.host, ':') ? "[" : "", u.host, strchr(u.host, ':') ? "]" : "", u.port);
+		         strchr(u.host, ':') ? "[" : "", u.host, strchr(u.host, ':') ? "]" : "",
+		         u.port);
 	ret = cfg_read_secret_file(secret_file, &secret);
 	if (ret) {
 		snprintf(why, WSC_WHY, "cannot read secret file '%.200s'", secret_file);
@@ -479,5 +483,33 @@ int wsc_mint(const char *access_url, const char *secret_file, const char *audien
 	cfg_free_secret(secret);
 	if (ret)
 		snprintf(why, WSC_WHY, "cannot sign a token");
+	return ret;
+}
+
+int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, int timeout_ms)
+{
+	uint8_t mask[4], *frame = malloc(WSFRAME_MAX_HEADER + len);
+	size_t h, off = 0;
+	int ret = 0;
+
+	if (!frame)
+		return -ENOMEM;
+	RAND_bytes(mask, sizeof(mask));
+	h = wsframe_header(frame, opcode, true, len, mask);
+	if (len)
+		memcpy(frame + h, data, len);
+	wsframe_mask(frame + h, len, mask, 0);
+	while (off < h + len && !ret) {
+		ssize_t r = wsc_send(c, frame + off, h + len - off);
+		struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+
+		if (r == -EAGAIN)
+			ret = poll(&pfd, 1, timeout_ms) == 1 ? 0 : -ETIMEDOUT;
+		else if (r <= 0)
+			ret = r ? (int)r : -EPIPE;
+		else
+			off += (size_t)r;
+	}
+	free(frame);
 	return ret;
 }

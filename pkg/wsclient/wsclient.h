@@ -68,6 +68,12 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
                 char why[WSC_WHY]);
 
 /*
+ * Send one masked frame (RFC 6455 section 5.3: a fresh random mask per frame), waiting up to
+ * @timeout_ms for room when the socket is non-blocking. 0 or -errno (-ETIMEDOUT, -EPIPE...).
+ */
+int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, int timeout_ms);
+
+/*
  * Mint an HS256 token for the topic of @access_url (its last path segment) with @scopes, for
  * @audience (NULL or "": the URL's origin), valid @lifetime_s seconds from now, booking id and
  * sub @who. The secret is read from @secret_file and wiped. 0 or -errno with @why.

@@ -1,0 +1,103 @@
+// t4000: `relay host` against a real relay: it dials out, bridges the topic to a local TCP
+// device in both directions, streams the test pattern as MPEG-TS (one message of whole
+// 188-byte packets per frame, starting at a keyframe), recovers by itself when the relay
+// restarts, and refuses bad settings clearly.
+'use strict';
+const net = require('net');
+const { test, ok, eq, run, startRelay, join, received, spawnTracked, freePort, withTimeout, RELAY } = require('./lib.js');
+
+let r;
+let echo;
+let echoPort;
+
+function relayHost(args) {
+  const p = spawnTracked(RELAY, ['host', ...args], { env: { PATH: process.env.PATH } });
+  p.err = '';
+  p.stderr.on('data', (d) => { p.err += d; });
+  p.done = new Promise((resolve) => p.on('exit', (code) => resolve(code)));
+  p.logged = (re, ms = 10000) => withTimeout(new Promise((resolve) => {
+    const check = () => { if (re.test(p.err)) resolve(); };
+    p.stderr.on('data', check);
+    check();
+  }), ms, `relay host log ${re}`);
+  return p;
+}
+
+test('start relay and a TCP echo device', async () => {
+  r = await startRelay({ args: ['--access-rate', '0'] });
+  echoPort = await freePort();
+  echo = net.createServer((s) => s.pipe(s));
+  await new Promise((res) => echo.listen(echoPort, '127.0.0.1', res));
+  ok(r.port > 0, 'started');
+});
+
+test('data bridge: a browser-side client on the topic gets the device\'s echo', async () => {
+  const host = relayHost(['--session', `${r.base}/session/dev`, '--secret-file', r.secretFile, '--insecure',
+    '--data', `tcp:127.0.0.1:${echoPort}`]);
+  await host.logged(/relay link up/);
+  await host.logged(/device link up/);
+  const user = await join(r, 'dev', { scopes: ['read', 'write'] });
+  user.send('{"set":"mode","to":"stop"}');
+  await received(user, 1);
+  eq(user.inbox[0].data.toString(), '{"set":"mode","to":"stop"}', 'round trip through the device');
+  user.close();
+  host.kill('SIGTERM');
+  eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exits 0 on SIGTERM');
+});
+
+test('video: the test pattern arrives as MPEG-TS, one message per frame, keyframe first', async () => {
+  const viewer = await join(r, 'cam', { scopes: ['read'] });
+  const host = relayHost(['--session', `${r.base}/session/cam`, '--secret-file', r.secretFile, '--insecure',
+    '--video', 'test', '--fps', '25', '--gop', '10']);
+  await received(viewer, 20, 10000);
+  const msgs = viewer.inbox.slice(0, 20).map((m) => m.data);
+  ok(msgs.every((b) => b.length > 0 && b.length % 188 === 0), 'whole 188-byte packets');
+  ok(msgs.every((b) => { for (let i = 0; i < b.length; i += 188) if (b[i] !== 0x47) return false; return true; }),
+    'every packet starts with the sync byte');
+  // The first message carries a keyframe: its video PES holds an MPEG-1 sequence header (00 00 01 B3).
+  ok(msgs[0].includes(Buffer.from([0, 0, 1, 0xb3])), 'starts with a sequence header (keyframe)');
+  host.kill('SIGTERM');
+  await withTimeout(host.done, 5000, 'host exit');
+  viewer.close();
+});
+
+test('recovers by itself when the relay restarts', async () => {
+  const host = relayHost(['--session', `${r.base}/session/dev2`, '--secret-file', r.secretFile, '--insecure',
+    '--data', `tcp:127.0.0.1:${echoPort}`, '--backoff-min', '100ms', '--backoff-max', '500ms']);
+  await host.logged(/relay link up/);
+  const { port, stateDir, secret } = r;
+  await r.stop();
+  await host.logged(/relay link down/);
+  r = await startRelay({ port, stateDir, secret, args: ['--access-rate', '0'] });
+  await host.logged(/relay link back up/);
+  const user = await join(r, 'dev2', { scopes: ['read', 'write'] });
+  user.send('after restart');
+  await received(user, 1);
+  eq(user.inbox[0].data.toString(), 'after restart', 'the bridge works again');
+  eq(host.err.split('\n').filter((l) => /relay link down/.test(l)).length, 1, 'the loss is logged once');
+  user.close();
+  host.kill('SIGTERM');
+  await withTimeout(host.done, 5000, 'host exit');
+});
+
+test('bad settings and refused tokens: clear errors and exit codes', async () => {
+  let h = relayHost(['--session', `${r.base}/session/x`, '--secret-file', r.secretFile]);
+  eq(await withTimeout(h.done, 5000, 'exit'), 2, 'nothing to do: exit 2');
+  h = relayHost(['--session', `${r.base}/session/x`, '--secret-file', r.secretFile, '--data', 'serial']);
+  eq(await withTimeout(h.done, 5000, 'exit'), 2, 'bad --data: exit 2');
+  ok(/tcp:HOST:PORT/.test(h.err), 'says what --data takes');
+  const fs = require('fs');
+  const bad = require('path').join(require('os').tmpdir(), `relay-bad-token-${process.pid}`);
+  fs.writeFileSync(bad, 'not.a.token');
+  h = relayHost(['--session', `${r.base}/session/x`, '--token-file', bad, '--insecure', '--data', `tcp:127.0.0.1:${echoPort}`]);
+  eq(await withTimeout(h.done, 10000, 'exit'), 1, 'refused token: exit 1');
+  ok(/HTTP 401/.test(h.err), `one clear line (${h.err.trim().split('\n').pop()})`);
+  fs.unlinkSync(bad);
+});
+
+test('stop', async () => {
+  echo.close();
+  eq((await r.stop()).code, 0, 'relay exit status');
+});
+
+run({ perTestMs: 40000 });
