@@ -505,8 +505,17 @@ static int route(struct lws *wsi, struct conn *c, const char *path)
 	if (strcmp(path, "/status") == 0 || strcmp(path, "/metrics") == 0 ||
 	    strcmp(path, "/healthz") == 0)
 		return route_operations(wsi, c, path, m);
-	if (strncmp(path, "/dashboard", 10) == 0)
-		return respond_error(wsi, c, 404, "dashboard files not found: check web_dir");
+	if (strcmp(path, "/favicon.ico") == 0)
+		return respond(wsi, c, 204, NULL);
+	if (relay_is_static(path)) {
+		int ret = m == M_GET ? relay_static_start(wsi, c, path) : -ENOENT;
+
+		if (ret == 0)
+			c->is_file = true;
+		if (ret != -ENOENT)
+			return ret;
+		return respond_error(wsi, c, 404, "no such page (check web_dir)");
+	}
 	if (strncmp(path, "/session/", 9) == 0) {
 		if (m == M_GET)
 			return respond_error(wsi, c, 426,
@@ -582,6 +591,14 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 
 	if (!c->responded)
 		return 0;
+	if (c->is_file) {
+		n = relay_static_write(wsi, c);
+		if (n)
+			return n > 0 ? 0 : -1;
+		c->is_file = false;
+		c->responded = false;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
 	buf = malloc(LWS_PRE + c->body_len + 1);
 	if (!buf)
 		return -1;
@@ -621,6 +638,8 @@ int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			free(c->body);
 			c->body = NULL;
 		}
+		if (c && c->is_file)
+			relay_static_close(c);
 		return 0;
 	default:
 		break;

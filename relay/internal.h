@@ -51,6 +51,9 @@ struct conn {
 	size_t body_len;
 	bool responded;
 	bool is_access; /* POST /session/...: its status is counted in /metrics */
+	bool is_file;   /* a static page is being sent (file_fd, file_left) */
+	int file_fd;
+	size_t file_left;
 	int64_t content_length;
 
 	/* websocket phase */
@@ -126,6 +129,13 @@ int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol)
 int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
 /* The client's address, from X-Forwarded-For when trust_forwarded_for is set. */
 void relay_client_addr(struct lws *wsi, char *out, size_t len);
+
+/* static.c: pages under web_dir */
+bool relay_is_static(const char *path);
+/* Start sending @path; 0 (answer under way), -ENOENT (no such page), -1 (connection error). */
+int relay_static_start(struct lws *wsi, struct conn *c, const char *path);
+int relay_static_write(struct lws *wsi, struct conn *c);
+void relay_static_close(struct conn *c);
 
 /* status.c */
 /* The status report: one JSON object per live connection (new reference). */

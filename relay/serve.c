@@ -339,25 +339,6 @@ static int check_settings(const struct relay_opts *o, char why[256])
 /* ---- context ---- */
 
 /* Static files of the dashboard, from <web_dir>/dashboard, when that folder exists. */
-static const struct lws_http_mount *dashboard_mount(const struct relay_opts *o,
-                                                    struct lws_http_mount *m)
-{
-	static char origin[PATH_MAX];
-
-	snprintf(origin, sizeof(origin), "%s/dashboard", o->web_dir);
-	if (access(origin, R_OK | X_OK)) {
-		log_warn("no dashboard: cannot read '%s'", origin);
-		return NULL;
-	}
-	memset(m, 0, sizeof(*m));
-	m->mountpoint = "/dashboard";
-	m->mountpoint_len = 10;
-	m->origin = origin;
-	m->def = "index.html";
-	m->origin_protocol = LWSMPRO_FILE;
-	return m;
-}
-
 /* A second, plain-HTTP listener for /metrics and /healthz only (--metrics-listen). */
 static int metrics_vhost(struct server *s)
 {
@@ -384,7 +365,6 @@ static int create_context(struct server *s, const struct listen_addr *a)
 {
 	const struct relay_opts *o = s->o;
 	struct lws_context_creation_info info;
-	struct lws_http_mount mount;
 	void *foreign[1] = {&uv_loop};
 
 	memset(&info, 0, sizeof(info));
@@ -415,7 +395,6 @@ static int create_context(struct server *s, const struct listen_addr *a)
 		info.ssl_cert_filepath = o->cert;
 		info.ssl_private_key_filepath = o->key;
 	}
-	info.mounts = dashboard_mount(o, &mount);
 	s->ctx = lws_create_context(&info);
 	if (!s->ctx)
 		return -EIO;
