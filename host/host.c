@@ -19,10 +19,13 @@
 #include "pkg/wsframe/wsframe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +67,9 @@ struct host {
 	struct wsc ws;
 	struct link relay, device;
 	int dev_fd, ep, sig_fd, timer_fd, ev_fd;
-	bool dev_udp;
+	int dev_wfd; /* where data for the device goes: dev_fd, or the child's stdin */
+	pid_t child; /* exec: devices */
+	bool dev_udp, dev_exec;
 	char dev_host[256];
 	int dev_port;
 	/* video */
@@ -283,6 +288,10 @@ static int parse_device(struct host *h)
 
 	if (!d || !*d)
 		return 0;
+	if (strncmp(d, "exec:", 5) == 0) {
+		h->dev_exec = true;
+		return d[5] ? 0 : -EINVAL;
+	}
 	if (strncmp(d, "tcp:", 4) != 0 && strncmp(d, "udp:", 4) != 0)
 		return -EINVAL;
 	h->dev_udp = d[0] == 'u';
@@ -294,13 +303,56 @@ static int parse_device(struct host *h)
 	return h->dev_port > 0 && h->dev_port < 65536 ? 0 : -EINVAL;
 }
 
-static void device_down(struct host *h, const char *why)
+static void close_device(struct host *h)
 {
 	if (h->dev_fd >= 0) {
 		epoll_ctl(h->ep, EPOLL_CTL_DEL, h->dev_fd, NULL);
 		close(h->dev_fd);
 	}
-	h->dev_fd = -1;
+	if (h->dev_wfd >= 0 && h->dev_wfd != h->dev_fd)
+		close(h->dev_wfd);
+	h->dev_fd = h->dev_wfd = -1;
+	if (h->child > 0) {
+		kill(h->child, SIGKILL); /* restarted with the link; SIGKILL cannot be ignored */
+		waitpid(h->child, NULL, 0);
+		h->child = 0;
+	}
+}
+
+/* exec:COMMAND: /bin/sh -c COMMAND, its stdout read as the device, its stdin written. */
+static int spawn_device(struct host *h, char why[160])
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)h->o->data + 5, NULL};
+	posix_spawn_file_actions_t fa;
+	int in[2], out[2], ret;
+	extern char **environ;
+
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) {
+		snprintf(why, 160, "cannot make pipes: %s", strerror(errno));
+		return -errno;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+	ret = posix_spawn(&h->child, "/bin/sh", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	close(out[1]);
+	if (ret) {
+		close(in[1]);
+		close(out[0]);
+		h->child = 0;
+		snprintf(why, 160, "cannot start '%.100s': %s", h->o->data + 5, strerror(ret));
+		return -ret;
+	}
+	h->dev_fd = out[0];
+	h->dev_wfd = in[1];
+	return 0;
+}
+
+static void device_down(struct host *h, const char *why)
+{
+	close_device(h);
 	link_down(h, &h->device, "device link", why);
 }
 
@@ -312,6 +364,15 @@ static void device_connect(struct host *h)
 	int fd = -1;
 
 	h->device.retry_ns = NEVER;
+	if (h->dev_exec) {
+		if (spawn_device(h, why)) {
+			link_down(h, &h->device, "device link", why);
+			return;
+		}
+		epoll_ctl(h->ep, EPOLL_CTL_ADD, h->dev_fd, &ev);
+		link_up(h, &h->device, "device link");
+		return;
+	}
 	hints.ai_socktype = h->dev_udp ? SOCK_DGRAM : SOCK_STREAM;
 	snprintf(port, sizeof(port), "%d", h->dev_port);
 	if (getaddrinfo(h->dev_host, port, &hints, &res) == 0) {
@@ -331,7 +392,7 @@ static void device_connect(struct host *h)
 		link_down(h, &h->device, "device link", why);
 		return;
 	}
-	h->dev_fd = fd;
+	h->dev_fd = h->dev_wfd = fd;
 	epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &ev);
 	link_up(h, &h->device, "device link");
 }
@@ -340,10 +401,10 @@ static void device_connect(struct host *h)
 static void device_readable(struct host *h)
 {
 	uint8_t buf[DEVICE_READ];
-	ssize_t n = recv(h->dev_fd, buf, sizeof(buf), 0);
+	ssize_t n = read(h->dev_fd, buf, sizeof(buf));
 
 	if (n <= 0) {
-		device_down(h, n == 0 ? "device closed the connection" : strerror(errno));
+		device_down(h, n == 0 ? "the device closed its end" : strerror(errno));
 		return;
 	}
 	if (h->relay.up && wsc_send_frame(&h->ws, WS_BINARY, buf, (size_t)n, (int)h->o->timeout))
@@ -355,8 +416,8 @@ static void to_device(struct host *h, const uint8_t *p, size_t n)
 {
 	size_t off = 0;
 
-	while (h->dev_fd >= 0 && off < n) {
-		ssize_t w = send(h->dev_fd, p + off, n - off, MSG_NOSIGNAL);
+	while (h->dev_wfd >= 0 && off < n) {
+		ssize_t w = write(h->dev_wfd, p + off, n - off);
 
 		if (w <= 0) {
 			device_down(h, strerror(errno));
@@ -546,8 +607,7 @@ static void teardown(struct host *h)
 		wsc_send_frame(&h->ws, WS_CLOSE, bye, 2, (int)h->o->timeout);
 		wsc_close(&h->ws);
 	}
-	if (h->dev_fd >= 0)
-		close(h->dev_fd);
+	close_device(h);
 	for (size_t i = 0; i < h->q.n; i++)
 		free(h->q.data[(h->q.head + i) % CHUNKS_MAX]);
 	pthread_mutex_destroy(&h->q.lock);
@@ -561,7 +621,13 @@ static void teardown(struct host *h)
 
 int host_run(const struct host_opts *o)
 {
-	struct host h = {.o = o, .dev_fd = -1, .ep = -1, .sig_fd = -1, .timer_fd = -1, .ev_fd = -1};
+	struct host h = {.o = o,
+	                 .dev_fd = -1,
+	                 .dev_wfd = -1,
+	                 .ep = -1,
+	                 .sig_fd = -1,
+	                 .timer_fd = -1,
+	                 .ev_fd = -1};
 	char why[160] = "";
 
 	pthread_mutex_init(&h.q.lock, NULL);

@@ -45,6 +45,25 @@ test('data bridge: a browser-side client on the topic gets the device\'s echo', 
   eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exits 0 on SIGTERM');
 });
 
+test('exec: device: a child process\'s stdin and stdout; restarted when it exits', async () => {
+  const host = relayHost(['--session', `${r.base}/session/exec`, '--secret-file', r.secretFile, '--insecure',
+    '--data', 'exec:head -n 1', '--backoff-min', '100ms', '--backoff-max', '200ms']);
+  await host.logged(/relay link up/);
+  await host.logged(/device link up/);
+  const user = await join(r, 'exec', { scopes: ['read', 'write'] });
+  user.send('line one\n');
+  await received(user, 1);
+  eq(user.inbox[0].data.toString(), 'line one\n', 'the child answered');
+  await host.logged(/device link down/); // head exits after one line
+  await host.logged(/device link back up/);
+  user.send('line two\n');
+  await received(user, 2);
+  eq(user.inbox[1].data.toString(), 'line two\n', 'a new child answers after the restart');
+  user.close();
+  host.kill('SIGTERM');
+  eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
+});
+
 test('video: the test pattern arrives as MPEG-TS, one message per frame, keyframe first', async () => {
   const viewer = await join(r, 'cam', { scopes: ['read'] });
   const host = relayHost(['--session', `${r.base}/session/cam`, '--secret-file', r.secretFile, '--insecure',

@@ -21,6 +21,11 @@ function relayFile(args, { stdin, ms = 20000 } = {}) {
   if (stdin !== undefined) p.stdin.end(stdin);
   const done = new Promise((resolve) => p.on('exit', (code) => resolve({ code, stdout, stderr })));
   p.done = withTimeout(done, ms, `relay file ${args.join(' ')}`);
+  p.printed = (text) => withTimeout(new Promise((resolve) => {
+    const check = () => { if (stdout.includes(text)) resolve(); };
+    p.stdout.on('data', check);
+    check();
+  }), 10000, `relay file output ${text}`);
   p.logged = (re) => withTimeout(new Promise((resolve) => {
     const check = () => { if (re.test(stderr)) resolve(); };
     p.stderr.on('data', check);
@@ -124,6 +129,7 @@ test('interactive: stdin lines are sent; text mode records binary as base64', as
   client.stdin.write('typed one\ntyped two\n');
   await received(reader, 2);
   eq(reader.inbox.map((m) => m.data.toString()), ['typed one', 'typed two'], 'lines sent');
+  await client.printed('] AAEC/w==');
   client.stdin.end();
   const res = await client.done;
   eq(res.code, 0, 'end of input ends the session');
