@@ -79,3 +79,8 @@ for tls in no yes; do
 done
 
 node bench/summary.js "$results"
+
+if [ -z "$filter" ] || [[ "host" == *"$filter"* ]]; then
+	echo
+	for i in $(seq "$repeat"); do bench/host.sh "$relay" 10; done
+fi

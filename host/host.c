@@ -80,6 +80,9 @@ struct host {
 	struct chunks q;
 	bool skip_to_key;
 	uint64_t frames_sent, frames_dropped;
+	int64_t encode_us[4096]; /* last encode times; written by the encoder thread, read after
+	                            join */
+	size_t n_encoded;
 	/* relay -> device message assembly */
 	uint8_t *msg;
 	size_t msg_len, msg_cap;
@@ -166,12 +169,14 @@ static void *encoder_main(void *arg)
 		at.tv_sec = t / 1000000000;
 		at.tv_nsec = t % 1000000000;
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+		t = mono_ns();
 		clock_gettime(CLOCK_REALTIME, &wall);
 		if (video_enc_test_frame(h->enc, n,
 		                         (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000)) {
 			log_err("video encoding failed at frame %lld", (long long)n);
 			break;
 		}
+		h->encode_us[h->n_encoded++ % 4096] = (mono_ns() - t) / 1000;
 	}
 	return NULL;
 }
@@ -594,11 +599,32 @@ static int setup(struct host *h, char why[160])
 	return 0;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Encode time per frame (draw + encode + mux), median and p99 over the last 4096 frames. */
+static void report_encoding(struct host *h)
+{
+	size_t n = h->n_encoded < 4096 ? h->n_encoded : 4096;
+
+	if (!n)
+		return;
+	qsort(h->encode_us, n, sizeof(h->encode_us[0]), cmp_i64);
+	log_notice("video: %zu frames encoded, encode time median %lld us, p99 %lld us",
+	           h->n_encoded, (long long)h->encode_us[n / 2],
+	           (long long)h->encode_us[(n * 99) / 100]);
+}
+
 static void teardown(struct host *h)
 {
 	if (h->thread_started) {
 		atomic_store(&h->stop, true);
 		pthread_join(h->thread, NULL);
+		report_encoding(h);
 	}
 	video_enc_free(h->enc);
 	if (h->relay.up) {
