@@ -79,6 +79,7 @@ struct host {
 	struct video_enc *enc;
 	struct chunks q;
 	bool skip_to_key;
+	int64_t renew_ns; /* reconnect with a fresh minted token then; NEVER otherwise */
 	uint64_t frames_sent, frames_dropped;
 	int64_t encode_us[4096]; /* last encode times; written by the encoder thread, read after
 	                            join */
@@ -231,6 +232,15 @@ static void relay_connect(struct host *h)
 	epoll_ctl(h->ep, EPOLL_CTL_ADD, h->ws.fd, &ev);
 	h->skip_to_key = true; /* a new viewer needs a keyframe first */
 	link_up(h, &h->relay, "relay link");
+	h->renew_ns = NEVER;
+	if (!(h->o->token && *h->o->token) && !(h->o->token_file && *h->o->token_file)) {
+		/* renew before the relay closes at exp: a tenth of the lifetime early, at most 60 s
+		 */
+		int64_t margin =
+		        h->o->token_lifetime / 10 < 60000 ? h->o->token_lifetime / 10 : 60000;
+
+		h->renew_ns = mono_ns() + (h->o->token_lifetime - margin) * 1000000;
+	}
 }
 
 /* Video: send a frame unless the socket has no room; then skip to the next keyframe. */
@@ -508,12 +518,28 @@ static void arm_timer(struct host *h)
 		next = h->relay.retry_ns;
 	if (h->o->data && *h->o->data && !h->device.up && h->device.retry_ns < next)
 		next = h->device.retry_ns;
+	if (h->relay.up && h->renew_ns < next)
+		next = h->renew_ns;
 	if (next == NEVER)
 		return;
 	next = next - now < 1 ? 1 : next - now;
 	its.it_value.tv_sec = next / 1000000000;
 	its.it_value.tv_nsec = next % 1000000000;
 	timerfd_settime(h->timer_fd, 0, &its, NULL);
+}
+
+/* A fresh token before the current one expires: close this link (1000) and open another. */
+static void renew(struct host *h)
+{
+	uint8_t bye[2] = {0x03, 0xe8};
+
+	log_notice("renewing the token: reconnecting");
+	wsc_send_frame(&h->ws, WS_CLOSE, bye, 2, (int)h->o->timeout);
+	epoll_ctl(h->ep, EPOLL_CTL_DEL, h->ws.fd, NULL);
+	wsc_close(&h->ws);
+	h->relay.up = false;
+	h->msg_len = 0;
+	relay_connect(h);
 }
 
 static void on_timer(struct host *h)
@@ -524,6 +550,8 @@ static void on_timer(struct host *h)
 	if (read(h->timer_fd, &n, sizeof(n)) < 0) {
 		/* deadlines are checked below */
 	}
+	if (h->relay.up && h->renew_ns <= now)
+		renew(h);
 	if (!h->relay.up && h->relay.retry_ns <= now)
 		relay_connect(h);
 	if (h->o->data && *h->o->data && !h->device.up && h->device.retry_ns <= now)
@@ -659,7 +687,7 @@ int host_run(const struct host_opts *o)
 	pthread_mutex_init(&h.q.lock, NULL);
 	h.ws.fd = -1;
 	h.relay.backoff_ms = h.device.backoff_ms = o->backoff_min;
-	h.relay.retry_ns = h.device.retry_ns = NEVER;
+	h.relay.retry_ns = h.device.retry_ns = h.renew_ns = NEVER;
 	if ((!o->video || !*o->video) && (!o->data || !*o->data)) {
 		fprintf(stderr,
 		        "relay host: nothing to do: give --video test and/or --data tcp:HOST:PORT\n");

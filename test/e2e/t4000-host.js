@@ -64,6 +64,22 @@ test('exec: device: a child process\'s stdin and stdout; restarted when it exits
   eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
 });
 
+test('a minted token is renewed before it expires', async () => {
+  const host = relayHost(['--session', `${r.base}/session/renew`, '--secret-file', r.secretFile, '--insecure',
+    '--data', 'exec:cat', '--token-lifetime', '5s']);
+  await host.logged(/relay link up/);
+  await host.logged(/renewing the token/, 8000);
+  await withTimeout((async () => { while ((host.err.match(/relay link up/g) || []).length < 2) await new Promise((s) => setTimeout(s, 50)); })(), 5000, 'second link up');
+  const user = await join(r, 'renew', { scopes: ['read', 'write'] });
+  user.send('still bridged\n');
+  await received(user, 1);
+  eq(user.inbox[0].data.toString(), 'still bridged\n', 'the bridge works on the renewed link');
+  ok(!/token expired/.test(host.err), 'renewed before the relay closed it for expiry');
+  user.close();
+  host.kill('SIGTERM');
+  await withTimeout(host.done, 5000, 'host exit');
+});
+
 test('video: the test pattern arrives as MPEG-TS, one message per frame, keyframe first', async () => {
   const viewer = await join(r, 'cam', { scopes: ['read'] });
   const host = relayHost(['--session', `${r.base}/session/cam`, '--secret-file', r.secretFile, '--insecure',
