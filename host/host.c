@@ -239,7 +239,9 @@ static void relay_connect(struct host *h)
 		int64_t margin =
 		        h->o->token_lifetime / 10 < 60000 ? h->o->token_lifetime / 10 : 60000;
 
-		h->renew_ns = mono_ns() + (h->o->token_lifetime - margin) * 1000000;
+		/* minted tokens start a second early (iat = now - 1), so they end a second early
+		 * too */
+		h->renew_ns = mono_ns() + (h->o->token_lifetime - 1000 - margin) * 1000000;
 	}
 }
 

@@ -66,7 +66,7 @@ test('exec: device: a child process\'s stdin and stdout; restarted when it exits
 
 test('a minted token is renewed before it expires', async () => {
   const host = relayHost(['--session', `${r.base}/session/renew`, '--secret-file', r.secretFile, '--insecure',
-    '--data', 'exec:cat', '--token-lifetime', '5s']);
+    '--data', 'exec:cat', '--token-lifetime', '6s']);
   await host.logged(/relay link up/);
   await host.logged(/renewing the token/, 8000);
   await withTimeout((async () => { while ((host.err.match(/relay link up/g) || []).length < 2) await new Promise((s) => setTimeout(s, 50)); })(), 5000, 'second link up');
