@@ -26,7 +26,7 @@ static const struct cfg_opt host_opts[] = {
         {"video", CFG_STRING, H(video), NULL, 0, 0,
          "video source: test (a moving pattern with a stamp)", NULL, 0},
         {"data", CFG_STRING, H(data), NULL, 0, 0,
-         "local device: tcp:HOST:PORT, udp:HOST:PORT or exec:COMMAND", NULL, 0},
+         "local device: tcp:HOST:PORT, udp:HOST:PORT, serial:PATH:BAUD or exec:COMMAND", NULL, 0},
         {"width", CFG_INT, H(width), "640", 384, 4096, "video width", NULL, 0},
         {"height", CFG_INT, H(height), "480", 64, 4096, "video height", NULL, 0},
         {"fps", CFG_INT, H(fps), "25", 1, 60, "video frames per second", NULL, 0},

@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,8 @@ struct host {
 	int dev_fd, ep, sig_fd, timer_fd, ev_fd;
 	int dev_wfd; /* where data for the device goes: dev_fd, or the child's stdin */
 	pid_t child; /* exec: devices */
-	bool dev_udp, dev_exec;
+	bool dev_udp, dev_exec, dev_serial;
+	speed_t dev_speed;
 	char dev_host[256];
 	int dev_port;
 	/* video */
@@ -298,6 +300,58 @@ static void drain_video(struct host *h)
 
 /* ---- device side ---- */
 
+/* serial:PATH:BAUD, 8 data bits, no parity, 1 stop bit, raw. */
+static int parse_serial(struct host *h, const char *spec)
+{
+	static const struct {
+		long baud;
+		speed_t speed;
+	} speeds[] = {{1200, B1200},     {2400, B2400},     {4800, B4800},    {9600, B9600},
+	              {19200, B19200},   {38400, B38400},   {57600, B57600},  {115200, B115200},
+	              {230400, B230400}, {460800, B460800}, {921600, B921600}};
+	const char *colon = strrchr(spec, ':');
+	long baud;
+
+	if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof(h->dev_host))
+		return -EINVAL;
+	baud = atol(colon + 1);
+	for (size_t i = 0; i < sizeof(speeds) / sizeof(speeds[0]); i++) {
+		if (speeds[i].baud == baud) {
+			memcpy(h->dev_host, spec, (size_t)(colon - spec));
+			h->dev_speed = speeds[i].speed;
+			h->dev_serial = true;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int open_serial(struct host *h, char why[160])
+{
+	struct termios t;
+	int fd = open(h->dev_host, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0 || tcgetattr(fd, &t)) {
+		snprintf(why, 160, "cannot open serial port '%.100s': %s", h->dev_host,
+		         strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	cfmakeraw(&t);
+	cfsetispeed(&t, h->dev_speed);
+	cfsetospeed(&t, h->dev_speed);
+	t.c_cflag |= CLOCAL | CREAD;
+	if (tcsetattr(fd, TCSANOW, &t)) {
+		snprintf(why, 160, "cannot set up serial port '%.100s': %s", h->dev_host,
+		         strerror(errno));
+		close(fd);
+		return -errno;
+	}
+	h->dev_fd = h->dev_wfd = fd;
+	return 0;
+}
+
 static int parse_device(struct host *h)
 {
 	const char *d = h->o->data;
@@ -309,6 +363,8 @@ static int parse_device(struct host *h)
 		h->dev_exec = true;
 		return d[5] ? 0 : -EINVAL;
 	}
+	if (strncmp(d, "serial:", 7) == 0)
+		return parse_serial(h, d + 7);
 	if (strncmp(d, "tcp:", 4) != 0 && strncmp(d, "udp:", 4) != 0)
 		return -EINVAL;
 	h->dev_udp = d[0] == 'u';
@@ -381,8 +437,8 @@ static void device_connect(struct host *h)
 	int fd = -1;
 
 	h->device.retry_ns = NEVER;
-	if (h->dev_exec) {
-		if (spawn_device(h, why)) {
+	if (h->dev_exec || h->dev_serial) {
+		if (h->dev_exec ? spawn_device(h, why) : open_serial(h, why)) {
 			link_down(h, &h->device, "device link", why);
 			return;
 		}
@@ -420,6 +476,8 @@ static void device_readable(struct host *h)
 	uint8_t buf[DEVICE_READ];
 	ssize_t n = read(h->dev_fd, buf, sizeof(buf));
 
+	if (n < 0 && errno == EAGAIN)
+		return;
 	if (n <= 0) {
 		device_down(h, n == 0 ? "the device closed its end" : strerror(errno));
 		return;
@@ -702,7 +760,8 @@ int host_run(const struct host_opts *o)
 	}
 	if (parse_device(&h)) {
 		fprintf(stderr,
-		        "relay host: --data must be tcp:HOST:PORT or udp:HOST:PORT, not '%s'\n",
+		        "relay host: --data must be tcp:HOST:PORT, udp:HOST:PORT, serial:PATH:BAUD or "
+		        "exec:COMMAND, not '%s'\n",
 		        o->data);
 		return 2;
 	}

@@ -80,6 +80,30 @@ test('a minted token is renewed before it expires', async () => {
   await withTimeout(host.done, 5000, 'host exit');
 });
 
+test('serial device (a pty pair); a port that disappears is reported once, the link stays', async () => {
+  const dev = spawnTracked('/usr/bin/python3', [require('path').join(__dirname, 'pty-echo.py')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const ttyPath = await withTimeout(new Promise((resolve) => {
+    let out = '';
+    dev.stdout.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out.trim()); });
+  }), 5000, 'pty path');
+  const host = relayHost(['--session', `${r.base}/session/tty`, '--secret-file', r.secretFile, '--insecure',
+    '--data', `serial:${ttyPath}:115200`, '--backoff-min', '100ms', '--backoff-max', '200ms']);
+  await host.logged(/relay link up/);
+  await host.logged(/device link up/);
+  const user = await join(r, 'tty', { scopes: ['read', 'write'] });
+  user.send('*IDN?\n');
+  await received(user, 1);
+  eq(user.inbox.map((m) => m.data.toString()).join(''), '*IDN?\n', 'round trip through the serial port');
+  dev.kill('SIGKILL'); // the port disappears
+  await host.logged(/device link down/);
+  await new Promise((res) => setTimeout(res, 700)); // several retries at 100-200 ms: let them happen
+  eq(host.err.split('\n').filter((l) => /device link down/.test(l)).length, 1, 'reported once, not per retry');
+  ok(!/relay link down/.test(host.err), 'the relay link stays up');
+  user.close();
+  host.kill('SIGTERM');
+  eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
+});
+
 test('video: the test pattern arrives as MPEG-TS, one message per frame, keyframe first', async () => {
   const viewer = await join(r, 'cam', { scopes: ['read'] });
   const host = relayHost(['--session', `${r.base}/session/cam`, '--secret-file', r.secretFile, '--insecure',
