@@ -11,6 +11,7 @@
 #include "file/bench.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/jwt/jwt.h"
+#include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
 #include "pkg/url/url.h"
 #include "pkg/wsframe/wsframe.h"
@@ -65,14 +66,6 @@ struct bench {
 	uint8_t *filler;
 	bool sending;
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- tokens ---- */
 
@@ -187,7 +180,7 @@ static int append_message(struct bench *b, struct peer *p)
 	f += wsframe_header(f, WS_BINARY, true, size, zero_mask);
 	memcpy(f, b->filler, size);
 	put_u64(f, p->sent);
-	put_u64(f + 8, (uint64_t)mono_ns());
+	put_u64(f + 8, (uint64_t)clock_mono_ns());
 	f[16] = (uint8_t)p->id;
 	f[17] = (uint8_t)(p->id >> 8);
 	f[18] = (uint8_t)(p->id >> 16);
@@ -332,7 +325,7 @@ static void read_ready(struct bench *b, struct peer *p)
 			epoll_ctl(b->ep, EPOLL_CTL_DEL, p->c.fd, NULL);
 			break;
 		}
-		parse_frames(b, p, mono_ns());
+		parse_frames(b, p, clock_mono_ns());
 	}
 }
 
@@ -394,19 +387,19 @@ static int run_loop(struct bench *b)
 	if (b->tick_fd < 0 || timerfd_settime(b->tick_fd, 0, &its, NULL) ||
 	    epoll_ctl(b->ep, EPOLL_CTL_ADD, b->tick_fd, &ev))
 		return -errno;
-	b->t_start = mono_ns();
+	b->t_start = clock_mono_ns();
 	b->t_stop = b->t_start + b->o->duration * 1000000;
 	b->t_last_rx = b->t_start;
 	next_progress = b->t_start + 1000000000LL;
 	b->sending = true;
-	while (b->sending || !drained(b, mono_ns())) {
+	while (b->sending || !drained(b, clock_mono_ns())) {
 		int n = epoll_wait(b->ep, evs, 256, 100);
 
 		for (int i = 0; i < n; i++) {
 			struct peer *p = evs[i].data.ptr;
 
 			if (!p) {
-				on_tick(b, mono_ns(), &next_progress);
+				on_tick(b, clock_mono_ns(), &next_progress);
 				continue;
 			}
 			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -418,8 +411,8 @@ static int run_loop(struct bench *b)
 			else
 				flush(b, p); /* what was framed before the stop still goes */
 		}
-		if (n == 0 && b->sending && mono_ns() >= b->t_stop)
-			on_tick(b, mono_ns(), &next_progress);
+		if (n == 0 && b->sending && clock_mono_ns() >= b->t_stop)
+			on_tick(b, clock_mono_ns(), &next_progress);
 	}
 	return 0;
 }
@@ -611,10 +604,10 @@ int file_bench(const struct bench_opts *o)
 
 	ret = setup(&b, why);
 	read_proc(o->server_pid, &s.before);
-	t0 = mono_ns();
+	t0 = clock_mono_ns();
 	if (!ret)
 		ret = open_all(&b, why);
-	s.idle_open_s = (double)(mono_ns() - t0) / 1e9;
+	s.idle_open_s = (double)(clock_mono_ns() - t0) / 1e9;
 	read_proc(o->server_pid, &s.after_idle);
 	if (!ret) {
 		fprintf(stderr, "bench: %zu connections open, sending for %.1f s\n", b.npeers,

@@ -15,6 +15,7 @@
  */
 #include "file/client.h"
 #include "pkg/wsclient/wsclient.h"
+#include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
@@ -248,14 +249,6 @@ struct client {
 	int exit_code;
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void finish(struct client *cl, int code)
 {
 	cl->done = true;
@@ -366,7 +359,7 @@ static void apply_filter(struct client *cl, const struct script_line *sl)
 static void wait_until(struct client *cl, enum pstate st, int64_t ms)
 {
 	cl->pstate = st;
-	cl->deadline_ns = mono_ns() + ms * 1000000;
+	cl->deadline_ns = clock_mono_ns() + ms * 1000000;
 }
 
 /* Execute script lines until one has to wait. */
@@ -521,34 +514,22 @@ static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t 
 	}
 }
 
+static bool frame_cb(void *arg, const struct ws_frame *f, const uint8_t *payload)
+{
+	struct client *cl = arg;
+
+	on_frame(cl, f, payload);
+	return cl->connected;
+}
+
 static void read_socket(struct client *cl)
 {
-	for (;;) {
-		ssize_t r = wsc_fill(&cl->c, MSG_MAX + WSFRAME_MAX_HEADER);
-		size_t off = 0;
-		struct ws_frame f;
-		int h = 0;
+	int r = wsc_read_frames(&cl->c, MSG_MAX + WSFRAME_MAX_HEADER, frame_cb, cl);
 
-		if (r == -EAGAIN)
-			return;
-		if (r <= 0) {
-			disconnect(cl, r == 0 ? "connection closed" : strerror((int)-r));
-			return;
-		}
-		while (cl->connected &&
-		       (h = wsframe_parse(cl->c.in + off, cl->c.in_len - off, &f)) > 0 &&
-		       cl->c.in_len - off - (size_t)h >= f.payload_len) {
-			on_frame(cl, &f, cl->c.in + off + h);
-			off += (size_t)h + (size_t)f.payload_len;
-		}
-		if (!cl->connected)
-			return;
-		if (h < 0) {
-			disconnect(cl, "malformed frame from the relay");
-			return;
-		}
-		wsc_consume(&cl->c, off);
-	}
+	if (r < 0 && cl->connected)
+		disconnect(cl, r == -ECONNRESET ? "connection closed"
+		               : r == -EPROTO   ? "malformed frame from the relay"
+		                                : strerror(-r));
 }
 
 /* ---- connecting ---- */
@@ -565,7 +546,7 @@ static void schedule_reconnect(struct client *cl)
 
 	RAND_bytes(&r, 1);
 	jitter = cl->backoff_ms * (r % 41 - 20) / 100; /* +-20 % */
-	cl->reconnect_ns = mono_ns() + (cl->backoff_ms + jitter) * 1000000;
+	cl->reconnect_ns = clock_mono_ns() + (cl->backoff_ms + jitter) * 1000000;
 	cl->backoff_ms =
 	        cl->backoff_ms * 2 > cl->o->backoff_max ? cl->o->backoff_max : cl->backoff_ms * 2;
 }
@@ -670,7 +651,7 @@ static void on_signal(struct client *cl)
 
 static void on_timer(struct client *cl)
 {
-	int64_t now = mono_ns();
+	int64_t now = clock_mono_ns();
 	uint64_t n;
 
 	if (read(cl->timer_fd, &n, sizeof(n)) < 0) {
@@ -694,7 +675,7 @@ static void on_timer(struct client *cl)
 
 static void arm_timer(struct client *cl)
 {
-	int64_t next = cl->connected ? NEVER : cl->reconnect_ns, now = mono_ns();
+	int64_t next = cl->connected ? NEVER : cl->reconnect_ns, now = clock_mono_ns();
 	struct itimerspec its = {0};
 
 	if (cl->script && cl->pstate != P_RUN && cl->connected && cl->deadline_ns < next)
@@ -818,21 +799,22 @@ int file_client(const struct client_opts *o)
 
 static double ms_since(int64_t t0)
 {
-	return (double)(mono_ns() - t0) / 1e6;
+	return (double)(clock_mono_ns() - t0) / 1e6;
 }
 
 /* Wait for a message carrying @probe on @c, within @timeout_ms. */
 static int await_probe(struct wsc *c, const char *probe, int timeout_ms)
 {
-	int64_t end = mono_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t end = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
 
-	while (mono_ns() < end) {
+	while (clock_mono_ns() < end) {
 		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 		struct ws_frame f;
 		ssize_t r;
 		int h;
 
-		if (c->in_len == 0 && poll(&pfd, 1, (int)((end - mono_ns()) / 1000000) + 1) <= 0)
+		if (c->in_len == 0 &&
+		    poll(&pfd, 1, (int)((end - clock_mono_ns()) / 1000000) + 1) <= 0)
 			continue;
 		r = wsc_fill(c, 1 << 20);
 		if (r <= 0 && r != -EAGAIN)
@@ -864,18 +846,18 @@ int file_check(const struct client_opts *o)
 
 	cl.tls = wsc_tls_new(!o->insecure);
 	ret = cl.tls ? client_token(o, &token, why) : -ENOMEM;
-	t0 = mono_ns();
+	t0 = clock_mono_ns();
 	if (!ret)
 		ret = wsc_join(&a, o->session, token, cl.tls, (int)o->timeout, &status, why);
 	t_a = ms_since(t0);
-	t0 = mono_ns();
+	t0 = clock_mono_ns();
 	if (!ret)
 		ret = wsc_join(&b, o->session, token, cl.tls, (int)o->timeout, &status, why);
 	t_b = ms_since(t0);
 	RAND_bytes(rnd, sizeof(rnd));
 	snprintf(probe, sizeof(probe), "relay-file-check %02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
 	         rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	t0 = mono_ns();
+	t0 = clock_mono_ns();
 	if (!ret) {
 		cl.c = a;
 		ret = send_frame(&cl, WS_TEXT, probe, strlen(probe));

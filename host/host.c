@@ -13,6 +13,7 @@
 #include "host/host.h"
 #include "host/video.h"
 #include "pkg/log/log.h"
+#include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
 #include "pkg/url/url.h"
 #include "pkg/wsclient/wsclient.h"
@@ -93,14 +94,6 @@ struct host {
 	int exit_code;
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void link_down(struct host *h, struct link *l, const char *what, const char *why)
 {
 	unsigned char r;
@@ -113,7 +106,7 @@ static void link_down(struct host *h, struct link *l, const char *what, const ch
 	l->reported_down = true;
 	RAND_bytes(&r, 1);
 	jitter = l->backoff_ms * (r % 41 - 20) / 100;
-	l->retry_ns = mono_ns() + (l->backoff_ms + jitter) * 1000000;
+	l->retry_ns = clock_mono_ns() + (l->backoff_ms + jitter) * 1000000;
 	l->backoff_ms =
 	        l->backoff_ms * 2 > h->o->backoff_max ? h->o->backoff_max : l->backoff_ms * 2;
 }
@@ -172,14 +165,14 @@ static void *encoder_main(void *arg)
 		at.tv_sec = t / 1000000000;
 		at.tv_nsec = t % 1000000000;
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
-		t = mono_ns();
+		t = clock_mono_ns();
 		clock_gettime(CLOCK_REALTIME, &wall);
 		if (video_enc_test_frame(h->enc, n,
 		                         (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000)) {
 			log_err("video encoding failed at frame %lld", (long long)n);
 			break;
 		}
-		h->encode_us[h->n_encoded++ % 4096] = (mono_ns() - t) / 1000;
+		h->encode_us[h->n_encoded++ % 4096] = (clock_mono_ns() - t) / 1000;
 	}
 	return NULL;
 }
@@ -243,7 +236,7 @@ static void relay_connect(struct host *h)
 
 		/* minted tokens start a second early (iat = now - 1), so they end a second early
 		 * too */
-		h->renew_ns = mono_ns() + (h->o->token_lifetime - 1000 - margin) * 1000000;
+		h->renew_ns = clock_mono_ns() + (h->o->token_lifetime - 1000 - margin) * 1000000;
 	}
 }
 
@@ -537,41 +530,29 @@ static void on_frame(struct host *h, const struct ws_frame *f, const uint8_t *p)
 	}
 }
 
+static bool frame_cb(void *arg, const struct ws_frame *f, const uint8_t *payload)
+{
+	struct host *h = arg;
+
+	on_frame(h, f, payload);
+	return h->relay.up;
+}
+
 static void relay_readable(struct host *h)
 {
-	for (;;) {
-		ssize_t r = wsc_fill(&h->ws, 16 * 1024 * 1024);
-		struct ws_frame f;
-		size_t off = 0;
-		int hl = 0;
+	int r = wsc_read_frames(&h->ws, 16 * 1024 * 1024, frame_cb, h);
 
-		if (r == -EAGAIN)
-			return;
-		if (r <= 0) {
-			relay_disconnect(h, r == 0 ? "connection closed" : strerror((int)-r));
-			return;
-		}
-		while (h->relay.up &&
-		       (hl = wsframe_parse(h->ws.in + off, h->ws.in_len - off, &f)) > 0 &&
-		       h->ws.in_len - off - (size_t)hl >= f.payload_len) {
-			on_frame(h, &f, h->ws.in + off + hl);
-			off += (size_t)hl + (size_t)f.payload_len;
-		}
-		if (!h->relay.up)
-			return;
-		if (hl < 0) {
-			relay_disconnect(h, "malformed frame from the relay");
-			return;
-		}
-		wsc_consume(&h->ws, off);
-	}
+	if (r < 0 && h->relay.up)
+		relay_disconnect(h, r == -ECONNRESET ? "connection closed"
+		                    : r == -EPROTO   ? "malformed frame from the relay"
+		                                     : strerror(-r));
 }
 
 /* ---- the loop ---- */
 
 static void arm_timer(struct host *h)
 {
-	int64_t next = NEVER, now = mono_ns();
+	int64_t next = NEVER, now = clock_mono_ns();
 	struct itimerspec its = {0};
 
 	if (!h->relay.up && h->relay.retry_ns < next)
@@ -605,7 +586,7 @@ static void renew(struct host *h)
 static void on_timer(struct host *h)
 {
 	uint64_t n;
-	int64_t now = mono_ns();
+	int64_t now = clock_mono_ns();
 
 	if (read(h->timer_fd, &n, sizeof(n)) < 0) {
 		/* deadlines are checked below */

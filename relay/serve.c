@@ -5,6 +5,7 @@
  */
 #define LOG_MODULE "serve"
 #include "relay/internal.h"
+#include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 
 #include <arpa/inet.h>
@@ -38,18 +39,12 @@ static bool use_uv;
 
 int64_t relay_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_real_ms();
 }
 
 int64_t relay_mono_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 /* ---- the one protocol: HTTP and websocket callbacks ---- */

@@ -513,3 +513,27 @@ int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, 
 	free(frame);
 	return ret;
 }
+
+int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
+{
+	for (;;) {
+		ssize_t r = wsc_fill(c, max);
+		struct ws_frame f;
+		size_t off = 0;
+		int h;
+
+		if (r == -EAGAIN)
+			return 0;
+		if (r <= 0)
+			return r == 0 ? -ECONNRESET : (int)r;
+		while ((h = wsframe_parse(c->in + off, c->in_len - off, &f)) > 0 &&
+		       c->in_len - off - (size_t)h >= f.payload_len) {
+			if (!fn(arg, &f, c->in + off + h))
+				return 1;
+			off += (size_t)h + (size_t)f.payload_len;
+		}
+		if (h < 0)
+			return -EPROTO;
+		wsc_consume(c, off);
+	}
+}

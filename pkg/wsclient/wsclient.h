@@ -16,6 +16,8 @@
 
 #include <openssl/ssl.h>
 
+#include "pkg/wsframe/wsframe.h"
+
 #define WSC_WHY 256
 
 struct wsc {
@@ -66,6 +68,20 @@ int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *
 /* Open a websocket to @uri (blocking handshake); *status is the HTTP status of a refusal. */
 int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
                 char why[WSC_WHY]);
+
+/*
+ * Called for each complete frame; @payload holds f->payload_len bytes, borrowed until it returns.
+ * Return false to stop reading (for instance after closing the connection in the callback:
+ * wsc_read_frames() then touches @c no more).
+ */
+typedef bool (*wsc_frame_fn)(void *arg, const struct ws_frame *f, const uint8_t *payload);
+
+/*
+ * Read what has arrived (buffering at most @max bytes) and hand each complete frame to @fn,
+ * until the socket would block. Returns 0 (would block), 1 (stopped by @fn), -ECONNRESET at the
+ * end of the stream, -EPROTO for a malformed frame, or another negative errno.
+ */
+int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg);
 
 /*
  * Send one masked frame (RFC 6455 section 5.3: a fresh random mask per frame), waiting up to
