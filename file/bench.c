@@ -101,14 +101,6 @@ static int load_token(struct bench *b, char why[WSC_WHY])
 	return ret ? ret : mint(b, w, 1, &b->w_token, why);
 }
 
-static void free_token(char *t)
-{
-	if (t) {
-		OPENSSL_cleanse(t, strlen(t));
-		free(t);
-	}
-}
-
 /* ---- connections ---- */
 
 static int join(struct bench *b, struct peer *p, char why[WSC_WHY])
@@ -570,8 +562,8 @@ static void teardown(struct bench *b)
 	free(b->peers);
 	free(b->hist);
 	free(b->filler);
-	free_token(b->token);
-	free_token(b->w_token);
+	cfg_free_secret(b->token);
+	cfg_free_secret(b->w_token);
 	if (b->tls)
 		SSL_CTX_free(b->tls);
 	if (b->ep >= 0)

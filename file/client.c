@@ -178,41 +178,12 @@ void play_script_free(struct play_script *s)
 
 /* ---- tokens ---- */
 
-static int mint(const struct client_opts *o, char **out, char why[256])
+int client_token(const struct client_opts *o, char **out, char why[256])
 {
 	char *scopes[] = {(char *)"read", (char *)"write"};
 
-	return wsc_mint(o->session, o->secret_file, o->audience, scopes, 2, 24 * 3600, "relay-file",
-	                out, why);
-}
-
-int client_token(const struct client_opts *o, char **out, char why[256])
-{
-	int ret;
-
-	*out = NULL;
-	if (o->token && *o->token) {
-		*out = strdup(o->token);
-		return *out ? 0 : -ENOMEM;
-	}
-	if (o->token_file && *o->token_file) {
-		ret = cfg_read_secret_file(o->token_file, out);
-		if (ret)
-			snprintf(why, 256, "cannot read token file '%.200s'", o->token_file);
-		return ret;
-	}
-	if (o->secret_file && *o->secret_file)
-		return mint(o, out, why);
-	snprintf(why, 256, "no token: set RELAY_CLIENT_TOKEN, --token-file or --secret-file");
-	return -EINVAL;
-}
-
-static void free_token(char *t)
-{
-	if (t) {
-		OPENSSL_cleanse(t, strlen(t));
-		free(t);
-	}
+	return wsc_token(o->token, o->token_file, o->session, o->secret_file, o->audience, scopes,
+	                 2, 24 * 3600, "relay-file", out, why);
 }
 
 /* ---- the session ---- */
@@ -562,7 +533,7 @@ static void connect_now(struct client *cl)
 	if (!ret)
 		ret = wsc_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout, &status,
 		               why);
-	free_token(token);
+	cfg_free_secret(token);
 	if (!ret) {
 		epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->c.fd, &ev);
 		cl->connected = true;
@@ -871,7 +842,7 @@ int file_check(const struct client_opts *o)
 			                : strerror(-ret));
 	}
 	t_rt = ms_since(t0);
-	free_token(token);
+	cfg_free_secret(token);
 	wsc_close(&a);
 	wsc_close(&b);
 	if (cl.tls)

@@ -197,23 +197,18 @@ static void relay_connect(struct host *h)
 	int status = 0, ret = 0;
 
 	h->relay.retry_ns = NEVER;
-	why[0] = '\0';
-	if (h->o->token && *h->o->token)
-		token = strdup(h->o->token);
-	else if (h->o->token_file && *h->o->token_file)
-		ret = cfg_read_secret_file(h->o->token_file, &token);
-	else /* a fresh token at every connection: renewal is reconnection */
-		ret = wsc_mint(h->o->session, h->o->secret_file, h->o->audience, scopes, 2,
-		               h->o->token_lifetime / 1000, "relay-host", &token, why);
-	if (ret || !token) {
-		fprintf(stderr, "relay host: %s\n", why[0] ? why : "cannot read the token file");
+	/* minted: a fresh token at every connection, so renewal is reconnection */
+	ret = wsc_token(h->o->token, h->o->token_file, h->o->session, h->o->secret_file,
+	                h->o->audience, scopes, 2, h->o->token_lifetime / 1000, "relay-host",
+	                &token, why);
+	if (ret) {
+		fprintf(stderr, "relay host: %s\n", why);
 		h->done = true;
 		h->exit_code = 1;
 		return;
 	}
 	ret = wsc_join(&h->ws, h->o->session, token, h->tls, (int)h->o->timeout, &status, why);
-	OPENSSL_cleanse(token, strlen(token));
-	free(token);
+	cfg_free_secret(token);
 	if (ret && status >= 400 && status < 500 && status != 429) {
 		fprintf(stderr, "relay host: %s\n", why);
 		h->done = true;

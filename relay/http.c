@@ -156,11 +156,6 @@ void relay_client_addr(struct lws *wsi, char *out, size_t len)
 		snprintf(out, len, "?");
 }
 
-static void client_addr(struct lws *wsi, char *out, size_t len)
-{
-	relay_client_addr(wsi, out, len);
-}
-
 /* Token bucket per client address. True when this call may proceed. */
 static bool rate_allows(struct lws *wsi)
 {
@@ -172,7 +167,7 @@ static bool rate_allows(struct lws *wsi)
 
 	if (s->o->access_rate <= 0)
 		return true;
-	client_addr(wsi, addr, sizeof(addr));
+	relay_client_addr(wsi, addr, sizeof(addr));
 	for (const char *p = addr; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
 	r = &s->rate[h % RATE_SLOTS];
@@ -237,7 +232,7 @@ static bool authorize(struct lws *wsi, struct conn *c, struct rjwt_claims *claim
 	st = rjwt_verify(&relay_srv.verifier, tok, strlen(tok), relay_now_ms() / 1000, claims);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	if (st != RJWT_OK) {
-		client_addr(wsi, addr, sizeof(addr));
+		relay_client_addr(wsi, addr, sizeof(addr));
 		log_info("refused token from %s: %s", addr, rjwt_reason(st));
 		*ret = respond_error(wsi, c, 401, rjwt_reason(st));
 		return false;

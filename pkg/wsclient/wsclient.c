@@ -537,3 +537,28 @@ int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
 		wsc_consume(c, off);
 	}
 }
+
+int wsc_token(const char *token, const char *token_file, const char *access_url,
+              const char *secret_file, const char *audience, char **scopes, size_t n_scopes,
+              int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY])
+{
+	int ret;
+
+	*out = NULL;
+	if (token && *token) {
+		*out = strdup(token);
+		return *out ? 0 : -ENOMEM;
+	}
+	if (token_file && *token_file) {
+		ret = cfg_read_secret_file(token_file, out);
+		if (ret)
+			snprintf(why, WSC_WHY, "cannot read token file '%.200s'", token_file);
+		return ret;
+	}
+	if (secret_file && *secret_file)
+		return wsc_mint(access_url, secret_file, audience, scopes, n_scopes, lifetime_s,
+		                who, out, why);
+	snprintf(why, WSC_WHY,
+	         "no token: give the token (environment), a token file or a secret file");
+	return -EINVAL;
+}

@@ -97,6 +97,15 @@ int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, 
 int wsc_mint(const char *access_url, const char *secret_file, const char *audience, char **scopes,
              size_t n_scopes, int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY]);
 
+/*
+ * The token to present: @token itself when set, else the contents of @token_file, else one minted
+ * with wsc_mint() from @secret_file. New string in *out (wipe and free with cfg_free_secret()).
+ * 0 or -errno with a reason in @why naming what is missing or unreadable.
+ */
+int wsc_token(const char *token, const char *token_file, const char *access_url,
+              const char *secret_file, const char *audience, char **scopes, size_t n_scopes,
+              int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY]);
+
 /* The topic of an access URL (its last path segment), or -EINVAL. */
 int wsc_topic_of(const char *access_url, char *out, size_t len);
 

@@ -145,6 +145,9 @@ test('bad settings and refused tokens: clear errors and exit codes', async () =>
   h = relayHost(['--session', `${r.base}/session/x`, '--secret-file', r.secretFile, '--data', 'serial']);
   eq(await withTimeout(h.done, 5000, 'exit'), 2, 'bad --data: exit 2');
   ok(/tcp:HOST:PORT/.test(h.err), 'says what --data takes');
+  h = relayHost(['--session', `${r.base}/session/x`, '--insecure', '--data', `tcp:127.0.0.1:${echoPort}`]);
+  eq(await withTimeout(h.done, 5000, 'exit'), 1, 'no token at all: exit 1');
+  ok(/no token/.test(h.err), `says so (${h.err.trim().split('\n').pop()})`);
   const fs = require('fs');
   const bad = require('path').join(require('os').tmpdir(), `relay-bad-token-${process.pid}`);
   fs.writeFileSync(bad, 'not.a.token');
