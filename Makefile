@@ -5,7 +5,9 @@ VARIANT ?= release
 B       := build/$(VARIANT)
 
 CORE_PKGS := libwebsockets libjwt jansson openssl sqlite3 libuv
-AV_PKGS   := libavcodec libavformat libavutil libswscale libavdevice
+AV_PKGS   := libavcodec libavformat libavutil libswscale
+# libavdevice: headers only; host/video.c loads the library when a camera is opened (dlopen)
+AV_CFLAGS_EXTRA := libavdevice
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
            -Wwrite-strings -Wformat=2 -Werror
@@ -13,9 +15,9 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -I. -D_GNU_SOURCE
 CORE_CFLAGS = $(shell pkg-config --cflags $(CORE_PKGS) 2>/dev/null)
 CORE_LIBS   = $(shell pkg-config --libs $(CORE_PKGS) 2>/dev/null)
-AV_CFLAGS   = $(shell pkg-config --cflags $(AV_PKGS) 2>/dev/null)
+AV_CFLAGS   = $(shell pkg-config --cflags $(AV_PKGS) $(AV_CFLAGS_EXTRA) 2>/dev/null)
 AV_LIBS     = $(shell pkg-config --libs $(AV_PKGS) 2>/dev/null)
-LDLIBS  += $(CORE_LIBS) -lpthread -lm
+LDLIBS  += $(CORE_LIBS) -lpthread -lm -ldl
 
 ifeq ($(VARIANT),asan)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer

@@ -226,6 +226,7 @@ static int store_text(void *opts, const struct cfg_opt *o, const char *s, const 
 	        [CFG_BOOL] = "true or false",
 	        [CFG_DURATION] = "a duration such as 30s, 500ms or 1h",
 	        [CFG_SIZE] = "a size such as 512, 64KiB or 4MiB",
+	        [CFG_JSON] = "a JSON array or object (config file only)",
 	};
 	int64_t v = 0;
 	bool b;
@@ -249,6 +250,9 @@ static int store_text(void *opts, const struct cfg_opt *o, const char *s, const 
 		break;
 	case CFG_SIZE:
 		ret = cfg_parse_size(s, &v);
+		break;
+	case CFG_JSON:
+		ret = -EINVAL;
 		break;
 	}
 	if (ret) {
@@ -310,14 +314,67 @@ static int json_value_text(json_t *v, char *buf, size_t cap)
 	return 0;
 }
 
+/* One key of a config object. */
+static int apply_key(const struct cfg_table *t, void *opts, const char *key, json_t *v,
+                     const char *source, char err[CFG_ERR_MAX])
+{
+	const struct cfg_opt *o = find_opt(t, key);
+	char text[4096];
+	int ret;
+
+	if (!o || (o->flags & CFG_NO_FILE)) {
+		snprintf(err, CFG_ERR_MAX, "%.128s: unknown key '%.64s'", source, key);
+		return -EINVAL;
+	}
+	if (o->type == CFG_JSON) {
+		json_t **p = field(opts, o);
+
+		if (!json_is_array(v) && !json_is_object(v)) {
+			snprintf(err, CFG_ERR_MAX, "%.128s: key '%s' must be an array or object",
+			         source, key);
+			return -EINVAL;
+		}
+		json_decref(*p);
+		*p = json_incref(v);
+		return 0;
+	}
+	if (json_value_text(v, text, sizeof(text))) {
+		snprintf(err, CFG_ERR_MAX, "%.128s: key '%s' must be a string, number or boolean",
+		         source, key);
+		return -EINVAL;
+	}
+	ret = store_text(opts, o, text, source, err);
+	OPENSSL_cleanse(text, sizeof(text));
+	return ret;
+}
+
+int cfg_apply_json(const struct cfg_table *t, void *opts, json_t *obj, const char *source,
+                   char err[CFG_ERR_MAX])
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(obj)) {
+		snprintf(err, CFG_ERR_MAX, "%.128s: must be an object", source);
+		return -EINVAL;
+	}
+	json_object_foreach(obj, key, v)
+	{
+		int ret = apply_key(t, opts, key, v, source, err);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int apply_file(const struct cfg_table *t, void *opts, const char *path,
                       char err[CFG_ERR_MAX])
 {
-	char source[CFG_ERR_MAX / 2], text[4096];
+	char source[CFG_ERR_MAX / 2];
 	json_error_t jerr;
-	const char *key;
-	json_t *root, *v;
-	int ret = 0;
+	json_t *root;
+	int ret;
 
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
@@ -325,37 +382,13 @@ static int apply_file(const struct cfg_table *t, void *opts, const char *path,
 		         path, jerr.text, jerr.line);
 		return -EINVAL;
 	}
+	snprintf(source, sizeof(source), "config file '%.100s'", path);
 	if (!json_is_object(root)) {
-		snprintf(err, CFG_ERR_MAX, "config file '%.128s': top level must be an object",
-		         path);
-		ret = -EINVAL;
-		goto out;
+		snprintf(err, CFG_ERR_MAX, "%s: top level must be an object", source);
+		json_decref(root);
+		return -EINVAL;
 	}
-	snprintf(source, sizeof(source), "config file %.100s", path);
-	json_object_foreach(root, key, v)
-	{
-		const struct cfg_opt *o = find_opt(t, key);
-
-		if (!o || (o->flags & CFG_NO_FILE)) {
-			snprintf(err, CFG_ERR_MAX, "config file '%.128s': unknown key '%.64s'",
-			         path, key);
-			ret = -EINVAL;
-			goto out;
-		}
-		if (json_value_text(v, text, sizeof(text))) {
-			snprintf(
-			        err, CFG_ERR_MAX,
-			        "config file '%.128s': key '%s' must be a string, number or boolean",
-			        path, key);
-			ret = -EINVAL;
-			goto out;
-		}
-		ret = store_text(opts, o, text, source, err);
-		OPENSSL_cleanse(text, sizeof(text));
-		if (ret)
-			goto out;
-	}
-out:
+	ret = cfg_apply_json(t, opts, root, source, err);
 	json_decref(root);
 	return ret;
 }
@@ -533,10 +566,32 @@ void cfg_release(const struct cfg_table *t, void *opts)
 			cfg_free_secret(*p);
 		else if (o->type == CFG_STRING)
 			free(*p);
+		else if (o->type == CFG_JSON)
+			json_decref(*(json_t **)p);
 		else
 			continue;
 		*p = NULL;
 	}
+}
+
+int cfg_copy(const struct cfg_table *t, void *dst, const void *src, size_t size)
+{
+	int ret = 0;
+
+	memcpy(dst, src, size);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct cfg_opt *o = &t->opts[i];
+		void *p = field(dst, o);
+
+		if (o->type == CFG_JSON) {
+			json_incref(*(json_t **)p);
+		} else if ((o->type == CFG_STRING || o->type == CFG_SECRET) && *(char **)p) {
+			*(char **)p = strdup(*(char **)p);
+			if (!*(char **)p)
+				ret = -ENOMEM;
+		}
+	}
+	return ret;
 }
 
 /* ---- documentation ---- */
@@ -555,6 +610,8 @@ static const char *type_hint(enum cfg_type type)
 		return "DUR";
 	case CFG_SIZE:
 		return "SIZE";
+	case CFG_JSON:
+		return "JSON";
 	}
 	return "";
 }

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 enum cfg_type {
 	CFG_STRING,   /* char *, owned; freed by cfg_release() */
 	CFG_SECRET,   /* char *, owned; wiped by cfg_release(); never printed */
@@ -23,6 +25,8 @@ enum cfg_type {
 	                 seconds */
 	CFG_SIZE, /* int64_t bytes: "512", "64KiB", "4MiB", "1GiB" (also k/K/KB/M/MB/G/GB, binary)
 	           */
+	CFG_JSON, /* json_t *, an array or object from the config file only (the row must carry
+	             CFG_NO_FLAG | CFG_NO_ENV); a new reference, dropped by cfg_release() */
 };
 
 enum cfg_flags {
@@ -68,6 +72,18 @@ enum cfg_result {
  */
 enum cfg_result cfg_parse(const struct cfg_table *t, void *opts, int argc, char **argv,
                           int *first_arg, char err[CFG_ERR_MAX]);
+
+/*
+ * Apply the keys of the JSON object @obj to @opts, as a config file would (unknown keys are
+ * refused; @source names it in errors). For settings objects nested in a config file, e.g. one
+ * per stream, applied over a copy of the top-level settings.
+ */
+int cfg_apply_json(const struct cfg_table *t, void *opts, json_t *obj, const char *source,
+                   char err[CFG_ERR_MAX]);
+
+/* Deep-copy @src to @dst (strings duplicated, JSON referenced). 0 or -ENOMEM; either way
+ * cfg_release(@dst) afterwards. */
+int cfg_copy(const struct cfg_table *t, void *dst, const void *src, size_t size);
 
 /* Free and wipe what cfg_parse() allocated in @opts. */
 void cfg_release(const struct cfg_table *t, void *opts);

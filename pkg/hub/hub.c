@@ -2,6 +2,8 @@
  * hub: topics in a chained hash table, readers in a doubly linked list per topic (members
  * that only write, or idle ones, cost publishing nothing), and per
  * reader a ring of message pointers. A message is allocated once and shared by reference.
+ * A reader's ring starts small and doubles when full, up to queue_msgs: a full-size ring for
+ * every idle reader (32 KiB at 4096 messages) was most of the memory of idle connections.
  */
 #include "pkg/hub/hub.h"
 
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #define NBUCKETS 1024
+#define RING_MIN 16 /* slots in a new reader's ring */
 
 struct topic {
 	struct topic *next; /* bucket chain */
@@ -24,8 +27,8 @@ struct hub_member {
 	struct topic *topic;
 	void *owner;
 	bool can_read, can_write;
-	struct hub_msg **ring; /* queue_msgs slots */
-	size_t head, len, bytes;
+	struct hub_msg **ring; /* cap slots, cap <= queue_msgs */
+	size_t cap, head, len, bytes;
 	struct hub_counters c;
 };
 
@@ -148,8 +151,10 @@ struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, boo
 		return NULL;
 	}
 	m = calloc(1, sizeof(*m));
-	if (m && can_read)
-		m->ring = calloc(h->lim.queue_msgs, sizeof(*m->ring));
+	if (m && can_read) {
+		m->cap = h->lim.queue_msgs < RING_MIN ? h->lim.queue_msgs : RING_MIN;
+		m->ring = calloc(m->cap, sizeof(*m->ring));
+	}
 	if (!m || (can_read && !m->ring) || (!t && !(t = add_topic(h, topic)))) {
 		if (m)
 			free(m->ring);
@@ -171,13 +176,13 @@ struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, boo
 	return m;
 }
 
-static void drop_head(struct hub_member *m, size_t cap)
+static void drop_head(struct hub_member *m)
 {
 	struct hub_msg *msg = m->ring[m->head];
 
 	m->bytes -= msg->len;
 	m->ring[m->head] = NULL;
-	m->head = (m->head + 1) % cap;
+	m->head = (m->head + 1) % m->cap;
 	m->len--;
 	hub_msg_unref(msg);
 }
@@ -185,15 +190,13 @@ static void drop_head(struct hub_member *m, size_t cap)
 void hub_leave(struct hub_member *m)
 {
 	struct topic *t;
-	size_t cap;
 
 	if (!m)
 		return;
 	t = m->topic;
-	cap = t->hub->lim.queue_msgs;
 	t->hub->totals.dropped += m->len; /* never delivered */
 	while (m->len)
-		drop_head(m, cap);
+		drop_head(m);
 	if (m->can_read && m->prev)
 		m->prev->next = m->next;
 	else if (m->can_read)
@@ -206,21 +209,47 @@ void hub_leave(struct hub_member *m)
 	free(m);
 }
 
+/* Double @r's ring, up to queue_msgs, keeping the order; false when out of memory. */
+static bool ring_grow(const struct hub *h, struct hub_member *r)
+{
+	size_t cap = r->cap * 2 < h->lim.queue_msgs ? r->cap * 2 : h->lim.queue_msgs;
+	struct hub_msg **ring = calloc(cap, sizeof(*ring));
+
+	if (!ring)
+		return false;
+	for (size_t i = 0; i < r->len; i++)
+		ring[i] = r->ring[(r->head + i) % r->cap];
+	free(r->ring);
+	r->ring = ring;
+	r->cap = cap;
+	r->head = 0;
+	return true;
+}
+
+/* True when @msg does not fit in @r's queue (a ring that cannot grow counts as full). */
+static bool queue_full(const struct hub *h, struct hub_member *r, const struct hub_msg *msg)
+{
+	if (!r->len)
+		return false;
+	if (r->len == h->lim.queue_msgs || r->bytes + msg->len > h->lim.queue_bytes)
+		return true;
+	return r->len == r->cap && !ring_grow(h, r);
+}
+
 /* Queue @msg for reader @r; returns false when @r must be closed (HUB_CLOSE overflow). */
 static bool enqueue(struct hub *h, struct hub_member *r, struct hub_msg *msg)
 {
-	size_t cap = h->lim.queue_msgs;
 	bool was_empty = r->len == 0;
 
-	while (r->len && (r->len == cap || r->bytes + msg->len > h->lim.queue_bytes)) {
+	while (queue_full(h, r, msg)) {
 		if (h->lim.policy == HUB_CLOSE)
 			return false;
-		drop_head(r, cap);
+		drop_head(r);
 		r->c.dropped++;
 		h->totals.dropped++;
 	}
 	hub_msg_ref(msg);
-	r->ring[(r->head + r->len) % cap] = msg;
+	r->ring[(r->head + r->len) % r->cap] = msg;
 	r->len++;
 	r->bytes += msg->len;
 	if (was_empty && h->cb.wake)
@@ -266,7 +295,6 @@ int hub_publish(struct hub_member *from, struct hub_msg *msg, int64_t now_ns)
 	from->c.last_rx_ns = now_ns;
 	h->totals.rx_msgs++;
 	h->totals.rx_bytes += msg->len;
-	h->totals.last_rx_ns = now_ns;
 	n = fan_out(h, from->topic, from, msg);
 	hub_msg_unref(msg);
 	return n;
@@ -306,7 +334,7 @@ struct hub_msg *hub_peek(const struct hub_member *m)
 
 struct hub_msg *hub_peek_at(const struct hub_member *m, size_t i)
 {
-	return i < m->len ? m->ring[(m->head + i) % m->topic->hub->lim.queue_msgs] : NULL;
+	return i < m->len ? m->ring[(m->head + i) % m->cap] : NULL;
 }
 
 void hub_pop(struct hub_member *m, int64_t now_ns)
@@ -320,8 +348,7 @@ void hub_pop(struct hub_member *m, int64_t now_ns)
 	m->c.last_tx_ns = now_ns;
 	tot->tx_msgs++;
 	tot->tx_bytes += m->ring[m->head]->len;
-	tot->last_tx_ns = now_ns;
-	drop_head(m, m->topic->hub->lim.queue_msgs);
+	drop_head(m);
 }
 
 size_t hub_queued(const struct hub_member *m)

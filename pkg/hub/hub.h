@@ -3,6 +3,7 @@
  * permission is queued, by reference, for every other member with read permission, in order.
  * Each reader's queue is bounded in messages and bytes; when full, policy DROP discards the
  * reader's oldest undelivered messages (counted), policy CLOSE asks the owner to close it.
+ * Queues take memory as they fill (out of memory while growing one counts as full).
  * The hub never touches sockets: it tells the owner through callbacks (wake, overflow).
  * This is the local hub; a Redis-backed hub will keep this interface and add a bridge that
  * publishes into and subscribes from Redis. Not thread-safe: call from the event loop only.
@@ -93,7 +94,7 @@ int hub_publish_system(struct hub *h, const char *topic, struct hub_msg *msg);
 /* True when @topic exists and has a member that may read. */
 bool hub_has_readers(struct hub *h, const char *topic);
 
-/* Counters summed over every member that ever joined (for /metrics). */
+/* Counters summed over every member that ever joined (for /metrics; last_*_ns are not kept). */
 const struct hub_counters *hub_totals(const struct hub *h);
 
 /* Count a message received from a member without write permission (it is dropped unread). */

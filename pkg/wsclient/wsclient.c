@@ -70,11 +70,14 @@ static int tcp_connect(const struct url *u, int timeout_ms, char why[WSC_WHY])
 	}
 	for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0)
+		if (fd < 0) {
+			err = errno; /* e.g. out of descriptors: never fall through with fd 0 */
 			continue;
+		}
 		set_timeouts(fd, timeout_ms);
 		if (connect(fd, a->ai_addr, a->ai_addrlen)) {
-			err = errno;
+			/* with SO_SNDTIMEO a connect that timed out says EINPROGRESS */
+			err = errno == EINPROGRESS || errno == EAGAIN ? ETIMEDOUT : errno;
 			close(fd);
 			fd = -1;
 		}
@@ -82,7 +85,7 @@ static int tcp_connect(const struct url *u, int timeout_ms, char why[WSC_WHY])
 	freeaddrinfo(res);
 	if (fd < 0) {
 		snprintf(why, WSC_WHY, "cannot connect to %.100s:%d: %s", u->host, u->port,
-		         strerror(err));
+		         err == ETIMEDOUT ? "timed out" : strerror(err));
 		return -err;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -292,6 +295,13 @@ int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeou
 		snprintf(why, WSC_WHY, "invalid access URL '%.200s'", access_url);
 		return -EINVAL;
 	}
+	for (const char *t = token; *t; t++) {
+		if ((unsigned char)*t < 0x20 || *t == 0x7f) {
+			/* a CR or LF would end the header and start another */
+			snprintf(why, WSC_WHY, "the token holds control characters");
+			return -EINVAL;
+		}
+	}
 	ret = wsc_open(&c, access_url, tls, timeout_ms, why);
 	if (ret)
 		return ret;
@@ -300,11 +310,14 @@ int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeou
 	             "Connection: close\r\nUser-Agent: relay-file\r\n\r\n",
 	             u.path, u.host, u.port, token);
 	ret = n < 0 ? -ENOMEM : send_all(&c, req, (size_t)n);
+	if (n > 0)
+		OPENSSL_cleanse(req, (size_t)n); /* it holds the token */
 	free(req);
 	head = ret ? ret : read_head(&c);
 	if (head < 0) {
 		snprintf(why, WSC_WHY, "no HTTP answer from %.100s:%d: %s", u.host, u.port,
-		         strerror((int)-head));
+		         head == -EAGAIN ? "timed out" : strerror((int)-head));
+		head = head == -EAGAIN ? -ETIMEDOUT : head;
 		wsc_close(&c);
 		return (int)head;
 	}
@@ -331,15 +344,24 @@ static void ws_key(char key[32])
 	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
 }
 
-static bool accept_matches(const char *key, const char *got)
+void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN])
 {
 	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-	unsigned char sha[SHA_DIGEST_LENGTH];
-	char buf[128], want[64];
+	unsigned char sha[SHA_DIGEST_LENGTH], buf[128];
 
-	snprintf(buf, sizeof(buf), "%s%s", key, guid);
-	SHA1((const unsigned char *)buf, strlen(buf), sha);
-	EVP_EncodeBlock((unsigned char *)want, sha, sizeof(sha));
+	/* a key is 24 characters (16 bytes in base64); a longer one cannot match anything */
+	len = len < sizeof(buf) - sizeof(guid) ? len : sizeof(buf) - sizeof(guid);
+	memcpy(buf, key, len);
+	memcpy(buf + len, guid, sizeof(guid) - 1);
+	SHA1(buf, len + sizeof(guid) - 1, sha);
+	EVP_EncodeBlock((unsigned char *)out, sha, sizeof(sha));
+}
+
+static bool accept_matches(const char *key, const char *got)
+{
+	char want[WSC_ACCEPT_LEN];
+
+	wsc_accept_key(key, strlen(key), want);
 	return strcmp(want, got) == 0;
 }
 
@@ -369,7 +391,9 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 	free(req);
 	head = ret ? ret : read_head(c);
 	if (head < 0) {
-		snprintf(why, WSC_WHY, "no handshake answer from %.100s:%d", u.host, u.port);
+		snprintf(why, WSC_WHY, "no handshake answer from %.100s:%d: %s", u.host, u.port,
+		         head == -EAGAIN ? "timed out" : strerror((int)-head));
+		head = head == -EAGAIN ? -ETIMEDOUT : head;
 		wsc_close(c);
 		return (int)head;
 	}
@@ -457,12 +481,17 @@ int wsc_mint(const char *access_url, const char *secret_file, const char *audien
 		         "the session must be an access URL ending in /session/TOPIC");
 		return -EINVAL;
 	}
-	if (audience && *audience)
+	if (audience && *audience) {
 		snprintf(aud, sizeof(aud), "%s", audience);
-	else
-		snprintf(aud, sizeof(aud), "%s://%s%s%s:%d", u.tls ? "https" : "http",
-		         strchr(u.host, ':') ? "[" : "", u.host, strchr(u.host, ':') ? "]" : "",
-		         u.port);
+	} else {
+		/* the origin as an operator writes it: no port when it is the scheme's default */
+		bool v6 = strchr(u.host, ':') != NULL;
+		int n = snprintf(aud, sizeof(aud), "%s://%s%s%s", u.tls ? "https" : "http",
+		                 v6 ? "[" : "", u.host, v6 ? "]" : "");
+
+		if (u.port != (u.tls ? 443 : 80) && n > 0 && (size_t)n < sizeof(aud))
+			snprintf(aud + n, sizeof(aud) - (size_t)n, ":%d", u.port);
+	}
 	ret = cfg_read_secret_file(secret_file, &secret);
 	if (ret) {
 		snprintf(why, WSC_WHY, "cannot read secret file '%.200s'", secret_file);
@@ -517,15 +546,12 @@ int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, 
 int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
 {
 	for (;;) {
-		ssize_t r = wsc_fill(c, max);
 		struct ws_frame f;
 		size_t off = 0;
+		ssize_t r;
 		int h;
 
-		if (r == -EAGAIN)
-			return 0;
-		if (r <= 0)
-			return r == 0 ? -ECONNRESET : (int)r;
+		/* what is buffered first: frames can arrive with the handshake's answer */
 		while ((h = wsframe_parse(c->in + off, c->in_len - off, &f)) > 0 &&
 		       c->in_len - off - (size_t)h >= f.payload_len) {
 			if (!fn(arg, &f, c->in + off + h))
@@ -535,6 +561,11 @@ int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
 		if (h < 0)
 			return -EPROTO;
 		wsc_consume(c, off);
+		r = wsc_fill(c, max);
+		if (r == -EAGAIN)
+			return 0;
+		if (r <= 0)
+			return r == 0 ? -ECONNRESET : (int)r;
 	}
 }
 

@@ -77,9 +77,10 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 typedef bool (*wsc_frame_fn)(void *arg, const struct ws_frame *f, const uint8_t *payload);
 
 /*
- * Read what has arrived (buffering at most @max bytes) and hand each complete frame to @fn,
- * until the socket would block. Returns 0 (would block), 1 (stopped by @fn), -ECONNRESET at the
- * end of the stream, -EPROTO for a malformed frame, or another negative errno.
+ * Hand each complete frame already buffered (bytes that came with the handshake's answer) and
+ * then each one that arrives (buffering at most @max bytes) to @fn, until the socket would block.
+ * Returns 0 (would block), 1 (stopped by @fn), -ECONNRESET at the end of the stream, -EPROTO for a
+ * malformed frame, or another negative errno.
  */
 int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg);
 
@@ -105,6 +106,11 @@ int wsc_mint(const char *access_url, const char *secret_file, const char *audien
 int wsc_token(const char *token, const char *token_file, const char *access_url,
               const char *secret_file, const char *audience, char **scopes, size_t n_scopes,
               int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY]);
+
+/* The Sec-WebSocket-Accept value for the client's @key (RFC 6455 section 4.2.2), NUL-terminated.
+ */
+#define WSC_ACCEPT_LEN 32
+void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN]);
 
 /* The topic of an access URL (its last path segment), or -EINVAL. */
 int wsc_topic_of(const char *access_url, char *out, size_t len);

@@ -2,6 +2,7 @@
 #include "pkg/wsframe/wsframe.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool is_known_opcode(uint8_t op)
@@ -77,4 +78,78 @@ void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset
 {
 	for (size_t i = 0; i < len; i++)
 		p[i] ^= mask[(offset + i) & 3];
+}
+
+bool wsframe_utf8_valid(const uint8_t *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t c = p[i];
+		size_t n;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		if (len - i - 1 < n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+int wsframe_message_add(struct ws_message *m, const struct ws_frame *f, const uint8_t *p,
+                        size_t max)
+{
+	size_t n = (size_t)f->payload_len;
+
+	if ((f->opcode == WS_CONT) != m->open)
+		return -EPROTO;
+	if (f->opcode != WS_CONT) {
+		m->len = 0;
+		m->opcode = f->opcode;
+		m->open = true;
+	}
+	if (n > max - m->len)
+		return -EMSGSIZE;
+	if (m->len + n > m->cap) {
+		size_t cap = m->len + n < max / 2 ? (m->len + n) * 2 : max;
+		uint8_t *q = realloc(m->p, cap ? cap : 1);
+
+		if (!q)
+			return -ENOMEM;
+		m->p = q;
+		m->cap = cap;
+	}
+	if (n)
+		memcpy(m->p + m->len, p, n);
+	m->len += n;
+	if (!f->fin)
+		return 0;
+	m->open = false;
+	return m->opcode == WS_TEXT && !wsframe_utf8_valid(m->p, m->len) ? -EILSEQ : 1;
+}
+
+void wsframe_message_release(struct ws_message *m)
+{
+	free(m->p);
+	memset(m, 0, sizeof(*m));
 }

@@ -1,6 +1,6 @@
 /*
- * wsframe: RFC 6455 section 5.2 frame headers, parsed from bytes and written into buffers.
- * No sockets and no allocation, so it is unit-testable and fuzzable.
+ * wsframe: RFC 6455 section 5.2 frame headers, parsed from bytes and written into buffers, and
+ * messages reassembled from frames. No sockets, so it is unit-testable and fuzzable.
  *
  *   0                   1                   2                   3
  *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -55,6 +55,32 @@ int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f);
  */
 size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len,
                       const uint8_t *mask);
+
+/* true when @p holds only whole, valid UTF-8 sequences (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), as a text message must (RFC 6455 section 8.1). */
+bool wsframe_utf8_valid(const uint8_t *p, size_t len);
+
+/*
+ * A message reassembled from its frames (RFC 6455 section 5.4), bounded: the one piece here
+ * that allocates. Zero it to start; release it with wsframe_message_release().
+ */
+struct ws_message {
+	uint8_t *p;
+	size_t len, cap;
+	uint8_t opcode; /* WS_TEXT or WS_BINARY */
+	bool open;      /* a first frame came, the final one not yet */
+};
+
+/*
+ * Add the data frame @f (payload @p) to @m. Returns 1 when it completes the message (m->p,
+ * m->len), 0 when more frames are to come, -EPROTO for a continuation with no message open or a
+ * new message while one is open, -EMSGSIZE past @max bytes, -EILSEQ for a text message that is
+ * not UTF-8, -ENOMEM.
+ */
+int wsframe_message_add(struct ws_message *m, const struct ws_frame *f, const uint8_t *p,
+                        size_t max);
+
+void wsframe_message_release(struct ws_message *m);
 
 /* XOR @len bytes at @p with @mask, starting at byte @offset of the payload. */
 void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset);

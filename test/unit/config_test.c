@@ -715,6 +715,65 @@ static void test_usage(void)
 	clear_env();
 }
 
+/* CFG_JSON rows, cfg_apply_json() for nested objects and cfg_copy() for per-item settings. */
+struct jopts {
+	char *name;
+	json_t *items;
+	int64_t port;
+};
+
+static const struct cfg_opt jrows[] = {
+        {"name", CFG_STRING, offsetof(struct jopts, name), "base", 0, 0, "name", NULL, 0},
+        {"items", CFG_JSON, offsetof(struct jopts, items), NULL, 0, 0, "items", NULL,
+         CFG_NO_FLAG | CFG_NO_ENV},
+        {"port", CFG_INT, offsetof(struct jopts, port), "80", 1, 65535, "port", NULL, 0},
+};
+static const struct cfg_table jtable = {jrows, 3, PREFIX, NULL};
+
+static void test_json_rows(void)
+{
+	json_t *root =
+	        json_loads("{\"name\": \"top\", \"items\": [{\"name\": \"a\", \"port\": 81}, "
+	                   "{\"port\": 0}, {\"nope\": 1}, 7]}",
+	                   0, NULL);
+	struct jopts top = {0}, item;
+	char err[CFG_ERR_MAX];
+
+	CHECK_EQ(cfg_apply_json(&jtable, &top, root, "test", err), 0);
+	CHECK_STR(top.name, "top");
+	CHECK(json_is_array(top.items));
+	CHECK_EQ(json_array_size(top.items), 4);
+	CHECK_EQ(top.port, 0); /* no defaults applied: only the object's keys */
+
+	/* item 0: inherits nothing it overrides, keeps what it does not */
+	CHECK_EQ(cfg_copy(&jtable, &item, &top, sizeof(item)), 0);
+	CHECK_EQ(cfg_apply_json(&jtable, &item, json_array_get(top.items, 0), "item 0", err), 0);
+	CHECK_STR(item.name, "a");
+	CHECK_EQ(item.port, 81);
+	CHECK(item.items == top.items); /* referenced, not copied */
+	cfg_release(&jtable, &item);
+	CHECK_STR(top.name, "top"); /* the copy owned its own strings */
+
+	CHECK_EQ(cfg_copy(&jtable, &item, &top, sizeof(item)), 0);
+	CHECK(cfg_apply_json(&jtable, &item, json_array_get(top.items, 1), "item 1", err) < 0);
+	check_has(err, "item 1");
+	check_has(err, "[1, 65535]");
+	CHECK(cfg_apply_json(&jtable, &item, json_array_get(top.items, 2), "item 2", err) < 0);
+	check_has(err, "unknown key 'nope'");
+	CHECK(cfg_apply_json(&jtable, &item, json_array_get(top.items, 3), "item 3", err) < 0);
+	check_has(err, "item 3: must be an object");
+	cfg_release(&jtable, &item);
+
+	/* a JSON row takes only arrays and objects */
+	json_decref(root);
+	root = json_loads("{\"items\": \"x\"}", 0, NULL);
+	CHECK(cfg_apply_json(&jtable, &top, root, "test", err) < 0);
+	check_has(err, "'items' must be an array or object");
+	json_decref(root);
+	cfg_release(&jtable, &top);
+	CHECK(top.items == NULL && top.name == NULL);
+}
+
 int main(void)
 {
 	clear_env();
@@ -740,5 +799,6 @@ int main(void)
 	test_release();
 	test_secret_file();
 	test_usage();
+	test_json_rows();
 	return harness_done();
 }

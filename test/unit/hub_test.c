@@ -304,6 +304,34 @@ static void test_drop_by_count(void)
 	hub_free(h);
 }
 
+/* A reader's ring grows while wrapped around (it starts at 16 slots) and keeps the order. */
+static void test_ring_growth(void)
+{
+	struct owner ow = {0}, or = {0};
+	struct hub *h = new_hub(40, 1 << 20, HUB_DROP);
+	struct hub_member *w = join(h, "t", false, true, &ow);
+	struct hub_member *r = join(h, "t", true, false, & or);
+	const struct hub_counters *c = hub_member_counters(r);
+
+	for (uint32_t s = 0; s < 10; s++)
+		CHECK_EQ(publish_seq(w, s, 8), 1);
+	for (int i = 0; i < 7; i++)
+		hub_pop(r, 0); /* the head moves, so the next ones wrap around */
+	for (uint32_t s = 10; s < 40; s++)
+		CHECK_EQ(publish_seq(w, s, 8 + s), 1);
+	CHECK_EQ(c->dropped, 0);
+	CHECK(hub_peek_at(r, 32) != NULL && msg_seq(hub_peek_at(r, 32)) == 39);
+	for (uint32_t s = 40; s < 49; s++) /* 2 past queue_msgs: the oldest go */
+		CHECK_EQ(publish_seq(w, s, 8), 1);
+	CHECK_EQ(c->dropped, 2);
+	check_queue(r, 9, 48);
+	CHECK_EQ(or.wakes, 1);
+
+	hub_leave(w);
+	hub_leave(r);
+	hub_free(h);
+}
+
 static void test_drop_by_bytes(void)
 {
 	struct owner ow = {0}, oread = {0};
@@ -702,9 +730,9 @@ static void random_publish(struct rmember *rm, int n, int from, uint32_t seq, ui
 		             (was_empty[i] && hub_queued(rm[i].m) > 0);
 }
 
-static void test_random(void)
+static void test_random(size_t queue_msgs, size_t queue_bytes)
 {
-	struct hub *h = new_hub(8, 600, HUB_DROP);
+	struct hub *h = new_hub(queue_msgs, queue_bytes, HUB_DROP);
 	struct rmember rm[RMEMBERS] = {{0}};
 	uint64_t sent = 0, good_returns = 0, total_expect = 0, total = 0, bad = 0, pops = 0;
 	uint64_t sum_tx = 0;
@@ -762,6 +790,7 @@ int main(void)
 	test_no_read();
 	test_wake();
 	test_drop_by_count();
+	test_ring_growth();
 	test_drop_by_bytes();
 	test_close_by_count();
 	test_close_by_bytes();
@@ -771,6 +800,7 @@ int main(void)
 	test_many_topics();
 	test_limits();
 	test_counters();
-	test_random();
+	test_random(8, 600);
+	test_random(40, 4000); /* rings grow past their first 16 slots */
 	return harness_done();
 }

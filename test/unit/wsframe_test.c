@@ -392,8 +392,73 @@ static void test_consecutive_frames(void)
 	CHECK_MEM(wire + off + f.header_len, "lo", 2);
 }
 
+/* UTF-8 (RFC 3629 and the Autobahn suite's classic cases). */
+static void check_utf8(const char *bytes, size_t n, bool want)
+{
+	CHECK_EQ(wsframe_utf8_valid((const uint8_t *)bytes, n), want);
+}
+
+static void test_utf8(void)
+{
+	check_utf8("", 0, true);
+	check_utf8("hello", 5, true);
+	check_utf8("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 11, true); /* kosme */
+	check_utf8("\xf0\x90\x80\x80", 4, true);                              /* U+10000 */
+	check_utf8("\xf4\x8f\xbf\xbf", 4, true);                              /* U+10FFFF */
+	check_utf8("\xef\xbf\xbf", 3, true);                                  /* U+FFFF */
+	check_utf8("\xf4\x90\x80\x80", 4, false);                             /* above U+10FFFF */
+	check_utf8("\xed\xa0\x80", 3, false);                                 /* a surrogate */
+	check_utf8("\xc0\xaf", 2, false);                                     /* overlong '/' */
+	check_utf8("\xe0\x80\xaf", 3, false);                                 /* overlong '/' */
+	check_utf8("\xf0\x80\x80\xaf", 4, false);                             /* overlong '/' */
+	check_utf8("\x80", 1, false);     /* a lone continuation */
+	check_utf8("\xce", 1, false);     /* cut short */
+	check_utf8("\xe1\xbd", 2, false); /* cut short */
+	check_utf8("\xce\x41", 2, false); /* not a continuation */
+	check_utf8("\xff", 1, false);
+	check_utf8("\xf8\x88\x80\x80\x80", 5, false); /* five bytes */
+}
+
+static int add(struct ws_message *m, uint8_t opcode, bool fin, const char *text, size_t max)
+{
+	struct ws_frame f = {.fin = fin, .opcode = opcode, .payload_len = strlen(text)};
+
+	return wsframe_message_add(m, &f, (const uint8_t *)text, max);
+}
+
+static void test_message(void)
+{
+	struct ws_message m = {0};
+
+	CHECK_EQ(add(&m, WS_TEXT, false, "hel", 100), 0);
+	CHECK_EQ(add(&m, WS_CONT, false, "", 100), 0);
+	CHECK_EQ(add(&m, WS_CONT, true, "lo", 100), 1);
+	CHECK_EQ(m.len, 5);
+	CHECK_MEM(m.p, "hello", 5);
+	CHECK_EQ(m.opcode, WS_TEXT);
+	CHECK_EQ(add(&m, WS_BINARY, true, "\xff", 100), 1); /* binary: no UTF-8 rule */
+	CHECK_EQ(m.opcode, WS_BINARY);
+	CHECK_EQ(add(&m, WS_CONT, true, "x", 100), -EPROTO); /* nothing open */
+	CHECK_EQ(add(&m, WS_TEXT, false, "a", 100), 0);
+	CHECK_EQ(add(&m, WS_TEXT, true, "b", 100), -EPROTO); /* a new message mid-message */
+	wsframe_message_release(&m);
+	CHECK_EQ(add(&m, WS_TEXT, false, "\xce", 100), 0); /* a character split across frames */
+	CHECK_EQ(add(&m, WS_CONT, true, "\xba", 100), 1);
+	wsframe_message_release(&m);
+	CHECK_EQ(add(&m, WS_TEXT, true, "\xce", 100), -EILSEQ);
+	wsframe_message_release(&m);
+	CHECK_EQ(add(&m, WS_BINARY, false, "12345", 8), 0);
+	CHECK_EQ(add(&m, WS_CONT, true, "6789", 8), -EMSGSIZE);
+	wsframe_message_release(&m);
+	CHECK_EQ(add(&m, WS_BINARY, true, "12345678", 8), 1); /* exactly the limit */
+	wsframe_message_release(&m);
+	CHECK(m.p == NULL && m.len == 0);
+}
+
 int main(void)
 {
+	test_utf8();
+	test_message();
 	test_rfc_examples_parse();
 	test_rfc_examples_header_only();
 	test_rfc_examples_write();
