@@ -436,7 +436,7 @@ static int status(struct lws *wsi, struct conn *c)
 	rjwt_claims_release(&cl);
 	if (!allowed)
 		return respond_error(wsi, c, 401, "token missing relay:stats scope");
-	a = relay_status_json(relay_now_ms());
+	a = relay_status_json();
 	body = a ? json_dumps(a, JSON_COMPACT) : NULL;
 	json_decref(a);
 	return body ? respond(wsi, c, 200, body) : respond_error(wsi, c, 503, "out of memory");
@@ -517,8 +517,7 @@ static int route(struct lws *wsi, struct conn *c, const char *path)
 			                     "websocket upgrade required: POST here for access");
 		if (m != M_POST)
 			return respond_error(wsi, c, 405, "use POST");
-		c->is_access = true;
-		return access_session(wsi, c, path + 9);
+		return access_session(wsi, c, path + 9); /* c->is_access was set in on_http() */
 	}
 	if (strcmp(path, "/bids/deny") == 0 || strcmp(path, "/bids/allow") == 0) {
 		if (m != M_GET && m != M_POST)

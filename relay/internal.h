@@ -72,11 +72,14 @@ struct conn {
 	bool closing;
 	int close_code;
 	const char *close_reason;
-	int64_t close_deadline_ms; /* killed after this if the close frame could not be sent */
+	int64_t close_deadline_ms; /* monotonic: killed after this if no close frame went */
 	uint64_t writes;           /* lws_write calls, to see how many frames go per write */
-	int64_t last_rx_ms;        /* last frame from the peer (data or pong) */
+	int64_t last_rx_ms;        /* monotonic: last frame from the peer (data or pong) */
 	int64_t ping_sent_ms;      /* a ping awaits its pong since then; 0: none */
 	bool ping_due;
+	bool peer_closed; /* its close frame arrived: lws answers it from WRITEABLE */
+	bool ready;       /* in server.ready */
+	struct conn *ready_next;
 	struct rate_window rates; /* for status reports */
 };
 
@@ -104,6 +107,7 @@ struct server {
 	struct rjwt_key keys[RJWT_MAX_KEYS];
 	char public_url[512]; /* websocket base for returned uris, no trailing '/' */
 	struct conn *conns;   /* live websocket connections */
+	struct conn *ready;   /* readers with messages to write at the end of this loop pass */
 	size_t nconns;
 	uint64_t next_id;
 	struct handoff handoff;
@@ -139,7 +143,7 @@ void relay_static_close(struct conn *c);
 
 /* status.c */
 /* The status report: one JSON object per live connection (new reference). */
-json_t *relay_status_json(int64_t now_ms);
+json_t *relay_status_json(void);
 /* Prometheus text exposition of the relay's counters (new string, free()). */
 char *relay_metrics_text(void);
 /* Sample every connection's counters (call once a second). */
@@ -162,5 +166,7 @@ void relay_close_expired(int64_t now_ms);
 void relay_close_all(int code, const char *reason);
 void relay_hub_wake(void *owner);
 void relay_hub_overflow(void *owner);
+/* Write to the readers that got messages during this loop pass (call at the end of each). */
+void relay_ws_flush(void);
 
 #endif

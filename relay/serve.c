@@ -36,6 +36,9 @@ static int64_t last_tidy_s;
 static bool loop_done;
 static uv_loop_t uv_loop; /* ours, lent to lws, when event_loop is libuv */
 static bool use_uv;
+static uv_prepare_t uv_flush_before; /* relay_ws_flush() before and after libuv's poll */
+static uv_check_t uv_flush_after;
+static bool flush_hooks_on;
 
 int64_t relay_now_ms(void)
 {
@@ -61,6 +64,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 	case LWS_CALLBACK_CLOSED:
 		return relay_ws_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
@@ -86,6 +90,44 @@ static struct lws_protocols protocols[] = {
         {"relay", callback, sizeof(struct conn), 65536, 0, NULL, 65536},
         {NULL, NULL, 0, 0, 0, NULL, 0},
 };
+
+/* ---- the end of a loop pass ---- */
+
+/*
+ * Readers that got messages are written to once per loop pass (relay_ws_flush()): after the
+ * I/O callbacks (libuv's check phase), and after timers and idle work, before the loop sleeps
+ * (its prepare phase). With lws's poll() loop, after each lws_service().
+ */
+static void flush_before_poll(uv_prepare_t *h)
+{
+	(void)h;
+	relay_ws_flush();
+}
+
+static void flush_after_poll(uv_check_t *h)
+{
+	(void)h;
+	relay_ws_flush();
+}
+
+/* libuv's init and start calls for prepare and check handles cannot fail. */
+static void start_flush_hooks(void)
+{
+	uv_prepare_init(&uv_loop, &uv_flush_before);
+	uv_check_init(&uv_loop, &uv_flush_after);
+	uv_prepare_start(&uv_flush_before, flush_before_poll);
+	uv_check_start(&uv_flush_after, flush_after_poll);
+	flush_hooks_on = true;
+}
+
+static void stop_flush_hooks(void)
+{
+	if (!flush_hooks_on)
+		return;
+	uv_close((uv_handle_t *)&uv_flush_before, NULL);
+	uv_close((uv_handle_t *)&uv_flush_after, NULL);
+	flush_hooks_on = false;
+}
 
 /* ---- timers ---- */
 
@@ -333,7 +375,6 @@ static int check_settings(const struct relay_opts *o, char why[256])
 
 /* ---- context ---- */
 
-/* Static files of the dashboard, from <web_dir>/dashboard, when that folder exists. */
 /* A second, plain-HTTP listener for /metrics and /healthz only (--metrics-listen). */
 static int metrics_vhost(struct server *s)
 {
@@ -432,6 +473,7 @@ static void destroy_context(struct server *s)
 	s->ctx = NULL;
 	if (!use_uv)
 		return;
+	stop_flush_hooks();
 	while (uv_loop_close(&uv_loop) == UV_EBUSY)
 		uv_run(&uv_loop, UV_RUN_NOWAIT);
 	use_uv = false;
@@ -499,12 +541,14 @@ int relay_run(const struct relay_opts *o)
 	}
 	log_notice("relay listening on %s://%s (audience %s, websocket base %s)",
 	           o->insecure_http ? "http" : "https", o->listen, o->audience, s->public_url);
+	if (use_uv)
+		start_flush_hooks();
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);
 	lws_sul_schedule(s->ctx, 0, &s->stats_timer, stats_tick, o->stats_every * LWS_US_PER_MS);
 	if (use_uv)
 		uv_run(&uv_loop, UV_RUN_DEFAULT); /* until stop_poll() stops it */
 	while (!use_uv && !loop_done && lws_service(s->ctx, 0) >= 0)
-		;
+		relay_ws_flush();
 	log_notice("stopped");
 	close_parts(s);
 	return 0;

@@ -97,8 +97,10 @@ int relay_static_start(struct lws *wsi, struct conn *c, const char *path)
 	c->file_fd = fd;
 	c->file_left = (size_t)st.st_size;
 	c->responded = true;
-	if (headers(wsi, 200, content_type(file), c->file_left, NULL))
+	if (headers(wsi, 200, content_type(file), c->file_left, NULL)) {
+		relay_static_close(c); /* not a file transfer after all: nobody else closes it */
 		return -1;
+	}
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -130,7 +132,7 @@ int relay_static_write(struct lws *wsi, struct conn *c)
 
 void relay_static_close(struct conn *c)
 {
-	if (c->file_fd > 0)
+	if (c->file_fd >= 0) /* set by relay_static_start() before is_file, -1 when none */
 		close(c->file_fd);
 	c->file_fd = -1;
 	c->file_left = 0;

@@ -115,12 +115,11 @@ static json_t *conn_json(const struct conn *c, int64_t now_ns)
 	                 c->grant.booking_id, "id", c->tag, "stats", stats);
 }
 
-json_t *relay_status_json(int64_t now_ms)
+json_t *relay_status_json(void)
 {
 	json_t *a = json_array();
 	int64_t now_ns = relay_mono_ns();
 
-	(void)now_ms;
 	for (struct conn *c = relay_srv.conns; a && c; c = c->next)
 		if (c->member)
 			json_array_append_new(a, conn_json(c, now_ns));
@@ -139,7 +138,7 @@ void relay_publish_stats(void)
 
 	if (!hub_has_readers(relay_srv.hub, STATS_TOPIC))
 		return;
-	a = relay_status_json(relay_now_ms());
+	a = relay_status_json();
 	s = a ? json_dumps(a, JSON_COMPACT) : NULL;
 	m = s ? hub_msg_new(strlen(s), LWS_PRE) : NULL;
 

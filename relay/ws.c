@@ -19,6 +19,13 @@
 #define CLOSE_GRACE_MS 2000
 #define RX_KEEP        (64 * 1024) /* reassembly buffer kept between messages */
 
+/* Milliseconds on the monotonic clock: pings, pongs and close deadlines are intervals, which a
+ * step of the wall clock (NTP) must not stretch or cut. */
+static int64_t mono_ms(void)
+{
+	return relay_mono_ns() / 1000000;
+}
+
 static void list_add(struct server *s, struct conn *c)
 {
 	c->prev = NULL;
@@ -50,7 +57,7 @@ void relay_conn_close(struct conn *c, int code, const char *reason)
 	c->closing = true;
 	c->close_code = code;
 	c->close_reason = reason;
-	c->close_deadline_ms = relay_now_ms() + CLOSE_GRACE_MS;
+	c->close_deadline_ms = mono_ms() + CLOSE_GRACE_MS;
 	lws_callback_on_writable(c->wsi);
 }
 
@@ -63,11 +70,29 @@ static void kill_if_stuck(struct conn *c, int64_t now_ms)
 	}
 }
 
+/* The reader's queue went from empty to non-empty: write it at the end of this loop pass. */
 void relay_hub_wake(void *owner)
 {
 	struct conn *c = owner;
 
-	lws_callback_on_writable(c->wsi);
+	if (c->ready)
+		return;
+	c->ready = true;
+	c->ready_next = relay_srv.ready;
+	relay_srv.ready = c;
+}
+
+static void ready_remove(struct conn *c)
+{
+	struct conn **pp = &relay_srv.ready;
+
+	if (!c->ready)
+		return;
+	while (*pp != c)
+		pp = &(*pp)->ready_next;
+	*pp = c->ready_next;
+	c->ready_next = NULL;
+	c->ready = false;
 }
 
 void relay_hub_overflow(void *owner)
@@ -117,14 +142,16 @@ static void keep_alive(struct conn *c, int64_t now_ms)
 
 void relay_close_expired(int64_t now_ms)
 {
+	int64_t mono = mono_ms(); /* intervals; @now_ms (wall clock) is for the tokens' exp */
+
 	for (struct conn *c = relay_srv.conns; c; c = c->next) {
-		kill_if_stuck(c, now_ms);
+		kill_if_stuck(c, mono);
 		if (c->closing)
 			continue;
 		if (c->grant.exp < now_ms / 1000)
 			relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
 		else
-			keep_alive(c, now_ms);
+			keep_alive(c, mono);
 	}
 }
 
@@ -178,7 +205,7 @@ static int on_established(struct lws *wsi, struct conn *c)
 		c->close_reason = why;
 		c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
 		c->closing = true;
-		c->close_deadline_ms = relay_now_ms() + CLOSE_GRACE_MS;
+		c->close_deadline_ms = mono_ms() + CLOSE_GRACE_MS;
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
@@ -186,7 +213,7 @@ static int on_established(struct lws *wsi, struct conn *c)
 	s->m.connections_total++;
 	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
 	c->connected_at = relay_now_ms() / 1000;
-	c->last_rx_ms = relay_now_ms();
+	c->last_rx_ms = mono_ms();
 	describe_peer(wsi, c);
 	list_add(s, c);
 	c->member =
@@ -352,20 +379,10 @@ static int send_close(struct lws *wsi, struct conn *c)
 	return -1;
 }
 
-static int on_writeable(struct lws *wsi, struct conn *c)
+/* Write what is queued until the socket blocks; ask for WRITEABLE when some is left. */
+static int write_queued(struct lws *wsi, struct conn *c)
 {
 	enum { MAX_BATCHES = 16 };
-
-	if (c->closing)
-		return send_close(wsi, c);
-	if (c->ping_due) {
-		uint8_t ping[LWS_PRE];
-
-		c->ping_due = false;
-		c->ping_sent_ms = relay_now_ms();
-		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
-			return -1;
-	}
 	/* Inside HTTP/2 lws checks the peer's flow-control window once per writable: one write. */
 	int batches = lws_get_network_wsi(wsi) == wsi ? MAX_BATCHES : 1;
 
@@ -383,12 +400,91 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 	return 0;
 }
 
+/*
+ * lws closes @wsi itself after a protocol error from the peer (bad UTF-8, a bad opcode): it
+ * prepares a close frame, sends it from WRITEABLE and waits for the peer's answer. lws 4.1
+ * still calls our WRITEABLE meanwhile, but no data may follow a close frame (RFC 6455 section
+ * 5.5.1): lws_get_close_length() is non-zero from the moment lws prepared the frame.
+ */
+static bool closed_by_lws(struct lws *wsi)
+{
+	return lws_get_close_length(wsi) != 0;
+}
+
+static int on_writeable(struct lws *wsi, struct conn *c)
+{
+	if (c->closing)
+		return send_close(wsi, c);
+	if (closed_by_lws(wsi))
+		return 0; /* what is queued is counted as dropped at CLOSED */
+	if (c->ping_due) {
+		uint8_t ping[LWS_PRE];
+
+		c->ping_due = false;
+		c->ping_sent_ms = mono_ms();
+		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+	}
+	return write_queued(wsi, c);
+}
+
+/*
+ * Writing outside WRITEABLE. lws asks for writes from WRITEABLE only; for a websocket on its
+ * own HTTP/1.1 connection a raw lws_write() at another time on the loop thread is safe as
+ * long as lws holds none of our earlier output (lws_partial_buffered()): lws_issue_raw() then
+ * sends at once, keeps whatever the socket did not take and asks for WRITEABLE itself, and
+ * drains it before our next WRITEABLE. Inside HTTP/2 (flow control, a shared socket), while a
+ * ping or close frame is due, once the peer sent its close frame (lws answers it from
+ * WRITEABLE) or once lws is closing the connection itself, the write waits for WRITEABLE.
+ *
+ * Why: waiting costs per reader and message an epoll_wait wake-up and four epoll_ctl calls
+ * (libuv 1.44's uv_poll_start() removes the socket from epoll and adds it back, once to add
+ * POLLOUT and once to drop it), about a third of the relay's CPU with 100 readers (NOTES-perf).
+ */
+static bool can_write_now(const struct conn *c)
+{
+	return c->wsi && c->member && !c->closing && !c->ping_due && !c->peer_closed &&
+	       lws_get_network_wsi(c->wsi) == c->wsi && !lws_partial_buffered(c->wsi) &&
+	       !closed_by_lws(c->wsi);
+}
+
+static void write_now(struct conn *c)
+{
+	if (!can_write_now(c)) {
+		lws_callback_on_writable(c->wsi);
+		return;
+	}
+	if (write_queued(c->wsi, c)) {
+		/* The socket is unusable: no close frame, lws closes it on its next pass. */
+		c->closing = true;
+		c->close_reason = NULL;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
+}
+
+/*
+ * Write to the readers woken since the last call. Called at the end of every loop pass, after
+ * the callbacks that published, so that messages published together go in one write.
+ */
+void relay_ws_flush(void)
+{
+	struct conn *c;
+
+	while ((c = relay_srv.ready)) {
+		relay_srv.ready = c->ready_next;
+		c->ready_next = NULL;
+		c->ready = false;
+		write_now(c);
+	}
+}
+
 static void on_closed(struct conn *c)
 {
 	const struct hub_counters *k;
 
 	if (!c->wsi)
 		return; /* never established */
+	ready_remove(c);
 	if (c->member) {
 		/* What is still queued is lost with the connection: it counts as dropped. */
 		k = hub_member_counters(c->member);
@@ -417,16 +513,19 @@ int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 	case LWS_CALLBACK_ESTABLISHED:
 		return on_established(wsi, c);
 	case LWS_CALLBACK_RECEIVE:
-		c->last_rx_ms = relay_now_ms();
+		c->last_rx_ms = mono_ms();
 		c->ping_sent_ms = 0;
 		on_receive(wsi, c, in, len);
 		return 0;
 	case LWS_CALLBACK_RECEIVE_PONG:
-		c->last_rx_ms = relay_now_ms();
+		c->last_rx_ms = mono_ms();
 		c->ping_sent_ms = 0;
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writeable(wsi, c);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		c->peer_closed = true;
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 		on_closed(c);
 		return 0;

@@ -120,9 +120,12 @@ test('the stats topic streams the report; it needs relay:stats; writes are refus
   ok(Array.isArray(report), 'an array');
   ok(report.some((x) => x.topic === 'watched'), 'lists the other connection');
   ws.send('not allowed');
-  await received(ws, 3, 5000);
-  const me = JSON.parse(ws.inbox[2].data.toString()).find((x) => x.topic === 'stats');
-  ok(me && me.can_write === false, 'stats readers cannot write');
+  const mine = () => ws.inbox.map((m) => JSON.parse(m.data.toString()).find((x) => x.topic === 'stats')).filter(Boolean);
+  await withTimeout((async () => { while (!mine().some((x) => x.stats.refused >= 1)) await new Promise((s) => setTimeout(s, 20)); })(), 5000, 'a report counting the refused message');
+  const me = mine().pop();
+  ok(me.can_write === false, 'stats readers cannot write');
+  eq(me.stats.refused, 1, 'the message it tried to write was refused and counted');
+  ok(!other.inbox || !other.inbox.some((m) => m.data.toString() === 'not allowed'), 'and reached nobody');
   other.close();
   ws.close();
 });

@@ -53,7 +53,8 @@ async function errorMessage(res) {
 
 // ---- connection ----
 
-function connect() {
+// Forget the current socket (its close handler then sees it is no longer state.ws).
+function dropSocket() {
   clearTimeout(state.retryTimer);
   state.retryTimer = null;
   if (state.ws) {
@@ -61,6 +62,10 @@ function connect() {
     state.ws = null;
     old.close(1000);
   }
+}
+
+function connect() {
+  dropSocket();
   state.wanted = true;
   el.disconnect.disabled = false;
   open().catch((e) => retry(`cannot reach the relay: ${e.message}`));
@@ -68,13 +73,7 @@ function connect() {
 
 function disconnect() {
   state.wanted = false;
-  clearTimeout(state.retryTimer);
-  state.retryTimer = null;
-  if (state.ws) {
-    const old = state.ws;
-    state.ws = null;
-    old.close(1000);
-  }
+  dropSocket();
   el.disconnect.disabled = true;
   setStatus('disconnected', 'disconnected');
 }
