@@ -13,8 +13,9 @@ secs=${BENCH_SECONDS:-3}
 out=build/bench
 mkdir -p "$out"
 work=$(mktemp -d)
-trap 'kill $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf "$work"' EXIT
-srv=0
+# srv: the running relay's PID, or empty (never 0: `kill 0` would signal our whole process group)
+srv=
+trap '[ -n "$srv" ] && { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; }; rm -rf "$work"' EXIT
 openssl rand -hex 32 >"$work/secret"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
 	-addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
@@ -50,6 +51,7 @@ start_relay() { # TLS?(yes|no)
 stop_relay() {
 	kill "$srv"
 	wait "$srv" || true
+	srv=
 }
 
 scenario() { # NAME TLS BENCH-ARGS...

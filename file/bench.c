@@ -296,17 +296,24 @@ static void parse_frames(struct bench *b, struct peer *p, int64_t now)
 			p->dead = true;
 		off += (size_t)h + (size_t)f.payload_len;
 	}
+	wsc_consume(&p->c, off);
 	if (h < 0) {
+		/* counted once: the bytes stay bad, so the peer leaves the loop */
 		b->errors++;
 		p->dead = true;
+		epoll_ctl(b->ep, EPOLL_CTL_DEL, p->c.fd, NULL);
 	}
-	wsc_consume(&p->c, off);
 }
 
 static void read_ready(struct bench *b, struct peer *p)
 {
-	for (;;) {
-		ssize_t r = wsc_fill(&p->c, IN_MAX);
+	/* room for one whole message of --size (up to 64 MiB) and what follows it */
+	size_t max = (size_t)b->o->size + WSFRAME_MAX_HEADER + 65536 > IN_MAX
+	                     ? (size_t)b->o->size + WSFRAME_MAX_HEADER + 65536
+	                     : IN_MAX;
+
+	while (!p->dead) {
+		ssize_t r = wsc_fill(&p->c, max);
 
 		if (r == -EAGAIN)
 			break;

@@ -111,7 +111,7 @@ static char *read_file(const char *path, size_t *len)
 static int parse_all(struct play_script *s, size_t len, const char *path)
 {
 	char *p = s->text, *end = s->text + len, err_text[512];
-	int lineno = 0, ret = 0;
+	int lineno = 0, ret = 0, n_accept = 0, n_deny = 0; /* filters since the last reset */
 
 	while (p < end && !ret) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -129,7 +129,16 @@ static int parse_all(struct play_script *s, size_t len, const char *path)
 		           compile(sl, path, err_text, sizeof(err_text))) {
 			fprintf(stderr, "%s\n", err_text);
 			ret = -EINVAL;
+		} else if (sl->l.kind == PLAY_FILTER &&
+		           ((sl->l.verb == PLAY_ACCEPT && ++n_accept > FILTERS_MAX) ||
+		            (sl->l.verb == PLAY_DENY && ++n_deny > FILTERS_MAX))) {
+			fprintf(stderr, "%s:%d: more than %d %s filters without a reset\n", path,
+			        lineno, FILTERS_MAX, sl->l.verb == PLAY_ACCEPT ? "accept" : "deny");
+			regfree(&sl->re);
+			ret = -EINVAL;
 		} else {
+			if (sl->l.kind == PLAY_FILTER && sl->l.verb == PLAY_RESET)
+				n_accept = n_deny = 0;
 			s->n++;
 		}
 		p += n + 1;
@@ -205,10 +214,7 @@ struct client {
 	int64_t matched;
 	const regex_t *accept[FILTERS_MAX], *deny[FILTERS_MAX];
 	size_t n_accept, n_deny;
-	/* a message being reassembled from fragments */
-	uint8_t *msg;
-	size_t msg_len, msg_cap;
-	uint8_t msg_op;
+	struct ws_message msg; /* a message being reassembled from fragments */
 	/* reconnection */
 	int64_t backoff_ms, reconnect_ns;
 	bool reported_down;
@@ -301,6 +307,8 @@ static bool passes(const struct client *cl, const char *text)
 
 /* ---- sending ---- */
 
+static void disconnect(struct client *cl, const char *why);
+
 static int send_frame(struct client *cl, uint8_t op, const void *data, size_t len)
 {
 	return wsc_send_frame(&cl->c, op, data, len, (int)cl->o->timeout);
@@ -310,8 +318,9 @@ static void send_message(struct client *cl, const char *text, size_t len)
 {
 	if (!cl->connected)
 		return;
+	/* a frame that went out in part leaves the stream broken: drop the link, reconnect */
 	if (send_frame(cl, cl->binary ? WS_BINARY : WS_TEXT, text, len))
-		log_warn("cannot send: connection lost");
+		disconnect(cl, "cannot send");
 }
 
 /* ---- the script ---- */
@@ -320,9 +329,9 @@ static void apply_filter(struct client *cl, const struct script_line *sl)
 {
 	if (sl->l.verb == PLAY_RESET) {
 		cl->n_accept = cl->n_deny = 0;
-	} else if (sl->l.verb == PLAY_ACCEPT && cl->n_accept < FILTERS_MAX) {
-		cl->accept[cl->n_accept++] = &sl->re;
-	} else if (sl->l.verb == PLAY_DENY && cl->n_deny < FILTERS_MAX) {
+	} else if (sl->l.verb == PLAY_ACCEPT) {
+		cl->accept[cl->n_accept++] = &sl->re; /* parse_all() kept them under FILTERS_MAX */
+	} else if (sl->l.verb == PLAY_DENY) {
 		cl->deny[cl->n_deny++] = &sl->re;
 	}
 }
@@ -344,7 +353,7 @@ static void play_step(struct client *cl)
 		case PLAY_BLANK:
 			break;
 		case PLAY_COMMENT:
-			if (l->echo)
+			if (l->echo && !cl->binary) /* a raw recording holds messages only */
 				record_line(cl, l->msg.p, l->msg.len);
 			break;
 		case PLAY_FILTER:
@@ -425,38 +434,14 @@ static void on_message(struct client *cl, const uint8_t *p, size_t len, bool bin
 	free(text);
 }
 
-static void disconnect(struct client *cl, const char *why);
-
-static int append_fragment(struct client *cl, const uint8_t *p, size_t len)
-{
-	if (len == 0)
-		return 0;
-	if (cl->msg_len + len > MSG_MAX)
-		return -E2BIG;
-	if (cl->msg_len + len > cl->msg_cap) {
-		size_t cap = cl->msg_cap ? cl->msg_cap : 65536;
-		uint8_t *m;
-
-		while (cap < cl->msg_len + len)
-			cap *= 2;
-		m = realloc(cl->msg, cap);
-		if (!m)
-			return -ENOMEM;
-		cl->msg = m;
-		cl->msg_cap = cap;
-	}
-	memcpy(cl->msg + cl->msg_len, p, len);
-	cl->msg_len += len;
-	return 0;
-}
-
 static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t *payload)
 {
 	size_t len = (size_t)f->payload_len;
 
 	switch (f->opcode) {
 	case WS_PING:
-		send_frame(cl, WS_PONG, payload, len);
+		if (send_frame(cl, WS_PONG, payload, len))
+			disconnect(cl, "cannot answer a ping");
 		return;
 	case WS_PONG:
 		return;
@@ -470,18 +455,20 @@ static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t 
 		disconnect(cl, why);
 		return;
 	}
-	case WS_TEXT:
-	case WS_BINARY:
-		cl->msg_op = f->opcode;
-		cl->msg_len = 0;
-		/* fall through */
 	default:
-		if (append_fragment(cl, payload, len)) {
+		switch (wsframe_message_add(&cl->msg, f, payload, MSG_MAX)) {
+		case 0:
+			return;
+		case 1:
+			on_message(cl, cl->msg.p, cl->msg.len, cl->msg.opcode == WS_BINARY);
+			return;
+		case -EMSGSIZE:
 			disconnect(cl, "message too large");
 			return;
+		default:
+			disconnect(cl, "malformed message from the relay");
+			return;
 		}
-		if (f->fin)
-			on_message(cl, cl->msg, cl->msg_len, cl->msg_op == WS_BINARY);
 	}
 }
 
@@ -565,7 +552,7 @@ static void disconnect(struct client *cl, const char *why)
 	epoll_ctl(cl->ep, EPOLL_CTL_DEL, cl->c.fd, NULL);
 	wsc_close(&cl->c);
 	cl->connected = false;
-	cl->msg_len = 0;
+	cl->msg.open = false;
 	if (cl->done)
 		return;
 	if (cl->o->once) {
@@ -588,6 +575,9 @@ static void read_stdin(struct client *cl)
 	if (r <= 0) {
 		epoll_ctl(cl->ep, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
 		cl->stdin_open = false;
+		if (cl->line_len) /* a last line without its newline */
+			send_message(cl, cl->line, cl->line_len);
+		cl->line_len = 0;
 		if (!cl->script)
 			finish(cl, CLIENT_OK); /* end of input ends an interactive session */
 		return;
@@ -713,7 +703,7 @@ static void teardown(struct client *cl)
 	if (cl->tls)
 		SSL_CTX_free(cl->tls);
 	play_script_free(cl->script);
-	free(cl->msg);
+	wsframe_message_release(&cl->msg);
 }
 
 static void loop(struct client *cl)
@@ -774,33 +764,35 @@ static double ms_since(int64_t t0)
 }
 
 /* Wait for a message carrying @probe on @c, within @timeout_ms. */
+struct probe {
+	const char *text;
+	bool hit;
+};
+
+static bool probe_frame(void *arg, const struct ws_frame *f, const uint8_t *payload)
+{
+	struct probe *pr = arg;
+
+	pr->hit = f->payload_len == strlen(pr->text) &&
+	          memcmp(payload, pr->text, (size_t)f->payload_len) == 0;
+	return !pr->hit; /* other messages on the topic are passed over */
+}
+
+/* Wait until the probe comes back on @c (non-blocking), skipping other messages. */
 static int await_probe(struct wsc *c, const char *probe, int timeout_ms)
 {
 	int64_t end = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+	struct probe pr = {probe, false};
 
-	while (clock_mono_ns() < end) {
+	for (int64_t left; (left = (end - clock_mono_ns()) / 1000000) >= 0;) {
 		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-		struct ws_frame f;
-		ssize_t r;
-		int h;
+		int r = wsc_read_frames(c, MSG_MAX + WSFRAME_MAX_HEADER, probe_frame, &pr);
 
-		if (c->in_len == 0 &&
-		    poll(&pfd, 1, (int)((end - clock_mono_ns()) / 1000000) + 1) <= 0)
-			continue;
-		r = wsc_fill(c, 1 << 20);
-		if (r <= 0 && r != -EAGAIN)
-			return -ECONNRESET;
-		while ((h = wsframe_parse(c->in, c->in_len, &f)) > 0 &&
-		       c->in_len - (size_t)h >= f.payload_len) {
-			bool hit = f.payload_len == strlen(probe) &&
-			           memcmp(c->in + h, probe, f.payload_len) == 0;
-
-			wsc_consume(c, (size_t)h + (size_t)f.payload_len);
-			if (hit)
-				return 0;
-		}
-		if (h < 0)
-			return -EPROTO;
+		if (pr.hit)
+			return 0;
+		if (r < 0)
+			return r == -EPROTO ? -EPROTO : -ECONNRESET;
+		poll(&pfd, 1, (int)left + 1);
 	}
 	return -ETIMEDOUT;
 }

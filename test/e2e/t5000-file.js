@@ -168,6 +168,14 @@ test('malformed scripts: file, line and column; a bad regex is reported before a
   res = await relayFile(['--session', session('bad'), ...common(), '--play', bad]).done;
   eq(res.code, 2, 'bad regex: exit 2');
   ok(/bad\.play:2: bad regex/.test(res.stderr), `bad regex named (${res.stderr.trim()})`);
+  fs.writeFileSync(bad, 'hello\n' + Array.from({ length: 65 }, (_, i) => `|+> m${i}\n`).join(''));
+  res = await relayFile(['--session', session('bad'), ...common(), '--play', bad]).done;
+  eq(res.code, 2, 'too many filters: exit 2');
+  ok(/bad\.play:66: more than 64 accept filters without a reset/.test(res.stderr), `named (${res.stderr.trim()})`);
+  const many = path.join(dir, 'many.play');
+  fs.writeFileSync(many, Array.from({ length: 64 }, (_, i) => `|+> m${i}\n`).join('') + '|r>\n|+> again\n');
+  res = await relayFile(['--session', session('many'), ...common(), '--play', many]).done;
+  eq(res.code, 0, `64 filters, a reset and one more are fine (${res.stderr.trim().split('\n').pop()})`);
   const w = await join(r, 'bad', { scopes: ['write'] });
   w.send('probe');
   await received(listener, 1);
@@ -220,6 +228,8 @@ test('bench smoke run: sent x readers = delivered + drops, no errors', async () 
   eq(res.code, 0, `exit status (${res.stderr.trim().split('\n').pop()})`);
   const s = JSON.parse(res.stdout);
   eq(s.sent * 3, s.delivered + s.drops, `accounting: ${s.sent} x 3 = ${s.delivered} + ${s.drops}`);
+  eq(s.drops, 0, 'at 200 msg/s on loopback every message reaches every reader');
+  eq(s.delivered, s.sent * 3, 'delivered = sent x readers');
   ok(s.sent >= 2 * 150, `about 2 x 200 msg/s for 1 s (${s.sent})`);
   eq(s.errors, 0, 'no errors');
   ok(s.p50_us > 0, 'latency measured');
