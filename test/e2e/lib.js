@@ -230,7 +230,21 @@ async function join(r, topic, over = {}) {
   return openWs(a.body.uri);
 }
 
+// Start `relay host ARGS`; p.err collects its log, p.logged(re) waits for a line, p.done its exit code.
+function relayHost(args) {
+  const p = spawnTracked(RELAY, ['host', ...args], { env: { PATH: process.env.PATH } });
+  p.err = '';
+  p.stderr.on('data', (d) => { p.err += d; });
+  p.done = new Promise((resolve) => p.on('exit', (code) => resolve(code)));
+  p.logged = (re, ms = 10000) => withTimeout(new Promise((resolve) => {
+    const check = () => { if (re.test(p.err)) { p.stderr.off('data', check); resolve(); } };
+    p.stderr.on('data', check);
+    check();
+  }), ms, `relay host log ${re}`);
+  return p;
+}
+
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // the dev certificate is self-signed
 process.removeAllListeners('warning');
 
-Object.assign(module.exports, { startRelay, makeToken, access, openWs, received, join, devCert });
+Object.assign(module.exports, { startRelay, makeToken, access, openWs, received, join, devCert, relayHost });

@@ -4,24 +4,11 @@
 // restarts, and refuses bad settings clearly.
 'use strict';
 const net = require('net');
-const { test, ok, eq, run, startRelay, join, received, spawnTracked, freePort, withTimeout, RELAY } = require('./lib.js');
+const { test, ok, eq, run, startRelay, join, received, spawnTracked, freePort, withTimeout, relayHost, relaySync } = require('./lib.js');
 
 let r;
 let echo;
 let echoPort;
-
-function relayHost(args) {
-  const p = spawnTracked(RELAY, ['host', ...args], { env: { PATH: process.env.PATH } });
-  p.err = '';
-  p.stderr.on('data', (d) => { p.err += d; });
-  p.done = new Promise((resolve) => p.on('exit', (code) => resolve(code)));
-  p.logged = (re, ms = 10000) => withTimeout(new Promise((resolve) => {
-    const check = () => { if (re.test(p.err)) resolve(); };
-    p.stderr.on('data', check);
-    check();
-  }), ms, `relay host log ${re}`);
-  return p;
-}
 
 test('start relay and a TCP echo device', async () => {
   r = await startRelay({ args: ['--access-rate', '0'] });
@@ -64,17 +51,36 @@ test('exec: device: a child process\'s stdin and stdout; restarted when it exits
   eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
 });
 
-test('a minted token is renewed before it expires', async () => {
+test('a minted token is renewed on a second link before it expires, without a gap', async () => {
+  // the device counts: every number must reach the reader, in order, across the renewal
+  const counter = '(i=0; while :; do echo $i; i=$((i+1)); sleep 0.02; done) & while read l; do echo "cmd:$l"; done';
   const host = relayHost(['--session', `${r.base}/session/renew`, '--secret-file', r.secretFile, '--insecure',
-    '--data', 'exec:cat', '--token-lifetime', '6s']);
+    '--data', `exec:${counter}`, '--token-lifetime', '6s']);
   await host.logged(/relay link up/);
-  await host.logged(/renewing the token/, 8000);
-  await withTimeout((async () => { while ((host.err.match(/relay link up/g) || []).length < 2) await new Promise((s) => setTimeout(s, 50)); })(), 5000, 'second link up');
   const user = await join(r, 'renew', { scopes: ['read', 'write'] });
-  user.send('still bridged\n');
-  await received(user, 1);
-  eq(user.inbox[0].data.toString(), 'still bridged\n', 'the bridge works on the renewed link');
+  let sent = 0; // commands keep going to the device across the renewal
+  const sender = setInterval(() => user.send(`k${sent++}\n`), 25);
+  await host.logged(/token renewed on a new link without a gap/, 8000);
+  const text = () => user.inbox.map((m) => m.data.toString()).join('');
+  const numbers = () => text().split('\n').filter((l) => /^[0-9]+$/.test(l)).map(Number);
+  const lastNumber = () => { const n = numbers(); return n.length ? n[n.length - 1] : -1; };
+  const atRenewal = lastNumber();
+  await withTimeout((async () => { while (lastNumber() < atRenewal + 20) await new Promise((s) => setTimeout(s, 20)); })(), 5000, '20 more numbers');
+  clearInterval(sender);
+  await withTimeout((async () => { while (!text().includes(`cmd:k${sent - 1}\n`)) await new Promise((s) => setTimeout(s, 20)); })(), 5000, 'last command echoed');
+  const echoed = text().split('\n').filter((l) => l.startsWith('cmd:k')).map((l) => Number(l.slice(5)));
+  eq(echoed.length, sent, `every command reached the device once (${sent} sent across the renewal)`);
+  ok(echoed.every((v, i) => v === i), 'in order, none lost or repeated');
+  const nums = numbers();
+  let gaps = 0;
+  for (let i = 1; i < nums.length; i++) if (nums[i] !== nums[i - 1] + 1) gaps++;
+  eq(gaps, 0, `every number arrived once and in order across the renewal (${nums[0]}..${nums[nums.length - 1]})`);
+  ok(nums.length > 40, 'numbers from before and after the renewal');
+  eq((host.err.match(/relay link up/g) || []).length, 1, 'the link never went down');
   ok(!/token expired/.test(host.err), 'renewed before the relay closed it for expiry');
+  user.send('still bridged\n');
+  await withTimeout((async () => { while (!text().includes('cmd:still bridged')) await new Promise((s) => setTimeout(s, 20)); })(), 5000, 'command reaches the device on the new link');
+  ok(true, 'a command reaches the device through the renewed link');
   user.close();
   host.kill('SIGTERM');
   await withTimeout(host.done, 5000, 'host exit');
@@ -87,7 +93,7 @@ test('serial device (a pty pair); a port that disappears is reported once, the l
     dev.stdout.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out.trim()); });
   }), 5000, 'pty path');
   const host = relayHost(['--session', `${r.base}/session/tty`, '--secret-file', r.secretFile, '--insecure',
-    '--data', `serial:${ttyPath}:115200`, '--backoff-min', '100ms', '--backoff-max', '200ms']);
+    '--data', `serial:${ttyPath}:115200:8E1`, '--backoff-min', '100ms', '--backoff-max', '200ms']);
   await host.logged(/relay link up/);
   await host.logged(/device link up/);
   const user = await join(r, 'tty', { scopes: ['read', 'write'] });
@@ -139,14 +145,41 @@ test('recovers by itself when the relay restarts', async () => {
   await withTimeout(host.done, 5000, 'host exit');
 });
 
+test('a device that stops reading: the write gives up after --timeout; stop is prompt; the exec group goes', async () => {
+  // "sleep; cat": sh forks sleep (which never reads) and would leave it behind if only sh were killed
+  const host = relayHost(['--session', `${r.base}/session/stuck`, '--secret-file', r.secretFile, '--insecure',
+    '--data', 'exec:sleep 102.5; cat', '--timeout', '1s']);
+  await host.logged(/device link up/);
+  const user = await join(r, 'stuck', { scopes: ['read', 'write'] });
+  const chunk = Buffer.alloc(16384, 0x61);
+  for (let i = 0; i < 40; i++) user.send(chunk); // 640 KiB: far more than a pipe holds
+  await host.logged(/device link down: the device stopped reading/, 10000);
+  ok(true, 'reported, not hung');
+  user.close();
+  const t0 = Date.now();
+  host.kill('SIGTERM');
+  eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
+  ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
+  const left = require('child_process').spawnSync('pgrep', ['-f', 'sleep 102.5']).stdout.toString().trim();
+  eq(left, '', 'no process of the exec: device is left behind');
+});
+
 test('bad settings and refused tokens: clear errors and exit codes', async () => {
   let h = relayHost(['--session', `${r.base}/session/x`, '--secret-file', r.secretFile]);
   eq(await withTimeout(h.done, 5000, 'exit'), 2, 'nothing to do: exit 2');
   h = relayHost(['--session', `${r.base}/session/x`, '--secret-file', r.secretFile, '--data', 'serial']);
   eq(await withTimeout(h.done, 5000, 'exit'), 2, 'bad --data: exit 2');
   ok(/tcp:HOST:PORT/.test(h.err), 'says what --data takes');
+  for (const spec of ['serial:/dev/ttyS0:12345', 'serial:/dev/ttyS0:115200x', 'serial:/dev/ttyS0:115200:9N1',
+    'serial:/dev/ttyS0:115200:8X1', 'serial:/dev/ttyS0:8N1', 'tcp:127.0.0.1:0', 'tcp:127.0.0.1:80x']) {
+    const res = relaySync(['host', '--check', '--session', `${r.base}/session/x`, '--secret-file', r.secretFile, '--data', spec]);
+    eq(res.status, 2, `--data ${spec}: exit 2`);
+    ok(/data must be/.test(res.stderr), `says what --data takes (${res.stderr.trim()})`);
+  }
+  eq(relaySync(['host', '--check', '--session', `${r.base}/session/x`, '--secret-file', r.secretFile, '--data', 'serial:/dev/serial/by-path/pci-0000:00:14.0-usb-0:1:1.0:9600:7E2']).status,
+    0, 'a by-path serial port with colons, a speed and a framing');
   h = relayHost(['--session', `${r.base}/session/x`, '--insecure', '--data', `tcp:127.0.0.1:${echoPort}`]);
-  eq(await withTimeout(h.done, 5000, 'exit'), 1, 'no token at all: exit 1');
+  eq(await withTimeout(h.done, 5000, 'exit'), 2, 'no token at all: exit 2 (a settings problem)');
   ok(/no token/.test(h.err), `says so (${h.err.trim().split('\n').pop()})`);
   const fs = require('fs');
   const bad = require('path').join(require('os').tmpdir(), `relay-bad-token-${process.pid}`);

@@ -6,7 +6,7 @@
 const net = require('net');
 const path = require('path');
 const { chromium } = require('playwright-core');
-const { test, ok, eq, run, startRelay, spawnTracked, freePort, withTimeout, RELAY } = require('./lib.js');
+const { test, ok, eq, run, startRelay, freePort, withTimeout, relayHost } = require('./lib.js');
 
 let r;
 let echo;
@@ -14,20 +14,14 @@ let browser;
 let page;
 const errors = [];
 
-function relayHost(args) {
-  const p = spawnTracked(RELAY, ['host', ...args], { env: { PATH: process.env.PATH } });
-  p.err = '';
-  p.stderr.on('data', (d) => { p.err += d; });
-  return p;
-}
-
 test('start relay, host (video + data) and Chromium on /demo/', async () => {
   r = await startRelay({ args: ['--web-dir', path.join(__dirname, '../../web'), '--access-rate', '0'] });
   const echoPort = await freePort();
   echo = net.createServer((s) => s.pipe(s));
   await new Promise((res) => echo.listen(echoPort, '127.0.0.1', res));
-  relayHost(['--session', `${r.base}/session/cam`, '--secret-file', r.secretFile, '--insecure', '--video', 'test']);
-  relayHost(['--session', `${r.base}/session/dev`, '--secret-file', r.secretFile, '--insecure', '--data',
+  const backoff = ['--backoff-min', '200ms', '--backoff-max', '2s'];
+  relayHost(['--session', `${r.base}/session/cam`, '--secret-file', r.secretFile, '--insecure', '--video', 'test', ...backoff]);
+  relayHost(['--session', `${r.base}/session/dev`, '--secret-file', r.secretFile, '--insecure', ...backoff, '--data',
     `tcp:127.0.0.1:${echoPort}`]);
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -70,6 +64,29 @@ test('data: a command typed in the page comes back from the device', async () =>
   await withTimeout(page.waitForFunction(() => window.demo.data.includes('{"set":"mode","to":"stop"}'), null,
     { timeout: 5000 }), 6000, 'echo shown');
   ok(true, 'the device echoed the command into the page');
+});
+
+test('resilience: the relay restarts; host and page reconnect by themselves and frames resume', async () => {
+  const opens = await page.evaluate(() => window.demo.video.opens);
+  await r.stop();
+  const t0 = Date.now();
+  r = await startRelay({ port: r.port, secret: r.secret, stateDir: r.stateDir,
+    args: ['--web-dir', path.join(__dirname, '../../web'), '--access-rate', '0'] });
+  // bound: the host retries within 2 s (its --backoff-max), the page's first retry comes within
+  // 1.2 s of the close, and a keyframe within a GOP (1 s): 10 s leaves room for a loaded machine
+  await withTimeout(page.waitForFunction((n) => window.demo.video.opens > n, opens, { timeout: 10000 }), 11000, 'page reconnected');
+  const frames = await page.evaluate(() => window.demo.frames);
+  await withTimeout(page.waitForFunction((n) => window.demo.frames >= n + 25, frames, { timeout: 10000 }), 11000, '25 more frames');
+  const s = await page.evaluate(() => window.demo.stamps.slice(-25));
+  ok(s.slice(1).every((v, i) => v > s[i]), 'the burned-in counter advances again');
+  console.log(`  video resumed ${Date.now() - t0} ms after the relay came back`);
+  await withTimeout(page.waitForFunction(() => document.getElementById('data-status').textContent === 'connected',
+    null, { timeout: 10000 }), 11000, 'data reconnected');
+  await page.fill('#command', 'after the restart');
+  await page.click('#send-form button');
+  await withTimeout(page.waitForFunction(() => window.demo.data.includes('after the restart'), null,
+    { timeout: 10000 }), 11000, 'echo after the restart');
+  ok(true, 'the data link works again');
 });
 
 test('cleanup', async () => {

@@ -1,0 +1,828 @@
+/*
+ * host/ingest: the local server (see ingest.h). One epoll set on the main thread; every
+ * connection has a bounded input buffer (a request head up to 16 KiB, then body pieces) and a
+ * bounded output buffer (4 MiB: a local websocket that stops reading loses messages, counted,
+ * rather than growing the host). Requests from other threads arrive through a mutex-guarded
+ * queue and an eventfd.
+ *
+ * Connection states:
+ *   HEAD --POST /ts/N--> BODY (streamed into the feed) --end--> answer 204, close
+ *        --GET /ws/N upgrade--> WS (frames both ways) --close--> gone
+ *        --/api/...--> API_BODY (collected, at most 64 KiB) --complete--> answer, close
+ *        --anything else--> answer 4xx, close
+ */
+#include "host/ingest.h"
+#include "pkg/clock/clock.h"
+#include "pkg/http1/http1.h"
+#include "pkg/log/log.h"
+#include "pkg/wsclient/wsclient.h"
+#include "pkg/wsframe/wsframe.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#define IN_MAX       (64 * 1024)
+#define HEAD_MAX     (16 * 1024)
+#define OUT_MAX      (4 << 20)
+#define MESSAGE_MAX  (4 << 20)
+#define CONNS_MAX    64
+#define FEED_MAX     64
+#define OUTBOX_MAX   256
+#define OUTBOX_BYTES (8 << 20)
+
+enum conn_state { C_HEAD, C_BODY, C_API_BODY, C_WS, C_DONE };
+
+struct conn {
+	int fd;
+	enum conn_state state;
+	uint8_t in[IN_MAX];
+	size_t in_len;
+	struct http1_req req; /* views into in[]: valid in C_HEAD only */
+	char feed[FEED_MAX];
+	char method[8], path[256];
+	int64_t body_left; /* bytes, or -1: chunked, -2: until the peer closes */
+	struct http1_chunked ch;
+	uint8_t *msg; /* the API body */
+	size_t msg_len;
+	struct ws_message wsm; /* a local websocket's message being reassembled */
+	uint8_t *out;
+	size_t out_off, out_len, out_cap; /* unsent bytes: out[out_off .. out_len) */
+	bool want_out;                    /* EPOLLOUT armed */
+	int64_t since_ms;  /* when it connected: a request head or API body must come within 10 s */
+	const char *allow; /* an Allow header for a 405 */
+	bool unclaimed;    /* told once that nothing forwards this feed */
+	uint64_t dropped;
+	struct conn *next;
+};
+
+/* Messages from the streams' threads. Every field guarded by @lock. */
+struct outbox {
+	pthread_mutex_t lock;
+	struct omsg {
+		char feed[FEED_MAX];
+		uint8_t opcode;
+		uint8_t *p;
+		size_t n;
+	} m[OUTBOX_MAX];
+	size_t head, n, bytes;
+	uint64_t dropped;
+};
+
+struct ingest {
+	struct ingest_hooks hooks;
+	int ep, lfd, ev_fd, port;
+	bool paused; /* out of file descriptors: the listener rests until the next tick */
+	struct conn *conns;
+	size_t n_conns;
+	struct outbox box;
+};
+
+/* ---- output ---- */
+
+static void conn_close(struct ingest *g, struct conn *c);
+
+static void arm_out(struct ingest *g, struct conn *c, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
+
+	if (c->want_out != on && !epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &ev))
+		c->want_out = on;
+}
+
+/* Write what is buffered; false when the connection failed. */
+static bool flush_out(struct ingest *g, struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (w <= 0)
+			return false;
+		c->out_off += (size_t)w;
+	}
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	arm_out(g, c, c->out_len > 0);
+	return true;
+}
+
+/* Append to the output buffer, whole or not at all. */
+static bool put_out(struct conn *c, const void *p, size_t n)
+{
+	if (c->out_off && c->out_len + n > c->out_cap) {
+		/* move the unsent bytes to the front once, rather than after every send */
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	if (c->out_len + n > OUT_MAX)
+		return false;
+	if (c->out_len + n > c->out_cap) {
+		size_t cap = (c->out_len + n) * 2 < OUT_MAX ? (c->out_len + n) * 2 : OUT_MAX;
+		uint8_t *q = realloc(c->out, cap);
+
+		if (!q)
+			return false;
+		c->out = q;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+	return true;
+}
+
+/* An unmasked frame (server to client). */
+static bool put_frame(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
+{
+	uint8_t h[WSFRAME_MAX_HEADER];
+	size_t hl = wsframe_header(h, opcode, true, n, NULL);
+
+	if (c->out_len - c->out_off + hl + n > OUT_MAX)
+		return false;
+	return put_out(c, h, hl) && put_out(c, p, n);
+}
+
+static const char *reason_of(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Error";
+	}
+}
+
+/* Queue an answer; the connection closes once it is written (by conn_input()). @body: JSON text
+ * or NULL. */
+static void answer(struct conn *c, int status, const char *body)
+{
+	char head[256];
+	size_t blen = body ? strlen(body) : 0;
+	int n;
+
+	if (status == 204) /* no content, so no content headers (RFC 9110 section 8.6) */
+		n = snprintf(head, sizeof(head),
+		             "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+	else
+		n = snprintf(head, sizeof(head),
+		             "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		             "Content-Length: %zu\r\n%s%s%sConnection: close\r\n\r\n",
+		             status, reason_of(status), blen, c->allow ? "Allow: " : "",
+		             c->allow ? c->allow : "", c->allow ? "\r\n" : "");
+
+	put_out(c, head, (size_t)n);
+	if (blen)
+		put_out(c, body, blen);
+	c->state = C_DONE;
+}
+
+static void answer_error(struct conn *c, int status, const char *code, const char *message)
+{
+	json_t *o = json_pack("{s:s, s:s}", "code", code, "message", message);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	answer(c, status, s);
+	free(s);
+	json_decref(o);
+}
+
+/* ---- feeds and websockets ---- */
+
+static void to_feed(struct ingest *g, struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
+{
+	if (!g->hooks.feed(g->hooks.arg, c->feed, opcode, p, n) && !c->unclaimed) {
+		log_warn("ingest: no stream or rule forwards feed '%s': its data is discarded",
+		         c->feed);
+		c->unclaimed = true;
+	}
+}
+
+bool ingest_feed_name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n >= FEED_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+		      (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_' || p[i] == '.'))
+			return false;
+	return true;
+}
+
+static bool ws_frame(struct ingest *g, struct conn *c, const struct ws_frame *f, const uint8_t *p);
+
+/* Read websocket frames from c->in; false when the connection is to go. */
+static bool ws_input(struct ingest *g, struct conn *c)
+{
+	size_t off = 0;
+	struct ws_frame f;
+	int h;
+
+	while ((h = wsframe_parse(c->in + off, c->in_len - off, &f)) > 0 &&
+	       c->in_len - off - (size_t)h >= f.payload_len) {
+		uint8_t *p = c->in + off + h;
+
+		if (!f.masked)
+			return false; /* RFC 6455 section 5.1: clients mask every frame */
+		wsframe_mask(p, (size_t)f.payload_len, f.mask, 0);
+		if (!ws_frame(g, c, &f, p) || c->state != C_WS)
+			return false;
+		off += (size_t)h + (size_t)f.payload_len;
+	}
+	if (h < 0)
+		return false;
+	if (h > 0 && (size_t)h + f.payload_len > IN_MAX)
+		return false; /* a frame larger than the buffer: use fragments */
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	return true;
+}
+
+/* Close a local websocket with @code (RFC 6455 section 7.4.1). */
+static bool ws_fail(struct conn *c, uint16_t code)
+{
+	uint8_t body[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+
+	put_frame(c, WS_CLOSE, body, 2);
+	c->state = C_DONE;
+	return false;
+}
+
+/* One frame from a local websocket; false when the connection is to go. */
+static bool ws_frame(struct ingest *g, struct conn *c, const struct ws_frame *f, const uint8_t *p)
+{
+	size_t n = (size_t)f->payload_len;
+	int r;
+
+	if (f->opcode == WS_PING)
+		return put_frame(c, WS_PONG, p, n);
+	if (f->opcode == WS_CLOSE) {
+		put_frame(c, WS_CLOSE, p, n < 2 ? 0 : 2);
+		c->state = C_DONE;
+		return false;
+	}
+	if (f->opcode == WS_PONG)
+		return true;
+	/* the relay would close the host's link for a bad message: stop it here */
+	r = wsframe_message_add(&c->wsm, f, p, MESSAGE_MAX);
+	if (r == -EILSEQ)
+		return ws_fail(c, 1007);
+	if (r == -EMSGSIZE)
+		return ws_fail(c, 1009);
+	if (r < 0)
+		return ws_fail(c, 1002);
+	if (r == 1)
+		to_feed(g, c, c->wsm.opcode, c->wsm.p, c->wsm.len);
+	return true;
+}
+
+/* RFC 6455 section 4.2.1: the key is 16 random bytes in base64, so 24 characters ending "==". */
+static bool ws_key_ok(struct http1_view k)
+{
+	static const char b64[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	if (k.len != 24 || k.p[22] != '=' || k.p[23] != '=')
+		return false;
+	for (size_t i = 0; i < 22; i++)
+		if (!memchr(b64, k.p[i], sizeof(b64) - 1))
+			return false;
+	return true;
+}
+
+static void start_ws(struct conn *c, size_t head_len)
+{
+	char accept[WSC_ACCEPT_LEN], head[256];
+	int n;
+
+	if (!ws_key_ok(c->req.ws_key) || !http1_view_is(c->req.ws_version, "13")) {
+		answer_error(c, 400, "bad-request",
+		             "a websocket upgrade needs a key and version 13");
+		return;
+	}
+	wsc_accept_key(c->req.ws_key.p, c->req.ws_key.len, accept);
+	n = snprintf(head, sizeof(head),
+	             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	             "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	             accept);
+	put_out(c, head, (size_t)n);
+	memmove(c->in, c->in + head_len, c->in_len - head_len);
+	c->in_len -= head_len;
+	c->state = C_WS;
+	log_notice("ingest: local websocket on feed '%s'", c->feed);
+}
+
+/* ---- bodies ---- */
+
+/* Take body bytes from c->in: feed them (C_BODY) or collect them (C_API_BODY). Returns 1 when
+ * the body is complete, 0 for more, -1 on malformed framing. */
+static int take_body(struct ingest *g, struct conn *c)
+{
+	size_t n = c->in_len, used = n;
+	bool done = false;
+	ssize_t data;
+
+	if (c->body_left == -1) {
+		data = http1_dechunk(&c->ch, c->in, n, &used, &done);
+		if (data < 0)
+			return -1;
+	} else if (c->body_left >= 0) {
+		used = (size_t)c->body_left < n ? (size_t)c->body_left : n;
+		data = (ssize_t)used;
+		c->body_left -= (int64_t)used;
+		done = c->body_left == 0;
+	} else {
+		data = (ssize_t)n; /* until the peer closes */
+	}
+	if (data > 0 && c->state == C_BODY) {
+		to_feed(g, c, WS_BINARY, c->in, (size_t)data);
+	} else if (data > 0) {
+		if (c->msg_len + (size_t)data > 64 * 1024)
+			return -2;
+		uint8_t *q = realloc(c->msg, c->msg_len + (size_t)data + 1);
+
+		if (!q)
+			return -2;
+		c->msg = q;
+		memcpy(c->msg + c->msg_len, c->in, (size_t)data);
+		c->msg_len += (size_t)data;
+	}
+	memmove(c->in, c->in + used, n - used);
+	c->in_len = n - used;
+	return done;
+}
+
+static void call_api(struct ingest *g, struct conn *c)
+{
+	json_t *out = NULL;
+	char *body = NULL;
+	int status;
+
+	if (!c->msg)
+		c->msg = malloc(1);
+	if (!c->msg) {
+		answer_error(c, 503, "no-memory", "out of memory");
+		return;
+	}
+	c->msg[c->msg_len] = '\0';
+	status = g->hooks.api(g->hooks.arg, c->method, c->path, (const char *)c->msg, &out);
+	OPENSSL_cleanse(c->msg, c->msg_len); /* a rule's body holds its token */
+	if (out)
+		body = json_dumps(out, JSON_COMPACT);
+	answer(c, status, body);
+	free(body);
+	json_decref(out);
+}
+
+static void body_input(struct ingest *g, struct conn *c)
+{
+	int r = take_body(g, c);
+
+	if (r == -2) {
+		answer_error(c, 413, "too-large", "API bodies are limited to 64 KiB");
+	} else if (r < 0) {
+		answer_error(c, 400, "bad-request", "malformed chunked body");
+	} else if (r == 1 && c->state == C_API_BODY) {
+		call_api(g, c);
+	} else if (r == 1) {
+		log_notice("ingest: POST to feed '%s' ended", c->feed);
+		answer(c, 204, NULL);
+	}
+}
+
+/* ---- request heads ---- */
+
+static void route(struct ingest *g, struct conn *c, size_t head_len)
+{
+	struct http1_req *r = &c->req;
+	bool ts = r->path.len > 4 && memcmp(r->path.p, "/ts/", 4) == 0;
+	bool ws = r->path.len > 4 && memcmp(r->path.p, "/ws/", 4) == 0;
+	bool api = r->path.len >= 4 && memcmp(r->path.p, "/api", 4) == 0;
+	bool post = http1_view_is(r->method, "POST"), put = http1_view_is(r->method, "PUT");
+	bool sized = r->chunked || r->content_length >= 0;
+
+	snprintf(c->method, sizeof(c->method), "%.*s", (int)r->method.len, r->method.p);
+	snprintf(c->path, sizeof(c->path), "%.*s", (int)r->path.len, r->path.p);
+	c->body_left = r->chunked ? -1 : r->content_length >= 0 ? r->content_length : 0;
+	if (ts || ws) {
+		if (!ingest_feed_name_ok(r->path.p + 4, r->path.len - 4)) {
+			answer_error(c, 400, "bad-feed",
+			             "feed names are 1 to 63 of A-Z a-z 0-9 . _ -");
+			return;
+		}
+		snprintf(c->feed, sizeof(c->feed), "%.*s", (int)r->path.len - 4, r->path.p + 4);
+	}
+	if (ws) {
+		if (!r->websocket || !http1_view_is(r->method, "GET"))
+			answer_error(c, 400, "bad-request", "/ws/NAME takes a websocket upgrade");
+		else
+			start_ws(c, head_len);
+		if (c->state == C_WS && c->in_len && !ws_input(g, c))
+			c->state = C_DONE; /* frames that came right behind the upgrade */
+		return;
+	}
+	/* the views in c->req point into c->in: done with them from here */
+	memmove(c->in, c->in + head_len, c->in_len - head_len);
+	c->in_len -= head_len;
+	if (ts) {
+		if (!post && !put) {
+			c->allow = "POST, PUT";
+			answer_error(c, 405, "bad-method", "/ts/NAME takes a POST body");
+			return;
+		}
+		if (!sized)
+			c->body_left = -2; /* HTTP/1.0 style: until the peer closes */
+		c->state = C_BODY;
+		log_notice("ingest: POST to feed '%s'", c->feed);
+	} else if (api) {
+		if (!sized && post) {
+			answer_error(c, 411, "length-required", "POST needs a length or chunks");
+			return;
+		}
+		c->state = C_API_BODY;
+	} else {
+		answer_error(c, 404, "not-found", "no such path (try /ts/NAME, /ws/NAME, /api/)");
+		return;
+	}
+	body_input(g, c);
+}
+
+static void head_input(struct ingest *g, struct conn *c)
+{
+	int r = http1_parse_request(c->in, c->in_len, &c->req);
+
+	if ((r == 0 && c->in_len >= HEAD_MAX) || r > HEAD_MAX)
+		answer_error(c, 431, "too-large", "request head over 16 KiB");
+	else if (r == -ENOTSUP)
+		answer_error(c, 501, "not-implemented",
+		             "only HTTP/1.x, bodies chunked or with a length");
+	else if (r < 0)
+		answer_error(c, 400, "bad-request", "malformed HTTP request");
+	else if (r > 0)
+		route(g, c, (size_t)r);
+}
+
+/* ---- connections ---- */
+
+static void conn_close(struct ingest *g, struct conn *c)
+{
+	struct conn **pp = &g->conns;
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	if (c->state == C_WS)
+		log_notice("ingest: local websocket on feed '%s' gone", c->feed);
+	if (c->dropped)
+		log_warn("ingest: %llu messages for a slow local websocket on '%s' were dropped",
+		         (unsigned long long)c->dropped, c->feed);
+	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->msg);
+	wsframe_message_release(&c->wsm);
+	free(c->out);
+	free(c);
+	g->n_conns--;
+}
+
+static void conn_input(struct ingest *g, struct conn *c)
+{
+	ssize_t n = recv(c->fd, c->in + c->in_len, IN_MAX - c->in_len, MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		if (c->state == C_BODY && c->body_left == -2)
+			log_notice("ingest: POST to feed '%s' ended", c->feed);
+		conn_close(g, c);
+		return;
+	}
+	c->in_len += (size_t)n;
+	if (c->state == C_HEAD)
+		head_input(g, c);
+	else if (c->state == C_BODY || c->state == C_API_BODY)
+		body_input(g, c);
+	else if (c->state == C_WS && !ws_input(g, c))
+		c->state = C_DONE;
+	else if (c->state == C_DONE)
+		c->in_len = 0; /* C_DONE: ignore the rest */
+	if (!flush_out(g, c) || (c->state == C_DONE && !c->out_len))
+		conn_close(g, c);
+}
+
+static void accept_conns(struct ingest *g)
+{
+	for (;;) {
+		int fd = accept4(g->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct epoll_event ev = {.events = EPOLLIN};
+		struct conn *c;
+
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* the listener would stay readable and spin the loop: rest it a second */
+			log_warn("ingest: out of file descriptors: not accepting for a second");
+			epoll_ctl(g->ep, EPOLL_CTL_DEL, g->lfd, NULL);
+			g->paused = true;
+		}
+		if (fd < 0)
+			return;
+		if (g->n_conns >= CONNS_MAX || !(c = calloc(1, sizeof(*c)))) {
+			log_warn("ingest: too many local connections (%d): refusing one",
+			         CONNS_MAX);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->since_ms = clock_mono_ns() / 1000000;
+		ev.data.ptr = c;
+		if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = g->conns;
+		g->conns = c;
+		g->n_conns++;
+	}
+}
+
+/* ---- from the relay ---- */
+
+void ingest_from_relay(struct ingest *g, const char *feed, uint8_t opcode, const uint8_t *p,
+                       size_t n)
+{
+	struct outbox *b = &g->box;
+	uint8_t *copy = malloc(n ? n : 1);
+	uint64_t one = 1;
+	bool ok;
+
+	if (copy && n)
+		memcpy(copy, p, n);
+	pthread_mutex_lock(&b->lock);
+	ok = copy && b->n < OUTBOX_MAX && b->bytes + n <= OUTBOX_BYTES;
+	if (ok) {
+		struct omsg *m = &b->m[(b->head + b->n) % OUTBOX_MAX];
+
+		snprintf(m->feed, sizeof(m->feed), "%s", feed);
+		m->opcode = opcode;
+		m->p = copy;
+		m->n = n;
+		b->n++;
+		b->bytes += n;
+	} else {
+		b->dropped++;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (!ok)
+		free(copy);
+	else if (write(g->ev_fd, &one, sizeof(one)) < 0) {
+		/* saturated: the main thread has it queued anyway */
+	}
+}
+
+static void deliver(struct ingest *g, const struct omsg *m)
+{
+	for (struct conn *c = g->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->state != C_WS || strcmp(c->feed, m->feed) != 0)
+			continue;
+		if (!put_frame(c, m->opcode, m->p, m->n))
+			c->dropped++;
+		else if (!flush_out(g, c))
+			conn_close(g, c);
+	}
+}
+
+static void drain_outbox(struct ingest *g)
+{
+	struct outbox *b = &g->box;
+	uint64_t ticks;
+
+	if (read(g->ev_fd, &ticks, sizeof(ticks)) < 0) {
+		/* nothing new */
+	}
+	for (;;) {
+		struct omsg m;
+
+		pthread_mutex_lock(&b->lock);
+		if (!b->n) {
+			pthread_mutex_unlock(&b->lock);
+			return;
+		}
+		m = b->m[b->head];
+		b->head = (b->head + 1) % OUTBOX_MAX;
+		b->n--;
+		b->bytes -= m.n;
+		pthread_mutex_unlock(&b->lock);
+		deliver(g, &m);
+		free(m.p);
+	}
+}
+
+/* ---- the server ---- */
+
+void ingest_tick(struct ingest *g)
+{
+	int64_t now = clock_mono_ns() / 1000000;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g->lfd};
+
+	if (g->paused && !epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &ev))
+		g->paused = false;
+	for (struct conn *c = g->conns, *next; c; c = next) {
+		next = c->next;
+		if ((c->state == C_HEAD || c->state == C_API_BODY) && now - c->since_ms > 10000) {
+			c->allow = NULL;
+			answer_error(c, 408, "timeout", "no complete request within 10 s");
+			if (!flush_out(g, c) || !c->out_len)
+				conn_close(g, c);
+		} else if (c->state == C_DONE && now - c->since_ms > 20000) {
+			conn_close(g, c); /* an answer nobody reads */
+		}
+	}
+}
+
+void ingest_service(struct ingest *g)
+{
+	struct epoll_event evs[16];
+	int n = epoll_wait(g->ep, evs, 16, 0);
+
+	for (int i = 0; i < n; i++) {
+		void *p = evs[i].data.ptr;
+
+		if (p == &g->lfd) {
+			accept_conns(g);
+		} else if (p == &g->ev_fd) {
+			drain_outbox(g);
+		} else {
+			struct conn *c = p;
+
+			/* a connection closed by an earlier event of this batch is not in the list:
+			 * only handle live ones */
+			bool live = false;
+
+			for (struct conn *k = g->conns; k && !live; k = k->next)
+				live = k == c;
+			if (!live)
+				continue;
+			if (evs[i].events & EPOLLOUT) {
+				if (!flush_out(g, c) || (c->state == C_DONE && !c->out_len)) {
+					conn_close(g, c);
+					continue;
+				}
+			}
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				conn_input(g, c);
+		}
+	}
+}
+
+/* "IP:PORT" as a numeric address. 0 or -EINVAL with @why; free *@res with freeaddrinfo(). */
+static int resolve_listen(const char *listen_addr, struct addrinfo **res, char why[160])
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
+	const char *colon = strrchr(listen_addr, ':');
+	char host[128];
+
+	*res = NULL;
+	if (colon && colon > listen_addr && (size_t)(colon - listen_addr) < sizeof(host)) {
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - listen_addr), listen_addr);
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = '\0';
+		}
+		if (!getaddrinfo(host, colon + 1, &hints, res))
+			return 0;
+	}
+	snprintf(why, 160, "invalid listen address '%.64s': expected IP:PORT", listen_addr);
+	return -EINVAL;
+}
+
+int ingest_check_listen(const char *listen_addr, char why[160])
+{
+	struct addrinfo *res;
+	int ret = resolve_listen(listen_addr, &res, why);
+
+	freeaddrinfo(res);
+	return ret;
+}
+
+static int open_listener(struct ingest *g, const char *listen_addr, char why[160])
+{
+	struct addrinfo *res;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int one = 1, ret = resolve_listen(listen_addr, &res, why);
+
+	if (ret)
+		return ret;
+	g->lfd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (g->lfd < 0 || setsockopt(g->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(g->lfd, res->ai_addr, res->ai_addrlen) || listen(g->lfd, 64) ||
+	    getsockname(g->lfd, (struct sockaddr *)&ss, &len)) {
+		snprintf(why, 160, "cannot listen on '%.64s': %s", listen_addr, strerror(errno));
+		freeaddrinfo(res);
+		return -EADDRINUSE;
+	}
+	freeaddrinfo(res);
+	g->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                         : ((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
+int ingest_new(const char *listen_addr, const struct ingest_hooks *hooks, struct ingest **out,
+               char why[160])
+{
+	struct ingest *g = calloc(1, sizeof(*g));
+	struct epoll_event ev = {.events = EPOLLIN};
+	int ret;
+
+	*out = NULL;
+	if (!g) {
+		snprintf(why, 160, "out of memory");
+		return -ENOMEM;
+	}
+	g->hooks = *hooks;
+	g->lfd = g->ev_fd = -1;
+	pthread_mutex_init(&g->box.lock, NULL);
+	g->ep = epoll_create1(EPOLL_CLOEXEC);
+	g->ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ret = g->ep < 0 || g->ev_fd < 0 ? -EIO : open_listener(g, listen_addr, why);
+	if (ret == -EIO)
+		snprintf(why, 160, "cannot set up the ingest server: %s", strerror(errno));
+	if (!ret) {
+		ev.data.ptr = &g->lfd;
+		ret = epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &ev);
+		ev.data.ptr = &g->ev_fd;
+		ret = ret ? ret : epoll_ctl(g->ep, EPOLL_CTL_ADD, g->ev_fd, &ev);
+		if (ret)
+			snprintf(why, 160, "cannot set up the ingest server");
+	}
+	if (ret) {
+		ingest_free(g);
+		return ret < 0 ? ret : -EIO;
+	}
+	*out = g;
+	return 0;
+}
+
+int ingest_fd(const struct ingest *g)
+{
+	return g->ep;
+}
+
+int ingest_port(const struct ingest *g)
+{
+	return g->port;
+}
+
+void ingest_free(struct ingest *g)
+{
+	if (!g)
+		return;
+	while (g->conns)
+		conn_close(g, g->conns);
+	for (size_t i = 0; i < g->box.n; i++)
+		free(g->box.m[(g->box.head + i) % OUTBOX_MAX].p);
+	pthread_mutex_destroy(&g->box.lock);
+	for (int i = 0, fds[] = {g->ep, g->lfd, g->ev_fd}; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(g);
+}

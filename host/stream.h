@@ -1,0 +1,70 @@
+/*
+ * host/stream: one stream of `relay host`, on its own thread with its own epoll loop: the relay
+ * link, and what it carries (a video source on an encoder thread, a local device, and/or a
+ * local ingest feed pushed in by the main thread). Streams are independent: one that cannot
+ * connect, or whose camera is unplugged, never holds up another.
+ */
+#ifndef RELAY_HOST_STREAM_H
+#define RELAY_HOST_STREAM_H
+
+#include "host/host.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct stream;
+
+/* Room for the one-line reasons given by stream_start() and stream_check(). */
+#define STREAM_WHY 256
+
+/* A message from the relay for the stream's ingest feed; called on the stream's thread. */
+typedef void (*stream_relay_fn)(void *arg, const char *feed, uint8_t opcode, const uint8_t *p,
+                                size_t n);
+
+/* Counters and states of a stream, for the local API (a snapshot). */
+struct stream_stats {
+	char name[64], feed[64], topic[128];
+	const char *relay, *device, *video; /* "up", "down", "refused", "none" */
+	char last_error[256];
+	uint64_t msgs_out, bytes_out; /* to the relay */
+	uint64_t msgs_in, bytes_in;   /* from the relay */
+	uint64_t frames_sent, frames_dropped, feed_dropped;
+	uint64_t renewals;
+};
+
+/*
+ * Check @o and start the stream's thread. The settings are copied. 0, or a negative errno with
+ * a one-line reason in @why (bad settings: nothing was started). @fn (may be NULL) receives
+ * what the relay says when the stream forwards a feed. @done_fd is written (eventfd) when the
+ * stream gives up for good (a refused token) and when its thread ends.
+ */
+int stream_start(const struct host_opts *o, stream_relay_fn fn, void *arg, int done_fd,
+                 struct stream **out, char why[STREAM_WHY]);
+
+/* Check @o as stream_start() would, without starting anything. 0 or -EINVAL with @why. */
+int stream_check(const struct host_opts *o, char why[STREAM_WHY]);
+
+/* Ask the stream to stop without waiting: its thread closes the relay link (1000), ends and
+ * writes the done fd. A thread inside a connection step ends when that step does (--timeout). */
+void stream_request_stop(struct stream *s);
+
+/* true once the stream's thread has ended (stream_stop() then returns at once). */
+bool stream_finished(const struct stream *s);
+
+/* Stop (waiting for the thread) and free. NULL is fine. */
+void stream_stop(struct stream *s);
+
+/* Queue a message from the local feed for the relay (any thread). Counted as dropped when the
+ * queue is full. */
+void stream_push(struct stream *s, uint8_t opcode, const uint8_t *p, size_t n);
+
+const char *stream_name(const struct stream *s);
+const char *stream_feed(const struct stream *s);
+
+/* true once the stream has given up (its token was refused). */
+bool stream_failed(const struct stream *s);
+
+void stream_stats(struct stream *s, struct stream_stats *out);
+
+#endif
