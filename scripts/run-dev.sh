@@ -37,6 +37,11 @@ From a browser page (accept the self-signed certificate first by visiting $base)
   const r = await fetch('$base/session/demo', {method: 'POST', headers: {Authorization: TOKEN}});
   const ws = new WebSocket((await r.json()).uri);
 
+Stream the test pattern as a lab would (another shell), then watch it at $base/demo/
+with access URL $base/session/cam and the token that
+  \$($relay token --audience $base --topic cam --scopes read --lifetime 1h) prints:
+  $relay host --session $base/session/cam --secret-file $state/secret --insecure --video test
+
 EOT
 exec "$relay" serve --listen "$listen" --audience "$base" --secret-file "$state/secret" \
 	--cert "$state/cert.pem" --key "$state/key.pem" --state-dir "$state"
