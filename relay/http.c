@@ -60,6 +60,8 @@ static const char *status_text(int status)
 		return "upgrade_required";
 	case 429:
 		return "too_many_requests";
+	case 431:
+		return "headers_too_large";
 	case 503:
 		return "unavailable";
 	default:
@@ -154,6 +156,24 @@ void relay_client_addr(struct lws *wsi, char *out, size_t len)
 	}
 	if (!lws_get_peer_simple(wsi, out, len))
 		snprintf(out, len, "?");
+}
+
+/*
+ * The bytes of the headers lws parsed into its table (names excepted). Headers lws has no
+ * name for (X-Anything) are not counted: 4.1 offers no way to list them; they still count
+ * against the table's LWS_HEADER_SPACE, past which lws closes the connection unanswered.
+ */
+bool relay_headers_too_large(struct lws *wsi)
+{
+	int64_t total = 0;
+
+	for (int h = 0; h < WSI_TOKEN_COUNT; h++) {
+		int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)h);
+
+		if (n > 0)
+			total += n;
+	}
+	return total > relay_srv.o->max_header;
 }
 
 /* Token bucket per client address. True when this call may proceed. */
@@ -559,6 +579,8 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 	if (relay_srv.stopping)
 		return respond_error(wsi, c, 503, "server shutting down");
 	c->is_access = method_of(wsi) == M_POST && strncmp(path, "/session/", 9) == 0;
+	if (relay_headers_too_large(wsi))
+		return respond_error(wsi, c, 431, "request headers too large (see --max-header)");
 	if (c->is_access && !rate_allows(wsi))
 		return respond_error(wsi, c, 429, "too many access calls, slow down");
 	ret = check_length(wsi, c, &wait_body);
@@ -744,6 +766,8 @@ int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol)
 	OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
 	if (!protocol || strcmp(protocol, "websocket") != 0)
 		return refuse_upgrade(wsi, 400, "only websocket upgrades are served");
+	if (relay_headers_too_large(wsi))
+		return refuse_upgrade(wsi, 431, "request headers too large (see --max-header)");
 	status = relay_redeem(wsi, &s->handoff.grant, &why);
 	if (status)
 		return refuse_upgrade(wsi, status, why);

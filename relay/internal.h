@@ -133,6 +133,10 @@ int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol)
 int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
 /* The client's address, from X-Forwarded-For when trust_forwarded_for is set. */
 void relay_client_addr(struct lws *wsi, char *out, size_t len);
+/* Header space given to lws: the most it takes (its size field is 16 bits). */
+#define LWS_HEADER_SPACE 65535
+/* true when the request's headers exceed --max-header (answer 431). */
+bool relay_headers_too_large(struct lws *wsi);
 
 /* static.c: pages under web_dir */
 bool relay_is_static(const char *path);

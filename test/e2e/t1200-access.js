@@ -18,7 +18,7 @@ function raw(r, head, body = '') {
     let data = '';
     s.on('data', (d) => {
       data += d;
-      const m = /^HTTP\/1\.1 (\d+)/.exec(data);
+      const m = /^HTTP\/1\.[01] (\d+)/.exec(data);
       const len = /content-length: (\d+)/i.exec(data);
       const split = data.indexOf('\r\n\r\n');
       if (m && len && split >= 0 && data.length >= split + 4 + Number(len[1])) {
@@ -105,7 +105,7 @@ test('CORS preflight', async () => {
   ok(/POST/.test(res.headers.get('access-control-allow-methods')), 'allow-methods');
 });
 
-test('411 without Content-Length, 413 for a large body or headers, never a hang', async () => {
+test('411 without Content-Length, 413 for a large body, 431 for large headers, never a hang', async () => {
   const tok = r.token({ topic: 'alpha' });
   const chunked = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nAuthorization: ${tok}\r\n` +
     'Transfer-Encoding: chunked\r\n\r\n', '0\r\n\r\n');
@@ -116,14 +116,24 @@ test('411 without Content-Length, 413 for a large body or headers, never a hang'
   const small = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nAuthorization: ${tok}\r\n` +
     'Content-Length: 2\r\n\r\n', '{}');
   eq(small.status, 200, 'small body tolerated');
-  // Within max_header (default 32 KiB) a large header is read and answered...
-  const large = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(20000)}\r\n` +
+  // A large header within max_header (default 32 KiB) is read and answered...
+  const large = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nCookie: ${'y'.repeat(20000)}\r\n` +
     'Content-Length: 0\r\n\r\n');
   eq(large.status, 401, 'large headers answered');
-  // ...past it lws 4.1 closes the connection (it cannot answer): promptly, never a hang.
-  const huge = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(40000)}\r\n` +
+  // ...past it, 431 with the JSON error, on the access call and on a websocket upgrade...
+  const over = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nCookie: ${'y'.repeat(40000)}\r\n` +
     'Content-Length: 0\r\n\r\n');
-  eq(huge.status, 0, 'headers past max_header: connection closed');
+  eq(over.status, 431, 'headers past max_header: 431');
+  eq(JSON.parse(over.text.slice(over.text.indexOf('\r\n\r\n') + 4)).code, 'headers_too_large', 'error code');
+  const up = await raw(r, 'GET /session/alpha?code=x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n' +
+    'Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+    `Authorization: ${'y'.repeat(40000)}\r\n\r\n`);
+  eq(up.status, 431, 'an upgrade with headers past max_header: 431');
+  // ...and a head past the 64 KiB lws 4.1 can hold is closed at once (it cannot answer): never a hang.
+  const huge = await raw(r, `POST /session/alpha HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(70000)}\r\n` +
+    'Content-Length: 0\r\n\r\n');
+  eq(huge.status, 0, 'a head over 64 KiB: connection closed');
+  await r.waitLog(/a request head over 65535 bytes: connection closed/);
   const longTok = await access(r, 'alpha', 'x'.repeat(9000));
   eq(longTok.status, 401, 'oversized token');
 });
