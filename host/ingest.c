@@ -120,7 +120,8 @@ static bool flush_out(struct ingest *g, struct conn *c)
 }
 
 /* Append to the output buffer, whole or not at all. */
-static bool put_out(struct conn *c, const void *p, size_t n)
+/* Room for @n more bytes in the output buffer (bounded by OUT_MAX); false when there is none. */
+static bool reserve_out(struct conn *c, size_t n)
 {
 	if (c->out_off && c->out_len + n > c->out_cap) {
 		/* move the unsent bytes to the front once, rather than after every send */
@@ -139,20 +140,25 @@ static bool put_out(struct conn *c, const void *p, size_t n)
 		c->out = q;
 		c->out_cap = cap;
 	}
+	return true;
+}
+
+static bool put_out(struct conn *c, const void *p, size_t n)
+{
+	if (!reserve_out(c, n))
+		return false;
 	memcpy(c->out + c->out_len, p, n);
 	c->out_len += n;
 	return true;
 }
 
-/* An unmasked frame (server to client). */
+/* An unmasked frame (server to client), queued whole or not at all. */
 static bool put_frame(struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
 {
 	uint8_t h[WSFRAME_MAX_HEADER];
 	size_t hl = wsframe_header(h, opcode, true, n, NULL);
 
-	if (c->out_len - c->out_off + hl + n > OUT_MAX)
-		return false;
-	return put_out(c, h, hl) && put_out(c, p, n);
+	return reserve_out(c, hl + n) && put_out(c, h, hl) && put_out(c, p, n);
 }
 
 static const char *reason_of(int status)
