@@ -70,6 +70,7 @@ struct conn {
 	size_t rx_len, rx_cap;
 	bool rx_binary, rx_dropping;
 	bool closing;
+	bool close_sent; /* our close frame went: waiting for the peer's (close_deadline_ms) */
 	int close_code;
 	const char *close_reason;
 	int64_t close_deadline_ms; /* monotonic: killed after this if no close frame went */

@@ -61,11 +61,14 @@ void relay_conn_close(struct conn *c, int code, const char *reason)
 	lws_callback_on_writable(c->wsi);
 }
 
-/* A peer that stopped reading never becomes writable: kill it when the close frame cannot go. */
+/* A peer that stopped reading never becomes writable, and one may never answer our close frame:
+ * kill it when the deadline passes. */
 static void kill_if_stuck(struct conn *c, int64_t now_ms)
 {
 	if (c->closing && now_ms > c->close_deadline_ms) {
-		logt_info(c->tag, "close frame not sent in time: dropping the connection");
+		logt_info(c->tag, "%s: dropping the connection",
+		          c->close_sent ? "no close frame back in time"
+		                        : "close frame not sent in time");
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 	}
 }
@@ -352,9 +355,12 @@ static int write_batch(struct lws *wsi, struct conn *c)
 }
 
 /*
- * Send the close frame (RFC 6455 section 5.5.1: 2-byte code, then the reason) and end the
- * connection. lws_close_reason() plus returning -1 is lws's own way, but with the libuv event
- * loop lws 4.1 tears the socket down without sending the frame, so we write it ourselves.
+ * Send the close frame (RFC 6455 section 5.5.1: 2-byte code, then the reason), then wait for
+ * the peer's (WS_PEER_INITIATED_CLOSE ends the connection) until close_deadline_ms. Closing the
+ * socket at once would reset it if the peer's last messages were still unread, and the peer
+ * could lose our close frame with them (1006 instead of the code). lws_close_reason() plus
+ * returning -1 is lws's own way, but with the libuv event loop lws 4.1 tears the socket down
+ * without sending the frame, so we write it ourselves.
  */
 static int send_close(struct lws *wsi, struct conn *c)
 {
@@ -375,8 +381,11 @@ static int send_close(struct lws *wsi, struct conn *c)
 	p[h] = (uint8_t)(c->close_code >> 8);
 	p[h + 1] = (uint8_t)c->close_code;
 	memcpy(p + h + 2, c->close_reason, n);
-	lws_write(wsi, p, h + 2 + n, LWS_WRITE_RAW);
-	return -1;
+	if (lws_write(wsi, p, h + 2 + n, LWS_WRITE_RAW) < 0)
+		return -1;
+	c->close_sent = true;
+	c->close_deadline_ms = mono_ms() + CLOSE_GRACE_MS;
+	return 0;
 }
 
 /* Write what is queued until the socket blocks; ask for WRITEABLE when some is left. */
@@ -413,6 +422,8 @@ static bool closed_by_lws(struct lws *wsi)
 
 static int on_writeable(struct lws *wsi, struct conn *c)
 {
+	if (c->close_sent)
+		return 0;
 	if (c->closing)
 		return send_close(wsi, c);
 	if (closed_by_lws(wsi))
@@ -525,7 +536,8 @@ int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		return on_writeable(wsi, c);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		c->peer_closed = true;
-		return 0;
+		/* the answer to our close frame ends the connection; else lws answers it */
+		return c->close_sent ? -1 : 0;
 	case LWS_CALLBACK_CLOSED:
 		on_closed(c);
 		return 0;

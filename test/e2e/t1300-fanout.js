@@ -172,6 +172,47 @@ test('no data after the close frame lws sends for a protocol error', async () =>
   watch.close();
 });
 
+// A masked client frame (FIN set) with @opcode and @payload.
+function clientFrame(opcode, payload) {
+  const key = crypto.randomBytes(4);
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([0x80 | opcode, 0x80 | n])
+    : Buffer.from([0x80 | opcode, 0x80 | 126, n >> 8, n & 255]);
+  const body = Buffer.from(payload.map((b, i) => b ^ key[i % 4]));
+  return Buffer.concat([head, key, body]);
+}
+
+function untilFrame(raw, opcode, from = 0) {
+  const find = () => parseFrames(raw.bytes()).slice(from).find((f) => f.opcode === opcode);
+  return withTimeout((async () => { while (!find()) await new Promise((s) => setTimeout(s, 10)); return find(); })(),
+    5000, `a frame with opcode ${opcode}`);
+}
+
+test('the relay waits for the answer to its close frame, then ends cleanly; no answer: dropped', async () => {
+  const s = await startRelay({ args: ['--max-message', '4KiB'] });
+  const a = await access(s, 'answer', s.token({ topic: 'answer' }));
+  const peer = await rawWs(a.body.uri);
+  const ended = new Promise((res) => { peer.sock.on('end', () => res('end')); peer.sock.on('error', (e) => res(e.code)); });
+  peer.sock.write(clientFrame(2, Buffer.alloc(5000))); // over --max-message: the relay closes with 1009
+  const close = await untilFrame(peer, 8);
+  eq(close.payload.readUInt16BE(0), 1009, 'close code');
+  // Still open and read after its close frame: what the peer sends meanwhile is not met by a reset.
+  const count = parseFrames(peer.bytes()).length;
+  peer.sock.write(clientFrame(9, Buffer.from('still there?')));
+  eq((await untilFrame(peer, 10, count)).payload.toString(), 'still there?', 'a ping after the close frame is answered');
+  peer.sock.write(clientFrame(8, Buffer.from([0x03, 0xf1])));
+  eq(await withTimeout(ended, 5000, 'the relay ends the connection'), 'end', 'ended with a FIN after our answer, no reset');
+  peer.sock.destroy();
+  const b = await access(s, 'answer', s.token({ topic: 'answer' }));
+  const mute = await rawWs(b.body.uri);
+  const gone = new Promise((res) => mute.sock.on('close', res));
+  mute.sock.write(clientFrame(2, Buffer.alloc(5000)));
+  await untilFrame(mute, 8);
+  await s.waitLog(/no close frame back in time: dropping the connection/, 5000);
+  await withTimeout(gone, 5000, 'the silent peer is disconnected');
+  await s.stop();
+});
+
 // The writer sends in windows that the fast reader acknowledges by receiving them: the fast
 // reader keeps up by construction, while the paused one falls behind past its queue.
 async function sendWindows(wr, fast, n, size, window = 100) {
@@ -274,9 +315,9 @@ test('limits: per topic and topics close with 1013, total connections refused wi
 test('a peer that stops answering pings is closed', async () => {
   const s = await startRelay({ args: ['--ping-interval', '1s', '--ping-timeout', '3s'] });
   const quiet = await join(s, 'ping');
+  const t0 = Date.now(); // quiet's last sign of life was just before this
   const alive = await join(s, 'ping');
   quiet._socket.pause(); // it can no longer see pings, so never answers them
-  const t0 = Date.now();
   await s.waitLog(/no answer to a ping in 3000 ms/, 10000);
   await s.waitLog(/c1: left 'ping'/, 5000);
   // first ping after 1-2 s of silence (the walk is once a second), then 3 s without a pong
