@@ -240,14 +240,15 @@ static json_t *stream_json(const struct entry *e)
 	stream_stats(e->s, &st);
 	return json_pack(
 	        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	        "s:I, s:f, s:f}",
+	        "s:I, s:I, s:f, s:f}",
 	        "name", st.name, "topic", st.topic, "feed", st.feed, "relay", st.relay, "device",
 	        st.device, "video", st.video, "last_error", st.last_error, "messages_out",
 	        (json_int_t)st.msgs_out, "bytes_out", (json_int_t)st.bytes_out, "messages_in",
 	        (json_int_t)st.msgs_in, "bytes_in", (json_int_t)st.bytes_in, "frames_sent",
 	        (json_int_t)st.frames_sent, "frames_dropped", (json_int_t)st.frames_dropped,
 	        "feed_dropped", (json_int_t)st.feed_dropped, "renewals", (json_int_t)st.renewals,
-	        "messages_per_s", e->msgs_per_s, "bytes_per_s", e->bytes_per_s);
+	        "failed_attempts", (json_int_t)st.failed_attempts, "messages_per_s", e->msgs_per_s,
+	        "bytes_per_s", e->bytes_per_s);
 }
 
 static json_t *error_json(const char *code, const char *message)

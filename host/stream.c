@@ -118,7 +118,7 @@ struct stream {
 	struct msgq q;
 	/* for the API: counters written by the stream's threads, read by any */
 	_Atomic uint64_t msgs_out, bytes_out, msgs_in, bytes_in, frames_sent, frames_dropped,
-	        renewals;
+	        renewals, failed_attempts;
 	atomic_bool failed, finished; /* finished: the stream's thread has ended */
 	_Atomic(const char *) relay_state, device_state, video_state;
 	pthread_mutex_t err_lock;
@@ -141,10 +141,12 @@ static void link_down(struct stream *s, struct link *l, const char *why)
 	int64_t jitter;
 
 	l->up = false;
+	atomic_fetch_add(&s->failed_attempts, 1);
 	if (!l->reported_down) {
+		set_error(s,
+		          why); /* before the log line: what the log says, the API already shows */
 		S_WARN(s, "%s down: %s; retrying with backoff up to %lld ms", l->what, why,
 		       (long long)s->o.backoff_max);
-		set_error(s, why);
 	}
 	l->reported_down = true;
 	RAND_bytes(&r, 1);
@@ -273,12 +275,12 @@ static void *encoder_main(void *arg)
 			if (atomic_load(&s->stop))
 				break;
 			if (video_src_open(s->o.video, &s->vo, &s->stop, &s->src, why)) {
-				link_down(s, &s->video, why);
 				atomic_store(&s->video_state, "down");
+				link_down(s, &s->video, why);
 				continue;
 			}
-			link_up(s, &s->video);
 			atomic_store(&s->video_state, "up");
+			link_up(s, &s->video);
 			next = clock_mono_ns();
 		}
 		if (video_src_is_paced(s->src)) {
@@ -294,8 +296,8 @@ static void *encoder_main(void *arg)
 			video_src_free(s->src);
 			s->src = NULL;
 			if (!atomic_load(&s->stop)) {
-				link_down(s, &s->video, why);
 				atomic_store(&s->video_state, "down");
+				link_down(s, &s->video, why);
 			}
 			continue;
 		}
@@ -335,9 +337,9 @@ static void relay_disconnect(struct stream *s, const char *why)
 /* Give up for good: the relay refused this stream's token. */
 static void refused(struct stream *s, const char *why)
 {
-	log_err("stream '%s': %s; giving up on this stream", s->name, why);
 	set_error(s, why);
 	atomic_store(&s->relay_state, "refused");
+	log_err("stream '%s': %s; giving up on this stream", s->name, why);
 	atomic_store(&s->failed, true);
 	wake(s->done_fd);
 }
@@ -1360,6 +1362,7 @@ void stream_stats(struct stream *s, struct stream_stats *out)
 	out->bytes_in = atomic_load(&s->bytes_in);
 	out->frames_sent = atomic_load(&s->frames_sent);
 	out->renewals = atomic_load(&s->renewals);
+	out->failed_attempts = atomic_load(&s->failed_attempts);
 	pthread_mutex_lock(&s->q.lock);
 	out->frames_dropped = atomic_load(&s->frames_dropped) + s->q.video_dropped;
 	out->feed_dropped = s->q.feed_dropped;

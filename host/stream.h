@@ -31,6 +31,7 @@ struct stream_stats {
 	uint64_t msgs_in, bytes_in;   /* from the relay */
 	uint64_t frames_sent, frames_dropped, feed_dropped;
 	uint64_t renewals;
+	uint64_t failed_attempts; /* links lost or not made (logged once per state change) */
 };
 
 /*

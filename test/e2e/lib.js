@@ -235,7 +235,8 @@ function relayHost(args) {
   const p = spawnTracked(RELAY, ['host', ...args], { env: { PATH: process.env.PATH } });
   p.err = '';
   p.stderr.on('data', (d) => { p.err += d; });
-  p.done = new Promise((resolve) => p.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': by then everything it wrote has been read
+  p.done = new Promise((resolve) => p.on('close', (code) => resolve(code)));
   p.logged = (re, ms = 10000) => withTimeout(new Promise((resolve) => {
     const check = () => { if (re.test(p.err)) { p.stderr.off('data', check); resolve(); } };
     p.stderr.on('data', check);

@@ -92,8 +92,10 @@ test('serial device (a pty pair); a port that disappears is reported once, the l
     let out = '';
     dev.stdout.on('data', (d) => { out += d; if (out.includes('\n')) resolve(out.trim()); });
   }), 5000, 'pty path');
+  const apiPort = await freePort();
   const host = relayHost(['--session', `${r.base}/session/tty`, '--secret-file', r.secretFile, '--insecure',
-    '--data', `serial:${ttyPath}:115200:8E1`, '--backoff-min', '100ms', '--backoff-max', '200ms']);
+    '--data', `serial:${ttyPath}:115200:8E1`, '--backoff-min', '100ms', '--backoff-max', '200ms',
+    '--listen', `127.0.0.1:${apiPort}`]);
   await host.logged(/relay link up/);
   await host.logged(/device link up/);
   const user = await join(r, 'tty', { scopes: ['read', 'write'] });
@@ -102,7 +104,9 @@ test('serial device (a pty pair); a port that disappears is reported once, the l
   eq(user.inbox.map((m) => m.data.toString()).join(''), '*IDN?\n', 'round trip through the serial port');
   dev.kill('SIGKILL'); // the port disappears
   await host.logged(/device link down/);
-  await new Promise((res) => setTimeout(res, 700)); // several retries at 100-200 ms: let them happen
+  const attempts = async () => (await (await fetch(`http://127.0.0.1:${apiPort}/api/streams`)).json()).streams[0].failed_attempts;
+  await withTimeout((async () => { while (await attempts() < 4) await new Promise((s) => setTimeout(s, 50)); })(),
+    5000, 'the port reopened and failed again, several times');
   eq(host.err.split('\n').filter((l) => /device link down/.test(l)).length, 1, 'reported once, not per retry');
   ok(!/relay link down/.test(host.err), 'the relay link stays up');
   user.close();
@@ -160,8 +164,11 @@ test('a device that stops reading: the write gives up after --timeout; stop is p
   host.kill('SIGTERM');
   eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
   ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
-  const left = require('child_process').spawnSync('pgrep', ['-f', 'sleep 102.5']).stdout.toString().trim();
-  eq(left, '', 'no process of the exec: device is left behind');
+  // SIGKILL went to the device's group; its last process may take a moment to be gone
+  const left = () => require('child_process').spawnSync('pgrep', ['-f', 'sleep 102.5']).stdout.toString().trim();
+  const deadline = Date.now() + 2000;
+  while (left() !== '' && Date.now() < deadline) await new Promise((s) => setTimeout(s, 20));
+  eq(left(), '', 'no process of the exec: device is left behind');
 });
 
 test('bad settings and refused tokens: clear errors and exit codes', async () => {

@@ -13,6 +13,7 @@ let echo;
 let browser;
 let page;
 const errors = [];
+let restartErrors = Infinity; // errors before this index came before the relay restart
 
 test('start relay, host (video + data) and Chromium on /demo/', async () => {
   r = await startRelay({ args: ['--web-dir', path.join(__dirname, '../../web'), '--access-rate', '0'] });
@@ -68,6 +69,7 @@ test('data: a command typed in the page comes back from the device', async () =>
 
 test('resilience: the relay restarts; host and page reconnect by themselves and frames resume', async () => {
   const opens = await page.evaluate(() => window.demo.video.opens);
+  restartErrors = errors.length;
   await r.stop();
   const t0 = Date.now();
   r = await startRelay({ port: r.port, secret: r.secret, stateDir: r.stateDir,
@@ -92,7 +94,9 @@ test('resilience: the relay restarts; host and page reconnect by themselves and 
 test('cleanup', async () => {
   await browser.close();
   echo.close();
-  eq(errors, [], 'no console or page errors');
+  // A page retry that met the relay still restarting was refused (Chromium logs it): expected.
+  const unexpected = errors.filter((e, i) => i < restartErrors || !/ERR_CONNECTION_REFUSED|WebSocket connection/.test(e));
+  eq(unexpected, [], 'no console or page errors');
   eq((await r.stop()).code, 0, 'relay exit status');
 });
 

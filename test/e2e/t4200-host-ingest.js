@@ -93,6 +93,7 @@ test('a data stream from the file bridges its device', async () => {
 
 test('a missing camera is reported clearly; the other streams keep flowing', async () => {
   await host.logged(/stream 'camera': video source down: .*\/dev\/video99/);
+  await host.logged(/stream 'camera': relay link up/); // its state is set before this line
   const cam = await streamState('camera');
   eq(cam.video, 'down', 'API shows the camera down');
   ok(/\/dev\/video99/.test(cam.last_error), `API names the camera: ${cam.last_error}`);

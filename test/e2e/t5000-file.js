@@ -19,7 +19,7 @@ function relayFile(args, { stdin, ms = 20000 } = {}) {
   p.stdout.on('data', (d) => { stdout += d; });
   p.stderr.on('data', (d) => { stderr += d; });
   if (stdin !== undefined) p.stdin.end(stdin);
-  const done = new Promise((resolve) => p.on('exit', (code) => resolve({ code, stdout, stderr })));
+  const done = new Promise((resolve) => p.on('close', (code) => resolve({ code, stdout, stderr }))); // output all read
   p.done = withTimeout(done, ms, `relay file ${args.join(' ')}`);
   p.printed = (text) => withTimeout(new Promise((resolve) => {
     const check = () => { if (stdout.includes(text)) resolve(); };
