@@ -6,6 +6,7 @@
 #include "host/host.h"
 #include "pkg/log/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,9 +32,15 @@ int cmd_host(int argc, char **argv)
 	if (ret < 0 && first < argc)
 		ret = cmd_usage_error("host", "unexpected argument");
 	if (ret < 0) {
-		log_init("notice", "text", NULL);
-		ret = host_run(&o);
+		int err = log_init(o.log_level, o.log_format, o.log_file);
+
+		if (err)
+			ret = cmd_usage_error("host", err == -EINVAL ? "bad log_level or log_format"
+			                                             : "cannot open log_file");
 	}
+	if (ret < 0)
+		ret = host_run(&o);
+	log_close();
 	cfg_release(&host_opts_table, &o);
 	return ret;
 }

@@ -184,7 +184,8 @@ static int add_rule(struct host *h, json_t *rule, char why[STREAM_WHY])
 /* A stream object of the config file over the top-level settings. */
 static int add_config_stream(struct host *h, json_t *obj, size_t index, char why[STREAM_WHY])
 {
-	static const char *const top_only[] = {"streams", "rules", "listen", "config"};
+	static const char *const top_only[] = {"streams",   "rules",      "listen",  "config",
+	                                       "log_level", "log_format", "log_file"};
 	char source[64], err[CFG_ERR_MAX];
 	struct host_opts so;
 	int ret;
@@ -412,6 +413,19 @@ static int on_done(struct host *h)
 	return -1;
 }
 
+/* SIGHUP reopens the log file (logrotate); false for SIGINT/SIGTERM: time to stop. */
+static bool on_signal(struct host *h)
+{
+	struct signalfd_siginfo si;
+
+	while (read(h->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo != SIGHUP)
+			return false;
+		log_request_reopen();
+	}
+	return true;
+}
+
 static int loop(struct host *h)
 {
 	for (;;) {
@@ -422,7 +436,7 @@ static int loop(struct host *h)
 			void *p = evs[i].data.ptr;
 			int ret;
 
-			if (p == &h->sig_fd)
+			if (p == &h->sig_fd && !on_signal(h))
 				return 0;
 			if (p == &h->done_fd && (ret = on_done(h)) >= 0)
 				return ret;
@@ -449,6 +463,7 @@ static int setup(struct host *h, char why[STREAM_WHY])
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL); /* before any thread starts: they inherit it */
 	signal(SIGPIPE, SIG_IGN);
 	h->ep = epoll_create1(EPOLL_CLOEXEC);

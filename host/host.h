@@ -39,6 +39,7 @@ struct host_opts {
 	char *listen;    /* local ingest server and API: "127.0.0.1:8888", or "" for none */
 	json_t *streams; /* config file: array of stream objects (keys as above) */
 	json_t *rules; /* config file: array of practable rules {id, stream, destination, token} */
+	char *log_level, *log_format, *log_file; /* pkg/log; the file is reopened on SIGHUP */
 };
 
 /* The settings table (pkg/config): flags, RELAY_HOST_* variables and config file keys. */

@@ -63,6 +63,11 @@ static const struct cfg_opt rows[] = {
         {"rules", CFG_JSON, H(rules), NULL, 0, 0,
          "config file: array of practable rules {id, stream, destination, token}", NULL,
          CFG_NO_FLAG | CFG_NO_ENV},
+        {"log_level", CFG_STRING, H(log_level), "notice", 0, 0,
+         "error, warn, notice, info or debug", NULL, 0},
+        {"log_format", CFG_STRING, H(log_format), "text", 0, 0, "text or json", NULL, 0},
+        {"log_file", CFG_STRING, H(log_file), NULL, 0, 0,
+         "log to this file (reopened on SIGHUP); default stderr", NULL, 0},
 };
 #undef H
 

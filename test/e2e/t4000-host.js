@@ -197,6 +197,30 @@ test('bad settings and refused tokens: clear errors and exit codes', async () =>
   fs.unlinkSync(bad);
 });
 
+test('log settings: JSON lines to a file, reopened on SIGHUP (logrotate); bad ones exit 2', async () => {
+  const fs = require('fs');
+  const dir = fs.mkdtempSync(require('path').join(require('os').tmpdir(), 'relay-host-log-'));
+  const file = `${dir}/host.log`;
+  const bad = relayHost(['--session', `${r.base}/session/logs`, '--secret-file', r.secretFile, '--insecure',
+    '--data', `tcp:127.0.0.1:${echoPort}`, '--log-level', 'loud']);
+  eq(await withTimeout(bad.done, 5000, 'exit'), 2, 'bad --log-level: exit 2');
+  ok(/log_level/.test(bad.err), `says which setting (${bad.err.trim().split('\n').pop()})`);
+  const host = relayHost(['--session', `${r.base}/session/logs`, '--secret-file', r.secretFile, '--insecure',
+    '--data', `tcp:127.0.0.1:${echoPort}`, '--log-file', file, '--log-format', 'json']);
+  const inFile = (f, re) => fs.existsSync(f) && re.test(fs.readFileSync(f, 'utf8'));
+  const until = (cond, what) => withTimeout((async () => { while (!cond()) await new Promise((s) => setTimeout(s, 20)); })(), 5000, what);
+  await until(() => inFile(file, /relay link up/), 'relay link up, in the file');
+  const first = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  ok(first.every((l) => l.level && l.msg !== undefined), `JSON lines with level and msg (${Object.keys(first[0])})`);
+  fs.renameSync(file, `${file}.1`);
+  host.kill('SIGHUP');
+  host.kill('SIGTERM');
+  eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'SIGHUP did not end the host; SIGTERM did, with 0');
+  ok(inFile(file, /stopping/), 'lines after SIGHUP went to a new file');
+  ok(!inFile(`${file}.1`, /stopping/), 'and not to the rotated one');
+  fs.rmSync(dir, { recursive: true });
+});
+
 test('stop', async () => {
   echo.close();
   eq((await r.stop()).code, 0, 'relay exit status');
