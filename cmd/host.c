@@ -32,7 +32,8 @@ int cmd_host(int argc, char **argv)
 	if (ret < 0 && first < argc)
 		ret = cmd_usage_error("host", "unexpected argument");
 	if (ret < 0) {
-		int err = log_init(o.log_level, o.log_format, o.log_file);
+		/* --check (often run as another user) must not create the service's log file */
+		int err = log_init(o.log_level, o.log_format, o.check ? NULL : o.log_file);
 
 		if (err)
 			ret = cmd_usage_error("host", err == -EINVAL ? "bad log_level or log_format"

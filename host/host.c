@@ -422,6 +422,8 @@ static bool on_signal(struct host *h)
 		if (si.ssi_signo != SIGHUP)
 			return false;
 		log_request_reopen();
+		log_notice("SIGHUP: log reopened"); /* now, not at the next event: the old file is
+		                                       let go */
 	}
 	return true;
 }

@@ -119,7 +119,6 @@ static bool flush_out(struct ingest *g, struct conn *c)
 	return true;
 }
 
-/* Append to the output buffer, whole or not at all. */
 /* Room for @n more bytes in the output buffer (bounded by OUT_MAX); false when there is none. */
 static bool reserve_out(struct conn *c, size_t n)
 {
@@ -143,6 +142,7 @@ static bool reserve_out(struct conn *c, size_t n)
 	return true;
 }
 
+/* Append to the output buffer, whole or not at all. */
 static bool put_out(struct conn *c, const void *p, size_t n)
 {
 	if (!reserve_out(c, n))

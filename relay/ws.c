@@ -85,6 +85,29 @@ void relay_hub_wake(void *owner)
 	relay_srv.ready = c;
 }
 
+static void ready_remove(struct conn *c);
+
+/* Leave the topic: at CLOSED, or once our close frame went (nothing more is sent). */
+static void leave_topic(struct conn *c)
+{
+	const struct hub_counters *k;
+
+	ready_remove(c);
+	if (!c->member)
+		return;
+	/* What is still queued is lost with the connection: it counts as dropped. */
+	k = hub_member_counters(c->member);
+	logt_info(
+	        c->tag,
+	        "left '%s': in %llu msgs, out %llu msgs in %llu writes, dropped %llu, refused %llu",
+	        c->grant.topic, (unsigned long long)k->rx_msgs, (unsigned long long)k->tx_msgs,
+	        (unsigned long long)c->writes,
+	        (unsigned long long)(k->dropped + hub_queued(c->member)),
+	        (unsigned long long)k->refused);
+	hub_leave(c->member);
+	c->member = NULL;
+}
+
 static void ready_remove(struct conn *c)
 {
 	struct conn **pp = &relay_srv.ready;
@@ -189,6 +212,16 @@ static void describe_peer(struct lws *wsi, struct conn *c)
 			*p = '?';
 }
 
+/* A websocket inside HTTP/2 (RFC 8441) skips relay_confirm_upgrade(): its checks are here. */
+static int redeem_inside_h2(struct lws *wsi, struct grant *g, const char **why)
+{
+	if (relay_headers_too_large(wsi)) {
+		*why = "request headers too large (see --max-header)";
+		return 431;
+	}
+	return relay_redeem(wsi, g, why);
+}
+
 static int on_established(struct lws *wsi, struct conn *c)
 {
 	struct server *s = &relay_srv;
@@ -201,7 +234,7 @@ static int on_established(struct lws *wsi, struct conn *c)
 	if (s->handoff.wsi == wsi && lws_get_network_wsi(wsi) == wsi) {
 		c->grant = s->handoff.grant; /* redeemed at the HTTP/1.1 upgrade, just now */
 		OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
-	} else if ((status = relay_redeem(wsi, &c->grant, &why))) {
+	} else if ((status = redeem_inside_h2(wsi, &c->grant, &why))) {
 		/* Inside HTTP/2 the upgrade has already been answered: refuse with a close frame.
 		 */
 		log_info("websocket refused (%d): %s", status, why);
@@ -355,8 +388,9 @@ static int write_batch(struct lws *wsi, struct conn *c)
 }
 
 /*
- * Send the close frame (RFC 6455 section 5.5.1: 2-byte code, then the reason), then wait for
- * the peer's (WS_PEER_INITIATED_CLOSE ends the connection) until close_deadline_ms. Closing the
+ * Send the close frame (RFC 6455 section 5.5.1: 2-byte code, then the reason), leave the topic,
+ * then wait for the peer's (WS_PEER_INITIATED_CLOSE ends the connection) until close_deadline_ms
+ * (CLOSE_GRACE_MS after the close was asked for, to send ours and hear theirs). Closing the
  * socket at once would reset it if the peer's last messages were still unread, and the peer
  * could lose our close frame with them (1006 instead of the code). lws_close_reason() plus
  * returning -1 is lws's own way, but with the libuv event loop lws 4.1 tears the socket down
@@ -383,8 +417,8 @@ static int send_close(struct lws *wsi, struct conn *c)
 	memcpy(p + h + 2, c->close_reason, n);
 	if (lws_write(wsi, p, h + 2 + n, LWS_WRITE_RAW) < 0)
 		return -1;
-	c->close_sent = true;
-	c->close_deadline_ms = mono_ms() + CLOSE_GRACE_MS;
+	c->close_sent = true; /* the deadline set with the close request still holds */
+	leave_topic(c);
 	return 0;
 }
 
@@ -491,24 +525,9 @@ void relay_ws_flush(void)
 
 static void on_closed(struct conn *c)
 {
-	const struct hub_counters *k;
-
 	if (!c->wsi)
 		return; /* never established */
-	ready_remove(c);
-	if (c->member) {
-		/* What is still queued is lost with the connection: it counts as dropped. */
-		k = hub_member_counters(c->member);
-		logt_info(
-		        c->tag,
-		        "left '%s': in %llu msgs, out %llu msgs in %llu writes, dropped %llu, refused %llu",
-		        c->grant.topic, (unsigned long long)k->rx_msgs,
-		        (unsigned long long)k->tx_msgs, (unsigned long long)c->writes,
-		        (unsigned long long)(k->dropped + hub_queued(c->member)),
-		        (unsigned long long)k->refused);
-		hub_leave(c->member);
-		c->member = NULL;
-	}
+	leave_topic(c);
 	list_remove(&relay_srv, c);
 	free(c->rx);
 	c->rx = NULL;

@@ -32,7 +32,7 @@ cat <<'EOT'
 ## `relay host`
 
 Also the keys of each object in a config file's `"streams"` array (over the top-level values),
-except `config`, `listen`, `streams` and `rules`. See [host.md](host.md).
+except `config`, `listen`, `streams`, `rules` and the `log_*` keys. See [host.md](host.md).
 
 EOT
 "$relay" host --config-reference

@@ -208,6 +208,8 @@ test('the relay waits for the answer to its close frame, then ends cleanly; no a
   const gone = new Promise((res) => mute.sock.on('close', res));
   mute.sock.write(clientFrame(2, Buffer.alloc(5000)));
   await untilFrame(mute, 8);
+  await s.waitLog(/c2: left 'answer'/, 5000);
+  ok(!/no close frame back in time/.test(s.log), 'it left the topic as its close frame went, before the deadline');
   await s.waitLog(/no close frame back in time: dropping the connection/, 5000);
   await withTimeout(gone, 5000, 'the silent peer is disconnected');
   await s.stop();
@@ -313,16 +315,17 @@ test('limits: per topic and topics close with 1013, total connections refused wi
 });
 
 test('a peer that stops answering pings is closed', async () => {
-  const s = await startRelay({ args: ['--ping-interval', '1s', '--ping-timeout', '3s'] });
+  const s = await startRelay({ args: ['--ping-interval', '1s', '--ping-timeout', '5s'] });
   const quiet = await join(s, 'ping');
   const t0 = Date.now(); // quiet's last sign of life was just before this
   const alive = await join(s, 'ping');
   quiet._socket.pause(); // it can no longer see pings, so never answers them
-  await s.waitLog(/no answer to a ping in 3000 ms/, 10000);
+  await s.waitLog(/no answer to a ping in 5000 ms/, 12000);
   await s.waitLog(/c1: left 'ping'/, 5000);
-  // first ping after 1-2 s of silence (the walk is once a second), then 3 s without a pong
-  ok(Date.now() - t0 >= 3000, `silent peer dropped for the ping timeout, after ${Date.now() - t0} ms`);
-  if (alive.readyState !== 1) { // say why (seen once on a machine loaded far beyond its cores)
+  // first ping after 1-2 s of silence (the walk is once a second), then 5 s without a pong
+  // (generous: the answering peer must reply within it, even on a loaded machine)
+  ok(Date.now() - t0 >= 5000, `silent peer dropped for the ping timeout, after ${Date.now() - t0} ms`);
+  if (alive.readyState !== 1) { // say why (seen with 3 s on a machine loaded far beyond its cores)
     console.log(s.log.split('\n').filter((l) => /c2|ping/.test(l)).map((l) => `# ${l}`).join('\n'));
   }
   eq(alive.readyState, 1, 'a peer that answers stays');
