@@ -4,7 +4,7 @@
 const http = require('http');
 const https = require('https');
 const net = require('net');
-const { test, ok, eq, run, startRelay, access, openWs } = require('./lib.js');
+const { test, ok, eq, run, startRelay, access, openWs, withTimeout } = require('./lib.js');
 
 let r;
 
@@ -227,9 +227,44 @@ test('HTTP/2 access call', async () => {
     req.on('error', reject);
     req.end();
   });
-  client.close();
   eq(res.status, 200, 'h2 status');
   ok(/"uri":"wss:/.test(res.body), `h2 body ${res.body}`);
+  client.close();
+  // Headers over max_header: 431 on the access call... (each on a session of its own: after a
+  // header block this large lws 4.1 ends the HTTP/2 session with GOAWAY, whatever the answer)
+  const c2 = h2.connect(r.base, { rejectUnauthorized: false });
+  c2.on('error', () => {});
+  const big = await new Promise((resolve, reject) => {
+    const req = c2.request({ ':method': 'POST', ':path': '/session/alpha', authorization: r.token({ topic: 'alpha' }),
+      cookie: 'y'.repeat(40000), 'content-length': '0' });
+    let body = '';
+    let status = 0;
+    req.on('response', (h) => { status = h[':status']; });
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => resolve({ status, body }));
+    req.on('error', reject);
+    req.end();
+  });
+  eq(big.status, 431, 'h2: headers past max_header: 431');
+  // ...and on a websocket inside HTTP/2 (RFC 8441), answered before the relay sees it: a close frame.
+  const a = await access(r, 'alpha', r.token({ topic: 'alpha' }));
+  const u = new URL(a.body.uri);
+  const c3 = h2.connect(r.base, { rejectUnauthorized: false });
+  c3.on('error', () => {});
+  const closeFrame = await withTimeout(new Promise((resolve, reject) => {
+    const req = c3.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': u.pathname + u.search,
+      ':scheme': 'https', ':authority': u.host, 'sec-websocket-version': '13', cookie: 'y'.repeat(40000) }, { endStream: false });
+    let got = Buffer.alloc(0);
+    req.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= 2 && got.length >= 2 + (got[1] & 127)) resolve(got);
+    });
+    req.on('error', reject);
+  }), 5000, 'h2 websocket close frame');
+  eq([closeFrame[0] & 15, closeFrame.readUInt16BE(2), closeFrame.subarray(4).toString()],
+    [8, 1008, 'request headers too large (see --max-header)'], 'h2 websocket with headers past max_header: closed 1008');
+  c2.close();
+  c3.close();
 });
 
 test('clean shutdown on SIGTERM', async () => {
