@@ -85,7 +85,18 @@ void relay_hub_wake(void *owner)
 	relay_srv.ready = c;
 }
 
-static void ready_remove(struct conn *c);
+static void ready_remove(struct conn *c)
+{
+	struct conn **pp = &relay_srv.ready;
+
+	if (!c->ready)
+		return;
+	while (*pp != c)
+		pp = &(*pp)->ready_next;
+	*pp = c->ready_next;
+	c->ready_next = NULL;
+	c->ready = false;
+}
 
 /* Leave the topic: at CLOSED, or once our close frame went (nothing more is sent). */
 static void leave_topic(struct conn *c)
@@ -106,19 +117,6 @@ static void leave_topic(struct conn *c)
 	        (unsigned long long)k->refused);
 	hub_leave(c->member);
 	c->member = NULL;
-}
-
-static void ready_remove(struct conn *c)
-{
-	struct conn **pp = &relay_srv.ready;
-
-	if (!c->ready)
-		return;
-	while (*pp != c)
-		pp = &(*pp)->ready_next;
-	*pp = c->ready_next;
-	c->ready_next = NULL;
-	c->ready = false;
 }
 
 void relay_hub_overflow(void *owner)

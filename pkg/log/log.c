@@ -3,6 +3,7 @@
  * so lines from several threads never interleave. Long messages are cut, not split.
  */
 #include "pkg/log/log.h"
+#include "pkg/utf8/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,27 +107,6 @@ static void reopen_locked(void)
 	sink_fd = fd;
 }
 
-/* Length of the valid UTF-8 sequence at @s (1 to 4), or 0 when it is not one (RFC 3629). */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 /*
  * Append @s to @out (at @len, capacity @cap) as JSON string content: quotes, backslashes and
  * control characters escaped, invalid UTF-8 replaced by U+FFFD, never cut inside a character.
@@ -135,9 +115,10 @@ static size_t utf8_len(const unsigned char *s)
 static size_t json_escape(char *out, size_t len, size_t cap, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *end = p + strlen(s);
 
 	while (*p && len + 7 < cap) {
-		size_t n = utf8_len(p);
+		size_t n = utf8_seq_len(p, (size_t)(end - p));
 
 		if (*p == '"' || *p == '\\') {
 			out[len++] = '\\';

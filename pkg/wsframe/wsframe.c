@@ -1,5 +1,6 @@
 /* wsframe: RFC 6455 section 5.2 frame headers. */
 #include "pkg/wsframe/wsframe.h"
+#include "pkg/utf8/utf8.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -80,42 +81,6 @@ void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset
 		p[i] ^= mask[(offset + i) & 3];
 }
 
-bool wsframe_utf8_valid(const uint8_t *p, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		uint8_t c = p[i];
-		size_t n;
-		uint32_t cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (len - i - 1 < n)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
 int wsframe_message_add(struct ws_message *m, const struct ws_frame *f, const uint8_t *p,
                         size_t max)
 {
@@ -145,7 +110,7 @@ int wsframe_message_add(struct ws_message *m, const struct ws_frame *f, const ui
 	if (!f->fin)
 		return 0;
 	m->open = false;
-	return m->opcode == WS_TEXT && !wsframe_utf8_valid(m->p, m->len) ? -EILSEQ : 1;
+	return m->opcode == WS_TEXT && !utf8_valid(m->p, m->len) ? -EILSEQ : 1;
 }
 
 void wsframe_message_release(struct ws_message *m)

@@ -56,10 +56,6 @@ int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f);
 size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len,
                       const uint8_t *mask);
 
-/* true when @p holds only whole, valid UTF-8 sequences (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF), as a text message must (RFC 6455 section 8.1). */
-bool wsframe_utf8_valid(const uint8_t *p, size_t len);
-
 /*
  * A message reassembled from its frames (RFC 6455 section 5.4), bounded: the one piece here
  * that allocates. Zero it to start; release it with wsframe_message_release().

@@ -256,6 +256,19 @@ static struct decoded decode_annexb_chunks(const struct capture *c, int from, in
 	return d;
 }
 
+/* The whole capture decodes to every frame in order, and so does what a viewer joining at
+ * the second keyframe gets. */
+static void check_decodes(const struct capture *c, const char *demuxer, enum AVCodecID id)
+{
+	struct decoded d = demux_and_decode(c->buf, c->len, demuxer, id, 0);
+
+	CHECK_EQ(d.frames, FRAMES);
+	CHECK(d.in_order);
+	d = demux_and_decode(c->buf + c->off[GOP], c->len - c->off[GOP], demuxer, id, GOP);
+	CHECK_EQ(d.frames, FRAMES - GOP);
+	CHECK(d.in_order);
+}
+
 /* ---- mpeg1 and h264 in MPEG-TS ---- */
 
 static bool whole_ts_packets(const struct capture *c)
@@ -273,20 +286,13 @@ static bool whole_ts_packets(const struct capture *c)
 static void test_ts(const char *codec, enum AVCodecID id)
 {
 	struct capture c;
-	struct decoded d;
 
 	CHECK_EQ(encode_pattern(codec, "ts", &c), 0);
 	CHECK_EQ(c.chunks, FRAMES);
 	CHECK_EQ(c.key_chunks, FRAMES / GOP);
 	CHECK(c.key[0] && c.key[GOP]);
 	CHECK(whole_ts_packets(&c));
-	d = demux_and_decode(c.buf, c.len, "mpegts", id, 0);
-	CHECK_EQ(d.frames, FRAMES);
-	CHECK(d.in_order);
-	/* a viewer joining at the second keyframe */
-	d = demux_and_decode(c.buf + c.off[GOP], c.len - c.off[GOP], "mpegts", id, GOP);
-	CHECK_EQ(d.frames, FRAMES - GOP);
-	CHECK(d.in_order);
+	check_decodes(&c, "mpegts", id);
 	capture_release(&c);
 }
 
@@ -416,13 +422,7 @@ static void test_h264_fmp4(void)
 	}
 	CHECK_EQ(bad_keys, 0);
 	CHECK_EQ(bad_deltas, 0);
-	d = demux_and_decode(c.buf, c.len, "mp4", AV_CODEC_ID_H264, 0);
-	CHECK_EQ(d.frames, FRAMES);
-	CHECK(d.in_order);
-	/* the second key chunk and what follows, alone, as a viewer joining then gets them */
-	d = demux_and_decode(c.buf + c.off[GOP], c.len - c.off[GOP], "mp4", AV_CODEC_ID_H264, GOP);
-	CHECK_EQ(d.frames, FRAMES - GOP);
-	CHECK(d.in_order);
+	check_decodes(&c, "mp4", AV_CODEC_ID_H264);
 	/* and the key chunk by itself is a playable file of one picture */
 	d = demux_and_decode(c.buf + c.off[GOP], c.size[GOP], "mp4", AV_CODEC_ID_H264, GOP);
 	CHECK_EQ(d.frames, 1);

@@ -392,33 +392,6 @@ static void test_consecutive_frames(void)
 	CHECK_MEM(wire + off + f.header_len, "lo", 2);
 }
 
-/* UTF-8 (RFC 3629 and the Autobahn suite's classic cases). */
-static void check_utf8(const char *bytes, size_t n, bool want)
-{
-	CHECK_EQ(wsframe_utf8_valid((const uint8_t *)bytes, n), want);
-}
-
-static void test_utf8(void)
-{
-	check_utf8("", 0, true);
-	check_utf8("hello", 5, true);
-	check_utf8("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 11, true); /* kosme */
-	check_utf8("\xf0\x90\x80\x80", 4, true);                              /* U+10000 */
-	check_utf8("\xf4\x8f\xbf\xbf", 4, true);                              /* U+10FFFF */
-	check_utf8("\xef\xbf\xbf", 3, true);                                  /* U+FFFF */
-	check_utf8("\xf4\x90\x80\x80", 4, false);                             /* above U+10FFFF */
-	check_utf8("\xed\xa0\x80", 3, false);                                 /* a surrogate */
-	check_utf8("\xc0\xaf", 2, false);                                     /* overlong '/' */
-	check_utf8("\xe0\x80\xaf", 3, false);                                 /* overlong '/' */
-	check_utf8("\xf0\x80\x80\xaf", 4, false);                             /* overlong '/' */
-	check_utf8("\x80", 1, false);     /* a lone continuation */
-	check_utf8("\xce", 1, false);     /* cut short */
-	check_utf8("\xe1\xbd", 2, false); /* cut short */
-	check_utf8("\xce\x41", 2, false); /* not a continuation */
-	check_utf8("\xff", 1, false);
-	check_utf8("\xf8\x88\x80\x80\x80", 5, false); /* five bytes */
-}
-
 static int add(struct ws_message *m, uint8_t opcode, bool fin, const char *text, size_t max)
 {
 	struct ws_frame f = {.fin = fin, .opcode = opcode, .payload_len = strlen(text)};
@@ -457,7 +430,6 @@ static void test_message(void)
 
 int main(void)
 {
-	test_utf8();
 	test_message();
 	test_rfc_examples_parse();
 	test_rfc_examples_header_only();
