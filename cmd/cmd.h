@@ -19,6 +19,9 @@ int cmd_help(int argc, char **argv);
 /* Print "relay <cmd>: <reason>" and a pointer to the help; returns EXIT_USAGE. */
 int cmd_usage_error(const char *cmd, const char *reason);
 
+/* Set up pkg/log from the log_* settings; -1 to go on, or EXIT_USAGE with the reason printed. */
+int cmd_log_init(const char *cmd, const char *level, const char *format, const char *file);
+
 /*
  * Parse @argv against @t into @opts, printing help (with @synopsis, then the table) on -h and a
  * usage error on bad input. Returns -1 to go on, or the exit status to return.

@@ -6,7 +6,6 @@
 #include "host/host.h"
 #include "pkg/log/log.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,14 +30,9 @@ int cmd_host(int argc, char **argv)
 	ret = cmd_parse("host", synopsis, &host_opts_table, &o, argc, argv, &first);
 	if (ret < 0 && first < argc)
 		ret = cmd_usage_error("host", "unexpected argument");
-	if (ret < 0) {
-		/* --check (often run as another user) must not create the service's log file */
-		int err = log_init(o.log_level, o.log_format, o.check ? NULL : o.log_file);
-
-		if (err)
-			ret = cmd_usage_error("host", err == -EINVAL ? "bad log_level or log_format"
-			                                             : "cannot open log_file");
-	}
+	/* --check (often run as another user) must not create the service's log file */
+	if (ret < 0)
+		ret = cmd_log_init("host", o.log_level, o.log_format, o.check ? NULL : o.log_file);
 	if (ret < 0)
 		ret = host_run(&o);
 	log_close();

@@ -3,7 +3,9 @@
  * command's function, `relay help CMD` and `relay CMD --help` print its usage.
  */
 #include "cmd/cmd.h"
+#include "pkg/log/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,6 +52,16 @@ int cmd_usage_error(const char *cmd, const char *reason)
 	fprintf(stderr, "relay %s: %s\n", cmd, reason);
 	fprintf(stderr, "try 'relay %s --help'\n", cmd);
 	return EXIT_USAGE;
+}
+
+int cmd_log_init(const char *cmd, const char *level, const char *format, const char *file)
+{
+	int err = log_init(level, format, file);
+
+	if (!err)
+		return -1;
+	return cmd_usage_error(cmd, err == -EINVAL ? "bad log_level or log_format"
+	                                           : "cannot open log_file");
 }
 
 int cmd_version(int argc, char **argv)

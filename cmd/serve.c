@@ -6,7 +6,6 @@
 #include "pkg/log/log.h"
 #include "relay/relay.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,7 +105,7 @@ static const char synopsis[] =
 int cmd_serve(int argc, char **argv)
 {
 	struct relay_opts o = {0};
-	int first, ret, err;
+	int first, ret;
 
 	if (argc > 1 && strcmp(argv[1], "--config-reference") == 0) {
 		cfg_markdown(&serve_table, stdout);
@@ -115,13 +114,8 @@ int cmd_serve(int argc, char **argv)
 	ret = cmd_parse("serve", synopsis, &serve_table, &o, argc, argv, &first);
 	if (ret < 0 && first < argc)
 		ret = cmd_usage_error("serve", "unexpected argument");
-	if (ret < 0) {
-		err = log_init(o.log_level, o.log_format, o.log_file);
-		if (err)
-			ret = cmd_usage_error("serve", err == -EINVAL
-			                                       ? "bad log_level or log_format"
-			                                       : "cannot open log_file");
-	}
+	if (ret < 0)
+		ret = cmd_log_init("serve", o.log_level, o.log_format, o.log_file);
 	if (ret < 0)
 		ret = relay_run(&o);
 	log_close();
