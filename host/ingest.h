@@ -1,12 +1,14 @@
 /*
  * host/ingest: `relay host`'s local server on the lab PC (default 127.0.0.1:8888), compatible
  * with practable's host so that existing experiment scripts keep working:
- *   POST /ts/NAME   a body streamed into feed NAME (e.g. `ffmpeg -f mpegts
- * http://...:8888/ts/video`), chunked or with a length; each read goes on as one binary message GET
- * /ws/NAME   a websocket: its messages go into feed NAME; what the relay says on the topics that
- * feed goes to is sent back to it /api/...        the REST API, answered by the caller's hook
- * (host.c: rules and streams) It runs on the main thread with its own epoll set, which the caller
- * watches (ingest_fd()).
+ *
+ *   POST /ts/NAME   a body streamed into feed NAME (e.g. `ffmpeg -f mpegts http://...:8888/ts/video`),
+ *                   chunked or with a length; each read goes on as one binary message
+ *   GET  /ws/NAME   a websocket: its messages go into feed NAME; what the relay says on the
+ *                   topics that feed goes to is sent back to it
+ *   /api/...        the REST API, answered by the caller's hook (host.c: rules and streams)
+ *
+ * It runs on the main thread with its own epoll set, which the caller watches (ingest_fd()).
  */
 #ifndef RELAY_HOST_INGEST_H
 #define RELAY_HOST_INGEST_H

@@ -1,11 +1,13 @@
 /*
  * relay/http: the access API, compatible with practable/relay.
- *   POST /session/{topic}       Authorization: <jwt> -> 200 {"uri":
- * "<url>/session/{topic}?code=..."} POST /bids/deny?bid=&exp=   relay:admin -> 204; also
- * /bids/allow GET  /bids/deny, /bids/allow relay:admin -> 200 {"booking_ids": [...]} OPTIONS * CORS
- * preflight -> 204 and the refusal of bad websocket upgrades with an HTTP status
- * (relay_confirm_upgrade). Errors are JSON {"code": "...", "message": "..."}. Responses are written
- * from HTTP_WRITEABLE.
+ *
+ *   POST    /session/{topic}          Authorization: <jwt>  -> 200 {"uri": "<url>/session/{topic}?code=..."}
+ *   POST    /bids/deny?bid=&exp=      relay:admin           -> 204   (also /bids/allow)
+ *   GET     /bids/deny, /bids/allow   relay:admin           -> 200 {"booking_ids": [...]}
+ *   OPTIONS *                         CORS preflight        -> 204
+ *
+ * and the refusal of bad websocket upgrades with an HTTP status (relay_confirm_upgrade).
+ * Errors are JSON {"code": "...", "message": "..."}. Responses are written from HTTP_WRITEABLE.
  */
 #define LOG_MODULE "http"
 #include "relay/internal.h"
