@@ -1,6 +1,8 @@
 /*
- * relay internals shared by serve.c (context, timers, shutdown), http.c (access API) and
- * ws.c (websocket topics). Everything here runs on the one lws service thread.
+ * relay internals shared by serve.c (context, timers, shutdown), http.c (routing, responses),
+ * access.c (tokens, codes, rate limit), admin.c (deny list, operations), static.c (pages),
+ * status.c (reports) and ws.c (websocket topics). Everything here runs on the one lws service
+ * thread.
  */
 #ifndef RELAY_INTERNAL_H
 #define RELAY_INTERNAL_H
@@ -127,17 +129,46 @@ extern struct server relay_srv;
 int64_t relay_now_ms(void);
 int64_t relay_mono_ns(void);
 
-/* http.c */
+/* http.c: routing and responses */
 int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol);
-int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
-/* The client's address, from X-Forwarded-For when trust_forwarded_for is set. */
-void relay_client_addr(struct lws *wsi, char *out, size_t len);
+/* Answer with @status and @body (taken over, may be NULL for no body), written at WRITEABLE. */
+int relay_respond_type(struct lws *wsi, struct conn *c, int status, const char *type, char *body);
+/* The same with type application/json. */
+int relay_respond(struct lws *wsi, struct conn *c, int status, char *body);
+/* The same with the error body {"code": ..., "message": @message}. */
+int relay_respond_error(struct lws *wsi, struct conn *c, int status, const char *message);
 /* Header space given to lws: the most it takes (its size field is 16 bits). */
 #define LWS_HEADER_SPACE 65535
 /* true when the request's headers exceed --max-header (answer 431). */
 bool relay_headers_too_large(struct lws *wsi);
+
+/* access.c */
+/* The client's address, from X-Forwarded-For when trust_forwarded_for is set. */
+void relay_client_addr(struct lws *wsi, char *out, size_t len);
+/* true when the client's address may make one more access call now (its token bucket). */
+bool relay_rate_check(struct server *s, struct lws *wsi);
+/*
+ * Verify the request's token into @claims (release them with rjwt_claims_release()). NULL when
+ * it is valid, else the reason (static) for a 401; nothing to release then.
+ */
+const char *relay_verify(struct server *s, struct lws *wsi, struct rjwt_claims *claims);
+bool relay_has_stats_scope(const struct rjwt_claims *cl);
+/* POST /session/{topic}: answer with a code's uri, or the refusal. */
+int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, const char *topic);
+/*
+ * Redeem the access code of a websocket request into @g. Returns 0, or the HTTP status of the
+ * refusal with a static reason in *why. Counted in /metrics.
+ */
+int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
+
+/* admin.c: each answers the request (relay_respond...) and returns its result */
+/* /bids/deny and /bids/allow: @list for GET, else a change; @deny picks the list. */
+int relay_bids(struct server *s, struct lws *wsi, struct conn *c, bool list, bool deny);
+int relay_get_status(struct server *s, struct lws *wsi, struct conn *c);
+int relay_get_metrics(struct lws *wsi, struct conn *c);
+int relay_get_healthz(struct server *s, struct lws *wsi, struct conn *c);
 
 /* static.c: pages under web_dir */
 bool relay_is_static(const char *path);

@@ -1,0 +1,300 @@
+/*
+ * relay/access: who may do what. The access call (POST /session/{topic}: token -> grant ->
+ * one-time code), the redemption of a code at the websocket upgrade (relay_redeem), token
+ * verification for the other endpoints, the per-address rate limiter and the client's address.
+ * Answers are written by http.c; the functions here decide.
+ */
+#define LOG_MODULE "access"
+#include "relay/internal.h"
+#include "pkg/log/log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#define AUTH_MAX (RJWT_MAX_TOKEN + 64)
+#define URI_MAX  512
+
+/* ---- the client's address ---- */
+
+/*
+ * The client's address: the peer's, or behind a trusted proxy (--trust-forwarded-for) the last
+ * X-Forwarded-For entry, the one the proxy itself appended (entries before it are the client's
+ * own claims and could be forged).
+ */
+void relay_client_addr(struct lws *wsi, char *out, size_t len)
+{
+	char xff[256];
+	const char *last;
+	size_t n;
+
+	if (relay_srv.o->trust_forwarded_for &&
+	    lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0) {
+		last = strrchr(xff, ',');
+		last = last ? last + 1 : xff;
+		last += strspn(last, " ");
+		n = strcspn(last, " ");
+		if (n && n < len && strspn(last, "0123456789abcdefABCDEF.:") >= n) {
+			memcpy(out, last, n);
+			out[n] = '\0';
+			return;
+		}
+	}
+	if (!lws_get_peer_simple(wsi, out, len))
+		snprintf(out, len, "?");
+}
+
+/* ---- the per-address rate limiter ---- */
+
+/* Token bucket per client address. True when this call may proceed. */
+bool relay_rate_check(struct server *s, struct lws *wsi)
+{
+	char addr[48];
+	unsigned h = 2166136261u;
+	struct rate_slot *r;
+	int64_t now = relay_now_ms();
+
+	if (s->o->access_rate <= 0)
+		return true;
+	relay_client_addr(wsi, addr, sizeof(addr));
+	for (const char *p = addr; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	r = &s->rate[h % RATE_SLOTS];
+	if (strcmp(r->addr, addr) != 0) {
+		snprintf(r->addr, sizeof(r->addr), "%s", addr);
+		r->tokens = (double)s->o->access_burst;
+		r->last_ms = now;
+	}
+	r->tokens += (double)(now - r->last_ms) * (double)s->o->access_rate / 1000.0;
+	if (r->tokens > (double)s->o->access_burst)
+		r->tokens = (double)s->o->access_burst;
+	r->last_ms = now;
+	if (r->tokens < 1.0)
+		return false;
+	r->tokens -= 1.0;
+	return true;
+}
+
+/* ---- tokens ---- */
+
+/* Topics are URL-safe: RFC 3986 unreserved characters, 1..GRANT_TOPIC-1 bytes. */
+static bool valid_topic(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n >= GRANT_TOPIC)
+		return false;
+	return strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~") == n;
+}
+
+/* The token from "Authorization: <jwt>" or "Authorization: Bearer <jwt>"; NULL when absent. */
+static const char *bearer(struct lws *wsi, char *buf, size_t len, bool *too_long)
+{
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+	char *p = buf;
+
+	*too_long = n >= (int)len;
+	if (n <= 0 || *too_long ||
+	    lws_hdr_copy(wsi, buf, (int)len, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+		return NULL;
+	while (*p == ' ')
+		p++;
+	if (strncasecmp(p, "bearer ", 7) == 0)
+		p += 7;
+	while (*p == ' ')
+		p++;
+	return *p ? p : NULL;
+}
+
+const char *relay_verify(struct server *s, struct lws *wsi, struct rjwt_claims *claims)
+{
+	char buf[AUTH_MAX];
+	bool too_long;
+	const char *tok = bearer(wsi, buf, sizeof(buf), &too_long);
+	enum rjwt_status st;
+	char addr[48];
+
+	if (!tok)
+		return too_long ? "token too large" : "missing Authorization header";
+	st = rjwt_verify(&s->verifier, tok, strlen(tok), relay_now_ms() / 1000, claims);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (st == RJWT_OK)
+		return NULL;
+	relay_client_addr(wsi, addr, sizeof(addr));
+	log_info("refused token from %s: %s", addr, rjwt_reason(st));
+	return rjwt_reason(st);
+}
+
+bool relay_has_stats_scope(const struct rjwt_claims *cl)
+{
+	return rjwt_has_scope(cl, "relay:stats") || rjwt_has_scope(cl, "relay:admin");
+}
+
+/* ---- POST /session/{topic} ---- */
+
+static void join_scopes(const struct rjwt_claims *cl, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < cl->n_scopes && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? "," : "", cl->scopes[i]);
+}
+
+/* Fill @g from checked claims; NULL when allowed, else the reason for a 403. */
+static const char *grant_from(struct server *s, const struct rjwt_claims *cl, const char *topic,
+                              struct grant *g)
+{
+	if (!cl->topic || strcmp(cl->topic, topic) != 0)
+		return "topic not in token";
+	if (!cl->prefix || strcmp(cl->prefix, "session") != 0)
+		return "connection type (prefix) must be session";
+	g->can_read = rjwt_has_scope(cl, "read");
+	g->can_write = rjwt_has_scope(cl, "write");
+	if (strcmp(topic, STATS_TOPIC) == 0) {
+		/* The reserved stats stream: read-only, for relay:stats or relay:admin tokens. */
+		if (!g->can_read || !relay_has_stats_scope(cl))
+			return "the stats topic needs read and relay:stats scopes";
+		g->can_write = false;
+	}
+	if (!g->can_read && !g->can_write)
+		return "token has neither read nor write scope";
+	if ((!cl->booking_id || !*cl->booking_id) && !s->o->allow_no_booking_id)
+		return "token has no booking_id";
+	if (cl->booking_id && strlen(cl->booking_id) > STORE_BID_MAX)
+		return "booking_id too long";
+	if (cl->booking_id && store_is_denied(s->store, cl->booking_id, relay_now_ms() / 1000))
+		return "booking denied";
+	snprintf(g->topic, sizeof(g->topic), "%s", topic);
+	snprintf(g->prefix, sizeof(g->prefix), "%s", cl->prefix);
+	snprintf(g->booking_id, sizeof(g->booking_id), "%s", cl->booking_id ? cl->booking_id : "");
+	snprintf(g->who, sizeof(g->who), "%.60s%s%.60s", cl->sub ? cl->sub : "",
+	         cl->sub && cl->jti ? "/" : "", cl->jti ? cl->jti : "");
+	join_scopes(cl, g->scopes, sizeof(g->scopes));
+	g->exp = cl->exp;
+	return NULL;
+}
+
+/* {"uri": "<public url>/session/<topic>?code=<code>"} (new string), wiping the copies made. */
+static char *uri_body(struct server *s, const char *topic, char code[CODE_LEN + 1])
+{
+	char uri[URI_MAX + 160];
+	json_t *o;
+	char *body;
+
+	snprintf(uri, sizeof(uri), "%s/session/%s?code=%s", s->public_url, topic, code);
+	OPENSSL_cleanse(code, CODE_LEN + 1);
+	o = json_pack("{s:s}", "uri", uri);
+	OPENSSL_cleanse(uri, sizeof(uri));
+	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return body;
+}
+
+int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, const char *topic)
+{
+	struct rjwt_claims cl;
+	struct grant g = {0};
+	char code[CODE_LEN + 1];
+	const char *why;
+	char *body;
+	int err;
+
+	if (!valid_topic(topic))
+		return relay_respond_error(wsi, c, 400,
+		                           "topic must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
+	why = relay_verify(s, wsi, &cl);
+	if (why)
+		return relay_respond_error(wsi, c, 401, why);
+	why = grant_from(s, &cl, topic, &g);
+	rjwt_claims_release(&cl);
+	if (why) {
+		log_info("access to '%s' refused: %s", topic, why);
+		return relay_respond_error(wsi, c, 403, why);
+	}
+	err = codes_issue(s->codes, &g, relay_now_ms(), code);
+	if (err) {
+		log_warn("cannot issue code for '%s': %s", topic,
+		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
+		return relay_respond_error(wsi, c, 503, "too many pending access codes, try again");
+	}
+	if (g.booking_id[0])
+		store_seen(s->store, g.booking_id, g.exp);
+	body = uri_body(s, topic, code);
+	if (!body)
+		return relay_respond_error(wsi, c, 503, "out of memory");
+	log_debug("access granted to '%s' for %s (%s%s)", topic, g.who[0] ? g.who : "anonymous",
+	          g.can_read ? "r" : "", g.can_write ? "w" : "");
+	return relay_respond(wsi, c, 200, body);
+}
+
+/* ---- redeeming a code at the websocket upgrade ---- */
+
+/* The request path: :path inside HTTP/2, the GET URI otherwise. */
+static int request_path(struct lws *wsi, char *out, int len)
+{
+	int n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_GET_URI);
+
+	if (n <= 0)
+		n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_HTTP_COLON_PATH);
+	if (n > 0)
+		out[strcspn(out, "?")] = '\0'; /* :path carries the query */
+	return n;
+}
+
+static int refusal(const char **why, const char *reason, int status)
+{
+	*why = reason;
+	return status;
+}
+
+/*
+ * Redeem the access code of a websocket request into @g. Returns 0, or the HTTP status of the
+ * refusal with a static reason in *why. Counted in /metrics.
+ */
+int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
+{
+	struct server *s = &relay_srv;
+	char path[256], cbuf[CODE_LEN + 16];
+	const char *code;
+	int err;
+
+	if (s->stopping)
+		return refusal(why, "server shutting down", 503);
+	if (s->metrics_vhost && lws_get_vhost(wsi) == s->metrics_vhost)
+		return refusal(why, "no websocket endpoint here", 404);
+	if (request_path(wsi, path, sizeof(path)) <= 0 || strncmp(path, "/session/", 9) != 0)
+		return refusal(why, "no websocket endpoint here", 404);
+	code = lws_get_urlarg_by_name(wsi, "code=", cbuf, sizeof(cbuf));
+	if (!code || !*code)
+		return refusal(why, "missing code: POST to the access URL first", 401);
+	if (s->nconns >= (size_t)s->o->max_connections) {
+		s->m.redeem[REDEEM_FULL]++;
+		return refusal(why, "too many connections", 503);
+	}
+	err = codes_redeem(s->codes, code, strlen(code), path + 9, relay_now_ms(), g);
+	OPENSSL_cleanse(cbuf, sizeof(cbuf));
+	if (err == -EXDEV) {
+		s->m.redeem[REDEEM_OTHER_TOPIC]++;
+		return refusal(why, "code was issued for another topic", 403);
+	}
+	if (err) {
+		s->m.redeem[REDEEM_UNKNOWN]++;
+		return refusal(why, "code unknown, used or expired", 401);
+	}
+	if (g->exp < relay_now_ms() / 1000) { /* the code outlived its token */
+		OPENSSL_cleanse(g, sizeof(*g));
+		s->m.redeem[REDEEM_UNKNOWN]++;
+		return refusal(why, "token expired", 401);
+	}
+	if (g->booking_id[0] && store_is_denied(s->store, g->booking_id, relay_now_ms() / 1000)) {
+		OPENSSL_cleanse(g, sizeof(*g));
+		s->m.redeem[REDEEM_DENIED]++;
+		return refusal(why, "booking denied", 403);
+	}
+	s->m.redeem[REDEEM_OK]++;
+	return 0;
+}
