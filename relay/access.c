@@ -49,33 +49,82 @@ void relay_client_addr(struct lws *wsi, char *out, size_t len)
 
 /* ---- the per-address rate limiter ---- */
 
-/* Token bucket per client address. True when this call may proceed. */
-bool relay_rate_check(struct server *s, struct lws *wsi)
+static unsigned addr_hash(const char *addr)
 {
-	char addr[48];
-	unsigned h = 2166136261u;
-	struct rate_slot *r;
-	int64_t now = relay_now_ms();
+	unsigned h = 2166136261u; /* FNV-1a */
 
-	if (s->o->access_rate <= 0)
-		return true;
-	relay_client_addr(wsi, addr, sizeof(addr));
 	for (const char *p = addr; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
-	r = &s->rate[h % RATE_SLOTS];
-	if (strcmp(r->addr, addr) != 0) {
-		snprintf(r->addr, sizeof(r->addr), "%s", addr);
-		r->tokens = (double)s->o->access_burst;
-		r->last_ms = now;
+	return h;
+}
+
+/* Tokens in @r at @now_ms: refilled at @rate per second since its last use, at most @burst. */
+static double refilled(const struct rate_slot *r, int64_t now_ms, int64_t rate, int64_t burst)
+{
+	int64_t dt = now_ms > r->last_ms ? now_ms - r->last_ms : 0;
+	double t = r->tokens + (double)dt * (double)rate / 1000.0;
+
+	return t > (double)burst ? (double)burst : t;
+}
+
+/*
+ * The slot of @addr among the RATE_PROBE slots from its hash: its own, else an empty one (a
+ * full bucket: a newcomer), else the least recently used, whose bucket the newcomer inherits as
+ * it stands. Inheriting, not resetting, is what keeps a collision from being a fresh burst:
+ * addresses that keep evicting each other share one bucket's refill, no more.
+ */
+static struct rate_slot *rate_slot(struct rate_slot *tab, size_t n, const char *addr,
+                                   int64_t now_ms, int64_t burst)
+{
+	size_t h = addr_hash(addr), probes = n < RATE_PROBE ? n : RATE_PROBE;
+	struct rate_slot *empty = NULL, *stalest = NULL;
+
+	for (size_t i = 0; i < probes; i++) {
+		struct rate_slot *r = &tab[(h + i) % n];
+
+		if (strcmp(r->addr, addr) == 0)
+			return r;
+		if (!r->addr[0] && !empty)
+			empty = r;
+		if (r->addr[0] && (!stalest || r->last_ms < stalest->last_ms))
+			stalest = r;
 	}
-	r->tokens += (double)(now - r->last_ms) * (double)s->o->access_rate / 1000.0;
-	if (r->tokens > (double)s->o->access_burst)
-		r->tokens = (double)s->o->access_burst;
-	r->last_ms = now;
+	if (empty) {
+		empty->tokens = (double)burst;
+		empty->last_ms = now_ms;
+	} else {
+		empty = stalest; /* tokens and last_ms stay: the bucket is inherited */
+	}
+	snprintf(empty->addr, sizeof(empty->addr), "%s", addr);
+	return empty;
+}
+
+bool relay_rate_allows(struct rate_slot *tab, size_t n, const char *addr, int64_t now_ms,
+                       int64_t rate, int64_t burst)
+{
+	struct rate_slot *r;
+
+	if (rate <= 0)
+		return true;
+	r = rate_slot(tab, n, addr, now_ms, burst);
+	r->tokens = refilled(r, now_ms, rate, burst);
+	if (now_ms > r->last_ms)
+		r->last_ms = now_ms;
 	if (r->tokens < 1.0)
 		return false;
 	r->tokens -= 1.0;
 	return true;
+}
+
+bool relay_rate_check(struct server *s, struct lws *wsi)
+{
+	char addr[RATE_ADDR];
+
+	if (s->o->access_rate <= 0)
+		return true;
+	relay_client_addr(wsi, addr, sizeof(addr));
+	return relay_rate_allows(s->rate, RATE_SLOTS, addr, relay_mono_ms(), s->o->access_rate,
+	                         s->o->access_burst);
 }
 
 /* ---- tokens ---- */
@@ -215,7 +264,7 @@ int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, cons
 		log_info("access to '%s' refused: %s", topic, why);
 		return relay_respond_error(wsi, c, 403, why);
 	}
-	err = codes_issue(s->codes, &g, relay_now_ms(), code);
+	err = codes_issue(s->codes, &g, relay_mono_ms(), code);
 	if (err) {
 		log_warn("cannot issue code for '%s': %s", topic,
 		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
@@ -275,7 +324,7 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 		s->m.redeem[REDEEM_FULL]++;
 		return refusal(why, "too many connections", 503);
 	}
-	err = codes_redeem(s->codes, code, strlen(code), path + 9, relay_now_ms(), g);
+	err = codes_redeem(s->codes, code, strlen(code), path + 9, relay_mono_ms(), g);
 	OPENSSL_cleanse(cbuf, sizeof(cbuf));
 	if (err == -EXDEV) {
 		s->m.redeem[REDEEM_OTHER_TOPIC]++;

@@ -16,7 +16,9 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 
-#define RATE_SLOTS  4096
+#define RATE_SLOTS  4096 /* per-address token buckets (access.c) */
+#define RATE_PROBE  8    /* slots an address may take, from its hash on */
+#define RATE_ADDR   48
 #define STATS_TOPIC "stats" /* reserved: the relay publishes status reports here */
 
 #define RATE_WINDOW 5 /* seconds over which status reports give rates */
@@ -88,9 +90,9 @@ struct conn {
 
 /* A slot of the per-address access rate limiter (token bucket). */
 struct rate_slot {
-	char addr[48];
+	char addr[RATE_ADDR]; /* "" when free */
 	double tokens;
-	int64_t last_ms;
+	int64_t last_ms; /* monotonic */
 };
 
 /* Grant handed from HTTP_CONFIRM_UPGRADE to ESTABLISHED of the same connection. */
@@ -126,8 +128,15 @@ struct server {
 
 extern struct server relay_srv;
 
+/* The wall clock: token times (exp, nbf, iat) and booking expiry only. */
 int64_t relay_now_ms(void);
+/* The monotonic clock: every interval (code TTLs, rate limits, deadlines). */
 int64_t relay_mono_ns(void);
+
+static inline int64_t relay_mono_ms(void)
+{
+	return relay_mono_ns() / 1000000;
+}
 
 /* http.c: routing and responses */
 int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -149,6 +158,12 @@ bool relay_headers_too_large(struct lws *wsi);
 void relay_client_addr(struct lws *wsi, char *out, size_t len);
 /* true when the client's address may make one more access call now (its token bucket). */
 bool relay_rate_check(struct server *s, struct lws *wsi);
+/*
+ * The token bucket of @addr in @tab (@n slots) at @now_ms (monotonic): true when a call may
+ * proceed, taking one token; @rate tokens a second refill it up to @burst; @rate 0 is no limit.
+ */
+bool relay_rate_allows(struct rate_slot *tab, size_t n, const char *addr, int64_t now_ms,
+                       int64_t rate, int64_t burst);
 /*
  * Verify the request's token into @claims (release them with rjwt_claims_release()). NULL when
  * it is valid, else the reason (static) for a 401; nothing to release then.

@@ -136,7 +136,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	struct server *s = &relay_srv;
 	int64_t now_s = relay_now_ms() / 1000;
 
-	codes_expire(s->codes, relay_now_ms());
+	codes_expire(s->codes, relay_mono_ms());
 	relay_close_expired(relay_now_ms());
 	relay_sample_rates();
 	if (now_s - last_tidy_s >= TIDY_EVERY_S) {

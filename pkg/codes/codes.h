@@ -28,7 +28,11 @@ struct grant {
 
 struct codes;
 
-/* New store holding at most @max codes, each valid for @ttl_ms. NULL on OOM. */
+/*
+ * New store holding at most @max codes, each valid for @ttl_ms. NULL on OOM. Every @now_ms below
+ * is read from one monotonic clock (an interval: a step of the wall clock must not stretch or
+ * void codes).
+ */
 struct codes *codes_new(size_t max, int64_t ttl_ms);
 void codes_free(struct codes *c);
 
