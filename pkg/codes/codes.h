@@ -43,9 +43,9 @@ void codes_free(struct codes *c);
 int codes_issue(struct codes *c, const struct grant *g, int64_t now_ms, char code[CODE_LEN + 1]);
 
 /*
- * Redeem @code (len bytes) for @topic at @now_ms: on success the code is gone and *out holds its
- * grant. Returns 0, -ENOENT (unknown, used or expired), -EXDEV (issued for another topic; the code
- * stays valid for its own topic).
+ * Redeem @code (len bytes) for @topic at @now_ms: on success *out holds its grant. Whatever the
+ * outcome, a code shown is gone (single use). Returns 0, -ENOENT (unknown, used or expired),
+ * -EXDEV (issued for another topic; *out untouched).
  */
 int codes_redeem(struct codes *c, const char *code, size_t len, const char *topic, int64_t now_ms,
                  struct grant *out);
