@@ -33,50 +33,105 @@ static int bids_list(struct server *s, struct lws *wsi, struct conn *c, enum sto
 	            : relay_respond_error(wsi, c, 503, "out of memory");
 }
 
-/* Parse ?bid=B&exp=T; on failure answer 400 and return false. */
-static bool bid_args(struct lws *wsi, struct conn *c, char *bid, size_t len, int64_t *exp, int *ret)
+/* One query argument as lws hands it (percent-decoded): "bid=" and a 127-byte id fit. */
+#define ARG_MAX 256
+
+/* The arguments of POST /bids/deny?bid=B&exp=T (also /bids/allow), in any order. */
+struct bid_query {
+	char bid[STORE_BID_MAX + 1];
+	int64_t exp;
+	bool has_bid, has_exp;
+};
+
+/* exp: unix seconds. */
+static int parse_exp(const char *s, int64_t *exp)
 {
-	char ebuf[64];
-	const char *b = lws_get_urlarg_by_name(wsi, "bid=", bid, (int)len);
-	const char *e = lws_get_urlarg_by_name(wsi, "exp=", ebuf, sizeof(ebuf));
 	char *end;
 
-	if (!b || !*b || strlen(b) > STORE_BID_MAX) {
-		*ret = relay_respond_error(wsi, c, 400,
-		                           "bid (booking id) missing or longer than 127 bytes");
-		return false;
+	*exp = strtoll(s, &end, 10);
+	return !*s || *end ? -EINVAL : 0;
+}
+
+/* Take one "name=value" argument; NULL, or the reason for a 400. Others are ignored. */
+static const char *bid_query_arg(struct bid_query *q, const char *arg)
+{
+	size_t len = strlen(arg);
+
+	if (strncmp(arg, "bid=", 4) == 0) {
+		if (q->has_bid)
+			return "bid given twice";
+		if (len - 4 > STORE_BID_MAX)
+			return "bid (booking id) longer than 127 bytes";
+		memcpy(q->bid, arg + 4, len - 4 + 1);
+		q->has_bid = true;
+	} else if (strncmp(arg, "exp=", 4) == 0) {
+		if (q->has_exp)
+			return "exp given twice";
+		if (parse_exp(arg + 4, &q->exp))
+			return "exp (booking expiry) must be unix seconds";
+		q->has_exp = true;
 	}
-	memmove(bid, b, strlen(b) + 1);
-	*exp = e ? strtoll(e, &end, 10) : 0;
-	if (!e || !*e || *end || *exp <= relay_now_ms() / 1000) {
-		*ret = relay_respond_error(
-		        wsi, c, 400, "exp (booking expiry, unix seconds) missing or in the past");
-		return false;
+	return NULL;
+}
+
+/* Once every argument is in: NULL, or the reason for a 400. */
+static const char *bid_query_check(const struct bid_query *q, int64_t now_s)
+{
+	if (!q->has_bid || !q->bid[0])
+		return "bid (booking id) missing";
+	if (!q->has_exp)
+		return "exp (booking expiry, unix seconds) missing";
+	if (q->exp <= now_s)
+		return "exp (booking expiry) is in the past";
+	return NULL;
+}
+
+/*
+ * Every query argument, whatever its length and order (lws_get_urlarg_by_name() stops at the
+ * first argument longer than its buffer, so a long bid hid the exp after it); NULL or the
+ * reason for a 400.
+ */
+static const char *bid_query_read(struct lws *wsi, struct bid_query *q, int64_t now_s)
+{
+	char arg[ARG_MAX];
+	const char *why;
+
+	memset(q, 0, sizeof(*q));
+	for (int i = 0;; i++) {
+		if (lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) < 0) {
+			if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0)
+				return "a query argument is too long (bid: at most 127 bytes)";
+			break;
+		}
+		why = bid_query_arg(q, arg);
+		if (why)
+			return why;
 	}
-	return true;
+	return bid_query_check(q, now_s);
 }
 
 static int bids_change(struct server *s, struct lws *wsi, struct conn *c, bool deny)
 {
-	char bid[STORE_BID_MAX + 8];
-	int64_t exp;
-	int ret = 0, err;
+	struct bid_query q;
+	const char *why = bid_query_read(wsi, &q, relay_now_ms() / 1000);
+	int err;
 	size_t closed = 0;
 
-	if (!bid_args(wsi, c, bid, sizeof(bid), &exp, &ret))
-		return ret;
-	err = deny ? store_deny(s->store, bid, exp) : store_allow(s->store, bid, exp);
+	if (why)
+		return relay_respond_error(wsi, c, 400, why);
+	err = deny ? store_deny(s->store, q.bid, q.exp) : store_allow(s->store, q.bid, q.exp);
 	if (err) {
-		log_err("cannot %s booking '%s': state write failed", deny ? "deny" : "allow", bid);
+		log_err("cannot %s booking '%s': state write failed", deny ? "deny" : "allow",
+		        q.bid);
 		return relay_respond_error(wsi, c, 503, "cannot write state");
 	}
 	if (deny) {
 		s->m.bookings_denied++;
-		codes_drop_booking(s->codes, bid);
-		closed = relay_close_booking(bid);
+		codes_drop_booking(s->codes, q.bid);
+		closed = relay_close_booking(q.bid);
 	}
-	log_notice("booking '%s' %s until %lld%s%zu connection(s) closed", bid,
-	           deny ? "denied" : "allowed", (long long)exp, deny ? ", " : "", closed);
+	log_notice("booking '%s' %s until %lld%s%zu connection(s) closed", q.bid,
+	           deny ? "denied" : "allowed", (long long)q.exp, deny ? ", " : "", closed);
 	return relay_respond(wsi, c, 204, NULL);
 }
 

