@@ -6,9 +6,11 @@
 #define LOG_MODULE "admin"
 #include "relay/internal.h"
 #include "pkg/log/log.h"
+#include "pkg/utf8/utf8.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,13 +45,23 @@ struct bid_query {
 	bool has_bid, has_exp;
 };
 
-/* exp: unix seconds. */
+/*
+ * exp: unix seconds, digits only. -EINVAL, or -ERANGE past 2^63-1 (strtoll() would cap it
+ * silently, and the deny would then last for ever).
+ */
 static int parse_exp(const char *s, int64_t *exp)
 {
-	char *end;
+	int64_t v = 0;
 
-	*exp = strtoll(s, &end, 10);
-	return !*s || *end ? -EINVAL : 0;
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return -EINVAL;
+	for (; *s; s++) {
+		if (v > (INT64_MAX - (*s - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (*s - '0');
+	}
+	*exp = v;
+	return 0;
 }
 
 /* Take one "name=value" argument; NULL, or the reason for a 400. Others are ignored. */
@@ -62,13 +74,23 @@ static const char *bid_query_arg(struct bid_query *q, const char *arg)
 			return "bid given twice";
 		if (len - 4 > STORE_BID_MAX)
 			return "bid (booking id) longer than 127 bytes";
+		/* A token's booking_id is a JSON string, so UTF-8: another id could never match
+		 * one, and could not be listed. */
+		if (!utf8_valid((const uint8_t *)arg + 4, len - 4))
+			return "bid (booking id) is not UTF-8";
 		memcpy(q->bid, arg + 4, len - 4 + 1);
 		q->has_bid = true;
 	} else if (strncmp(arg, "exp=", 4) == 0) {
 		if (q->has_exp)
 			return "exp given twice";
-		if (parse_exp(arg + 4, &q->exp))
+		switch (parse_exp(arg + 4, &q->exp)) {
+		case 0:
+			break;
+		case -ERANGE:
+			return "exp (booking expiry) is past the 64-bit range";
+		default:
 			return "exp (booking expiry) must be unix seconds";
+		}
 		q->has_exp = true;
 	}
 	return NULL;

@@ -1,7 +1,8 @@
 /*
  * relay_admin_test: the query of POST /bids/deny and /bids/allow (relay/admin.c, included to
  * reach its statics): bid and exp in any order, ids up to the 127-byte limit and not past it,
- * repeated and missing arguments, exp syntax, range and the past. The arguments are given as lws
+ * repeated and missing arguments, exp syntax, range (2^63-1) and the past, ids that are not
+ * UTF-8. The arguments are given as lws
  * hands them over: one "name=value" string each, percent-decoded.
  */
 #include "relay/admin.c"
@@ -139,6 +140,30 @@ static void test_refusals(void)
 	CHECK(parse(&q, ARGS("bid=x", "bid=y", "exp=1700000100")) != NULL);
 	CHECK(parse(&q, ARGS("bid=x", "exp=1700000100", "exp=1700000200")) != NULL);
 	CHECK(parse(&q, ARGS("BID=x", "exp=1700000100")) != NULL); /* names are exact */
+	CHECK(parse(&q, ARGS("bid=x", "exp=+1700000100")) != NULL);
+	CHECK(parse(&q, ARGS("bid=x", "exp= 1700000100")) != NULL);
+	CHECK(parse(&q, ARGS("bid=x", "exp=-1")) != NULL);
+	CHECK(parse(&q, ARGS("bid=x", "exp=0x7fffffff")) != NULL);
+}
+
+/* What a token cannot carry cannot be denied: ids that are not UTF-8, exp past 2^63-1. */
+static void test_token_range(void)
+{
+	struct bid_query q;
+	const char *why;
+
+	CHECK(parse(&q, ARGS("bid=x", "exp=9223372036854775807")) == NULL);
+	CHECK_EQ(q.exp, INT64_MAX);
+	why = parse(&q, ARGS("bid=x", "exp=9223372036854775808"));
+	CHECK(why && strstr(why, "64-bit"));
+	CHECK(parse(&q, ARGS("bid=x", "exp=99999999999999999999999")) != NULL);
+	CHECK(parse(&q, ARGS("bid=x", "exp=00000000000000000000001700000100")) == NULL);
+	why = parse(&q, ARGS("bid=\xff", "exp=1700000100"));
+	CHECK(why && strstr(why, "UTF-8"));
+	CHECK(parse(&q, ARGS("bid=a\xc3", "exp=1700000100")) != NULL);        /* cut short */
+	CHECK(parse(&q, ARGS("bid=\xc0\xaf", "exp=1700000100")) != NULL);     /* overlong */
+	CHECK(parse(&q, ARGS("bid=\xed\xa0\x80", "exp=1700000100")) != NULL); /* surrogate */
+	CHECK(parse(&q, ARGS("bid=\xf0\x9f\x98\x80", "exp=1700000100")) == NULL);
 }
 
 int main(void)
@@ -146,5 +171,6 @@ int main(void)
 	test_any_order();
 	test_id_length();
 	test_refusals();
+	test_token_range();
 	return harness_done();
 }
