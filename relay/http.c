@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 
@@ -80,6 +81,14 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
 	                                   end);
 }
 
+int relay_add_connection_close(struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+	if (lws_get_network_wsi(wsi) != wsi)
+		return 0; /* HTTP/2 has no Connection header */
+	return lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+	                                    (const unsigned char *)"close", 5, p, end);
+}
+
 /* Status line and headers, CORS included; the body follows from HTTP_WRITEABLE. */
 static int write_headers(struct lws *wsi, int status, const char *type, size_t body_len)
 {
@@ -87,6 +96,7 @@ static int write_headers(struct lws *wsi, int status, const char *type, size_t b
 	                                   *end = buf + sizeof(buf) - 1;
 
 	if (lws_add_http_common_headers(wsi, (unsigned int)status, type, body_len, &p, end) ||
+	    relay_add_connection_close(wsi, &p, end) ||
 	    add_header(wsi, "access-control-allow-origin:", relay_srv.o->cors_origin, &p, end) ||
 	    add_header(wsi, "cache-control:", "no-store", &p, end) ||
 	    (status == 204 && lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) &&
@@ -219,32 +229,67 @@ static int route(struct lws *wsi, struct conn *c, const char *path)
 	return relay_respond_error(wsi, c, 404, "no such endpoint");
 }
 
-/* Body rules: POST needs Content-Length (411) of at most MAX_BODY (413). */
-static int check_length(struct lws *wsi, struct conn *c, bool *wait_body)
-{
-	char buf[32];
-	char *end;
+/* ---- request framing (RFC 9112 section 6) ---- */
 
-	*wait_body = false;
-	c->content_length = 0;
-	if (method_of(wsi) != M_POST)
-		return 0;
-	if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
-		return relay_respond_error(wsi, c, 411,
-		                           "Content-Length required (send an empty body)");
-	c->content_length = strtoll(buf, &end, 10);
-	if (*end || c->content_length < 0)
-		return relay_respond_error(wsi, c, 400, "bad Content-Length");
-	if (c->content_length > MAX_BODY)
-		return relay_respond_error(wsi, c, 413, "request body too large");
-	*wait_body = c->content_length > 0;
+/* A Content-Length value: decimal digits, trailing blanks allowed (lws drops leading ones). */
+static int parse_length(const char *s, int64_t *len)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0 || n > 18 || s[n + strspn(s + n, " \t")] != '\0')
+		return -EINVAL;
+	*len = strtoll(s, NULL, 10);
 	return 0;
+}
+
+/*
+ * How the request's body is framed: NULL when relay and any proxy before it must agree, else the
+ * reason to refuse, with the status in *status. @te: a Transfer-Encoding header came; @cl: the
+ * Content-Length as lws joins repeated ones ("4, 5"), "" when absent, NULL when too long to
+ * copy. Bodies are read only by Content-Length, of at most MAX_BODY bytes.
+ */
+static const char *framing_error(bool te, const char *cl, bool post, int64_t *len, int *status)
+{
+	*len = 0;
+	*status = 400;
+	if (te && (!cl || *cl))
+		return "Transfer-Encoding and Content-Length together";
+	if (te && post) {
+		*status = 411;
+		return "Content-Length required (Transfer-Encoding is not supported)";
+	}
+	if (te)
+		return "Transfer-Encoding is not supported";
+	if (cl && !*cl && post) {
+		*status = 411;
+		return "Content-Length required (send an empty body)";
+	}
+	if (cl && !*cl)
+		return NULL;
+	if (!cl || parse_length(cl, len))
+		return "bad Content-Length: one, in decimal digits";
+	if (*len > MAX_BODY) {
+		*status = 413;
+		return "request body too large";
+	}
+	return NULL;
+}
+
+/* framing_error() on the request's headers; sets c->content_length. */
+static const char *check_framing(struct lws *wsi, struct conn *c, int *status)
+{
+	char cl[32];
+	bool te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+	int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+
+	return framing_error(te, n < 0 ? NULL : cl, method_of(wsi) == M_POST, &c->content_length,
+	                     status);
 }
 
 static int on_http(struct lws *wsi, struct conn *c, const char *path)
 {
-	bool wait_body;
-	int ret;
+	const char *why;
+	int status;
 
 	memset(c, 0, sizeof(*c));
 	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
@@ -252,14 +297,18 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 	if (relay_srv.stopping)
 		return relay_respond_error(wsi, c, 503, "server shutting down");
 	c->is_access = method_of(wsi) == M_POST && strncmp(path, "/session/", 9) == 0;
+	why = check_framing(wsi, c, &status);
+	if (why) {
+		log_info("request refused (%d): %s", status, why);
+		return relay_respond_error(wsi, c, status, why);
+	}
 	if (relay_headers_too_large(wsi))
 		return relay_respond_error(wsi, c, 431,
 		                           "request headers too large (see --max-header)");
 	if (c->is_access && !relay_rate_check(&relay_srv, wsi))
 		return relay_respond_error(wsi, c, 429, "too many access calls, slow down");
-	ret = check_length(wsi, c, &wait_body);
-	if (ret || c->responded || wait_body)
-		return ret;
+	if (method_of(wsi) == M_POST && c->content_length > 0)
+		return 0; /* routed at HTTP_BODY_COMPLETION */
 	return route(wsi, c, path);
 }
 
@@ -272,6 +321,43 @@ static int on_body_done(struct lws *wsi, struct conn *c)
 	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_POST_URI) <= 0)
 		return relay_respond_error(wsi, c, 400, "bad request");
 	return route(wsi, c, path);
+}
+
+/* True for a request on an HTTP/1 connection (not a stream inside HTTP/2). */
+static bool is_h1(struct lws *wsi)
+{
+	return lws_get_network_wsi(wsi) == wsi;
+}
+
+/*
+ * Read and drop what the client has already sent past its request, so that the close does not
+ * find unread bytes: with them the kernel answers with a reset instead of a FIN, and a reset can
+ * destroy the answer still in flight. Bounded: what comes later is the client's problem.
+ */
+static void drain_input(struct lws *wsi)
+{
+	char buf[4096];
+	int fd = lws_get_socket_fd(wsi);
+
+	for (int i = 0; fd >= 0 && i < 64; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+}
+
+/*
+ * The answer is out. An HTTP/2 stream ends; an HTTP/1 connection closes (after lws has flushed
+ * what it holds), whatever the outcome: lws 4.1's header parser can disagree with a proxy about
+ * where a request ends (an unknown header whose name is the start of a known one, "X-A:", or an
+ * obsolete folded line, hides the header line after it, Content-Length included), and the
+ * callback cannot see it happen. Reading nothing after the first request on a connection leaves
+ * nothing to smuggle (RFC 9112 section 9.6: "Connection: close" was sent).
+ */
+static int transaction_done(struct lws *wsi)
+{
+	if (!is_h1(wsi))
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	drain_input(wsi);
+	return -1;
 }
 
 static int on_writeable(struct lws *wsi, struct conn *c)
@@ -287,7 +373,7 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 			return n > 0 ? 0 : -1;
 		c->is_file = false;
 		c->responded = false;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+		return transaction_done(wsi);
 	}
 	buf = malloc(LWS_PRE + c->body_len + 1);
 	if (!buf)
@@ -304,7 +390,7 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 	c->responded = false;
 	if (n < (int)c->body_len)
 		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	return transaction_done(wsi);
 }
 
 int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -339,24 +425,26 @@ int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 /* ---- refusing websocket upgrades with a status ---- */
 
-/* Write a complete error response now; the caller returns 1 so lws ends the transaction. */
+/*
+ * Write a complete error response now and return -1: lws closes the connection once it is
+ * flushed, as after every HTTP/1 answer (transaction_done()).
+ */
 static int refuse_upgrade(struct lws *wsi, int status, const char *message)
 {
 	char *body = error_json(status, message);
 	size_t n = body ? strlen(body) : 0;
 	unsigned char *buf = malloc(LWS_PRE + n + 1);
-	int ret = -1;
 
 	log_info("websocket upgrade refused (%d): %s", status, message);
 	if (buf && !write_headers(wsi, status, "application/json", n)) {
 		if (n)
 			memcpy(buf + LWS_PRE, body, n);
 		if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) == (int)n)
-			ret = 1;
+			drain_input(wsi);
 	}
 	free(buf);
 	free(body);
-	return ret;
+	return -1;
 }
 
 /*

@@ -148,6 +148,8 @@ int relay_respond_type(struct lws *wsi, struct conn *c, int status, const char *
 int relay_respond(struct lws *wsi, struct conn *c, int status, char *body);
 /* The same with the error body {"code": ..., "message": @message}. */
 int relay_respond_error(struct lws *wsi, struct conn *c, int status, const char *message);
+/* Add "Connection: close" to an HTTP/1 answer's headers (every one: see http.c). 0 or -1. */
+int relay_add_connection_close(struct lws *wsi, unsigned char **p, unsigned char *end);
 /* Header space given to lws: the most it takes (its size field is 16 bits). */
 #define LWS_HEADER_SPACE 65535
 /* true when the request's headers exceed --max-header (answer 431). */

@@ -58,6 +58,7 @@ static int headers(struct lws *wsi, int status, const char *type, size_t len, co
 	                                   *end = buf + sizeof(buf) - 1;
 
 	if (lws_add_http_common_headers(wsi, (unsigned int)status, type, len, &p, end) ||
+	    relay_add_connection_close(wsi, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 	                                (const unsigned char *)"no-cache", 8, &p, end) ||
 	    (location && lws_add_http_header_by_name(wsi, (const unsigned char *)"location:",
