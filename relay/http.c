@@ -89,6 +89,17 @@ int relay_add_connection_close(struct lws *wsi, unsigned char **p, unsigned char
 	                                    (const unsigned char *)"close", 5, p, end);
 }
 
+/*
+ * What a 426 names: the protocol to upgrade to (RFC 9110 section 15.5.22; HTTP/1 only) and the
+ * websocket version served (RFC 6455 section 4.4).
+ */
+static int upgrade_headers(struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+	if (lws_get_network_wsi(wsi) == wsi && add_header(wsi, "upgrade:", "websocket", p, end))
+		return -1;
+	return add_header(wsi, "sec-websocket-version:", "13", p, end);
+}
+
 /* Status line and headers, CORS included; the body follows from HTTP_WRITEABLE. */
 static int write_headers(struct lws *wsi, int status, const char *type, size_t body_len)
 {
@@ -99,6 +110,7 @@ static int write_headers(struct lws *wsi, int status, const char *type, size_t b
 	    relay_add_connection_close(wsi, &p, end) ||
 	    add_header(wsi, "access-control-allow-origin:", relay_srv.o->cors_origin, &p, end) ||
 	    add_header(wsi, "cache-control:", "no-store", &p, end) ||
+	    (status == 426 && upgrade_headers(wsi, &p, end)) ||
 	    (status == 204 && lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) &&
 	     (add_header(wsi, "access-control-allow-methods:", "GET, POST, OPTIONS", &p, end) ||
 	      add_header(wsi, "access-control-allow-headers:", "Authorization, Content-Type", &p,
@@ -393,36 +405,6 @@ static int on_writeable(struct lws *wsi, struct conn *c)
 	return transaction_done(wsi);
 }
 
-int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                  size_t len)
-{
-	struct conn *c = user;
-
-	switch (reason) {
-	case LWS_CALLBACK_HTTP:
-		return on_http(wsi, c, in ? (const char *)in : "/");
-	case LWS_CALLBACK_HTTP_BODY:
-		return 0; /* small bodies are read and ignored */
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return on_body_done(wsi, c);
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		return on_writeable(wsi, c);
-	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-	case LWS_CALLBACK_CLOSED_HTTP:
-		if (c && c->body) {
-			OPENSSL_cleanse(c->body, c->body_len); /* it may hold an access code */
-			free(c->body);
-			c->body = NULL;
-		}
-		if (c && c->is_file)
-			relay_static_close(c);
-		return 0;
-	default:
-		break;
-	}
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
-
 /* ---- refusing websocket upgrades with a status ---- */
 
 /*
@@ -452,6 +434,20 @@ static int refuse_upgrade(struct lws *wsi, int status, const char *message)
  * ESTABLISHED, which follows at once for the same connection. (A websocket inside HTTP/2,
  * RFC 8441, skips this callback: relay_ws_cb redeems its code at ESTABLISHED.)
  */
+/* RFC 6455 section 4.1: a client sends the one version it speaks; 13 is the only one. */
+static bool ws_version_ok(const char *v)
+{
+	return strcmp(v, "13") == 0;
+}
+
+/* The request's Sec-WebSocket-Version is 13 (lws 4.1 upgrades any other as if it were). */
+static bool has_ws_version_13(struct lws *wsi)
+{
+	char v[16];
+
+	return lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_VERSION) > 0 && ws_version_ok(v);
+}
+
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol)
 {
 	struct server *s = &relay_srv;
@@ -464,9 +460,54 @@ int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol)
 		return refuse_upgrade(wsi, 400, "only websocket upgrades are served");
 	if (relay_headers_too_large(wsi))
 		return refuse_upgrade(wsi, 431, "request headers too large (see --max-header)");
+	if (!has_ws_version_13(wsi)) /* before the code is redeemed: a retry can use it */
+		return refuse_upgrade(wsi, 426, "Sec-WebSocket-Version must be 13");
 	status = relay_redeem(wsi, &s->handoff.grant, &why);
 	if (status)
 		return refuse_upgrade(wsi, status, why);
 	s->handoff.wsi = wsi;
 	return 0;
+}
+
+/*
+ * A websocket inside HTTP/2 (RFC 8441) never reaches relay_confirm_upgrade(); before lws answers
+ * its CONNECT with 200, this is where its version can still be refused with a status.
+ */
+static int filter_ws(struct lws *wsi)
+{
+	if (is_h1(wsi) || has_ws_version_13(wsi))
+		return 0;
+	return refuse_upgrade(wsi, 426, "Sec-WebSocket-Version must be 13");
+}
+
+int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+	struct conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return on_http(wsi, c, in ? (const char *)in : "/");
+	case LWS_CALLBACK_HTTP_BODY:
+		return 0; /* small bodies are read and ignored */
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return on_body_done(wsi, c);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return on_writeable(wsi, c);
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return filter_ws(wsi);
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c && c->body) {
+			OPENSSL_cleanse(c->body, c->body_len); /* it may hold an access code */
+			free(c->body);
+			c->body = NULL;
+		}
+		if (c && c->is_file)
+			relay_static_close(c);
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }

@@ -204,6 +204,51 @@ test('pipelined requests: the first is answered, then the connection closes', as
   eq(f.headers.get('connection'), 'close', 'and are told');
 });
 
+// ---- websocket versions (RFC 6455 section 4.4) ----
+
+function upgrade(x, uri, version) {
+  const u = new URL(uri);
+  const v = version === undefined ? '' : `Sec-WebSocket-Version: ${version}\r\n`;
+  return raw(x, `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
+    `Connection: Upgrade\r\n${v}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+}
+
+test('an upgrade with a version other than 13 gets 426 and Sec-WebSocket-Version: 13', async () => {
+  for (const x of [r, p]) {
+    const a = await access(x, 'lab', x.token({ topic: 'lab' }));
+    for (const v of ['8', '12', '14', '13, 8', 'x', undefined]) {
+      const res = await upgrade(x, a.body.uri, v);
+      eq(res.responses.map((y) => y.status), [426], `version ${v}: 426`);
+      eq(res.responses[0] && res.responses[0].headers['sec-websocket-version'], '13', `version ${v}: names 13`);
+    }
+    const ws = await openWs(a.body.uri); // the code was not used up by the refusals
+    eq(ws.readyState, 1, 'version 13 with the same code: open');
+    ws.close();
+  }
+});
+
+test('over HTTP/2 (RFC 8441) too', async () => {
+  const h2 = require('http2');
+  const a = await access(r, 'lab', r.token({ topic: 'lab' }));
+  const u = new URL(a.body.uri);
+  const c = h2.connect(r.base, { rejectUnauthorized: false });
+  c.on('error', () => {});
+  const connect = (version) => withTimeout(new Promise((resolve) => {
+    const req = c.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': u.pathname + u.search,
+      ':scheme': 'https', ':authority': u.host, 'sec-websocket-version': version }, { endStream: false });
+    const got = { status: 0, headers: {} };
+    req.on('response', (h) => { got.status = h[':status']; got.headers = h; resolve(got); });
+    req.on('error', (e) => { got.error = e.code; resolve(got); });
+    req.on('close', () => resolve(got));
+  }), 5000, `h2 CONNECT version ${version}`);
+  const bad = await connect('8');
+  eq(bad.status, 426, `h2 version 8: 426 (${bad.error || ''})`);
+  eq(bad.headers['sec-websocket-version'], '13', 'h2: names 13');
+  const good = await connect('13');
+  eq(good.status, 200, 'h2 version 13 with the same code: 200');
+  c.close();
+});
+
 test('stop', async () => {
   eq((await r.stop()).code, 0, 'TLS relay exit status');
   eq((await p.stop()).code, 0, 'plain relay exit status');

@@ -141,10 +141,22 @@ static void test_transfer_encoding(void)
 	CHECK_EQ(framing(true, "", false, &len), 400);
 }
 
+static void test_ws_version(void)
+{
+	CHECK(ws_version_ok("13"));
+	CHECK(!ws_version_ok("8"));
+	CHECK(!ws_version_ok("13, 8")); /* lws joins repeated headers */
+	CHECK(!ws_version_ok("13,13"));
+	CHECK(!ws_version_ok("013"));
+	CHECK(!ws_version_ok("1"));
+	CHECK(!ws_version_ok(""));
+}
+
 int main(void)
 {
 	test_lengths();
 	test_bad_lengths();
 	test_transfer_encoding();
+	test_ws_version();
 	return harness_done();
 }
