@@ -249,6 +249,18 @@ test('over HTTP/2 (RFC 8441) too', async () => {
   c.close();
 });
 
+// ---- codes are shown once ----
+
+test('a code shown for the wrong topic is used up', async () => {
+  const a = await access(r, 'alpha', r.token({ topic: 'alpha' }));
+  const wrong = await openWs(a.body.uri.replace('/session/alpha', '/session/beta')).catch((e) => e);
+  eq(wrong.status, 403, 'wrong topic: 403');
+  const again = await openWs(a.body.uri).catch((e) => e);
+  eq(again.status, 401, 'then its own topic: 401 (used up)');
+  const m = await (await fetch(`${r.base}/metrics`)).text();
+  ok(/other_topic"} [1-9]/.test(m), "counted in /metrics as other_topic");
+});
+
 test('stop', async () => {
   eq((await r.stop()).code, 0, 'TLS relay exit status');
   eq((await p.stop()).code, 0, 'plain relay exit status');
