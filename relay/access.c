@@ -21,28 +21,34 @@
 /* ---- the client's address ---- */
 
 /*
- * The client's address: the peer's, or behind a trusted proxy (--trust-forwarded-for) the last
- * X-Forwarded-For entry, the one the proxy itself appended (entries before it are the client's
- * own claims and could be forged).
+ * The address a trusted proxy appended to X-Forwarded-For: the last entry (entries before it are
+ * the client's own claims and could be forged). False when it is missing or not an IP literal.
  */
-void relay_client_addr(struct lws *wsi, char *out, size_t len)
+bool relay_forwarded_addr(const char *xff, char *out, size_t len)
 {
-	char xff[256];
-	const char *last;
+	const char *last = strrchr(xff, ',');
 	size_t n;
 
+	last = last ? last + 1 : xff;
+	last += strspn(last, " \t");
+	n = strcspn(last, " \t");
+	if (!n || n >= len || last[n + strspn(last + n, " \t")] != '\0' ||
+	    strspn(last, "0123456789abcdefABCDEF.:") < n)
+		return false;
+	memcpy(out, last, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* The peer's address, or behind a trusted proxy (--trust-forwarded-for) the one it appended. */
+void relay_client_addr(struct lws *wsi, char *out, size_t len)
+{
+	char xff[4096]; /* a longer list falls back to the peer: the proxy itself */
+
 	if (relay_srv.o->trust_forwarded_for &&
-	    lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0) {
-		last = strrchr(xff, ',');
-		last = last ? last + 1 : xff;
-		last += strspn(last, " ");
-		n = strcspn(last, " ");
-		if (n && n < len && strspn(last, "0123456789abcdefABCDEF.:") >= n) {
-			memcpy(out, last, n);
-			out[n] = '\0';
-			return;
-		}
-	}
+	    lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0 &&
+	    relay_forwarded_addr(xff, out, len))
+		return;
 	if (!lws_get_peer_simple(wsi, out, len))
 		snprintf(out, len, "?");
 }

@@ -158,6 +158,11 @@ bool relay_headers_too_large(struct lws *wsi);
 /* access.c */
 /* The client's address, from X-Forwarded-For when trust_forwarded_for is set. */
 void relay_client_addr(struct lws *wsi, char *out, size_t len);
+/*
+ * The address a trusted proxy appended to the X-Forwarded-For value @xff (its last entry) into
+ * @out; false when that entry is empty, too long or not an IP literal.
+ */
+bool relay_forwarded_addr(const char *xff, char *out, size_t len);
 /* true when the client's address may make one more access call now (its token bucket). */
 bool relay_rate_check(struct server *s, struct lws *wsi);
 /*

@@ -155,6 +155,48 @@ static void test_rate_stale_slot_full(void)
 	CHECK_EQ(drain(a[RATE_PROBE], 1000 + 60000), BURST);
 }
 
+/* ---- X-Forwarded-For ---- */
+
+/* relay_forwarded_addr() into a 48-byte buffer; "" when it refuses. */
+static const char *xff(const char *value)
+{
+	static char out[RATE_ADDR];
+
+	if (!relay_forwarded_addr(value, out, sizeof(out)))
+		out[0] = '\0';
+	return out;
+}
+
+static void test_forwarded_for(void)
+{
+	char small[8];
+
+	CHECK_STR(xff("203.0.113.7"), "203.0.113.7");
+	/* only the last entry, the one the trusted proxy appended, counts */
+	CHECK_STR(xff("10.9.9.9, 203.0.113.7"), "203.0.113.7");
+	CHECK_STR(xff("1.1.1.1,2.2.2.2,203.0.113.7"), "203.0.113.7");
+	CHECK_STR(xff("forged junk, 203.0.113.7"), "203.0.113.7");
+	CHECK_STR(xff("10.9.9.9,\t203.0.113.7 \t"), "203.0.113.7");
+	CHECK_STR(xff("2001:db8::1"), "2001:db8::1");
+	CHECK_STR(xff("10.0.0.1, ::ffff:203.0.113.7"), "::ffff:203.0.113.7");
+	/* lws joins repeated X-Forwarded-For headers with ',': the last one's last entry */
+	CHECK_STR(xff("10.0.0.1,10.0.0.2, 203.0.113.7"), "203.0.113.7");
+	/* refused: the caller falls back to the peer's address (the proxy) */
+	CHECK_STR(xff(""), "");
+	CHECK_STR(xff(" "), "");
+	CHECK_STR(xff("203.0.113.7,"), "");
+	CHECK_STR(xff("203.0.113.7, "), "");
+	CHECK_STR(xff("203.0.113.7, evil.example"), "");
+	CHECK_STR(xff("203.0.113.7, 10.0.0.1 junk"), ""); /* not one literal */
+	CHECK_STR(xff("[2001:db8::1]"), "");
+	CHECK_STR(xff("203.0.113.7/24"), "");
+	CHECK_STR(xff("unknown"), "");
+	CHECK_STR(xff("1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb:cccc"), "");
+	CHECK(!relay_forwarded_addr("203.0.113.7", small, sizeof(small)));
+	CHECK(relay_forwarded_addr("1.2.3.4", small, sizeof(small)));
+	CHECK_STR(small, "1.2.3.4");
+}
+
 int main(void)
 {
 	test_rate_burst_and_refill();
@@ -163,5 +205,6 @@ int main(void)
 	test_rate_collision_keeps_buckets();
 	test_rate_eviction_inherits();
 	test_rate_stale_slot_full();
+	test_forwarded_for();
 	return harness_done();
 }
