@@ -300,6 +300,20 @@ static int request_path(struct lws *wsi, char *out, int len)
 	return n;
 }
 
+/* RFC 6455 section 4.1: a client sends the one version it speaks; 13 is the only one. */
+static bool ws_version_ok(const char *v)
+{
+	return strcmp(v, "13") == 0;
+}
+
+/* The request's Sec-WebSocket-Version is 13 (lws 4.1 upgrades any other as if it were). */
+static bool has_ws_version_13(struct lws *wsi)
+{
+	char v[16];
+
+	return lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_VERSION) > 0 && ws_version_ok(v);
+}
+
 static int refusal(const char **why, const char *reason, int status)
 {
 	*why = reason;
@@ -319,6 +333,11 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 
 	if (s->stopping)
 		return refusal(why, "server shutting down", 503);
+	/* First, so that the code is not used up: a retry with version 13 can take it. Inside
+	 * HTTP/2 this 426 becomes a close frame: a refusal in FILTER_PROTOCOL_CONNECTION, the
+	 * last moment for a status there, leaks lws 4.1's websocket state (224 bytes a stream). */
+	if (!has_ws_version_13(wsi))
+		return refusal(why, "Sec-WebSocket-Version must be 13", 426);
 	if (s->metrics_vhost && lws_get_vhost(wsi) == s->metrics_vhost)
 		return refusal(why, "no websocket endpoint here", 404);
 	if (request_path(wsi, path, sizeof(path)) <= 0 || strncmp(path, "/session/", 9) != 0)

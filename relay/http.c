@@ -434,20 +434,6 @@ static int refuse_upgrade(struct lws *wsi, int status, const char *message)
  * ESTABLISHED, which follows at once for the same connection. (A websocket inside HTTP/2,
  * RFC 8441, skips this callback: relay_ws_cb redeems its code at ESTABLISHED.)
  */
-/* RFC 6455 section 4.1: a client sends the one version it speaks; 13 is the only one. */
-static bool ws_version_ok(const char *v)
-{
-	return strcmp(v, "13") == 0;
-}
-
-/* The request's Sec-WebSocket-Version is 13 (lws 4.1 upgrades any other as if it were). */
-static bool has_ws_version_13(struct lws *wsi)
-{
-	char v[16];
-
-	return lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_VERSION) > 0 && ws_version_ok(v);
-}
-
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol)
 {
 	struct server *s = &relay_srv;
@@ -460,24 +446,11 @@ int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol)
 		return refuse_upgrade(wsi, 400, "only websocket upgrades are served");
 	if (relay_headers_too_large(wsi))
 		return refuse_upgrade(wsi, 431, "request headers too large (see --max-header)");
-	if (!has_ws_version_13(wsi)) /* before the code is redeemed: a retry can use it */
-		return refuse_upgrade(wsi, 426, "Sec-WebSocket-Version must be 13");
 	status = relay_redeem(wsi, &s->handoff.grant, &why);
 	if (status)
 		return refuse_upgrade(wsi, status, why);
 	s->handoff.wsi = wsi;
 	return 0;
-}
-
-/*
- * A websocket inside HTTP/2 (RFC 8441) never reaches relay_confirm_upgrade(); before lws answers
- * its CONNECT with 200, this is where its version can still be refused with a status.
- */
-static int filter_ws(struct lws *wsi)
-{
-	if (is_h1(wsi) || has_ws_version_13(wsi))
-		return 0;
-	return refuse_upgrade(wsi, 426, "Sec-WebSocket-Version must be 13");
 }
 
 int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -494,8 +467,6 @@ int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return on_body_done(wsi, c);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_writeable(wsi, c);
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		return filter_ws(wsi);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (c && c->body) {

@@ -2,7 +2,7 @@
  * relay_access_test: the pure parts of relay/access.c, which is included to reach its statics.
  * The per-address rate limiter (refill on the time passed in, burst cap, a clock that does not
  * move, slot collisions that must not hand out a fresh burst, eviction of the stalest slot) and
- * X-Forwarded-For parsing. Time is passed in, never read; nothing here touches a socket.
+ * X-Forwarded-For parsing; the websocket version check (RFC 6455 section 4.4). Time is passed in, never read; nothing here touches a socket.
  */
 #include "relay/access.c"
 #include "test/harness.h"
@@ -197,6 +197,17 @@ static void test_forwarded_for(void)
 	CHECK_STR(small, "1.2.3.4");
 }
 
+static void test_ws_version(void)
+{
+	CHECK(ws_version_ok("13"));
+	CHECK(!ws_version_ok("8"));
+	CHECK(!ws_version_ok("13, 8")); /* lws joins repeated headers */
+	CHECK(!ws_version_ok("13,13"));
+	CHECK(!ws_version_ok("013"));
+	CHECK(!ws_version_ok("1"));
+	CHECK(!ws_version_ok(""));
+}
+
 int main(void)
 {
 	test_rate_burst_and_refill();
@@ -206,5 +217,6 @@ int main(void)
 	test_rate_eviction_inherits();
 	test_rate_stale_slot_full();
 	test_forwarded_for();
+	test_ws_version();
 	return harness_done();
 }

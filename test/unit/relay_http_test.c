@@ -2,7 +2,7 @@
  * relay_http_test: request framing in relay/http.c (included to reach its statics), as RFC 9112
  * section 6 wants it: Transfer-Encoding never read (with Content-Length: 400; alone: 411 for a
  * POST), one Content-Length of decimal digits (lws joins repeated ones as "4, 5"), at most
- * MAX_BODY bytes; and the websocket version check (RFC 6455 section 4.4).
+ * MAX_BODY bytes.
  */
 #include "relay/http.c"
 #include "test/harness.h"
@@ -141,22 +141,10 @@ static void test_transfer_encoding(void)
 	CHECK_EQ(framing(true, "", false, &len), 400);
 }
 
-static void test_ws_version(void)
-{
-	CHECK(ws_version_ok("13"));
-	CHECK(!ws_version_ok("8"));
-	CHECK(!ws_version_ok("13, 8")); /* lws joins repeated headers */
-	CHECK(!ws_version_ok("13,13"));
-	CHECK(!ws_version_ok("013"));
-	CHECK(!ws_version_ok("1"));
-	CHECK(!ws_version_ok(""));
-}
-
 int main(void)
 {
 	test_lengths();
 	test_bad_lengths();
 	test_transfer_encoding();
-	test_ws_version();
 	return harness_done();
 }
