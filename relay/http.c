@@ -11,6 +11,8 @@
  *
  * and the refusal of bad websocket upgrades with an HTTP status (relay_confirm_upgrade).
  * Errors are JSON {"code": "...", "message": "..."}. Responses are written from HTTP_WRITEABLE.
+ * One request per HTTP/1 connection, and its body framed by one Content-Length or refused (RFC
+ * 9112 section 6): see transaction_done() for why.
  */
 #define LOG_MODULE "http"
 #include "relay/internal.h"
@@ -81,9 +83,15 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
 	                                   end);
 }
 
+/* True for a request on an HTTP/1 connection (not a stream inside HTTP/2). */
+static bool is_h1(struct lws *wsi)
+{
+	return lws_get_network_wsi(wsi) == wsi;
+}
+
 int relay_add_connection_close(struct lws *wsi, unsigned char **p, unsigned char *end)
 {
-	if (lws_get_network_wsi(wsi) != wsi)
+	if (!is_h1(wsi))
 		return 0; /* HTTP/2 has no Connection header */
 	return lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
 	                                    (const unsigned char *)"close", 5, p, end);
@@ -95,7 +103,7 @@ int relay_add_connection_close(struct lws *wsi, unsigned char **p, unsigned char
  */
 static int upgrade_headers(struct lws *wsi, unsigned char **p, unsigned char *end)
 {
-	if (lws_get_network_wsi(wsi) == wsi && add_header(wsi, "upgrade:", "websocket", p, end))
+	if (is_h1(wsi) && add_header(wsi, "upgrade:", "websocket", p, end))
 		return -1;
 	return add_header(wsi, "sec-websocket-version:", "13", p, end);
 }
@@ -333,12 +341,6 @@ static int on_body_done(struct lws *wsi, struct conn *c)
 	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_POST_URI) <= 0)
 		return relay_respond_error(wsi, c, 400, "bad request");
 	return route(wsi, c, path);
-}
-
-/* True for a request on an HTTP/1 connection (not a stream inside HTTP/2). */
-static bool is_h1(struct lws *wsi)
-{
-	return lws_get_network_wsi(wsi) == wsi;
 }
 
 /*
