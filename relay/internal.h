@@ -1,6 +1,8 @@
 /*
- * relay internals shared by serve.c (context, timers, shutdown), http.c (access API) and
- * ws.c (websocket topics). Everything here runs on the one lws service thread.
+ * relay internals shared by serve.c (context, timers, shutdown), http.c (routing, responses),
+ * access.c (tokens, codes, rate limit), admin.c (deny list, operations), static.c (pages),
+ * status.c (reports) and ws.c (websocket topics). Everything here runs on the one lws service
+ * thread.
  */
 #ifndef RELAY_INTERNAL_H
 #define RELAY_INTERNAL_H
@@ -14,7 +16,9 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 
-#define RATE_SLOTS  4096
+#define RATE_SLOTS  4096 /* per-address token buckets (access.c) */
+#define RATE_PROBE  8    /* slots an address may take, from its hash on */
+#define RATE_ADDR   48
 #define STATS_TOPIC "stats" /* reserved: the relay publishes status reports here */
 
 #define RATE_WINDOW 5 /* seconds over which status reports give rates */
@@ -86,9 +90,9 @@ struct conn {
 
 /* A slot of the per-address access rate limiter (token bucket). */
 struct rate_slot {
-	char addr[48];
+	char addr[RATE_ADDR]; /* "" when free */
 	double tokens;
-	int64_t last_ms;
+	int64_t last_ms; /* monotonic */
 };
 
 /* Grant handed from HTTP_CONFIRM_UPGRADE to ESTABLISHED of the same connection. */
@@ -124,20 +128,69 @@ struct server {
 
 extern struct server relay_srv;
 
+/* The wall clock: token times (exp, nbf, iat) and booking expiry only. */
 int64_t relay_now_ms(void);
+/* The monotonic clock: every interval (code TTLs, rate limits, deadlines). */
 int64_t relay_mono_ns(void);
 
-/* http.c */
+static inline int64_t relay_mono_ms(void)
+{
+	return relay_mono_ns() / 1000000;
+}
+
+/* http.c: routing and responses */
 int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol);
-int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
-/* The client's address, from X-Forwarded-For when trust_forwarded_for is set. */
-void relay_client_addr(struct lws *wsi, char *out, size_t len);
+/* Answer with @status and @body (taken over, may be NULL for no body), written at WRITEABLE. */
+int relay_respond_type(struct lws *wsi, struct conn *c, int status, const char *type, char *body);
+/* The same with type application/json. */
+int relay_respond(struct lws *wsi, struct conn *c, int status, char *body);
+/* The same with the error body {"code": ..., "message": @message}. */
+int relay_respond_error(struct lws *wsi, struct conn *c, int status, const char *message);
+/* Add "Connection: close" to an HTTP/1 answer's headers (every one: see http.c). 0 or -1. */
+int relay_add_connection_close(struct lws *wsi, unsigned char **p, unsigned char *end);
 /* Header space given to lws: the most it takes (its size field is 16 bits). */
 #define LWS_HEADER_SPACE 65535
 /* true when the request's headers exceed --max-header (answer 431). */
 bool relay_headers_too_large(struct lws *wsi);
+
+/* access.c */
+/* The client's address, from X-Forwarded-For when trust_forwarded_for is set. */
+void relay_client_addr(struct lws *wsi, char *out, size_t len);
+/*
+ * The address a trusted proxy appended to the X-Forwarded-For value @xff (its last entry) into
+ * @out; false when that entry is empty, too long or not an IP literal.
+ */
+bool relay_forwarded_addr(const char *xff, char *out, size_t len);
+/* true when the client's address may make one more access call now (its token bucket). */
+bool relay_rate_check(struct server *s, struct lws *wsi);
+/*
+ * The token bucket of @addr in @tab (@n slots) at @now_ms (monotonic): true when a call may
+ * proceed, taking one token; @rate tokens a second refill it up to @burst; @rate 0 is no limit.
+ */
+bool relay_rate_allows(struct rate_slot *tab, size_t n, const char *addr, int64_t now_ms,
+                       int64_t rate, int64_t burst);
+/*
+ * Verify the request's token into @claims (release them with rjwt_claims_release()). NULL when
+ * it is valid, else the reason (static) for a 401; nothing to release then.
+ */
+const char *relay_verify(struct server *s, struct lws *wsi, struct rjwt_claims *claims);
+bool relay_has_stats_scope(const struct rjwt_claims *cl);
+/* POST /session/{topic}: answer with a code's uri, or the refusal. */
+int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, const char *topic);
+/*
+ * Redeem the access code of a websocket request into @g. Returns 0, or the HTTP status of the
+ * refusal with a static reason in *why. Counted in /metrics.
+ */
+int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
+
+/* admin.c: each answers the request (relay_respond...) and returns its result */
+/* /bids/deny and /bids/allow: @list for GET, else a change; @deny picks the list. */
+int relay_bids(struct server *s, struct lws *wsi, struct conn *c, bool list, bool deny);
+int relay_get_status(struct server *s, struct lws *wsi, struct conn *c);
+int relay_get_metrics(struct lws *wsi, struct conn *c);
+int relay_get_healthz(struct server *s, struct lws *wsi, struct conn *c);
 
 /* static.c: pages under web_dir */
 bool relay_is_static(const char *path);

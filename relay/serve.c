@@ -136,7 +136,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	struct server *s = &relay_srv;
 	int64_t now_s = relay_now_ms() / 1000;
 
-	codes_expire(s->codes, relay_now_ms());
+	codes_expire(s->codes, relay_mono_ms());
 	relay_close_expired(relay_now_ms());
 	relay_sample_rates();
 	if (now_s - last_tidy_s >= TIDY_EVERY_S) {
@@ -158,7 +158,7 @@ static void stop_poll(lws_sorted_usec_list_t *sul)
 {
 	struct server *s = &relay_srv;
 
-	if (s->nconns == 0 || relay_now_ms() - stop_started_ms > STOP_LIMIT_MS) {
+	if (s->nconns == 0 || relay_mono_ms() - stop_started_ms > STOP_LIMIT_MS) {
 		loop_done = true;
 		if (use_uv)
 			uv_stop(&uv_loop);
@@ -175,7 +175,7 @@ static void begin_stop(void)
 
 	log_notice("shutting down: closing %zu connection(s)", s->nconns);
 	s->stopping = true;
-	stop_started_ms = relay_now_ms();
+	stop_started_ms = relay_mono_ms();
 	relay_close_all(LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
 	lws_sul_schedule(s->ctx, 0, &s->stop_timer, stop_poll, STOP_POLL_US);
 }

@@ -42,14 +42,31 @@ bool relay_is_static(const char *path)
 	return strncmp(path, "/dashboard", 10) == 0 || strncmp(path, "/demo", 5) == 0;
 }
 
-/* Names of one or more path segments of [A-Za-z0-9._-], none of them "." or "..". */
+/*
+ * Path segments of [A-Za-z0-9._-], each after one '/', none "." or ".." and none empty but the
+ * last (a directory: its index.html). lws has decoded %XX and folded "/../" before; this does
+ * not rely on it: "%", "\\", "//", "/./", "/../" and a final "/." or "/.." are refused whatever
+ * made them.
+ */
 static bool safe_path(const char *p)
 {
-	if (strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-/") !=
-	    strlen(p))
+	static const char ok[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+
+	if (*p != '/')
 		return false;
-	return !strstr(p, "/../") && !strstr(p, "/./") && !strstr(p, "//") &&
-	       strcmp(p + strlen(p) - (strlen(p) >= 3 ? 3 : 0), "/..") != 0;
+	while (*p == '/') {
+		const char *seg = ++p;
+		size_t n = strspn(seg, ok);
+
+		p += n;
+		if (*p && *p != '/')
+			return false;
+		if ((n == 0 && *p) || (n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return false;
+	}
+	return true;
 }
 
 static int headers(struct lws *wsi, int status, const char *type, size_t len, const char *location)
@@ -58,6 +75,7 @@ static int headers(struct lws *wsi, int status, const char *type, size_t len, co
 	                                   *end = buf + sizeof(buf) - 1;
 
 	if (lws_add_http_common_headers(wsi, (unsigned int)status, type, len, &p, end) ||
+	    relay_add_connection_close(wsi, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 	                                (const unsigned char *)"no-cache", 8, &p, end) ||
 	    (location && lws_add_http_header_by_name(wsi, (const unsigned char *)"location:",

@@ -117,6 +117,7 @@ int codes_redeem(struct codes *c, const char *code, size_t len, const char *topi
                  struct grant *out)
 {
 	struct entry **pp;
+	int ret = 0;
 
 	if (!is_code_syntax(code, len))
 		return -ENOENT;
@@ -125,19 +126,18 @@ int codes_redeem(struct codes *c, const char *code, size_t len, const char *topi
 
 		if (CRYPTO_memcmp(e->code, code, CODE_LEN) != 0)
 			continue;
-		if (e->expires_ms < now_ms) {
-			*pp = e->next;
-			c->count--;
-			entry_free(e);
-			return -ENOENT;
-		}
-		if (strcmp(e->grant.topic, topic) != 0)
-			return -EXDEV;
-		*out = e->grant;
+		/* Shown once, gone: expired, for another topic (single use means one showing,
+		 * whatever the outcome) or redeemed. */
 		*pp = e->next;
 		c->count--;
+		if (e->expires_ms < now_ms)
+			ret = -ENOENT;
+		else if (strcmp(e->grant.topic, topic) != 0)
+			ret = -EXDEV;
+		else
+			*out = e->grant;
 		entry_free(e);
-		return 0;
+		return ret;
 	}
 	return -ENOENT;
 }

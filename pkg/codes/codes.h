@@ -28,7 +28,11 @@ struct grant {
 
 struct codes;
 
-/* New store holding at most @max codes, each valid for @ttl_ms. NULL on OOM. */
+/*
+ * New store holding at most @max codes, each valid for @ttl_ms. NULL on OOM. Every @now_ms below
+ * is read from one monotonic clock (an interval: a step of the wall clock must not stretch or
+ * void codes).
+ */
 struct codes *codes_new(size_t max, int64_t ttl_ms);
 void codes_free(struct codes *c);
 
@@ -39,9 +43,9 @@ void codes_free(struct codes *c);
 int codes_issue(struct codes *c, const struct grant *g, int64_t now_ms, char code[CODE_LEN + 1]);
 
 /*
- * Redeem @code (len bytes) for @topic at @now_ms: on success the code is gone and *out holds its
- * grant. Returns 0, -ENOENT (unknown, used or expired), -EXDEV (issued for another topic; the code
- * stays valid for its own topic).
+ * Redeem @code (len bytes) for @topic at @now_ms: on success *out holds its grant. Whatever the
+ * outcome, a code shown is gone (single use). Returns 0, -ENOENT (unknown, used or expired),
+ * -EXDEV (issued for another topic; *out untouched).
  */
 int codes_redeem(struct codes *c, const char *code, size_t len, const char *topic, int64_t now_ms,
                  struct grant *out);
