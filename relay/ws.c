@@ -432,6 +432,17 @@ static void publish(struct conn *c, const uint8_t *data, size_t len, bool binary
 	hub_publish(c->member, m, now);
 }
 
+/*
+ * True when the message will pass @max bytes: @so_far received before this piece of @len, and
+ * what the frame's header announced is still to come. lws hands a frame over in pieces as its
+ * bytes arrive, so this refuses a header claiming up to 2^63-1 bytes at its first bytes (RFC
+ * 6455 section 7.4.1: 1009), not after @max of them.
+ */
+static bool too_large(struct lws *wsi, size_t so_far, size_t len, size_t max)
+{
+	return len > max - so_far || lws_remaining_packet_payload(wsi) > max - so_far - len;
+}
+
 static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_t len)
 {
 	bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
@@ -449,13 +460,13 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 			hub_note_refused(c->member);
 		return;
 	}
-	if (first && final && len <= max) {
-		publish(c, in, len, c->rx_binary); /* the common case: no reassembly copy */
-		return;
-	}
-	if (c->rx_len + len > max) {
+	if (too_large(wsi, first ? 0 : c->rx_len, len, max)) {
 		logt_info(c->tag, "message over %zu bytes: closing", max);
 		relay_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+		return;
+	}
+	if (first && final) {
+		publish(c, in, len, c->rx_binary); /* the common case: no reassembly copy */
 		return;
 	}
 	if (first)
