@@ -348,27 +348,25 @@ static int on_established(struct lws *wsi, struct conn *c)
 
 	memset(c, 0, sizeof(*c));
 	c->wsi = wsi;
+	c->id = ++s->next_id;
+	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
+	c->connected_at = relay_now_ms() / 1000;
+	c->last_rx_ms = mono_ms();
+	describe_peer(wsi, c);
+	/* Listed from the start, refused or not: relay_close_expired() enforces every close
+	 * deadline, and a refused stream whose close frame cannot go must not be held forever. */
+	list_add(s, c);
 	if (s->handoff.wsi == wsi && lws_get_network_wsi(wsi) == wsi) {
 		c->grant = s->handoff.grant; /* redeemed at the HTTP/1.1 upgrade, just now */
 		OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
 	} else if ((status = redeem_inside_h2(wsi, &c->grant, &why))) {
 		/* Inside HTTP/2 the upgrade has already been answered: refuse with a close frame.
 		 */
-		log_info("websocket refused (%d): %s", status, why);
-		c->close_reason = why;
-		c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
-		c->closing = true;
-		c->close_deadline_ms = mono_ms() + CLOSE_GRACE_MS;
-		lws_callback_on_writable(wsi);
+		logt_info(c->tag, "websocket refused (%d): %s", status, why);
+		relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
 		return 0;
 	}
-	c->id = ++s->next_id;
 	s->m.connections_total++;
-	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
-	c->connected_at = relay_now_ms() / 1000;
-	c->last_rx_ms = mono_ms();
-	describe_peer(wsi, c);
-	list_add(s, c);
 	c->member =
 	        hub_join(s->hub, c->grant.topic, c->grant.can_read, c->grant.can_write, c, &err);
 	if (!c->member) {
