@@ -1,8 +1,11 @@
 // t1310: websocket limits a peer cannot talk its way past. A frame header announcing more than
-// --max-message is closed with 1009 at its first bytes. The frames are written by hand (RFC
+// --max-message is closed with 1009 at its first bytes; --max-memory bounds the messages being
+// received and queued in all, closing the largest holders (1009, 1013) while others keep
+// working; a message left incomplete past --message-timeout is closed with 1008. The frames are written by hand (RFC
 // 6455 section 5) on a raw socket: the ws package will not send what these tests need.
 'use strict';
 const crypto = require('crypto');
+const fs = require('fs');
 const net = require('net');
 const { test, ok, eq, run, startRelay, access, join, received, withTimeout } = require('./lib.js');
 
@@ -96,6 +99,28 @@ async function rawJoin(r, topic) {
   return rawWs(a.body.uri);
 }
 
+function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]);
+}
+
+// A writer and a reader on their own topic; check() sends one message and resolves its round
+// trip in ms (rejects after 1 s).
+async function roundTrip(r, topic) {
+  const rd = await join(r, topic, { scopes: ['read'] });
+  const wr = await join(r, topic, { scopes: ['write'] });
+  let n = 0;
+  return {
+    async check() {
+      const t0 = Date.now();
+      wr.send(`probe ${n}`);
+      await received(rd, ++n, 1000);
+      return Date.now() - t0;
+    },
+    close() { rd.close(); wr.close(); },
+  };
+}
+
 // ---- protocol edges ----
 
 let r;
@@ -140,6 +165,92 @@ test('messages of exactly --max-message, in one frame or fragments, still go thr
 
 test('stop relay', async () => {
   eq((await r.stop()).code, 0, 'exit status');
+});
+
+// ---- the memory budget ----
+
+test('--max-memory: the largest holders of unfinished messages are closed (1009), others keep working', async () => {
+  const m = await startRelay({ tls: false, args: ['--access-rate', '0', '--max-memory', '8MiB',
+    '--max-message', '4MiB'] });
+  const probe = await roundTrip(m, 'calm');
+  await probe.check();
+  const base = rssKiB(m.proc.pid);
+  // 12 writers each send 3 MiB of a 4 MiB message and stop: 48 MiB of buffers without a budget.
+  const socks = await Promise.all(Array.from({ length: 12 }, () => rawJoin(m, 'heavy')));
+  const part = Buffer.alloc(3 << 20, 'x');
+  let worst = 0;
+  const sent = socks.map((s) => {
+    const key = crypto.randomBytes(4);
+    return new Promise((resolve) => s.write(Buffer.concat([header(true, 2, BigInt((4 << 20) - 1), key),
+      masked(part, key)]), resolve));
+  });
+  // The calm topic's round trip, throughout.
+  let sending = true;
+  const probing = (async () => {
+    while (sending) worst = Math.max(worst, await probe.check());
+  })();
+  const codes = await withTimeout(Promise.all(socks.map((s, i) => Promise.race([s.closeFrame,
+    sent[i].then(() => new Promise((res) => setTimeout(res, 3000, 'open')))]))), 20000, 'closes');
+  sending = false;
+  await probing;
+  const closed = codes.filter((c) => c && c.code);
+  ok(closed.length >= 10, `at least 10 of 12 closed (${closed.length})`);
+  eq([...new Set(closed.map((c) => c.code))], [1009], 'close codes');
+  const grown = rssKiB(m.proc.pid) - base;
+  ok(grown < 24 * 1024, `RSS grew by ${grown} KiB, under 24 MiB (48 MiB held without a budget)`);
+  ok(worst < 1000, `calm topic's round trip throughout: worst ${worst} ms`);
+  ok(/memory budget of 8388608 bytes reached/.test(m.log), 'logged');
+  await probe.check();
+  probe.close();
+  socks.forEach((s) => s.destroy());
+  eq((await m.stop()).code, 0, 'exit status');
+});
+
+test('--max-memory: a reader that stops reading is closed (1013) once its queue passes the budget', async () => {
+  const m = await startRelay({ tls: false, args: ['--access-rate', '0', '--max-memory', '4MiB',
+    '--max-message', '1MiB', '--queue-bytes', '16MiB'] });
+  const probe = await roundTrip(m, 'calm');
+  const keeper = await join(m, 'q', { scopes: ['read'] });
+  const stuck = await rawJoin(m, 'q');
+  stuck.pause(); // reads nothing more: the relay queues for it once the socket buffers fill
+  const wr = await join(m, 'q', { scopes: ['write'] });
+  const mib = Buffer.alloc(1 << 20, 'q');
+  // 14 MiB: more than the socket buffers and the budget take, less than a reader's queue
+  for (let i = 0; i < 14; i++) wr.send(mib);
+  await m.waitLog(/memory budget of 4194304 bytes reached: closing, holding \d+ bytes queued/, 10000);
+  stuck.resume(); // take what was written before, then the close frame
+  const c = await withTimeout(stuck.closeFrame, 5000, 'close frame');
+  eq(c && [c.code, c.reason], [1013, 'reader too far behind for the relay\'s memory'], 'close');
+  await received(keeper, 14, 10000);
+  eq(keeper.inbox.length, 14, 'the reader that keeps up got every message');
+  ok(await probe.check() < 1000, 'another topic\'s round trip');
+  probe.close();
+  keeper.close();
+  wr.close();
+  stuck.destroy();
+  eq((await m.stop()).code, 0, 'exit status');
+});
+
+test('--message-timeout: a message left incomplete is closed with 1008', async () => {
+  const m = await startRelay({ tls: false, args: ['--access-rate', '0', '--message-timeout', '1s'] });
+  // A slow message that ends in time is delivered...
+  const rd = await join(m, 'slow', { scopes: ['read'] });
+  const slow = await rawJoin(m, 'slow');
+  slow.write(frame(false, 1, Buffer.from('par')));
+  await new Promise((res) => setTimeout(res, 300)); // fragments spaced out, inside the timeout
+  slow.write(frame(true, 0, Buffer.from('ts')));
+  await received(rd, 1);
+  eq(rd.inbox[0].data.toString(), 'parts', 'delivered');
+  // ...one whose last fragment never comes is closed.
+  const t0 = Date.now();
+  slow.write(frame(false, 1, Buffer.from('never ends')));
+  const c = await withTimeout(slow.closeFrame, 5000, 'close frame');
+  eq(c && [c.code, c.reason], [1008, 'message not completed in time'], 'close');
+  const ms = Date.now() - t0;
+  ok(ms >= 1000 && ms < 4000, `closed after ${ms} ms (timeout 1 s, checked once a second)`);
+  slow.destroy();
+  rd.close();
+  eq((await m.stop()).code, 0, 'exit status');
 });
 
 run();
