@@ -197,7 +197,10 @@ test('--max-memory: the largest holders of unfinished messages are closed (1009)
   ok(closed.length >= 10, `at least 10 of 12 closed (${closed.length})`);
   eq([...new Set(closed.map((c) => c.code))], [1009], 'close codes');
   const grown = rssKiB(m.proc.pid) - base;
-  ok(grown < 24 * 1024, `RSS grew by ${grown} KiB, under 24 MiB (48 MiB held without a budget)`);
+  // ASan keeps freed memory in quarantine: RSS says nothing there (make check)
+  if (!fs.readFileSync(`/proc/${m.proc.pid}/maps`, 'utf8').includes('libasan')) {
+    ok(grown < 24 * 1024, `RSS grew by ${grown} KiB, under 24 MiB (48 MiB held without a budget)`);
+  }
   ok(worst < 1000, `calm topic's round trip throughout: worst ${worst} ms`);
   ok(/memory budget of 8388608 bytes reached/.test(m.log), 'logged');
   await probe.check();
