@@ -7,7 +7,7 @@
 const crypto = require('crypto');
 const fs = require('fs');
 const net = require('net');
-const { test, ok, eq, run, startRelay, access, join, received, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, relaySync, startRelay, access, join, received, withTimeout } = require('./lib.js');
 
 // ---- a websocket client by hand ----
 
@@ -128,6 +128,9 @@ let r;
 test('start relay (plain HTTP, --max-message 64KiB)', async () => {
   r = await startRelay({ tls: false, args: ['--access-rate', '0', '--max-message', '64KiB'] });
   ok(r.port > 0, 'relay started');
+  const mib = Math.floor(Math.max(require('os').totalmem() / 4, 64 << 20) / (1 << 20));
+  ok(new RegExp(`memory budget for messages being received or queued: ${mib} MiB \\(a quarter of RAM\\)`).test(r.log),
+    `default --max-memory: a quarter of RAM (${mib} MiB) logged`);
 });
 
 test('a frame header announcing 2^63-1 bytes is closed with 1009 at its first bytes', async () => {
@@ -168,6 +171,13 @@ test('stop relay', async () => {
 });
 
 // ---- the memory budget ----
+
+test('--max-memory below --max-message is refused at start-up', async () => {
+  const res = relaySync(['serve', '--insecure-http', '--audience', 'http://127.0.0.1:1', '--listen', '127.0.0.1:1',
+    '--max-memory', '1MiB', '--max-message', '4MiB'], { env: { PATH: process.env.PATH, RELAY_SECRET: 'x'.repeat(32) } });
+  eq(res.status, 2, 'exit status');
+  ok(/max_memory \(1048576\) must be 0 \(automatic\) or at least max_message \(4194304\)/.test(res.stderr), `says why: ${res.stderr}`);
+});
 
 test('--max-memory: the largest holders of unfinished messages are closed (1009), others keep working', async () => {
   const m = await startRelay({ tls: false, args: ['--access-rate', '0', '--max-memory', '8MiB',
