@@ -234,30 +234,34 @@ static void shed(struct conn *c, size_t held, size_t queued)
 
 /*
  * Close the largest holders until what is held plus @more (bytes @grower is about to take)
- * fits the budget. Rare: each pass over the connections closes one.
+ * fits the budget. What closing connections hold counts as given back: it goes with their
+ * close frame, within CLOSE_GRACE_MS. Rare: each pass over the connections closes one.
  */
 static void fit_budget(struct conn *grower, size_t more)
 {
 	struct server *s = &relay_srv;
 
 	s->queue_held = hub_held_bytes(s->hub);
-	while (s->rx_held + s->queue_held + more > s->mem_budget) {
+	for (;;) {
 		struct conn *big = NULL;
-		size_t most = 0, big_queued = 0;
+		size_t most = 0, big_queued = 0, leaving = 0;
 
 		for (struct conn *c = s->conns; c; c = c->next) {
-			size_t queued, n;
+			size_t queued, n = holding(c, &queued);
 
-			if (c->closing)
+			if (c->closing) {
+				leaving += n;
 				continue;
-			n = holding(c, &queued) + (c == grower ? more : 0);
+			}
+			if (c == grower)
+				n += more;
 			if (n > most) {
 				most = n;
 				big = c;
 				big_queued = queued;
 			}
 		}
-		if (!big)
+		if (!big || s->rx_held + s->queue_held + more <= s->mem_budget + leaving)
 			return;
 		if (big == grower)
 			more = 0;
@@ -292,7 +296,7 @@ void relay_close_expired(int64_t now_ms)
 			keep_alive(c, mono);
 		}
 	}
-	/* Queues are counted here, once a second: see "the memory budget" below. */
+	/* Queues are counted here, once a second: see "the memory budget" above. */
 	s->queue_held = hub_held_bytes(s->hub);
 	if (s->rx_held + s->queue_held > s->mem_budget)
 		fit_budget(NULL, 0);
