@@ -73,6 +73,7 @@ struct conn {
 	uint8_t *rx;          /* message being reassembled */
 	size_t rx_len, rx_cap;
 	bool rx_binary, rx_dropping;
+	int64_t rx_started_ms; /* monotonic: first fragment of a message being reassembled; 0: none */
 	bool closing;
 	bool close_sent; /* our close frame went: waiting for the peer's (close_deadline_ms) */
 	int close_code;
@@ -114,6 +115,10 @@ struct server {
 	struct conn *conns;   /* live websocket connections */
 	struct conn *ready;   /* readers with messages to write at the end of this loop pass */
 	size_t nconns;
+	/* Memory a peer can make us hold (--max-memory): see "the memory budget" in ws.c. */
+	size_t mem_budget; /* bytes */
+	size_t rx_held;    /* reassembly buffers (rx_cap) of every connection, exact */
+	size_t queue_held; /* queued for readers, per hub_held_bytes() at its last call */
 	uint64_t next_id;
 	struct handoff handoff;
 	struct rate_slot rate[RATE_SLOTS];
@@ -210,6 +215,8 @@ void relay_sample_rates(void);
 void relay_publish_stats(void);
 
 /* ws.c */
+/* Resolve the memory budget (--max-memory, 0: from physical memory) and log it. */
+void relay_ws_init(void);
 int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                 size_t len);
 /* Ask for @c to be closed with @code and @reason (a static string) at its next writable. */

@@ -36,6 +36,8 @@ struct relay_opts {
 	int64_t ping_interval, ping_timeout; /* ms */
 	int64_t http_timeout;                /* ms */
 	int64_t max_message, queue_bytes;    /* bytes */
+	int64_t max_memory;                  /* bytes being reassembled or queued; 0: automatic */
+	int64_t message_timeout;             /* ms from a message's first fragment to its last */
 	int64_t queue_messages;
 	int64_t max_connections, max_per_topic, max_topics;
 	int64_t max_header;                /* bytes of HTTP headers */

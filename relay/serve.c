@@ -371,6 +371,10 @@ static int check_settings(const struct relay_opts *o, char why[256])
 	else if (o->max_message > o->queue_bytes)
 		snprintf(why, 256, "max_message (%lld) must not exceed queue_bytes (%lld)",
 		         (long long)o->max_message, (long long)o->queue_bytes);
+	else if (o->max_memory && o->max_memory < o->max_message)
+		snprintf(why, 256,
+		         "max_memory (%lld) must be 0 (automatic) or at least max_message (%lld)",
+		         (long long)o->max_memory, (long long)o->max_message);
 	else
 		return 0;
 	return -EINVAL;
@@ -547,6 +551,7 @@ int relay_run(const struct relay_opts *o)
 	}
 	log_notice("relay listening on %s://%s (audience %s, websocket base %s)",
 	           o->insecure_http ? "http" : "https", o->listen, o->audience, s->public_url);
+	relay_ws_init();
 	if (use_uv)
 		start_flush_hooks();
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);

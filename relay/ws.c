@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -164,19 +165,141 @@ static void keep_alive(struct conn *c, int64_t now_ms)
 	}
 }
 
+/* ---- the memory budget ---- */
+
+/*
+ * A peer can make the relay hold memory with messages it never finishes (up to max_message
+ * each) and with readers that never read (up to queue_bytes each). --max-memory bounds the two
+ * together. Reassembly buffers are counted as they grow (rx_held, exact, O(1) a frame); queues
+ * once a second and when the budget is crossed (hub_held_bytes(), O(readers)): each is bounded
+ * by queue_bytes already, and filling many takes longer than that. Crossing the budget closes
+ * the connections holding the most, one walk over them each, until the rest fits: 1009 for a
+ * message being received, 1013 (try again later) for a reader's queue. What a closed
+ * connection held is given back at once, not at its close frame.
+ */
+#define MEM_MIN (64u * 1024 * 1024) /* automatic budget: at least this */
+
+void relay_ws_init(void)
+{
+	struct server *s = &relay_srv;
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t phys = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+
+	if (s->o->max_memory) {
+		s->mem_budget = (size_t)s->o->max_memory;
+	} else {
+		s->mem_budget = phys / 4 > MEM_MIN ? (size_t)(phys / 4) : MEM_MIN;
+		if (s->mem_budget < (size_t)s->o->max_message)
+			s->mem_budget = (size_t)s->o->max_message;
+	}
+	log_notice("memory budget for messages being received or queued: %zu MiB (%s)",
+	           s->mem_budget >> 20, s->o->max_memory ? "--max-memory" : "a quarter of RAM");
+}
+
+/* Bytes @c makes us hold; *@queued gets the part queued for it. */
+static size_t holding(const struct conn *c, size_t *queued)
+{
+	*queued = c->member ? hub_queued_bytes(c->member) : 0;
+	return c->rx_cap + *queued;
+}
+
+static void rx_release(struct conn *c)
+{
+	relay_srv.rx_held -= c->rx_cap;
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_cap = 0;
+	c->rx_len = 0;
+	c->rx_started_ms = 0;
+}
+
+/* Close @c, the largest holder, and give back what it holds now. */
+static void shed(struct conn *c, size_t held, size_t queued)
+{
+	struct server *s = &relay_srv;
+	bool receiving = c->rx_cap >= queued;
+
+	logt_warn(c->tag, "memory budget of %zu bytes reached: closing, holding %zu bytes %s",
+	          s->mem_budget, held, receiving ? "of a message being received" : "queued");
+	if (receiving)
+		relay_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		                 "message too large for the relay's memory now");
+	else
+		relay_conn_close(c, (enum lws_close_status)1013 /* try again later */,
+		                 "reader too far behind for the relay's memory");
+	rx_release(c);
+	s->queue_held -= queued < s->queue_held ? queued : s->queue_held;
+	leave_topic(c); /* a closing connection writes no more data: its queue can go now */
+}
+
+/*
+ * Close the largest holders until what is held plus @more (bytes @grower is about to take)
+ * fits the budget. What closing connections hold counts as given back: it goes with their
+ * close frame, within CLOSE_GRACE_MS. Rare: each pass over the connections closes one.
+ */
+static void fit_budget(struct conn *grower, size_t more)
+{
+	struct server *s = &relay_srv;
+
+	s->queue_held = hub_held_bytes(s->hub);
+	for (;;) {
+		struct conn *big = NULL;
+		size_t most = 0, big_queued = 0, leaving = 0;
+
+		for (struct conn *c = s->conns; c; c = c->next) {
+			size_t queued, n = holding(c, &queued);
+
+			if (c->closing) {
+				leaving += n;
+				continue;
+			}
+			if (c == grower)
+				n += more;
+			if (n > most) {
+				most = n;
+				big = c;
+				big_queued = queued;
+			}
+		}
+		if (!big || s->rx_held + s->queue_held + more <= s->mem_budget + leaving)
+			return;
+		if (big == grower)
+			more = 0;
+		shed(big, most, big_queued);
+	}
+}
+
+/* A message whose first fragment came --message-timeout ago and is still incomplete. */
+static bool message_overdue(const struct conn *c, int64_t now_ms)
+{
+	return c->rx_started_ms && now_ms - c->rx_started_ms > relay_srv.o->message_timeout;
+}
+
 void relay_close_expired(int64_t now_ms)
 {
+	struct server *s = &relay_srv;
 	int64_t mono = mono_ms(); /* intervals; @now_ms (wall clock) is for the tokens' exp */
 
-	for (struct conn *c = relay_srv.conns; c; c = c->next) {
+	for (struct conn *c = s->conns; c; c = c->next) {
 		kill_if_stuck(c, mono);
 		if (c->closing)
 			continue;
-		if (c->grant.exp < now_ms / 1000)
+		if (c->grant.exp < now_ms / 1000) {
 			relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
-		else
+		} else if (message_overdue(c, mono)) {
+			logt_info(c->tag, "message incomplete after %lld ms (%zu bytes): closing",
+			          (long long)s->o->message_timeout, c->rx_len);
+			relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			                 "message not completed in time");
+			rx_release(c);
+		} else {
 			keep_alive(c, mono);
+		}
 	}
+	/* Queues are counted here, once a second: see "the memory budget" above. */
+	s->queue_held = hub_held_bytes(s->hub);
+	if (s->rx_held + s->queue_held > s->mem_budget)
+		fit_budget(NULL, 0);
 }
 
 void relay_close_all(int code, const char *reason)
@@ -229,27 +352,25 @@ static int on_established(struct lws *wsi, struct conn *c)
 
 	memset(c, 0, sizeof(*c));
 	c->wsi = wsi;
+	c->id = ++s->next_id;
+	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
+	c->connected_at = relay_now_ms() / 1000;
+	c->last_rx_ms = mono_ms();
+	describe_peer(wsi, c);
+	/* Listed from the start, refused or not: relay_close_expired() enforces every close
+	 * deadline, and a refused stream whose close frame cannot go must not be held forever. */
+	list_add(s, c);
 	if (s->handoff.wsi == wsi && lws_get_network_wsi(wsi) == wsi) {
 		c->grant = s->handoff.grant; /* redeemed at the HTTP/1.1 upgrade, just now */
 		OPENSSL_cleanse(&s->handoff, sizeof(s->handoff));
 	} else if ((status = redeem_inside_h2(wsi, &c->grant, &why))) {
 		/* Inside HTTP/2 the upgrade has already been answered: refuse with a close frame.
 		 */
-		log_info("websocket refused (%d): %s", status, why);
-		c->close_reason = why;
-		c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
-		c->closing = true;
-		c->close_deadline_ms = mono_ms() + CLOSE_GRACE_MS;
-		lws_callback_on_writable(wsi);
+		logt_info(c->tag, "websocket refused (%d): %s", status, why);
+		relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
 		return 0;
 	}
-	c->id = ++s->next_id;
 	s->m.connections_total++;
-	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
-	c->connected_at = relay_now_ms() / 1000;
-	c->last_rx_ms = mono_ms();
-	describe_peer(wsi, c);
-	list_add(s, c);
 	c->member =
 	        hub_join(s->hub, c->grant.topic, c->grant.can_read, c->grant.can_write, c, &err);
 	if (!c->member) {
@@ -266,18 +387,32 @@ static int on_established(struct lws *wsi, struct conn *c)
 
 /* ---- receiving ---- */
 
+/*
+ * Room for @need bytes of the message being reassembled; false when there is none (then @c may
+ * already be closing: it held the most under the memory budget). Doubling, but never past
+ * max_message: a message of max_message bytes must not take twice that.
+ */
 static bool rx_grow(struct conn *c, size_t need)
 {
+	struct server *s = &relay_srv;
+	size_t max = (size_t)s->o->max_message;
 	size_t cap = c->rx_cap ? c->rx_cap : 4096;
 	uint8_t *p;
 
-	while (cap < need)
+	while (cap < need && cap < max)
 		cap *= 2;
-	if (cap == c->rx_cap)
+	if (cap > max)
+		cap = max;
+	if (cap <= c->rx_cap)
 		return true;
+	if (s->rx_held + s->queue_held + (cap - c->rx_cap) > s->mem_budget)
+		fit_budget(c, cap - c->rx_cap);
+	if (c->closing)
+		return false;
 	p = realloc(c->rx, cap);
 	if (!p)
 		return false;
+	s->rx_held += cap - c->rx_cap;
 	c->rx = p;
 	c->rx_cap = cap;
 	return true;
@@ -299,6 +434,17 @@ static void publish(struct conn *c, const uint8_t *data, size_t len, bool binary
 	hub_publish(c->member, m, now);
 }
 
+/*
+ * True when the message will pass @max bytes: @so_far received before this piece of @len, and
+ * what the frame's header announced is still to come. lws hands a frame over in pieces as its
+ * bytes arrive, so this refuses a header claiming up to 2^63-1 bytes at its first bytes (RFC
+ * 6455 section 7.4.1: 1009), not after @max of them.
+ */
+static bool too_large(struct lws *wsi, size_t so_far, size_t len, size_t max)
+{
+	return len > max - so_far || lws_remaining_packet_payload(wsi) > max - so_far - len;
+}
+
 static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_t len)
 {
 	bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
@@ -316,15 +462,17 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 			hub_note_refused(c->member);
 		return;
 	}
-	if (first && final && len <= max) {
-		publish(c, in, len, c->rx_binary); /* the common case: no reassembly copy */
-		return;
-	}
-	if (c->rx_len + len > max) {
+	if (too_large(wsi, first ? 0 : c->rx_len, len, max)) {
 		logt_info(c->tag, "message over %zu bytes: closing", max);
 		relay_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
 		return;
 	}
+	if (first && final) {
+		publish(c, in, len, c->rx_binary); /* the common case: no reassembly copy */
+		return;
+	}
+	if (first)
+		c->rx_started_ms = mono_ms(); /* --message-timeout runs from here */
 	if (!rx_grow(c, c->rx_len + len)) {
 		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
@@ -334,12 +482,10 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 	c->rx_len += len;
 	if (!final)
 		return;
+	c->rx_started_ms = 0;
 	publish(c, c->rx, c->rx_len, c->rx_binary);
-	if (c->rx_cap > RX_KEEP) { /* one large message must not pin its buffer for good */
-		free(c->rx);
-		c->rx = NULL;
-		c->rx_cap = 0;
-	}
+	if (c->rx_cap > RX_KEEP) /* one large message must not pin its buffer for good */
+		rx_release(c);
 }
 
 /* ---- sending ---- */
@@ -527,8 +673,7 @@ static void on_closed(struct conn *c)
 		return; /* never established */
 	leave_topic(c);
 	list_remove(&relay_srv, c);
-	free(c->rx);
-	c->rx = NULL;
+	rx_release(c);
 	OPENSSL_cleanse(&c->grant, sizeof(c->grant));
 	c->wsi = NULL;
 }

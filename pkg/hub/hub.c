@@ -375,3 +375,25 @@ size_t hub_topic_members(const struct hub_member *m)
 {
 	return m->topic->nmembers;
 }
+
+size_t hub_queued_bytes(const struct hub_member *m)
+{
+	return m->bytes;
+}
+
+size_t hub_held_bytes(const struct hub *h)
+{
+	size_t sum = 0;
+
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		for (const struct topic *t = h->bucket[b]; t; t = t->next) {
+			size_t most = 0;
+
+			for (const struct hub_member *r = t->readers; r; r = r->next)
+				if (r->bytes > most)
+					most = r->bytes;
+			sum += most;
+		}
+	}
+	return sum;
+}

@@ -113,4 +113,13 @@ const char *hub_member_topic(const struct hub_member *m);
 size_t hub_topic_count(const struct hub *h);
 size_t hub_topic_members(const struct hub_member *m);
 
+/* Bytes of the messages queued for @m. */
+size_t hub_queued_bytes(const struct hub_member *m);
+/*
+ * Bytes of the messages queued for readers, each message counted about once: a reader's queue
+ * holds the latest messages of its topic (the oldest are dropped first), so the longest queue
+ * of a topic holds nearly all that its other queues hold. O(readers): call it rarely.
+ */
+size_t hub_held_bytes(const struct hub *h);
+
 #endif
