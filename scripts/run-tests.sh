@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs the unit test binaries given as arguments, then the end-to-end suite (test/e2e/run.sh),
 # and prints the summed closing line "N passed, N failed". Exits non-zero if anything failed.
+# E2E_ONLY='t4 t5' limits the end-to-end suite to files matching one of the patterns.
+# In a sanitizer build (BUILD_DIR/san/ is where test/sanitizer.c sends reports) any report
+# fails the run. A TSan binary that cannot map its shadow memory on this kernel (high
+# vm.mmap_rnd_bits) runs everything again under `setarch -R` (no address randomisation).
 # usage: scripts/run-tests.sh BUILD_DIR UNIT_BINARY...
 set -u
 cd "$(dirname "$0")/.."
@@ -10,6 +14,17 @@ shift
 total_pass=0
 total_fail=0
 failed_suites=()
+wrap=()
+
+# TSan's shadow memory needs a fixed layout; some kernels randomise mmap too much for gcc 12's.
+if [[ "$build" == *tsan* ]] && "$build/relay" help 2>&1 | grep -q 'unexpected memory mapping'; then
+	wrap=(setarch "$(uname -m)" -R)
+	echo "tsan: running under setarch -R (ASLR off) for this kernel's mmap randomisation"
+fi
+
+san_dir="$build/san"
+rm -rf "$san_dir"
+mkdir -p "$san_dir"
 
 # Run one suite with a time bound; add its "N passed, N failed" line to the totals.
 run_suite() {
@@ -17,7 +32,7 @@ run_suite() {
 	shift 2
 	local out rc line p f
 	out=$(mktemp)
-	timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$out"
+	timeout --kill-after=10 "$limit" "${wrap[@]}" "$@" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 	rm -f "$out"
@@ -42,8 +57,18 @@ for t in "$@"; do
 	run_suite "$(basename "$t")" 120 "$t"
 done
 
-echo "== end-to-end"
-run_suite e2e 780 env RELAY="$build/relay" BUILD="$build" test/e2e/run.sh
+echo "== end-to-end${E2E_ONLY:+ (${E2E_ONLY})}"
+# shellcheck disable=SC2086 # E2E_ONLY is a list of patterns
+run_suite e2e 780 env RELAY="$build/relay" BUILD="$build" test/e2e/run.sh ${E2E_ONLY:-}
+
+if [ -d "$san_dir" ] && [ -n "$(ls -A "$san_dir")" ]; then
+	for r in "$san_dir"/*; do
+		echo "** sanitizer report $r:"
+		head -60 "$r"
+	done
+	echo "** $(ls "$san_dir" | wc -l) sanitizer report(s) in $san_dir"
+	failed_suites+=(sanitizer)
+fi
 
 echo
 if [ ${#failed_suites[@]} -gt 0 ]; then

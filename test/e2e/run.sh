@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every end-to-end test (test/e2e/t*.sh and t*.js), each bounded in time, and prints the
 # summed closing line "N passed, N failed". Needs RELAY (the binary under test).
-# usage: RELAY=build/release/relay test/e2e/run.sh [PATTERN]
+# usage: RELAY=build/release/relay test/e2e/run.sh [PATTERN...] (files matching any PATTERN)
 set -u
 : "${RELAY:?set RELAY to the relay binary}"
 RELAY=$(cd "$(dirname "$RELAY")" && pwd)/$(basename "$RELAY")
@@ -9,14 +9,20 @@ export RELAY
 cd "$(dirname "$0")"
 export NODE_PATH="$PWD/../node_modules"
 
-pattern=${1:-}
+patterns=("$@")
 pass=0
 fail=0
 broken=()
 
 for t in t[0-9]*; do
 	case "$t" in *.sh | *.js) ;; *) continue ;; esac
-	[ -n "$pattern" ] && [[ "$t" != *"$pattern"* ]] && continue
+	if [ ${#patterns[@]} -gt 0 ]; then
+		match=
+		for p in "${patterns[@]}"; do
+			[[ "$t" == *"$p"* ]] && match=1
+		done
+		[ -z "$match" ] && continue
+	fi
 	echo "-- $t"
 	out=$(mktemp)
 	if [[ "$t" == *.js ]]; then
