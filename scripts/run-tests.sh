@@ -13,6 +13,8 @@ shift
 
 total_pass=0
 total_fail=0
+total_checks=0
+total_checks_failed=0
 failed_suites=()
 wrap=()
 
@@ -26,6 +28,20 @@ san_dir="$build/san"
 rm -rf "$san_dir"
 mkdir -p "$san_dir"
 
+# Add a suite's last "checks: N run, M failed" (harness.h) or "assertions: ..." (run.sh's sum)
+# line to the totals: the closing lines count test cases, these count the checks inside them.
+count_checks() {
+	local l n m
+	l=$(grep -E '^(assertions|checks): [0-9]+ run, [0-9]+ failed' "$1" | tail -n 1)
+	[ -z "$l" ] && return
+	n=${l#*: }
+	n=${n%% run*}
+	m=${l#*run, }
+	m=${m%% failed*}
+	total_checks=$((total_checks + n))
+	total_checks_failed=$((total_checks_failed + m))
+}
+
 # Run one suite with a time bound; add its "N passed, N failed" line to the totals.
 run_suite() {
 	local name=$1 limit=$2
@@ -35,6 +51,7 @@ run_suite() {
 	timeout --kill-after=10 "$limit" "${wrap[@]}" "$@" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	count_checks "$out"
 	rm -f "$out"
 	if [ -z "$line" ]; then
 		echo "** $name: no closing 'N passed, N failed' line (exit $rc)"
@@ -74,5 +91,6 @@ echo
 if [ ${#failed_suites[@]} -gt 0 ]; then
 	echo "failed: ${failed_suites[*]}"
 fi
+echo "checks: $total_checks run, $total_checks_failed failed (unit checks and e2e assertions)"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ] && [ ${#failed_suites[@]} -eq 0 ]

@@ -1,7 +1,8 @@
 // lib.js: a small harness for relay's node end-to-end tests.
 // test(name, fn) registers a test; run() runs them in order, each bounded in time, prints
-// "ok"/"not ok" lines and the closing "N passed, N failed", kills every process started with
-// spawnTracked() and exits non-zero on failure. Assertions count one each.
+// "ok"/"not ok" lines, the number of assertions ("assertions: N run, N failed") and the closing
+// "N passed, N failed", which counts tests (a test fails when one of its assertions fails or it
+// throws); kills every process started with spawnTracked() and exits non-zero on failure.
 'use strict';
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
@@ -13,7 +14,7 @@ const RELAY = process.env.RELAY;
 const tests = [];
 const children = new Set();
 const tmpdirs = [];
-let passed = 0;
+let passed = 0; // assertions
 let failed = 0;
 
 function test(name, fn) {
@@ -86,19 +87,25 @@ function killAll() {
 
 async function run({ perTestMs = 30000 } = {}) {
   process.on('exit', killAll);
+  let testsPassed = 0;
+  let testsFailed = 0;
   for (const t of tests) {
     const before = failed;
+    let threw = false;
     try {
       await withTimeout(Promise.resolve().then(t.fn), perTestMs, t.name);
     } catch (e) {
-      failed++;
+      threw = true;
       console.log(`  not ok - ${t.name}: ${e && e.stack ? e.stack : e}`);
     }
-    console.log(`${failed === before ? 'ok' : 'not ok'} - ${t.name}`);
+    const good = !threw && failed === before;
+    if (good) testsPassed++; else testsFailed++;
+    console.log(`${good ? 'ok' : 'not ok'} - ${t.name}`);
   }
   killAll();
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  console.log(`assertions: ${passed + failed} run, ${failed} failed`);
+  console.log(`${testsPassed} passed, ${testsFailed} failed`);
+  process.exit(testsFailed ? 1 : 0);
 }
 
 module.exports = { test, ok, eq, run, relaySync, spawnTracked, freePort, withTimeout, tmpdir, RELAY };

@@ -12,7 +12,22 @@ export NODE_PATH="$PWD/../node_modules"
 patterns=("$@")
 pass=0
 fail=0
+checks=0
+checks_failed=0
 broken=()
+
+# Add a file's "assertions: N run, M failed" (lib.js) or "checks: ..." line to the totals.
+count_checks() {
+	local l n m
+	l=$(grep -E '^(assertions|checks): [0-9]+ run, [0-9]+ failed' "$1" | tail -n 1)
+	[ -z "$l" ] && return
+	n=${l#*: }
+	n=${n%% run*}
+	m=${l#*run, }
+	m=${m%% failed*}
+	checks=$((checks + n))
+	checks_failed=$((checks_failed + m))
+}
 
 for t in t[0-9]*; do
 	case "$t" in *.sh | *.js) ;; *) continue ;; esac
@@ -32,6 +47,7 @@ for t in t[0-9]*; do
 	fi
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	count_checks "$out"
 	rm -f "$out"
 	if [ -z "$line" ]; then
 		echo "** $t: ended without its closing line (exit $rc)"
@@ -50,5 +66,6 @@ for t in t[0-9]*; do
 done
 
 [ ${#broken[@]} -gt 0 ] && echo "e2e failures in: ${broken[*]}"
+echo "assertions: $checks run, $checks_failed failed"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ ${#broken[@]} -eq 0 ]
