@@ -78,6 +78,21 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, t]).finally(() => clearTimeout(timer));
 }
 
+// Poll @cond (sync or async) every 20 ms until it returns something truthy, and resolve with
+// that; after @ms reject with "timed out after MS ms: WHAT". The bounded wait for a condition.
+function until(cond, ms = 5000, what = 'condition') {
+  let done = false;
+  const poll = (async () => {
+    while (!done) {
+      const v = await cond();
+      if (v) return v;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    return undefined;
+  })();
+  return withTimeout(poll, ms, what).finally(() => { done = true; });
+}
+
 function killAll() {
   for (const c of children) {
     try { c.kill('SIGKILL'); } catch (_) { /* already gone */ }
@@ -108,7 +123,7 @@ async function run({ perTestMs = 30000 } = {}) {
   process.exit(testsFailed ? 1 : 0);
 }
 
-module.exports = { test, ok, eq, run, relaySync, spawnTracked, freePort, withTimeout, tmpdir, RELAY };
+module.exports = { test, ok, eq, run, relaySync, spawnTracked, freePort, withTimeout, until, tmpdir, RELAY };
 
 // ---- relay serve fixtures ----
 
@@ -143,20 +158,22 @@ function makeToken(secret, over = {}) {
   return `${input}.${b64u(sig)}`;
 }
 
-// Start `relay serve` on a free port; resolves once it logs that it listens.
-// opts: { args: [...], tls: true, stateDir, secret }.
+// Start `relay serve`; resolves once it logs that it listens. Without opts.port it binds port 0
+// and the fixture reads the port the kernel chose from the log ("relay listening on
+// https://127.0.0.1:PORT"): no free-port guess that another process could take first. The
+// audience names port 0 too; relay serve puts the bound port in it.
+// opts: { args: [...], tls: true, stateDir, secret, port }. r.metricsPort: --metrics-listen's.
 async function startRelay(opts = {}) {
   const dir = tmpdir();
-  const port = opts.port || await freePort();
   const tls = opts.tls !== false;
   const secret = opts.secret || 'e2e-' + crypto.randomBytes(12).toString('hex');
   const secretFile = path.join(dir, 'secret');
   fs.writeFileSync(secretFile, secret + '\n');
   const scheme = tls ? 'https' : 'http';
-  const base = `${scheme}://127.0.0.1:${port}`;
   const stateDir = opts.stateDir || path.join(dir, 'state');
-  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--audience', base, '--secret-file', secretFile,
-    '--state-dir', stateDir, '--log-level', 'debug'];
+  const listenPort = opts.port || 0;
+  const args = ['serve', '--listen', `127.0.0.1:${listenPort}`, '--audience', `${scheme}://127.0.0.1:${listenPort}`,
+    '--secret-file', secretFile, '--state-dir', stateDir, '--log-level', 'debug'];
   if (tls) {
     const c = devCert();
     args.push('--cert', c.cert, '--key', c.key);
@@ -165,7 +182,7 @@ async function startRelay(opts = {}) {
   }
   args.push(...(opts.args || []));
   const proc = spawnTracked(RELAY, args, { env: { PATH: process.env.PATH } });
-  const r = { proc, port, base, secret, secretFile, stateDir, log: '', exited: null };
+  const r = { proc, port: 0, base: '', secret, secretFile, stateDir, log: '', exited: null };
   r.exitPromise = new Promise((resolve) => proc.on('exit', (code, signal) => {
     r.exited = { code, signal };
     resolve(r.exited);
@@ -177,6 +194,13 @@ async function startRelay(opts = {}) {
     });
     proc.on('exit', (code) => reject(new Error(`relay serve exited ${code}: ${r.log}`)));
   }), 10000, 'relay serve start');
+  const bound = /relay listening on \w+:\/\/\S*:(\d+) /.exec(r.log);
+  if (!bound) throw new Error(`no port in relay serve's log: ${r.log}`);
+  r.port = Number(bound[1]);
+  r.base = `${scheme}://127.0.0.1:${r.port}`;
+  const base = r.base;
+  const metrics = /metrics listening on http:\/\/\S*:(\d+)$/m.exec(r.log);
+  if (metrics) r.metricsPort = Number(metrics[1]);
   r.token = (over = {}) => makeToken(secret, { aud: base, ...over });
   r.stop = async (signal = 'SIGTERM') => {
     const t0 = Date.now();
