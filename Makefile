@@ -120,6 +120,18 @@ $(B)/test/%_test: $(O)/test/unit/%_test.o $(PKG_OBJ)
 
 $(AV_OBJ): CORE_CFLAGS += $(AV_CFLAGS)
 
+# The same program with a clock that tests can move forward (pkg/clock/clock.c,
+# RELAY_TEST_CLOCK_FILE), for expiry tests; only build/VARIANT/relay is ever installed.
+TEST_RELAY := $(B)/test/relay
+$(O)/pkg/clock/clock-test.o: pkg/clock/clock.c $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DRELAY_TEST_CLOCK -MMD -MP -c -o $@ $<
+
+$(TEST_RELAY): $(APP_OBJ) $(AV_OBJ) $(filter-out %/clock.o,$(PKG_OBJ)) $(O)/pkg/clock/clock-test.o \
+               $(SAN_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(AV_LIBS)
+
 $(B)/test/video_test: $(O)/test/unit/video_test.o $(AV_OBJ) $(PKG_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(AV_LIBS)
@@ -134,7 +146,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5}
 	@$(MAKE) --no-print-directory DEVELOPER=$(or $(DEVELOPER),1) test-only
 
-test-only: $(RELAY) $(UNITS)
+test-only: $(RELAY) $(TEST_RELAY) $(UNITS)
 	@scripts/run-tests.sh $(B) $(UNITS)
 
 # Every test on ASan+UBSan; then the threaded parts (relay host, relay file: t4*, t5*) on TSan.
@@ -197,5 +209,6 @@ help:
 
 .PHONY: all deps test test-only test-tsan check run bench fuzz docs format format-check clean help \
         FORCE
--include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(AV_OBJ:.o=.d) $(wildcard $(O)/test/unit/*.d)
+-include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(AV_OBJ:.o=.d) $(wildcard $(O)/test/unit/*.d) \
+         $(O)/pkg/clock/clock-test.d
 .SECONDARY:

@@ -11,6 +11,8 @@ const os = require('os');
 const path = require('path');
 
 const RELAY = process.env.RELAY;
+// The test build of the same program (a clock tests can move): see startRelay's testClock.
+const RELAY_TEST = process.env.RELAY_TEST || (RELAY && path.join(path.dirname(RELAY), 'test', 'relay'));
 const tests = [];
 const children = new Set();
 const tmpdirs = [];
@@ -162,9 +164,20 @@ function makeToken(secret, over = {}) {
 // and the fixture reads the port the kernel chose from the log ("relay listening on
 // https://127.0.0.1:PORT"): no free-port guess that another process could take first. The
 // audience names port 0 too; relay serve puts the bound port in it.
-// opts: { args: [...], tls: true, stateDir, secret, port }. r.metricsPort: --metrics-listen's.
+// opts: { args: [...], tls: true, stateDir, secret, port, testClock }. r.metricsPort:
+// --metrics-listen's. testClock: run the test build (build/VARIANT/test/relay, or $RELAY_TEST)
+// whose clocks r.advance(ms) moves forward at once (pkg/clock/clock.c), for expiry tests.
 async function startRelay(opts = {}) {
   const dir = tmpdir();
+  const env = { PATH: process.env.PATH };
+  let clock = null;
+  if (opts.testClock) {
+    clock = { file: path.join(dir, 'clock'), ms: 0 };
+    fs.writeFileSync(clock.file, Buffer.alloc(8)); // the int64 must exist before relay maps it
+    clock.fd = fs.openSync(clock.file, 'r+');
+    env.RELAY_TEST_CLOCK_FILE = clock.file;
+  }
+  const binary = opts.testClock ? RELAY_TEST : RELAY;
   const tls = opts.tls !== false;
   const secret = opts.secret || 'e2e-' + crypto.randomBytes(12).toString('hex');
   const secretFile = path.join(dir, 'secret');
@@ -181,7 +194,7 @@ async function startRelay(opts = {}) {
     args.push('--insecure-http');
   }
   args.push(...(opts.args || []));
-  const proc = spawnTracked(RELAY, args, { env: { PATH: process.env.PATH } });
+  const proc = spawnTracked(binary, args, { env });
   const r = { proc, port: 0, base: '', secret, secretFile, stateDir, log: '', exited: null };
   r.exitPromise = new Promise((resolve) => proc.on('exit', (code, signal) => {
     r.exited = { code, signal };
@@ -202,6 +215,15 @@ async function startRelay(opts = {}) {
   const metrics = /metrics listening on http:\/\/\S*:(\d+)$/m.exec(r.log);
   if (metrics) r.metricsPort = Number(metrics[1]);
   r.token = (over = {}) => makeToken(secret, { aud: base, ...over });
+  // Move the relay's clocks (wall and monotonic) @ms forward: written in place, never
+  // truncated, since relay reads the mapped int64 on every clock call.
+  r.advance = (ms) => {
+    if (!clock) throw new Error('startRelay({ testClock: true }) to move the clock');
+    clock.ms += ms;
+    const b = Buffer.alloc(8);
+    if (os.endianness() === 'LE') b.writeBigInt64LE(BigInt(clock.ms)); else b.writeBigInt64BE(BigInt(clock.ms));
+    fs.writeSync(clock.fd, b, 0, 8, 0);
+  };
   r.stop = async (signal = 'SIGTERM') => {
     const t0 = Date.now();
     if (!r.exited) proc.kill(signal);
