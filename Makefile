@@ -152,10 +152,8 @@ test-only: $(RELAY) $(TEST_RELAY) $(UNITS)
 # Every test on ASan+UBSan; then the threaded parts (relay host, relay file: t4*, t5*) on TSan.
 check: deps
 	@$(MAKE) --no-print-directory VARIANT=asan DEVELOPER=$(or $(DEVELOPER),1) test-only
-	@$(MAKE) --no-print-directory VARIANT=tsan DEVELOPER=$(or $(DEVELOPER),1) test-tsan
-
-test-tsan: $(RELAY)
-	@E2E_ONLY='t4 t5' scripts/run-tests.sh $(B)
+	@$(MAKE) --no-print-directory VARIANT=tsan DEVELOPER=$(or $(DEVELOPER),1) build/tsan/relay
+	@E2E_ONLY='t4 t5' scripts/run-tests.sh build/tsan
 
 run: deps
 	@$(MAKE) --no-print-directory $(RELAY)
@@ -207,7 +205,7 @@ help:
 	@echo "make clean        remove build/"
 	@echo "CFLAGS=, CPPFLAGS=, LDFLAGS= add to the build's own flags; DEVELOPER=1: -Werror"
 
-.PHONY: all deps test test-only test-tsan check run bench fuzz docs format format-check clean help \
+.PHONY: all deps test test-only check run bench fuzz docs format format-check clean help \
         FORCE
 -include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(AV_OBJ:.o=.d) $(wildcard $(O)/test/unit/*.d) \
          $(O)/pkg/clock/clock-test.d

@@ -19,7 +19,9 @@ failed_suites=()
 wrap=()
 
 # TSan's shadow memory needs a fixed layout; some kernels randomise mmap too much for gcc 12's.
-if [[ "$build" == *tsan* ]] && "$build/relay" help 2>&1 | grep -q 'unexpected memory mapping'; then
+# (log_path=stderr: the build's default options would send the message to a report file)
+if [[ "$build" == *tsan* ]] &&
+	TSAN_OPTIONS=log_path=stderr "$build/relay" help 2>&1 | grep -q 'unexpected memory mapping'; then
 	wrap=(setarch "$(uname -m)" -R)
 	echo "tsan: running under setarch -R (ASLR off) for this kernel's mmap randomisation"
 fi
