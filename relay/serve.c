@@ -255,8 +255,8 @@ static int parse_listen(const char *s, struct listen_addr *a)
 			return -EINVAL;
 		memcpy(a->host, s, (size_t)(colon - s));
 	}
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535)
+	port = strtol(colon + 1, &end, 10); /* 0: any free port, logged once bound */
+	if (*end || colon[1] == '\0' || port < 0 || port > 65535)
 		return -EINVAL;
 	a->port = (int)port;
 	return 0;
@@ -399,7 +399,34 @@ static int metrics_vhost(struct server *s)
 	if (!a.ipv6)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	s->metrics_vhost = lws_create_vhost(s->ctx, &info);
-	return s->metrics_vhost ? 0 : -EIO;
+	if (!s->metrics_vhost)
+		return -EIO;
+	log_notice("metrics listening on http://%s%s%s:%d", a.ipv6 ? "[" : "",
+	           a.host[0] ? a.host : "*", a.ipv6 ? "]" : "",
+	           lws_get_vhost_listen_port(s->metrics_vhost));
+	return 0;
+}
+
+/*
+ * --listen HOST:0 (tests: no free-port guess): take the port the kernel chose, also into an
+ * audience that names port 0 ("https://127.0.0.1:0"), since tokens must name the real one.
+ */
+static void adopt_bound_port(struct server *s, struct listen_addr *a)
+{
+	static char audience[512];
+	const char *aud = s->o->audience, *host = strstr(aud, "://");
+	size_t end;
+
+	if (a->port)
+		return;
+	a->port = lws_get_vhost_listen_port(s->vhost);
+	host = host ? host + 3 : aud;
+	end = (size_t)(host - aud) + strcspn(host, "/");
+	if (end >= 2 && end < sizeof(audience) - 6 && strncmp(aud + end - 2, ":0", 2) == 0) {
+		snprintf(audience, sizeof(audience), "%.*s%d%s", (int)(end - 1), aud, a->port,
+		         aud + end);
+		s->verifier.audience = audience;
+	}
 }
 
 static const lws_retry_bo_t no_validity; /* secs_since_valid_ping/hangup 0: off */
@@ -535,7 +562,6 @@ int relay_run(const struct relay_opts *o)
 		close_parts(s);
 		return 1;
 	}
-	derive_public_url(s, &addr);
 	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_NOTICE, lws_emit);
 	install_signals();
 	use_uv = strcmp(o->event_loop, "libuv") == 0;
@@ -549,8 +575,12 @@ int relay_run(const struct relay_opts *o)
 		close_parts(s);
 		return 1;
 	}
-	log_notice("relay listening on %s://%s (audience %s, websocket base %s)",
-	           o->insecure_http ? "http" : "https", o->listen, o->audience, s->public_url);
+	adopt_bound_port(s, &addr);
+	derive_public_url(s, &addr);
+	log_notice("relay listening on %s://%s%s%s:%d (audience %s, websocket base %s)",
+	           o->insecure_http ? "http" : "https", addr.ipv6 ? "[" : "",
+	           addr.host[0] ? addr.host : "*", addr.ipv6 ? "]" : "", addr.port,
+	           s->verifier.audience, s->public_url);
 	relay_ws_init();
 	if (use_uv)
 		start_flush_hooks();

@@ -1,4 +1,7 @@
-/* clock: the two clocks relay reads. Any thread. */
+/*
+ * clock: the two clocks relay reads. Any thread. In test builds (RELAY_TEST_CLOCK) both can be
+ * moved forward from outside, for expiry tests; see clock.c.
+ */
 #ifndef RELAY_CLOCK_H
 #define RELAY_CLOCK_H
 

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,13 +16,18 @@
 
 #define LINE_MAX_BYTES 2048
 
-volatile int log__level = LOG_LEVEL_INFO;
+/* Lock-free, so that log_request_reopen() stays async-signal-safe (relay serve's SIGHUP
+ * handler) as well as safe across threads (relay host's main thread sets it while stream
+ * threads log). volatile sig_atomic_t was only the former. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "log needs a lock-free atomic_int");
+
+atomic_int log__level = LOG_LEVEL_INFO;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int sink_fd = STDERR_FILENO; /* guarded by lock */
 static char sink_path[4096];        /* guarded by lock; empty for stderr */
 static bool json_lines;             /* guarded by lock */
-static volatile sig_atomic_t reopen_wanted;
+static atomic_int reopen_wanted;    /* set by any thread or signal handler, taken under lock */
 
 static const char *const level_names[] = {"error", "warn", "notice", "info", "debug"};
 
@@ -72,14 +76,14 @@ int log_init(const char *level, const char *format, const char *path)
 	else
 		snprintf(sink_path, sizeof(sink_path), "%s", path);
 	json_lines = json;
-	log__level = lvl;
+	atomic_store_explicit(&log__level, lvl, memory_order_relaxed);
 	pthread_mutex_unlock(&lock);
 	return 0;
 }
 
 void log_request_reopen(void)
 {
-	reopen_wanted = 1;
+	atomic_store_explicit(&reopen_wanted, 1, memory_order_relaxed);
 }
 
 void log_close(void)
@@ -97,7 +101,6 @@ static void reopen_locked(void)
 {
 	int fd;
 
-	reopen_wanted = 0;
 	if (!sink_path[0])
 		return;
 	fd = open_sink(sink_path);
@@ -201,7 +204,7 @@ void log__emit(enum log_level level, const char *module, const char *tag, const 
 	format_time(when, sizeof(when));
 
 	pthread_mutex_lock(&lock);
-	if (reopen_wanted)
+	if (atomic_exchange_explicit(&reopen_wanted, 0, memory_order_relaxed))
 		reopen_locked();
 	if (json_lines) {
 		n = format_json(line, when, level, module, tag, msg);

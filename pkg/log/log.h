@@ -8,6 +8,7 @@
 #ifndef RELAY_LOG_H
 #define RELAY_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 enum log_level {
@@ -18,8 +19,12 @@ enum log_level {
 	LOG_LEVEL_DEBUG,
 };
 
-/* Current level; read by the macros so that disabled lines cost one comparison. */
-extern volatile int log__level;
+/*
+ * Current level; read by the macros so that disabled lines cost one comparison. Atomic: the
+ * host's stream and encoder threads read it while the main thread may set it (log_init).
+ * Relaxed loads are enough: nothing else is published through it.
+ */
+extern atomic_int log__level;
 
 /*
  * Configure the sink. @level: "error" "warn" "notice" "info" "debug"; @format: "text" or
@@ -45,10 +50,10 @@ void log__emit(enum log_level level, const char *module, const char *tag, const 
 #define LOG_MODULE "relay"
 #endif
 
-#define log__at(lvl, tag, ...)                                            \
-	do {                                                              \
-		if (log__level >= (lvl))                                  \
-			log__emit((lvl), LOG_MODULE, (tag), __VA_ARGS__); \
+#define log__at(lvl, tag, ...)                                                        \
+	do {                                                                          \
+		if (atomic_load_explicit(&log__level, memory_order_relaxed) >= (lvl)) \
+			log__emit((lvl), LOG_MODULE, (tag), __VA_ARGS__);             \
 	} while (0)
 
 #define log_err(...)    log__at(LOG_LEVEL_ERR, NULL, __VA_ARGS__)

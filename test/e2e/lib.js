@@ -1,7 +1,8 @@
 // lib.js: a small harness for relay's node end-to-end tests.
 // test(name, fn) registers a test; run() runs them in order, each bounded in time, prints
-// "ok"/"not ok" lines and the closing "N passed, N failed", kills every process started with
-// spawnTracked() and exits non-zero on failure. Assertions count one each.
+// "ok"/"not ok" lines, the number of assertions ("assertions: N run, N failed") and the closing
+// "N passed, N failed", which counts tests (a test fails when one of its assertions fails or it
+// throws); kills every process started with spawnTracked() and exits non-zero on failure.
 'use strict';
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
@@ -10,10 +11,12 @@ const os = require('os');
 const path = require('path');
 
 const RELAY = process.env.RELAY;
+// The test build of the same program (a clock tests can move): see startRelay's testClock.
+const RELAY_TEST = process.env.RELAY_TEST || (RELAY && path.join(path.dirname(RELAY), 'test', 'relay'));
 const tests = [];
 const children = new Set();
 const tmpdirs = [];
-let passed = 0;
+let passed = 0; // assertions
 let failed = 0;
 
 function test(name, fn) {
@@ -77,6 +80,21 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, t]).finally(() => clearTimeout(timer));
 }
 
+// Poll @cond (sync or async) every 20 ms until it returns something truthy, and resolve with
+// that; after @ms reject with "timed out after MS ms: WHAT". The bounded wait for a condition.
+function until(cond, ms = 5000, what = 'condition') {
+  let done = false;
+  const poll = (async () => {
+    while (!done) {
+      const v = await cond();
+      if (v) return v;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    return undefined;
+  })();
+  return withTimeout(poll, ms, what).finally(() => { done = true; });
+}
+
 function killAll() {
   for (const c of children) {
     try { c.kill('SIGKILL'); } catch (_) { /* already gone */ }
@@ -86,22 +104,28 @@ function killAll() {
 
 async function run({ perTestMs = 30000 } = {}) {
   process.on('exit', killAll);
+  let testsPassed = 0;
+  let testsFailed = 0;
   for (const t of tests) {
     const before = failed;
+    let threw = false;
     try {
       await withTimeout(Promise.resolve().then(t.fn), perTestMs, t.name);
     } catch (e) {
-      failed++;
+      threw = true;
       console.log(`  not ok - ${t.name}: ${e && e.stack ? e.stack : e}`);
     }
-    console.log(`${failed === before ? 'ok' : 'not ok'} - ${t.name}`);
+    const good = !threw && failed === before;
+    if (good) testsPassed++; else testsFailed++;
+    console.log(`${good ? 'ok' : 'not ok'} - ${t.name}`);
   }
   killAll();
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  console.log(`assertions: ${passed + failed} run, ${failed} failed`);
+  console.log(`${testsPassed} passed, ${testsFailed} failed`);
+  process.exit(testsFailed ? 1 : 0);
 }
 
-module.exports = { test, ok, eq, run, relaySync, spawnTracked, freePort, withTimeout, tmpdir, RELAY };
+module.exports = { test, ok, eq, run, relaySync, spawnTracked, freePort, withTimeout, until, tmpdir, RELAY };
 
 // ---- relay serve fixtures ----
 
@@ -136,20 +160,33 @@ function makeToken(secret, over = {}) {
   return `${input}.${b64u(sig)}`;
 }
 
-// Start `relay serve` on a free port; resolves once it logs that it listens.
-// opts: { args: [...], tls: true, stateDir, secret }.
+// Start `relay serve`; resolves once it logs that it listens. Without opts.port it binds port 0
+// and the fixture reads the port the kernel chose from the log ("relay listening on
+// https://127.0.0.1:PORT"): no free-port guess that another process could take first. The
+// audience names port 0 too; relay serve puts the bound port in it.
+// opts: { args: [...], tls: true, stateDir, secret, port, testClock }. r.metricsPort:
+// --metrics-listen's. testClock: run the test build (build/VARIANT/test/relay, or $RELAY_TEST)
+// whose clocks r.advance(ms) moves forward at once (pkg/clock/clock.c), for expiry tests.
 async function startRelay(opts = {}) {
   const dir = tmpdir();
-  const port = opts.port || await freePort();
+  const env = { PATH: process.env.PATH };
+  let clock = null;
+  if (opts.testClock) {
+    clock = { file: path.join(dir, 'clock'), ms: 0 };
+    fs.writeFileSync(clock.file, Buffer.alloc(8)); // the int64 must exist before relay maps it
+    clock.fd = fs.openSync(clock.file, 'r+');
+    env.RELAY_TEST_CLOCK_FILE = clock.file;
+  }
+  const binary = opts.testClock ? RELAY_TEST : RELAY;
   const tls = opts.tls !== false;
   const secret = opts.secret || 'e2e-' + crypto.randomBytes(12).toString('hex');
   const secretFile = path.join(dir, 'secret');
   fs.writeFileSync(secretFile, secret + '\n');
   const scheme = tls ? 'https' : 'http';
-  const base = `${scheme}://127.0.0.1:${port}`;
   const stateDir = opts.stateDir || path.join(dir, 'state');
-  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--audience', base, '--secret-file', secretFile,
-    '--state-dir', stateDir, '--log-level', 'debug'];
+  const listenPort = opts.port || 0;
+  const args = ['serve', '--listen', `127.0.0.1:${listenPort}`, '--audience', `${scheme}://127.0.0.1:${listenPort}`,
+    '--secret-file', secretFile, '--state-dir', stateDir, '--log-level', 'debug'];
   if (tls) {
     const c = devCert();
     args.push('--cert', c.cert, '--key', c.key);
@@ -157,8 +194,8 @@ async function startRelay(opts = {}) {
     args.push('--insecure-http');
   }
   args.push(...(opts.args || []));
-  const proc = spawnTracked(RELAY, args, { env: { PATH: process.env.PATH } });
-  const r = { proc, port, base, secret, secretFile, stateDir, log: '', exited: null };
+  const proc = spawnTracked(binary, args, { env });
+  const r = { proc, port: 0, base: '', secret, secretFile, stateDir, log: '', exited: null };
   r.exitPromise = new Promise((resolve) => proc.on('exit', (code, signal) => {
     r.exited = { code, signal };
     resolve(r.exited);
@@ -170,7 +207,23 @@ async function startRelay(opts = {}) {
     });
     proc.on('exit', (code) => reject(new Error(`relay serve exited ${code}: ${r.log}`)));
   }), 10000, 'relay serve start');
+  const bound = /relay listening on \w+:\/\/\S*:(\d+) /.exec(r.log);
+  if (!bound) throw new Error(`no port in relay serve's log: ${r.log}`);
+  r.port = Number(bound[1]);
+  r.base = `${scheme}://127.0.0.1:${r.port}`;
+  const base = r.base;
+  const metrics = /metrics listening on http:\/\/\S*:(\d+)$/m.exec(r.log);
+  if (metrics) r.metricsPort = Number(metrics[1]);
   r.token = (over = {}) => makeToken(secret, { aud: base, ...over });
+  // Move the relay's clocks (wall and monotonic) @ms forward: written in place, never
+  // truncated, since relay reads the mapped int64 on every clock call.
+  r.advance = (ms) => {
+    if (!clock) throw new Error('startRelay({ testClock: true }) to move the clock');
+    clock.ms += ms;
+    const b = Buffer.alloc(8);
+    if (os.endianness() === 'LE') b.writeBigInt64LE(BigInt(clock.ms)); else b.writeBigInt64BE(BigInt(clock.ms));
+    fs.writeSync(clock.fd, b, 0, 8, 0);
+  };
   r.stop = async (signal = 'SIGTERM') => {
     const t0 = Date.now();
     if (!r.exited) proc.kill(signal);

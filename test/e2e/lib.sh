@@ -68,7 +68,8 @@ bg() {
 	PIDS+=($!)
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now, but another process may take
+# it before you bind it: prefer `relay serve --listen 127.0.0.1:0` and the port it logs.
 free_port() {
 	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }

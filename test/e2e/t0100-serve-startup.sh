@@ -6,8 +6,9 @@
 unset "${!RELAY_@}"
 dev_cert "$TMP"
 echo "startup-secret" >"$TMP/secret"
-port=$(free_port)
-common=(--audience "https://127.0.0.1:$port" --state-dir "$TMP/state")
+# Port 0 everywhere: the kernel picks a free port and relay serve logs it (no free-port guess).
+port=0
+common=(--audience "https://127.0.0.1:0" --state-dir "$TMP/state")
 tls=(--cert "$TMP/cert.pem" --key "$TMP/key.pem")
 
 # Refusals: exit 2 for settings, 1 for the environment, one clear line each
@@ -33,24 +34,35 @@ check_contains "unknown config key is named" "$ERR" "'colour'"
 run_rc "$RELAY" serve --config-reference
 check_contains "config reference lists settings" "$OUT" "RELAY_QUEUE_POLICY"
 
-# A taken port: exit 1 with the reason
-node -e 'require("net").createServer().listen(+process.argv[1], "127.0.0.1", () => console.log("up"))' "$port" >"$TMP/holder.out" &
+run_rc "$RELAY" serve --listen "127.0.0.1:" "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}"
+check_eq "listen address without a port exits 2" "$RC" 2
+
+# A taken port: exit 1 with the reason (the holder listens on a port of the kernel's choice)
+node -e 's = require("net").createServer().listen(0, "127.0.0.1", () => console.log(s.address().port))' >"$TMP/holder.out" &
 PIDS+=($!)
-wait_for "$TMP/holder.out" up
-run_rc "$RELAY" serve --listen "127.0.0.1:$port" "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}"
+wait_for "$TMP/holder.out" '^[0-9]+$'
+taken=$(cat "$TMP/holder.out")
+run_rc "$RELAY" serve --listen "127.0.0.1:$taken" "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}"
 check_eq "taken port exits 1" "$RC" 1
-check_contains "taken port is named" "$ERR" "cannot listen on '127.0.0.1:$port'"
+check_contains "taken port is named" "$ERR" "cannot listen on '127.0.0.1:$taken'"
 kill "${PIDS[-1]}"
 wait "${PIDS[-1]}" 2>/dev/null
 
-# Start for real: binds exactly 127.0.0.1:port
-"$RELAY" serve --listen "127.0.0.1:$port" "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}" \
+# Start for real on port 0: the log names the bound port, which is the only one it listens on,
+# and the audience "https://127.0.0.1:0" became the bound port's
+"$RELAY" serve --listen "127.0.0.1:0" "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}" \
 	--log-file "$TMP/relay.log" &
 pid=$!
 PIDS+=($pid)
 check "relay starts" wait_for "$TMP/relay.log" "relay listening"
+port=$(sed -n 's|.*relay listening on https://127\.0\.0\.1:\([0-9]*\) .*|\1|p' "$TMP/relay.log")
+check "the log names the bound port ($port)" test "${port:-0}" -gt 0
 binds=$(ss -Hltn "sport = :$port" | awk '{print $4}' | sort -u | tr '\n' ' ')
 check_eq "listens on 127.0.0.1 only" "$binds" "127.0.0.1:$port "
+check_contains "audience has the bound port" "$(grep 'relay listening' "$TMP/relay.log")" "audience https://127.0.0.1:$port,"
+tok=$("$RELAY" token --secret-file "$TMP/secret" --audience "https://127.0.0.1:$port" --topic x --lifetime 1m)
+code=$(curl -sk -o /dev/null -w '%{http_code}' -X POST -H 'Content-Length: 0' -H "Authorization: $tok" "https://127.0.0.1:$port/session/x")
+check_eq "a token naming the bound port is accepted" "$code" 200
 check "state database created" test -s "$TMP/state/relay.db"
 
 # SIGHUP reopens the log file: lines after the rotation go to a new file at the same path

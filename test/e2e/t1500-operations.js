@@ -3,7 +3,7 @@
 // counters follow the traffic; /healthz answers; --metrics-listen moves /metrics off the
 // public listener.
 'use strict';
-const { test, ok, eq, run, startRelay, access, join, received, openWs, withTimeout, freePort } = require('./lib.js');
+const { test, ok, eq, run, startRelay, access, join, received, openWs, until } = require('./lib.js');
 
 let r;
 let metricsPort;
@@ -38,9 +38,10 @@ async function getJson(url, token) {
 const statsToken = (r) => r.token({ topic: 'stats', scopes: ['read', 'relay:stats'] });
 
 test('start relay with a separate metrics listener', async () => {
-  metricsPort = await freePort();
-  r = await startRelay({ args: ['--stats-every', '300ms', '--metrics-listen', `127.0.0.1:${metricsPort}`] });
+  r = await startRelay({ args: ['--stats-every', '300ms', '--metrics-listen', '127.0.0.1:0'] });
   ok(r.port > 0, 'relay started');
+  metricsPort = r.metricsPort;
+  ok(metricsPort > 0 && metricsPort !== r.port, `metrics listener on its own bound port (${metricsPort})`);
 });
 
 test('/status reports connections and exact traffic; no token or secret in it', async () => {
@@ -86,14 +87,11 @@ test('rates over the last seconds appear in the report', async () => {
   const wr = await join(r, 'rate', { scopes: ['write'] });
   const timer = setInterval(() => wr.send('tick'), 10);
   try {
-    await withTimeout((async () => {
-      for (;;) {
-        const st = await getJson(`${r.base}/status`, statsToken(r));
-        const w = st.body.find((x) => x.topic === 'rate' && x.can_write);
-        if (w && w.stats.rx.fps > 10) return;
-        await new Promise((res) => setTimeout(res, 100)); // poll interval, bounded by withTimeout
-      }
-    })(), 8000, 'writer rate above 10 msg/s');
+    await until(async () => {
+      const st = await getJson(`${r.base}/status`, statsToken(r));
+      const w = st.body.find((x) => x.topic === 'rate' && x.can_write);
+      return w && w.stats.rx.fps > 10;
+    }, 8000, 'writer rate above 10 msg/s');
     ok(true, 'writer rate reported');
   } finally {
     clearInterval(timer);
@@ -121,7 +119,7 @@ test('the stats topic streams the report; it needs relay:stats; writes are refus
   ok(report.some((x) => x.topic === 'watched'), 'lists the other connection');
   ws.send('not allowed');
   const mine = () => ws.inbox.map((m) => JSON.parse(m.data.toString()).find((x) => x.topic === 'stats')).filter(Boolean);
-  await withTimeout((async () => { while (!mine().some((x) => x.stats.refused >= 1)) await new Promise((s) => setTimeout(s, 20)); })(), 5000, 'a report counting the refused message');
+  await until(() => mine().some((x) => x.stats.refused >= 1), 5000, 'a report counting the refused message');
   const me = mine().pop();
   ok(me.can_write === false, 'stats readers cannot write');
   eq(me.stats.refused, 1, 'the message it tried to write was refused and counted');

@@ -6,7 +6,7 @@
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
-const { test, ok, eq, run, startRelay, join, received, spawnTracked, tmpdir, withTimeout, RELAY } = require('./lib.js');
+const { test, ok, eq, run, startRelay, join, received, spawnTracked, tmpdir, withTimeout, until, RELAY } = require('./lib.js');
 
 let r;
 let dir;
@@ -36,6 +36,8 @@ function relayFile(args, { stdin, ms = 20000 } = {}) {
 
 const session = (topic) => `${r.base}/session/${topic}`;
 const common = () => ['--secret-file', r.secretFile, '--insecure'];
+// Resolve once @file exists and holds @text (bounded).
+const recorded = (file, text) => until(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').includes(text), 5000, `${text} recorded`);
 // Recorded text lines without their timestamps.
 const contents = (text) => text.split('\n').filter(Boolean).map((l) => l.replace(/^\[[0-9T:.Z-]+\] /, ''));
 
@@ -56,7 +58,7 @@ test('play to a recorder: the recording matches what was sent, in order', async 
   eq((await player.done).code, 0, 'player exit status');
   const node = await join(r, 'play1', { scopes: ['write'] });
   node.send('marker');
-  await withTimeout((async () => { while (!fs.readFileSync(rec, 'utf8').includes('marker')) await new Promise((s) => setTimeout(s, 20)); })(), 5000, 'marker recorded');
+  await recorded(rec, 'marker');
   eq(contents(fs.readFileSync(rec, 'utf8')), ['first', '{"json": true}', '  spaced message', 'second to last', 'last', 'marker'],
     'recorded messages');
   eq(contents(fs.readFileSync(path.join(dir, 'p.txt'), 'utf8')), ['an echoed comment'], 'the echoed comment is in the player\'s recording');
@@ -86,21 +88,20 @@ test('filters choose what is recorded', async () => {
   const script = path.join(dir, 'filter.play');
   fs.writeFileSync(script, ['|+> ^keep', '|-> drop', '#+ filters set', '[10s]', '|reset>', '#+ reset done', '[10s]'].join('\n'));
   const rec = path.join(dir, 'filter.txt');
-  const until = async (text) => withTimeout((async () => { while (!fs.existsSync(rec) || !fs.readFileSync(rec, 'utf8').includes(text)) await new Promise((s) => setTimeout(s, 20)); })(), 5000, text);
   const player = relayFile(['--session', session('filt'), ...common(), '--play', script, '--file', rec]);
-  await until('filters set');
+  await recorded(rec, 'filters set');
   const w = await join(r, 'filt', { scopes: ['write'] });
   for (const m of ['keep 1', 'other', 'keep but drop', 'keep 2']) w.send(m);
-  await until('keep 2');
+  await recorded(rec, 'keep 2');
   player.kill('SIGTERM');
   eq((await player.done).code, 0, 'exit status');
   eq(contents(fs.readFileSync(rec, 'utf8')), ['filters set', 'keep 1', 'keep 2'], 'accept and deny');
   fs.writeFileSync(script, ['|+> ^keep', '|reset>', '#+ reset done', '[10s]'].join('\n'));
   fs.writeFileSync(rec, '');
   const again = relayFile(['--session', session('filt'), ...common(), '--play', script, '--file', rec]);
-  await until('reset done');
+  await recorded(rec, 'reset done');
   w.send('anything after reset');
-  await until('anything after reset');
+  await recorded(rec, 'anything after reset');
   again.kill('SIGTERM');
   await again.done;
   w.close();
@@ -114,7 +115,7 @@ test('binary mode records the raw bytes, byte for byte', async () => {
   const chunks = [0, 1, 100, 188 * 7, 65536, 3].map((n) => crypto.randomBytes(n));
   for (const c of chunks) w.send(c);
   const want = Buffer.concat(chunks);
-  await withTimeout((async () => { while (!fs.existsSync(rec) || fs.statSync(rec).size < want.length) await new Promise((s) => setTimeout(s, 20)); })(), 5000, 'binary recorded');
+  await until(() => fs.existsSync(rec) && fs.statSync(rec).size >= want.length, 5000, 'binary recorded');
   ok(fs.readFileSync(rec).equals(want), 'identical bytes');
   recorder.kill('SIGTERM');
   await recorder.done;
@@ -142,13 +143,12 @@ test('SIGHUP reopens the recording; nothing is lost across the reopen', async ()
   const recorder = relayFile(['--session', session('rot'), ...common(), '--file', rec]);
   await recorder.logged(/connected/);
   const w = await join(r, 'rot', { scopes: ['write'] });
-  const until = async (file, text) => withTimeout((async () => { while (!fs.existsSync(file) || !fs.readFileSync(file, 'utf8').includes(text)) await new Promise((s) => setTimeout(s, 20)); })(), 5000, text);
   for (let i = 0; i < 50; i++) w.send(`before ${i}`);
-  await until(rec, 'before 49');
+  await recorded(rec, 'before 49');
   fs.renameSync(rec, rec + '.1');
   recorder.kill('SIGHUP');
   for (let i = 0; i < 50; i++) w.send(`after ${i}`);
-  await until(rec, 'after 49');
+  await recorded(rec, 'after 49');
   const all = [...contents(fs.readFileSync(rec + '.1', 'utf8')), ...contents(fs.readFileSync(rec, 'utf8'))];
   eq(all.length, 100, 'every message in one file or the other');
   eq(all, [...Array.from({ length: 50 }, (_, i) => `before ${i}`), ...Array.from({ length: 50 }, (_, i) => `after ${i}`)], 'in order');
@@ -249,7 +249,7 @@ test('reconnects by itself after the relay restarts, logging once each way', asy
   await recorder.logged(/reconnected/);
   const w = await join(r, 're', { scopes: ['write'] });
   w.send('after the restart');
-  await withTimeout((async () => { while (!fs.existsSync(rec) || !fs.readFileSync(rec, 'utf8').includes('after the restart')) await new Promise((s) => setTimeout(s, 20)); })(), 5000, 'recorded after restart');
+  await recorded(rec, 'after the restart');
   recorder.kill('SIGTERM');
   const res = await recorder.done;
   eq(res.code, 0, 'exit status');

@@ -398,17 +398,17 @@ static void test_many(void)
 
 int main(void)
 {
-	test_issue_syntax();
-	test_issue_spread();
-	test_redeem_once();
-	test_redeem_unterminated();
-	test_wrong_topic();
-	test_expiry();
-	test_expiry_edge();
-	test_malformed();
-	test_capacity();
-	test_drop_booking();
-	test_count();
-	test_many();
+	RUN(test_issue_syntax());
+	RUN(test_issue_spread());
+	RUN(test_redeem_once());
+	RUN(test_redeem_unterminated());
+	RUN(test_wrong_topic());
+	RUN(test_expiry());
+	RUN(test_expiry_edge());
+	RUN(test_malformed());
+	RUN(test_capacity());
+	RUN(test_drop_booking());
+	RUN(test_count());
+	RUN(test_many());
 	return harness_done();
 }

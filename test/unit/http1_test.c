@@ -156,12 +156,12 @@ static void test_dechunk_bad(void)
 
 int main(void)
 {
-	test_post();
-	test_websocket();
-	test_lengths_and_close();
-	test_refused();
-	test_dechunk_whole();
-	test_dechunk_bytewise();
-	test_dechunk_bad();
+	RUN(test_post());
+	RUN(test_websocket());
+	RUN(test_lengths_and_close());
+	RUN(test_refused());
+	RUN(test_dechunk_whole());
+	RUN(test_dechunk_bytewise());
+	RUN(test_dechunk_bad());
 	return harness_done();
 }

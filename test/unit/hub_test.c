@@ -784,23 +784,23 @@ static void test_random(size_t queue_msgs, size_t queue_bytes)
 
 int main(void)
 {
-	test_msg_new();
-	test_fanout();
-	test_no_write();
-	test_no_read();
-	test_wake();
-	test_drop_by_count();
-	test_ring_growth();
-	test_drop_by_bytes();
-	test_close_by_count();
-	test_close_by_bytes();
-	test_refcounts();
-	test_leave_frees_queue();
-	test_topics();
-	test_many_topics();
-	test_limits();
-	test_counters();
-	test_random(8, 600);
-	test_random(40, 4000); /* rings grow past their first 16 slots */
+	RUN(test_msg_new());
+	RUN(test_fanout());
+	RUN(test_no_write());
+	RUN(test_no_read());
+	RUN(test_wake());
+	RUN(test_drop_by_count());
+	RUN(test_ring_growth());
+	RUN(test_drop_by_bytes());
+	RUN(test_close_by_count());
+	RUN(test_close_by_bytes());
+	RUN(test_refcounts());
+	RUN(test_leave_frees_queue());
+	RUN(test_topics());
+	RUN(test_many_topics());
+	RUN(test_limits());
+	RUN(test_counters());
+	RUN(test_random(8, 600));
+	RUN(test_random(40, 4000)); /* rings grow past their first 16 slots */
 	return harness_done();
 }

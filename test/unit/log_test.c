@@ -342,15 +342,15 @@ static void test_long_message(void)
 
 int main(void)
 {
-	test_level_parse();
-	test_init_errors();
-	test_text_line();
-	test_json_lines();
-	test_json_utf8();
-	test_text_newline();
-	test_level_filter();
-	test_reopen();
-	test_long_message();
+	RUN(test_level_parse());
+	RUN(test_init_errors());
+	RUN(test_text_line());
+	RUN(test_json_lines());
+	RUN(test_json_utf8());
+	RUN(test_text_newline());
+	RUN(test_level_filter());
+	RUN(test_reopen());
+	RUN(test_long_message());
 	log_close();
 	return harness_done();
 }

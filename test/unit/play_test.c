@@ -520,14 +520,14 @@ static void test_example_script(void)
 
 int main(void)
 {
-	test_blank();
-	test_comments();
-	test_delays();
-	test_conditions();
-	test_filters();
-	test_messages();
-	test_durations();
-	test_errors();
-	test_example_script();
+	RUN(test_blank());
+	RUN(test_comments());
+	RUN(test_delays());
+	RUN(test_conditions());
+	RUN(test_filters());
+	RUN(test_messages());
+	RUN(test_durations());
+	RUN(test_errors());
+	RUN(test_example_script());
 	return harness_done();
 }

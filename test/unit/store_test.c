@@ -603,18 +603,18 @@ static void test_disk_damaged(void)
 
 int main(void)
 {
-	test_deny_allow();
-	test_seen();
-	test_list_live();
-	test_invalid_bid();
-	test_tidy();
-	test_grow();
-	test_memory_health();
-	test_disk_survives();
-	test_disk_at_once();
-	test_disk_tidy();
-	test_open_errors();
-	test_disk_health();
-	test_disk_damaged();
+	RUN(test_deny_allow());
+	RUN(test_seen());
+	RUN(test_list_live());
+	RUN(test_invalid_bid());
+	RUN(test_tidy());
+	RUN(test_grow());
+	RUN(test_memory_health());
+	RUN(test_disk_survives());
+	RUN(test_disk_at_once());
+	RUN(test_disk_tidy());
+	RUN(test_open_errors());
+	RUN(test_disk_health());
+	RUN(test_disk_damaged());
 	return harness_done();
 }

@@ -259,21 +259,21 @@ static void test_reuse(void)
 
 int main(void)
 {
-	test_default_ports();
-	test_explicit_ports();
-	test_ipv6();
-	test_path_and_query();
-	test_no_path();
-	test_fragment_dropped();
-	test_scheme_case();
-	test_refuse_scheme();
-	test_refuse_empty_host();
-	test_refuse_port();
-	test_refuse_userinfo();
-	test_refuse_brackets();
-	test_refuse_spaces();
-	test_host_length();
-	test_path_length();
-	test_reuse();
+	RUN(test_default_ports());
+	RUN(test_explicit_ports());
+	RUN(test_ipv6());
+	RUN(test_path_and_query());
+	RUN(test_no_path());
+	RUN(test_fragment_dropped());
+	RUN(test_scheme_case());
+	RUN(test_refuse_scheme());
+	RUN(test_refuse_empty_host());
+	RUN(test_refuse_port());
+	RUN(test_refuse_userinfo());
+	RUN(test_refuse_brackets());
+	RUN(test_refuse_spaces());
+	RUN(test_host_length());
+	RUN(test_path_length());
+	RUN(test_reuse());
 	return harness_done();
 }

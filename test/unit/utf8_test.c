@@ -46,7 +46,7 @@ static void test_seq_len(void)
 
 int main(void)
 {
-	test_utf8();
-	test_seq_len();
+	RUN(test_utf8());
+	RUN(test_seq_len());
 	return harness_done();
 }

@@ -583,15 +583,15 @@ static void test_stop(void)
 int main(void)
 {
 	av_log_set_level(AV_LOG_ERROR);
-	test_stamp_roundtrip();
-	test_bad_options();
-	test_mpeg1_ts();
-	test_h264_ts();
-	test_h264_annexb();
-	test_h264_fmp4();
-	test_test_source();
-	test_lavfi_source();
-	test_missing_camera();
-	test_stop();
+	RUN(test_stamp_roundtrip());
+	RUN(test_bad_options());
+	RUN(test_mpeg1_ts());
+	RUN(test_h264_ts());
+	RUN(test_h264_annexb());
+	RUN(test_h264_fmp4());
+	RUN(test_test_source());
+	RUN(test_lavfi_source());
+	RUN(test_missing_camera());
+	RUN(test_stop());
 	return harness_done();
 }

@@ -64,9 +64,9 @@ int main(void)
 
 	CHECK(fd >= 0 && write(fd, "wsclient-test-secret\n", 21) == 21);
 	close(fd);
-	test_default_audience();
-	test_accept_key();
-	test_token_control_characters();
+	RUN(test_default_audience());
+	RUN(test_accept_key());
+	RUN(test_token_control_characters());
 	unlink(secret_path);
 	return harness_done();
 }

@@ -430,22 +430,22 @@ static void test_message(void)
 
 int main(void)
 {
-	test_message();
-	test_rfc_examples_parse();
-	test_rfc_examples_header_only();
-	test_rfc_examples_write();
-	test_unmask_hello();
-	test_unmask_in_pieces();
-	test_mask_large_offset();
-	test_mask_zero_length();
-	test_incomplete_prefixes();
-	test_refuse_rsv();
-	test_refuse_unknown_opcodes();
-	test_refuse_fragmented_control();
-	test_refuse_long_control();
-	test_refuse_64bit_top_bit();
-	test_length_boundaries();
-	test_length_encodings();
-	test_consecutive_frames();
+	RUN(test_message());
+	RUN(test_rfc_examples_parse());
+	RUN(test_rfc_examples_header_only());
+	RUN(test_rfc_examples_write());
+	RUN(test_unmask_hello());
+	RUN(test_unmask_in_pieces());
+	RUN(test_mask_large_offset());
+	RUN(test_mask_zero_length());
+	RUN(test_incomplete_prefixes());
+	RUN(test_refuse_rsv());
+	RUN(test_refuse_unknown_opcodes());
+	RUN(test_refuse_fragmented_control());
+	RUN(test_refuse_long_control());
+	RUN(test_refuse_64bit_top_bit());
+	RUN(test_length_boundaries());
+	RUN(test_length_encodings());
+	RUN(test_consecutive_frames());
 	return harness_done();
 }
