@@ -210,13 +210,13 @@ static void test_ws_version(void)
 
 int main(void)
 {
-	test_rate_burst_and_refill();
-	test_rate_time_does_not_run_back();
-	test_rate_off();
-	test_rate_collision_keeps_buckets();
-	test_rate_eviction_inherits();
-	test_rate_stale_slot_full();
-	test_forwarded_for();
-	test_ws_version();
+	RUN(test_rate_burst_and_refill());
+	RUN(test_rate_time_does_not_run_back());
+	RUN(test_rate_off());
+	RUN(test_rate_collision_keeps_buckets());
+	RUN(test_rate_eviction_inherits());
+	RUN(test_rate_stale_slot_full());
+	RUN(test_forwarded_for());
+	RUN(test_ws_version());
 	return harness_done();
 }

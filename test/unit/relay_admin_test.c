@@ -168,9 +168,9 @@ static void test_token_range(void)
 
 int main(void)
 {
-	test_any_order();
-	test_id_length();
-	test_refusals();
-	test_token_range();
+	RUN(test_any_order());
+	RUN(test_id_length());
+	RUN(test_refusals());
+	RUN(test_token_range());
 	return harness_done();
 }

@@ -143,8 +143,8 @@ static void test_transfer_encoding(void)
 
 int main(void)
 {
-	test_lengths();
-	test_bad_lengths();
-	test_transfer_encoding();
+	RUN(test_lengths());
+	RUN(test_bad_lengths());
+	RUN(test_transfer_encoding());
 	return harness_done();
 }

@@ -97,8 +97,8 @@ static void test_dotdot_everywhere(void)
 
 int main(void)
 {
-	test_ordinary_pages();
-	test_traversal();
-	test_dotdot_everywhere();
+	RUN(test_ordinary_pages());
+	RUN(test_traversal());
+	RUN(test_dotdot_everywhere());
 	return harness_done();
 }
