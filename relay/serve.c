@@ -575,13 +575,13 @@ int relay_run(const struct relay_opts *o)
 		close_parts(s);
 		return 1;
 	}
+	relay_ws_init();
 	adopt_bound_port(s, &addr);
 	derive_public_url(s, &addr);
 	log_notice("relay listening on %s://%s%s%s:%d (audience %s, websocket base %s)",
 	           o->insecure_http ? "http" : "https", addr.ipv6 ? "[" : "",
 	           addr.host[0] ? addr.host : "*", addr.ipv6 ? "]" : "", addr.port,
 	           s->verifier.audience, s->public_url);
-	relay_ws_init();
 	if (use_uv)
 		start_flush_hooks();
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);
