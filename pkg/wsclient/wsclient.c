@@ -5,6 +5,7 @@
  */
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/config/config.h"
+#include "pkg/http1/http1.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/wsframe/wsframe.h"
 #include "pkg/url/url.h"
@@ -236,57 +237,90 @@ static int send_all(struct wsc *c, const char *p, size_t n)
 	return 0;
 }
 
-/* Read until the end of the response head; returns its length (bytes after it stay in c->in). */
-static long read_head(struct wsc *c)
+/*
+ * Read until the response head is complete and parse it into @r (views into c->in, valid until
+ * c->in changes); returns the head's length (bytes after it stay in c->in) or -errno: -EPROTO for
+ * a malformed head, -E2BIG past HEAD_MAX.
+ */
+static long read_head(struct wsc *c, struct http1_resp *r)
 {
 	for (;;) {
-		uint8_t *end = c->in_len >= 4 ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
-		ssize_t r;
+		int n = http1_parse_response(c->in, c->in_len, r);
+		ssize_t got;
 
-		if (end)
-			return (long)(end - c->in) + 4;
+		if (n > 0)
+			return n;
+		if (n < 0)
+			return -EPROTO;
 		if (c->in_len >= HEAD_MAX)
 			return -E2BIG;
-		r = wsc_fill(c, HEAD_MAX + 65536);
-		if (r <= 0)
-			return r == 0 ? -ECONNRESET : r;
+		got = wsc_fill(c, HEAD_MAX + 65536);
+		if (got <= 0)
+			return got == 0 ? -ECONNRESET : got;
 	}
 }
 
-static int status_of(const uint8_t *head)
+/* The reason of a failed read_head() for @why. */
+static const char *head_error(long err)
 {
-	int status = 0;
+	return err == -EAGAIN   ? "timed out"
+	       : err == -EPROTO ? "malformed HTTP answer"
+	                        : strerror((int)-err);
+}
 
-	if (sscanf((const char *)head, "HTTP/1.%*d %d", &status) != 1)
+/* Decode the chunked body at the start of c->in in place; its decoded length so far. */
+static int dechunk_in(struct wsc *c, struct http1_chunked *ch, size_t *data, bool *done)
+{
+	size_t used;
+	ssize_t k = http1_dechunk(ch, c->in + *data, c->in_len - *data, &used, done);
+
+	if (k < 0)
 		return -EPROTO;
-	return status;
+	/* the decoded bytes now sit at *data; drop the framing bytes after them */
+	memmove(c->in + *data + k, c->in + *data + used, c->in_len - *data - used);
+	c->in_len -= used - (size_t)k;
+	*data += (size_t)k;
+	return 0;
 }
 
-/* The value of header @name in the NUL-terminated @head, copied to @out; false when absent. */
-static bool header_value(const char *head, const char *name, char *out, size_t len)
+/*
+ * Read the body after a response head into @body, NUL-terminated and cut to @len - 1 bytes:
+ * Content-Length bytes, a chunked body, or what comes until the end of the stream (the request
+ * said "Connection: close"). 0 or -EPROTO for a malformed chunked body.
+ */
+static int read_body(struct wsc *c, const struct http1_resp *r, char *body, size_t len)
 {
-	size_t n = strlen(name);
+	struct http1_chunked ch = {0};
+	size_t want = len - 1, n = 0;
+	bool done = false;
 
-	for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
-		const char *p = line + 2;
-
-		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-			p += n + 1;
-			while (*p == ' ')
-				p++;
-			snprintf(out, len, "%.*s", (int)strcspn(p, "\r\n"), p);
-			return true;
+	if (r->content_length >= 0 && (uint64_t)r->content_length < want)
+		want = (size_t)r->content_length;
+	if (r->chunked) {
+		for (;;) {
+			if (dechunk_in(c, &ch, &n, &done))
+				return -EPROTO;
+			if (done || n >= want || wsc_fill(c, want + HEAD_MAX) <= 0)
+				break;
 		}
+	} else {
+		while (c->in_len < want && wsc_fill(c, want) > 0)
+			;
+		n = c->in_len;
 	}
-	return false;
+	n = n < want ? n : want;
+	memcpy(body, c->in, n);
+	body[n] = '\0';
+	return 0;
 }
 
 int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
              size_t body_len, char why[WSC_WHY])
 {
+	struct http1_resp resp;
 	struct wsc c;
 	struct url u;
-	char *req = NULL, clen[24];
+	char *req = NULL;
 	long head;
 	int ret, n;
 
@@ -313,26 +347,19 @@ int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeou
 	if (n > 0)
 		OPENSSL_cleanse(req, (size_t)n); /* it holds the token */
 	free(req);
-	head = ret ? ret : read_head(&c);
+	head = ret ? ret : read_head(&c, &resp);
 	if (head < 0) {
 		snprintf(why, WSC_WHY, "no HTTP answer from %.100s:%d: %s", u.host, u.port,
-		         head == -EAGAIN ? "timed out" : strerror((int)-head));
+		         head_error(head));
 		head = head == -EAGAIN ? -ETIMEDOUT : head;
 		wsc_close(&c);
 		return (int)head;
 	}
-	c.in[head - 1] = '\0';
-	ret = status_of(c.in);
-	n = header_value((const char *)c.in, "content-length", clen, sizeof(clen)) ? atoi(clen)
-	                                                                           : -1;
 	wsc_consume(&c, (size_t)head);
-	while (n > 0 && c.in_len < (size_t)n && wsc_fill(&c, (size_t)n + 1) > 0)
-		;
-	snprintf(body, body_len, "%.*s",
-	         (int)(n >= 0 && (size_t)n < c.in_len ? (size_t)n : c.in_len), c.in);
+	ret = read_body(&c, &resp, body, body_len) ? -EPROTO : resp.status;
 	wsc_close(&c);
 	if (ret < 0)
-		snprintf(why, WSC_WHY, "malformed HTTP answer from %.100s:%d", u.host, u.port);
+		snprintf(why, WSC_WHY, "malformed HTTP body from %.100s:%d", u.host, u.port);
 	return ret;
 }
 
@@ -357,18 +384,19 @@ void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN])
 	EVP_EncodeBlock((unsigned char *)out, sha, sizeof(sha));
 }
 
-static bool accept_matches(const char *key, const char *got)
+static bool accept_matches(const char *key, struct http1_view got)
 {
 	char want[WSC_ACCEPT_LEN];
 
 	wsc_accept_key(key, strlen(key), want);
-	return strcmp(want, got) == 0;
+	return http1_view_is(got, want);
 }
 
 int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
                 char why[WSC_WHY])
 {
-	char key[32], accept[64], *req = NULL;
+	char key[32], *req = NULL;
+	struct http1_resp resp;
 	struct url u;
 	long head;
 	int ret, n;
@@ -389,20 +417,17 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 	        u.path, u.host, u.port, key);
 	ret = n < 0 ? -ENOMEM : send_all(c, req, (size_t)n);
 	free(req);
-	head = ret ? ret : read_head(c);
+	head = ret ? ret : read_head(c, &resp);
 	if (head < 0) {
 		snprintf(why, WSC_WHY, "no handshake answer from %.100s:%d: %s", u.host, u.port,
-		         head == -EAGAIN ? "timed out" : strerror((int)-head));
+		         head_error(head));
 		head = head == -EAGAIN ? -ETIMEDOUT : head;
 		wsc_close(c);
 		return (int)head;
 	}
-	c->in[head - 1] = '\0';
-	*status = status_of(c->in);
-	if (*status != 101 ||
-	    !header_value((const char *)c->in, "sec-websocket-accept", accept, sizeof(accept)) ||
-	    !accept_matches(key, accept)) {
-		snprintf(why, WSC_WHY, "websocket refused: HTTP %d", *status);
+	*status = resp.status;
+	if (resp.status != 101 || !resp.websocket || !accept_matches(key, resp.ws_accept)) {
+		snprintf(why, WSC_WHY, "websocket refused: HTTP %d", resp.status);
 		wsc_close(c);
 		return -ECONNREFUSED;
 	}
