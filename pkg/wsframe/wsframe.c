@@ -1,10 +1,13 @@
-/* wsframe: RFC 6455 section 5.2 frame headers. */
+/* wsframe: RFC 6455 section 5.2 frame headers, section 5.4 messages, section 4.2.2 accept key. */
 #include "pkg/wsframe/wsframe.h"
 #include "pkg/utf8/utf8.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 static bool is_known_opcode(uint8_t op)
 {
@@ -47,6 +50,22 @@ int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f)
 	return (int)need;
 }
 
+int wsframe_next(const uint8_t *p, size_t len, size_t *off, struct ws_frame *f,
+                 const uint8_t **payload)
+{
+	int h = wsframe_parse(p + *off, len - *off, f);
+
+	if (h <= 0)
+		return h;
+	if (f->payload_len > SIZE_MAX - (size_t)h - *off)
+		return -EPROTO;
+	if (len - *off - (size_t)h < f->payload_len)
+		return 0;
+	*payload = p + *off + h;
+	*off += (size_t)h + (size_t)f->payload_len;
+	return 1;
+}
+
 size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len,
                       const uint8_t *mask)
 {
@@ -73,6 +92,19 @@ size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_l
 		n += 4;
 	}
 	return n;
+}
+
+void wsframe_accept_key(const char *key, size_t len, char out[WSFRAME_ACCEPT_LEN])
+{
+	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+	unsigned char sha[SHA_DIGEST_LENGTH], buf[128];
+
+	/* a key is 24 characters (16 bytes in base64); a longer one cannot match anything */
+	len = len < sizeof(buf) - sizeof(guid) ? len : sizeof(buf) - sizeof(guid);
+	memcpy(buf, key, len);
+	memcpy(buf + len, guid, sizeof(guid) - 1);
+	SHA1(buf, len + sizeof(guid) - 1, sha);
+	EVP_EncodeBlock((unsigned char *)out, sha, sizeof(sha));
 }
 
 void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset)
