@@ -278,15 +278,12 @@ static void pong(struct peer *p, const uint8_t *payload, uint64_t len)
 
 static void parse_frames(struct bench *b, struct peer *p, int64_t now)
 {
-	size_t off = 0;
+	const uint8_t *payload;
 	struct ws_frame f;
-	int h;
+	size_t off = 0;
+	int k;
 
-	while ((h = wsframe_parse(p->c.in + off, p->c.in_len - off, &f)) > 0) {
-		const uint8_t *payload = p->c.in + off + (size_t)h;
-
-		if (p->c.in_len - off - (size_t)h < f.payload_len)
-			break;
+	while ((k = wsframe_next(p->c.in.p, p->c.in.len, &off, &f, &payload)) > 0) {
 		if ((f.opcode == WS_TEXT || f.opcode == WS_BINARY) && p->role == READER)
 			on_message(b, p, payload, f.payload_len,
 			           now); /* others may read too: ignored */
@@ -294,10 +291,9 @@ static void parse_frames(struct bench *b, struct peer *p, int64_t now)
 			pong(p, payload, f.payload_len);
 		else if (f.opcode == WS_CLOSE)
 			p->dead = true;
-		off += (size_t)h + (size_t)f.payload_len;
 	}
 	wsc_consume(&p->c, off);
-	if (h < 0) {
+	if (k < 0) {
 		/* counted once: the bytes stay bad, so the peer leaves the loop */
 		b->errors++;
 		p->dead = true;

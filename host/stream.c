@@ -397,7 +397,7 @@ static void relay_connect(struct stream *s)
 	atomic_store(&s->relay_state, "up");
 	link_up(s, &s->relay);
 	schedule_renewal(s);
-	if (s->ws.in_len)
+	if (wsc_buffered(&s->ws))
 		relay_readable(s); /* frames that came with the handshake's answer */
 }
 
@@ -737,7 +737,7 @@ static void device_connect(struct stream *s)
 	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->dev_fd, &ev);
 	atomic_store(&s->device_state, "up");
 	link_up(s, &s->device);
-	if (s->dev == DEV_WS && s->dws.in_len)
+	if (s->dev == DEV_WS && wsc_buffered(&s->dws))
 		device_readable(s); /* frames that came with the handshake's answer */
 }
 
@@ -991,7 +991,7 @@ static void renew(struct stream *s)
 	atomic_fetch_add(&s->renewals, 1);
 	S_NOTICE(s, "%s", "token renewed on a new link without a gap");
 	schedule_renewal(s);
-	if (s->ws.in_len)
+	if (wsc_buffered(&s->ws))
 		relay_readable(s);
 }
 

@@ -4,6 +4,7 @@
  * afterwards.
  */
 #include "pkg/wsclient/wsclient.h"
+#include "pkg/buf/buf.h"
 #include "pkg/config/config.h"
 #include "pkg/http1/http1.h"
 #include "pkg/jwt/jwt.h"
@@ -28,7 +29,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #define HEAD_MAX 16384
@@ -144,7 +144,7 @@ void wsc_close(struct wsc *c)
 	}
 	if (c->fd >= 0)
 		close(c->fd);
-	free(c->in);
+	buf_release(&c->in);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 }
@@ -196,32 +196,36 @@ ssize_t wsc_recv(struct wsc *c, void *p, size_t n)
 
 ssize_t wsc_fill(struct wsc *c, size_t max)
 {
+	struct buf *b = &c->in;
+	size_t want;
 	ssize_t r;
+	int ret;
 
-	if (c->in_cap - c->in_len < 4096 && c->in_cap < max) {
-		size_t cap = c->in_cap ? c->in_cap * 2 : 65536;
-		uint8_t *p;
-
-		if (cap > max)
-			cap = max;
-		p = realloc(c->in, cap);
-		if (!p)
-			return -ENOMEM;
-		c->in = p;
-		c->in_cap = cap;
-	}
-	if (c->in_len == c->in_cap)
+	/* the cap is the caller's (a head, a stream's largest message); what is held stays */
+	b->max = max > b->cap ? max : b->cap;
+	/* read 64 KiB at once when starting, then at least 4 KiB: fewer calls for a load generator */
+	want = b->cap ? 4096 : 65536;
+	if (want > buf_left(b))
+		want = buf_left(b);
+	if (!want)
 		return -ENOBUFS;
-	r = wsc_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	ret = buf_reserve(b, want);
+	if (ret)
+		return ret;
+	r = wsc_recv(c, b->p + b->len, buf_room(b));
 	if (r > 0)
-		c->in_len += (size_t)r;
+		b->len += (size_t)r;
 	return r;
 }
 
 void wsc_consume(struct wsc *c, size_t n)
 {
-	memmove(c->in, c->in + n, c->in_len - n);
-	c->in_len -= n;
+	buf_consume(&c->in, n);
+}
+
+size_t wsc_buffered(const struct wsc *c)
+{
+	return c->in.len;
 }
 
 static int send_all(struct wsc *c, const char *p, size_t n)
@@ -245,14 +249,14 @@ static int send_all(struct wsc *c, const char *p, size_t n)
 static long read_head(struct wsc *c, struct http1_resp *r)
 {
 	for (;;) {
-		int n = http1_parse_response(c->in, c->in_len, r);
+		int n = http1_parse_response(c->in.p, c->in.len, r);
 		ssize_t got;
 
 		if (n > 0)
 			return n;
 		if (n < 0)
 			return -EPROTO;
-		if (c->in_len >= HEAD_MAX)
+		if (c->in.len >= HEAD_MAX)
 			return -E2BIG;
 		got = wsc_fill(c, HEAD_MAX + 65536);
 		if (got <= 0)
@@ -272,13 +276,13 @@ static const char *head_error(long err)
 static int dechunk_in(struct wsc *c, struct http1_chunked *ch, size_t *data, bool *done)
 {
 	size_t used;
-	ssize_t k = http1_dechunk(ch, c->in + *data, c->in_len - *data, &used, done);
+	ssize_t k = http1_dechunk(ch, c->in.p + *data, c->in.len - *data, &used, done);
 
 	if (k < 0)
 		return -EPROTO;
 	/* the decoded bytes now sit at *data; drop the framing bytes after them */
-	memmove(c->in + *data + k, c->in + *data + used, c->in_len - *data - used);
-	c->in_len -= used - (size_t)k;
+	memmove(c->in.p + *data + k, c->in.p + *data + used, c->in.len - *data - used);
+	c->in.len -= used - (size_t)k;
 	*data += (size_t)k;
 	return 0;
 }
@@ -304,12 +308,12 @@ static int read_body(struct wsc *c, const struct http1_resp *r, char *body, size
 				break;
 		}
 	} else {
-		while (c->in_len < want && wsc_fill(c, want) > 0)
+		while (c->in.len < want && wsc_fill(c, want) > 0)
 			;
-		n = c->in_len;
+		n = c->in.len;
 	}
 	n = n < want ? n : want;
-	memcpy(body, c->in, n);
+	memcpy(body, c->in.p, n);
 	body[n] = '\0';
 	return 0;
 }
@@ -373,15 +377,7 @@ static void ws_key(char key[32])
 
 void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN])
 {
-	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-	unsigned char sha[SHA_DIGEST_LENGTH], buf[128];
-
-	/* a key is 24 characters (16 bytes in base64); a longer one cannot match anything */
-	len = len < sizeof(buf) - sizeof(guid) ? len : sizeof(buf) - sizeof(guid);
-	memcpy(buf, key, len);
-	memcpy(buf + len, guid, sizeof(guid) - 1);
-	SHA1(buf, len + sizeof(guid) - 1, sha);
-	EVP_EncodeBlock((unsigned char *)out, sha, sizeof(sha));
+	wsframe_accept_key(key, len, out);
 }
 
 static bool accept_matches(const char *key, struct http1_view got)
@@ -571,19 +567,17 @@ int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, 
 int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
 {
 	for (;;) {
+		const uint8_t *payload;
 		struct ws_frame f;
 		size_t off = 0;
 		ssize_t r;
-		int h;
+		int k;
 
 		/* what is buffered first: frames can arrive with the handshake's answer */
-		while ((h = wsframe_parse(c->in + off, c->in_len - off, &f)) > 0 &&
-		       c->in_len - off - (size_t)h >= f.payload_len) {
-			if (!fn(arg, &f, c->in + off + h))
+		while ((k = wsframe_next(c->in.p, c->in.len, &off, &f, &payload)) > 0)
+			if (!fn(arg, &f, payload))
 				return 1;
-			off += (size_t)h + (size_t)f.payload_len;
-		}
-		if (h < 0)
+		if (k < 0)
 			return -EPROTO;
 		wsc_consume(c, off);
 		r = wsc_fill(c, max);

@@ -16,6 +16,7 @@
 
 #include <openssl/ssl.h>
 
+#include "pkg/buf/buf.h"
 #include "pkg/wsframe/wsframe.h"
 
 #define WSC_WHY 256
@@ -23,8 +24,7 @@
 struct wsc {
 	int fd;
 	SSL *ssl;
-	uint8_t *in; /* received bytes not yet consumed */
-	size_t in_len, in_cap;
+	struct buf in; /* received bytes not yet consumed */
 };
 
 /* A TLS client context; @verify checks the certificate chain and host name. NULL on failure. */
@@ -44,10 +44,15 @@ int wsc_nonblock(struct wsc *c);
 ssize_t wsc_send(struct wsc *c, const void *p, size_t n);
 ssize_t wsc_recv(struct wsc *c, void *p, size_t n);
 
-/* Receive into c->in (growing it up to @max bytes). Returns bytes added, 0 at end, -errno. */
+/*
+ * Receive into c->in (growing it up to @max bytes). Returns bytes added, 0 at end, -ENOBUFS when
+ * c->in holds @max bytes already, -EAGAIN, -errno.
+ */
 ssize_t wsc_fill(struct wsc *c, size_t max);
 /* Drop the first @n bytes of c->in. */
 void wsc_consume(struct wsc *c, size_t n);
+/* How many received bytes wait in c->in (frames that came with others, or with the handshake). */
+size_t wsc_buffered(const struct wsc *c);
 
 /*
  * POST an empty body to @access_url with "Authorization: @token" on a new connection. Returns
@@ -107,9 +112,8 @@ int wsc_token(const char *token, const char *token_file, const char *access_url,
               const char *secret_file, const char *audience, char **scopes, size_t n_scopes,
               int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY]);
 
-/* The Sec-WebSocket-Accept value for the client's @key (RFC 6455 section 4.2.2), NUL-terminated.
- */
-#define WSC_ACCEPT_LEN 32
+/* wsframe_accept_key() under its former name (relay host's ingest server calls it). */
+#define WSC_ACCEPT_LEN WSFRAME_ACCEPT_LEN
 void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN]);
 
 /* The topic of an access URL (its last path segment), or -EINVAL. */
