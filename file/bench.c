@@ -12,7 +12,7 @@
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/clock/clock.h"
-#include "pkg/config/config.h"
+#include "pkg/secret/secret.h"
 #include "pkg/url/url.h"
 #include "pkg/wsframe/wsframe.h"
 
@@ -71,8 +71,8 @@ struct bench {
 
 static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, char why[WSC_WHY])
 {
-	return wsc_mint(b->o->session, b->o->secret_file, b->o->audience, scopes, n_scopes,
-	                b->o->duration / 1000 + 3600, "bench", out, why);
+	return rjwt_mint_session(b->o->session, b->o->secret_file, b->o->audience, scopes, n_scopes,
+	                         b->o->duration / 1000 + 3600, "bench", out, why);
 }
 
 /*
@@ -86,7 +86,7 @@ static int load_token(struct bench *b, char why[WSC_WHY])
 	int ret;
 
 	if (b->o->token_file && *b->o->token_file) {
-		ret = cfg_read_secret_file(b->o->token_file, &b->token);
+		ret = secret_read_file(b->o->token_file, &b->token);
 		if (ret)
 			snprintf(why, WSC_WHY, "cannot read token file '%.200s'", b->o->token_file);
 		else
@@ -565,8 +565,8 @@ static void teardown(struct bench *b)
 	free(b->peers);
 	free(b->hist);
 	free(b->filler);
-	cfg_free_secret(b->token);
-	cfg_free_secret(b->w_token);
+	secret_free(b->token);
+	secret_free(b->w_token);
 	if (b->tls)
 		SSL_CTX_free(b->tls);
 	if (b->ep >= 0)

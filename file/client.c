@@ -16,7 +16,7 @@
 #include "file/client.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/clock/clock.h"
-#include "pkg/config/config.h"
+#include "pkg/secret/secret.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
 #include "pkg/play/play.h"
@@ -191,8 +191,10 @@ int client_token(const struct client_opts *o, char **out, char why[256])
 {
 	char *scopes[] = {(char *)"read", (char *)"write"};
 
-	return wsc_token(o->token, o->token_file, o->session, o->secret_file, o->audience, scopes,
-	                 2, 24 * 3600, "relay-file", out, why);
+	return rjwt_client_token(&(struct rjwt_source){o->token, o->token_file, o->secret_file,
+	                                               o->audience, scopes, 2, 24 * 3600,
+	                                               "relay-file"},
+	                         o->session, out, why);
 }
 
 /* ---- the session ---- */
@@ -520,7 +522,7 @@ static void connect_now(struct client *cl)
 	if (!ret)
 		ret = wsc_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout, &status,
 		               why);
-	cfg_free_secret(token);
+	secret_free(token);
 	if (!ret) {
 		epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->c.fd, &ev);
 		cl->connected = true;
@@ -834,7 +836,7 @@ int file_check(const struct client_opts *o)
 			                : strerror(-ret));
 	}
 	t_rt = ms_since(t0);
-	cfg_free_secret(token);
+	secret_free(token);
 	wsc_close(&a);
 	wsc_close(&b);
 	if (cl.tls)

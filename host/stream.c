@@ -20,6 +20,7 @@
 #include "host/video.h"
 #include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
+#include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/wsframe/wsframe.h"
@@ -357,8 +358,10 @@ static int join(struct stream *s, struct wsc *c, bool *refusal, char why[WSC_WHY
 
 	*refusal = false;
 	/* minted: a fresh token at every connection */
-	ret = wsc_token(s->o.token, s->o.token_file, s->o.session, s->o.secret_file, s->o.audience,
-	                scopes, 2, s->o.token_lifetime / 1000, "relay-host", &token, why);
+	ret = rjwt_client_token(&(struct rjwt_source){s->o.token, s->o.token_file, s->o.secret_file,
+	                                              s->o.audience, scopes, 2,
+	                                              s->o.token_lifetime / 1000, "relay-host"},
+	                        s->o.session, &token, why);
 	if (ret)
 		return ret; /* an unreadable token file may be being replaced: try again later */
 	ret = wsc_join(c, s->o.session, token, s->tls, (int)s->o.timeout, &status, why);

@@ -93,3 +93,13 @@ int url_parse(const char *s, struct url *u)
 			return -EINVAL;
 	return 0;
 }
+
+int url_topic_of(const char *access_url, char *out, size_t len)
+{
+	const char *slash = strrchr(access_url, '/');
+
+	if (!slash || !slash[1] || strchr(slash, '?') || strlen(slash + 1) >= len)
+		return -EINVAL;
+	snprintf(out, len, "%s", slash + 1);
+	return 0;
+}

@@ -5,9 +5,7 @@
  */
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/buf/buf.h"
-#include "pkg/config/config.h"
 #include "pkg/http1/http1.h"
-#include "pkg/jwt/jwt.h"
 #include "pkg/wsframe/wsframe.h"
 #include "pkg/url/url.h"
 
@@ -476,64 +474,9 @@ int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *
 	return ret ? ret : wsc_nonblock(c);
 }
 
-/* ---- tokens for clients that hold the secret ---- */
-
 int wsc_topic_of(const char *access_url, char *out, size_t len)
 {
-	const char *slash = strrchr(access_url, '/');
-
-	if (!slash || !slash[1] || strchr(slash, '?') || strlen(slash + 1) >= len)
-		return -EINVAL;
-	snprintf(out, len, "%s", slash + 1);
-	return 0;
-}
-
-int wsc_mint(const char *access_url, const char *secret_file, const char *audience, char **scopes,
-             size_t n_scopes, int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY])
-{
-	struct rjwt_claims c = {0};
-	char topic[128], aud[512], *secret = NULL, *auds[] = {aud};
-	struct url u;
-	int ret;
-
-	*out = NULL;
-	if (wsc_topic_of(access_url, topic, sizeof(topic)) || url_parse(access_url, &u)) {
-		snprintf(why, WSC_WHY,
-		         "the session must be an access URL ending in /session/TOPIC");
-		return -EINVAL;
-	}
-	if (audience && *audience) {
-		snprintf(aud, sizeof(aud), "%s", audience);
-	} else {
-		/* the origin as an operator writes it: no port when it is the scheme's default */
-		bool v6 = strchr(u.host, ':') != NULL;
-		int n = snprintf(aud, sizeof(aud), "%s://%s%s%s", u.tls ? "https" : "http",
-		                 v6 ? "[" : "", u.host, v6 ? "]" : "");
-
-		if (u.port != (u.tls ? 443 : 80) && n > 0 && (size_t)n < sizeof(aud))
-			snprintf(aud + n, sizeof(aud) - (size_t)n, ":%d", u.port);
-	}
-	ret = cfg_read_secret_file(secret_file, &secret);
-	if (ret) {
-		snprintf(why, WSC_WHY, "cannot read secret file '%.200s'", secret_file);
-		return ret;
-	}
-	c.topic = topic;
-	c.prefix = (char *)"session";
-	c.booking_id = (char *)who;
-	c.sub = (char *)who;
-	c.scopes = scopes;
-	c.n_scopes = n_scopes;
-	c.aud = auds;
-	c.n_aud = 1;
-	c.iat = time(NULL) - 1;
-	c.nbf = c.iat;
-	c.exp = c.iat + lifetime_s;
-	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, out);
-	cfg_free_secret(secret);
-	if (ret)
-		snprintf(why, WSC_WHY, "cannot sign a token");
-	return ret;
+	return url_topic_of(access_url, out, len);
 }
 
 int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, int timeout_ms)
@@ -586,29 +529,4 @@ int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
 		if (r <= 0)
 			return r == 0 ? -ECONNRESET : (int)r;
 	}
-}
-
-int wsc_token(const char *token, const char *token_file, const char *access_url,
-              const char *secret_file, const char *audience, char **scopes, size_t n_scopes,
-              int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY])
-{
-	int ret;
-
-	*out = NULL;
-	if (token && *token) {
-		*out = strdup(token);
-		return *out ? 0 : -ENOMEM;
-	}
-	if (token_file && *token_file) {
-		ret = cfg_read_secret_file(token_file, out);
-		if (ret)
-			snprintf(why, WSC_WHY, "cannot read token file '%.200s'", token_file);
-		return ret;
-	}
-	if (secret_file && *secret_file)
-		return wsc_mint(access_url, secret_file, audience, scopes, n_scopes, lifetime_s,
-		                who, out, why);
-	snprintf(why, WSC_WHY,
-	         "no token: give the token (environment), a token file or a secret file");
-	return -EINVAL;
 }

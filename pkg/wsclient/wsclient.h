@@ -95,28 +95,11 @@ int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg);
  */
 int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, int timeout_ms);
 
-/*
- * Mint an HS256 token for the topic of @access_url (its last path segment) with @scopes, for
- * @audience (NULL or "": the URL's origin), valid @lifetime_s seconds from now, booking id and
- * sub @who. The secret is read from @secret_file and wiped. 0 or -errno with @why.
- */
-int wsc_mint(const char *access_url, const char *secret_file, const char *audience, char **scopes,
-             size_t n_scopes, int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY]);
-
-/*
- * The token to present: @token itself when set, else the contents of @token_file, else one minted
- * with wsc_mint() from @secret_file. New string in *out (wipe and free with cfg_free_secret()).
- * 0 or -errno with a reason in @why naming what is missing or unreadable.
- */
-int wsc_token(const char *token, const char *token_file, const char *access_url,
-              const char *secret_file, const char *audience, char **scopes, size_t n_scopes,
-              int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY]);
-
 /* wsframe_accept_key() under its former name (relay host's ingest server calls it). */
 #define WSC_ACCEPT_LEN WSFRAME_ACCEPT_LEN
 void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN]);
 
-/* The topic of an access URL (its last path segment), or -EINVAL. */
+/* url_topic_of() (pkg/url) under the name relay host calls. */
 int wsc_topic_of(const char *access_url, char *out, size_t len);
 
 #endif

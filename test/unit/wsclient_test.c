@@ -1,11 +1,8 @@
 /*
- * wsclient_test: the parts of pkg/wsclient that need no server. Minted tokens name the access
- * URL's topic, and their default audience is the origin as an operator writes it (no port when
- * it is the scheme's default, which --audience https://relay.example.org expects); the
+ * wsclient_test: the parts of pkg/wsclient that need no server (minting moved to jwt_test). The
  * websocket accept key matches RFC 6455 section 1.3's example; tokens with control characters
  * are refused before anything is sent.
  */
-#include "pkg/jwt/jwt.h"
 #include "pkg/wsclient/wsclient.h"
 #include "test/harness.h"
 
@@ -13,32 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char secret_path[] = "/tmp/relay-wsclient-test-XXXXXX";
-
-static void check_audience(const char *url, const char *want_aud)
-{
-	char *scopes[] = {(char *)"read"}, *token = NULL, why[WSC_WHY] = "";
-	struct rjwt_claims c = {0};
-
-	CHECK_EQ(wsc_mint(url, secret_path, NULL, scopes, 1, 60, "test", &token, why), 0);
-	CHECK_EQ(token ? rjwt_decode_unverified(token, strlen(token), &c) : -1, 0);
-	CHECK_EQ(c.n_aud, 1);
-	CHECK_STR(c.n_aud ? c.aud[0] : NULL, want_aud);
-	CHECK_STR(c.topic, "expt00");
-	rjwt_claims_release(&c);
-	free(token);
-}
-
-static void test_default_audience(void)
-{
-	check_audience("https://relay.example.org/session/expt00", "https://relay.example.org");
-	check_audience("https://relay.example.org:443/session/expt00", "https://relay.example.org");
-	check_audience("http://relay.example.org/session/expt00", "http://relay.example.org");
-	check_audience("https://127.0.0.1:8443/session/expt00", "https://127.0.0.1:8443");
-	check_audience("http://127.0.0.1:443/session/expt00", "http://127.0.0.1:443");
-	check_audience("https://[::1]:8443/session/expt00", "https://[::1]:8443");
-}
 
 static void test_accept_key(void)
 {
@@ -60,13 +31,7 @@ static void test_token_control_characters(void)
 
 int main(void)
 {
-	int fd = mkstemp(secret_path);
-
-	CHECK(fd >= 0 && write(fd, "wsclient-test-secret\n", 21) == 21);
-	close(fd);
-	test_default_audience();
 	test_accept_key();
 	test_token_control_characters();
-	unlink(secret_path);
 	return harness_done();
 }
