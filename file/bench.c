@@ -539,7 +539,9 @@ static int setup(struct bench *b, char why[WSC_WHY])
 	b->peers = calloc(b->npeers, sizeof(*b->peers));
 	b->hist = calloc(HIST_US, sizeof(*b->hist));
 	b->filler = malloc((size_t)o->size);
-	b->tls = wsc_tls_new(!o->insecure);
+	b->tls = wsc_tls_new_ca(!o->insecure, o->ca_file, why);
+	if (!b->tls)
+		return -EINVAL;
 	b->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!b->peers || !b->hist || !b->filler || !b->tls || b->ep < 0) {
 		snprintf(why, WSC_WHY, "out of memory");

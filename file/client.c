@@ -667,7 +667,6 @@ static int setup(struct client *cl)
 	cl->ep = epoll_create1(EPOLL_CLOEXEC);
 	cl->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	cl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	cl->tls = wsc_tls_new(!cl->o->insecure);
 	if (cl->ep < 0 || cl->sig_fd < 0 || cl->timer_fd < 0 || !cl->tls)
 		return -ENOMEM;
 	ev.data.fd = cl->sig_fd;
@@ -734,6 +733,7 @@ int file_client(const struct client_opts *o)
 {
 	struct client cl = {
 	        .o = o, .ep = -1, .sig_fd = -1, .timer_fd = -1, .out_fd = STDOUT_FILENO};
+	char why[WSC_WHY];
 	int ret;
 
 	cl.c.fd = -1;
@@ -742,10 +742,17 @@ int file_client(const struct client_opts *o)
 	cl.pstate = P_RUN;
 	if (o->play && *o->play && play_script_load(o->play, &cl.script))
 		return CLIENT_USAGE;
+	cl.tls = wsc_tls_new_ca(!o->insecure, o->ca_file, why);
+	if (!cl.tls) {
+		fprintf(stderr, "relay file: %s\n", why);
+		play_script_free(cl.script);
+		return CLIENT_USAGE;
+	}
 	ret = open_output(&cl);
 	if (ret) {
 		fprintf(stderr, "relay file: cannot open '%s': %s\n", o->file, strerror(-ret));
 		play_script_free(cl.script);
+		SSL_CTX_free(cl.tls);
 		return CLIENT_FAIL;
 	}
 	if (setup(&cl)) {
@@ -809,8 +816,8 @@ int file_check(const struct client_opts *o)
 	int64_t t0;
 	double t_a, t_b, t_rt;
 
-	cl.tls = wsc_tls_new(!o->insecure);
-	ret = cl.tls ? client_token(o, &token, why) : -ENOMEM;
+	cl.tls = wsc_tls_new_ca(!o->insecure, o->ca_file, why);
+	ret = cl.tls ? client_token(o, &token, why) : -EINVAL;
 	t0 = clock_mono_ns();
 	if (!ret)
 		ret = wsc_join(&a, o->session, token, cl.tls, (int)o->timeout, &status, why);

@@ -18,6 +18,7 @@ struct client_opts {
 	char *file;                       /* record here; "" or "-" for stdout */
 	char *mode;                       /* "text" or "binary" */
 	char *play;                       /* .play script to run */
+	char *ca_file;                    /* trust this PEM file instead of the system's CAs */
 	bool interactive;                 /* send lines from stdin */
 	bool insecure;                    /* do not verify the TLS certificate */
 	bool once;                        /* no reconnection: exit when the connection ends */

@@ -1145,13 +1145,17 @@ static void video_opts_of(struct stream *s)
 static int setup(struct stream *s, char why[STREAM_WHY])
 {
 	const struct host_opts *o = &s->o;
-	char vwhy[160];
+	char vwhy[160], twhy[WSC_WHY];
 
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	s->tls = wsc_tls_new(!o->insecure);
+	s->tls = wsc_tls_new_ca(!o->insecure, o->ca_file, twhy);
+	if (!s->tls) {
+		snprintf(why, STREAM_WHY, "stream '%.30s': %.200s", s->name, twhy);
+		return -EINVAL;
+	}
 	if (s->ep < 0 || s->stop_fd < 0 || s->timer_fd < 0 || s->ev_fd < 0 || !s->tls ||
 	    watch(s, s->stop_fd, &s->stop_fd) || watch(s, s->timer_fd, &s->timer_fd) ||
 	    watch(s, s->ev_fd, &s->ev_fd)) {

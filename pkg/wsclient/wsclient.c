@@ -9,6 +9,7 @@
 #include "pkg/wsframe/wsframe.h"
 #include "pkg/url/url.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -31,20 +32,44 @@
 
 #define HEAD_MAX 16384
 
-SSL_CTX *wsc_tls_new(bool verify)
+SSL_CTX *wsc_tls_new_ca(bool verify, const char *ca_file, char why[WSC_WHY])
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	unsigned long e;
 
-	if (!ctx)
+	if (!ctx) {
+		snprintf(why, WSC_WHY, "cannot create a TLS context");
 		return NULL;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	if (verify) {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		SSL_CTX_set_default_verify_paths(ctx);
-	} else {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (!verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (!ca_file || !*ca_file) {
+		SSL_CTX_set_default_verify_paths(ctx);
+		return ctx;
+	}
+	/* only this file, as curl's --cacert: a private CA, or the relay's own certificate */
+	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		e = ERR_get_error();
+		snprintf(why, WSC_WHY, "cannot load CA file '%.150s': %s", ca_file,
+		         e ? ERR_reason_error_string(e) : "no certificates");
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* trust a certificate in the file even when it is not a self-signed root (pinning) */
+	X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
 	return ctx;
+}
+
+SSL_CTX *wsc_tls_new(bool verify)
+{
+	char why[WSC_WHY];
+
+	return wsc_tls_new_ca(verify, NULL, why);
 }
 
 static void set_timeouts(int fd, int timeout_ms)
@@ -91,23 +116,50 @@ static int tcp_connect(const struct url *u, int timeout_ms, char why[WSC_WHY])
 	return fd;
 }
 
+/* Check the peer's name: an IP literal against IP SANs, anything else as a DNS name. */
+static void expect_host(SSL *ssl, const char *host)
+{
+	struct in6_addr a;
+
+	if (inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, host, &a) == 1)
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	else
+		SSL_set1_host(ssl, host);
+}
+
+/* Why a handshake failed: the certificate check's own reason when that was it. */
+static void tls_failure(SSL *ssl, const struct url *u, char why[WSC_WHY])
+{
+	unsigned long e = ERR_get_error();
+	long v = SSL_get_verify_result(ssl);
+
+	if (v != X509_V_OK)
+		snprintf(why, WSC_WHY,
+		         "TLS handshake with %.100s:%d failed: certificate not trusted: %s (see "
+		         "--ca-file)",
+		         u->host, u->port, X509_verify_cert_error_string(v));
+	else
+		snprintf(why, WSC_WHY, "TLS handshake with %.100s:%d failed: %s", u->host, u->port,
+		         e ? ERR_reason_error_string(e) : "connection closed");
+	ERR_clear_error();
+}
+
 static int tls_start(struct wsc *c, const struct url *u, SSL_CTX *tls, char why[WSC_WHY])
 {
-	unsigned long e;
+	struct in6_addr a;
 
 	c->ssl = SSL_new(tls);
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
 		snprintf(why, WSC_WHY, "out of memory");
 		return -ENOMEM;
 	}
-	SSL_set_tlsext_host_name(c->ssl, u->host);
+	/* RFC 6066 section 3: no IP literals in SNI */
+	if (inet_pton(AF_INET, u->host, &a) != 1 && inet_pton(AF_INET6, u->host, &a) != 1)
+		SSL_set_tlsext_host_name(c->ssl, u->host);
 	if (SSL_CTX_get_verify_mode(tls) & SSL_VERIFY_PEER)
-		SSL_set1_host(c->ssl, u->host);
+		expect_host(c->ssl, u->host);
 	if (SSL_connect(c->ssl) != 1) {
-		e = ERR_get_error();
-		snprintf(why, WSC_WHY, "TLS handshake with %.100s:%d failed: %s", u->host, u->port,
-		         e ? ERR_reason_error_string(e) : "connection closed");
-		ERR_clear_error();
+		tls_failure(c->ssl, u, why);
 		return -EPROTO;
 	}
 	return 0;

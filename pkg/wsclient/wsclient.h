@@ -27,7 +27,14 @@ struct wsc {
 	struct buf in; /* received bytes not yet consumed */
 };
 
-/* A TLS client context; @verify checks the certificate chain and host name. NULL on failure. */
+/*
+ * A TLS client context. @verify checks the certificate chain and the host name (an IP literal
+ * against the certificate's IP addresses); the chain must end at a certificate in @ca_file (PEM:
+ * a private CA, or the relay's self-signed certificate itself) when set, else at one of the
+ * system's CAs. NULL with @why on failure (an unreadable @ca_file or one without certificates).
+ */
+SSL_CTX *wsc_tls_new_ca(bool verify, const char *ca_file, char why[WSC_WHY]);
+/* wsc_tls_new_ca() with the system's CAs. */
 SSL_CTX *wsc_tls_new(bool verify);
 
 /*
