@@ -8,6 +8,7 @@
  * an all-zero key (RFC 6455 requires a mask, not a secret one, and servers cannot tell).
  * One epoll loop drives every connection; a timerfd paces writers and prints progress.
  */
+#define LOG_MODULE "bench"
 #include "file/bench.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/jwt/jwt.h"

@@ -1,5 +1,6 @@
 /*
- * file/client: `relay file` connect/record/play/interactive and `relay file check`.
+ * file/client: `relay file` connect/record/play/interactive (scripts load in file/script.c,
+ * `relay file check` is file/check.c).
  *
  * One epoll loop: the websocket (pkg/wsclient + pkg/wsframe), a signalfd (SIGHUP reopens the
  * recording, SIGINT/SIGTERM end the session), a one-shot timerfd armed at the nearest deadline
@@ -13,20 +14,19 @@
  *   DONE  -> linger, then the session ends                (on_timer)
  * The script only advances while connected.
  */
+#define LOG_MODULE "file"
 #include "file/client.h"
+#include "file/script.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/clock/clock.h"
 #include "pkg/secret/secret.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
-#include "pkg/play/play.h"
 #include "pkg/url/url.h"
 #include "pkg/wsframe/wsframe.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,152 +42,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#define MSG_MAX     (64 * 1024 * 1024)
-#define FILTERS_MAX 64
-#define NEVER       INT64_MAX
-
-/* ---- scripts ---- */
-
-struct script_line {
-	struct play_line l;
-	regex_t re; /* condition or filter pattern */
-	bool has_re;
-	int lineno;
-};
-
-struct play_script {
-	char *text; /* the file; views point into it */
-	struct script_line *lines;
-	size_t n;
-};
-
-static int compile(struct script_line *sl, const char *path, char *err_text, size_t len)
-{
-	char pattern[4096];
-	int rc;
-
-	if (sl->l.pattern.len >= sizeof(pattern)) {
-		snprintf(err_text, len, "%s:%d: regex longer than %zu bytes", path, sl->lineno,
-		         sizeof(pattern) - 1);
-		return -EINVAL;
-	}
-	memcpy(pattern, sl->l.pattern.p, sl->l.pattern.len);
-	pattern[sl->l.pattern.len] = '\0';
-	rc = regcomp(&sl->re, pattern, REG_EXTENDED | REG_NOSUB);
-	if (rc) {
-		char msg[128];
-
-		regerror(rc, &sl->re, msg, sizeof(msg));
-		snprintf(err_text, len, "%s:%d: bad regex '%.200s': %s", path, sl->lineno, pattern,
-		         msg);
-		return -EINVAL;
-	}
-	sl->has_re = true;
-	return 0;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 64 * 1024 * 1024 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
-	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
-		buf[n] = '\0';
-		*len = (size_t)n;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
-/* Parse and compile every line, so nothing is sent from a script with a mistake in it. */
-static int parse_all(struct play_script *s, size_t len, const char *path)
-{
-	char *p = s->text, *end = s->text + len, err_text[512];
-	int lineno = 0, ret = 0, n_accept = 0, n_deny = 0; /* filters since the last reset */
-
-	while (p < end && !ret) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct script_line *sl = &s->lines[s->n];
-		struct play_error e;
-
-		sl->lineno = ++lineno;
-		if (play_parse_line(p, n, &sl->l, &e)) {
-			fprintf(stderr, "%s:%d:%zu: expected %s\n", path, lineno, e.column,
-			        e.expected);
-			ret = -EINVAL;
-		} else if ((sl->l.has_condition ||
-		            (sl->l.kind == PLAY_FILTER && sl->l.verb != PLAY_RESET)) &&
-		           compile(sl, path, err_text, sizeof(err_text))) {
-			fprintf(stderr, "%s\n", err_text);
-			ret = -EINVAL;
-		} else if (sl->l.kind == PLAY_FILTER &&
-		           ((sl->l.verb == PLAY_ACCEPT && ++n_accept > FILTERS_MAX) ||
-		            (sl->l.verb == PLAY_DENY && ++n_deny > FILTERS_MAX))) {
-			fprintf(stderr, "%s:%d: more than %d %s filters without a reset\n", path,
-			        lineno, FILTERS_MAX, sl->l.verb == PLAY_ACCEPT ? "accept" : "deny");
-			regfree(&sl->re);
-			ret = -EINVAL;
-		} else {
-			if (sl->l.kind == PLAY_FILTER && sl->l.verb == PLAY_RESET)
-				n_accept = n_deny = 0;
-			s->n++;
-		}
-		p += n + 1;
-	}
-	return ret;
-}
-
-int play_script_load(const char *path, struct play_script **out)
-{
-	struct play_script *s = calloc(1, sizeof(*s));
-	size_t len = 0, lines = 1;
-	int ret;
-
-	*out = NULL;
-	if (!s)
-		return -ENOMEM;
-	s->text = read_file(path, &len);
-	if (!s->text) {
-		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno ? errno : EIO));
-		free(s);
-		return -EIO;
-	}
-	for (size_t i = 0; i < len; i++)
-		lines += s->text[i] == '\n';
-	s->lines = calloc(lines, sizeof(*s->lines));
-	ret = s->lines ? parse_all(s, len, path) : -ENOMEM;
-	if (ret) {
-		play_script_free(s);
-		return ret;
-	}
-	*out = s;
-	return 0;
-}
-
-void play_script_free(struct play_script *s)
-{
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->n; i++)
-		if (s->lines[i].has_re)
-			regfree(&s->lines[i].re);
-	free(s->lines);
-	free(s->text);
-	free(s);
-}
+#define NEVER INT64_MAX
 
 /* ---- tokens ---- */
 
-int client_token(const struct client_opts *o, char **out, char why[256])
+int file_token(const struct client_opts *o, char **out, char why[256])
 {
 	char *scopes[] = {(char *)"read", (char *)"write"};
 
@@ -208,13 +67,13 @@ struct client {
 	bool connected, binary;
 	int ep, sig_fd, timer_fd, out_fd;
 	/* script */
-	struct play_script *script;
+	struct file_script *script;
 	size_t pc;
 	int phase; /* of a SEND line: 0 start, 1 delay done, 2 condition done */
 	enum pstate pstate;
 	int64_t deadline_ns;
 	int64_t matched;
-	const regex_t *accept[FILTERS_MAX], *deny[FILTERS_MAX];
+	const regex_t *accept[FILE_FILTERS_MAX], *deny[FILE_FILTERS_MAX];
 	size_t n_accept, n_deny;
 	struct ws_message msg; /* a message being reassembled from fragments */
 	/* reconnection */
@@ -327,12 +186,13 @@ static void send_message(struct client *cl, const char *text, size_t len)
 
 /* ---- the script ---- */
 
-static void apply_filter(struct client *cl, const struct script_line *sl)
+static void apply_filter(struct client *cl, const struct file_script_line *sl)
 {
 	if (sl->l.verb == PLAY_RESET) {
 		cl->n_accept = cl->n_deny = 0;
 	} else if (sl->l.verb == PLAY_ACCEPT) {
-		cl->accept[cl->n_accept++] = &sl->re; /* parse_all() kept them under FILTERS_MAX */
+		cl->accept[cl->n_accept++] =
+		        &sl->re; /* parse_all() kept them under FILE_FILTERS_MAX */
 	} else if (sl->l.verb == PLAY_DENY) {
 		cl->deny[cl->n_deny++] = &sl->re;
 	}
@@ -348,7 +208,7 @@ static void wait_until(struct client *cl, enum pstate st, int64_t ms)
 static void play_step(struct client *cl)
 {
 	while (cl->script && cl->connected && cl->pstate == P_RUN && cl->pc < cl->script->n) {
-		const struct script_line *sl = &cl->script->lines[cl->pc];
+		const struct file_script_line *sl = &cl->script->lines[cl->pc];
 		const struct play_line *l = &sl->l;
 
 		switch (l->kind) {
@@ -420,7 +280,7 @@ static void on_message(struct client *cl, const uint8_t *p, size_t len, bool bin
 		return;
 	}
 	if (cl->pstate == P_COND) {
-		const struct script_line *sl = &cl->script->lines[cl->pc];
+		const struct file_script_line *sl = &cl->script->lines[cl->pc];
 
 		if (matches(&sl->re, text) && ++cl->matched >= sl->l.count) {
 			cl->pstate = P_RUN;
@@ -458,7 +318,7 @@ static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t 
 		return;
 	}
 	default:
-		switch (wsframe_message_add(&cl->msg, f, payload, MSG_MAX)) {
+		switch (wsframe_message_add(&cl->msg, f, payload, FILE_MSG_MAX)) {
 		case 0:
 			return;
 		case 1:
@@ -484,7 +344,7 @@ static bool frame_cb(void *arg, const struct ws_frame *f, const uint8_t *payload
 
 static void read_socket(struct client *cl)
 {
-	int r = wsc_read_frames(&cl->c, MSG_MAX + WSFRAME_MAX_HEADER, frame_cb, cl);
+	int r = wsc_read_frames(&cl->c, FILE_MSG_MAX + WSFRAME_MAX_HEADER, frame_cb, cl);
 
 	if (r < 0 && cl->connected)
 		disconnect(cl, r == -ECONNRESET ? "connection closed"
@@ -518,7 +378,7 @@ static void connect_now(struct client *cl)
 	int status = 0, ret;
 
 	cl->reconnect_ns = NEVER;
-	ret = client_token(cl->o, &token, why);
+	ret = file_token(cl->o, &token, why);
 	if (!ret)
 		ret = wsc_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout, &status,
 		               why);
@@ -703,7 +563,7 @@ static void teardown(struct client *cl)
 		close(cl->timer_fd);
 	if (cl->tls)
 		SSL_CTX_free(cl->tls);
-	play_script_free(cl->script);
+	file_script_free(cl->script);
 	wsframe_message_release(&cl->msg);
 }
 
@@ -740,18 +600,18 @@ int file_client(const struct client_opts *o)
 	cl.binary = strcmp(o->mode, "binary") == 0;
 	cl.backoff_ms = o->backoff_min;
 	cl.pstate = P_RUN;
-	if (o->play && *o->play && play_script_load(o->play, &cl.script))
+	if (o->play && *o->play && file_script_load(o->play, &cl.script))
 		return CLIENT_USAGE;
 	cl.tls = wsc_tls_new_ca(!o->insecure, o->ca_file, why);
 	if (!cl.tls) {
 		fprintf(stderr, "relay file: %s\n", why);
-		play_script_free(cl.script);
+		file_script_free(cl.script);
 		return CLIENT_USAGE;
 	}
 	ret = open_output(&cl);
 	if (ret) {
 		fprintf(stderr, "relay file: cannot open '%s': %s\n", o->file, strerror(-ret));
-		play_script_free(cl.script);
+		file_script_free(cl.script);
 		SSL_CTX_free(cl.tls);
 		return CLIENT_FAIL;
 	}
@@ -763,96 +623,4 @@ int file_client(const struct client_opts *o)
 	loop(&cl);
 	teardown(&cl);
 	return cl.exit_code;
-}
-
-/* ---- check ---- */
-
-static double ms_since(int64_t t0)
-{
-	return (double)(clock_mono_ns() - t0) / 1e6;
-}
-
-/* Wait for a message carrying @probe on @c, within @timeout_ms. */
-struct probe {
-	const char *text;
-	bool hit;
-};
-
-static bool probe_frame(void *arg, const struct ws_frame *f, const uint8_t *payload)
-{
-	struct probe *pr = arg;
-
-	pr->hit = f->payload_len == strlen(pr->text) &&
-	          memcmp(payload, pr->text, (size_t)f->payload_len) == 0;
-	return !pr->hit; /* other messages on the topic are passed over */
-}
-
-/* Wait until the probe comes back on @c (non-blocking), skipping other messages. */
-static int await_probe(struct wsc *c, const char *probe, int timeout_ms)
-{
-	int64_t end = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
-	struct probe pr = {probe, false};
-
-	for (int64_t left; (left = (end - clock_mono_ns()) / 1000000) >= 0;) {
-		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-		int r = wsc_read_frames(c, MSG_MAX + WSFRAME_MAX_HEADER, probe_frame, &pr);
-
-		if (pr.hit)
-			return 0;
-		if (r < 0)
-			return r == -EPROTO ? -EPROTO : -ECONNRESET;
-		poll(&pfd, 1, (int)left + 1);
-	}
-	return -ETIMEDOUT;
-}
-
-int file_check(const struct client_opts *o)
-{
-	struct wsc a = {.fd = -1}, b = {.fd = -1};
-	struct client cl = {.o = o};
-	char why[256] = "", *token = NULL, probe[64];
-	unsigned char rnd[8];
-	int status, ret;
-	int64_t t0;
-	double t_a, t_b, t_rt;
-
-	cl.tls = wsc_tls_new_ca(!o->insecure, o->ca_file, why);
-	ret = cl.tls ? client_token(o, &token, why) : -EINVAL;
-	t0 = clock_mono_ns();
-	if (!ret)
-		ret = wsc_join(&a, o->session, token, cl.tls, (int)o->timeout, &status, why);
-	t_a = ms_since(t0);
-	t0 = clock_mono_ns();
-	if (!ret)
-		ret = wsc_join(&b, o->session, token, cl.tls, (int)o->timeout, &status, why);
-	t_b = ms_since(t0);
-	RAND_bytes(rnd, sizeof(rnd));
-	snprintf(probe, sizeof(probe), "relay-file-check %02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
-	         rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	t0 = clock_mono_ns();
-	if (!ret) {
-		cl.c = a;
-		ret = send_frame(&cl, WS_TEXT, probe, strlen(probe));
-		if (!ret)
-			ret = await_probe(&b, probe, (int)o->timeout);
-		if (ret)
-			snprintf(
-			        why, sizeof(why), "round trip through the topic failed: %s",
-			        ret == -ETIMEDOUT
-			                ? "the probe did not arrive (does the token have read and write?)"
-			                : strerror(-ret));
-	}
-	t_rt = ms_since(t0);
-	secret_free(token);
-	wsc_close(&a);
-	wsc_close(&b);
-	if (cl.tls)
-		SSL_CTX_free(cl.tls);
-	if (ret) {
-		printf("FAIL %s\n", why);
-		return CLIENT_FAIL;
-	}
-	printf("ok access+connect %.1f ms, second connection %.1f ms, round trip %.2f ms\n", t_a,
-	       t_b, t_rt);
-	return CLIENT_OK;
 }
