@@ -559,10 +559,22 @@ int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, 
 	return ret;
 }
 
+/*
+ * The callback stopped after the frames up to @off: drop them, so that the next call does not
+ * hand them over again, unless the callback closed @c (wsc_close() leaves no buffer) or opened
+ * it anew.
+ */
+static int stopped(struct wsc *c, const uint8_t *held, size_t off)
+{
+	if (c->fd >= 0 && c->in.p == held && c->in.len >= off)
+		wsc_consume(c, off);
+	return 1;
+}
+
 int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
 {
 	for (;;) {
-		const uint8_t *payload;
+		const uint8_t *held = c->in.p, *payload;
 		struct ws_frame f;
 		size_t off = 0;
 		ssize_t r;
@@ -571,7 +583,7 @@ int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
 		/* what is buffered first: frames can arrive with the handshake's answer */
 		while ((k = wsframe_next(c->in.p, c->in.len, &off, &f, &payload)) > 0)
 			if (!fn(arg, &f, payload))
-				return 1;
+				return stopped(c, held, off);
 		if (k < 0)
 			return -EPROTO;
 		wsc_consume(c, off);

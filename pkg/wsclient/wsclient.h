@@ -83,8 +83,9 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 
 /*
  * Called for each complete frame; @payload holds f->payload_len bytes, borrowed until it returns.
- * Return false to stop reading (for instance after closing the connection in the callback:
- * wsc_read_frames() then touches @c no more).
+ * Return false to stop reading: the frames handed over so far are consumed, the rest stays
+ * buffered for the next call. The callback may close @c with wsc_close() before returning false
+ * (wsc_read_frames() then sees the closed state and leaves @c alone); it must not free @c.
  */
 typedef bool (*wsc_frame_fn)(void *arg, const struct ws_frame *f, const uint8_t *payload);
 
