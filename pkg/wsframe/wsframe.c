@@ -116,37 +116,29 @@ void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset
 int wsframe_message_add(struct ws_message *m, const struct ws_frame *f, const uint8_t *p,
                         size_t max)
 {
-	size_t n = (size_t)f->payload_len;
+	int ret;
 
 	if ((f->opcode == WS_CONT) != m->open)
 		return -EPROTO;
 	if (f->opcode != WS_CONT) {
-		m->len = 0;
+		m->data.len = 0;
 		m->opcode = f->opcode;
 		m->open = true;
 	}
-	if (n > max - m->len)
+	m->data.max = max;
+	if (f->payload_len > SIZE_MAX)
 		return -EMSGSIZE;
-	if (m->len + n > m->cap) {
-		size_t cap = m->len + n < max / 2 ? (m->len + n) * 2 : max;
-		uint8_t *q = realloc(m->p, cap ? cap : 1);
-
-		if (!q)
-			return -ENOMEM;
-		m->p = q;
-		m->cap = cap;
-	}
-	if (n)
-		memcpy(m->p + m->len, p, n);
-	m->len += n;
+	ret = buf_add(&m->data, p, (size_t)f->payload_len);
+	if (ret)
+		return ret == -ENOBUFS ? -EMSGSIZE : ret;
 	if (!f->fin)
 		return 0;
 	m->open = false;
-	return m->opcode == WS_TEXT && !utf8_valid(m->p, m->len) ? -EILSEQ : 1;
+	return m->opcode == WS_TEXT && !utf8_valid(m->data.p, m->data.len) ? -EILSEQ : 1;
 }
 
 void wsframe_message_release(struct ws_message *m)
 {
-	free(m->p);
+	buf_release(&m->data);
 	memset(m, 0, sizeof(*m));
 }

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pkg/buf/buf.h"
+
 #define WSFRAME_MAX_HEADER 14
 
 enum ws_opcode {
@@ -75,12 +77,17 @@ size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_l
  * that allocates. Zero it to start; release it with wsframe_message_release().
  */
 struct ws_message {
-	uint8_t *p;
-	size_t len, cap;
+	union {
+		struct buf data; /* the bytes so far, capped at the @max of wsframe_message_add() */
+		struct {
+			uint8_t *
+			        p; /* readers' names for data.p and data.len (common initial members) */
+			size_t len;
+		};
+	};
 	uint8_t opcode; /* WS_TEXT or WS_BINARY */
 	bool open;      /* a first frame came, the final one not yet */
 };
-
 /*
  * Add the data frame @f (payload @p) to @m. Returns 1 when it completes the message (m->p,
  * m->len), 0 when more frames are to come, -EPROTO for a continuation with no message open or a
