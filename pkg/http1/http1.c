@@ -44,11 +44,11 @@ static bool list_has(struct http1_view v, const char *tok)
 /* The next line of @p[*off..n) without its line end; false when there is no line end yet. */
 static bool next_line(const uint8_t *p, size_t n, size_t *off, struct http1_view *line)
 {
-	const uint8_t *lf = memchr(p + *off, '\n', n - *off);
+	const uint8_t *lf = n > *off ? memchr(p + *off, '\n', n - *off) : NULL;
 	size_t len;
 
 	if (!lf)
-		return false;
+		return false; /* also for an empty (possibly NULL) buffer */
 	len = (size_t)(lf - (p + *off));
 	line->p = (const char *)p + *off;
 	line->len = len && line->p[len - 1] == '\r' ? len - 1 : len;

@@ -326,8 +326,11 @@ static const char *head_error(long err)
 static int dechunk_in(struct wsc *c, struct http1_chunked *ch, size_t *data, bool *done)
 {
 	size_t used;
-	ssize_t k = http1_dechunk(ch, c->in.p + *data, c->in.len - *data, &used, done);
+	ssize_t k;
 
+	if (c->in.len == *data)
+		return 0; /* nothing new (and perhaps no buffer yet) */
+	k = http1_dechunk(ch, c->in.p + *data, c->in.len - *data, &used, done);
 	if (k < 0)
 		return -EPROTO;
 	/* the decoded bytes now sit at *data; drop the framing bytes after them */
@@ -363,7 +366,8 @@ static int read_body(struct wsc *c, const struct http1_resp *r, char *body, size
 		n = c->in.len;
 	}
 	n = n < want ? n : want;
-	memcpy(body, c->in.p, n);
+	if (n)
+		memcpy(body, c->in.p, n);
 	body[n] = '\0';
 	return 0;
 }

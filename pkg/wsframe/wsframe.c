@@ -53,8 +53,11 @@ int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f)
 int wsframe_next(const uint8_t *p, size_t len, size_t *off, struct ws_frame *f,
                  const uint8_t **payload)
 {
-	int h = wsframe_parse(p + *off, len - *off, f);
+	int h;
 
+	if (len - *off < 2)
+		return 0; /* also for an empty (possibly NULL) buffer */
+	h = wsframe_parse(p + *off, len - *off, f);
 	if (h <= 0)
 		return h;
 	if (f->payload_len > SIZE_MAX - (size_t)h - *off)

@@ -177,6 +177,9 @@ static void test_response_upgrade(void)
 	CHECK(!r.close);
 	for (size_t k = 0; k < strlen(s) - 4; k++)
 		CHECK_EQ(http1_parse_response((const uint8_t *)s, k, &r), 0);
+	/* an empty buffer, before anything arrived, may be NULL (UBSan: no memchr on it) */
+	CHECK_EQ(http1_parse_response(NULL, 0, &r), 0);
+	CHECK_EQ(http1_parse_request(NULL, 0, &(struct http1_req){0}), 0);
 	/* Upgrade without Connection: upgrade is no upgrade */
 	CHECK(parse_resp("HTTP/1.1 101 x\r\nUpgrade: websocket\r\n\r\n", &r) > 0);
 	CHECK(!r.websocket);

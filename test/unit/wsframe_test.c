@@ -474,6 +474,9 @@ static void test_next(void)
 		CHECK_EQ(frames, 2);
 		CHECK_EQ(off, 11);
 	}
+	/* an empty buffer may be NULL */
+	off = 0;
+	CHECK_EQ(wsframe_next(NULL, 0, &off, &f, &payload), 0);
 	/* a reserved bit in the second frame */
 	buf[7] |= 0x40;
 	off = 0;
