@@ -4,6 +4,7 @@
  * afterwards.
  */
 #include "pkg/wsclient/wsclient.h"
+#include "pkg/wsclient/internal.h"
 #include "pkg/buf/buf.h"
 #include "pkg/http1/http1.h"
 #include "pkg/wsframe/wsframe.h"
@@ -127,8 +128,7 @@ static void expect_host(SSL *ssl, const char *host)
 		SSL_set1_host(ssl, host);
 }
 
-/* Why a handshake failed: the certificate check's own reason when that was it. */
-static void tls_failure(SSL *ssl, const struct url *u, char why[WSC_WHY])
+void wsc__tls_failure(SSL *ssl, const struct url *u, char why[WSC_WHY])
 {
 	unsigned long e = ERR_get_error();
 	long v = SSL_get_verify_result(ssl);
@@ -144,22 +144,27 @@ static void tls_failure(SSL *ssl, const struct url *u, char why[WSC_WHY])
 	ERR_clear_error();
 }
 
-static int tls_start(struct wsc *c, const struct url *u, SSL_CTX *tls, char why[WSC_WHY])
+void wsc__tls_names(SSL *ssl, SSL_CTX *tls, const char *host)
 {
 	struct in6_addr a;
 
+	/* RFC 6066 section 3: no IP literals in SNI */
+	if (inet_pton(AF_INET, host, &a) != 1 && inet_pton(AF_INET6, host, &a) != 1)
+		SSL_set_tlsext_host_name(ssl, host);
+	if (SSL_CTX_get_verify_mode(tls) & SSL_VERIFY_PEER)
+		expect_host(ssl, host);
+}
+
+static int tls_start(struct wsc *c, const struct url *u, SSL_CTX *tls, char why[WSC_WHY])
+{
 	c->ssl = SSL_new(tls);
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
 		snprintf(why, WSC_WHY, "out of memory");
 		return -ENOMEM;
 	}
-	/* RFC 6066 section 3: no IP literals in SNI */
-	if (inet_pton(AF_INET, u->host, &a) != 1 && inet_pton(AF_INET6, u->host, &a) != 1)
-		SSL_set_tlsext_host_name(c->ssl, u->host);
-	if (SSL_CTX_get_verify_mode(tls) & SSL_VERIFY_PEER)
-		expect_host(c->ssl, u->host);
+	wsc__tls_names(c->ssl, tls, u->host);
 	if (SSL_connect(c->ssl) != 1) {
-		tls_failure(c->ssl, u, why);
+		wsc__tls_failure(c->ssl, u, why);
 		return -EPROTO;
 	}
 	return 0;
@@ -372,6 +377,31 @@ static int read_body(struct wsc *c, const struct http1_resp *r, char *body, size
 	return 0;
 }
 
+bool wsc__token_ok(const char *token)
+{
+	for (const char *t = token; *t; t++)
+		if ((unsigned char)*t < 0x20 || *t == 0x7f)
+			return false; /* a CR or LF would end the header and start another */
+	return true;
+}
+
+int wsc__post_request(char **out, const struct url *u, const char *token)
+{
+	return asprintf(out,
+	                "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: %s\r\nContent-Length: "
+	                "0\r\nConnection: close\r\nUser-Agent: relay-file\r\n\r\n",
+	                u->path, u->host, u->port, token);
+}
+
+int wsc__upgrade_request(char **out, const struct url *u, const char *key)
+{
+	return asprintf(out,
+	                "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: "
+	                "Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+	                "User-Agent: relay-file\r\n\r\n",
+	                u->path, u->host, u->port, key);
+}
+
 int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
              size_t body_len, char why[WSC_WHY])
 {
@@ -387,20 +417,14 @@ int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeou
 		snprintf(why, WSC_WHY, "invalid access URL '%.200s'", access_url);
 		return -EINVAL;
 	}
-	for (const char *t = token; *t; t++) {
-		if ((unsigned char)*t < 0x20 || *t == 0x7f) {
-			/* a CR or LF would end the header and start another */
-			snprintf(why, WSC_WHY, "the token holds control characters");
-			return -EINVAL;
-		}
+	if (!wsc__token_ok(token)) {
+		snprintf(why, WSC_WHY, "the token holds control characters");
+		return -EINVAL;
 	}
 	ret = wsc_open(&c, access_url, tls, timeout_ms, why);
 	if (ret)
 		return ret;
-	n = asprintf(&req,
-	             "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: %s\r\nContent-Length: 0\r\n"
-	             "Connection: close\r\nUser-Agent: relay-file\r\n\r\n",
-	             u.path, u.host, u.port, token);
+	n = wsc__post_request(&req, &u, token);
 	ret = n < 0 ? -ENOMEM : send_all(&c, req, (size_t)n);
 	if (n > 0)
 		OPENSSL_cleanse(req, (size_t)n); /* it holds the token */
@@ -421,7 +445,7 @@ int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeou
 	return ret;
 }
 
-static void ws_key(char key[32])
+void wsc__ws_key(char key[32])
 {
 	unsigned char raw[16];
 
@@ -434,7 +458,7 @@ void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN])
 	wsframe_accept_key(key, len, out);
 }
 
-static bool accept_matches(const char *key, struct http1_view got)
+bool wsc__accept_matches(const char *key, struct http1_view got)
 {
 	char want[WSC_ACCEPT_LEN];
 
@@ -459,12 +483,8 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 	ret = wsc_open(c, uri, tls, timeout_ms, why);
 	if (ret)
 		return ret;
-	ws_key(key);
-	n = asprintf(
-	        &req,
-	        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: relay-file\r\n\r\n",
-	        u.path, u.host, u.port, key);
+	wsc__ws_key(key);
+	n = wsc__upgrade_request(&req, &u, key);
 	ret = n < 0 ? -ENOMEM : send_all(c, req, (size_t)n);
 	free(req);
 	head = ret ? ret : read_head(c, &resp);
@@ -476,7 +496,7 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 		return (int)head;
 	}
 	*status = resp.status;
-	if (resp.status != 101 || !resp.websocket || !accept_matches(key, resp.ws_accept)) {
+	if (resp.status != 101 || !resp.websocket || !wsc__accept_matches(key, resp.ws_accept)) {
 		snprintf(why, WSC_WHY, "websocket refused: HTTP %d", resp.status);
 		wsc_close(c);
 		return -ECONNREFUSED;
@@ -485,8 +505,7 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 	return 0;
 }
 
-/* The "uri" of an access answer. */
-static int uri_of(const char *body, char *uri, size_t len)
+int wsc__uri_of(const char *body, char *uri, size_t len)
 {
 	json_t *o = json_loads(body, 0, NULL);
 	const char *s = json_string_value(json_object_get(o, "uri"));
@@ -498,8 +517,7 @@ static int uri_of(const char *body, char *uri, size_t len)
 	return ret;
 }
 
-/* The "message" of a JSON error body, or the body itself. */
-static void error_message(const char *body, char *out, size_t len)
+void wsc__error_message(const char *body, char *out, size_t len)
 {
 	json_t *o = json_loads(body, 0, NULL);
 	const char *s = json_string_value(json_object_get(o, "message"));
@@ -518,11 +536,11 @@ int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *
 	if (*status < 0)
 		return *status;
 	if (*status != 200) {
-		error_message(body, msg, sizeof(msg));
+		wsc__error_message(body, msg, sizeof(msg));
 		snprintf(why, WSC_WHY, "access refused: HTTP %d: %s", *status, msg);
 		return -EACCES;
 	}
-	if (uri_of(body, uri, sizeof(uri))) {
+	if (wsc__uri_of(body, uri, sizeof(uri))) {
 		snprintf(why, WSC_WHY, "access answer has no uri");
 		return -EPROTO;
 	}

@@ -5,15 +5,20 @@
  * fragmented, control and close frames in order, waits for a frame cut anywhere, keeps what
  * follows when the callback stops, refuses bad headers (-EPROTO), reports the end of the stream
  * (-ECONNRESET) and a frame larger than its buffer (-ENOBUFS) instead of growing. The
- * websocket accept key matches RFC 6455 section 1.3's example; tokens with control characters
+ * The uv client against a scripted server thread: the access POST (answer with a length or
+ * chunked), the upgrade with a frame in the same packet, frames both ways; a refusal with its
+ * status and message, an unanswered step past its deadline, a closed port, a full output
+ * queue. The websocket accept key matches RFC 6455 section 1.3's example; tokens with control characters
  * are refused before anything is sent.
  */
+#include "pkg/wsclient/uv.h"
 #include "pkg/wsclient/wsclient.h"
 #include "test/harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,8 +339,262 @@ static void test_read_errors(void)
 	free(big);
 }
 
+/* ---- the uv client against a scripted server ---- */
+
+enum script { S_OK, S_OK_CHUNKED, S_REFUSE, S_SILENT };
+
+struct server {
+	int lfd, port;
+	enum script script;
+	char got[256]; /* the payload of the client's first frame */
+	bool saw_token;
+};
+
+static int listen_any(int *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len))
+		return -1;
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* Read a request head from @fd into @buf (NUL-terminated); its length or -1. */
+static long read_request(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	while (len < cap - 1) {
+		ssize_t r = read(fd, buf + len, 1);
+
+		if (r <= 0)
+			return -1;
+		len += (size_t)r;
+		buf[len] = '\0';
+		if (len >= 4 && memcmp(buf + len - 4, "\r\n\r\n", 4) == 0)
+			return (long)len;
+	}
+	return -1;
+}
+
+static void answer_access(struct server *sv, int fd)
+{
+	char req[2048], body[128], out[512];
+	int n;
+
+	if (read_request(fd, req, sizeof(req)) < 0)
+		return;
+	sv->saw_token = strstr(req, "\r\nAuthorization: tok-123\r\n") != NULL;
+	if (sv->script == S_REFUSE) {
+		snprintf(body, sizeof(body), "{\"message\": \"nope\"}");
+		n = snprintf(out, sizeof(out),
+		             "HTTP/1.1 403 Forbidden\r\nContent-Length: %zu\r\n\r\n%s",
+		             strlen(body), body);
+	} else {
+		snprintf(body, sizeof(body), "{\"uri\": \"ws://127.0.0.1:%d/ws\"}", sv->port);
+		if (sv->script == S_OK_CHUNKED)
+			n = snprintf(
+			        out, sizeof(out),
+			        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n%.5s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+			        body, strlen(body) - 5, body + 5);
+		else
+			n = snprintf(out, sizeof(out),
+			             "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+			             strlen(body), body);
+	}
+	put(fd, out, (size_t)n);
+}
+
+static void answer_upgrade(struct server *sv, int fd)
+{
+	char req[2048], accept[WSFRAME_ACCEPT_LEN], out[512], *key;
+	uint8_t payload[256];
+	struct ws_frame f;
+	long len;
+	int n;
+
+	if (read_request(fd, req, sizeof(req)) < 0 || !(key = strstr(req, "Sec-WebSocket-Key: ")))
+		return;
+	key += strlen("Sec-WebSocket-Key: ");
+	wsframe_accept_key(key, strcspn(key, "\r"), accept);
+	n = snprintf(out, sizeof(out),
+	             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+	             "Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	             accept);
+	n += (int)frame((uint8_t *)out + n, WS_TEXT, true, "hi"); /* with the head */
+	put(fd, out, (size_t)n);
+	len = read_client_frame(fd, &f, payload, sizeof(payload) - 1);
+	if (len >= 0 && f.masked) {
+		payload[len] = '\0';
+		snprintf(sv->got, sizeof(sv->got), "%s", (char *)payload);
+	}
+	n = (int)frame((uint8_t *)out, WS_CLOSE, true, "\x03\xe8");
+	put(fd, out, (size_t)n);
+	while (read(fd, out, sizeof(out)) > 0) /* until the client closes */
+		;
+}
+
+static void *serve(void *arg)
+{
+	struct server *sv = arg;
+	int fd = accept(sv->lfd, NULL, NULL);
+
+	if (fd < 0)
+		return NULL;
+	if (sv->script == S_SILENT) {
+		char b[256];
+
+		while (read(fd, b, sizeof(b)) > 0) /* never answers; the client gives up */
+			;
+		close(fd);
+		return NULL;
+	}
+	answer_access(sv, fd);
+	close(fd);
+	if (sv->script == S_REFUSE)
+		return NULL;
+	fd = accept(sv->lfd, NULL, NULL);
+	if (fd >= 0) {
+		answer_upgrade(sv, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+struct outcome {
+	bool opened, ended;
+	int err, status, frames;
+	char why[WSC_WHY], first[64];
+	size_t out_max;
+};
+
+static void t_open(struct wsc_uv *c, void *arg)
+{
+	struct outcome *o = arg;
+
+	o->opened = true;
+	CHECK_EQ(wsc_uv_send(c, WS_TEXT, "hello", 5), 0);
+	CHECK_EQ(wsc_uv_send(c, WS_TEXT, "too much", o->out_max + 1), -ENOBUFS);
+}
+
+static bool t_frame(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *p, void *arg)
+{
+	struct outcome *o = arg;
+
+	if (o->frames++ == 0)
+		snprintf(o->first, sizeof(o->first), "%.*s", (int)f->payload_len, (const char *)p);
+	if (f->opcode == WS_CLOSE) {
+		wsc_uv_send(c, WS_CLOSE, p, 2);
+		wsc_uv_close(c);
+		o->ended = true;
+		return false;
+	}
+	return true;
+}
+
+static void t_close(struct wsc_uv *c, int err, int status, const char *why, void *arg)
+{
+	struct outcome *o = arg;
+
+	(void)c;
+	o->ended = true;
+	o->err = err;
+	o->status = status;
+	snprintf(o->why, sizeof(o->why), "%s", why);
+}
+
+static const struct wsc_uv_cbs t_cbs = {t_open, t_frame, t_close};
+
+/* Join a server running @script; the outcome once the loop has nothing left to do. */
+static void run_uv(enum script script, bool listening, struct outcome *o, struct server *sv)
+{
+	char url[128], why[WSC_WHY] = "";
+	uv_loop_t loop;
+	pthread_t t;
+	struct wsc_uv *c;
+
+	memset(sv, 0, sizeof(*sv));
+	memset(o, 0, sizeof(*o));
+	o->out_max = 1 << 16;
+	sv->script = script;
+	sv->lfd = listen_any(&sv->port);
+	CHECK(sv->lfd >= 0);
+	if (!listening)
+		close(sv->lfd); /* the port is free again: nothing listens there */
+	else
+		CHECK_EQ(pthread_create(&t, NULL, serve, sv), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/session/t", sv->port);
+	uv_loop_init(&loop);
+	c = wsc_uv_join(&loop, url, "tok-123", NULL, 300, 1 << 16, o->out_max, &t_cbs, o, why);
+	CHECK(c != NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_EQ(uv_loop_close(&loop), 0); /* every handle closed, nothing leaked on the loop */
+	if (listening) {
+		shutdown(sv->lfd, SHUT_RDWR); /* a server still waiting in accept() gives up */
+		pthread_join(t, NULL);
+		close(sv->lfd);
+	}
+}
+
+static void test_uv_join(void)
+{
+	struct outcome o;
+	struct server sv;
+
+	run_uv(S_OK, true, &o, &sv);
+	CHECK(o.opened && o.ended);
+	CHECK(sv.saw_token);
+	CHECK_STR(o.first, "hi"); /* the frame that came with the 101 */
+	CHECK_EQ(o.frames, 2);    /* "hi", then the close */
+	CHECK_STR(sv.got, "hello");
+	run_uv(S_OK_CHUNKED, true, &o, &sv);
+	CHECK(o.opened);
+	CHECK_STR(sv.got, "hello");
+}
+
+static void test_uv_failures(void)
+{
+	struct outcome o;
+	struct server sv;
+
+	run_uv(S_REFUSE, true, &o, &sv);
+	CHECK(!o.opened && o.ended);
+	CHECK_EQ(o.err, -EACCES);
+	CHECK_EQ(o.status, 403);
+	CHECK(strstr(o.why, "HTTP 403: nope") != NULL);
+	run_uv(S_SILENT, true, &o, &sv);
+	CHECK_EQ(o.err, -ETIMEDOUT);
+	CHECK(strstr(o.why, "timed out") != NULL);
+	run_uv(S_OK, false, &o, &sv);
+	CHECK_EQ(o.err, -ECONNREFUSED);
+	CHECK(strstr(o.why, "cannot connect") != NULL);
+}
+
+static void test_uv_refused_at_once(void)
+{
+	char why[WSC_WHY] = "";
+	uv_loop_t loop;
+
+	uv_loop_init(&loop);
+	CHECK(wsc_uv_join(&loop, "ftp://x/session/t", "t", NULL, 100, 1, 1, &t_cbs, NULL, why) ==
+	      NULL);
+	CHECK(strstr(why, "invalid access URL") != NULL);
+	CHECK(wsc_uv_join(&loop, "http://x/session/t", "a\r\nb", NULL, 100, 1, 1, &t_cbs, NULL,
+	                  why) == NULL);
+	CHECK(strstr(why, "control characters") != NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
+	test_uv_join();
+	test_uv_failures();
+	test_uv_refused_at_once();
 	test_send_frame();
 	test_send_large_frame();
 	test_send_times_out();
