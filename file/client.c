@@ -2,10 +2,10 @@
  * file/client: `relay file` connect/record/play/interactive (scripts load in file/script.c,
  * `relay file check` is file/check.c).
  *
- * One epoll loop: the websocket (pkg/wsclient + pkg/wsframe), a signalfd (SIGHUP reopens the
- * recording, SIGINT/SIGTERM end the session), a one-shot timerfd armed at the nearest deadline
- * (script delays and condition timeouts, reconnection, the linger after the script), and stdin
- * in interactive mode.
+ * One libuv loop: the websocket (pkg/wsclient's uv client: connecting never blocks the loop),
+ * signals (SIGHUP reopens the recording, SIGINT/SIGTERM end the session), one timer armed at the
+ * nearest deadline (script delays and condition timeouts, reconnection, the linger after the
+ * script), and stdin in interactive mode.
  *
  * Script states (struct client.pstate), for the line at pc:
  *   RUN   -> execute lines until one must wait           (play_step)
@@ -17,7 +17,7 @@
 #define LOG_MODULE "file"
 #include "file/client.h"
 #include "file/script.h"
-#include "pkg/wsclient/wsclient.h"
+#include "pkg/wsclient/uv.h"
 #include "pkg/clock/clock.h"
 #include "pkg/secret/secret.h"
 #include "pkg/jwt/jwt.h"
@@ -31,10 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +40,8 @@
 #include <openssl/rand.h>
 
 #define NEVER INT64_MAX
+/* bytes waiting to go to the relay before a send is refused (the relay is not reading) */
+#define OUT_MAX (16 * 1024 * 1024)
 
 /* ---- tokens ---- */
 
@@ -63,9 +62,13 @@ enum pstate { P_RUN, P_DELAY, P_COND, P_DONE };
 struct client {
 	const struct client_opts *o;
 	SSL_CTX *tls;
-	struct wsc c;
+	struct wsc_uv *c; /* NULL when there is no connection or attempt */
 	bool connected, binary;
-	int ep, sig_fd, timer_fd, out_fd;
+	int out_fd;
+	uv_loop_t loop;
+	uv_signal_t sig[3];
+	uv_timer_t timer;
+	uv_poll_t in_poll;
 	/* script */
 	struct file_script *script;
 	size_t pc;
@@ -83,6 +86,7 @@ struct client {
 	char line[65536];
 	size_t line_len;
 	bool stdin_open;
+	bool loop_ready;
 	bool done;
 	int exit_code;
 };
@@ -91,6 +95,7 @@ static void finish(struct client *cl, int code)
 {
 	cl->done = true;
 	cl->exit_code = code;
+	uv_stop(&cl->loop); /* uv_run() returns without waiting for more events */
 }
 
 /* ---- recording ---- */
@@ -172,16 +177,16 @@ static void disconnect(struct client *cl, const char *why);
 
 static int send_frame(struct client *cl, uint8_t op, const void *data, size_t len)
 {
-	return wsc_send_frame(&cl->c, op, data, len, (int)cl->o->timeout);
+	return wsc_uv_send(cl->c, op, data, len);
 }
 
 static void send_message(struct client *cl, const char *text, size_t len)
 {
 	if (!cl->connected)
 		return;
-	/* a frame that went out in part leaves the stream broken: drop the link, reconnect */
+	/* a full output buffer: the relay is not reading; drop the link, reconnect */
 	if (send_frame(cl, cl->binary ? WS_BINARY : WS_TEXT, text, len))
-		disconnect(cl, "cannot send");
+		disconnect(cl, "cannot send: the relay is not reading");
 }
 
 /* ---- the script ---- */
@@ -334,22 +339,13 @@ static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t 
 	}
 }
 
-static bool frame_cb(void *arg, const struct ws_frame *f, const uint8_t *payload)
+static bool frame_cb(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *payload, void *arg)
 {
 	struct client *cl = arg;
 
+	(void)c;
 	on_frame(cl, f, payload);
 	return cl->connected;
-}
-
-static void read_socket(struct client *cl)
-{
-	int r = wsc_read_frames(&cl->c, FILE_MSG_MAX + WSFRAME_MAX_HEADER, frame_cb, cl);
-
-	if (r < 0 && cl->connected)
-		disconnect(cl, r == -ECONNRESET ? "connection closed"
-		               : r == -EPROTO   ? "malformed frame from the relay"
-		                                : strerror(-r));
 }
 
 /* ---- connecting ---- */
@@ -371,30 +367,9 @@ static void schedule_reconnect(struct client *cl)
 	        cl->backoff_ms * 2 > cl->o->backoff_max ? cl->o->backoff_max : cl->backoff_ms * 2;
 }
 
-static void connect_now(struct client *cl)
+/* A connection attempt failed (@status: the HTTP status of a refusal, or 0). */
+static void connect_failed(struct client *cl, int status, const char *why)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cl->c};
-	char why[256], *token = NULL;
-	int status = 0, ret;
-
-	cl->reconnect_ns = NEVER;
-	ret = file_token(cl->o, &token, why);
-	if (!ret)
-		ret = wsc_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout, &status,
-		               why);
-	secret_free(token);
-	if (!ret) {
-		epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->c.fd, &ev);
-		cl->connected = true;
-		cl->backoff_ms = cl->o->backoff_min;
-		log_notice("%s to %s", cl->reported_down ? "reconnected" : "connected",
-		           cl->o->session);
-		cl->reported_down = false;
-		if (cl->pstate == P_RUN)
-			play_step(cl);
-		read_socket(cl); /* bytes that came with the handshake */
-		return;
-	}
 	if (permanent(status) || cl->o->once) {
 		fprintf(stderr, "relay file: %s\n", why);
 		finish(cl, CLIENT_FAIL);
@@ -407,12 +382,66 @@ static void connect_now(struct client *cl)
 	schedule_reconnect(cl);
 }
 
+static void on_open(struct wsc_uv *c, void *arg)
+{
+	struct client *cl = arg;
+
+	(void)c;
+	cl->connected = true;
+	cl->backoff_ms = cl->o->backoff_min;
+	log_notice("%s to %s", cl->reported_down ? "reconnected" : "connected", cl->o->session);
+	cl->reported_down = false;
+	if (cl->pstate == P_RUN)
+		play_step(cl);
+}
+
+static void on_end(struct wsc_uv *c, int err, int status, const char *why, void *arg)
+{
+	struct client *cl = arg;
+	bool was_connected = cl->connected;
+
+	(void)c;
+	(void)err;
+	cl->c = NULL; /* freed by pkg/wsclient */
+	cl->connected = false;
+	cl->msg.open = false;
+	if (cl->done)
+		return;
+	if (!was_connected) {
+		connect_failed(cl, status, why);
+		return;
+	}
+	if (cl->o->once) {
+		fprintf(stderr, "relay file: %s\n", why);
+		finish(cl, CLIENT_FAIL);
+		return;
+	}
+	log_warn("%s; reconnecting", why);
+	cl->reported_down = true;
+	schedule_reconnect(cl);
+}
+
+static const struct wsc_uv_cbs client_cbs = {on_open, frame_cb, on_end};
+
+static void connect_now(struct client *cl)
+{
+	char why[WSC_WHY], *token = NULL;
+
+	cl->reconnect_ns = NEVER;
+	if (file_token(cl->o, &token, why) == 0)
+		cl->c = wsc_uv_join(&cl->loop, cl->o->session, token, cl->tls, (int)cl->o->timeout,
+		                    FILE_MSG_MAX, OUT_MAX, &client_cbs, cl, why);
+	secret_free(token);
+	if (!cl->c)
+		connect_failed(cl, 0, why);
+}
+
 static void disconnect(struct client *cl, const char *why)
 {
 	if (!cl->connected)
 		return;
-	epoll_ctl(cl->ep, EPOLL_CTL_DEL, cl->c.fd, NULL);
-	wsc_close(&cl->c);
+	wsc_uv_close(cl->c); /* what is queued (a close frame) still goes out */
+	cl->c = NULL;
 	cl->connected = false;
 	cl->msg.open = false;
 	if (cl->done)
@@ -434,8 +463,10 @@ static void read_stdin(struct client *cl)
 	ssize_t r = read(STDIN_FILENO, cl->line + cl->line_len, sizeof(cl->line) - cl->line_len);
 	char *nl;
 
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
 	if (r <= 0) {
-		epoll_ctl(cl->ep, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
+		uv_poll_stop(&cl->in_poll);
 		cl->stdin_open = false;
 		if (cl->line_len) /* a last line without its newline */
 			send_message(cl, cl->line, cl->line_len);
@@ -458,13 +489,11 @@ static void read_stdin(struct client *cl)
 	}
 }
 
-static void on_signal(struct client *cl)
+static void on_signal(uv_signal_t *h, int signum)
 {
-	struct signalfd_siginfo si;
+	struct client *cl = h->data;
 
-	if (read(cl->sig_fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	if (si.ssi_signo == SIGHUP) {
+	if (signum == SIGHUP) {
 		if (open_output(cl))
 			log_err("cannot reopen '%s': %s", cl->o->file, strerror(errno));
 		return;
@@ -472,15 +501,21 @@ static void on_signal(struct client *cl)
 	finish(cl, CLIENT_OK);
 }
 
-static void on_timer(struct client *cl)
+static void on_stdin(uv_poll_t *h, int status, int events)
 {
-	int64_t now = clock_mono_ns();
-	uint64_t n;
+	(void)status;
+	(void)events;
+	read_stdin(h->data);
+}
 
-	if (read(cl->timer_fd, &n, sizeof(n)) < 0) {
-		/* a spurious wake-up: deadlines are checked below */
-	}
-	if (!cl->connected && cl->reconnect_ns <= now)
+static void arm_timer(struct client *cl);
+
+static void on_timer(uv_timer_t *t)
+{
+	struct client *cl = t->data;
+	int64_t now = clock_mono_ns();
+
+	if (!cl->connected && !cl->c && cl->reconnect_ns <= now)
 		connect_now(cl);
 	if (cl->pstate != P_RUN && cl->deadline_ns <= now && cl->connected) {
 		if (cl->pstate == P_DONE) {
@@ -494,55 +529,57 @@ static void on_timer(struct client *cl)
 		cl->pstate = P_RUN;
 		play_step(cl);
 	}
+	/* timers run before libuv waits for I/O: set the next deadline now, not after the wait */
+	arm_timer(cl);
 }
 
 static void arm_timer(struct client *cl)
 {
-	int64_t next = cl->connected ? NEVER : cl->reconnect_ns, now = clock_mono_ns();
-	struct itimerspec its = {0};
+	int64_t next = cl->connected || cl->c ? NEVER : cl->reconnect_ns, now = clock_mono_ns();
 
 	if (cl->script && cl->pstate != P_RUN && cl->connected && cl->deadline_ns < next)
 		next = cl->deadline_ns;
-	if (next == NEVER)
+	if (next == NEVER) {
+		uv_timer_stop(&cl->timer);
 		return;
+	}
 	next -= now;
-	if (next < 1)
-		next = 1; /* 0 would disarm */
-	its.it_value.tv_sec = next / 1000000000;
-	its.it_value.tv_nsec = next % 1000000000;
-	timerfd_settime(cl->timer_fd, 0, &its, NULL);
+	/* whole milliseconds, rounded up: never a wake-up before the deadline */
+	uv_timer_start(&cl->timer, on_timer, next > 0 ? (uint64_t)(next + 999999) / 1000000 : 0, 0);
 }
 
 static int setup(struct client *cl)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
-	sigset_t set;
+	static const int signums[3] = {SIGHUP, SIGINT, SIGTERM};
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	cl->ep = epoll_create1(EPOLL_CLOEXEC);
-	cl->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	cl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (cl->ep < 0 || cl->sig_fd < 0 || cl->timer_fd < 0 || !cl->tls)
+	if (uv_loop_init(&cl->loop))
 		return -ENOMEM;
-	ev.data.fd = cl->sig_fd;
-	epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->sig_fd, &ev);
-	ev.data.fd = cl->timer_fd;
-	epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->timer_fd, &ev);
+	cl->loop_ready = true;
+	uv_timer_init(&cl->loop, &cl->timer);
+	cl->timer.data = cl;
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(&cl->loop, &cl->sig[i]);
+		cl->sig[i].data = cl;
+		uv_signal_start(&cl->sig[i], on_signal, signums[i]);
+	}
 	if (cl->o->interactive) {
-		ev.data.fd = STDIN_FILENO;
-		cl->stdin_open = epoll_ctl(cl->ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0;
+		cl->stdin_open = uv_poll_init(&cl->loop, &cl->in_poll, STDIN_FILENO) == 0;
 		if (!cl->stdin_open) {
 			fprintf(stderr,
 			        "relay file: stdin cannot be watched (a regular file?): pipe it instead\n");
 			return -EINVAL;
 		}
+		cl->in_poll.data = cl;
+		uv_poll_start(&cl->in_poll, UV_READABLE, on_stdin);
 	}
 	return 0;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+	if (h->loop && !uv_is_closing(h))
+		uv_close(h, NULL);
 }
 
 static void teardown(struct client *cl)
@@ -551,16 +588,22 @@ static void teardown(struct client *cl)
 		uint8_t bye[2] = {0x03, 0xe8}; /* 1000 normal closure */
 
 		send_frame(cl, WS_CLOSE, bye, 2);
-		wsc_close(&cl->c);
+	}
+	if (cl->c)
+		wsc_uv_close(cl->c); /* the close frame goes out before the socket closes */
+	cl->c = NULL;
+	cl->connected = false;
+	if (cl->loop_ready) {
+		close_handle((uv_handle_t *)&cl->timer);
+		for (int i = 0; i < 3; i++)
+			close_handle((uv_handle_t *)&cl->sig[i]);
+		if (cl->o->interactive)
+			close_handle((uv_handle_t *)&cl->in_poll);
+		uv_run(&cl->loop, UV_RUN_DEFAULT); /* until the connection's handles are closed */
+		uv_loop_close(&cl->loop);
 	}
 	if (cl->out_fd > STDOUT_FILENO)
 		close(cl->out_fd);
-	if (cl->ep >= 0)
-		close(cl->ep);
-	if (cl->sig_fd >= 0)
-		close(cl->sig_fd);
-	if (cl->timer_fd >= 0)
-		close(cl->timer_fd);
 	if (cl->tls)
 		SSL_CTX_free(cl->tls);
 	file_script_free(cl->script);
@@ -569,34 +612,18 @@ static void teardown(struct client *cl)
 
 static void loop(struct client *cl)
 {
-	struct epoll_event evs[8];
-
 	while (!cl->done) {
-		int n;
-
 		arm_timer(cl);
-		n = epoll_wait(cl->ep, evs, 8, -1);
-		for (int i = 0; i < n && !cl->done; i++) {
-			if (evs[i].data.ptr == &cl->c)
-				read_socket(cl);
-			else if (evs[i].data.fd == cl->sig_fd)
-				on_signal(cl);
-			else if (evs[i].data.fd == cl->timer_fd)
-				on_timer(cl);
-			else if (evs[i].data.fd == STDIN_FILENO)
-				read_stdin(cl);
-		}
+		uv_run(&cl->loop, UV_RUN_ONCE);
 	}
 }
 
 int file_client(const struct client_opts *o)
 {
-	struct client cl = {
-	        .o = o, .ep = -1, .sig_fd = -1, .timer_fd = -1, .out_fd = STDOUT_FILENO};
+	struct client cl = {.o = o, .out_fd = STDOUT_FILENO};
 	char why[WSC_WHY];
 	int ret;
 
-	cl.c.fd = -1;
 	cl.binary = strcmp(o->mode, "binary") == 0;
 	cl.backoff_ms = o->backoff_min;
 	cl.pstate = P_RUN;
