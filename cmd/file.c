@@ -35,6 +35,9 @@ static const struct cfg_opt bench_opts[] = {
         {"timeout", CFG_DURATION, B(timeout), "10s", 100, 600000, "limit for each connection step",
          NULL, 0},
         {"json", CFG_BOOL, B(json), "false", 0, 0, "print the summary as one JSON line", NULL, 0},
+        {"ca_file", CFG_STRING, B(ca_file), NULL, 0, 0,
+         "trust only this PEM file's certificates for the relay (a private CA, a self-signed relay)",
+         NULL, 0},
         {"insecure", CFG_BOOL, B(insecure), "false", 0, 0,
          "do not verify the relay's TLS certificate", NULL, 0},
 };
@@ -93,6 +96,9 @@ static const struct cfg_opt client_opts[] = {
          NULL, 0},
         {"backoff_max", CFG_DURATION, C(backoff_max), "30s", 10, 3600000,
          "longest reconnection delay", NULL, 0},
+        {"ca_file", CFG_STRING, C(ca_file), NULL, 0, 0,
+         "trust only this PEM file's certificates for the relay (a private CA, a self-signed relay)",
+         NULL, 0},
         {"insecure", CFG_BOOL, C(insecure), "false", 0, 0,
          "do not verify the relay's TLS certificate", NULL, 0},
 };

@@ -8,11 +8,12 @@
  * an all-zero key (RFC 6455 requires a mask, not a secret one, and servers cannot tell).
  * One epoll loop drives every connection; a timerfd paces writers and prints progress.
  */
+#define LOG_MODULE "bench"
 #include "file/bench.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/clock/clock.h"
-#include "pkg/config/config.h"
+#include "pkg/secret/secret.h"
 #include "pkg/url/url.h"
 #include "pkg/wsframe/wsframe.h"
 
@@ -71,8 +72,8 @@ struct bench {
 
 static int mint(struct bench *b, char **scopes, size_t n_scopes, char **out, char why[WSC_WHY])
 {
-	return wsc_mint(b->o->session, b->o->secret_file, b->o->audience, scopes, n_scopes,
-	                b->o->duration / 1000 + 3600, "bench", out, why);
+	return rjwt_mint_session(b->o->session, b->o->secret_file, b->o->audience, scopes, n_scopes,
+	                         b->o->duration / 1000 + 3600, "bench", out, why);
 }
 
 /*
@@ -86,7 +87,7 @@ static int load_token(struct bench *b, char why[WSC_WHY])
 	int ret;
 
 	if (b->o->token_file && *b->o->token_file) {
-		ret = cfg_read_secret_file(b->o->token_file, &b->token);
+		ret = secret_read_file(b->o->token_file, &b->token);
 		if (ret)
 			snprintf(why, WSC_WHY, "cannot read token file '%.200s'", b->o->token_file);
 		else
@@ -278,15 +279,12 @@ static void pong(struct peer *p, const uint8_t *payload, uint64_t len)
 
 static void parse_frames(struct bench *b, struct peer *p, int64_t now)
 {
-	size_t off = 0;
+	const uint8_t *payload;
 	struct ws_frame f;
-	int h;
+	size_t off = 0;
+	int k;
 
-	while ((h = wsframe_parse(p->c.in + off, p->c.in_len - off, &f)) > 0) {
-		const uint8_t *payload = p->c.in + off + (size_t)h;
-
-		if (p->c.in_len - off - (size_t)h < f.payload_len)
-			break;
+	while ((k = wsframe_next(p->c.in.p, p->c.in.len, &off, &f, &payload)) > 0) {
 		if ((f.opcode == WS_TEXT || f.opcode == WS_BINARY) && p->role == READER)
 			on_message(b, p, payload, f.payload_len,
 			           now); /* others may read too: ignored */
@@ -294,10 +292,9 @@ static void parse_frames(struct bench *b, struct peer *p, int64_t now)
 			pong(p, payload, f.payload_len);
 		else if (f.opcode == WS_CLOSE)
 			p->dead = true;
-		off += (size_t)h + (size_t)f.payload_len;
 	}
 	wsc_consume(&p->c, off);
-	if (h < 0) {
+	if (k < 0) {
 		/* counted once: the bytes stay bad, so the peer leaves the loop */
 		b->errors++;
 		p->dead = true;
@@ -543,7 +540,9 @@ static int setup(struct bench *b, char why[WSC_WHY])
 	b->peers = calloc(b->npeers, sizeof(*b->peers));
 	b->hist = calloc(HIST_US, sizeof(*b->hist));
 	b->filler = malloc((size_t)o->size);
-	b->tls = wsc_tls_new(!o->insecure);
+	b->tls = wsc_tls_new_ca(!o->insecure, o->ca_file, why);
+	if (!b->tls)
+		return -EINVAL;
 	b->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!b->peers || !b->hist || !b->filler || !b->tls || b->ep < 0) {
 		snprintf(why, WSC_WHY, "out of memory");
@@ -569,8 +568,8 @@ static void teardown(struct bench *b)
 	free(b->peers);
 	free(b->hist);
 	free(b->filler);
-	cfg_free_secret(b->token);
-	cfg_free_secret(b->w_token);
+	secret_free(b->token);
+	secret_free(b->w_token);
 	if (b->tls)
 		SSL_CTX_free(b->tls);
 	if (b->ep >= 0)

@@ -22,6 +22,7 @@ struct bench_opts {
 	int64_t duration; /* ms of sending */
 	int64_t server_pid;
 	int64_t timeout; /* ms for each connection step */
+	char *ca_file;   /* trust this PEM file instead of the system's CAs */
 	bool json, insecure;
 };
 

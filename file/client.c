@@ -1,10 +1,11 @@
 /*
- * file/client: `relay file` connect/record/play/interactive and `relay file check`.
+ * file/client: `relay file` connect/record/play/interactive (scripts load in file/script.c,
+ * `relay file check` is file/check.c).
  *
- * One epoll loop: the websocket (pkg/wsclient + pkg/wsframe), a signalfd (SIGHUP reopens the
- * recording, SIGINT/SIGTERM end the session), a one-shot timerfd armed at the nearest deadline
- * (script delays and condition timeouts, reconnection, the linger after the script), and stdin
- * in interactive mode.
+ * One libuv loop: the websocket (pkg/wsclient's uv client: connecting never blocks the loop),
+ * signals (SIGHUP reopens the recording, SIGINT/SIGTERM end the session), one timer armed at the
+ * nearest deadline (script delays and condition timeouts, reconnection, the linger after the
+ * script), and stdin in interactive mode.
  *
  * Script states (struct client.pstate), for the line at pc:
  *   RUN   -> execute lines until one must wait           (play_step)
@@ -13,28 +14,24 @@
  *   DONE  -> linger, then the session ends                (on_timer)
  * The script only advances while connected.
  */
+#define LOG_MODULE "file"
 #include "file/client.h"
-#include "pkg/wsclient/wsclient.h"
+#include "file/script.h"
+#include "pkg/wsclient/uv.h"
 #include "pkg/clock/clock.h"
-#include "pkg/config/config.h"
+#include "pkg/secret/secret.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
-#include "pkg/play/play.h"
 #include "pkg/url/url.h"
 #include "pkg/wsframe/wsframe.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,157 +39,20 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#define MSG_MAX     (64 * 1024 * 1024)
-#define FILTERS_MAX 64
-#define NEVER       INT64_MAX
-
-/* ---- scripts ---- */
-
-struct script_line {
-	struct play_line l;
-	regex_t re; /* condition or filter pattern */
-	bool has_re;
-	int lineno;
-};
-
-struct play_script {
-	char *text; /* the file; views point into it */
-	struct script_line *lines;
-	size_t n;
-};
-
-static int compile(struct script_line *sl, const char *path, char *err_text, size_t len)
-{
-	char pattern[4096];
-	int rc;
-
-	if (sl->l.pattern.len >= sizeof(pattern)) {
-		snprintf(err_text, len, "%s:%d: regex longer than %zu bytes", path, sl->lineno,
-		         sizeof(pattern) - 1);
-		return -EINVAL;
-	}
-	memcpy(pattern, sl->l.pattern.p, sl->l.pattern.len);
-	pattern[sl->l.pattern.len] = '\0';
-	rc = regcomp(&sl->re, pattern, REG_EXTENDED | REG_NOSUB);
-	if (rc) {
-		char msg[128];
-
-		regerror(rc, &sl->re, msg, sizeof(msg));
-		snprintf(err_text, len, "%s:%d: bad regex '%.200s': %s", path, sl->lineno, pattern,
-		         msg);
-		return -EINVAL;
-	}
-	sl->has_re = true;
-	return 0;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 64 * 1024 * 1024 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
-	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
-		buf[n] = '\0';
-		*len = (size_t)n;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
-/* Parse and compile every line, so nothing is sent from a script with a mistake in it. */
-static int parse_all(struct play_script *s, size_t len, const char *path)
-{
-	char *p = s->text, *end = s->text + len, err_text[512];
-	int lineno = 0, ret = 0, n_accept = 0, n_deny = 0; /* filters since the last reset */
-
-	while (p < end && !ret) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct script_line *sl = &s->lines[s->n];
-		struct play_error e;
-
-		sl->lineno = ++lineno;
-		if (play_parse_line(p, n, &sl->l, &e)) {
-			fprintf(stderr, "%s:%d:%zu: expected %s\n", path, lineno, e.column,
-			        e.expected);
-			ret = -EINVAL;
-		} else if ((sl->l.has_condition ||
-		            (sl->l.kind == PLAY_FILTER && sl->l.verb != PLAY_RESET)) &&
-		           compile(sl, path, err_text, sizeof(err_text))) {
-			fprintf(stderr, "%s\n", err_text);
-			ret = -EINVAL;
-		} else if (sl->l.kind == PLAY_FILTER &&
-		           ((sl->l.verb == PLAY_ACCEPT && ++n_accept > FILTERS_MAX) ||
-		            (sl->l.verb == PLAY_DENY && ++n_deny > FILTERS_MAX))) {
-			fprintf(stderr, "%s:%d: more than %d %s filters without a reset\n", path,
-			        lineno, FILTERS_MAX, sl->l.verb == PLAY_ACCEPT ? "accept" : "deny");
-			regfree(&sl->re);
-			ret = -EINVAL;
-		} else {
-			if (sl->l.kind == PLAY_FILTER && sl->l.verb == PLAY_RESET)
-				n_accept = n_deny = 0;
-			s->n++;
-		}
-		p += n + 1;
-	}
-	return ret;
-}
-
-int play_script_load(const char *path, struct play_script **out)
-{
-	struct play_script *s = calloc(1, sizeof(*s));
-	size_t len = 0, lines = 1;
-	int ret;
-
-	*out = NULL;
-	if (!s)
-		return -ENOMEM;
-	s->text = read_file(path, &len);
-	if (!s->text) {
-		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno ? errno : EIO));
-		free(s);
-		return -EIO;
-	}
-	for (size_t i = 0; i < len; i++)
-		lines += s->text[i] == '\n';
-	s->lines = calloc(lines, sizeof(*s->lines));
-	ret = s->lines ? parse_all(s, len, path) : -ENOMEM;
-	if (ret) {
-		play_script_free(s);
-		return ret;
-	}
-	*out = s;
-	return 0;
-}
-
-void play_script_free(struct play_script *s)
-{
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->n; i++)
-		if (s->lines[i].has_re)
-			regfree(&s->lines[i].re);
-	free(s->lines);
-	free(s->text);
-	free(s);
-}
+#define NEVER INT64_MAX
+/* bytes waiting to go to the relay before a send is refused (the relay is not reading) */
+#define OUT_MAX (16 * 1024 * 1024)
 
 /* ---- tokens ---- */
 
-int client_token(const struct client_opts *o, char **out, char why[256])
+int file_token(const struct client_opts *o, char **out, char why[256])
 {
 	char *scopes[] = {(char *)"read", (char *)"write"};
 
-	return wsc_token(o->token, o->token_file, o->session, o->secret_file, o->audience, scopes,
-	                 2, 24 * 3600, "relay-file", out, why);
+	return rjwt_client_token(&(struct rjwt_source){o->token, o->token_file, o->secret_file,
+	                                               o->audience, scopes, 2, 24 * 3600,
+	                                               "relay-file"},
+	                         o->session, out, why);
 }
 
 /* ---- the session ---- */
@@ -202,17 +62,21 @@ enum pstate { P_RUN, P_DELAY, P_COND, P_DONE };
 struct client {
 	const struct client_opts *o;
 	SSL_CTX *tls;
-	struct wsc c;
+	struct wsc_uv *c; /* NULL when there is no connection or attempt */
 	bool connected, binary;
-	int ep, sig_fd, timer_fd, out_fd;
+	int out_fd;
+	uv_loop_t loop;
+	uv_signal_t sig[3];
+	uv_timer_t timer;
+	uv_poll_t in_poll;
 	/* script */
-	struct play_script *script;
+	struct file_script *script;
 	size_t pc;
 	int phase; /* of a SEND line: 0 start, 1 delay done, 2 condition done */
 	enum pstate pstate;
 	int64_t deadline_ns;
 	int64_t matched;
-	const regex_t *accept[FILTERS_MAX], *deny[FILTERS_MAX];
+	const regex_t *accept[FILE_FILTERS_MAX], *deny[FILE_FILTERS_MAX];
 	size_t n_accept, n_deny;
 	struct ws_message msg; /* a message being reassembled from fragments */
 	/* reconnection */
@@ -222,6 +86,7 @@ struct client {
 	char line[65536];
 	size_t line_len;
 	bool stdin_open;
+	bool loop_ready;
 	bool done;
 	int exit_code;
 };
@@ -230,6 +95,7 @@ static void finish(struct client *cl, int code)
 {
 	cl->done = true;
 	cl->exit_code = code;
+	uv_stop(&cl->loop); /* uv_run() returns without waiting for more events */
 }
 
 /* ---- recording ---- */
@@ -311,26 +177,27 @@ static void disconnect(struct client *cl, const char *why);
 
 static int send_frame(struct client *cl, uint8_t op, const void *data, size_t len)
 {
-	return wsc_send_frame(&cl->c, op, data, len, (int)cl->o->timeout);
+	return wsc_uv_send(cl->c, op, data, len);
 }
 
 static void send_message(struct client *cl, const char *text, size_t len)
 {
 	if (!cl->connected)
 		return;
-	/* a frame that went out in part leaves the stream broken: drop the link, reconnect */
+	/* a full output buffer: the relay is not reading; drop the link, reconnect */
 	if (send_frame(cl, cl->binary ? WS_BINARY : WS_TEXT, text, len))
-		disconnect(cl, "cannot send");
+		disconnect(cl, "cannot send: the relay is not reading");
 }
 
 /* ---- the script ---- */
 
-static void apply_filter(struct client *cl, const struct script_line *sl)
+static void apply_filter(struct client *cl, const struct file_script_line *sl)
 {
 	if (sl->l.verb == PLAY_RESET) {
 		cl->n_accept = cl->n_deny = 0;
 	} else if (sl->l.verb == PLAY_ACCEPT) {
-		cl->accept[cl->n_accept++] = &sl->re; /* parse_all() kept them under FILTERS_MAX */
+		cl->accept[cl->n_accept++] =
+		        &sl->re; /* parse_all() kept them under FILE_FILTERS_MAX */
 	} else if (sl->l.verb == PLAY_DENY) {
 		cl->deny[cl->n_deny++] = &sl->re;
 	}
@@ -346,7 +213,7 @@ static void wait_until(struct client *cl, enum pstate st, int64_t ms)
 static void play_step(struct client *cl)
 {
 	while (cl->script && cl->connected && cl->pstate == P_RUN && cl->pc < cl->script->n) {
-		const struct script_line *sl = &cl->script->lines[cl->pc];
+		const struct file_script_line *sl = &cl->script->lines[cl->pc];
 		const struct play_line *l = &sl->l;
 
 		switch (l->kind) {
@@ -418,7 +285,7 @@ static void on_message(struct client *cl, const uint8_t *p, size_t len, bool bin
 		return;
 	}
 	if (cl->pstate == P_COND) {
-		const struct script_line *sl = &cl->script->lines[cl->pc];
+		const struct file_script_line *sl = &cl->script->lines[cl->pc];
 
 		if (matches(&sl->re, text) && ++cl->matched >= sl->l.count) {
 			cl->pstate = P_RUN;
@@ -456,7 +323,7 @@ static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t 
 		return;
 	}
 	default:
-		switch (wsframe_message_add(&cl->msg, f, payload, MSG_MAX)) {
+		switch (wsframe_message_add(&cl->msg, f, payload, FILE_MSG_MAX)) {
 		case 0:
 			return;
 		case 1:
@@ -472,22 +339,13 @@ static void on_frame(struct client *cl, const struct ws_frame *f, const uint8_t 
 	}
 }
 
-static bool frame_cb(void *arg, const struct ws_frame *f, const uint8_t *payload)
+static bool frame_cb(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *payload, void *arg)
 {
 	struct client *cl = arg;
 
+	(void)c;
 	on_frame(cl, f, payload);
 	return cl->connected;
-}
-
-static void read_socket(struct client *cl)
-{
-	int r = wsc_read_frames(&cl->c, MSG_MAX + WSFRAME_MAX_HEADER, frame_cb, cl);
-
-	if (r < 0 && cl->connected)
-		disconnect(cl, r == -ECONNRESET ? "connection closed"
-		               : r == -EPROTO   ? "malformed frame from the relay"
-		                                : strerror(-r));
 }
 
 /* ---- connecting ---- */
@@ -509,30 +367,9 @@ static void schedule_reconnect(struct client *cl)
 	        cl->backoff_ms * 2 > cl->o->backoff_max ? cl->o->backoff_max : cl->backoff_ms * 2;
 }
 
-static void connect_now(struct client *cl)
+/* A connection attempt failed (@status: the HTTP status of a refusal, or 0). */
+static void connect_failed(struct client *cl, int status, const char *why)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cl->c};
-	char why[256], *token = NULL;
-	int status = 0, ret;
-
-	cl->reconnect_ns = NEVER;
-	ret = client_token(cl->o, &token, why);
-	if (!ret)
-		ret = wsc_join(&cl->c, cl->o->session, token, cl->tls, (int)cl->o->timeout, &status,
-		               why);
-	cfg_free_secret(token);
-	if (!ret) {
-		epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->c.fd, &ev);
-		cl->connected = true;
-		cl->backoff_ms = cl->o->backoff_min;
-		log_notice("%s to %s", cl->reported_down ? "reconnected" : "connected",
-		           cl->o->session);
-		cl->reported_down = false;
-		if (cl->pstate == P_RUN)
-			play_step(cl);
-		read_socket(cl); /* bytes that came with the handshake */
-		return;
-	}
 	if (permanent(status) || cl->o->once) {
 		fprintf(stderr, "relay file: %s\n", why);
 		finish(cl, CLIENT_FAIL);
@@ -545,12 +382,66 @@ static void connect_now(struct client *cl)
 	schedule_reconnect(cl);
 }
 
+static void on_open(struct wsc_uv *c, void *arg)
+{
+	struct client *cl = arg;
+
+	(void)c;
+	cl->connected = true;
+	cl->backoff_ms = cl->o->backoff_min;
+	log_notice("%s to %s", cl->reported_down ? "reconnected" : "connected", cl->o->session);
+	cl->reported_down = false;
+	if (cl->pstate == P_RUN)
+		play_step(cl);
+}
+
+static void on_end(struct wsc_uv *c, int err, int status, const char *why, void *arg)
+{
+	struct client *cl = arg;
+	bool was_connected = cl->connected;
+
+	(void)c;
+	(void)err;
+	cl->c = NULL; /* freed by pkg/wsclient */
+	cl->connected = false;
+	cl->msg.open = false;
+	if (cl->done)
+		return;
+	if (!was_connected) {
+		connect_failed(cl, status, why);
+		return;
+	}
+	if (cl->o->once) {
+		fprintf(stderr, "relay file: %s\n", why);
+		finish(cl, CLIENT_FAIL);
+		return;
+	}
+	log_warn("%s; reconnecting", why);
+	cl->reported_down = true;
+	schedule_reconnect(cl);
+}
+
+static const struct wsc_uv_cbs client_cbs = {on_open, frame_cb, on_end};
+
+static void connect_now(struct client *cl)
+{
+	char why[WSC_WHY], *token = NULL;
+
+	cl->reconnect_ns = NEVER;
+	if (file_token(cl->o, &token, why) == 0)
+		cl->c = wsc_uv_join(&cl->loop, cl->o->session, token, cl->tls, (int)cl->o->timeout,
+		                    FILE_MSG_MAX, OUT_MAX, &client_cbs, cl, why);
+	secret_free(token);
+	if (!cl->c)
+		connect_failed(cl, 0, why);
+}
+
 static void disconnect(struct client *cl, const char *why)
 {
 	if (!cl->connected)
 		return;
-	epoll_ctl(cl->ep, EPOLL_CTL_DEL, cl->c.fd, NULL);
-	wsc_close(&cl->c);
+	wsc_uv_close(cl->c); /* what is queued (a close frame) still goes out */
+	cl->c = NULL;
 	cl->connected = false;
 	cl->msg.open = false;
 	if (cl->done)
@@ -572,8 +463,10 @@ static void read_stdin(struct client *cl)
 	ssize_t r = read(STDIN_FILENO, cl->line + cl->line_len, sizeof(cl->line) - cl->line_len);
 	char *nl;
 
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
 	if (r <= 0) {
-		epoll_ctl(cl->ep, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
+		uv_poll_stop(&cl->in_poll);
 		cl->stdin_open = false;
 		if (cl->line_len) /* a last line without its newline */
 			send_message(cl, cl->line, cl->line_len);
@@ -596,13 +489,11 @@ static void read_stdin(struct client *cl)
 	}
 }
 
-static void on_signal(struct client *cl)
+static void on_signal(uv_signal_t *h, int signum)
 {
-	struct signalfd_siginfo si;
+	struct client *cl = h->data;
 
-	if (read(cl->sig_fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	if (si.ssi_signo == SIGHUP) {
+	if (signum == SIGHUP) {
 		if (open_output(cl))
 			log_err("cannot reopen '%s': %s", cl->o->file, strerror(errno));
 		return;
@@ -610,15 +501,21 @@ static void on_signal(struct client *cl)
 	finish(cl, CLIENT_OK);
 }
 
-static void on_timer(struct client *cl)
+static void on_stdin(uv_poll_t *h, int status, int events)
 {
-	int64_t now = clock_mono_ns();
-	uint64_t n;
+	(void)status;
+	(void)events;
+	read_stdin(h->data);
+}
 
-	if (read(cl->timer_fd, &n, sizeof(n)) < 0) {
-		/* a spurious wake-up: deadlines are checked below */
-	}
-	if (!cl->connected && cl->reconnect_ns <= now)
+static void arm_timer(struct client *cl);
+
+static void on_timer(uv_timer_t *t)
+{
+	struct client *cl = t->data;
+	int64_t now = clock_mono_ns();
+
+	if (!cl->connected && !cl->c && cl->reconnect_ns <= now)
 		connect_now(cl);
 	if (cl->pstate != P_RUN && cl->deadline_ns <= now && cl->connected) {
 		if (cl->pstate == P_DONE) {
@@ -632,56 +529,57 @@ static void on_timer(struct client *cl)
 		cl->pstate = P_RUN;
 		play_step(cl);
 	}
+	/* timers run before libuv waits for I/O: set the next deadline now, not after the wait */
+	arm_timer(cl);
 }
 
 static void arm_timer(struct client *cl)
 {
-	int64_t next = cl->connected ? NEVER : cl->reconnect_ns, now = clock_mono_ns();
-	struct itimerspec its = {0};
+	int64_t next = cl->connected || cl->c ? NEVER : cl->reconnect_ns, now = clock_mono_ns();
 
 	if (cl->script && cl->pstate != P_RUN && cl->connected && cl->deadline_ns < next)
 		next = cl->deadline_ns;
-	if (next == NEVER)
+	if (next == NEVER) {
+		uv_timer_stop(&cl->timer);
 		return;
+	}
 	next -= now;
-	if (next < 1)
-		next = 1; /* 0 would disarm */
-	its.it_value.tv_sec = next / 1000000000;
-	its.it_value.tv_nsec = next % 1000000000;
-	timerfd_settime(cl->timer_fd, 0, &its, NULL);
+	/* whole milliseconds, rounded up: never a wake-up before the deadline */
+	uv_timer_start(&cl->timer, on_timer, next > 0 ? (uint64_t)(next + 999999) / 1000000 : 0, 0);
 }
 
 static int setup(struct client *cl)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
-	sigset_t set;
+	static const int signums[3] = {SIGHUP, SIGINT, SIGTERM};
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	cl->ep = epoll_create1(EPOLL_CLOEXEC);
-	cl->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	cl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	cl->tls = wsc_tls_new(!cl->o->insecure);
-	if (cl->ep < 0 || cl->sig_fd < 0 || cl->timer_fd < 0 || !cl->tls)
+	if (uv_loop_init(&cl->loop))
 		return -ENOMEM;
-	ev.data.fd = cl->sig_fd;
-	epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->sig_fd, &ev);
-	ev.data.fd = cl->timer_fd;
-	epoll_ctl(cl->ep, EPOLL_CTL_ADD, cl->timer_fd, &ev);
+	cl->loop_ready = true;
+	uv_timer_init(&cl->loop, &cl->timer);
+	cl->timer.data = cl;
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(&cl->loop, &cl->sig[i]);
+		cl->sig[i].data = cl;
+		uv_signal_start(&cl->sig[i], on_signal, signums[i]);
+	}
 	if (cl->o->interactive) {
-		ev.data.fd = STDIN_FILENO;
-		cl->stdin_open = epoll_ctl(cl->ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == 0;
+		cl->stdin_open = uv_poll_init(&cl->loop, &cl->in_poll, STDIN_FILENO) == 0;
 		if (!cl->stdin_open) {
 			fprintf(stderr,
 			        "relay file: stdin cannot be watched (a regular file?): pipe it instead\n");
 			return -EINVAL;
 		}
+		cl->in_poll.data = cl;
+		uv_poll_start(&cl->in_poll, UV_READABLE, on_stdin);
 	}
 	return 0;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+	if (h->loop && !uv_is_closing(h))
+		uv_close(h, NULL);
 }
 
 static void teardown(struct client *cl)
@@ -690,60 +588,58 @@ static void teardown(struct client *cl)
 		uint8_t bye[2] = {0x03, 0xe8}; /* 1000 normal closure */
 
 		send_frame(cl, WS_CLOSE, bye, 2);
-		wsc_close(&cl->c);
+	}
+	if (cl->c)
+		wsc_uv_close(cl->c); /* the close frame goes out before the socket closes */
+	cl->c = NULL;
+	cl->connected = false;
+	if (cl->loop_ready) {
+		close_handle((uv_handle_t *)&cl->timer);
+		for (int i = 0; i < 3; i++)
+			close_handle((uv_handle_t *)&cl->sig[i]);
+		if (cl->o->interactive)
+			close_handle((uv_handle_t *)&cl->in_poll);
+		uv_run(&cl->loop, UV_RUN_DEFAULT); /* until the connection's handles are closed */
+		uv_loop_close(&cl->loop);
 	}
 	if (cl->out_fd > STDOUT_FILENO)
 		close(cl->out_fd);
-	if (cl->ep >= 0)
-		close(cl->ep);
-	if (cl->sig_fd >= 0)
-		close(cl->sig_fd);
-	if (cl->timer_fd >= 0)
-		close(cl->timer_fd);
 	if (cl->tls)
 		SSL_CTX_free(cl->tls);
-	play_script_free(cl->script);
+	file_script_free(cl->script);
 	wsframe_message_release(&cl->msg);
 }
 
 static void loop(struct client *cl)
 {
-	struct epoll_event evs[8];
-
 	while (!cl->done) {
-		int n;
-
 		arm_timer(cl);
-		n = epoll_wait(cl->ep, evs, 8, -1);
-		for (int i = 0; i < n && !cl->done; i++) {
-			if (evs[i].data.ptr == &cl->c)
-				read_socket(cl);
-			else if (evs[i].data.fd == cl->sig_fd)
-				on_signal(cl);
-			else if (evs[i].data.fd == cl->timer_fd)
-				on_timer(cl);
-			else if (evs[i].data.fd == STDIN_FILENO)
-				read_stdin(cl);
-		}
+		uv_run(&cl->loop, UV_RUN_ONCE);
 	}
 }
 
 int file_client(const struct client_opts *o)
 {
-	struct client cl = {
-	        .o = o, .ep = -1, .sig_fd = -1, .timer_fd = -1, .out_fd = STDOUT_FILENO};
+	struct client cl = {.o = o, .out_fd = STDOUT_FILENO};
+	char why[WSC_WHY];
 	int ret;
 
-	cl.c.fd = -1;
 	cl.binary = strcmp(o->mode, "binary") == 0;
 	cl.backoff_ms = o->backoff_min;
 	cl.pstate = P_RUN;
-	if (o->play && *o->play && play_script_load(o->play, &cl.script))
+	if (o->play && *o->play && file_script_load(o->play, &cl.script))
 		return CLIENT_USAGE;
+	cl.tls = wsc_tls_new_ca(!o->insecure, o->ca_file, why);
+	if (!cl.tls) {
+		fprintf(stderr, "relay file: %s\n", why);
+		file_script_free(cl.script);
+		return CLIENT_USAGE;
+	}
 	ret = open_output(&cl);
 	if (ret) {
 		fprintf(stderr, "relay file: cannot open '%s': %s\n", o->file, strerror(-ret));
-		play_script_free(cl.script);
+		file_script_free(cl.script);
+		SSL_CTX_free(cl.tls);
 		return CLIENT_FAIL;
 	}
 	if (setup(&cl)) {
@@ -754,96 +650,4 @@ int file_client(const struct client_opts *o)
 	loop(&cl);
 	teardown(&cl);
 	return cl.exit_code;
-}
-
-/* ---- check ---- */
-
-static double ms_since(int64_t t0)
-{
-	return (double)(clock_mono_ns() - t0) / 1e6;
-}
-
-/* Wait for a message carrying @probe on @c, within @timeout_ms. */
-struct probe {
-	const char *text;
-	bool hit;
-};
-
-static bool probe_frame(void *arg, const struct ws_frame *f, const uint8_t *payload)
-{
-	struct probe *pr = arg;
-
-	pr->hit = f->payload_len == strlen(pr->text) &&
-	          memcmp(payload, pr->text, (size_t)f->payload_len) == 0;
-	return !pr->hit; /* other messages on the topic are passed over */
-}
-
-/* Wait until the probe comes back on @c (non-blocking), skipping other messages. */
-static int await_probe(struct wsc *c, const char *probe, int timeout_ms)
-{
-	int64_t end = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
-	struct probe pr = {probe, false};
-
-	for (int64_t left; (left = (end - clock_mono_ns()) / 1000000) >= 0;) {
-		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-		int r = wsc_read_frames(c, MSG_MAX + WSFRAME_MAX_HEADER, probe_frame, &pr);
-
-		if (pr.hit)
-			return 0;
-		if (r < 0)
-			return r == -EPROTO ? -EPROTO : -ECONNRESET;
-		poll(&pfd, 1, (int)left + 1);
-	}
-	return -ETIMEDOUT;
-}
-
-int file_check(const struct client_opts *o)
-{
-	struct wsc a = {.fd = -1}, b = {.fd = -1};
-	struct client cl = {.o = o};
-	char why[256] = "", *token = NULL, probe[64];
-	unsigned char rnd[8];
-	int status, ret;
-	int64_t t0;
-	double t_a, t_b, t_rt;
-
-	cl.tls = wsc_tls_new(!o->insecure);
-	ret = cl.tls ? client_token(o, &token, why) : -ENOMEM;
-	t0 = clock_mono_ns();
-	if (!ret)
-		ret = wsc_join(&a, o->session, token, cl.tls, (int)o->timeout, &status, why);
-	t_a = ms_since(t0);
-	t0 = clock_mono_ns();
-	if (!ret)
-		ret = wsc_join(&b, o->session, token, cl.tls, (int)o->timeout, &status, why);
-	t_b = ms_since(t0);
-	RAND_bytes(rnd, sizeof(rnd));
-	snprintf(probe, sizeof(probe), "relay-file-check %02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
-	         rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	t0 = clock_mono_ns();
-	if (!ret) {
-		cl.c = a;
-		ret = send_frame(&cl, WS_TEXT, probe, strlen(probe));
-		if (!ret)
-			ret = await_probe(&b, probe, (int)o->timeout);
-		if (ret)
-			snprintf(
-			        why, sizeof(why), "round trip through the topic failed: %s",
-			        ret == -ETIMEDOUT
-			                ? "the probe did not arrive (does the token have read and write?)"
-			                : strerror(-ret));
-	}
-	t_rt = ms_since(t0);
-	cfg_free_secret(token);
-	wsc_close(&a);
-	wsc_close(&b);
-	if (cl.tls)
-		SSL_CTX_free(cl.tls);
-	if (ret) {
-		printf("FAIL %s\n", why);
-		return CLIENT_FAIL;
-	}
-	printf("ok access+connect %.1f ms, second connection %.1f ms, round trip %.2f ms\n", t_a,
-	       t_b, t_rt);
-	return CLIENT_OK;
 }

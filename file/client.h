@@ -18,6 +18,7 @@ struct client_opts {
 	char *file;                       /* record here; "" or "-" for stdout */
 	char *mode;                       /* "text" or "binary" */
 	char *play;                       /* .play script to run */
+	char *ca_file;                    /* trust this PEM file instead of the system's CAs */
 	bool interactive;                 /* send lines from stdin */
 	bool insecure;                    /* do not verify the TLS certificate */
 	bool once;                        /* no reconnection: exit when the connection ends */
@@ -39,15 +40,13 @@ int file_client(const struct client_opts *o);
 /* Access, redeem and a round trip through the topic, with timings. 0 pass, 1 fail. */
 int file_check(const struct client_opts *o);
 
-/*
- * Load and check a .play file: parse every line and compile every regex before anything is
- * sent. On error prints "FILE:LINE:COL: expected ..." on stderr and returns -EINVAL.
- */
-struct play_script;
-int play_script_load(const char *path, struct play_script **out);
-void play_script_free(struct play_script *s);
+/* The largest message relay file reassembles or reads. */
+#define FILE_MSG_MAX (64 * 1024 * 1024)
 
-/* The access token for @o: the token, its file, or one minted for the URL's topic. */
-int client_token(const struct client_opts *o, char **out, char why[256]);
+/*
+ * The access token for @o: the token, its file, or one minted (read and write) for the URL's
+ * topic. A new string in *out (free with secret_free()); 0 or -errno with @why.
+ */
+int file_token(const struct client_opts *o, char **out, char why[256]);
 
 #endif

@@ -31,6 +31,7 @@ struct host_opts {
 	char *feed;             /* "" or the name of a local ingest feed to forward */
 	int64_t width, height, fps, bitrate, gop;
 	bool insecure;
+	char *ca_file;                    /* trust this PEM file instead of the system's CAs */
 	int64_t timeout;                  /* ms per connection step */
 	int64_t backoff_min, backoff_max; /* ms */
 	/* top level only */

@@ -20,6 +20,7 @@
 #include "host/video.h"
 #include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
+#include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/wsframe/wsframe.h"
@@ -357,8 +358,10 @@ static int join(struct stream *s, struct wsc *c, bool *refusal, char why[WSC_WHY
 
 	*refusal = false;
 	/* minted: a fresh token at every connection */
-	ret = wsc_token(s->o.token, s->o.token_file, s->o.session, s->o.secret_file, s->o.audience,
-	                scopes, 2, s->o.token_lifetime / 1000, "relay-host", &token, why);
+	ret = rjwt_client_token(&(struct rjwt_source){s->o.token, s->o.token_file, s->o.secret_file,
+	                                              s->o.audience, scopes, 2,
+	                                              s->o.token_lifetime / 1000, "relay-host"},
+	                        s->o.session, &token, why);
 	if (ret)
 		return ret; /* an unreadable token file may be being replaced: try again later */
 	ret = wsc_join(c, s->o.session, token, s->tls, (int)s->o.timeout, &status, why);
@@ -397,7 +400,7 @@ static void relay_connect(struct stream *s)
 	atomic_store(&s->relay_state, "up");
 	link_up(s, &s->relay);
 	schedule_renewal(s);
-	if (s->ws.in_len)
+	if (wsc_buffered(&s->ws))
 		relay_readable(s); /* frames that came with the handshake's answer */
 }
 
@@ -737,7 +740,7 @@ static void device_connect(struct stream *s)
 	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->dev_fd, &ev);
 	atomic_store(&s->device_state, "up");
 	link_up(s, &s->device);
-	if (s->dev == DEV_WS && s->dws.in_len)
+	if (s->dev == DEV_WS && wsc_buffered(&s->dws))
 		device_readable(s); /* frames that came with the handshake's answer */
 }
 
@@ -991,7 +994,7 @@ static void renew(struct stream *s)
 	atomic_fetch_add(&s->renewals, 1);
 	S_NOTICE(s, "%s", "token renewed on a new link without a gap");
 	schedule_renewal(s);
-	if (s->ws.in_len)
+	if (wsc_buffered(&s->ws))
 		relay_readable(s);
 }
 
@@ -1142,13 +1145,17 @@ static void video_opts_of(struct stream *s)
 static int setup(struct stream *s, char why[STREAM_WHY])
 {
 	const struct host_opts *o = &s->o;
-	char vwhy[160];
+	char vwhy[160], twhy[WSC_WHY];
 
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	s->tls = wsc_tls_new(!o->insecure);
+	s->tls = wsc_tls_new_ca(!o->insecure, o->ca_file, twhy);
+	if (!s->tls) {
+		snprintf(why, STREAM_WHY, "stream '%.30s': %.200s", s->name, twhy);
+		return -EINVAL;
+	}
 	if (s->ep < 0 || s->stop_fd < 0 || s->timer_fd < 0 || s->ev_fd < 0 || !s->tls ||
 	    watch(s, s->stop_fd, &s->stop_fd) || watch(s, s->timer_fd, &s->timer_fd) ||
 	    watch(s, s->ev_fd, &s->ev_fd)) {

@@ -40,7 +40,7 @@ From a browser page (accept the self-signed certificate first by visiting $base)
 Stream the test pattern as a lab would (another shell), then watch it at $base/demo/
 with access URL $base/session/cam and the token that
   \$($relay token --audience $base --topic cam --scopes read --lifetime 1h) prints:
-  $relay host --session $base/session/cam --secret-file $state/secret --insecure --video test
+  $relay host --session $base/session/cam --secret-file $state/secret --ca-file $state/cert.pem --video test
 
 EOT
 exec "$relay" serve --listen "$listen" --audience "$base" --secret-file "$state/secret" \

@@ -3,6 +3,7 @@
  * that order onto one options struct described by a struct cfg_table.
  */
 #include "pkg/config/config.h"
+#include "pkg/secret/secret.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -118,53 +119,12 @@ int cfg_parse_size(const char *s, int64_t *out)
 
 void cfg_free_secret(char *s)
 {
-	if (!s)
-		return;
-	OPENSSL_cleanse(s, strlen(s));
-	free(s);
+	secret_free(s);
 }
 
 int cfg_read_secret_file(const char *path, char **out)
 {
-	enum { SECRET_MAX = 64 * 1024 };
-	char *buf = malloc(SECRET_MAX + 1);
-	size_t len = 0;
-	ssize_t r;
-	int fd, ret = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		goto out_free;
-	}
-	while ((r = read(fd, buf + len, SECRET_MAX + 1 - len)) > 0 && len < SECRET_MAX + 1)
-		len += (size_t)r;
-	if (r < 0)
-		ret = -errno;
-	close(fd);
-	if (ret)
-		goto out_free;
-	if (len > SECRET_MAX) {
-		ret = -EFBIG;
-		goto out_free;
-	}
-	if (len && buf[len - 1] == '\n')
-		len--;
-	if (len && buf[len - 1] == '\r')
-		len--;
-	if (len == 0 || memchr(buf, '\0', len)) {
-		ret = -ENODATA;
-		goto out_free;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
-out_free:
-	OPENSSL_cleanse(buf, SECRET_MAX + 1);
-	free(buf);
-	return ret;
+	return secret_read_file(path, out);
 }
 
 /* ---- names ---- */

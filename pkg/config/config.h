@@ -100,13 +100,8 @@ int cfg_parse_int(const char *s, int64_t *out);
 int cfg_parse_duration_ms(const char *s, int64_t *out);
 int cfg_parse_size(const char *s, int64_t *out);
 
-/*
- * Read a secret from @path: the whole file less one trailing newline (and CR), at most 64 KiB.
- * *out is a new string: wipe and free it with cfg_free_secret(). 0, -errno, -EFBIG or -ENODATA.
- */
+/* secret_read_file() and secret_free() (pkg/secret) under the names config's callers use. */
 int cfg_read_secret_file(const char *path, char **out);
-
-/* Wipe and free a secret string (NULL is fine). */
 void cfg_free_secret(char *s);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * http1: request heads and chunked bodies (RFC 9112 sections 3, 5, 6 and 7.1). Lines end in
+ * http1: request and response heads and chunked bodies (RFC 9112 sections 3, 4, 5, 6 and 7.1). Lines end in
  * CRLF; a bare LF is accepted as the RFC allows for robustness.
  */
 #include "pkg/http1/http1.h"
@@ -44,11 +44,11 @@ static bool list_has(struct http1_view v, const char *tok)
 /* The next line of @p[*off..n) without its line end; false when there is no line end yet. */
 static bool next_line(const uint8_t *p, size_t n, size_t *off, struct http1_view *line)
 {
-	const uint8_t *lf = memchr(p + *off, '\n', n - *off);
+	const uint8_t *lf = n > *off ? memchr(p + *off, '\n', n - *off) : NULL;
 	size_t len;
 
 	if (!lf)
-		return false;
+		return false; /* also for an empty (possibly NULL) buffer */
 	len = (size_t)(lf - (p + *off));
 	line->p = (const char *)p + *off;
 	line->len = len && line->p[len - 1] == '\r' ? len - 1 : len;
@@ -109,29 +109,39 @@ static int parse_length(struct http1_view v, int64_t *out)
 	return 0;
 }
 
-static int parse_header(struct http1_view l, struct http1_req *r, bool *upgrade, bool *keep_alive,
-                        bool *has_te)
+/* Split "name: value" into views, the value without surrounding blanks (RFC 9112 section 5). */
+static int split_header(struct http1_view l, struct http1_view *name, struct http1_view *v)
 {
 	const char *colon = memchr(l.p, ':', l.len);
-	struct http1_view name, v;
 
 	if (!colon || colon == l.p)
 		return -EINVAL;
 	for (const char *c = l.p; c < colon; c++)
 		if (!is_tchar(*c))
 			return -EINVAL; /* also "Name :" (RFC 9112 section 5.1) */
-	name = (struct http1_view){l.p, (size_t)(colon - l.p)};
-	v.p = colon + 1;
-	v.len = (size_t)(l.p + l.len - v.p);
-	while (v.len && (v.p[0] == ' ' || v.p[0] == '\t')) {
-		v.p++;
-		v.len--;
+	*name = (struct http1_view){l.p, (size_t)(colon - l.p)};
+	v->p = colon + 1;
+	v->len = (size_t)(l.p + l.len - v->p);
+	while (v->len && (v->p[0] == ' ' || v->p[0] == '\t')) {
+		v->p++;
+		v->len--;
 	}
-	while (v.len && (v.p[v.len - 1] == ' ' || v.p[v.len - 1] == '\t'))
-		v.len--;
-	for (size_t i = 0; i < v.len; i++)
-		if ((v.p[i] < ' ' && v.p[i] != '\t') || v.p[i] == 0x7f)
+	while (v->len && (v->p[v->len - 1] == ' ' || v->p[v->len - 1] == '\t'))
+		v->len--;
+	for (size_t i = 0; i < v->len; i++)
+		if ((v->p[i] < ' ' && v->p[i] != '\t') || v->p[i] == 0x7f)
 			return -EINVAL;
+	return 0;
+}
+
+static int parse_header(struct http1_view l, struct http1_req *r, bool *upgrade, bool *keep_alive,
+                        bool *has_te)
+{
+	struct http1_view name, v;
+	int ret = split_header(l, &name, &v);
+
+	if (ret)
+		return ret;
 	if (view_is_nocase(name, "content-length"))
 		return parse_length(v, &r->content_length);
 	if (view_is_nocase(name, "transfer-encoding")) {
@@ -185,6 +195,88 @@ int http1_parse_request(const uint8_t *p, size_t n, struct http1_req *r)
 		return -EINVAL;
 	if (http10 && keep_alive)
 		r->close = false;
+	r->websocket = r->websocket && upgrade;
+	return off > (size_t)INT32_MAX ? -EINVAL : (int)off;
+}
+
+/* ---- response heads ---- */
+
+/* "HTTP/1.x SP 3DIGIT SP reason" (RFC 9112 section 4); the SP before an empty reason optional. */
+static int parse_status_line(struct http1_view l, struct http1_resp *r)
+{
+	if (l.len < 12 || memcmp(l.p, "HTTP/1.", 7) != 0 || l.p[8] != ' ')
+		return -EINVAL;
+	if (l.p[7] != '0' && l.p[7] != '1')
+		return -ENOTSUP;
+	for (int i = 9; i < 12; i++)
+		if (l.p[i] < '0' || l.p[i] > '9')
+			return -EINVAL;
+	if (l.p[9] == '0')
+		return -EINVAL; /* 100-999 */
+	if (l.len > 12 && l.p[12] != ' ')
+		return -EINVAL;
+	for (size_t i = 13; i < l.len; i++)
+		if (((unsigned char)l.p[i] < ' ' && l.p[i] != '\t') || l.p[i] == 0x7f)
+			return -EINVAL;
+	r->status = (l.p[9] - '0') * 100 + (l.p[10] - '0') * 10 + (l.p[11] - '0');
+	r->reason = l.len > 13 ? (struct http1_view){l.p + 13, l.len - 13}
+	                       : (struct http1_view){l.p + l.len, 0};
+	r->close = l.p[7] == '0';
+	return 0;
+}
+
+static int parse_response_header(struct http1_view l, struct http1_resp *r, bool *upgrade,
+                                 bool *has_te)
+{
+	struct http1_view name, v;
+	int ret = split_header(l, &name, &v);
+
+	if (ret)
+		return ret;
+	if (view_is_nocase(name, "content-length"))
+		return parse_length(v, &r->content_length);
+	if (view_is_nocase(name, "transfer-encoding")) {
+		if (!view_is_nocase(v, "chunked"))
+			return -ENOTSUP;
+		r->chunked = *has_te = true;
+	} else if (view_is_nocase(name, "connection")) {
+		r->close |= list_has(v, "close");
+		*upgrade |= list_has(v, "upgrade");
+	} else if (view_is_nocase(name, "upgrade")) {
+		r->websocket = list_has(v, "websocket");
+	} else if (view_is_nocase(name, "sec-websocket-accept")) {
+		r->ws_accept = v;
+	} else if (view_is_nocase(name, "content-type")) {
+		r->content_type = v;
+	}
+	return 0;
+}
+
+int http1_parse_response(const uint8_t *p, size_t n, struct http1_resp *r)
+{
+	struct http1_view line;
+	bool upgrade = false, has_te = false;
+	size_t off = 0;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->content_length = -1;
+	if (!next_line(p, n, &off, &line))
+		return 0;
+	ret = parse_status_line(line, r);
+	if (ret)
+		return ret;
+	for (;;) {
+		if (!next_line(p, n, &off, &line))
+			return 0;
+		if (!line.len)
+			break;
+		ret = parse_response_header(line, r, &upgrade, &has_te);
+		if (ret)
+			return ret;
+	}
+	if (has_te && r->content_length >= 0)
+		return -EINVAL;
 	r->websocket = r->websocket && upgrade;
 	return off > (size_t)INT32_MAX ? -EINVAL : (int)off;
 }

@@ -1,8 +1,8 @@
 /*
- * http1: HTTP/1.1 request heads (RFC 9112) and chunked bodies, parsed from bytes. No sockets, no
+ * http1: HTTP/1.1 request and response heads (RFC 9112) and chunked bodies, parsed from bytes. No sockets, no
  * allocation: results are views into the caller's buffer, so it is unit-testable and fuzzable.
  * Used by `relay host`'s local ingest server (lws 4.1 hangs on chunked POSTs, NOTES.md, and
- * `ffmpeg -f mpegts http://...` posts chunked).
+ * `ffmpeg -f mpegts http://...` posts chunked), and for the answers pkg/wsclient reads.
  */
 #ifndef RELAY_HTTP1_H
 #define RELAY_HTTP1_H
@@ -36,6 +36,25 @@ struct http1_req {
  * -ENOTSUP for a version other than HTTP/1.0 and 1.1 or a transfer coding other than chunked.
  */
 int http1_parse_request(const uint8_t *p, size_t n, struct http1_req *r);
+
+struct http1_resp {
+	int status;                  /* 100-999 */
+	struct http1_view reason;    /* may be empty */
+	int64_t content_length;      /* -1 when absent */
+	bool chunked;                /* Transfer-Encoding: chunked */
+	bool close;                  /* Connection: close, or HTTP/1.0 */
+	bool websocket;              /* Upgrade: websocket and Connection: upgrade */
+	struct http1_view ws_accept; /* Sec-WebSocket-Accept */
+	struct http1_view content_type;
+};
+
+/*
+ * Parse the response head at @p (@n bytes), as http1_parse_request() does: its length (> 0) and
+ * @r filled, 0 when incomplete, -EINVAL when malformed (a status line other than
+ * "HTTP/1.x NNN reason", a bad header line, both or two different lengths), -ENOTSUP for another
+ * version or transfer coding. Leading empty lines are refused: a client reads exactly one answer.
+ */
+int http1_parse_response(const uint8_t *p, size_t n, struct http1_resp *r);
 
 /* true when @v equals the NUL-terminated @s (case-sensitive). */
 bool http1_view_is(struct http1_view v, const char *s);

@@ -4,7 +4,8 @@
  * let libjwt check the signature, then check claims ourselves: libjwt 1.10 checks none of them.
  */
 #include "pkg/jwt/jwt.h"
-#include "pkg/config/config.h"
+#include "pkg/secret/secret.h"
+#include "pkg/url/url.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -547,7 +549,7 @@ int rjwt_key_load(enum rjwt_alg alg, const char *secret, const char *secret_file
 		if (!text)
 			return -ENOMEM;
 	} else if (path && *path) {
-		ret = cfg_read_secret_file(path, &text);
+		ret = secret_read_file(path, &text);
 		if (ret) {
 			snprintf(why, 160, "cannot read key file '%.100s': %s", path,
 			         ret == -ENODATA ? "empty"
@@ -564,4 +566,83 @@ int rjwt_key_load(enum rjwt_alg alg, const char *secret, const char *secret_file
 	out->data = (uint8_t *)text;
 	out->len = strlen(text);
 	return 0;
+}
+
+/* ---- tokens for clients ---- */
+
+/* The origin of @u as an operator writes it: no port when it is the scheme's default. */
+static void origin_of(const struct url *u, char *out, size_t len)
+{
+	bool v6 = strchr(u->host, ':') != NULL;
+	int n = snprintf(out, len, "%s://%s%s%s", u->tls ? "https" : "http", v6 ? "[" : "", u->host,
+	                 v6 ? "]" : "");
+
+	if (u->port != (u->tls ? 443 : 80) && n > 0 && (size_t)n < len)
+		snprintf(out + n, len - (size_t)n, ":%d", u->port);
+}
+
+int rjwt_mint_session(const char *access_url, const char *secret_file, const char *audience,
+                      char **scopes, size_t n_scopes, int64_t lifetime_s, const char *who,
+                      char **out, char why[RJWT_WHY])
+{
+	struct rjwt_claims c = {0};
+	char topic[128], aud[512], *secret = NULL, *auds[] = {aud};
+	struct url u;
+	int ret;
+
+	*out = NULL;
+	if (url_topic_of(access_url, topic, sizeof(topic)) || url_parse(access_url, &u)) {
+		snprintf(why, RJWT_WHY,
+		         "the session must be an access URL ending in /session/TOPIC");
+		return -EINVAL;
+	}
+	if (audience && *audience)
+		snprintf(aud, sizeof(aud), "%s", audience);
+	else
+		origin_of(&u, aud, sizeof(aud));
+	ret = secret_read_file(secret_file, &secret);
+	if (ret) {
+		snprintf(why, RJWT_WHY, "cannot read secret file '%.200s'", secret_file);
+		return ret;
+	}
+	c.topic = topic;
+	c.prefix = (char *)"session";
+	c.booking_id = (char *)who;
+	c.sub = (char *)who;
+	c.scopes = scopes;
+	c.n_scopes = n_scopes;
+	c.aud = auds;
+	c.n_aud = 1;
+	c.iat = time(NULL) - 1; /* JWT times are wall-clock seconds (RFC 7519 section 2) */
+	c.nbf = c.iat;
+	c.exp = c.iat + lifetime_s;
+	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, out);
+	secret_free(secret);
+	if (ret)
+		snprintf(why, RJWT_WHY, "cannot sign a token");
+	return ret;
+}
+
+int rjwt_client_token(const struct rjwt_source *src, const char *access_url, char **out,
+                      char why[RJWT_WHY])
+{
+	int ret;
+
+	*out = NULL;
+	if (src->token && *src->token) {
+		*out = strdup(src->token);
+		return *out ? 0 : -ENOMEM;
+	}
+	if (src->token_file && *src->token_file) {
+		ret = secret_read_file(src->token_file, out);
+		if (ret)
+			snprintf(why, RJWT_WHY, "cannot read token file '%.200s'", src->token_file);
+		return ret;
+	}
+	if (src->secret_file && *src->secret_file)
+		return rjwt_mint_session(access_url, src->secret_file, src->audience, src->scopes,
+		                         src->n_scopes, src->lifetime_s, src->who, out, why);
+	snprintf(why, RJWT_WHY,
+	         "no token: give the token (environment), a token file or a secret file");
+	return -EINVAL;
 }

@@ -125,4 +125,37 @@ void rjwt_key_release(struct rjwt_key *k);
 int rjwt_sign(enum rjwt_alg alg, const uint8_t *key, size_t key_len, const struct rjwt_claims *c,
               char **out);
 
+/* ---- tokens for clients that hold the secret (relay file, relay host) ---- */
+
+#define RJWT_WHY 256
+
+/*
+ * Mint an HS256 token for the topic of @access_url (its last path segment) with @scopes, for
+ * @audience (NULL or "": the URL's origin as an operator writes it), valid @lifetime_s seconds
+ * from now, booking id and sub @who. The secret is read from @secret_file and wiped. The token
+ * is a new string in *out (wipe and free with secret_free()). 0 or -errno with @why.
+ */
+int rjwt_mint_session(const char *access_url, const char *secret_file, const char *audience,
+                      char **scopes, size_t n_scopes, int64_t lifetime_s, const char *who,
+                      char **out, char why[RJWT_WHY]);
+
+/* Where a client's token comes from, in order of precedence. */
+struct rjwt_source {
+	const char *token;       /* the token itself (from the environment) */
+	const char *token_file;  /* a file holding it */
+	const char *secret_file; /* else mint one with rjwt_mint_session() */
+	const char *audience;
+	char **scopes;
+	size_t n_scopes;
+	int64_t lifetime_s;
+	const char *who;
+};
+
+/*
+ * The token a client presents for @access_url from @src. A new string in *out (wipe and free with
+ * secret_free()). 0 or -errno with a reason in @why naming what is missing or unreadable.
+ */
+int rjwt_client_token(const struct rjwt_source *src, const char *access_url, char **out,
+                      char why[RJWT_WHY]);
+
 #endif

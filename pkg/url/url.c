@@ -51,16 +51,32 @@ static int parse_port(const char *s, size_t n, int *port)
 	return 0;
 }
 
+/*
+ * A host in brackets is an IPv6 literal (RFC 3986 section 3.2.2: hex digits, ':' and '.' of an
+ * embedded IPv4; no zone ids); any other has no brackets, blanks or control characters.
+ */
+static bool host_ok(const char *h, bool bracketed)
+{
+	if (bracketed)
+		return strchr(h, ':') && strspn(h, "0123456789abcdefABCDEF:.") == strlen(h);
+	for (const char *c = h; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '[' || *c == ']')
+			return false;
+	return true;
+}
+
 int url_parse(const char *s, struct url *u)
 {
 	const char *p, *auth_end, *host_end, *port_start = NULL;
+	bool bracketed;
 	size_t hlen;
 
 	memset(u, 0, sizeof(*u));
 	if (parse_scheme(s, u, &p))
 		return -EINVAL;
 	auth_end = p + strcspn(p, "/?#");
-	if (*p == '[') {
+	bracketed = *p == '[';
+	if (bracketed) {
 		host_end = memchr(p, ']', (size_t)(auth_end - p));
 		if (!host_end)
 			return -EINVAL;
@@ -88,8 +104,15 @@ int url_parse(const char *s, struct url *u)
 	snprintf(u->path, sizeof(u->path), "%s%s", *auth_end == '/' ? "" : "/", auth_end);
 	if (strchr(u->path, '#'))
 		*strchr(u->path, '#') = '\0';
-	for (const char *c = u->host; *c; c++)
-		if (isspace((unsigned char)*c))
-			return -EINVAL;
+	return host_ok(u->host, bracketed) ? 0 : -EINVAL;
+}
+
+int url_topic_of(const char *access_url, char *out, size_t len)
+{
+	const char *slash = strrchr(access_url, '/');
+
+	if (!slash || !slash[1] || strchr(slash, '?') || strlen(slash + 1) >= len)
+		return -EINVAL;
+	snprintf(out, len, "%s", slash + 1);
 	return 0;
 }

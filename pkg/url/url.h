@@ -6,6 +6,7 @@
 #define RELAY_URL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct url {
 	char scheme[8];  /* lowercase: http, https, ws, wss */
@@ -17,5 +18,8 @@ struct url {
 
 /* Parse @s; 0, or -EINVAL when the scheme is not one of the four or a part does not fit. */
 int url_parse(const char *s, struct url *u);
+
+/* The topic of an access URL (its last path segment, no query), copied to @out; 0 or -EINVAL. */
+int url_topic_of(const char *access_url, char *out, size_t len);
 
 #endif

@@ -4,11 +4,13 @@
  * afterwards.
  */
 #include "pkg/wsclient/wsclient.h"
-#include "pkg/config/config.h"
-#include "pkg/jwt/jwt.h"
+#include "pkg/wsclient/internal.h"
+#include "pkg/buf/buf.h"
+#include "pkg/http1/http1.h"
 #include "pkg/wsframe/wsframe.h"
 #include "pkg/url/url.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -27,25 +29,48 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #define HEAD_MAX 16384
 
-SSL_CTX *wsc_tls_new(bool verify)
+SSL_CTX *wsc_tls_new_ca(bool verify, const char *ca_file, char why[WSC_WHY])
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	unsigned long e;
 
-	if (!ctx)
+	if (!ctx) {
+		snprintf(why, WSC_WHY, "cannot create a TLS context");
 		return NULL;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	if (verify) {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		SSL_CTX_set_default_verify_paths(ctx);
-	} else {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (!verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (!ca_file || !*ca_file) {
+		SSL_CTX_set_default_verify_paths(ctx);
+		return ctx;
+	}
+	/* only this file, as curl's --cacert: a private CA, or the relay's own certificate */
+	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		e = ERR_get_error();
+		snprintf(why, WSC_WHY, "cannot load CA file '%.150s': %s", ca_file,
+		         e ? ERR_reason_error_string(e) : "no certificates");
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* trust a certificate in the file even when it is not a self-signed root (pinning) */
+	X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
 	return ctx;
+}
+
+SSL_CTX *wsc_tls_new(bool verify)
+{
+	char why[WSC_WHY];
+
+	return wsc_tls_new_ca(verify, NULL, why);
 }
 
 static void set_timeouts(int fd, int timeout_ms)
@@ -92,23 +117,54 @@ static int tcp_connect(const struct url *u, int timeout_ms, char why[WSC_WHY])
 	return fd;
 }
 
+/* Check the peer's name: an IP literal against IP SANs, anything else as a DNS name. */
+static void expect_host(SSL *ssl, const char *host)
+{
+	struct in6_addr a;
+
+	if (inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, host, &a) == 1)
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	else
+		SSL_set1_host(ssl, host);
+}
+
+void wsc__tls_failure(SSL *ssl, const struct url *u, char why[WSC_WHY])
+{
+	unsigned long e = ERR_get_error();
+	long v = SSL_get_verify_result(ssl);
+
+	if (v != X509_V_OK)
+		snprintf(why, WSC_WHY,
+		         "TLS handshake with %.100s:%d failed: certificate not trusted: %s (see "
+		         "--ca-file)",
+		         u->host, u->port, X509_verify_cert_error_string(v));
+	else
+		snprintf(why, WSC_WHY, "TLS handshake with %.100s:%d failed: %s", u->host, u->port,
+		         e ? ERR_reason_error_string(e) : "connection closed");
+	ERR_clear_error();
+}
+
+void wsc__tls_names(SSL *ssl, SSL_CTX *tls, const char *host)
+{
+	struct in6_addr a;
+
+	/* RFC 6066 section 3: no IP literals in SNI */
+	if (inet_pton(AF_INET, host, &a) != 1 && inet_pton(AF_INET6, host, &a) != 1)
+		SSL_set_tlsext_host_name(ssl, host);
+	if (SSL_CTX_get_verify_mode(tls) & SSL_VERIFY_PEER)
+		expect_host(ssl, host);
+}
+
 static int tls_start(struct wsc *c, const struct url *u, SSL_CTX *tls, char why[WSC_WHY])
 {
-	unsigned long e;
-
 	c->ssl = SSL_new(tls);
 	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
 		snprintf(why, WSC_WHY, "out of memory");
 		return -ENOMEM;
 	}
-	SSL_set_tlsext_host_name(c->ssl, u->host);
-	if (SSL_CTX_get_verify_mode(tls) & SSL_VERIFY_PEER)
-		SSL_set1_host(c->ssl, u->host);
+	wsc__tls_names(c->ssl, tls, u->host);
 	if (SSL_connect(c->ssl) != 1) {
-		e = ERR_get_error();
-		snprintf(why, WSC_WHY, "TLS handshake with %.100s:%d failed: %s", u->host, u->port,
-		         e ? ERR_reason_error_string(e) : "connection closed");
-		ERR_clear_error();
+		wsc__tls_failure(c->ssl, u, why);
 		return -EPROTO;
 	}
 	return 0;
@@ -143,7 +199,7 @@ void wsc_close(struct wsc *c)
 	}
 	if (c->fd >= 0)
 		close(c->fd);
-	free(c->in);
+	buf_release(&c->in);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 }
@@ -195,32 +251,36 @@ ssize_t wsc_recv(struct wsc *c, void *p, size_t n)
 
 ssize_t wsc_fill(struct wsc *c, size_t max)
 {
+	struct buf *b = &c->in;
+	size_t want;
 	ssize_t r;
+	int ret;
 
-	if (c->in_cap - c->in_len < 4096 && c->in_cap < max) {
-		size_t cap = c->in_cap ? c->in_cap * 2 : 65536;
-		uint8_t *p;
-
-		if (cap > max)
-			cap = max;
-		p = realloc(c->in, cap);
-		if (!p)
-			return -ENOMEM;
-		c->in = p;
-		c->in_cap = cap;
-	}
-	if (c->in_len == c->in_cap)
+	/* the cap is the caller's (a head, a stream's largest message); what is held stays */
+	b->max = max > b->cap ? max : b->cap;
+	/* read 64 KiB at once when starting, then at least 4 KiB: fewer calls for a load generator */
+	want = b->cap ? 4096 : 65536;
+	if (want > buf_left(b))
+		want = buf_left(b);
+	if (!want)
 		return -ENOBUFS;
-	r = wsc_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	ret = buf_reserve(b, want);
+	if (ret)
+		return ret;
+	r = wsc_recv(c, b->p + b->len, buf_room(b));
 	if (r > 0)
-		c->in_len += (size_t)r;
+		b->len += (size_t)r;
 	return r;
 }
 
 void wsc_consume(struct wsc *c, size_t n)
 {
-	memmove(c->in, c->in + n, c->in_len - n);
-	c->in_len -= n;
+	buf_consume(&c->in, n);
+}
+
+size_t wsc_buffered(const struct wsc *c)
+{
+	return c->in.len;
 }
 
 static int send_all(struct wsc *c, const char *p, size_t n)
@@ -236,57 +296,119 @@ static int send_all(struct wsc *c, const char *p, size_t n)
 	return 0;
 }
 
-/* Read until the end of the response head; returns its length (bytes after it stay in c->in). */
-static long read_head(struct wsc *c)
+/*
+ * Read until the response head is complete and parse it into @r (views into c->in, valid until
+ * c->in changes); returns the head's length (bytes after it stay in c->in) or -errno: -EPROTO for
+ * a malformed head, -E2BIG past HEAD_MAX.
+ */
+static long read_head(struct wsc *c, struct http1_resp *r)
 {
 	for (;;) {
-		uint8_t *end = c->in_len >= 4 ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
-		ssize_t r;
+		int n = http1_parse_response(c->in.p, c->in.len, r);
+		ssize_t got;
 
-		if (end)
-			return (long)(end - c->in) + 4;
-		if (c->in_len >= HEAD_MAX)
+		if (n > 0)
+			return n;
+		if (n < 0)
+			return -EPROTO;
+		if (c->in.len >= HEAD_MAX)
 			return -E2BIG;
-		r = wsc_fill(c, HEAD_MAX + 65536);
-		if (r <= 0)
-			return r == 0 ? -ECONNRESET : r;
+		got = wsc_fill(c, HEAD_MAX + 65536);
+		if (got <= 0)
+			return got == 0 ? -ECONNRESET : got;
 	}
 }
 
-static int status_of(const uint8_t *head)
+/* The reason of a failed read_head() for @why. */
+static const char *head_error(long err)
 {
-	int status = 0;
+	return err == -EAGAIN   ? "timed out"
+	       : err == -EPROTO ? "malformed HTTP answer"
+	                        : strerror((int)-err);
+}
 
-	if (sscanf((const char *)head, "HTTP/1.%*d %d", &status) != 1)
+/* Decode the chunked body at the start of c->in in place; its decoded length so far. */
+static int dechunk_in(struct wsc *c, struct http1_chunked *ch, size_t *data, bool *done)
+{
+	size_t used;
+	ssize_t k;
+
+	if (c->in.len == *data)
+		return 0; /* nothing new (and perhaps no buffer yet) */
+	k = http1_dechunk(ch, c->in.p + *data, c->in.len - *data, &used, done);
+	if (k < 0)
 		return -EPROTO;
-	return status;
+	/* the decoded bytes now sit at *data; drop the framing bytes after them */
+	memmove(c->in.p + *data + k, c->in.p + *data + used, c->in.len - *data - used);
+	c->in.len -= used - (size_t)k;
+	*data += (size_t)k;
+	return 0;
 }
 
-/* The value of header @name in the NUL-terminated @head, copied to @out; false when absent. */
-static bool header_value(const char *head, const char *name, char *out, size_t len)
+/*
+ * Read the body after a response head into @body, NUL-terminated and cut to @len - 1 bytes:
+ * Content-Length bytes, a chunked body, or what comes until the end of the stream (the request
+ * said "Connection: close"). 0 or -EPROTO for a malformed chunked body.
+ */
+static int read_body(struct wsc *c, const struct http1_resp *r, char *body, size_t len)
 {
-	size_t n = strlen(name);
+	struct http1_chunked ch = {0};
+	size_t want = len - 1, n = 0;
+	bool done = false;
 
-	for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
-		const char *p = line + 2;
-
-		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-			p += n + 1;
-			while (*p == ' ')
-				p++;
-			snprintf(out, len, "%.*s", (int)strcspn(p, "\r\n"), p);
-			return true;
+	if (r->content_length >= 0 && (uint64_t)r->content_length < want)
+		want = (size_t)r->content_length;
+	if (r->chunked) {
+		for (;;) {
+			if (dechunk_in(c, &ch, &n, &done))
+				return -EPROTO;
+			if (done || n >= want || wsc_fill(c, want + HEAD_MAX) <= 0)
+				break;
 		}
+	} else {
+		while (c->in.len < want && wsc_fill(c, want) > 0)
+			;
+		n = c->in.len;
 	}
-	return false;
+	n = n < want ? n : want;
+	if (n)
+		memcpy(body, c->in.p, n);
+	body[n] = '\0';
+	return 0;
+}
+
+bool wsc__token_ok(const char *token)
+{
+	for (const char *t = token; *t; t++)
+		if ((unsigned char)*t < 0x20 || *t == 0x7f)
+			return false; /* a CR or LF would end the header and start another */
+	return true;
+}
+
+int wsc__post_request(char **out, const struct url *u, const char *token)
+{
+	return asprintf(out,
+	                "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: %s\r\nContent-Length: "
+	                "0\r\nConnection: close\r\nUser-Agent: relay-file\r\n\r\n",
+	                u->path, u->host, u->port, token);
+}
+
+int wsc__upgrade_request(char **out, const struct url *u, const char *key)
+{
+	return asprintf(out,
+	                "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: "
+	                "Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+	                "User-Agent: relay-file\r\n\r\n",
+	                u->path, u->host, u->port, key);
 }
 
 int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
              size_t body_len, char why[WSC_WHY])
 {
+	struct http1_resp resp;
 	struct wsc c;
 	struct url u;
-	char *req = NULL, clen[24];
+	char *req = NULL;
 	long head;
 	int ret, n;
 
@@ -295,48 +417,35 @@ int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeou
 		snprintf(why, WSC_WHY, "invalid access URL '%.200s'", access_url);
 		return -EINVAL;
 	}
-	for (const char *t = token; *t; t++) {
-		if ((unsigned char)*t < 0x20 || *t == 0x7f) {
-			/* a CR or LF would end the header and start another */
-			snprintf(why, WSC_WHY, "the token holds control characters");
-			return -EINVAL;
-		}
+	if (!wsc__token_ok(token)) {
+		snprintf(why, WSC_WHY, "the token holds control characters");
+		return -EINVAL;
 	}
 	ret = wsc_open(&c, access_url, tls, timeout_ms, why);
 	if (ret)
 		return ret;
-	n = asprintf(&req,
-	             "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: %s\r\nContent-Length: 0\r\n"
-	             "Connection: close\r\nUser-Agent: relay-file\r\n\r\n",
-	             u.path, u.host, u.port, token);
+	n = wsc__post_request(&req, &u, token);
 	ret = n < 0 ? -ENOMEM : send_all(&c, req, (size_t)n);
 	if (n > 0)
 		OPENSSL_cleanse(req, (size_t)n); /* it holds the token */
 	free(req);
-	head = ret ? ret : read_head(&c);
+	head = ret ? ret : read_head(&c, &resp);
 	if (head < 0) {
 		snprintf(why, WSC_WHY, "no HTTP answer from %.100s:%d: %s", u.host, u.port,
-		         head == -EAGAIN ? "timed out" : strerror((int)-head));
+		         head_error(head));
 		head = head == -EAGAIN ? -ETIMEDOUT : head;
 		wsc_close(&c);
 		return (int)head;
 	}
-	c.in[head - 1] = '\0';
-	ret = status_of(c.in);
-	n = header_value((const char *)c.in, "content-length", clen, sizeof(clen)) ? atoi(clen)
-	                                                                           : -1;
 	wsc_consume(&c, (size_t)head);
-	while (n > 0 && c.in_len < (size_t)n && wsc_fill(&c, (size_t)n + 1) > 0)
-		;
-	snprintf(body, body_len, "%.*s",
-	         (int)(n >= 0 && (size_t)n < c.in_len ? (size_t)n : c.in_len), c.in);
+	ret = read_body(&c, &resp, body, body_len) ? -EPROTO : resp.status;
 	wsc_close(&c);
 	if (ret < 0)
-		snprintf(why, WSC_WHY, "malformed HTTP answer from %.100s:%d", u.host, u.port);
+		snprintf(why, WSC_WHY, "malformed HTTP body from %.100s:%d", u.host, u.port);
 	return ret;
 }
 
-static void ws_key(char key[32])
+void wsc__ws_key(char key[32])
 {
 	unsigned char raw[16];
 
@@ -346,29 +455,22 @@ static void ws_key(char key[32])
 
 void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN])
 {
-	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-	unsigned char sha[SHA_DIGEST_LENGTH], buf[128];
-
-	/* a key is 24 characters (16 bytes in base64); a longer one cannot match anything */
-	len = len < sizeof(buf) - sizeof(guid) ? len : sizeof(buf) - sizeof(guid);
-	memcpy(buf, key, len);
-	memcpy(buf + len, guid, sizeof(guid) - 1);
-	SHA1(buf, len + sizeof(guid) - 1, sha);
-	EVP_EncodeBlock((unsigned char *)out, sha, sizeof(sha));
+	wsframe_accept_key(key, len, out);
 }
 
-static bool accept_matches(const char *key, const char *got)
+bool wsc__accept_matches(const char *key, struct http1_view got)
 {
 	char want[WSC_ACCEPT_LEN];
 
 	wsc_accept_key(key, strlen(key), want);
-	return strcmp(want, got) == 0;
+	return http1_view_is(got, want);
 }
 
 int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
                 char why[WSC_WHY])
 {
-	char key[32], accept[64], *req = NULL;
+	char key[32], *req = NULL;
+	struct http1_resp resp;
 	struct url u;
 	long head;
 	int ret, n;
@@ -381,28 +483,21 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 	ret = wsc_open(c, uri, tls, timeout_ms, why);
 	if (ret)
 		return ret;
-	ws_key(key);
-	n = asprintf(
-	        &req,
-	        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: relay-file\r\n\r\n",
-	        u.path, u.host, u.port, key);
+	wsc__ws_key(key);
+	n = wsc__upgrade_request(&req, &u, key);
 	ret = n < 0 ? -ENOMEM : send_all(c, req, (size_t)n);
 	free(req);
-	head = ret ? ret : read_head(c);
+	head = ret ? ret : read_head(c, &resp);
 	if (head < 0) {
 		snprintf(why, WSC_WHY, "no handshake answer from %.100s:%d: %s", u.host, u.port,
-		         head == -EAGAIN ? "timed out" : strerror((int)-head));
+		         head_error(head));
 		head = head == -EAGAIN ? -ETIMEDOUT : head;
 		wsc_close(c);
 		return (int)head;
 	}
-	c->in[head - 1] = '\0';
-	*status = status_of(c->in);
-	if (*status != 101 ||
-	    !header_value((const char *)c->in, "sec-websocket-accept", accept, sizeof(accept)) ||
-	    !accept_matches(key, accept)) {
-		snprintf(why, WSC_WHY, "websocket refused: HTTP %d", *status);
+	*status = resp.status;
+	if (resp.status != 101 || !resp.websocket || !wsc__accept_matches(key, resp.ws_accept)) {
+		snprintf(why, WSC_WHY, "websocket refused: HTTP %d", resp.status);
 		wsc_close(c);
 		return -ECONNREFUSED;
 	}
@@ -410,8 +505,7 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 	return 0;
 }
 
-/* The "uri" of an access answer. */
-static int uri_of(const char *body, char *uri, size_t len)
+int wsc__uri_of(const char *body, char *uri, size_t len)
 {
 	json_t *o = json_loads(body, 0, NULL);
 	const char *s = json_string_value(json_object_get(o, "uri"));
@@ -423,8 +517,7 @@ static int uri_of(const char *body, char *uri, size_t len)
 	return ret;
 }
 
-/* The "message" of a JSON error body, or the body itself. */
-static void error_message(const char *body, char *out, size_t len)
+void wsc__error_message(const char *body, char *out, size_t len)
 {
 	json_t *o = json_loads(body, 0, NULL);
 	const char *s = json_string_value(json_object_get(o, "message"));
@@ -443,11 +536,11 @@ int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *
 	if (*status < 0)
 		return *status;
 	if (*status != 200) {
-		error_message(body, msg, sizeof(msg));
+		wsc__error_message(body, msg, sizeof(msg));
 		snprintf(why, WSC_WHY, "access refused: HTTP %d: %s", *status, msg);
 		return -EACCES;
 	}
-	if (uri_of(body, uri, sizeof(uri))) {
+	if (wsc__uri_of(body, uri, sizeof(uri))) {
 		snprintf(why, WSC_WHY, "access answer has no uri");
 		return -EPROTO;
 	}
@@ -455,64 +548,9 @@ int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *
 	return ret ? ret : wsc_nonblock(c);
 }
 
-/* ---- tokens for clients that hold the secret ---- */
-
 int wsc_topic_of(const char *access_url, char *out, size_t len)
 {
-	const char *slash = strrchr(access_url, '/');
-
-	if (!slash || !slash[1] || strchr(slash, '?') || strlen(slash + 1) >= len)
-		return -EINVAL;
-	snprintf(out, len, "%s", slash + 1);
-	return 0;
-}
-
-int wsc_mint(const char *access_url, const char *secret_file, const char *audience, char **scopes,
-             size_t n_scopes, int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY])
-{
-	struct rjwt_claims c = {0};
-	char topic[128], aud[512], *secret = NULL, *auds[] = {aud};
-	struct url u;
-	int ret;
-
-	*out = NULL;
-	if (wsc_topic_of(access_url, topic, sizeof(topic)) || url_parse(access_url, &u)) {
-		snprintf(why, WSC_WHY,
-		         "the session must be an access URL ending in /session/TOPIC");
-		return -EINVAL;
-	}
-	if (audience && *audience) {
-		snprintf(aud, sizeof(aud), "%s", audience);
-	} else {
-		/* the origin as an operator writes it: no port when it is the scheme's default */
-		bool v6 = strchr(u.host, ':') != NULL;
-		int n = snprintf(aud, sizeof(aud), "%s://%s%s%s", u.tls ? "https" : "http",
-		                 v6 ? "[" : "", u.host, v6 ? "]" : "");
-
-		if (u.port != (u.tls ? 443 : 80) && n > 0 && (size_t)n < sizeof(aud))
-			snprintf(aud + n, sizeof(aud) - (size_t)n, ":%d", u.port);
-	}
-	ret = cfg_read_secret_file(secret_file, &secret);
-	if (ret) {
-		snprintf(why, WSC_WHY, "cannot read secret file '%.200s'", secret_file);
-		return ret;
-	}
-	c.topic = topic;
-	c.prefix = (char *)"session";
-	c.booking_id = (char *)who;
-	c.sub = (char *)who;
-	c.scopes = scopes;
-	c.n_scopes = n_scopes;
-	c.aud = auds;
-	c.n_aud = 1;
-	c.iat = time(NULL) - 1;
-	c.nbf = c.iat;
-	c.exp = c.iat + lifetime_s;
-	ret = rjwt_sign(RJWT_HS256, (const uint8_t *)secret, strlen(secret), &c, out);
-	cfg_free_secret(secret);
-	if (ret)
-		snprintf(why, WSC_WHY, "cannot sign a token");
-	return ret;
+	return url_topic_of(access_url, out, len);
 }
 
 int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, int timeout_ms)
@@ -543,22 +581,32 @@ int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, 
 	return ret;
 }
 
+/*
+ * The callback stopped after the frames up to @off: drop them, so that the next call does not
+ * hand them over again, unless the callback closed @c (wsc_close() leaves no buffer) or opened
+ * it anew.
+ */
+static int stopped(struct wsc *c, const uint8_t *held, size_t off)
+{
+	if (c->fd >= 0 && c->in.p == held && c->in.len >= off)
+		wsc_consume(c, off);
+	return 1;
+}
+
 int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
 {
 	for (;;) {
+		const uint8_t *held = c->in.p, *payload;
 		struct ws_frame f;
 		size_t off = 0;
 		ssize_t r;
-		int h;
+		int k;
 
 		/* what is buffered first: frames can arrive with the handshake's answer */
-		while ((h = wsframe_parse(c->in + off, c->in_len - off, &f)) > 0 &&
-		       c->in_len - off - (size_t)h >= f.payload_len) {
-			if (!fn(arg, &f, c->in + off + h))
-				return 1;
-			off += (size_t)h + (size_t)f.payload_len;
-		}
-		if (h < 0)
+		while ((k = wsframe_next(c->in.p, c->in.len, &off, &f, &payload)) > 0)
+			if (!fn(arg, &f, payload))
+				return stopped(c, held, off);
+		if (k < 0)
 			return -EPROTO;
 		wsc_consume(c, off);
 		r = wsc_fill(c, max);
@@ -567,29 +615,4 @@ int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg)
 		if (r <= 0)
 			return r == 0 ? -ECONNRESET : (int)r;
 	}
-}
-
-int wsc_token(const char *token, const char *token_file, const char *access_url,
-              const char *secret_file, const char *audience, char **scopes, size_t n_scopes,
-              int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY])
-{
-	int ret;
-
-	*out = NULL;
-	if (token && *token) {
-		*out = strdup(token);
-		return *out ? 0 : -ENOMEM;
-	}
-	if (token_file && *token_file) {
-		ret = cfg_read_secret_file(token_file, out);
-		if (ret)
-			snprintf(why, WSC_WHY, "cannot read token file '%.200s'", token_file);
-		return ret;
-	}
-	if (secret_file && *secret_file)
-		return wsc_mint(access_url, secret_file, audience, scopes, n_scopes, lifetime_s,
-		                who, out, why);
-	snprintf(why, WSC_WHY,
-	         "no token: give the token (environment), a token file or a secret file");
-	return -EINVAL;
 }

@@ -16,6 +16,7 @@
 
 #include <openssl/ssl.h>
 
+#include "pkg/buf/buf.h"
 #include "pkg/wsframe/wsframe.h"
 
 #define WSC_WHY 256
@@ -23,11 +24,17 @@
 struct wsc {
 	int fd;
 	SSL *ssl;
-	uint8_t *in; /* received bytes not yet consumed */
-	size_t in_len, in_cap;
+	struct buf in; /* received bytes not yet consumed */
 };
 
-/* A TLS client context; @verify checks the certificate chain and host name. NULL on failure. */
+/*
+ * A TLS client context. @verify checks the certificate chain and the host name (an IP literal
+ * against the certificate's IP addresses); the chain must end at a certificate in @ca_file (PEM:
+ * a private CA, or the relay's self-signed certificate itself) when set, else at one of the
+ * system's CAs. NULL with @why on failure (an unreadable @ca_file or one without certificates).
+ */
+SSL_CTX *wsc_tls_new_ca(bool verify, const char *ca_file, char why[WSC_WHY]);
+/* wsc_tls_new_ca() with the system's CAs. */
 SSL_CTX *wsc_tls_new(bool verify);
 
 /*
@@ -44,10 +51,15 @@ int wsc_nonblock(struct wsc *c);
 ssize_t wsc_send(struct wsc *c, const void *p, size_t n);
 ssize_t wsc_recv(struct wsc *c, void *p, size_t n);
 
-/* Receive into c->in (growing it up to @max bytes). Returns bytes added, 0 at end, -errno. */
+/*
+ * Receive into c->in (growing it up to @max bytes). Returns bytes added, 0 at end, -ENOBUFS when
+ * c->in holds @max bytes already, -EAGAIN, -errno.
+ */
 ssize_t wsc_fill(struct wsc *c, size_t max);
 /* Drop the first @n bytes of c->in. */
 void wsc_consume(struct wsc *c, size_t n);
+/* How many received bytes wait in c->in (frames that came with others, or with the handshake). */
+size_t wsc_buffered(const struct wsc *c);
 
 /*
  * POST an empty body to @access_url with "Authorization: @token" on a new connection. Returns
@@ -71,8 +83,9 @@ int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, in
 
 /*
  * Called for each complete frame; @payload holds f->payload_len bytes, borrowed until it returns.
- * Return false to stop reading (for instance after closing the connection in the callback:
- * wsc_read_frames() then touches @c no more).
+ * Return false to stop reading: the frames handed over so far are consumed, the rest stays
+ * buffered for the next call. The callback may close @c with wsc_close() before returning false
+ * (wsc_read_frames() then sees the closed state and leaves @c alone); it must not free @c.
  */
 typedef bool (*wsc_frame_fn)(void *arg, const struct ws_frame *f, const uint8_t *payload);
 
@@ -90,29 +103,11 @@ int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg);
  */
 int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, int timeout_ms);
 
-/*
- * Mint an HS256 token for the topic of @access_url (its last path segment) with @scopes, for
- * @audience (NULL or "": the URL's origin), valid @lifetime_s seconds from now, booking id and
- * sub @who. The secret is read from @secret_file and wiped. 0 or -errno with @why.
- */
-int wsc_mint(const char *access_url, const char *secret_file, const char *audience, char **scopes,
-             size_t n_scopes, int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY]);
-
-/*
- * The token to present: @token itself when set, else the contents of @token_file, else one minted
- * with wsc_mint() from @secret_file. New string in *out (wipe and free with cfg_free_secret()).
- * 0 or -errno with a reason in @why naming what is missing or unreadable.
- */
-int wsc_token(const char *token, const char *token_file, const char *access_url,
-              const char *secret_file, const char *audience, char **scopes, size_t n_scopes,
-              int64_t lifetime_s, const char *who, char **out, char why[WSC_WHY]);
-
-/* The Sec-WebSocket-Accept value for the client's @key (RFC 6455 section 4.2.2), NUL-terminated.
- */
-#define WSC_ACCEPT_LEN 32
+/* wsframe_accept_key() under its former name (relay host's ingest server calls it). */
+#define WSC_ACCEPT_LEN WSFRAME_ACCEPT_LEN
 void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN]);
 
-/* The topic of an access URL (its last path segment), or -EINVAL. */
+/* url_topic_of() (pkg/url) under the name relay host calls. */
 int wsc_topic_of(const char *access_url, char *out, size_t len);
 
 #endif

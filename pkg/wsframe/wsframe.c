@@ -1,10 +1,13 @@
-/* wsframe: RFC 6455 section 5.2 frame headers. */
+/* wsframe: RFC 6455 section 5.2 frame headers, section 5.4 messages, section 4.2.2 accept key. */
 #include "pkg/wsframe/wsframe.h"
 #include "pkg/utf8/utf8.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 static bool is_known_opcode(uint8_t op)
 {
@@ -47,6 +50,25 @@ int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f)
 	return (int)need;
 }
 
+int wsframe_next(const uint8_t *p, size_t len, size_t *off, struct ws_frame *f,
+                 const uint8_t **payload)
+{
+	int h;
+
+	if (len - *off < 2)
+		return 0; /* also for an empty (possibly NULL) buffer */
+	h = wsframe_parse(p + *off, len - *off, f);
+	if (h <= 0)
+		return h;
+	if (f->payload_len > SIZE_MAX - (size_t)h - *off)
+		return -EPROTO;
+	if (len - *off - (size_t)h < f->payload_len)
+		return 0;
+	*payload = p + *off + h;
+	*off += (size_t)h + (size_t)f->payload_len;
+	return 1;
+}
+
 size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_len,
                       const uint8_t *mask)
 {
@@ -75,6 +97,19 @@ size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_l
 	return n;
 }
 
+void wsframe_accept_key(const char *key, size_t len, char out[WSFRAME_ACCEPT_LEN])
+{
+	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+	unsigned char sha[SHA_DIGEST_LENGTH], buf[128];
+
+	/* a key is 24 characters (16 bytes in base64); a longer one cannot match anything */
+	len = len < sizeof(buf) - sizeof(guid) ? len : sizeof(buf) - sizeof(guid);
+	memcpy(buf, key, len);
+	memcpy(buf + len, guid, sizeof(guid) - 1);
+	SHA1(buf, len + sizeof(guid) - 1, sha);
+	EVP_EncodeBlock((unsigned char *)out, sha, sizeof(sha));
+}
+
 void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset)
 {
 	for (size_t i = 0; i < len; i++)
@@ -84,37 +119,29 @@ void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset
 int wsframe_message_add(struct ws_message *m, const struct ws_frame *f, const uint8_t *p,
                         size_t max)
 {
-	size_t n = (size_t)f->payload_len;
+	int ret;
 
 	if ((f->opcode == WS_CONT) != m->open)
 		return -EPROTO;
 	if (f->opcode != WS_CONT) {
-		m->len = 0;
+		m->data.len = 0;
 		m->opcode = f->opcode;
 		m->open = true;
 	}
-	if (n > max - m->len)
+	m->data.max = max;
+	if (f->payload_len > SIZE_MAX)
 		return -EMSGSIZE;
-	if (m->len + n > m->cap) {
-		size_t cap = m->len + n < max / 2 ? (m->len + n) * 2 : max;
-		uint8_t *q = realloc(m->p, cap ? cap : 1);
-
-		if (!q)
-			return -ENOMEM;
-		m->p = q;
-		m->cap = cap;
-	}
-	if (n)
-		memcpy(m->p + m->len, p, n);
-	m->len += n;
+	ret = buf_add(&m->data, p, (size_t)f->payload_len);
+	if (ret)
+		return ret == -ENOBUFS ? -EMSGSIZE : ret;
 	if (!f->fin)
 		return 0;
 	m->open = false;
-	return m->opcode == WS_TEXT && !utf8_valid(m->p, m->len) ? -EILSEQ : 1;
+	return m->opcode == WS_TEXT && !utf8_valid(m->data.p, m->data.len) ? -EILSEQ : 1;
 }
 
 void wsframe_message_release(struct ws_message *m)
 {
-	free(m->p);
+	buf_release(&m->data);
 	memset(m, 0, sizeof(*m));
 }

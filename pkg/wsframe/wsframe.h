@@ -1,6 +1,7 @@
 /*
  * wsframe: RFC 6455 section 5.2 frame headers, parsed from bytes and written into buffers, and
- * messages reassembled from frames. No sockets, so it is unit-testable and fuzzable.
+ * messages reassembled from frames, and the handshake's accept key (used by the client and by
+ * relay host's ingest server). No sockets, so it is unit-testable and fuzzable.
  *
  *   0                   1                   2                   3
  *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -20,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "pkg/buf/buf.h"
 
 #define WSFRAME_MAX_HEADER 14
 
@@ -50,6 +53,19 @@ struct ws_frame {
 int wsframe_parse(const uint8_t *p, size_t len, struct ws_frame *f);
 
 /*
+ * The next complete frame in @p[*off..len): returns 1 with @f filled, *@payload at its payload
+ * (f->payload_len bytes, inside @p) and *off moved past the frame; 0 when the frame at *off is
+ * not complete yet (*off unchanged); -EPROTO as wsframe_parse(), or for a payload that cannot
+ * fit in memory. The one loop every reader of frames uses:
+ *
+ *	while ((r = wsframe_next(buf, len, &off, &f, &payload)) > 0)
+ *		handle(&f, payload);
+ *	consume(off);   (and r < 0 is a protocol error)
+ */
+int wsframe_next(const uint8_t *p, size_t len, size_t *off, struct ws_frame *f,
+                 const uint8_t **payload);
+
+/*
  * Write a header for a frame of @payload_len bytes into @out (WSFRAME_MAX_HEADER bytes at
  * least), masked with @mask when not NULL. Returns the header length.
  */
@@ -61,12 +77,17 @@ size_t wsframe_header(uint8_t *out, uint8_t opcode, bool fin, uint64_t payload_l
  * that allocates. Zero it to start; release it with wsframe_message_release().
  */
 struct ws_message {
-	uint8_t *p;
-	size_t len, cap;
+	union {
+		struct buf data; /* the bytes so far, capped at the @max of wsframe_message_add() */
+		struct {
+			uint8_t *
+			        p; /* readers' names for data.p and data.len (common initial members) */
+			size_t len;
+		};
+	};
 	uint8_t opcode; /* WS_TEXT or WS_BINARY */
 	bool open;      /* a first frame came, the final one not yet */
 };
-
 /*
  * Add the data frame @f (payload @p) to @m. Returns 1 when it completes the message (m->p,
  * m->len), 0 when more frames are to come, -EPROTO for a continuation with no message open or a
@@ -77,6 +98,10 @@ int wsframe_message_add(struct ws_message *m, const struct ws_frame *f, const ui
                         size_t max);
 
 void wsframe_message_release(struct ws_message *m);
+
+/* The Sec-WebSocket-Accept value for the client's @key (RFC 6455 section 4.2.2), NUL-terminated. */
+#define WSFRAME_ACCEPT_LEN 32
+void wsframe_accept_key(const char *key, size_t len, char out[WSFRAME_ACCEPT_LEN]);
 
 /* XOR @len bytes at @p with @mask, starting at byte @offset of the payload. */
 void wsframe_mask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset);

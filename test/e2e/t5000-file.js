@@ -6,7 +6,8 @@
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
-const { test, ok, eq, run, startRelay, join, received, spawnTracked, tmpdir, withTimeout, until, RELAY } = require('./lib.js');
+const { execFileSync } = require('child_process');
+const { test, ok, eq, run, startRelay, join, received, spawnTracked, tmpdir, withTimeout, until, devCert, RELAY } = require('./lib.js');
 
 let r;
 let dir;
@@ -220,6 +221,30 @@ test('check: access, redeem and a round trip with timings; exit code says pass o
   res = await relayFile(['check', '--session', session('probe'), '--token-file', path.join(dir, 'readonly'), '--insecure', '--timeout', '1s']).done;
   eq(res.code, 1, 'a read-only token fails the round trip');
   ok(/^FAIL /m.test(res.stdout), `says FAIL (${res.stdout.trim()})`);
+});
+
+test('--ca-file: the relay\'s self-signed certificate is trusted with it; without it, a clear refusal', async () => {
+  const probe = (...extra) => relayFile(['check', '--session', session('trust'), '--secret-file', r.secretFile, ...extra]).done;
+  let res = await probe('--ca-file', devCert().cert);
+  eq(res.code, 0, `trusted with --ca-file (${res.stdout.trim()})`);
+  res = await probe('--ca-file', devCert().cert, '--session', `https://localhost:${r.port}/session/trust`, '--audience', r.base);
+  eq(res.code, 0, `by name too: the certificate names localhost (${res.stdout.trim()})`);
+  res = await probe();
+  eq(res.code, 1, 'refused against the system CAs');
+  ok(/certificate not trusted: self[- ]signed certificate.*--ca-file/.test(res.stdout), `says why (${res.stdout.trim()})`);
+  const other = path.join(dir, 'other.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', path.join(dir, 'other.key'),
+    '-out', other], { stdio: 'ignore' });
+  res = await relayFile(['--session', session('trust'), '--secret-file', r.secretFile, '--ca-file', other, '--once']).done;
+  eq(res.code, 1, 'another certificate in --ca-file: refused');
+  ok(/certificate not trusted/.test(res.stderr), `says why (${res.stderr.trim()})`);
+  res = await relayFile(['--session', session('trust'), '--secret-file', r.secretFile, '--ca-file', path.join(dir, 'missing.pem')]).done;
+  eq(res.code, 2, 'an unreadable --ca-file is a settings error');
+  ok(/cannot load CA file/.test(res.stderr), `says so (${res.stderr.trim()})`);
+  const b = await relayFile(['bench', '--session', session('trustbench'), '--secret-file', r.secretFile, '--ca-file', devCert().cert,
+    '--readers', '1', '--writers', '1', '--rate', '50', '--duration', '200ms', '--size', '100', '--json'], { ms: 30000 }).done;
+  eq(b.code, 0, `bench with --ca-file (${b.stderr.trim().split('\n').pop()})`);
 });
 
 test('bench smoke run: sent x readers = delivered + drops, no errors', async () => {

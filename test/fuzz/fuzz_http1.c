@@ -1,7 +1,8 @@
 /*
- * fuzz_http1: http1_parse_request() and http1_dechunk() on arbitrary bytes. A parsed head must
- * lie inside the input with its views inside the head; every shorter prefix of a complete head
- * must be incomplete or malformed, never parsed to another length. Decoding a chunked body in
+ * fuzz_http1: http1_parse_request(), http1_parse_response() and http1_dechunk() on arbitrary
+ * bytes. A parsed head (request or response) must lie inside the input with its views inside the
+ * head; every shorter prefix of a complete head must be incomplete or malformed, never parsed to
+ * another length; a response's status is 100-999. Decoding a chunked body in
  * one call and byte by byte must give the same data and the same end.
  */
 #include "pkg/http1/http1.h"
@@ -34,6 +35,25 @@ static void fuzz_head(const uint8_t *data, size_t size)
 		abort();
 	for (size_t k = 0; k < (size_t)n; k += 1 + k / 8)
 		if (http1_parse_request(data, k, &s) > 0)
+			abort();
+}
+
+static void fuzz_response(const uint8_t *data, size_t size)
+{
+	struct http1_resp r, s;
+	int n = http1_parse_response(data, size, &r);
+
+	if (n <= 0)
+		return;
+	if ((size_t)n > size || r.status < 100 || r.status > 999)
+		abort();
+	check_view(data, (size_t)n, r.reason);
+	check_view(data, (size_t)n, r.ws_accept);
+	check_view(data, (size_t)n, r.content_type);
+	if (r.chunked && r.content_length >= 0)
+		abort();
+	for (size_t k = 0; k < (size_t)n; k += 1 + k / 8)
+		if (http1_parse_response(data, k, &s) > 0)
 			abort();
 }
 
@@ -81,6 +101,7 @@ out:
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_head(data, size);
+	fuzz_response(data, size);
 	fuzz_chunked(data, size);
 	return 0;
 }

@@ -1,10 +1,10 @@
 /*
- * fuzz_wsframe: wsframe_parse() over a stream of frames, and url_parse() on the same bytes as a
- * string. A parsed header must be 2..14 bytes, every shorter prefix must be incomplete, the
- * header written for the parsed fields must parse back to them, and masking twice (in two
- * pieces at an offset) must give the payload back. A parsed URL must hold the contract's forms.
+ * fuzz_wsframe: wsframe_parse() over a stream of frames. A parsed header must be 2..14 bytes,
+ * every shorter prefix must be incomplete, the header written for the parsed fields must parse
+ * back to them, and masking twice (in two pieces at an offset) must give the payload back.
+ * wsframe_next() must walk the same frames, with payloads inside the input. (url_parse() has
+ * its own fuzzer, fuzz_url.)
  */
-#include "pkg/url/url.h"
 #include "pkg/wsframe/wsframe.h"
 
 #include <errno.h>
@@ -82,49 +82,31 @@ static void fuzz_frames(const uint8_t *data, size_t size)
 	free(copy);
 }
 
-/*
- * The path is the input's tail up to the fragment, with a "/" put in front when the tail has
- * none: never cut short. No '#' can come before the path (it ends the authority).
- */
-static bool path_is_tail(const char *s, const char *path)
+/* wsframe_next() must walk the same frames as the loop above, and stop where it stops. */
+static void fuzz_next(const uint8_t *data, size_t size)
 {
-	size_t end = (size_t)(strchrnul(s, '#') - s), plen = strlen(path);
+	size_t off = 0, walked = 0;
+	const uint8_t *payload;
+	struct ws_frame f, g;
+	int r;
 
-	if (plen <= end && memcmp(s + end - plen, path, plen) == 0)
-		return true;
-	return plen - 1 <= end && memcmp(s + end - (plen - 1), path + 1, plen - 1) == 0;
-}
-
-static void fuzz_url(const uint8_t *data, size_t size)
-{
-	char *s = malloc(size + 1);
-	struct url u;
-	size_t hlen;
-
-	if (!s)
-		return;
-	memcpy(s, data, size);
-	s[size] = '\0';
-	if (url_parse(s, &u) == 0) {
-		hlen = strnlen(u.host, sizeof(u.host));
-		if (hlen == 0 || hlen == sizeof(u.host) || strpbrk(u.host, " \t\r\n@/?#"))
+	while ((r = wsframe_next(data, size, &off, &f, &payload)) > 0) {
+		if (wsframe_parse(data + walked, size - walked, &g) != (int)f.header_len ||
+		    payload != data + walked + f.header_len ||
+		    off != walked + f.header_len + (size_t)f.payload_len || off > size)
 			abort();
-		if (u.port < 1 || u.port > 65535)
-			abort();
-		if (strnlen(u.path, sizeof(u.path)) == sizeof(u.path) || u.path[0] != '/' ||
-		    strchr(u.path, '#') || !path_is_tail(s, u.path))
-			abort();
-		if (u.tls != (strcmp(u.scheme, "https") == 0 || strcmp(u.scheme, "wss") == 0))
-			abort();
-		if (!u.tls && strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "ws") != 0)
-			abort();
+		walked = off;
 	}
-	free(s);
+	if (off != walked || (r < 0 && r != -EPROTO))
+		abort();
+	if (r == 0 && wsframe_parse(data + off, size - off, &g) > 0 &&
+	    g.header_len + g.payload_len <= size - off)
+		abort(); /* a complete frame was reported incomplete */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_frames(data, size);
-	fuzz_url(data, size);
+	fuzz_next(data, size);
 	return 0;
 }

@@ -3,7 +3,8 @@
  * refusals (RFC 9112: both lengths, two different lengths, a space before the colon, an unknown
  * transfer coding, HTTP/2 preface). Chunked bodies: RFC 9112 section 7.1's example decoded in
  * one piece and byte by byte, extensions and trailers skipped, bytes after the end left alone,
- * malformed sizes refused.
+ * malformed sizes refused. Response heads (what pkg/wsclient reads): a 101 upgrade with its
+ * accept key, every prefix incomplete, lengths, an empty reason, and malformed status lines.
  */
 #include "pkg/http1/http1.h"
 #include "test/harness.h"
@@ -154,8 +155,88 @@ static void test_dechunk_bad(void)
 	check_bad_chunked("1000000000000000\r\n"); /* 16 hex digits */
 }
 
+static int parse_resp(const char *s, struct http1_resp *r)
+{
+	return http1_parse_response((const uint8_t *)s, strlen(s), r);
+}
+
+static void test_response_upgrade(void)
+{
+	const char *s =
+	        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	        "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+	        "\r\n\x81\x02hi";
+	struct http1_resp r;
+
+	CHECK_EQ(parse_resp(s, &r), (int)(strlen(s) - 4));
+	CHECK_EQ(r.status, 101);
+	CHECK(http1_view_is(r.reason, "Switching Protocols"));
+	CHECK(r.websocket);
+	CHECK(http1_view_is(r.ws_accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+	CHECK_EQ(r.content_length, -1);
+	CHECK(!r.close);
+	for (size_t k = 0; k < strlen(s) - 4; k++)
+		CHECK_EQ(http1_parse_response((const uint8_t *)s, k, &r), 0);
+	/* an empty buffer, before anything arrived, may be NULL (UBSan: no memchr on it) */
+	CHECK_EQ(http1_parse_response(NULL, 0, &r), 0);
+	CHECK_EQ(http1_parse_request(NULL, 0, &(struct http1_req){0}), 0);
+	/* Upgrade without Connection: upgrade is no upgrade */
+	CHECK(parse_resp("HTTP/1.1 101 x\r\nUpgrade: websocket\r\n\r\n", &r) > 0);
+	CHECK(!r.websocket);
+}
+
+static void test_response_fields(void)
+{
+	struct http1_resp r;
+
+	CHECK(parse_resp(
+	              "HTTP/1.1 200 OK\r\nContent-Length: 17\r\nContent-Type: application/json\r\n"
+	              "Connection: close\r\n\r\n",
+	              &r) > 0);
+	CHECK_EQ(r.status, 200);
+	CHECK_EQ(r.content_length, 17);
+	CHECK(r.close);
+	CHECK(http1_view_is(r.content_type, "application/json"));
+	CHECK(parse_resp("HTTP/1.1 403 \r\nTransfer-Encoding: chunked\r\n\r\n", &r) > 0);
+	CHECK_EQ(r.status, 403);
+	CHECK(r.chunked);
+	CHECK_EQ(r.reason.len, 0);
+	CHECK(parse_resp("HTTP/1.0 204\n\n", &r) > 0); /* no reason, bare LF, 1.0 closes */
+	CHECK_EQ(r.status, 204);
+	CHECK(r.close);
+}
+
+static void test_response_refused(void)
+{
+	struct http1_resp r;
+
+	CHECK_EQ(parse_resp("HTTP/1.1 20 OK\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.1 2000 OK\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.1 099 x\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.1 2x0 OK\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.1  200 OK\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/2 200\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.2 200 OK\r\n\r\n", &r), -ENOTSUP);
+	CHECK_EQ(parse_resp("ICY 200 OK\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("\r\nHTTP/1.1 200 OK\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.1 200 O\x01K\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.1 200 OK\r\nX: a\x7f\r\n\r\n", &r), -EINVAL);
+	CHECK_EQ(
+	        parse_resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", &r),
+	        -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: "
+	                    "chunked\r\n\r\n",
+	                    &r),
+	         -EINVAL);
+	CHECK_EQ(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", &r), -ENOTSUP);
+}
+
 int main(void)
 {
+	RUN(test_response_upgrade());
+	RUN(test_response_fields());
+	RUN(test_response_refused());
 	RUN(test_post());
 	RUN(test_websocket());
 	RUN(test_lengths_and_close());

@@ -932,6 +932,93 @@ static void test_sign_errors(void)
 	CHECK(is_released(&zero));
 }
 
+/* ---- tokens for clients ---- */
+
+static void check_audience(const char *url, const char *want_aud)
+{
+	char *scopes[] = {(char *)"read"}, *token = NULL, why[RJWT_WHY] = "";
+	struct rjwt_claims c = {0};
+
+	CHECK_EQ(rjwt_mint_session(url, VEC "hs256_secret.txt", NULL, scopes, 1, 60, "test", &token,
+	                           why),
+	         0);
+	CHECK_EQ(token ? rjwt_decode_unverified(token, strlen(token), &c) : -1, 0);
+	CHECK_EQ(c.n_aud, 1);
+	CHECK_STR(c.n_aud ? c.aud[0] : NULL, want_aud);
+	CHECK_STR(c.topic, "expt00");
+	rjwt_claims_release(&c);
+	free(token);
+}
+
+/* The default audience is the origin as an operator writes it: no port when it is the default. */
+static void test_mint_default_audience(void)
+{
+	check_audience("https://relay.example.org/session/expt00", "https://relay.example.org");
+	check_audience("https://relay.example.org:443/session/expt00", "https://relay.example.org");
+	check_audience("http://relay.example.org/session/expt00", "http://relay.example.org");
+	check_audience("https://127.0.0.1:8443/session/expt00", "https://127.0.0.1:8443");
+	check_audience("http://127.0.0.1:443/session/expt00", "http://127.0.0.1:443");
+	check_audience("https://[::1]:8443/session/expt00", "https://[::1]:8443");
+}
+
+/* A minted token verifies with the file's secret, for its topic, scopes and lifetime. */
+static void test_mint_verifies(void)
+{
+	char *scopes[] = {(char *)"read", (char *)"write"}, *token = NULL, why[RJWT_WHY] = "";
+	struct rjwt_verifier v = hs256_verifier("relay-file-secret");
+	struct rjwt_claims c = {0};
+	int64_t now = (int64_t)time(NULL);
+
+	v.audience = "https://r.example";
+	CHECK_EQ(rjwt_mint_session("https://r.example/session/t1", VEC "hs256_secret.txt", NULL,
+	                           scopes, 2, 600, "me", &token, why),
+	         0);
+	CHECK(token && rjwt_verify(&v, token, strlen(token), now, &c) == RJWT_OK);
+	CHECK_STR(c.topic, "t1");
+	CHECK_STR(c.sub, "me");
+	CHECK(rjwt_has_scope(&c, "read") && rjwt_has_scope(&c, "write"));
+	CHECK(c.exp >= now + 598 && c.exp <= now + 600);
+	rjwt_claims_release(&c);
+	free(token);
+	CHECK_EQ(rjwt_mint_session("https://r.example/", VEC "hs256_secret.txt", NULL, scopes, 2,
+	                           60, "me", &token, why),
+	         -EINVAL);
+	CHECK(strstr(why, "/session/TOPIC") != NULL);
+	CHECK_EQ(rjwt_mint_session("https://r.example/session/t1", "/nonexistent/secret", NULL,
+	                           scopes, 2, 60, "me", &token, why),
+	         -ENOENT);
+	CHECK(strstr(why, "cannot read secret file") != NULL);
+	CHECK(token == NULL);
+}
+
+/* Precedence: the token, then the token file, then minting; none of them is a clear error. */
+static void test_client_token(void)
+{
+	struct rjwt_source src = {
+	        .scopes = (char *[]){(char *)"read"}, .n_scopes = 1, .lifetime_s = 60, .who = "t"};
+	const char *url = "https://r.example/session/t1";
+	char *out = NULL, why[RJWT_WHY] = "";
+
+	CHECK_EQ(rjwt_client_token(&src, url, &out, why), -EINVAL);
+	CHECK(strstr(why, "no token") != NULL);
+	src.secret_file = VEC "hs256_secret.txt";
+	CHECK_EQ(rjwt_client_token(&src, url, &out, why), 0);
+	CHECK(out && strncmp(out, "eyJ", 3) == 0);
+	free(out);
+	src.token_file = VEC "hs256_secret.txt"; /* any file: its contents are the token */
+	CHECK_EQ(rjwt_client_token(&src, url, &out, why), 0);
+	CHECK_STR(out, "relay-file-secret");
+	free(out);
+	src.token = "given";
+	CHECK_EQ(rjwt_client_token(&src, url, &out, why), 0);
+	CHECK_STR(out, "given");
+	free(out);
+	src.token = NULL;
+	src.token_file = "/nonexistent/token";
+	CHECK_EQ(rjwt_client_token(&src, url, &out, why), -ENOENT);
+	CHECK(strstr(why, "cannot read token file") != NULL);
+}
+
 /* ---- key loading ---- */
 
 static void test_key_load_secret(void)
@@ -1058,6 +1145,9 @@ static void test_rfc7515(void)
 
 int main(void)
 {
+	RUN(test_mint_default_audience());
+	RUN(test_mint_verifies());
+	RUN(test_client_token());
 	RUN(test_round_trips());
 	RUN(test_not_nul_terminated());
 	RUN(test_no_key());

@@ -189,6 +189,13 @@ static void test_refuse_brackets(void)
 	check_refused("http://[::1");
 	check_refused("http://[::1/x]");
 	check_refused("http://[::1:80/");
+	/* found by fuzz_url: brackets hold an IPv6 literal, and nothing else holds brackets */
+	check_refused("wss://[[[[[[[]");
+	check_refused("http://[example.org]/");
+	check_refused("http://[]/");
+	check_refused("http://a[b]/");
+	check_refused("http://ab]:80/");
+	check_url("http://[::ffff:192.0.2.1]:81/", "http", "::ffff:192.0.2.1", 81, "/", false);
 }
 
 static void test_refuse_spaces(void)
@@ -199,6 +206,8 @@ static void test_refuse_spaces(void)
 	check_refused("http://h /");
 	check_refused("http://a\tb/");
 	check_refused("http://[::1 ]/");
+	check_refused("http://a\x01b/");
+	check_refused("http://a\x7f/");
 }
 
 static void test_host_length(void)

@@ -1,44 +1,28 @@
 /*
- * wsclient_test: the parts of pkg/wsclient that need no server. Minted tokens name the access
- * URL's topic, and their default audience is the origin as an operator writes it (no port when
- * it is the scheme's default, which --audience https://relay.example.org expects); the
- * websocket accept key matches RFC 6455 section 1.3's example; tokens with control characters
+ * wsclient_test: pkg/wsclient without a server (minting moved to jwt_test). Frames over a
+ * socketpair(): wsc_send_frame() masks each frame with a fresh key and finishes a frame larger
+ * than the socket buffer (or times out when nobody reads); wsc_read_frames() hands over data,
+ * fragmented, control and close frames in order, waits for a frame cut anywhere, keeps what
+ * follows when the callback stops, refuses bad headers (-EPROTO), reports the end of the stream
+ * (-ECONNRESET) and a frame larger than its buffer (-ENOBUFS) instead of growing. The
+ * The uv client against a scripted server thread: the access POST (answer with a length or
+ * chunked), the upgrade with a frame in the same packet, frames both ways; a refusal with its
+ * status and message, an unanswered step past its deadline, a closed port, a full output
+ * queue. The websocket accept key matches RFC 6455 section 1.3's example; tokens with control characters
  * are refused before anything is sent.
  */
-#include "pkg/jwt/jwt.h"
+#include "pkg/wsclient/uv.h"
 #include "pkg/wsclient/wsclient.h"
 #include "test/harness.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char secret_path[] = "/tmp/relay-wsclient-test-XXXXXX";
-
-static void check_audience(const char *url, const char *want_aud)
-{
-	char *scopes[] = {(char *)"read"}, *token = NULL, why[WSC_WHY] = "";
-	struct rjwt_claims c = {0};
-
-	CHECK_EQ(wsc_mint(url, secret_path, NULL, scopes, 1, 60, "test", &token, why), 0);
-	CHECK_EQ(token ? rjwt_decode_unverified(token, strlen(token), &c) : -1, 0);
-	CHECK_EQ(c.n_aud, 1);
-	CHECK_STR(c.n_aud ? c.aud[0] : NULL, want_aud);
-	CHECK_STR(c.topic, "expt00");
-	rjwt_claims_release(&c);
-	free(token);
-}
-
-static void test_default_audience(void)
-{
-	check_audience("https://relay.example.org/session/expt00", "https://relay.example.org");
-	check_audience("https://relay.example.org:443/session/expt00", "https://relay.example.org");
-	check_audience("http://relay.example.org/session/expt00", "http://relay.example.org");
-	check_audience("https://127.0.0.1:8443/session/expt00", "https://127.0.0.1:8443");
-	check_audience("http://127.0.0.1:443/session/expt00", "http://127.0.0.1:443");
-	check_audience("https://[::1]:8443/session/expt00", "https://[::1]:8443");
-}
 
 static void test_accept_key(void)
 {
@@ -58,15 +42,567 @@ static void test_token_control_characters(void)
 	CHECK(strstr(why, "control characters") != NULL);
 }
 
+/* ---- frames over a socketpair ---- */
+
+/* @c on one end (plain socket, no TLS), the raw other end in *peer. */
+static void pair(struct wsc *c, int *peer, bool nonblock)
+{
+	int sv[2];
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	*peer = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		CHECK(false);
+		return;
+	}
+	c->fd = sv[0];
+	*peer = sv[1];
+	if (nonblock)
+		CHECK_EQ(wsc_nonblock(c), 0);
+}
+
+static void put(int fd, const void *p, size_t n)
+{
+	CHECK_EQ(write(fd, p, n), (ssize_t)n);
+}
+
+/* An unmasked server frame into @out; its length. */
+static size_t frame(uint8_t *out, uint8_t opcode, bool fin, const char *payload)
+{
+	size_t n = strlen(payload), h = wsframe_header(out, opcode, fin, n, NULL);
+
+	memcpy(out + h, payload, n);
+	return h + n;
+}
+
+struct seen {
+	int n, stop_after;
+	uint8_t op[16];
+	bool fin[16];
+	char data[16][64];
+};
+
+static bool collect(void *arg, const struct ws_frame *f, const uint8_t *payload)
+{
+	struct seen *s = arg;
+
+	if (s->n < 16) {
+		s->op[s->n] = f->opcode;
+		s->fin[s->n] = f->fin;
+		snprintf(s->data[s->n], sizeof(s->data[0]), "%.*s", (int)f->payload_len,
+		         (const char *)payload);
+	}
+	s->n++;
+	return s->n != s->stop_after;
+}
+
+/* Read one frame the client wrote and unmask it; the payload length, or -1. */
+static long read_client_frame(int fd, struct ws_frame *f, uint8_t *payload, size_t cap)
+{
+	uint8_t buf[1 << 16];
+	size_t len = 0;
+	int h = 0;
+
+	while ((h = wsframe_parse(buf, len, f)) == 0 && len < sizeof(buf)) {
+		ssize_t r = read(fd, buf + len, 1);
+
+		if (r <= 0)
+			return -1;
+		len += (size_t)r;
+	}
+	if (h < 0 || f->payload_len > cap)
+		return -1;
+	for (size_t got = 0; got < f->payload_len;) {
+		ssize_t r = read(fd, payload + got, (size_t)f->payload_len - got);
+
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	wsframe_mask(payload, (size_t)f->payload_len, f->mask, 0);
+	return (long)f->payload_len;
+}
+
+static void test_send_frame(void)
+{
+	struct ws_frame f, g;
+	uint8_t payload[256];
+	struct wsc c;
+	int peer;
+
+	pair(&c, &peer, false);
+	CHECK_EQ(wsc_send_frame(&c, WS_TEXT, "hello", 5, 1000), 0);
+	CHECK_EQ(wsc_send_frame(&c, WS_CLOSE, "\x03\xe8", 2, 1000), 0);
+	CHECK_EQ(wsc_send_frame(&c, WS_PING, NULL, 0, 1000), 0);
+	CHECK_EQ(read_client_frame(peer, &f, payload, sizeof(payload)), 5);
+	CHECK(f.fin && f.masked && f.opcode == WS_TEXT); /* RFC 6455 section 5.3: clients mask */
+	CHECK_MEM(payload, "hello", 5);
+	CHECK_EQ(read_client_frame(peer, &g, payload, sizeof(payload)), 2);
+	CHECK(g.masked && g.opcode == WS_CLOSE);
+	CHECK_MEM(payload, "\x03\xe8", 2);
+	CHECK(memcmp(f.mask, g.mask, 4) != 0); /* a fresh key per frame (equal: 1 in 2^32) */
+	CHECK_EQ(read_client_frame(peer, &f, payload, sizeof(payload)), 0);
+	CHECK(f.opcode == WS_PING && f.masked);
+	wsc_close(&c);
+	close(peer);
+}
+
+struct drain {
+	int fd;
+	size_t got;
+	uint8_t first[16];
+};
+
+static void *drain_peer(void *arg)
+{
+	struct drain *d = arg;
+	uint8_t buf[65536];
+	ssize_t r;
+
+	while ((r = read(d->fd, buf, sizeof(buf))) > 0) {
+		if (d->got < sizeof(d->first))
+			memcpy(d->first + d->got, buf,
+			       (size_t)r < sizeof(d->first) - d->got ? (size_t)r
+			                                             : sizeof(d->first) - d->got);
+		d->got += (size_t)r;
+	}
+	return NULL;
+}
+
+/* A frame far larger than the socket buffer: partial sends resume until all of it is out. */
+static void test_send_large_frame(void)
+{
+	size_t n = 4 << 20;
+	uint8_t *big = malloc(n);
+	struct drain d = {0};
+	pthread_t t;
+	struct wsc c;
+	int peer;
+
+	pair(&c, &peer, true);
+	memset(big, 'z', n);
+	d.fd = peer;
+	CHECK_EQ(pthread_create(&t, NULL, drain_peer, &d), 0);
+	CHECK_EQ(wsc_send_frame(&c, WS_BINARY, big, n, 5000), 0);
+	shutdown(c.fd, SHUT_WR);
+	pthread_join(t, NULL);
+	CHECK_EQ(d.got, n + 14); /* 2 + 8 length bytes + 4 mask bytes */
+	CHECK_EQ(d.first[1], 0x80 | 127);
+	wsc_close(&c);
+	close(peer);
+	free(big);
+}
+
+/* Nobody reads: a frame that does not fit times out rather than blocking forever. */
+static void test_send_times_out(void)
+{
+	size_t n = 4 << 20;
+	uint8_t *big = calloc(1, n);
+	struct wsc c;
+	int peer;
+
+	pair(&c, &peer, true);
+	CHECK_EQ(wsc_send_frame(&c, WS_BINARY, big, n, 50), -ETIMEDOUT);
+	wsc_close(&c);
+	CHECK_EQ(wsc_send_frame(&(struct wsc){.fd = peer}, WS_TEXT, "x", 1, 50), -EPIPE);
+	close(peer);
+	free(big);
+}
+
+static void test_read_frames(void)
+{
+	uint8_t buf[512];
+	struct seen s = {0};
+	struct wsc c;
+	size_t n = 0;
+	int peer;
+
+	pair(&c, &peer, true);
+	n += frame(buf + n, WS_TEXT, true, "one");
+	n += frame(buf + n, WS_TEXT, false, "fr"); /* a fragmented message... */
+	n += frame(buf + n, WS_PING, true, "p");   /* ...with a control frame inside it */
+	n += frame(buf + n, WS_CONT, true, "agment");
+	n += frame(buf + n, WS_BINARY, true, "");
+	n += frame(buf + n, WS_CLOSE, true,
+	           "\x03\xe8"
+	           "bye");
+	put(peer, buf, n);
+	CHECK_EQ(wsc_read_frames(&c, 1 << 16, collect, &s), 0); /* would block */
+	CHECK_EQ(s.n, 6);
+	CHECK(s.op[0] == WS_TEXT && s.fin[0] && strcmp(s.data[0], "one") == 0);
+	CHECK(s.op[1] == WS_TEXT && !s.fin[1] && strcmp(s.data[1], "fr") == 0);
+	CHECK(s.op[2] == WS_PING && strcmp(s.data[2], "p") == 0);
+	CHECK(s.op[3] == WS_CONT && s.fin[3] && strcmp(s.data[3], "agment") == 0);
+	CHECK(s.op[4] == WS_BINARY && s.data[4][0] == '\0');
+	CHECK(s.op[5] == WS_CLOSE && strcmp(s.data[5] + 2, "bye") == 0);
+	CHECK_EQ(wsc_buffered(&c), 0);
+	wsc_close(&c);
+	close(peer);
+}
+
+/* A frame cut at every point: nothing is handed over until its last byte arrives. */
+static void test_read_cut_frames(void)
+{
+	uint8_t buf[300];
+	size_t n = wsframe_header(buf, WS_BINARY, true, 200, NULL);
+
+	memset(buf + n, 'q', 200);
+	n += 200;
+	for (size_t cut = 1; cut < n; cut += 7) {
+		struct seen s = {0};
+		struct wsc c;
+		int peer;
+
+		pair(&c, &peer, true);
+		put(peer, buf, cut);
+		CHECK_EQ(wsc_read_frames(&c, 1 << 16, collect, &s), 0);
+		CHECK_EQ(s.n, 0);
+		CHECK_EQ(wsc_buffered(&c), cut);
+		put(peer, buf + cut, n - cut);
+		CHECK_EQ(wsc_read_frames(&c, 1 << 16, collect, &s), 0);
+		CHECK_EQ(s.n, 1);
+		CHECK_EQ(wsc_buffered(&c), 0);
+		wsc_close(&c);
+		close(peer);
+	}
+}
+
+/* The callback stops after the first frame: the second stays buffered for the next call. */
+static void test_read_stop(void)
+{
+	uint8_t buf[64];
+	struct seen s = {.stop_after = 1};
+	struct wsc c;
+	size_t n = 0;
+	int peer;
+
+	pair(&c, &peer, true);
+	n += frame(buf + n, WS_TEXT, true, "a");
+	n += frame(buf + n, WS_TEXT, true, "b");
+	put(peer, buf, n);
+	CHECK_EQ(wsc_read_frames(&c, 1 << 16, collect, &s), 1);
+	CHECK_EQ(s.n, 1);
+	CHECK(wsc_buffered(&c) > 0);
+	CHECK_EQ(wsc_read_frames(&c, 1 << 16, collect, &s), 0);
+	CHECK_EQ(s.n, 2);
+	CHECK_STR(s.data[1], "b");
+	wsc_close(&c);
+	close(peer);
+}
+
+static void check_read_error(const uint8_t *bytes, size_t n, size_t max, int want)
+{
+	struct seen s = {0};
+	struct wsc c;
+	int peer;
+
+	pair(&c, &peer, true);
+	put(peer, bytes, n);
+	CHECK_EQ(wsc_read_frames(&c, max, collect, &s), want);
+	CHECK_EQ(s.n, 0);
+	wsc_close(&c);
+	close(peer);
+}
+
+static void test_read_errors(void)
+{
+	static const uint8_t rsv[] = {0xc1, 0x01, 'x'};            /* RSV1 without an extension */
+	static const uint8_t long_ping[] = {0x89, 126, 0x00, 200}; /* control frame over 125 */
+	static const uint8_t top_bit[] = {0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0};
+	static const uint8_t opcode3[] = {0x83, 0x00};
+	uint8_t *big = malloc(70000);
+	size_t h = wsframe_header(big, WS_BINARY, true, 70000 - 10, NULL);
+	struct seen s = {0};
+	struct wsc c;
+	int peer;
+
+	check_read_error(rsv, sizeof(rsv), 1 << 16, -EPROTO);
+	check_read_error(long_ping, sizeof(long_ping), 1 << 16, -EPROTO);
+	check_read_error(top_bit, sizeof(top_bit), 1 << 16, -EPROTO);
+	check_read_error(opcode3, sizeof(opcode3), 1 << 16, -EPROTO);
+	/* a frame larger than the buffer may grow: an error, not a realloc past the cap */
+	memset(big + h, 'b', 70000 - h);
+	check_read_error(big, 70000, 65536, -ENOBUFS);
+	/* the same frame fits a larger cap */
+	pair(&c, &peer, true);
+	put(peer, big, 70000 - 10 + h);
+	CHECK_EQ(wsc_read_frames(&c, 1 << 17, collect, &s), 0);
+	CHECK_EQ(s.n, 1);
+	wsc_close(&c);
+	close(peer);
+	/* the peer goes away */
+	pair(&c, &peer, true);
+	close(peer);
+	CHECK_EQ(wsc_read_frames(&c, 1 << 16, collect, &s), -ECONNRESET);
+	wsc_close(&c);
+	free(big);
+}
+
+/* ---- the uv client against a scripted server ---- */
+
+enum script { S_OK, S_OK_CHUNKED, S_REFUSE, S_SILENT };
+
+struct server {
+	int lfd, port;
+	enum script script;
+	char got[256]; /* the payload of the client's first frame */
+	bool saw_token;
+};
+
+static int listen_any(int *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len))
+		return -1;
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* Read a request head from @fd into @buf (NUL-terminated); its length or -1. */
+static long read_request(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	while (len < cap - 1) {
+		ssize_t r = read(fd, buf + len, 1);
+
+		if (r <= 0)
+			return -1;
+		len += (size_t)r;
+		buf[len] = '\0';
+		if (len >= 4 && memcmp(buf + len - 4, "\r\n\r\n", 4) == 0)
+			return (long)len;
+	}
+	return -1;
+}
+
+static void answer_access(struct server *sv, int fd)
+{
+	char req[2048], body[128], out[512];
+	int n;
+
+	if (read_request(fd, req, sizeof(req)) < 0)
+		return;
+	sv->saw_token = strstr(req, "\r\nAuthorization: tok-123\r\n") != NULL;
+	if (sv->script == S_REFUSE) {
+		snprintf(body, sizeof(body), "{\"message\": \"nope\"}");
+		n = snprintf(out, sizeof(out),
+		             "HTTP/1.1 403 Forbidden\r\nContent-Length: %zu\r\n\r\n%s",
+		             strlen(body), body);
+	} else {
+		snprintf(body, sizeof(body), "{\"uri\": \"ws://127.0.0.1:%d/ws\"}", sv->port);
+		if (sv->script == S_OK_CHUNKED)
+			n = snprintf(
+			        out, sizeof(out),
+			        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n%.5s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+			        body, strlen(body) - 5, body + 5);
+		else
+			n = snprintf(out, sizeof(out),
+			             "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+			             strlen(body), body);
+	}
+	put(fd, out, (size_t)n);
+}
+
+static void answer_upgrade(struct server *sv, int fd)
+{
+	char req[2048], accept[WSFRAME_ACCEPT_LEN], out[512], *key;
+	uint8_t payload[256];
+	struct ws_frame f;
+	long len;
+	int n;
+
+	if (read_request(fd, req, sizeof(req)) < 0 || !(key = strstr(req, "Sec-WebSocket-Key: ")))
+		return;
+	key += strlen("Sec-WebSocket-Key: ");
+	wsframe_accept_key(key, strcspn(key, "\r"), accept);
+	n = snprintf(out, sizeof(out),
+	             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+	             "Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	             accept);
+	n += (int)frame((uint8_t *)out + n, WS_TEXT, true, "hi"); /* with the head */
+	put(fd, out, (size_t)n);
+	len = read_client_frame(fd, &f, payload, sizeof(payload) - 1);
+	if (len >= 0 && f.masked) {
+		payload[len] = '\0';
+		snprintf(sv->got, sizeof(sv->got), "%s", (char *)payload);
+	}
+	n = (int)frame((uint8_t *)out, WS_CLOSE, true, "\x03\xe8");
+	put(fd, out, (size_t)n);
+	while (read(fd, out, sizeof(out)) > 0) /* until the client closes */
+		;
+}
+
+static void *serve(void *arg)
+{
+	struct server *sv = arg;
+	int fd = accept(sv->lfd, NULL, NULL);
+
+	if (fd < 0)
+		return NULL;
+	if (sv->script == S_SILENT) {
+		char b[256];
+
+		while (read(fd, b, sizeof(b)) > 0) /* never answers; the client gives up */
+			;
+		close(fd);
+		return NULL;
+	}
+	answer_access(sv, fd);
+	close(fd);
+	if (sv->script == S_REFUSE)
+		return NULL;
+	fd = accept(sv->lfd, NULL, NULL);
+	if (fd >= 0) {
+		answer_upgrade(sv, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+struct outcome {
+	bool opened, ended;
+	int err, status, frames;
+	char why[WSC_WHY], first[64];
+	size_t out_max;
+};
+
+static void t_open(struct wsc_uv *c, void *arg)
+{
+	struct outcome *o = arg;
+
+	o->opened = true;
+	CHECK_EQ(wsc_uv_send(c, WS_TEXT, "hello", 5), 0);
+	CHECK_EQ(wsc_uv_send(c, WS_TEXT, "too much", o->out_max + 1), -ENOBUFS);
+}
+
+static bool t_frame(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *p, void *arg)
+{
+	struct outcome *o = arg;
+
+	if (o->frames++ == 0)
+		snprintf(o->first, sizeof(o->first), "%.*s", (int)f->payload_len, (const char *)p);
+	if (f->opcode == WS_CLOSE) {
+		wsc_uv_send(c, WS_CLOSE, p, 2);
+		wsc_uv_close(c);
+		o->ended = true;
+		return false;
+	}
+	return true;
+}
+
+static void t_close(struct wsc_uv *c, int err, int status, const char *why, void *arg)
+{
+	struct outcome *o = arg;
+
+	(void)c;
+	o->ended = true;
+	o->err = err;
+	o->status = status;
+	snprintf(o->why, sizeof(o->why), "%s", why);
+}
+
+static const struct wsc_uv_cbs t_cbs = {t_open, t_frame, t_close};
+
+/* Join a server running @script; the outcome once the loop has nothing left to do. */
+static void run_uv(enum script script, bool listening, struct outcome *o, struct server *sv)
+{
+	char url[128], why[WSC_WHY] = "";
+	uv_loop_t loop;
+	pthread_t t;
+	struct wsc_uv *c;
+
+	memset(sv, 0, sizeof(*sv));
+	memset(o, 0, sizeof(*o));
+	o->out_max = 1 << 16;
+	sv->script = script;
+	sv->lfd = listen_any(&sv->port);
+	CHECK(sv->lfd >= 0);
+	if (!listening)
+		close(sv->lfd); /* the port is free again: nothing listens there */
+	else
+		CHECK_EQ(pthread_create(&t, NULL, serve, sv), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/session/t", sv->port);
+	uv_loop_init(&loop);
+	c = wsc_uv_join(&loop, url, "tok-123", NULL, 300, 1 << 16, o->out_max, &t_cbs, o, why);
+	CHECK(c != NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_EQ(uv_loop_close(&loop), 0); /* every handle closed, nothing leaked on the loop */
+	if (listening) {
+		shutdown(sv->lfd, SHUT_RDWR); /* a server still waiting in accept() gives up */
+		pthread_join(t, NULL);
+		close(sv->lfd);
+	}
+}
+
+static void test_uv_join(void)
+{
+	struct outcome o;
+	struct server sv;
+
+	run_uv(S_OK, true, &o, &sv);
+	CHECK(o.opened && o.ended);
+	CHECK(sv.saw_token);
+	CHECK_STR(o.first, "hi"); /* the frame that came with the 101 */
+	CHECK_EQ(o.frames, 2);    /* "hi", then the close */
+	CHECK_STR(sv.got, "hello");
+	run_uv(S_OK_CHUNKED, true, &o, &sv);
+	CHECK(o.opened);
+	CHECK_STR(sv.got, "hello");
+}
+
+static void test_uv_failures(void)
+{
+	struct outcome o;
+	struct server sv;
+
+	run_uv(S_REFUSE, true, &o, &sv);
+	CHECK(!o.opened && o.ended);
+	CHECK_EQ(o.err, -EACCES);
+	CHECK_EQ(o.status, 403);
+	CHECK(strstr(o.why, "HTTP 403: nope") != NULL);
+	run_uv(S_SILENT, true, &o, &sv);
+	CHECK_EQ(o.err, -ETIMEDOUT);
+	CHECK(strstr(o.why, "timed out") != NULL);
+	run_uv(S_OK, false, &o, &sv);
+	CHECK_EQ(o.err, -ECONNREFUSED);
+	CHECK(strstr(o.why, "cannot connect") != NULL);
+}
+
+static void test_uv_refused_at_once(void)
+{
+	char why[WSC_WHY] = "";
+	uv_loop_t loop;
+
+	uv_loop_init(&loop);
+	CHECK(wsc_uv_join(&loop, "ftp://x/session/t", "t", NULL, 100, 1, 1, &t_cbs, NULL, why) ==
+	      NULL);
+	CHECK(strstr(why, "invalid access URL") != NULL);
+	CHECK(wsc_uv_join(&loop, "http://x/session/t", "a\r\nb", NULL, 100, 1, 1, &t_cbs, NULL,
+	                  why) == NULL);
+	CHECK(strstr(why, "control characters") != NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
-	int fd = mkstemp(secret_path);
-
-	CHECK(fd >= 0 && write(fd, "wsclient-test-secret\n", 21) == 21);
-	close(fd);
-	RUN(test_default_audience());
+	RUN(test_uv_join());
+	RUN(test_uv_failures());
+	RUN(test_uv_refused_at_once());
+	RUN(test_send_frame());
+	RUN(test_send_large_frame());
+	RUN(test_send_times_out());
+	RUN(test_read_frames());
+	RUN(test_read_cut_frames());
+	RUN(test_read_stop());
+	RUN(test_read_errors());
 	RUN(test_accept_key());
 	RUN(test_token_control_characters());
-	unlink(secret_path);
 	return harness_done();
 }

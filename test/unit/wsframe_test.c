@@ -4,11 +4,14 @@
  * incomplete headers at every prefix length, the -EPROTO refusals of section 5.2 (RSV bits,
  * unknown opcodes, fragmented or long control frames, a 64-bit length with the top bit set) and
  * the 7/16/64-bit length boundaries round-tripped through wsframe_header() and wsframe_parse().
+ * wsframe_next() walks complete frames, stops before an incomplete one at every cut, and refuses
+ * a bad header; the accept key matches section 1.3's example.
  */
 #include "pkg/wsframe/wsframe.h"
 #include "test/harness.h"
 
 #include <errno.h>
+#include <string.h>
 
 /* Section 5.7: the masking key of the masked examples, and "Hello" masked with it. */
 static const uint8_t rfc_mask[4] = {0x37, 0xfa, 0x21, 0x3d};
@@ -428,8 +431,72 @@ static void test_message(void)
 	CHECK(m.p == NULL && m.len == 0);
 }
 
+static void test_next(void)
+{
+	/* "Hello", a ping "ab", then a 126-byte binary frame */
+	uint8_t buf[7 + 4 + 4 + 126];
+	const uint8_t *payload = NULL;
+	struct ws_frame f;
+	size_t off = 0, n = 0;
+
+	memcpy(buf, ex_text, sizeof(ex_text));
+	n = sizeof(ex_text);
+	n += wsframe_header(buf + n, WS_PING, true, 2, NULL);
+	buf[n++] = 'a';
+	buf[n++] = 'b';
+	n += wsframe_header(buf + n, WS_BINARY, true, 126, NULL);
+	memset(buf + n, 0x5a, 126);
+	n += 126;
+	CHECK_EQ(n, sizeof(buf));
+	CHECK_EQ(wsframe_next(buf, n, &off, &f, &payload), 1);
+	CHECK_EQ(f.opcode, WS_TEXT);
+	CHECK(payload == buf + 2);
+	CHECK_MEM(payload, "Hello", 5);
+	CHECK_EQ(off, sizeof(ex_text));
+	CHECK_EQ(wsframe_next(buf, n, &off, &f, &payload), 1);
+	CHECK_EQ(f.opcode, WS_PING);
+	CHECK_MEM(payload, "ab", 2);
+	CHECK_EQ(off, 11);
+	CHECK_EQ(wsframe_next(buf, n, &off, &f, &payload), 1);
+	CHECK_EQ(f.payload_len, 126);
+	CHECK(payload == buf + 15);
+	CHECK_EQ(off, n);
+	CHECK_EQ(wsframe_next(buf, n, &off, &f, &payload), 0);
+	CHECK_EQ(off, n);
+	/* cut anywhere inside the last frame: two frames, then incomplete with off at its start */
+	for (size_t cut = 11; cut < n; cut++) {
+		int k, frames = 0;
+
+		off = 0;
+		while ((k = wsframe_next(buf, cut, &off, &f, &payload)) > 0)
+			frames++;
+		CHECK_EQ(k, 0);
+		CHECK_EQ(frames, 2);
+		CHECK_EQ(off, 11);
+	}
+	/* an empty buffer may be NULL */
+	off = 0;
+	CHECK_EQ(wsframe_next(NULL, 0, &off, &f, &payload), 0);
+	/* a reserved bit in the second frame */
+	buf[7] |= 0x40;
+	off = 0;
+	CHECK_EQ(wsframe_next(buf, n, &off, &f, &payload), 1);
+	CHECK_EQ(wsframe_next(buf, n, &off, &f, &payload), -EPROTO);
+	CHECK_EQ(off, 7);
+}
+
+static void test_accept_key(void)
+{
+	char out[WSFRAME_ACCEPT_LEN];
+
+	wsframe_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, out);
+	CHECK_STR(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
 int main(void)
 {
+	RUN(test_next());
+	RUN(test_accept_key());
 	RUN(test_message());
 	RUN(test_rfc_examples_parse());
 	RUN(test_rfc_examples_header_only());

@@ -1,0 +1,73 @@
+/*
+ * wsclient on libuv: relay's access protocol as one asynchronous connection on the caller's
+ * uv loop. Resolve (every address is tried in turn), connect, TLS over memory BIOs, the access
+ * POST, the websocket upgrade, then frames in and out, each step within a deadline and nothing
+ * blocking. Output goes through libuv's write queue, bounded: a send that would pass the bound
+ * is refused, never buffered without limit. Frames use pkg/wsframe (written and parsed here, not
+ * by lws: NOTES.md).
+ *
+ * States (struct wsc_uv.state):
+ *   RESOLVE -> CONNECT -> (TLS) -> HEAD -> BODY   for the access POST (phase 0)  (on_resolved ...)
+ *   RESOLVE -> CONNECT -> (TLS) -> HEAD -> OPEN   for the websocket (phase 1)    (on_head)
+ *   any -> DONE: on an error, the peer's end, the deadline or wsc_uv_close()      (finish)
+ */
+#ifndef RELAY_WSCLIENT_UV_H
+#define RELAY_WSCLIENT_UV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "pkg/wsclient/wsclient.h"
+#include "pkg/wsframe/wsframe.h"
+
+struct wsc_uv;
+
+struct wsc_uv_cbs {
+	/* The websocket is open; frames may be sent. */
+	void (*on_open)(struct wsc_uv *c, void *arg);
+	/*
+	 * A complete frame; @payload is borrowed until it returns. Return false after
+	 * wsc_uv_close() to stop reading.
+	 */
+	bool (*on_frame)(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *payload,
+	                 void *arg);
+	/*
+	 * The connection ended (not after wsc_uv_close()): @err is a negative errno (-EACCES for
+	 * a refusal, with the HTTP @status; -ETIMEDOUT, -ECONNRESET, -EPROTO...) and @why says
+	 * what happened. @c is freed by the library afterwards: forget it.
+	 */
+	void (*on_close)(struct wsc_uv *c, int err, int status, const char *why, void *arg);
+};
+
+/*
+ * Start joining @access_url with @token (copied and wiped later) on @loop: POST, then open the
+ * returned websocket uri. Each connection step must finish within @timeout_ms. Received frames
+ * may be up to @in_max bytes; at most @out_max bytes wait to be written. A new connection, or
+ * NULL with @why (a malformed URL or token, out of memory); on success exactly one of on_open
+ * or on_close follows, later, from the loop. Loop thread only.
+ */
+struct wsc_uv *wsc_uv_join(uv_loop_t *loop, const char *access_url, const char *token, SSL_CTX *tls,
+                           int timeout_ms, size_t in_max, size_t out_max,
+                           const struct wsc_uv_cbs *cbs, void *arg, char why[WSC_WHY]);
+
+/*
+ * Queue one masked frame (a fresh random mask per frame, RFC 6455 section 5.3). 0, -ENOTCONN
+ * before on_open or after the end, -ENOBUFS when it would pass out_max (the peer is not
+ * reading), -ENOMEM, or another -errno from libuv.
+ */
+int wsc_uv_send(struct wsc_uv *c, uint8_t opcode, const void *p, size_t n);
+
+/* Bytes queued and not yet written. */
+size_t wsc_uv_queued(const struct wsc_uv *c);
+
+/*
+ * Stop: no callback is called after this. What is queued is still written (within the
+ * deadline), then the socket is closed and @c freed. Loop thread only.
+ */
+void wsc_uv_close(struct wsc_uv *c);
+
+#endif
