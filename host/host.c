@@ -168,6 +168,13 @@ static int add_rule(struct host *h, json_t *rule, char why[STREAM_WHY])
 		so.token_file = token_file ? strdup(token_file) : NULL;
 		so.secret_file = secret_file ? strdup(secret_file) : NULL;
 		so.video = so.data = NULL;
+		if (!so.name || !so.feed || !so.session || (token && !so.token) ||
+		    (token_file && !so.token_file) || (secret_file && !so.secret_file))
+			ret = -ENOMEM;
+	}
+	if (ret) {
+		snprintf(why, STREAM_WHY, "rule '%s': out of memory", id);
+	} else {
 		has_old = find_rule(h, id, &old) != NULL;
 		ret = add_stream(h, &so, id, why);
 		/* as practable: a rule with the same id replaces it, once the new one has started

@@ -63,6 +63,7 @@ struct conn {
 	const char *allow; /* an Allow header for a 405 */
 	bool unclaimed;    /* told once that nothing forwards this feed */
 	uint64_t dropped;
+	bool closed; /* closed in this loop pass; freed at its end (see reap) */
 	struct conn *next;
 };
 
@@ -85,6 +86,9 @@ struct ingest {
 	bool paused; /* out of file descriptors: the listener rests until the next tick */
 	struct conn *conns;
 	size_t n_conns;
+	/* closed connections, freed at the end of the loop pass: an event later in the same
+	 * epoll batch may still point at one (redis's freeClientAsync, libuv's closing handles) */
+	struct conn *closed;
 	struct outbox box;
 };
 
@@ -506,10 +510,13 @@ static void head_input(struct ingest *g, struct conn *c)
 
 /* ---- connections ---- */
 
+/* Close @c now (socket, epoll, the list) and free it at the end of the loop pass (reap). */
 static void conn_close(struct ingest *g, struct conn *c)
 {
 	struct conn **pp = &g->conns;
 
+	if (c->closed)
+		return;
 	while (*pp && *pp != c)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -521,11 +528,25 @@ static void conn_close(struct ingest *g, struct conn *c)
 		         (unsigned long long)c->dropped, c->feed);
 	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	free(c->msg);
-	wsframe_message_release(&c->wsm);
-	free(c->out);
-	free(c);
+	c->fd = -1;
+	c->closed = true;
+	c->next = g->closed;
+	g->closed = c;
 	g->n_conns--;
+}
+
+/* Free the connections closed during this loop pass. */
+static void reap(struct ingest *g)
+{
+	while (g->closed) {
+		struct conn *c = g->closed;
+
+		g->closed = c->next;
+		free(c->msg);
+		wsframe_message_release(&c->wsm);
+		free(c->out);
+		free(c);
+	}
 }
 
 static void conn_input(struct ingest *g, struct conn *c)
@@ -681,6 +702,7 @@ void ingest_tick(struct ingest *g)
 			conn_close(g, c); /* an answer nobody reads */
 		}
 	}
+	reap(g);
 }
 
 void ingest_service(struct ingest *g)
@@ -698,14 +720,8 @@ void ingest_service(struct ingest *g)
 		} else {
 			struct conn *c = p;
 
-			/* a connection closed by an earlier event of this batch is not in the list:
-			 * only handle live ones */
-			bool live = false;
-
-			for (struct conn *k = g->conns; k && !live; k = k->next)
-				live = k == c;
-			if (!live)
-				continue;
+			if (c->closed)
+				continue; /* by an earlier event of this batch; freed below */
 			if (evs[i].events & EPOLLOUT) {
 				if (!flush_out(g, c) || (c->state == C_DONE && !c->out_len)) {
 					conn_close(g, c);
@@ -716,6 +732,7 @@ void ingest_service(struct ingest *g)
 				conn_input(g, c);
 		}
 	}
+	reap(g);
 }
 
 /* "IP:PORT" as a numeric address. 0 or -EINVAL with @why; free *@res with freeaddrinfo(). */
@@ -824,6 +841,7 @@ void ingest_free(struct ingest *g)
 		return;
 	while (g->conns)
 		conn_close(g, g->conns);
+	reap(g);
 	for (size_t i = 0; i < g->box.n; i++)
 		free(g->box.m[(g->box.head + i) % OUTBOX_MAX].p);
 	pthread_mutex_destroy(&g->box.lock);
