@@ -16,11 +16,13 @@
  * lost.
  */
 #include "host/stream.h"
+#include "host/handover.h"
 #include "host/ingest.h"
 #include "host/video.h"
 #include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
 #include "pkg/log/log.h"
+#include "pkg/url/url.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/wsframe/wsframe.h"
 
@@ -44,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #define QUEUE_MAX       256
@@ -52,7 +56,8 @@
 #define MESSAGE_MAX     (16 << 20)
 #define NEVER           INT64_MAX
 #define ENCODE_TIMES    4096
-#define HANDOVER_MAX    64
+#define HANDOVER_WINDOW_NS \
+	(2 * 1000000000LL) /* the new link repeats the old one's tail within it */
 
 /* Messages for the relay from other threads (the encoder, the main thread's feed). Every field
  * guarded by @lock. */
@@ -88,13 +93,8 @@ struct stream {
 	SSL_CTX *tls;
 	struct wsc ws;
 	struct link relay, device, video;
-	int64_t renew_ns; /* open a second link with a fresh token then; NEVER otherwise */
-	/* renewal: messages the old link delivered after the new one joined, which the new one
-	 * also receives (the relay sends to every reader): skipped once on the new link */
-	uint64_t handed[HANDOVER_MAX];
-	size_t n_handed;
-	int64_t handed_until_ns;
-	bool recording; /* record delivered messages into handed[] */
+	int64_t renew_ns;        /* open a second link with a fresh token then; NEVER otherwise */
+	struct host_handover hv; /* renewal: the new link's copies of what the old one delivered */
 	struct ws_message from_relay, from_device;
 	/* device */
 	enum dev_kind dev;
@@ -793,44 +793,17 @@ static bool data_frame(struct stream *s, struct wsc *c, const struct ws_frame *f
 	return f->opcode != WS_PING && f->opcode != WS_CLOSE && f->opcode != WS_PONG;
 }
 
-/* FNV-1a over a message and its type: how the handover recognises a message seen twice. */
-static uint64_t message_hash(uint8_t opcode, const uint8_t *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL ^ opcode;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	return h ^ n;
-}
-
-/* true when the message is the new link's copy of one the old link already delivered. */
-static bool handed_over(struct stream *s, uint64_t h)
-{
-	if (!s->n_handed || clock_mono_ns() > s->handed_until_ns) {
-		s->n_handed = 0;
-		return false;
-	}
-	for (size_t i = 0; i < s->n_handed; i++) {
-		if (s->handed[i] == h) {
-			/* the same order on both links: what came before it has gone by */
-			memmove(s->handed, s->handed + i + 1, (s->n_handed - i - 1) * sizeof(h));
-			s->n_handed -= i + 1;
-			return true;
-		}
-	}
-	s->n_handed = 0; /* the new link has moved past the overlap */
-	return false;
-}
-
 /* A whole message from the relay: to the device and the feed's local websockets. */
 static void deliver(struct stream *s, const struct ws_message *a)
 {
-	uint64_t h = s->recording || s->n_handed ? message_hash(a->opcode, a->p, a->len) : 0;
+	if (s->hv.state != HOST_HANDOVER_IDLE) {
+		uint64_t h = host_handover_hash(a->opcode, a->p, a->len);
 
-	if (!s->recording && handed_over(s, h))
-		return;
-	if (s->recording && s->n_handed < HANDOVER_MAX)
-		s->handed[s->n_handed++] = h;
+		if (s->hv.state == HOST_HANDOVER_RECORDING)
+			host_handover_record(&s->hv, h);
+		else if (host_handover_is_copy(&s->hv, h, clock_mono_ns()))
+			return;
+	}
 	atomic_fetch_add(&s->msgs_in, 1);
 	atomic_fetch_add(&s->bytes_in, a->len);
 	to_device(s, a->opcode, a->p, a->len);
@@ -954,32 +927,182 @@ static void close_old_link(struct stream *s)
 	wsc_close(&s->ws);
 }
 
+/* The websocket uri of an access answer; a refusal's reason in @why. */
+static int access_uri(struct stream *s, char *uri, size_t len, char why[WSC_WHY])
+{
+	char *scopes[] = {(char *)"read", (char *)"write"}, *token = NULL, body[4096];
+	const char *u;
+	json_t *o;
+	int status, ret;
+
+	ret = wsc_token(s->o.token, s->o.token_file, s->o.session, s->o.secret_file, s->o.audience,
+	                scopes, 2, s->o.token_lifetime / 1000, "relay-host", &token, why);
+	if (ret)
+		return ret;
+	status = wsc_post(s->o.session, token, s->tls, (int)s->o.timeout, body, sizeof(body), why);
+	cfg_free_secret(token);
+	if (status < 0)
+		return status;
+	if (status != 200) {
+		snprintf(why, WSC_WHY, "access refused: HTTP %d", status);
+		return -EACCES;
+	}
+	o = json_loads(body, 0, NULL);
+	u = json_string_value(json_object_get(o, "uri"));
+	ret = u && strlen(u) < len ? 0 : -EPROTO;
+	if (ret)
+		snprintf(why, WSC_WHY, "access answer has no uri");
+	else
+		snprintf(uri, len, "%s", u);
+	json_decref(o);
+	return ret;
+}
+
+/* Send the upgrade request for @uri on the open connection @c; its key in @key. */
+static int send_upgrade(struct wsc *c, const char *uri, char key[32])
+{
+	unsigned char raw[16];
+	struct url u;
+	char req[2560];
+	int n;
+
+	if (url_parse(uri, &u))
+		return -EINVAL;
+	RAND_bytes(raw, sizeof(raw));
+	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
+	n = snprintf(
+	        req, sizeof(req),
+	        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: relay-host\r\n\r\n",
+	        u.path, u.host, u.port, key);
+	if (n < 0 || (size_t)n >= sizeof(req))
+		return -EINVAL;
+	for (int off = 0; off < n;) {
+		ssize_t w = wsc_send(c, req + off, (size_t)(n - off));
+
+		if (w <= 0)
+			return w == 0 ? -EPIPE : (int)w;
+		off += (int)w;
+	}
+	return 0;
+}
+
+/* The upgrade's answer in c->in: 0 when complete and right (101, the accept for @key; the head
+ * consumed), 1 when incomplete, -ECONNREFUSED otherwise. */
+static int upgrade_answer(struct wsc *c, const char *key, char why[WSC_WHY])
+{
+	uint8_t *end = c->in_len >= 4 ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
+	char want[WSC_ACCEPT_LEN], head[4096], *h;
+	size_t n;
+	int status = 0;
+
+	if (!end) {
+		snprintf(why, WSC_WHY, "no handshake answer in %zu bytes", sizeof(head));
+		return c->in_len >= sizeof(head) ? -ECONNREFUSED : 1;
+	}
+	n = (size_t)(end - c->in) + 4;
+	if (n >= sizeof(head)) {
+		snprintf(why, WSC_WHY, "no handshake answer in %zu bytes", sizeof(head));
+		return -ECONNREFUSED;
+	}
+	memcpy(head, c->in, n);
+	head[n] = '\0';
+	wsc_accept_key(key, strlen(key), want);
+	h = strcasestr(head, "\r\nsec-websocket-accept:");
+	if (h) {
+		h += strlen("\r\nsec-websocket-accept:");
+		h += strspn(h, " ");
+	}
+	if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || status != 101 || !h ||
+	    strncmp(h, want, strlen(want)) != 0 || h[strlen(want)] != '\r') {
+		snprintf(why, WSC_WHY, "websocket refused: HTTP %d", status);
+		return -ECONNREFUSED;
+	}
+	wsc_consume(c, n);
+	return 0;
+}
+
+/*
+ * The renewal's join. The relay adds the new link to the topic's readers when it answers the
+ * upgrade, so until that answer arrives what the old link receives is not on the new link: it is
+ * delivered here as usual, and what the old link delivers after the answer is the handover's
+ * overlap. Reading the old link up to the answer makes that overlap (nearly) exact, so the
+ * matcher need not guess where the new link joined. pkg/wsclient's wsc_join cannot read another
+ * connection while it waits, hence this copy of its steps (to move there with the client rework).
+ */
+static int renew_join(struct stream *s, struct wsc *c, char why[WSC_WHY])
+{
+	int64_t end = clock_mono_ns() + s->o.timeout * 1000000;
+	char uri[2048], key[32];
+	int ret = access_uri(s, uri, sizeof(uri), why);
+
+	if (ret)
+		return ret;
+	ret = wsc_open(c, uri, s->tls, (int)s->o.timeout, why);
+	if (ret)
+		return ret;
+	if (s->relay.up)
+		relay_readable(s); /* what came during the access steps is not on the new link */
+	ret = send_upgrade(c, uri, key);
+	if (!ret)
+		ret = wsc_nonblock(c);
+	if (ret)
+		snprintf(why, WSC_WHY, "cannot send the upgrade: %s", strerror(-ret));
+	while (!ret) {
+		struct pollfd pfd[2] = {{.fd = c->fd, .events = POLLIN},
+		                        {.fd = s->relay.up ? s->ws.fd : -1, .events = POLLIN}};
+		int64_t left = (end - clock_mono_ns()) / 1000000;
+		int answer = upgrade_answer(c, key, why);
+		ssize_t r;
+
+		if (answer <= 0) {
+			if (!answer)
+				return 0;
+			ret = answer;
+			break;
+		}
+		if (left <= 0 || poll(pfd, 2, (int)left) <= 0) {
+			snprintf(why, WSC_WHY, "no handshake answer: timed out");
+			ret = -ETIMEDOUT;
+			break;
+		}
+		/* the new link first: once its answer is here, the old link's bytes are overlap */
+		while ((r = wsc_fill(c, 65536)) > 0)
+			;
+		if (r != -EAGAIN) {
+			snprintf(why, WSC_WHY, "no handshake answer: connection closed");
+			ret = -ECONNRESET;
+		} else if (pfd[1].revents && !memmem(c->in, c->in_len, "\r\n\r\n", 4)) {
+			relay_readable(s);
+		}
+	}
+	wsc_close(c);
+	return ret;
+}
+
 /*
  * Make before break: open a second link with a fresh token; once it is up, close the old one
  * (1000) and read it until the relay's close, so that nothing sent before is lost; the new
  * link then skips its copies of the messages the old one delivered after the new one joined
- * (both links are readers of the topic meanwhile). If the new link cannot be opened, keep the
- * old one and try again at the backoff.
+ * (host/handover). If the new link cannot be opened, keep the old one and try again at the
+ * backoff.
  */
 static void renew(struct stream *s)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->ws};
 	struct wsc fresh = {.fd = -1};
 	char why[WSC_WHY];
-	bool refusal;
 
-	if (join(s, &fresh, &refusal, why)) {
+	if (renew_join(s, &fresh, why)) {
 		S_WARN(s, "cannot renew the token yet (%s); keeping the current link", why);
 		s->renew_ns = clock_mono_ns() + s->relay.backoff_ms * 1000000;
 		return;
 	}
-	s->n_handed = 0;
-	s->recording = true;
+	host_handover_record_start(&s->hv);
 	relay_readable(s); /* what arrived on the old link comes first */
 	if (s->relay.up)
 		close_old_link(s);
-	s->recording = false;
-	s->handed_until_ns = clock_mono_ns() + 2000000000LL;
+	host_handover_match_start(&s->hv, clock_mono_ns() + HANDOVER_WINDOW_NS);
 	s->ws = fresh;
 	s->from_relay.open = false;
 	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->ws.fd, &ev);

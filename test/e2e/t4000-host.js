@@ -86,6 +86,32 @@ test('a minted token is renewed on a second link before it expires, without a ga
   await withTimeout(host.done, 5000, 'host exit');
 });
 
+test('renewal: a message repeated on purpose reaches the device each time it is sent', async () => {
+  // "stop" every 5 ms across the renewal: the handover drops only the new link's copies of what
+  // the old link delivered, so the device must see exactly as many as were sent (F4)
+  const host = relayHost(['--session', `${r.base}/session/repeat`, '--secret-file', r.secretFile, '--insecure',
+    '--data', 'exec:while read l; do echo "cmd:$l"; done', '--token-lifetime', '6s']);
+  await host.logged(/relay link up/);
+  await host.logged(/device link up/);
+  const user = await join(r, 'repeat', { scopes: ['read', 'write'] });
+  const lines = () => user.inbox.map((m) => m.data.toString()).join('').split('\n');
+  const until = (cond, ms, what) => withTimeout((async () => { while (!cond()) await new Promise((s) => setTimeout(s, 20)); })(), ms, what);
+  let sent = 0;
+  const sender = setInterval(() => { user.send('stop\n'); sent++; }, 5);
+  await host.logged(/token renewed on a new link without a gap/, 8000);
+  const atRenewal = sent;
+  await until(() => sent > atRenewal + 100, 5000, '100 more sent after the renewal');
+  clearInterval(sender);
+  user.send('end\n');
+  await until(() => lines().includes('cmd:end'), 5000, 'the end marker came back');
+  const copies = lines().filter((l) => l === 'cmd:stop').length;
+  eq(copies, sent, `every copy reached the device once (${sent} sent, ${atRenewal} before the renewal)`);
+  eq((host.err.match(/relay link up/g) || []).length, 1, 'the link never went down');
+  user.close();
+  host.kill('SIGTERM');
+  await withTimeout(host.done, 5000, 'host exit');
+});
+
 test('serial device (a pty pair); a port that disappears is reported once, the link stays', async () => {
   const dev = spawnTracked('/usr/bin/python3', [require('path').join(__dirname, 'pty-echo.py')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const ttyPath = await withTimeout(new Promise((resolve) => {
