@@ -35,6 +35,13 @@ void host_handover_record(struct host_handover *h, uint64_t hash)
 	h->d[h->n++] = hash;
 }
 
+void host_handover_forget_first(struct host_handover *h, size_t k)
+{
+	k = k < h->n ? k : h->n;
+	memmove(h->d, h->d + k, (h->n - k) * sizeof(h->d[0]));
+	h->n -= k;
+}
+
 void host_handover_match_start(struct host_handover *h, int64_t until_ns)
 {
 	h->state = h->n ? HOST_HANDOVER_MATCHING : HOST_HANDOVER_IDLE;

@@ -38,6 +38,9 @@ void host_handover_record_start(struct host_handover *h);
  * more than HOST_HANDOVER_MAX are recorded). */
 void host_handover_record(struct host_handover *h, uint64_t hash);
 
+/* Forget the @k oldest recorded messages: the old link had them before the new one joined. */
+void host_handover_forget_first(struct host_handover *h, size_t k);
+
 /* The old link is closed: match the new link's messages until @until_ns (monotonic). */
 void host_handover_match_start(struct host_handover *h, int64_t until_ns);
 

@@ -50,12 +50,13 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#define QUEUE_MAX       256
-#define QUEUE_MAX_BYTES (8 << 20)
-#define DEVICE_READ     (64 * 1024)
-#define MESSAGE_MAX     (16 << 20)
-#define NEVER           INT64_MAX
-#define ENCODE_TIMES    4096
+#define QUEUE_MAX          256
+#define QUEUE_MAX_BYTES    (8 << 20)
+#define DEVICE_READ        (64 * 1024)
+#define MESSAGE_MAX        (16 << 20)
+#define NEVER              INT64_MAX
+#define ENCODE_TIMES       4096
+#define HANDOVER_SETTLE_NS (2 * 1000000LL) /* see settle() */
 #define HANDOVER_WINDOW_NS \
 	(2 * 1000000000LL) /* the new link repeats the old one's tail within it */
 
@@ -1080,6 +1081,53 @@ static int renew_join(struct stream *s, struct wsc *c, char why[WSC_WHY])
 	return ret;
 }
 
+/* Complete data messages in @c's buffer (frames not yet read). */
+static size_t messages_buffered(const struct wsc *c)
+{
+	size_t n = 0;
+	struct ws_frame f;
+
+	for (size_t off = 0; off < c->in_len;) {
+		int h = wsframe_parse(c->in + off, c->in_len - off, &f);
+
+		if (h <= 0 || f.payload_len > c->in_len - off - (size_t)h)
+			break;
+		if (f.fin && !(f.opcode & 0x8))
+			n++;
+		off += (size_t)h + (size_t)f.payload_len;
+	}
+	return n;
+}
+
+/*
+ * Right after the upgrade answer: which of the old link's next messages the new link also gets.
+ * The relay writes at the end of its loop pass, so a message published in the pass that added
+ * the new link reaches the old link just after the answer, yet only the old link. For
+ * HANDOVER_SETTLE_NS both links are read (the old one delivering and recording as usual): every
+ * message published meanwhile reaches both, so the old link's surplus over the new one's count
+ * is the number of such early messages, forgotten from the record (they come first).
+ */
+static void settle(struct stream *s, struct wsc *fresh)
+{
+	int64_t end = clock_mono_ns() + HANDOVER_SETTLE_NS;
+	size_t on_new;
+
+	for (int64_t left; s->relay.up && (left = end - clock_mono_ns()) > 0;) {
+		struct pollfd pfd = {.fd = s->ws.fd, .events = POLLIN};
+		struct timespec ts = {0, (long)left};
+
+		if (ppoll(&pfd, 1, &ts, NULL) == 1)
+			relay_readable(s);
+	}
+	if (s->relay.up)
+		relay_readable(s);
+	while (wsc_fill(fresh, MESSAGE_MAX) > 0)
+		;
+	on_new = messages_buffered(fresh); /* all came after the answer: all were published since */
+	if (s->hv.n > on_new)
+		host_handover_forget_first(&s->hv, s->hv.n - on_new);
+}
+
 /*
  * Make before break: open a second link with a fresh token; once it is up, close the old one
  * (1000) and read it until the relay's close, so that nothing sent before is lost; the new
@@ -1099,7 +1147,7 @@ static void renew(struct stream *s)
 		return;
 	}
 	host_handover_record_start(&s->hv);
-	relay_readable(s); /* what arrived on the old link comes first */
+	settle(s, &fresh);
 	if (s->relay.up)
 		close_old_link(s);
 	host_handover_match_start(&s->hv, clock_mono_ns() + HANDOVER_WINDOW_NS);

@@ -99,6 +99,26 @@ static void test_bound_keeps_the_tail(void)
 	                            NOW));
 }
 
+static void test_forget_first(void)
+{
+	struct host_handover h;
+	char kept[8] = "", *k = kept;
+
+	host_handover_record_start(&h);
+	for (const char *p = "xyab"; *p; p++)
+		host_handover_record(&h, hash_of(*p));
+	host_handover_forget_first(&h, 2); /* x and y reached the old link only */
+	CHECK_EQ(h.n, 2);
+	host_handover_match_start(&h, NOW);
+	for (const char *p = "abxy"; *p; p++)
+		if (!host_handover_is_copy(&h, hash_of(*p), NOW))
+			*k++ = *p;
+	*k = '\0';
+	CHECK_STR(kept, "xy");
+	host_handover_forget_first(&h, 99);
+	CHECK_EQ(h.n, 0);
+}
+
 static void test_hash_depends_on_type_and_bytes(void)
 {
 	CHECK(host_handover_hash(1, (const uint8_t *)"a", 1) !=
@@ -116,6 +136,7 @@ int main(void)
 	test_first_message_past_overlap_ends_it();
 	test_window();
 	test_bound_keeps_the_tail();
+	test_forget_first();
 	test_hash_depends_on_type_and_bytes();
 	return harness_done();
 }
