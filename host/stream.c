@@ -620,10 +620,11 @@ fail_pipe:
 	return -EIO;
 }
 
-/* Connect within --timeout (a switched-off device would otherwise hold the stream for minutes). */
-static int connect_within(int fd, const struct addrinfo *a, int timeout_ms)
+/* Connect @fd to @a by @deadline_ns (monotonic). 0 or -errno. */
+static int connect_by(int fd, const struct addrinfo *a, int64_t deadline_ns)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	int64_t left_ms = (deadline_ns - clock_mono_ns()) / 1000000;
 	socklen_t len = sizeof(int);
 	int err = 0;
 
@@ -631,33 +632,41 @@ static int connect_within(int fd, const struct addrinfo *a, int timeout_ms)
 		return 0;
 	if (errno != EINPROGRESS)
 		return -errno;
-	if (poll(&pfd, 1, timeout_ms) != 1)
+	if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) != 1)
 		return -ETIMEDOUT;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
 		return -errno;
 	return -err;
 }
 
+/* Every address the name has, in getaddrinfo's order (tcp:localhost:PORT to a device on
+ * 127.0.0.1 only, where ::1 sorts first), all within one --timeout: a switched-off device
+ * would otherwise hold the stream for minutes. */
 static int connect_socket(struct stream *s, char why[WSC_WHY])
 {
 	struct addrinfo hints = {.ai_socktype = s->dev == DEV_UDP ? SOCK_DGRAM : SOCK_STREAM};
 	struct addrinfo *res = NULL;
+	int64_t deadline = clock_mono_ns() + s->o.timeout * 1000000;
 	char port[8];
-	int fd, ret;
+	int fd = -1, ret = -EHOSTUNREACH;
 
 	snprintf(port, sizeof(port), "%d", s->dev_port);
 	if (getaddrinfo(s->dev_host, port, &hints, &res)) {
 		snprintf(why, WSC_WHY, "cannot resolve '%.100s'", s->dev_host);
 		return -EINVAL;
 	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	            res->ai_protocol);
-	ret = fd < 0 ? -errno : connect_within(fd, res, (int)s->o.timeout);
-	freeaddrinfo(res);
-	if (ret) {
-		snprintf(why, WSC_WHY, "cannot connect to %.100s: %s", s->o.data, strerror(-ret));
-		if (fd >= 0)
+	for (const struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		            a->ai_protocol);
+		ret = fd < 0 ? -errno : connect_by(fd, a, deadline);
+		if (ret && fd >= 0) {
 			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(why, WSC_WHY, "cannot connect to %.100s: %s", s->o.data, strerror(-ret));
 		return -EIO;
 	}
 	s->dev_fd = s->dev_wfd = fd;

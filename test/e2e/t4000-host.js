@@ -4,7 +4,7 @@
 // restarts, and refuses bad settings clearly.
 'use strict';
 const net = require('net');
-const { test, ok, eq, run, startRelay, join, received, spawnTracked, freePort, withTimeout, relayHost, relaySync } = require('./lib.js');
+const { test, ok, eq, run, startRelay, join, received, spawnTracked, freePort, withTimeout, relayHost, relaySync, RELAY } = require('./lib.js');
 
 let r;
 let echo;
@@ -30,6 +30,35 @@ test('data bridge: a browser-side client on the topic gets the device\'s echo', 
   user.close();
   host.kill('SIGTERM');
   eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exits 0 on SIGTERM');
+});
+
+test('tcp:localhost:PORT reaches a device on 127.0.0.1 only when ::1 sorts first (every address is tried)', async () => {
+  // here localhost is 127.0.0.1 alone: run the host with a hosts file (bind-mounted in a user and
+  // mount namespace of its own) where localhost is ::1 first, on which nothing listens (F10)
+  const fs = require('fs');
+  const hosts = require('path').join(require('os').tmpdir(), `relay-t4000-hosts-${process.pid}`);
+  fs.writeFileSync(hosts, '::1 localhost\n127.0.0.1 localhost\n');
+  const probe = require('child_process').spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c',
+    `mount --bind ${hosts} /etc/hosts && getent ahosts localhost`]);
+  const order = probe.stdout.toString().split('\n').filter((l) => /STREAM/.test(l)).map((l) => l.split(/\s+/)[0]);
+  eq(order.join(' '), '::1 127.0.0.1', 'inside the namespace, localhost is ::1 first');
+  const args = ['host', '--session', `${r.base}/session/lh`, '--secret-file', r.secretFile, '--insecure',
+    '--data', `tcp:localhost:${echoPort}`];
+  const host = spawnTracked('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c',
+    `mount --bind ${hosts} /etc/hosts && exec "$0" "$@"`, RELAY, ...args], { env: { PATH: process.env.PATH } });
+  let err = '';
+  host.stderr.on('data', (d) => { err += d; });
+  const done = new Promise((resolve) => host.on('close', (code) => resolve(code)));
+  await withTimeout((async () => { while (!/device link (up|down)/.test(err)) await new Promise((s) => setTimeout(s, 20)); })(), 10000, 'device link state');
+  ok(/device link up/.test(err), `the device link came up (${err.trim().split('\n').pop()})`);
+  const user = await join(r, 'lh', { scopes: ['read', 'write'] });
+  user.send('via localhost');
+  await received(user, 1);
+  eq(user.inbox[0].data.toString(), 'via localhost', 'round trip through the device');
+  user.close();
+  host.kill('SIGTERM');
+  eq(await withTimeout(done, 5000, 'host exit'), 0, 'exit status');
+  fs.unlinkSync(hosts);
 });
 
 test('exec: device: a child process\'s stdin and stdout; restarted when it exits', async () => {
