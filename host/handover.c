@@ -3,6 +3,7 @@
  * link's first message is d[k]); each message of the new link removes the candidates it
  * contradicts, in O(n).
  */
+#define LOG_MODULE "link" /* nothing here logs: the caller does */
 #include "host/handover.h"
 
 #include <string.h>

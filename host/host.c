@@ -7,9 +7,11 @@
  * the access URL "destination" with that token. Rules come from the config file or the API, and
  * each becomes a stream whose source is the feed.
  */
+#define LOG_MODULE "host"
 #include "host/host.h"
 #include "host/ingest.h"
 #include "host/stream.h"
+#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 #include "pkg/wsframe/wsframe.h"
@@ -386,11 +388,7 @@ static size_t feed(void *arg, const char *name, uint8_t opcode, const uint8_t *p
 
 static void tick(struct host *h)
 {
-	uint64_t n;
-
-	if (read(h->tick_fd, &n, sizeof(n)) < 0) {
-		/* rates are computed below anyway */
-	}
+	host_drain_fd(h->tick_fd); /* rates are computed below anyway */
 	if (h->ing)
 		ingest_tick(h->ing);
 	reap(h);
@@ -408,11 +406,7 @@ static void tick(struct host *h)
 
 static int on_done(struct host *h)
 {
-	uint64_t n;
-
-	if (read(h->done_fd, &n, sizeof(n)) < 0) {
-		/* checked below */
-	}
+	host_drain_fd(h->done_fd); /* checked below */
 	reap(h);
 	for (size_t i = 0; i < h->n; i++)
 		if (h->e[i].fatal && stream_failed(h->e[i].s))

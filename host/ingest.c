@@ -11,7 +11,9 @@
  *        --/api/...--> API_BODY (collected, at most 64 KiB) --complete--> answer, close
  *        --anything else--> answer 4xx, close
  */
+#define LOG_MODULE "ingest"
 #include "host/ingest.h"
+#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/http1/http1.h"
 #include "pkg/log/log.h"
@@ -32,6 +34,7 @@
 
 #include <openssl/crypto.h>
 
+#define NS_PER_MS    1000000
 #define IN_MAX       (64 * 1024)
 #define HEAD_MAX     (16 * 1024)
 #define OUT_MAX      (4 << 20)
@@ -238,8 +241,7 @@ static void answer_error(struct conn *c, int status, const char *code, const cha
 static void to_feed(struct ingest *g, struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
 {
 	if (!g->hooks.feed(g->hooks.arg, c->feed, opcode, p, n) && !c->unclaimed) {
-		log_warn("ingest: no stream or rule forwards feed '%s': its data is discarded",
-		         c->feed);
+		log_warn("no stream or rule forwards feed '%s': its data is discarded", c->feed);
 		c->unclaimed = true;
 	}
 }
@@ -355,7 +357,7 @@ static void start_ws(struct conn *c, size_t head_len)
 	memmove(c->in, c->in + head_len, c->in_len - head_len);
 	c->in_len -= head_len;
 	c->state = C_WS;
-	log_notice("ingest: local websocket on feed '%s'", c->feed);
+	log_notice("local websocket on feed '%s'", c->feed);
 }
 
 /* ---- bodies ---- */
@@ -431,7 +433,7 @@ static void body_input(struct ingest *g, struct conn *c)
 	} else if (r == 1 && c->state == C_API_BODY) {
 		call_api(g, c);
 	} else if (r == 1) {
-		log_notice("ingest: POST to feed '%s' ended", c->feed);
+		log_notice("POST to feed '%s' ended", c->feed);
 		answer(c, 204, NULL);
 	}
 }
@@ -479,7 +481,7 @@ static void route(struct ingest *g, struct conn *c, size_t head_len)
 		if (!sized)
 			c->body_left = -2; /* HTTP/1.0 style: until the peer closes */
 		c->state = C_BODY;
-		log_notice("ingest: POST to feed '%s'", c->feed);
+		log_notice("POST to feed '%s'", c->feed);
 	} else if (api) {
 		if (!sized && post) {
 			answer_error(c, 411, "length-required", "POST needs a length or chunks");
@@ -522,9 +524,9 @@ static void conn_close(struct ingest *g, struct conn *c)
 	if (*pp)
 		*pp = c->next;
 	if (c->state == C_WS)
-		log_notice("ingest: local websocket on feed '%s' gone", c->feed);
+		log_notice("local websocket on feed '%s' gone", c->feed);
 	if (c->dropped)
-		log_warn("ingest: %llu messages for a slow local websocket on '%s' were dropped",
+		log_warn("%llu messages for a slow local websocket on '%s' were dropped",
 		         (unsigned long long)c->dropped, c->feed);
 	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -557,7 +559,7 @@ static void conn_input(struct ingest *g, struct conn *c)
 		return;
 	if (n <= 0) {
 		if (c->state == C_BODY && c->body_left == -2)
-			log_notice("ingest: POST to feed '%s' ended", c->feed);
+			log_notice("POST to feed '%s' ended", c->feed);
 		conn_close(g, c);
 		return;
 	}
@@ -583,20 +585,19 @@ static void accept_conns(struct ingest *g)
 
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 			/* the listener would stay readable and spin the loop: rest it a second */
-			log_warn("ingest: out of file descriptors: not accepting for a second");
+			log_warn("out of file descriptors: not accepting for a second");
 			epoll_ctl(g->ep, EPOLL_CTL_DEL, g->lfd, NULL);
 			g->paused = true;
 		}
 		if (fd < 0)
 			return;
 		if (g->n_conns >= CONNS_MAX || !(c = calloc(1, sizeof(*c)))) {
-			log_warn("ingest: too many local connections (%d): refusing one",
-			         CONNS_MAX);
+			log_warn("too many local connections (%d): refusing one", CONNS_MAX);
 			close(fd);
 			continue;
 		}
 		c->fd = fd;
-		c->since_ms = clock_mono_ns() / 1000000;
+		c->since_ms = clock_mono_ns() / NS_PER_MS;
 		ev.data.ptr = c;
 		if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev)) {
 			close(fd);
@@ -616,7 +617,6 @@ void ingest_from_relay(struct ingest *g, const char *feed, uint8_t opcode, const
 {
 	struct outbox *b = &g->box;
 	uint8_t *copy = malloc(n ? n : 1);
-	uint64_t one = 1;
 	bool ok;
 
 	if (copy && n)
@@ -638,9 +638,8 @@ void ingest_from_relay(struct ingest *g, const char *feed, uint8_t opcode, const
 	pthread_mutex_unlock(&b->lock);
 	if (!ok)
 		free(copy);
-	else if (write(g->ev_fd, &one, sizeof(one)) < 0) {
-		/* saturated: the main thread has it queued anyway */
-	}
+	else
+		host_wake(g->ev_fd);
 }
 
 static void deliver(struct ingest *g, const struct omsg *m)
@@ -659,11 +658,8 @@ static void deliver(struct ingest *g, const struct omsg *m)
 static void drain_outbox(struct ingest *g)
 {
 	struct outbox *b = &g->box;
-	uint64_t ticks;
 
-	if (read(g->ev_fd, &ticks, sizeof(ticks)) < 0) {
-		/* nothing new */
-	}
+	host_drain_fd(g->ev_fd);
 	for (;;) {
 		struct omsg m;
 
@@ -686,7 +682,7 @@ static void drain_outbox(struct ingest *g)
 
 void ingest_tick(struct ingest *g)
 {
-	int64_t now = clock_mono_ns() / 1000000;
+	int64_t now = clock_mono_ns() / NS_PER_MS;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g->lfd};
 
 	if (g->paused && !epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &ev))

@@ -6,6 +6,7 @@
  * the test pattern drawn here, or libavdevice (v4l2, lavfi) decoded and scaled with swscale.
  * ffmpeg 5.1 APIs (send/receive, write_packet with a non-const buffer).
  */
+#define LOG_MODULE "video"
 #include "host/video.h"
 
 #include <dlfcn.h>
