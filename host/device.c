@@ -24,7 +24,7 @@
 
 #define DEVICE_READ (64 * 1024)
 
-static int open_serial(struct stream *s, char why[WSC_WHY])
+static int open_serial(struct host_stream *s, char why[WSC_WHY])
 {
 	struct termios t;
 	int fd = open(s->dev.host, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
@@ -56,7 +56,7 @@ static int open_serial(struct stream *s, char why[WSC_WHY])
 /* exec:COMMAND: /bin/sh -c COMMAND in a process group of its own (so that stopping it reaches
  * the command the shell forked too), with default signals; its stdout is read as the device,
  * its stdin written. */
-static int spawn_device(struct stream *s, char why[WSC_WHY])
+static int spawn_device(struct host_stream *s, char why[WSC_WHY])
 {
 	char *argv[] = {(char *)"sh", (char *)"-c", (char *)s->dev.command, NULL};
 	posix_spawn_file_actions_t fa;
@@ -130,7 +130,7 @@ static int connect_by(int fd, const struct addrinfo *a, int64_t deadline_ns)
 /* Every address the name has, in getaddrinfo's order (tcp:localhost:PORT to a device on
  * 127.0.0.1 only, where ::1 sorts first), all within one --timeout: a switched-off device
  * would otherwise hold the stream for minutes. */
-static int connect_socket(struct stream *s, char why[WSC_WHY])
+static int connect_socket(struct host_stream *s, char why[WSC_WHY])
 {
 	struct addrinfo hints = {.ai_socktype =
 	                                 s->dev.kind == HOST_DEV_UDP ? SOCK_DGRAM : SOCK_STREAM};
@@ -162,7 +162,7 @@ static int connect_socket(struct stream *s, char why[WSC_WHY])
 	return 0;
 }
 
-static int open_ws_device(struct stream *s, char why[WSC_WHY])
+static int open_ws_device(struct host_stream *s, char why[WSC_WHY])
 {
 	int status;
 
@@ -177,7 +177,7 @@ static int open_ws_device(struct stream *s, char why[WSC_WHY])
 	return 0;
 }
 
-void host__close_device(struct stream *s)
+void host__close_device(struct host_stream *s)
 {
 	if (s->dev_fd >= 0)
 		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->dev_fd, NULL);
@@ -200,14 +200,14 @@ void host__close_device(struct stream *s)
 	}
 }
 
-static void device_down(struct stream *s, const char *why)
+static void device_down(struct host_stream *s, const char *why)
 {
 	host__close_device(s);
 	atomic_store(&s->device_state, "down");
 	host__link_down(s, &s->device, why);
 }
 
-void host__device_connect(struct stream *s)
+void host__device_connect(struct host_stream *s)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->dev_fd};
 	char why[WSC_WHY];
@@ -241,7 +241,7 @@ void host__device_connect(struct stream *s)
 }
 
 /* What the relay says (written by a browser with write scope) goes to the device. */
-void host__to_device(struct stream *s, uint8_t opcode, const uint8_t *p, size_t n)
+void host__to_device(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n)
 {
 	size_t off = 0;
 
@@ -274,9 +274,9 @@ void host__to_device(struct stream *s, uint8_t opcode, const uint8_t *p, size_t 
 
 static bool device_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 {
-	struct stream *s = arg;
+	struct host_stream *s = arg;
 	struct ws_message *m = &s->from_device;
-	char why[STREAM_WHY];
+	char why[HOST_STREAM_WHY];
 	int r;
 
 	if (!host__data_frame(s, &s->dws, f, p, "the websocket device", why, sizeof(why))) {
@@ -299,7 +299,7 @@ static bool device_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 
 /* What the device says goes to the relay: one binary message per read (a websocket device's
  * messages keep their type). */
-void host__device_readable(struct stream *s)
+void host__device_readable(struct host_stream *s)
 {
 	uint8_t buf[DEVICE_READ];
 	ssize_t n;

@@ -22,7 +22,7 @@ void host__on_chunk(void *arg, const uint8_t *p, size_t n, bool key)
 }
 
 /* Sleep until @t_ns (monotonic) in slices, so that a stop is noticed within 100 ms. */
-static void sleep_until(struct stream *s, int64_t t_ns)
+static void sleep_until(struct host_stream *s, int64_t t_ns)
 {
 	while (!atomic_load(&s->stop)) {
 		int64_t now = clock_mono_ns(), step = t_ns - now;
@@ -50,16 +50,16 @@ static int64_t wall_ms(void)
 /* The source: opened, and reopened with backoff when it fails (an unplugged camera). */
 void *host__encoder_main(void *arg)
 {
-	struct stream *s = arg;
+	struct host_stream *s = arg;
 	int64_t period_ns = NS_PER_S / s->o.fps, next = clock_mono_ns();
-	char why[STREAM_WHY];
+	char why[HOST_STREAM_WHY];
 
 	for (int64_t n = 0; !atomic_load(&s->stop);) {
 		if (!s->src) {
 			sleep_until(s, s->video.retry_ns == NEVER ? 0 : s->video.retry_ns);
 			if (atomic_load(&s->stop))
 				break;
-			if (video_src_open(s->o.video, &s->vo, &s->stop, &s->src, why)) {
+			if (host_video_src_open(s->o.video, &s->vo, &s->stop, &s->src, why)) {
 				atomic_store(&s->video_state, "down");
 				host__link_down(s, &s->video, why);
 				continue;
@@ -68,17 +68,17 @@ void *host__encoder_main(void *arg)
 			host__link_up(s, &s->video);
 			next = clock_mono_ns();
 		}
-		if (video_src_is_paced(s->src)) {
+		if (host_video_src_is_paced(s->src)) {
 			sleep_until(s, next);
 			next += period_ns;
 		}
 		int64_t t = clock_mono_ns();
-		int ret = video_src_encode_next(s->src, s->enc, n, wall_ms(), why);
+		int ret = host_video_src_encode_next(s->src, s->enc, n, wall_ms(), why);
 
 		if (ret == -EAGAIN)
 			continue;
 		if (ret) {
-			video_src_free(s->src);
+			host_video_src_free(s->src);
 			s->src = NULL;
 			if (!atomic_load(&s->stop)) {
 				atomic_store(&s->video_state, "down");
@@ -100,7 +100,7 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* Encode time per frame (capture/draw + encode + mux), median and p99 over the last frames. */
-void host__report_encoding(struct stream *s)
+void host__report_encoding(struct host_stream *s)
 {
 	size_t n = s->n_encoded < ENCODE_TIMES ? s->n_encoded : ENCODE_TIMES;
 

@@ -83,8 +83,8 @@ struct outbox {
 	uint64_t dropped;
 };
 
-struct ingest {
-	struct ingest_hooks hooks;
+struct host_ingest {
+	struct host_ingest_hooks hooks;
 	int ep, lfd, ev_fd, port;
 	bool paused; /* out of file descriptors: the listener rests until the next tick */
 	struct conn *conns;
@@ -97,9 +97,9 @@ struct ingest {
 
 /* ---- output ---- */
 
-static void conn_close(struct ingest *g, struct conn *c);
+static void conn_close(struct host_ingest *g, struct conn *c);
 
-static void arm_out(struct ingest *g, struct conn *c, bool on)
+static void arm_out(struct host_ingest *g, struct conn *c, bool on)
 {
 	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
 
@@ -108,7 +108,7 @@ static void arm_out(struct ingest *g, struct conn *c, bool on)
 }
 
 /* Write what is buffered; false when the connection failed. */
-static bool flush_out(struct ingest *g, struct conn *c)
+static bool flush_out(struct host_ingest *g, struct conn *c)
 {
 	while (c->out_off < c->out_len) {
 		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
@@ -238,7 +238,8 @@ static void answer_error(struct conn *c, int status, const char *code, const cha
 
 /* ---- feeds and websockets ---- */
 
-static void to_feed(struct ingest *g, struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
+static void to_feed(struct host_ingest *g, struct conn *c, uint8_t opcode, const uint8_t *p,
+                    size_t n)
 {
 	if (!g->hooks.feed(g->hooks.arg, c->feed, opcode, p, n) && !c->unclaimed) {
 		log_warn("no stream or rule forwards feed '%s': its data is discarded", c->feed);
@@ -246,7 +247,7 @@ static void to_feed(struct ingest *g, struct conn *c, uint8_t opcode, const uint
 	}
 }
 
-bool ingest_feed_name_ok(const char *p, size_t n)
+bool host_ingest_feed_name_ok(const char *p, size_t n)
 {
 	if (n == 0 || n >= FEED_MAX)
 		return false;
@@ -257,10 +258,11 @@ bool ingest_feed_name_ok(const char *p, size_t n)
 	return true;
 }
 
-static bool ws_frame(struct ingest *g, struct conn *c, const struct ws_frame *f, const uint8_t *p);
+static bool ws_frame(struct host_ingest *g, struct conn *c, const struct ws_frame *f,
+                     const uint8_t *p);
 
 /* Read websocket frames from c->in; false when the connection is to go. */
-static bool ws_input(struct ingest *g, struct conn *c)
+static bool ws_input(struct host_ingest *g, struct conn *c)
 {
 	size_t off = 0;
 	struct ws_frame f;
@@ -297,7 +299,8 @@ static bool ws_fail(struct conn *c, uint16_t code)
 }
 
 /* One frame from a local websocket; false when the connection is to go. */
-static bool ws_frame(struct ingest *g, struct conn *c, const struct ws_frame *f, const uint8_t *p)
+static bool ws_frame(struct host_ingest *g, struct conn *c, const struct ws_frame *f,
+                     const uint8_t *p)
 {
 	size_t n = (size_t)f->payload_len;
 	int r;
@@ -364,7 +367,7 @@ static void start_ws(struct conn *c, size_t head_len)
 
 /* Take body bytes from c->in: feed them (C_BODY) or collect them (C_API_BODY). Returns 1 when
  * the body is complete, 0 for more, -1 on malformed framing. */
-static int take_body(struct ingest *g, struct conn *c)
+static int take_body(struct host_ingest *g, struct conn *c)
 {
 	size_t n = c->in_len, used = n;
 	bool done = false;
@@ -400,7 +403,7 @@ static int take_body(struct ingest *g, struct conn *c)
 	return done;
 }
 
-static void call_api(struct ingest *g, struct conn *c)
+static void call_api(struct host_ingest *g, struct conn *c)
 {
 	json_t *out = NULL;
 	char *body = NULL;
@@ -422,7 +425,7 @@ static void call_api(struct ingest *g, struct conn *c)
 	json_decref(out);
 }
 
-static void body_input(struct ingest *g, struct conn *c)
+static void body_input(struct host_ingest *g, struct conn *c)
 {
 	int r = take_body(g, c);
 
@@ -440,7 +443,7 @@ static void body_input(struct ingest *g, struct conn *c)
 
 /* ---- request heads ---- */
 
-static void route(struct ingest *g, struct conn *c, size_t head_len)
+static void route(struct host_ingest *g, struct conn *c, size_t head_len)
 {
 	struct http1_req *r = &c->req;
 	bool ts = r->path.len > 4 && memcmp(r->path.p, "/ts/", 4) == 0;
@@ -453,7 +456,7 @@ static void route(struct ingest *g, struct conn *c, size_t head_len)
 	snprintf(c->path, sizeof(c->path), "%.*s", (int)r->path.len, r->path.p);
 	c->body_left = r->chunked ? -1 : r->content_length >= 0 ? r->content_length : 0;
 	if (ts || ws) {
-		if (!ingest_feed_name_ok(r->path.p + 4, r->path.len - 4)) {
+		if (!host_ingest_feed_name_ok(r->path.p + 4, r->path.len - 4)) {
 			answer_error(c, 400, "bad-feed",
 			             "feed names are 1 to 63 of A-Z a-z 0-9 . _ -");
 			return;
@@ -495,7 +498,7 @@ static void route(struct ingest *g, struct conn *c, size_t head_len)
 	body_input(g, c);
 }
 
-static void head_input(struct ingest *g, struct conn *c)
+static void head_input(struct host_ingest *g, struct conn *c)
 {
 	int r = http1_parse_request(c->in, c->in_len, &c->req);
 
@@ -513,7 +516,7 @@ static void head_input(struct ingest *g, struct conn *c)
 /* ---- connections ---- */
 
 /* Close @c now (socket, epoll, the list) and free it at the end of the loop pass (reap). */
-static void conn_close(struct ingest *g, struct conn *c)
+static void conn_close(struct host_ingest *g, struct conn *c)
 {
 	struct conn **pp = &g->conns;
 
@@ -538,7 +541,7 @@ static void conn_close(struct ingest *g, struct conn *c)
 }
 
 /* Free the connections closed during this loop pass. */
-static void reap(struct ingest *g)
+static void reap(struct host_ingest *g)
 {
 	while (g->closed) {
 		struct conn *c = g->closed;
@@ -551,7 +554,7 @@ static void reap(struct ingest *g)
 	}
 }
 
-static void conn_input(struct ingest *g, struct conn *c)
+static void conn_input(struct host_ingest *g, struct conn *c)
 {
 	ssize_t n = recv(c->fd, c->in + c->in_len, IN_MAX - c->in_len, MSG_DONTWAIT);
 
@@ -576,7 +579,7 @@ static void conn_input(struct ingest *g, struct conn *c)
 		conn_close(g, c);
 }
 
-static void accept_conns(struct ingest *g)
+static void accept_conns(struct host_ingest *g)
 {
 	for (;;) {
 		int fd = accept4(g->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -612,8 +615,8 @@ static void accept_conns(struct ingest *g)
 
 /* ---- from the relay ---- */
 
-void ingest_from_relay(struct ingest *g, const char *feed, uint8_t opcode, const uint8_t *p,
-                       size_t n)
+void host_ingest_from_relay(struct host_ingest *g, const char *feed, uint8_t opcode,
+                            const uint8_t *p, size_t n)
 {
 	struct outbox *b = &g->box;
 	uint8_t *copy = malloc(n ? n : 1);
@@ -642,7 +645,7 @@ void ingest_from_relay(struct ingest *g, const char *feed, uint8_t opcode, const
 		host_wake(g->ev_fd);
 }
 
-static void deliver(struct ingest *g, const struct omsg *m)
+static void deliver(struct host_ingest *g, const struct omsg *m)
 {
 	for (struct conn *c = g->conns, *next; c; c = next) {
 		next = c->next;
@@ -655,7 +658,7 @@ static void deliver(struct ingest *g, const struct omsg *m)
 	}
 }
 
-static void drain_outbox(struct ingest *g)
+static void drain_outbox(struct host_ingest *g)
 {
 	struct outbox *b = &g->box;
 
@@ -680,7 +683,7 @@ static void drain_outbox(struct ingest *g)
 
 /* ---- the server ---- */
 
-void ingest_tick(struct ingest *g)
+void host_ingest_tick(struct host_ingest *g)
 {
 	int64_t now = clock_mono_ns() / NS_PER_MS;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g->lfd};
@@ -701,7 +704,7 @@ void ingest_tick(struct ingest *g)
 	reap(g);
 }
 
-void ingest_service(struct ingest *g)
+void host_ingest_service(struct host_ingest *g)
 {
 	struct epoll_event evs[16];
 	int n = epoll_wait(g->ep, evs, 16, 0);
@@ -753,7 +756,7 @@ static int resolve_listen(const char *listen_addr, struct addrinfo **res, char w
 	return -EINVAL;
 }
 
-int ingest_check_listen(const char *listen_addr, char why[160])
+int host_ingest_check_listen(const char *listen_addr, char why[160])
 {
 	struct addrinfo *res;
 	int ret = resolve_listen(listen_addr, &res, why);
@@ -762,7 +765,7 @@ int ingest_check_listen(const char *listen_addr, char why[160])
 	return ret;
 }
 
-static int open_listener(struct ingest *g, const char *listen_addr, char why[160])
+static int open_listener(struct host_ingest *g, const char *listen_addr, char why[160])
 {
 	struct addrinfo *res;
 	struct sockaddr_storage ss;
@@ -785,10 +788,10 @@ static int open_listener(struct ingest *g, const char *listen_addr, char why[160
 	return 0;
 }
 
-int ingest_new(const char *listen_addr, const struct ingest_hooks *hooks, struct ingest **out,
-               char why[160])
+int host_ingest_new(const char *listen_addr, const struct host_ingest_hooks *hooks,
+                    struct host_ingest **out, char why[160])
 {
-	struct ingest *g = calloc(1, sizeof(*g));
+	struct host_ingest *g = calloc(1, sizeof(*g));
 	struct epoll_event ev = {.events = EPOLLIN};
 	int ret;
 
@@ -814,24 +817,24 @@ int ingest_new(const char *listen_addr, const struct ingest_hooks *hooks, struct
 			snprintf(why, 160, "cannot set up the ingest server");
 	}
 	if (ret) {
-		ingest_free(g);
+		host_ingest_free(g);
 		return ret < 0 ? ret : -EIO;
 	}
 	*out = g;
 	return 0;
 }
 
-int ingest_fd(const struct ingest *g)
+int host_ingest_fd(const struct host_ingest *g)
 {
 	return g->ep;
 }
 
-int ingest_port(const struct ingest *g)
+int host_ingest_port(const struct host_ingest *g)
 {
 	return g->port;
 }
 
-void ingest_free(struct ingest *g)
+void host_ingest_free(struct host_ingest *g)
 {
 	if (!g)
 		return;

@@ -54,10 +54,10 @@ struct link {
 	int64_t backoff_ms, retry_ns;
 };
 
-struct stream {
+struct host_stream {
 	struct host_opts o; /* own copy; read-only after start */
 	char name[64], topic[128];
-	stream_relay_fn on_relay;
+	host_stream_relay_fn on_relay;
 	void *arg;
 	int done_fd;
 	pthread_t thread;
@@ -81,10 +81,10 @@ struct stream {
 	pthread_t enc_thread;
 	bool enc_started;
 	atomic_bool stop;
-	struct link video;     /* encoder thread only */
-	struct video_opts vo;  /* read-only after start */
-	struct video_enc *enc; /* encoder thread only, after start */
-	struct video_src *src; /* encoder thread only */
+	struct link video;          /* encoder thread only */
+	struct host_video_opts vo;  /* read-only after start */
+	struct host_video_enc *enc; /* encoder thread only, after start */
+	struct host_video_src *src; /* encoder thread only */
 	int64_t encode_us[ENCODE_TIMES];
 	size_t n_encoded; /* encode_us and n_encoded: encoder thread, read after join */
 	struct msgq q;
@@ -98,38 +98,38 @@ struct stream {
 };
 
 /* stream.c (any of the stream's threads) */
-void host__set_error(struct stream *s, const char *why);
-void host__link_down(struct stream *s, struct link *l, const char *why);
-void host__link_up(struct stream *s, struct link *l);
+void host__set_error(struct host_stream *s, const char *why);
+void host__link_down(struct host_stream *s, struct link *l, const char *why);
+void host__link_up(struct host_stream *s, struct link *l);
 /* Bump an eventfd; any thread. */
 void host__wake(int fd);
 
 /* msgq.c (any thread, but take: the stream's thread) */
-void host__queue_put(struct stream *s, uint8_t opcode, const uint8_t *p, size_t n, bool video,
+void host__queue_put(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n, bool video,
                      bool key);
-bool host__queue_take(struct stream *s, struct qmsg *out);
-void host__feed_dropped(struct stream *s);
+bool host__queue_take(struct host_stream *s, struct qmsg *out);
+void host__feed_dropped(struct host_stream *s);
 
 /* encoder.c */
 void host__on_chunk(void *arg, const uint8_t *p, size_t n, bool key); /* encoder thread */
 void *host__encoder_main(void *arg);
-void host__report_encoding(struct stream *s); /* after the encoder thread ended */
+void host__report_encoding(struct host_stream *s); /* after the encoder thread ended */
 
 /* link.c (the stream's thread) */
-void host__relay_connect(struct stream *s);
-void host__relay_readable(struct stream *s);
-void host__relay_disconnect(struct stream *s, const char *why);
-int host__send_relay(struct stream *s, uint8_t opcode, const uint8_t *p, size_t n);
-void host__drain_queue(struct stream *s);
-void host__renew(struct stream *s);
-void host__relay_close(struct stream *s); /* close (1000) at the end of the stream */
-bool host__data_frame(struct stream *s, struct wsc *c, const struct ws_frame *f, const uint8_t *p,
-                      const char *who, char *why, size_t len);
+void host__relay_connect(struct host_stream *s);
+void host__relay_readable(struct host_stream *s);
+void host__relay_disconnect(struct host_stream *s, const char *why);
+int host__send_relay(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);
+void host__drain_queue(struct host_stream *s);
+void host__renew(struct host_stream *s);
+void host__relay_close(struct host_stream *s); /* close (1000) at the end of the stream */
+bool host__data_frame(struct host_stream *s, struct wsc *c, const struct ws_frame *f,
+                      const uint8_t *p, const char *who, char *why, size_t len);
 
 /* device.c (the stream's thread) */
-void host__device_connect(struct stream *s);
-void host__device_readable(struct stream *s);
-void host__close_device(struct stream *s);
-void host__to_device(struct stream *s, uint8_t opcode, const uint8_t *p, size_t n);
+void host__device_connect(struct host_stream *s);
+void host__device_readable(struct host_stream *s);
+void host__close_device(struct host_stream *s);
+void host__to_device(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);
 
 #endif

@@ -33,7 +33,7 @@ static const uint8_t close_normal[2] = {1000 >> 8, 1000 & 0xff};
 #define HANDOVER_SETTLE_NS (2 * NS_PER_MS) /* see settle() */
 #define HANDOVER_WINDOW_NS (2 * NS_PER_S)  /* the new link repeats the old one's tail within it */
 
-int host__send_relay(struct stream *s, uint8_t opcode, const uint8_t *p, size_t n)
+int host__send_relay(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n)
 {
 	int ret = wsc_send_frame(&s->ws, opcode, p, n, (int)s->o.timeout);
 
@@ -44,7 +44,7 @@ int host__send_relay(struct stream *s, uint8_t opcode, const uint8_t *p, size_t 
 	return ret;
 }
 
-void host__relay_disconnect(struct stream *s, const char *why)
+void host__relay_disconnect(struct host_stream *s, const char *why)
 {
 	if (!s->relay.up)
 		return;
@@ -56,7 +56,7 @@ void host__relay_disconnect(struct stream *s, const char *why)
 }
 
 /* Give up for good: the relay refused this stream's token. */
-static void refused(struct stream *s, const char *why)
+static void refused(struct host_stream *s, const char *why)
 {
 	host__set_error(s, why);
 	atomic_store(&s->relay_state, "refused");
@@ -65,13 +65,13 @@ static void refused(struct stream *s, const char *why)
 	host_wake(s->done_fd);
 }
 
-static bool token_is_minted(const struct stream *s)
+static bool token_is_minted(const struct host_stream *s)
 {
 	return !(s->o.token && *s->o.token) && !(s->o.token_file && *s->o.token_file);
 }
 
 /* Access and redeem on a new connection @c. 0, or -errno with *refusal set for a 4xx. */
-static int join(struct stream *s, struct wsc *c, bool *refusal, char why[WSC_WHY])
+static int join(struct host_stream *s, struct wsc *c, bool *refusal, char why[WSC_WHY])
 {
 	char *scopes[] = {(char *)"read", (char *)"write"}, *token = NULL;
 	int status = 0, ret;
@@ -88,7 +88,7 @@ static int join(struct stream *s, struct wsc *c, bool *refusal, char why[WSC_WHY
 	return ret;
 }
 
-static void schedule_renewal(struct stream *s)
+static void schedule_renewal(struct host_stream *s)
 {
 	/* renew before the relay closes at exp: a tenth of the lifetime early, at most 60 s; minted
 	 * tokens start a second early (iat = now - 1), so they end a second early too */
@@ -99,7 +99,7 @@ static void schedule_renewal(struct stream *s)
 	                      : NEVER;
 }
 
-void host__relay_connect(struct stream *s)
+void host__relay_connect(struct host_stream *s)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->ws};
 	char why[WSC_WHY];
@@ -123,7 +123,7 @@ void host__relay_connect(struct stream *s)
 }
 
 /* Video: send a frame unless the socket has no room; then skip to the next keyframe. */
-static void send_video(struct stream *s, const uint8_t *p, size_t n, bool key)
+static void send_video(struct host_stream *s, const uint8_t *p, size_t n, bool key)
 {
 	struct pollfd pfd = {.fd = s->ws.fd, .events = POLLOUT};
 
@@ -145,7 +145,7 @@ static void send_video(struct stream *s, const uint8_t *p, size_t n, bool key)
 		atomic_fetch_add(&s->frames_sent, 1);
 }
 
-void host__drain_queue(struct stream *s)
+void host__drain_queue(struct host_stream *s)
 {
 	struct qmsg m;
 
@@ -165,8 +165,8 @@ void host__drain_queue(struct stream *s)
  * The control frames of a websocket we are the client of (the relay, a websocket device): a
  * ping is answered, a close is reported with its reason in @why. Returns true for a data frame.
  */
-bool host__data_frame(struct stream *s, struct wsc *c, const struct ws_frame *f, const uint8_t *p,
-                      const char *who, char *why, size_t len)
+bool host__data_frame(struct host_stream *s, struct wsc *c, const struct ws_frame *f,
+                      const uint8_t *p, const char *who, char *why, size_t len)
 {
 	size_t n = (size_t)f->payload_len;
 
@@ -180,7 +180,7 @@ bool host__data_frame(struct stream *s, struct wsc *c, const struct ws_frame *f,
 }
 
 /* A whole message from the relay: to the device and the feed's local websockets. */
-static void deliver(struct stream *s, const struct ws_message *a)
+static void deliver(struct host_stream *s, const struct ws_message *a)
 {
 	if (s->hv.state != HOST_HANDOVER_IDLE) {
 		uint64_t h = host_handover_hash(a->opcode, a->p, a->len);
@@ -199,8 +199,8 @@ static void deliver(struct stream *s, const struct ws_message *a)
 
 static bool relay_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 {
-	struct stream *s = arg;
-	char why[STREAM_WHY];
+	struct host_stream *s = arg;
+	char why[HOST_STREAM_WHY];
 
 	if (!host__data_frame(s, &s->ws, f, p, "the relay", why, sizeof(why))) {
 		if (why[0])
@@ -218,7 +218,7 @@ static bool relay_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 	return s->relay.up;
 }
 
-void host__relay_readable(struct stream *s)
+void host__relay_readable(struct host_stream *s)
 {
 	int r = wsc_read_frames(&s->ws, MESSAGE_MAX, relay_frame, s);
 
@@ -231,8 +231,8 @@ void host__relay_readable(struct stream *s)
 /* The old link after its close frame: deliver what the relay still sends until its close. */
 static bool drain_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 {
-	struct stream *s = arg;
-	char why[STREAM_WHY];
+	struct host_stream *s = arg;
+	char why[HOST_STREAM_WHY];
 
 	if (!host__data_frame(s, &s->ws, f, p, "the relay", why, sizeof(why)))
 		return !why[0]; /* stop at the relay's close */
@@ -242,7 +242,7 @@ static bool drain_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 }
 
 /* Close the old link (1000) and read it until the relay's close, at most a second. */
-static void close_old_link(struct stream *s)
+static void close_old_link(struct host_stream *s)
 {
 	int64_t end = clock_mono_ns() + CLOSE_DRAIN_NS;
 
@@ -260,7 +260,7 @@ static void close_old_link(struct stream *s)
 }
 
 /* The websocket uri of an access answer; a refusal's reason in @why. */
-static int access_uri(struct stream *s, char *uri, size_t len, char why[WSC_WHY])
+static int access_uri(struct host_stream *s, char *uri, size_t len, char why[WSC_WHY])
 {
 	char *scopes[] = {(char *)"read", (char *)"write"}, *token = NULL, body[4096];
 	const char *u;
@@ -362,7 +362,7 @@ static int upgrade_answer(struct wsc *c, const char *key, char why[WSC_WHY])
  * matcher need not guess where the new link joined. pkg/wsclient's wsc_join cannot read another
  * connection while it waits, hence this copy of its steps (to move there with the client rework).
  */
-static int renew_join(struct stream *s, struct wsc *c, char why[WSC_WHY])
+static int renew_join(struct host_stream *s, struct wsc *c, char why[WSC_WHY])
 {
 	int64_t end = clock_mono_ns() + s->o.timeout * NS_PER_MS;
 	char uri[2048], key[32];
@@ -439,7 +439,7 @@ static size_t messages_buffered(const struct wsc *c)
  * message published meanwhile reaches both, so the old link's surplus over the new one's count
  * is the number of such early messages, forgotten from the record (they come first).
  */
-static void settle(struct stream *s, struct wsc *fresh)
+static void settle(struct host_stream *s, struct wsc *fresh)
 {
 	int64_t end = clock_mono_ns() + HANDOVER_SETTLE_NS;
 	size_t on_new;
@@ -467,7 +467,7 @@ static void settle(struct stream *s, struct wsc *fresh)
  * (host/handover). If the new link cannot be opened, keep the old one and try again at the
  * backoff.
  */
-void host__renew(struct stream *s)
+void host__renew(struct host_stream *s)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->ws};
 	struct wsc fresh = {.fd = -1};
@@ -499,7 +499,7 @@ void host__renew(struct stream *s)
 		host__relay_readable(s);
 }
 
-void host__relay_close(struct stream *s)
+void host__relay_close(struct host_stream *s)
 {
 	if (!s->relay.up)
 		return;

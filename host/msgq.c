@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void host__queue_put(struct stream *s, uint8_t opcode, const uint8_t *p, size_t n, bool video,
+void host__queue_put(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n, bool video,
                      bool key)
 {
 	struct msgq *q = &s->q;
@@ -39,7 +39,7 @@ void host__queue_put(struct stream *s, uint8_t opcode, const uint8_t *p, size_t 
 	host_wake(s->ev_fd);
 }
 
-bool host__queue_take(struct stream *s, struct qmsg *out)
+bool host__queue_take(struct host_stream *s, struct qmsg *out)
 {
 	struct msgq *q = &s->q;
 	bool got;
@@ -56,12 +56,12 @@ bool host__queue_take(struct stream *s, struct qmsg *out)
 	return got;
 }
 
-void stream_push(struct stream *s, uint8_t opcode, const uint8_t *p, size_t n)
+void host_stream_push(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n)
 {
 	host__queue_put(s, opcode, p, n, false, false);
 }
 
-void host__feed_dropped(struct stream *s)
+void host__feed_dropped(struct host_stream *s)
 {
 	pthread_mutex_lock(&s->q.lock);
 	s->q.feed_dropped++;

@@ -29,14 +29,14 @@
 
 #define JITTER_PERCENT 20 /* retries spread over +-20 % of the backoff */
 
-void host__set_error(struct stream *s, const char *why)
+void host__set_error(struct host_stream *s, const char *why)
 {
 	pthread_mutex_lock(&s->err_lock);
 	snprintf(s->last_error, sizeof(s->last_error), "%s", why);
 	pthread_mutex_unlock(&s->err_lock);
 }
 
-void host__link_down(struct stream *s, struct link *l, const char *why)
+void host__link_down(struct host_stream *s, struct link *l, const char *why)
 {
 	unsigned char r;
 	int64_t jitter;
@@ -56,7 +56,7 @@ void host__link_down(struct stream *s, struct link *l, const char *why)
 	l->backoff_ms = l->backoff_ms * 2 > s->o.backoff_max ? s->o.backoff_max : l->backoff_ms * 2;
 }
 
-void host__link_up(struct stream *s, struct link *l)
+void host__link_up(struct host_stream *s, struct link *l)
 {
 	logt_notice(s->name, "%s %s", l->what, l->reported_down ? "back up" : "up");
 	l->up = true;
@@ -65,7 +65,7 @@ void host__link_up(struct stream *s, struct link *l)
 	l->retry_ns = NEVER;
 }
 
-static void arm_timer(struct stream *s)
+static void arm_timer(struct host_stream *s)
 {
 	int64_t next = NEVER, now = clock_mono_ns();
 	struct itimerspec its = {0};
@@ -84,7 +84,7 @@ static void arm_timer(struct stream *s)
 	timerfd_settime(s->timer_fd, 0, &its, NULL);
 }
 
-static void on_timer(struct stream *s)
+static void on_timer(struct host_stream *s)
 {
 	int64_t now = clock_mono_ns();
 
@@ -99,7 +99,7 @@ static void on_timer(struct stream *s)
 
 static void *stream_main(void *arg)
 {
-	struct stream *s = arg;
+	struct host_stream *s = arg;
 	struct epoll_event evs[8];
 	bool done = false;
 
@@ -132,31 +132,31 @@ static void *stream_main(void *arg)
 	return NULL;
 }
 
-static int watch(struct stream *s, int fd, void *tag)
+static int watch(struct host_stream *s, int fd, void *tag)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
 
 	return epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static int check(struct stream *s, char why[STREAM_WHY])
+static int check(struct host_stream *s, char why[HOST_STREAM_WHY])
 {
 	const struct host_opts *o = &s->o;
 
 	if (!o->session || !*o->session || wsc_topic_of(o->session, s->topic, sizeof(s->topic))) {
-		snprintf(why, STREAM_WHY,
+		snprintf(why, HOST_STREAM_WHY,
 		         "an access URL (session) such as https://HOST/session/TOPIC is "
 		         "required");
 		return -EINVAL;
 	}
 	snprintf(s->name, sizeof(s->name), "%.63s", o->name && *o->name ? o->name : s->topic);
 	if ((!o->video || !*o->video) && (!o->data || !*o->data) && (!o->feed || !*o->feed)) {
-		snprintf(why, STREAM_WHY, "stream '%s': nothing to carry: give video, data or feed",
-		         s->name);
+		snprintf(why, HOST_STREAM_WHY,
+		         "stream '%s': nothing to carry: give video, data or feed", s->name);
 		return -EINVAL;
 	}
 	if (host_devspec_parse(o->data, &s->dev)) {
-		snprintf(why, STREAM_WHY,
+		snprintf(why, HOST_STREAM_WHY,
 		         "stream '%.40s': data must be tcp:HOST:PORT, udp:HOST:PORT, "
 		         "serial:PATH:BAUD[:8N1], ws://HOST:PORT/PATH or exec:COMMAND, not '%.60s'",
 		         s->name, o->data);
@@ -164,39 +164,39 @@ static int check(struct stream *s, char why[STREAM_WHY])
 	}
 	if (!(o->token && *o->token) && !(o->token_file && *o->token_file) &&
 	    !(o->secret_file && *o->secret_file)) {
-		snprintf(why, STREAM_WHY,
+		snprintf(why, HOST_STREAM_WHY,
 		         "stream '%.40s': no token: give a token, a token file or a secret file",
 		         s->name);
 		return -EINVAL;
 	}
-	if (o->feed && *o->feed && !ingest_feed_name_ok(o->feed, strlen(o->feed))) {
-		snprintf(why, STREAM_WHY,
+	if (o->feed && *o->feed && !host_ingest_feed_name_ok(o->feed, strlen(o->feed))) {
+		snprintf(why, HOST_STREAM_WHY,
 		         "stream '%.40s': feed names are 1 to 63 of A-Z a-z 0-9 . _ -", s->name);
 		return -EINVAL;
 	}
 	if (o->backoff_min > o->backoff_max) {
-		snprintf(why, STREAM_WHY, "stream '%s': backoff_min must not exceed backoff_max",
-		         s->name);
+		snprintf(why, HOST_STREAM_WHY,
+		         "stream '%s': backoff_min must not exceed backoff_max", s->name);
 		return -EINVAL;
 	}
 	return 0;
 }
 
 /* The encoder's settings from the stream's (the codec, format, size and rate). */
-static void video_opts_of(struct stream *s)
+static void video_opts_of(struct host_stream *s)
 {
 	const struct host_opts *o = &s->o;
 
-	s->vo = (struct video_opts){.width = (int)o->width,
-	                            .height = (int)o->height,
-	                            .fps = (int)o->fps,
-	                            .bitrate = o->bitrate,
-	                            .gop = (int)o->gop,
-	                            .codec = o->codec,
-	                            .format = o->format};
+	s->vo = (struct host_video_opts){.width = (int)o->width,
+	                                 .height = (int)o->height,
+	                                 .fps = (int)o->fps,
+	                                 .bitrate = o->bitrate,
+	                                 .gop = (int)o->gop,
+	                                 .codec = o->codec,
+	                                 .format = o->format};
 }
 
-static int setup(struct stream *s, char why[STREAM_WHY])
+static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 {
 	const struct host_opts *o = &s->o;
 	char vwhy[160];
@@ -209,20 +209,21 @@ static int setup(struct stream *s, char why[STREAM_WHY])
 	if (s->ep < 0 || s->stop_fd < 0 || s->timer_fd < 0 || s->ev_fd < 0 || !s->tls ||
 	    watch(s, s->stop_fd, &s->stop_fd) || watch(s, s->timer_fd, &s->timer_fd) ||
 	    watch(s, s->ev_fd, &s->ev_fd)) {
-		snprintf(why, STREAM_WHY, "stream '%s': cannot set up its event loop", s->name);
+		snprintf(why, HOST_STREAM_WHY, "stream '%s': cannot set up its event loop",
+		         s->name);
 		return -EIO;
 	}
 	if (o->video && *o->video) {
 		video_opts_of(s);
-		if (video_enc_new(&s->vo, host__on_chunk, s, &s->enc, vwhy)) {
-			snprintf(why, STREAM_WHY, "stream '%.30s': %.110s", s->name, vwhy);
+		if (host_video_enc_new(&s->vo, host__on_chunk, s, &s->enc, vwhy)) {
+			snprintf(why, HOST_STREAM_WHY, "stream '%.30s': %.110s", s->name, vwhy);
 			return -EINVAL;
 		}
 	}
 	return 0;
 }
 
-static void init(struct stream *s)
+static void init(struct host_stream *s)
 {
 	s->ep = s->stop_fd = s->timer_fd = s->ev_fd = s->dev_fd = s->dev_wfd = -1;
 	s->ws.fd = s->dws.fd = -1;
@@ -238,30 +239,30 @@ static void init(struct stream *s)
 }
 
 /* A new stream with its own copy of @o, checked; NULL with *@ret and @why set otherwise (a
- * stream that failed its check is returned for stream_stop() to free). */
-static struct stream *prepare(const struct host_opts *o, int *ret, char why[STREAM_WHY])
+ * stream that failed its check is returned for host_stream_stop() to free). */
+static struct host_stream *prepare(const struct host_opts *o, int *ret, char why[HOST_STREAM_WHY])
 {
-	struct stream *s = calloc(1, sizeof(*s));
+	struct host_stream *s = calloc(1, sizeof(*s));
 
 	if (!s) {
-		snprintf(why, STREAM_WHY, "out of memory");
+		snprintf(why, HOST_STREAM_WHY, "out of memory");
 		*ret = -ENOMEM;
 		return NULL;
 	}
 	init(s);
 	*ret = cfg_copy(&host_opts_table, &s->o, o, sizeof(s->o));
 	if (*ret)
-		snprintf(why, STREAM_WHY, "out of memory");
+		snprintf(why, HOST_STREAM_WHY, "out of memory");
 	else
 		*ret = check(s, why);
 	return s;
 }
 
-int stream_start(const struct host_opts *o, stream_relay_fn fn, void *arg, int done_fd,
-                 struct stream **out, char why[STREAM_WHY])
+int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg, int done_fd,
+                      struct host_stream **out, char why[HOST_STREAM_WHY])
 {
 	int ret;
-	struct stream *s = prepare(o, &ret, why);
+	struct host_stream *s = prepare(o, &ret, why);
 
 	*out = NULL;
 	if (!s)
@@ -283,8 +284,9 @@ int stream_start(const struct host_opts *o, stream_relay_fn fn, void *arg, int d
 	}
 	if (ret) {
 		if (ret == -EAGAIN)
-			snprintf(why, STREAM_WHY, "stream '%s': cannot start its threads", s->name);
-		stream_stop(s);
+			snprintf(why, HOST_STREAM_WHY, "stream '%s': cannot start its threads",
+			         s->name);
+		host_stream_stop(s);
 		return ret;
 	}
 	if (s->dev.kind != HOST_DEV_NONE)
@@ -293,47 +295,47 @@ int stream_start(const struct host_opts *o, stream_relay_fn fn, void *arg, int d
 	return 0;
 }
 
-int stream_check(const struct host_opts *o, char why[STREAM_WHY])
+int host_stream_check(const struct host_opts *o, char why[HOST_STREAM_WHY])
 {
 	int ret;
-	struct stream *s = prepare(o, &ret, why);
+	struct host_stream *s = prepare(o, &ret, why);
 
 	if (!s)
 		return ret;
 	if (!ret && o->video && *o->video) {
-		struct video_enc *e = NULL;
+		struct host_video_enc *e = NULL;
 		char vwhy[160];
 
 		video_opts_of(s); /* as setup() would open them */
-		if (video_enc_new(&s->vo, host__on_chunk, s, &e, vwhy)) {
-			snprintf(why, STREAM_WHY, "stream '%.30s': %.110s", s->name, vwhy);
+		if (host_video_enc_new(&s->vo, host__on_chunk, s, &e, vwhy)) {
+			snprintf(why, HOST_STREAM_WHY, "stream '%.30s': %.110s", s->name, vwhy);
 			ret = -EINVAL;
 		}
-		video_enc_free(e);
+		host_video_enc_free(e);
 	}
-	stream_stop(s);
+	host_stream_stop(s);
 	return ret;
 }
 
-void stream_request_stop(struct stream *s)
+void host_stream_request_stop(struct host_stream *s)
 {
 	atomic_store(&s->stop, true);
 	if (s->thread_started)
 		host_wake(s->stop_fd);
 }
 
-bool stream_finished(const struct stream *s)
+bool host_stream_finished(const struct host_stream *s)
 {
 	return !s->thread_started || atomic_load(&s->finished);
 }
 
-void stream_stop(struct stream *s)
+void host_stream_stop(struct host_stream *s)
 {
 	struct qmsg m;
 
 	if (!s)
 		return;
-	stream_request_stop(s);
+	host_stream_request_stop(s);
 	if (s->thread_started)
 		pthread_join(s->thread, NULL);
 	if (s->enc_started) {
@@ -345,8 +347,8 @@ void stream_stop(struct stream *s)
 		        s->name, "stopping: %llu video frames sent, %llu dropped",
 		        (unsigned long long)atomic_load(&s->frames_sent),
 		        (unsigned long long)(atomic_load(&s->frames_dropped) + s->q.video_dropped));
-	video_src_free(s->src);
-	video_enc_free(s->enc);
+	host_video_src_free(s->src);
+	host_video_enc_free(s->enc);
 	if (s->ws.fd >= 0)
 		wsc_close(&s->ws);
 	host__close_device(s);
@@ -365,26 +367,26 @@ void stream_stop(struct stream *s)
 	free(s);
 }
 
-const char *stream_name(const struct stream *s)
+const char *host_stream_name(const struct host_stream *s)
 {
 	return s->name;
 }
 
-const char *stream_feed(const struct stream *s)
+const char *host_stream_feed(const struct host_stream *s)
 {
 	return s->o.feed ? s->o.feed : "";
 }
 
-bool stream_failed(const struct stream *s)
+bool host_stream_failed(const struct host_stream *s)
 {
 	return atomic_load(&s->failed);
 }
 
-void stream_stats(struct stream *s, struct stream_stats *out)
+void host_stream_stats(struct host_stream *s, struct host_stream_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", s->name);
-	snprintf(out->feed, sizeof(out->feed), "%s", stream_feed(s));
+	snprintf(out->feed, sizeof(out->feed), "%s", host_stream_feed(s));
 	snprintf(out->topic, sizeof(out->topic), "%s", s->topic);
 	out->relay = atomic_load(&s->relay_state);
 	out->device = atomic_load(&s->device_state);
