@@ -35,6 +35,9 @@
 #include <openssl/crypto.h>
 
 #define NS_PER_MS    1000000
+#define API_BODY_MAX (64 * 1024) /* a REST body */
+#define REQUEST_MS   10000       /* for a request head or an API body: then 408 */
+#define ANSWER_MS    20000       /* for the client to read an answer: then closed */
 #define IN_MAX       (64 * 1024)
 #define HEAD_MAX     (16 * 1024)
 #define OUT_MAX      (4 << 20)
@@ -366,7 +369,8 @@ static void start_ws(struct conn *c, size_t head_len)
 /* ---- bodies ---- */
 
 /* Take body bytes from c->in: feed them (C_BODY) or collect them (C_API_BODY). Returns 1 when
- * the body is complete, 0 for more, -1 on malformed framing. */
+ * the body is complete, 0 for more, -1 on malformed framing, -2 when an API body passes
+ * API_BODY_MAX (or no memory is left for it). */
 static int take_body(struct host_ingest *g, struct conn *c)
 {
 	size_t n = c->in_len, used = n;
@@ -388,7 +392,7 @@ static int take_body(struct host_ingest *g, struct conn *c)
 	if (data > 0 && c->state == C_BODY) {
 		to_feed(g, c, WS_BINARY, c->in, (size_t)data);
 	} else if (data > 0) {
-		if (c->msg_len + (size_t)data > 64 * 1024)
+		if (c->msg_len + (size_t)data > API_BODY_MAX)
 			return -2;
 		uint8_t *q = realloc(c->msg, c->msg_len + (size_t)data + 1);
 
@@ -692,12 +696,13 @@ void host_ingest_tick(struct host_ingest *g)
 		g->paused = false;
 	for (struct conn *c = g->conns, *next; c; c = next) {
 		next = c->next;
-		if ((c->state == C_HEAD || c->state == C_API_BODY) && now - c->since_ms > 10000) {
+		if ((c->state == C_HEAD || c->state == C_API_BODY) &&
+		    now - c->since_ms > REQUEST_MS) {
 			c->allow = NULL;
 			answer_error(c, 408, "timeout", "no complete request within 10 s");
 			if (!flush_out(g, c) || !c->out_len)
 				conn_close(g, c);
-		} else if (c->state == C_DONE && now - c->since_ms > 20000) {
+		} else if (c->state == C_DONE && now - c->since_ms > ANSWER_MS) {
 			conn_close(g, c); /* an answer nobody reads */
 		}
 	}

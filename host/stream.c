@@ -10,6 +10,7 @@
  * next keyframe, and counted.
  */
 #define LOG_MODULE "stream"
+#include "host/backoff.h"
 #include "host/ingest.h"
 #include "host/internal.h"
 #include "host/wake.h"
@@ -27,8 +28,6 @@
 
 #include <openssl/rand.h>
 
-#define JITTER_PERCENT 20 /* retries spread over +-20 % of the backoff */
-
 void host__set_error(struct host_stream *s, const char *why)
 {
 	pthread_mutex_lock(&s->err_lock);
@@ -39,7 +38,6 @@ void host__set_error(struct host_stream *s, const char *why)
 void host__link_down(struct host_stream *s, struct link *l, const char *why)
 {
 	unsigned char r;
-	int64_t jitter;
 
 	l->up = false;
 	atomic_fetch_add(&s->failed_attempts, 1);
@@ -51,9 +49,8 @@ void host__link_down(struct host_stream *s, struct link *l, const char *why)
 	}
 	l->reported_down = true;
 	RAND_bytes(&r, 1);
-	jitter = l->backoff_ms * (r % (2 * JITTER_PERCENT + 1) - JITTER_PERCENT) / 100;
-	l->retry_ns = clock_mono_ns() + (l->backoff_ms + jitter) * NS_PER_MS;
-	l->backoff_ms = l->backoff_ms * 2 > s->o.backoff_max ? s->o.backoff_max : l->backoff_ms * 2;
+	l->retry_ns = clock_mono_ns() + host_backoff_wait_ms(l->backoff_ms, r) * NS_PER_MS;
+	l->backoff_ms = host_backoff_next(l->backoff_ms, s->o.backoff_max);
 }
 
 void host__link_up(struct host_stream *s, struct link *l)
