@@ -5,6 +5,7 @@
  */
 #define LOG_MODULE "device"
 #include "host/internal.h"
+#include "host/outbuf.h"
 #include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
@@ -181,6 +182,11 @@ void host__close_device(struct host_stream *s)
 {
 	if (s->dev_fd >= 0)
 		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->dev_fd, NULL);
+	if (s->dev_wfd >= 0 && s->dev_wfd != s->dev_fd)
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->dev_wfd, NULL);
+	host_outbuf_clear(&s->dev_out);
+	s->dev_events = s->dev_wevents = 0;
+	s->dev_paused = false;
 	if (s->dev.kind == HOST_DEV_WS) {
 		wsc_close(&s->dws); /* closes dev_fd */
 	} else {
@@ -234,42 +240,88 @@ void host__device_connect(struct host_stream *s)
 		return;
 	}
 	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->dev_fd, &ev);
+	s->dev_events = EPOLLIN;
+	if (s->dev_wfd != s->dev_fd) {
+		/* the child's stdin: watched for room only while something waits for it */
+		struct epoll_event wev = {.events = 0, .data.ptr = &s->dev_wfd};
+
+		epoll_ctl(s->ep, EPOLL_CTL_ADD, s->dev_wfd, &wev);
+	}
 	atomic_store(&s->device_state, "up");
 	host__link_up(s, &s->device);
 	if (s->dev.kind == HOST_DEV_WS && s->dws.in_len)
 		host__device_readable(s); /* frames that came with the handshake's answer */
 }
 
-/* What the relay says (written by a browser with write scope) goes to the device. */
-void host__to_device(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n)
+/* Watch the device for what the loop needs now: input unless paused, room while output waits. */
+void host__device_watch(struct host_stream *s)
 {
-	size_t off = 0;
+	uint32_t in = s->dev_paused ? 0 : EPOLLIN;
+	uint32_t out = host_outbuf_pending(&s->dev_out) ? EPOLLOUT : 0;
+	struct epoll_event ev = {.data.ptr = &s->dev_fd};
+
+	if (s->dev_fd < 0)
+		return;
+	if (s->dev_wfd == s->dev_fd) {
+		in |= out;
+		out = 0;
+	} else if (out != s->dev_wevents) {
+		struct epoll_event wev = {.events = out, .data.ptr = &s->dev_wfd};
+
+		if (!epoll_ctl(s->ep, EPOLL_CTL_MOD, s->dev_wfd, &wev))
+			s->dev_wevents = out;
+	}
+	ev.events = in;
+	if (in != s->dev_events && !epoll_ctl(s->ep, EPOLL_CTL_MOD, s->dev_fd, &ev))
+		s->dev_events = in;
+}
+
+/* Write what waits for the device, as far as it takes it now. */
+void host__device_writable(struct host_stream *s)
+{
+	int ret;
 
 	if (s->dev_wfd < 0)
 		return;
-	if (s->dev.kind == HOST_DEV_WS) {
-		if (wsc_send_frame(&s->dws, opcode, p, n, (int)s->o.timeout))
-			device_down(s, "cannot write to the websocket device");
+	ret = host_outbuf_flush(&s->dev_out, s->dev.kind == HOST_DEV_WS ? &s->dws : NULL,
+	                        s->dev_wfd, clock_mono_ns());
+	if (ret) {
+		device_down(s, ret == -EPIPE ? "the device closed its end" : strerror(-ret));
 		return;
 	}
-	/* device fds are non-blocking: wait for room, but never longer than --timeout, so that a
-	 * device that stops reading cannot hold the stream (or its stop) */
-	while (off < n) {
-		struct pollfd pfd = {.fd = s->dev_wfd, .events = POLLOUT};
-		ssize_t w = write(s->dev_wfd, p + off, n - off);
+	host__device_watch(s);
+}
 
-		if (w < 0 && errno == EAGAIN) {
-			if (poll(&pfd, 1, (int)s->o.timeout) == 1)
-				continue;
-			device_down(s, "the device stopped reading (write timed out)");
-			return;
-		}
-		if (w <= 0) {
-			device_down(s, w < 0 ? strerror(errno) : "the device closed its end");
-			return;
-		}
-		off += (size_t)w;
+/* The device took nothing for --timeout while output waited: it stopped reading. */
+void host__device_check_stall(struct host_stream *s, int64_t now_ns)
+{
+	if (s->dev_wfd >= 0 && host_outbuf_pending(&s->dev_out) &&
+	    now_ns - s->dev_out.progress_ns >= s->o.timeout * NS_PER_MS)
+		device_down(s, "the device stopped reading (write timed out)");
+}
+
+/*
+ * What the relay says (written by a browser with write scope) goes to the device: queued in a
+ * bounded buffer and written as the device takes it, so that a device that stops reading never
+ * holds the stream; it is given --timeout to take something, or DEVICE_OUT_MAX bytes of room.
+ */
+void host__to_device(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n)
+{
+	int64_t now = clock_mono_ns();
+	int ret;
+
+	if (s->dev_wfd < 0)
+		return;
+	if (s->dev.kind == HOST_DEV_WS)
+		ret = host_outbuf_put_frame(&s->dev_out, opcode, p, n, now);
+	else
+		ret = host_outbuf_put(&s->dev_out, p, n, now);
+	if (ret) {
+		device_down(s, ret == -ENOBUFS ? "the device stopped reading (its buffer is full)"
+		                               : "out of memory");
+		return;
 	}
+	host__device_writable(s);
 }
 
 static bool device_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
@@ -279,7 +331,7 @@ static bool device_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 	char why[HOST_STREAM_WHY];
 	int r;
 
-	if (!host__data_frame(s, &s->dws, f, p, "the websocket device", why, sizeof(why))) {
+	if (!host__data_frame(&s->dev_out, f, p, "the websocket device", why, sizeof(why))) {
 		if (!why[0])
 			return true;
 		device_down(s, why);
@@ -292,8 +344,8 @@ static bool device_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 		                                : "malformed message from the websocket device");
 		return false;
 	}
-	if (r == 1 && s->relay.up && host__send_relay(s, m->opcode, m->p, m->len))
-		host__relay_disconnect(s, "cannot send device data");
+	if (r == 1 && s->relay.up)
+		host__send_relay(s, m->opcode, m->p, m->len);
 	return true;
 }
 
@@ -311,6 +363,9 @@ void host__device_readable(struct host_stream *s)
 			device_down(s, r == -ECONNRESET
 			                       ? "the websocket device closed"
 			                       : "malformed frame from the websocket device");
+		else if (host_outbuf_pending(&s->dev_out))
+			host__device_writable(s); /* pongs */
+		host__pause_device_if_full(s);
 		return;
 	}
 	n = read(s->dev_fd, buf, sizeof(buf));
@@ -320,6 +375,17 @@ void host__device_readable(struct host_stream *s)
 		device_down(s, n == 0 ? "the device closed its end" : strerror(errno));
 		return;
 	}
-	if (s->relay.up && host__send_relay(s, WS_BINARY, buf, (size_t)n))
-		host__relay_disconnect(s, "cannot send device data");
+	if (s->relay.up)
+		host__send_relay(s, WS_BINARY, buf, (size_t)n);
+	host__pause_device_if_full(s);
+}
+
+/* Back-pressure: the device is read no further while the relay link has more than
+ * RELAY_OUT_LOW bytes waiting (host__relay_writable resumes it), so nothing read is dropped. */
+void host__pause_device_if_full(struct host_stream *s)
+{
+	if (s->dev_fd >= 0 && !s->dev_paused && host_outbuf_pending(&s->out) > RELAY_OUT_LOW) {
+		s->dev_paused = true;
+		host__device_watch(s);
+	}
 }

@@ -13,6 +13,7 @@
 
 #include "host/devspec.h"
 #include "host/handover.h"
+#include "host/outbuf.h"
 #include "host/stream.h"
 #include "host/video.h"
 #include "pkg/wsclient/wsclient.h"
@@ -26,9 +27,13 @@
 
 #define QUEUE_MAX       256
 #define QUEUE_MAX_BYTES (8 << 20)
-#define MESSAGE_MAX     (16 << 20) /* a message from the relay or a websocket device */
-#define NEVER           INT64_MAX  /* a deadline that never comes */
-#define ENCODE_TIMES    4096       /* encode times kept for the median and p99 at stop */
+#define MESSAGE_MAX     (16 << 20)  /* a message from the relay or a websocket device */
+#define NEVER           INT64_MAX   /* a deadline that never comes */
+#define ENCODE_TIMES    4096        /* encode times kept for the median and p99 at stop */
+#define RELAY_OUT_MAX   (32 << 20)  /* queued for the relay link: device reads pause well before */
+#define RELAY_OUT_LOW   (1 << 20)   /* device reads pause above this, resume below */
+#define VIDEO_OUT_MAX   (512 << 10) /* a video frame is dropped unless it fits under this */
+#define DEVICE_OUT_MAX  (4 << 20)   /* queued for the device */
 #define NS_PER_MS       1000000LL
 #define NS_PER_S        1000000000LL
 
@@ -66,6 +71,8 @@ struct host_stream {
 	SSL_CTX *tls;
 	/* the relay link (link.c): stream thread only */
 	struct wsc ws;
+	struct host_outbuf out; /* frames for the relay, written on EPOLLOUT */
+	uint32_t ws_events;     /* what ws.fd is watched for */
 	struct link relay, device;
 	int64_t renew_ns;        /* open a second link with a fresh token then; NEVER otherwise */
 	struct host_handover hv; /* renewal: the new link's copies of what the old one delivered */
@@ -75,7 +82,10 @@ struct host_stream {
 	struct host_devspec dev;
 	int dev_fd, dev_wfd; /* dev_wfd: where data for the device goes (the child's stdin) */
 	pid_t child;
-	struct wsc dws; /* HOST_DEV_WS */
+	struct wsc dws;                   /* HOST_DEV_WS */
+	struct host_outbuf dev_out;       /* bytes (or frames) for the device */
+	uint32_t dev_events, dev_wevents; /* what dev_fd and (a child's stdin) dev_wfd wait for */
+	bool dev_paused;                  /* not read while the relay link's buffer is full */
 	struct ws_message from_device;
 	/* video (encoder.c) */
 	pthread_t enc_thread;
@@ -119,17 +129,27 @@ void host__report_encoding(struct host_stream *s); /* after the encoder thread e
 void host__relay_connect(struct host_stream *s);
 void host__relay_readable(struct host_stream *s);
 void host__relay_disconnect(struct host_stream *s, const char *why);
+/* Queue a message for the relay and write what the socket takes: 0, -ENOBUFS when it does not
+ * fit (the caller counts the loss), -ENOTCONN when the link is (or went) down. */
 int host__send_relay(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);
+void host__relay_writable(struct host_stream *s);
+void host__relay_check_stall(struct host_stream *s, int64_t now_ns);
 void host__drain_queue(struct host_stream *s);
 void host__renew(struct host_stream *s);
 void host__relay_close(struct host_stream *s); /* close (1000) at the end of the stream */
-bool host__data_frame(struct host_stream *s, struct wsc *c, const struct ws_frame *f,
-                      const uint8_t *p, const char *who, char *why, size_t len);
+/* The control frames of a websocket we are the client of: a ping's pong is queued in @out, a
+ * close is reported with its reason in @why. true for a data frame. */
+bool host__data_frame(struct host_outbuf *out, const struct ws_frame *f, const uint8_t *p,
+                      const char *who, char *why, size_t len);
 
 /* device.c (the stream's thread) */
 void host__device_connect(struct host_stream *s);
 void host__device_readable(struct host_stream *s);
 void host__close_device(struct host_stream *s);
 void host__to_device(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);
+void host__device_writable(struct host_stream *s);
+void host__device_watch(struct host_stream *s);
+void host__device_check_stall(struct host_stream *s, int64_t now_ns);
+void host__pause_device_if_full(struct host_stream *s);
 
 #endif

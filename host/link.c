@@ -29,19 +29,78 @@
 /* A close frame's payload: status 1000, normal closure (RFC 6455 section 7.4.1), big-endian. */
 static const uint8_t close_normal[2] = {1000 >> 8, 1000 & 0xff};
 
-#define CLOSE_DRAIN_NS     NS_PER_S        /* how long the old link is read after its close frame */
+#define CLOSE_DRAIN_NS     NS_PER_S        /* for a close: writing what is queued, then reading */
 #define HANDOVER_SETTLE_NS (2 * NS_PER_MS) /* see settle() */
 #define HANDOVER_WINDOW_NS (2 * NS_PER_S)  /* the new link repeats the old one's tail within it */
 
+/* Watch the relay socket for input, and for room while output waits. */
+static void relay_watch(struct host_stream *s)
+{
+	uint32_t want = EPOLLIN | (host_outbuf_pending(&s->out) ? EPOLLOUT : 0);
+	struct epoll_event ev = {.events = want, .data.ptr = &s->ws};
+
+	if (want != s->ws_events && !epoll_ctl(s->ep, EPOLL_CTL_MOD, s->ws.fd, &ev))
+		s->ws_events = want;
+}
+
+/* Resume reading a device paused for back-pressure once the link's buffer has drained. */
+static void resume_device(struct host_stream *s)
+{
+	if (s->dev_paused && host_outbuf_pending(&s->out) <= RELAY_OUT_LOW) {
+		s->dev_paused = false;
+		host__device_watch(s);
+	}
+}
+
+void host__relay_writable(struct host_stream *s)
+{
+	int ret;
+
+	if (!s->relay.up)
+		return;
+	ret = host_outbuf_flush(&s->out, &s->ws, -1, clock_mono_ns());
+	if (ret) {
+		host__relay_disconnect(s, ret == -EPIPE ? "connection closed" : strerror(-ret));
+		return;
+	}
+	relay_watch(s);
+	resume_device(s);
+}
+
+/* The relay took nothing for --timeout while output waited. */
+void host__relay_check_stall(struct host_stream *s, int64_t now_ns)
+{
+	if (s->relay.up && host_outbuf_pending(&s->out) &&
+	    now_ns - s->out.progress_ns >= s->o.timeout * NS_PER_MS)
+		host__relay_disconnect(s, "the relay stopped reading (write timed out)");
+}
+
 int host__send_relay(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n)
 {
-	int ret = wsc_send_frame(&s->ws, opcode, p, n, (int)s->o.timeout);
+	int ret;
 
-	if (!ret) {
-		atomic_fetch_add(&s->msgs_out, 1);
-		atomic_fetch_add(&s->bytes_out, n);
+	if (!s->relay.up)
+		return -ENOTCONN;
+	ret = host_outbuf_put_frame(&s->out, opcode, p, n, clock_mono_ns());
+	if (ret)
+		return ret == -ENOBUFS ? ret : -ENOBUFS; /* out of memory: this message is lost */
+	atomic_fetch_add(&s->msgs_out, 1);
+	atomic_fetch_add(&s->bytes_out, n);
+	host__relay_writable(s);
+	return s->relay.up ? 0 : -ENOTCONN;
+}
+
+/* Write what is queued for the relay, waiting for room until @end_ns: only at a close. */
+static void flush_by(struct host_stream *s, int64_t end_ns)
+{
+	while (host_outbuf_pending(&s->out)) {
+		struct pollfd pfd = {.fd = s->ws.fd, .events = POLLOUT};
+		int64_t left = (end_ns - clock_mono_ns()) / NS_PER_MS;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) != 1 ||
+		    host_outbuf_flush(&s->out, &s->ws, -1, clock_mono_ns()))
+			break;
 	}
-	return ret;
 }
 
 void host__relay_disconnect(struct host_stream *s, const char *why)
@@ -50,9 +109,12 @@ void host__relay_disconnect(struct host_stream *s, const char *why)
 		return;
 	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->ws.fd, NULL);
 	wsc_close(&s->ws);
+	host_outbuf_clear(&s->out);
+	s->ws_events = 0;
 	s->from_relay.open = false;
 	atomic_store(&s->relay_state, "down");
 	host__link_down(s, &s->relay, why);
+	resume_device(s); /* its data is dropped until the link is back, as before */
 }
 
 /* Give up for good: the relay refused this stream's token. */
@@ -114,6 +176,8 @@ void host__relay_connect(struct host_stream *s)
 		return;
 	}
 	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->ws.fd, &ev);
+	s->ws_events = EPOLLIN;
+	host_outbuf_clear(&s->out);
 	s->skip_to_key = true; /* a new viewer needs a keyframe first */
 	atomic_store(&s->relay_state, "up");
 	host__link_up(s, &s->relay);
@@ -122,27 +186,24 @@ void host__relay_connect(struct host_stream *s)
 		host__relay_readable(s); /* frames that came with the handshake's answer */
 }
 
-/* Video: send a frame unless the socket has no room; then skip to the next keyframe. */
+/* Video: a frame is queued only if it fits under VIDEO_OUT_MAX (a bound on latency as much as
+ * on memory); otherwise it is dropped, and so is every frame up to the next keyframe. */
 static void send_video(struct host_stream *s, const uint8_t *p, size_t n, bool key)
 {
-	struct pollfd pfd = {.fd = s->ws.fd, .events = POLLOUT};
-
 	if (!s->relay.up)
 		return;
 	if (s->skip_to_key && !key) {
 		atomic_fetch_add(&s->frames_dropped, 1);
 		return;
 	}
-	if (poll(&pfd, 1, 0) != 1) {
+	if (host_outbuf_pending(&s->out) + n + WSFRAME_MAX_HEADER > VIDEO_OUT_MAX ||
+	    host__send_relay(s, WS_BINARY, p, n)) {
 		s->skip_to_key = true;
 		atomic_fetch_add(&s->frames_dropped, 1);
 		return;
 	}
 	s->skip_to_key = false;
-	if (host__send_relay(s, WS_BINARY, p, n))
-		host__relay_disconnect(s, "cannot send video");
-	else
-		atomic_fetch_add(&s->frames_sent, 1);
+	atomic_fetch_add(&s->frames_sent, 1);
 }
 
 void host__drain_queue(struct host_stream *s)
@@ -153,10 +214,8 @@ void host__drain_queue(struct host_stream *s)
 	while (host__queue_take(s, &m)) {
 		if (m.video)
 			send_video(s, m.data, m.len, m.key);
-		else if (!s->relay.up)
-			host__feed_dropped(s); /* a live feed does not wait for the link */
 		else if (host__send_relay(s, m.opcode, m.data, m.len))
-			host__relay_disconnect(s, "cannot send feed data");
+			host__feed_dropped(s); /* a live feed does not wait for the link */
 		free(m.data);
 	}
 }
@@ -165,14 +224,15 @@ void host__drain_queue(struct host_stream *s)
  * The control frames of a websocket we are the client of (the relay, a websocket device): a
  * ping is answered, a close is reported with its reason in @why. Returns true for a data frame.
  */
-bool host__data_frame(struct host_stream *s, struct wsc *c, const struct ws_frame *f,
-                      const uint8_t *p, const char *who, char *why, size_t len)
+bool host__data_frame(struct host_outbuf *out, const struct ws_frame *f, const uint8_t *p,
+                      const char *who, char *why, size_t len)
 {
 	size_t n = (size_t)f->payload_len;
 
 	why[0] = '\0';
-	if (f->opcode == WS_PING)
-		wsc_send_frame(c, WS_PONG, p, n, (int)s->o.timeout);
+	if (f->opcode == WS_PING) /* queued: the reader writes after its pass (a lost pong is
+	                           * the peer's ping timeout, not ours) */
+		host_outbuf_put_frame(out, WS_PONG, p, n, clock_mono_ns());
 	else if (f->opcode == WS_CLOSE)
 		snprintf(why, len, "closed by %s: %d %.*s", who, n >= 2 ? p[0] << 8 | p[1] : 1005,
 		         n > 2 ? (int)(n - 2) : 0, (const char *)p + 2);
@@ -202,7 +262,7 @@ static bool relay_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 	struct host_stream *s = arg;
 	char why[HOST_STREAM_WHY];
 
-	if (!host__data_frame(s, &s->ws, f, p, "the relay", why, sizeof(why))) {
+	if (!host__data_frame(&s->out, f, p, "the relay", why, sizeof(why))) {
 		if (why[0])
 			host__relay_disconnect(s, why);
 	} else {
@@ -226,6 +286,8 @@ void host__relay_readable(struct host_stream *s)
 		host__relay_disconnect(s, r == -ECONNRESET ? "connection closed"
 		                          : r == -EPROTO   ? "malformed frame from the relay"
 		                                           : strerror(-r));
+	else if (s->relay.up && host_outbuf_pending(&s->out))
+		host__relay_writable(s); /* pongs */
 }
 
 /* The old link after its close frame: deliver what the relay still sends until its close. */
@@ -234,7 +296,7 @@ static bool drain_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
 	struct host_stream *s = arg;
 	char why[HOST_STREAM_WHY];
 
-	if (!host__data_frame(s, &s->ws, f, p, "the relay", why, sizeof(why)))
+	if (!host__data_frame(&s->out, f, p, "the relay", why, sizeof(why)))
 		return !why[0]; /* stop at the relay's close */
 	if (wsframe_message_add(&s->from_relay, f, p, MESSAGE_MAX) == 1)
 		deliver(s, &s->from_relay);
@@ -247,7 +309,10 @@ static void close_old_link(struct host_stream *s)
 	int64_t end = clock_mono_ns() + CLOSE_DRAIN_NS;
 
 	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->ws.fd, NULL);
-	if (!wsc_send_frame(&s->ws, WS_CLOSE, close_normal, 2, (int)s->o.timeout)) {
+	/* what is queued goes first, then the close frame */
+	if (!host_outbuf_put_frame(&s->out, WS_CLOSE, close_normal, 2, clock_mono_ns()))
+		flush_by(s, end);
+	if (!host_outbuf_pending(&s->out)) {
 		for (int64_t left; (left = (end - clock_mono_ns()) / NS_PER_MS) > 0;) {
 			struct pollfd pfd = {.fd = s->ws.fd, .events = POLLIN};
 
@@ -257,6 +322,7 @@ static void close_old_link(struct host_stream *s)
 		}
 	}
 	wsc_close(&s->ws);
+	host_outbuf_clear(&s->out);
 }
 
 /* The websocket uri of an access answer; a refusal's reason in @why. */
@@ -487,6 +553,8 @@ void host__renew(struct host_stream *s)
 	s->ws = fresh;
 	s->from_relay.open = false;
 	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->ws.fd, &ev);
+	s->ws_events = EPOLLIN;
+	host_outbuf_clear(&s->out);
 	if (!s->relay.up) {
 		/* the old link went down meanwhile: the fresh one simply takes over */
 		atomic_store(&s->relay_state, "up");
@@ -503,8 +571,10 @@ void host__relay_close(struct host_stream *s)
 {
 	if (!s->relay.up)
 		return;
-	wsc_send_frame(&s->ws, WS_CLOSE, close_normal, 2, (int)s->o.timeout);
+	if (!host_outbuf_put_frame(&s->out, WS_CLOSE, close_normal, 2, clock_mono_ns()))
+		flush_by(s, clock_mono_ns() + CLOSE_DRAIN_NS);
 	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->ws.fd, NULL);
 	wsc_close(&s->ws);
+	host_outbuf_clear(&s->out);
 	s->relay.up = false;
 }

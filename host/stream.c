@@ -6,8 +6,11 @@
  * Link states, per link (relay websocket, device, video source):
  *   DOWN --connect ok--> UP --error/close--> DOWN (retry at backoff, doubling to the cap, +-20 %)
  * Each change of state is logged once, not each attempt. A refused token (HTTP 4xx) is final.
- * Under back-pressure (the relay socket has no room) video frames are dropped, whole, until the
- * next keyframe, and counted.
+ * Reading and writing never wait: output for the relay and the device goes through bounded
+ * buffers (host/outbuf) written on EPOLLOUT; video that does not fit is dropped at frame
+ * granularity up to the next keyframe (link.c), a device is not read while the relay's buffer
+ * is full (device.c). Connection steps (join, renewal, device connect) still block, bounded by
+ * --timeout: that moves with the loop to libuv.
  */
 #define LOG_MODULE "stream"
 #include "host/backoff.h"
@@ -73,6 +76,13 @@ static void arm_timer(struct host_stream *s)
 		next = s->device.retry_ns;
 	if (s->relay.up && s->renew_ns < next)
 		next = s->renew_ns;
+	/* output that waits: the peer has --timeout to take some of it */
+	if (s->relay.up && host_outbuf_pending(&s->out) &&
+	    s->out.progress_ns + s->o.timeout * NS_PER_MS < next)
+		next = s->out.progress_ns + s->o.timeout * NS_PER_MS;
+	if (s->dev_wfd >= 0 && host_outbuf_pending(&s->dev_out) &&
+	    s->dev_out.progress_ns + s->o.timeout * NS_PER_MS < next)
+		next = s->dev_out.progress_ns + s->o.timeout * NS_PER_MS;
 	if (next == NEVER)
 		return;
 	next = next - now < 1 ? 1 : next - now;
@@ -86,6 +96,8 @@ static void on_timer(struct host_stream *s)
 	int64_t now = clock_mono_ns();
 
 	host_drain_fd(s->timer_fd); /* deadlines are checked below */
+	host__relay_check_stall(s, now);
+	host__device_check_stall(s, now);
 	if (s->relay.up && s->renew_ns <= now)
 		host__renew(s);
 	if (!s->relay.up && s->relay.retry_ns <= now && !atomic_load(&s->failed))
@@ -110,12 +122,22 @@ static void *stream_main(void *arg)
 		n = epoll_wait(s->ep, evs, 8, -1);
 		for (int i = 0; i < n && !done; i++) {
 			void *p = evs[i].data.ptr;
+			uint32_t e = evs[i].events;
+			bool in = e & (EPOLLIN | EPOLLHUP | EPOLLERR);
 
-			if (p == &s->ws)
-				host__relay_readable(s);
-			else if (p == &s->dev_fd)
-				host__device_readable(s);
-			else if (p == &s->ev_fd)
+			if (p == &s->ws) {
+				if (e & EPOLLOUT)
+					host__relay_writable(s);
+				if (in && s->relay.up)
+					host__relay_readable(s);
+			} else if (p == &s->dev_fd) {
+				if (e & EPOLLOUT)
+					host__device_writable(s);
+				if (in && s->dev_fd >= 0)
+					host__device_readable(s);
+			} else if (p == &s->dev_wfd) {
+				host__device_writable(s); /* room, or an error the write reports */
+			} else if (p == &s->ev_fd)
 				host__drain_queue(s);
 			else if (p == &s->timer_fd)
 				on_timer(s);
@@ -203,6 +225,9 @@ static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	s->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->tls = wsc_tls_new(!o->insecure);
+	if (s->tls) /* output buffers are written as far as the socket takes, and may move */
+		SSL_CTX_set_mode(s->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+		                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (s->ep < 0 || s->stop_fd < 0 || s->timer_fd < 0 || s->ev_fd < 0 || !s->tls ||
 	    watch(s, s->stop_fd, &s->stop_fd) || watch(s, s->timer_fd, &s->timer_fd) ||
 	    watch(s, s->ev_fd, &s->ev_fd)) {
@@ -233,6 +258,8 @@ static void init(struct host_stream *s)
 	s->device_state = "none";
 	s->video_state = "none";
 	s->renew_ns = NEVER;
+	s->out.max = RELAY_OUT_MAX;
+	s->dev_out.max = DEVICE_OUT_MAX;
 }
 
 /* A new stream with its own copy of @o, checked; NULL with *@ret and @why set otherwise (a
@@ -360,6 +387,8 @@ void host_stream_stop(struct host_stream *s)
 			close(fds[i]);
 	wsframe_message_release(&s->from_relay);
 	wsframe_message_release(&s->from_device);
+	host_outbuf_release(&s->out);
+	host_outbuf_release(&s->dev_out);
 	cfg_release(&host_opts_table, &s->o);
 	free(s);
 }

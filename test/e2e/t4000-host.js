@@ -226,6 +226,28 @@ test('a device that stops reading: the write gives up after --timeout; stop is p
   eq(left(), '', 'no process of the exec: device is left behind');
 });
 
+test('a device that stops reading does not hold the stream: what it says keeps flowing meanwhile (F9)', async () => {
+  // the device counts and never reads its stdin: writes to it wait in a buffer, and until
+  // --timeout gives up on it the loop still forwards every number (the old loop blocked in the
+  // write for --timeout, and nothing moved)
+  const host = relayHost(['--session', `${r.base}/session/deaf`, '--secret-file', r.secretFile, '--insecure',
+    '--data', 'exec:i=0; while :; do echo $i; i=$((i+1)); sleep 0.02; done', '--timeout', '3s']);
+  await host.logged(/device link up/);
+  const user = await join(r, 'deaf', { scopes: ['read', 'write'] });
+  const numbers = () => user.inbox.map((m) => m.data.toString()).join('').split('\n').filter((l) => /^[0-9]+$/.test(l)).length;
+  await received(user, 5);
+  const chunk = Buffer.alloc(16384, 0x61);
+  for (let i = 0; i < 40; i++) user.send(chunk); // 640 KiB: far more than a pipe holds
+  const before = numbers();
+  await host.logged(/device link down: the device stopped reading/, 10000);
+  const during = numbers() - before;
+  ok(during > 30, `numbers kept arriving while the device did not read (${during} in --timeout)`);
+  ok(!/relay link down/.test(host.err), 'the relay link stayed up');
+  user.close();
+  host.kill('SIGTERM');
+  eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
+});
+
 test('bad settings and refused tokens: clear errors and exit codes', async () => {
   let h = relayHost(['--session', `${r.base}/session/x`, '--secret-file', r.secretFile]);
   eq(await withTimeout(h.done, 5000, 'exit'), 2, 'nothing to do: exit 2');
