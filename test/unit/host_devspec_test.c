@@ -116,7 +116,7 @@ static void test_exec_and_ws(void)
 static void test_framing_table(void)
 {
 	static const tcflag_t sizes[] = {CS5, CS6, CS7, CS8};
-	char f[4];
+	char f[4] = "";
 
 	/* every valid framing, and the bits it sets */
 	for (int bits = 5; bits <= 8; bits++) {
@@ -124,7 +124,9 @@ static void test_framing_table(void)
 			for (int stop = 1; stop <= 2; stop++) {
 				tcflag_t c = 0;
 
-				snprintf(f, sizeof(f), "%d%c%d", bits, *par, stop);
+				f[0] = (char)('0' + bits);
+				f[1] = *par;
+				f[2] = (char)('0' + stop);
 				CHECK(parse_framing(f, &c));
 				CHECK_EQ(c & CSIZE, sizes[bits - 5]);
 				CHECK_EQ(!!(c & PARENB), *par != 'N');
