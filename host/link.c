@@ -466,7 +466,7 @@ static int renew_join(struct host_stream *s, struct wsc *c, char why[WSC_WHY])
 			break;
 		}
 		/* the new link first: once its answer is here, the old link's bytes are overlap */
-		while ((r = wsc_fill(c, 65536)) > 0)
+		while ((r = wsc_fill(c, MESSAGE_MAX)) > 0)
 			;
 		if (r != -EAGAIN) {
 			snprintf(why, WSC_WHY, "no handshake answer: connection closed");
