@@ -5,6 +5,10 @@
 #include "host/backoff.c"
 #include "test/harness.h"
 
+#ifndef RUN /* a harness that does not count test cases yet */
+#define RUN(call) call
+#endif
+
 #include <stdbool.h>
 
 static void test_jitter_bounds(void)
@@ -53,7 +57,7 @@ static void test_doubling_to_the_cap(void)
 
 int main(void)
 {
-	test_jitter_bounds();
-	test_doubling_to_the_cap();
+	RUN(test_jitter_bounds());
+	RUN(test_doubling_to_the_cap());
 	return harness_done();
 }

@@ -7,6 +7,10 @@
 #include "host/handover.c"
 #include "test/harness.h"
 
+#ifndef RUN /* a harness that does not count test cases yet */
+#define RUN(call) call
+#endif
+
 #define NOW 1000
 
 static uint64_t hash_of(char c)
@@ -131,12 +135,12 @@ static void test_hash_depends_on_type_and_bytes(void)
 
 int main(void)
 {
-	test_overlap_dropped_once();
-	test_repeats_on_purpose_kept();
-	test_first_message_past_overlap_ends_it();
-	test_window();
-	test_bound_keeps_the_tail();
-	test_forget_first();
-	test_hash_depends_on_type_and_bytes();
+	RUN(test_overlap_dropped_once());
+	RUN(test_repeats_on_purpose_kept());
+	RUN(test_first_message_past_overlap_ends_it());
+	RUN(test_window());
+	RUN(test_bound_keeps_the_tail());
+	RUN(test_forget_first());
+	RUN(test_hash_depends_on_type_and_bytes());
 	return harness_done();
 }

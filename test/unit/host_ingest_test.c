@@ -7,6 +7,10 @@
 #include "host/ingest.c"
 #include "test/harness.h"
 
+#ifndef RUN /* a harness that does not count test cases yet */
+#define RUN(call) call
+#endif
+
 static size_t fed_bytes, fed_calls;
 
 static size_t count_feed(void *arg, const char *name, uint8_t opcode, const uint8_t *p, size_t n)
@@ -146,11 +150,11 @@ static void test_feed_names(void)
 
 int main(void)
 {
-	test_ws_key();
-	test_length_body();
-	test_chunked_body();
-	test_until_close();
-	test_api_body_cap();
-	test_feed_names();
+	RUN(test_ws_key());
+	RUN(test_length_body());
+	RUN(test_chunked_body());
+	RUN(test_until_close());
+	RUN(test_api_body_cap());
+	RUN(test_feed_names());
 	return harness_done();
 }

@@ -7,6 +7,10 @@
 #include "host/outbuf.c"
 #include "test/harness.h"
 
+#ifndef RUN /* a harness that does not count test cases yet */
+#define RUN(call) call
+#endif
+
 #include <fcntl.h>
 #include <signal.h>
 
@@ -87,8 +91,8 @@ static void test_flush_partial_then_rest(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	test_frame_round_trip();
-	test_bound();
-	test_flush_partial_then_rest();
+	RUN(test_frame_round_trip());
+	RUN(test_bound());
+	RUN(test_flush_partial_then_rest());
 	return harness_done();
 }
