@@ -7,9 +7,11 @@
  * the access URL "destination" with that token. Rules come from the config file or the API, and
  * each becomes a stream whose source is the feed.
  */
+#define LOG_MODULE "host"
 #include "host/host.h"
 #include "host/ingest.h"
 #include "host/stream.h"
+#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 #include "pkg/wsframe/wsframe.h"
@@ -32,7 +34,7 @@
 #define RULE_FIELD_MAX 1024
 
 struct entry {
-	struct stream *s;
+	struct host_stream *s;
 	bool fatal; /* the command line's stream: its refused token ends the host */
 	bool rule;
 	char id[64];           /* rules: their id */
@@ -46,9 +48,9 @@ struct host {
 	const struct host_opts *o;
 	struct entry e[STREAMS_MAX];
 	size_t n;
-	struct stream *stopping[STREAMS_MAX]; /* asked to stop; freed once their thread ends */
+	struct host_stream *stopping[STREAMS_MAX]; /* asked to stop; freed once their thread ends */
 	size_t n_stopping;
-	struct ingest *ing;
+	struct host_ingest *ing;
 	int ep, sig_fd, done_fd, tick_fd;
 	size_t checked; /* --check: streams and rules checked */
 };
@@ -58,26 +60,26 @@ struct host {
 /* What the relay says on a stream forwarding a feed goes back to that feed's websockets. */
 static void from_relay(void *arg, const char *feed_name, uint8_t opcode, const uint8_t *p, size_t n)
 {
-	ingest_from_relay(arg, feed_name, opcode, p, n);
+	host_ingest_from_relay(arg, feed_name, opcode, p, n);
 }
 
 static int add_stream(struct host *h, const struct host_opts *so, const char *rule_id,
-                      char why[STREAM_WHY])
+                      char why[HOST_STREAM_WHY])
 {
 	struct entry *e;
 	int ret;
 
 	if (h->o->check) {
 		h->checked++;
-		return stream_check(so, why);
+		return host_stream_check(so, why);
 	}
 	if (h->n == STREAMS_MAX) {
-		snprintf(why, STREAM_WHY, "too many streams (at most %d)", STREAMS_MAX);
+		snprintf(why, HOST_STREAM_WHY, "too many streams (at most %d)", STREAMS_MAX);
 		return -ENOSPC;
 	}
 	e = &h->e[h->n];
 	memset(e, 0, sizeof(*e));
-	ret = stream_start(so, h->ing ? from_relay : NULL, h->ing, h->done_fd, &e->s, why);
+	ret = host_stream_start(so, h->ing ? from_relay : NULL, h->ing, h->done_fd, &e->s, why);
 	if (ret)
 		return ret;
 	if (rule_id) {
@@ -92,12 +94,12 @@ static int add_stream(struct host *h, const struct host_opts *so, const char *ru
 /* Stop a stream without waiting for it (an API call must not wait for a connection step). */
 static void remove_entry(struct host *h, size_t i)
 {
-	struct stream *s = h->e[i].s;
+	struct host_stream *s = h->e[i].s;
 
 	h->e[i] = h->e[--h->n];
-	stream_request_stop(s);
+	host_stream_request_stop(s);
 	if (h->n_stopping == STREAMS_MAX)
-		stream_stop(s);
+		host_stream_stop(s);
 	else
 		h->stopping[h->n_stopping++] = s;
 }
@@ -106,8 +108,8 @@ static void remove_entry(struct host *h, size_t i)
 static void reap(struct host *h)
 {
 	for (size_t i = h->n_stopping; i-- > 0;) {
-		if (stream_finished(h->stopping[i])) {
-			stream_stop(h->stopping[i]);
+		if (host_stream_finished(h->stopping[i])) {
+			host_stream_stop(h->stopping[i]);
 			h->stopping[i] = h->stopping[--h->n_stopping];
 		}
 	}
@@ -133,7 +135,7 @@ static const char *string_field(json_t *o, const char *key)
 
 /* A rule {id, stream, destination, token} (token_file or secret_file instead of token are
  * accepted too) as a stream's settings over the top-level ones. */
-static int add_rule(struct host *h, json_t *rule, char why[STREAM_WHY])
+static int add_rule(struct host *h, json_t *rule, char why[HOST_STREAM_WHY])
 {
 	const char *id = string_field(rule, "id"), *feed = string_field(rule, "stream");
 	const char *dest = string_field(rule, "destination"), *token = string_field(rule, "token");
@@ -146,7 +148,7 @@ static int add_rule(struct host *h, json_t *rule, char why[STREAM_WHY])
 
 	if (!json_is_object(rule) || !id || !feed || !dest ||
 	    !(token || token_file || secret_file) || strlen(id) >= sizeof(h->e[0].id)) {
-		snprintf(why, STREAM_WHY,
+		snprintf(why, HOST_STREAM_WHY,
 		         "a rule needs \"id\" (under 64 characters), \"stream\", "
 		         "\"destination\" and \"token\" (strings)");
 		return -EINVAL;
@@ -168,6 +170,13 @@ static int add_rule(struct host *h, json_t *rule, char why[STREAM_WHY])
 		so.token_file = token_file ? strdup(token_file) : NULL;
 		so.secret_file = secret_file ? strdup(secret_file) : NULL;
 		so.video = so.data = NULL;
+		if (!so.name || !so.feed || !so.session || (token && !so.token) ||
+		    (token_file && !so.token_file) || (secret_file && !so.secret_file))
+			ret = -ENOMEM;
+	}
+	if (ret) {
+		snprintf(why, HOST_STREAM_WHY, "rule '%s': out of memory", id);
+	} else {
 		has_old = find_rule(h, id, &old) != NULL;
 		ret = add_stream(h, &so, id, why);
 		/* as practable: a rule with the same id replaces it, once the new one has started
@@ -182,7 +191,7 @@ static int add_rule(struct host *h, json_t *rule, char why[STREAM_WHY])
 }
 
 /* A stream object of the config file over the top-level settings. */
-static int add_config_stream(struct host *h, json_t *obj, size_t index, char why[STREAM_WHY])
+static int add_config_stream(struct host *h, json_t *obj, size_t index, char why[HOST_STREAM_WHY])
 {
 	static const char *const top_only[] = {"streams",   "rules",      "listen",  "config",
 	                                       "log_level", "log_format", "log_file"};
@@ -193,7 +202,7 @@ static int add_config_stream(struct host *h, json_t *obj, size_t index, char why
 	snprintf(source, sizeof(source), "streams[%zu]", index);
 	for (size_t i = 0; i < sizeof(top_only) / sizeof(top_only[0]); i++) {
 		if (json_object_get(obj, top_only[i])) {
-			snprintf(why, STREAM_WHY, "%s: '%s' belongs at the top level", source,
+			snprintf(why, HOST_STREAM_WHY, "%s: '%s' belongs at the top level", source,
 			         top_only[i]);
 			return -EINVAL;
 		}
@@ -202,7 +211,7 @@ static int add_config_stream(struct host *h, json_t *obj, size_t index, char why
 	free(so.name); /* a stream is named by its own object, or its topic */
 	so.name = NULL;
 	if (!ret && cfg_apply_json(&host_opts_table, &so, obj, source, err)) {
-		snprintf(why, STREAM_WHY, "%.250s", err);
+		snprintf(why, HOST_STREAM_WHY, "%.250s", err);
 		ret = -EINVAL;
 	}
 	if (!ret)
@@ -230,15 +239,15 @@ static bool has_feeds(const struct host_opts *o)
 
 static json_t *rule_json(const struct entry *e)
 {
-	return json_pack("{s:s, s:s, s:s}", "id", e->id, "stream", stream_feed(e->s), "destination",
-	                 e->destination);
+	return json_pack("{s:s, s:s, s:s}", "id", e->id, "stream", host_stream_feed(e->s),
+	                 "destination", e->destination);
 }
 
 static json_t *stream_json(const struct entry *e)
 {
-	struct stream_stats st;
+	struct host_stream_stats st;
 
-	stream_stats(e->s, &st);
+	host_stream_stats(e->s, &st);
 	return json_pack(
 	        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 	        "s:I, s:I, s:f, s:f}",
@@ -282,7 +291,7 @@ static int post_rule(struct host *h, const char *body, json_t **out)
 {
 	json_error_t jerr;
 	json_t *rule = json_loads(body, 0, &jerr);
-	char why[STREAM_WHY];
+	char why[HOST_STREAM_WHY];
 	size_t i;
 	int ret;
 
@@ -367,8 +376,8 @@ static size_t feed(void *arg, const char *name, uint8_t opcode, const uint8_t *p
 	size_t taken = 0;
 
 	for (size_t i = 0; i < h->n; i++) {
-		if (strcmp(stream_feed(h->e[i].s), name) == 0) {
-			stream_push(h->e[i].s, opcode, p, n);
+		if (strcmp(host_stream_feed(h->e[i].s), name) == 0) {
+			host_stream_push(h->e[i].s, opcode, p, n);
 			taken++;
 		}
 	}
@@ -379,19 +388,15 @@ static size_t feed(void *arg, const char *name, uint8_t opcode, const uint8_t *p
 
 static void tick(struct host *h)
 {
-	uint64_t n;
-
-	if (read(h->tick_fd, &n, sizeof(n)) < 0) {
-		/* rates are computed below anyway */
-	}
+	host_drain_fd(h->tick_fd); /* rates are computed below anyway */
 	if (h->ing)
-		ingest_tick(h->ing);
+		host_ingest_tick(h->ing);
 	reap(h);
 	for (size_t i = 0; i < h->n; i++) {
 		struct entry *e = &h->e[i];
-		struct stream_stats st;
+		struct host_stream_stats st;
 
-		stream_stats(e->s, &st);
+		host_stream_stats(e->s, &st);
 		e->msgs_per_s = (double)(st.msgs_out - e->last_msgs);
 		e->bytes_per_s = (double)(st.bytes_out - e->last_bytes);
 		e->last_msgs = st.msgs_out;
@@ -401,14 +406,10 @@ static void tick(struct host *h)
 
 static int on_done(struct host *h)
 {
-	uint64_t n;
-
-	if (read(h->done_fd, &n, sizeof(n)) < 0) {
-		/* checked below */
-	}
+	host_drain_fd(h->done_fd); /* checked below */
 	reap(h);
 	for (size_t i = 0; i < h->n; i++)
-		if (h->e[i].fatal && stream_failed(h->e[i].s))
+		if (h->e[i].fatal && host_stream_failed(h->e[i].s))
 			return 1;
 	return -1;
 }
@@ -445,7 +446,7 @@ static int loop(struct host *h)
 			if (p == &h->tick_fd)
 				tick(h);
 			if (p == h->ing)
-				ingest_service(h->ing);
+				host_ingest_service(h->ing);
 		}
 	}
 }
@@ -457,7 +458,7 @@ static int watch(struct host *h, int fd, void *tag)
 	return fd < 0 ? -1 : epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static int setup(struct host *h, char why[STREAM_WHY])
+static int setup(struct host *h, char why[HOST_STREAM_WHY])
 {
 	struct itimerspec second = {{1, 0}, {1, 0}};
 	sigset_t set;
@@ -474,16 +475,16 @@ static int setup(struct host *h, char why[STREAM_WHY])
 	h->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (h->ep < 0 || watch(h, h->sig_fd, &h->sig_fd) || watch(h, h->done_fd, &h->done_fd) ||
 	    watch(h, h->tick_fd, &h->tick_fd) || timerfd_settime(h->tick_fd, 0, &second, NULL)) {
-		snprintf(why, STREAM_WHY, "cannot set up the event loop");
+		snprintf(why, HOST_STREAM_WHY, "cannot set up the event loop");
 		return -EIO;
 	}
 	return 0;
 }
 
-static int start_ingest(struct host *h, char why[STREAM_WHY])
+static int start_ingest(struct host *h, char why[HOST_STREAM_WHY])
 {
 	const struct host_opts *o = h->o;
-	struct ingest_hooks hooks = {h, feed, api};
+	struct host_ingest_hooks hooks = {h, feed, api};
 	int ret;
 	const char *addr = o->listen && *o->listen ? o->listen : NULL;
 
@@ -494,33 +495,34 @@ static int start_ingest(struct host *h, char why[STREAM_WHY])
 	if (!addr)
 		return 0;
 	if (o->check)
-		return ingest_check_listen(addr, why);
-	ret = ingest_new(addr, &hooks, &h->ing, why);
+		return host_ingest_check_listen(addr, why);
+	ret = host_ingest_new(addr, &hooks, &h->ing, why);
 	if (ret)
 		return ret;
 	log_notice("ingest server listening on %s (port %d): POST /ts/NAME, websockets /ws/NAME, "
 	           "API /api/rules and /api/streams",
-	           addr, ingest_port(h->ing));
-	if (watch(h, ingest_fd(h->ing), h->ing)) {
-		snprintf(why, STREAM_WHY, "cannot watch the ingest server: %s", strerror(errno));
+	           addr, host_ingest_port(h->ing));
+	if (watch(h, host_ingest_fd(h->ing), h->ing)) {
+		snprintf(why, HOST_STREAM_WHY, "cannot watch the ingest server: %s",
+		         strerror(errno));
 		return -EIO;
 	}
 	return 0;
 }
 
 /* Streams from the command line, the config file and its rules. */
-static int start_streams(struct host *h, char why[STREAM_WHY])
+static int start_streams(struct host *h, char why[HOST_STREAM_WHY])
 {
 	const struct host_opts *o = h->o;
 	json_t *v;
 	size_t i;
 
 	if (o->streams && !json_is_array(o->streams)) {
-		snprintf(why, STREAM_WHY, "\"streams\" must be an array of objects");
+		snprintf(why, HOST_STREAM_WHY, "\"streams\" must be an array of objects");
 		return -EINVAL;
 	}
 	if (o->rules && !json_is_array(o->rules)) {
-		snprintf(why, STREAM_WHY, "\"rules\" must be an array of objects");
+		snprintf(why, HOST_STREAM_WHY, "\"rules\" must be an array of objects");
 		return -EINVAL;
 	}
 	if (o->session && *o->session) {
@@ -536,15 +538,15 @@ static int start_streams(struct host *h, char why[STREAM_WHY])
 	}
 	json_array_foreach(o->rules, i, v)
 	{
-		char rwhy[STREAM_WHY];
+		char rwhy[HOST_STREAM_WHY];
 
 		if (add_rule(h, v, rwhy)) {
-			snprintf(why, STREAM_WHY, "rules[%zu]: %.100s", i, rwhy);
+			snprintf(why, HOST_STREAM_WHY, "rules[%zu]: %.100s", i, rwhy);
 			return -EINVAL;
 		}
 	}
 	if (!h->n && !h->ing && !h->checked) {
-		snprintf(why, STREAM_WHY,
+		snprintf(why, HOST_STREAM_WHY,
 		         "nothing to do: give --session with --video, --data or --feed, or "
 		         "a --config file with streams or rules");
 		return -EINVAL;
@@ -558,8 +560,8 @@ static void teardown(struct host *h)
 	while (h->n)
 		remove_entry(h, h->n - 1);
 	while (h->n_stopping)
-		stream_stop(h->stopping[--h->n_stopping]);
-	ingest_free(h->ing);
+		host_stream_stop(h->stopping[--h->n_stopping]);
+	host_ingest_free(h->ing);
 	for (int i = 0, fds[] = {h->ep, h->sig_fd, h->done_fd, h->tick_fd}; i < 4; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -568,7 +570,7 @@ static void teardown(struct host *h)
 int host_run(const struct host_opts *o)
 {
 	struct host h = {.o = o, .ep = -1, .sig_fd = -1, .done_fd = -1, .tick_fd = -1};
-	char why[STREAM_WHY] = "";
+	char why[HOST_STREAM_WHY] = "";
 	int ret;
 
 	ret = setup(&h, why) ? 1 : 0;

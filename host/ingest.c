@@ -11,7 +11,9 @@
  *        --/api/...--> API_BODY (collected, at most 64 KiB) --complete--> answer, close
  *        --anything else--> answer 4xx, close
  */
+#define LOG_MODULE "ingest"
 #include "host/ingest.h"
+#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/http1/http1.h"
 #include "pkg/log/log.h"
@@ -32,6 +34,10 @@
 
 #include <openssl/crypto.h>
 
+#define NS_PER_MS    1000000
+#define API_BODY_MAX (64 * 1024) /* a REST body */
+#define REQUEST_MS   10000       /* for a request head or an API body: then 408 */
+#define ANSWER_MS    20000       /* for the client to read an answer: then closed */
 #define IN_MAX       (64 * 1024)
 #define HEAD_MAX     (16 * 1024)
 #define OUT_MAX      (4 << 20)
@@ -63,6 +69,7 @@ struct conn {
 	const char *allow; /* an Allow header for a 405 */
 	bool unclaimed;    /* told once that nothing forwards this feed */
 	uint64_t dropped;
+	bool closed; /* closed in this loop pass; freed at its end (see reap) */
 	struct conn *next;
 };
 
@@ -79,20 +86,23 @@ struct outbox {
 	uint64_t dropped;
 };
 
-struct ingest {
-	struct ingest_hooks hooks;
+struct host_ingest {
+	struct host_ingest_hooks hooks;
 	int ep, lfd, ev_fd, port;
 	bool paused; /* out of file descriptors: the listener rests until the next tick */
 	struct conn *conns;
 	size_t n_conns;
+	/* closed connections, freed at the end of the loop pass: an event later in the same
+	 * epoll batch may still point at one (redis's freeClientAsync, libuv's closing handles) */
+	struct conn *closed;
 	struct outbox box;
 };
 
 /* ---- output ---- */
 
-static void conn_close(struct ingest *g, struct conn *c);
+static void conn_close(struct host_ingest *g, struct conn *c);
 
-static void arm_out(struct ingest *g, struct conn *c, bool on)
+static void arm_out(struct host_ingest *g, struct conn *c, bool on)
 {
 	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
 
@@ -101,7 +111,7 @@ static void arm_out(struct ingest *g, struct conn *c, bool on)
 }
 
 /* Write what is buffered; false when the connection failed. */
-static bool flush_out(struct ingest *g, struct conn *c)
+static bool flush_out(struct host_ingest *g, struct conn *c)
 {
 	while (c->out_off < c->out_len) {
 		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
@@ -231,16 +241,16 @@ static void answer_error(struct conn *c, int status, const char *code, const cha
 
 /* ---- feeds and websockets ---- */
 
-static void to_feed(struct ingest *g, struct conn *c, uint8_t opcode, const uint8_t *p, size_t n)
+static void to_feed(struct host_ingest *g, struct conn *c, uint8_t opcode, const uint8_t *p,
+                    size_t n)
 {
 	if (!g->hooks.feed(g->hooks.arg, c->feed, opcode, p, n) && !c->unclaimed) {
-		log_warn("ingest: no stream or rule forwards feed '%s': its data is discarded",
-		         c->feed);
+		log_warn("no stream or rule forwards feed '%s': its data is discarded", c->feed);
 		c->unclaimed = true;
 	}
 }
 
-bool ingest_feed_name_ok(const char *p, size_t n)
+bool host_ingest_feed_name_ok(const char *p, size_t n)
 {
 	if (n == 0 || n >= FEED_MAX)
 		return false;
@@ -251,10 +261,11 @@ bool ingest_feed_name_ok(const char *p, size_t n)
 	return true;
 }
 
-static bool ws_frame(struct ingest *g, struct conn *c, const struct ws_frame *f, const uint8_t *p);
+static bool ws_frame(struct host_ingest *g, struct conn *c, const struct ws_frame *f,
+                     const uint8_t *p);
 
 /* Read websocket frames from c->in; false when the connection is to go. */
-static bool ws_input(struct ingest *g, struct conn *c)
+static bool ws_input(struct host_ingest *g, struct conn *c)
 {
 	size_t off = 0;
 	struct ws_frame f;
@@ -291,7 +302,8 @@ static bool ws_fail(struct conn *c, uint16_t code)
 }
 
 /* One frame from a local websocket; false when the connection is to go. */
-static bool ws_frame(struct ingest *g, struct conn *c, const struct ws_frame *f, const uint8_t *p)
+static bool ws_frame(struct host_ingest *g, struct conn *c, const struct ws_frame *f,
+                     const uint8_t *p)
 {
 	size_t n = (size_t)f->payload_len;
 	int r;
@@ -351,14 +363,15 @@ static void start_ws(struct conn *c, size_t head_len)
 	memmove(c->in, c->in + head_len, c->in_len - head_len);
 	c->in_len -= head_len;
 	c->state = C_WS;
-	log_notice("ingest: local websocket on feed '%s'", c->feed);
+	log_notice("local websocket on feed '%s'", c->feed);
 }
 
 /* ---- bodies ---- */
 
 /* Take body bytes from c->in: feed them (C_BODY) or collect them (C_API_BODY). Returns 1 when
- * the body is complete, 0 for more, -1 on malformed framing. */
-static int take_body(struct ingest *g, struct conn *c)
+ * the body is complete, 0 for more, -1 on malformed framing, -2 when an API body passes
+ * API_BODY_MAX (or no memory is left for it). */
+static int take_body(struct host_ingest *g, struct conn *c)
 {
 	size_t n = c->in_len, used = n;
 	bool done = false;
@@ -379,7 +392,7 @@ static int take_body(struct ingest *g, struct conn *c)
 	if (data > 0 && c->state == C_BODY) {
 		to_feed(g, c, WS_BINARY, c->in, (size_t)data);
 	} else if (data > 0) {
-		if (c->msg_len + (size_t)data > 64 * 1024)
+		if (c->msg_len + (size_t)data > API_BODY_MAX)
 			return -2;
 		uint8_t *q = realloc(c->msg, c->msg_len + (size_t)data + 1);
 
@@ -394,7 +407,7 @@ static int take_body(struct ingest *g, struct conn *c)
 	return done;
 }
 
-static void call_api(struct ingest *g, struct conn *c)
+static void call_api(struct host_ingest *g, struct conn *c)
 {
 	json_t *out = NULL;
 	char *body = NULL;
@@ -416,7 +429,7 @@ static void call_api(struct ingest *g, struct conn *c)
 	json_decref(out);
 }
 
-static void body_input(struct ingest *g, struct conn *c)
+static void body_input(struct host_ingest *g, struct conn *c)
 {
 	int r = take_body(g, c);
 
@@ -427,14 +440,14 @@ static void body_input(struct ingest *g, struct conn *c)
 	} else if (r == 1 && c->state == C_API_BODY) {
 		call_api(g, c);
 	} else if (r == 1) {
-		log_notice("ingest: POST to feed '%s' ended", c->feed);
+		log_notice("POST to feed '%s' ended", c->feed);
 		answer(c, 204, NULL);
 	}
 }
 
 /* ---- request heads ---- */
 
-static void route(struct ingest *g, struct conn *c, size_t head_len)
+static void route(struct host_ingest *g, struct conn *c, size_t head_len)
 {
 	struct http1_req *r = &c->req;
 	bool ts = r->path.len > 4 && memcmp(r->path.p, "/ts/", 4) == 0;
@@ -447,7 +460,7 @@ static void route(struct ingest *g, struct conn *c, size_t head_len)
 	snprintf(c->path, sizeof(c->path), "%.*s", (int)r->path.len, r->path.p);
 	c->body_left = r->chunked ? -1 : r->content_length >= 0 ? r->content_length : 0;
 	if (ts || ws) {
-		if (!ingest_feed_name_ok(r->path.p + 4, r->path.len - 4)) {
+		if (!host_ingest_feed_name_ok(r->path.p + 4, r->path.len - 4)) {
 			answer_error(c, 400, "bad-feed",
 			             "feed names are 1 to 63 of A-Z a-z 0-9 . _ -");
 			return;
@@ -475,7 +488,7 @@ static void route(struct ingest *g, struct conn *c, size_t head_len)
 		if (!sized)
 			c->body_left = -2; /* HTTP/1.0 style: until the peer closes */
 		c->state = C_BODY;
-		log_notice("ingest: POST to feed '%s'", c->feed);
+		log_notice("POST to feed '%s'", c->feed);
 	} else if (api) {
 		if (!sized && post) {
 			answer_error(c, 411, "length-required", "POST needs a length or chunks");
@@ -489,7 +502,7 @@ static void route(struct ingest *g, struct conn *c, size_t head_len)
 	body_input(g, c);
 }
 
-static void head_input(struct ingest *g, struct conn *c)
+static void head_input(struct host_ingest *g, struct conn *c)
 {
 	int r = http1_parse_request(c->in, c->in_len, &c->req);
 
@@ -506,29 +519,46 @@ static void head_input(struct ingest *g, struct conn *c)
 
 /* ---- connections ---- */
 
-static void conn_close(struct ingest *g, struct conn *c)
+/* Close @c now (socket, epoll, the list) and free it at the end of the loop pass (reap). */
+static void conn_close(struct host_ingest *g, struct conn *c)
 {
 	struct conn **pp = &g->conns;
 
+	if (c->closed)
+		return;
 	while (*pp && *pp != c)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = c->next;
 	if (c->state == C_WS)
-		log_notice("ingest: local websocket on feed '%s' gone", c->feed);
+		log_notice("local websocket on feed '%s' gone", c->feed);
 	if (c->dropped)
-		log_warn("ingest: %llu messages for a slow local websocket on '%s' were dropped",
+		log_warn("%llu messages for a slow local websocket on '%s' were dropped",
 		         (unsigned long long)c->dropped, c->feed);
 	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	free(c->msg);
-	wsframe_message_release(&c->wsm);
-	free(c->out);
-	free(c);
+	c->fd = -1;
+	c->closed = true;
+	c->next = g->closed;
+	g->closed = c;
 	g->n_conns--;
 }
 
-static void conn_input(struct ingest *g, struct conn *c)
+/* Free the connections closed during this loop pass. */
+static void reap(struct host_ingest *g)
+{
+	while (g->closed) {
+		struct conn *c = g->closed;
+
+		g->closed = c->next;
+		free(c->msg);
+		wsframe_message_release(&c->wsm);
+		free(c->out);
+		free(c);
+	}
+}
+
+static void conn_input(struct host_ingest *g, struct conn *c)
 {
 	ssize_t n = recv(c->fd, c->in + c->in_len, IN_MAX - c->in_len, MSG_DONTWAIT);
 
@@ -536,7 +566,7 @@ static void conn_input(struct ingest *g, struct conn *c)
 		return;
 	if (n <= 0) {
 		if (c->state == C_BODY && c->body_left == -2)
-			log_notice("ingest: POST to feed '%s' ended", c->feed);
+			log_notice("POST to feed '%s' ended", c->feed);
 		conn_close(g, c);
 		return;
 	}
@@ -553,7 +583,7 @@ static void conn_input(struct ingest *g, struct conn *c)
 		conn_close(g, c);
 }
 
-static void accept_conns(struct ingest *g)
+static void accept_conns(struct host_ingest *g)
 {
 	for (;;) {
 		int fd = accept4(g->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -562,20 +592,19 @@ static void accept_conns(struct ingest *g)
 
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 			/* the listener would stay readable and spin the loop: rest it a second */
-			log_warn("ingest: out of file descriptors: not accepting for a second");
+			log_warn("out of file descriptors: not accepting for a second");
 			epoll_ctl(g->ep, EPOLL_CTL_DEL, g->lfd, NULL);
 			g->paused = true;
 		}
 		if (fd < 0)
 			return;
 		if (g->n_conns >= CONNS_MAX || !(c = calloc(1, sizeof(*c)))) {
-			log_warn("ingest: too many local connections (%d): refusing one",
-			         CONNS_MAX);
+			log_warn("too many local connections (%d): refusing one", CONNS_MAX);
 			close(fd);
 			continue;
 		}
 		c->fd = fd;
-		c->since_ms = clock_mono_ns() / 1000000;
+		c->since_ms = clock_mono_ns() / NS_PER_MS;
 		ev.data.ptr = c;
 		if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev)) {
 			close(fd);
@@ -590,12 +619,11 @@ static void accept_conns(struct ingest *g)
 
 /* ---- from the relay ---- */
 
-void ingest_from_relay(struct ingest *g, const char *feed, uint8_t opcode, const uint8_t *p,
-                       size_t n)
+void host_ingest_from_relay(struct host_ingest *g, const char *feed, uint8_t opcode,
+                            const uint8_t *p, size_t n)
 {
 	struct outbox *b = &g->box;
 	uint8_t *copy = malloc(n ? n : 1);
-	uint64_t one = 1;
 	bool ok;
 
 	if (copy && n)
@@ -617,12 +645,11 @@ void ingest_from_relay(struct ingest *g, const char *feed, uint8_t opcode, const
 	pthread_mutex_unlock(&b->lock);
 	if (!ok)
 		free(copy);
-	else if (write(g->ev_fd, &one, sizeof(one)) < 0) {
-		/* saturated: the main thread has it queued anyway */
-	}
+	else
+		host_wake(g->ev_fd);
 }
 
-static void deliver(struct ingest *g, const struct omsg *m)
+static void deliver(struct host_ingest *g, const struct omsg *m)
 {
 	for (struct conn *c = g->conns, *next; c; c = next) {
 		next = c->next;
@@ -635,14 +662,11 @@ static void deliver(struct ingest *g, const struct omsg *m)
 	}
 }
 
-static void drain_outbox(struct ingest *g)
+static void drain_outbox(struct host_ingest *g)
 {
 	struct outbox *b = &g->box;
-	uint64_t ticks;
 
-	if (read(g->ev_fd, &ticks, sizeof(ticks)) < 0) {
-		/* nothing new */
-	}
+	host_drain_fd(g->ev_fd);
 	for (;;) {
 		struct omsg m;
 
@@ -663,27 +687,29 @@ static void drain_outbox(struct ingest *g)
 
 /* ---- the server ---- */
 
-void ingest_tick(struct ingest *g)
+void host_ingest_tick(struct host_ingest *g)
 {
-	int64_t now = clock_mono_ns() / 1000000;
+	int64_t now = clock_mono_ns() / NS_PER_MS;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g->lfd};
 
 	if (g->paused && !epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &ev))
 		g->paused = false;
 	for (struct conn *c = g->conns, *next; c; c = next) {
 		next = c->next;
-		if ((c->state == C_HEAD || c->state == C_API_BODY) && now - c->since_ms > 10000) {
+		if ((c->state == C_HEAD || c->state == C_API_BODY) &&
+		    now - c->since_ms > REQUEST_MS) {
 			c->allow = NULL;
 			answer_error(c, 408, "timeout", "no complete request within 10 s");
 			if (!flush_out(g, c) || !c->out_len)
 				conn_close(g, c);
-		} else if (c->state == C_DONE && now - c->since_ms > 20000) {
+		} else if (c->state == C_DONE && now - c->since_ms > ANSWER_MS) {
 			conn_close(g, c); /* an answer nobody reads */
 		}
 	}
+	reap(g);
 }
 
-void ingest_service(struct ingest *g)
+void host_ingest_service(struct host_ingest *g)
 {
 	struct epoll_event evs[16];
 	int n = epoll_wait(g->ep, evs, 16, 0);
@@ -698,14 +724,8 @@ void ingest_service(struct ingest *g)
 		} else {
 			struct conn *c = p;
 
-			/* a connection closed by an earlier event of this batch is not in the list:
-			 * only handle live ones */
-			bool live = false;
-
-			for (struct conn *k = g->conns; k && !live; k = k->next)
-				live = k == c;
-			if (!live)
-				continue;
+			if (c->closed)
+				continue; /* by an earlier event of this batch; freed below */
 			if (evs[i].events & EPOLLOUT) {
 				if (!flush_out(g, c) || (c->state == C_DONE && !c->out_len)) {
 					conn_close(g, c);
@@ -716,6 +736,7 @@ void ingest_service(struct ingest *g)
 				conn_input(g, c);
 		}
 	}
+	reap(g);
 }
 
 /* "IP:PORT" as a numeric address. 0 or -EINVAL with @why; free *@res with freeaddrinfo(). */
@@ -740,7 +761,7 @@ static int resolve_listen(const char *listen_addr, struct addrinfo **res, char w
 	return -EINVAL;
 }
 
-int ingest_check_listen(const char *listen_addr, char why[160])
+int host_ingest_check_listen(const char *listen_addr, char why[160])
 {
 	struct addrinfo *res;
 	int ret = resolve_listen(listen_addr, &res, why);
@@ -749,7 +770,7 @@ int ingest_check_listen(const char *listen_addr, char why[160])
 	return ret;
 }
 
-static int open_listener(struct ingest *g, const char *listen_addr, char why[160])
+static int open_listener(struct host_ingest *g, const char *listen_addr, char why[160])
 {
 	struct addrinfo *res;
 	struct sockaddr_storage ss;
@@ -772,10 +793,10 @@ static int open_listener(struct ingest *g, const char *listen_addr, char why[160
 	return 0;
 }
 
-int ingest_new(const char *listen_addr, const struct ingest_hooks *hooks, struct ingest **out,
-               char why[160])
+int host_ingest_new(const char *listen_addr, const struct host_ingest_hooks *hooks,
+                    struct host_ingest **out, char why[160])
 {
-	struct ingest *g = calloc(1, sizeof(*g));
+	struct host_ingest *g = calloc(1, sizeof(*g));
 	struct epoll_event ev = {.events = EPOLLIN};
 	int ret;
 
@@ -801,29 +822,30 @@ int ingest_new(const char *listen_addr, const struct ingest_hooks *hooks, struct
 			snprintf(why, 160, "cannot set up the ingest server");
 	}
 	if (ret) {
-		ingest_free(g);
+		host_ingest_free(g);
 		return ret < 0 ? ret : -EIO;
 	}
 	*out = g;
 	return 0;
 }
 
-int ingest_fd(const struct ingest *g)
+int host_ingest_fd(const struct host_ingest *g)
 {
 	return g->ep;
 }
 
-int ingest_port(const struct ingest *g)
+int host_ingest_port(const struct host_ingest *g)
 {
 	return g->port;
 }
 
-void ingest_free(struct ingest *g)
+void host_ingest_free(struct host_ingest *g)
 {
 	if (!g)
 		return;
 	while (g->conns)
 		conn_close(g, g->conns);
+	reap(g);
 	for (size_t i = 0; i < g->box.n; i++)
 		free(g->box.m[(g->box.head + i) % OUTBOX_MAX].p);
 	pthread_mutex_destroy(&g->box.lock);

@@ -8,7 +8,7 @@
  *                   topics that feed goes to is sent back to it
  *   /api/...        the REST API, answered by the caller's hook (host.c: rules and streams)
  *
- * It runs on the main thread with its own epoll set, which the caller watches (ingest_fd()).
+ * It runs on the main thread with its own epoll set, which the caller watches (host_ingest_fd()).
  */
 #ifndef RELAY_HOST_INGEST_H
 #define RELAY_HOST_INGEST_H
@@ -19,9 +19,9 @@
 
 #include <jansson.h>
 
-struct ingest;
+struct host_ingest;
 
-struct ingest_hooks {
+struct host_ingest_hooks {
 	void *arg;
 	/* A message for feed @name from a local client (main thread); returns how many streams
 	 * took it. */
@@ -33,30 +33,30 @@ struct ingest_hooks {
 
 /* Listen on @listen ("127.0.0.1:8888", "[::1]:8888"). 0, or with a reason in @why: -EINVAL for
  * a malformed address, -EADDRINUSE when it cannot be bound, -EIO. */
-int ingest_new(const char *listen, const struct ingest_hooks *hooks, struct ingest **out,
-               char why[160]);
+int host_ingest_new(const char *listen, const struct host_ingest_hooks *hooks,
+                    struct host_ingest **out, char why[160]);
 
 /* Check @listen's form without binding (relay host --check). 0 or -EINVAL with @why. */
-int ingest_check_listen(const char *listen, char why[160]);
+int host_ingest_check_listen(const char *listen, char why[160]);
 
-/* The epoll fd to watch for EPOLLIN; then call ingest_service(). */
-int ingest_fd(const struct ingest *g);
-void ingest_service(struct ingest *g);
+/* The epoll fd to watch for EPOLLIN; then call host_ingest_service(). */
+int host_ingest_fd(const struct host_ingest *g);
+void host_ingest_service(struct host_ingest *g);
 
 /* Once a second: requests that do not complete within 10 s get 408 and are closed. */
-void ingest_tick(struct ingest *g);
+void host_ingest_tick(struct host_ingest *g);
 
 /* The port actually bound (for listen addresses with port 0). */
-int ingest_port(const struct ingest *g);
+int host_ingest_port(const struct host_ingest *g);
 
 /* What the relay said on a topic fed by @feed, for the local websockets of that feed. Any
  * thread; dropped (and counted) when the hand-over queue is full. */
-void ingest_from_relay(struct ingest *g, const char *feed, uint8_t opcode, const uint8_t *p,
-                       size_t n);
+void host_ingest_from_relay(struct host_ingest *g, const char *feed, uint8_t opcode,
+                            const uint8_t *p, size_t n);
 
-void ingest_free(struct ingest *g);
+void host_ingest_free(struct host_ingest *g);
 
 /* true for a feed name: 1 to 63 of A-Z a-z 0-9 . _ - */
-bool ingest_feed_name_ok(const char *p, size_t n);
+bool host_ingest_feed_name_ok(const char *p, size_t n);
 
 #endif

@@ -3,6 +3,7 @@
  * RELAY_HOST_* variables, the config file's top level and each of its streams. practable's host
  * scripts set RELAY_HOST_SESSION and RELAY_HOST_TOKEN.
  */
+#define LOG_MODULE "host" /* nothing here logs */
 #include "host/host.h"
 
 #include <stddef.h>

@@ -13,17 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct stream;
+struct host_stream;
 
-/* Room for the one-line reasons given by stream_start() and stream_check(). */
-#define STREAM_WHY 256
+/* Room for the one-line reasons given by host_stream_start() and host_stream_check(). */
+#define HOST_STREAM_WHY 256
 
 /* A message from the relay for the stream's ingest feed; called on the stream's thread. */
-typedef void (*stream_relay_fn)(void *arg, const char *feed, uint8_t opcode, const uint8_t *p,
-                                size_t n);
+typedef void (*host_stream_relay_fn)(void *arg, const char *feed, uint8_t opcode, const uint8_t *p,
+                                     size_t n);
 
 /* Counters and states of a stream, for the local API (a snapshot). */
-struct stream_stats {
+struct host_stream_stats {
 	char name[64], feed[64], topic[128];
 	const char *relay, *device, *video; /* "up", "down", "refused", "none" */
 	char last_error[256];
@@ -40,32 +40,32 @@ struct stream_stats {
  * what the relay says when the stream forwards a feed. @done_fd is written (eventfd) when the
  * stream gives up for good (a refused token) and when its thread ends.
  */
-int stream_start(const struct host_opts *o, stream_relay_fn fn, void *arg, int done_fd,
-                 struct stream **out, char why[STREAM_WHY]);
+int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg, int done_fd,
+                      struct host_stream **out, char why[HOST_STREAM_WHY]);
 
-/* Check @o as stream_start() would, without starting anything. 0 or -EINVAL with @why. */
-int stream_check(const struct host_opts *o, char why[STREAM_WHY]);
+/* Check @o as host_stream_start() would, without starting anything. 0 or -EINVAL with @why. */
+int host_stream_check(const struct host_opts *o, char why[HOST_STREAM_WHY]);
 
 /* Ask the stream to stop without waiting: its thread closes the relay link (1000), ends and
  * writes the done fd. A thread inside a connection step ends when that step does (--timeout). */
-void stream_request_stop(struct stream *s);
+void host_stream_request_stop(struct host_stream *s);
 
-/* true once the stream's thread has ended (stream_stop() then returns at once). */
-bool stream_finished(const struct stream *s);
+/* true once the stream's thread has ended (host_stream_stop() then returns at once). */
+bool host_stream_finished(const struct host_stream *s);
 
 /* Stop (waiting for the thread) and free. NULL is fine. */
-void stream_stop(struct stream *s);
+void host_stream_stop(struct host_stream *s);
 
 /* Queue a message from the local feed for the relay (any thread). Counted as dropped when the
  * queue is full. */
-void stream_push(struct stream *s, uint8_t opcode, const uint8_t *p, size_t n);
+void host_stream_push(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);
 
-const char *stream_name(const struct stream *s);
-const char *stream_feed(const struct stream *s);
+const char *host_stream_name(const struct host_stream *s);
+const char *host_stream_feed(const struct host_stream *s);
 
 /* true once the stream has given up (its token was refused). */
-bool stream_failed(const struct stream *s);
+bool host_stream_failed(const struct host_stream *s);
 
-void stream_stats(struct stream *s, struct stream_stats *out);
+void host_stream_stats(struct host_stream *s, struct host_stream_stats *out);
 
 #endif

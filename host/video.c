@@ -6,6 +6,7 @@
  * the test pattern drawn here, or libavdevice (v4l2, lavfi) decoded and scaled with swscale.
  * ffmpeg 5.1 APIs (send/receive, write_packet with a non-const buffer).
  */
+#define LOG_MODULE "video"
 #include "host/video.h"
 
 #include <dlfcn.h>
@@ -28,7 +29,7 @@
 
 enum video_fmt { FMT_TS, FMT_ANNEXB, FMT_FMP4 };
 
-struct video_enc {
+struct host_video_enc {
 	AVCodecContext *cc;
 	AVFormatContext *oc; /* NULL for Annex-B: packets leave as they are */
 	AVStream *st;
@@ -42,7 +43,7 @@ struct video_enc {
 	bool out_full; /* OUT_MAX reached: the chunk is dropped */
 	uint8_t *init; /* fmp4: ftyp+moov, put before every keyframe's fragment */
 	size_t init_len;
-	video_emit_fn emit;
+	host_video_emit_fn emit;
 	void *arg;
 };
 
@@ -66,8 +67,8 @@ static void draw_bits(uint8_t *y, int stride, int row, uint64_t value, int bits)
 	}
 }
 
-void video_draw_test_pattern(uint8_t *y, int stride, int width, int height, int64_t n,
-                             int64_t time_ms)
+void host_video_draw_test_pattern(uint8_t *y, int stride, int width, int height, int64_t n,
+                                  int64_t time_ms)
 {
 	int bar = width / 8, x = (int)((n * 8) % (width - bar));
 
@@ -94,7 +95,7 @@ static uint64_t read_bits(const uint8_t *y, int stride, int row, int bits)
 	return v;
 }
 
-void video_read_stamp(const uint8_t *y, int stride, uint32_t *n, uint64_t *time_ms)
+void host_video_read_stamp(const uint8_t *y, int stride, uint32_t *n, uint64_t *time_ms)
 {
 	*n = (uint32_t)read_bits(y, stride, 0, VIDEO_FRAME_BITS);
 	*time_ms = read_bits(y, stride, 1, VIDEO_TIME_BITS);
@@ -102,7 +103,7 @@ void video_read_stamp(const uint8_t *y, int stride, uint32_t *n, uint64_t *time_
 
 /* ---- encoding ---- */
 
-static int append(struct video_enc *e, const uint8_t *p, size_t n)
+static int append(struct host_video_enc *e, const uint8_t *p, size_t n)
 {
 	if (e->out_len + n > e->out_cap) {
 		size_t cap = (e->out_len + n) * 2 > OUT_MAX ? OUT_MAX : (e->out_len + n) * 2;
@@ -122,12 +123,13 @@ static int append(struct video_enc *e, const uint8_t *p, size_t n)
 
 static int write_packet(void *opaque, uint8_t *buf, int size)
 {
-	struct video_enc *e = opaque;
+	struct host_video_enc *e = opaque;
 
 	return append(e, buf, (size_t)size) ? AVERROR(ENOMEM) : size;
 }
 
-static int parse_kind(const struct video_opts *o, bool *h264, enum video_fmt *fmt, char why[160])
+static int parse_kind(const struct host_video_opts *o, bool *h264, enum video_fmt *fmt,
+                      char why[160])
 {
 	const char *c = o->codec && *o->codec ? o->codec : "mpeg1";
 	const char *f = o->format && *o->format ? o->format : NULL;
@@ -157,7 +159,7 @@ static int parse_kind(const struct video_opts *o, bool *h264, enum video_fmt *fm
 	return 0;
 }
 
-static void set_common(AVCodecContext *cc, const struct video_opts *o)
+static void set_common(AVCodecContext *cc, const struct host_video_opts *o)
 {
 	cc->width = o->width;
 	cc->height = o->height;
@@ -169,7 +171,7 @@ static void set_common(AVCodecContext *cc, const struct video_opts *o)
 	cc->max_b_frames = 0; /* no reordering */
 }
 
-static int open_mpeg1(struct video_enc *e, const struct video_opts *o, char why[160])
+static int open_mpeg1(struct host_video_enc *e, const struct host_video_opts *o, char why[160])
 {
 	const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MPEG1VIDEO);
 
@@ -190,7 +192,7 @@ static int open_mpeg1(struct video_enc *e, const struct video_opts *o, char why[
 	return 0;
 }
 
-static int open_h264(struct video_enc *e, const struct video_opts *o, char why[160])
+static int open_h264(struct host_video_enc *e, const struct host_video_opts *o, char why[160])
 {
 	const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
 	AVDictionary *opts = NULL;
@@ -222,7 +224,7 @@ static int open_h264(struct video_enc *e, const struct video_opts *o, char why[1
 	return 0;
 }
 
-static int open_muxer(struct video_enc *e, char why[160])
+static int open_muxer(struct host_video_enc *e, char why[160])
 {
 	const char *name = e->fmt == FMT_TS ? "mpegts" : "mp4";
 	AVDictionary *opts = NULL;
@@ -259,10 +261,10 @@ static int open_muxer(struct video_enc *e, char why[160])
 	return 0;
 }
 
-int video_enc_new(const struct video_opts *o, video_emit_fn emit, void *arg, struct video_enc **out,
-                  char why[160])
+int host_video_enc_new(const struct host_video_opts *o, host_video_emit_fn emit, void *arg,
+                       struct host_video_enc **out, char why[160])
 {
-	struct video_enc *e = av_mallocz(sizeof(*e));
+	struct host_video_enc *e = av_mallocz(sizeof(*e));
 	bool h264 = false;
 	int ret;
 
@@ -276,7 +278,7 @@ int video_enc_new(const struct video_opts *o, video_emit_fn emit, void *arg, str
 	    o->height < 64 || o->fps < 1 || o->fps > 60) {
 		snprintf(why, 160, "video size must be even and at least %dx64, fps 1 to 60",
 		         VIDEO_TIME_BITS * VIDEO_BLOCK);
-		video_enc_free(e);
+		host_video_enc_free(e);
 		return -EINVAL;
 	}
 	ret = parse_kind(o, &h264, &e->fmt, why);
@@ -298,7 +300,7 @@ int video_enc_new(const struct video_opts *o, video_emit_fn emit, void *arg, str
 		}
 	}
 	if (ret) {
-		video_enc_free(e);
+		host_video_enc_free(e);
 		return ret;
 	}
 	*out = e;
@@ -306,7 +308,7 @@ int video_enc_new(const struct video_opts *o, video_emit_fn emit, void *arg, str
 }
 
 /* Mux one packet and flush it (TS packets; an MP4 fragment), then emit the chunk. */
-static int mux(struct video_enc *e, bool key)
+static int mux(struct host_video_enc *e, bool key)
 {
 	int ret;
 
@@ -326,7 +328,7 @@ static int mux(struct video_enc *e, bool key)
 }
 
 /* Drain encoded packets, one chunk each. */
-static int drain(struct video_enc *e)
+static int drain(struct host_video_enc *e)
 {
 	int ret;
 
@@ -346,7 +348,7 @@ static int drain(struct video_enc *e)
 }
 
 /* Encode the picture in e->frame. */
-static int encode(struct video_enc *e)
+static int encode(struct host_video_enc *e)
 {
 	e->frame->pts = e->pts++;
 	if (avcodec_send_frame(e->cc, e->frame) < 0)
@@ -354,13 +356,13 @@ static int encode(struct video_enc *e)
 	return drain(e);
 }
 
-int video_enc_test_frame(struct video_enc *e, int64_t n, int64_t time_ms)
+int host_video_enc_test_frame(struct host_video_enc *e, int64_t n, int64_t time_ms)
 {
 	AVFrame *f = e->frame;
 
 	if (av_frame_make_writable(f) < 0)
 		return -ENOMEM;
-	video_draw_test_pattern(f->data[0], f->linesize[0], f->width, f->height, n, time_ms);
+	host_video_draw_test_pattern(f->data[0], f->linesize[0], f->width, f->height, n, time_ms);
 	for (int r = 0; r < f->height / 2; r++) {
 		memset(f->data[1] + (size_t)r * (size_t)f->linesize[1], 128, (size_t)f->width / 2);
 		memset(f->data[2] + (size_t)r * (size_t)f->linesize[2], 128, (size_t)f->width / 2);
@@ -368,7 +370,7 @@ int video_enc_test_frame(struct video_enc *e, int64_t n, int64_t time_ms)
 	return encode(e);
 }
 
-void video_enc_free(struct video_enc *e)
+void host_video_enc_free(struct host_video_enc *e)
 {
 	if (!e)
 		return;
@@ -392,7 +394,7 @@ void video_enc_free(struct video_enc *e)
 
 #define CAMERA_POLL_MS 5 /* how often a camera opened non-blocking is asked for a frame */
 
-struct video_src {
+struct host_video_src {
 	bool test;
 	const atomic_bool *stop;
 	char spec[64]; /* for messages (shortened) */
@@ -438,8 +440,8 @@ static int av_errno(int err)
 	return err < 0 && err > -4096 ? err : -EIO;
 }
 
-static int open_input(struct video_src *s, const char *fmt, const char *url,
-                      const struct video_opts *o, const char *what, char why[160])
+static int open_input(struct host_video_src *s, const char *fmt, const char *url,
+                      const struct host_video_opts *o, const char *what, char why[160])
 {
 	const AVInputFormat *ifmt = av_find_input_format(fmt);
 	AVDictionary *opts = NULL;
@@ -470,7 +472,7 @@ static int open_input(struct video_src *s, const char *fmt, const char *url,
 	return 0;
 }
 
-static int open_decoder(struct video_src *s, char why[160])
+static int open_decoder(struct host_video_src *s, char why[160])
 {
 	const AVCodec *dec;
 	AVCodecParameters *par;
@@ -495,10 +497,10 @@ static int open_decoder(struct video_src *s, char why[160])
 	return 0;
 }
 
-int video_src_open(const char *spec, const struct video_opts *o, const atomic_bool *stop,
-                   struct video_src **out, char why[160])
+int host_video_src_open(const char *spec, const struct host_video_opts *o, const atomic_bool *stop,
+                        struct host_video_src **out, char why[160])
 {
-	struct video_src *s = av_mallocz(sizeof(*s));
+	struct host_video_src *s = av_mallocz(sizeof(*s));
 	int ret;
 
 	*out = NULL;
@@ -528,21 +530,21 @@ int video_src_open(const char *spec, const struct video_opts *o, const atomic_bo
 	if (!ret)
 		ret = open_decoder(s, why);
 	if (ret) {
-		video_src_free(s);
+		host_video_src_free(s);
 		return ret;
 	}
 	*out = s;
 	return 0;
 }
 
-bool video_src_is_paced(const struct video_src *s)
+bool host_video_src_is_paced(const struct host_video_src *s)
 {
 	/* lavfi makes a picture whenever asked; only a camera has a clock of its own */
 	return s->test || strcmp(s->ic->iformat->name, "lavfi") == 0;
 }
 
 /* The next packet of the video stream into s->pkt: 0, -EINTR, or -errno with @why. */
-static int read_packet(struct video_src *s, char why[160])
+static int read_packet(struct host_video_src *s, char why[160])
 {
 	const struct timespec poll_wait = {0, CAMERA_POLL_MS * 1000000L};
 	char err[AV_ERROR_MAX_STRING_SIZE];
@@ -574,7 +576,7 @@ static int read_packet(struct video_src *s, char why[160])
 }
 
 /* Scale the decoded picture into the encoder's frame and encode it. */
-static int encode_picture(struct video_src *s, struct video_enc *e, char why[160])
+static int encode_picture(struct host_video_src *s, struct host_video_enc *e, char why[160])
 {
 	AVFrame *f = e->frame, *p = s->pic;
 
@@ -597,13 +599,13 @@ static int encode_picture(struct video_src *s, struct video_enc *e, char why[160
 	return 0;
 }
 
-int video_src_encode_next(struct video_src *s, struct video_enc *e, int64_t n, int64_t time_ms,
-                          char why[160])
+int host_video_src_encode_next(struct host_video_src *s, struct host_video_enc *e, int64_t n,
+                               int64_t time_ms, char why[160])
 {
 	int ret;
 
 	if (s->test)
-		return video_enc_test_frame(e, n, time_ms);
+		return host_video_enc_test_frame(e, n, time_ms);
 	/* a decoder may hold a picture back; take that first */
 	ret = avcodec_receive_frame(s->dc, s->pic);
 	if (ret == 0)
@@ -624,7 +626,7 @@ int video_src_encode_next(struct video_src *s, struct video_enc *e, int64_t n, i
 	return av_errno(ret);
 }
 
-void video_src_free(struct video_src *s)
+void host_video_src_free(struct host_video_src *s)
 {
 	if (!s)
 		return;

@@ -21,7 +21,7 @@
 #define VIDEO_FRAME_BITS 32 /* row 0 */
 #define VIDEO_TIME_BITS  48 /* row 1 */
 
-struct video_opts {
+struct host_video_opts {
 	int width, height; /* even, at least 384 x 64 so the burned-in rows fit */
 	int fps;
 	int64_t bitrate;    /* bits/s */
@@ -48,20 +48,20 @@ struct video_opts {
  * B-frames, no scene-cut keyframes (one every @gop frames exactly), ABR at @bitrate with a
  * one-second VBV.
  */
-typedef void (*video_emit_fn)(void *arg, const uint8_t *p, size_t n, bool key);
+typedef void (*host_video_emit_fn)(void *arg, const uint8_t *p, size_t n, bool key);
 
-struct video_enc;
+struct host_video_enc;
 
 /* New encoder; 0, or a negative errno with a one-line reason in @why: -EINVAL for a bad size,
  * rate, codec or format (mpeg1 is muxed only as "ts"), -ENOSYS when libavcodec lacks the
  * encoder. */
-int video_enc_new(const struct video_opts *o, video_emit_fn emit, void *arg, struct video_enc **out,
-                  char why[160]);
+int host_video_enc_new(const struct host_video_opts *o, host_video_emit_fn emit, void *arg,
+                       struct host_video_enc **out, char why[160]);
 
 /* Draw test-pattern frame @n stamped with @time_ms, encode it and emit its chunk. 0 or -errno. */
-int video_enc_test_frame(struct video_enc *e, int64_t n, int64_t time_ms);
+int host_video_enc_test_frame(struct host_video_enc *e, int64_t n, int64_t time_ms);
 
-void video_enc_free(struct video_enc *e);
+void host_video_enc_free(struct host_video_enc *e);
 
 /*
  * Picture sources. @spec: "test" (the pattern above, paced by the caller), "/dev/videoN" or
@@ -72,31 +72,31 @@ void video_enc_free(struct video_enc *e);
  * burned-in stamp. A camera is opened non-blocking and polled every few milliseconds, so a read
  * gives up within that once *@stop is true; *@stop is also the demuxer's interrupt callback.
  */
-struct video_src;
+struct host_video_src;
 
 /* Open @spec for pictures of @o's size and rate (a camera is asked for them; what it gives is
  * scaled). 0, or a negative errno with a one-line reason in @why, e.g. "cannot open camera
  * '/dev/video9': No such file or directory". @stop is borrowed for the source's lifetime. */
-int video_src_open(const char *spec, const struct video_opts *o, const atomic_bool *stop,
-                   struct video_src **out, char why[160]);
+int host_video_src_open(const char *spec, const struct host_video_opts *o, const atomic_bool *stop,
+                        struct host_video_src **out, char why[160]);
 
 /* true: the caller sleeps between frames (the test pattern); false: the device paces reads. */
-bool video_src_is_paced(const struct video_src *s);
+bool host_video_src_is_paced(const struct host_video_src *s);
 
 /* Take the next picture (the test pattern stamped with @n and @time_ms; a camera's next frame)
  * and encode it with @e. 0; -EAGAIN when there was nothing to encode this time (a packet that
  * made no picture, a corrupt one); -EINTR once *stop is true; another -errno with @why when the
  * source failed (unplugged, a lavfi graph that ended): free it and open it again later. */
-int video_src_encode_next(struct video_src *s, struct video_enc *e, int64_t n, int64_t time_ms,
-                          char why[160]);
+int host_video_src_encode_next(struct host_video_src *s, struct host_video_enc *e, int64_t n,
+                               int64_t time_ms, char why[160]);
 
-void video_src_free(struct video_src *s);
+void host_video_src_free(struct host_video_src *s);
 
 /* The test pattern into a luma plane (exported for tests and other sources). */
-void video_draw_test_pattern(uint8_t *y, int stride, int width, int height, int64_t n,
-                             int64_t time_ms);
+void host_video_draw_test_pattern(uint8_t *y, int stride, int width, int height, int64_t n,
+                                  int64_t time_ms);
 
 /* Read the burned-in frame number and time back from a decoded luma plane. */
-void video_read_stamp(const uint8_t *y, int stride, uint32_t *n, uint64_t *time_ms);
+void host_video_read_stamp(const uint8_t *y, int stride, uint32_t *n, uint64_t *time_ms);
 
 #endif

@@ -4,7 +4,7 @@
 // restarts, and refuses bad settings clearly.
 'use strict';
 const net = require('net');
-const { test, ok, eq, run, startRelay, join, received, spawnTracked, freePort, withTimeout, relayHost, relaySync } = require('./lib.js');
+const { test, ok, eq, run, startRelay, join, received, spawnTracked, freePort, withTimeout, relayHost, relaySync, RELAY } = require('./lib.js');
 
 let r;
 let echo;
@@ -30,6 +30,35 @@ test('data bridge: a browser-side client on the topic gets the device\'s echo', 
   user.close();
   host.kill('SIGTERM');
   eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exits 0 on SIGTERM');
+});
+
+test('tcp:localhost:PORT reaches a device on 127.0.0.1 only when ::1 sorts first (every address is tried)', async () => {
+  // here localhost is 127.0.0.1 alone: run the host with a hosts file (bind-mounted in a user and
+  // mount namespace of its own) where localhost is ::1 first, on which nothing listens (F10)
+  const fs = require('fs');
+  const hosts = require('path').join(require('os').tmpdir(), `relay-t4000-hosts-${process.pid}`);
+  fs.writeFileSync(hosts, '::1 localhost\n127.0.0.1 localhost\n');
+  const probe = require('child_process').spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c',
+    `mount --bind ${hosts} /etc/hosts && getent ahosts localhost`]);
+  const order = probe.stdout.toString().split('\n').filter((l) => /STREAM/.test(l)).map((l) => l.split(/\s+/)[0]);
+  eq(order.join(' '), '::1 127.0.0.1', 'inside the namespace, localhost is ::1 first');
+  const args = ['host', '--session', `${r.base}/session/lh`, '--secret-file', r.secretFile, '--insecure',
+    '--data', `tcp:localhost:${echoPort}`];
+  const host = spawnTracked('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c',
+    `mount --bind ${hosts} /etc/hosts && exec "$0" "$@"`, RELAY, ...args], { env: { PATH: process.env.PATH } });
+  let err = '';
+  host.stderr.on('data', (d) => { err += d; });
+  const done = new Promise((resolve) => host.on('close', (code) => resolve(code)));
+  await withTimeout((async () => { while (!/device link (up|down)/.test(err)) await new Promise((s) => setTimeout(s, 20)); })(), 10000, 'device link state');
+  ok(/device link up/.test(err), `the device link came up (${err.trim().split('\n').pop()})`);
+  const user = await join(r, 'lh', { scopes: ['read', 'write'] });
+  user.send('via localhost');
+  await received(user, 1);
+  eq(user.inbox[0].data.toString(), 'via localhost', 'round trip through the device');
+  user.close();
+  host.kill('SIGTERM');
+  eq(await withTimeout(done, 5000, 'host exit'), 0, 'exit status');
+  fs.unlinkSync(hosts);
 });
 
 test('exec: device: a child process\'s stdin and stdout; restarted when it exits', async () => {
@@ -81,6 +110,32 @@ test('a minted token is renewed on a second link before it expires, without a ga
   user.send('still bridged\n');
   await withTimeout((async () => { while (!text().includes('cmd:still bridged')) await new Promise((s) => setTimeout(s, 20)); })(), 5000, 'command reaches the device on the new link');
   ok(true, 'a command reaches the device through the renewed link');
+  user.close();
+  host.kill('SIGTERM');
+  await withTimeout(host.done, 5000, 'host exit');
+});
+
+test('renewal: a message repeated on purpose reaches the device each time it is sent', async () => {
+  // "stop" every 5 ms across the renewal: the handover drops only the new link's copies of what
+  // the old link delivered, so the device must see exactly as many as were sent (F4)
+  const host = relayHost(['--session', `${r.base}/session/repeat`, '--secret-file', r.secretFile, '--insecure',
+    '--data', 'exec:while read l; do echo "cmd:$l"; done', '--token-lifetime', '6s']);
+  await host.logged(/relay link up/);
+  await host.logged(/device link up/);
+  const user = await join(r, 'repeat', { scopes: ['read', 'write'] });
+  const lines = () => user.inbox.map((m) => m.data.toString()).join('').split('\n');
+  const until = (cond, ms, what) => withTimeout((async () => { while (!cond()) await new Promise((s) => setTimeout(s, 20)); })(), ms, what);
+  let sent = 0;
+  const sender = setInterval(() => { user.send('stop\n'); sent++; }, 5);
+  await host.logged(/token renewed on a new link without a gap/, 8000);
+  const atRenewal = sent;
+  await until(() => sent > atRenewal + 100, 5000, '100 more sent after the renewal');
+  clearInterval(sender);
+  user.send('end\n');
+  await until(() => lines().includes('cmd:end'), 5000, 'the end marker came back');
+  const copies = lines().filter((l) => l === 'cmd:stop').length;
+  eq(copies, sent, `every copy reached the device once (${sent} sent, ${atRenewal} before the renewal)`);
+  eq((host.err.match(/relay link up/g) || []).length, 1, 'the link never went down');
   user.close();
   host.kill('SIGTERM');
   await withTimeout(host.done, 5000, 'host exit');
@@ -169,6 +224,28 @@ test('a device that stops reading: the write gives up after --timeout; stop is p
   const deadline = Date.now() + 2000;
   while (left() !== '' && Date.now() < deadline) await new Promise((s) => setTimeout(s, 20));
   eq(left(), '', 'no process of the exec: device is left behind');
+});
+
+test('a device that stops reading does not hold the stream: what it says keeps flowing meanwhile (F9)', async () => {
+  // the device counts and never reads its stdin: writes to it wait in a buffer, and until
+  // --timeout gives up on it the loop still forwards every number (the old loop blocked in the
+  // write for --timeout, and nothing moved)
+  const host = relayHost(['--session', `${r.base}/session/deaf`, '--secret-file', r.secretFile, '--insecure',
+    '--data', 'exec:i=0; while :; do echo $i; i=$((i+1)); sleep 0.02; done', '--timeout', '3s']);
+  await host.logged(/device link up/);
+  const user = await join(r, 'deaf', { scopes: ['read', 'write'] });
+  const numbers = () => user.inbox.map((m) => m.data.toString()).join('').split('\n').filter((l) => /^[0-9]+$/.test(l)).length;
+  await received(user, 5);
+  const chunk = Buffer.alloc(16384, 0x61);
+  for (let i = 0; i < 40; i++) user.send(chunk); // 640 KiB: far more than a pipe holds
+  const before = numbers();
+  await host.logged(/device link down: the device stopped reading/, 10000);
+  const during = numbers() - before;
+  ok(during > 30, `numbers kept arriving while the device did not read (${during} in --timeout)`);
+  ok(!/relay link down/.test(host.err), 'the relay link stayed up');
+  user.close();
+  host.kill('SIGTERM');
+  eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
 });
 
 test('bad settings and refused tokens: clear errors and exit codes', async () => {

@@ -76,14 +76,14 @@ test('start relay, an echo device and relay host with a config file', async () =
   fs.writeFileSync(file, JSON.stringify(config));
   host = relayHost(['--config', file]);
   await host.logged(/ingest server listening/);
-  await host.logged(/stream 'data': relay link up/);
-  await host.logged(/stream 'video': relay link up/);
-  await host.logged(/stream '0': relay link up/);
+  await host.logged(/ data: relay link up/);
+  await host.logged(/ video: relay link up/);
+  await host.logged(/ 0: relay link up/);
   ok(true, 'streams from the file and rules are up');
 });
 
 test('a data stream from the file bridges its device', async () => {
-  await host.logged(/stream 'data': device link up/);
+  await host.logged(/ data: device link up/);
   const user = await join(r, 'cfg-data', { scopes: ['read', 'write'] });
   user.send('ping from the browser');
   await received(user, 1);
@@ -92,8 +92,8 @@ test('a data stream from the file bridges its device', async () => {
 });
 
 test('a missing camera is reported clearly; the other streams keep flowing', async () => {
-  await host.logged(/stream 'camera': video source down: .*\/dev\/video99/);
-  await host.logged(/stream 'camera': relay link up/); // its state is set before this line
+  await host.logged(/ camera: video source down: .*\/dev\/video99/);
+  await host.logged(/ camera: relay link up/); // its state is set before this line
   const cam = await streamState('camera');
   eq(cam.video, 'down', 'API shows the camera down');
   ok(/\/dev\/video99/.test(cam.last_error), `API names the camera: ${cam.last_error}`);
@@ -105,7 +105,7 @@ test('a missing camera is reported clearly; the other streams keep flowing', asy
 });
 
 test('a captured source (lavfi, a camera stand-in) goes out as H.264 Annex-B', async () => {
-  await host.logged(/stream 'lavfi': video source up/);
+  await host.logged(/ lavfi: video source up/);
   const viewer = await join(r, 'cfg-lavfi', { scopes: ['read'] });
   await received(viewer, 5);
   const startCode = (b) => b.length > 4 && b[0] === 0 && b[1] === 0 && (b[2] === 1 || (b[2] === 0 && b[3] === 1));
@@ -117,7 +117,7 @@ test('a captured source (lavfi, a camera stand-in) goes out as H.264 Annex-B', a
 });
 
 test('a rule with a bad token is refused clearly; the other rule flows', async () => {
-  await host.logged(/stream 'bad': .*401.*giving up on this stream/);
+  await host.logged(/ bad: .*401.*giving up on this stream/);
   const bad = await streamState('bad');
   eq(bad.relay, 'refused', 'API shows the rule refused');
   ok(bad.last_error.length > 0, `with the reason: ${bad.last_error}`);
@@ -195,7 +195,7 @@ test('REST API: list, add, use and delete rules; tokens never shown', async () =
   eq(res.status, 201, 'POST /api/destinations adds a rule');
   eq(res.body.id, '2', 'and answers with it');
   ok(!res.text.includes(token), 'without its token');
-  await host.logged(/stream '2': relay link up/);
+  await host.logged(/ 2: relay link up/);
   const viewer = await join(r, 'ing-2', { scopes: ['read'] });
   res = await call('POST', '/ts/data2', 'hello', { 'Content-Length': 5 });
   eq(res.status, 204, 'posted to the new feed');
@@ -284,7 +284,7 @@ test('without a config file, a refused rule from the API does not end the host',
   try {
     const res = await call('POST', '/api/rules', { id: 'b', stream: 'x', destination: `${r.base}/session/solo`, token: 'not-a-token' });
     eq(res.status, 201, 'the rule is taken');
-    await solo.logged(/stream 'b': .*giving up/);
+    await solo.logged(/ b: .*giving up/);
     eq((await call('GET', '/api/streams')).status, 200, 'the host keeps serving');
     eq(solo.exitCode, null, 'and keeps running');
   } finally {
@@ -309,7 +309,7 @@ test('stop: SIGTERM closes every stream and exits 0', async () => {
   const code = await withTimeout(host.done, 8000, 'host exit');
   eq(code, 0, 'exit status');
   if (code !== 0) console.log(host.err.split('\n').slice(-40).join('\n'));
-  ok(/stream 'video': stopping/.test(host.err), 'streams stopped');
+  ok(/ video: stopping/.test(host.err), 'streams stopped');
   echo.close();
   await r.stop();
 });

@@ -73,20 +73,20 @@ static void capture_release(struct capture *c)
 /* Encode FRAMES test-pattern frames: frame i carries number i and time 1000 + 40 i. */
 static int encode_pattern(const char *codec, const char *format, struct capture *c)
 {
-	struct video_opts o = {640, 480, 25, 1500000, GOP, codec, format};
-	struct video_enc *e;
+	struct host_video_opts o = {640, 480, 25, 1500000, GOP, codec, format};
+	struct host_video_enc *e;
 	char why[160] = "";
 	int ok = 1, ret;
 
 	capture_init(c);
-	ret = video_enc_new(&o, collect, c, &e, why);
+	ret = host_video_enc_new(&o, collect, c, &e, why);
 	if (ret) {
-		fprintf(stderr, "video_enc_new(%s, %s): %s\n", codec, format, why);
+		fprintf(stderr, "host_video_enc_new(%s, %s): %s\n", codec, format, why);
 		return ret;
 	}
 	for (int i = 0; i < FRAMES; i++)
-		ok &= video_enc_test_frame(e, i, 1000 + 40 * i) == 0;
-	video_enc_free(e);
+		ok &= host_video_enc_test_frame(e, i, 1000 + 40 * i) == 0;
+	host_video_enc_free(e);
 	return ok ? 0 : -EIO;
 }
 
@@ -97,43 +97,43 @@ static void test_stamp_roundtrip(void)
 	uint32_t n;
 	uint64_t t;
 
-	video_draw_test_pattern(y, W, W, H, 123456789, 0xABCDEF012345LL);
-	video_read_stamp(y, W, &n, &t);
+	host_video_draw_test_pattern(y, W, W, H, 123456789, 0xABCDEF012345LL);
+	host_video_read_stamp(y, W, &n, &t);
 	CHECK_EQ(n, 123456789);
 	CHECK_EQ(t, 0xABCDEF012345LL);
-	video_draw_test_pattern(y, W, W, H, 0, 0);
-	video_read_stamp(y, W, &n, &t);
+	host_video_draw_test_pattern(y, W, W, H, 0, 0);
+	host_video_read_stamp(y, W, &n, &t);
 	CHECK_EQ(n, 0);
 	CHECK_EQ(t, 0);
 }
 
 static void test_bad_options(void)
 {
-	struct video_opts o = {641, 480, 25, 1000000, 25, NULL, NULL};
-	struct video_enc *e = (struct video_enc *)1;
+	struct host_video_opts o = {641, 480, 25, 1000000, 25, NULL, NULL};
+	struct host_video_enc *e = (struct host_video_enc *)1;
 	char why[160] = "";
 
-	CHECK_EQ(video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
+	CHECK_EQ(host_video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
 	CHECK(e == NULL);
 	CHECK(strstr(why, "even") != NULL);
 	o.width = 640;
 	o.fps = 0;
-	CHECK_EQ(video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
+	CHECK_EQ(host_video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
 	o.fps = 25;
 	o.format = "fmp4"; /* mpeg1 by default */
-	CHECK_EQ(video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
+	CHECK_EQ(host_video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
 	CHECK_STR(why, "video format 'fmp4' needs codec h264: mpeg1 is sent only as ts");
 	o.codec = "mpeg1";
 	o.format = "annexb";
-	CHECK_EQ(video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
+	CHECK_EQ(host_video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
 	CHECK(strstr(why, "needs codec h264") != NULL);
 	o.codec = "vp8";
 	o.format = NULL;
-	CHECK_EQ(video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
+	CHECK_EQ(host_video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
 	CHECK_STR(why, "unknown video codec 'vp8' (mpeg1 or h264)");
 	o.codec = "h264";
 	o.format = "webm";
-	CHECK_EQ(video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
+	CHECK_EQ(host_video_enc_new(&o, collect, NULL, &e, why), -EINVAL);
 	CHECK_STR(why, "unknown video format 'webm' (ts, annexb or fmp4)");
 	CHECK(e == NULL);
 }
@@ -168,7 +168,7 @@ static void check_frame(struct decoded *d, const AVFrame *f, int first)
 	uint32_t n;
 	uint64_t t;
 
-	video_read_stamp(f->data[0], f->linesize[0], &n, &t);
+	host_video_read_stamp(f->data[0], f->linesize[0], &n, &t);
 	if (n != (uint32_t)(first + d->frames) || t != 1000 + 40 * (uint64_t)(first + d->frames))
 		d->in_order = false;
 	d->width = f->width;
@@ -434,28 +434,28 @@ static void test_h264_fmp4(void)
 
 static void test_lavfi_source(void)
 {
-	struct video_opts o = {640, 480, 25, 1000000, 5, "h264", "annexb"};
+	struct host_video_opts o = {640, 480, 25, 1000000, 5, "h264", "annexb"};
 	struct capture c;
-	struct video_enc *e = NULL;
-	struct video_src *s = NULL;
+	struct host_video_enc *e = NULL;
+	struct host_video_src *s = NULL;
 	atomic_bool stop = false;
 	char why[160] = "";
 	int ok = 0;
 	struct decoded d;
 
 	capture_init(&c);
-	CHECK_EQ(video_enc_new(&o, collect, &c, &e, why), 0);
+	CHECK_EQ(host_video_enc_new(&o, collect, &c, &e, why), 0);
 	/* a smaller picture than the encoder's: scaled up */
-	CHECK_EQ(video_src_open("lavfi:testsrc2=size=320x240:rate=25", &o, &stop, &s, why), 0);
+	CHECK_EQ(host_video_src_open("lavfi:testsrc2=size=320x240:rate=25", &o, &stop, &s, why), 0);
 	if (!s || !e) {
 		fprintf(stderr, "lavfi: %s\n", why);
-		video_enc_free(e);
+		host_video_enc_free(e);
 		capture_release(&c);
 		return;
 	}
-	CHECK(video_src_is_paced(s));
+	CHECK(host_video_src_is_paced(s));
 	for (int i = 0; i < 10; i++)
-		ok += video_src_encode_next(s, e, i, 0, why) == 0;
+		ok += host_video_src_encode_next(s, e, i, 0, why) == 0;
 	CHECK_EQ(ok, 10);
 	CHECK_EQ(c.chunks, 10);
 	CHECK_EQ(c.key_chunks, 2);
@@ -463,58 +463,58 @@ static void test_lavfi_source(void)
 	d = decode_annexb_chunks(&c, 0, 0);
 	CHECK_EQ(d.frames, 10);
 	CHECK(d.width == 640 && d.height == 480);
-	video_src_free(s);
-	video_enc_free(e);
+	host_video_src_free(s);
+	host_video_enc_free(e);
 	capture_release(&c);
 }
 
 static void test_test_source(void)
 {
-	struct video_opts o = {640, 480, 25, 1000000, 25, NULL, NULL};
+	struct host_video_opts o = {640, 480, 25, 1000000, 25, NULL, NULL};
 	struct capture c;
-	struct video_enc *e = NULL;
-	struct video_src *s = NULL;
+	struct host_video_enc *e = NULL;
+	struct host_video_src *s = NULL;
 	atomic_bool stop = false;
 	char why[160] = "";
 	struct decoded d;
 
 	capture_init(&c);
-	CHECK_EQ(video_enc_new(&o, collect, &c, &e, why), 0);
-	CHECK_EQ(video_src_open("test", &o, &stop, &s, why), 0);
-	CHECK(s && video_src_is_paced(s));
+	CHECK_EQ(host_video_enc_new(&o, collect, &c, &e, why), 0);
+	CHECK_EQ(host_video_src_open("test", &o, &stop, &s, why), 0);
+	CHECK(s && host_video_src_is_paced(s));
 	for (int i = 0; s && e && i < 3; i++)
-		CHECK_EQ(video_src_encode_next(s, e, i, 1000 + 40 * i, why), 0);
+		CHECK_EQ(host_video_src_encode_next(s, e, i, 1000 + 40 * i, why), 0);
 	d = demux_and_decode(c.buf, c.len, "mpegts", AV_CODEC_ID_MPEG1VIDEO, 0);
 	CHECK_EQ(d.frames, 3);
 	CHECK(d.in_order); /* the stamp drawn from @n and @time_ms */
-	video_src_free(s);
-	video_enc_free(e);
+	host_video_src_free(s);
+	host_video_enc_free(e);
 	capture_release(&c);
 }
 
 static void test_missing_camera(void)
 {
-	struct video_opts o = {640, 480, 25, 1000000, 25, NULL, NULL};
-	struct video_src *s = (struct video_src *)1;
+	struct host_video_opts o = {640, 480, 25, 1000000, 25, NULL, NULL};
+	struct host_video_src *s = (struct host_video_src *)1;
 	atomic_bool stop = false;
 	char why[160] = "";
 
 	av_log_set_level(AV_LOG_QUIET); /* v4l2 logs the failure too */
-	CHECK_EQ(video_src_open("/dev/video99", &o, &stop, &s, why), -ENOENT);
+	CHECK_EQ(host_video_src_open("/dev/video99", &o, &stop, &s, why), -ENOENT);
 	CHECK(s == NULL);
 	CHECK_STR(why, "cannot open camera '/dev/video99': No such file or directory");
-	CHECK_EQ(video_src_open("v4l2:/dev/video98", &o, &stop, &s, why), -ENOENT);
+	CHECK_EQ(host_video_src_open("v4l2:/dev/video98", &o, &stop, &s, why), -ENOENT);
 	CHECK_STR(why, "cannot open camera '/dev/video98': No such file or directory");
 	av_log_set_level(AV_LOG_ERROR);
-	CHECK_EQ(video_src_open("rtsp://cam", &o, &stop, &s, why), -EINVAL);
+	CHECK_EQ(host_video_src_open("rtsp://cam", &o, &stop, &s, why), -EINVAL);
 	CHECK(strstr(why, "unknown video source 'rtsp://cam'") != NULL);
 	CHECK(s == NULL);
 }
 
 struct reader_thread {
-	struct video_src *s;
-	struct video_enc *e;
-	int last; /* video_src_encode_next's last result */
+	struct host_video_src *s;
+	struct host_video_enc *e;
+	int last; /* host_video_src_encode_next's last result */
 	int frames;
 };
 
@@ -524,17 +524,17 @@ static void *encode_until_error(void *arg)
 	char why[160];
 
 	do
-		t->last = video_src_encode_next(t->s, t->e, t->frames, 0, why);
+		t->last = host_video_src_encode_next(t->s, t->e, t->frames, 0, why);
 	while (t->last == 0 && ++t->frames < 1000);
 	return NULL;
 }
 
 static void test_stop(void)
 {
-	struct video_opts o = {640, 480, 25, 1000000, 25, "h264", NULL};
+	struct host_video_opts o = {640, 480, 25, 1000000, 25, "h264", NULL};
 	struct capture c;
-	struct video_enc *e = NULL;
-	struct video_src *s = NULL;
+	struct host_video_enc *e = NULL;
+	struct host_video_src *s = NULL;
 	atomic_bool stop = true;
 	char why[160] = "";
 	struct reader_thread t = {0};
@@ -543,17 +543,18 @@ static void test_stop(void)
 	int ret;
 
 	capture_init(&c);
-	CHECK_EQ(video_enc_new(&o, collect, &c, &e, why), 0);
+	CHECK_EQ(host_video_enc_new(&o, collect, &c, &e, why), 0);
 	/* "realtime" makes lavfi block in each read until the frame is due: a camera's pace */
-	CHECK_EQ(video_src_open("lavfi:testsrc2=size=640x480:rate=25,realtime", &o, &stop, &s, why),
+	CHECK_EQ(host_video_src_open("lavfi:testsrc2=size=640x480:rate=25,realtime", &o, &stop, &s,
+	                             why),
 	         0);
 	if (!s || !e) {
-		video_enc_free(e);
+		host_video_enc_free(e);
 		capture_release(&c);
 		return;
 	}
 	/* already stopped: nothing is read or encoded */
-	CHECK_EQ(video_src_encode_next(s, e, 0, 0, why), -EINTR);
+	CHECK_EQ(host_video_src_encode_next(s, e, 0, 0, why), -EINTR);
 	CHECK_EQ(c.chunks, 0);
 	/* reading on another thread, stopped once three frames came out */
 	atomic_store(&stop, false);
@@ -575,8 +576,8 @@ static void test_stop(void)
 	}
 	CHECK_EQ(t.last, -EINTR);
 	CHECK(t.frames >= 3 && t.frames < 1000);
-	video_src_free(s);
-	video_enc_free(e);
+	host_video_src_free(s);
+	host_video_enc_free(e);
 	capture_release(&c);
 }
 

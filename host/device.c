@@ -1,0 +1,391 @@
+/*
+ * host/device: a stream's local device (the --data spec, parsed by host/devspec): a TCP or UDP
+ * socket, a serial port, a child process's stdin and stdout, or a websocket. What it says goes
+ * to the relay, what the relay says goes to it. The stream's thread only.
+ */
+#define LOG_MODULE "device"
+#include "host/internal.h"
+#include "host/outbuf.h"
+#include "host/wake.h"
+#include "pkg/clock/clock.h"
+#include "pkg/log/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#define DEVICE_READ (64 * 1024)
+
+static int open_serial(struct host_stream *s, char why[WSC_WHY])
+{
+	struct termios t;
+	int fd = open(s->dev.host, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0 || tcgetattr(fd, &t)) {
+		snprintf(why, WSC_WHY, "cannot open serial port '%.100s': %s", s->dev.host,
+		         strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	cfmakeraw(&t); /* 8N1, no echo, no line editing, no flow control */
+	t.c_cflag &= ~(tcflag_t)(CSIZE | PARENB | PARODD | CSTOPB | CRTSCTS);
+	t.c_cflag |= s->dev.cflag | CLOCAL | CREAD;
+	if (s->dev.cflag & PARENB)
+		t.c_iflag |= INPCK; /* check parity on input */
+	cfsetispeed(&t, s->dev.speed);
+	cfsetospeed(&t, s->dev.speed);
+	if (tcsetattr(fd, TCSANOW, &t)) {
+		snprintf(why, WSC_WHY, "cannot set up serial port '%.100s': %s", s->dev.host,
+		         strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	s->dev_fd = s->dev_wfd = fd;
+	return 0;
+}
+
+/* exec:COMMAND: /bin/sh -c COMMAND in a process group of its own (so that stopping it reaches
+ * the command the shell forked too), with default signals; its stdout is read as the device,
+ * its stdin written. */
+static int spawn_device(struct host_stream *s, char why[WSC_WHY])
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)s->dev.command, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, defaults;
+	int in[2], out[2], ret;
+	extern char **environ;
+
+	if (pipe2(in, O_CLOEXEC))
+		goto fail_pipe;
+	if (pipe2(out, O_CLOEXEC)) {
+		close(in[0]);
+		close(in[1]);
+		goto fail_pipe;
+	}
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGTERM);
+	sigaddset(&defaults, SIGPIPE);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+	                                        POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+	ret = posix_spawn(&s->child, "/bin/sh", &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(in[0]);
+	close(out[1]);
+	if (ret) {
+		close(in[1]);
+		close(out[0]);
+		s->child = 0;
+		snprintf(why, WSC_WHY, "cannot start '%.100s': %s", s->dev.command, strerror(ret));
+		return -ret;
+	}
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	s->dev_fd = out[0];
+	s->dev_wfd = in[1];
+	return 0;
+fail_pipe:
+	snprintf(why, WSC_WHY, "cannot make pipes: %s", strerror(errno));
+	return -EIO;
+}
+
+/* Connect @fd to @a by @deadline_ns (monotonic). 0 or -errno. */
+static int connect_by(int fd, const struct addrinfo *a, int64_t deadline_ns)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	int64_t left_ms = (deadline_ns - clock_mono_ns()) / NS_PER_MS;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (!connect(fd, a->ai_addr, a->ai_addrlen))
+		return 0;
+	if (errno != EINPROGRESS)
+		return -errno;
+	if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) != 1)
+		return -ETIMEDOUT;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		return -errno;
+	return -err;
+}
+
+/* Every address the name has, in getaddrinfo's order (tcp:localhost:PORT to a device on
+ * 127.0.0.1 only, where ::1 sorts first), all within one --timeout: a switched-off device
+ * would otherwise hold the stream for minutes. */
+static int connect_socket(struct host_stream *s, char why[WSC_WHY])
+{
+	struct addrinfo hints = {.ai_socktype =
+	                                 s->dev.kind == HOST_DEV_UDP ? SOCK_DGRAM : SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	int64_t deadline = clock_mono_ns() + s->o.timeout * NS_PER_MS;
+	char port[8];
+	int fd = -1, ret = -EHOSTUNREACH;
+
+	snprintf(port, sizeof(port), "%d", s->dev.port);
+	if (getaddrinfo(s->dev.host, port, &hints, &res)) {
+		snprintf(why, WSC_WHY, "cannot resolve '%.100s'", s->dev.host);
+		return -EINVAL;
+	}
+	for (const struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		            a->ai_protocol);
+		ret = fd < 0 ? -errno : connect_by(fd, a, deadline);
+		if (ret && fd >= 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(why, WSC_WHY, "cannot connect to %.100s: %s", s->o.data, strerror(-ret));
+		return -EIO;
+	}
+	s->dev_fd = s->dev_wfd = fd;
+	return 0;
+}
+
+static int open_ws_device(struct host_stream *s, char why[WSC_WHY])
+{
+	int status;
+
+	if (wsc_ws_open(&s->dws, s->o.data, s->tls, (int)s->o.timeout, &status, why))
+		return -EIO;
+	if (wsc_nonblock(&s->dws)) {
+		wsc_close(&s->dws);
+		snprintf(why, WSC_WHY, "cannot set up the websocket device");
+		return -EIO;
+	}
+	s->dev_fd = s->dev_wfd = s->dws.fd;
+	return 0;
+}
+
+void host__close_device(struct host_stream *s)
+{
+	if (s->dev_fd >= 0)
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->dev_fd, NULL);
+	if (s->dev_wfd >= 0 && s->dev_wfd != s->dev_fd)
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->dev_wfd, NULL);
+	host_outbuf_clear(&s->dev_out);
+	s->dev_events = s->dev_wevents = 0;
+	s->dev_paused = false;
+	if (s->dev.kind == HOST_DEV_WS) {
+		wsc_close(&s->dws); /* closes dev_fd */
+	} else {
+		if (s->dev_fd >= 0)
+			close(s->dev_fd);
+		if (s->dev_wfd >= 0 && s->dev_wfd != s->dev_fd)
+			close(s->dev_wfd);
+	}
+	s->dev_fd = s->dev_wfd = -1;
+	s->from_device.open = false;
+	if (s->child > 0) {
+		/* the whole group: sh may have forked the command rather than exec'd it; SIGKILL
+		 * cannot be ignored, and the device is restarted with the link anyway */
+		kill(-s->child, SIGKILL);
+		waitpid(s->child, NULL, 0);
+		s->child = 0;
+	}
+}
+
+static void device_down(struct host_stream *s, const char *why)
+{
+	host__close_device(s);
+	atomic_store(&s->device_state, "down");
+	host__link_down(s, &s->device, why);
+}
+
+void host__device_connect(struct host_stream *s)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->dev_fd};
+	char why[WSC_WHY];
+	int ret;
+
+	s->device.retry_ns = NEVER;
+	switch (s->dev.kind) {
+	case HOST_DEV_EXEC:
+		ret = spawn_device(s, why);
+		break;
+	case HOST_DEV_SERIAL:
+		ret = open_serial(s, why);
+		break;
+	case HOST_DEV_WS:
+		ret = open_ws_device(s, why);
+		break;
+	default:
+		ret = connect_socket(s, why);
+		break;
+	}
+	if (ret) {
+		atomic_store(&s->device_state, "down");
+		host__link_down(s, &s->device, why);
+		return;
+	}
+	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->dev_fd, &ev);
+	s->dev_events = EPOLLIN;
+	if (s->dev_wfd != s->dev_fd) {
+		/* the child's stdin: watched for room only while something waits for it */
+		struct epoll_event wev = {.events = 0, .data.ptr = &s->dev_wfd};
+
+		epoll_ctl(s->ep, EPOLL_CTL_ADD, s->dev_wfd, &wev);
+	}
+	atomic_store(&s->device_state, "up");
+	host__link_up(s, &s->device);
+	if (s->dev.kind == HOST_DEV_WS && wsc_buffered(&s->dws))
+		host__device_readable(s); /* frames that came with the handshake's answer */
+}
+
+/* Watch the device for what the loop needs now: input unless paused, room while output waits. */
+void host__device_watch(struct host_stream *s)
+{
+	uint32_t in = s->dev_paused ? 0 : EPOLLIN;
+	uint32_t out = host_outbuf_pending(&s->dev_out) ? EPOLLOUT : 0;
+	struct epoll_event ev = {.data.ptr = &s->dev_fd};
+
+	if (s->dev_fd < 0)
+		return;
+	if (s->dev_wfd == s->dev_fd) {
+		in |= out;
+		out = 0;
+	} else if (out != s->dev_wevents) {
+		struct epoll_event wev = {.events = out, .data.ptr = &s->dev_wfd};
+
+		if (!epoll_ctl(s->ep, EPOLL_CTL_MOD, s->dev_wfd, &wev))
+			s->dev_wevents = out;
+	}
+	ev.events = in;
+	if (in != s->dev_events && !epoll_ctl(s->ep, EPOLL_CTL_MOD, s->dev_fd, &ev))
+		s->dev_events = in;
+}
+
+/* Write what waits for the device, as far as it takes it now. */
+void host__device_writable(struct host_stream *s)
+{
+	int ret;
+
+	if (s->dev_wfd < 0)
+		return;
+	ret = host_outbuf_flush(&s->dev_out, s->dev.kind == HOST_DEV_WS ? &s->dws : NULL,
+	                        s->dev_wfd, clock_mono_ns());
+	if (ret) {
+		device_down(s, ret == -EPIPE ? "the device closed its end" : strerror(-ret));
+		return;
+	}
+	host__device_watch(s);
+}
+
+/* The device took nothing for --timeout while output waited: it stopped reading. */
+void host__device_check_stall(struct host_stream *s, int64_t now_ns)
+{
+	if (s->dev_wfd >= 0 && host_outbuf_pending(&s->dev_out) &&
+	    now_ns - s->dev_out.progress_ns >= s->o.timeout * NS_PER_MS)
+		device_down(s, "the device stopped reading (write timed out)");
+}
+
+/*
+ * What the relay says (written by a browser with write scope) goes to the device: queued in a
+ * bounded buffer and written as the device takes it, so that a device that stops reading never
+ * holds the stream; it is given --timeout to take something, or DEVICE_OUT_MAX bytes of room.
+ */
+void host__to_device(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n)
+{
+	int64_t now = clock_mono_ns();
+	int ret;
+
+	if (s->dev_wfd < 0)
+		return;
+	if (s->dev.kind == HOST_DEV_WS)
+		ret = host_outbuf_put_frame(&s->dev_out, opcode, p, n, now);
+	else
+		ret = host_outbuf_put(&s->dev_out, p, n, now);
+	if (ret) {
+		device_down(s, ret == -ENOBUFS ? "the device stopped reading (its buffer is full)"
+		                               : "out of memory");
+		return;
+	}
+	host__device_writable(s);
+}
+
+static bool device_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
+{
+	struct host_stream *s = arg;
+	struct ws_message *m = &s->from_device;
+	char why[HOST_STREAM_WHY];
+	int r;
+
+	if (!host__data_frame(&s->dev_out, f, p, "the websocket device", why, sizeof(why))) {
+		if (!why[0])
+			return true;
+		device_down(s, why);
+		return false;
+	}
+	r = wsframe_message_add(m, f, p, MESSAGE_MAX);
+	if (r < 0) {
+		device_down(s, r == -EILSEQ     ? "the websocket device sent text that is not UTF-8"
+		               : r == -EMSGSIZE ? "the websocket device sent a message too large"
+		                                : "malformed message from the websocket device");
+		return false;
+	}
+	if (r == 1 && s->relay.up)
+		host__send_relay(s, m->opcode, m->p, m->len);
+	return true;
+}
+
+/* What the device says goes to the relay: one binary message per read (a websocket device's
+ * messages keep their type). */
+void host__device_readable(struct host_stream *s)
+{
+	uint8_t buf[DEVICE_READ];
+	ssize_t n;
+
+	if (s->dev.kind == HOST_DEV_WS) {
+		int r = wsc_read_frames(&s->dws, MESSAGE_MAX, device_frame, s);
+
+		if (r < 0)
+			device_down(s, r == -ECONNRESET
+			                       ? "the websocket device closed"
+			                       : "malformed frame from the websocket device");
+		else if (host_outbuf_pending(&s->dev_out))
+			host__device_writable(s); /* pongs */
+		host__pause_device_if_full(s);
+		return;
+	}
+	n = read(s->dev_fd, buf, sizeof(buf));
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		device_down(s, n == 0 ? "the device closed its end" : strerror(errno));
+		return;
+	}
+	if (s->relay.up)
+		host__send_relay(s, WS_BINARY, buf, (size_t)n);
+	host__pause_device_if_full(s);
+}
+
+/* Back-pressure: the device is read no further while the relay link has more than
+ * RELAY_OUT_LOW bytes waiting (host__relay_writable resumes it), so nothing read is dropped. */
+void host__pause_device_if_full(struct host_stream *s)
+{
+	if (s->dev_fd >= 0 && !s->dev_paused && host_outbuf_pending(&s->out) > RELAY_OUT_LOW) {
+		s->dev_paused = true;
+		host__device_watch(s);
+	}
+}

@@ -1,0 +1,155 @@
+/*
+ * host/internal.h: what the files of one stream share, not for cmd/ or host.c. A stream is
+ * stream.c (its thread's epoll loop, start and stop), link.c (the relay link: connect, send,
+ * receive, renew), device.c (the local device), encoder.c (the video thread) and msgq.c (the
+ * queue from other threads to the stream's thread).
+ *
+ * Threads: the stream's thread runs the loop and owns everything not marked otherwise; the
+ * encoder thread captures, encodes and muxes frames and hands each frame's bytes over through
+ * the queue; the main thread pushes local feed messages through the same queue.
+ */
+#ifndef RELAY_HOST_INTERNAL_H
+#define RELAY_HOST_INTERNAL_H
+
+#include "host/devspec.h"
+#include "host/handover.h"
+#include "host/outbuf.h"
+#include "host/stream.h"
+#include "host/video.h"
+#include "pkg/wsclient/wsclient.h"
+#include "pkg/wsframe/wsframe.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define QUEUE_MAX       256
+#define QUEUE_MAX_BYTES (8 << 20)
+#define MESSAGE_MAX     (16 << 20)  /* a message from the relay or a websocket device */
+#define NEVER           INT64_MAX   /* a deadline that never comes */
+#define ENCODE_TIMES    4096        /* encode times kept for the median and p99 at stop */
+#define RELAY_OUT_MAX   (32 << 20)  /* queued for the relay link: device reads pause well before */
+#define RELAY_OUT_LOW   (1 << 20)   /* device reads pause above this, resume below */
+#define VIDEO_OUT_MAX   (512 << 10) /* a video frame is dropped unless it fits under this */
+#define DEVICE_OUT_MAX  (4 << 20)   /* queued for the device */
+#define NS_PER_MS       1000000LL
+#define NS_PER_S        1000000000LL
+
+/* Messages for the relay from other threads (the encoder, the main thread's feed). Every field
+ * guarded by @lock. */
+struct msgq {
+	pthread_mutex_t lock;
+	struct qmsg {
+		uint8_t *data;
+		size_t len;
+		uint8_t opcode;
+		bool video, key;
+	} m[QUEUE_MAX];
+	size_t head, n, bytes;
+	uint64_t video_dropped, feed_dropped;
+};
+
+/* A link's state and retry schedule (host/backoff.h). Relay and device links: the stream's
+ * thread only; the video source: the encoder thread only. */
+struct link {
+	const char *what;
+	bool up, reported_down;
+	int64_t backoff_ms, retry_ns;
+};
+
+struct host_stream {
+	struct host_opts o; /* own copy; read-only after start */
+	char name[64], topic[128];
+	host_stream_relay_fn on_relay;
+	void *arg;
+	int done_fd;
+	pthread_t thread;
+	bool thread_started;
+	int ep, stop_fd, timer_fd, ev_fd;
+	SSL_CTX *tls;
+	/* the relay link (link.c): stream thread only */
+	struct wsc ws;
+	struct host_outbuf out; /* frames for the relay, written on EPOLLOUT */
+	uint32_t ws_events;     /* what ws.fd is watched for */
+	struct link relay, device;
+	int64_t renew_ns;        /* open a second link with a fresh token then; NEVER otherwise */
+	struct host_handover hv; /* renewal: the new link's copies of what the old one delivered */
+	struct ws_message from_relay;
+	bool skip_to_key; /* video: drop frames until the next keyframe */
+	/* the device (device.c): stream thread only */
+	struct host_devspec dev;
+	int dev_fd, dev_wfd; /* dev_wfd: where data for the device goes (the child's stdin) */
+	pid_t child;
+	struct wsc dws;                   /* HOST_DEV_WS */
+	struct host_outbuf dev_out;       /* bytes (or frames) for the device */
+	uint32_t dev_events, dev_wevents; /* what dev_fd and (a child's stdin) dev_wfd wait for */
+	bool dev_paused;                  /* not read while the relay link's buffer is full */
+	struct ws_message from_device;
+	/* video (encoder.c) */
+	pthread_t enc_thread;
+	bool enc_started;
+	atomic_bool stop;
+	struct link video;          /* encoder thread only */
+	struct host_video_opts vo;  /* read-only after start */
+	struct host_video_enc *enc; /* encoder thread only, after start */
+	struct host_video_src *src; /* encoder thread only */
+	int64_t encode_us[ENCODE_TIMES];
+	size_t n_encoded; /* encode_us and n_encoded: encoder thread, read after join */
+	struct msgq q;
+	/* for the API: counters written by the stream's threads, read by any */
+	_Atomic uint64_t msgs_out, bytes_out, msgs_in, bytes_in, frames_sent, frames_dropped,
+	        renewals, failed_attempts;
+	atomic_bool failed, finished; /* finished: the stream's thread has ended */
+	_Atomic(const char *) relay_state, device_state, video_state;
+	pthread_mutex_t err_lock;
+	char last_error[256]; /* guarded by err_lock */
+};
+
+/* stream.c (any of the stream's threads) */
+void host__set_error(struct host_stream *s, const char *why);
+void host__link_down(struct host_stream *s, struct link *l, const char *why);
+void host__link_up(struct host_stream *s, struct link *l);
+/* Bump an eventfd; any thread. */
+void host__wake(int fd);
+
+/* msgq.c (any thread, but take: the stream's thread) */
+void host__queue_put(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n, bool video,
+                     bool key);
+bool host__queue_take(struct host_stream *s, struct qmsg *out);
+void host__feed_dropped(struct host_stream *s);
+
+/* encoder.c */
+void host__on_chunk(void *arg, const uint8_t *p, size_t n, bool key); /* encoder thread */
+void *host__encoder_main(void *arg);
+void host__report_encoding(struct host_stream *s); /* after the encoder thread ended */
+
+/* link.c (the stream's thread) */
+void host__relay_connect(struct host_stream *s);
+void host__relay_readable(struct host_stream *s);
+void host__relay_disconnect(struct host_stream *s, const char *why);
+/* Queue a message for the relay and write what the socket takes: 0, -ENOBUFS when it does not
+ * fit (the caller counts the loss), -ENOTCONN when the link is (or went) down. */
+int host__send_relay(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);
+void host__relay_writable(struct host_stream *s);
+void host__relay_check_stall(struct host_stream *s, int64_t now_ns);
+void host__drain_queue(struct host_stream *s);
+void host__renew(struct host_stream *s);
+void host__relay_close(struct host_stream *s); /* close (1000) at the end of the stream */
+/* The control frames of a websocket we are the client of: a ping's pong is queued in @out, a
+ * close is reported with its reason in @why. true for a data frame. */
+bool host__data_frame(struct host_outbuf *out, const struct ws_frame *f, const uint8_t *p,
+                      const char *who, char *why, size_t len);
+
+/* device.c (the stream's thread) */
+void host__device_connect(struct host_stream *s);
+void host__device_readable(struct host_stream *s);
+void host__close_device(struct host_stream *s);
+void host__to_device(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);
+void host__device_writable(struct host_stream *s);
+void host__device_watch(struct host_stream *s);
+void host__device_check_stall(struct host_stream *s, int64_t now_ns);
+void host__pause_device_if_full(struct host_stream *s);
+
+#endif
