@@ -227,7 +227,7 @@ static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 	s->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->tls = wsc_tls_new_ca(!o->insecure, o->ca_file, twhy);
 	if (!s->tls) {
-		snprintf(why, STREAM_WHY, "stream '%.30s': %.200s", s->name, twhy);
+		snprintf(why, HOST_STREAM_WHY, "stream '%.30s': %.200s", s->name, twhy);
 		return -EINVAL;
 	}
 	/* output buffers are written as far as the socket takes, and may move */
