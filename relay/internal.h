@@ -139,6 +139,20 @@ void relay_client_addr(struct lws *wsi, char *out, size_t len);
 /* true when the request's headers exceed --max-header (answer 431). */
 bool relay_headers_too_large(struct lws *wsi);
 
+/* pending.c: connections whose first request head has not arrived whole (loop thread only) */
+/* Allocate the tables for --max-pending; 0 or -ENOMEM. */
+int relay_pending_init(const struct relay_opts *o);
+void relay_pending_release(void);
+/* FILTER_NETWORK_CONNECTION: 1 refuses @fd (over the per-address cap; a 429 is written first
+ * when @plain), 0 admits it. */
+int relay_pending_filter(int fd, bool plain);
+/* A connection was accepted (SERVER_NEW_CLIENT_INSTANTIATED): track it, closing the oldest
+ * pending one if --max-pending are already held. */
+void relay_pending_add(struct lws *wsi);
+/* Its request head arrived (or it closed): no longer pending. Any wsi of the connection. */
+void relay_pending_done(struct lws *wsi);
+size_t relay_pending_count(void);
+
 /* static.c: pages under web_dir */
 bool relay_is_static(const char *path);
 /* Start sending @path; 0 (answer under way), -ENOENT (no such page), -1 (connection error). */

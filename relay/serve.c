@@ -58,9 +58,23 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     size_t len)
 {
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return relay_pending_filter((int)(intptr_t)in,
+		                            relay_srv.o->insecure_http ||
+		                                    lws_get_vhost(wsi) == relay_srv.metrics_vhost);
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		relay_pending_add(wsi);
+		return relay_http_cb(wsi, reason, user, in, len);
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+	case LWS_CALLBACK_HTTP:
+		relay_pending_done(wsi);
+		return relay_http_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		relay_pending_done(wsi);
 		return relay_confirm_upgrade(wsi, user, in);
 	case LWS_CALLBACK_ESTABLISHED:
+		relay_pending_done(wsi); /* a websocket inside HTTP/2 skips CONFIRM_UPGRADE */
+		return relay_ws_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -73,6 +87,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
+		relay_pending_done(wsi);
 		/* An upgrade that failed after CONFIRM: its grant must not outlive it. */
 		if (relay_srv.handoff.wsi == wsi)
 			OPENSSL_cleanse(&relay_srv.handoff, sizeof(relay_srv.handoff));
@@ -414,11 +429,21 @@ static int create_context(struct server *s, const struct listen_addr *a)
 	 * 4.1's most (a header table lives only while a request head is read); --max-header is
 	 * checked on the parsed headers and answered 431 (relay_headers_too_large()). */
 	info.max_http_header_data = LWS_HEADER_SPACE;
-	info.max_http_header_pool = 64;
+	/* lws 4.1 gives each connection a header table at accept, before its first byte (and
+	 * before the TLS handshake), until its head is parsed. A pool smaller than the connection
+	 * limit let 64 idle sockets make everyone else wait unread (issue 11): so one per possible
+	 * connection, nobody waits. A table is malloc()ed when taken and freed when given back, and
+	 * only the bytes a client sends are touched; relay/pending.c bounds how many the not yet
+	 * answered hold (--max-pending, --max-pending-per-address). */
+	info.max_http_header_pool = 0;
+	info.max_http_header_pool2 = (unsigned int)(o->max_connections + 64);
 	/* lws reads every socket into this one buffer: 4 KiB by default, which would cut a busy
 	 * writer's input into a few messages per read and so a few frames per write to readers. */
 	info.pt_serv_buf_size = 256 * 1024;
 	info.timeout_secs = (unsigned int)(o->http_timeout / 1000 + 1);
+	/* A plain connection's whole head (and a TLS one's handshake) is held to the same deadline
+	 * as a TLS head after its handshake: lws's vhost default is 10 s whatever http_timeout says. */
+	info.timeout_secs_ah_idle = info.timeout_secs;
 	/* Keep-alive is ours (keep_alive() in ws.c): a policy of zeros keeps lws from re-arming a
 	 * validity timer on every frame, an O(connections) insert into its sorted timer list. */
 	info.retry_and_idle_policy = &no_validity;
@@ -462,6 +487,10 @@ static int open_parts(struct server *s, char why[256])
 	ret = store_open(o->state_dir && *o->state_dir ? o->state_dir : NULL, &s->store, why);
 	if (ret)
 		return ret;
+	if (relay_pending_init(o)) {
+		snprintf(why, 256, "out of memory");
+		return -ENOMEM;
+	}
 	s->hub = hub_new(&lim, &cb);
 	s->codes = codes_new((size_t)o->max_codes, o->code_ttl);
 	if (!s->hub || !s->codes) {
@@ -488,6 +517,7 @@ static void destroy_context(struct server *s)
 static void close_parts(struct server *s)
 {
 	destroy_context(s);
+	relay_pending_release();
 	hub_free(s->hub);
 	codes_free(s->codes);
 	store_close(s->store);
