@@ -146,11 +146,15 @@ void relay_pending_release(void);
 /* FILTER_NETWORK_CONNECTION: 1 refuses @fd (over the per-address cap; a 429 is written first
  * when @plain), 0 admits it. */
 int relay_pending_filter(int fd, bool plain);
-/* A connection was accepted (SERVER_NEW_CLIENT_INSTANTIATED): track it, closing the oldest
- * pending one if --max-pending are already held. */
+/* A wsi was made (WSI_CREATE: an accepted connection or an HTTP/2 stream): track it until its
+ * head arrives, closing the oldest pending one if --max-pending are already held. */
 void relay_pending_add(struct lws *wsi);
-/* Its request head arrived (or it closed): no longer pending. Any wsi of the connection. */
-void relay_pending_done(struct lws *wsi);
+/* SERVER_NEW_CLIENT_INSTANTIATED: count it against its client address. */
+void relay_pending_accepted(struct lws *wsi);
+/* @wsi's request head arrived (@head; its connection's then too) or it is destroyed. */
+void relay_pending_done(struct lws *wsi, bool head);
+/* Close the connections whose head is late (http_timeout after their start). Once a second. */
+void relay_pending_expire(void);
 size_t relay_pending_count(void);
 
 /* static.c: pages under web_dir */

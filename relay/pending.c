@@ -12,9 +12,15 @@
  * the pool to the connection limit (nobody waits) and this file bounds how many tables the
  * unauthenticated can hold: see docs/operations.md, "Slow and idle connections".
  *
- * States of a tracked connection (one struct pending each, found from the wsi's opaque pointer):
- *   accepted --relay_pending_add--> pending --relay_pending_done--> answered (untracked)
- *   pending --evict_oldest (over --max-pending)--> killed by lws at its next timeout pass
+ * HTTP/2 streams are tracked the same way from their creation until their header block ends:
+ * lws 4.1.6 reads CONTINUATION frames without limit (an endless header block took a core for
+ * ever), so a stream's head also has its deadline, past which its whole connection is closed.
+ *
+ * States of a tracked wsi (one struct pending each, found from the wsi's opaque pointer):
+ *   created (WSI_CREATE) --relay_pending_add--> pending --relay_pending_done--> answered (untracked)
+ *   pending --relay_pending_expire (past the head deadline)--> its connection killed by lws
+ *   pending --evict_oldest (over --max-pending)--> its connection killed by lws
+ * The deadline is the same for all, so the oldest-first list is also deadline order.
  */
 #define LOG_MODULE "pending"
 #include "relay/internal.h"
@@ -39,16 +45,18 @@ struct pending {
 	struct lws *wsi;
 	struct pending *prev, *next; /* oldest first; the free list uses next */
 	uint32_t slot;               /* in per_addr[], or ADDR_SLOTS when not counted */
+	int64_t deadline_ms;         /* monotonic */
 };
 
 static struct {
 	struct pending *all, *free;
 	struct pending *oldest, *newest;
 	size_t count, max, per_addr_max;
+	int64_t head_ms; /* whole head (and TLS handshake) within this of the connection's start */
 	uint16_t *per_addr;
 	uint64_t seed;
-	uint64_t refused, evicted; /* since start, for the log */
-	uint64_t refused_logged, evicted_logged;
+	uint64_t refused, evicted, expired; /* since start, for the log */
+	uint64_t refused_logged, evicted_logged, expired_logged;
 	int64_t last_log_ms;
 } p;
 
@@ -56,6 +64,7 @@ int relay_pending_init(const struct relay_opts *o)
 {
 	memset(&p, 0, sizeof(p));
 	p.max = (size_t)o->max_pending;
+	p.head_ms = o->http_timeout;
 	/* Behind a proxy every connection comes from the proxy's address: only the total holds. */
 	p.per_addr_max = o->trust_forwarded_for ? 0 : (size_t)o->max_pending_per_address;
 	p.all = calloc(p.max, sizeof(*p.all));
@@ -119,7 +128,9 @@ static void log_counts(void)
 {
 	int64_t now = clock_mono_ns() / 1000000;
 
-	if (now - p.last_log_ms < LOG_EVERY_MS)
+	if (now - p.last_log_ms < LOG_EVERY_MS ||
+	    (p.refused == p.refused_logged && p.evicted == p.evicted_logged &&
+	     p.expired == p.expired_logged))
 		return;
 	p.last_log_ms = now;
 	if (p.refused != p.refused_logged)
@@ -129,8 +140,13 @@ static void log_counts(void)
 		log_notice(
 		        "closed %llu slow connection(s) over max_pending (%zu) without a request",
 		        (unsigned long long)(p.evicted - p.evicted_logged), p.max);
+	if (p.expired != p.expired_logged)
+		log_notice("closed %llu connection(s) whose request head took over %lld ms",
+		           (unsigned long long)(p.expired - p.expired_logged),
+		           (long long)p.head_ms);
 	p.refused_logged = p.refused;
 	p.evicted_logged = p.evicted;
+	p.expired_logged = p.expired;
 }
 
 /* What a refused client on a plain listener reads in place of an answer to its request. */
@@ -186,15 +202,42 @@ static void unlink_pending(struct pending *e)
 	p.count--;
 }
 
+/* Close @e's connection (for a stream, the whole HTTP/2 connection) at lws's next pass. */
+static void kill_pending(struct pending *e)
+{
+	struct lws *nwsi = lws_get_network_wsi(e->wsi);
+
+	lws_set_timeout(nwsi ? nwsi : e->wsi, PENDING_TIMEOUT_HOLDING_AH, LWS_TO_KILL_ASYNC);
+	unlink_pending(e);
+}
+
 /* Make room: the oldest pending connection has had the longest to send its head. */
 static void evict_oldest(void)
 {
-	struct pending *e = p.oldest;
-
-	lws_set_timeout(e->wsi, PENDING_TIMEOUT_HOLDING_AH, LWS_TO_KILL_ASYNC);
-	unlink_pending(e);
+	kill_pending(p.oldest);
 	p.evicted++;
 	log_counts();
+}
+
+void relay_pending_expire(void)
+{
+	int64_t now = clock_mono_ns() / 1000000;
+
+	while (p.oldest && p.oldest->deadline_ms <= now) {
+		kill_pending(p.oldest);
+		p.expired++;
+	}
+	log_counts();
+}
+
+static struct pending *ours(struct lws *wsi)
+{
+	struct pending *e = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+
+	/* Only ours: the pointer must be one of our records and point back at this wsi. */
+	if (!e || e < p.all || e >= p.all + p.max || e->wsi != wsi)
+		return NULL;
+	return e;
 }
 
 void relay_pending_add(struct lws *wsi)
@@ -208,9 +251,8 @@ void relay_pending_add(struct lws *wsi)
 	e = p.free;
 	p.free = e->next;
 	e->wsi = wsi;
-	e->slot = addr_slot(lws_get_socket_fd(wsi));
-	if (e->slot < ADDR_SLOTS && p.per_addr[e->slot] < UINT16_MAX)
-		p.per_addr[e->slot]++;
+	e->slot = ADDR_SLOTS;
+	e->deadline_ms = clock_mono_ns() / 1000000 + p.head_ms;
 	e->next = NULL;
 	e->prev = p.newest;
 	if (p.newest)
@@ -222,13 +264,27 @@ void relay_pending_add(struct lws *wsi)
 	lws_set_opaque_user_data(wsi, e);
 }
 
-void relay_pending_done(struct lws *wsi)
+void relay_pending_accepted(struct lws *wsi)
 {
-	struct lws *nwsi = lws_get_network_wsi(wsi);
-	struct pending *e = nwsi ? lws_get_opaque_user_data(nwsi) : NULL;
+	struct pending *e = p.newest;
 
-	/* Only ours: the pointer must be one of our records and point back at this connection. */
-	if (!e || e < p.all || e >= p.all + p.max || e->wsi != nwsi)
+	/* lws clears the opaque pointer after WSI_CREATE (adopt.c sets it from the adoption's
+	 * arguments): this wsi's record is the newest, nothing else was made in between. */
+	if (!e || e->wsi != wsi)
 		return;
-	unlink_pending(e);
+	lws_set_opaque_user_data(wsi, e);
+	e->slot = addr_slot(lws_get_socket_fd(wsi));
+	if (e->slot < ADDR_SLOTS && p.per_addr[e->slot] < UINT16_MAX)
+		p.per_addr[e->slot]++;
+}
+
+void relay_pending_done(struct lws *wsi, bool head)
+{
+	struct pending *e = ours(wsi);
+
+	if (e)
+		unlink_pending(e);
+	/* A stream's head also answers for its connection (an HTTP/2 connection's first head). */
+	if (head && (e = ours(lws_get_network_wsi(wsi))) != NULL)
+		unlink_pending(e);
 }

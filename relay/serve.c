@@ -62,18 +62,21 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return relay_pending_filter((int)(intptr_t)in,
 		                            relay_srv.o->insecure_http ||
 		                                    lws_get_vhost(wsi) == relay_srv.metrics_vhost);
-	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+	case LWS_CALLBACK_WSI_CREATE:
 		relay_pending_add(wsi);
+		return relay_http_cb(wsi, reason, user, in, len);
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		relay_pending_accepted(wsi);
 		return relay_http_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
 	case LWS_CALLBACK_HTTP:
-		relay_pending_done(wsi);
+		relay_pending_done(wsi, true);
 		return relay_http_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		relay_pending_done(wsi);
+		relay_pending_done(wsi, true);
 		return relay_confirm_upgrade(wsi, user, in);
 	case LWS_CALLBACK_ESTABLISHED:
-		relay_pending_done(wsi); /* a websocket inside HTTP/2 skips CONFIRM_UPGRADE */
+		relay_pending_done(wsi, true); /* a websocket inside HTTP/2 skips CONFIRM_UPGRADE */
 		return relay_ws_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_RECEIVE_PONG:
@@ -87,7 +90,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
-		relay_pending_done(wsi);
+		relay_pending_done(wsi, false);
 		/* An upgrade that failed after CONFIRM: its grant must not outlive it. */
 		if (relay_srv.handoff.wsi == wsi)
 			OPENSSL_cleanse(&relay_srv.handoff, sizeof(relay_srv.handoff));
@@ -152,6 +155,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	int64_t now_s = relay_now_ms() / 1000;
 
 	codes_expire(s->codes, relay_now_ms());
+	relay_pending_expire();
 	relay_close_expired(relay_now_ms());
 	relay_sample_rates();
 	if (now_s - last_tidy_s >= TIDY_EVERY_S) {

@@ -288,4 +288,91 @@ test('over --max-pending the oldest unanswered connection is closed, new ones ar
   }
 });
 
+// HTTP/2 frames (RFC 9113 §4.1): 24-bit length, type, flags, 31-bit stream id, payload.
+function h2frame(type, flags, sid, payload = Buffer.alloc(0)) {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(sid, 5);
+  return Buffer.concat([h, payload]);
+}
+const HEADERS = 1;
+const SETTINGS = 4;
+const CONTINUATION = 9;
+const END_STREAM = 1;
+const END_HEADERS = 4;
+// HPACK (RFC 7541): :method GET, :scheme https, :path /healthz, :authority x (no Huffman).
+const HEALTHZ = Buffer.concat([Buffer.from([0x82, 0x87, 0x04, 8]), Buffer.from('/healthz'),
+  Buffer.from([0x01, 1]), Buffer.from('x')]);
+
+// An HTTP/2 connection that sends a header block that never ends on stream @sid (after a whole
+// request on stream 1 when @sid > 1): empty CONTINUATION frames as fast as the socket takes them.
+// Resolves with the ms until the relay closed it, or null if still open after @ms.
+function continuationFlood(r, sid, ms) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const s = tls.connect({ host: '127.0.0.1', port: r.port, ALPNProtocols: ['h2'], rejectUnauthorized: false });
+    const burst = Buffer.concat(Array(1000).fill(h2frame(CONTINUATION, 0, sid)));
+    let open = true;
+    let frames = 0;
+    const pump = () => {
+      while (open && s.write(burst)) frames += 1000;
+    };
+    const timer = setTimeout(() => { open = false; s.destroy(); resolve({ closedMs: null, frames }); }, ms);
+    s.on('error', () => {});
+    s.on('close', () => {
+      if (!open) return;
+      open = false;
+      clearTimeout(timer);
+      resolve({ closedMs: Date.now() - t0, frames });
+    });
+    s.on('drain', pump);
+    s.on('data', () => {});
+    s.once('secureConnect', () => {
+      if (s.alpnProtocol !== 'h2') throw new Error(`ALPN ${s.alpnProtocol}`);
+      s.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+      s.write(h2frame(SETTINGS, 0, 0));
+      if (sid > 1) s.write(h2frame(HEADERS, END_STREAM | END_HEADERS, 1, HEALTHZ));
+      s.write(h2frame(HEADERS, END_STREAM, sid, HEALTHZ)); // no END_HEADERS: CONTINUATION must follow
+      pump();
+    });
+  });
+}
+
+test('HTTP/2: a header block that never ends is cut at the head deadline, others are served', async () => {
+  const r = await startRelay({ tls: true, args: ['--http-timeout', '2s'] });
+  try {
+    // An HTTP/2 connection and a websocket that got their answers are never cut by the deadline.
+    const h2 = require('http2');
+    const sess = h2.connect(r.base, { rejectUnauthorized: false });
+    sess.on('error', () => {});
+    const h2get = () => new Promise((resolve, reject) => {
+      const q = sess.request({ ':path': '/healthz' });
+      q.on('response', (hd) => { q.resume(); q.on('end', () => resolve(hd[':status'])); });
+      q.on('error', reject);
+      q.end();
+    });
+    eq(await h2get(), 200, 'h2 request');
+    const a = await request(r, 'POST', '/session/keep', { Authorization: r.token({ topic: 'keep' }), 'Content-Length': '0' });
+    const ws = await openWs(JSON.parse(a.body).uri);
+    const floods = [continuationFlood(r, 1, 8000), continuationFlood(r, 3, 8000)];
+    await new Promise((res) => setTimeout(res, 500));
+    const h = await request(r, 'GET', '/healthz');
+    eq(h.status, 200, 'served during the floods');
+    const [first, later] = await Promise.all(floods);
+    console.log(`  # CONTINUATION floods closed after ${first.closedMs} ms (${first.frames} frames) and ` +
+      `${later.closedMs} ms (${later.frames} frames, after a whole request)`);
+    ok(first.closedMs !== null && first.closedMs < 5000, `first stream's endless head closed (${first.closedMs} ms)`);
+    ok(later.closedMs !== null && later.closedMs < 5000, `a later stream's endless head closed (${later.closedMs} ms)`);
+    await until(() => /closed \d+ connection\(s\) whose request head took over 2000 ms/.test(r.log), 5000, 'log line');
+    eq(await h2get(), 200, 'the answered HTTP/2 connection still serves after the deadline');
+    eq(ws.readyState, 1, 'the websocket is still open after the deadline');
+    ws.close();
+    sess.close();
+  } finally {
+    await r.stop();
+  }
+});
+
 run({ perTestMs: 40000 });
