@@ -74,6 +74,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return relay_http_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		relay_pending_done(wsi, true);
+		/* CVE-2025-11677 (lws's NN-2025-0102, still in 4.1.6): for an Upgrade other than
+		 * websocket/h2c on a keep-alive connection, lws answers 403, ends the transaction
+		 * (freeing the header table that @in points into), then calls us anyway. Then the
+		 * table is gone or reset: hang up without reading @in (lws closes at once). */
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) <= 0) {
+			log_info("upgrade after lws refused it (403): connection closed");
+			return -1;
+		}
 		return relay_confirm_upgrade(wsi, user, in);
 	case LWS_CALLBACK_ESTABLISHED:
 		relay_pending_done(wsi, true); /* a websocket inside HTTP/2 skips CONFIRM_UPGRADE */

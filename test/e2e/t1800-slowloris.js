@@ -375,4 +375,22 @@ test('HTTP/2: a header block that never ends is cut at the head deadline, others
   }
 });
 
+// CVE-2025-11677: lws 4.1.6 refuses an unknown Upgrade with a 403, frees the request's header
+// table, then still asks the relay to confirm the upgrade with a pointer into it. On a keep-alive
+// connection the relay answered a second time (a 400 after the 403) from freed memory.
+test('CVE-2025-11677: an unknown Upgrade on a keep-alive connection gets one 403 and a close', async () => {
+  const r = await startRelay({ tls: false });
+  try {
+    const s = await rawSocket(r, '127.0.0.1');
+    s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => /\{"status":"ok"\}/.test(s.got), 5000, 'first answer');
+    s.write('GET /session/x?code=y HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\n\r\n');
+    await until(() => s.ended, 5000, 'the connection closed after the 403');
+    const answers = s.got.match(/HTTP\/1\.1 \d+/g);
+    eq(answers, ['HTTP/1.1 200', 'HTTP/1.1 403'], 'one answer per request');
+  } finally {
+    await r.stop();
+  }
+});
+
 run({ perTestMs: 40000 });
