@@ -48,11 +48,14 @@ async function startRelay({ tls: useTls = true, args = [] } = {}) {
     proc.on('exit', (code) => reject(new Error(`relay serve exited ${code}: ${r.log}`)));
   }), 10000, 'relay serve start');
   r.token = (over = {}) => makeToken(secret, { aud: base, ...over });
-  r.stop = () => new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode) return resolve();
-    proc.on('exit', resolve);
-    proc.kill('SIGKILL');
-  });
+  r.stop = async () => {
+    if (proc.exitCode === null && !proc.signalCode) {
+      const gone = new Promise((resolve) => proc.on('exit', resolve));
+      proc.kill('SIGKILL');
+      await gone;
+    }
+    ok(!/AddressSanitizer|runtime error:/.test(r.log), 'no sanitizer report from the relay');
+  };
   return r;
 }
 
