@@ -82,6 +82,12 @@ done
 
 node bench/summary.js "$results"
 
+# Connection-storm soak: RSS after 10 cycles of 10,000 connections (bench/soak.sh).
+if [ -z "$filter" ] || [[ "connection storm soak" == *"$filter"* ]]; then
+	echo
+	bench/soak.sh "$relay" ws wss
+fi
+
 if [ -z "$filter" ] || [[ "host" == *"$filter"* ]]; then
 	echo
 	for i in $(seq "$repeat"); do bench/host.sh "$relay" 10; done

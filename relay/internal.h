@@ -197,6 +197,24 @@ int relay_get_status(struct server *s, struct lws *wsi, struct conn *c);
 int relay_get_metrics(struct lws *wsi, struct conn *c);
 int relay_get_healthz(struct server *s, struct lws *wsi, struct conn *c);
 
+/* pending.c: connections whose first request head has not arrived whole (loop thread only) */
+/* Allocate the tables for --max-pending; 0 or -ENOMEM. */
+int relay_pending_init(const struct relay_opts *o);
+void relay_pending_release(void);
+/* FILTER_NETWORK_CONNECTION: 1 refuses @fd (over the per-address cap; a 429 is written first
+ * when @plain), 0 admits it. */
+int relay_pending_filter(int fd, bool plain);
+/* A wsi was made (WSI_CREATE: an accepted connection or an HTTP/2 stream): track it until its
+ * head arrives, closing the oldest pending one if --max-pending are already held. */
+void relay_pending_add(struct lws *wsi);
+/* SERVER_NEW_CLIENT_INSTANTIATED: count it against its client address. */
+void relay_pending_accepted(struct lws *wsi);
+/* @wsi's request head arrived (@head; its connection's then too) or it is destroyed. */
+void relay_pending_done(struct lws *wsi, bool head);
+/* Close the connections whose head is late (http_timeout after their start). Once a second. */
+void relay_pending_expire(void);
+size_t relay_pending_count(void);
+
 /* static.c: pages under web_dir */
 bool relay_is_static(const char *path);
 /* Start sending @path; 0 (answer under way), -ENOENT (no such page), -1 (connection error). */

@@ -43,6 +43,8 @@ struct relay_opts {
 	int64_t max_header;                /* bytes of HTTP headers */
 	int64_t access_rate, access_burst; /* access calls per second per client address */
 	int64_t max_codes;
+	int64_t max_pending;             /* connections without a whole request head, in all */
+	int64_t max_pending_per_address; /* ...from one client address (0: no limit) */
 };
 
 /*

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,11 @@
 #define STOP_POLL_US  (50 * LWS_US_PER_MS)
 #define STOP_LIMIT_MS 4000
 #define TIDY_EVERY_S  60
+/* Give freed memory back once a burst of closes has settled: see trim_after_churn(). */
+#define TRIM_MIN_CLOSES  100
+#define TRIM_QUIET_MS    1000
+#define TRIM_LONG_CLOSES 5000
+#define TRIM_LONG_MS     5000
 
 struct server relay_srv;
 
@@ -39,6 +45,8 @@ static bool use_uv;
 static uv_prepare_t uv_flush_before; /* relay_ws_flush() before and after libuv's poll */
 static uv_check_t uv_flush_after;
 static bool flush_hooks_on;
+static uint64_t closed_since_trim;          /* wsis destroyed since the last malloc_trim() */
+static int64_t last_close_ms, last_trim_ms; /* monotonic */
 
 int64_t relay_now_ms(void)
 {
@@ -58,9 +66,34 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     size_t len)
 {
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return relay_pending_filter((int)(intptr_t)in,
+		                            relay_srv.o->insecure_http ||
+		                                    lws_get_vhost(wsi) == relay_srv.metrics_vhost);
+	case LWS_CALLBACK_WSI_CREATE:
+		relay_pending_add(wsi);
+		return relay_http_cb(wsi, reason, user, in, len);
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		relay_pending_accepted(wsi);
+		return relay_http_cb(wsi, reason, user, in, len);
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+	case LWS_CALLBACK_HTTP:
+		relay_pending_done(wsi, true);
+		return relay_http_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		relay_pending_done(wsi, true);
+		/* CVE-2025-11677 (lws's NN-2025-0102, still in 4.1.6): for an Upgrade other than
+		 * websocket/h2c on a keep-alive connection, lws answers 403, ends the transaction
+		 * (freeing the header table that @in points into), then calls us anyway. Then the
+		 * table is gone or reset: hang up without reading @in (lws closes at once). */
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) <= 0) {
+			log_info("upgrade after lws refused it (403): connection closed");
+			return -1;
+		}
 		return relay_confirm_upgrade(wsi, user, in);
 	case LWS_CALLBACK_ESTABLISHED:
+		relay_pending_done(wsi, true); /* a websocket inside HTTP/2 skips CONFIRM_UPGRADE */
+		return relay_ws_cb(wsi, reason, user, in, len);
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -73,6 +106,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
+		relay_pending_done(wsi, false);
+		closed_since_trim++;
+		last_close_ms = relay_mono_ns() / 1000000;
 		/* An upgrade that failed after CONFIRM: its grant must not outlive it. */
 		if (relay_srv.handoff.wsi == wsi)
 			OPENSSL_cleanse(&relay_srv.handoff, sizeof(relay_srv.handoff));
@@ -131,12 +167,38 @@ static void stop_flush_hooks(void)
 
 /* ---- timers ---- */
 
+/*
+ * glibc keeps the memory of closed connections (lws's wsi and header tables, OpenSSL's state,
+ * our per-connection data) in its heap, and only the top of the heap goes back by itself: after
+ * 10,000 websockets opened and closed RSS stayed about 70 MB up and grew with each further
+ * storm (bench/soak.sh; malloc_trim(0) took it back to the start). So once closes have settled
+ * (a second without one) or during a long storm (every 5 s), hand free pages back.
+ */
+static void trim_after_churn(void)
+{
+	int64_t now = relay_mono_ns() / 1000000, t0;
+
+	if (closed_since_trim < TRIM_MIN_CLOSES)
+		return;
+	if (now - last_close_ms < TRIM_QUIET_MS &&
+	    (closed_since_trim < TRIM_LONG_CLOSES || now - last_trim_ms < TRIM_LONG_MS))
+		return;
+	t0 = relay_mono_ns();
+	malloc_trim(0);
+	log_debug("gave freed memory back after %llu closed connection(s) in %lld us",
+	          (unsigned long long)closed_since_trim, (long long)(relay_mono_ns() - t0) / 1000);
+	closed_since_trim = 0;
+	last_trim_ms = now;
+}
+
 static void tick(lws_sorted_usec_list_t *sul)
 {
 	struct server *s = &relay_srv;
 	int64_t now_s = relay_now_ms() / 1000;
 
 	codes_expire(s->codes, relay_mono_ms());
+	relay_pending_expire();
+	trim_after_churn();
 	relay_close_expired(relay_now_ms());
 	relay_sample_rates();
 	if (now_s - last_tidy_s >= TIDY_EVERY_S) {
@@ -445,11 +507,21 @@ static int create_context(struct server *s, const struct listen_addr *a)
 	 * 4.1's most (a header table lives only while a request head is read); --max-header is
 	 * checked on the parsed headers and answered 431 (relay_headers_too_large()). */
 	info.max_http_header_data = LWS_HEADER_SPACE;
-	info.max_http_header_pool = 64;
+	/* lws 4.1 gives each connection a header table at accept, before its first byte (and
+	 * before the TLS handshake), until its head is parsed. A pool smaller than the connection
+	 * limit let 64 idle sockets make everyone else wait unread (issue 11): so one per possible
+	 * connection, nobody waits. A table is malloc()ed when taken and freed when given back, and
+	 * only the bytes a client sends are touched; relay/pending.c bounds how many the not yet
+	 * answered hold (--max-pending, --max-pending-per-address). */
+	info.max_http_header_pool = 0;
+	info.max_http_header_pool2 = (unsigned int)(o->max_connections + 64);
 	/* lws reads every socket into this one buffer: 4 KiB by default, which would cut a busy
 	 * writer's input into a few messages per read and so a few frames per write to readers. */
 	info.pt_serv_buf_size = 256 * 1024;
 	info.timeout_secs = (unsigned int)(o->http_timeout / 1000 + 1);
+	/* A plain connection's whole head (and a TLS one's handshake) is held to the same deadline
+	 * as a TLS head after its handshake: lws's vhost default is 10 s whatever http_timeout says. */
+	info.timeout_secs_ah_idle = info.timeout_secs;
 	/* Keep-alive is ours (keep_alive() in ws.c): a policy of zeros keeps lws from re-arming a
 	 * validity timer on every frame, an O(connections) insert into its sorted timer list. */
 	info.retry_and_idle_policy = &no_validity;
@@ -493,6 +565,10 @@ static int open_parts(struct server *s, char why[256])
 	ret = store_open(o->state_dir && *o->state_dir ? o->state_dir : NULL, &s->store, why);
 	if (ret)
 		return ret;
+	if (relay_pending_init(o)) {
+		snprintf(why, 256, "out of memory");
+		return -ENOMEM;
+	}
 	s->hub = hub_new(&lim, &cb);
 	s->codes = codes_new((size_t)o->max_codes, o->code_ttl);
 	if (!s->hub || !s->codes) {
@@ -519,6 +595,7 @@ static void destroy_context(struct server *s)
 static void close_parts(struct server *s)
 {
 	destroy_context(s);
+	relay_pending_release();
 	hub_free(s->hub);
 	codes_free(s->codes);
 	store_close(s->store);
