@@ -144,6 +144,10 @@ function attack(r, { idle, trickle }) {
   return a;
 }
 
+// The issue's bound is 1 s per round trip. A sanitizer build (make check) runs the relay several
+// times slower under the same TLS handshake load, so there the bound is 3 s.
+const BOUND_MS = /(asan|tsan)\/?$/.test(process.env.BUILD || '') ? 3000 : 1000;
+
 async function lockout(useTls) {
   const r = await startRelay({ tls: useTls });
   try {
@@ -182,7 +186,7 @@ async function lockout(useTls) {
     ok(live > (IDLE + TRICKLE) / 2, `the attack held thousands of sockets (${live})`);
     eq(failures, 0, 'no round trip failed');
     ok(times.length >= 10, `round trips throughout the attack (${times.length})`);
-    ok(max < 1000, `every round trip within 1 s (max ${max} ms)`);
+    ok(max < BOUND_MS, `every round trip within ${BOUND_MS} ms (max ${max} ms)`);
     ok(atk.cut >= TRICKLE, `trickled heads were cut at their deadline (${atk.cut} cut)`);
     reader.close();
   } finally {
@@ -380,17 +384,22 @@ test('HTTP/2: a header block that never ends is cut at the head deadline, others
 
 // CVE-2025-11677: lws 4.1.6 refuses an unknown Upgrade with a 403, frees the request's header
 // table, then still asks the relay to confirm the upgrade with a pointer into it. On a keep-alive
-// connection the relay answered a second time (a 400 after the 403) from freed memory.
-test('CVE-2025-11677: an unknown Upgrade on a keep-alive connection gets one 403 and a close', async () => {
+// connection the relay answered a second time (a 400 after the 403) from freed memory. Every
+// HTTP/1 connection now closes after its first answer (t1210), so the second request is never
+// read; the unknown Upgrade as a first request gets one 403 and a close.
+test('CVE-2025-11677: an unknown Upgrade gets one 403 and a close, also after a first request', async () => {
   const r = await startRelay({ tls: false });
   try {
-    const s = await rawSocket(r, '127.0.0.1');
-    s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => /\{"status":"ok"\}/.test(s.got), 5000, 'first answer');
-    s.write('GET /session/x?code=y HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\n\r\n');
-    await until(() => s.ended, 5000, 'the connection closed after the 403');
-    const answers = s.got.match(/HTTP\/1\.1 \d+/g);
-    eq(answers, ['HTTP/1.1 200', 'HTTP/1.1 403'], 'one answer per request');
+    const a = await rawSocket(r, '127.0.0.1');
+    a.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => /\{"status":"ok"\}/.test(a.got), 5000, 'first answer');
+    a.write('GET /session/x?code=y HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\n\r\n');
+    await until(() => a.ended, 5000, 'the connection closed');
+    eq(a.got.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 200'], 'keep-alive: one answer, the second request is not read');
+    const b = await rawSocket(r, '127.0.0.1');
+    b.write('GET /session/x?code=y HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\n\r\n');
+    await until(() => b.ended, 5000, 'the connection closed after the 403');
+    eq(b.got.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 403'], 'first request: one answer');
   } finally {
     await r.stop();
   }
