@@ -368,6 +368,8 @@ static int check_settings(const struct relay_opts *o, char why[256])
 	else if (strcmp(o->queue_policy, "drop") != 0 && strcmp(o->queue_policy, "close") != 0)
 		snprintf(why, 256, "queue_policy must be drop or close, not '%.40s'",
 		         o->queue_policy);
+	else if (relay_write_path_set(o->write_path, why))
+		return -EINVAL;
 	else if (o->max_message > o->queue_bytes)
 		snprintf(why, 256, "max_message (%lld) must not exceed queue_bytes (%lld)",
 		         (long long)o->max_message, (long long)o->queue_bytes);
@@ -545,8 +547,9 @@ int relay_run(const struct relay_opts *o)
 		close_parts(s);
 		return 1;
 	}
-	log_notice("relay listening on %s://%s (audience %s, websocket base %s)",
-	           o->insecure_http ? "http" : "https", o->listen, o->audience, s->public_url);
+	log_notice("relay listening on %s://%s (audience %s, websocket base %s, write path %s)",
+	           o->insecure_http ? "http" : "https", o->listen, o->audience, s->public_url,
+	           relay_write_path());
 	if (use_uv)
 		start_flush_hooks();
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);
