@@ -256,6 +256,11 @@ int relay_ws_writeable(struct lws *wsi, struct conn *c)
 		c->ping_sent_ms = relay_mono_ns() / 1000000;
 		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
 			return -1;
+		if (!fast || !own_socket(wsi)) { /* one write per WRITEABLE: data next time */
+			if (c->member && hub_queued(c->member))
+				lws_callback_on_writable(wsi);
+			return 0;
+		}
 	}
 	if (!c->member)
 		return 0;
