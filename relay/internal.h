@@ -79,6 +79,7 @@ struct conn {
 	int64_t ping_sent_ms;      /* a ping awaits its pong since then; 0: none */
 	bool ping_due;
 	bool peer_closed; /* its close frame arrived: lws answers it from WRITEABLE */
+	bool rx_paused;   /* not read from: every reader of its topic is backed up */
 	bool ready;       /* in server.ready */
 	struct conn *ready_next;
 	struct rate_window rates; /* for status reports */
@@ -179,6 +180,8 @@ void relay_ws_leave_topic(struct conn *c);
 int relay_write_path_set(const char *name, char why[256]);
 /* The write path in use: "fast" or "lws". */
 const char *relay_write_path(void);
+/* hub callback: stop or resume reading from a writer (back-pressure). */
+void relay_hub_flow(void *owner, bool paused);
 /* LWS_CALLBACK_SERVER_WRITEABLE of a websocket: close frame, ping or queued messages. */
 int relay_ws_writeable(struct lws *wsi, struct conn *c);
 /* Write to the readers that got messages during this loop pass (call at the end of each). */

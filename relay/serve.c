@@ -458,7 +458,7 @@ static int open_parts(struct server *s, char why[256])
 	        .queue_bytes = (size_t)o->queue_bytes,
 	        .policy = strcmp(o->queue_policy, "close") == 0 ? HUB_CLOSE : HUB_DROP,
 	};
-	struct hub_callbacks cb = {relay_hub_wake, relay_hub_overflow};
+	struct hub_callbacks cb = {relay_hub_wake, relay_hub_overflow, relay_hub_flow};
 	int ret;
 
 	ret = store_open(o->state_dir && *o->state_dir ? o->state_dir : NULL, &s->store, why);

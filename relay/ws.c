@@ -151,6 +151,11 @@ static void keep_alive(struct conn *c, int64_t now_ms)
 {
 	const struct relay_opts *o = relay_srv.o;
 
+	if (c->rx_paused) { /* we do not read it (back-pressure): its silence is ours */
+		c->last_rx_ms = now_ms;
+		c->ping_sent_ms = 0;
+		return;
+	}
 	if (c->ping_sent_ms && now_ms - c->ping_sent_ms > o->ping_timeout) {
 		logt_info(c->tag, "no answer to a ping in %lld ms: dropping the connection",
 		          (long long)o->ping_timeout);

@@ -8,6 +8,8 @@
  *         (4.1.x, WSWRITE_FAST below); any other version gets the lws way.
  * A websocket inside HTTP/2 (RFC 8441) is always written the lws way: lws frames it into the
  * stream and checks the peer's flow-control window once per WRITEABLE, so one write each.
+ * Back-pressure (relay_hub_flow()): when every reader of a topic is backed up, the relay stops
+ * reading from the topic's writers until one has drained.
  */
 #define LOG_MODULE "ws"
 #include "relay/internal.h"
@@ -99,6 +101,7 @@ static int close_via_lws(struct lws *wsi, struct conn *c)
 	if (!own_socket(wsi))
 		return -1;
 	relay_ws_leave_topic(c);
+	relay_hub_flow(c, false); /* lws must read the peer's close frame */
 	c->close_sent = true;
 	relay_hub_wake(c); /* nothing else wakes it: it left the topic */
 	return 0;
@@ -180,6 +183,7 @@ static int own_close(struct lws *wsi, struct conn *c)
 		return -1;
 	c->close_sent = true; /* the deadline set with the close request still holds */
 	relay_ws_leave_topic(c);
+	relay_hub_flow(c, false); /* the peer's close frame must be read */
 	return 0;
 }
 
@@ -239,6 +243,24 @@ static int write_queued(struct lws *wsi, struct conn *c)
 	if (c->member && hub_queued(c->member))
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+/*
+ * Every reader of @owner's topic is backed up (@paused) or one has drained: stop or resume
+ * reading from this writer, so that TCP slows it down rather than the relay dropping what it
+ * sent. lws 4.1 ignores rx flow control inside HTTP/2: such a writer is not slowed, and its
+ * readers' queue limits apply as before.
+ */
+void relay_hub_flow(void *owner, bool paused)
+{
+	struct conn *c = owner;
+
+	if (c->rx_paused == paused || !c->wsi)
+		return;
+	c->rx_paused = paused;
+	logt_debug(c->tag, "%s reading: %s", paused ? "pausing" : "resuming",
+	           paused ? "every reader is backed up" : "a reader drained");
+	lws_rx_flow_control(c->wsi, paused ? 0 : 1);
 }
 
 int relay_ws_writeable(struct lws *wsi, struct conn *c)
