@@ -4,6 +4,7 @@
 # (default 3), and the table shows the median of each figure. Plain ws and TLS (wss) both.
 # Raw JSON lines go to build/bench/results.jsonl. Figures, not pass/fail.
 # usage: bench/run.sh RELAY_BINARY [FILTER]   (FILTER: a substring of the scenario names)
+# BENCH_RELAY_ARGS adds arguments to relay serve, e.g. "--write-path lws".
 set -euo pipefail
 
 relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -30,6 +31,8 @@ start_relay() { # TLS?(yes|no)
 	port=$(free_port)
 	local args=(serve --listen "127.0.0.1:$port" --secret-file "$work/secret" --state-dir "$work/state"
 		--access-rate 0 --max-per-topic 30000 --max-connections 30000 --log-level notice)
+	# shellcheck disable=SC2206 # word splitting wanted
+	args+=(${BENCH_RELAY_ARGS:-})
 	if [ "$1" = yes ]; then
 		scheme=https
 		args+=(--audience "https://127.0.0.1:$port" --cert "$work/cert.pem" --key "$work/key.pem")

@@ -24,3 +24,12 @@ for (const [key, rs] of groups) {
     `${fmt(m((r) => r.errors))} | ${fmt(m((r) => r.server_cpu_s), 2)} | ${fmt(m((r) => r.server_peak_rss_kb / 1024), 1)} | ` +
     `${fmt(m((r) => (r.idle_rss_delta_kb === undefined ? undefined : r.idle_rss_delta_kb / 1024)), 1)} |`);
 }
+
+// Lossless back-pressure (issue 11): one reader that takes unpaced 64 KiB messages at its own
+// pace must lose none of them.
+const lost = (tls) => {
+  const rs = groups.get(`unpaced 1->1 65536B|${tls}`);
+  return rs && `${fmt(median(rs.map((r) => r.drops)))} lost (${tls === 'yes' ? 'wss' : 'ws'}, median of ${rs.length}; most in a run ${Math.max(...rs.map((r) => r.drops))})`;
+};
+const lostRows = ['no', 'yes'].map(lost).filter(Boolean);
+if (lostRows.length) console.log(`\n1->1 64 KiB unpaced: ${lostRows.join('; ')}`);

@@ -93,6 +93,10 @@ static const struct cfg_opt serve_opts[] = {
          NULL, 0},
         {"event_loop", CFG_STRING, O(event_loop), "libuv", 0, 0,
          "libuv (epoll: scales to many connections) or poll", NULL, 0},
+        {"write_path", CFG_STRING, O(write_path), NULL, 0, 0,
+         "fast (own framing, verified with libwebsockets 4.1) or lws (plain lws_write) "
+         "(default: fast with libwebsockets 4.1, else lws)",
+         NULL, 0},
         {"log_level", CFG_STRING, O(log_level), "info", 0, 0, "error, warn, notice, info or debug",
          NULL, 0},
         {"log_format", CFG_STRING, O(log_format), "text", 0, 0, "text or json", NULL, 0},

@@ -84,6 +84,7 @@ struct conn {
 	int64_t ping_sent_ms;      /* a ping awaits its pong since then; 0: none */
 	bool ping_due;
 	bool peer_closed; /* its close frame arrived: lws answers it from WRITEABLE */
+	bool rx_paused;   /* not read from: every reader of its topic is backed up */
 	bool ready;       /* in server.ready */
 	struct conn *ready_next;
 	struct rate_window rates; /* for status reports */
@@ -249,6 +250,18 @@ void relay_close_expired(int64_t now_ms);
 void relay_close_all(int code, const char *reason);
 void relay_hub_wake(void *owner);
 void relay_hub_overflow(void *owner);
+/* Leave the topic: at CLOSED, or once our close frame went (nothing more is sent). */
+void relay_ws_leave_topic(struct conn *c);
+
+/* wswrite.c: writing to readers */
+/* Choose the write path: "fast", "lws", or NULL/"" for the default; -EINVAL with @why. */
+int relay_write_path_set(const char *name, char why[256]);
+/* The write path in use: "fast" or "lws". */
+const char *relay_write_path(void);
+/* hub callback: stop or resume reading from a writer (back-pressure). */
+void relay_hub_flow(void *owner, bool paused);
+/* LWS_CALLBACK_SERVER_WRITEABLE of a websocket: close frame, ping or queued messages. */
+int relay_ws_writeable(struct lws *wsi, struct conn *c);
 /* Write to the readers that got messages during this loop pass (call at the end of each). */
 void relay_ws_flush(void);
 

@@ -28,6 +28,7 @@ struct relay_opts {
 	char *log_level, *log_format, *log_file;
 	char *queue_policy;                  /* "drop" or "close" */
 	char *event_loop;                    /* "libuv" or "poll" */
+	char *write_path;                    /* "fast", "lws" or NULL (fast with lws 4.1) */
 	char *metrics_listen;                /* separate address for /metrics and /healthz, or "" */
 	char *web_dir;                       /* static files: <web_dir>/dashboard */
 	int64_t stats_every;                 /* ms between reports on the stats topic */

@@ -430,6 +430,8 @@ static int check_settings(const struct relay_opts *o, char why[256])
 	else if (strcmp(o->queue_policy, "drop") != 0 && strcmp(o->queue_policy, "close") != 0)
 		snprintf(why, 256, "queue_policy must be drop or close, not '%.40s'",
 		         o->queue_policy);
+	else if (relay_write_path_set(o->write_path, why))
+		return -EINVAL;
 	else if (o->max_message > o->queue_bytes)
 		snprintf(why, 256, "max_message (%lld) must not exceed queue_bytes (%lld)",
 		         (long long)o->max_message, (long long)o->queue_bytes);
@@ -559,7 +561,7 @@ static int open_parts(struct server *s, char why[256])
 	        .queue_bytes = (size_t)o->queue_bytes,
 	        .policy = strcmp(o->queue_policy, "close") == 0 ? HUB_CLOSE : HUB_DROP,
 	};
-	struct hub_callbacks cb = {relay_hub_wake, relay_hub_overflow};
+	struct hub_callbacks cb = {relay_hub_wake, relay_hub_overflow, relay_hub_flow};
 	int ret;
 
 	ret = store_open(o->state_dir && *o->state_dir ? o->state_dir : NULL, &s->store, why);
@@ -655,10 +657,11 @@ int relay_run(const struct relay_opts *o)
 	relay_ws_init();
 	adopt_bound_port(s, &addr);
 	derive_public_url(s, &addr);
-	log_notice("relay listening on %s://%s%s%s:%d (audience %s, websocket base %s)",
-	           o->insecure_http ? "http" : "https", addr.ipv6 ? "[" : "",
-	           addr.host[0] ? addr.host : "*", addr.ipv6 ? "]" : "", addr.port,
-	           s->verifier.audience, s->public_url);
+	log_notice(
+	        "relay listening on %s://%s%s%s:%d (audience %s, websocket base %s, write path %s)",
+	        o->insecure_http ? "http" : "https", addr.ipv6 ? "[" : "",
+	        addr.host[0] ? addr.host : "*", addr.ipv6 ? "]" : "", addr.port,
+	        s->verifier.audience, s->public_url, relay_write_path());
 	if (use_uv)
 		start_flush_hooks();
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);

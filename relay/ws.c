@@ -2,14 +2,14 @@
  * relay/ws: websocket members of a topic. A connection arrives here already authorised (its
  * grant was redeemed in relay_confirm_upgrade). Messages are reassembled from fragments up to
  * max_message, published to the hub, and written to readers one frame per message, type and
- * boundaries kept. Closing is asynchronous: relay_conn_close() marks, WRITEABLE closes.
+ * boundaries kept (written by wswrite.c). Closing is asynchronous: relay_conn_close() marks,
+ * WRITEABLE closes.
  *
  * Connection states: ESTABLISHED -> open -> (closing: code+reason set) -> CLOSED (pss freed).
  */
 #define LOG_MODULE "ws"
 #include "relay/internal.h"
 #include "pkg/log/log.h"
-#include "pkg/wsframe/wsframe.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +100,7 @@ static void ready_remove(struct conn *c)
 }
 
 /* Leave the topic: at CLOSED, or once our close frame went (nothing more is sent). */
-static void leave_topic(struct conn *c)
+void relay_ws_leave_topic(struct conn *c)
 {
 	const struct hub_counters *k;
 
@@ -152,6 +152,11 @@ static void keep_alive(struct conn *c, int64_t now_ms)
 {
 	const struct relay_opts *o = relay_srv.o;
 
+	if (c->rx_paused) { /* we do not read it (back-pressure): its silence is ours */
+		c->last_rx_ms = now_ms;
+		c->ping_sent_ms = 0;
+		return;
+	}
 	if (c->ping_sent_ms && now_ms - c->ping_sent_ms > o->ping_timeout) {
 		logt_info(c->tag, "no answer to a ping in %lld ms: dropping the connection",
 		          (long long)o->ping_timeout);
@@ -488,190 +493,11 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 		rx_release(c);
 }
 
-/* ---- sending ---- */
-
-/*
- * Write queued messages. Small messages are framed here (RFC 6455 section 5.2, unmasked) into
- * one buffer and handed to lws as raw bytes, many frames per system call: one send() per
- * message cannot reach the throughput the loopback allows (NOTES.md). A large message goes
- * alone through lws_write(), which frames it.
- */
-#define BATCH_BYTES (64 * 1024)
-
-static int write_batch(struct lws *wsi, struct conn *c)
-{
-	static uint8_t buf[LWS_PRE + BATCH_BYTES];
-	uint8_t *p = buf + LWS_PRE;
-	size_t len = 0, n = 0;
-	struct hub_msg *m;
-	int64_t now;
-
-	/* Raw frames only on a connection of its own: a websocket inside HTTP/2 is framed by lws.
-	 */
-	while (lws_get_network_wsi(wsi) == wsi && (m = hub_peek_at(c->member, n)) &&
-	       len + WSFRAME_MAX_HEADER + m->len <= BATCH_BYTES) {
-		len += wsframe_header(p + len, m->binary ? WS_BINARY : WS_TEXT, true, m->len, NULL);
-		memcpy(p + len, m->data, m->len);
-		len += m->len;
-		n++;
-	}
-	if (n == 0) {
-		m = hub_peek(c->member);
-		if (lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) <
-		    (int)m->len)
-			return -1;
-		n = 1;
-	} else if (lws_write(wsi, p, len, LWS_WRITE_RAW) < (int)len) {
-		return -1;
-	}
-	c->writes++;
-	now = relay_mono_ns();
-	while (n--)
-		hub_pop(c->member, now);
-	return 0;
-}
-
-/*
- * Send the close frame (RFC 6455 section 5.5.1: 2-byte code, then the reason), leave the topic,
- * then wait for the peer's (WS_PEER_INITIATED_CLOSE ends the connection) until close_deadline_ms
- * (CLOSE_GRACE_MS after the close was asked for, to send ours and hear theirs). Closing the
- * socket at once would reset it if the peer's last messages were still unread, and the peer
- * could lose our close frame with them (1006 instead of the code). lws_close_reason() plus
- * returning -1 is lws's own way, but with the libuv event loop lws 4.1 tears the socket down
- * without sending the frame, so we write it ourselves.
- */
-static int send_close(struct lws *wsi, struct conn *c)
-{
-	uint8_t buf[LWS_PRE + WSFRAME_MAX_HEADER + 2 + 123], *p = buf + LWS_PRE;
-	size_t n, h;
-
-	if (!c->close_reason)
-		return -1;
-	n = strlen(c->close_reason);
-	if (n > 123)
-		n = 123;
-	if (lws_get_network_wsi(wsi) != wsi) { /* inside HTTP/2: lws frames it */
-		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-		                 (unsigned char *)c->close_reason, n);
-		return -1;
-	}
-	h = wsframe_header(p, WS_CLOSE, true, n + 2, NULL);
-	p[h] = (uint8_t)(c->close_code >> 8);
-	p[h + 1] = (uint8_t)c->close_code;
-	memcpy(p + h + 2, c->close_reason, n);
-	if (lws_write(wsi, p, h + 2 + n, LWS_WRITE_RAW) < 0)
-		return -1;
-	c->close_sent = true; /* the deadline set with the close request still holds */
-	leave_topic(c);
-	return 0;
-}
-
-/* Write what is queued until the socket blocks; ask for WRITEABLE when some is left. */
-static int write_queued(struct lws *wsi, struct conn *c)
-{
-	enum { MAX_BATCHES = 16 };
-	/* Inside HTTP/2 lws checks the peer's flow-control window once per writable: one write. */
-	int batches = lws_get_network_wsi(wsi) == wsi ? MAX_BATCHES : 1;
-
-	for (int i = 0; c->member && i < batches && hub_queued(c->member); i++) {
-		if (write_batch(wsi, c)) {
-			logt_info(c->tag, "write failed: closing");
-			return -1;
-		}
-		/* lws_send_pipe_choked() costs a poll(): ask only when there is more to write */
-		if (hub_queued(c->member) && lws_send_pipe_choked(wsi))
-			break;
-	}
-	if (c->member && hub_queued(c->member))
-		lws_callback_on_writable(wsi);
-	return 0;
-}
-
-/*
- * lws closes @wsi itself after a protocol error from the peer (bad UTF-8, a bad opcode): it
- * prepares a close frame, sends it from WRITEABLE and waits for the peer's answer. lws 4.1
- * still calls our WRITEABLE meanwhile, but no data may follow a close frame (RFC 6455 section
- * 5.5.1): lws_get_close_length() is non-zero from the moment lws prepared the frame.
- */
-static bool closed_by_lws(struct lws *wsi)
-{
-	return lws_get_close_length(wsi) != 0;
-}
-
-static int on_writeable(struct lws *wsi, struct conn *c)
-{
-	if (c->close_sent)
-		return 0;
-	if (c->closing)
-		return send_close(wsi, c);
-	if (closed_by_lws(wsi))
-		return 0; /* what is queued is counted as dropped at CLOSED */
-	if (c->ping_due) {
-		uint8_t ping[LWS_PRE];
-
-		c->ping_due = false;
-		c->ping_sent_ms = mono_ms();
-		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
-			return -1;
-	}
-	return write_queued(wsi, c);
-}
-
-/*
- * Writing outside WRITEABLE. lws asks for writes from WRITEABLE only; for a websocket on its
- * own HTTP/1.1 connection a raw lws_write() at another time on the loop thread is safe as
- * long as lws holds none of our earlier output (lws_partial_buffered()): lws_issue_raw() then
- * sends at once, keeps whatever the socket did not take and asks for WRITEABLE itself, and
- * drains it before our next WRITEABLE. Inside HTTP/2 (flow control, a shared socket), while a
- * ping or close frame is due, once the peer sent its close frame (lws answers it from
- * WRITEABLE) or once lws is closing the connection itself, the write waits for WRITEABLE.
- *
- * Why: waiting costs per reader and message an epoll_wait wake-up and four epoll_ctl calls
- * (libuv 1.44's uv_poll_start() removes the socket from epoll and adds it back, once to add
- * POLLOUT and once to drop it), about a third of the relay's CPU with 100 readers (NOTES-perf).
- */
-static bool can_write_now(const struct conn *c)
-{
-	return c->wsi && c->member && !c->closing && !c->ping_due && !c->peer_closed &&
-	       lws_get_network_wsi(c->wsi) == c->wsi && !lws_partial_buffered(c->wsi) &&
-	       !closed_by_lws(c->wsi);
-}
-
-static void write_now(struct conn *c)
-{
-	if (!can_write_now(c)) {
-		lws_callback_on_writable(c->wsi);
-		return;
-	}
-	if (write_queued(c->wsi, c)) {
-		/* The socket is unusable: no close frame, lws closes it on its next pass. */
-		c->closing = true;
-		c->close_reason = NULL;
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-	}
-}
-
-/*
- * Write to the readers woken since the last call. Called at the end of every loop pass, after
- * the callbacks that published, so that messages published together go in one write.
- */
-void relay_ws_flush(void)
-{
-	struct conn *c;
-
-	while ((c = relay_srv.ready)) {
-		relay_srv.ready = c->ready_next;
-		c->ready_next = NULL;
-		c->ready = false;
-		write_now(c);
-	}
-}
-
 static void on_closed(struct conn *c)
 {
 	if (!c->wsi)
 		return; /* never established */
-	leave_topic(c);
+	relay_ws_leave_topic(c);
 	list_remove(&relay_srv, c);
 	rx_release(c);
 	OPENSSL_cleanse(&c->grant, sizeof(c->grant));
@@ -695,7 +521,7 @@ int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		c->ping_sent_ms = 0;
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return on_writeable(wsi, c);
+		return relay_ws_writeable(wsi, c);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		c->peer_closed = true;
 		/* the answer to our close frame ends the connection; else lws answers it */

@@ -4,6 +4,8 @@
  * reader a ring of message pointers. A message is allocated once and shared by reference.
  * A reader's ring starts small and doubles when full, up to queue_msgs: a full-size ring for
  * every idle reader (32 KiB at 4096 messages) was most of the memory of idle connections.
+ * Members that may write are listed too, for back-pressure (hub.h): pausing and resuming a
+ * topic calls every writer's owner.
  */
 #include "pkg/hub/hub.h"
 
@@ -18,12 +20,15 @@ struct topic {
 	struct topic *next; /* bucket chain */
 	struct hub *hub;
 	struct hub_member *readers; /* members that may read: the fan-out list */
+	struct hub_member *writers; /* members that may write: paused and resumed together */
 	size_t nmembers;            /* readers and the others */
+	bool paused;                /* every reader backed up: writers asked to pause */
 	char name[];
 };
 
 struct hub_member {
-	struct hub_member *next, *prev; /* in topic->readers, when can_read */
+	struct hub_member *next, *prev;   /* in topic->readers, when can_read */
+	struct hub_member *wnext, *wprev; /* in topic->writers, when can_write */
 	struct topic *topic;
 	void *owner;
 	bool can_read, can_write;
@@ -135,6 +140,46 @@ void hub_free(struct hub *h)
 	free(h);
 }
 
+/* ---- back-pressure ---- */
+
+/* @r holds half of either limit or more: it counts towards pausing the topic's writers. */
+static bool backed_up(const struct hub *h, const struct hub_member *r)
+{
+	return r->len >= (h->lim.queue_msgs + 1) / 2 || r->bytes >= h->lim.queue_bytes / 2;
+}
+
+/* @r is down to a quarter of both limits: the topic's writers may resume. */
+static bool drained(const struct hub *h, const struct hub_member *r)
+{
+	return r->len <= h->lim.queue_msgs / 4 && r->bytes <= h->lim.queue_bytes / 4;
+}
+
+/* Pause or resume every writer of @t (a no-op when already so). */
+static void set_paused(struct topic *t, bool paused)
+{
+	const struct hub *h = t->hub;
+
+	if (t->paused == paused)
+		return;
+	t->paused = paused;
+	for (struct hub_member *w = t->writers; w; w = w->wnext)
+		if (h->cb.flow)
+			h->cb.flow(w->owner, paused);
+}
+
+/* After a reader left: resume when no reader is left or one has room. */
+static void maybe_resume(struct topic *t)
+{
+	struct hub_member *r;
+
+	if (!t->paused)
+		return;
+	for (r = t->readers; r && !drained(t->hub, r); r = r->next)
+		;
+	if (r || !t->readers)
+		set_paused(t, false);
+}
+
 struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, bool can_write,
                             void *owner, enum hub_join_error *err)
 {
@@ -171,6 +216,15 @@ struct hub_member *hub_join(struct hub *h, const char *topic, bool can_read, boo
 		if (t->readers)
 			t->readers->prev = m;
 		t->readers = m;
+		set_paused(t, false); /* a new reader has room */
+	}
+	if (can_write) {
+		m->wnext = t->writers;
+		if (t->writers)
+			t->writers->wprev = m;
+		t->writers = m;
+		if (t->paused && h->cb.flow)
+			h->cb.flow(owner, true);
 	}
 	t->nmembers++;
 	return m;
@@ -203,6 +257,14 @@ void hub_leave(struct hub_member *m)
 		t->readers = m->next;
 	if (m->can_read && m->next)
 		m->next->prev = m->prev;
+	if (m->can_write && m->wprev)
+		m->wprev->wnext = m->wnext;
+	else if (m->can_write)
+		t->writers = m->wnext;
+	if (m->can_write && m->wnext)
+		m->wnext->wprev = m->wprev;
+	if (m->can_read)
+		maybe_resume(t);
 	if (--t->nmembers == 0)
 		remove_topic(t->hub, t);
 	free(m->ring);
@@ -257,17 +319,24 @@ static bool enqueue(struct hub *h, struct hub_member *r, struct hub_msg *msg)
 	return true;
 }
 
-/* Queue @msg for every reader of @t but @from (NULL: the relay itself). */
+/*
+ * Queue @msg for every reader of @t but @from (NULL: the relay itself). A reader whose queue
+ * is full loses its oldest messages (or is closed) whatever the others do; when a member
+ * published and every other reader is now backed up, the topic's writers are paused instead
+ * of letting the queues reach their limits.
+ */
 static int fan_out(struct hub *h, struct topic *t, const struct hub_member *from,
                    struct hub_msg *msg)
 {
 	struct hub_member *r, *next;
-	int n = 0;
+	bool all_backed_up = true;
+	int n = 0, others = 0;
 
 	for (r = t->readers; r; r = next) {
 		next = r->next;
 		if (r == from || !r->can_read)
 			continue;
+		others++;
 		if (enqueue(h, r, msg)) {
 			n++;
 		} else {
@@ -276,7 +345,10 @@ static int fan_out(struct hub *h, struct topic *t, const struct hub_member *from
 			if (h->cb.overflow)
 				h->cb.overflow(r->owner);
 		}
+		all_backed_up = all_backed_up && backed_up(h, r);
 	}
+	if (from && others && all_backed_up)
+		set_paused(t, true);
 	return n;
 }
 
@@ -349,11 +421,18 @@ void hub_pop(struct hub_member *m, int64_t now_ns)
 	tot->tx_msgs++;
 	tot->tx_bytes += m->ring[m->head]->len;
 	drop_head(m);
+	if (m->topic->paused && drained(m->topic->hub, m))
+		set_paused(m->topic, false);
 }
 
 size_t hub_queued(const struct hub_member *m)
 {
 	return m->len;
+}
+
+bool hub_topic_paused(const struct hub_member *m)
+{
+	return m->topic->paused;
 }
 
 const struct hub_counters *hub_member_counters(const struct hub_member *m)

@@ -3,6 +3,10 @@
  * permission is queued, by reference, for every other member with read permission, in order.
  * Each reader's queue is bounded in messages and bytes; when full, policy DROP discards the
  * reader's oldest undelivered messages (counted), policy CLOSE asks the owner to close it.
+ * Back-pressure keeps that for readers that lag behind the others: when every reader of a
+ * topic but the publisher holds more than half of either limit, the hub asks the owners of the
+ * topic's writers to stop reading from their peers (flow) until a reader is down to a quarter.
+ * Messages published meanwhile are still queued (up to the limits): the hub cannot refuse them.
  * Queues take memory as they fill (out of memory while growing one counts as full).
  * The hub never touches sockets: it tells the owner through callbacks (wake, overflow).
  * This is the local hub; a Redis-backed hub will keep this interface and add a bridge that
@@ -47,6 +51,12 @@ struct hub_callbacks {
 	void (*wake)(void *owner);
 	/* @owner's queue overflowed under HUB_CLOSE: close it (after this returns). */
 	void (*overflow)(void *owner);
+	/*
+	 * @owner (a member that may write) should stop (@paused) or resume reading from its
+	 * peer: every reader of its topic is backed up. Called for every writer of the topic when
+	 * that changes, and from hub_join() for a writer joining a paused topic. May be NULL.
+	 */
+	void (*flow)(void *owner, bool paused);
 };
 
 /* Per-member counters, also shown in status reports. */
@@ -107,6 +117,8 @@ struct hub_msg *hub_peek_at(const struct hub_member *m, size_t i);
 /* Remove the oldest message after it was written, counting it as delivered. */
 void hub_pop(struct hub_member *m, int64_t now_ns);
 size_t hub_queued(const struct hub_member *m);
+/* True while the writers of @m's topic are asked to pause (see hub_callbacks.flow). */
+bool hub_topic_paused(const struct hub_member *m);
 
 const struct hub_counters *hub_member_counters(const struct hub_member *m);
 const char *hub_member_topic(const struct hub_member *m);

@@ -2,7 +2,8 @@
  * hub_test: pkg/hub against its contract (pkg/hub/hub.h). Fan-out order and content, read and
  * write permissions, the wake callback, bounded queues under DROP (by count and by bytes) and
  * CLOSE, message reference counts (run under ASan to catch leaks and use after free), topic
- * lifetime and limits, counters, and a long seeded random run checking order and accounting.
+ * lifetime and limits, counters, back-pressure (writers paused when every reader is backed up),
+ * and a long seeded random run checking order and accounting.
  */
 #include "pkg/hub/hub.h"
 #include "test/harness.h"
@@ -18,6 +19,8 @@
 struct owner {
 	int wakes;
 	int overflows;
+	int pauses, resumes; /* flow callbacks */
+	bool paused;
 };
 
 static struct owner *last_overflow_owner;
@@ -37,9 +40,22 @@ static void on_overflow(void *p)
 	last_overflow_owner = o;
 }
 
+static void on_flow(void *p, bool paused)
+{
+	struct owner *o = p;
+
+	CHECK(o->paused != paused); /* only changes are reported */
+	o->paused = paused;
+	if (paused)
+		o->pauses++;
+	else
+		o->resumes++;
+}
+
 static const struct hub_callbacks callbacks = {
         .wake = on_wake,
         .overflow = on_overflow,
+        .flow = on_flow,
 };
 
 static struct hub *new_hub(size_t queue_msgs, size_t queue_bytes, enum hub_policy policy)
@@ -782,6 +798,159 @@ static void test_random(size_t queue_msgs, size_t queue_bytes)
 	hub_free(h);
 }
 
+/* ---- back-pressure ---- */
+
+/* Every reader backed up (half of a limit): the writer is paused, never a reader; nothing is
+ * dropped; one reader down to a quarter resumes it. */
+static void test_pause_when_all_backed_up(void)
+{
+	struct owner ow = {0}, oa = {0}, ob = {0};
+	struct hub *h = new_hub(8, 1 << 16, HUB_DROP);
+	struct hub_member *w = join(h, "t", false, true, &ow);
+	struct hub_member *a = join(h, "t", true, false, &oa);
+	struct hub_member *b = join(h, "t", true, false, &ob);
+
+	for (uint32_t s = 0; s < 3; s++)
+		CHECK_EQ(publish_seq(w, s, 10), 2);
+	CHECK(!hub_topic_paused(w));
+	CHECK_EQ(ow.pauses, 0);
+	CHECK_EQ(publish_seq(w, 3, 10), 2); /* 4 of 8: both backed up */
+	CHECK(hub_topic_paused(w));
+	CHECK_EQ(ow.pauses, 1);
+	CHECK_EQ(oa.pauses + ob.pauses, 0); /* readers that do not write are not paused */
+	CHECK_EQ(publish_seq(w, 4, 10), 2); /* what was in flight is still queued... */
+	CHECK_EQ(publish_seq(w, 5, 10), 2);
+	CHECK_EQ(ow.pauses, 1); /* ...and asks nothing again */
+	hub_pop(a, 0);
+	hub_pop(a, 0);
+	hub_pop(a, 0);
+	CHECK(hub_topic_paused(w)); /* 3 left: above a quarter (2) */
+	hub_pop(a, 0);
+	CHECK(!hub_topic_paused(w));
+	CHECK_EQ(ow.resumes, 1);
+	check_queue(a, 4, 5);
+	check_queue(b, 0, 5);
+	CHECK_EQ(hub_member_counters(a)->dropped + hub_member_counters(b)->dropped, 0);
+	hub_leave(w);
+	hub_leave(a);
+	hub_leave(b);
+	hub_free(h);
+}
+
+/* By bytes as well: half of queue_bytes backs a reader up. */
+static void test_pause_by_bytes(void)
+{
+	struct owner ow = {0}, or = {0};
+	struct hub *h = new_hub(100, 1000, HUB_DROP);
+	struct hub_member *w = join(h, "t", false, true, &ow);
+	struct hub_member *r = join(h, "t", true, false, & or);
+
+	CHECK_EQ(publish_seq(w, 0, 499), 1);
+	CHECK(!hub_topic_paused(w));
+	CHECK_EQ(publish_seq(w, 1, 1), 1); /* 500 of 1000 bytes */
+	CHECK(hub_topic_paused(w));
+	hub_pop(r, 0); /* 1 byte left, 1 message */
+	CHECK(!hub_topic_paused(w));
+	CHECK_EQ(ow.pauses, 1);
+	CHECK_EQ(ow.resumes, 1);
+	hub_leave(w);
+	hub_leave(r);
+	hub_free(h);
+}
+
+/* A reader that lags behind one with room is dropped from (as before); the writer is never
+ * paused while the other keeps up. */
+static void test_laggard_dropped_not_paused(void)
+{
+	struct owner ow = {0}, oslow = {0}, ofast = {0};
+	struct hub *h = new_hub(8, 1 << 16, HUB_DROP);
+	struct hub_member *w = join(h, "t", false, true, &ow);
+	struct hub_member *slow = join(h, "t", true, false, &oslow);
+	struct hub_member *fast = join(h, "t", true, false, &ofast);
+
+	for (uint32_t s = 0; s < 100; s++) {
+		CHECK_EQ(publish_seq(w, s, 10), 2);
+		drain(fast);
+	}
+	CHECK_EQ(ow.pauses, 0);
+	CHECK(!hub_topic_paused(w));
+	CHECK_EQ(hub_member_counters(slow)->dropped, 92);
+	CHECK_EQ(hub_member_counters(fast)->tx_msgs, 100);
+	/* once the fast one is backed up too, the writer pauses */
+	for (uint32_t s = 100; s < 104; s++)
+		publish_seq(w, s, 10);
+	CHECK(hub_topic_paused(w));
+	hub_leave(w);
+	hub_leave(slow);
+	hub_leave(fast);
+	hub_free(h);
+}
+
+/* No reader but the writer itself (or none at all): never paused, however much it sends. */
+static void test_no_other_reader_never_pauses(void)
+{
+	struct owner ow = {0}, orw = {0};
+	struct hub *h = new_hub(4, 1 << 16, HUB_DROP);
+	struct hub_member *w = join(h, "alone", false, true, &ow);
+	struct hub_member *rw = join(h, "self", true, true, &orw);
+
+	for (uint32_t s = 0; s < 50; s++) {
+		CHECK_EQ(publish_seq(w, s, 10), 0);
+		CHECK_EQ(publish_seq(rw, s, 10), 0);
+	}
+	CHECK(!hub_topic_paused(w));
+	CHECK(!hub_topic_paused(rw));
+	CHECK_EQ(ow.pauses + orw.pauses, 0);
+	hub_leave(w);
+	hub_leave(rw);
+	hub_free(h);
+}
+
+/* Writers that also read: only the others' queues count; every writer is paused together; a
+ * writer joining a paused topic is paused at once; a new reader (room) resumes them. */
+static void test_several_writers(void)
+{
+	struct owner o1 = {0}, o2 = {0}, o3 = {0}, onew = {0};
+	struct hub *h = new_hub(4, 1 << 16, HUB_DROP);
+	struct hub_member *w1 = join(h, "t", true, true, &o1);
+	struct hub_member *w2 = join(h, "t", true, true, &o2);
+	struct hub_member *w3, *fresh;
+
+	CHECK_EQ(publish_seq(w1, 0, 10), 1);
+	CHECK_EQ(publish_seq(w1, 1, 10), 1); /* w2 holds 2 of 4; w1's own queue is empty */
+	CHECK(hub_topic_paused(w1));
+	CHECK(o1.paused && o2.paused);
+	w3 = join(h, "t", false, true, &o3);
+	CHECK(o3.paused);
+	fresh = join(h, "t", true, false, &onew);
+	CHECK(!hub_topic_paused(w1));
+	CHECK(!o1.paused && !o2.paused && !o3.paused);
+	CHECK_EQ(onew.pauses + onew.resumes, 0);
+	hub_leave(w1);
+	hub_leave(w2);
+	hub_leave(w3);
+	hub_leave(fresh);
+	hub_free(h);
+}
+
+/* The last backed-up reader leaving resumes the writers. */
+static void test_reader_leaves_resumes(void)
+{
+	struct owner ow = {0}, or = {0};
+	struct hub *h = new_hub(4, 1 << 16, HUB_CLOSE);
+	struct hub_member *w = join(h, "t", false, true, &ow);
+	struct hub_member *r = join(h, "t", true, false, & or);
+
+	publish_seq(w, 0, 10);
+	publish_seq(w, 1, 10);
+	CHECK(ow.paused);
+	hub_leave(r);
+	CHECK(!ow.paused);
+	CHECK_EQ(or.overflows, 0);
+	hub_leave(w);
+	hub_free(h);
+}
+
 int main(void)
 {
 	RUN(test_msg_new());
@@ -800,6 +969,12 @@ int main(void)
 	RUN(test_many_topics());
 	RUN(test_limits());
 	RUN(test_counters());
+	RUN(test_pause_when_all_backed_up());
+	RUN(test_pause_by_bytes());
+	RUN(test_laggard_dropped_not_paused());
+	RUN(test_no_other_reader_never_pauses());
+	RUN(test_several_writers());
+	RUN(test_reader_leaves_resumes());
 	RUN(test_random(8, 600));
 	RUN(test_random(40, 4000)); /* rings grow past their first 16 slots */
 	return harness_done();
