@@ -234,7 +234,8 @@ static void shed(struct conn *c, size_t held, size_t queued)
 		                 "reader too far behind for the relay's memory");
 	rx_release(c);
 	s->queue_held -= queued < s->queue_held ? queued : s->queue_held;
-	leave_topic(c); /* a closing connection writes no more data: its queue can go now */
+	relay_ws_leave_topic(
+	        c); /* a closing connection writes no more data: its queue can go now */
 }
 
 /*
