@@ -6,7 +6,10 @@
  * Readers check order per writer (a gap counts as drops, a step back as an error) and put the
  * latency in a 1 us histogram. Writers frame messages themselves, many per send(), masked with
  * an all-zero key (RFC 6455 requires a mask, not a secret one, and servers cannot tell).
- * One epoll loop drives every connection; a timerfd paces writers and prints progress.
+ * Connections are joined one after another with the blocking client (before any load starts), then
+ * one libuv loop drives them all: each socket is a uv_poll_t, read and written by this file with
+ * its own framer (a uv_tcp_t would add a copy and a write request per send). A timerfd, watched
+ * by a uv_poll_t too, paces writers and prints progress.
  */
 #define LOG_MODULE "bench"
 #include "file/bench.h"
@@ -22,16 +25,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <uv.h>
 
-#define HIST_US       1000000 /* latency histogram: 1 us buckets up to 1 s */
-#define OUT_CHUNK     (256 * 1024)
-#define IN_MAX        (8 * 1024 * 1024)
+#define HIST_US   1000000 /* latency histogram: 1 us buckets up to 1 s */
+#define OUT_CHUNK (256 * 1024)
+#define IN_MAX    (8 * 1024 * 1024)
+/*
+ * The pacing tick. libuv's timers count whole milliseconds, and a 1 ms tick would send paced
+ * messages in bursts (5 at a time at 5,000 msg/s) and add up to 1 ms to their measured latency;
+ * a timerfd watched by a uv_poll_t keeps the 200 us resolution the epoll loop had.
+ */
 #define TICK_NS       (200 * 1000)
 #define DRAIN_IDLE_NS (2LL * 1000 * 1000 * 1000)
 
@@ -39,6 +47,9 @@ enum role { READER, WRITER, IDLE };
 
 struct peer {
 	struct wsc c;
+	uv_poll_t poll; /* poll.data = this peer; initialised when joined */
+	int events;     /* what poll watches now (UV_READABLE, UV_WRITABLE), 0 when stopped */
+	bool polled;    /* poll initialised: uv_close() it before closing the socket */
 	enum role role;
 	uint32_t id;
 	bool dead;
@@ -59,8 +70,11 @@ struct bench {
 	char *w_token; /* for writers and idle connections (write-only when minted); wiped */
 	struct peer *peers;
 	size_t npeers;
-	int ep, tick_fd;
-	int64_t t_start, t_stop, t_last_rx;
+	uv_loop_t loop; /* loop.data = this bench */
+	uv_poll_t tick; /* watches tick_fd */
+	bool loop_ok, tick_polled;
+	int tick_fd;
+	int64_t t_start, t_stop, t_last_rx, next_progress;
 	uint64_t sent_total, received_total, bytes_total, gaps_total, errors;
 	uint32_t *hist;
 	uint64_t over, max_us;
@@ -104,19 +118,61 @@ static int load_token(struct bench *b, char why[WSC_WHY])
 
 /* ---- connections ---- */
 
+static void on_io(uv_poll_t *h, int status, int events);
+
+/*
+ * Watch @p for @events (UV_READABLE, UV_WRITABLE; 0 stops). uv_poll_start() only on a change:
+ * libuv 1.44 takes the socket out of epoll and puts it back on every call (two system calls,
+ * docs/measured-notes.md). 0 or a negative errno from libuv.
+ */
+static int watch(struct peer *p, int events)
+{
+	int ret;
+
+	if (events == p->events)
+		return 0;
+	ret = events ? uv_poll_start(&p->poll, events, on_io) : uv_poll_stop(&p->poll);
+	if (!ret)
+		p->events = events;
+	return ret;
+}
+
+/* @p takes no further part (a send or receive failed, or it closed): nothing more is watched. */
+static void retire(struct peer *p)
+{
+	p->dead = true;
+	watch(p, 0);
+}
+
+/*
+ * A writer watches writability only while bytes wait in its buffer: libuv's poll is
+ * level-triggered (the epoll loop used EPOLLET), so a paced writer with nothing to send would
+ * be woken on every loop pass. An unpaced one always has bytes waiting while sending.
+ */
+static void watch_writes(struct bench *b, struct peer *p)
+{
+	int events = UV_READABLE | (p->out_off < p->out_len ? UV_WRITABLE : 0);
+
+	if (!p->dead && watch(p, events)) {
+		b->errors++;
+		retire(p);
+	}
+}
+
 static int join(struct bench *b, struct peer *p, char why[WSC_WHY])
 {
-	struct epoll_event ev = {.data.ptr = p};
 	const char *token = p->role == READER ? b->token : b->w_token;
 	int status, ret;
 
 	ret = wsc_join(&p->c, b->o->session, token, b->tls, (int)b->o->timeout, &status, why);
 	if (ret)
 		return ret;
-	ev.events = p->role == WRITER ? EPOLLIN | EPOLLOUT | EPOLLET : EPOLLIN;
-	if (epoll_ctl(b->ep, EPOLL_CTL_ADD, p->c.fd, &ev))
-		return -errno;
-	return 0;
+	ret = uv_poll_init(&b->loop, &p->poll, p->c.fd);
+	if (ret)
+		return ret;
+	p->poll.data = p;
+	p->polled = true;
+	return watch(p, UV_READABLE); /* writers add UV_WRITABLE when a send leaves bytes over */
 }
 
 static int open_all(struct bench *b, char why[WSC_WHY])
@@ -193,8 +249,8 @@ static bool flush(struct bench *b, struct peer *p)
 		if (r == -EAGAIN)
 			return false;
 		if (r <= 0) {
-			p->dead = true;
 			b->errors++;
+			retire(p);
 			return false;
 		}
 		p->out_off += (size_t)r;
@@ -291,14 +347,13 @@ static void parse_frames(struct bench *b, struct peer *p, int64_t now)
 		else if (f.opcode == WS_PING)
 			pong(p, payload, f.payload_len);
 		else if (f.opcode == WS_CLOSE)
-			p->dead = true;
+			retire(p);
 	}
 	wsc_consume(&p->c, off);
 	if (k < 0) {
 		/* counted once: the bytes stay bad, so the peer leaves the loop */
 		b->errors++;
-		p->dead = true;
-		epoll_ctl(b->ep, EPOLL_CTL_DEL, p->c.fd, NULL);
+		retire(p);
 	}
 }
 
@@ -317,8 +372,7 @@ static void read_ready(struct bench *b, struct peer *p)
 		if (r <= 0) {
 			if (!p->dead)
 				b->errors++;
-			p->dead = true;
-			epoll_ctl(b->ep, EPOLL_CTL_DEL, p->c.fd, NULL);
+			retire(p);
 			break;
 		}
 		parse_frames(b, p, clock_mono_ns());
@@ -343,19 +397,19 @@ static bool drained(const struct bench *b, int64_t now)
 	return b->received_total + b->gaps_total >= want || now - b->t_last_rx > DRAIN_IDLE_NS;
 }
 
-static void on_tick(struct bench *b, int64_t now, int64_t *next_progress)
+static void on_tick(struct bench *b, int64_t now)
 {
-	uint64_t ticks;
-
-	if (read(b->tick_fd, &ticks, sizeof(ticks)) < 0) {
-		/* spurious: nothing to do */
-	}
 	if (b->sending && now >= b->t_stop) {
 		b->sending = false;
 		b->t_last_rx = now;
-		for (size_t i = 0; i < b->npeers; i++)
-			if (b->peers[i].role == WRITER && !b->peers[i].dead)
-				flush(b, &b->peers[i]);
+		for (size_t i = 0; i < b->npeers; i++) {
+			struct peer *p = &b->peers[i];
+
+			if (p->role == WRITER && !p->dead) {
+				flush(b, p); /* what was framed before the stop still goes */
+				watch_writes(b, p);
+			}
+		}
 	}
 	for (size_t i = 0; b->sending && i < b->npeers; i++) {
 		struct peer *p = &b->peers[i];
@@ -366,50 +420,77 @@ static void on_tick(struct bench *b, int64_t now, int64_t *next_progress)
 			write_paced(b, p, now);
 		else
 			write_unpaced(b, p);
+		watch_writes(b, p);
 	}
-	if (now >= *next_progress) {
+	if (now >= b->next_progress) {
 		progress(b, now);
-		*next_progress = now + 1000000000LL;
+		b->next_progress = now + 1000000000LL;
 	}
+}
+
+static void on_tick_io(uv_poll_t *h, int status, int events)
+{
+	struct bench *b = h->loop->data;
+	uint64_t ticks;
+
+	(void)status; /* a timerfd does not fail once armed; a spurious wake-up does no harm */
+	(void)events;
+	if (read(b->tick_fd, &ticks, sizeof(ticks)) < 0) {
+		/* spurious: nothing to do */
+	}
+	on_tick(b, clock_mono_ns());
+	if (!b->sending && drained(b, clock_mono_ns()))
+		uv_stop(h->loop);
+}
+
+static void on_io(uv_poll_t *h, int status, int events)
+{
+	struct peer *p = h->data;
+	struct bench *b = h->loop->data;
+
+	if (status < 0) {
+		/* libuv has stopped watching (EPOLLERR); receiving says what happened */
+		p->events = 0;
+		read_ready(b, p);
+		if (!p->dead) {
+			b->errors++;
+			retire(p);
+		}
+		return;
+	}
+	if (events & UV_READABLE)
+		read_ready(b, p);
+	if (p->role != WRITER || p->dead || !(events & UV_WRITABLE))
+		return;
+	if (b->sending && !b->o->rate)
+		write_unpaced(b, p);
+	else
+		flush(b, p); /* what was framed before the stop still goes */
+	watch_writes(b, p);
 }
 
 static int run_loop(struct bench *b)
 {
 	struct itimerspec its = {{0, TICK_NS}, {0, TICK_NS}};
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL}, evs[256];
-	int64_t next_progress;
+	int ret;
 
 	b->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (b->tick_fd < 0 || timerfd_settime(b->tick_fd, 0, &its, NULL) ||
-	    epoll_ctl(b->ep, EPOLL_CTL_ADD, b->tick_fd, &ev))
+	if (b->tick_fd < 0 || timerfd_settime(b->tick_fd, 0, &its, NULL))
 		return -errno;
+	ret = uv_poll_init(&b->loop, &b->tick, b->tick_fd);
+	if (ret)
+		return ret;
+	b->tick_polled = true;
+	ret = uv_poll_start(&b->tick, UV_READABLE, on_tick_io);
+	if (ret)
+		return ret;
 	b->t_start = clock_mono_ns();
 	b->t_stop = b->t_start + b->o->duration * 1000000;
 	b->t_last_rx = b->t_start;
-	next_progress = b->t_start + 1000000000LL;
+	b->next_progress = b->t_start + 1000000000LL;
 	b->sending = true;
-	while (b->sending || !drained(b, clock_mono_ns())) {
-		int n = epoll_wait(b->ep, evs, 256, 100);
-
-		for (int i = 0; i < n; i++) {
-			struct peer *p = evs[i].data.ptr;
-
-			if (!p) {
-				on_tick(b, clock_mono_ns(), &next_progress);
-				continue;
-			}
-			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				read_ready(b, p);
-			if (p->role != WRITER || !(evs[i].events & EPOLLOUT))
-				continue;
-			if (b->sending && !b->o->rate)
-				write_unpaced(b, p);
-			else
-				flush(b, p); /* what was framed before the stop still goes */
-		}
-		if (n == 0 && b->sending && clock_mono_ns() >= b->t_stop)
-			on_tick(b, clock_mono_ns(), &next_progress);
-	}
+	/* until on_tick_io() sees the sending over and the messages in (or none for 2 s) */
+	uv_run(&b->loop, UV_RUN_DEFAULT);
 	return 0;
 }
 
@@ -530,6 +611,7 @@ static int setup(struct bench *b, char why[WSC_WHY])
 	const struct bench_opts *o = b->o;
 	const char *slash = strrchr(o->session, '/');
 	size_t n = 0;
+	int ret;
 
 	if (!slash || !slash[1] || strlen(slash + 1) >= sizeof(b->topic) || strchr(slash, '?')) {
 		snprintf(why, WSC_WHY, "--session must be an access URL ending in /session/TOPIC");
@@ -543,11 +625,17 @@ static int setup(struct bench *b, char why[WSC_WHY])
 	b->tls = wsc_tls_new_ca(!o->insecure, o->ca_file, why);
 	if (!b->tls)
 		return -EINVAL;
-	b->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!b->peers || !b->hist || !b->filler || !b->tls || b->ep < 0) {
+	if (!b->peers || !b->hist || !b->filler) {
 		snprintf(why, WSC_WHY, "out of memory");
 		return -ENOMEM;
 	}
+	ret = uv_loop_init(&b->loop);
+	if (ret) {
+		snprintf(why, WSC_WHY, "cannot start an event loop: %s", uv_strerror(ret));
+		return ret;
+	}
+	b->loop_ok = true;
+	b->loop.data = b;
 	memset(b->filler, 'x', (size_t)o->size);
 	for (int64_t i = 0; i < o->readers; i++)
 		b->peers[n++] = (struct peer){.role = READER, .id = (uint32_t)i, .c.fd = -1};
@@ -558,8 +646,23 @@ static int setup(struct bench *b, char why[WSC_WHY])
 	return load_token(b, why);
 }
 
+/* libuv's handles are closed (and the loop run until they are) before their sockets. */
+static void close_loop(struct bench *b)
+{
+	if (!b->loop_ok)
+		return;
+	for (size_t i = 0; b->peers && i < b->npeers; i++)
+		if (b->peers[i].polled)
+			uv_close((uv_handle_t *)&b->peers[i].poll, NULL);
+	if (b->tick_polled)
+		uv_close((uv_handle_t *)&b->tick, NULL);
+	uv_run(&b->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&b->loop);
+}
+
 static void teardown(struct bench *b)
 {
+	close_loop(b);
 	for (size_t i = 0; b->peers && i < b->npeers; i++) {
 		wsc_close(&b->peers[i].c);
 		free(b->peers[i].out);
@@ -572,8 +675,6 @@ static void teardown(struct bench *b)
 	secret_free(b->w_token);
 	if (b->tls)
 		SSL_CTX_free(b->tls);
-	if (b->ep >= 0)
-		close(b->ep);
 	if (b->tick_fd >= 0)
 		close(b->tick_fd);
 }
@@ -594,7 +695,7 @@ static void summarise(const struct bench *b, struct summary *s)
 
 int file_bench(const struct bench_opts *o)
 {
-	struct bench b = {.o = o, .ep = -1, .tick_fd = -1};
+	struct bench b = {.o = o, .tick_fd = -1};
 	struct summary s = {0};
 	char why[WSC_WHY] = "";
 	int64_t t0;
