@@ -148,6 +148,9 @@ test('SIGHUP reopens the recording; nothing is lost across the reopen', async ()
   await recorded(rec, 'before 49');
   fs.renameSync(rec, rec + '.1');
   recorder.kill('SIGHUP');
+  // the reopen creates the file anew: messages sent after that must land in it (sent before,
+  // they could be read ahead of the signal on the recorder's loop and go to the old file)
+  await until(() => fs.existsSync(rec), 5000, 'the recording reopened after SIGHUP');
   for (let i = 0; i < 50; i++) w.send(`after ${i}`);
   await recorded(rec, 'after 49');
   const all = [...contents(fs.readFileSync(rec + '.1', 'utf8')), ...contents(fs.readFileSync(rec, 'utf8'))];
