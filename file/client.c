@@ -395,6 +395,19 @@ static void on_open(struct wsc_uv *c, void *arg)
 		play_step(cl);
 }
 
+/* An established link is gone: end the session (--once) or reconnect after the backoff. */
+static void link_lost(struct client *cl, const char *why)
+{
+	if (cl->o->once) {
+		fprintf(stderr, "relay file: %s\n", why);
+		finish(cl, CLIENT_FAIL);
+		return;
+	}
+	log_warn("%s; reconnecting", why);
+	cl->reported_down = true;
+	schedule_reconnect(cl);
+}
+
 static void on_end(struct wsc_uv *c, int err, int status, const char *why, void *arg)
 {
 	struct client *cl = arg;
@@ -407,18 +420,10 @@ static void on_end(struct wsc_uv *c, int err, int status, const char *why, void 
 	cl->msg.open = false;
 	if (cl->done)
 		return;
-	if (!was_connected) {
+	if (!was_connected)
 		connect_failed(cl, status, why);
-		return;
-	}
-	if (cl->o->once) {
-		fprintf(stderr, "relay file: %s\n", why);
-		finish(cl, CLIENT_FAIL);
-		return;
-	}
-	log_warn("%s; reconnecting", why);
-	cl->reported_down = true;
-	schedule_reconnect(cl);
+	else
+		link_lost(cl, why);
 }
 
 static const struct wsc_uv_cbs client_cbs = {on_open, frame_cb, on_end};
@@ -444,16 +449,8 @@ static void disconnect(struct client *cl, const char *why)
 	cl->c = NULL;
 	cl->connected = false;
 	cl->msg.open = false;
-	if (cl->done)
-		return;
-	if (cl->o->once) {
-		fprintf(stderr, "relay file: %s\n", why);
-		finish(cl, CLIENT_FAIL);
-		return;
-	}
-	log_warn("%s; reconnecting", why);
-	cl->reported_down = true;
-	schedule_reconnect(cl);
+	if (!cl->done)
+		link_lost(cl, why);
 }
 
 /* ---- stdin, signals, timers ---- */
