@@ -1,6 +1,6 @@
 /*
  * host/internal.h: what the files of one stream share, not for cmd/ or host.c. A stream is
- * stream.c (its thread's epoll loop, start and stop), link.c (the relay link: connect, send,
+ * stream.c (its thread's uv loop, start and stop), link.c (the relay link: connect, send,
  * receive, renew), device.c (the local device), encoder.c (the video thread) and msgq.c (the
  * queue from other threads to the stream's thread).
  *
@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include <uv.h>
 
 #define QUEUE_MAX       256
 #define QUEUE_MAX_BYTES (8 << 20)
@@ -49,6 +51,19 @@ struct msgq {
 	} m[QUEUE_MAX];
 	size_t head, n, bytes;
 	uint64_t video_dropped, feed_dropped;
+	bool awake; /* the stream's loop takes wake-ups (its async handles are open) */
+};
+
+struct host_stream;
+
+/* A poll handle on one fd of a stream (the relay socket, a device's fds), on the heap: libuv
+ * closes a handle asynchronously, and a reconnection watches its new fd before the old handle's
+ * close callback has run (which frees it). The stream's thread only. */
+struct host_watch {
+	uv_poll_t poll;
+	struct host_stream *s;
+	void (*fn)(struct host_stream *s, struct host_watch *w, int events); /* UV_READABLE... */
+	int events; /* what is asked for now; 0: stopped */
 };
 
 /* A link's state and retry schedule (host/backoff.h). Relay and device links: the stream's
@@ -67,12 +82,17 @@ struct host_stream {
 	int done_fd;
 	pthread_t thread;
 	bool thread_started;
-	int ep, stop_fd, timer_fd, ev_fd;
+	/* the loop (stream.c): set up by host_stream_start(), then run by the stream's thread */
+	uv_loop_t loop;
+	bool loop_ready;
+	uv_async_t stop_async, queue_async; /* sent from any thread while q.awake */
+	uv_timer_t timer;                   /* the nearest deadline, set by arm before each wait */
+	uv_prepare_t arm;
 	SSL_CTX *tls;
 	/* the relay link (link.c): stream thread only */
 	struct wsc ws;
-	struct host_outbuf out; /* frames for the relay, written on EPOLLOUT */
-	uint32_t ws_events;     /* what ws.fd is watched for */
+	struct host_outbuf out;      /* frames for the relay, written when the socket has room */
+	struct host_watch *ws_watch; /* ws.fd; NULL while the link is down */
 	struct link relay, device;
 	int64_t renew_ns;        /* open a second link with a fresh token then; NEVER otherwise */
 	struct host_handover hv; /* renewal: the new link's copies of what the old one delivered */
@@ -82,10 +102,10 @@ struct host_stream {
 	struct host_devspec dev;
 	int dev_fd, dev_wfd; /* dev_wfd: where data for the device goes (the child's stdin) */
 	pid_t child;
-	struct wsc dws;                   /* HOST_DEV_WS */
-	struct host_outbuf dev_out;       /* bytes (or frames) for the device */
-	uint32_t dev_events, dev_wevents; /* what dev_fd and (a child's stdin) dev_wfd wait for */
-	bool dev_paused;                  /* not read while the relay link's buffer is full */
+	struct wsc dws;                            /* HOST_DEV_WS */
+	struct host_outbuf dev_out;                /* bytes (or frames) for the device */
+	struct host_watch *dev_watch, *dev_wwatch; /* dev_fd, and dev_wfd if it differs */
+	bool dev_paused; /* not read while the relay link's buffer is full */
 	struct ws_message from_device;
 	/* video (encoder.c) */
 	pthread_t enc_thread;
@@ -111,8 +131,17 @@ struct host_stream {
 void host__set_error(struct host_stream *s, const char *why);
 void host__link_down(struct host_stream *s, struct link *l, const char *why);
 void host__link_up(struct host_stream *s, struct link *l);
-/* Bump an eventfd; any thread. */
-void host__wake(int fd);
+/* Watch @fd on the stream's loop for nothing yet (host__watch_set()); calls @fn with what it is
+ * ready for. NULL when libuv refuses it (an fd it cannot poll) or out of memory. */
+struct host_watch *host__watch_new(struct host_stream *s, int fd,
+                                   void (*fn)(struct host_stream *s, struct host_watch *w,
+                                              int events));
+/* Ask for @events (UV_READABLE | UV_WRITABLE, or 0 to stop) on @w. */
+void host__watch_set(struct host_watch *w, int events);
+/* Stop watching (the fd may be closed right after) and free @w later. NULL is fine. */
+void host__watch_free(struct host_watch *w);
+/* Wake the stream's loop with @h (stop_async or queue_async), unless it has ended; any thread. */
+void host__wake(struct host_stream *s, uv_async_t *h);
 
 /* msgq.c (any thread, but take: the stream's thread) */
 void host__queue_put(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n, bool video,

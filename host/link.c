@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -37,11 +36,8 @@ static const uint8_t close_normal[2] = {1000 >> 8, 1000 & 0xff};
 /* Watch the relay socket for input, and for room while output waits. */
 static void relay_watch(struct host_stream *s)
 {
-	uint32_t want = EPOLLIN | (host_outbuf_pending(&s->out) ? EPOLLOUT : 0);
-	struct epoll_event ev = {.events = want, .data.ptr = &s->ws};
-
-	if (want != s->ws_events && !epoll_ctl(s->ep, EPOLL_CTL_MOD, s->ws.fd, &ev))
-		s->ws_events = want;
+	host__watch_set(s->ws_watch,
+	                UV_READABLE | (host_outbuf_pending(&s->out) ? UV_WRITABLE : 0));
 }
 
 /* Resume reading a device paused for back-pressure once the link's buffer has drained. */
@@ -104,14 +100,19 @@ static void flush_by(struct host_stream *s, int64_t end_ns)
 	}
 }
 
+static void unwatch_relay(struct host_stream *s)
+{
+	host__watch_free(s->ws_watch);
+	s->ws_watch = NULL;
+}
+
 void host__relay_disconnect(struct host_stream *s, const char *why)
 {
 	if (!s->relay.up)
 		return;
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->ws.fd, NULL);
+	unwatch_relay(s);
 	wsc_close(&s->ws);
 	host_outbuf_clear(&s->out);
-	s->ws_events = 0;
 	s->from_relay.open = false;
 	atomic_store(&s->relay_state, "down");
 	host__link_down(s, &s->relay, why);
@@ -164,9 +165,25 @@ static void schedule_renewal(struct host_stream *s)
 	                      : NEVER;
 }
 
+/* The relay socket is ready for @events (its watch is @w). */
+static void on_relay_io(struct host_stream *s, struct host_watch *w, int events)
+{
+	if (events & UV_WRITABLE)
+		host__relay_writable(s);
+	if ((events & (UV_READABLE | UV_DISCONNECT)) && s->relay.up && s->ws_watch == w)
+		host__relay_readable(s);
+}
+
+/* Watch the link's (new) socket for input; false when libuv cannot (the link is closed). */
+static bool watch_relay(struct host_stream *s)
+{
+	s->ws_watch = host__watch_new(s, s->ws.fd, on_relay_io);
+	host__watch_set(s->ws_watch, UV_READABLE);
+	return s->ws_watch;
+}
+
 void host__relay_connect(struct host_stream *s)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->ws};
 	char why[WSC_WHY];
 	bool refusal;
 
@@ -178,8 +195,11 @@ void host__relay_connect(struct host_stream *s)
 			host__link_down(s, &s->relay, why);
 		return;
 	}
-	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->ws.fd, &ev);
-	s->ws_events = EPOLLIN;
+	if (!watch_relay(s)) {
+		wsc_close(&s->ws);
+		host__link_down(s, &s->relay, "cannot watch the relay socket");
+		return;
+	}
 	host_outbuf_clear(&s->out);
 	s->skip_to_key = true; /* a new viewer needs a keyframe first */
 	atomic_store(&s->relay_state, "up");
@@ -213,7 +233,6 @@ void host__drain_queue(struct host_stream *s)
 {
 	struct qmsg m;
 
-	host_drain_fd(s->ev_fd);
 	while (host__queue_take(s, &m)) {
 		if (m.video)
 			send_video(s, m.data, m.len, m.key);
@@ -311,7 +330,7 @@ static void close_old_link(struct host_stream *s)
 {
 	int64_t end = clock_mono_ns() + CLOSE_DRAIN_NS;
 
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->ws.fd, NULL);
+	unwatch_relay(s);
 	/* what is queued goes first, then the close frame */
 	if (!host_outbuf_put_frame(&s->out, WS_CLOSE, close_normal, 2, clock_mono_ns()))
 		flush_by(s, end);
@@ -540,7 +559,6 @@ static void settle(struct host_stream *s, struct wsc *fresh)
  */
 void host__renew(struct host_stream *s)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->ws};
 	struct wsc fresh = {.fd = -1};
 	char why[WSC_WHY];
 
@@ -557,9 +575,13 @@ void host__renew(struct host_stream *s)
 	host_handover_match_start(&s->hv, clock_mono_ns() + HANDOVER_WINDOW_NS);
 	s->ws = fresh;
 	s->from_relay.open = false;
-	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->ws.fd, &ev);
-	s->ws_events = EPOLLIN;
 	host_outbuf_clear(&s->out);
+	if (!watch_relay(s)) {
+		/* as if the fresh link went down at once: reconnect at the backoff */
+		s->relay.up = true; /* the fresh link is the link now, and it is lost */
+		host__relay_disconnect(s, "cannot watch the relay socket");
+		return;
+	}
 	if (!s->relay.up) {
 		/* the old link went down meanwhile: the fresh one simply takes over */
 		atomic_store(&s->relay_state, "up");
@@ -578,7 +600,7 @@ void host__relay_close(struct host_stream *s)
 		return;
 	if (!host_outbuf_put_frame(&s->out, WS_CLOSE, close_normal, 2, clock_mono_ns()))
 		flush_by(s, clock_mono_ns() + CLOSE_DRAIN_NS);
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->ws.fd, NULL);
+	unwatch_relay(s);
 	wsc_close(&s->ws);
 	host_outbuf_clear(&s->out);
 	s->relay.up = false;

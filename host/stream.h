@@ -1,5 +1,5 @@
 /*
- * host/stream: one stream of `relay host`, on its own thread with its own epoll loop: the relay
+ * host/stream: one stream of `relay host`, on its own thread with its own libuv loop: the relay
  * link, and what it carries (a video source on an encoder thread, a local device, and/or a
  * local ingest feed pushed in by the main thread). Streams are independent: one that cannot
  * connect, or whose camera is unplugged, never holds up another.
