@@ -6,7 +6,6 @@
 #define LOG_MODULE "device"
 #include "host/internal.h"
 #include "host/outbuf.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 

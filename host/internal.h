@@ -79,7 +79,7 @@ struct host_stream {
 	char name[64], topic[128];
 	host_stream_relay_fn on_relay;
 	void *arg;
-	int done_fd;
+	uv_async_t *done; /* the caller's: sent from our threads */
 	pthread_t thread;
 	bool thread_started;
 	/* the loop (stream.c): set up by host_stream_start(), then run by the stream's thread */

@@ -8,7 +8,6 @@
  */
 #define LOG_MODULE "link"
 #include "host/internal.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
 #include "pkg/jwt/jwt.h"
@@ -126,7 +125,8 @@ static void refused(struct host_stream *s, const char *why)
 	atomic_store(&s->relay_state, "refused");
 	logt_err(s->name, "%s; giving up on this stream", why);
 	atomic_store(&s->failed, true);
-	host_wake(s->done_fd);
+	if (s->done)
+		uv_async_send(s->done);
 }
 
 static bool token_is_minted(const struct host_stream *s)

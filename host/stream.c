@@ -32,13 +32,13 @@
 #include "host/backoff.h"
 #include "host/ingest.h"
 #include "host/internal.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,7 +239,8 @@ static void *stream_main(void *arg)
 	uv_run(&s->loop, UV_RUN_DEFAULT); /* until on_stop() closed every handle */
 	loop_end(s);
 	atomic_store(&s->finished, true);
-	host_wake(s->done_fd);
+	if (s->done)
+		uv_async_send(s->done);
 	return NULL;
 }
 
@@ -381,8 +382,25 @@ static struct host_stream *prepare(const struct host_opts *o, int *ret, char why
 	return s;
 }
 
-int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg, int done_fd,
-                      struct host_stream **out, char why[HOST_STREAM_WHY])
+/* A thread of the stream, with the signals of the caller's loop blocked (they are inherited):
+ * they go to that loop, and never interrupt a connection step or the encoder's sleep here. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), struct host_stream *s)
+{
+	sigset_t set, old;
+	int ret;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	ret = pthread_create(t, NULL, fn, s) ? -EAGAIN : 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg,
+                      uv_async_t *done, struct host_stream **out, char why[HOST_STREAM_WHY])
 {
 	int ret;
 	struct host_stream *s = prepare(o, &ret, why);
@@ -392,17 +410,17 @@ int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *
 		return ret;
 	s->on_relay = fn;
 	s->arg = arg;
-	s->done_fd = done_fd;
+	s->done = done;
 	if (!ret)
 		ret = setup(s, why);
 	s->relay.backoff_ms = s->device.backoff_ms = s->video.backoff_ms = s->o.backoff_min;
 	if (!ret && s->enc) {
 		atomic_store(&s->video_state, "down");
-		ret = pthread_create(&s->enc_thread, NULL, host__encoder_main, s) ? -EAGAIN : 0;
+		ret = start_thread(&s->enc_thread, host__encoder_main, s);
 		s->enc_started = !ret;
 	}
 	if (!ret) {
-		ret = pthread_create(&s->thread, NULL, stream_main, s) ? -EAGAIN : 0;
+		ret = start_thread(&s->thread, stream_main, s);
 		s->thread_started = !ret;
 	}
 	if (ret) {

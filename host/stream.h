@@ -9,6 +9,8 @@
 
 #include "host/host.h"
 
+#include <uv.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,11 +39,13 @@ struct host_stream_stats {
 /*
  * Check @o and start the stream's thread. The settings are copied. 0, or a negative errno with
  * a one-line reason in @why (bad settings: nothing was started). @fn (may be NULL) receives
- * what the relay says when the stream forwards a feed. @done_fd is written (eventfd) when the
- * stream gives up for good (a refused token) and when its thread ends.
+ * what the relay says when the stream forwards a feed. @done (the caller's loop) is sent when the
+ * stream gives up for good (a refused token) and when its thread ends; it must stay open until
+ * host_stream_stop(). The stream's threads block SIGINT, SIGTERM and SIGHUP: the caller's loop
+ * takes them.
  */
-int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg, int done_fd,
-                      struct host_stream **out, char why[HOST_STREAM_WHY]);
+int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg,
+                      uv_async_t *done, struct host_stream **out, char why[HOST_STREAM_WHY]);
 
 /* Check @o as host_stream_start() would, without starting anything. 0 or -EINVAL with @why. */
 int host_stream_check(const struct host_opts *o, char why[HOST_STREAM_WHY]);
