@@ -172,6 +172,11 @@ static int open_ws_device(struct host_stream *s, char why[WSC_WHY])
 		snprintf(why, WSC_WHY, "cannot set up the websocket device");
 		return -EIO;
 	}
+	/* its output buffer is written as far as the socket takes, and may move; not so the
+	 * relay link's, which goes whole through a memory BIO (pkg/wsclient/uv.c) */
+	if (s->dws.ssl)
+		SSL_set_mode(s->dws.ssl,
+		             SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	s->dev_fd = s->dev_wfd = s->dws.fd;
 	return 0;
 }
@@ -389,10 +394,10 @@ void host__device_readable(struct host_stream *s)
 }
 
 /* Back-pressure: the device is read no further while the relay link has more than
- * RELAY_OUT_LOW bytes waiting (host__relay_writable resumes it), so nothing read is dropped. */
+ * RELAY_OUT_LOW bytes waiting (host__relay_prepare resumes it), so nothing read is dropped. */
 void host__pause_device_if_full(struct host_stream *s)
 {
-	if (s->dev_fd >= 0 && !s->dev_paused && host_outbuf_pending(&s->out) > RELAY_OUT_LOW) {
+	if (s->dev_fd >= 0 && !s->dev_paused && host__relay_queued(s) > RELAY_OUT_LOW) {
 		s->dev_paused = true;
 		host__device_watch(s);
 	}

@@ -4,29 +4,30 @@
  *
  * The loop (s->loop) is set up by host_stream_start() and then run by the stream's thread
  * alone. Its handles:
- *   ws_watch     uv_poll_t   the relay socket: readable, and writable while s->out holds bytes
- *   dev_watch    uv_poll_t   the device (its fd; a child's stdout): readable unless paused,
- *                            writable while s->dev_out holds bytes (same fd)
- *   dev_wwatch   uv_poll_t   a child's stdin: writable while s->dev_out holds bytes
- *   queue_async  uv_async_t  the encoder or the main thread queued messages (msgq.c)
- *   stop_async   uv_async_t  host_stream_request_stop(): close the links, then every handle
- *   timer        uv_timer_t  the nearest deadline: reconnection, renewal, a peer that stopped
- *                            reading; milliseconds are fine for all of them
+ *   relay links  pkg/wsclient/uv.h: each link's TCP handle and deadline timer (link.c)
+ *   hv_timer     uv_timer_t   renewal: the new link's settling, then the old link's close
+ *   dev_watch    uv_poll_t    the device (its fd; a child's stdout): readable unless paused,
+ *                             writable while s->dev_out holds bytes (same fd)
+ *   dev_wwatch   uv_poll_t    a child's stdin: writable while s->dev_out holds bytes
+ *   queue_async  uv_async_t   the encoder or the main thread queued messages (msgq.c)
+ *   stop_async   uv_async_t   host_stream_request_stop(): close the links, then the rest
+ *   timer        uv_timer_t   the nearest deadline: reconnection, renewal, a peer that stopped
+ *                             reading; milliseconds are fine for all of them
  *   arm          uv_prepare_t sets the timer before each wait, as the deadlines move
- * The watches are poll handles rather than uv_tcp_t because the relay link and a websocket
- * device speak TLS through pkg/wsclient's own reads and writes on the fd. They live on the heap
- * (host_watch): a reconnection watches its new fd while the old handle is still closing. At the
- * end every handle is closed and the loop run until the close callbacks are done, so that
- * uv_loop_close() finds nothing left.
+ * The device's watches are poll handles rather than uv_tcp_t because a device may be a serial
+ * port, a child's pipes or a websocket whose TLS pkg/wsclient reads and writes on the fd. They
+ * live on the heap (host_watch): a reconnection watches its new fd while the old handle is still
+ * closing. At the end the links are closed (1000), then the device and every handle, and the
+ * loop runs until the close callbacks are done, so that uv_loop_close() finds nothing left.
  *
  * Link states, per link (relay websocket, device, video source):
  *   DOWN --connect ok--> UP --error/close--> DOWN (retry at backoff, doubling to the cap, +-20 %)
  * Each change of state is logged once, not each attempt. A refused token (HTTP 4xx) is final.
- * Reading and writing never wait: output for the relay and the device goes through bounded
- * buffers (host/outbuf) written when the fd has room; video that does not fit is dropped at frame
- * granularity up to the next keyframe (link.c), a device is not read while the relay's buffer
- * is full (device.c). Connection steps (join, renewal, device connect) still block, bounded by
- * --timeout.
+ * Reading and writing never wait: output for the relay goes through libuv's write queue,
+ * bounded (pkg/wsclient/uv.h), output for the device through a bounded buffer (host/outbuf)
+ * written when the fd has room; video that does not fit is dropped at frame granularity up to
+ * the next keyframe (link.c), a device is not read while the relay's queue is full (device.c). The relay link's steps (join, renewal, close) are asynchronous; a
+ * device's connection step still blocks, bounded by --timeout.
  */
 #define LOG_MODULE "stream"
 #include "host/backoff.h"
@@ -149,7 +150,8 @@ static void on_timer(uv_timer_t *h)
 	host__device_check_stall(s, now);
 	if (s->relay.up && s->renew_ns <= now)
 		host__renew(s);
-	if (!s->relay.up && s->relay.retry_ns <= now && !atomic_load(&s->failed))
+	if (!s->relay.up && !s->link && s->relay.retry_ns <= now && !atomic_load(&s->failed) &&
+	    !s->stopping)
 		host__relay_connect(s);
 	if (s->dev.kind != HOST_DEV_NONE && !s->device.up && s->device.retry_ns <= now)
 		host__device_connect(s);
@@ -160,7 +162,7 @@ static void on_timer(uv_timer_t *h)
 static void on_arm(uv_prepare_t *h)
 {
 	struct host_stream *s = h->data;
-	int64_t next = NEVER, now = clock_mono_ns();
+	int64_t next = NEVER, now = clock_mono_ns(), stall;
 
 	if (!s->relay.up && s->relay.retry_ns < next)
 		next = s->relay.retry_ns;
@@ -169,9 +171,9 @@ static void on_arm(uv_prepare_t *h)
 	if (s->relay.up && s->renew_ns < next)
 		next = s->renew_ns;
 	/* output that waits: the peer has --timeout to take some of it */
-	if (s->relay.up && host_outbuf_pending(&s->out) &&
-	    s->out.progress_ns + s->o.timeout * NS_PER_MS < next)
-		next = s->out.progress_ns + s->o.timeout * NS_PER_MS;
+	stall = host__relay_prepare(s, now);
+	if (stall < next)
+		next = stall;
 	if (s->dev_wfd >= 0 && host_outbuf_pending(&s->dev_out) &&
 	    s->dev_out.progress_ns + s->o.timeout * NS_PER_MS < next)
 		next = s->dev_out.progress_ns + s->o.timeout * NS_PER_MS;
@@ -185,21 +187,25 @@ static void on_arm(uv_prepare_t *h)
 	               next <= now ? 0 : (uint64_t)(next - now + NS_PER_MS - 1) / NS_PER_MS, 0);
 }
 
-/* Close every handle of the loop: no wake-up is taken after this. The poll handles' close
- * callback frees them; the others are part of the stream. */
-static void close_one(uv_handle_t *h, void *arg)
+static void close_handle(uv_handle_t *h)
 {
-	(void)arg;
-	if (!uv_is_closing(h))
-		uv_close(h, h->type == UV_POLL ? free_watch : NULL);
+	if (h->loop && !uv_is_closing(h)) /* initialised, and not closed yet */
+		uv_close(h, NULL);
 }
 
+/* Close the stream's own handles: no wake-up is taken after this. The device's watches are
+ * closed with the device, and the relay links' handles by pkg/wsclient once their last bytes
+ * are out (wsc_uv_close()); the loop runs until all are closed. */
 static void close_all(struct host_stream *s)
 {
 	pthread_mutex_lock(&s->q.lock);
 	s->q.awake = false;
 	pthread_mutex_unlock(&s->q.lock);
-	uv_walk(&s->loop, close_one, NULL);
+	close_handle((uv_handle_t *)&s->stop_async);
+	close_handle((uv_handle_t *)&s->queue_async);
+	close_handle((uv_handle_t *)&s->timer);
+	close_handle((uv_handle_t *)&s->arm);
+	close_handle((uv_handle_t *)&s->hv_timer);
 }
 
 /* Run the loop until the handles closed by close_all() are closed, and release it. */
@@ -214,12 +220,14 @@ static void loop_end(struct host_stream *s)
 	s->loop_ready = false;
 }
 
-/* The end of the stream: close the relay link (1000) and the device, then every handle. */
+/* The end of the stream: close the relay link (1000), then the rest (host__stream_closed). */
 static void on_stop(uv_async_t *h)
 {
-	struct host_stream *s = h->data;
+	host__relay_stop(h->data);
+}
 
-	host__relay_close(s);
+void host__stream_closed(struct host_stream *s)
+{
 	host__close_device(s);
 	close_all(s);
 }
@@ -309,10 +317,11 @@ static int loop_init(struct host_stream *s)
 	s->loop_ready = true; /* from here on, loop_end() releases what was set up */
 	if (uv_async_init(&s->loop, &s->stop_async, on_stop) ||
 	    uv_async_init(&s->loop, &s->queue_async, on_queue) ||
-	    uv_timer_init(&s->loop, &s->timer) || uv_prepare_init(&s->loop, &s->arm) ||
-	    uv_prepare_start(&s->arm, on_arm))
+	    uv_timer_init(&s->loop, &s->timer) || uv_timer_init(&s->loop, &s->hv_timer) ||
+	    uv_prepare_init(&s->loop, &s->arm) || uv_prepare_start(&s->arm, on_arm))
 		return -EIO;
 	s->stop_async.data = s->queue_async.data = s->timer.data = s->arm.data = s;
+	s->hv_timer.data = s;
 	s->q.awake = true; /* no other thread runs yet */
 	return 0;
 }
@@ -327,9 +336,6 @@ static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 		snprintf(why, HOST_STREAM_WHY, "stream '%.30s': %.200s", s->name, twhy);
 		return -EINVAL;
 	}
-	/* output buffers are written as far as the socket takes, and may move */
-	SSL_CTX_set_mode(s->tls,
-	                 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (loop_init(s)) {
 		snprintf(why, HOST_STREAM_WHY, "stream '%s': cannot set up its event loop",
 		         s->name);
@@ -348,7 +354,7 @@ static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 static void init(struct host_stream *s)
 {
 	s->dev_fd = s->dev_wfd = -1;
-	s->ws.fd = s->dws.fd = -1;
+	s->dws.fd = -1;
 	pthread_mutex_init(&s->q.lock, NULL);
 	pthread_mutex_init(&s->err_lock, NULL);
 	s->relay = (struct link){"relay link", false, false, 0, NEVER};
@@ -358,7 +364,6 @@ static void init(struct host_stream *s)
 	s->device_state = "none";
 	s->video_state = "none";
 	s->renew_ns = NEVER;
-	s->out.max = RELAY_OUT_MAX;
 	s->dev_out.max = DEVICE_OUT_MAX;
 }
 
@@ -494,8 +499,6 @@ void host_stream_stop(struct host_stream *s)
 	}
 	host_video_src_free(s->src);
 	host_video_enc_free(s->enc);
-	if (s->ws.fd >= 0)
-		wsc_close(&s->ws);
 	host__close_device(s);
 	while (host__queue_take(s, &m))
 		free(m.data);
@@ -503,9 +506,7 @@ void host_stream_stop(struct host_stream *s)
 	pthread_mutex_destroy(&s->err_lock);
 	if (s->tls)
 		SSL_CTX_free(s->tls);
-	wsframe_message_release(&s->from_relay);
 	wsframe_message_release(&s->from_device);
-	host_outbuf_release(&s->out);
 	host_outbuf_release(&s->dev_out);
 	cfg_release(&host_opts_table, &s->o);
 	free(s);

@@ -51,7 +51,8 @@ int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *
 int host_stream_check(const struct host_opts *o, char why[HOST_STREAM_WHY]);
 
 /* Ask the stream to stop without waiting: its thread closes the relay link (1000), ends and
- * writes the done fd. A thread inside a connection step ends when that step does (--timeout). */
+ * sends @done. A thread inside a device's connection step ends when that step does
+ * (--timeout). */
 void host_stream_request_stop(struct host_stream *s);
 
 /* true once the stream's thread has ended (host_stream_stop() then returns at once). */
