@@ -6,7 +6,6 @@
 #define LOG_MODULE "device"
 #include "host/internal.h"
 #include "host/outbuf.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 
@@ -18,7 +17,6 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -174,18 +172,21 @@ static int open_ws_device(struct host_stream *s, char why[WSC_WHY])
 		snprintf(why, WSC_WHY, "cannot set up the websocket device");
 		return -EIO;
 	}
+	/* its output buffer is written as far as the socket takes, and may move; not so the
+	 * relay link's, which goes whole through a memory BIO (pkg/wsclient/uv.c) */
+	if (s->dws.ssl)
+		SSL_set_mode(s->dws.ssl,
+		             SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	s->dev_fd = s->dev_wfd = s->dws.fd;
 	return 0;
 }
 
 void host__close_device(struct host_stream *s)
 {
-	if (s->dev_fd >= 0)
-		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->dev_fd, NULL);
-	if (s->dev_wfd >= 0 && s->dev_wfd != s->dev_fd)
-		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->dev_wfd, NULL);
+	host__watch_free(s->dev_watch);
+	host__watch_free(s->dev_wwatch);
+	s->dev_watch = s->dev_wwatch = NULL;
 	host_outbuf_clear(&s->dev_out);
-	s->dev_events = s->dev_wevents = 0;
 	s->dev_paused = false;
 	if (s->dev.kind == HOST_DEV_WS) {
 		wsc_close(&s->dws); /* closes dev_fd */
@@ -213,9 +214,32 @@ static void device_down(struct host_stream *s, const char *why)
 	host__link_down(s, &s->device, why);
 }
 
+/* The device's fd (its watch is @w) is ready for @events. */
+static void on_device_io(struct host_stream *s, struct host_watch *w, int events)
+{
+	if (w == s->dev_wwatch) {
+		host__device_writable(s); /* room, or an error the write reports */
+		return;
+	}
+	if (events & UV_WRITABLE)
+		host__device_writable(s);
+	if ((events & (UV_READABLE | UV_DISCONNECT)) && s->dev_watch == w)
+		host__device_readable(s);
+}
+
+/* Watch the device's fds: for input, and (a child's stdin) for room only while something waits
+ * for it. false when libuv cannot. */
+static bool watch_device(struct host_stream *s)
+{
+	s->dev_watch = host__watch_new(s, s->dev_fd, on_device_io);
+	if (s->dev_wfd != s->dev_fd)
+		s->dev_wwatch = host__watch_new(s, s->dev_wfd, on_device_io);
+	host__watch_set(s->dev_watch, UV_READABLE);
+	return s->dev_watch && (s->dev_wfd == s->dev_fd || s->dev_wwatch);
+}
+
 void host__device_connect(struct host_stream *s)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->dev_fd};
 	char why[WSC_WHY];
 	int ret;
 
@@ -239,13 +263,9 @@ void host__device_connect(struct host_stream *s)
 		host__link_down(s, &s->device, why);
 		return;
 	}
-	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->dev_fd, &ev);
-	s->dev_events = EPOLLIN;
-	if (s->dev_wfd != s->dev_fd) {
-		/* the child's stdin: watched for room only while something waits for it */
-		struct epoll_event wev = {.events = 0, .data.ptr = &s->dev_wfd};
-
-		epoll_ctl(s->ep, EPOLL_CTL_ADD, s->dev_wfd, &wev);
+	if (!watch_device(s)) {
+		device_down(s, "cannot watch the device");
+		return;
 	}
 	atomic_store(&s->device_state, "up");
 	host__link_up(s, &s->device);
@@ -256,24 +276,17 @@ void host__device_connect(struct host_stream *s)
 /* Watch the device for what the loop needs now: input unless paused, room while output waits. */
 void host__device_watch(struct host_stream *s)
 {
-	uint32_t in = s->dev_paused ? 0 : EPOLLIN;
-	uint32_t out = host_outbuf_pending(&s->dev_out) ? EPOLLOUT : 0;
-	struct epoll_event ev = {.data.ptr = &s->dev_fd};
+	int in = s->dev_paused ? 0 : UV_READABLE;
+	int out = host_outbuf_pending(&s->dev_out) ? UV_WRITABLE : 0;
 
 	if (s->dev_fd < 0)
 		return;
 	if (s->dev_wfd == s->dev_fd) {
-		in |= out;
-		out = 0;
-	} else if (out != s->dev_wevents) {
-		struct epoll_event wev = {.events = out, .data.ptr = &s->dev_wfd};
-
-		if (!epoll_ctl(s->ep, EPOLL_CTL_MOD, s->dev_wfd, &wev))
-			s->dev_wevents = out;
+		host__watch_set(s->dev_watch, in | out);
+	} else {
+		host__watch_set(s->dev_watch, in);
+		host__watch_set(s->dev_wwatch, out);
 	}
-	ev.events = in;
-	if (in != s->dev_events && !epoll_ctl(s->ep, EPOLL_CTL_MOD, s->dev_fd, &ev))
-		s->dev_events = in;
 }
 
 /* Write what waits for the device, as far as it takes it now. */
@@ -381,10 +394,10 @@ void host__device_readable(struct host_stream *s)
 }
 
 /* Back-pressure: the device is read no further while the relay link has more than
- * RELAY_OUT_LOW bytes waiting (host__relay_writable resumes it), so nothing read is dropped. */
+ * RELAY_OUT_LOW bytes waiting (host__relay_prepare resumes it), so nothing read is dropped. */
 void host__pause_device_if_full(struct host_stream *s)
 {
-	if (s->dev_fd >= 0 && !s->dev_paused && host_outbuf_pending(&s->out) > RELAY_OUT_LOW) {
+	if (s->dev_fd >= 0 && !s->dev_paused && host__relay_queued(s) > RELAY_OUT_LOW) {
 		s->dev_paused = true;
 		host__device_watch(s);
 	}

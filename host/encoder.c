@@ -5,7 +5,6 @@
  */
 #define LOG_MODULE "encoder"
 #include "host/internal.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 

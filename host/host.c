@@ -3,6 +3,12 @@
  * line's session, one per entry of the config file's "streams", one per rule), runs the local
  * ingest server and its REST API (host/ingest) when wanted, and waits for SIGINT/SIGTERM.
  *
+ * Its loop is libuv's, shared with the ingest server (whose handles are its own): signals
+ * (uv_signal_t: SIGINT and SIGTERM stop, SIGHUP reopens the log), a one-second uv_timer_t for
+ * the API's rates and for freeing stopped streams, and a uv_async_t that the streams' threads
+ * send when one gives up or ends. The streams' threads block these signals (host/stream.c), so
+ * they reach this loop and never interrupt a stream's blocking step.
+ *
  * A rule is practable's {id, stream, destination, token}: the local feed named "stream" goes to
  * the access URL "destination" with that token. Rules come from the config file or the API, and
  * each becomes a stream whose source is the feed.
@@ -11,7 +17,6 @@
 #include "host/host.h"
 #include "host/ingest.h"
 #include "host/stream.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 #include "pkg/wsframe/wsframe.h"
@@ -21,13 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <uv.h>
 
 #define STREAMS_MAX    64
 #define DEFAULT_LISTEN "127.0.0.1:8888"
@@ -51,8 +53,13 @@ struct host {
 	struct host_stream *stopping[STREAMS_MAX]; /* asked to stop; freed once their thread ends */
 	size_t n_stopping;
 	struct host_ingest *ing;
-	int ep, sig_fd, done_fd, tick_fd;
-	size_t checked; /* --check: streams and rules checked */
+	uv_loop_t loop;
+	bool loop_ready;
+	uv_signal_t sig[3]; /* SIGINT, SIGTERM, SIGHUP */
+	uv_timer_t tick;
+	uv_async_t done; /* a stream gave up or ended; sent from its thread */
+	int ret;         /* the exit status once the loop stops */
+	size_t checked;  /* --check: streams and rules checked */
 };
 
 /* ---- streams and rules ---- */
@@ -79,7 +86,7 @@ static int add_stream(struct host *h, const struct host_opts *so, const char *ru
 	}
 	e = &h->e[h->n];
 	memset(e, 0, sizeof(*e));
-	ret = host_stream_start(so, h->ing ? from_relay : NULL, h->ing, h->done_fd, &e->s, why);
+	ret = host_stream_start(so, h->ing ? from_relay : NULL, h->ing, &h->done, &e->s, why);
 	if (ret)
 		return ret;
 	if (rule_id) {
@@ -386,11 +393,10 @@ static size_t feed(void *arg, const char *name, uint8_t opcode, const uint8_t *p
 
 /* ---- the main loop ---- */
 
-static void tick(struct host *h)
+static void on_tick(uv_timer_t *t)
 {
-	host_drain_fd(h->tick_fd); /* rates are computed below anyway */
-	if (h->ing)
-		host_ingest_tick(h->ing);
+	struct host *h = t->data;
+
 	reap(h);
 	for (size_t i = 0; i < h->n; i++) {
 		struct entry *e = &h->e[i];
@@ -404,78 +410,55 @@ static void tick(struct host *h)
 	}
 }
 
-static int on_done(struct host *h)
+/* A stream gave up or ended: free the ended ones; a refused command-line stream ends the host
+ * (exit 1). */
+static void on_done(uv_async_t *a)
 {
-	host_drain_fd(h->done_fd); /* checked below */
+	struct host *h = a->data;
+
 	reap(h);
-	for (size_t i = 0; i < h->n; i++)
-		if (h->e[i].fatal && host_stream_failed(h->e[i].s))
-			return 1;
-	return -1;
-}
-
-/* SIGHUP reopens the log file (logrotate); false for SIGINT/SIGTERM: time to stop. */
-static bool on_signal(struct host *h)
-{
-	struct signalfd_siginfo si;
-
-	while (read(h->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo != SIGHUP)
-			return false;
-		log_request_reopen();
-		log_notice("SIGHUP: log reopened"); /* now, not at the next event: the old file is
-		                                       let go */
-	}
-	return true;
-}
-
-static int loop(struct host *h)
-{
-	for (;;) {
-		struct epoll_event evs[8];
-		int n = epoll_wait(h->ep, evs, 8, -1);
-
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-			int ret;
-
-			if (p == &h->sig_fd && !on_signal(h))
-				return 0;
-			if (p == &h->done_fd && (ret = on_done(h)) >= 0)
-				return ret;
-			if (p == &h->tick_fd)
-				tick(h);
-			if (p == h->ing)
-				host_ingest_service(h->ing);
+	for (size_t i = 0; i < h->n; i++) {
+		if (h->e[i].fatal && host_stream_failed(h->e[i].s)) {
+			h->ret = 1;
+			uv_stop(&h->loop);
 		}
 	}
 }
 
-static int watch(struct host *h, int fd, void *tag)
+/* SIGHUP reopens the log file (logrotate); SIGINT and SIGTERM stop the host (exit 0). */
+static void on_signal(uv_signal_t *sig, int signum)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+	struct host *h = sig->data;
 
-	return fd < 0 ? -1 : epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &ev);
+	if (signum != SIGHUP) {
+		h->ret = 0;
+		uv_stop(&h->loop);
+		return;
+	}
+	log_request_reopen();
+	log_notice("SIGHUP: log reopened"); /* now, not at the next event: the old file is let go */
 }
 
 static int setup(struct host *h, char why[HOST_STREAM_WHY])
 {
-	struct itimerspec second = {{1, 0}, {1, 0}};
-	sigset_t set;
+	static const int signums[] = {SIGINT, SIGTERM, SIGHUP};
+	int ret = uv_loop_init(&h->loop);
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL); /* before any thread starts: they inherit it */
 	signal(SIGPIPE, SIG_IGN);
-	h->ep = epoll_create1(EPOLL_CLOEXEC);
-	h->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	h->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	h->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (h->ep < 0 || watch(h, h->sig_fd, &h->sig_fd) || watch(h, h->done_fd, &h->done_fd) ||
-	    watch(h, h->tick_fd, &h->tick_fd) || timerfd_settime(h->tick_fd, 0, &second, NULL)) {
-		snprintf(why, HOST_STREAM_WHY, "cannot set up the event loop");
+	h->loop_ready = !ret;
+	for (size_t i = 0; !ret && i < 3; i++) {
+		ret = uv_signal_init(&h->loop, &h->sig[i]);
+		h->sig[i].data = h;
+		ret = ret ? ret : uv_signal_start(&h->sig[i], on_signal, signums[i]);
+	}
+	ret = ret ? ret : uv_timer_init(&h->loop, &h->tick);
+	h->tick.data = h;
+	ret = ret ? ret : uv_timer_start(&h->tick, on_tick, 1000, 1000);
+	ret = ret ? ret : uv_async_init(&h->loop, &h->done, on_done);
+	h->done.data = h;
+	if (ret) {
+		snprintf(why, HOST_STREAM_WHY, "cannot set up the event loop: %s",
+		         uv_strerror(ret));
 		return -EIO;
 	}
 	return 0;
@@ -496,17 +479,12 @@ static int start_ingest(struct host *h, char why[HOST_STREAM_WHY])
 		return 0;
 	if (o->check)
 		return host_ingest_check_listen(addr, why);
-	ret = host_ingest_new(addr, &hooks, &h->ing, why);
+	ret = host_ingest_new(&h->loop, addr, &hooks, &h->ing, why);
 	if (ret)
 		return ret;
 	log_notice("ingest server listening on %s (port %d): POST /ts/NAME, websockets /ws/NAME, "
 	           "API /api/rules and /api/streams",
 	           addr, host_ingest_port(h->ing));
-	if (watch(h, host_ingest_fd(h->ing), h->ing)) {
-		snprintf(why, HOST_STREAM_WHY, "cannot watch the ingest server: %s",
-		         strerror(errno));
-		return -EIO;
-	}
 	return 0;
 }
 
@@ -554,6 +532,13 @@ static int start_streams(struct host *h, char why[HOST_STREAM_WHY])
 	return 0;
 }
 
+static void close_one(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
 static void teardown(struct host *h)
 {
 	/* ask every stream first, so that their connection steps end together */
@@ -562,14 +547,21 @@ static void teardown(struct host *h)
 	while (h->n_stopping)
 		host_stream_stop(h->stopping[--h->n_stopping]);
 	host_ingest_free(h->ing);
-	for (int i = 0, fds[] = {h->ep, h->sig_fd, h->done_fd, h->tick_fd}; i < 4; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	if (h->loop_ready) {
+		int ret;
+
+		/* every handle, then the loop until their close callbacks have run */
+		uv_walk(&h->loop, close_one, NULL);
+		uv_run(&h->loop, UV_RUN_DEFAULT);
+		ret = uv_loop_close(&h->loop);
+		if (ret)
+			log_err("the main event loop did not close: %s", uv_strerror(ret));
+	}
 }
 
 int host_run(const struct host_opts *o)
 {
-	struct host h = {.o = o, .ep = -1, .sig_fd = -1, .done_fd = -1, .tick_fd = -1};
+	struct host h = {.o = o};
 	char why[HOST_STREAM_WHY] = "";
 	int ret;
 
@@ -581,7 +573,8 @@ int host_run(const struct host_opts *o)
 	if (!ret && o->check) {
 		printf("relay host: settings good: %zu streams and rules\n", h.checked);
 	} else if (!ret) {
-		ret = loop(&h);
+		uv_run(&h.loop, UV_RUN_DEFAULT); /* until a signal or a refused stream stops it */
+		ret = h.ret;
 		log_notice("stopping");
 	} else {
 		fprintf(stderr, "relay host: %s\n", why);

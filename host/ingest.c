@@ -1,9 +1,11 @@
 /*
- * host/ingest: the local server (see ingest.h). One epoll set on the main thread; every
+ * host/ingest: the local server (see ingest.h), on the main thread's uv loop: a uv_poll_t for
+ * the listener and one per connection, a uv_timer_t for the deadlines (each second), and a
+ * uv_async_t for what the streams' threads hand over through a mutex-guarded queue. Every
  * connection has a bounded input buffer (a request head up to 16 KiB, then body pieces) and a
  * bounded output buffer (4 MiB: a local websocket that stops reading loses messages, counted,
- * rather than growing the host). Requests from other threads arrive through a mutex-guarded
- * queue and an eventfd.
+ * rather than growing the host). A closed connection's socket is closed at once and its memory
+ * freed by the close callback of its handle, once libuv has let go of it.
  *
  * Connection states:
  *   HEAD --POST /ts/N--> BODY (streamed into the feed) --end--> answer 204, close
@@ -13,7 +15,6 @@
  */
 #define LOG_MODULE "ingest"
 #include "host/ingest.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/http1/http1.h"
 #include "pkg/log/log.h"
@@ -27,12 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <uv.h>
 
 #define NS_PER_MS    1000000
 #define API_BODY_MAX (64 * 1024) /* a REST body */
@@ -50,6 +50,8 @@
 enum conn_state { C_HEAD, C_BODY, C_API_BODY, C_WS, C_DONE };
 
 struct conn {
+	uv_poll_t poll; /* data: the conn */
+	struct host_ingest *g;
 	int fd;
 	enum conn_state state;
 	uint8_t in[IN_MAX];
@@ -64,12 +66,12 @@ struct conn {
 	struct ws_message wsm; /* a local websocket's message being reassembled */
 	uint8_t *out;
 	size_t out_off, out_len, out_cap; /* unsent bytes: out[out_off .. out_len) */
-	bool want_out;                    /* EPOLLOUT armed */
+	bool want_out;                    /* UV_WRITABLE asked for */
 	int64_t since_ms;  /* when it connected: a request head or API body must come within 10 s */
 	const char *allow; /* an Allow header for a 405 */
 	bool unclaimed;    /* told once that nothing forwards this feed */
 	uint64_t dropped;
-	bool closed; /* closed in this loop pass; freed at its end (see reap) */
+	bool closed; /* closed; freed by its handle's close callback */
 	struct conn *next;
 };
 
@@ -88,13 +90,14 @@ struct outbox {
 
 struct host_ingest {
 	struct host_ingest_hooks hooks;
-	int ep, lfd, ev_fd, port;
-	bool paused; /* out of file descriptors: the listener rests until the next tick */
+	int lfd, port;
+	uv_poll_t listener;
+	uv_timer_t tick;
+	uv_async_t wake; /* the outbox has messages; sent from the streams' threads */
+	int handles;     /* of the three above, not yet closed: the last close frees @g */
+	bool paused;     /* out of file descriptors: the listener rests until the next tick */
 	struct conn *conns;
 	size_t n_conns;
-	/* closed connections, freed at the end of the loop pass: an event later in the same
-	 * epoll batch may still point at one (redis's freeClientAsync, libuv's closing handles) */
-	struct conn *closed;
 	struct outbox box;
 };
 
@@ -102,16 +105,17 @@ struct host_ingest {
 
 static void conn_close(struct host_ingest *g, struct conn *c);
 
-static void arm_out(struct host_ingest *g, struct conn *c, bool on)
-{
-	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
+static void on_conn_io(uv_poll_t *h, int status, int events);
 
-	if (c->want_out != on && !epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &ev))
+static void arm_out(struct conn *c, bool on)
+{
+	if (c->want_out != on &&
+	    !uv_poll_start(&c->poll, UV_READABLE | (on ? UV_WRITABLE : 0), on_conn_io))
 		c->want_out = on;
 }
 
 /* Write what is buffered; false when the connection failed. */
-static bool flush_out(struct host_ingest *g, struct conn *c)
+static bool flush_out(struct conn *c)
 {
 	while (c->out_off < c->out_len) {
 		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
@@ -125,7 +129,7 @@ static bool flush_out(struct host_ingest *g, struct conn *c)
 	}
 	if (c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
-	arm_out(g, c, c->out_len > 0);
+	arm_out(c, c->out_len > 0);
 	return true;
 }
 
@@ -519,7 +523,18 @@ static void head_input(struct host_ingest *g, struct conn *c)
 
 /* ---- connections ---- */
 
-/* Close @c now (socket, epoll, the list) and free it at the end of the loop pass (reap). */
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	free(c->msg);
+	wsframe_message_release(&c->wsm);
+	free(c->out);
+	free(c);
+}
+
+/* Close @c now (its watch, socket and place in the list); its handle's close callback frees it,
+ * so a caller walking the list, or an event of the same batch, may still look at it. */
 static void conn_close(struct host_ingest *g, struct conn *c)
 {
 	struct conn **pp = &g->conns;
@@ -535,27 +550,11 @@ static void conn_close(struct host_ingest *g, struct conn *c)
 	if (c->dropped)
 		log_warn("%llu messages for a slow local websocket on '%s' were dropped",
 		         (unsigned long long)c->dropped, c->feed);
-	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	uv_close((uv_handle_t *)&c->poll, on_conn_closed); /* stops watching: the fd may go */
 	close(c->fd);
 	c->fd = -1;
 	c->closed = true;
-	c->next = g->closed;
-	g->closed = c;
 	g->n_conns--;
-}
-
-/* Free the connections closed during this loop pass. */
-static void reap(struct host_ingest *g)
-{
-	while (g->closed) {
-		struct conn *c = g->closed;
-
-		g->closed = c->next;
-		free(c->msg);
-		wsframe_message_release(&c->wsm);
-		free(c->out);
-		free(c);
-	}
 }
 
 static void conn_input(struct host_ingest *g, struct conn *c)
@@ -579,21 +578,38 @@ static void conn_input(struct host_ingest *g, struct conn *c)
 		c->state = C_DONE;
 	else if (c->state == C_DONE)
 		c->in_len = 0; /* C_DONE: ignore the rest */
-	if (!flush_out(g, c) || (c->state == C_DONE && !c->out_len))
+	if (!flush_out(c) || (c->state == C_DONE && !c->out_len))
 		conn_close(g, c);
+}
+
+/* A connection's socket is ready: room for what waits, input, or its end (an error). */
+static void on_conn_io(uv_poll_t *h, int status, int events)
+{
+	struct conn *c = h->data;
+	struct host_ingest *g = c->g;
+
+	if (status < 0)
+		events = UV_READABLE; /* libuv stopped the handle: the read reports the error */
+	if (events & UV_WRITABLE) {
+		if (!flush_out(c) || (c->state == C_DONE && !c->out_len)) {
+			conn_close(g, c);
+			return;
+		}
+	}
+	if (events & (UV_READABLE | UV_DISCONNECT))
+		conn_input(g, c);
 }
 
 static void accept_conns(struct host_ingest *g)
 {
 	for (;;) {
 		int fd = accept4(g->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct epoll_event ev = {.events = EPOLLIN};
 		struct conn *c;
 
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 			/* the listener would stay readable and spin the loop: rest it a second */
 			log_warn("out of file descriptors: not accepting for a second");
-			epoll_ctl(g->ep, EPOLL_CTL_DEL, g->lfd, NULL);
+			uv_poll_stop(&g->listener);
 			g->paused = true;
 		}
 		if (fd < 0)
@@ -604,13 +620,15 @@ static void accept_conns(struct host_ingest *g)
 			continue;
 		}
 		c->fd = fd;
+		c->g = g;
 		c->since_ms = clock_mono_ns() / NS_PER_MS;
-		ev.data.ptr = c;
-		if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev)) {
+		if (uv_poll_init(g->listener.loop, &c->poll, fd)) {
 			close(fd);
 			free(c);
 			continue;
 		}
+		c->poll.data = c;
+		uv_poll_start(&c->poll, UV_READABLE, on_conn_io);
 		c->next = g->conns;
 		g->conns = c;
 		g->n_conns++;
@@ -646,7 +664,7 @@ void host_ingest_from_relay(struct host_ingest *g, const char *feed, uint8_t opc
 	if (!ok)
 		free(copy);
 	else
-		host_wake(g->ev_fd);
+		uv_async_send(&g->wake);
 }
 
 static void deliver(struct host_ingest *g, const struct omsg *m)
@@ -657,16 +675,16 @@ static void deliver(struct host_ingest *g, const struct omsg *m)
 			continue;
 		if (!put_frame(c, m->opcode, m->p, m->n))
 			c->dropped++;
-		else if (!flush_out(g, c))
+		else if (!flush_out(c))
 			conn_close(g, c);
 	}
 }
 
-static void drain_outbox(struct host_ingest *g)
+static void drain_outbox(uv_async_t *h)
 {
+	struct host_ingest *g = h->data;
 	struct outbox *b = &g->box;
 
-	host_drain_fd(g->ev_fd);
 	for (;;) {
 		struct omsg m;
 
@@ -687,12 +705,21 @@ static void drain_outbox(struct host_ingest *g)
 
 /* ---- the server ---- */
 
-void host_ingest_tick(struct host_ingest *g)
+static void on_listener(uv_poll_t *h, int status, int events)
 {
-	int64_t now = clock_mono_ns() / NS_PER_MS;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g->lfd};
+	(void)status; /* an error on the listener: accept4() reports it */
+	(void)events;
+	accept_conns(h->data);
+}
 
-	if (g->paused && !epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &ev))
+/* Each second: requests that do not complete within 10 s get 408 and are closed; a listener
+ * rested for want of file descriptors is watched again. */
+static void on_tick(uv_timer_t *h)
+{
+	struct host_ingest *g = h->data;
+	int64_t now = clock_mono_ns() / NS_PER_MS;
+
+	if (g->paused && !uv_poll_start(&g->listener, UV_READABLE, on_listener))
 		g->paused = false;
 	for (struct conn *c = g->conns, *next; c; c = next) {
 		next = c->next;
@@ -700,43 +727,12 @@ void host_ingest_tick(struct host_ingest *g)
 		    now - c->since_ms > REQUEST_MS) {
 			c->allow = NULL;
 			answer_error(c, 408, "timeout", "no complete request within 10 s");
-			if (!flush_out(g, c) || !c->out_len)
+			if (!flush_out(c) || !c->out_len)
 				conn_close(g, c);
 		} else if (c->state == C_DONE && now - c->since_ms > ANSWER_MS) {
 			conn_close(g, c); /* an answer nobody reads */
 		}
 	}
-	reap(g);
-}
-
-void host_ingest_service(struct host_ingest *g)
-{
-	struct epoll_event evs[16];
-	int n = epoll_wait(g->ep, evs, 16, 0);
-
-	for (int i = 0; i < n; i++) {
-		void *p = evs[i].data.ptr;
-
-		if (p == &g->lfd) {
-			accept_conns(g);
-		} else if (p == &g->ev_fd) {
-			drain_outbox(g);
-		} else {
-			struct conn *c = p;
-
-			if (c->closed)
-				continue; /* by an earlier event of this batch; freed below */
-			if (evs[i].events & EPOLLOUT) {
-				if (!flush_out(g, c) || (c->state == C_DONE && !c->out_len)) {
-					conn_close(g, c);
-					continue;
-				}
-			}
-			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				conn_input(g, c);
-		}
-	}
-	reap(g);
 }
 
 /* "IP:PORT" as a numeric address. 0 or -EINVAL with @why; free *@res with freeaddrinfo(). */
@@ -793,11 +789,29 @@ static int open_listener(struct host_ingest *g, const char *listen_addr, char wh
 	return 0;
 }
 
-int host_ingest_new(const char *listen_addr, const struct host_ingest_hooks *hooks,
+/* The listener, the timer and the wake-up on @loop; each counted in g->handles. */
+static int start_handles(struct host_ingest *g, uv_loop_t *loop)
+{
+	if (uv_poll_init(loop, &g->listener, g->lfd))
+		return -EIO;
+	g->handles++;
+	if (uv_timer_init(loop, &g->tick))
+		return -EIO;
+	g->handles++;
+	if (uv_async_init(loop, &g->wake, drain_outbox))
+		return -EIO;
+	g->handles++;
+	g->listener.data = g->tick.data = g->wake.data = g;
+	if (uv_poll_start(&g->listener, UV_READABLE, on_listener) ||
+	    uv_timer_start(&g->tick, on_tick, 1000, 1000))
+		return -EIO;
+	return 0;
+}
+
+int host_ingest_new(uv_loop_t *loop, const char *listen_addr, const struct host_ingest_hooks *hooks,
                     struct host_ingest **out, char why[160])
 {
 	struct host_ingest *g = calloc(1, sizeof(*g));
-	struct epoll_event ev = {.events = EPOLLIN};
 	int ret;
 
 	*out = NULL;
@@ -806,32 +820,19 @@ int host_ingest_new(const char *listen_addr, const struct host_ingest_hooks *hoo
 		return -ENOMEM;
 	}
 	g->hooks = *hooks;
-	g->lfd = g->ev_fd = -1;
+	g->lfd = -1;
 	pthread_mutex_init(&g->box.lock, NULL);
-	g->ep = epoll_create1(EPOLL_CLOEXEC);
-	g->ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	ret = g->ep < 0 || g->ev_fd < 0 ? -EIO : open_listener(g, listen_addr, why);
-	if (ret == -EIO)
-		snprintf(why, 160, "cannot set up the ingest server: %s", strerror(errno));
-	if (!ret) {
-		ev.data.ptr = &g->lfd;
-		ret = epoll_ctl(g->ep, EPOLL_CTL_ADD, g->lfd, &ev);
-		ev.data.ptr = &g->ev_fd;
-		ret = ret ? ret : epoll_ctl(g->ep, EPOLL_CTL_ADD, g->ev_fd, &ev);
-		if (ret)
-			snprintf(why, 160, "cannot set up the ingest server");
+	ret = open_listener(g, listen_addr, why);
+	if (!ret && start_handles(g, loop)) {
+		snprintf(why, 160, "cannot set up the ingest server");
+		ret = -EIO;
 	}
 	if (ret) {
 		host_ingest_free(g);
-		return ret < 0 ? ret : -EIO;
+		return ret;
 	}
 	*out = g;
 	return 0;
-}
-
-int host_ingest_fd(const struct host_ingest *g)
-{
-	return g->ep;
 }
 
 int host_ingest_port(const struct host_ingest *g)
@@ -839,18 +840,43 @@ int host_ingest_port(const struct host_ingest *g)
 	return g->port;
 }
 
+static void free_ingest(struct host_ingest *g)
+{
+	for (size_t i = 0; i < g->box.n; i++)
+		free(g->box.m[(g->box.head + i) % OUTBOX_MAX].p);
+	pthread_mutex_destroy(&g->box.lock);
+	free(g);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct host_ingest *g = h->data;
+
+	if (--g->handles == 0)
+		free_ingest(g);
+}
+
+static void close_handle(struct host_ingest *g, uv_handle_t *h)
+{
+	if (h->loop) { /* initialised */
+		h->data = g;
+		uv_close(h, on_closed);
+	}
+}
+
 void host_ingest_free(struct host_ingest *g)
 {
 	if (!g)
 		return;
+	bool watched = g->handles > 0;
+
 	while (g->conns)
 		conn_close(g, g->conns);
-	reap(g);
-	for (size_t i = 0; i < g->box.n; i++)
-		free(g->box.m[(g->box.head + i) % OUTBOX_MAX].p);
-	pthread_mutex_destroy(&g->box.lock);
-	for (int i = 0, fds[] = {g->ep, g->lfd, g->ev_fd}; i < 3; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	free(g);
+	close_handle(g, (uv_handle_t *)&g->listener); /* stops watching at once: the fd may go */
+	close_handle(g, (uv_handle_t *)&g->tick);
+	close_handle(g, (uv_handle_t *)&g->wake);
+	if (g->lfd >= 0)
+		close(g->lfd);
+	if (!watched)
+		free_ingest(g); /* otherwise the last close callback does */
 }

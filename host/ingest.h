@@ -8,7 +8,9 @@
  *                   topics that feed goes to is sent back to it
  *   /api/...        the REST API, answered by the caller's hook (host.c: rules and streams)
  *
- * It runs on the main thread with its own epoll set, which the caller watches (host_ingest_fd()).
+ * It runs on the caller's uv loop (the main thread's): its listener, connections, timer and
+ * wake-up are handles of that loop. Requests that do not complete within 10 s get 408 and are
+ * closed.
  */
 #ifndef RELAY_HOST_INGEST_H
 #define RELAY_HOST_INGEST_H
@@ -18,6 +20,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 struct host_ingest;
 
@@ -31,20 +34,14 @@ struct host_ingest_hooks {
 	int (*api)(void *arg, const char *method, const char *path, const char *body, json_t **out);
 };
 
-/* Listen on @listen ("127.0.0.1:8888", "[::1]:8888"). 0, or with a reason in @why: -EINVAL for
- * a malformed address, -EADDRINUSE when it cannot be bound, -EIO. */
-int host_ingest_new(const char *listen, const struct host_ingest_hooks *hooks,
+/* Listen on @listen ("127.0.0.1:8888", "[::1]:8888") on @loop (its thread only, from then on).
+ * 0, or with a reason in @why: -EINVAL for a malformed address, -EADDRINUSE when it cannot be
+ * bound, -EIO. */
+int host_ingest_new(uv_loop_t *loop, const char *listen, const struct host_ingest_hooks *hooks,
                     struct host_ingest **out, char why[160]);
 
 /* Check @listen's form without binding (relay host --check). 0 or -EINVAL with @why. */
 int host_ingest_check_listen(const char *listen, char why[160]);
-
-/* The epoll fd to watch for EPOLLIN; then call host_ingest_service(). */
-int host_ingest_fd(const struct host_ingest *g);
-void host_ingest_service(struct host_ingest *g);
-
-/* Once a second: requests that do not complete within 10 s get 408 and are closed. */
-void host_ingest_tick(struct host_ingest *g);
 
 /* The port actually bound (for listen addresses with port 0). */
 int host_ingest_port(const struct host_ingest *g);
@@ -54,6 +51,9 @@ int host_ingest_port(const struct host_ingest *g);
 void host_ingest_from_relay(struct host_ingest *g, const char *feed, uint8_t opcode,
                             const uint8_t *p, size_t n);
 
+/* Close every connection and handle; the memory goes once the loop has run their close
+ * callbacks. Only after every stream that calls host_ingest_from_relay() has stopped. NULL is
+ * fine. */
 void host_ingest_free(struct host_ingest *g);
 
 /* true for a feed name: 1 to 63 of A-Z a-z 0-9 . _ - */

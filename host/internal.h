@@ -1,6 +1,6 @@
 /*
  * host/internal.h: what the files of one stream share, not for cmd/ or host.c. A stream is
- * stream.c (its thread's epoll loop, start and stop), link.c (the relay link: connect, send,
+ * stream.c (its thread's uv loop, start and stop), link.c (the relay link: join, send,
  * receive, renew), device.c (the local device), encoder.c (the video thread) and msgq.c (the
  * queue from other threads to the stream's thread).
  *
@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include <uv.h>
 
 #define QUEUE_MAX       256
 #define QUEUE_MAX_BYTES (8 << 20)
@@ -49,6 +51,20 @@ struct msgq {
 	} m[QUEUE_MAX];
 	size_t head, n, bytes;
 	uint64_t video_dropped, feed_dropped;
+	bool awake; /* the stream's loop takes wake-ups (its async handles are open) */
+};
+
+struct host_stream;
+struct rlink;
+
+/* A poll handle on one fd of a stream (the relay socket, a device's fds), on the heap: libuv
+ * closes a handle asynchronously, and a reconnection watches its new fd before the old handle's
+ * close callback has run (which frees it). The stream's thread only. */
+struct host_watch {
+	uv_poll_t poll;
+	struct host_stream *s;
+	void (*fn)(struct host_stream *s, struct host_watch *w, int events); /* UV_READABLE... */
+	int events; /* what is asked for now; 0: stopped */
 };
 
 /* A link's state and retry schedule (host/backoff.h). Relay and device links: the stream's
@@ -64,28 +80,36 @@ struct host_stream {
 	char name[64], topic[128];
 	host_stream_relay_fn on_relay;
 	void *arg;
-	int done_fd;
+	uv_async_t *done; /* the caller's: sent from our threads */
 	pthread_t thread;
 	bool thread_started;
-	int ep, stop_fd, timer_fd, ev_fd;
+	/* the loop (stream.c): set up by host_stream_start(), then run by the stream's thread */
+	uv_loop_t loop;
+	bool loop_ready;
+	uv_async_t stop_async, queue_async; /* sent from any thread while q.awake */
+	uv_timer_t timer;                   /* the nearest deadline, set by arm before each wait */
+	uv_prepare_t arm;
 	SSL_CTX *tls;
 	/* the relay link (link.c): stream thread only */
-	struct wsc ws;
-	struct host_outbuf out; /* frames for the relay, written on EPOLLOUT */
-	uint32_t ws_events;     /* what ws.fd is watched for */
+	struct rlink *link;      /* the current link: joining, or open (relay.up) */
+	struct rlink *fresh;     /* renewal: the new link, joining or settling */
+	struct rlink *old;       /* a link after our close frame, read until the relay's close */
+	uv_timer_t hv_timer;     /* renewal's settling, then a closing link's deadline */
+	bool stopping;           /* the stream ends once its links are closed */
+	size_t out_queued;       /* what the link's queue held before the last wait */
+	int64_t out_progress_ns; /* when it last shrank (or was empty): stalls */
 	struct link relay, device;
 	int64_t renew_ns;        /* open a second link with a fresh token then; NEVER otherwise */
 	struct host_handover hv; /* renewal: the new link's copies of what the old one delivered */
-	struct ws_message from_relay;
-	bool skip_to_key; /* video: drop frames until the next keyframe */
+	bool skip_to_key;        /* video: drop frames until the next keyframe */
 	/* the device (device.c): stream thread only */
 	struct host_devspec dev;
 	int dev_fd, dev_wfd; /* dev_wfd: where data for the device goes (the child's stdin) */
 	pid_t child;
-	struct wsc dws;                   /* HOST_DEV_WS */
-	struct host_outbuf dev_out;       /* bytes (or frames) for the device */
-	uint32_t dev_events, dev_wevents; /* what dev_fd and (a child's stdin) dev_wfd wait for */
-	bool dev_paused;                  /* not read while the relay link's buffer is full */
+	struct wsc dws;                            /* HOST_DEV_WS */
+	struct host_outbuf dev_out;                /* bytes (or frames) for the device */
+	struct host_watch *dev_watch, *dev_wwatch; /* dev_fd, and dev_wfd if it differs */
+	bool dev_paused; /* not read while the relay link's buffer is full */
 	struct ws_message from_device;
 	/* video (encoder.c) */
 	pthread_t enc_thread;
@@ -111,8 +135,19 @@ struct host_stream {
 void host__set_error(struct host_stream *s, const char *why);
 void host__link_down(struct host_stream *s, struct link *l, const char *why);
 void host__link_up(struct host_stream *s, struct link *l);
-/* Bump an eventfd; any thread. */
-void host__wake(int fd);
+/* Watch @fd on the stream's loop for nothing yet (host__watch_set()); calls @fn with what it is
+ * ready for. NULL when libuv refuses it (an fd it cannot poll) or out of memory. */
+struct host_watch *host__watch_new(struct host_stream *s, int fd,
+                                   void (*fn)(struct host_stream *s, struct host_watch *w,
+                                              int events));
+/* Ask for @events (UV_READABLE | UV_WRITABLE, or 0 to stop) on @w. */
+void host__watch_set(struct host_watch *w, int events);
+/* Stop watching (the fd may be closed right after) and free @w later. NULL is fine. */
+void host__watch_free(struct host_watch *w);
+/* The links are closed: close the device and every handle of the loop, which then ends. */
+void host__stream_closed(struct host_stream *s);
+/* Wake the stream's loop with @h (stop_async or queue_async), unless it has ended; any thread. */
+void host__wake(struct host_stream *s, uv_async_t *h);
 
 /* msgq.c (any thread, but take: the stream's thread) */
 void host__queue_put(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n, bool video,
@@ -126,19 +161,22 @@ void *host__encoder_main(void *arg);
 void host__report_encoding(struct host_stream *s); /* after the encoder thread ended */
 
 /* link.c (the stream's thread) */
-void host__relay_connect(struct host_stream *s);
-void host__relay_readable(struct host_stream *s);
-void host__relay_disconnect(struct host_stream *s, const char *why);
-/* Queue a message for the relay and write what the socket takes: 0, -ENOBUFS when it does not
- * fit (the caller counts the loss), -ENOTCONN when the link is (or went) down. */
+void host__relay_connect(struct host_stream *s); /* start joining; the outcome comes later */
+/* Queue a message for the relay: 0, -ENOBUFS when it does not fit (the caller counts the
+ * loss), -ENOTCONN when the link is down. */
 int host__send_relay(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);
-void host__relay_writable(struct host_stream *s);
+/* Bytes queued for the relay and not yet written. */
+size_t host__relay_queued(const struct host_stream *s);
+/* Before each wait: note the output's progress, resume a device paused for back-pressure, and
+ * return when the relay will have stalled (NEVER when nothing waits). */
+int64_t host__relay_prepare(struct host_stream *s, int64_t now_ns);
 void host__relay_check_stall(struct host_stream *s, int64_t now_ns);
 void host__drain_queue(struct host_stream *s);
 void host__renew(struct host_stream *s);
-void host__relay_close(struct host_stream *s); /* close (1000) at the end of the stream */
-/* The control frames of a websocket we are the client of: a ping's pong is queued in @out, a
- * close is reported with its reason in @why. true for a data frame. */
+/* The end of the stream: close the links (1000), then call host__stream_closed(). */
+void host__relay_stop(struct host_stream *s);
+/* The control frames of a websocket device: a ping's pong is queued in @out, a close is
+ * reported with its reason in @why. true for a data frame. */
 bool host__data_frame(struct host_outbuf *out, const struct ws_frame *f, const uint8_t *p,
                       const char *who, char *why, size_t len);
 

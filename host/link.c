@@ -1,156 +1,199 @@
 /*
  * host/link: a stream's relay link: join (access POST and upgrade), send, receive, reconnect,
- * and renewal. The stream's thread only.
+ * and renewal, all asynchronous on the stream's loop through pkg/wsclient/uv.h. The stream's
+ * thread only.
  *
- * Renewal of a minted token is make-before-break: a second link is opened with a fresh token,
- * then the first is drained and closed, so nothing read from the device or encoded meanwhile is
- * lost; the new link skips its copies of what the old one delivered (host/handover).
+ * A link (struct rlink) has one of three places in the stream:
+ *   s->link   the current link: joining, then open (s->relay.up)
+ *   s->fresh  renewal: the new link, joining, then open and holding what it receives
+ *   s->old    a link after our close frame: read until the relay's close, at most a second
+ *
+ * Renewal of a minted token is make-before-break: a second link is opened with a fresh token;
+ * once it is open, both links are read for HANDOVER_SETTLE_NS (see on_settled), then the first
+ * gets a close frame after what it has queued and is read until the relay's close, so nothing
+ * read from the device or encoded meanwhile is lost. Meanwhile nothing new is sent, and the new
+ * link holds what it receives; then it delivers that, skipping its copies of what the old one
+ * delivered (host/handover). If the new link cannot be opened, the old one stays and renewal is
+ * tried again at the backoff.
  */
 #define LOG_MODULE "link"
 #include "host/internal.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
-#include "pkg/url/url.h"
+#include "pkg/wsclient/uv.h"
 
 #include <errno.h>
-#include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <time.h>
-
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 /* A close frame's payload: status 1000, normal closure (RFC 6455 section 7.4.1), big-endian. */
 static const uint8_t close_normal[2] = {1000 >> 8, 1000 & 0xff};
 
-#define CLOSE_DRAIN_NS     NS_PER_S        /* for a close: writing what is queued, then reading */
-#define HANDOVER_SETTLE_NS (2 * NS_PER_MS) /* see settle() */
-#define HANDOVER_WINDOW_NS (2 * NS_PER_S)  /* the new link repeats the old one's tail within it */
+#define CLOSE_DRAIN_MS     1000           /* for a close: writing what is queued, then reading */
+#define HANDOVER_SETTLE_MS 2              /* see on_settled() */
+#define HANDOVER_WINDOW_NS (2 * NS_PER_S) /* the new link repeats the old one's tail within it */
+#define HELD_MAX_BYTES     (8 << 20)      /* what a new link may hold during a handover */
 
-/* Watch the relay socket for input, and for room while output waits. */
-static void relay_watch(struct host_stream *s)
+/* A frame a renewed link received while the old one was being closed. */
+struct held {
+	struct held *next;
+	struct ws_frame f;
+	uint8_t p[];
+};
+
+struct rlink {
+	struct host_stream *s;
+	struct wsc_uv *c;
+	bool open;
+	struct ws_message msg; /* a message being reassembled */
+	bool holding;          /* renewal: frames wait in held until the old link is closed */
+	struct held *held, **held_tail;
+	size_t held_bytes, held_msgs; /* held_msgs: complete data messages */
+};
+
+static void on_open(struct wsc_uv *c, void *arg);
+static bool on_frame(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *p, void *arg);
+static void on_close(struct wsc_uv *c, int err, int status, const char *why, void *arg);
+
+static const struct wsc_uv_cbs link_cbs = {on_open, on_frame, on_close};
+
+/* ---- links ---- */
+
+static void drop_held(struct rlink *rl)
 {
-	uint32_t want = EPOLLIN | (host_outbuf_pending(&s->out) ? EPOLLOUT : 0);
-	struct epoll_event ev = {.events = want, .data.ptr = &s->ws};
+	while (rl->held) {
+		struct held *h = rl->held;
 
-	if (want != s->ws_events && !epoll_ctl(s->ep, EPOLL_CTL_MOD, s->ws.fd, &ev))
-		s->ws_events = want;
+		rl->held = h->next;
+		free(h);
+	}
+	rl->held_tail = &rl->held;
+	rl->held_bytes = rl->held_msgs = 0;
 }
 
-/* Resume reading a device paused for back-pressure once the link's buffer has drained. */
+/* Forget @rl; its connection is closed (what it queued still goes out) unless it has ended. */
+static void rlink_free(struct rlink *rl)
+{
+	if (!rl)
+		return;
+	if (rl->c)
+		wsc_uv_close(rl->c);
+	drop_held(rl);
+	wsframe_message_release(&rl->msg);
+	free(rl);
+}
+
+/* A new link joining the stream's access URL with a fresh token (minted: one per connection).
+ * NULL with @why when it cannot even start. */
+static struct rlink *rlink_join(struct host_stream *s, char why[WSC_WHY])
+{
+	char *scopes[] = {(char *)"read", (char *)"write"}, *token = NULL;
+	struct rlink *rl;
+
+	if (rjwt_client_token(&(struct rjwt_source){s->o.token, s->o.token_file, s->o.secret_file,
+	                                            s->o.audience, scopes, 2,
+	                                            s->o.token_lifetime / 1000, "relay-host"},
+	                      s->o.session, &token, why))
+		return NULL; /* an unreadable token file may be being replaced: try again later */
+	rl = calloc(1, sizeof(*rl));
+	if (!rl) {
+		snprintf(why, WSC_WHY, "out of memory");
+	} else {
+		rl->s = s;
+		rl->held_tail = &rl->held;
+		rl->c = wsc_uv_join(&s->loop, s->o.session, token, s->tls, (int)s->o.timeout,
+		                    MESSAGE_MAX, RELAY_OUT_MAX, &link_cbs, rl, why);
+		if (!rl->c) {
+			free(rl);
+			rl = NULL;
+		}
+	}
+	cfg_free_secret(token);
+	return rl;
+}
+
+size_t host__relay_queued(const struct host_stream *s)
+{
+	return s->link && s->link->open ? wsc_uv_queued(s->link->c) : 0;
+}
+
+/* Resume reading a device paused for back-pressure once the link's queue has drained. */
 static void resume_device(struct host_stream *s)
 {
-	if (s->dev_paused && host_outbuf_pending(&s->out) <= RELAY_OUT_LOW) {
+	if (s->dev_paused && !s->old && host__relay_queued(s) <= RELAY_OUT_LOW) {
 		s->dev_paused = false;
 		host__device_watch(s);
 	}
 }
 
-void host__relay_writable(struct host_stream *s)
+int64_t host__relay_prepare(struct host_stream *s, int64_t now_ns)
 {
-	int ret;
+	size_t queued = host__relay_queued(s);
 
-	if (!s->relay.up)
+	/* libuv does not tell how much of the queue left: a queue that shrank (or is empty)
+	 * made progress */
+	if (!queued || queued < s->out_queued)
+		s->out_progress_ns = now_ns;
+	s->out_queued = queued;
+	resume_device(s);
+	return queued ? s->out_progress_ns + s->o.timeout * NS_PER_MS : NEVER;
+}
+
+/* Forget a renewal's new link (joining, or open and settling: the handover timer is its). */
+static void abandon_renewal(struct host_stream *s)
+{
+	if (!s->fresh)
 		return;
-	ret = host_outbuf_flush(&s->out, &s->ws, -1, clock_mono_ns());
-	if (ret) {
-		host__relay_disconnect(s, ret == -EPIPE ? "connection closed" : strerror(-ret));
+	rlink_free(s->fresh);
+	s->fresh = NULL;
+	uv_timer_stop(&s->hv_timer);
+	if (s->hv.state == HOST_HANDOVER_RECORDING)
+		s->hv.state = HOST_HANDOVER_IDLE;
+}
+
+/* The current link is gone: the stream reconnects at the backoff. */
+static void link_lost(struct host_stream *s, const char *why)
+{
+	rlink_free(s->link);
+	s->link = NULL;
+	s->out_queued = 0;
+	if (!s->relay.up) {
+		host__link_down(s, &s->relay, why); /* a join that failed */
 		return;
 	}
-	relay_watch(s);
-	resume_device(s);
+	atomic_store(&s->relay_state, "down");
+	host__link_down(s, &s->relay, why);
+	abandon_renewal(s); /* the reconnection mints a fresh token anyway */
+	resume_device(s);   /* its data is dropped until the link is back, as before */
 }
 
 /* The relay took nothing for --timeout while output waited. */
 void host__relay_check_stall(struct host_stream *s, int64_t now_ns)
 {
-	if (s->relay.up && host_outbuf_pending(&s->out) &&
-	    now_ns - s->out.progress_ns >= s->o.timeout * NS_PER_MS)
-		host__relay_disconnect(s, "the relay stopped reading (write timed out)");
-}
-
-int host__send_relay(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n)
-{
-	int ret;
-
-	if (!s->relay.up)
-		return -ENOTCONN;
-	ret = host_outbuf_put_frame(&s->out, opcode, p, n, clock_mono_ns());
-	if (ret)
-		return ret == -ENOBUFS ? ret : -ENOBUFS; /* out of memory: this message is lost */
-	atomic_fetch_add(&s->msgs_out, 1);
-	atomic_fetch_add(&s->bytes_out, n);
-	host__relay_writable(s);
-	return s->relay.up ? 0 : -ENOTCONN;
-}
-
-/* Write what is queued for the relay, waiting for room until @end_ns: only at a close. */
-static void flush_by(struct host_stream *s, int64_t end_ns)
-{
-	while (host_outbuf_pending(&s->out)) {
-		struct pollfd pfd = {.fd = s->ws.fd, .events = POLLOUT};
-		int64_t left = (end_ns - clock_mono_ns()) / NS_PER_MS;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) != 1 ||
-		    host_outbuf_flush(&s->out, &s->ws, -1, clock_mono_ns()))
-			break;
-	}
-}
-
-void host__relay_disconnect(struct host_stream *s, const char *why)
-{
-	if (!s->relay.up)
-		return;
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->ws.fd, NULL);
-	wsc_close(&s->ws);
-	host_outbuf_clear(&s->out);
-	s->ws_events = 0;
-	s->from_relay.open = false;
-	atomic_store(&s->relay_state, "down");
-	host__link_down(s, &s->relay, why);
-	resume_device(s); /* its data is dropped until the link is back, as before */
+	if (s->relay.up && host__relay_queued(s) &&
+	    now_ns - s->out_progress_ns >= s->o.timeout * NS_PER_MS)
+		link_lost(s, "the relay stopped reading (write timed out)");
 }
 
 /* Give up for good: the relay refused this stream's token. */
 static void refused(struct host_stream *s, const char *why)
 {
+	rlink_free(s->link);
+	s->link = NULL;
 	host__set_error(s, why);
 	atomic_store(&s->relay_state, "refused");
 	logt_err(s->name, "%s; giving up on this stream", why);
 	atomic_store(&s->failed, true);
-	host_wake(s->done_fd);
+	if (s->done)
+		uv_async_send(s->done);
 }
 
 static bool token_is_minted(const struct host_stream *s)
 {
 	return !(s->o.token && *s->o.token) && !(s->o.token_file && *s->o.token_file);
-}
-
-/* Access and redeem on a new connection @c. 0, or -errno with *refusal set for a 4xx. */
-static int join(struct host_stream *s, struct wsc *c, bool *refusal, char why[WSC_WHY])
-{
-	char *scopes[] = {(char *)"read", (char *)"write"}, *token = NULL;
-	int status = 0, ret;
-
-	*refusal = false;
-	/* minted: a fresh token at every connection */
-	ret = rjwt_client_token(&(struct rjwt_source){s->o.token, s->o.token_file, s->o.secret_file,
-	                                              s->o.audience, scopes, 2,
-	                                              s->o.token_lifetime / 1000, "relay-host"},
-	                        s->o.session, &token, why);
-	if (ret)
-		return ret; /* an unreadable token file may be being replaced: try again later */
-	ret = wsc_join(c, s->o.session, token, s->tls, (int)s->o.timeout, &status, why);
-	cfg_free_secret(token);
-	*refusal = ret && status >= 400 && status < 500 && status != 429;
-	return ret;
 }
 
 static void schedule_renewal(struct host_stream *s)
@@ -166,27 +209,30 @@ static void schedule_renewal(struct host_stream *s)
 
 void host__relay_connect(struct host_stream *s)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->ws};
 	char why[WSC_WHY];
-	bool refusal;
 
-	s->relay.retry_ns = NEVER;
-	if (join(s, &s->ws, &refusal, why)) {
-		if (refusal)
-			refused(s, why);
-		else
-			host__link_down(s, &s->relay, why);
-		return;
-	}
-	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->ws.fd, &ev);
-	s->ws_events = EPOLLIN;
-	host_outbuf_clear(&s->out);
-	s->skip_to_key = true; /* a new viewer needs a keyframe first */
-	atomic_store(&s->relay_state, "up");
-	host__link_up(s, &s->relay);
-	schedule_renewal(s);
-	if (wsc_buffered(&s->ws))
-		host__relay_readable(s); /* frames that came with the handshake's answer */
+	s->relay.retry_ns = NEVER; /* the join's outcome sets the next attempt */
+	s->link = rlink_join(s, why);
+	if (!s->link)
+		host__link_down(s, &s->relay, why);
+}
+
+/* ---- sending ---- */
+
+int host__send_relay(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n)
+{
+	int ret;
+
+	if (!s->relay.up || !s->link || !s->link->open)
+		return -ENOTCONN;
+	ret = wsc_uv_send(s->link->c, opcode, p, n);
+	if (ret == -ENOTCONN)
+		return ret;
+	if (ret)
+		return -ENOBUFS; /* not reading, or out of memory: this message is lost */
+	atomic_fetch_add(&s->msgs_out, 1);
+	atomic_fetch_add(&s->bytes_out, n);
+	return 0;
 }
 
 /* Video: a frame is queued only if it fits under VIDEO_OUT_MAX (a bound on latency as much as
@@ -199,7 +245,7 @@ static void send_video(struct host_stream *s, const uint8_t *p, size_t n, bool k
 		atomic_fetch_add(&s->frames_dropped, 1);
 		return;
 	}
-	if (host_outbuf_pending(&s->out) + n + WSFRAME_MAX_HEADER > VIDEO_OUT_MAX ||
+	if (host__relay_queued(s) + n + WSFRAME_MAX_HEADER > VIDEO_OUT_MAX ||
 	    host__send_relay(s, WS_BINARY, p, n)) {
 		s->skip_to_key = true;
 		atomic_fetch_add(&s->frames_dropped, 1);
@@ -213,7 +259,8 @@ void host__drain_queue(struct host_stream *s)
 {
 	struct qmsg m;
 
-	host_drain_fd(s->ev_fd);
+	if (s->old)
+		return; /* a handover: what is queued goes on the new link once the old is closed */
 	while (host__queue_take(s, &m)) {
 		if (m.video)
 			send_video(s, m.data, m.len, m.key);
@@ -223,9 +270,11 @@ void host__drain_queue(struct host_stream *s)
 	}
 }
 
+/* ---- receiving ---- */
+
 /*
- * The control frames of a websocket we are the client of (the relay, a websocket device): a
- * ping is answered, a close is reported with its reason in @why. Returns true for a data frame.
+ * The control frames of a websocket we are the client of (a websocket device): a ping is
+ * answered, a close is reported with its reason in @why. Returns true for a data frame.
  */
 bool host__data_frame(struct host_outbuf *out, const struct ws_frame *f, const uint8_t *p,
                       const char *who, char *why, size_t len)
@@ -260,326 +309,260 @@ static void deliver(struct host_stream *s, const struct ws_message *a)
 		s->on_relay(s->arg, s->o.feed, a->opcode, a->p, a->len);
 }
 
-static bool relay_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
+static void old_closed(struct host_stream *s);
+
+/* A frame of @rl (the current or the old link): false when @rl is gone. */
+static bool link_frame(struct rlink *rl, const struct ws_frame *f, const uint8_t *p)
 {
-	struct host_stream *s = arg;
+	struct host_stream *s = rl->s;
+	size_t n = (size_t)f->payload_len;
 	char why[HOST_STREAM_WHY];
+	int r;
 
-	if (!host__data_frame(&s->out, f, p, "the relay", why, sizeof(why))) {
-		if (why[0])
-			host__relay_disconnect(s, why);
-	} else {
-		int r = wsframe_message_add(&s->from_relay, f, p, MESSAGE_MAX);
-
-		if (r == 1)
-			deliver(s, &s->from_relay);
-		else if (r < 0)
-			host__relay_disconnect(s, r == -EMSGSIZE
-			                                  ? "a message from the relay is too large"
-			                                  : "malformed message from the relay");
+	if (f->opcode == WS_PING)
+		wsc_uv_send(rl->c, WS_PONG, p, n); /* a lost pong is the relay's ping timeout */
+	if (f->opcode == WS_PING || f->opcode == WS_PONG)
+		return true;
+	if (f->opcode == WS_CLOSE) {
+		if (rl == s->old) {
+			old_closed(s); /* the relay's answer: everything before it was read */
+			return false;
+		}
+		snprintf(why, sizeof(why), "closed by the relay: %d %.*s",
+		         n >= 2 ? p[0] << 8 | p[1] : 1005, n > 2 ? (int)(n - 2) : 0,
+		         (const char *)p + 2);
+		link_lost(s, why);
+		return false;
 	}
-	return s->relay.up;
+	r = wsframe_message_add(&rl->msg, f, p, MESSAGE_MAX);
+	if (r == 1)
+		deliver(s, &rl->msg);
+	if (r >= 0)
+		return true;
+	if (rl == s->old) {
+		old_closed(s);
+		return false;
+	}
+	link_lost(s, r == -EMSGSIZE ? "a message from the relay is too large"
+	                            : "malformed message from the relay");
+	return false;
 }
 
-void host__relay_readable(struct host_stream *s)
+/* Keep a frame of a renewed link until the old link is closed; false when it cannot be kept. */
+static bool hold(struct rlink *rl, const struct ws_frame *f, const uint8_t *p)
 {
-	int r = wsc_read_frames(&s->ws, MESSAGE_MAX, relay_frame, s);
+	size_t n = (size_t)f->payload_len;
+	struct held *h;
 
-	if (r < 0 && s->relay.up)
-		host__relay_disconnect(s, r == -ECONNRESET ? "connection closed"
-		                          : r == -EPROTO   ? "malformed frame from the relay"
-		                                           : strerror(-r));
-	else if (s->relay.up && host_outbuf_pending(&s->out))
-		host__relay_writable(s); /* pongs */
-}
-
-/* The old link after its close frame: deliver what the relay still sends until its close. */
-static bool drain_frame(void *arg, const struct ws_frame *f, const uint8_t *p)
-{
-	struct host_stream *s = arg;
-	char why[HOST_STREAM_WHY];
-
-	if (!host__data_frame(&s->out, f, p, "the relay", why, sizeof(why)))
-		return !why[0]; /* stop at the relay's close */
-	if (wsframe_message_add(&s->from_relay, f, p, MESSAGE_MAX) == 1)
-		deliver(s, &s->from_relay);
+	if (rl->held_bytes + n > HELD_MAX_BYTES || !(h = malloc(sizeof(*h) + n)))
+		return false;
+	h->next = NULL;
+	h->f = *f;
+	memcpy(h->p, p, n);
+	*rl->held_tail = h;
+	rl->held_tail = &h->next;
+	rl->held_bytes += n;
+	if (f->fin && !(f->opcode & 0x8))
+		rl->held_msgs++;
 	return true;
 }
 
-/* Close the old link (1000) and read it until the relay's close, at most a second. */
-static void close_old_link(struct host_stream *s)
+/* The renewal failed: keep the current link and try again at the backoff. */
+static void renewal_failed(struct host_stream *s, const char *why)
 {
-	int64_t end = clock_mono_ns() + CLOSE_DRAIN_NS;
-
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->ws.fd, NULL);
-	/* what is queued goes first, then the close frame */
-	if (!host_outbuf_put_frame(&s->out, WS_CLOSE, close_normal, 2, clock_mono_ns()))
-		flush_by(s, end);
-	if (!host_outbuf_pending(&s->out)) {
-		for (int64_t left; (left = (end - clock_mono_ns()) / NS_PER_MS) > 0;) {
-			struct pollfd pfd = {.fd = s->ws.fd, .events = POLLIN};
-
-			if (poll(&pfd, 1, (int)left) != 1 ||
-			    wsc_read_frames(&s->ws, MESSAGE_MAX, drain_frame, s) != 0)
-				break;
-		}
-	}
-	wsc_close(&s->ws);
-	host_outbuf_clear(&s->out);
+	abandon_renewal(s);
+	logt_warn(s->name, "cannot renew the token yet (%s); keeping the current link", why);
+	s->renew_ns = clock_mono_ns() + s->relay.backoff_ms * NS_PER_MS;
 }
 
-/* The websocket uri of an access answer; a refusal's reason in @why. */
-static int access_uri(struct host_stream *s, char *uri, size_t len, char why[WSC_WHY])
+static bool on_frame(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *p, void *arg)
 {
-	char *scopes[] = {(char *)"read", (char *)"write"}, *token = NULL, body[4096];
-	const char *u;
-	json_t *o;
-	int status, ret;
+	struct rlink *rl = arg;
 
-	ret = rjwt_client_token(&(struct rjwt_source){s->o.token, s->o.token_file, s->o.secret_file,
-	                                              s->o.audience, scopes, 2,
-	                                              s->o.token_lifetime / 1000, "relay-host"},
-	                        s->o.session, &token, why);
-	if (ret)
-		return ret;
-	status = wsc_post(s->o.session, token, s->tls, (int)s->o.timeout, body, sizeof(body), why);
-	cfg_free_secret(token);
-	if (status < 0)
-		return status;
-	if (status != 200) {
-		snprintf(why, WSC_WHY, "access refused: HTTP %d", status);
-		return -EACCES;
-	}
-	o = json_loads(body, 0, NULL);
-	u = json_string_value(json_object_get(o, "uri"));
-	ret = u && strlen(u) < len ? 0 : -EPROTO;
-	if (ret)
-		snprintf(why, WSC_WHY, "access answer has no uri");
+	(void)c;
+	if (!rl->holding)
+		return link_frame(rl, f, p);
+	if (hold(rl, f, p))
+		return true;
+	if (rl == rl->s->fresh)
+		renewal_failed(rl->s, "too much arrived during the handover");
 	else
-		snprintf(uri, len, "%s", u);
-	json_decref(o);
-	return ret;
+		link_lost(rl->s, "too much arrived during the handover");
+	return false;
 }
 
-/* Send the upgrade request for @uri on the open connection @c; its key in @key. */
-static int send_upgrade(struct wsc *c, const char *uri, char key[32])
+/* ---- renewal ---- */
+
+static void stop_step(struct host_stream *s);
+
+/* The old link is closed: the new one delivers what it held, skipping its copies of what the
+ * old one delivered, and sending resumes. */
+static void finish_handover(struct host_stream *s)
 {
-	unsigned char raw[16];
-	struct url u;
-	char req[2560];
-	int n;
+	struct rlink *rl = s->link;
 
-	if (url_parse(uri, &u))
-		return -EINVAL;
-	RAND_bytes(raw, sizeof(raw));
-	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
-	n = snprintf(
-	        req, sizeof(req),
-	        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: relay-host\r\n\r\n",
-	        u.path, u.host, u.port, key);
-	if (n < 0 || (size_t)n >= sizeof(req))
-		return -EINVAL;
-	for (int off = 0; off < n;) {
-		ssize_t w = wsc_send(c, req + off, (size_t)(n - off));
-
-		if (w <= 0)
-			return w == 0 ? -EPIPE : (int)w;
-		off += (int)w;
-	}
-	return 0;
-}
-
-/* The upgrade's answer in c->in: 0 when complete and right (101, the accept for @key; the head
- * consumed), 1 when incomplete, -ECONNREFUSED otherwise. */
-static int upgrade_answer(struct wsc *c, const char *key, char why[WSC_WHY])
-{
-	uint8_t *end = c->in.len >= 4 ? memmem(c->in.p, c->in.len, "\r\n\r\n", 4) : NULL;
-	char want[WSC_ACCEPT_LEN], head[4096], *h;
-	size_t n;
-	int status = 0;
-
-	if (!end) {
-		snprintf(why, WSC_WHY, "no handshake answer in %zu bytes", sizeof(head));
-		return c->in.len >= sizeof(head) ? -ECONNREFUSED : 1;
-	}
-	n = (size_t)(end - c->in.p) + 4;
-	if (n >= sizeof(head)) {
-		snprintf(why, WSC_WHY, "no handshake answer in %zu bytes", sizeof(head));
-		return -ECONNREFUSED;
-	}
-	memcpy(head, c->in.p, n);
-	head[n] = '\0';
-	wsc_accept_key(key, strlen(key), want);
-	h = strcasestr(head, "\r\nsec-websocket-accept:");
-	if (h) {
-		h += strlen("\r\nsec-websocket-accept:");
-		h += strspn(h, " ");
-	}
-	if (sscanf(head, "HTTP/1.%*d %d", &status) != 1 || status != 101 || !h ||
-	    strncmp(h, want, strlen(want)) != 0 || h[strlen(want)] != '\r') {
-		snprintf(why, WSC_WHY, "websocket refused: HTTP %d", status);
-		return -ECONNREFUSED;
-	}
-	wsc_consume(c, n);
-	return 0;
-}
-
-/*
- * The renewal's join. The relay adds the new link to the topic's readers when it answers the
- * upgrade, so until that answer arrives what the old link receives is not on the new link: it is
- * delivered here as usual, and what the old link delivers after the answer is the handover's
- * overlap. Reading the old link up to the answer makes that overlap (nearly) exact, so the
- * matcher need not guess where the new link joined. pkg/wsclient's wsc_join cannot read another
- * connection while it waits, hence this copy of its steps (to move there with the client rework).
- */
-static int renew_join(struct host_stream *s, struct wsc *c, char why[WSC_WHY])
-{
-	int64_t end = clock_mono_ns() + s->o.timeout * NS_PER_MS;
-	char uri[2048], key[32];
-	int ret = access_uri(s, uri, sizeof(uri), why);
-
-	if (ret)
-		return ret;
-	ret = wsc_open(c, uri, s->tls, (int)s->o.timeout, why);
-	if (ret)
-		return ret;
-	if (s->relay.up)
-		host__relay_readable(
-		        s); /* what came during the access steps is not on the new link */
-	ret = send_upgrade(c, uri, key);
-	if (!ret)
-		ret = wsc_nonblock(c);
-	if (ret)
-		snprintf(why, WSC_WHY, "cannot send the upgrade: %s", strerror(-ret));
-	while (!ret) {
-		struct pollfd pfd[2] = {{.fd = c->fd, .events = POLLIN},
-		                        {.fd = s->relay.up ? s->ws.fd : -1, .events = POLLIN}};
-		int64_t left = (end - clock_mono_ns()) / NS_PER_MS;
-		int answer = upgrade_answer(c, key, why);
-		ssize_t r;
-
-		if (answer <= 0) {
-			if (!answer)
-				return 0;
-			ret = answer;
-			break;
-		}
-		if (left <= 0 || poll(pfd, 2, (int)left) <= 0) {
-			snprintf(why, WSC_WHY, "no handshake answer: timed out");
-			ret = -ETIMEDOUT;
-			break;
-		}
-		/* the new link first: once its answer is here, the old link's bytes are overlap */
-		while ((r = wsc_fill(c, MESSAGE_MAX)) > 0)
-			;
-		if (r != -EAGAIN) {
-			snprintf(why, WSC_WHY, "no handshake answer: connection closed");
-			ret = -ECONNRESET;
-		} else if (pfd[1].revents && !memmem(c->in.p, c->in.len, "\r\n\r\n", 4)) {
-			host__relay_readable(s);
-		}
-	}
-	wsc_close(c);
-	return ret;
-}
-
-/* Complete data messages in @c's buffer (frames not yet read). */
-static size_t messages_buffered(const struct wsc *c)
-{
-	size_t n = 0;
-	struct ws_frame f;
-
-	for (size_t off = 0; off < c->in.len;) {
-		int h = wsframe_parse(c->in.p + off, c->in.len - off, &f);
-
-		if (h <= 0 || f.payload_len > c->in.len - off - (size_t)h)
-			break;
-		if (f.fin && !(f.opcode & 0x8))
-			n++;
-		off += (size_t)h + (size_t)f.payload_len;
-	}
-	return n;
-}
-
-/*
- * Right after the upgrade answer: which of the old link's next messages the new link also gets.
- * The relay writes at the end of its loop pass, so a message published in the pass that added
- * the new link reaches the old link just after the answer, yet only the old link. For
- * HANDOVER_SETTLE_NS both links are read (the old one delivering and recording as usual): every
- * message published meanwhile reaches both, so the old link's surplus over the new one's count
- * is the number of such early messages, forgotten from the record (they come first).
- */
-static void settle(struct host_stream *s, struct wsc *fresh)
-{
-	int64_t end = clock_mono_ns() + HANDOVER_SETTLE_NS;
-	size_t on_new;
-
-	for (int64_t left; s->relay.up && (left = end - clock_mono_ns()) > 0;) {
-		struct pollfd pfd = {.fd = s->ws.fd, .events = POLLIN};
-		struct timespec ts = {0, (long)left};
-
-		if (ppoll(&pfd, 1, &ts, NULL) == 1)
-			host__relay_readable(s);
-	}
-	if (s->relay.up)
-		host__relay_readable(s);
-	while (wsc_fill(fresh, MESSAGE_MAX) > 0)
-		;
-	on_new = messages_buffered(fresh); /* all came after the answer: all were published since */
-	if (s->hv.n > on_new)
-		host_handover_forget_first(&s->hv, s->hv.n - on_new);
-}
-
-/*
- * Make before break: open a second link with a fresh token; once it is up, close the old one
- * (1000) and read it until the relay's close, so that nothing sent before is lost; the new
- * link then skips its copies of the messages the old one delivered after the new one joined
- * (host/handover). If the new link cannot be opened, keep the old one and try again at the
- * backoff.
- */
-void host__renew(struct host_stream *s)
-{
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->ws};
-	struct wsc fresh = {.fd = -1};
-	char why[WSC_WHY];
-
-	if (renew_join(s, &fresh, why)) {
-		logt_warn(s->name, "cannot renew the token yet (%s); keeping the current link",
-		          why);
-		s->renew_ns = clock_mono_ns() + s->relay.backoff_ms * NS_PER_MS;
+	if (!rl || !rl->holding) { /* the new link was lost meanwhile */
+		if (s->hv.state == HOST_HANDOVER_RECORDING)
+			s->hv.state = HOST_HANDOVER_IDLE;
 		return;
 	}
-	host_handover_record_start(&s->hv);
-	settle(s, &fresh);
-	if (s->relay.up)
-		close_old_link(s);
 	host_handover_match_start(&s->hv, clock_mono_ns() + HANDOVER_WINDOW_NS);
-	s->ws = fresh;
-	s->from_relay.open = false;
-	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->ws.fd, &ev);
-	s->ws_events = EPOLLIN;
-	host_outbuf_clear(&s->out);
-	if (!s->relay.up) {
-		/* the old link went down meanwhile: the fresh one simply takes over */
-		atomic_store(&s->relay_state, "up");
-		host__link_up(s, &s->relay);
-	}
+	rl->holding = false;
 	atomic_fetch_add(&s->renewals, 1);
 	logt_notice(s->name, "%s", "token renewed on a new link without a gap");
 	schedule_renewal(s);
-	if (wsc_buffered(&s->ws))
-		host__relay_readable(s);
+	while (s->link == rl && rl->held) {
+		struct held *h = rl->held;
+
+		rl->held = h->next;
+		link_frame(rl, &h->f, h->p); /* may lose the link (then rl is freed) */
+		free(h);
+	}
+	if (s->link == rl)
+		drop_held(rl);
+	resume_device(s);
+	host__drain_queue(s);
 }
 
-void host__relay_close(struct host_stream *s)
+/* The old link answered our close, failed, or ran out of time. */
+static void old_closed(struct host_stream *s)
 {
-	if (!s->relay.up)
+	uv_timer_stop(&s->hv_timer);
+	rlink_free(s->old);
+	s->old = NULL;
+	if (s->stopping)
+		stop_step(s);
+	else
+		finish_handover(s);
+}
+
+static void on_close_deadline(uv_timer_t *t)
+{
+	old_closed(t->data); /* the relay did not answer the close in time */
+}
+
+/* Close the current link (1000) after what it has queued and read it until the relay's close
+ * (old_closed()), at most CLOSE_DRAIN_MS. false when it cannot take the close frame: then it
+ * is closed at once. */
+static bool close_current(struct host_stream *s)
+{
+	struct rlink *rl = s->link;
+
+	s->link = NULL;
+	if (wsc_uv_send(rl->c, WS_CLOSE, close_normal, 2)) {
+		rlink_free(rl);
+		return false;
+	}
+	s->old = rl;
+	uv_timer_start(&s->hv_timer, on_close_deadline, CLOSE_DRAIN_MS, 0);
+	return true;
+}
+
+/*
+ * The new link has been open for HANDOVER_SETTLE_MS, both links read meanwhile (the old one
+ * delivering and recording as usual, the new one holding). The relay writes at the end of its
+ * loop pass, so a message published in the pass that added the new link reaches the old link
+ * just after the upgrade answer, yet only the old link; every message published later reaches
+ * both. So the old link's surplus over the new one's count is the number of such early
+ * messages, forgotten from the record (they come first). Then the old link is closed, with
+ * nothing new sent meanwhile (the device paused, the queue left alone): what it had queued
+ * reaches the relay before anything sent on the new link.
+ */
+static void on_settled(uv_timer_t *t)
+{
+	struct host_stream *s = t->data;
+	struct rlink *fresh = s->fresh;
+
+	if (s->hv.n > fresh->held_msgs)
+		host_handover_forget_first(&s->hv, s->hv.n - fresh->held_msgs);
+	s->fresh = NULL;
+	if (!close_current(s)) {
+		s->link = fresh; /* the old link is gone already: nothing to wait for */
+		finish_handover(s);
 		return;
-	if (!host_outbuf_put_frame(&s->out, WS_CLOSE, close_normal, 2, clock_mono_ns()))
-		flush_by(s, clock_mono_ns() + CLOSE_DRAIN_NS);
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->ws.fd, NULL);
-	wsc_close(&s->ws);
-	host_outbuf_clear(&s->out);
-	s->relay.up = false;
+	}
+	s->link = fresh;
+	s->out_queued = 0;
+	if (s->dev_fd >= 0 && !s->dev_paused) {
+		s->dev_paused = true;
+		host__device_watch(s);
+	}
+}
+
+/*
+ * Make before break: open a second link with a fresh token (on_open() goes on); the current
+ * link keeps working meanwhile.
+ */
+void host__renew(struct host_stream *s)
+{
+	char why[WSC_WHY];
+
+	s->renew_ns = NEVER; /* the renewal's outcome sets the next one */
+	if (s->fresh || s->old)
+		return;
+	s->fresh = rlink_join(s, why);
+	if (!s->fresh)
+		renewal_failed(s, why);
+}
+
+/* ---- a link's end ---- */
+
+static void on_open(struct wsc_uv *c, void *arg)
+{
+	struct rlink *rl = arg;
+	struct host_stream *s = rl->s;
+
+	(void)c;
+	rl->open = true;
+	if (rl == s->fresh) {
+		/* from here on the relay sends to both links: see on_settled() */
+		host_handover_record_start(&s->hv);
+		rl->holding = true;
+		uv_timer_start(&s->hv_timer, on_settled, HANDOVER_SETTLE_MS, 0);
+		return;
+	}
+	s->out_queued = 0;
+	s->skip_to_key = true; /* a new viewer needs a keyframe first */
+	atomic_store(&s->relay_state, "up");
+	host__link_up(s, &s->relay);
+	schedule_renewal(s);
+	host__drain_queue(s);
+}
+
+static void on_close(struct wsc_uv *c, int err, int status, const char *why, void *arg)
+{
+	struct rlink *rl = arg;
+	struct host_stream *s = rl->s;
+
+	(void)c;
+	rl->c = NULL; /* the library frees it */
+	if (rl == s->old) {
+		old_closed(s);
+	} else if (rl == s->fresh) {
+		renewal_failed(s, why);
+	} else if (!rl->open && err == -EACCES && status >= 400 && status < 500 && status != 429) {
+		refused(s, why);
+	} else {
+		link_lost(s, err == -ECONNRESET && rl->open ? "connection closed" : why);
+	}
+}
+
+/* The stream is ending: close the links one after the other, then tell stream.c. */
+static void stop_step(struct host_stream *s)
+{
+	if (s->old)
+		return; /* old_closed() comes back here */
+	abandon_renewal(s);
+	s->relay.up = false; /* nothing more is sent */
+	if (s->link && s->link->open && close_current(s))
+		return;
+	rlink_free(s->link); /* a join under way */
+	s->link = NULL;
+	host__stream_closed(s);
+}
+
+void host__relay_stop(struct host_stream *s)
+{
+	s->stopping = true;
+	stop_step(s);
 }

@@ -1,7 +1,6 @@
 /* host/msgq: the bounded queue from the encoder and the main thread to a stream's thread. */
 #define LOG_MODULE "stream"
 #include "host/internal.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 
@@ -36,7 +35,7 @@ void host__queue_put(struct host_stream *s, uint8_t opcode, const uint8_t *p, si
 		free(copy);
 		return;
 	}
-	host_wake(s->ev_fd);
+	host__wake(s, &s->queue_async);
 }
 
 bool host__queue_take(struct host_stream *s, struct qmsg *out)

@@ -1,6 +1,6 @@
 /*
  * host/outbuf: a bounded output buffer for one non-blocking connection of a stream (the relay
- * link, a device), written when the socket has room (EPOLLOUT) so that nothing on the stream's
+ * link, a device), written when the socket has room (UV_WRITABLE) so that nothing on the stream's
  * loop waits for a peer. Websocket frames are masked into it whole (RFC 6455 section 5.3). One
  * thread (the stream's).
  */

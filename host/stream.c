@@ -1,34 +1,48 @@
 /*
- * host/stream: a stream's thread and its epoll loop (the relay websocket, the local device, an
- * eventfd for queued messages, a timerfd for reconnection and renewal, an eventfd to stop), its
- * start, stop and counters, and the link states. The parts: host/internal.h.
+ * host/stream: a stream's thread and its libuv loop, its start, stop and counters, and the link
+ * states. The parts: host/internal.h.
+ *
+ * The loop (s->loop) is set up by host_stream_start() and then run by the stream's thread
+ * alone. Its handles:
+ *   relay links  pkg/wsclient/uv.h: each link's TCP handle and deadline timer (link.c)
+ *   hv_timer     uv_timer_t   renewal: the new link's settling, then the old link's close
+ *   dev_watch    uv_poll_t    the device (its fd; a child's stdout): readable unless paused,
+ *                             writable while s->dev_out holds bytes (same fd)
+ *   dev_wwatch   uv_poll_t    a child's stdin: writable while s->dev_out holds bytes
+ *   queue_async  uv_async_t   the encoder or the main thread queued messages (msgq.c)
+ *   stop_async   uv_async_t   host_stream_request_stop(): close the links, then the rest
+ *   timer        uv_timer_t   the nearest deadline: reconnection, renewal, a peer that stopped
+ *                             reading; milliseconds are fine for all of them
+ *   arm          uv_prepare_t sets the timer before each wait, as the deadlines move
+ * The device's watches are poll handles rather than uv_tcp_t because a device may be a serial
+ * port, a child's pipes or a websocket whose TLS pkg/wsclient reads and writes on the fd. They
+ * live on the heap (host_watch): a reconnection watches its new fd while the old handle is still
+ * closing. At the end the links are closed (1000), then the device and every handle, and the
+ * loop runs until the close callbacks are done, so that uv_loop_close() finds nothing left.
  *
  * Link states, per link (relay websocket, device, video source):
  *   DOWN --connect ok--> UP --error/close--> DOWN (retry at backoff, doubling to the cap, +-20 %)
  * Each change of state is logged once, not each attempt. A refused token (HTTP 4xx) is final.
- * Reading and writing never wait: output for the relay and the device goes through bounded
- * buffers (host/outbuf) written on EPOLLOUT; video that does not fit is dropped at frame
- * granularity up to the next keyframe (link.c), a device is not read while the relay's buffer
- * is full (device.c). Connection steps (join, renewal, device connect) still block, bounded by
- * --timeout: that moves with the loop to libuv.
+ * Reading and writing never wait: output for the relay goes through libuv's write queue,
+ * bounded (pkg/wsclient/uv.h), output for the device through a bounded buffer (host/outbuf)
+ * written when the fd has room; video that does not fit is dropped at frame granularity up to
+ * the next keyframe (link.c), a device is not read while the relay's queue is full (device.c). The relay link's steps (join, renewal, close) are asynchronous; a
+ * device's connection step still blocks, bounded by --timeout.
  */
 #define LOG_MODULE "stream"
 #include "host/backoff.h"
 #include "host/ingest.h"
 #include "host/internal.h"
-#include "host/wake.h"
 #include "pkg/clock/clock.h"
 #include "pkg/config/config.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/log/log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/timerfd.h>
 
 #include <openssl/rand.h>
 
@@ -66,10 +80,89 @@ void host__link_up(struct host_stream *s, struct link *l)
 	l->retry_ns = NEVER;
 }
 
-static void arm_timer(struct host_stream *s)
+static void on_io(uv_poll_t *h, int status, int events)
 {
-	int64_t next = NEVER, now = clock_mono_ns();
-	struct itimerspec its = {0};
+	struct host_watch *w = h->data;
+
+	if (status < 0) {
+		/* an error on the fd (POLLERR): libuv stopped the handle; the read or write that
+		 * follows reports the error, as a readable fd would */
+		events = w->events | UV_READABLE;
+		w->events = 0;
+	}
+	w->fn(w->s, w, events);
+}
+
+struct host_watch *host__watch_new(struct host_stream *s, int fd,
+                                   void (*fn)(struct host_stream *s, struct host_watch *w,
+                                              int events))
+{
+	struct host_watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	if (uv_poll_init(&s->loop, &w->poll, fd)) {
+		free(w);
+		return NULL;
+	}
+	w->poll.data = w;
+	w->s = s;
+	w->fn = fn;
+	return w;
+}
+
+void host__watch_set(struct host_watch *w, int events)
+{
+	if (!w || events == w->events)
+		return;
+	if (events ? uv_poll_start(&w->poll, events, on_io) : uv_poll_stop(&w->poll))
+		return; /* EBADF: the fd is being closed; what follows closes the watch */
+	w->events = events;
+}
+
+static void free_watch(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void host__watch_free(struct host_watch *w)
+{
+	if (!w)
+		return;
+	uv_poll_stop(&w->poll); /* the fd may be closed from here on */
+	uv_close((uv_handle_t *)&w->poll, free_watch);
+}
+
+void host__wake(struct host_stream *s, uv_async_t *h)
+{
+	pthread_mutex_lock(&s->q.lock);
+	if (s->q.awake)
+		uv_async_send(h);
+	pthread_mutex_unlock(&s->q.lock);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+	struct host_stream *s = h->data;
+	int64_t now = clock_mono_ns();
+
+	host__relay_check_stall(s, now);
+	host__device_check_stall(s, now);
+	if (s->relay.up && s->renew_ns <= now)
+		host__renew(s);
+	if (!s->relay.up && !s->link && s->relay.retry_ns <= now && !atomic_load(&s->failed) &&
+	    !s->stopping)
+		host__relay_connect(s);
+	if (s->dev.kind != HOST_DEV_NONE && !s->device.up && s->device.retry_ns <= now)
+		host__device_connect(s);
+}
+
+/* Set the timer to the nearest deadline; before each wait (a uv_prepare_t), as the deadlines
+ * move with whatever the last callbacks did. */
+static void on_arm(uv_prepare_t *h)
+{
+	struct host_stream *s = h->data;
+	int64_t next = NEVER, now = clock_mono_ns(), stall;
 
 	if (!s->relay.up && s->relay.retry_ns < next)
 		next = s->relay.retry_ns;
@@ -78,85 +171,85 @@ static void arm_timer(struct host_stream *s)
 	if (s->relay.up && s->renew_ns < next)
 		next = s->renew_ns;
 	/* output that waits: the peer has --timeout to take some of it */
-	if (s->relay.up && host_outbuf_pending(&s->out) &&
-	    s->out.progress_ns + s->o.timeout * NS_PER_MS < next)
-		next = s->out.progress_ns + s->o.timeout * NS_PER_MS;
+	stall = host__relay_prepare(s, now);
+	if (stall < next)
+		next = stall;
 	if (s->dev_wfd >= 0 && host_outbuf_pending(&s->dev_out) &&
 	    s->dev_out.progress_ns + s->o.timeout * NS_PER_MS < next)
 		next = s->dev_out.progress_ns + s->o.timeout * NS_PER_MS;
-	if (next == NEVER)
+	if (next == NEVER) {
+		uv_timer_stop(&s->timer);
 		return;
-	next = next - now < 1 ? 1 : next - now;
-	its.it_value.tv_sec = next / NS_PER_S;
-	its.it_value.tv_nsec = next % NS_PER_S;
-	timerfd_settime(s->timer_fd, 0, &its, NULL);
+	}
+	/* the loop's clock is the one of this pass's start: a callback may have taken long */
+	uv_update_time(&s->loop);
+	uv_timer_start(&s->timer, on_timer,
+	               next <= now ? 0 : (uint64_t)(next - now + NS_PER_MS - 1) / NS_PER_MS, 0);
 }
 
-static void on_timer(struct host_stream *s)
+static void close_handle(uv_handle_t *h)
 {
-	int64_t now = clock_mono_ns();
+	if (h->loop && !uv_is_closing(h)) /* initialised, and not closed yet */
+		uv_close(h, NULL);
+}
 
-	host_drain_fd(s->timer_fd); /* deadlines are checked below */
-	host__relay_check_stall(s, now);
-	host__device_check_stall(s, now);
-	if (s->relay.up && s->renew_ns <= now)
-		host__renew(s);
-	if (!s->relay.up && s->relay.retry_ns <= now && !atomic_load(&s->failed))
-		host__relay_connect(s);
-	if (s->dev.kind != HOST_DEV_NONE && !s->device.up && s->device.retry_ns <= now)
-		host__device_connect(s);
+/* Close the stream's own handles: no wake-up is taken after this. The device's watches are
+ * closed with the device, and the relay links' handles by pkg/wsclient once their last bytes
+ * are out (wsc_uv_close()); the loop runs until all are closed. */
+static void close_all(struct host_stream *s)
+{
+	pthread_mutex_lock(&s->q.lock);
+	s->q.awake = false;
+	pthread_mutex_unlock(&s->q.lock);
+	close_handle((uv_handle_t *)&s->stop_async);
+	close_handle((uv_handle_t *)&s->queue_async);
+	close_handle((uv_handle_t *)&s->timer);
+	close_handle((uv_handle_t *)&s->arm);
+	close_handle((uv_handle_t *)&s->hv_timer);
+}
+
+/* Run the loop until the handles closed by close_all() are closed, and release it. */
+static void loop_end(struct host_stream *s)
+{
+	int ret;
+
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	ret = uv_loop_close(&s->loop);
+	if (ret)
+		logt_err(s->name, "its event loop did not close: %s", uv_strerror(ret));
+	s->loop_ready = false;
+}
+
+/* The end of the stream: close the relay link (1000), then the rest (host__stream_closed). */
+static void on_stop(uv_async_t *h)
+{
+	host__relay_stop(h->data);
+}
+
+void host__stream_closed(struct host_stream *s)
+{
+	host__close_device(s);
+	close_all(s);
+}
+
+static void on_queue(uv_async_t *h)
+{
+	host__drain_queue(h->data);
 }
 
 static void *stream_main(void *arg)
 {
 	struct host_stream *s = arg;
-	struct epoll_event evs[8];
-	bool done = false;
 
 	host__relay_connect(s);
 	if (s->dev.kind != HOST_DEV_NONE)
 		host__device_connect(s);
-	while (!done) {
-		int n;
-
-		arm_timer(s);
-		n = epoll_wait(s->ep, evs, 8, -1);
-		for (int i = 0; i < n && !done; i++) {
-			void *p = evs[i].data.ptr;
-			uint32_t e = evs[i].events;
-			bool in = e & (EPOLLIN | EPOLLHUP | EPOLLERR);
-
-			if (p == &s->ws) {
-				if (e & EPOLLOUT)
-					host__relay_writable(s);
-				if (in && s->relay.up)
-					host__relay_readable(s);
-			} else if (p == &s->dev_fd) {
-				if (e & EPOLLOUT)
-					host__device_writable(s);
-				if (in && s->dev_fd >= 0)
-					host__device_readable(s);
-			} else if (p == &s->dev_wfd) {
-				host__device_writable(s); /* room, or an error the write reports */
-			} else if (p == &s->ev_fd)
-				host__drain_queue(s);
-			else if (p == &s->timer_fd)
-				on_timer(s);
-			else if (p == &s->stop_fd)
-				done = true;
-		}
-	}
-	host__relay_close(s);
+	uv_run(&s->loop, UV_RUN_DEFAULT); /* until on_stop() closed every handle */
+	loop_end(s);
 	atomic_store(&s->finished, true);
-	host_wake(s->done_fd);
+	if (s->done)
+		uv_async_send(s->done);
 	return NULL;
-}
-
-static int watch(struct host_stream *s, int fd, void *tag)
-{
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
-
-	return epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static int check(struct host_stream *s, char why[HOST_STREAM_WHY])
@@ -216,26 +309,34 @@ static void video_opts_of(struct host_stream *s)
 	                                 .format = o->format};
 }
 
+/* The loop and its fixed handles, set up here and run by the stream's thread from then on. */
+static int loop_init(struct host_stream *s)
+{
+	if (uv_loop_init(&s->loop))
+		return -EIO;
+	s->loop_ready = true; /* from here on, loop_end() releases what was set up */
+	if (uv_async_init(&s->loop, &s->stop_async, on_stop) ||
+	    uv_async_init(&s->loop, &s->queue_async, on_queue) ||
+	    uv_timer_init(&s->loop, &s->timer) || uv_timer_init(&s->loop, &s->hv_timer) ||
+	    uv_prepare_init(&s->loop, &s->arm) || uv_prepare_start(&s->arm, on_arm))
+		return -EIO;
+	s->stop_async.data = s->queue_async.data = s->timer.data = s->arm.data = s;
+	s->hv_timer.data = s;
+	s->q.awake = true; /* no other thread runs yet */
+	return 0;
+}
+
 static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 {
 	const struct host_opts *o = &s->o;
 	char vwhy[160], twhy[WSC_WHY];
 
-	s->ep = epoll_create1(EPOLL_CLOEXEC);
-	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	s->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->tls = wsc_tls_new_ca(!o->insecure, o->ca_file, twhy);
 	if (!s->tls) {
 		snprintf(why, HOST_STREAM_WHY, "stream '%.30s': %.200s", s->name, twhy);
 		return -EINVAL;
 	}
-	/* output buffers are written as far as the socket takes, and may move */
-	SSL_CTX_set_mode(s->tls,
-	                 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (s->ep < 0 || s->stop_fd < 0 || s->timer_fd < 0 || s->ev_fd < 0 || !s->tls ||
-	    watch(s, s->stop_fd, &s->stop_fd) || watch(s, s->timer_fd, &s->timer_fd) ||
-	    watch(s, s->ev_fd, &s->ev_fd)) {
+	if (loop_init(s)) {
 		snprintf(why, HOST_STREAM_WHY, "stream '%s': cannot set up its event loop",
 		         s->name);
 		return -EIO;
@@ -252,8 +353,8 @@ static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 
 static void init(struct host_stream *s)
 {
-	s->ep = s->stop_fd = s->timer_fd = s->ev_fd = s->dev_fd = s->dev_wfd = -1;
-	s->ws.fd = s->dws.fd = -1;
+	s->dev_fd = s->dev_wfd = -1;
+	s->dws.fd = -1;
 	pthread_mutex_init(&s->q.lock, NULL);
 	pthread_mutex_init(&s->err_lock, NULL);
 	s->relay = (struct link){"relay link", false, false, 0, NEVER};
@@ -263,7 +364,6 @@ static void init(struct host_stream *s)
 	s->device_state = "none";
 	s->video_state = "none";
 	s->renew_ns = NEVER;
-	s->out.max = RELAY_OUT_MAX;
 	s->dev_out.max = DEVICE_OUT_MAX;
 }
 
@@ -287,8 +387,25 @@ static struct host_stream *prepare(const struct host_opts *o, int *ret, char why
 	return s;
 }
 
-int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg, int done_fd,
-                      struct host_stream **out, char why[HOST_STREAM_WHY])
+/* A thread of the stream, with the signals of the caller's loop blocked (they are inherited):
+ * they go to that loop, and never interrupt a connection step or the encoder's sleep here. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), struct host_stream *s)
+{
+	sigset_t set, old;
+	int ret;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	ret = pthread_create(t, NULL, fn, s) ? -EAGAIN : 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg,
+                      uv_async_t *done, struct host_stream **out, char why[HOST_STREAM_WHY])
 {
 	int ret;
 	struct host_stream *s = prepare(o, &ret, why);
@@ -298,17 +415,17 @@ int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *
 		return ret;
 	s->on_relay = fn;
 	s->arg = arg;
-	s->done_fd = done_fd;
+	s->done = done;
 	if (!ret)
 		ret = setup(s, why);
 	s->relay.backoff_ms = s->device.backoff_ms = s->video.backoff_ms = s->o.backoff_min;
 	if (!ret && s->enc) {
 		atomic_store(&s->video_state, "down");
-		ret = pthread_create(&s->enc_thread, NULL, host__encoder_main, s) ? -EAGAIN : 0;
+		ret = start_thread(&s->enc_thread, host__encoder_main, s);
 		s->enc_started = !ret;
 	}
 	if (!ret) {
-		ret = pthread_create(&s->thread, NULL, stream_main, s) ? -EAGAIN : 0;
+		ret = start_thread(&s->thread, stream_main, s);
 		s->thread_started = !ret;
 	}
 	if (ret) {
@@ -350,7 +467,7 @@ void host_stream_request_stop(struct host_stream *s)
 {
 	atomic_store(&s->stop, true);
 	if (s->thread_started)
-		host_wake(s->stop_fd);
+		host__wake(s, &s->stop_async);
 }
 
 bool host_stream_finished(const struct host_stream *s)
@@ -376,10 +493,12 @@ void host_stream_stop(struct host_stream *s)
 		        s->name, "stopping: %llu video frames sent, %llu dropped",
 		        (unsigned long long)atomic_load(&s->frames_sent),
 		        (unsigned long long)(atomic_load(&s->frames_dropped) + s->q.video_dropped));
+	if (s->loop_ready) { /* set up, but its thread never ran it */
+		close_all(s);
+		loop_end(s);
+	}
 	host_video_src_free(s->src);
 	host_video_enc_free(s->enc);
-	if (s->ws.fd >= 0)
-		wsc_close(&s->ws);
 	host__close_device(s);
 	while (host__queue_take(s, &m))
 		free(m.data);
@@ -387,12 +506,7 @@ void host_stream_stop(struct host_stream *s)
 	pthread_mutex_destroy(&s->err_lock);
 	if (s->tls)
 		SSL_CTX_free(s->tls);
-	for (int i = 0, fds[] = {s->ep, s->stop_fd, s->timer_fd, s->ev_fd}; i < 4; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	wsframe_message_release(&s->from_relay);
 	wsframe_message_release(&s->from_device);
-	host_outbuf_release(&s->out);
 	host_outbuf_release(&s->dev_out);
 	cfg_release(&host_opts_table, &s->o);
 	free(s);

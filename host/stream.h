@@ -1,5 +1,5 @@
 /*
- * host/stream: one stream of `relay host`, on its own thread with its own epoll loop: the relay
+ * host/stream: one stream of `relay host`, on its own thread with its own libuv loop: the relay
  * link, and what it carries (a video source on an encoder thread, a local device, and/or a
  * local ingest feed pushed in by the main thread). Streams are independent: one that cannot
  * connect, or whose camera is unplugged, never holds up another.
@@ -8,6 +8,8 @@
 #define RELAY_HOST_STREAM_H
 
 #include "host/host.h"
+
+#include <uv.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,17 +39,20 @@ struct host_stream_stats {
 /*
  * Check @o and start the stream's thread. The settings are copied. 0, or a negative errno with
  * a one-line reason in @why (bad settings: nothing was started). @fn (may be NULL) receives
- * what the relay says when the stream forwards a feed. @done_fd is written (eventfd) when the
- * stream gives up for good (a refused token) and when its thread ends.
+ * what the relay says when the stream forwards a feed. @done (the caller's loop) is sent when the
+ * stream gives up for good (a refused token) and when its thread ends; it must stay open until
+ * host_stream_stop(). The stream's threads block SIGINT, SIGTERM and SIGHUP: the caller's loop
+ * takes them.
  */
-int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg, int done_fd,
-                      struct host_stream **out, char why[HOST_STREAM_WHY]);
+int host_stream_start(const struct host_opts *o, host_stream_relay_fn fn, void *arg,
+                      uv_async_t *done, struct host_stream **out, char why[HOST_STREAM_WHY]);
 
 /* Check @o as host_stream_start() would, without starting anything. 0 or -EINVAL with @why. */
 int host_stream_check(const struct host_opts *o, char why[HOST_STREAM_WHY]);
 
 /* Ask the stream to stop without waiting: its thread closes the relay link (1000), ends and
- * writes the done fd. A thread inside a connection step ends when that step does (--timeout). */
+ * sends @done. A thread inside a device's connection step ends when that step does
+ * (--timeout). */
 void host_stream_request_stop(struct host_stream *s);
 
 /* true once the stream's thread has ended (host_stream_stop() then returns at once). */
