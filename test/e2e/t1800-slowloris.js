@@ -12,7 +12,7 @@ const tls = require('tls');
 const path = require('path');
 const fs = require('fs');
 const crypto = require('crypto');
-const { test, ok, eq, run, spawnTracked, freePort, withTimeout, tmpdir, devCert, makeToken, openWs, received,
+const { test, ok, eq, run, spawnTracked, freePort, withTimeout, until, tmpdir, devCert, makeToken, openWs, received,
   RELAY } = require('./lib.js');
 
 const IDLE = 2000;
@@ -157,9 +157,7 @@ async function lockout(useTls) {
       return openWs(JSON.parse(a.body).uri);
     })();
     const atk = attack(r, { idle: IDLE, trickle: TRICKLE });
-    await withTimeout((async () => {
-      while (atk.live < (IDLE + TRICKLE) * 0.9) await new Promise((res) => setTimeout(res, 100));
-    })(), 15000, 'the attack to open its sockets');
+    await until(() => atk.live >= (IDLE + TRICKLE) * 0.9, 15000, 'the attack to open its sockets');
     const t0 = Date.now();
     const times = [];
     let failures = 0;
@@ -217,12 +215,6 @@ function rawSocket(r, localAddress) {
     s.once('connect', () => resolve(s));
     s.once('error', reject);
   });
-}
-
-async function until(cond, ms, what) {
-  await withTimeout((async () => {
-    while (!cond()) await new Promise((res) => setTimeout(res, 20));
-  })(), ms, what);
 }
 
 // A full request from @localAddress on a fresh socket; resolves with the raw answer ('' if closed).

@@ -11,7 +11,7 @@ const path = require('path');
 const http = require('http');
 const { execFile } = require('child_process');
 const WebSocket = require('ws');
-const { test, ok, eq, run, startRelay, join, received, freePort, withTimeout, tmpdir, relayHost, relaySync } = require('./lib.js');
+const { test, ok, eq, run, startRelay, join, received, freePort, withTimeout, until, tmpdir, relayHost, relaySync } = require('./lib.js');
 
 let r;
 let host;
@@ -36,10 +36,6 @@ function call(method, p, body, headers = {}) {
     if (body !== undefined) req.write(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
     req.end();
   }), 5000, `${method} ${p}`);
-}
-
-function until(cond, ms, what) {
-  return withTimeout((async () => { while (!(await cond())) await new Promise((s) => setTimeout(s, 20)); })(), ms, what);
 }
 
 async function streamState(name) {
