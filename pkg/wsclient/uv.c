@@ -10,6 +10,7 @@
 #include "pkg/wsclient/internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct wsc_uv {
 	int phase;    /* 0: the access POST, 1: the websocket */
 	bool silent;  /* wsc_uv_close() was called: no more callbacks */
 	bool closing; /* waiting for the write queue to drain */
+	bool broken;  /* a TLS write failed: the stream may hold part of a frame, send no more */
 	int refs;     /* handles and requests pointing here; freed at 0 once DONE */
 	uv_timer_t timer;
 	uv_getaddrinfo_t gai;
@@ -238,21 +240,51 @@ static int flush_tls(struct wsc_uv *c)
 	return 0;
 }
 
-/* Send @w's bytes: as they are, or through TLS (then @w is freed here). */
+/* Send @w's bytes: as they are, or through TLS (then @w is freed here). SSL_write is called
+ * until it has taken every byte. Without SSL_MODE_ENABLE_PARTIAL_WRITE (not set here) one call
+ * takes all or fails, as the memory BIO never refuses bytes; with it a call may take part, and
+ * the rest must not be lost. A failure (an error, a retry OpenSSL would want with the very same
+ * buffer, or records made but not queued) may leave part of a frame, or a gap in the record
+ * sequence, on the wire: the connection is then marked broken. */
 static int send_wreq(struct wsc_uv *c, struct wreq *w)
 {
-	int r;
+	size_t off = 0;
+	int r = 0;
 
 	if (!c->ssl)
 		return write_req(c, w);
-	/* memory BIOs never block: the whole record goes to wbio at once */
-	r = w->len ? SSL_write(c->ssl, w->data, (int)w->len) : 1;
-	free(w);
-	if (r <= 0) {
-		ERR_clear_error();
-		return -EPROTO;
+	if (!w->len)
+		r = flush_tls(c);
+	while (off < w->len && !r) {
+		size_t left = w->len - off;
+		int k = SSL_write(c->ssl, w->data + off, left > INT_MAX ? INT_MAX : (int)left);
+
+		if (k <= 0) {
+			const char *why = ERR_reason_error_string(ERR_peek_last_error());
+
+			snprintf(c->why, sizeof(c->why),
+			         "cannot send to %.100s:%d: TLS write failed (%d): %s", c->u.host,
+			         c->u.port, SSL_get_error(c->ssl, k), why ? why : "no reason");
+			ERR_clear_error();
+			r = -EPROTO;
+			break;
+		}
+		off += (size_t)k;
+		r = flush_tls(c); /* the records so far, before the next call */
 	}
-	return flush_tls(c);
+	free(w);
+	if (r)
+		c->broken = true;
+	return r;
+}
+
+/* After a failed TLS write on an open connection: the end, from the loop, not inside the
+ * owner's call to wsc_uv_send. c->why already says why. */
+static void on_send_failed(uv_timer_t *t)
+{
+	struct wsc_uv *c = t->data;
+
+	finish(c, -EPROTO);
 }
 
 static int send_text(struct wsc_uv *c, const char *p, size_t n)
@@ -270,8 +302,9 @@ int wsc_uv_send(struct wsc_uv *c, uint8_t opcode, const void *p, size_t n)
 	struct wreq *w;
 	uint8_t mask[4];
 	size_t h;
+	int r;
 
-	if (c->state != U_OPEN || c->silent)
+	if (c->state != U_OPEN || c->silent || c->broken)
 		return -ENOTCONN;
 	if (n > c->out_max || c->queued > c->out_max - n)
 		return -ENOBUFS;
@@ -284,7 +317,10 @@ int wsc_uv_send(struct wsc_uv *c, uint8_t opcode, const void *p, size_t n)
 		memcpy(w->data + h, p, n);
 	wsframe_mask(w->data + h, n, mask, 0);
 	w->len = h + n;
-	return send_wreq(c, w);
+	r = send_wreq(c, w);
+	if (r && c->broken)
+		uv_timer_start(&c->timer, on_send_failed, 0, 0); /* unused while open */
+	return r;
 }
 
 size_t wsc_uv_queued(const struct wsc_uv *c)

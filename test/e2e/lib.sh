@@ -1,11 +1,19 @@
-# lib.sh: helpers for relay's shell end-to-end tests. Source it, call check_* for each
-# assertion, and `finish` at the end (prints "N passed, N failed" and sets the exit status).
+# lib.sh: helpers for relay's shell end-to-end tests, the same shape as lib.js. Source it, open
+# each test case with `begin_case NAME`, call check_* for each assertion (check) inside it, and
+# `finish` at the end. A case passes when all its checks pass; a failing check prints
+# "  not ok - CHECK", each case "ok - NAME" or "not ok - NAME". finish prints
+# "checks: N run, N failed", then the closing "N passed, N failed", which counts cases, and sets
+# the exit status. Checks before the first begin_case form a case named after the script.
 # Every process started with `bg` is killed by PID on exit; temporary files live in $TMP.
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PASSED=0
+PASSED=0 # cases
 FAILED=0
+CHECKS=0
+CHECKS_FAILED=0
+CASE=
+CASE_FAILED=0
 PIDS=()
 TMP=$(mktemp -d)
 
@@ -20,14 +28,37 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# end_case: close the open case (if any) and print its verdict.
+end_case() {
+	[ -z "$CASE" ] && return 0
+	if [ "$CASE_FAILED" -eq 0 ]; then
+		PASSED=$((PASSED + 1))
+		echo "ok - $CASE"
+	else
+		FAILED=$((FAILED + 1))
+		echo "not ok - $CASE"
+	fi
+	CASE=
+}
+
+# begin_case NAME: close the open case and start the next one.
+begin_case() {
+	end_case
+	CASE=$1
+	CASE_FAILED=0
+}
+
 pass() {
-	PASSED=$((PASSED + 1))
-	echo "ok - $1"
+	[ -z "$CASE" ] && begin_case "$(basename "$0")"
+	CHECKS=$((CHECKS + 1))
 }
 
 failed() {
-	FAILED=$((FAILED + 1))
-	echo "not ok - $1"
+	[ -z "$CASE" ] && begin_case "$(basename "$0")"
+	CHECKS=$((CHECKS + 1))
+	CHECKS_FAILED=$((CHECKS_FAILED + 1))
+	CASE_FAILED=1
+	echo "  not ok - $1"
 }
 
 # check NAME COMMAND...: passes when the command exits 0.
@@ -75,6 +106,8 @@ free_port() {
 }
 
 finish() {
+	end_case
+	echo "checks: $CHECKS run, $CHECKS_FAILED failed"
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 	exit $?

@@ -12,6 +12,7 @@ common=(--audience "https://127.0.0.1:0" --state-dir "$TMP/state")
 tls=(--cert "$TMP/cert.pem" --key "$TMP/key.pem")
 
 # Refusals: exit 2 for settings, 1 for the environment, one clear line each
+begin_case "refusals: exit 2 for settings, one clear line each"
 run_rc "$RELAY" serve --listen "127.0.0.1:$port" "${common[@]}" "${tls[@]}"
 check_eq "missing secret exits 2" "$RC" 2
 check_contains "missing secret is named" "$ERR" "no secret"
@@ -38,6 +39,7 @@ run_rc "$RELAY" serve --listen "127.0.0.1:" "${common[@]}" --secret-file "$TMP/s
 check_eq "listen address without a port exits 2" "$RC" 2
 
 # A taken port: exit 1 with the reason (the holder listens on a port of the kernel's choice)
+begin_case "a taken port: exit 1 with the reason"
 node -e 's = require("net").createServer().listen(0, "127.0.0.1", () => console.log(s.address().port))' >"$TMP/holder.out" &
 PIDS+=($!)
 wait_for "$TMP/holder.out" '^[0-9]+$'
@@ -50,6 +52,7 @@ wait "${PIDS[-1]}" 2>/dev/null
 
 # Start for real on port 0: the log names the bound port, which is the only one it listens on,
 # and the audience "https://127.0.0.1:0" became the bound port's
+begin_case "starts on port 0 and listens only on the bound port"
 "$RELAY" serve --listen "127.0.0.1:0" "${common[@]}" --secret-file "$TMP/secret" "${tls[@]}" \
 	--log-file "$TMP/relay.log" &
 pid=$!
@@ -66,6 +69,7 @@ check_eq "a token naming the bound port is accepted" "$code" 200
 check "state database created" test -s "$TMP/state/relay.db"
 
 # SIGHUP reopens the log file: lines after the rotation go to a new file at the same path
+begin_case "SIGHUP reopens the log file"
 mv "$TMP/relay.log" "$TMP/relay.log.1"
 kill -HUP "$pid"
 curl -sk -o /dev/null -X POST -H 'Content-Length: 0' "https://127.0.0.1:$port/session/x" -H "Authorization: bad.token.here"
@@ -73,12 +77,14 @@ check "new log file after SIGHUP" wait_for "$TMP/relay.log" "refused token"
 check "old file kept its lines" grep -q "relay listening" "$TMP/relay.log.1"
 
 # SIGTERM: exit 0 within 5 s
+begin_case "SIGTERM stops it cleanly"
 kill -TERM "$pid"
 wait_exit "$pid" 6
 check_eq "SIGTERM exits 0 promptly" "$EXIT_RC" 0
 check "shutdown logged" grep -q "stopped" "$TMP/relay.log"
 
 # The example configs parse (they fail later, on files that exist only in production)
+begin_case "the example configs parse"
 for f in "$ROOT"/configs/relay.*.json; do
 	run_rc "$RELAY" serve --config "$f" --listen 127.0.0.1:1 --cert /nonexistent.pem
 	check_contains "$(basename "$f") parses" "$ERR" "cannot read certificate '/nonexistent.pem'"
@@ -87,6 +93,7 @@ run_rc "$RELAY" token --config "$ROOT/configs/token.example.json" --secret-file 
 check_eq "token.example.json mints" "$RC" 0
 
 # The configuration reference is generated from the same tables: it must be current
+begin_case "docs/configuration.md is current"
 "$ROOT"/scripts/gen-docs.sh "$RELAY" >"$TMP/configuration.md"
 check "docs/configuration.md is current (run make docs)" cmp -s "$TMP/configuration.md" "$ROOT"/docs/configuration.md
 

@@ -14,6 +14,7 @@ claim() {
 }
 
 # The command table
+begin_case "the command table"
 run_rc "$RELAY"
 check_eq "no command is a usage error" "$RC" 2
 run_rc "$RELAY" frobnicate
@@ -32,6 +33,7 @@ run_rc "$RELAY" version
 check_contains "relay version" "$OUT" "relay "
 
 # Usage errors: exit 2 and a one-line reason naming the problem
+begin_case "usage errors: exit 2 and a one-line reason"
 run_rc "$RELAY" token --no-such-flag
 check_eq "unknown flag exits 2" "$RC" 2
 check_contains "unknown flag named" "$ERR" "--no-such-flag"
@@ -48,6 +50,7 @@ run_rc "$RELAY" token extra-arg
 check_eq "stray argument exits 2" "$RC" 2
 
 # Missing settings are failures (exit 1) that name what is missing
+begin_case "missing settings: exit 1, named"
 run_rc "$RELAY" token --audience https://r.example --topic t --lifetime 60
 check_eq "missing secret exits 1" "$RC" 1
 check_contains "missing secret is named" "$ERR" "no secret"
@@ -60,6 +63,7 @@ check_eq "unreadable secret file exits 1" "$RC" 1
 check_contains "unreadable secret file is named" "$ERR" "$TMP/nope"
 
 # practable's environment names
+begin_case "practable's environment names"
 export RELAY_TOKEN_AUDIENCE=https://env.example/access RELAY_TOKEN_SECRET=$SECRET
 export RELAY_TOKEN_TOPIC=env-topic RELAY_TOKEN_LIFETIME=3600 RELAY_TOKEN_BOOKING_ID=b-env
 run_rc "$RELAY" token
@@ -79,6 +83,7 @@ RELAY_TOKEN_SCOPE_READ=false RELAY_TOKEN_SCOPE_WRITE=false run_rc "$RELAY" token
 check_eq "no scopes is refused" "$RC" 1
 
 # Flags beat the environment; the environment beats the config file
+begin_case "flag > environment > config file"
 run_rc "$RELAY" token --topic flag-topic --lifetime 2m --scopes read
 check_eq "flag beats env (topic)" "$(claim "$OUT" topic)" flag-topic
 check_eq "--scopes replaces scope settings" "$(claim "$OUT" scopes)" '["read"]'
@@ -106,10 +111,12 @@ run_rc "$RELAY" token --secret-file "$TMP/secret"
 check_eq "secret from --secret-file" "$RC" 0
 
 # The secret never appears in anything relay prints
+begin_case "the secret never appears in what relay prints"
 RELAY_TOKEN_SECRET=$SECRET RELAY_TOKEN_LIFETIME=bad run_rc "$RELAY" token
 check "secret not echoed in errors" test "${ERR#*"$SECRET"}" = "$ERR"
 
 # verify: exit 0 valid, 1 invalid with a reason
+begin_case "verify: exit 0 valid, 1 invalid with a reason"
 run_rc "$RELAY" token --secret-file "$TMP/secret"
 tok=$OUT
 run_rc "$RELAY" token verify --secret-file "$TMP/secret" --audience https://env.example/access/ "$tok"

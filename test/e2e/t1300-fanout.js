@@ -5,7 +5,7 @@
 'use strict';
 const crypto = require('crypto');
 const lib = require('./lib.js');
-const { test, ok, eq, run, access, join, received, withTimeout } = lib;
+const { test, ok, eq, run, access, join, received, withTimeout, until } = lib;
 
 // Both write paths (--write-path): t1301 runs this file with WRITE_PATH=lws.
 const writePath = process.env.WRITE_PATH || 'fast';
@@ -165,7 +165,7 @@ test('no data after the close frame lws sends for a protocol error', async () =>
   const watch = await join(r, 'after', { scopes: ['read'] });
   const frame = Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0xc3, 0x28]); // masked text, invalid UTF-8
   bad.sock.write(frame);
-  await withTimeout((async () => { while (!parseFrames(bad.bytes()).some((f) => f.opcode === 8)) await new Promise((s) => setTimeout(s, 10)); })(), 5000, 'the close frame');
+  await until(() => parseFrames(bad.bytes()).some((f) => f.opcode === 8), 5000, 'the close frame');
   for (let i = 0; i < 20; i++) wr.send(`after ${i}`);
   await received(watch, 20); // published to every reader, the closing one included, by now
   wr.send('marker'); // anything written to the bad socket before this has reached us
@@ -191,8 +191,7 @@ function clientFrame(opcode, payload) {
 
 function untilFrame(raw, opcode, from = 0) {
   const find = () => parseFrames(raw.bytes()).slice(from).find((f) => f.opcode === opcode);
-  return withTimeout((async () => { while (!find()) await new Promise((s) => setTimeout(s, 10)); return find(); })(),
-    5000, `a frame with opcode ${opcode}`);
+  return until(find, 5000, `a frame with opcode ${opcode}`);
 }
 
 test('the relay waits for the answer to its close frame, then ends cleanly; no answer: dropped', async () => {
@@ -247,7 +246,7 @@ async function h2Ws(rl, topic) {
       if (f.opcode === 9) req.write(clientFrame(10, f.payload));
     }
   });
-  await withTimeout((async () => { while (!ws.status) await new Promise((s) => setTimeout(s, 10)); })(), 5000, 'h2 websocket');
+  await until(() => ws.status, 5000, 'h2 websocket');
   eq(ws.status, 200, 'RFC 8441 websocket accepted');
   return ws;
 }
@@ -266,8 +265,7 @@ test('inside HTTP/2: a ping and data, one write per writable, nothing lost or ga
     if (Date.now() - t0 > 10000) break;
   }
   const data = () => rd.frames.filter((f) => f.opcode === 1);
-  await withTimeout((async () => { while (data().length < n && rd.status) await new Promise((res) => setTimeout(res, 20)); })(),
-    20000, `${n} messages over HTTP/2`).catch(() => {});
+  await until(() => data().length >= n || !rd.status, 20000, `${n} messages over HTTP/2`).catch(() => {});
   ok(rd.frames.some((f) => f.opcode === 9), 'a ping arrived while data flowed');
   eq(data().length, n, 'every message arrived');
   ok(data().every((f, i) => f.payload.toString() === `m${i}`), 'in order, intact');

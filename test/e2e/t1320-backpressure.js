@@ -2,7 +2,7 @@
 // reading from the topic's writers (TCP slows them) instead of dropping; a reader that lags
 // behind another that keeps up is still dropped from (or closed), and never slows the others.
 'use strict';
-const { test, ok, eq, run, startRelay, join, received, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, startRelay, join, received, until } = require('./lib.js');
 
 const QUEUE = ['--max-message', '64KiB', '--queue-bytes', '1MiB', '--queue-messages', '64', '--access-rate', '0'];
 
@@ -17,11 +17,6 @@ function sendAll(wr, n, size) {
 }
 
 const inOrder = (ws) => ws.inbox.every((m, i) => m.data.readUInt32BE(0) === i);
-
-// Poll @cond every 10 ms until it holds, for at most @ms.
-const until = (cond, ms, what) => withTimeout((async () => {
-  while (!cond()) await new Promise((s) => setTimeout(s, 10));
-})(), ms, what);
 
 for (const writePath of ['fast', 'lws']) {
   test(`1 writer -> 1 paused reader, unpaced 64 KiB: nothing lost, in order (--write-path ${writePath})`, async () => {

@@ -12,7 +12,7 @@ const tls = require('tls');
 const path = require('path');
 const fs = require('fs');
 const crypto = require('crypto');
-const { test, ok, eq, run, spawnTracked, freePort, withTimeout, tmpdir, devCert, makeToken, openWs, received,
+const { test, ok, eq, run, spawnTracked, withTimeout, until, tmpdir, devCert, makeToken, openWs, received,
   RELAY } = require('./lib.js');
 
 const IDLE = 2000;
@@ -28,18 +28,18 @@ const REOPEN_MS = 5000;
 // `relay serve` under bash's `ulimit -n` (node cannot raise a child's limit); exec keeps the pid.
 async function startRelay({ tls: useTls = true, args = [] } = {}) {
   const dir = tmpdir();
-  const port = await freePort();
   const secret = 'e2e-' + crypto.randomBytes(12).toString('hex');
   const secretFile = path.join(dir, 'secret');
   fs.writeFileSync(secretFile, secret + '\n');
-  const base = `${useTls ? 'https' : 'http'}://127.0.0.1:${port}`;
-  const a = ['serve', '--listen', `127.0.0.1:${port}`, '--audience', base, '--secret-file', secretFile,
+  const scheme = useTls ? 'https' : 'http';
+  // Port 0, as lib.js's startRelay: the port comes from the log, and so does the audience's.
+  const a = ['serve', '--listen', '127.0.0.1:0', '--audience', `${scheme}://127.0.0.1:0`, '--secret-file', secretFile,
     '--state-dir', path.join(dir, 'state'), '--access-rate', '0', '--max-connections', '10000', ...args];
   if (useTls) a.push('--cert', devCert().cert, '--key', devCert().key);
   else a.push('--insecure-http');
   const proc = spawnTracked('bash', ['-c', `ulimit -n ${FDS} && exec "$0" "$@"`, RELAY, ...a],
     { env: { PATH: process.env.PATH } });
-  const r = { proc, port, base, tls: useTls, log: '' };
+  const r = { proc, port: 0, base: '', tls: useTls, log: '' };
   await withTimeout(new Promise((resolve, reject) => {
     proc.stderr.on('data', (d) => {
       r.log += d;
@@ -47,7 +47,11 @@ async function startRelay({ tls: useTls = true, args = [] } = {}) {
     });
     proc.on('exit', (code) => reject(new Error(`relay serve exited ${code}: ${r.log}`)));
   }), 10000, 'relay serve start');
-  r.token = (over = {}) => makeToken(secret, { aud: base, ...over });
+  const bound = /relay listening on \w+:\/\/\S*:(\d+) /.exec(r.log);
+  if (!bound) throw new Error(`no port in relay serve's log: ${r.log}`);
+  r.port = Number(bound[1]);
+  r.base = `${scheme}://127.0.0.1:${r.port}`;
+  r.token = (over = {}) => makeToken(secret, { aud: r.base, ...over });
   r.stop = async () => {
     if (proc.exitCode === null && !proc.signalCode) {
       const gone = new Promise((resolve) => proc.on('exit', resolve));
@@ -157,9 +161,7 @@ async function lockout(useTls) {
       return openWs(JSON.parse(a.body).uri);
     })();
     const atk = attack(r, { idle: IDLE, trickle: TRICKLE });
-    await withTimeout((async () => {
-      while (atk.live < (IDLE + TRICKLE) * 0.9) await new Promise((res) => setTimeout(res, 100));
-    })(), 15000, 'the attack to open its sockets');
+    await until(() => atk.live >= (IDLE + TRICKLE) * 0.9, 15000, 'the attack to open its sockets');
     const t0 = Date.now();
     const times = [];
     let failures = 0;
@@ -217,12 +219,6 @@ function rawSocket(r, localAddress) {
     s.once('connect', () => resolve(s));
     s.once('error', reject);
   });
-}
-
-async function until(cond, ms, what) {
-  await withTimeout((async () => {
-    while (!cond()) await new Promise((res) => setTimeout(res, 20));
-  })(), ms, what);
 }
 
 // A full request from @localAddress on a fresh socket; resolves with the raw answer ('' if closed).

@@ -6,7 +6,7 @@
 const net = require('net');
 const path = require('path');
 const { chromium } = require('playwright-core');
-const { test, ok, eq, run, startRelay, freePort, withTimeout, relayHost } = require('./lib.js');
+const { test, ok, eq, run, startRelay, withTimeout, relayHost } = require('./lib.js');
 
 let r;
 let echo;
@@ -17,9 +17,9 @@ let restartErrors = Infinity; // errors before this index came before the relay 
 
 test('start relay, host (video + data) and Chromium on /demo/', async () => {
   r = await startRelay({ args: ['--web-dir', path.join(__dirname, '../../web'), '--access-rate', '0'] });
-  const echoPort = await freePort();
   echo = net.createServer((s) => s.pipe(s));
-  await new Promise((res) => echo.listen(echoPort, '127.0.0.1', res));
+  await new Promise((res) => echo.listen(0, '127.0.0.1', res));
+  const echoPort = echo.address().port;
   const backoff = ['--backoff-min', '200ms', '--backoff-max', '2s'];
   relayHost(['--session', `${r.base}/session/cam`, '--secret-file', r.secretFile, '--insecure', '--video', 'test', ...backoff]);
   relayHost(['--session', `${r.base}/session/dev`, '--secret-file', r.secretFile, '--insecure', ...backoff, '--data',

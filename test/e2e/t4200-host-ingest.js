@@ -11,7 +11,7 @@ const path = require('path');
 const http = require('http');
 const { execFile } = require('child_process');
 const WebSocket = require('ws');
-const { test, ok, eq, run, startRelay, join, received, freePort, withTimeout, tmpdir, relayHost, relaySync } = require('./lib.js');
+const { test, ok, eq, run, startRelay, join, received, withTimeout, until, tmpdir, relayHost, relaySync } = require('./lib.js');
 
 let r;
 let host;
@@ -38,25 +38,25 @@ function call(method, p, body, headers = {}) {
   }), 5000, `${method} ${p}`);
 }
 
-function until(cond, ms, what) {
-  return withTimeout((async () => { while (!(await cond())) await new Promise((s) => setTimeout(s, 20)); })(), ms, what);
-}
-
 async function streamState(name) {
   const res = await call('GET', '/api/streams');
   return res.body.streams.find((s) => s.name === name);
 }
 
+// The ingest server's base URL, from the port @host logs it bound ("... listening on ADDR (port N)").
+async function ingestApi(host) {
+  await host.logged(/ingest server listening on \S+ \(port \d+\)/);
+  return `http://127.0.0.1:${/ingest server listening on \S+ \(port (\d+)\)/.exec(host.err)[1]}`;
+}
+
 test('start relay, an echo device and relay host with a config file', async () => {
   r = await startRelay({ args: ['--access-rate', '0'] });
-  const echoPort = await freePort();
   echo = net.createServer((s) => s.pipe(s));
-  await new Promise((res) => echo.listen(echoPort, '127.0.0.1', res));
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
+  await new Promise((res) => echo.listen(0, '127.0.0.1', res));
+  const echoPort = echo.address().port;
   goodToken = r.token({ topic: 'ing-video', exp: Math.floor(Date.now() / 1000) + 3600 });
   const config = {
-    listen: `127.0.0.1:${port}`,
+    listen: '127.0.0.1:0', // the ingest server logs the port the kernel chose
     secret_file: r.secretFile,
     insecure: true,
     backoff_min: '100ms',
@@ -75,7 +75,7 @@ test('start relay, an echo device and relay host with a config file', async () =
   const file = path.join(dir, 'host.json');
   fs.writeFileSync(file, JSON.stringify(config));
   host = relayHost(['--config', file]);
-  await host.logged(/ingest server listening/);
+  api = await ingestApi(host);
   await host.logged(/ data: relay link up/);
   await host.logged(/ video: relay link up/);
   await host.logged(/ 0: relay link up/);
@@ -276,11 +276,9 @@ test('bad config files: exit 2 with the reason', async () => {
 });
 
 test('without a config file, a refused rule from the API does not end the host', async () => {
-  const port = await freePort();
-  const solo = relayHost(['--listen', `127.0.0.1:${port}`, '--insecure']);
-  await solo.logged(/ingest server listening/);
+  const solo = relayHost(['--listen', '127.0.0.1:0', '--insecure']);
   const saved = api;
-  api = `http://127.0.0.1:${port}`;
+  api = await ingestApi(solo);
   try {
     const res = await call('POST', '/api/rules', { id: 'b', stream: 'x', destination: `${r.base}/session/solo`, token: 'not-a-token' });
     eq(res.status, 201, 'the rule is taken');
