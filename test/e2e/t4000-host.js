@@ -61,6 +61,39 @@ test('tcp:localhost:PORT reaches a device on 127.0.0.1 only when ::1 sorts first
   fs.unlinkSync(hosts);
 });
 
+test('ws:// and wss:// devices: the handshake on the stream\'s loop, then frames both ways with their type', async () => {
+  const { WebSocketServer } = require('ws');
+  const https = require('https');
+  const fs = require('fs');
+  const c = require('./lib.js').devCert();
+  const tlsServer = https.createServer({ cert: fs.readFileSync(c.cert), key: fs.readFileSync(c.key) });
+  const plainPort = await freePort();
+  const tlsPort = await freePort();
+  const plain = new WebSocketServer({ host: '127.0.0.1', port: plainPort });
+  const secure = new WebSocketServer({ server: tlsServer });
+  await new Promise((res) => tlsServer.listen(tlsPort, '127.0.0.1', res));
+  for (const wss of [plain, secure]) wss.on('connection', (ws) => ws.on('message', (d, bin) => ws.send(d, { binary: bin })));
+  for (const [topic, url] of [['wsdev', `ws://127.0.0.1:${plainPort}/dev`], ['wssdev', `wss://127.0.0.1:${tlsPort}/dev`]]) {
+    const host = relayHost(['--session', `${r.base}/session/${topic}`, '--secret-file', r.secretFile, '--insecure',
+      '--data', url]);
+    await host.logged(/device link up/);
+    const user = await join(r, topic, { scopes: ['read', 'write'] });
+    user.send('as text');
+    user.send(Buffer.from([1, 2, 3]));
+    await received(user, 2);
+    eq(user.inbox[0].data.toString(), 'as text', `${url}: a text message round trip`);
+    eq(user.inbox[0].isBinary, false, `${url}: still text`);
+    eq(user.inbox[1].isBinary, true, `${url}: still binary`);
+    eq(Buffer.compare(Buffer.from(user.inbox[1].data), Buffer.from([1, 2, 3])), 0, `${url}: a binary message round trip`);
+    user.close();
+    host.kill('SIGTERM');
+    eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
+  }
+  plain.close();
+  secure.close();
+  tlsServer.close();
+});
+
 test('exec: device: a child process\'s stdin and stdout; restarted when it exits', async () => {
   const host = relayHost(['--session', `${r.base}/session/exec`, '--secret-file', r.secretFile, '--insecure',
     '--data', 'exec:head -n 1', '--backoff-min', '100ms', '--backoff-max', '200ms']);
