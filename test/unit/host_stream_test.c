@@ -3,7 +3,8 @@
  * their pure helpers, included to reach their statics; the video pieces stubbed, as libav is
  * not linked here). The relay link's connection steps are asynchronous: a stream whose relay
  * accepts the connection and never answers stops at once when asked, where a blocking join
- * held it for --timeout; it then reports its end through the caller's async handle.
+ * held it for --timeout; it then reports its end through the caller's async handle. So are the
+ * device's: a tcp: device whose connect is never answered holds neither the relay link nor a stop.
  */
 #include "host/stream.c"
 #undef LOG_MODULE
@@ -206,7 +207,8 @@ static bool syn_sent_to(int port)
 }
 
 /* A tcp: device that never answers (its connect is in SYN_SENT) does not hold the stream's
- * loop: a stop is prompt, where a blocking connect held the stream for --timeout. */
+ * loop: the relay link goes on meanwhile, and a stop is prompt, where a blocking connect held the
+ * stream for --timeout. */
 static void test_stop_while_device_connects(void)
 {
 	char url[64], data[64], err[CFG_ERR_MAX], why[HOST_STREAM_WHY];
@@ -215,6 +217,7 @@ static void test_stop_while_device_connects(void)
 	struct host_opts o = {0};
 	struct host_stream *s = NULL;
 	struct host_stream_stats st;
+	struct pollfd pfd;
 	int port = 0, dport = 0, first, fillers[4] = {-1, -1, -1, -1};
 	int lfd = black_hole(&port), dfd = full_listener(&dport, fillers);
 	int64_t t0;
@@ -234,6 +237,10 @@ static void test_stop_while_device_connects(void)
 	CHECK(syn_sent_to(dport));
 	host_stream_stats(s, &st);
 	CHECK(!strcmp(st.device, "down"));
+	/* meanwhile the relay link goes on joining: its connection reaches the relay (a blocked
+	 * loop would make it only after the device's --timeout) */
+	pfd = (struct pollfd){.fd = lfd, .events = POLLIN};
+	CHECK_EQ(poll(&pfd, 1, (int)(STOP_BOUND_NS / NS_PER_MS)), 1);
 	t0 = clock_mono_ns();
 	host_stream_request_stop(s);
 	while (!host_stream_finished(s) && clock_mono_ns() - t0 < STOP_BOUND_NS)
