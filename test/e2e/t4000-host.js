@@ -49,7 +49,8 @@ test('tcp:localhost:PORT reaches a device on 127.0.0.1 only when ::1 sorts first
   let err = '';
   host.stderr.on('data', (d) => { err += d; });
   const done = new Promise((resolve) => host.on('close', (code) => resolve(code)));
-  await withTimeout((async () => { while (!/device link (up|down)/.test(err)) await new Promise((s) => setTimeout(s, 20)); })(), 10000, 'device link state');
+  // both links: the device's connect no longer comes before the relay's join, in either order
+  await withTimeout((async () => { while (!/device link (up|down)/.test(err) || !/relay link up/.test(err)) await new Promise((s) => setTimeout(s, 20)); })(), 10000, 'device link state');
   ok(/device link up/.test(err), `the device link came up (${err.trim().split('\n').pop()})`);
   const user = await join(r, 'lh', { scopes: ['read', 'write'] });
   user.send('via localhost');
@@ -76,6 +77,7 @@ test('ws:// and wss:// devices: the handshake on the stream\'s loop, then frames
   for (const [topic, url] of [['wsdev', `ws://127.0.0.1:${plainPort}/dev`], ['wssdev', `wss://127.0.0.1:${tlsPort}/dev`]]) {
     const host = relayHost(['--session', `${r.base}/session/${topic}`, '--secret-file', r.secretFile, '--insecure',
       '--data', url]);
+    await host.logged(/relay link up/);
     await host.logged(/device link up/);
     const user = await join(r, topic, { scopes: ['read', 'write'] });
     user.send('as text');
@@ -241,6 +243,7 @@ test('a device that stops reading: the write gives up after --timeout; stop is p
   // "sleep; cat": sh forks sleep (which never reads) and would leave it behind if only sh were killed
   const host = relayHost(['--session', `${r.base}/session/stuck`, '--secret-file', r.secretFile, '--insecure',
     '--data', 'exec:sleep 102.5; cat', '--timeout', '1s']);
+  await host.logged(/relay link up/); // a message sent before the link joined is not delivered
   await host.logged(/device link up/);
   const user = await join(r, 'stuck', { scopes: ['read', 'write'] });
   const chunk = Buffer.alloc(16384, 0x61);
@@ -265,6 +268,7 @@ test('a device that stops reading does not hold the stream: what it says keeps f
   // write for --timeout, and nothing moved)
   const host = relayHost(['--session', `${r.base}/session/deaf`, '--secret-file', r.secretFile, '--insecure',
     '--data', 'exec:i=0; while :; do echo $i; i=$((i+1)); sleep 0.02; done', '--timeout', '3s']);
+  await host.logged(/relay link up/);
   await host.logged(/device link up/);
   const user = await join(r, 'deaf', { scopes: ['read', 'write'] });
   const numbers = () => user.inbox.map((m) => m.data.toString()).join('').split('\n').filter((l) => /^[0-9]+$/.test(l)).length;
