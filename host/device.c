@@ -2,6 +2,14 @@
  * host/device: a stream's local device (the --data spec, parsed by host/devspec): a TCP or UDP
  * socket, a serial port, a child process's stdin and stdout, or a websocket. What it says goes
  * to the relay, what the relay says goes to it. The stream's thread only.
+ *
+ * Connecting never waits on the loop: a name is looked up on libuv's thread pool
+ * (uv_getaddrinfo), each address is tried with a non-blocking connect() watched for writability,
+ * a websocket's handshake runs in pkg/wsclient/uv.h. The connect is watched by a poll handle
+ * (host_watch) rather than made with uv_tcp_connect(): the connected fd then goes on as every
+ * other device's fd does (read(), host_outbuf_flush(), a poll handle), where a uv_tcp_t would own
+ * the fd and want a second read and write path beside the one serial ports and pipes need. For
+ * the same reason an open websocket device is handed over (wsc_uv_detach()) to a struct wsc.
  */
 #define LOG_MODULE "device"
 #include "host/internal.h"
@@ -12,10 +20,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -107,82 +115,218 @@ fail_pipe:
 	return -EIO;
 }
 
-/* Connect @fd to @a by @deadline_ns (monotonic). 0 or -errno. */
-static int connect_by(int fd, const struct addrinfo *a, int64_t deadline_ns)
-{
-	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-	int64_t left_ms = (deadline_ns - clock_mono_ns()) / NS_PER_MS;
-	socklen_t len = sizeof(int);
-	int err = 0;
+/* A name lookup on libuv's thread pool, on the heap: it may end after the stream gave it up
+ * (uv_cancel() cannot stop a lookup already running), and then only frees itself. */
+struct dev_lookup {
+	uv_getaddrinfo_t req;
+	struct host_stream *s; /* NULL once given up */
+};
 
-	if (!connect(fd, a->ai_addr, a->ai_addrlen))
-		return 0;
-	if (errno != EINPROGRESS)
-		return -errno;
-	if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) != 1)
-		return -ETIMEDOUT;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
-		return -errno;
-	return -err;
+/* Give up what connecting holds: the lookup, the socket being connected, a websocket's
+ * handshake. */
+static void stop_connecting(struct host_stream *s)
+{
+	if (s->dev_lookup) {
+		s->dev_lookup->s = NULL;
+		uv_cancel((uv_req_t *)&s->dev_lookup->req); /* fails harmlessly once running */
+		s->dev_lookup = NULL;
+	}
+	host__watch_free(s->dev_cwatch);
+	s->dev_cwatch = NULL;
+	if (s->dev_cfd >= 0)
+		close(s->dev_cfd);
+	s->dev_cfd = -1;
+	if (s->dev_ais)
+		uv_freeaddrinfo(s->dev_ais);
+	s->dev_ais = s->dev_ai = NULL;
+	if (s->dev_ws)
+		wsc_uv_close(s->dev_ws);
+	s->dev_ws = NULL;
+	s->dev_deadline_ns = NEVER;
 }
 
-/* Every address the name has, in getaddrinfo's order (tcp:localhost:PORT to a device on
- * 127.0.0.1 only, where ::1 sorts first), all within one --timeout: a switched-off device
- * would otherwise hold the stream for minutes. */
+static void device_opened(struct host_stream *s);
+
+static void connect_failed(struct host_stream *s, const char *why)
+{
+	stop_connecting(s);
+	atomic_store(&s->device_state, "down");
+	host__link_down(s, &s->device, why);
+}
+
+static void try_address(struct host_stream *s);
+
+/* The socket being connected is writable: connected, or failed (then the next address). */
+static void on_connect_io(struct host_stream *s, struct host_watch *w, int events)
+{
+	socklen_t len = sizeof(int);
+	int err = 0, fd = s->dev_cfd;
+
+	(void)events;
+	if (w != s->dev_cwatch)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		err = errno;
+	host__watch_free(w); /* the device's own watch replaces it */
+	s->dev_cwatch = NULL;
+	s->dev_cfd = -1;
+	if (!err) {
+		s->dev_fd = s->dev_wfd = fd;
+		device_opened(s);
+		return;
+	}
+	close(fd);
+	s->dev_cerr = err;
+	s->dev_ai = s->dev_ai->ai_next;
+	try_address(s);
+}
+
+/* Connect to s->dev_ai or, failing that at once, to the next address: a non-blocking connect
+ * watched for writability. Every address the name has, in getaddrinfo's order (tcp:localhost:PORT
+ * to a device on 127.0.0.1 only, where ::1 sorts first), all within one --timeout. */
+static void try_address(struct host_stream *s)
+{
+	char why[WSC_WHY];
+
+	for (; s->dev_ai; s->dev_ai = s->dev_ai->ai_next) {
+		const struct addrinfo *a = s->dev_ai;
+		int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		                a->ai_protocol);
+
+		if (fd < 0) {
+			s->dev_cerr = errno;
+			continue;
+		}
+		if (!connect(fd, a->ai_addr, a->ai_addrlen)) { /* UDP, or TCP on loopback */
+			s->dev_fd = s->dev_wfd = fd;
+			device_opened(s);
+			return;
+		}
+		if (errno != EINPROGRESS) {
+			s->dev_cerr = errno;
+			close(fd);
+			continue;
+		}
+		s->dev_cwatch = host__watch_new(s, fd, on_connect_io);
+		if (s->dev_cwatch) {
+			s->dev_cfd = fd;
+			host__watch_set(s->dev_cwatch, UV_WRITABLE);
+			return;
+		}
+		s->dev_cerr = ENOMEM;
+		close(fd);
+	}
+	snprintf(why, WSC_WHY, "cannot connect to %.100s: %s", s->o.data,
+	         strerror(s->dev_cerr ? s->dev_cerr : EHOSTUNREACH));
+	connect_failed(s, why);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct dev_lookup *l = req->data;
+	struct host_stream *s = l->s;
+	char why[WSC_WHY];
+
+	free(l);
+	if (!s) { /* given up: the device closed or the stream ended meanwhile */
+		if (res)
+			uv_freeaddrinfo(res);
+		return;
+	}
+	s->dev_lookup = NULL;
+	if (status < 0) {
+		snprintf(why, WSC_WHY, "cannot resolve '%.100s': %s", s->dev.host,
+		         uv_strerror(status));
+		connect_failed(s, why);
+		return;
+	}
+	s->dev_ais = s->dev_ai = res;
+	s->dev_cerr = 0;
+	try_address(s);
+}
+
+/* tcp: and udp: devices: resolve on the thread pool, then try_address(). */
 static int connect_socket(struct host_stream *s, char why[WSC_WHY])
 {
 	struct addrinfo hints = {.ai_socktype =
 	                                 s->dev.kind == HOST_DEV_UDP ? SOCK_DGRAM : SOCK_STREAM};
-	struct addrinfo *res = NULL;
-	int64_t deadline = clock_mono_ns() + s->o.timeout * NS_PER_MS;
+	struct dev_lookup *l = calloc(1, sizeof(*l));
 	char port[8];
-	int fd = -1, ret = -EHOSTUNREACH;
+	int r;
 
+	if (!l) {
+		snprintf(why, WSC_WHY, "out of memory");
+		return -ENOMEM;
+	}
+	l->s = s;
+	l->req.data = l;
 	snprintf(port, sizeof(port), "%d", s->dev.port);
-	if (getaddrinfo(s->dev.host, port, &hints, &res)) {
-		snprintf(why, WSC_WHY, "cannot resolve '%.100s'", s->dev.host);
+	r = uv_getaddrinfo(&s->loop, &l->req, on_resolved, s->dev.host, port, &hints);
+	if (r) {
+		free(l);
+		snprintf(why, WSC_WHY, "cannot resolve '%.100s': %s", s->dev.host, uv_strerror(r));
 		return -EINVAL;
 	}
-	for (const struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		            a->ai_protocol);
-		ret = fd < 0 ? -errno : connect_by(fd, a, deadline);
-		if (ret && fd >= 0) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(why, WSC_WHY, "cannot connect to %.100s: %s", s->o.data, strerror(-ret));
-		return -EIO;
-	}
-	s->dev_fd = s->dev_wfd = fd;
+	s->dev_lookup = l;
 	return 0;
 }
 
-static int open_ws_device(struct host_stream *s, char why[WSC_WHY])
+/* The websocket device's handshake is done: it goes on as a plain non-blocking struct wsc,
+ * read and written by device.c as any other device's fd. */
+static void on_ws_open(struct wsc_uv *c, void *arg)
 {
-	int status;
+	struct host_stream *s = arg;
+	int r = wsc_uv_detach(c, &s->dws);
+	char why[WSC_WHY];
 
-	if (wsc_ws_open(&s->dws, s->o.data, s->tls, (int)s->o.timeout, &status, why))
-		return -EIO;
-	if (wsc_nonblock(&s->dws)) {
-		wsc_close(&s->dws);
-		snprintf(why, WSC_WHY, "cannot set up the websocket device");
-		return -EIO;
+	if (r) {
+		snprintf(why, WSC_WHY, "cannot set up the websocket device: %s", strerror(-r));
+		connect_failed(s, why); /* closes c */
+		return;
 	}
+	s->dev_ws = NULL; /* ended by the detach */
 	/* its output buffer is written as far as the socket takes, and may move; not so the
 	 * relay link's, which goes whole through a memory BIO (pkg/wsclient/uv.c) */
 	if (s->dws.ssl)
 		SSL_set_mode(s->dws.ssl,
 		             SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	s->dev_fd = s->dev_wfd = s->dws.fd;
-	return 0;
+	device_opened(s);
+}
+
+static bool on_ws_frame(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *p, void *arg)
+{
+	(void)c; /* never called: on_ws_open() detaches before any frame is read */
+	(void)f;
+	(void)p;
+	(void)arg;
+	return false;
+}
+
+static void on_ws_close(struct wsc_uv *c, int err, int status, const char *why, void *arg)
+{
+	struct host_stream *s = arg;
+
+	(void)c;
+	(void)err;
+	(void)status;
+	s->dev_ws = NULL; /* freed by pkg/wsclient */
+	connect_failed(s, why);
+}
+
+static const struct wsc_uv_cbs ws_cbs = {on_ws_open, on_ws_frame, on_ws_close};
+
+/* ws:// and wss:// devices: the handshake on the loop (pkg/wsclient/uv.h), then on_ws_open(). */
+static int open_ws_device(struct host_stream *s, char why[WSC_WHY])
+{
+	s->dev_ws = wsc_uv_open(&s->loop, s->o.data, s->tls, (int)s->o.timeout, MESSAGE_MAX,
+	                        DEVICE_OUT_MAX, &ws_cbs, s, why);
+	return s->dev_ws ? 0 : -EIO;
 }
 
 void host__close_device(struct host_stream *s)
 {
+	stop_connecting(s);
 	host__watch_free(s->dev_watch);
 	host__watch_free(s->dev_wwatch);
 	s->dev_watch = s->dev_wwatch = NULL;
@@ -238,31 +382,10 @@ static bool watch_device(struct host_stream *s)
 	return s->dev_watch && (s->dev_wfd == s->dev_fd || s->dev_wwatch);
 }
 
-void host__device_connect(struct host_stream *s)
+/* The device is open (s->dev_fd): watch it, and the link is up. */
+static void device_opened(struct host_stream *s)
 {
-	char why[WSC_WHY];
-	int ret;
-
-	s->device.retry_ns = NEVER;
-	switch (s->dev.kind) {
-	case HOST_DEV_EXEC:
-		ret = spawn_device(s, why);
-		break;
-	case HOST_DEV_SERIAL:
-		ret = open_serial(s, why);
-		break;
-	case HOST_DEV_WS:
-		ret = open_ws_device(s, why);
-		break;
-	default:
-		ret = connect_socket(s, why);
-		break;
-	}
-	if (ret) {
-		atomic_store(&s->device_state, "down");
-		host__link_down(s, &s->device, why);
-		return;
-	}
+	stop_connecting(s);
 	if (!watch_device(s)) {
 		device_down(s, "cannot watch the device");
 		return;
@@ -271,6 +394,46 @@ void host__device_connect(struct host_stream *s)
 	host__link_up(s, &s->device);
 	if (s->dev.kind == HOST_DEV_WS && wsc_buffered(&s->dws))
 		host__device_readable(s); /* frames that came with the handshake's answer */
+}
+
+void host__device_connect(struct host_stream *s)
+{
+	char why[WSC_WHY];
+	int ret;
+
+	s->device.retry_ns = NEVER;
+	s->dev_deadline_ns = clock_mono_ns() + s->o.timeout * NS_PER_MS;
+	switch (s->dev.kind) {
+	case HOST_DEV_EXEC:
+		ret = spawn_device(s, why);
+		break;
+	case HOST_DEV_SERIAL:
+		ret = open_serial(s, why);
+		break;
+	case HOST_DEV_WS:
+		ret = open_ws_device(s, why); /* the outcome comes later */
+		break;
+	default:
+		ret = connect_socket(s, why); /* the outcome comes later */
+		break;
+	}
+	if (ret)
+		connect_failed(s, why);
+	else if (s->dev.kind == HOST_DEV_EXEC || s->dev.kind == HOST_DEV_SERIAL)
+		device_opened(s);
+}
+
+/* A device's lookup and connects (or a websocket's whole handshake) share one --timeout: a
+ * switched-off device would otherwise keep the device link waiting for minutes; never the loop,
+ * as nothing here waits. */
+void host__device_check_connect(struct host_stream *s, int64_t now_ns)
+{
+	char why[WSC_WHY];
+
+	if (s->dev_deadline_ns > now_ns)
+		return;
+	snprintf(why, WSC_WHY, "cannot connect to %.100s: %s", s->o.data, strerror(ETIMEDOUT));
+	connect_failed(s, why);
 }
 
 /* Watch the device for what the loop needs now: input unless paused, room while output waits. */

@@ -16,6 +16,7 @@
 #include "host/outbuf.h"
 #include "host/stream.h"
 #include "host/video.h"
+#include "pkg/wsclient/uv.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/wsframe/wsframe.h"
 
@@ -110,6 +111,13 @@ struct host_stream {
 	struct host_outbuf dev_out;                /* bytes (or frames) for the device */
 	struct host_watch *dev_watch, *dev_wwatch; /* dev_fd, and dev_wfd if it differs */
 	bool dev_paused; /* not read while the relay link's buffer is full */
+	/* connecting it (device.c), one step at a time on the loop, all within one deadline */
+	struct dev_lookup *dev_lookup;     /* the name lookup under way, or NULL */
+	struct addrinfo *dev_ais, *dev_ai; /* the addresses, and the one being tried */
+	int dev_cfd, dev_cerr;             /* the socket being connected (-1), the last failure */
+	struct host_watch *dev_cwatch;     /* dev_cfd: writable once connected, or failed */
+	struct wsc_uv *dev_ws;             /* HOST_DEV_WS: its handshake under way, or NULL */
+	int64_t dev_deadline_ns;           /* connecting gives up then; NEVER when not connecting */
 	struct ws_message from_device;
 	/* video (encoder.c) */
 	pthread_t enc_thread;
@@ -181,7 +189,10 @@ bool host__data_frame(struct host_outbuf *out, const struct ws_frame *f, const u
                       const char *who, char *why, size_t len);
 
 /* device.c (the stream's thread) */
+/* Start connecting the device; the outcome (link up or down) comes later from the loop. */
 void host__device_connect(struct host_stream *s);
+/* Give up connecting once its deadline has passed. */
+void host__device_check_connect(struct host_stream *s, int64_t now_ns);
 void host__device_readable(struct host_stream *s);
 void host__close_device(struct host_stream *s);
 void host__to_device(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);

@@ -12,7 +12,8 @@
  *   queue_async  uv_async_t   the encoder or the main thread queued messages (msgq.c)
  *   stop_async   uv_async_t   host_stream_request_stop(): close the links, then the rest
  *   timer        uv_timer_t   the nearest deadline: reconnection, renewal, a peer that stopped
- *                             reading; milliseconds are fine for all of them
+ *                             reading, a device's connect; milliseconds are fine for all of them
+ *   dev_cwatch   uv_poll_t    a device socket being connected: writable once it is, or failed
  *   arm          uv_prepare_t sets the timer before each wait, as the deadlines move
  * The device's watches are poll handles rather than uv_tcp_t because a device may be a serial
  * port, a child's pipes or a websocket whose TLS pkg/wsclient reads and writes on the fd. They
@@ -26,8 +27,10 @@
  * Reading and writing never wait: output for the relay goes through libuv's write queue,
  * bounded (pkg/wsclient/uv.h), output for the device through a bounded buffer (host/outbuf)
  * written when the fd has room; video that does not fit is dropped at frame granularity up to
- * the next keyframe (link.c), a device is not read while the relay's queue is full (device.c). The relay link's steps (join, renewal, close) are asynchronous; a
- * device's connection step still blocks, bounded by --timeout.
+ * the next keyframe (link.c), a device is not read while the relay's queue is full (device.c).
+ * Connection steps are asynchronous too: the relay link's (join, renewal, close) and the
+ * device's (lookup on libuv's thread pool, a non-blocking connect per address, a websocket's
+ * handshake), each bounded by --timeout through the timer below or pkg/wsclient's own.
  */
 #define LOG_MODULE "stream"
 #include "host/backoff.h"
@@ -153,6 +156,7 @@ static void on_timer(uv_timer_t *h)
 	if (!s->relay.up && !s->link && s->relay.retry_ns <= now && !atomic_load(&s->failed) &&
 	    !s->stopping)
 		host__relay_connect(s);
+	host__device_check_connect(s, now);
 	if (s->dev.kind != HOST_DEV_NONE && !s->device.up && s->device.retry_ns <= now)
 		host__device_connect(s);
 }
@@ -168,6 +172,8 @@ static void on_arm(uv_prepare_t *h)
 		next = s->relay.retry_ns;
 	if (s->dev.kind != HOST_DEV_NONE && !s->device.up && s->device.retry_ns < next)
 		next = s->device.retry_ns;
+	if (s->dev_deadline_ns < next)
+		next = s->dev_deadline_ns;
 	if (s->relay.up && s->renew_ns < next)
 		next = s->renew_ns;
 	/* output that waits: the peer has --timeout to take some of it */
@@ -353,7 +359,8 @@ static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 
 static void init(struct host_stream *s)
 {
-	s->dev_fd = s->dev_wfd = -1;
+	s->dev_fd = s->dev_wfd = s->dev_cfd = -1;
+	s->dev_deadline_ns = NEVER;
 	s->dws.fd = -1;
 	pthread_mutex_init(&s->q.lock, NULL);
 	pthread_mutex_init(&s->err_lock, NULL);

@@ -10,11 +10,13 @@
 #include "pkg/wsclient/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -718,28 +720,20 @@ static void start_phase(struct wsc_uv *c, const char *url)
 	c->refs++;
 }
 
-struct wsc_uv *wsc_uv_join(uv_loop_t *loop, const char *access_url, const char *token, SSL_CTX *tls,
-                           int timeout_ms, size_t in_max, size_t out_max,
-                           const struct wsc_uv_cbs *cbs, void *arg, char why[WSC_WHY])
+/* A new connection that starts with @url in @phase; NULL with @why when it fails at once. */
+static struct wsc_uv *start(uv_loop_t *loop, int phase, const char *url, const char *token,
+                            SSL_CTX *tls, int timeout_ms, size_t in_max, size_t out_max,
+                            const struct wsc_uv_cbs *cbs, void *arg, char why[WSC_WHY])
 {
-	struct wsc_uv *c;
-	struct url u;
+	struct wsc_uv *c = calloc(1, sizeof(*c));
 
-	if (url_parse(access_url, &u)) {
-		snprintf(why, WSC_WHY, "invalid access URL '%.200s'", access_url);
-		return NULL;
-	}
-	if (!wsc__token_ok(token)) {
-		snprintf(why, WSC_WHY, "the token holds control characters");
-		return NULL;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c || !(c->token = strdup(token))) {
+	if (!c || (token && !(c->token = strdup(token)))) {
 		free(c);
 		snprintf(why, WSC_WHY, "out of memory");
 		return NULL;
 	}
 	c->loop = loop;
+	c->phase = phase;
 	c->tls = tls;
 	c->timeout_ms = timeout_ms;
 	c->in_max = in_max;
@@ -752,13 +746,74 @@ struct wsc_uv *wsc_uv_join(uv_loop_t *loop, const char *access_url, const char *
 	c->gai.data = c;
 	c->refs = 1;      /* the timer */
 	c->silent = true; /* a failure at once is told here, not through on_close */
-	start_phase(c, access_url);
+	start_phase(c, url);
 	if (c->state == U_DONE) {
 		snprintf(why, WSC_WHY, "%s", c->why);
 		return NULL; /* the handles close and free @c on the loop */
 	}
 	c->silent = false;
 	return c;
+}
+
+struct wsc_uv *wsc_uv_join(uv_loop_t *loop, const char *access_url, const char *token, SSL_CTX *tls,
+                           int timeout_ms, size_t in_max, size_t out_max,
+                           const struct wsc_uv_cbs *cbs, void *arg, char why[WSC_WHY])
+{
+	struct url u;
+
+	if (url_parse(access_url, &u)) {
+		snprintf(why, WSC_WHY, "invalid access URL '%.200s'", access_url);
+		return NULL;
+	}
+	if (!wsc__token_ok(token)) {
+		snprintf(why, WSC_WHY, "the token holds control characters");
+		return NULL;
+	}
+	return start(loop, 0, access_url, token, tls, timeout_ms, in_max, out_max, cbs, arg, why);
+}
+
+struct wsc_uv *wsc_uv_open(uv_loop_t *loop, const char *ws_url, SSL_CTX *tls, int timeout_ms,
+                           size_t in_max, size_t out_max, const struct wsc_uv_cbs *cbs, void *arg,
+                           char why[WSC_WHY])
+{
+	return start(loop, 1, ws_url, NULL, tls, timeout_ms, in_max, out_max, cbs, arg, why);
+}
+
+int wsc_uv_detach(struct wsc_uv *c, struct wsc *out)
+{
+	uv_os_fd_t ufd;
+	BIO *b = NULL;
+	int fd;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (c->state != U_OPEN || c->silent)
+		return -ENOTCONN;
+	if (uv_fileno((uv_handle_t *)&c->sock->tcp, &ufd))
+		return -EBADF;
+	/* a copy of the fd: libuv closes its own with the handle */
+	fd = fcntl(ufd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	buf_init(&out->in, c->in_max + WSFRAME_MAX_HEADER);
+	if ((c->in.len && buf_add(&out->in, c->in.p, c->in.len)) ||
+	    (c->ssl && !(b = BIO_new_socket(fd, BIO_NOCLOSE)))) {
+		buf_release(&out->in);
+		close(fd);
+		return -ENOMEM;
+	}
+	if (c->ssl) {
+		/* the memory BIOs are empty (tls_read() takes all that came, flush_tls() sends
+		 * all OpenSSL wrote): the session goes on over the socket */
+		SSL_set_bio(c->ssl, b, b);
+		out->ssl = c->ssl;
+		c->ssl = NULL;
+		c->rbio = c->wbio = NULL;
+	}
+	out->fd = fd;
+	c->silent = true;
+	finish(c, 0);
+	return 0;
 }
 
 void wsc_uv_close(struct wsc_uv *c)

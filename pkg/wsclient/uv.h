@@ -9,6 +9,7 @@
  * States (struct wsc_uv.state):
  *   RESOLVE -> CONNECT -> (TLS) -> HEAD -> BODY   for the access POST (phase 0)  (on_resolved ...)
  *   RESOLVE -> CONNECT -> (TLS) -> HEAD -> OPEN   for the websocket (phase 1)    (on_head)
+ *   wsc_uv_open() starts at phase 1; wsc_uv_detach() hands an OPEN one over to a struct wsc
  *   any -> DONE: on an error, the peer's end, the deadline or wsc_uv_close()      (finish)
  */
 #ifndef RELAY_WSCLIENT_UV_H
@@ -53,6 +54,22 @@ struct wsc_uv_cbs {
 struct wsc_uv *wsc_uv_join(uv_loop_t *loop, const char *access_url, const char *token, SSL_CTX *tls,
                            int timeout_ms, size_t in_max, size_t out_max,
                            const struct wsc_uv_cbs *cbs, void *arg, char why[WSC_WHY]);
+
+/*
+ * Open the websocket at @ws_url (ws:// or wss://) straight away, without the access POST: a
+ * plain websocket server such as relay host's websocket device. As wsc_uv_join() otherwise.
+ */
+struct wsc_uv *wsc_uv_open(uv_loop_t *loop, const char *ws_url, SSL_CTX *tls, int timeout_ms,
+                           size_t in_max, size_t out_max, const struct wsc_uv_cbs *cbs, void *arg,
+                           char why[WSC_WHY]);
+
+/*
+ * From on_open: hand the open websocket over to @out (its own copy of the fd, non-blocking; the
+ * TLS session now on that fd; the bytes received after the handshake in out->in) for the
+ * blocking client's calls (wsclient.h), and end @c as wsc_uv_close() would, without writing.
+ * 0, or a negative errno with @out empty (fd -1) and @c unchanged.
+ */
+int wsc_uv_detach(struct wsc_uv *c, struct wsc *out);
 
 /*
  * Queue one masked frame (a fresh random mask per frame, RFC 6455 section 5.3). 0, -ENOTCONN

@@ -49,7 +49,8 @@ test('tcp:localhost:PORT reaches a device on 127.0.0.1 only when ::1 sorts first
   let err = '';
   host.stderr.on('data', (d) => { err += d; });
   const done = new Promise((resolve) => host.on('close', (code) => resolve(code)));
-  await withTimeout((async () => { while (!/device link (up|down)/.test(err)) await new Promise((s) => setTimeout(s, 20)); })(), 10000, 'device link state');
+  // both links: the device's connect no longer comes before the relay's join, in either order
+  await withTimeout((async () => { while (!/device link (up|down)/.test(err) || !/relay link up/.test(err)) await new Promise((s) => setTimeout(s, 20)); })(), 10000, 'device link state');
   ok(/device link up/.test(err), `the device link came up (${err.trim().split('\n').pop()})`);
   const user = await join(r, 'lh', { scopes: ['read', 'write'] });
   user.send('via localhost');
@@ -59,6 +60,40 @@ test('tcp:localhost:PORT reaches a device on 127.0.0.1 only when ::1 sorts first
   host.kill('SIGTERM');
   eq(await withTimeout(done, 5000, 'host exit'), 0, 'exit status');
   fs.unlinkSync(hosts);
+});
+
+test('ws:// and wss:// devices: the handshake on the stream\'s loop, then frames both ways with their type', async () => {
+  const { WebSocketServer } = require('ws');
+  const https = require('https');
+  const fs = require('fs');
+  const c = require('./lib.js').devCert();
+  const tlsServer = https.createServer({ cert: fs.readFileSync(c.cert), key: fs.readFileSync(c.key) });
+  const plainPort = await freePort();
+  const tlsPort = await freePort();
+  const plain = new WebSocketServer({ host: '127.0.0.1', port: plainPort });
+  const secure = new WebSocketServer({ server: tlsServer });
+  await new Promise((res) => tlsServer.listen(tlsPort, '127.0.0.1', res));
+  for (const wss of [plain, secure]) wss.on('connection', (ws) => ws.on('message', (d, bin) => ws.send(d, { binary: bin })));
+  for (const [topic, url] of [['wsdev', `ws://127.0.0.1:${plainPort}/dev`], ['wssdev', `wss://127.0.0.1:${tlsPort}/dev`]]) {
+    const host = relayHost(['--session', `${r.base}/session/${topic}`, '--secret-file', r.secretFile, '--insecure',
+      '--data', url]);
+    await host.logged(/relay link up/);
+    await host.logged(/device link up/);
+    const user = await join(r, topic, { scopes: ['read', 'write'] });
+    user.send('as text');
+    user.send(Buffer.from([1, 2, 3]));
+    await received(user, 2);
+    eq(user.inbox[0].data.toString(), 'as text', `${url}: a text message round trip`);
+    eq(user.inbox[0].isBinary, false, `${url}: still text`);
+    eq(user.inbox[1].isBinary, true, `${url}: still binary`);
+    eq(Buffer.compare(Buffer.from(user.inbox[1].data), Buffer.from([1, 2, 3])), 0, `${url}: a binary message round trip`);
+    user.close();
+    host.kill('SIGTERM');
+    eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
+  }
+  plain.close();
+  secure.close();
+  tlsServer.close();
 });
 
 test('exec: device: a child process\'s stdin and stdout; restarted when it exits', async () => {
@@ -208,6 +243,7 @@ test('a device that stops reading: the write gives up after --timeout; stop is p
   // "sleep; cat": sh forks sleep (which never reads) and would leave it behind if only sh were killed
   const host = relayHost(['--session', `${r.base}/session/stuck`, '--secret-file', r.secretFile, '--insecure',
     '--data', 'exec:sleep 102.5; cat', '--timeout', '1s']);
+  await host.logged(/relay link up/); // a message sent before the link joined is not delivered
   await host.logged(/device link up/);
   const user = await join(r, 'stuck', { scopes: ['read', 'write'] });
   const chunk = Buffer.alloc(16384, 0x61);
@@ -232,6 +268,7 @@ test('a device that stops reading does not hold the stream: what it says keeps f
   // write for --timeout, and nothing moved)
   const host = relayHost(['--session', `${r.base}/session/deaf`, '--secret-file', r.secretFile, '--insecure',
     '--data', 'exec:i=0; while :; do echo $i; i=$((i+1)); sleep 0.02; done', '--timeout', '3s']);
+  await host.logged(/relay link up/);
   await host.logged(/device link up/);
   const user = await join(r, 'deaf', { scopes: ['read', 'write'] });
   const numbers = () => user.inbox.map((m) => m.data.toString()).join('').split('\n').filter((l) => /^[0-9]+$/.test(l)).length;
