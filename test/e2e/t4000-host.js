@@ -240,9 +240,11 @@ test('recovers by itself when the relay restarts', async () => {
 });
 
 test('a device that stops reading: the write gives up after --timeout; stop is prompt; the exec group goes', async () => {
+  // unique to this run: another test run on the machine must not be counted (pgrep is global)
+  const marker = `sleep 102.${process.pid}`;
   // "sleep; cat": sh forks sleep (which never reads) and would leave it behind if only sh were killed
   const host = relayHost(['--session', `${r.base}/session/stuck`, '--secret-file', r.secretFile, '--insecure',
-    '--data', 'exec:sleep 102.5; cat', '--timeout', '1s']);
+    '--data', `exec:${marker}; cat`, '--timeout', '1s']);
   await host.logged(/relay link up/); // a message sent before the link joined is not delivered
   await host.logged(/device link up/);
   const user = await join(r, 'stuck', { scopes: ['read', 'write'] });
@@ -256,7 +258,7 @@ test('a device that stops reading: the write gives up after --timeout; stop is p
   eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exit status');
   ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
   // SIGKILL went to the device's group; its last process may take a moment to be gone
-  const left = () => require('child_process').spawnSync('pgrep', ['-f', 'sleep 102.5']).stdout.toString().trim();
+  const left = () => require('child_process').spawnSync('pgrep', ['-f', marker]).stdout.toString().trim();
   const deadline = Date.now() + 2000;
   while (left() !== '' && Date.now() < deadline) await new Promise((s) => setTimeout(s, 20));
   eq(left(), '', 'no process of the exec: device is left behind');
