@@ -51,15 +51,17 @@ static struct conn *new_conn(enum conn_state state, int64_t body_left, const cha
 
 	c->state = state;
 	c->body_left = body_left;
-	c->in_len = strlen(in);
-	memcpy(c->in, in, c->in_len);
+	buf_init(&c->in, IN_MAX);
+	buf_init(&c->msg, API_BODY_MAX + 1);
+	buf_add(&c->in, in, strlen(in));
 	snprintf(c->feed, sizeof(c->feed), "f");
 	return c;
 }
 
 static void free_conn(struct conn *c)
 {
-	free(c->msg);
+	buf_release(&c->in);
+	buf_release(&c->msg);
 	free(c);
 }
 
@@ -69,15 +71,14 @@ static void test_length_body(void)
 	struct conn *c = new_conn(C_API_BODY, 5, "hel");
 
 	CHECK_EQ(take_body(&g, c), 0);
-	CHECK_EQ(c->msg_len, 3);
-	CHECK_EQ(c->in_len, 0);
-	memcpy(c->in, "loGET /", 7);
-	c->in_len = 7;
+	CHECK_EQ(c->msg.len, 3);
+	CHECK_EQ(c->in.len, 0);
+	buf_add(&c->in, "loGET /", 7);
 	CHECK_EQ(take_body(&g, c), 1);
-	CHECK_EQ(c->msg_len, 5);
-	CHECK_MEM(c->msg, "hello", 5);
-	CHECK_EQ(c->in_len, 5);
-	CHECK_MEM(c->in, "GET /", 5);
+	CHECK_EQ(c->msg.len, 5);
+	CHECK_MEM(c->msg.p, "hello", 5);
+	CHECK_EQ(c->in.len, 5);
+	CHECK_MEM(c->in.p, "GET /", 5);
 	free_conn(c);
 	/* an empty body is complete at once */
 	c = new_conn(C_API_BODY, 0, "");
@@ -92,8 +93,8 @@ static void test_chunked_body(void)
 	fed_bytes = fed_calls = 0;
 	CHECK_EQ(take_body(&g, c), 1);
 	CHECK_EQ(fed_bytes, 9);
-	CHECK_EQ(c->in_len, 4);
-	CHECK_MEM(c->in, "NEXT", 4);
+	CHECK_EQ(c->in.len, 4);
+	CHECK_MEM(c->in.p, "NEXT", 4);
 	free_conn(c);
 	c = new_conn(C_BODY, -1, "zz\r\n");
 	CHECK_EQ(take_body(&g, c), -1);
@@ -107,7 +108,7 @@ static void test_until_close(void)
 	fed_bytes = 0;
 	CHECK_EQ(take_body(&g, c), 0); /* never complete: the peer's close ends it */
 	CHECK_EQ(fed_bytes, 9);
-	CHECK_EQ(c->in_len, 0);
+	CHECK_EQ(c->in.len, 0);
 	free_conn(c);
 }
 
@@ -117,22 +118,26 @@ static void test_api_body_cap(void)
 	int r = 0;
 
 	for (size_t sent = 0; sent <= API_BODY_MAX && r == 0; sent += 4096) {
-		memset(c->in, 'a', 4096);
-		c->in_len = 4096;
+		c->in.len = 0;
+		buf_reserve(&c->in, 4096);
+		memset(c->in.p, 'a', 4096);
+		c->in.len = 4096;
 		r = take_body(&g, c);
 	}
 	CHECK_EQ(r, -2);
-	CHECK(c->msg_len <= API_BODY_MAX);
+	CHECK(c->msg.len <= API_BODY_MAX);
 	free_conn(c);
 	/* exactly the cap is fine */
 	c = new_conn(C_API_BODY, API_BODY_MAX, "");
 	for (size_t sent = 0; sent < API_BODY_MAX && r != 1; sent += 4096) {
-		memset(c->in, 'a', 4096);
-		c->in_len = 4096;
+		c->in.len = 0;
+		buf_reserve(&c->in, 4096);
+		memset(c->in.p, 'a', 4096);
+		c->in.len = 4096;
 		r = take_body(&g, c);
 	}
 	CHECK_EQ(r, 1);
-	CHECK_EQ(c->msg_len, API_BODY_MAX);
+	CHECK_EQ(c->msg.len, API_BODY_MAX);
 	free_conn(c);
 }
 
