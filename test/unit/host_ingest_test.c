@@ -2,7 +2,9 @@
  * host_ingest_test: pure pieces of the host's local server (host/ingest.c, included to reach its
  * statics): the websocket key check (RFC 6455 section 4.2.1) and take_body, which feeds or
  * collects request bodies by length, chunks or until the peer closes, leaving the bytes of a
- * next request in place and refusing an API body past its cap.
+ * next request in place and refusing an API body past its cap; ws_input, which takes whole
+ * frames and keeps a partial one for the next read, and refuses unmasked frames and frames that
+ * cannot fit in the input buffer.
  */
 #include "host/ingest.c"
 #include "test/harness.h"
@@ -141,6 +143,56 @@ static void test_api_body_cap(void)
 	free_conn(c);
 }
 
+/* A client's frame (masked) of @n bytes of @p, appended to c->in. */
+static void add_frame(struct conn *c, uint8_t opcode, const char *p, size_t n, bool masked)
+{
+	static const uint8_t mask[4] = {1, 2, 3, 4};
+	uint8_t h[WSFRAME_MAX_HEADER];
+	size_t at;
+
+	buf_add(&c->in, h, wsframe_header(h, opcode, true, n, masked ? mask : NULL));
+	at = c->in.len;
+	buf_add(&c->in, p, n);
+	if (masked)
+		wsframe_mask(c->in.p + at, n, mask, 0);
+}
+
+/* ws_input: whole frames are taken, a partial one waits at the front of c->in for the rest */
+static void test_ws_input(void)
+{
+	struct conn *c = new_conn(C_WS, 0, ""), *t = new_conn(C_WS, 0, "");
+	static const uint8_t mask[4] = {1, 2, 3, 4};
+	uint8_t h[WSFRAME_MAX_HEADER];
+
+	fed_bytes = fed_calls = 0;
+	add_frame(c, WS_TEXT, "hi", 2, true);
+	add_frame(c, WS_BINARY, "there", 5, true);
+	add_frame(t, WS_TEXT, "later", 5, true); /* the third frame: all but 3 bytes come */
+	buf_add(&c->in, t->in.p, t->in.len - 3);
+	CHECK(ws_input(&g, c));
+	CHECK_EQ(fed_calls, 2);
+	CHECK_EQ(fed_bytes, 7);
+	CHECK_EQ(c->in.len, t->in.len - 3); /* moved to the front */
+	CHECK_MEM(c->in.p, t->in.p, t->in.len - 3);
+	buf_add(&c->in, t->in.p + t->in.len - 3, 3);
+	CHECK(ws_input(&g, c));
+	CHECK_EQ(fed_calls, 3);
+	CHECK_EQ(fed_bytes, 12);
+	CHECK_EQ(c->in.len, 0);
+	/* RFC 6455 section 5.1: an unmasked client frame ends the connection */
+	add_frame(c, WS_TEXT, "bare", 4, false);
+	CHECK(!ws_input(&g, c));
+	CHECK_EQ(fed_calls, 3);
+	wsframe_message_release(&c->wsm);
+	free_conn(c);
+	free_conn(t);
+	/* a frame that could never fit in IN_MAX is refused at its header */
+	c = new_conn(C_WS, 0, "");
+	buf_add(&c->in, h, wsframe_header(h, WS_BINARY, true, IN_MAX, mask));
+	CHECK(!ws_input(&g, c));
+	free_conn(c);
+}
+
 static void test_feed_names(void)
 {
 	CHECK(host_ingest_feed_name_ok("cam-1.a_b", 9));
@@ -160,6 +212,7 @@ int main(void)
 	RUN(test_chunked_body());
 	RUN(test_until_close());
 	RUN(test_api_body_cap());
+	RUN(test_ws_input());
 	RUN(test_feed_names());
 	return harness_done();
 }
