@@ -17,6 +17,7 @@
 #define LOG_MODULE "file"
 #include "file/client.h"
 #include "file/script.h"
+#include "pkg/buf/buf.h"
 #include "pkg/wsclient/uv.h"
 #include "pkg/clock/clock.h"
 #include "pkg/secret/secret.h"
@@ -41,7 +42,8 @@
 
 #define NEVER INT64_MAX
 /* bytes waiting to go to the relay before a send is refused (the relay is not reading) */
-#define OUT_MAX (16 * 1024 * 1024)
+#define OUT_MAX        (16 * 1024 * 1024)
+#define STDIN_LINE_MAX 65536 /* a longer line is sent in pieces of this size */
 
 /* ---- tokens ---- */
 
@@ -83,8 +85,7 @@ struct client {
 	int64_t backoff_ms, reconnect_ns;
 	bool reported_down;
 	/* stdin */
-	char line[65536];
-	size_t line_len;
+	struct buf line; /* the line being read: STDIN_LINE_MAX, allocated at the start */
 	bool stdin_open;
 	bool loop_ready;
 	bool done;
@@ -457,32 +458,32 @@ static void disconnect(struct client *cl, const char *why)
 
 static void read_stdin(struct client *cl)
 {
-	ssize_t r = read(STDIN_FILENO, cl->line + cl->line_len, sizeof(cl->line) - cl->line_len);
-	char *nl;
+	struct buf *b = &cl->line;
+	ssize_t r = read(STDIN_FILENO, b->p + b->len, buf_room(b));
+	uint8_t *nl;
 
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
 		uv_poll_stop(&cl->in_poll);
 		cl->stdin_open = false;
-		if (cl->line_len) /* a last line without its newline */
-			send_message(cl, cl->line, cl->line_len);
-		cl->line_len = 0;
+		if (b->len) /* a last line without its newline */
+			send_message(cl, (const char *)b->p, b->len);
+		b->len = 0;
 		if (!cl->script)
 			finish(cl, CLIENT_OK); /* end of input ends an interactive session */
 		return;
 	}
-	cl->line_len += (size_t)r;
-	while ((nl = memchr(cl->line, '\n', cl->line_len))) {
-		size_t n = (size_t)(nl - cl->line);
+	b->len += (size_t)r;
+	while ((nl = memchr(b->p, '\n', b->len))) {
+		size_t n = (size_t)(nl - b->p);
 
-		send_message(cl, cl->line, n && cl->line[n - 1] == '\r' ? n - 1 : n);
-		memmove(cl->line, nl + 1, cl->line_len - n - 1);
-		cl->line_len -= n + 1;
+		send_message(cl, (const char *)b->p, n && b->p[n - 1] == '\r' ? n - 1 : n);
+		buf_consume(b, n + 1);
 	}
-	if (cl->line_len == sizeof(cl->line)) {
-		send_message(cl, cl->line, cl->line_len); /* a very long line goes as it is */
-		cl->line_len = 0;
+	if (!buf_left(b)) {
+		send_message(cl, (const char *)b->p, b->len); /* a very long line goes as it is */
+		b->len = 0;
 	}
 }
 
@@ -561,6 +562,9 @@ static int setup(struct client *cl)
 		uv_signal_start(&cl->sig[i], on_signal, signums[i]);
 	}
 	if (cl->o->interactive) {
+		buf_init(&cl->line, STDIN_LINE_MAX);
+		if (buf_reserve(&cl->line, STDIN_LINE_MAX))
+			return -ENOMEM;
 		cl->stdin_open = uv_poll_init(&cl->loop, &cl->in_poll, STDIN_FILENO) == 0;
 		if (!cl->stdin_open) {
 			fprintf(stderr,
@@ -605,6 +609,7 @@ static void teardown(struct client *cl)
 		SSL_CTX_free(cl->tls);
 	file_script_free(cl->script);
 	wsframe_message_release(&cl->msg);
+	buf_release(&cl->line);
 }
 
 static void loop(struct client *cl)

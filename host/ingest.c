@@ -15,10 +15,10 @@
  */
 #define LOG_MODULE "ingest"
 #include "host/ingest.h"
+#include "pkg/buf/buf.h"
 #include "pkg/clock/clock.h"
 #include "pkg/http1/http1.h"
 #include "pkg/log/log.h"
-#include "pkg/wsclient/wsclient.h"
 #include "pkg/wsframe/wsframe.h"
 
 #include <errno.h>
@@ -54,19 +54,17 @@ struct conn {
 	struct host_ingest *g;
 	int fd;
 	enum conn_state state;
-	uint8_t in[IN_MAX];
-	size_t in_len;
-	struct http1_req req; /* views into in[]: valid in C_HEAD only */
+	struct buf in;        /* at most IN_MAX: a request head, body pieces or frames */
+	struct http1_req req; /* views into in: valid in C_HEAD only */
 	char feed[FEED_MAX];
 	char method[8], path[256];
 	int64_t body_left; /* bytes, or -1: chunked, -2: until the peer closes */
 	struct http1_chunked ch;
-	uint8_t *msg; /* the API body */
-	size_t msg_len;
+	struct buf msg;        /* the API body: at most API_BODY_MAX, and its NUL */
 	struct ws_message wsm; /* a local websocket's message being reassembled */
-	uint8_t *out;
-	size_t out_off, out_len, out_cap; /* unsent bytes: out[out_off .. out_len) */
-	bool want_out;                    /* UV_WRITABLE asked for */
+	struct buf out;        /* at most OUT_MAX */
+	size_t out_off;        /* unsent bytes: out.p[out_off .. out.len) */
+	bool want_out;         /* UV_WRITABLE asked for */
 	int64_t since_ms;  /* when it connected: a request head or API body must come within 10 s */
 	const char *allow; /* an Allow header for a 405 */
 	bool unclaimed;    /* told once that nothing forwards this feed */
@@ -117,8 +115,8 @@ static void arm_out(struct conn *c, bool on)
 /* Write what is buffered; false when the connection failed. */
 static bool flush_out(struct conn *c)
 {
-	while (c->out_off < c->out_len) {
-		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+	while (c->out_off < c->out.len) {
+		ssize_t w = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off,
 		                 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -127,43 +125,27 @@ static bool flush_out(struct conn *c)
 			return false;
 		c->out_off += (size_t)w;
 	}
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	arm_out(c, c->out_len > 0);
+	if (c->out_off == c->out.len)
+		c->out_off = c->out.len = 0;
+	arm_out(c, c->out.len > 0);
 	return true;
 }
 
 /* Room for @n more bytes in the output buffer (bounded by OUT_MAX); false when there is none. */
 static bool reserve_out(struct conn *c, size_t n)
 {
-	if (c->out_off && c->out_len + n > c->out_cap) {
+	if (c->out_off && n > buf_room(&c->out)) {
 		/* move the unsent bytes to the front once, rather than after every send */
-		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-		c->out_len -= c->out_off;
+		buf_consume(&c->out, c->out_off);
 		c->out_off = 0;
 	}
-	if (c->out_len + n > OUT_MAX)
-		return false;
-	if (c->out_len + n > c->out_cap) {
-		size_t cap = (c->out_len + n) * 2 < OUT_MAX ? (c->out_len + n) * 2 : OUT_MAX;
-		uint8_t *q = realloc(c->out, cap);
-
-		if (!q)
-			return false;
-		c->out = q;
-		c->out_cap = cap;
-	}
-	return true;
+	return buf_reserve(&c->out, n) == 0;
 }
 
 /* Append to the output buffer, whole or not at all. */
 static bool put_out(struct conn *c, const void *p, size_t n)
 {
-	if (!reserve_out(c, n))
-		return false;
-	memcpy(c->out + c->out_len, p, n);
-	c->out_len += n;
-	return true;
+	return reserve_out(c, n) && buf_add(&c->out, p, n) == 0;
 }
 
 /* An unmasked frame (server to client), queued whole or not at all. */
@@ -273,25 +255,24 @@ static bool ws_input(struct host_ingest *g, struct conn *c)
 {
 	size_t off = 0;
 	struct ws_frame f;
-	int h;
+	const uint8_t *payload;
+	int r, h;
 
-	while ((h = wsframe_parse(c->in + off, c->in_len - off, &f)) > 0 &&
-	       c->in_len - off - (size_t)h >= f.payload_len) {
-		uint8_t *p = c->in + off + h;
+	while ((r = wsframe_next(c->in.p, c->in.len, &off, &f, &payload)) > 0) {
+		uint8_t *p = c->in.p + (payload - c->in.p); /* the payload, writable */
 
 		if (!f.masked)
 			return false; /* RFC 6455 section 5.1: clients mask every frame */
 		wsframe_mask(p, (size_t)f.payload_len, f.mask, 0);
 		if (!ws_frame(g, c, &f, p) || c->state != C_WS)
 			return false;
-		off += (size_t)h + (size_t)f.payload_len;
 	}
-	if (h < 0)
+	if (r < 0)
 		return false;
+	h = wsframe_parse(c->in.p + off, c->in.len - off, &f);
 	if (h > 0 && (size_t)h + f.payload_len > IN_MAX)
 		return false; /* a frame larger than the buffer: use fragments */
-	memmove(c->in, c->in + off, c->in_len - off);
-	c->in_len -= off;
+	buf_consume(&c->in, off);
 	return true;
 }
 
@@ -350,7 +331,7 @@ static bool ws_key_ok(struct http1_view k)
 
 static void start_ws(struct conn *c, size_t head_len)
 {
-	char accept[WSC_ACCEPT_LEN], head[256];
+	char accept[WSFRAME_ACCEPT_LEN], head[256];
 	int n;
 
 	if (!ws_key_ok(c->req.ws_key) || !http1_view_is(c->req.ws_version, "13")) {
@@ -358,14 +339,13 @@ static void start_ws(struct conn *c, size_t head_len)
 		             "a websocket upgrade needs a key and version 13");
 		return;
 	}
-	wsc_accept_key(c->req.ws_key.p, c->req.ws_key.len, accept);
+	wsframe_accept_key(c->req.ws_key.p, c->req.ws_key.len, accept);
 	n = snprintf(head, sizeof(head),
 	             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 	             "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
 	             accept);
 	put_out(c, head, (size_t)n);
-	memmove(c->in, c->in + head_len, c->in_len - head_len);
-	c->in_len -= head_len;
+	buf_consume(&c->in, head_len);
 	c->state = C_WS;
 	log_notice("local websocket on feed '%s'", c->feed);
 }
@@ -377,12 +357,12 @@ static void start_ws(struct conn *c, size_t head_len)
  * API_BODY_MAX (or no memory is left for it). */
 static int take_body(struct host_ingest *g, struct conn *c)
 {
-	size_t n = c->in_len, used = n;
+	size_t n = c->in.len, used = n;
 	bool done = false;
 	ssize_t data;
 
 	if (c->body_left == -1) {
-		data = http1_dechunk(&c->ch, c->in, n, &used, &done);
+		data = http1_dechunk(&c->ch, c->in.p, n, &used, &done);
 		if (data < 0)
 			return -1;
 	} else if (c->body_left >= 0) {
@@ -394,20 +374,14 @@ static int take_body(struct host_ingest *g, struct conn *c)
 		data = (ssize_t)n; /* until the peer closes */
 	}
 	if (data > 0 && c->state == C_BODY) {
-		to_feed(g, c, WS_BINARY, c->in, (size_t)data);
+		to_feed(g, c, WS_BINARY, c->in.p, (size_t)data);
 	} else if (data > 0) {
-		if (c->msg_len + (size_t)data > API_BODY_MAX)
+		/* msg's max leaves a byte for call_api()'s NUL */
+		if ((size_t)data > API_BODY_MAX - c->msg.len ||
+		    buf_add(&c->msg, c->in.p, (size_t)data))
 			return -2;
-		uint8_t *q = realloc(c->msg, c->msg_len + (size_t)data + 1);
-
-		if (!q)
-			return -2;
-		c->msg = q;
-		memcpy(c->msg + c->msg_len, c->in, (size_t)data);
-		c->msg_len += (size_t)data;
 	}
-	memmove(c->in, c->in + used, n - used);
-	c->in_len = n - used;
+	buf_consume(&c->in, used);
 	return done;
 }
 
@@ -417,15 +391,12 @@ static void call_api(struct host_ingest *g, struct conn *c)
 	char *body = NULL;
 	int status;
 
-	if (!c->msg)
-		c->msg = malloc(1);
-	if (!c->msg) {
+	if (buf_add(&c->msg, "", 1)) {
 		answer_error(c, 503, "no-memory", "out of memory");
 		return;
 	}
-	c->msg[c->msg_len] = '\0';
-	status = g->hooks.api(g->hooks.arg, c->method, c->path, (const char *)c->msg, &out);
-	OPENSSL_cleanse(c->msg, c->msg_len); /* a rule's body holds its token */
+	status = g->hooks.api(g->hooks.arg, c->method, c->path, (const char *)c->msg.p, &out);
+	OPENSSL_cleanse(c->msg.p, c->msg.len); /* a rule's body holds its token */
 	if (out)
 		body = json_dumps(out, JSON_COMPACT);
 	answer(c, status, body);
@@ -476,13 +447,12 @@ static void route(struct host_ingest *g, struct conn *c, size_t head_len)
 			answer_error(c, 400, "bad-request", "/ws/NAME takes a websocket upgrade");
 		else
 			start_ws(c, head_len);
-		if (c->state == C_WS && c->in_len && !ws_input(g, c))
+		if (c->state == C_WS && c->in.len && !ws_input(g, c))
 			c->state = C_DONE; /* frames that came right behind the upgrade */
 		return;
 	}
 	/* the views in c->req point into c->in: done with them from here */
-	memmove(c->in, c->in + head_len, c->in_len - head_len);
-	c->in_len -= head_len;
+	buf_consume(&c->in, head_len);
 	if (ts) {
 		if (!post && !put) {
 			c->allow = "POST, PUT";
@@ -508,9 +478,9 @@ static void route(struct host_ingest *g, struct conn *c, size_t head_len)
 
 static void head_input(struct host_ingest *g, struct conn *c)
 {
-	int r = http1_parse_request(c->in, c->in_len, &c->req);
+	int r = http1_parse_request(c->in.p, c->in.len, &c->req);
 
-	if ((r == 0 && c->in_len >= HEAD_MAX) || r > HEAD_MAX)
+	if ((r == 0 && c->in.len >= HEAD_MAX) || r > HEAD_MAX)
 		answer_error(c, 431, "too-large", "request head over 16 KiB");
 	else if (r == -ENOTSUP)
 		answer_error(c, 501, "not-implemented",
@@ -527,9 +497,10 @@ static void on_conn_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 
-	free(c->msg);
+	buf_release(&c->in);
+	buf_release(&c->msg);
 	wsframe_message_release(&c->wsm);
-	free(c->out);
+	buf_release(&c->out);
 	free(c);
 }
 
@@ -559,8 +530,15 @@ static void conn_close(struct host_ingest *g, struct conn *c)
 
 static void conn_input(struct host_ingest *g, struct conn *c)
 {
-	ssize_t n = recv(c->fd, c->in + c->in_len, IN_MAX - c->in_len, MSG_DONTWAIT);
+	ssize_t n;
 
+	/* all of IN_MAX at the first read, as the former array: a POST body's reads, and so its
+	 * pieces fed to the streams, stay as large as they were */
+	if (buf_reserve(&c->in, buf_left(&c->in))) {
+		conn_close(g, c); /* out of memory */
+		return;
+	}
+	n = recv(c->fd, c->in.p + c->in.len, buf_room(&c->in), MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n <= 0) {
@@ -569,7 +547,7 @@ static void conn_input(struct host_ingest *g, struct conn *c)
 		conn_close(g, c);
 		return;
 	}
-	c->in_len += (size_t)n;
+	c->in.len += (size_t)n;
 	if (c->state == C_HEAD)
 		head_input(g, c);
 	else if (c->state == C_BODY || c->state == C_API_BODY)
@@ -577,8 +555,8 @@ static void conn_input(struct host_ingest *g, struct conn *c)
 	else if (c->state == C_WS && !ws_input(g, c))
 		c->state = C_DONE;
 	else if (c->state == C_DONE)
-		c->in_len = 0; /* C_DONE: ignore the rest */
-	if (!flush_out(c) || (c->state == C_DONE && !c->out_len))
+		c->in.len = 0; /* C_DONE: ignore the rest */
+	if (!flush_out(c) || (c->state == C_DONE && !c->out.len))
 		conn_close(g, c);
 }
 
@@ -591,7 +569,7 @@ static void on_conn_io(uv_poll_t *h, int status, int events)
 	if (status < 0)
 		events = UV_READABLE; /* libuv stopped the handle: the read reports the error */
 	if (events & UV_WRITABLE) {
-		if (!flush_out(c) || (c->state == C_DONE && !c->out_len)) {
+		if (!flush_out(c) || (c->state == C_DONE && !c->out.len)) {
 			conn_close(g, c);
 			return;
 		}
@@ -621,6 +599,9 @@ static void accept_conns(struct host_ingest *g)
 		}
 		c->fd = fd;
 		c->g = g;
+		buf_init(&c->in, IN_MAX);
+		buf_init(&c->msg, API_BODY_MAX + 1);
+		buf_init(&c->out, OUT_MAX);
 		c->since_ms = clock_mono_ns() / NS_PER_MS;
 		if (uv_poll_init(g->listener.loop, &c->poll, fd)) {
 			close(fd);
@@ -727,7 +708,7 @@ static void on_tick(uv_timer_t *h)
 		    now - c->since_ms > REQUEST_MS) {
 			c->allow = NULL;
 			answer_error(c, 408, "timeout", "no complete request within 10 s");
-			if (!flush_out(c) || !c->out_len)
+			if (!flush_out(c) || !c->out.len)
 				conn_close(g, c);
 		} else if (c->state == C_DONE && now - c->since_ms > ANSWER_MS) {
 			conn_close(g, c); /* an answer nobody reads */

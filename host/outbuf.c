@@ -13,31 +13,19 @@
 /* Room for @n more bytes: 0, -ENOBUFS past the bound, -ENOMEM. */
 static int reserve(struct host_outbuf *b, size_t n)
 {
-	if (host_outbuf_pending(b) + n > b->max)
-		return -ENOBUFS;
-	if (b->off && b->len + n > b->cap) {
+	if (b->off && n > buf_room(&b->buf)) {
 		/* move the unsent bytes to the front once, rather than after every write */
-		memmove(b->p, b->p + b->off, b->len - b->off);
-		b->len -= b->off;
+		buf_consume(&b->buf, b->off);
 		b->off = 0;
 	}
-	if (b->len + n > b->cap) {
-		size_t cap = (b->len + n) * 2 < b->max ? (b->len + n) * 2 : b->max;
-		uint8_t *q = realloc(b->p, cap);
-
-		if (!q)
-			return -ENOMEM;
-		b->p = q;
-		b->cap = cap;
-	}
-	return 0;
+	return buf_reserve(&b->buf, n);
 }
 
 static void queued(struct host_outbuf *b, size_t n, int64_t now_ns)
 {
 	if (host_outbuf_pending(b) == 0)
 		b->progress_ns = now_ns; /* a stall is counted from the first byte waiting */
-	b->len += n;
+	b->buf.len += n;
 }
 
 int host_outbuf_put(struct host_outbuf *b, const void *p, size_t n, int64_t now_ns)
@@ -47,7 +35,7 @@ int host_outbuf_put(struct host_outbuf *b, const void *p, size_t n, int64_t now_
 	if (ret)
 		return ret;
 	if (n)
-		memcpy(b->p + b->len, p, n);
+		memcpy(b->buf.p + b->buf.len, p, n);
 	queued(b, n, now_ns);
 	return 0;
 }
@@ -62,7 +50,7 @@ int host_outbuf_put_frame(struct host_outbuf *b, uint8_t opcode, const void *p, 
 	if (ret)
 		return ret;
 	RAND_bytes(mask, sizeof(mask));
-	at = b->p + b->len;
+	at = b->buf.p + b->buf.len;
 	h = wsframe_header(at, opcode, true, n, mask);
 	if (n)
 		memcpy(at + h, p, n);
@@ -73,13 +61,13 @@ int host_outbuf_put_frame(struct host_outbuf *b, uint8_t opcode, const void *p, 
 
 int host_outbuf_flush(struct host_outbuf *b, struct wsc *c, int fd, int64_t now_ns)
 {
-	while (b->off < b->len) {
+	while (b->off < b->buf.len) {
 		ssize_t w;
 
 		if (c) {
-			w = wsc_send(c, b->p + b->off, b->len - b->off);
+			w = wsc_send(c, b->buf.p + b->off, b->buf.len - b->off);
 		} else {
-			w = write(fd, b->p + b->off, b->len - b->off);
+			w = write(fd, b->buf.p + b->off, b->buf.len - b->off);
 			w = w < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : w;
 		}
 		if (w == -EAGAIN)
@@ -89,18 +77,17 @@ int host_outbuf_flush(struct host_outbuf *b, struct wsc *c, int fd, int64_t now_
 		b->off += (size_t)w;
 		b->progress_ns = now_ns;
 	}
-	b->off = b->len = 0;
+	b->off = b->buf.len = 0;
 	return 0;
 }
 
 void host_outbuf_clear(struct host_outbuf *b)
 {
-	b->off = b->len = 0;
+	b->off = b->buf.len = 0;
 }
 
 void host_outbuf_release(struct host_outbuf *b)
 {
-	free(b->p);
-	b->p = NULL;
-	b->off = b->len = b->cap = 0;
+	buf_release(&b->buf);
+	b->off = 0;
 }

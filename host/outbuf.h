@@ -7,6 +7,7 @@
 #ifndef RELAY_HOST_OUTBUF_H
 #define RELAY_HOST_OUTBUF_H
 
+#include "pkg/buf/buf.h"
 #include "pkg/wsclient/wsclient.h"
 
 #include <stdbool.h>
@@ -14,16 +15,16 @@
 #include <stdint.h>
 
 struct host_outbuf {
-	uint8_t *p;
-	size_t off, len, cap; /* unsent bytes: p[off .. len) */
-	size_t max;           /* the bound: what does not fit is refused, never grown past */
-	int64_t progress_ns;  /* when bytes last left (or the first were queued): stalls */
+	struct buf buf; /* unsent bytes: buf.p[off .. buf.len); buf.max is the bound: what
+	                      * does not fit is refused, never grown past */
+	size_t off;
+	int64_t progress_ns; /* when bytes last left (or the first were queued): stalls */
 };
 
 /* Unsent bytes. */
 static inline size_t host_outbuf_pending(const struct host_outbuf *b)
 {
-	return b->len - b->off;
+	return b->buf.len - b->off;
 }
 
 /* Append @n bytes; -ENOBUFS when they do not fit under b->max (nothing appended), -ENOMEM. */
@@ -41,7 +42,7 @@ int host_outbuf_flush(struct host_outbuf *b, struct wsc *c, int fd, int64_t now_
 /* Forget what is queued (the connection is gone); keeps the bound. */
 void host_outbuf_clear(struct host_outbuf *b);
 
-/* Free the memory. */
+/* Free the memory; keeps the bound. */
 void host_outbuf_release(struct host_outbuf *b);
 
 #endif

@@ -371,7 +371,7 @@ static void init(struct host_stream *s)
 	s->device_state = "none";
 	s->video_state = "none";
 	s->renew_ns = NEVER;
-	s->dev_out.max = DEVICE_OUT_MAX;
+	buf_init(&s->dev_out.buf, DEVICE_OUT_MAX);
 }
 
 /* A new stream with its own copy of @o, checked; NULL with *@ret and @why set otherwise (a

@@ -8,11 +8,13 @@
  */
 #define LOG_MODULE "video"
 #include "host/video.h"
+#include "pkg/buf/buf.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,11 +39,10 @@ struct host_video_enc {
 	AVPacket *pkt;
 	uint8_t *io_buf;
 	enum video_fmt fmt;
-	int64_t pts;  /* frames sent to the encoder */
-	uint8_t *out; /* the chunk being written by the muxer */
-	size_t out_len, out_cap;
-	bool out_full; /* OUT_MAX reached: the chunk is dropped */
-	uint8_t *init; /* fmp4: ftyp+moov, put before every keyframe's fragment */
+	int64_t pts;    /* frames sent to the encoder */
+	struct buf out; /* the chunk being written by the muxer: at most OUT_MAX */
+	bool out_full;  /* OUT_MAX reached: the chunk is dropped */
+	uint8_t *init;  /* fmp4: ftyp+moov, put before every keyframe's fragment */
 	size_t init_len;
 	host_video_emit_fn emit;
 	void *arg;
@@ -105,19 +106,10 @@ void host_video_read_stamp(const uint8_t *y, int stride, uint32_t *n, uint64_t *
 
 static int append(struct host_video_enc *e, const uint8_t *p, size_t n)
 {
-	if (e->out_len + n > e->out_cap) {
-		size_t cap = (e->out_len + n) * 2 > OUT_MAX ? OUT_MAX : (e->out_len + n) * 2;
-		uint8_t *q;
-
-		if (e->out_len + n > cap || !(q = av_realloc(e->out, cap))) {
-			e->out_full = true;
-			return -ENOMEM;
-		}
-		e->out = q;
-		e->out_cap = cap;
+	if (buf_add(&e->out, p, n)) {
+		e->out_full = true;
+		return -ENOMEM;
 	}
-	memcpy(e->out + e->out_len, p, n);
-	e->out_len += n;
 	return 0;
 }
 
@@ -252,10 +244,9 @@ static int open_muxer(struct host_video_enc *e, char why[160])
 	avio_flush(e->oc->pb);
 	if (e->fmt == FMT_FMP4) {
 		/* ftyp+moov: kept for the key chunks, not emitted by itself */
-		e->init = e->out;
-		e->init_len = e->out_len;
-		e->out = NULL;
-		e->out_len = e->out_cap = 0;
+		e->init = e->out.p; /* taken over: freed with free() */
+		e->init_len = e->out.len;
+		buf_init(&e->out, OUT_MAX);
 	}
 	/* TS: whatever the header wrote stays in @out and goes out with the first frame */
 	return 0;
@@ -274,6 +265,7 @@ int host_video_enc_new(const struct host_video_opts *o, host_video_emit_fn emit,
 		return -ENOMEM;
 	e->emit = emit;
 	e->arg = arg;
+	buf_init(&e->out, OUT_MAX);
 	if (o->width % 2 || o->height % 2 || o->width < VIDEO_TIME_BITS * VIDEO_BLOCK ||
 	    o->height < 64 || o->fps < 1 || o->fps > 60) {
 		snprintf(why, 160, "video size must be even and at least %dx64, fps 1 to 60",
@@ -320,9 +312,9 @@ static int mux(struct host_video_enc *e, bool key)
 	if (ret >= 0 && e->fmt == FMT_FMP4)
 		ret = av_write_frame(e->oc, NULL); /* frag_custom: close the fragment now */
 	avio_flush(e->oc->pb);
-	if (ret >= 0 && !e->out_full && e->out_len)
-		e->emit(e->arg, e->out, e->out_len, key);
-	e->out_len = 0;
+	if (ret >= 0 && !e->out_full && e->out.len)
+		e->emit(e->arg, e->out.p, e->out.len, key);
+	e->out.len = 0;
 	e->out_full = false;
 	return ret < 0 ? -EIO : 0;
 }
@@ -382,8 +374,8 @@ void host_video_enc_free(struct host_video_enc *e)
 		avformat_free_context(e->oc);
 	}
 	av_free(e->io_buf);
-	av_free(e->out);
-	av_free(e->init);
+	buf_release(&e->out);
+	free(e->init);
 	avcodec_free_context(&e->cc);
 	av_frame_free(&e->frame);
 	av_packet_free(&e->pkt);

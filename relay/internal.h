@@ -8,6 +8,7 @@
 #define RELAY_INTERNAL_H
 
 #include "relay/relay.h"
+#include "pkg/buf/buf.h"
 #include "pkg/codes/codes.h"
 #include "pkg/hub/hub.h"
 #include "pkg/jwt/jwt.h"
@@ -70,8 +71,7 @@ struct conn {
 	char remote[64];
 	char user_agent[128];
 	int64_t connected_at; /* seconds since the epoch */
-	uint8_t *rx;          /* message being reassembled */
-	size_t rx_len, rx_cap;
+	struct buf rx;        /* message being reassembled: at most max_message */
 	bool rx_binary, rx_dropping;
 	int64_t rx_started_ms; /* monotonic: first fragment of a message being reassembled; 0: none */
 	bool closing;
@@ -118,7 +118,7 @@ struct server {
 	size_t nconns;
 	/* Memory a peer can make us hold (--max-memory): see "the memory budget" in ws.c. */
 	size_t mem_budget; /* bytes */
-	size_t rx_held;    /* reassembly buffers (rx_cap) of every connection, exact */
+	size_t rx_held;    /* reassembly buffers (rx.cap) of every connection, exact */
 	size_t queue_held; /* queued for readers, per hub_held_bytes() at its last call */
 	uint64_t next_id;
 	struct handoff handoff;

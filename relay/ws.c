@@ -19,6 +19,7 @@
 
 #define CLOSE_GRACE_MS 2000
 #define RX_KEEP        (64 * 1024) /* reassembly buffer kept between messages */
+#define RX_FIRST       4096        /* a reassembly buffer's first size */
 
 /* Milliseconds on the monotonic clock: pings, pongs and close deadlines are intervals, which a
  * step of the wall clock (NTP) must not stretch or cut. */
@@ -205,16 +206,13 @@ void relay_ws_init(void)
 static size_t holding(const struct conn *c, size_t *queued)
 {
 	*queued = c->member ? hub_queued_bytes(c->member) : 0;
-	return c->rx_cap + *queued;
+	return c->rx.cap + *queued;
 }
 
 static void rx_release(struct conn *c)
 {
-	relay_srv.rx_held -= c->rx_cap;
-	free(c->rx);
-	c->rx = NULL;
-	c->rx_cap = 0;
-	c->rx_len = 0;
+	relay_srv.rx_held -= c->rx.cap;
+	buf_release(&c->rx);
 	c->rx_started_ms = 0;
 }
 
@@ -222,7 +220,7 @@ static void rx_release(struct conn *c)
 static void shed(struct conn *c, size_t held, size_t queued)
 {
 	struct server *s = &relay_srv;
-	bool receiving = c->rx_cap >= queued;
+	bool receiving = c->rx.cap >= queued;
 
 	logt_warn(c->tag, "memory budget of %zu bytes reached: closing, holding %zu bytes %s",
 	          s->mem_budget, held, receiving ? "of a message being received" : "queued");
@@ -294,7 +292,7 @@ void relay_close_expired(int64_t now_ms)
 			relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
 		} else if (message_overdue(c, mono)) {
 			logt_info(c->tag, "message incomplete after %lld ms (%zu bytes): closing",
-			          (long long)s->o->message_timeout, c->rx_len);
+			          (long long)s->o->message_timeout, c->rx.len);
 			relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 			                 "message not completed in time");
 			rx_release(c);
@@ -361,6 +359,7 @@ static int on_established(struct lws *wsi, struct conn *c)
 	c->id = ++s->next_id;
 	snprintf(c->tag, sizeof(c->tag), "c%llu", (unsigned long long)c->id);
 	c->connected_at = relay_now_ms() / 1000;
+	buf_init(&c->rx, (size_t)s->o->max_message);
 	c->last_rx_ms = mono_ms();
 	describe_peer(wsi, c);
 	/* Listed from the start, refused or not: relay_close_expired() enforces every close
@@ -394,33 +393,28 @@ static int on_established(struct lws *wsi, struct conn *c)
 /* ---- receiving ---- */
 
 /*
- * Room for @need bytes of the message being reassembled; false when there is none (then @c may
- * already be closing: it held the most under the memory budget). Doubling, but never past
- * max_message: a message of max_message bytes must not take twice that.
+ * Room for @n more bytes of the message being reassembled; false when there is none (then @c
+ * may already be closing: it held the most under the memory budget). RX_FIRST bytes at first,
+ * then doubling, but never past max_message (the buffer's max): a message of max_message bytes
+ * must not take twice that. The growth is counted in rx_held before it is taken.
  */
-static bool rx_grow(struct conn *c, size_t need)
+static bool rx_grow(struct conn *c, size_t n)
 {
 	struct server *s = &relay_srv;
-	size_t max = (size_t)s->o->max_message;
-	size_t cap = c->rx_cap ? c->rx_cap : 4096;
-	uint8_t *p;
+	size_t left = buf_left(&c->rx), grow;
 
-	while (cap < need && cap < max)
-		cap *= 2;
-	if (cap > max)
-		cap = max;
-	if (cap <= c->rx_cap)
+	if (n > left)
+		return false; /* too_large() refused it already */
+	if (!c->rx.cap && n < RX_FIRST)
+		n = RX_FIRST < left ? RX_FIRST : left;
+	grow = buf_reserved_cap(&c->rx, n) - c->rx.cap;
+	if (!grow)
 		return true;
-	if (s->rx_held + s->queue_held + (cap - c->rx_cap) > s->mem_budget)
-		fit_budget(c, cap - c->rx_cap);
-	if (c->closing)
+	if (s->rx_held + s->queue_held + grow > s->mem_budget)
+		fit_budget(c, grow);
+	if (c->closing || buf_reserve(&c->rx, n))
 		return false;
-	p = realloc(c->rx, cap);
-	if (!p)
-		return false;
-	s->rx_held += cap - c->rx_cap;
-	c->rx = p;
-	c->rx_cap = cap;
+	s->rx_held += grow;
 	return true;
 }
 
@@ -459,7 +453,7 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 	if (c->closing || !c->member)
 		return;
 	if (first) {
-		c->rx_len = 0;
+		c->rx.len = 0;
 		c->rx_binary = lws_frame_is_binary(wsi);
 		c->rx_dropping = !c->grant.can_write;
 	}
@@ -468,7 +462,7 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 			hub_note_refused(c->member);
 		return;
 	}
-	if (too_large(wsi, first ? 0 : c->rx_len, len, max)) {
+	if (too_large(wsi, first ? 0 : c->rx.len, len, max)) {
 		logt_info(c->tag, "message over %zu bytes: closing", max);
 		relay_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
 		return;
@@ -479,18 +473,15 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 	}
 	if (first)
 		c->rx_started_ms = mono_ms(); /* --message-timeout runs from here */
-	if (!rx_grow(c, c->rx_len + len)) {
+	if (!rx_grow(c, len) || buf_add(&c->rx, in, len)) {
 		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
-	if (len)
-		memcpy(c->rx + c->rx_len, in, len);
-	c->rx_len += len;
 	if (!final)
 		return;
 	c->rx_started_ms = 0;
-	publish(c, c->rx, c->rx_len, c->rx_binary);
-	if (c->rx_cap > RX_KEEP) /* one large message must not pin its buffer for good */
+	publish(c, c->rx.p, c->rx.len, c->rx_binary);
+	if (c->rx.cap > RX_KEEP) /* one large message must not pin its buffer for good */
 		rx_release(c);
 }
 

@@ -21,6 +21,20 @@ void buf_release(struct buf *b)
 	buf_init(b, b->max);
 }
 
+size_t buf_reserved_cap(const struct buf *b, size_t n)
+{
+	size_t cap;
+
+	if (n <= b->cap - b->len)
+		return b->cap;
+	cap = b->cap ? b->cap : BUF_MIN;
+	while (cap < b->len + n && cap <= b->max / 2)
+		cap *= 2;
+	if (cap < b->len + n || cap > b->max)
+		cap = b->max; /* doubling would pass max, and len + n <= max */
+	return cap;
+}
+
 int buf_reserve(struct buf *b, size_t n)
 {
 	size_t cap;
@@ -30,11 +44,7 @@ int buf_reserve(struct buf *b, size_t n)
 		return -ENOBUFS; /* also when a caller lowered max below what is held */
 	if (n <= b->cap - b->len)
 		return 0;
-	cap = b->cap ? b->cap : BUF_MIN;
-	while (cap < b->len + n && cap <= b->max / 2)
-		cap *= 2;
-	if (cap < b->len + n || cap > b->max)
-		cap = b->max; /* doubling would pass max, and len + n <= max */
+	cap = buf_reserved_cap(b, n);
 	p = realloc(b->p, cap ? cap : 1);
 	if (!p)
 		return -ENOMEM;

@@ -26,6 +26,13 @@ void buf_release(struct buf *b);
  */
 int buf_reserve(struct buf *b, size_t n);
 
+/*
+ * The capacity buf_reserve(@b, @n) would leave, allocating nothing: b->cap when there is room
+ * already. For a caller that accounts for memory before it is taken (relay's memory budget).
+ * Only for len + n <= max.
+ */
+size_t buf_reserved_cap(const struct buf *b, size_t n);
+
 /* Append @n bytes from @p; 0, -ENOBUFS or -ENOMEM as buf_reserve(). */
 int buf_add(struct buf *b, const void *p, size_t n);
 

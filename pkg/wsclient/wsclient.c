@@ -453,16 +453,11 @@ void wsc__ws_key(char key[32])
 	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
 }
 
-void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN])
-{
-	wsframe_accept_key(key, len, out);
-}
-
 bool wsc__accept_matches(const char *key, struct http1_view got)
 {
-	char want[WSC_ACCEPT_LEN];
+	char want[WSFRAME_ACCEPT_LEN];
 
-	wsc_accept_key(key, strlen(key), want);
+	wsframe_accept_key(key, strlen(key), want);
 	return http1_view_is(got, want);
 }
 

@@ -103,10 +103,6 @@ int wsc_read_frames(struct wsc *c, size_t max, wsc_frame_fn fn, void *arg);
  */
 int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, int timeout_ms);
 
-/* wsframe_accept_key() under its former name (relay host's ingest server calls it). */
-#define WSC_ACCEPT_LEN WSFRAME_ACCEPT_LEN
-void wsc_accept_key(const char *key, size_t len, char out[WSC_ACCEPT_LEN]);
-
 /* url_topic_of() (pkg/url) under the name relay host calls. */
 int wsc_topic_of(const char *access_url, char *out, size_t len);
 

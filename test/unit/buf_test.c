@@ -2,6 +2,7 @@
  * buf_test: pkg/buf. Growth up to the cap and not past it (-ENOBUFS leaves the buffer as it
  * was), appends keep their bytes across reallocations, consume moves the rest to the front,
  * a zero cap refuses everything, a cap lowered below the held bytes refuses more, and release returns to empty with the same cap.
+ * buf_reserved_cap() foretells the capacity buf_reserve() leaves.
  */
 #include "pkg/buf/buf.h"
 #include "test/harness.h"
@@ -33,6 +34,27 @@ static void test_grow_to_max(void)
 	CHECK(b.p == NULL);
 	CHECK_EQ(b.len, 0);
 	CHECK_EQ(b.max, 1000);
+}
+
+/* buf_reserved_cap() names the capacity buf_reserve() then leaves, at every step to max */
+static void test_reserved_cap(void)
+{
+	struct buf b;
+	size_t steps[] = {0, 1, 255, 1, 300, 5000, 1, 40000, 50000, 4442};
+
+	buf_init(&b, 100000);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		size_t want = buf_reserved_cap(&b, steps[i]);
+
+		CHECK(want <= b.max);
+		CHECK_EQ(buf_reserve(&b, steps[i]), 0);
+		CHECK_EQ(b.cap, want);
+		b.len += steps[i];
+	}
+	CHECK_EQ(b.len, 100000);
+	CHECK_EQ(b.cap, 100000);
+	CHECK_EQ(buf_reserved_cap(&b, 0), 100000);
+	buf_release(&b);
 }
 
 static void test_reserve_refuses_past_max(void)
@@ -99,6 +121,7 @@ static void test_zero_max(void)
 int main(void)
 {
 	RUN(test_grow_to_max());
+	RUN(test_reserved_cap());
 	RUN(test_reserve_refuses_past_max());
 	RUN(test_consume());
 	RUN(test_max_lowered());

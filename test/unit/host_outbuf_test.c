@@ -16,18 +16,18 @@
 
 static void test_frame_round_trip(void)
 {
-	struct host_outbuf b = {.max = 1024};
+	struct host_outbuf b = {.buf = {.max = 1024}};
 	struct ws_frame f;
 	uint8_t payload[200];
 	int h;
 
 	CHECK_EQ(host_outbuf_put_frame(&b, WS_TEXT, "hello", 5, 1), 0);
-	h = wsframe_parse(b.p, host_outbuf_pending(&b), &f);
+	h = wsframe_parse(b.buf.p, host_outbuf_pending(&b), &f);
 	CHECK(h > 0);
 	CHECK(f.masked);
 	CHECK_EQ(f.opcode, WS_TEXT);
 	CHECK_EQ(f.payload_len, 5);
-	memcpy(payload, b.p + h, 5);
+	memcpy(payload, b.buf.p + h, 5);
 	wsframe_mask(payload, 5, f.mask, 0);
 	CHECK_MEM(payload, "hello", 5);
 	CHECK_EQ(b.progress_ns, 1);
@@ -36,7 +36,7 @@ static void test_frame_round_trip(void)
 
 static void test_bound(void)
 {
-	struct host_outbuf b = {.max = 100};
+	struct host_outbuf b = {.buf = {.max = 100}};
 	uint8_t big[100] = {0};
 
 	CHECK_EQ(host_outbuf_put(&b, big, 60, 0), 0);
@@ -55,7 +55,7 @@ static void test_bound(void)
 
 static void test_flush_partial_then_rest(void)
 {
-	struct host_outbuf b = {.max = 8 << 20};
+	struct host_outbuf b = {.buf = {.max = 8 << 20}};
 	static uint8_t data[4 << 20], got[4 << 20];
 	size_t have = 0;
 	int sv[2];

@@ -24,14 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void test_accept_key(void)
-{
-	char out[WSC_ACCEPT_LEN];
-
-	wsc_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, out);
-	CHECK_STR(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-}
-
 static void test_token_control_characters(void)
 {
 	char body[64], why[WSC_WHY] = "";
@@ -602,7 +594,6 @@ int main(void)
 	RUN(test_read_cut_frames());
 	RUN(test_read_stop());
 	RUN(test_read_errors());
-	RUN(test_accept_key());
 	RUN(test_token_control_characters());
 	return harness_done();
 }
