@@ -134,8 +134,14 @@ static int split_header(struct http1_view l, struct http1_view *name, struct htt
 	return 0;
 }
 
-static int parse_header(struct http1_view l, struct http1_req *r, bool *upgrade, bool *keep_alive,
-                        bool *has_te)
+/* The header fields relay reads, of a request or a response. */
+struct fields {
+	int64_t content_length; /* -1 when absent */
+	bool chunked, close, keep_alive, upgrade, websocket;
+	struct http1_view ws_key, ws_version, ws_accept, content_type;
+};
+
+static int parse_field(struct http1_view l, struct fields *f)
 {
 	struct http1_view name, v;
 	int ret = split_header(l, &name, &v);
@@ -143,32 +149,62 @@ static int parse_header(struct http1_view l, struct http1_req *r, bool *upgrade,
 	if (ret)
 		return ret;
 	if (view_is_nocase(name, "content-length"))
-		return parse_length(v, &r->content_length);
+		return parse_length(v, &f->content_length);
 	if (view_is_nocase(name, "transfer-encoding")) {
 		if (!view_is_nocase(v, "chunked"))
 			return -ENOTSUP;
-		r->chunked = *has_te = true;
+		f->chunked = true;
 	} else if (view_is_nocase(name, "connection")) {
-		r->close |= list_has(v, "close");
-		*keep_alive |= list_has(v, "keep-alive");
-		*upgrade |= list_has(v, "upgrade");
+		f->close |= list_has(v, "close");
+		f->keep_alive |= list_has(v, "keep-alive");
+		f->upgrade |= list_has(v, "upgrade");
 	} else if (view_is_nocase(name, "upgrade")) {
-		r->websocket = list_has(v, "websocket");
+		f->websocket = list_has(v, "websocket");
 	} else if (view_is_nocase(name, "sec-websocket-key")) {
-		r->ws_key = v;
+		f->ws_key = v;
 	} else if (view_is_nocase(name, "sec-websocket-version")) {
-		r->ws_version = v;
+		f->ws_version = v;
+	} else if (view_is_nocase(name, "sec-websocket-accept")) {
+		f->ws_accept = v;
 	} else if (view_is_nocase(name, "content-type")) {
-		r->content_type = v;
+		f->content_type = v;
 	}
 	return 0;
+}
+
+/*
+ * The header lines after the start line, up to the blank line (@off moves past it): 1 when
+ * complete, 0 when not yet, or -errno. Both Content-Length and Transfer-Encoding is -EINVAL
+ * (RFC 9112 section 6.3); websocket only with Connection: upgrade too.
+ */
+static int parse_fields(const uint8_t *p, size_t n, size_t *off, struct fields *f)
+{
+	struct http1_view line;
+
+	*f = (struct fields){.content_length = -1};
+	for (;;) {
+		int ret;
+
+		if (!next_line(p, n, off, &line))
+			return 0;
+		if (!line.len)
+			break;
+		ret = parse_field(line, f);
+		if (ret)
+			return ret;
+	}
+	if (f->chunked && f->content_length >= 0)
+		return -EINVAL;
+	f->websocket = f->websocket && f->upgrade;
+	return 1;
 }
 
 int http1_parse_request(const uint8_t *p, size_t n, struct http1_req *r)
 {
 	struct http1_view line;
-	bool upgrade = false, keep_alive = false, has_te = false, http10;
+	struct fields f;
 	size_t off = 0;
+	bool http10;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -182,20 +218,16 @@ int http1_parse_request(const uint8_t *p, size_t n, struct http1_req *r)
 	if (ret)
 		return ret;
 	http10 = r->close;
-	for (;;) {
-		if (!next_line(p, n, &off, &line))
-			return 0;
-		if (!line.len)
-			break;
-		ret = parse_header(line, r, &upgrade, &keep_alive, &has_te);
-		if (ret)
-			return ret;
-	}
-	if (has_te && r->content_length >= 0)
-		return -EINVAL;
-	if (http10 && keep_alive)
-		r->close = false;
-	r->websocket = r->websocket && upgrade;
+	ret = parse_fields(p, n, &off, &f);
+	if (ret <= 0)
+		return ret;
+	r->content_length = f.content_length;
+	r->chunked = f.chunked;
+	r->close = (http10 || f.close) && !(http10 && f.keep_alive);
+	r->websocket = f.websocket;
+	r->ws_key = f.ws_key;
+	r->ws_version = f.ws_version;
+	r->content_type = f.content_type;
 	return off > (size_t)INT32_MAX ? -EINVAL : (int)off;
 }
 
@@ -225,37 +257,10 @@ static int parse_status_line(struct http1_view l, struct http1_resp *r)
 	return 0;
 }
 
-static int parse_response_header(struct http1_view l, struct http1_resp *r, bool *upgrade,
-                                 bool *has_te)
-{
-	struct http1_view name, v;
-	int ret = split_header(l, &name, &v);
-
-	if (ret)
-		return ret;
-	if (view_is_nocase(name, "content-length"))
-		return parse_length(v, &r->content_length);
-	if (view_is_nocase(name, "transfer-encoding")) {
-		if (!view_is_nocase(v, "chunked"))
-			return -ENOTSUP;
-		r->chunked = *has_te = true;
-	} else if (view_is_nocase(name, "connection")) {
-		r->close |= list_has(v, "close");
-		*upgrade |= list_has(v, "upgrade");
-	} else if (view_is_nocase(name, "upgrade")) {
-		r->websocket = list_has(v, "websocket");
-	} else if (view_is_nocase(name, "sec-websocket-accept")) {
-		r->ws_accept = v;
-	} else if (view_is_nocase(name, "content-type")) {
-		r->content_type = v;
-	}
-	return 0;
-}
-
 int http1_parse_response(const uint8_t *p, size_t n, struct http1_resp *r)
 {
 	struct http1_view line;
-	bool upgrade = false, has_te = false;
+	struct fields f;
 	size_t off = 0;
 	int ret;
 
@@ -266,18 +271,15 @@ int http1_parse_response(const uint8_t *p, size_t n, struct http1_resp *r)
 	ret = parse_status_line(line, r);
 	if (ret)
 		return ret;
-	for (;;) {
-		if (!next_line(p, n, &off, &line))
-			return 0;
-		if (!line.len)
-			break;
-		ret = parse_response_header(line, r, &upgrade, &has_te);
-		if (ret)
-			return ret;
-	}
-	if (has_te && r->content_length >= 0)
-		return -EINVAL;
-	r->websocket = r->websocket && upgrade;
+	ret = parse_fields(p, n, &off, &f);
+	if (ret <= 0)
+		return ret;
+	r->content_length = f.content_length;
+	r->chunked = f.chunked;
+	r->close |= f.close;
+	r->websocket = f.websocket;
+	r->ws_accept = f.ws_accept;
+	r->content_type = f.content_type;
 	return off > (size_t)INT32_MAX ? -EINVAL : (int)off;
 }
 
