@@ -3,18 +3,19 @@
  * socket, a serial port, a child process's stdin and stdout, or a websocket. What it says goes
  * to the relay, what the relay says goes to it. The stream's thread only.
  *
- * Connecting never waits on the loop: a name is looked up on libuv's thread pool
- * (uv_getaddrinfo), each address is tried with a non-blocking connect() watched for writability,
- * a websocket's handshake runs in pkg/wsclient/uv.h. The connect is watched by a poll handle
- * (host_watch) rather than made with uv_tcp_connect(): the connected fd then goes on as every
- * other device's fd does (read(), host_outbuf_flush(), a poll handle), where a uv_tcp_t would own
- * the fd and want a second read and write path beside the one serial ports and pipes need. For
- * the same reason an open websocket device is handed over (wsc_uv_detach()) to a struct wsc.
+ * Connecting never waits on the loop: a socket is connected by pkg/dial (the name looked up on
+ * libuv's thread pool, each address tried with a non-blocking connect()), a websocket's handshake
+ * runs in pkg/wsclient/uv.h. pkg/dial hands over a plain fd rather than a uv_tcp_t: it then goes
+ * on as every other device's fd does (read(), host_outbuf_flush(), a poll handle), where a
+ * uv_tcp_t would own the fd and want a second read and write path beside the one serial ports
+ * and pipes need. For the same reason an open websocket device is handed over (wsc_uv_detach())
+ * to a struct wsc.
  */
 #define LOG_MODULE "device"
 #include "host/internal.h"
 #include "host/outbuf.h"
 #include "pkg/clock/clock.h"
+#include "pkg/dial/dial.h"
 #include "pkg/log/log.h"
 
 #include <errno.h>
@@ -115,30 +116,11 @@ fail_pipe:
 	return -EIO;
 }
 
-/* A name lookup on libuv's thread pool, on the heap: it may end after the stream gave it up
- * (uv_cancel() cannot stop a lookup already running), and then only frees itself. */
-struct dev_lookup {
-	uv_getaddrinfo_t req;
-	struct host_stream *s; /* NULL once given up */
-};
-
-/* Give up what connecting holds: the lookup, the socket being connected, a websocket's
- * handshake. */
+/* Give up what connecting holds: the socket's dial, a websocket's handshake. */
 static void stop_connecting(struct host_stream *s)
 {
-	if (s->dev_lookup) {
-		s->dev_lookup->s = NULL;
-		uv_cancel((uv_req_t *)&s->dev_lookup->req); /* fails harmlessly once running */
-		s->dev_lookup = NULL;
-	}
-	host__watch_free(s->dev_cwatch);
-	s->dev_cwatch = NULL;
-	if (s->dev_cfd >= 0)
-		close(s->dev_cfd);
-	s->dev_cfd = -1;
-	if (s->dev_ais)
-		uv_freeaddrinfo(s->dev_ais);
-	s->dev_ais = s->dev_ai = NULL;
+	dial_cancel(s->dev_dial);
+	s->dev_dial = NULL;
 	if (s->dev_ws)
 		wsc_uv_close(s->dev_ws);
 	s->dev_ws = NULL;
@@ -154,120 +136,36 @@ static void connect_failed(struct host_stream *s, const char *why)
 	host__link_down(s, &s->device, why);
 }
 
-static void try_address(struct host_stream *s);
-
-/* The socket being connected is writable: connected, or failed (then the next address). */
-static void on_connect_io(struct host_stream *s, struct host_watch *w, int events)
+static void on_dialled(int fd, int err, const char *why, void *arg)
 {
-	socklen_t len = sizeof(int);
-	int err = 0, fd = s->dev_cfd;
+	struct host_stream *s = arg;
+	char msg[WSC_WHY];
 
-	(void)events;
-	if (w != s->dev_cwatch)
-		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
-		err = errno;
-	host__watch_free(w); /* the device's own watch replaces it */
-	s->dev_cwatch = NULL;
-	s->dev_cfd = -1;
-	if (!err) {
-		s->dev_fd = s->dev_wfd = fd;
-		device_opened(s);
+	(void)err;
+	s->dev_dial = NULL; /* freed by pkg/dial once this returns */
+	if (fd < 0) {
+		snprintf(msg, sizeof(msg), "%s", why);
+		connect_failed(s, msg);
 		return;
 	}
-	close(fd);
-	s->dev_cerr = err;
-	s->dev_ai = s->dev_ai->ai_next;
-	try_address(s);
+	s->dev_fd = s->dev_wfd = fd;
+	device_opened(s);
 }
 
-/* Connect to s->dev_ai or, failing that at once, to the next address: a non-blocking connect
- * watched for writability. Every address the name has, in getaddrinfo's order (tcp:localhost:PORT
- * to a device on 127.0.0.1 only, where ::1 sorts first), all within one --timeout. */
-static void try_address(struct host_stream *s)
-{
-	char why[WSC_WHY];
-
-	for (; s->dev_ai; s->dev_ai = s->dev_ai->ai_next) {
-		const struct addrinfo *a = s->dev_ai;
-		int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		                a->ai_protocol);
-
-		if (fd < 0) {
-			s->dev_cerr = errno;
-			continue;
-		}
-		if (!connect(fd, a->ai_addr, a->ai_addrlen)) { /* UDP, or TCP on loopback */
-			s->dev_fd = s->dev_wfd = fd;
-			device_opened(s);
-			return;
-		}
-		if (errno != EINPROGRESS) {
-			s->dev_cerr = errno;
-			close(fd);
-			continue;
-		}
-		s->dev_cwatch = host__watch_new(s, fd, on_connect_io);
-		if (s->dev_cwatch) {
-			s->dev_cfd = fd;
-			host__watch_set(s->dev_cwatch, UV_WRITABLE);
-			return;
-		}
-		s->dev_cerr = ENOMEM;
-		close(fd);
-	}
-	snprintf(why, WSC_WHY, "cannot connect to %.100s: %s", s->o.data,
-	         strerror(s->dev_cerr ? s->dev_cerr : EHOSTUNREACH));
-	connect_failed(s, why);
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-	struct dev_lookup *l = req->data;
-	struct host_stream *s = l->s;
-	char why[WSC_WHY];
-
-	free(l);
-	if (!s) { /* given up: the device closed or the stream ended meanwhile */
-		if (res)
-			uv_freeaddrinfo(res);
-		return;
-	}
-	s->dev_lookup = NULL;
-	if (status < 0) {
-		snprintf(why, WSC_WHY, "cannot resolve '%.100s': %s", s->dev.host,
-		         uv_strerror(status));
-		connect_failed(s, why);
-		return;
-	}
-	s->dev_ais = s->dev_ai = res;
-	s->dev_cerr = 0;
-	try_address(s);
-}
-
-/* tcp: and udp: devices: resolve on the thread pool, then try_address(). */
+/* tcp: and udp: devices: pkg/dial tries every address the name has, in getaddrinfo's order
+ * (tcp:localhost:PORT to a device on 127.0.0.1 only, where ::1 sorts first), within one
+ * --timeout, then on_dialled(). */
 static int connect_socket(struct host_stream *s, char why[WSC_WHY])
 {
-	struct addrinfo hints = {.ai_socktype =
-	                                 s->dev.kind == HOST_DEV_UDP ? SOCK_DGRAM : SOCK_STREAM};
-	struct dev_lookup *l = calloc(1, sizeof(*l));
-	char port[8];
-	int r;
+	int type = s->dev.kind == HOST_DEV_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	char dwhy[DIAL_WHY];
 
-	if (!l) {
-		snprintf(why, WSC_WHY, "out of memory");
-		return -ENOMEM;
-	}
-	l->s = s;
-	l->req.data = l;
-	snprintf(port, sizeof(port), "%d", s->dev.port);
-	r = uv_getaddrinfo(&s->loop, &l->req, on_resolved, s->dev.host, port, &hints);
-	if (r) {
-		free(l);
-		snprintf(why, WSC_WHY, "cannot resolve '%.100s': %s", s->dev.host, uv_strerror(r));
+	s->dev_dial = dial_start(&s->loop, s->dev.host, s->dev.port, type, (int)s->o.timeout,
+	                         on_dialled, s, dwhy);
+	if (!s->dev_dial) {
+		snprintf(why, WSC_WHY, "%s", dwhy);
 		return -EINVAL;
 	}
-	s->dev_lookup = l;
 	return 0;
 }
 

@@ -112,12 +112,9 @@ struct host_stream {
 	struct host_watch *dev_watch, *dev_wwatch; /* dev_fd, and dev_wfd if it differs */
 	bool dev_paused; /* not read while the relay link's buffer is full */
 	/* connecting it (device.c), one step at a time on the loop, all within one deadline */
-	struct dev_lookup *dev_lookup;     /* the name lookup under way, or NULL */
-	struct addrinfo *dev_ais, *dev_ai; /* the addresses, and the one being tried */
-	int dev_cfd, dev_cerr;             /* the socket being connected (-1), the last failure */
-	struct host_watch *dev_cwatch;     /* dev_cfd: writable once connected, or failed */
-	struct wsc_uv *dev_ws;             /* HOST_DEV_WS: its handshake under way, or NULL */
-	int64_t dev_deadline_ns;           /* connecting gives up then; NEVER when not connecting */
+	struct dial *dev_dial;   /* tcp:/udp: its connect under way (pkg/dial), or NULL */
+	struct wsc_uv *dev_ws;   /* HOST_DEV_WS: its handshake under way, or NULL */
+	int64_t dev_deadline_ns; /* connecting gives up then; NEVER when not connecting */
 	struct ws_message from_device;
 	/* video (encoder.c) */
 	pthread_t enc_thread;

@@ -13,7 +13,7 @@
  *   stop_async   uv_async_t   host_stream_request_stop(): close the links, then the rest
  *   timer        uv_timer_t   the nearest deadline: reconnection, renewal, a peer that stopped
  *                             reading, a device's connect; milliseconds are fine for all of them
- *   dev_cwatch   uv_poll_t    a device socket being connected: writable once it is, or failed
+ *   (pkg/dial)   uv_poll_t    a device socket being connected, and a uv_timer_t for its deadline
  *   arm          uv_prepare_t sets the timer before each wait, as the deadlines move
  * The device's watches are poll handles rather than uv_tcp_t because a device may be a serial
  * port, a child's pipes or a websocket whose TLS pkg/wsclient reads and writes on the fd. They
@@ -359,7 +359,7 @@ static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 
 static void init(struct host_stream *s)
 {
-	s->dev_fd = s->dev_wfd = s->dev_cfd = -1;
+	s->dev_fd = s->dev_wfd = -1;
 	s->dev_deadline_ns = NEVER;
 	s->dws.fd = -1;
 	pthread_mutex_init(&s->q.lock, NULL);

@@ -5,6 +5,7 @@
  */
 #include "pkg/wsclient/uv.h"
 #include "pkg/buf/buf.h"
+#include "pkg/dial/dial.h"
 #include "pkg/http1/http1.h"
 #include "pkg/url/url.h"
 #include "pkg/wsclient/internal.h"
@@ -26,12 +27,12 @@
 #define BODY_MAX 4096  /* an access answer's body: {"uri": ...} or an error */
 #define READ_MAX 65536 /* bytes taken from the socket at once */
 
-enum ustate { U_RESOLVE, U_CONNECT, U_TLS, U_HEAD, U_BODY, U_OPEN, U_DONE };
+enum ustate { U_CONNECT, U_TLS, U_HEAD, U_BODY, U_OPEN, U_DONE };
 
-/* One TCP connection attempt: a handle per attempt, as a failed connect cannot be retried. */
+/* The connected socket (pkg/dial connects it; libuv then reads and writes it): a handle per
+ * phase, as the websocket phase may go to another host. */
 struct sock {
 	uv_tcp_t tcp;
-	uv_connect_t creq;
 	struct wsc_uv *c;
 };
 
@@ -52,9 +53,7 @@ struct wsc_uv {
 	bool broken;  /* a TLS write failed: the stream may hold part of a frame, send no more */
 	int refs;     /* handles and requests pointing here; freed at 0 once DONE */
 	uv_timer_t timer;
-	uv_getaddrinfo_t gai;
-	struct addrinfo *ais, *ai; /* the resolved addresses and the one being tried */
-	int connect_err;
+	struct dial *dial; /* resolving and connecting (pkg/dial), or NULL */
 	struct sock *sock;
 	SSL_CTX *tls;
 	SSL *ssl; /* rbio: what arrived, for OpenSSL to read; wbio: what it wrote, to send */
@@ -133,11 +132,9 @@ static void finish(struct wsc_uv *c, int err)
 	c->state = U_DONE;
 	uv_timer_stop(&c->timer);
 	uv_close((uv_handle_t *)&c->timer, timer_closed);
-	uv_cancel((uv_req_t *)&c->gai); /* fails harmlessly when no lookup is pending */
+	dial_cancel(c->dial);
+	c->dial = NULL;
 	drop_sock(c);
-	if (c->ais)
-		uv_freeaddrinfo(c->ais);
-	c->ais = c->ai = NULL;
 	if (!c->silent && c->cbs->on_close)
 		c->cbs->on_close(c, err, c->status, c->why, c->arg);
 }
@@ -158,10 +155,8 @@ static void fail(struct wsc_uv *c, int err, const char *fmt, ...)
 static const char *step_name(const struct wsc_uv *c)
 {
 	switch (c->state) {
-	case U_RESOLVE:
-		return "resolving";
 	case U_CONNECT:
-		return "connecting";
+		return "connecting"; /* resolving too */
 	case U_TLS:
 		return "the TLS handshake";
 	default:
@@ -614,23 +609,40 @@ static void start_tls(struct wsc_uv *c)
 	tls_handshake(c);
 }
 
-static void try_connect(struct wsc_uv *c);
-
-static void on_connected(uv_connect_t *req, int status)
+/* The socket is connected (or not): libuv reads and writes it from here on. */
+static void on_dialled(int fd, int err, const char *why, void *arg)
 {
-	struct sock *s = req->data;
-	struct wsc_uv *c = s->c;
+	struct wsc_uv *c = arg;
+	struct sock *s;
 	int r;
 
-	if (c->state == U_DONE || c->sock != s)
-		return;
-	if (status < 0) {
-		c->connect_err = status;
-		drop_sock(c);
-		c->ai = c->ai->ai_next;
-		try_connect(c);
+	c->dial = NULL; /* freed by pkg/dial once this returns */
+	if (fd < 0) {
+		/* the codes wsc_uv's users know: the name, the deadline, or else refused */
+		if (err != -EHOSTUNREACH && err != -ETIMEDOUT)
+			err = -ECONNREFUSED;
+		fail(c, err, "%s", why);
 		return;
 	}
+	s = calloc(1, sizeof(*s));
+	if (!s || uv_tcp_init(c->loop, &s->tcp)) {
+		free(s);
+		close(fd);
+		fail(c, -ENOMEM, "out of memory");
+		return;
+	}
+	s->c = c;
+	s->tcp.data = s;
+	c->refs++;
+	c->sock = s;
+	r = uv_tcp_open(&s->tcp, fd);
+	if (r) {
+		close(fd); /* not the handle's: uv_tcp_open() failed */
+		fail(c, r, "cannot use the socket to %.100s:%d: %s", c->u.host, c->u.port,
+		     uv_strerror(r));
+		return;
+	}
+	uv_tcp_nodelay(&s->tcp, 1);
 	r = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
 	if (r) {
 		fail(c, r, "cannot read from %.100s:%d: %s", c->u.host, c->u.port, uv_strerror(r));
@@ -642,82 +654,24 @@ static void on_connected(uv_connect_t *req, int status)
 		send_request(c);
 }
 
-/* Connect to c->ai or, failing that at once, to the next address. */
-static void try_connect(struct wsc_uv *c)
-{
-	for (; c->ai; c->ai = c->ai->ai_next) {
-		struct sock *s = calloc(1, sizeof(*s));
-		int r;
-
-		if (!s || uv_tcp_init(c->loop, &s->tcp)) {
-			free(s);
-			fail(c, -ENOMEM, "out of memory");
-			return;
-		}
-		s->c = c;
-		s->tcp.data = s;
-		s->creq.data = s;
-		c->refs++;
-		uv_tcp_nodelay(&s->tcp, 1);
-		r = uv_tcp_connect(&s->creq, &s->tcp, c->ai->ai_addr, on_connected);
-		if (!r) {
-			c->sock = s;
-			c->state = U_CONNECT;
-			return;
-		}
-		c->connect_err = r;
-		uv_close((uv_handle_t *)&s->tcp, sock_closed);
-	}
-	fail(c, c->connect_err == UV_ETIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED,
-	     "cannot connect to %.100s:%d: %s", c->u.host, c->u.port,
-	     c->connect_err ? uv_strerror(c->connect_err) : "no address");
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-	struct wsc_uv *c = req->data;
-
-	if (c->state == U_DONE) {
-		if (res)
-			uv_freeaddrinfo(res);
-		release(c);
-		return;
-	}
-	c->refs--; /* the timer holds another: not the last */
-	if (status < 0) {
-		fail(c, -EHOSTUNREACH, "cannot resolve '%.100s': %s", c->u.host,
-		     uv_strerror(status));
-		return;
-	}
-	c->ais = c->ai = res;
-	c->connect_err = 0;
-	try_connect(c);
-}
-
 /* Resolve and connect to @url (the access URL, then the websocket uri). */
 static void start_phase(struct wsc_uv *c, const char *url)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-	char port[8];
-	int r;
+	char why[DIAL_WHY];
 
-	if (c->ais)
-		uv_freeaddrinfo(c->ais);
-	c->ais = c->ai = NULL;
+	dial_cancel(c->dial);
+	c->dial = NULL;
 	if (url_parse(url, &c->u)) {
 		fail(c, -EPROTO, "invalid %s '%.200s'", c->phase ? "websocket uri" : "access URL",
 		     url);
 		return;
 	}
-	c->state = U_RESOLVE;
+	c->state = U_CONNECT;
 	uv_timer_start(&c->timer, on_deadline, (uint64_t)c->timeout_ms, 0);
-	snprintf(port, sizeof(port), "%d", c->u.port);
-	r = uv_getaddrinfo(c->loop, &c->gai, on_resolved, c->u.host, port, &hints);
-	if (r) {
-		fail(c, -EHOSTUNREACH, "cannot resolve '%.100s': %s", c->u.host, uv_strerror(r));
-		return;
-	}
-	c->refs++;
+	c->dial = dial_start(c->loop, c->u.host, c->u.port, SOCK_STREAM, c->timeout_ms, on_dialled,
+	                     c, why);
+	if (!c->dial)
+		fail(c, -EHOSTUNREACH, "%s", why);
 }
 
 /* A new connection that starts with @url in @phase; NULL with @why when it fails at once. */
@@ -743,7 +697,6 @@ static struct wsc_uv *start(uv_loop_t *loop, int phase, const char *url, const c
 	buf_init(&c->in, HEAD_MAX + BODY_MAX);
 	uv_timer_init(loop, &c->timer);
 	c->timer.data = c;
-	c->gai.data = c;
 	c->refs = 1;      /* the timer */
 	c->silent = true; /* a failure at once is told here, not through on_close */
 	start_phase(c, url);
