@@ -160,6 +160,22 @@ function makeToken(secret, over = {}) {
   return `${input}.${b64u(sig)}`;
 }
 
+// Wait for relay serve's "relay listening" line on @proc's stderr (kept in r.log), then set
+// r.port and r.base from the port it bound (it was started with --listen 127.0.0.1:0).
+async function awaitListening(proc, r, scheme) {
+  await withTimeout(new Promise((resolve, reject) => {
+    proc.stderr.on('data', (d) => {
+      r.log += d;
+      if (/relay listening/.test(r.log)) resolve();
+    });
+    proc.on('exit', (code) => reject(new Error(`relay serve exited ${code}: ${r.log}`)));
+  }), 10000, 'relay serve start');
+  const bound = /relay listening on \w+:\/\/\S*:(\d+) /.exec(r.log);
+  if (!bound) throw new Error(`no port in relay serve's log: ${r.log}`);
+  r.port = Number(bound[1]);
+  r.base = `${scheme}://127.0.0.1:${r.port}`;
+}
+
 // Start `relay serve`; resolves once it logs that it listens. Without opts.port it binds port 0
 // and the fixture reads the port the kernel chose from the log ("relay listening on
 // https://127.0.0.1:PORT"): no free-port guess that another process could take first. The
@@ -200,17 +216,7 @@ async function startRelay(opts = {}) {
     r.exited = { code, signal };
     resolve(r.exited);
   }));
-  await withTimeout(new Promise((resolve, reject) => {
-    proc.stderr.on('data', (d) => {
-      r.log += d;
-      if (/relay listening/.test(r.log)) resolve();
-    });
-    proc.on('exit', (code) => reject(new Error(`relay serve exited ${code}: ${r.log}`)));
-  }), 10000, 'relay serve start');
-  const bound = /relay listening on \w+:\/\/\S*:(\d+) /.exec(r.log);
-  if (!bound) throw new Error(`no port in relay serve's log: ${r.log}`);
-  r.port = Number(bound[1]);
-  r.base = `${scheme}://127.0.0.1:${r.port}`;
+  await awaitListening(proc, r, scheme);
   const base = r.base;
   const metrics = /metrics listening on http:\/\/\S*:(\d+)$/m.exec(r.log);
   if (metrics) r.metricsPort = Number(metrics[1]);
@@ -301,4 +307,4 @@ function relayHost(args) {
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // the dev certificate is self-signed
 process.removeAllListeners('warning');
 
-Object.assign(module.exports, { startRelay, makeToken, access, openWs, received, join, devCert, relayHost });
+Object.assign(module.exports, { startRelay, awaitListening, makeToken, access, openWs, received, join, devCert, relayHost });

@@ -12,7 +12,7 @@ const tls = require('tls');
 const path = require('path');
 const fs = require('fs');
 const crypto = require('crypto');
-const { test, ok, eq, run, spawnTracked, withTimeout, until, tmpdir, devCert, makeToken, openWs, received,
+const { test, ok, eq, run, spawnTracked, withTimeout, until, tmpdir, devCert, makeToken, openWs, received, awaitListening,
   RELAY } = require('./lib.js');
 
 const IDLE = 2000;
@@ -40,17 +40,7 @@ async function startRelay({ tls: useTls = true, args = [] } = {}) {
   const proc = spawnTracked('bash', ['-c', `ulimit -n ${FDS} && exec "$0" "$@"`, RELAY, ...a],
     { env: { PATH: process.env.PATH } });
   const r = { proc, port: 0, base: '', tls: useTls, log: '' };
-  await withTimeout(new Promise((resolve, reject) => {
-    proc.stderr.on('data', (d) => {
-      r.log += d;
-      if (/relay listening/.test(r.log)) resolve();
-    });
-    proc.on('exit', (code) => reject(new Error(`relay serve exited ${code}: ${r.log}`)));
-  }), 10000, 'relay serve start');
-  const bound = /relay listening on \w+:\/\/\S*:(\d+) /.exec(r.log);
-  if (!bound) throw new Error(`no port in relay serve's log: ${r.log}`);
-  r.port = Number(bound[1]);
-  r.base = `${scheme}://127.0.0.1:${r.port}`;
+  await awaitListening(proc, r, scheme);
   r.token = (over = {}) => makeToken(secret, { aud: r.base, ...over });
   r.stop = async () => {
     if (proc.exitCode === null && !proc.signalCode) {
