@@ -314,6 +314,23 @@ static bool has_ws_version_13(struct lws *wsi)
 	return lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_VERSION) > 0 && ws_version_ok(v);
 }
 
+/*
+ * The topic part of a websocket path "/{kind}/{topic}" and its kind into *kind (NULL for
+ * /session/); NULL when no websocket is served at @path.
+ */
+static const char *endpoint_topic(const char *path, const struct relay_kind **kind)
+{
+	const char *slash;
+
+	*kind = NULL;
+	if (strncmp(path, "/session/", 9) == 0)
+		return path + 9;
+	if (path[0] != '/' || !(slash = strchr(path + 1, '/')))
+		return NULL;
+	*kind = relay_kind_of(path + 1, (size_t)(slash - path - 1));
+	return *kind ? slash + 1 : NULL;
+}
+
 static int refusal(const char **why, const char *reason, int status)
 {
 	*why = reason;
@@ -328,7 +345,8 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 {
 	struct server *s = &relay_srv;
 	char path[256], cbuf[CODE_LEN + 16];
-	const char *code;
+	const struct relay_kind *kind;
+	const char *code, *topic;
 	int err;
 
 	if (s->stopping)
@@ -340,7 +358,7 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 		return refusal(why, "Sec-WebSocket-Version must be 13", 426);
 	if (s->metrics_vhost && lws_get_vhost(wsi) == s->metrics_vhost)
 		return refusal(why, "no websocket endpoint here", 404);
-	if (request_path(wsi, path, sizeof(path)) <= 0 || strncmp(path, "/session/", 9) != 0)
+	if (request_path(wsi, path, sizeof(path)) <= 0 || !(topic = endpoint_topic(path, &kind)))
 		return refusal(why, "no websocket endpoint here", 404);
 	code = lws_get_urlarg_by_name(wsi, "code=", cbuf, sizeof(cbuf));
 	if (!code || !*code)
@@ -349,8 +367,12 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 		s->m.redeem[REDEEM_FULL]++;
 		return refusal(why, "too many connections", 503);
 	}
-	err = codes_redeem(s->codes, code, strlen(code), path + 9, relay_mono_ms(), g);
+	err = codes_redeem(s->codes, code, strlen(code), topic, relay_mono_ms(), g);
 	OPENSSL_cleanse(cbuf, sizeof(cbuf));
+	if (!err && strcmp(g->prefix, kind ? kind->name : "session") != 0) {
+		OPENSSL_cleanse(g, sizeof(*g)); /* a /connect code at /session/, say */
+		err = -EXDEV;
+	}
 	if (err == -EXDEV) {
 		s->m.redeem[REDEEM_OTHER_TOPIC]++;
 		return refusal(why, "code was issued for another topic", 403);

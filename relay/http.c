@@ -28,16 +28,20 @@
 
 #define MAX_BODY 1024 /* access and bids calls carry no body; a little is tolerated */
 
-enum method { M_OTHER, M_GET, M_POST, M_OPTIONS };
-
-static enum method method_of(struct lws *wsi)
+enum relay_method relay_method_of(struct lws *wsi)
 {
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
-		return M_GET;
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
-		return M_POST;
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
-		return M_OPTIONS;
+	static const struct {
+		enum lws_token_indexes token;
+		enum relay_method m;
+	} methods[] = {
+	        {WSI_TOKEN_GET_URI, M_GET},         {WSI_TOKEN_POST_URI, M_POST},
+	        {WSI_TOKEN_OPTIONS_URI, M_OPTIONS}, {WSI_TOKEN_PATCH_URI, M_PATCH},
+	        {WSI_TOKEN_DELETE_URI, M_DELETE},   {WSI_TOKEN_PUT_URI, M_PUT},
+	};
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (lws_hdr_total_length(wsi, methods[i].token))
+			return methods[i].m;
 	return M_OTHER;
 }
 
@@ -68,6 +72,10 @@ static const char *status_text(int status)
 		return "too_many_requests";
 	case 431:
 		return "headers_too_large";
+	case 409:
+		return "conflict";
+	case 501:
+		return "not_implemented";
 	case 503:
 		return "unavailable";
 	default:
@@ -185,7 +193,8 @@ bool relay_headers_too_large(struct lws *wsi)
 /* ---- routing ---- */
 
 /* The metrics listener (--metrics-listen) answers only /metrics and /healthz. */
-static int route_metrics_vhost(struct lws *wsi, struct conn *c, const char *path, enum method m)
+static int route_metrics_vhost(struct lws *wsi, struct conn *c, const char *path,
+                               enum relay_method m)
 {
 	if (m != M_GET)
 		return relay_respond_error(wsi, c, 405, "use GET");
@@ -196,7 +205,7 @@ static int route_metrics_vhost(struct lws *wsi, struct conn *c, const char *path
 	return relay_respond_error(wsi, c, 404, "no such endpoint");
 }
 
-static int route_operations(struct lws *wsi, struct conn *c, const char *path, enum method m)
+static int route_operations(struct lws *wsi, struct conn *c, const char *path, enum relay_method m)
 {
 	if (m != M_GET)
 		return relay_respond_error(wsi, c, 405, "use GET");
@@ -212,7 +221,7 @@ static int route_operations(struct lws *wsi, struct conn *c, const char *path, e
 
 static int route(struct lws *wsi, struct conn *c, const char *path)
 {
-	enum method m = method_of(wsi);
+	enum relay_method m = relay_method_of(wsi);
 
 	if (m == M_OPTIONS)
 		return relay_respond(wsi, c, 204, NULL);
@@ -241,6 +250,17 @@ static int route(struct lws *wsi, struct conn *c, const char *path)
 		return relay_access_session(&relay_srv, wsi, c,
 		                            path + 9); /* c->is_access was set in on_http() */
 	}
+	if (strncmp(path, "/connect/", 9) == 0)
+		return relay_channel_access(&relay_srv, wsi, c, m, path + 9);
+	if (strncmp(path, "/signal/", 8) == 0)
+		return relay_signal_access(&relay_srv, wsi, c, m, path + 8);
+	if (strncmp(path, "/meet/", 6) == 0)
+		return relay_meet_access(&relay_srv, wsi, c, m, path + 6);
+	if (strcmp(path, "/ice") == 0)
+		return relay_ice_access(&relay_srv, wsi, c, m);
+	if (strcmp(path, "/group") == 0 || strcmp(path, "/groups") == 0 ||
+	    strncmp(path, "/groups/", 8) == 0)
+		return relay_discovery(&relay_srv, wsi, c, m, path);
 	if (strcmp(path, "/bids/deny") == 0 || strcmp(path, "/bids/allow") == 0) {
 		if (m != M_GET && m != M_POST)
 			return relay_respond_error(wsi, c, 405, "use GET or POST");
@@ -302,8 +322,16 @@ static const char *check_framing(struct lws *wsi, struct conn *c, int *status)
 	bool te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
 	int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 
-	return framing_error(te, n < 0 ? NULL : cl, method_of(wsi) == M_POST, &c->content_length,
-	                     status);
+	return framing_error(te, n < 0 ? NULL : cl, relay_method_of(wsi) == M_POST,
+	                     &c->content_length, status);
+}
+
+/* POSTs that hand out access (codes, TURN credentials): counted and rate limited per address. */
+static bool is_access_path(const char *path)
+{
+	return strncmp(path, "/session/", 9) == 0 || strncmp(path, "/connect/", 9) == 0 ||
+	       strncmp(path, "/signal/", 8) == 0 || strncmp(path, "/meet/", 6) == 0 ||
+	       strcmp(path, "/ice") == 0;
 }
 
 static int on_http(struct lws *wsi, struct conn *c, const char *path)
@@ -316,7 +344,7 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 	                (int)(relay_srv.o->http_timeout / 1000 + 1));
 	if (relay_srv.stopping)
 		return relay_respond_error(wsi, c, 503, "server shutting down");
-	c->is_access = method_of(wsi) == M_POST && strncmp(path, "/session/", 9) == 0;
+	c->is_access = relay_method_of(wsi) == M_POST && is_access_path(path);
 	why = check_framing(wsi, c, &status);
 	if (why) {
 		log_info("request refused (%d): %s", status, why);
@@ -327,7 +355,7 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 		                           "request headers too large (see --max-header)");
 	if (c->is_access && !relay_rate_check(&relay_srv, wsi))
 		return relay_respond_error(wsi, c, 429, "too many access calls, slow down");
-	if (method_of(wsi) == M_POST && c->content_length > 0)
+	if (relay_method_of(wsi) == M_POST && c->content_length > 0)
 		return 0; /* routed at HTTP_BODY_COMPLETION */
 	return route(wsi, c, path);
 }

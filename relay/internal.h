@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <sys/socket.h>
 
 #define RATE_SLOTS  4096 /* per-address token buckets (access.c) */
 #define RATE_PROBE  8    /* slots an address may take, from its hash on */
@@ -49,6 +50,39 @@ struct metrics {
 	int64_t started_s;
 };
 
+struct conn;
+struct server;
+
+/*
+ * Websocket endpoints beside /session: each kind is a path segment that is also the token's
+ * prefix ("/connect/{topic}" for a token with prefix "connect"), with handlers of its own.
+ * ws.c does what every websocket shares (redeeming the code, keep-alive, the close handshake
+ * and its deadline, token expiry, deny) and hands the rest to the kind. A connection with
+ * kind NULL is a /session topic member.
+ */
+struct relay_kind {
+	const char *name; /* path segment and token prefix */
+	/* Redeemed and listed: set up @c, or close it (relay_conn_close) and return 0. */
+	int (*established)(struct server *s, struct conn *c);
+	/* A piece of a message as lws delivers it (RFC 6455 fragments may be cut further). */
+	void (*receive)(struct conn *c, const uint8_t *in, size_t len, bool first, bool final,
+	                bool binary);
+	/* LWS_CALLBACK_SERVER_WRITEABLE when no close frame or ping was due: 0, or -1 to hang up. */
+	int (*writeable)(struct lws *wsi, struct conn *c);
+	/* Closing (our close frame went) or closed: give back what @c holds. May be called twice. */
+	void (*closed)(struct conn *c);
+};
+
+extern const struct relay_kind relay_kind_channel; /* channel.c: /connect/{host} */
+extern const struct relay_kind relay_kind_signal;  /* signal.c:  /signal/{realm} */
+extern const struct relay_kind relay_kind_meet;    /* meet.c:    /meet/{id} */
+
+/* The kind named @name (n bytes), or NULL (also for "session", which ws.c serves itself). */
+const struct relay_kind *relay_kind_of(const char *name, size_t n);
+
+/* Request methods the routes tell apart. */
+enum relay_method { M_OTHER, M_GET, M_POST, M_OPTIONS, M_PATCH, M_DELETE, M_PUT };
+
 /* Per-connection state (lws's per-session data). Zeroed by lws at HTTP start and at upgrade. */
 struct conn {
 	/* HTTP phase */
@@ -62,7 +96,9 @@ struct conn {
 	int64_t content_length;
 
 	/* websocket phase */
-	struct conn *next, *prev; /* in server.conns */
+	const struct relay_kind *kind; /* NULL: a /session topic member */
+	void *kind_data;               /* the kind's own state, owned by it */
+	struct conn *next, *prev;      /* in server.conns */
 	struct lws *wsi;
 	struct hub_member *member;
 	struct grant grant;
@@ -145,6 +181,7 @@ static inline int64_t relay_mono_ms(void)
 }
 
 /* http.c: routing and responses */
+enum relay_method relay_method_of(struct lws *wsi);
 int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol);
@@ -190,6 +227,38 @@ int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, cons
  * refusal with a static reason in *why. Counted in /metrics.
  */
 int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
+
+/*
+ * Endpoints of the issues being built, each in its own file; each answers the request
+ * (relay_respond...) and returns its result. @rest is the path after the prefix.
+ */
+/* channel.c: POST /connect/{host} */
+int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
+                         const char *rest);
+/* signal.c: POST /signal/{realm} */
+int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
+                        const char *rest);
+/* signal.c: a discovery group of @app expired: tell its peers in the realm named @app. */
+void relay_signal_group_expired(struct server *s, const char *app, const char *id);
+/* meet.c: POST /meet/{id} */
+int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
+                      const char *rest);
+/*
+ * meet.c: a STUN Binding request with USERNAME @tag (@len bytes) came from @from (the TURN
+ * server's UDP listener calls this): a meeting participant's UDP address is known.
+ */
+void relay_meet_udp_seen(struct server *s, const char *tag, size_t len,
+                         const struct sockaddr *from);
+/* discovery.c: /group, /groups, /groups/{id} (@path whole) */
+int relay_discovery(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
+                    const char *path);
+/* ice.c: POST /ice */
+int relay_ice_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m);
+/*
+ * ice.c: the WebRTC iceServers for a connection with grant @g (a new JSON array; [] when TURN
+ * is off), for the welcome messages of signaling and meetings.
+ */
+json_t *relay_ice_servers(struct server *s, const struct grant *g);
 
 /* admin.c: each answers the request (relay_respond...) and returns its result */
 /* /bids/deny and /bids/allow: @list for GET, else a change; @deny picks the list. */

@@ -106,6 +106,8 @@ void relay_ws_leave_topic(struct conn *c)
 	const struct hub_counters *k;
 
 	ready_remove(c);
+	if (c->kind && c->kind->closed)
+		c->kind->closed(c);
 	if (!c->member)
 		return;
 	/* What is still queued is lost with the connection: it counts as dropped. */
@@ -314,6 +316,20 @@ void relay_close_all(int code, const char *reason)
 
 /* ---- establishing ---- */
 
+const struct relay_kind *relay_kind_of(const char *name, size_t n)
+{
+	static const struct relay_kind *const kinds[] = {
+	        &relay_kind_channel,
+	        &relay_kind_signal,
+	        &relay_kind_meet,
+	};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strlen(kinds[i]->name) == n && memcmp(kinds[i]->name, name, n) == 0)
+			return kinds[i];
+	return NULL;
+}
+
 static const char *join_error(enum hub_join_error e)
 {
 	switch (e) {
@@ -376,6 +392,9 @@ static int on_established(struct lws *wsi, struct conn *c)
 		return 0;
 	}
 	s->m.connections_total++;
+	c->kind = relay_kind_of(c->grant.prefix, strlen(c->grant.prefix));
+	if (c->kind)
+		return c->kind->established(s, c);
 	c->member =
 	        hub_join(s->hub, c->grant.topic, c->grant.can_read, c->grant.can_write, c, &err);
 	if (!c->member) {
@@ -450,6 +469,11 @@ static void on_receive(struct lws *wsi, struct conn *c, const uint8_t *in, size_
 	bool first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
 	size_t max = (size_t)relay_srv.o->max_message;
 
+	if (c->kind) {
+		if (!c->closing)
+			c->kind->receive(c, in, len, first, final, lws_frame_is_binary(wsi));
+		return;
+	}
 	if (c->closing || !c->member)
 		return;
 	if (first) {

@@ -279,11 +279,13 @@ int relay_ws_writeable(struct lws *wsi, struct conn *c)
 		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
 			return -1;
 		if (!fast || !own_socket(wsi)) { /* one write per WRITEABLE: data next time */
-			if (c->member && hub_queued(c->member))
+			if (c->kind || (c->member && hub_queued(c->member)))
 				lws_callback_on_writable(wsi);
 			return 0;
 		}
 	}
+	if (c->kind)
+		return c->kind->writeable(wsi, c);
 	if (!c->member)
 		return 0;
 	return write_queued(wsi, c);

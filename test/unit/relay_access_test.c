@@ -34,6 +34,30 @@ int relay_respond_error(struct lws *wsi, struct conn *c, int status, const char 
 	return 0;
 }
 
+static const struct relay_kind connect_kind = {.name = "connect"};
+
+const struct relay_kind *relay_kind_of(const char *name, size_t n)
+{
+	return n == 7 && memcmp(name, "connect", 7) == 0 ? &connect_kind : NULL;
+}
+
+/* ---- websocket paths ---- */
+
+static void test_endpoint_topic(void)
+{
+	const struct relay_kind *k = &connect_kind;
+
+	CHECK_STR(endpoint_topic("/session/lab-1", &k), "lab-1");
+	CHECK(k == NULL);
+	CHECK_STR(endpoint_topic("/connect/pc7", &k), "pc7");
+	CHECK(k == &connect_kind);
+	CHECK(endpoint_topic("/connectx/pc7", &k) == NULL);
+	CHECK(endpoint_topic("/connect", &k) == NULL);
+	CHECK(endpoint_topic("/sessions/a", &k) == NULL);
+	CHECK(endpoint_topic("//a", &k) == NULL);
+	CHECK(endpoint_topic("", &k) == NULL);
+}
+
 /* ---- rate limiter ---- */
 
 #define RATE  2 /* per second */
@@ -210,6 +234,7 @@ static void test_ws_version(void)
 
 int main(void)
 {
+	RUN(test_endpoint_topic());
 	RUN(test_rate_burst_and_refill());
 	RUN(test_rate_time_does_not_run_back());
 	RUN(test_rate_off());

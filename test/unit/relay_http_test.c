@@ -29,6 +29,40 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 	return 0;
 }
 
+int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
+                         const char *rest)
+{
+	(void)s, (void)wsi, (void)c, (void)m, (void)rest;
+	return 0;
+}
+
+int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
+                        const char *rest)
+{
+	(void)s, (void)wsi, (void)c, (void)m, (void)rest;
+	return 0;
+}
+
+int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
+                      const char *rest)
+{
+	(void)s, (void)wsi, (void)c, (void)m, (void)rest;
+	return 0;
+}
+
+int relay_ice_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m)
+{
+	(void)s, (void)wsi, (void)c, (void)m;
+	return 0;
+}
+
+int relay_discovery(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
+                    const char *path)
+{
+	(void)s, (void)wsi, (void)c, (void)m, (void)path;
+	return 0;
+}
+
 int relay_bids(struct server *s, struct lws *wsi, struct conn *c, bool list, bool deny)
 {
 	(void)s, (void)wsi, (void)c, (void)list, (void)deny;
