@@ -37,7 +37,7 @@ struct caller {
 
 /* ---- who may call ---- */
 
-/* The app-id query argument differs from @app: NULL, else the reason for a 403 (or 400). */
+/* An app-id query argument that is not @app: NULL, else the reason for a 403 (or 400). */
 static const char *query_app_check(struct lws *wsi, const char *app, int *status)
 {
 	char arg[ARG_MAX];
@@ -50,7 +50,8 @@ static const char *query_app_check(struct lws *wsi, const char *app, int *status
 			}
 			return NULL;
 		}
-		if (strncmp(arg, "app-id=", 7) == 0 && strcmp(arg + 7, app) != 0) {
+		/* Disco's own example asks ?app-id= (empty): no filter, so the token's app. */
+		if (strncmp(arg, "app-id=", 7) == 0 && arg[7] && strcmp(arg + 7, app) != 0) {
 			*status = 403;
 			return "app-id is not the token's app (topic)";
 		}

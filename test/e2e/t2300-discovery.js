@@ -123,6 +123,7 @@ test('tokens: 401 without, 403 wrong prefix, 403 missing scope, admin scope', as
   eq((await call('DELETE', `/groups/${id}`, tok({ scopes: ['read'] }))).status, 403, 'DELETE needs write');
   eq((await call('GET', `/groups?app-id=Other`, tok())).status, 403, 'app-id must match the token');
   eq((await call('GET', `/groups?app-id=${APP}`, tok())).status, 200, 'matching app-id');
+  eq((await call('GET', '/groups?app-id=', tok())).status, 200, 'an empty app-id (Disco\'s example): the token\'s app');
   eq((await call('PUT', `/groups/${id}`, tok(), {})).status, 405, 'PUT');
   eq((await call('GET', '/group', tok())).status, 405, 'GET /group');
   eq((await call('GET', '/groups/bad%20id', tok())).status, 404, 'an id that cannot be');
