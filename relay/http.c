@@ -394,11 +394,16 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 /* A piece of the body: kept for the routes that read it (bounded), else dropped. */
 static int on_body(struct lws *wsi, struct conn *c, const void *in, size_t len)
 {
+	int err;
+
 	if (c->responded || !c->req.max || !len)
 		return 0;
-	if (buf_add(&c->req, in, len) == 0)
+	err = buf_add(&c->req, in, len);
+	if (!err)
 		return 0;
 	buf_release(&c->req);
+	if (err == -ENOMEM)
+		return relay_respond_error(wsi, c, 503, "out of memory");
 	/* More than Content-Length announced (only an HTTP/2 peer can): refused. */
 	return relay_respond_error(wsi, c, 413, "request body too large");
 }
