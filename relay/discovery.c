@@ -173,6 +173,8 @@ static const char *read_body(struct conn *c, const struct caller *who, json_t **
 	const json_t *app;
 
 	*status = 400;
+	if (!c->req.len)
+		return "a JSON body is required, framed by Content-Length";
 	if (group_parse((const char *)c->req.p, c->req.len, fields, why))
 		return why;
 	app = json_object_get(*fields, "AppID");
