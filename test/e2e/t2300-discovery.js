@@ -210,6 +210,40 @@ test('bounded: --discovery-max-per-app gives 429', async () => {
   for (const id of ids) await call('DELETE', `/groups/${id}`, tok());
 });
 
+// One HTTP/2 request; resolves { status, body, headers }.
+function h2call(session, method, path, token, body) {
+  return new Promise((resolve, reject) => {
+    const headers = { ':method': method, ':path': path, authorization: token };
+    if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
+    const req = session.request(headers);
+    let data = '';
+    let head = {};
+    req.on('response', (h) => { head = h; });
+    req.on('data', (d) => { data += d; });
+    req.on('end', () => resolve({ status: head[':status'], text: data, headers: head }));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('HTTP/2: POST, PATCH and DELETE on one connection', async () => {
+  const http2 = require('http2');
+  const session = http2.connect(r.base, { rejectUnauthorized: false });
+  try {
+    const c = await h2call(session, 'POST', '/group', tok(), JSON.stringify(NEW_GROUP));
+    eq(c.status, 201, `POST over h2: ${c.text}`);
+    const id = JSON.parse(c.text);
+    eq(c.headers.location, `/groups/${id}`, 'Location over h2');
+    const p = await h2call(session, 'PATCH', `/groups/${id}`, tok(), '{"Name":"h2"}');
+    eq(p.status, 200, `PATCH over h2: ${p.text}`);
+    eq(JSON.parse(p.text).Name, 'h2', 'patched');
+    const d = await h2call(session, 'DELETE', `/groups/${id}`, tok());
+    eq(d.status, 204, 'DELETE over h2');
+  } finally {
+    session.close();
+  }
+});
+
 test('TTL: a group past its TTL is gone within a second', async () => {
   const id = await create({ ...NEW_GROUP, TTL: 1 });
   const t0 = Date.now();
