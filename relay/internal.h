@@ -94,6 +94,7 @@ struct conn {
 	int file_fd;
 	size_t file_left;
 	int64_t content_length;
+	struct buf req; /* the request body, for routes that read one (discovery) */
 
 	/* websocket phase */
 	const struct relay_kind *kind; /* NULL: a /session topic member */
@@ -187,6 +188,8 @@ int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol);
 /* Answer with @status and @body (taken over, may be NULL for no body), written at WRITEABLE. */
 int relay_respond_type(struct lws *wsi, struct conn *c, int status, const char *type, char *body);
+/* 201 with a Location header (@location copied) and a JSON @body (taken over). */
+int relay_respond_created(struct lws *wsi, struct conn *c, const char *location, char *body);
 /* The same with type application/json. */
 int relay_respond(struct lws *wsi, struct conn *c, int status, char *body);
 /* The same with the error body {"code": ..., "message": @message}. */
@@ -249,9 +252,12 @@ int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum re
  */
 void relay_meet_udp_seen(struct server *s, const char *tag, size_t len,
                          const struct sockaddr *from);
-/* discovery.c: /group, /groups, /groups/{id} (@path whole) */
+/* discovery.c: /group, /groups, /groups/{id} (@path whole; the body in c->req) */
 int relay_discovery(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                     const char *path);
+#define DISCOVERY_MAX_BODY (64 * 1024) /* bytes of a request body; more is a 413 */
+/* discovery.c: drop groups expired before @now_ms (wall clock) and tell signaling. */
+void relay_discovery_expire(struct server *s, int64_t now_ms);
 /* ice.c: POST /ice */
 int relay_ice_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m);
 /*

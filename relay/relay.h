@@ -46,6 +46,8 @@ struct relay_opts {
 	int64_t max_codes;
 	int64_t max_pending;             /* connections without a whole request head, in all */
 	int64_t max_pending_per_address; /* ...from one client address (0: no limit) */
+	int64_t discovery_ttl, discovery_max_ttl; /* ms: a group's default and largest TTL */
+	int64_t discovery_max_groups, discovery_max_per_app;
 };
 
 /*

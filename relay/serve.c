@@ -201,6 +201,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	trim_after_churn();
 	relay_close_expired(relay_now_ms());
 	relay_sample_rates();
+	relay_discovery_expire(s, relay_now_ms());
 	if (now_s - last_tidy_s >= TIDY_EVERY_S) {
 		last_tidy_s = now_s;
 		if (store_tidy(s->store, now_s) < 0)

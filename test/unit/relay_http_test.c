@@ -117,7 +117,7 @@ static int framing(bool te, const char *cl, bool post, int64_t *len)
 {
 	int status;
 
-	return framing_error(te, cl, post, len, &status) ? status : 0;
+	return framing_error(te, cl, post, MAX_BODY, len, &status) ? status : 0;
 }
 
 static void test_lengths(void)
