@@ -336,7 +336,8 @@ int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum
 	return relay_respond(wsi, c, 200, body);
 }
 
-int relay_channel_admit(const struct grant *g, const char **why)
+/* At the upgrade (HTTP/1.1: refused with the status; inside HTTP/2: with a close frame). */
+static int admit(const struct grant *g, const char **why)
 {
 	struct host *h = host_find(g->topic);
 	struct channel *ch;
@@ -787,6 +788,7 @@ void relay_channel_metrics(FILE *f)
 
 const struct relay_kind relay_kind_channel = {
         .name = "connect",
+        .admit = admit,
         .established = established,
         .receive = receive,
         .writeable = writeable,

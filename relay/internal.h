@@ -63,6 +63,8 @@ struct server;
  */
 struct relay_kind {
 	const char *name; /* path segment and token prefix */
+	/* Optional, at redemption: may @g's websocket open now? 0, or an HTTP status and *why. */
+	int (*admit)(const struct grant *g, const char **why);
 	/* Redeemed and listed: set up @c, or close it (relay_conn_close) and return 0. */
 	int (*established)(struct server *s, struct conn *c);
 	/* A piece of a message as lws delivers it (RFC 6455 fragments may be cut further). */
@@ -237,11 +239,6 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
 /* channel.c: POST /connect/{host} */
 int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                          const char *rest);
-/*
- * channel.c: may a redeemed /connect grant @g open its websocket now? 0, or the HTTP status
- * (409 host already connected, 503 host offline, 410 channel gone) with a static reason.
- */
-int relay_channel_admit(const struct grant *g, const char **why);
 /* channel.c: the channel fields of a /connect websocket's status entry (new), or NULL. */
 json_t *relay_channel_json(const struct conn *c);
 /* channel.c: the channel metrics, in Prometheus text. */
