@@ -204,4 +204,131 @@ test('the channel uri is one-time, and a client code cannot open the host end', 
   ctl.close();
 });
 
+test('what a client sends before the host end opens waits for it', async () => {
+  const ctl = await startHost(r);
+  const seen = ctl.inbox.length;
+  const client = await openClient(r);
+  const early = crypto.randomBytes(300000);
+  client.send(early);
+  client.send('and text');
+  await until(() => ctl.inbox.length > seen, 5000, 'connect message');
+  const end = await openWs(JSON.parse(ctl.inbox[seen].data.toString()).uri);
+  const got = collect(end);
+  await until(() => got.msgs.length === 2, 5000, 'early messages');
+  eq(sha(got.chunks[0]), sha(early), 'early binary message');
+  eq(got.chunks[1].toString(), 'and text', 'early text message');
+  client.close(1000);
+  eq((await withTimeout(end.closed, 3000, 'end closed')).code, 1000, 'normal close passed on');
+  ctl.close();
+});
+
+test('deny of the client\'s booking closes its channel, both ends, within a second', async () => {
+  const ctl = await startHost(r);
+  const victim = await pair(r, ctl, HOST, { booking_id: 'bk-deny' });
+  const bystander = await pair(r, ctl, HOST, { booking_id: 'bk-stay' });
+  const t0 = Date.now();
+  const admin = r.token({ topic: 'admin', scopes: ['relay:admin'] });
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const d = await fetch(`${r.base}/bids/deny?bid=bk-deny&exp=${exp}`, { method: 'POST', headers: { Authorization: admin } });
+  eq(d.status, 204, 'deny');
+  const [c, e] = await withTimeout(Promise.all([victim.client.closed, victim.end.closed]), 1000, 'closed within 1 s');
+  eq([c.code, c.reason], [1008, 'booking cancelled'], 'client closed');
+  eq([e.code, e.reason], [1008, 'booking cancelled'], 'host end closed with the same code');
+  ok(Date.now() - t0 < 1000, `within a second (${Date.now() - t0} ms)`);
+  eq([bystander.client.readyState, bystander.end.readyState, ctl.readyState], [1, 1, 1], 'other channel and the control connection stay');
+  const again = await connectAccess(r, HOST, clientToken(r, HOST, { booking_id: 'bk-deny' }));
+  eq(again.status, 403, 'denied booking refused at access');
+  bystander.client.close();
+  ctl.close();
+});
+
+test('/status lists channels per host with bytes each way; /metrics counts them', async () => {
+  const ctl = await startHost(r, 'lab-s');
+  const { client, end } = await pair(r, ctl, 'lab-s');
+  const got = collect(end);
+  const back = collect(client);
+  client.send(Buffer.alloc(1000));
+  end.send(Buffer.alloc(300));
+  await until(() => got.bytes === 1000 && back.bytes === 300, 5000, 'bytes through');
+  const stats = r.token({ topic: 'stats', scopes: ['relay:stats'] });
+  const st = await (await fetch(`${r.base}/status`, { headers: { Authorization: stats } })).json();
+  const mine = st.filter((e) => e.topic === 'lab-s');
+  const role = (x) => mine.find((e) => e.role === x);
+  ok(role('host') && role('client') && role('channel-host'), `control, client and host end listed: ${JSON.stringify(mine)}`);
+  eq([role('client').stats.rx.bytes, role('client').stats.tx.bytes], [1000, 300], 'client: bytes each way');
+  eq([role('channel-host').stats.rx.bytes, role('channel-host').stats.tx.bytes], [300, 1000], 'host end: bytes each way');
+  eq(role('client').channel, role('channel-host').channel, 'same channel');
+  eq(role('host').channels, 1, 'the host has one channel');
+  const m = await (await fetch(`${r.base}/metrics`)).text();
+  ok(/^relay_channels 1$/m.test(m), 'relay_channels gauge');
+  ok(/^relay_channel_hosts [1-9]/m.test(m), 'hosts gauge');
+  ok(/^relay_channels_total\{state="paired"\} [1-9]/m.test(m), 'paired counter');
+  ok(/^relay_channel_bytes_total\{to="host"\} [1-9]/m.test(m), 'bytes counter');
+  client.close();
+  await withTimeout(end.closed, 3000, 'end closed');
+  ctl.close();
+});
+
+// Resident memory of @pid in bytes.
+function rss(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+test('lossless flow: a paused reader makes 64 MiB wait, not drop; relay memory stays bounded', async () => {
+  const ctl = await startHost(r);
+  const { client, end } = await pair(r, ctl);
+  const got = collect(end);
+  end._socket.pause(); // the host end reads nothing until resumed
+  const before = rss(r.proc.pid);
+  const hash = crypto.createHash('sha256');
+  const total = 64 * 1024 * 1024;
+  const block = crypto.randomBytes(1024 * 1024);
+  for (let i = 0; i < total / block.length; i++) {
+    const b = Buffer.from(block);
+    b.writeUInt32BE(i, 0);
+    hash.update(b);
+    client.send(b);
+  }
+  const paused = await r.waitLog(/pausing reading/, 5000).then(() => true, () => false);
+  ok(paused, 'the relay stopped reading from the writer');
+  let peak = 0;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 1500) { // the writer keeps pushing; the relay must not take it in
+    peak = Math.max(peak, rss(r.proc.pid));
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  console.log(`  # paused: relay RSS +${((peak - before) / 1048576).toFixed(1)} MiB, writer holds ${client.bufferedAmount} bytes`);
+  ok(client.bufferedAmount > 32 * 1024 * 1024, `the writer holds what the relay did not read (${client.bufferedAmount} bytes)`);
+  ok(peak - before < 24 * 1024 * 1024, `relay RSS grew ${((peak - before) / 1048576).toFixed(1)} MiB while paused`);
+  end._socket.resume();
+  await until(() => got.bytes >= total, 20000, 'all bytes');
+  eq(got.bytes, total, 'every byte arrived');
+  eq(sha(got.all()), hash.digest('hex'), 'byte-exact, in order');
+  eq(got.msgs.length, total / block.length, 'message boundaries kept');
+  client.close();
+  await withTimeout(end.closed, 3000, 'end closed');
+  ctl.close();
+});
+
+test('over wss: pairing and 4 MiB each way byte-exact', async () => {
+  const rt = await startRelay({ args: BASE_ARGS });
+  const ctl = await startHost(rt);
+  const { client, end, msg } = await pair(rt, ctl);
+  ok(msg.uri.startsWith('wss://'), `wss uri ${msg.uri}`);
+  const up = crypto.randomBytes(4 * 1024 * 1024);
+  const down = crypto.randomBytes(4 * 1024 * 1024);
+  const got = collect(end);
+  const back = collect(client);
+  client.send(up);
+  end.send(down);
+  await until(() => got.bytes === up.length && back.bytes === down.length, 15000, 'both ways');
+  eq(sha(got.all()), sha(up), 'to the host');
+  eq(sha(back.all()), sha(down), 'to the client');
+  end.close(4003);
+  eq((await withTimeout(client.closed, 3000, 'client closed')).code, 4003, 'close code passed on');
+  ctl.close();
+  await rt.stop();
+});
+
 run({ perTestMs: 30000 });
