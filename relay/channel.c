@@ -30,6 +30,9 @@
 #define CTL_QUEUE_MAX 256   /* connect messages waiting on one control connection */
 #define WRITES_MAX    16    /* pieces written per WRITEABLE on a connection of its own */
 #define DRAIN_MS      10000 /* a side gone: what is queued for the other must go in this */
+/* What may still arrive after a pause: lws delivers the rest of one read (pt_serv_buf_size,
+ * 256 KiB) at most; past 4 queues and this, pausing is not working (HTTP/2). */
+#define PAUSE_SLACK (1024 * 1024)
 
 enum tag { TAG_HOST = 1, TAG_CHANNEL };
 
@@ -459,6 +462,8 @@ static int control_writeable(struct lws *wsi, struct host *h)
 static void control_closed(struct conn *c, struct host *h)
 {
 	logt_info(c->tag, "host '%s' control connection closed", h->id);
+	if (h->control != c)
+		return; /* a new one took over while this one was closing */
 	h->control = NULL;
 	ctl_clear(h);
 	host_tidy(h);
@@ -600,6 +605,14 @@ static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, b
 	q = c == ch->client ? &ch->to_end : &ch->to_client;
 	if (chan_queue_add(q, in, len, first, final, binary)) {
 		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+		return;
+	}
+	if (q->held >= 4 * limit() + PAUSE_SLACK) {
+		/* Pausing did not hold the sender back: lws 4.1 ignores rx flow control inside
+		 * HTTP/2. Memory stays bounded: the channel ends visibly rather than grow. */
+		logt_warn(ch->name, "%s: queue of %zu bytes despite the pause: closing", c->tag,
+		          q->held);
+		relay_conn_close(c, (enum lws_close_status)1013, "channel queue full (HTTP/2)");
 		return;
 	}
 	if (q->held >= limit())
