@@ -681,22 +681,26 @@ static int writeable(struct lws *wsi, struct conn *c)
 }
 
 /*
- * The code to pass on when @c closes: ours when the relay closed it, else the peer's. Codes a
- * close frame may not carry (RFC 6455 section 7.4.1: 1005 none given, 1006 gone without a
- * close frame, 1015 TLS) become 1000 and 1001.
+ * The code to pass on when @c closes: ours when the relay closed it, else the peer's. What a
+ * close frame may not carry (RFC 6455 section 7.4.1) is mapped: no code in the peer's frame
+ * (1005) becomes 1000; no close frame at all (1006: reset, vanished, a failed write) 1001.
  */
 static int passed_code(const struct conn *c, const char **reason)
 {
-	int code = c->closing && c->close_reason ? c->close_code : c->peer_close_code;
+	int code = c->peer_close_code;
 
-	*reason = c->closing && c->close_reason ? c->close_reason : "closed by the other side";
-	if (code == 0 || code == 1005)
-		return 1000;
-	if (code < 1000 || code == 1006 || code == 1015 || code >= 5000) {
+	*reason = "closed by the other side";
+	if (c->closing && c->close_reason) {
+		*reason = c->close_reason;
+		return c->close_code;
+	}
+	if (c->closing || !c->peer_closed || code == 1006 || code == 1015) {
 		*reason = "the other side went away";
 		return 1001;
 	}
-	return code;
+	if (code == 0 || code == 1005)
+		return 1000;
+	return code < 1000 || code >= 5000 ? 1001 : code;
 }
 
 static void channel_closed(struct conn *c, struct channel *ch)

@@ -222,6 +222,17 @@ test('what a client sends before the host end opens waits for it', async () => {
   ctl.close();
 });
 
+test('an end that vanishes without a close frame: the other gets 1001; a close without a code: 1000', async () => {
+  const ctl = await startHost(r);
+  const a = await pair(r, ctl);
+  a.client._socket.destroy(); // no close frame
+  eq((await withTimeout(a.end.closed, 3000, 'end closed')).code, 1001, 'vanished client: 1001 for the host end');
+  const b = await pair(r, ctl);
+  b.end.close(); // a close frame without a code (1005 at the relay)
+  eq((await withTimeout(b.client.closed, 3000, 'client closed')).code, 1000, 'close without a code: 1000');
+  ctl.close();
+});
+
 test('deny of the client\'s booking closes its channel, both ends, within a second', async () => {
   const ctl = await startHost(r);
   const victim = await pair(r, ctl, HOST, { booking_id: 'bk-deny' });
