@@ -253,6 +253,20 @@ test('deny of the client\'s booking closes its channel, both ends, within a seco
   ctl.close();
 });
 
+test('the client\'s token expiring closes its channel, both ends', async () => {
+  const rc = await startRelay({ tls: false, args: BASE_ARGS, testClock: true });
+  const ctl = await startHost(rc);
+  const exp = Math.floor(Date.now() / 1000) + 60;
+  const { client, end } = await pair(rc, ctl, HOST, { exp });
+  rc.advance(120000); // the relay's clock past the client's exp, not the host's (600 s)
+  const [c, e] = await withTimeout(Promise.all([client.closed, end.closed]), 3000, 'closed');
+  eq([c.code, c.reason], [1008, 'token expired'], 'client closed');
+  eq([e.code, e.reason], [1008, 'token expired'], 'host end closed with the same code');
+  eq(ctl.readyState, 1, 'the control connection stays');
+  ctl.close();
+  await rc.stop();
+});
+
 test('/status lists channels per host with bytes each way; /metrics counts them', async () => {
   const ctl = await startHost(r, 'lab-s');
   const { client, end } = await pair(r, ctl, 'lab-s');
