@@ -80,7 +80,15 @@ static struct {
 	uint64_t opened, paired, timed_out;
 	size_t open;
 	uint64_t bytes_to_host, bytes_to_client;
+	size_t held; /* bytes queued in every channel */
 } stats;
+
+/* Drop what waits in @q, and its count in stats.held. */
+static void queue_clear(struct chan_queue *q)
+{
+	stats.held -= q->held;
+	chan_queue_clear(q);
+}
 
 /* ---- hosts and channels ---- */
 
@@ -162,8 +170,8 @@ static void channel_tidy(struct channel *ch)
 	*pp = ch->next;
 	h->nchannels--;
 	stats.open--;
-	chan_queue_clear(&ch->to_end);
-	chan_queue_clear(&ch->to_client);
+	queue_clear(&ch->to_end);
+	queue_clear(&ch->to_client);
 	logt_info(ch->name,
 	          "channel to '%s' done: %" PRIu64 " bytes to the host, %" PRIu64 " to the client",
 	          h->id, ch->to_end.in_bytes, ch->to_client.in_bytes);
@@ -592,18 +600,34 @@ static size_t limit(void)
 	return (size_t)relay_srv.o->channel_queue;
 }
 
+/*
+ * The relay's memory budget (--max-memory, see ws.c) is taken: messages being reassembled and
+ * queued for topic readers, plus channel queues. A channel does not shed anyone to fit: it
+ * stops reading its sender (lossless), and topic members see only their own part.
+ */
+static bool over_budget(void)
+{
+	const struct server *s = &relay_srv;
+
+	return s->rx_held + s->queue_held + stats.held > s->mem_budget;
+}
+
 static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, bool final,
                     bool binary)
 {
 	struct channel *ch = c->kind_data;
 	struct conn *to;
 	struct chan_queue *q;
+	int err;
 
 	if (!ch || ch->tag != TAG_CHANNEL || ch->draining)
 		return; /* the control connection says nothing; a draining side has no reader */
 	to = other(ch, c);
 	q = c == ch->client ? &ch->to_end : &ch->to_client;
-	if (chan_queue_add(q, in, len, first, final, binary)) {
+	stats.held -= q->held;
+	err = chan_queue_add(q, in, len, first, final, binary);
+	stats.held += q->held;
+	if (err) {
 		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
@@ -615,7 +639,7 @@ static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, b
 		relay_conn_close(c, (enum lws_close_status)1013, "channel queue full (HTTP/2)");
 		return;
 	}
-	if (q->held >= limit())
+	if (q->held >= limit() || over_budget())
 		relay_hub_flow(c, true); /* resumed when @to has written half of it */
 	if (to)
 		lws_callback_on_writable(to->wsi);
@@ -658,9 +682,14 @@ static int channel_writeable(struct lws *wsi, struct conn *c, struct channel *ch
 		c->writes++;
 		*count += p->len;
 		*(c == ch->client ? &stats.bytes_to_client : &stats.bytes_to_host) += p->len;
+		stats.held -= q->held;
 		chan_queue_pop(q);
+		stats.held += q->held;
 	}
-	if (from && from->rx_paused && !from->closing && q->held <= limit() / 2)
+	/* Under the memory budget a channel resumes only once its queue is empty: each then
+	 * holds at most a read's worth, and none waits for a resume that nothing would bring. */
+	if (from && from->rx_paused && !from->closing && q->held <= limit() / 2 &&
+	    (!over_budget() || !chan_queue_peek(q)))
 		relay_hub_flow(from, false);
 	if (chan_queue_peek(q))
 		lws_callback_on_writable(wsi);
@@ -713,7 +742,7 @@ static void channel_closed(struct conn *c, struct channel *ch)
 		ch->client = NULL;
 	else
 		ch->end = NULL;
-	chan_queue_clear(queue_for(ch, c)); /* nobody to read it */
+	queue_clear(queue_for(ch, c)); /* nobody to read it */
 	if (left && !ch->draining) {
 		ch->draining = true;
 		ch->close_code = code;
@@ -773,13 +802,10 @@ json_t *relay_channel_json(const struct conn *c)
 
 void relay_channel_metrics(FILE *f)
 {
-	size_t nhosts = 0, held = 0;
+	size_t nhosts = 0, held = stats.held;
 
-	for (const struct host *h = hosts; h; h = h->next) {
+	for (const struct host *h = hosts; h; h = h->next)
 		nhosts += h->control != NULL;
-		for (const struct channel *ch = h->channels; ch; ch = ch->next)
-			held += ch->to_end.held + ch->to_client.held;
-	}
 	fprintf(f,
 	        "# HELP relay_channel_hosts Hosts with a control connection (/connect).\n"
 	        "# TYPE relay_channel_hosts gauge\nrelay_channel_hosts %zu\n"

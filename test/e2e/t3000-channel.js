@@ -336,6 +336,34 @@ test('lossless flow: a paused reader makes 64 MiB wait, not drop; relay memory s
   ctl.close();
 });
 
+test('the memory budget pauses channels too: queues stay within --max-memory, nothing lost', async () => {
+  const rm = await startRelay({ tls: false, args: [...BASE_ARGS, '--max-memory', '2MiB', '--max-message', '1MiB', '--channel-queue', '64MiB'] });
+  const ctl = await startHost(rm);
+  const { client, end } = await pair(rm, ctl);
+  const got = collect(end);
+  end._socket.pause();
+  const block = crypto.randomBytes(256 * 1024);
+  const total = 32 * 1024 * 1024;
+  for (let i = 0; i < total / block.length; i++) client.send(block);
+  const queued = async () => Number(/^relay_channel_queued_bytes (\d+)$/m.exec(await (await fetch(`${rm.base}/metrics`)).text())[1]);
+  await rm.waitLog(/pausing reading/, 5000);
+  let most = 0;
+  for (let i = 0; i < 10; i++) {
+    most = Math.max(most, await queued());
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  console.log(`  # budget 2 MiB, channel queue 64 MiB: at most ${most} bytes queued while paused`);
+  ok(most > 0 && most <= 3 * 1024 * 1024, `queued within the budget and one read (${most} bytes)`);
+  end._socket.resume();
+  await until(() => got.bytes >= total, 20000, 'all bytes');
+  eq(got.bytes, total, 'every byte arrived');
+  client.close();
+  await withTimeout(end.closed, 3000, 'end closed');
+  eq(await queued(), 0, 'nothing queued once closed');
+  ctl.close();
+  await rm.stop();
+});
+
 test('over wss: pairing and 4 MiB each way byte-exact', async () => {
   const rt = await startRelay({ args: BASE_ARGS });
   const ctl = await startHost(rt);
