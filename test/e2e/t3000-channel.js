@@ -126,6 +126,8 @@ test('large and fragmented messages, byte-exact both ways', async () => {
 
 test('10 concurrent channels to one host stay isolated', async () => {
   const ctl = await startHost(r);
+  const a = await fetch(`${r.base}/session/${HOST}`, { method: 'POST', headers: { Authorization: r.token({ topic: HOST }) } });
+  const member = await openWs((await a.json()).uri); // a topic of the host's name sees nothing
   const chans = [];
   for (let i = 0; i < 10; i++) chans.push(await pair(r, ctl, HOST, { booking_id: `bk-${i}` }));
   const got = chans.map((c) => ({ end: collect(c.end), client: collect(c.client) }));
@@ -142,6 +144,8 @@ test('10 concurrent channels to one host stay isolated', async () => {
     eq(sha(got[i].client.all()), sha(sent[i].down), `channel ${i}: the client got its own host end's bytes`);
   }
   eq(new Set(chans.map((c) => c.msg.channel)).size, 10, 'ten channel ids');
+  eq(member.inbox.length, 0, 'the session topic of the same name saw nothing');
+  member.close();
   eq(chans.map((c) => c.msg.client), chans.map((_, i) => `bk-${i}`), 'each connect names its client');
   chans.forEach((c) => c.client.close());
   await Promise.all(chans.map((c) => withTimeout(c.end.closed, 3000, 'ends closed')));
@@ -333,6 +337,28 @@ test('lossless flow: a paused reader makes 64 MiB wait, not drop; relay memory s
   eq(got.msgs.length, total / block.length, 'message boundaries kept');
   client.close();
   await withTimeout(end.closed, 3000, 'end closed');
+  ctl.close();
+});
+
+test('lossless flow the other way: a paused client holds back the host end', async () => {
+  const ctl = await startHost(r);
+  const { client, end } = await pair(r, ctl);
+  const got = collect(client);
+  client._socket.pause();
+  const hash = crypto.createHash('sha256');
+  const total = 16 * 1024 * 1024;
+  for (let i = 0; i < total / 65536; i++) {
+    const b = crypto.randomBytes(65536);
+    hash.update(b);
+    end.send(b);
+  }
+  await until(() => end.bufferedAmount > 8 * 1024 * 1024, 5000, 'the host end held back').catch(() => {});
+  ok(end.bufferedAmount > 8 * 1024 * 1024, `the host end holds what the relay did not read (${end.bufferedAmount} bytes)`);
+  client._socket.resume();
+  await until(() => got.bytes >= total, 20000, 'all bytes');
+  eq(sha(got.all()), hash.digest('hex'), 'byte-exact, in order');
+  end.close(4004);
+  eq((await withTimeout(client.closed, 3000, 'client closed')).code, 4004, 'close passed on');
   ctl.close();
 });
 
