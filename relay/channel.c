@@ -7,16 +7,18 @@
  * it. A side whose queue fills stops the relay reading the other (TCP back-pressure), and a
  * side's close closes the other with the same code once what it sent is delivered.
  *
- * Three websocket roles, all of the kind "connect", told apart by the grant's scopes:
+ * Three websocket roles, all of the kind "connect", told apart by the grant's scopes
+ * (chan_role_of(), channel_access.c, which also answers the access call):
  *   "host"          the control connection: the relay writes {"type":"connect",...} on it
  *   "client"        a client's end of a new channel
  *   "channel:<id>"  the host's end of channel <id> (a code only the relay issues)
- * Channel states: waiting (client only, CHANNEL_TIMEOUT for the host) -> paired -> draining
+ * Channel states: waiting (client only, --channel-timeout for the host) -> paired -> draining
  * (one side gone: the other gets what is queued, then the same close) -> freed.
  */
 #define LOG_MODULE "chan"
 #include "relay/internal.h"
 #include "relay/channel.h"
+#include "relay/channel_queue.h"
 #include "pkg/log/log.h"
 
 #include <errno.h>
@@ -179,205 +181,16 @@ static void channel_tidy(struct channel *ch)
 	host_tidy(h);
 }
 
-/* ---- roles ---- */
-
-enum role { ROLE_NONE, ROLE_HOST, ROLE_CLIENT, ROLE_END };
-
-/* The role a grant's scopes give, and for ROLE_END the channel id into *@id. */
-static enum role role_of(const struct grant *g, uint64_t *id)
+bool chan_host_online(const char *host_id)
 {
-	char *end;
-
-	if (strcmp(g->scopes, "host") == 0)
-		return ROLE_HOST;
-	if (strcmp(g->scopes, "client") == 0)
-		return ROLE_CLIENT;
-	if (strncmp(g->scopes, "channel:", 8) == 0) {
-		*id = strtoull(g->scopes + 8, &end, 10);
-		return *end ? ROLE_NONE : ROLE_END;
-	}
-	return ROLE_NONE;
+	return host_online(host_find(host_id));
 }
 
-/* ---- the access call: POST /connect/{host} ---- */
-
-/* Host ids are topics: RFC 3986 unreserved characters, 1..GRANT_TOPIC-1 bytes. */
-static bool valid_host_id(const char *t)
+bool chan_waits_for_end(const char *host_id, uint64_t id)
 {
-	size_t n = strlen(t);
+	const struct channel *ch = channel_find(host_find(host_id), id);
 
-	return n > 0 && n < GRANT_TOPIC &&
-	       strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~") == n;
-}
-
-/* The role asked for: the token's scope, narrowed by ?role=host|client; NULL, or why not. */
-static const char *pick_role(struct lws *wsi, const struct rjwt_claims *cl, enum role *role)
-{
-	bool host = rjwt_has_scope(cl, "host"), client = rjwt_has_scope(cl, "client");
-	char buf[16];
-	const char *want = lws_get_urlarg_by_name(wsi, "role=", buf, sizeof(buf));
-
-	if (want && strcmp(want, "host") != 0 && strcmp(want, "client") != 0)
-		return "role must be host or client";
-	if (want && strcmp(want, "host") == 0)
-		client = false;
-	if (want && strcmp(want, "client") == 0)
-		host = false;
-	if (host && client)
-		return "token has both host and client scopes: add ?role=host or ?role=client";
-	if (!host && !client)
-		return want ? "token lacks the scope of that role"
-		            : "token has neither host nor "
-		              "client scope";
-	*role = host ? ROLE_HOST : ROLE_CLIENT;
-	return NULL;
-}
-
-/* Fill @g from checked claims for @host_id; NULL when allowed, else the reason for a 403. */
-static const char *grant_from(struct server *s, const struct rjwt_claims *cl, const char *host_id,
-                              enum role role, struct grant *g)
-{
-	if (!cl->topic || strcmp(cl->topic, host_id) != 0)
-		return "host (topic) not in token";
-	if (!cl->prefix || strcmp(cl->prefix, "connect") != 0)
-		return "connection type (prefix) must be connect";
-	if ((!cl->booking_id || !*cl->booking_id) && !s->o->allow_no_booking_id)
-		return "token has no booking_id";
-	if (cl->booking_id && strlen(cl->booking_id) > STORE_BID_MAX)
-		return "booking_id too long";
-	if (cl->booking_id && store_is_denied(s->store, cl->booking_id, relay_now_ms() / 1000))
-		return "booking denied";
-	snprintf(g->topic, sizeof(g->topic), "%s", host_id);
-	snprintf(g->prefix, sizeof(g->prefix), "connect");
-	snprintf(g->booking_id, sizeof(g->booking_id), "%s", cl->booking_id ? cl->booking_id : "");
-	snprintf(g->who, sizeof(g->who), "%.120s", cl->sub ? cl->sub : "");
-	snprintf(g->scopes, sizeof(g->scopes), "%s", role == ROLE_HOST ? "host" : "client");
-	g->can_read = g->can_write = true;
-	g->exp = cl->exp;
-	return NULL;
-}
-
-/* {"code": @code, "message": @message} with @status. */
-static int respond_code(struct lws *wsi, struct conn *c, int status, const char *code,
-                        const char *message)
-{
-	json_t *o = json_pack("{s:s, s:s}", "code", code, "message", message);
-	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	if (!body)
-		return relay_respond_error(wsi, c, 503, "out of memory");
-	return relay_respond(wsi, c, status, body);
-}
-
-/* "<public url>/connect/<host>?code=<code>" into @uri, wiping @code. */
-static void channel_uri(struct server *s, const char *host_id, char code[CODE_LEN + 1], char *uri,
-                        size_t len)
-{
-	snprintf(uri, len, "%s/connect/%s?code=%s", s->public_url, host_id, code);
-	OPENSSL_cleanse(code, CODE_LEN + 1);
-}
-
-/* {"uri": ...} for an issued grant @g (new string), or NULL with the status in *@status. */
-static char *issue(struct server *s, const struct grant *g, int *status)
-{
-	char code[CODE_LEN + 1], uri[768];
-	json_t *o;
-	char *body;
-	int err = codes_issue(s->codes, g, relay_mono_ms(), code);
-
-	if (err) {
-		log_warn("cannot issue code for '%s': %s", g->topic,
-		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
-		*status = 503;
-		return NULL;
-	}
-	channel_uri(s, g->topic, code, uri, sizeof(uri));
-	o = json_pack("{s:s}", "uri", uri);
-	OPENSSL_cleanse(uri, sizeof(uri));
-	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	*status = body ? 200 : 503;
-	return body;
-}
-
-int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
-                         const char *rest)
-{
-	struct rjwt_claims cl;
-	struct grant g = {0};
-	enum role role = ROLE_NONE;
-	const char *why;
-	struct host *h;
-	char *body;
-	int status;
-
-	if (m == M_GET)
-		return relay_respond_error(wsi, c, 426,
-		                           "websocket upgrade required: POST here for access");
-	if (m != M_POST)
-		return relay_respond_error(wsi, c, 405, "use POST");
-	if (!valid_host_id(rest))
-		return relay_respond_error(
-		        wsi, c, 400, "host id must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
-	why = relay_verify(s, wsi, &cl);
-	if (why)
-		return relay_respond_error(wsi, c, 401, why);
-	why = pick_role(wsi, &cl, &role);
-	if (!why)
-		why = grant_from(s, &cl, rest, role, &g);
-	rjwt_claims_release(&cl);
-	if (why) {
-		log_info("channel access to '%s' refused: %s", rest, why);
-		return relay_respond_error(wsi, c, 403, why);
-	}
-	h = host_find(rest);
-	if (role == ROLE_HOST && host_online(h))
-		return respond_code(wsi, c, 409, "host-connected",
-		                    "this host already has a control connection");
-	if (role == ROLE_CLIENT && !host_online(h))
-		return respond_code(wsi, c, 503, "host-offline", "the host is not connected");
-	body = issue(s, &g, &status);
-	if (body && g.booking_id[0])
-		store_seen(s->store, g.booking_id, g.exp);
-	OPENSSL_cleanse(&g, sizeof(g));
-	if (!body)
-		return relay_respond_error(wsi, c, status,
-		                           "too many pending access codes, try again");
-	return relay_respond(wsi, c, 200, body);
-}
-
-/* At the upgrade (HTTP/1.1: refused with the status; inside HTTP/2: with a close frame). */
-static int admit(const struct grant *g, const char **why)
-{
-	struct host *h = host_find(g->topic);
-	struct channel *ch;
-	uint64_t id = 0;
-
-	switch (role_of(g, &id)) {
-	case ROLE_HOST:
-		if (host_online(h)) {
-			*why = "this host already has a control connection";
-			return 409;
-		}
-		return 0;
-	case ROLE_CLIENT:
-		if (!host_online(h)) {
-			*why = "the host is not connected";
-			return 503;
-		}
-		return 0;
-	case ROLE_END:
-		ch = channel_find(h, id);
-		if (!ch || ch->end || !ch->client || ch->draining) {
-			*why = "channel closed or already opened";
-			return 410;
-		}
-		return 0;
-	default:
-		*why = "not a channel grant";
-		return 403;
-	}
+	return ch && !ch->end && ch->client && !ch->draining;
 }
 
 /* ---- the control connection ---- */
@@ -400,7 +213,7 @@ static int tell_host(struct server *s, struct channel *ch)
 	OPENSSL_cleanse(&g, sizeof(g));
 	if (err)
 		return err;
-	channel_uri(s, h->id, code, uri, sizeof(uri));
+	chan_uri(s, h->id, code, uri, sizeof(uri));
 	o = json_pack("{s:s, s:s, s:s, s:s}", "type", "connect", "uri", uri, "client",
 	              ch->client_label, "channel", ch->name);
 	OPENSSL_cleanse(uri, sizeof(uri));
@@ -570,12 +383,12 @@ static int established(struct server *s, struct conn *c)
 {
 	uint64_t id = 0;
 
-	switch (role_of(&c->grant, &id)) {
-	case ROLE_HOST:
+	switch (chan_role_of(&c->grant, &id)) {
+	case CHAN_HOST:
 		return control_established(c);
-	case ROLE_CLIENT:
+	case CHAN_CLIENT:
 		return client_established(s, c);
-	case ROLE_END:
+	case CHAN_END:
 		return end_established(c, id);
 	default:
 		relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "not a channel grant");
@@ -831,7 +644,7 @@ void relay_channel_metrics(FILE *f)
 
 const struct relay_kind relay_kind_channel = {
         .name = "connect",
-        .admit = admit,
+        .admit = chan_admit,
         .established = established,
         .receive = receive,
         .writeable = writeable,

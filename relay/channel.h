@@ -1,49 +1,33 @@
 /*
- * relay/channel: private channels (issue 14), split in two jobs: channel.c pairs a client's
- * websocket with one the host opens for it and relays between them; channel_queue.c holds what
- * waits for one side, as the pieces lws delivered (no reassembly: see channel_queue.c).
+ * relay/channel: private channels (issue 14), in three files: channel_access.c answers
+ * POST /connect/{host} and decides at the upgrade (roles, refusals); channel.c pairs a client's
+ * websocket with the one its host opens and relays between them; channel_queue.c holds what
+ * waits for one side. This header is what the first two share.
  */
 #ifndef RELAY_CHANNEL_H
 #define RELAY_CHANNEL_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "relay/internal.h"
 
-/* A run of bytes of one message, as received; several pieces of a message may be coalesced. */
-struct chan_piece {
-	struct chan_piece *next;
-	size_t len, cap; /* payload bytes held, room (after LWS_PRE bytes of headroom) */
-	bool first;      /* starts a message: written with its type, else as a continuation */
-	bool final;      /* ends a message: written with FIN */
-	bool binary;
-	uint8_t data[]; /* LWS_PRE bytes of headroom, then cap bytes */
+/* The roles of a /connect websocket, from its grant's scopes. */
+enum chan_role {
+	CHAN_NONE,
+	CHAN_HOST,   /* "host": the control connection */
+	CHAN_CLIENT, /* "client": a client's end of a new channel */
+	CHAN_END, /* "channel:<id>": the host's end of channel <id> (a code only the relay issues) */
 };
 
-/* What waits for one side of a channel. */
-struct chan_queue {
-	struct chan_piece *head, *tail;
-	size_t held;       /* bytes allocated for pieces (cap + headers): what the limit bounds */
-	uint64_t in_bytes; /* payload bytes queued since the start */
-};
+/* channel_access.c: the role of @g, and for CHAN_END the channel id into *@id. */
+enum chan_role chan_role_of(const struct grant *g, uint64_t *id);
+/* channel_access.c: "<public url>/connect/<host>?code=<code>" into @uri, wiping @code. */
+void chan_uri(struct server *s, const char *host_id, char code[CODE_LEN + 1], char *uri,
+              size_t len);
+/* channel_access.c: relay_kind.admit of /connect (at the upgrade). */
+int chan_admit(const struct grant *g, const char **why);
 
-/* Pieces not final are given this much room, so that a long message's pieces share writes. */
-#define CHAN_CHUNK (64 * 1024)
-
-/*
- * Append a piece of @len bytes of a message (@first: it starts one; @final: it ends it). A
- * piece continuing the tail's message goes into the tail while it has room. 0 or -ENOMEM.
- */
-int chan_queue_add(struct chan_queue *q, const uint8_t *in, size_t len, bool first, bool final,
-                   bool binary);
-/* The oldest piece, or NULL. */
-static inline struct chan_piece *chan_queue_peek(const struct chan_queue *q)
-{
-	return q->head;
-}
-/* Drop the oldest piece (written). */
-void chan_queue_pop(struct chan_queue *q);
-/* Drop everything (its side is gone). */
-void chan_queue_clear(struct chan_queue *q);
+/* channel.c: host @host_id has a live control connection. */
+bool chan_host_online(const char *host_id);
+/* channel.c: channel @id of @host_id waits for its host's end (its client is still there). */
+bool chan_waits_for_end(const char *host_id, uint64_t id);
 
 #endif

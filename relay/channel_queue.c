@@ -8,7 +8,7 @@
  * large message goes out in large writes however lws cut it.
  */
 #define LOG_MODULE "chan"
-#include "relay/channel.h"
+#include "relay/channel_queue.h"
 
 #include <errno.h>
 #include <libwebsockets.h>
