@@ -122,12 +122,13 @@ struct conn {
 	int64_t last_rx_ms;        /* monotonic: last frame from the peer (data or pong) */
 	int64_t ping_sent_ms;      /* a ping awaits its pong since then; 0: none */
 	bool ping_due;
-	bool peer_closed;    /* its close frame arrived: lws answers it from WRITEABLE */
-	int peer_close_code; /* the code in it (0: none), for kinds that pass it on */
-	bool rx_paused;      /* not read from: every reader of its topic is backed up */
-	bool ready;          /* in server.ready */
+	bool peer_closed; /* its close frame arrived: lws answers it from WRITEABLE */
+	bool rx_paused;   /* not read from: every reader of its topic is backed up */
+	bool ready;       /* in server.ready */
 	struct conn *ready_next;
 	struct rate_window rates; /* for status reports */
+	/* The code in the peer's close frame (0: none), for kinds that pass it on. */
+	int peer_close_code;
 };
 
 /* A slot of the per-address access rate limiter (token bucket). */
