@@ -239,9 +239,10 @@ static int tell_host(struct server *s, struct channel *ch)
 	return m ? 0 : -ENOMEM;
 }
 
-static int control_established(struct conn *c)
+static int control_established(struct server *s, struct conn *c)
 {
 	struct host *h = host_get(c->grant.topic);
+	size_t again = 0;
 
 	if (!h) {
 		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
@@ -256,8 +257,15 @@ static int control_established(struct conn *c)
 	ctl_clear(h); /* messages for an earlier control connection carried its codes */
 	h->control = c;
 	c->kind_data = h;
-	logt_info(c->tag, "host '%s' connected from %s as %s", h->id, c->remote,
-	          c->grant.who[0] ? c->grant.who : "anonymous");
+	/* Clients still waiting (the last control connection dropped before they were
+	 * answered) are asked for again, with new codes: the host's deadline still runs. */
+	for (struct channel *ch = h->channels; ch; ch = ch->next)
+		if (!ch->paired && ch->client && !ch->client->closing && !ch->draining &&
+		    !tell_host(s, ch))
+			again++;
+	logt_info(c->tag, "host '%s' connected from %s as %s%s", h->id, c->remote,
+	          c->grant.who[0] ? c->grant.who : "anonymous",
+	          again ? " (waiting channels asked for again)" : "");
 	return 0;
 }
 
@@ -385,7 +393,7 @@ static int established(struct server *s, struct conn *c)
 
 	switch (chan_role_of(&c->grant, &id)) {
 	case CHAN_HOST:
-		return control_established(c);
+		return control_established(s, c);
 	case CHAN_CLIENT:
 		return client_established(s, c);
 	case CHAN_END:

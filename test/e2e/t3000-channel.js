@@ -10,7 +10,7 @@ const fs = require('fs');
 const { test, ok, eq, run, startRelay, openWs, until, withTimeout } = require('./lib.js');
 
 const HOST = 'lab1';
-const BASE_ARGS = ['--access-rate', '0', '--channel-timeout', '1s'];
+const BASE_ARGS = ['--access-rate', '0', '--channel-timeout', '2s'];
 
 // POST /connect/@host; resolves { status, body }.
 async function connectAccess(r, host, token, query = '') {
@@ -187,12 +187,31 @@ test('a host that does not answer: the client is closed with 1013', async () => 
   const t0 = Date.now();
   const client = await openClient(r);
   await until(() => ctl.inbox.length === 1, 3000, 'connect message');
-  const c = await withTimeout(client.closed, 4000, 'client closed');
+  const c = await withTimeout(client.closed, 5000, 'client closed');
   eq(c.code, 1013, 'closed with 1013');
-  ok(Date.now() - t0 >= 900, `after the --channel-timeout (${Date.now() - t0} ms)`);
+  ok(Date.now() - t0 >= 1900, `after the --channel-timeout (${Date.now() - t0} ms)`);
   const late = await openWs(JSON.parse(ctl.inbox[0].data.toString()).uri).catch((x) => x);
   eq(late.status, 410, 'the host end opened too late is refused');
   ctl.close();
+});
+
+test('a host that reconnects is asked again for the channels still waiting', async () => {
+  const ctl = await startHost(r, 'lab-re');
+  const client = await openClient(r, 'lab-re');
+  await until(() => ctl.inbox.length === 1, 3000, 'first connect message');
+  ctl.close(); // gone before answering
+  await withTimeout(ctl.closed, 3000, 'control closed');
+  const ctl2 = await startHost(r, 'lab-re');
+  await until(() => ctl2.inbox.length === 1, 3000, 'connect message again');
+  const msg = JSON.parse(ctl2.inbox[0].data.toString());
+  const end = await openWs(msg.uri);
+  const got = collect(end);
+  client.send('still here');
+  await until(() => got.msgs.length === 1, 3000, 'relayed');
+  eq(got.chunks[0].toString(), 'still here', 'paired after the reconnection');
+  client.close(4005);
+  eq((await withTimeout(end.closed, 3000, 'end closed')).code, 4005, 'close passed on');
+  ctl2.close();
 });
 
 test('the channel uri is one-time, and a client code cannot open the host end', async () => {
