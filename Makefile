@@ -10,7 +10,7 @@
 VARIANT ?= release
 B       := build/$(VARIANT)
 
-CORE_PKGS := libwebsockets libjwt jansson openssl sqlite3 libuv
+CORE_PKGS := libwebsockets libjwt jansson openssl sqlite3 libuv hiredis
 AV_PKGS   := libavcodec libavformat libavutil libswscale
 # libavdevice: headers only; host/video.c loads the library when a camera is opened (dlopen)
 AV_CFLAGS_EXTRA := libavdevice

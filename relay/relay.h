@@ -46,6 +46,9 @@ struct relay_opts {
 	int64_t max_codes;
 	int64_t max_pending;             /* connections without a whole request head, in all */
 	int64_t max_pending_per_address; /* ...from one client address (0: no limit) */
+	char *redis;          /* redis://... to share state with other instances, or NULL */
+	char *instance;       /* name in the cluster; NULL: hostname:port */
+	int64_t redis_buffer; /* bytes on their way to Redis at most */
 };
 
 /*
