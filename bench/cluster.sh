@@ -17,8 +17,15 @@ secs=${BENCH_SECONDS:-3}
 out=build/bench
 mkdir -p "$out"
 work=$(mktemp -d)
-pids=() # everything started here, killed by PID on exit
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+live=() # PIDs started here and still running, killed on exit
+cleanup() {
+	for p in "${live[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
 openssl rand -hex 32 >"$work/secret"
 results="$out/cluster.jsonl"
 : >"$results"
@@ -36,7 +43,7 @@ ticks() {
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" &
 redis=$!
-pids+=("$redis")
+live+=("$redis")
 for _ in $(seq 100); do
 	grep -q "Ready to accept" "$work/redis.log" && break
 	sleep 0.05
@@ -51,7 +58,7 @@ start_relay() {
 		--access-rate 0 --log-level notice --insecure-http --audience "$aud")
 	[ "${1:-}" = --redis ] && args+=(--redis "redis://127.0.0.1:$rport" --instance "$name")
 	"$relay" "${args[@]}" 2>"$work/relay-$name.log" &
-	pids+=($!)
+	live+=($!)
 	printf -v "pid_$name" %s $!
 	printf -v "port_$name" %s "$port"
 	for _ in $(seq 100); do
@@ -67,10 +74,19 @@ start_relay() {
 }
 
 stop_relays() {
+	local p q keep
 	for p in "$@"; do
 		kill "$p"
 		wait "$p" || true
+		keep=()
+		for q in "${live[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+		live=("${keep[@]}")
 	done
+}
+
+# Messages relay A could not send towards Redis (buffer full, Redis down, lost), from its /metrics.
+not_crossed() {
+	curl -s "http://127.0.0.1:$1/metrics" | awk '/^relay_cluster_not_crossed_total/ { n += $2 } END { print n + 0 }'
 }
 
 # bench URL [URL_B] [ARGS...]: one relay file bench run, its JSON line on stdout
@@ -81,13 +97,13 @@ bench() {
 		--audience "$aud" --json --duration "${secs}s" "$@" 2>/dev/null
 }
 
-# record NAME RUN JSON RELAY_TICKS REDIS_TICKS
+# record NAME RUN JSON RELAY_TICKS REDIS_TICKS [NOT_CROSSED]
 record() {
 	local hz rc dc
 	hz=$(getconf CLK_TCK)
 	rc=$(awk -v t="$4" -v h="$hz" 'BEGIN { printf "%.3f", t / h }')
 	dc=$(awk -v t="$5" -v h="$hz" 'BEGIN { printf "%.3f", t / h }')
-	echo "$3" | sed "s#^{#{\"scenario\":\"$1\",\"run\":$2,\"relay_cpu_s\":$rc,\"redis_cpu_s\":$dc,#" >>"$results"
+	echo "$3" | sed "s#^{#{\"scenario\":\"$1\",\"run\":$2,\"relay_cpu_s\":$rc,\"redis_cpu_s\":$dc,\"not_crossed\":${6:-0},#" >>"$results"
 }
 
 # one_topic NAME MODE(one|two) ARGS...
@@ -108,7 +124,8 @@ one_topic() {
 			t0=$(($(ticks "$pid_a") + $(ticks "$pid_b")))
 			r0=$(ticks "$redis")
 			json=$(bench "http://127.0.0.1:$port_a/session/b$i" "http://127.0.0.1:$port_b/session/b$i" "$@")
-			record "$name" "$i" "$json" $(($(ticks "$pid_a") + $(ticks "$pid_b") - t0)) $(($(ticks "$redis") - r0))
+			record "$name" "$i" "$json" $(($(ticks "$pid_a") + $(ticks "$pid_b") - t0)) $(($(ticks "$redis") - r0)) \
+				"$(not_crossed "$port_a")"
 			stop_relays "$pid_a" "$pid_b"
 		fi
 	done
@@ -163,11 +180,12 @@ const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("
 const by = new Map();
 for (const l of lines) { if (!by.has(l.scenario)) by.set(l.scenario, []); by.get(l.scenario).push(l); }
 const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
-console.log("| scenario | deliveries/s | p50 ms | p99 ms | drops | relay CPU ms / 1k deliveries | redis CPU ms / 1k deliveries |");
-console.log("|---|---:|---:|---:|---:|---:|---:|");
+console.log("| scenario | deliveries/s | p50 ms | p99 ms | drops | messages that did not cross (A) | relay CPU ms / 1k deliveries | redis CPU ms / 1k deliveries |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
 for (const [name, runs] of by) {
 	const per1k = (k) => med(runs.map((r) => (r[k] * 1000) / (r.delivered / 1000 || 1)));
 	console.log(`| ${name} | ${med(runs.map((r) => r.msgs_per_s)).toFixed(0)} | ${(med(runs.map((r) => r.p50_us)) / 1000).toFixed(2)} | ` +
 		`${(med(runs.map((r) => r.p99_us)) / 1000).toFixed(2)} | ${med(runs.map((r) => r.drops))} | ` +
+		`${med(runs.map((r) => r.not_crossed || 0))} | ` +
 		`${per1k("relay_cpu_s").toFixed(2)} | ${per1k("redis_cpu_s").toFixed(2)} |`);
 }' "$results"

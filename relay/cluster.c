@@ -828,8 +828,13 @@ bool relay_cluster_claiming(struct conn *c)
 {
 	struct claim *k;
 
-	if (!cl.on || !cl.defer.wsi || cl.defer.wsi != c->wsi)
-		return false;
+	if (!cl.on || c->grant.topic[0])
+		return false; /* redeemed from the local table (a stale slot must not match it) */
+	if (!cl.defer.wsi || cl.defer.wsi != c->wsi) {
+		relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		                 "code unknown, used or expired");
+		return true;
+	}
 	cl.defer.wsi = NULL;
 	k = calloc(1, sizeof(*k));
 	if (!k || cl.state != LINK_UP) {
