@@ -34,6 +34,7 @@
 #define MAX_NOTES          1024 /* deny/allow changes kept while Redis is unreachable */
 #define MAX_REPORTS        64   /* other instances' reports */
 #define REPORT_TTL_MS      3000
+#define PING_TIMEOUT_MS    3000
 #define REPORT_MAX         (4 * 1024 * 1024) /* past it a report leaves out its connections */
 #define CH_TOPIC           "relay:t:"
 #define CH_BIDS            "relay:bids"
@@ -86,7 +87,8 @@ static struct {
 	uv_timer_t timer;
 	bool timer_init;
 	unsigned attempts;
-	size_t out_bytes; /* PUBLISHed topic bytes not yet answered */
+	size_t out_bytes;     /* PUBLISHed topic bytes not yet answered */
+	int64_t ping_sent_ms; /* monotonic: a liveness PING awaits its answer since then; 0: none */
 	struct topic *topics[TOPIC_BUCKETS];
 	struct cluster_bid notes[MAX_NOTES];
 	size_t nnotes;
@@ -195,6 +197,7 @@ static void maybe_up(void)
 	cl.ever_up = true;
 	cl.state = LINK_UP;
 	cl.attempts = 0;
+	cl.ping_sent_ms = 0;
 	cl.trouble[0] = '\0';
 	cl.down_logged = false;
 	log_notice("redis at %s:%d up: instance '%s' shares topics, codes and the deny list",
@@ -597,9 +600,11 @@ static json_t *own_report(void)
 
 	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o}", "instance", cl.instance, "time",
 	                 (json_int_t)(relay_now_ms() / 1000), "redis",
-	                 cl.state == LINK_UP ? "up" : "down", "connections",
-	                 (json_int_t)cl.s->nconns, "topics", (json_int_t)hub_topic_count(cl.s->hub),
-	                 "status", st ? st : json_array());
+	                 !cl.on                ? "off"
+	                 : cl.state == LINK_UP ? "up"
+	                                       : "down",
+	                 "connections", (json_int_t)cl.s->nconns, "topics",
+	                 (json_int_t)hub_topic_count(cl.s->hub), "status", st ? st : json_array());
 }
 
 static void publish_report(void)
@@ -651,8 +656,9 @@ json_t *relay_cluster_status(void)
 {
 	json_t *list = json_array();
 
-	if (cl.on) {
+	if (cl.s) /* without --redis: this instance alone */
 		json_array_append_new(list, own_report());
+	if (cl.on) {
 		for (size_t i = 0; i < MAX_REPORTS; i++)
 			if (cl.reports[i].o &&
 			    relay_mono_ms() - cl.reports[i].at_ms <= REPORT_TTL_MS)
@@ -933,11 +939,36 @@ void relay_cluster_stop(void)
 	cl.on = false;
 }
 
+static void on_pong(redisAsyncContext *ac, void *r, void *priv)
+{
+	(void)priv;
+	if (r && is_current(ac))
+		cl.ping_sent_ms = 0;
+}
+
+/* A Redis that stopped answering (a frozen process, a dead route) closes no socket: ask. */
+static void check_alive(void)
+{
+	int64_t now = relay_mono_ms();
+
+	if (cl.ping_sent_ms && now - cl.ping_sent_ms > PING_TIMEOUT_MS) {
+		cl.ping_sent_ms = 0;
+		link_fail("no answer to PING for 3 s");
+		return;
+	}
+	if (!cl.ping_sent_ms) {
+		cl.ping_sent_ms = now;
+		redisAsyncCommand(cl.cmd, on_pong, NULL, "PING");
+	}
+}
+
 void relay_cluster_tick(void)
 {
 	if (!cl.on)
 		return;
 	unsubscribe_idle();
+	if (cl.state == LINK_UP)
+		check_alive();
 	if (cl.state == LINK_UP)
 		publish_report();
 }

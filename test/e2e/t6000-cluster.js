@@ -230,6 +230,18 @@ test('redis killed: /healthz 503, local delivery goes on; redis back: cross deli
   for (const ws of [readerA, readerB, writer]) ws.close();
 });
 
+test('a frozen redis (SIGSTOP: no socket closes) is noticed, and its thaw too', async () => {
+  const { a } = relays;
+  redis.kill('SIGSTOP');
+  try {
+    const h = await until(async () => { const x = await health(a); return x.status === 503 ? x : null; }, 8000, 'a unhealthy');
+    ok(/redis/.test(h.body.status), `the reason names redis (${h.body.status})`);
+  } finally {
+    redis.kill('SIGCONT');
+  }
+  await until(async () => (await health(a)).status === 200, 10000, 'a linked again');
+});
+
 test('stop', async () => {
   for (const n of ['a', 'b', 'c']) eq((await relays[n].stop()).code, 0, `${n} stopped cleanly`);
   redis.kill('SIGTERM');
