@@ -823,7 +823,8 @@ static void on_claimed(redisAsyncContext *ac, void *r, void *priv)
 		c->grant = g;
 		c->rx_paused = false;
 		lws_rx_flow_control(c->wsi, 1);
-		relay_ws_admit(c);
+		if (relay_ws_admit(c)) /* not inside its callback: close rather than hang up */
+			relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "cannot admit");
 	}
 	OPENSSL_cleanse(&g, sizeof(g));
 	OPENSSL_cleanse(k, sizeof(*k));
