@@ -145,8 +145,11 @@ test('a code issued at a is redeemed at b once; then refused at a and b', async 
 test('an expired code is refused everywhere', async () => {
   const { a, b } = relays;
   const uri = await issue(a, 'late', { scopes: ['read'] });
-  ok(Number(redisCli('DBSIZE')) >= 1, 'the code is kept in redis');
-  const key = redisCli('--scan', '--pattern', 'relay:code:*').split('\n')[0];
+  const keys = redisCli('--scan', '--pattern', 'relay:code:*').split('\n').filter(Boolean);
+  eq(keys.length, 1, 'the code is kept in redis');
+  ok(/^relay:code:[0-9a-f]{64}$/.test(keys[0]) && !keys[0].includes(new URL(uri).searchParams.get('code')),
+    'under its hash, not the code itself');
+  const key = keys[0];
   const pttl = Number(redisCli('PTTL', key));
   ok(pttl > 0 && pttl <= 30000, `it expires within 30 s (PTTL ${pttl})`);
   redisCli('PEXPIRE', key, '1'); // what 30 s would do, now
