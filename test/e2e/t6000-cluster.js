@@ -222,15 +222,22 @@ test('redis killed: /healthz 503, local delivery goes on; redis back: cross deli
   const local = await tryOpen(await issue(a, 'lab4', { scopes: ['read'] }));
   ok(local.ws, 'a new local connection while redis is down');
   if (local.ws) local.ws.close();
+  const writerB = await joinAt(b, 'lab4', { scopes: ['write'] });
+  writerB.send('local at b');
+  await received(readerB, 2);
+  eq(readerB.inbox[1].data.toString(), 'local at b', 'b serves its own readers too');
   const m = await (await fetch(`${a.base}/metrics`)).text();
   ok(/relay_cluster_not_crossed_total\{reason="redis_down"\} [1-9]/.test(m), 'what could not cross is counted');
   redis = await startRedis();
   for (const r of [a, b]) await until(async () => (await health(r)).status === 200, 10000, 'linked again');
   await until(() => subscribers('lab4') === 2, 5000, 'subscribed again');
   writer.send('after');
-  await received(readerB, 2);
-  eq(readerB.inbox.map((x) => x.data.toString()), ['before', 'after'], 'b: cross delivery resumed');
-  for (const ws of [readerA, readerB, writer]) ws.close();
+  await received(readerB, 3);
+  eq(readerB.inbox.map((x) => x.data.toString()), ['before', 'local at b', 'after'], 'b: cross delivery resumed');
+  await received(readerA, 3);
+  eq(readerA.inbox.map((x) => x.data.toString()), ['before', 'during', 'after'],
+    'a: what could not cross during the outage is not replayed later');
+  for (const ws of [readerA, readerB, writer, writerB]) ws.close();
 });
 
 test('a frozen redis (SIGSTOP: no socket closes) is noticed, and its thaw too', async () => {
