@@ -109,6 +109,15 @@ static const struct cfg_opt serve_opts[] = {
          "fast (own framing, verified with libwebsockets 4.1) or lws (plain lws_write) "
          "(default: fast with libwebsockets 4.1, else lws)",
          NULL, 0},
+        {"redis", CFG_STRING, O(redis), NULL, 0, 0,
+         "share topics, codes, deny list and status with other instances: "
+         "redis://[:PASSWORD@]HOST:PORT[/DB] (default: none, single instance)",
+         NULL, 0},
+        {"instance", CFG_STRING, O(instance), NULL, 0, 0,
+         "this instance's name in a cluster (default: hostname:port)", NULL, 0},
+        {"redis_buffer", CFG_SIZE, O(redis_buffer), "16MiB", 64 * 1024, 1024 * MiB,
+         "bytes of topic messages on their way to Redis; past it they are dropped (counted)", NULL,
+         0},
         {"log_level", CFG_STRING, O(log_level), "info", 0, 0, "error, warn, notice, info or debug",
          NULL, 0},
         {"log_format", CFG_STRING, O(log_format), "text", 0, 0, "text or json", NULL, 0},

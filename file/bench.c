@@ -162,9 +162,12 @@ static void watch_writes(struct bench *b, struct peer *p)
 static int join(struct bench *b, struct peer *p, char why[WSC_WHY])
 {
 	const char *token = p->role == READER ? b->token : b->w_token;
+	const char *url = p->role == READER && p->id % 2 && b->o->session_b && *b->o->session_b
+	                          ? b->o->session_b /* readers split over two instances */
+	                          : b->o->session;
 	int status, ret;
 
-	ret = wsc_join(&p->c, b->o->session, token, b->tls, (int)b->o->timeout, &status, why);
+	ret = wsc_join(&p->c, url, token, b->tls, (int)b->o->timeout, &status, why);
 	if (ret)
 		return ret;
 	ret = uv_poll_init(&b->loop, &p->poll, p->c.fd);

@@ -322,6 +322,8 @@ void relay_publish_stats(void);
 void relay_ws_init(void);
 int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                 size_t len);
+/* @c's grant is known (redeemed): hand it to its kind, or join its topic. 0, or -1 to hang up. */
+int relay_ws_admit(struct conn *c);
 /* Ask for @c to be closed with @code and @reason (a static string) at its next writable. */
 void relay_conn_close(struct conn *c, int code, const char *reason);
 /* Close every connection whose booking id is @bid; returns how many. */

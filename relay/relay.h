@@ -50,6 +50,9 @@ struct relay_opts {
 	int64_t discovery_max_groups, discovery_max_per_app;
 	int64_t channel_timeout; /* ms a host has to open a channel for its client */
 	int64_t channel_queue;   /* bytes queued per channel direction before pausing */
+	char *redis;             /* redis://... to share state with other instances, or NULL */
+	char *instance;          /* name in the cluster; NULL: hostname:port */
+	int64_t redis_buffer;    /* bytes on their way to Redis at most */
 };
 
 /*

@@ -6,6 +6,7 @@
  */
 #define LOG_MODULE "status"
 #include "relay/internal.h"
+#include "relay/cluster.h"
 #include "pkg/log/log.h"
 
 #include <stdio.h>
@@ -106,13 +107,17 @@ static json_t *conn_json(const struct conn *c, int64_t now_ns)
 	                                 rate_of(w, w->rx_bytes), k->last_rx_ns, now_ns),
 	                  "dropped", (json_int_t)k->dropped, "refused", (json_int_t)k->refused,
 	                  "queued", (json_int_t)hub_queued(c->member));
-	return json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o}", "topic",
-	                 c->grant.topic, "can_read", c->grant.can_read, "can_write",
-	                 c->grant.can_write, "connected", time_json(c->connected_at),
-	                 "connected_at", time_json(c->connected_at), "expires_at",
-	                 time_json(c->grant.exp), "remote_addr", c->remote, "scopes",
-	                 scopes_json(c->grant.scopes), "user_agent", c->user_agent, "booking_id",
-	                 c->grant.booking_id, "id", c->tag, "stats", stats);
+	json_t *o = json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o}",
+	                      "topic", c->grant.topic, "can_read", c->grant.can_read, "can_write",
+	                      c->grant.can_write, "connected", time_json(c->connected_at),
+	                      "connected_at", time_json(c->connected_at), "expires_at",
+	                      time_json(c->grant.exp), "remote_addr", c->remote, "scopes",
+	                      scopes_json(c->grant.scopes), "user_agent", c->user_agent,
+	                      "booking_id", c->grant.booking_id, "id", c->tag, "stats", stats);
+
+	if (o && relay_cluster_on()) /* which instance of the cluster holds it */
+		json_object_set_new(o, "instance", json_string(relay_cluster_instance()));
+	return o;
 }
 
 /* A /connect websocket: the fields every entry has, then the channel's (channel.c). */
@@ -261,6 +266,7 @@ char *relay_metrics_text(void)
 	       "Bookings denied through /bids/deny.", (double)s->m.bookings_denied);
 	access_metrics(out.f, &s->m);
 	relay_channel_metrics(out.f);
+	relay_cluster_metrics(out.f);
 	process_metrics(out.f);
 	fclose(out.f);
 	return out.p;
