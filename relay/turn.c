@@ -234,6 +234,31 @@ static bool unknown_attrs(struct req *r)
 
 /* ---- authentication shared by the TURN requests ---- */
 
+/*
+ * Refusals are logged at most TURN_LOG_PER_S times a second: a client retrying bad credentials
+ * or a flood of forbidden peers must not fill the disk (/metrics counts them all).
+ */
+#define TURN_LOG_PER_S 20
+static bool log_budget(void)
+{
+	static int64_t second;
+	static unsigned used, dropped;
+	int64_t now = relay_mono_ms() / 1000;
+
+	if (now != second) {
+		if (dropped)
+			log_info("%u more refusal line(s) not logged in the last second", dropped);
+		second = now;
+		used = dropped = 0;
+	}
+	if (used < TURN_LOG_PER_S) {
+		used++;
+		return true;
+	}
+	dropped++;
+	return false;
+}
+
 static void log_refusal(const struct req *r, const struct turn_auth *a)
 {
 	char addr[64];
@@ -248,7 +273,7 @@ static void log_refusal(const struct req *r, const struct turn_auth *a)
 		        "refused '%s' from %s: its password is the hex HMAC-SHA1, the REST scheme "
 		        "(coturn use-auth-secret) wants it base64",
 		        a->username, addr);
-	} else if (a->refusal != TR_N) {
+	} else if (a->refusal != TR_N && log_budget()) {
 		log_info("refused %s from %s%s%s%s: %s",
 		         a->code == 438 ? "a request" : "credentials", addr,
 		         a->username[0] ? " ('" : "", a->username, a->username[0] ? "')" : "",
@@ -332,8 +357,10 @@ static int check_peer(const struct req *r, const struct stun_attr *a, struct soc
 	if (refused) {
 		char addr[64];
 
-		turn_addr_text((struct sockaddr *)&raw, addr, sizeof(addr));
-		log_info("refused peer %s: %s", addr, refused);
+		if (log_budget()) {
+			turn_addr_text((struct sockaddr *)&raw, addr, sizeof(addr));
+			log_info("refused peer %s: %s", addr, refused);
+		}
 		*why = TR_FORBIDDEN_PEER;
 		return 403;
 	}
@@ -407,14 +434,17 @@ static void on_allocate(struct req *r)
 		return reply_error(r, 440, TR_FAMILY);
 	if (turn_alloc_count_user(strchr(a.username, ':') + 1) >=
 	    (size_t)T->o->turn_max_allocations_per_user) {
-		log_info("refused an allocation for '%s': %lld allocations already (quota)",
-		         strchr(a.username, ':') + 1,
-		         (long long)T->o->turn_max_allocations_per_user);
+		if (log_budget())
+			log_info("refused an allocation for '%s': %lld allocations already (quota)",
+			         strchr(a.username, ':') + 1,
+			         (long long)T->o->turn_max_allocations_per_user);
 		return reply_error(r, 486, TR_USER_QUOTA);
 	}
 	if (T->nallocs >= (size_t)T->o->turn_max_allocations) {
-		log_notice("refused an allocation: %zu allocations in all (--turn-max-allocations)",
-		           T->nallocs);
+		if (log_budget())
+			log_notice("refused an allocation: %zu allocations in all "
+			           "(--turn-max-allocations)",
+			           T->nallocs);
 		return reply_error(r, 508, TR_CAPACITY);
 	}
 	life = lifetime_of(r->m, a.expiry_s);
@@ -422,7 +452,8 @@ static void on_allocate(struct req *r)
 		return reply_error(r, 400, TR_BAD_REQUEST); /* LIFETIME 0 on Allocate */
 	al = turn_alloc_new(r->t, r->client, r->st, &a, even != NULL, &code, &why);
 	if (!al) {
-		log_notice("refused an allocation: %s", why);
+		if (log_budget())
+			log_notice("refused an allocation: %s", why);
 		return reply_error(r, code, TR_CAPACITY);
 	}
 	memcpy(al->tid, r->m->tid, STUN_TID);
