@@ -235,28 +235,43 @@ static bool unknown_attrs(struct req *r)
 /* ---- authentication shared by the TURN requests ---- */
 
 /*
- * Refusals are logged at most TURN_LOG_PER_S times a second: a client retrying bad credentials
- * or a flood of forbidden peers must not fill the disk (/metrics counts them all).
+ * Refusal log lines are bounded: the same refusal (reason and username or peer) once per 10 s,
+ * and at most TURN_LOG_PER_S lines a second in all, so that a client retrying bad credentials or
+ * a flood of forbidden peers cannot fill the disk (/metrics counts every one).
  */
-#define TURN_LOG_PER_S 20
-static bool log_budget(void)
+#define TURN_LOG_PER_S  50
+#define TURN_LOG_RECENT 64
+static bool log_budget(const char *why, const char *subject)
 {
+	static struct {
+		uint64_t key;
+		int64_t at_s;
+	} recent[TURN_LOG_RECENT];
 	static int64_t second;
 	static unsigned used, dropped;
 	int64_t now = relay_mono_ms() / 1000;
+	uint64_t key = 1469598103934665603ull ^ (uint64_t)(uintptr_t)why;
+	size_t slot;
 
+	for (const char *p = subject; *p; p++)
+		key = (key ^ (uint8_t)*p) * 1099511628211ull;
+	slot = (size_t)(key % TURN_LOG_RECENT);
+	if (recent[slot].key == key && now - recent[slot].at_s < 10)
+		return false;
 	if (now != second) {
 		if (dropped)
 			log_info("%u more refusal line(s) not logged in the last second", dropped);
 		second = now;
 		used = dropped = 0;
 	}
-	if (used < TURN_LOG_PER_S) {
-		used++;
-		return true;
+	if (used >= TURN_LOG_PER_S) {
+		dropped++;
+		return false;
 	}
-	dropped++;
-	return false;
+	used++;
+	recent[slot].key = key;
+	recent[slot].at_s = now;
+	return true;
 }
 
 static void log_refusal(const struct req *r, const struct turn_auth *a)
@@ -273,7 +288,7 @@ static void log_refusal(const struct req *r, const struct turn_auth *a)
 		        "refused '%s' from %s: its password is the hex HMAC-SHA1, the REST scheme "
 		        "(coturn use-auth-secret) wants it base64",
 		        a->username, addr);
-	} else if (a->refusal != TR_N && log_budget()) {
+	} else if (a->refusal != TR_N && log_budget(a->why, a->username)) {
 		log_info("refused %s from %s%s%s%s: %s",
 		         a->code == 438 ? "a request" : "credentials", addr,
 		         a->username[0] ? " ('" : "", a->username, a->username[0] ? "')" : "",
@@ -357,10 +372,9 @@ static int check_peer(const struct req *r, const struct stun_attr *a, struct soc
 	if (refused) {
 		char addr[64];
 
-		if (log_budget()) {
-			turn_addr_text((struct sockaddr *)&raw, addr, sizeof(addr));
+		turn_addr_text((struct sockaddr *)&raw, addr, sizeof(addr));
+		if (log_budget(refused, addr))
 			log_info("refused peer %s: %s", addr, refused);
-		}
 		*why = TR_FORBIDDEN_PEER;
 		return 403;
 	}
@@ -434,14 +448,14 @@ static void on_allocate(struct req *r)
 		return reply_error(r, 440, TR_FAMILY);
 	if (turn_alloc_count_user(strchr(a.username, ':') + 1) >=
 	    (size_t)T->o->turn_max_allocations_per_user) {
-		if (log_budget())
+		if (log_budget("quota", a.username))
 			log_info("refused an allocation for '%s': %lld allocations already (quota)",
 			         strchr(a.username, ':') + 1,
 			         (long long)T->o->turn_max_allocations_per_user);
 		return reply_error(r, 486, TR_USER_QUOTA);
 	}
 	if (T->nallocs >= (size_t)T->o->turn_max_allocations) {
-		if (log_budget())
+		if (log_budget("capacity", ""))
 			log_notice("refused an allocation: %zu allocations in all "
 			           "(--turn-max-allocations)",
 			           T->nallocs);
@@ -452,7 +466,7 @@ static void on_allocate(struct req *r)
 		return reply_error(r, 400, TR_BAD_REQUEST); /* LIFETIME 0 on Allocate */
 	al = turn_alloc_new(r->t, r->client, r->st, &a, even != NULL, &code, &why);
 	if (!al) {
-		if (log_budget())
+		if (log_budget(why, ""))
 			log_notice("refused an allocation: %s", why);
 		return reply_error(r, code, TR_CAPACITY);
 	}
