@@ -988,6 +988,19 @@ static int configure(struct server *s, char why[256])
 	return load_secret(s, why);
 }
 
+int relay_turn_configure(struct server *s, char why[256])
+{
+	struct turn *T = &turn_srv;
+	const struct relay_opts *o = s->o;
+
+	memset(T, 0, offsetof(struct turn, rx));
+	if ((!o->turn_listen || !*o->turn_listen) && (!o->turns_listen || !*o->turns_listen))
+		return 0;
+	T->s = s;
+	T->o = o;
+	return configure(s, why);
+}
+
 int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 {
 	struct turn *T = &turn_srv;
@@ -997,15 +1010,9 @@ int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 	char addr[64];
 	int err;
 
-	memset(T, 0, offsetof(struct turn, rx));
 	if (!plain && !tls)
 		return 0;
-	T->s = s;
-	T->o = o;
 	T->loop = loop;
-	err = configure(s, why);
-	if (err)
-		return err;
 	T->hash_size = (size_t)o->turn_max_allocations * 2 + 1;
 	T->hash = calloc(T->hash_size, sizeof(*T->hash));
 	T->rate = calloc(TURN_RATE_SLOTS, sizeof(*T->rate));
