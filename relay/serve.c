@@ -6,6 +6,7 @@
 #define LOG_MODULE "serve"
 #include "relay/internal.h"
 #include "relay/cluster.h"
+#include "relay/turn.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 
@@ -435,6 +436,9 @@ static int check_settings(const struct relay_opts *o, char why[256])
 		         o->queue_policy);
 	else if (relay_write_path_set(o->write_path, why))
 		return -EINVAL;
+	else if (((o->turn_listen && *o->turn_listen) || (o->turns_listen && *o->turns_listen)) &&
+	         strcmp(o->event_loop, "libuv") != 0)
+		snprintf(why, 256, "turn_listen and turns_listen need event_loop libuv");
 	else if (o->max_message > o->queue_bytes)
 		snprintf(why, 256, "max_message (%lld) must not exceed queue_bytes (%lld)",
 		         (long long)o->max_message, (long long)o->queue_bytes);
@@ -600,6 +604,7 @@ static void destroy_context(struct server *s)
 static void close_parts(struct server *s)
 {
 	relay_cluster_stop(); /* before the loop closes: its handles close on it */
+	relay_turn_stop();    /* its handles close as destroy_context() runs the loop */
 	destroy_context(s);
 	relay_pending_release();
 	hub_free(s->hub);
@@ -629,7 +634,7 @@ int relay_run(const struct relay_opts *o)
 		        o->listen);
 		return 2;
 	}
-	if (check_settings(o, why) || load_keys(s, why)) {
+	if (check_settings(o, why) || load_keys(s, why) || relay_turn_configure(s, why)) {
 		fprintf(stderr, "relay serve: %s\n", why);
 		close_parts(s);
 		return 2;
@@ -661,6 +666,11 @@ int relay_run(const struct relay_opts *o)
 	relay_ws_init();
 	adopt_bound_port(s, &addr);
 	derive_public_url(s, &addr);
+	if (use_uv && relay_turn_start(s, &uv_loop, why)) {
+		log_err("%s", why);
+		close_parts(s);
+		return 1;
+	}
 	log_notice(
 	        "relay listening on %s://%s%s%s:%d (audience %s, websocket base %s, write path %s)",
 	        o->insecure_http ? "http" : "https", addr.ipv6 ? "[" : "",
