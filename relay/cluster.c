@@ -13,6 +13,7 @@
  */
 #define LOG_MODULE "cluster"
 #include "relay/cluster.h"
+#include "relay/turn.h"
 #include "pkg/cluster/cluster.h"
 #include "pkg/log/log.h"
 
@@ -492,6 +493,7 @@ static void apply_note(const struct cluster_bid *b, bool from_list)
 		log_err("cannot deny booking '%s' here: state write failed", b->bid);
 	codes_drop_booking(s->codes, b->bid);
 	closed = relay_close_booking(b->bid);
+	relay_turn_end_booking(b->bid); /* TURN allocations stay local, but a deny ends them */
 	if (!from_list || closed)
 		log_notice(
 		        "booking '%s' denied until %lld (by another instance), %zu connection(s) "
