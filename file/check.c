@@ -131,8 +131,8 @@ static int round_trip(uv_loop_t *loop, struct end *a, struct end *b, int timeout
 		snprintf(why, why_len, "round trip through the topic failed: %.150s",
 		         ret == -ETIMEDOUT
 		                 ? "the probe did not arrive (does the token have read and write?)"
-		                 : b->ended ? b->why
-		                            : strerror(-ret));
+		         : b->ended ? b->why
+		                    : strerror(-ret));
 	return ret;
 }
 
@@ -171,7 +171,7 @@ int file_check(const struct client_opts *o)
 		ret = round_trip(&loop, &a, &b, (int)o->timeout, why, sizeof(why));
 	t_rt = ms_since(t0);
 	secret_free(token);
-	/* closed without waiting for the close handshake, as the blocking client did */
+	/* no close handshake: a probe only needs the relay to see the sockets end */
 	wsc_uv_close(a.c);
 	wsc_uv_close(b.c);
 	uv_run(&loop, UV_RUN_DEFAULT); /* until both are freed */
