@@ -6,7 +6,7 @@
  * (-ECONNRESET) and a frame larger than its buffer (-ENOBUFS) instead of growing. The
  * The uv client against a scripted server thread: the access POST (answer with a length or
  * chunked), the upgrade with a frame in the same packet, frames both ways (masked, a fresh key
- * per frame); a refusal with its
+ * per frame), the open websocket handed over (wsc_uv_detach()); a refusal with its
  * status and message, an unanswered step past its deadline, a closed port, a full output
  * queue. The websocket accept key matches RFC 6455 section 1.3's example; tokens with control characters
  * are refused before anything is sent.
@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,13 +370,46 @@ struct outcome {
 	int err, status, frames;
 	char why[WSC_WHY], first[64];
 	size_t out_max;
+	bool detach;  /* hand the websocket over from on_open */
+	struct wsc w; /* the handed-over websocket */
 };
+
+/* A masked client frame into @out with a random key; its length. */
+static size_t client_frame(uint8_t *out, uint8_t opcode, const char *payload)
+{
+	uint8_t key[4];
+	size_t n = strlen(payload), h;
+
+	for (int i = 0; i < 4; i++)
+		key[i] = (uint8_t)rand();
+	h = wsframe_header(out, opcode, true, n, key);
+	memcpy(out + h, payload, n);
+	wsframe_mask(out + h, n, key, 0);
+	return h + n;
+}
+
+/* From on_open: take the socket over and write the two frames the server expects ourselves. */
+static void t_detach(struct wsc_uv *c, struct outcome *o)
+{
+	uint8_t buf[64];
+	size_t n;
+
+	CHECK_EQ(wsc_uv_detach(c, &o->w), 0);
+	CHECK(o->w.fd >= 0);
+	n = client_frame(buf, WS_TEXT, "hello");
+	n += client_frame(buf + n, WS_PING, "");
+	CHECK_EQ(wsc_send(&o->w, buf, n), (ssize_t)n);
+}
 
 static void t_open(struct wsc_uv *c, void *arg)
 {
 	struct outcome *o = arg;
 
 	o->opened = true;
+	if (o->detach) {
+		t_detach(c, o);
+		return;
+	}
 	CHECK_EQ(wsc_uv_send(c, WS_TEXT, "hello", 5), 0);
 	CHECK_EQ(wsc_uv_send(c, WS_PING, NULL, 0), 0);
 	CHECK_EQ(wsc_uv_send(c, WS_TEXT, "too much", o->out_max + 1), -ENOBUFS);
@@ -409,8 +443,30 @@ static void t_close(struct wsc_uv *c, int err, int status, const char *why, void
 
 static const struct wsc_uv_cbs t_cbs = {t_open, t_frame, t_close};
 
-/* Join a server running @script; the outcome once the loop has nothing left to do. */
-static void run_uv(enum script script, bool listening, struct outcome *o, struct server *sv)
+/* After a hand-over: read the handed-over socket until the server's close frame. */
+static void read_detached(struct outcome *o)
+{
+	struct seen s = {0};
+
+	for (int i = 0; i < 200 && !(s.n && s.op[s.n - 1] == WS_CLOSE); i++) {
+		struct pollfd pfd = {.fd = o->w.fd, .events = POLLIN};
+
+		if (wsc_read_frames(&o->w, 1 << 16, collect, &s) < 0)
+			break;
+		poll(&pfd, 1, 10);
+	}
+	o->frames = s.n;
+	snprintf(o->first, sizeof(o->first), "%s", s.data[0]);
+	CHECK(s.n >= 2 && s.op[s.n - 1] == WS_CLOSE);
+	wsc_close(&o->w);
+}
+
+/*
+ * Join a server running @script; the outcome once the loop has nothing left to do (and, with
+ * @detach, once the handed-over socket has read the server's close frame).
+ */
+static void run_uv_with(enum script script, bool listening, bool detach, struct outcome *o,
+                        struct server *sv)
 {
 	char url[128], why[WSC_WHY] = "";
 	uv_loop_t loop;
@@ -420,6 +476,8 @@ static void run_uv(enum script script, bool listening, struct outcome *o, struct
 	memset(sv, 0, sizeof(*sv));
 	memset(o, 0, sizeof(*o));
 	o->out_max = 1 << 16;
+	o->detach = detach;
+	o->w.fd = -1;
 	sv->script = script;
 	sv->lfd = listen_any(&sv->port);
 	CHECK(sv->lfd >= 0);
@@ -433,11 +491,18 @@ static void run_uv(enum script script, bool listening, struct outcome *o, struct
 	CHECK(c != NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0); /* every handle closed, nothing leaked on the loop */
+	if (detach && o->w.fd >= 0)
+		read_detached(o);
 	if (listening) {
 		shutdown(sv->lfd, SHUT_RDWR); /* a server still waiting in accept() gives up */
 		pthread_join(t, NULL);
 		close(sv->lfd);
 	}
+}
+
+static void run_uv(enum script script, bool listening, struct outcome *o, struct server *sv)
+{
+	run_uv_with(script, listening, false, o, sv);
 }
 
 static void test_uv_join(void)
@@ -455,6 +520,20 @@ static void test_uv_join(void)
 	run_uv(S_OK_CHUNKED, true, &o, &sv);
 	CHECK(o.opened);
 	CHECK_STR(sv.got, "hello");
+}
+
+/* The open websocket handed over (wsc_uv_detach()): its own fd, what came with the 101 kept. */
+static void test_uv_detach(void)
+{
+	struct outcome o;
+	struct server sv;
+
+	run_uv_with(S_OK, true, true, &o, &sv);
+	CHECK(o.opened);
+	CHECK_STR(o.first, "hi"); /* the frame that came with the 101, handed over in w.in */
+	CHECK_EQ(o.frames, 2);    /* "hi", then the close */
+	CHECK_STR(sv.got, "hello");
+	CHECK(sv.fresh_mask);
 }
 
 static void test_uv_failures(void)
@@ -494,6 +573,7 @@ static void test_uv_refused_at_once(void)
 int main(void)
 {
 	RUN(test_uv_join());
+	RUN(test_uv_detach());
 	RUN(test_uv_failures());
 	RUN(test_uv_refused_at_once());
 	RUN(test_read_frames());
