@@ -58,13 +58,6 @@ SSL_CTX *wsc_tls_new_ca(bool verify, const char *ca_file, char why[WSC_WHY])
 	return ctx;
 }
 
-SSL_CTX *wsc_tls_new(bool verify)
-{
-	char why[WSC_WHY];
-
-	return wsc_tls_new_ca(verify, NULL, why);
-}
-
 /* Check the peer's name: an IP literal against IP SANs, anything else as a DNS name. */
 static void expect_host(SSL *ssl, const char *host)
 {

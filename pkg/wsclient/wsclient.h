@@ -35,8 +35,6 @@ struct wsc {
  * system's CAs. NULL with @why on failure (an unreadable @ca_file or one without certificates).
  */
 SSL_CTX *wsc_tls_new_ca(bool verify, const char *ca_file, char why[WSC_WHY]);
-/* wsc_tls_new_ca() with the system's CAs. */
-SSL_CTX *wsc_tls_new(bool verify);
 
 /* Close the socket (and end the TLS session); @c is empty (fd -1) afterwards. */
 void wsc_close(struct wsc *c);
