@@ -6,9 +6,9 @@
  * Readers check order per writer (a gap counts as drops, a step back as an error) and put the
  * latency in a 1 us histogram. Writers frame messages themselves, many per send(), masked with
  * an all-zero key (RFC 6455 requires a mask, not a secret one, and servers cannot tell).
- * Connections are joined before any load starts, with the asynchronous client on the same libuv
- * loop (16 at a time), which hands each open socket over (wsc_uv_detach()); then the loop drives
- * them all: each socket is a uv_poll_t, read and written by this file with its own framer
+ * Connections are joined one after another (before any load starts) with the asynchronous client
+ * on the same libuv loop, which hands each open socket over (wsc_uv_detach()); then the loop
+ * drives them all: each socket is a uv_poll_t, read and written by this file with its own framer
  * (a uv_tcp_t would add a copy and a write request per send). A timerfd, watched
  * by a uv_poll_t too, paces writers and prints progress.
  */
@@ -72,11 +72,8 @@ struct bench {
 	char *w_token; /* for writers and idle connections (write-only when minted); wiped */
 	struct peer *peers;
 	size_t npeers;
-	struct joining *joinings; /* one per peer while joining (open_all()) */
-	struct joins *joins;      /* their progress, allocated with them */
-	char join_why[WSC_WHY];   /* why the first failed join failed */
-	uv_loop_t loop;           /* loop.data = this bench */
-	uv_poll_t tick;           /* watches tick_fd */
+	uv_loop_t loop; /* loop.data = this bench */
+	uv_poll_t tick; /* watches tick_fd */
 	bool loop_ok, tick_polled;
 	int tick_fd;
 	int64_t t_start, t_stop, t_last_rx, next_progress;
@@ -164,76 +161,31 @@ static void watch_writes(struct bench *b, struct peer *p)
 	}
 }
 
-/*
- * Joining: the asynchronous client (pkg/wsclient/uv.h) on the bench's loop, JOIN_WINDOW joins
- * in flight at a time (one after another, each waited for, took half as long again as the
- * blocking client did: docs/benchmarks.md). Each open websocket is handed over to its peer
- * (wsc_uv_detach()) and watched from then on (the relay may ping it before the load starts).
- */
-#define JOIN_WINDOW 16
-
-struct joins {
-	struct bench *b;
-	size_t next;      /* the next peer to start */
-	size_t in_flight; /* started and not yet open or ended */
-	size_t open;
-	int err; /* the first failure; no new join starts after it */
+/* One join in progress: the asynchronous client's result, waited for on the bench's loop. */
+struct joining {
+	struct peer *p;
+	bool done;
+	int err;
 	char *why;
 };
 
-/* One peer's join; arg of its callbacks. */
-struct joining {
-	struct joins *js;
-	struct peer *p;
-};
-
-/* A join ended: open (@err 0) or failed; start the next ones. */
-static void start_joins(struct joins *js);
-
-static void joined(struct joining *j, int err, const char *why)
-{
-	struct joins *js = j->js;
-
-	js->in_flight--;
-	if (err && !js->err) {
-		js->err = err;
-		snprintf(js->why, WSC_WHY, "%s", why);
-	}
-	if (!err && ++js->open % 1000 == 0 && js->b->o->idle)
-		fprintf(stderr, "bench: %zu connections open\n", js->open);
-	start_joins(js);
-}
-
-/* Watch a peer whose websocket was handed over. 0 or a negative errno from libuv. */
-static int watch_joined(struct bench *b, struct peer *p)
-{
-	int ret = uv_poll_init(&b->loop, &p->poll, p->c.fd);
-
-	if (ret)
-		return ret;
-	p->poll.data = p;
-	p->polled = true;
-	return watch(p, UV_READABLE); /* writers add UV_WRITABLE when a send leaves bytes over */
-}
-
+/* Open: the socket is handed over to the peer's own reader and writer (wsc_uv_detach()). */
 static void join_open(struct wsc_uv *c, void *arg)
 {
 	struct joining *j = arg;
-	int err = wsc_uv_detach(c, &j->p->c);
 
-	if (err) {
+	j->done = true;
+	j->err = wsc_uv_detach(c, &j->p->c);
+	if (j->err) {
+		snprintf(j->why, WSC_WHY, "cannot take over the websocket: %s", strerror(-j->err));
 		wsc_uv_close(c);
-		joined(j, err, "cannot take over the websocket");
-		return;
 	}
-	err = watch_joined(j->js->b, j->p);
-	joined(j, err, err ? uv_strerror(err) : "");
 }
 
 static bool join_frame(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *payload,
                        void *arg)
 {
-	/* not called: on_open hands the socket over before any frame is passed on */
+	/* not called: on_open detaches before any frame is handed over */
 	(void)c;
 	(void)f;
 	(void)payload;
@@ -243,64 +195,64 @@ static bool join_frame(struct wsc_uv *c, const struct ws_frame *f, const uint8_t
 
 static void join_end(struct wsc_uv *c, int err, int status, const char *why, void *arg)
 {
+	struct joining *j = arg;
+
 	(void)c;
 	(void)status;
-	joined(arg, err ? err : -ECONNRESET, why);
+	j->done = true;
+	j->err = err ? err : -ECONNRESET;
+	snprintf(j->why, WSC_WHY, "%s", why);
 }
 
 static const struct wsc_uv_cbs join_cbs = {join_open, join_frame, join_end};
 
-static void start_joins(struct joins *js)
+/*
+ * Join @p with the asynchronous client (pkg/wsclient/uv.h) on the bench's loop, one peer at a
+ * time as before the load starts; the joined peers' sockets are watched already (pings).
+ */
+static int join(struct bench *b, struct peer *p, char why[WSC_WHY])
 {
-	struct bench *b = js->b;
-	struct joining *all = b->joinings;
+	const char *token = p->role == READER ? b->token : b->w_token;
+	struct joining j = {.p = p, .why = why};
+	struct wsc_uv *c;
+	int ret;
 
-	while (!js->err && js->in_flight < JOIN_WINDOW && js->next < b->npeers) {
-		struct joining *j = &all[js->next];
-		struct peer *p = &b->peers[js->next++];
-		const char *token = p->role == READER ? b->token : b->w_token;
-
-		*j = (struct joining){js, p};
-		if (!wsc_uv_join(&b->loop, b->o->session, token, b->tls, (int)b->o->timeout,
-		                 (size_t)b->o->size + 65536, 65536, &join_cbs, j, js->why)) {
-			js->err =
-			        -EINVAL; /* a malformed URL or token, or out of memory: @why says */
-			return;
+	c = wsc_uv_join(&b->loop, b->o->session, token, b->tls, (int)b->o->timeout,
+	                (size_t)b->o->size + 65536, 65536, &join_cbs, &j, why);
+	if (!c)
+		return -EINVAL;
+	/* the client's deadline ends every step, so this ends; on_open/on_close set done */
+	while (!j.done)
+		if (!uv_run(&b->loop, UV_RUN_ONCE) && !j.done) {
+			snprintf(why, WSC_WHY, "the join ended without an answer");
+			return -EIO; /* nothing left to wait for: a broken promise of pkg/wsclient */
 		}
-		js->in_flight++;
-	}
+	if (j.err)
+		return j.err;
+	ret = uv_poll_init(&b->loop, &p->poll, p->c.fd);
+	if (ret)
+		return ret;
+	p->poll.data = p;
+	p->polled = true;
+	return watch(p, UV_READABLE); /* writers add UV_WRITABLE when a send leaves bytes over */
 }
 
 static int open_all(struct bench *b, char why[WSC_WHY])
 {
 	size_t nw = (size_t)b->o->writers;
-	struct joins *js;
+	int ret = 0;
 
-	for (size_t i = 0; i < b->npeers; i++) {
+	for (size_t i = 0; i < b->npeers && !ret; i++) {
 		struct peer *p = &b->peers[i];
 
 		p->next_seq = p->role == READER ? calloc(nw ? nw : 1, sizeof(uint64_t)) : NULL;
 		if (p->role == READER && !p->next_seq)
 			return -ENOMEM;
+		ret = join(b, p, why);
+		if (!ret && p->role == IDLE && (i + 1) % 1000 == 0)
+			fprintf(stderr, "bench: %zu connections open\n", i + 1);
 	}
-	/* on the heap: a join still running at teardown may call back (then it starts no other) */
-	b->joinings = calloc(b->npeers, sizeof(struct joining));
-	b->joins = js = calloc(1, sizeof(*js));
-	if (!b->joinings || !js)
-		return -ENOMEM;
-	*js = (struct joins){.b = b, .why = b->join_why};
-	start_joins(js);
-	/* each join ends within its deadlines (pkg/wsclient), so this ends */
-	while (js->in_flight)
-		if (!uv_run(&b->loop, UV_RUN_ONCE) && js->in_flight) {
-			js->err =
-			        -EIO; /* nothing left to wait for: a broken promise of pkg/wsclient */
-			snprintf(js->why, WSC_WHY, "a join ended without an answer");
-			break;
-		}
-	if (js->err)
-		snprintf(why, WSC_WHY, "%s", js->why);
-	return js->err;
+	return ret;
 }
 
 /* ---- writing ---- */
@@ -779,8 +731,6 @@ static void teardown(struct bench *b)
 		free(b->peers[i].next_seq);
 	}
 	free(b->peers);
-	free(b->joinings);
-	free(b->joins);
 	free(b->hist);
 	free(b->filler);
 	secret_free(b->token);
