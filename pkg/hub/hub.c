@@ -145,8 +145,8 @@ void hub_free(struct hub *h)
 /*
  * The water marks. Pausing at three quarters rather than half (resuming at a quarter, as before)
  * delivered 16 % more unpaced 64 KiB messages over ws and 7 % more over wss, with nothing lost
- * (docs/benchmarks.md): the reader's queue absorbs more of the writer's bursts before the
- * writer is stopped, and the wider gap between the marks pauses it less often.
+ * (docs/benchmarks.md; pausing at three quarters and resuming at half was not better). The
+ * likely reason, not measured: a wider gap between the marks pauses the writer less often.
  */
 
 /* @r holds three quarters of either limit or more: it counts towards pausing the writers. */
