@@ -48,6 +48,7 @@ struct metrics {
 	uint64_t redeem[REDEEM_N];  /* websocket upgrades by outcome */
 	uint64_t bookings_denied;   /* POST /bids/deny calls that succeeded */
 	uint64_t connections_total; /* websockets established */
+	uint64_t budget_closed[2];  /* closed by the memory budget: [0] receiving, [1] queued */
 	int64_t started_s;
 };
 

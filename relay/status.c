@@ -233,6 +233,28 @@ static void access_metrics(FILE *f, const struct metrics *m)
 		        (unsigned long long)m->redeem[i]);
 }
 
+/* Connections not yet authenticated (relay/pending.c) and the memory budget (ws.c). */
+static void memory_metrics(FILE *f, const struct server *s)
+{
+	metric(f, "relay_connections_pending", "gauge",
+	       "Connections accepted whose first request head has not arrived whole.",
+	       (double)relay_pending_count());
+	metric(f, "relay_memory_budget_bytes", "gauge",
+	       "Budget for messages being received or queued (--max-memory).",
+	       (double)s->mem_budget);
+	metric(f, "relay_memory_receiving_bytes", "gauge",
+	       "Reassembly buffers of messages being received.", (double)s->rx_held);
+	metric(f, "relay_memory_queued_bytes", "gauge",
+	       "Bytes queued for readers (as last counted, at most a second ago).",
+	       (double)s->queue_held);
+	labelled(f, "relay_memory_budget_closures_total",
+	         "Connections closed to keep within the memory budget, by what they held.");
+	fprintf(f, "relay_memory_budget_closures_total{held=\"receiving\"} %llu\n",
+	        (unsigned long long)s->m.budget_closed[0]);
+	fprintf(f, "relay_memory_budget_closures_total{held=\"queued\"} %llu\n",
+	        (unsigned long long)s->m.budget_closed[1]);
+}
+
 char *relay_metrics_text(void)
 {
 	const struct server *s = &relay_srv;
@@ -273,6 +295,7 @@ char *relay_metrics_text(void)
 	relay_channel_metrics(out.f);
 	relay_cluster_metrics(out.f);
 	relay_turn_metrics(out.f);
+	memory_metrics(out.f, s);
 	process_metrics(out.f);
 	fclose(out.f);
 	return out.p;

@@ -229,6 +229,7 @@ static void shed(struct conn *c, size_t held, size_t queued)
 
 	logt_warn(c->tag, "memory budget of %zu bytes reached: closing, holding %zu bytes %s",
 	          s->mem_budget, held, receiving ? "of a message being received" : "queued");
+	s->m.budget_closed[receiving ? 0 : 1]++;
 	if (receiving)
 		relay_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
 		                 "message too large for the relay's memory now");

@@ -66,7 +66,7 @@ struct wsc_uv *wsc_uv_open(uv_loop_t *loop, const char *ws_url, SSL_CTX *tls, in
 /*
  * From on_open: hand the open websocket over to @out (its own copy of the fd, non-blocking; the
  * TLS session now on that fd; the bytes received after the handshake in out->in) for the
- * blocking client's calls (wsclient.h), and end @c as wsc_uv_close() would, without writing.
+ * calls in wsclient.h (the caller reads and writes the socket itself), and end @c as wsc_uv_close() would, without writing.
  * 0, or a negative errno with @out empty (fd -1) and @c unchanged.
  */
 int wsc_uv_detach(struct wsc_uv *c, struct wsc *out);
