@@ -43,8 +43,7 @@ static const char *ice_secret(const struct server *s)
 /* --turn-external-ip, or NULL. */
 static const char *external_ip(const struct server *s)
 {
-	(void)s;
-	return NULL;
+	return s->o->turn_external_ip;
 }
 
 /* The host of the URL @url ("https://[::1]:8443/x" -> "::1") into @out; false if it has none. */
