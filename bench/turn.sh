@@ -158,7 +158,7 @@ allocations() { # SERVER RUN
 		read -r pass
 	} < <("$relay" token turn --secret-file "$work/secret" --user bench --lifetime 1h)
 	c0=$(cpu_ticks "$spid")
-	node bench/turn-alloc.js 127.0.0.1 "$tport" "$user" "$pass" "$allocs" 32 |
+	node "$(dirname "$0")/turn-alloc.js" 127.0.0.1 "$tport" "$user" "$pass" "$allocs" 32 |
 		sed "s#^{#{\"kind\":\"allocations\",\"server\":\"$1\",\"run\":$2,\"cpu_s\":CPU,\"peak_rss_kb\":RSS,#" >"$work/alloc.json"
 	c1=$(cpu_ticks "$spid")
 	sed "s#CPU#$(printf '%.2f' "$(echo "($c1 - $c0) / $tck" | bc -l)")#; s#RSS#$(peak_rss_kb "$spid")#" "$work/alloc.json" >>"$results"
