@@ -15,6 +15,15 @@
 
 #include <openssl/crypto.h>
 
+/* Drop trailing blanks and line ends, as relay serve does with its --turn-secret-file. */
+static void trim_end(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+		s[--n] = '\0';
+}
+
 int token_turn_secret(const struct token_turn_opts *o, char **out, char why[200])
 {
 	struct rjwt_key key = {0};
@@ -24,10 +33,18 @@ int token_turn_secret(const struct token_turn_opts *o, char **out, char why[200]
 	*out = NULL;
 	if (o->turn_secret_file && *o->turn_secret_file) {
 		ret = secret_read_file(o->turn_secret_file, out);
-		if (ret)
+		if (ret) {
 			snprintf(why, 200, "cannot read turn_secret_file '%.120s': %s",
 			         o->turn_secret_file, strerror(-ret));
-		return ret;
+			return ret;
+		}
+		trim_end(*out);
+		if (**out)
+			return 0;
+		secret_free(*out);
+		*out = NULL;
+		snprintf(why, 200, "turn_secret_file '%.120s' is empty", o->turn_secret_file);
+		return -ENODATA;
 	}
 	if (rjwt_key_load(RJWT_HS256, o->secret, o->secret_file, NULL, &key, why))
 		return -EINVAL;

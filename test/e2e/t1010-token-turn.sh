@@ -49,6 +49,12 @@ check_eq "the secret from RELAY_TOKEN_SECRET" "$OUT" "$REST"
 printf 'coturn-static-secret\n' >"$TMP/turnsecret"
 run_rc "$RELAY" token turn --turn-secret-file "$TMP/turnsecret" --print-secret
 check_eq "--turn-secret-file is used as it is" "$OUT" coturn-static-secret
+printf 'spaced-secret \r\n\n' >"$TMP/spaced"
+run_rc "$RELAY" token turn --turn-secret-file "$TMP/spaced" --print-secret
+check_eq "trailing blanks and line ends dropped, as relay serve does" "$OUT" spaced-secret
+printf ' \n' >"$TMP/blank"
+run_rc "$RELAY" token turn --turn-secret-file "$TMP/blank" --print-secret
+check_contains "a blank turn secret file is refused" "$ERR" "is empty"
 
 begin_case "username and credential"
 now=$(date +%s)
