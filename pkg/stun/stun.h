@@ -171,7 +171,8 @@ int stun_build_end(const struct stun_builder *b);
 /* ---- ChannelData (RFC 8656 12.4) ---- */
 
 #define STUN_CHANNEL_MIN 0x4000
-#define STUN_CHANNEL_MAX 0x4FFF
+/* RFC 5766's range: RFC 8656 narrowed it to 0x4FFF, but clients (coturn's) still use it all */
+#define STUN_CHANNEL_MAX 0x7FFF
 
 /*
  * The length of the message (STUN or ChannelData) at the start of a stream buffer @p: for

@@ -275,7 +275,9 @@ static void test_channel_data(void)
 	CHECK(stun_stream_frame_len(p, 12) == 12); /* padded over streams */
 	CHECK(stun_channel_parse(p, 9, &ch, &d, &dlen) == 0 && ch == 0x4001 && dlen == 5);
 	CHECK(stun_channel_parse(p, 8, &ch, &d, &dlen) == -EBADMSG);
-	p[0] = 0x50; /* 0x5001: not a channel number */
+	p[0] = 0x7f; /* 0x7f01: RFC 5766's range, still in use */
+	CHECK(stun_channel_parse(p, 9, &ch, &d, &dlen) == 0 && ch == 0x7f01);
+	p[0] = 0x80; /* 0x8001: not a channel number */
 	CHECK(stun_channel_parse(p, 9, &ch, &d, &dlen) == -EBADMSG);
 	p[0] = 0xc0;
 	CHECK(stun_stream_frame_len(p, 12) == -EBADMSG);
