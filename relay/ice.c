@@ -7,6 +7,7 @@
  */
 #define LOG_MODULE "ice"
 #include "relay/internal.h"
+#include "relay/turn.h"
 #include "pkg/log/log.h"
 #include "pkg/turncred/turncred.h"
 
@@ -26,18 +27,14 @@ struct ice_ports {
 };
 
 /* Ports of the listeners that are on; false when TURN is off (no listener at all). */
-static bool ice_ports(const struct server *s, struct ice_ports *p)
+static bool ice_ports(struct ice_ports *p)
 {
 	memset(p, 0, sizeof(*p));
-	(void)s; /* the TURN server (turn.c) is not on this branch yet: always off */
-	return p->udp || p->tcp || p->tls;
-}
-
-/* The REST secret the TURN server checks credentials with (NUL-terminated); NULL when off. */
-static const char *ice_secret(const struct server *s)
-{
-	(void)s;
-	return NULL;
+	if (!relay_turn_on())
+		return false;
+	p->udp = p->tcp = relay_turn_port(); /* --turn-listen: UDP and TCP on one port */
+	p->tls = relay_turns_port();
+	return p->udp || p->tls;
 }
 
 /* --turn-external-ip, or NULL. */
@@ -101,7 +98,7 @@ static json_t *ice_urls(const struct server *s)
 	char host[HOST_MAX];
 	json_t *urls;
 
-	if (!ice_ports(s, &p) || !ice_host(s, host, sizeof(host)))
+	if (!ice_ports(&p) || !ice_host(s, host, sizeof(host)))
 		return NULL;
 	urls = json_array();
 	if (!urls)
@@ -124,7 +121,8 @@ static json_t *ice_urls(const struct server *s)
 static json_t *servers_for(const struct server *s, const char *user, int64_t expiry,
                            const char **why)
 {
-	const char *secret = ice_secret(s);
+	size_t slen = 0;
+	const char *secret = relay_turn_secret(&slen); /* the one the TURN server checks with */
 	char name[TURNCRED_USER_MAX + 32], cred[TURNCRED_PASSWORD + 1];
 	json_t *urls = ice_urls(s), *out = NULL;
 
@@ -137,7 +135,7 @@ static json_t *servers_for(const struct server *s, const char *user, int64_t exp
 		*why = "user cannot be a TURN user name (1-127 printable characters, no ':')";
 		goto out;
 	}
-	if (turncred_password(secret, strlen(secret), name, strlen(name), cred))
+	if (turncred_password(secret, slen, name, strlen(name), cred))
 		goto out;
 	out = json_pack("[{s:O,s:s,s:s}]", "urls", urls, "username", name, "credential", cred);
 	OPENSSL_cleanse(cred, sizeof(cred));
@@ -186,7 +184,7 @@ int relay_ice_access(struct server *s, struct lws *wsi, struct conn *c, enum rel
 
 	if (m != M_POST)
 		return relay_respond_error(wsi, c, 405, "use POST");
-	if (!ice_ports(s, &(struct ice_ports){0}))
+	if (!ice_ports(&(struct ice_ports){0}))
 		return relay_respond_error(wsi, c, 404,
 		                           "TURN is off on this relay (no --turn-listen)");
 	why = relay_verify(s, wsi, &cl);

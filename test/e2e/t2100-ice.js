@@ -11,6 +11,7 @@ const { test, ok, eq, run, startRelay, makeToken, withTimeout, until } = require
 let off; // relay without TURN
 let r;   // --turn-listen 127.0.0.1:0
 let r2;  // --turn-listen + --turns-listen + --turn-external-ip + --turn-secret-file
+let r3;  // TURN on 127.0.0.2 only, for node-datachannel (see there)
 
 // The REST secret relay derives from its JWT secret (pkg/turncred: HKDF-SHA256).
 function restSecret(secret) {
@@ -44,6 +45,7 @@ test('start relays: TURN off, TURN on, TURN with TLS and an external IP', async 
     args: ['--turn-listen', '127.0.0.1:0', '--turns-listen', '127.0.0.1:0', '--turn-external-ip', '203.0.113.7',
       '--turn-secret-file', `${dir}/turn-secret`],
   });
+  r3 = await startRelay({ args: ['--turn-listen', '127.0.0.2:0', '--turn-external-ip', '127.0.0.2', '--turn-allow-peer', '127.0.0.2/32'] });
   ok(true, 'started');
 });
 
@@ -145,18 +147,30 @@ function ndcServers(answer) {
   });
 }
 
+// The relay_turn_* counters of /metrics, by name.
 async function turnMetrics(relay) {
   const text = await (await fetch(`${relay.base}/metrics`)).text();
-  return text.split('\n').filter((l) => /^relay_turn_/.test(l));
+  const m = {};
+  for (const l of text.split('\n')) {
+    const x = /^(relay_turn_[a-z_]+) (\d+)$/.exec(l);
+    if (x) m[x[1]] = Number(x[2]);
+  }
+  return m;
 }
 
+// libjuice's 'relay' policy signals only relay candidates, but it answers a check that arrives
+// from a peer-reflexive address on its own socket, and on loopback that direct path works. So
+// this relay's TURN listens and relays on 127.0.0.2 and lets peers be 127.0.0.2 only: the peers'
+// own sockets send from 127.0.0.1, which no permission covers, and every packet between them
+// must go allocation to allocation through our server.
 test('node-datachannel: two relay-only peers configured from POST /ice exchange messages', async () => {
   const ndc = require('node-datachannel');
   const config = async (bid) => {
-    const a = await ice(r, r.token({ booking_id: bid }));
+    const a = await ice(r3, r3.token({ booking_id: bid }));
     if (a.status !== 200) throw new Error(`/ice ${a.status} ${JSON.stringify(a.body)}`);
     return { iceServers: ndcServers(a.body), iceTransportPolicy: 'relay' };
   };
+  const before = await turnMetrics(r3);
   const pa = new ndc.PeerConnection('a', await config('peer-a'));
   const pb = new ndc.PeerConnection('b', await config('peer-b'));
   const candidates = [];
@@ -170,13 +184,19 @@ test('node-datachannel: two relay-only peers configured from POST /ice exchange 
     const dc = pa.createDataChannel('t2100');
     dc.onMessage((m) => got.push(String(m)));
     await withTimeout(new Promise((resolve) => dc.onOpen(resolve)), 15000, 'data channel open');
-    for (let i = 0; i < 20; i++) dc.sendMessage(`m${i}`);
+    const pad = 'x'.repeat(1000);
+    for (let i = 0; i < 20; i++) dc.sendMessage(`m${i}:${pad}`);
     await until(() => got.length >= 20, 10000, '20 echoes');
-    eq(got, Array.from({ length: 20 }, (_, i) => `echo:m${i}`), 'messages echoed in order');
+    eq(got, Array.from({ length: 20 }, (_, i) => `echo:m${i}:${pad}`), 'messages echoed in order');
     ok(candidates.length >= 2 && candidates.every((c) => / typ relay /.test(c)),
       `only relay candidates, from our TURN server: ${candidates.join(' | ')}`);
-    const m = await turnMetrics(r);
-    ok(m.length > 0, `TURN counters in /metrics: ${m.slice(0, 5).join(' ')}`);
+    const after = await turnMetrics(r3);
+    const d = (k) => (after[k] || 0) - (before[k] || 0);
+    ok(d('relay_turn_allocations_total') >= 2, `two allocations made: ${JSON.stringify(after)}`);
+    // Bytes, not packets (SCTP bundles small messages): 20 KB each way, and each byte passes
+    // the server twice (from a's allocation to b's), counted to and from peers.
+    const carried = d('relay_turn_to_peer_bytes_total') + d('relay_turn_from_peer_bytes_total');
+    ok(carried >= 80000, `the messages went through our TURN server (${carried} bytes relayed)`);
   } finally {
     pa.close();
     pb.close();
@@ -185,7 +205,7 @@ test('node-datachannel: two relay-only peers configured from POST /ice exchange 
 });
 
 test('cleanup', async () => {
-  for (const x of [off, r, r2]) eq((await x.stop()).code, 0, 'relay stopped');
+  for (const x of [off, r, r2, r3]) eq((await x.stop()).code, 0, 'relay stopped');
 });
 
 run();

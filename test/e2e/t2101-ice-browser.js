@@ -17,6 +17,11 @@ const consoleErrors = [];
 function servePages() {
   return new Promise((resolve) => {
     pageServer = http.createServer((req, res) => {
+      if (req.url === '/favicon.ico') {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
       const file = path.join(__dirname, 'pages', path.basename(req.url.split('?')[0]) || 'ice.html');
       if (!fs.existsSync(file)) {
         res.writeHead(404);
@@ -46,6 +51,17 @@ test('start relay with TURN, page server and Chromium', async () => {
   eq(await page.textContent('#status'), 'idle', 'page loaded');
 });
 
+// The relay_turn_* counters of /metrics, by name.
+async function turnMetrics() {
+  const text = await (await fetch(`${r.base}/metrics`)).text();
+  const m = {};
+  for (const l of text.split('\n')) {
+    const x = /^(relay_turn_[a-z_]+) (\d+)$/.exec(l);
+    if (x) m[x[1]] = Number(x[2]);
+  }
+  return m;
+}
+
 // The answer's servers with only the turn: URLs of @transport (the others would be tried too).
 function only(answer, transport) {
   return answer.iceServers.map((s) => ({ ...s, urls: s.urls.filter((u) => u.startsWith('turn:') && u.endsWith(`=${transport}`)) }));
@@ -56,11 +72,16 @@ for (const transport of ['udp', 'tcp']) {
     const token = r.token({ booking_id: `browser-${transport}` });
     const answer = await page.evaluate(([u, t]) => window.fetchIce(u, t), [`${r.base}/ice`, token]);
     ok(answer.iceServers[0].username.endsWith(`:browser-${transport}`), 'credential for the booking');
+    const before = await turnMetrics();
     const res = await page.evaluate(([s, n]) => window.iceRun(s, n), [only(answer, transport), 10]);
+    const after = await turnMetrics();
+    const d = (k) => (after[k] || 0) - (before[k] || 0);
     eq(res.received, Array.from({ length: 10 }, (_, i) => `echo:m${i}`), 'messages echoed through TURN');
     ok(res.types.length >= 2 && res.types.every((t) => t === 'relay'), `only relay candidates: ${res.types}`);
     eq(res.selectedLocal, 'relay', 'selected pair is relayed');
     eq(res.relayProtocol, transport, 'to the TURN server over the transport asked for');
+    ok(d('relay_turn_allocations_total') >= 2, `two allocations on our TURN server: ${JSON.stringify(after)}`);
+    ok(d('relay_turn_to_peer_packets_total') >= 10, `relayed to peers: +${d('relay_turn_to_peer_packets_total')}`);
   });
 }
 
