@@ -6,7 +6,8 @@
 # server CPU seconds and peak RSS; allocations per second (bench/turn-alloc.js: TURN_BENCH_ALLOCS
 # Allocates with credentials on UDP, 32 at a time, each from its own port). Then the websocket side: a paced 1,000 msg/s 1 KiB
 # reader's p99 (relay file bench) quiet, and while turnutils_uclient loads the same relay's TURN.
-# Figures, not pass/fail. Raw JSON lines: build/bench/turn.jsonl.
+# A third websocket run puts the same load on a coturn beside the relay, for what the load
+# costs the machine alone. Figures, not pass/fail. Raw JSON lines: build/bench/turn.jsonl.
 # usage: bench/turn.sh RELAY_BINARY [relay|coturn]   (only that server; default both)
 # TURN_BENCH_MSGS (10000), TURN_BENCH_CLIENTS (10), TURN_BENCH_LEN (1000), TURN_BENCH_INTERVAL
 # (uclient -z, ms between a session's messages; default 0: as fast as the client goes).
@@ -143,9 +144,10 @@ throughput() { # SERVER udp|tcp RUN
 	c0=$(cpu_ticks "$spid")
 	uclient "${flag[@]}" -n "$msgs" -m "$clients" -l "$len" -z "$interval"
 	c1=$(cpu_ticks "$spid")
-	printf '{"kind":"throughput","server":"%s","transport":"%s","run":%d,"sent":%s,"received":%s,"lost_pct":%s,"wall_s":%.3f,"cpu_s":%.2f,"peak_rss_kb":%s}\n' \
-		"$1" "$2" "$3" "$(field tot_send_msgs)" "$(field tot_recv_msgs)" \
+	printf '{"kind":"throughput","server":"%s","transport":"%s","run":%d,"attempted":%d,"sent":%s,"received":%s,"lost_pct":%s,"send_dropped_pct":%s,"wall_s":%.3f,"cpu_s":%.2f,"peak_rss_kb":%s}\n' \
+		"$1" "$2" "$3" $((msgs * clients)) "$(field tot_send_msgs)" "$(field tot_recv_msgs)" \
 		"$(grep -oE 'Total lost packets [0-9]+ \([0-9.]+' "$work/uclient.out" | grep -oE '[0-9.]+$' || echo null)" \
+		"$(grep -oE 'total send dropped [0-9]+ \([0-9.]+' "$work/uclient.out" | grep -oE '[0-9.]+$' || echo null)" \
 		"$wall" "$(echo "($c1 - $c0) / $tck" | bc -l)" "$(peak_rss_kb "$spid")" >>"$results"
 	stop_server
 }
@@ -166,10 +168,19 @@ allocations() { # SERVER RUN
 }
 
 # The websocket side: relay file bench's paced reader, quiet and under TURN load (relay only).
-ws_p99() { # quiet|loaded RUN
-	local load= user pass
+# quiet: relay with TURN on, idle. loaded: turnutils_uclient (UDP) loads that relay's TURN.
+# control: the same load on a coturn beside it, for what the load costs the machine (2 shared
+# cores) without touching relay's loop.
+ws_p99() { # quiet|loaded|control RUN
+	local load= user pass rpid rhport cpid=
 	start_server relay
-	if [ "$1" = loaded ]; then
+	rpid=$spid
+	rhport=$hport
+	if [ "$1" = control ]; then
+		start_server coturn
+		cpid=$spid
+	fi
+	if [ "$1" != quiet ]; then
 		{
 			read -r user
 			read -r pass
@@ -182,13 +193,17 @@ ws_p99() { # quiet|loaded RUN
 		pids+=("$load")
 		sleep 1
 	fi
-	"$relay" file bench --session "http://127.0.0.1:$hport/session/bench" --secret-file "$work/secret" \
-		--json --duration "${secs}s" --server-pid "$spid" --readers 1 --size 1024 --rate 1000 2>/dev/null |
+	"$relay" file bench --session "http://127.0.0.1:$rhport/session/bench" --secret-file "$work/secret" \
+		--json --duration "${secs}s" --server-pid "$rpid" --readers 1 --size 1024 --rate 1000 2>/dev/null |
 		sed "s#^{#{\"kind\":\"ws\",\"load\":\"$1\",\"run\":$2,#" >>"$results"
 	if [ -n "$load" ]; then
 		kill "$load" 2>/dev/null || true
 		wait "$load" 2>/dev/null || true
 	fi
+	if [ -n "$cpid" ]; then
+		stop_server
+	fi
+	spid=$rpid
 	stop_server
 }
 
@@ -207,6 +222,7 @@ if [ -z "$only" ] || [ "$only" = relay ]; then
 	for i in $(seq "$repeat"); do
 		ws_p99 quiet "$i"
 		ws_p99 loaded "$i"
+		ws_p99 control "$i"
 	done
 fi
 
@@ -221,14 +237,15 @@ const median = (xs) => {
 };
 const fmt = (x, d = 0) => (x === undefined ? '—' : Number(x).toFixed(d));
 console.log(`TURN: turnutils_uclient -n ${msgs} -m ${clients} -l ${len} -z ${interval} -c (medians)\n`);
-console.log('| server | transport | runs | msgs/s | loss % | server CPU s | peak RSS MiB |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log('| server | transport | runs | msgs/s | delivered % | loss % | send dropped % | server CPU s | peak RSS MiB |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const server of ['relay', 'coturn']) {
   for (const transport of ['udp', 'tcp']) {
     const rs = rows.filter((r) => r.kind === 'throughput' && r.server === server && r.transport === transport);
     if (!rs.length) continue;
     const m = (f) => median(rs.map(f));
-    console.log(`| ${server} | ${transport} | ${rs.length} | ${fmt(m((r) => r.received / r.wall_s))} | ${fmt(m((r) => r.lost_pct), 2)} | ` +
+    console.log(`| ${server} | ${transport} | ${rs.length} | ${fmt(m((r) => r.received / r.wall_s))} | ` +
+      `${fmt(m((r) => (100 * r.received) / r.attempted), 1)} | ${fmt(m((r) => r.lost_pct), 2)} | ${fmt(m((r) => r.send_dropped_pct), 2)} | ` +
       `${fmt(m((r) => r.cpu_s), 2)} | ${fmt(m((r) => r.peak_rss_kb / 1024), 1)} |`);
   }
 }
@@ -245,10 +262,12 @@ const ws = rows.filter((r) => r.kind === 'ws');
 if (ws.length) {
   console.log('\n| websocket paced 1000/s 1->1 1KiB | runs | p50 µs | p99 µs | max µs | server CPU s |');
   console.log('| --- | --- | --- | --- | --- | --- |');
-  for (const load of ['quiet', 'loaded']) {
+  const names = { quiet: 'quiet (TURN on, idle)', loaded: 'its TURN under uclient UDP load',
+    control: 'the same load on a coturn beside it' };
+  for (const load of ['quiet', 'loaded', 'control']) {
     const rs = ws.filter((r) => r.load === load);
     const m = (f) => median(rs.map(f));
-    console.log(`| ${load === 'quiet' ? 'quiet' : 'under TURN load (uclient UDP)'} | ${rs.length} | ${fmt(m((r) => r.p50_us))} | ` +
+    console.log(`| ${names[load]} | ${rs.length} | ${fmt(m((r) => r.p50_us))} | ` +
       `${fmt(m((r) => r.p99_us))} | ${fmt(m((r) => r.max_us))} | ${fmt(m((r) => r.server_cpu_s), 2)} |`);
   }
 }

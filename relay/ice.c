@@ -206,6 +206,7 @@ int relay_ice_access(struct server *s, struct lws *wsi, struct conn *c, enum rel
 	body = servers ? answer(servers, exp) : NULL;
 	if (!body)
 		return relay_respond_error(wsi, c, 503, "out of memory");
+	log_debug("ice credentials until %lld", (long long)exp);
 	return relay_respond(wsi, c, 200, body);
 }
 
@@ -215,7 +216,8 @@ json_t *relay_ice_servers(struct server *s, const struct grant *g)
 	const char *why;
 	json_t *servers;
 
-	/* grant.who is "sub/jti" (either may be missing): the sub part, when there is a sub */
+	/* grant.who is "sub/jti", or either alone: the part before '/' is the sub, or the jti of
+	 * a token without one (a grant keeps no more; tokens without booking_id are rare) */
 	snprintf(sub, sizeof(sub), "%s", g->who);
 	sub[strcspn(sub, "/")] = '\0';
 	if (!user_of(g->booking_id, sub) || g->exp <= relay_now_ms() / 1000)
