@@ -987,6 +987,7 @@ int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 	}
 	uv_timer_init(loop, &T->timer);
 	uv_timer_start(&T->timer, on_timer, 1000, 1000);
+	T->timer_on = true;
 	if (plain) {
 		turn_addr_text((struct sockaddr *)&T->listen_addr, addr, sizeof(addr));
 		log_notice("turn listening on udp+tcp %s (realm '%s', relay ports %d-%d)", addr,
@@ -1013,9 +1014,9 @@ void relay_turn_stop(void)
 		uv_close((uv_handle_t *)&T->tcp, NULL);
 	if (T->tls_on)
 		uv_close((uv_handle_t *)&T->tls, NULL);
-	if (T->loop)
+	if (T->timer_on)
 		uv_close((uv_handle_t *)&T->timer, NULL);
-	T->udp_on = T->tcp_on = T->tls_on = false;
+	T->udp_on = T->tcp_on = T->tls_on = T->timer_on = false;
 	T->loop = NULL;
 	free(T->hash);
 	free(T->rate);

@@ -377,10 +377,10 @@ void turn_alloc_expire(int64_t now_ms, int64_t now_s)
 
 	for (struct turn_alloc *al = turn_srv.allocs; al; al = next) {
 		next = al->next;
-		if (al->expires_ms <= now_ms)
-			turn_alloc_free(al, "lifetime over");
-		else if (al->cred_expiry_s <= now_s)
+		if (al->cred_expiry_s <= now_s)
 			turn_alloc_free(al, "credential expired");
+		else if (al->expires_ms <= now_ms)
+			turn_alloc_free(al, "lifetime over");
 		else
 			prune(al, now_ms);
 	}

@@ -123,7 +123,7 @@ struct turn {
 	uv_loop_t *loop;
 	uv_udp_t udp;
 	uv_tcp_t tcp, tls;
-	bool udp_on, tcp_on, tls_on;
+	bool udp_on, tcp_on, tls_on, timer_on;
 	struct sockaddr_storage listen_addr; /* --turn-listen as bound */
 	struct sockaddr_storage tls_addr;    /* --turns-listen as bound */
 	struct sockaddr_storage external;    /* address family/IP put in relayed addresses */

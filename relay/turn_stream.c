@@ -185,7 +185,7 @@ static void plain_in(struct turn_stream *st, const uint8_t *p, size_t len)
 static void tls_in(struct turn_stream *st, const uint8_t *p, size_t len)
 {
 	uint8_t tmp[16384];
-	int n;
+	int n = 0;
 
 	if (BIO_write(st->rbio, p, (int)len) != (int)len) {
 		turn_stream_close(st);
