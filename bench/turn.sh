@@ -60,6 +60,11 @@ cpu_ticks() {
 	awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
+# cpu_s TICKS0 TICKS1: the seconds between them.
+cpu_s() {
+	awk -v a="$1" -v b="$2" -v t="$tck" 'BEGIN {printf "%.2f", (b - a) / t}'
+}
+
 # peak_rss_kb PID: VmHWM.
 peak_rss_kb() {
 	awk '/^VmHWM:/ {print $2}' "/proc/$1/status"
@@ -129,7 +134,7 @@ uclient() {
 	timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 -r "$peer_port" -u "$user" -w "$pass" -c \
 		"$@" 127.0.0.1 >"$work/uclient.out" 2>&1 || true
 	t1=$(date +%s.%N)
-	wall=$(echo "$t1 - $t0" | bc -l)
+	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
 }
 
 # field NAME: the last "NAME=N" or "NAME N" figure uclient printed.
@@ -148,7 +153,7 @@ throughput() { # SERVER udp|tcp RUN
 		"$1" "$2" "$3" $((msgs * clients)) "$(field tot_send_msgs)" "$(field tot_recv_msgs)" \
 		"$(grep -oE 'Total lost packets [0-9]+ \([0-9.]+' "$work/uclient.out" | grep -oE '[0-9.]+$' || echo null)" \
 		"$(grep -oE 'total send dropped [0-9]+ \([0-9.]+' "$work/uclient.out" | grep -oE '[0-9.]+$' || echo null)" \
-		"$wall" "$(echo "($c1 - $c0) / $tck" | bc -l)" "$(peak_rss_kb "$spid")" >>"$results"
+		"$wall" "$(cpu_s "$c0" "$c1")" "$(peak_rss_kb "$spid")" >>"$results"
 	stop_server
 }
 
@@ -163,7 +168,7 @@ allocations() { # SERVER RUN
 	node "$(dirname "$0")/turn-alloc.js" 127.0.0.1 "$tport" "$user" "$pass" "$allocs" 32 |
 		sed "s#^{#{\"kind\":\"allocations\",\"server\":\"$1\",\"run\":$2,\"cpu_s\":CPU,\"peak_rss_kb\":RSS,#" >"$work/alloc.json"
 	c1=$(cpu_ticks "$spid")
-	sed "s#CPU#$(printf '%.2f' "$(echo "($c1 - $c0) / $tck" | bc -l)")#; s#RSS#$(peak_rss_kb "$spid")#" "$work/alloc.json" >>"$results"
+	sed "s#CPU#$(printf '%.2f' "$(cpu_s "$c0" "$c1")")#; s#RSS#$(peak_rss_kb "$spid")#" "$work/alloc.json" >>"$results"
 	stop_server
 }
 
