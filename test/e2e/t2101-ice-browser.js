@@ -1,6 +1,6 @@
 // t2101: headless Chromium on a page of another origin POSTs a relay token to /ice and opens a
 // data channel between two RTCPeerConnections of that page with iceTransportPolicy 'relay':
-// every packet between them goes through relay's own TURN server (UDP, then TCP).
+// every packet between them goes through relay's own TURN server (UDP, TCP, then TLS: turns:).
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -36,7 +36,7 @@ function servePages() {
 }
 
 test('start relay with TURN, page server and Chromium', async () => {
-  r = await startRelay({ args: ['--turn-listen', '127.0.0.1:0', '--turn-allow-peer', '127.0.0.1/32'] });
+  r = await startRelay({ args: ['--turn-listen', '127.0.0.1:0', '--turns-listen', '127.0.0.1:0', '--turn-allow-peer', '127.0.0.1/32'] });
   const origin = await servePages();
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -64,10 +64,11 @@ async function turnMetrics() {
 
 // The answer's servers with only the turn: URLs of @transport (the others would be tried too).
 function only(answer, transport) {
-  return answer.iceServers.map((s) => ({ ...s, urls: s.urls.filter((u) => u.startsWith('turn:') && u.endsWith(`=${transport}`)) }));
+  const want = transport === 'tls' ? /^turns:/ : new RegExp(`^turn:.*=${transport}$`);
+  return answer.iceServers.map((s) => ({ ...s, urls: s.urls.filter((u) => want.test(u)) }));
 }
 
-for (const transport of ['udp', 'tcp']) {
+for (const transport of ['udp', 'tcp', 'tls']) {
   test(`two relay-only RTCPeerConnections from POST /ice open a data channel (TURN over ${transport})`, async () => {
     const token = r.token({ booking_id: `browser-${transport}` });
     const answer = await page.evaluate(([u, t]) => window.fetchIce(u, t), [`${r.base}/ice`, token]);
