@@ -47,6 +47,23 @@ uc() {
 
 metric() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
+begin_case "settings TURN cannot run with are refused, with the reason"
+base=(serve --listen 127.0.0.1:0 --insecure-http --audience http://127.0.0.1:0 --state-dir "$TMP/state-settings")
+run_rc "$RELAY" "${base[@]}" --secret-file "$TMP/jwt" --turn-listen 127.0.0.1:0 --event-loop poll
+check_eq "poll loop: exit 2" "$RC" 2
+check_contains "poll loop: named" "$ERR" "need event_loop libuv"
+run_rc timeout 10 "$RELAY" "${base[@]}" --secret-file "$TMP/jwt" --turn-listen 0.0.0.0:0
+check_eq "wildcard without external IP: exit 2" "$RC" 2
+check_contains "wildcard without external IP: named" "$ERR" "needs --turn-external-ip"
+run_rc timeout 10 "$RELAY" "${base[@]}" --secret-file "$TMP/jwt" --turn-listen 127.0.0.1:0 --turn-allow-peer 10.0.0.0/33
+check_eq "bad allow list: exit 2" "$RC" 2
+check_contains "bad allow list: named" "$ERR" "10.0.0.0/33"
+openssl ecparam -name prime256v1 -genkey -noout -out "$TMP/es.pem" 2>/dev/null
+openssl ec -in "$TMP/es.pem" -pubout -out "$TMP/es.pub" 2>/dev/null
+run_rc timeout 10 "$RELAY" "${base[@]}" --algorithm ES256 --jwt-key "$TMP/es.pub" --turn-listen 127.0.0.1:0
+check_eq "ES256 without a TURN secret: exit 2" "$RC" 2
+check_contains "ES256 without a TURN secret: named" "$ERR" "needs --turn-secret-file"
+
 # ---- a relay without --turn-allow-peer ----
 start_relay strict 127.0.0.1:0 --turn-max-allocations-per-user 4
 
