@@ -135,8 +135,22 @@ for ((i = 0; i < 100; i++)); do
 	[ "$(metric relay_turn_to_peer_packets_total)" -gt 10 ] 2>/dev/null && break
 	sleep 0.05
 done
-admin=$(RELAY_TOKEN_SECRET_FILE="$TMP/jwt" "$RELAY" token --audience "http://127.0.0.1:$HTTP" \
-	--topic admin --scope-admin --lifetime 5m)
+mint() { RELAY_TOKEN_SECRET_FILE="$TMP/jwt" "$RELAY" token --audience "http://127.0.0.1:$HTTP" --lifetime 5m "$@"; }
+admin=$(mint --topic admin --scope-admin)
+# /status: a websocket of booking bk-deny shows its TURN allocations
+turn_allocs=$(cd "$ROOT/test" && LAB="$(mint --topic lab --booking-id bk-deny)" \
+	STATS="$(mint --topic stats --scopes read,relay:stats)" BASE="http://127.0.0.1:$HTTP" node -e '
+	const WebSocket = require("ws");
+	(async () => {
+	  const a = await (await fetch(`${process.env.BASE}/session/lab`, { method: "POST", headers: { Authorization: process.env.LAB } })).json();
+	  const ws = new WebSocket(a.uri);
+	  await new Promise((res, rej) => { ws.on("open", res); ws.on("error", rej); });
+	  const st = await (await fetch(`${process.env.BASE}/status`, { headers: { Authorization: process.env.STATS } })).json();
+	  console.log(st.filter((c) => c.booking_id === "bk-deny").map((c) => c.turn_allocations).join(","));
+	  ws.close();
+	})().catch((e) => { console.log("error " + e.message); });
+' 2>&1)
+check_eq "/status shows the booking's allocations" "$turn_allocs" "$(metric relay_turn_allocations)"
 t0=$(date +%s%N)
 code=$(curl -s -o /dev/null -w "%{http_code}" -X POST --data "" -H "Authorization: $admin" \
 	"http://127.0.0.1:$HTTP/bids/deny?bid=bk-deny&exp=$(($(date +%s) + 600))")
