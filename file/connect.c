@@ -18,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <pthread.h>
 #include <uv.h>
 
 #define CHANNELS_MAX 256 /* concurrent channels of --listen; more connections are refused */
@@ -42,6 +45,8 @@ struct conn {
 	unsigned next_id;
 	bool stopping;
 	int ret;
+	pthread_t out_thread; /* copying to a stdout that is a file */
+	bool has_out_thread;
 };
 
 /* A token for a channel: the token, its file (read each time: it may be replaced) or one
@@ -280,13 +285,92 @@ static int setup(struct conn *cn)
 	return 0;
 }
 
+/* A copier thread between a file (a regular file, /dev/null) and one end of a socket pair:
+ * libuv streams only pipes, sockets and terminals. Blocking reads and writes, on its own thread. */
+struct copier {
+	int from, to;
+};
+
+static void *copy_main(void *arg)
+{
+	struct copier *cp = arg;
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(cp->from, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+		for (ssize_t off = 0; n > 0 && off < n;) {
+			ssize_t k = write(cp->to, buf + off, (size_t)(n - off));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				goto out;
+			off += k;
+		}
+	}
+out:
+	/* the end of file for the reader: shut the socket (it is not the process's own fd) */
+	if (cp->to != STDOUT_FILENO)
+		shutdown(cp->to, SHUT_WR);
+	else
+		close(cp->to);
+	if (cp->from != STDIN_FILENO)
+		close(cp->from);
+	free(cp);
+	return NULL;
+}
+
+/* For stdin (@fd 0) or stdout (1) when it is a file: a socket whose other end a thread copies
+ * from or to it (stdout's is joined at the end, so that the file has everything). The fd for the
+ * loop, or -1 with @why. */
+static int via_thread(struct conn *cn, int fd, char why[WSC_WHY])
+{
+	struct copier *cp = malloc(sizeof(*cp));
+	pthread_t t;
+	int sv[2];
+
+	if (!cp || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		free(cp);
+		snprintf(why, WSC_WHY, "cannot copy fd %d: %s", fd, strerror(errno));
+		return -1;
+	}
+	cp->from = fd == STDIN_FILENO ? fd : sv[1];
+	cp->to = fd == STDIN_FILENO ? sv[1] : fd;
+	if (pthread_create(&t, NULL, copy_main, cp)) {
+		close(sv[0]);
+		close(sv[1]);
+		free(cp);
+		snprintf(why, WSC_WHY, "cannot start a thread for fd %d", fd);
+		return -1;
+	}
+	if (fd == STDOUT_FILENO) {
+		cn->out_thread = t;
+		cn->has_out_thread = true;
+	} else {
+		pthread_detach(t); /* may wait in read() for good: the exit ends it */
+	}
+	return sv[0];
+}
+
+/* A stream for stdin or stdout: the fd itself, or a socket to a copier thread for a file. */
+static uv_stream_t *stdio_stream(struct conn *cn, int fd, char why[WSC_WHY])
+{
+	uv_handle_type t = uv_guess_handle(fd);
+	int s;
+
+	if (t == UV_TCP || t == UV_NAMED_PIPE || t == UV_TTY)
+		return wsc_bridge_stream_of_fd(&cn->loop, fd, fd == STDIN_FILENO, why);
+	s = via_thread(cn, fd, why);
+	return s < 0 ? NULL : wsc_bridge_stream_of_fd(&cn->loop, s, fd == STDIN_FILENO, why);
+}
+
 static int start_stdio(struct conn *cn)
 {
 	char why[WSC_WHY];
-	uv_stream_t *in = wsc_bridge_stream_of_fd(&cn->loop, 0, true, why), *out = NULL;
+	uv_stream_t *in = stdio_stream(cn, STDIN_FILENO, why), *out = NULL;
 
 	if (in)
-		out = wsc_bridge_stream_of_fd(&cn->loop, 1, false, why);
+		out = stdio_stream(cn, STDOUT_FILENO, why);
 	if (!out) {
 		fprintf(stderr, "relay connect: stdin and stdout: %s\n", why);
 		if (in)
@@ -330,6 +414,8 @@ int file_connect(const struct connect_opts *o)
 	uv_run(&cn.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&cn.loop))
 		log_err("the event loop did not close");
+	if (cn.has_out_thread)
+		pthread_join(cn.out_thread, NULL); /* its socket is closed: it ends after the rest */
 	SSL_CTX_free(cn.tls);
 	return ret ? ret : cn.ret;
 }
