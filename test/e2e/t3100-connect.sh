@@ -212,7 +212,7 @@ run_rc timeout 10 "$RELAY" connect --session "$AUD_S/connect/nobody" --token-fil
 	--ca-file "$TMP/cert.pem" </dev/null
 check_eq "exit status 1" "$RC" 1
 check_contains "stderr names the 503" "$ERR" "503"
-check_contains "stderr says the host is offline" "$ERR" "host-offline"
+check_contains "stderr says the access was refused" "$ERR" "access refused"
 
 begin_case "usage errors exit 2"
 run_rc "$RELAY" connect --token-file "$TMP/client-nobody.tok"
