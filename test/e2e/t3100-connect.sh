@@ -158,6 +158,15 @@ timeout 20 "$RELAY" connect --session "$AUD_S/connect/echo1" --token-file "$TMP/
 	--ca-file "$TMP/cert.pem" <"$TMP/four" >"$TMP/four.out" 2>"$TMP/connect-file.err"
 check_eq "4 MiB from a file to a file, exit 0 ($(cat "$TMP/connect-file.err"))" "$?:$(sha "$TMP/four.out")" "0:$(sha "$TMP/four")"
 
+begin_case "minted tokens: relay host and relay connect with --secret-file (prefix connect)"
+"$RELAY" host --connect "tcp:127.0.0.1:$ECHO_PORT" --session "$AUD_S/connect/echo2" --secret-file "$TMP/secret" \
+	--ca-file "$TMP/cert.pem" --log-file "$TMP/host-minted.log" &
+PIDS+=($!)
+check "the host's minted token (scope host) is taken" wait_for "$TMP/host-minted.log" "relay link up" 10
+out=$(printf minted | timeout 10 "$RELAY" connect --session "$AUD_S/connect/echo2" --secret-file "$TMP/secret" \
+	--ca-file "$TMP/cert.pem" 2>"$TMP/connect-minted.err" | cat)
+check_eq "the client's minted token (scope client) opens a channel ($(cat "$TMP/connect-minted.err"))" "$out" minted
+
 # ---- --listen: each local connection its own channel; 10 at once stay isolated ----
 begin_case "--listen: 10 concurrent local connections, 10 channels, each gets exactly its bytes"
 "$RELAY" connect --listen 127.0.0.1:0 --session "$AUD_S/connect/echo1" --token-file "$TMP/client-echo.tok" \
