@@ -415,7 +415,8 @@ int file_connect(const struct connect_opts *o)
 	if (uv_loop_close(&cn.loop))
 		log_err("the event loop did not close");
 	if (cn.has_out_thread)
-		pthread_join(cn.out_thread, NULL); /* its socket is closed: it ends after the rest */
+		pthread_join(cn.out_thread,
+		             NULL); /* its socket is closed: it ends after the rest */
 	SSL_CTX_free(cn.tls);
 	return ret ? ret : cn.ret;
 }
