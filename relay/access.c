@@ -391,6 +391,10 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 		s->m.redeem[REDEEM_DENIED]++;
 		return refusal(why, "booking denied", 403);
 	}
+	if (kind && kind->admit && (err = kind->admit(g, why))) {
+		OPENSSL_cleanse(g, sizeof(*g)); /* a second host, a channel already gone */
+		return err;
+	}
 	s->m.redeem[REDEEM_OK]++;
 	return 0;
 }

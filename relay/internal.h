@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #define RATE_SLOTS  4096 /* per-address token buckets (access.c) */
@@ -62,6 +63,8 @@ struct server;
  */
 struct relay_kind {
 	const char *name; /* path segment and token prefix */
+	/* Optional, at redemption: may @g's websocket open now? 0, or an HTTP status and *why. */
+	int (*admit)(const struct grant *g, const char **why);
 	/* Redeemed and listed: set up @c, or close it (relay_conn_close) and return 0. */
 	int (*established)(struct server *s, struct conn *c);
 	/* A piece of a message as lws delivers it (RFC 6455 fragments may be cut further). */
@@ -119,9 +122,10 @@ struct conn {
 	int64_t last_rx_ms;        /* monotonic: last frame from the peer (data or pong) */
 	int64_t ping_sent_ms;      /* a ping awaits its pong since then; 0: none */
 	bool ping_due;
-	bool peer_closed; /* its close frame arrived: lws answers it from WRITEABLE */
-	bool rx_paused;   /* not read from: every reader of its topic is backed up */
-	bool ready;       /* in server.ready */
+	bool peer_closed;    /* its close frame arrived: lws answers it from WRITEABLE */
+	int peer_close_code; /* the code in it (0: none), for kinds that pass it on */
+	bool rx_paused;      /* not read from: every reader of its topic is backed up */
+	bool ready;          /* in server.ready */
 	struct conn *ready_next;
 	struct rate_window rates; /* for status reports */
 };
@@ -235,6 +239,10 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
 /* channel.c: POST /connect/{host} */
 int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                          const char *rest);
+/* channel.c: the channel fields of a /connect websocket's status entry (new), or NULL. */
+json_t *relay_channel_json(const struct conn *c);
+/* channel.c: the channel metrics, in Prometheus text. */
+void relay_channel_metrics(FILE *f);
 /* signal.c: POST /signal/{realm} */
 int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                         const char *rest);

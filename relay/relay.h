@@ -46,6 +46,8 @@ struct relay_opts {
 	int64_t max_codes;
 	int64_t max_pending;             /* connections without a whole request head, in all */
 	int64_t max_pending_per_address; /* ...from one client address (0: no limit) */
+	int64_t channel_timeout;         /* ms a host has to open a channel for its client */
+	int64_t channel_queue;           /* bytes queued per channel direction before pausing */
 };
 
 /*

@@ -115,6 +115,25 @@ static json_t *conn_json(const struct conn *c, int64_t now_ns)
 	                 c->grant.booking_id, "id", c->tag, "stats", stats);
 }
 
+/* A /connect websocket: the fields every entry has, then the channel's (channel.c). */
+static json_t *channel_conn_json(const struct conn *c)
+{
+	json_t *o, *ch = relay_channel_json(c);
+
+	if (!ch)
+		return NULL;
+	o = json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s}", "topic",
+	              c->grant.topic, "can_read", true, "can_write", true, "connected",
+	              time_json(c->connected_at), "connected_at", time_json(c->connected_at),
+	              "expires_at", time_json(c->grant.exp), "remote_addr", c->remote, "scopes",
+	              scopes_json(c->grant.scopes), "user_agent", c->user_agent, "booking_id",
+	              c->grant.booking_id, "id", c->tag);
+	if (o)
+		json_object_update(o, ch);
+	json_decref(ch);
+	return o;
+}
+
 json_t *relay_status_json(void)
 {
 	json_t *a = json_array();
@@ -123,6 +142,8 @@ json_t *relay_status_json(void)
 	for (struct conn *c = relay_srv.conns; a && c; c = c->next)
 		if (c->member)
 			json_array_append_new(a, conn_json(c, now_ns));
+		else if (c->kind == &relay_kind_channel && !c->closing)
+			json_array_append_new(a, channel_conn_json(c));
 	return a;
 }
 
@@ -239,6 +260,7 @@ char *relay_metrics_text(void)
 	metric(out.f, "relay_bookings_denied_total", "counter",
 	       "Bookings denied through /bids/deny.", (double)s->m.bookings_denied);
 	access_metrics(out.f, &s->m);
+	relay_channel_metrics(out.f);
 	process_metrics(out.f);
 	fclose(out.f);
 	return out.p;

@@ -540,6 +540,9 @@ int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		return relay_ws_writeable(wsi, c);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		c->peer_closed = true;
+		if (len >= 2)
+			c->peer_close_code =
+			        ((const uint8_t *)in)[0] << 8 | ((const uint8_t *)in)[1];
 		/* the answer to our close frame ends the connection; else lws answers it */
 		return c->close_sent ? -1 : 0;
 	case LWS_CALLBACK_CLOSED:
