@@ -45,7 +45,8 @@ struct conn {
 	unsigned next_id;
 	bool stopping;
 	int ret;
-	pthread_t out_thread; /* copying to a stdout that is a file */
+	char access_url[4096]; /* --session with ?role=client */
+	pthread_t out_thread;  /* copying to a stdout that is a file */
 	bool has_out_thread;
 };
 
@@ -140,7 +141,7 @@ static int open_channel(struct conn *cn, uv_stream_t *in, uv_stream_t *out, char
 	cn->n_chans++;
 	token = channel_token(cn->o, why);
 	if (token)
-		c = wsc_uv_join(&cn->loop, cn->o->session, token, cn->tls, (int)cn->o->timeout,
+		c = wsc_uv_join(&cn->loop, cn->access_url, token, cn->tls, (int)cn->o->timeout,
 		                BRIDGE_IN_MAX, BRIDGE_OUT_MAX, &wsc_bridge_cbs, ch->b, why);
 	cfg_free_secret(token);
 	wsc_bridge_set_local(ch->b, in, out);
@@ -268,6 +269,9 @@ static int setup(struct conn *cn)
 	char why[WSC_WHY];
 
 	signal(SIGPIPE, SIG_IGN);
+	/* the role: a host token given by mistake is refused as such */
+	snprintf(cn->access_url, sizeof(cn->access_url), "%s%s", cn->o->session,
+	         strchr(cn->o->session, '?') ? "&role=client" : "?role=client");
 	cn->tls = wsc_tls_new_ca(!cn->o->insecure, cn->o->ca_file, why);
 	if (!cn->tls) {
 		fprintf(stderr, "relay connect: %s\n", why);

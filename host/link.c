@@ -107,8 +107,15 @@ static struct rlink *rlink_join(struct host_stream *s, char why[WSC_WHY])
 	} else {
 		rl->s = s;
 		rl->held_tail = &rl->held;
-		rl->c = wsc_uv_join(&s->loop, s->o.session, token, s->tls, (int)s->o.timeout,
-		                    MESSAGE_MAX, RELAY_OUT_MAX, &link_cbs, rl, why);
+		char url[4096];
+
+		/* a control connection says its role: a client token is then refused as such */
+		snprintf(url, sizeof(url), "%s%s", s->o.session,
+		         !connect                    ? ""
+		         : strchr(s->o.session, '?') ? "&role=host"
+		                                     : "?role=host");
+		rl->c = wsc_uv_join(&s->loop, url, token, s->tls, (int)s->o.timeout, MESSAGE_MAX,
+		                    RELAY_OUT_MAX, &link_cbs, rl, why);
 		if (!rl->c) {
 			free(rl);
 			rl = NULL;

@@ -223,6 +223,16 @@ check_eq "exit status 1" "$RC" 1
 check_contains "stderr names the 503" "$ERR" "503"
 check_contains "stderr says the access was refused" "$ERR" "access refused"
 
+begin_case "tokens of the wrong role are refused as such"
+run_rc timeout 10 "$RELAY" connect --session "$AUD_S/connect/lab1" --token-file "$TMP/host-s.tok" \
+	--ca-file "$TMP/cert.pem" </dev/null
+check_eq "relay connect with a host token: exit 1" "$RC" 1
+check_contains "a 403" "$ERR" "HTTP 403"
+run_rc timeout 10 "$RELAY" host --connect "tcp:127.0.0.1:$ECHO_PORT" --session "$AUD_S/connect/lab1" \
+	--token-file "$TMP/client-wss.tok" --ca-file "$TMP/cert.pem"
+check_eq "relay host --connect with a client token: exit 1" "$RC" 1
+check_contains "a 403, in the log" "$ERR" "HTTP 403"
+
 begin_case "usage errors exit 2"
 run_rc "$RELAY" connect --token-file "$TMP/client-nobody.tok"
 check_eq "no --session: exit 2" "$RC" 2
