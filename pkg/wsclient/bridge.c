@@ -40,6 +40,8 @@ struct wsc_bridge {
 	uint8_t rbuf[READ_SIZE];
 };
 
+static void stop_reading(struct wsc_bridge *b);
+
 static void unref(struct wsc_bridge *b)
 {
 	if (--b->refs == 0)
@@ -88,6 +90,7 @@ static void end(struct wsc_bridge *b, int code, const char *why, bool quiet)
 	}
 	/* a clean end lets the local output take what it was sent first (closing a stream cancels
 	 * its writes); on_local_written() closes it then */
+	stop_reading(b);
 	b->linger = code == 1000 && b->out_queued && b->out;
 	if (!b->linger || b->in != b->out)
 		close_stream(b->in);
