@@ -158,6 +158,27 @@ timeout 20 "$RELAY" connect --session "$AUD_S/connect/echo1" --token-file "$TMP/
 	--ca-file "$TMP/cert.pem" <"$TMP/four" >"$TMP/four.out" 2>"$TMP/connect-file.err"
 check_eq "4 MiB from a file to a file, exit 0 ($(cat "$TMP/connect-file.err"))" "$?:$(sha "$TMP/four.out")" "0:$(sha "$TMP/four")"
 
+begin_case "back-pressure: a target that does not read for 1.5 s still gets every byte"
+# a slow target: reads nothing for 1.5 s (the agent's output to it, then the relay's queue, then
+# relay connect's fill up and each stops reading its sender), then answers with the SHA-256
+node -e '
+const s = require("net").createServer(c => {
+	const h = require("crypto").createHash("sha256");
+	c.pause();
+	setTimeout(() => c.resume(), 1500);
+	c.on("data", d => h.update(d));
+	c.on("end", () => c.end(h.digest("hex")));
+});
+s.listen(0, "127.0.0.1", () => console.log(s.address().port));' >"$TMP/slow.port" &
+PIDS+=($!)
+wait_for "$TMP/slow.port" '^[0-9]+$' 10
+check "slow host up" start_host slow "$AUD_S" slow1 "$(cat "$TMP/slow.port")"
+token "$AUD_S" slow1 client "$TMP/client-slow.tok"
+head -c $((32 << 20)) "$TMP/big" >"$TMP/thirtytwo"
+out=$(timeout 30 "$RELAY" connect --session "$AUD_S/connect/slow1" --token-file "$TMP/client-slow.tok" \
+	--ca-file "$TMP/cert.pem" <"$TMP/thirtytwo" 2>"$TMP/connect-slow.err" | cat)
+check_eq "the target's SHA-256 of 32 MiB ($(cat "$TMP/connect-slow.err"))" "$out" "$(sha "$TMP/thirtytwo")"
+
 begin_case "minted tokens: relay host and relay connect with --secret-file (prefix connect)"
 "$RELAY" host --connect "tcp:127.0.0.1:$ECHO_PORT" --session "$AUD_S/connect/echo2" --secret-file "$TMP/secret" \
 	--ca-file "$TMP/cert.pem" --log-file "$TMP/host-minted.log" &
