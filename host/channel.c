@@ -37,7 +37,7 @@ struct host_chan {
 	char client[64];
 };
 
-static _Atomic unsigned next_id; /* channel numbers in the logs, across streams */
+static _Atomic unsigned chan_next_id; /* channel numbers in the logs, across streams */
 
 bool host__is_connect(const struct host_stream *s)
 {
@@ -58,7 +58,7 @@ static void chan_free(struct host_chan *ch)
 	free(ch);
 }
 
-static void on_end(struct wsc_bridge *b, int code, const char *why, void *arg)
+static void chan_ended(struct wsc_bridge *b, int code, const char *why, void *arg)
 {
 	struct host_chan *ch = arg;
 	struct host_stream *s = ch->s;
@@ -82,13 +82,13 @@ static void on_end(struct wsc_bridge *b, int code, const char *why, void *arg)
 	chan_free(ch);
 }
 
-static void free_handle(uv_handle_t *h)
+static void chan_free_handle(uv_handle_t *h)
 {
 	free(h);
 }
 
 /* The target answered (or not): the bridge's local end. */
-static void on_dialled(int fd, int err, const char *why, void *arg)
+static void chan_dialled(int fd, int err, const char *why, void *arg)
 {
 	struct host_chan *ch = arg;
 	char msg[BRIDGE_WHY];
@@ -112,7 +112,7 @@ static void on_dialled(int fd, int err, const char *why, void *arg)
 	r = uv_tcp_open(t, fd);
 	if (r) {
 		close(fd);
-		uv_close((uv_handle_t *)t, free_handle);
+		uv_close((uv_handle_t *)t, chan_free_handle);
 		snprintf(msg, sizeof(msg), "target: %s", uv_strerror(r));
 		wsc_bridge_close(ch->b, 1011, msg);
 		return;
@@ -122,7 +122,7 @@ static void on_dialled(int fd, int err, const char *why, void *arg)
 }
 
 /* The uri must be a websocket on the relay of the stream's access URL. */
-static bool uri_ok(const struct host_stream *s, const char *uri)
+static bool chan_uri_ok(const struct host_stream *s, const char *uri)
 {
 	struct url u, a;
 
@@ -132,7 +132,7 @@ static bool uri_ok(const struct host_stream *s, const char *uri)
 	       !strcasecmp(u.host, a.host) && u.port == a.port && !strncmp(u.path, "/connect/", 9);
 }
 
-static void open_channel(struct host_stream *s, const char *uri, const char *client)
+static void chan_open(struct host_stream *s, const char *uri, const char *client)
 {
 	struct host_chan *ch;
 	char why[WSC_WHY];
@@ -144,13 +144,13 @@ static void open_channel(struct host_stream *s, const char *uri, const char *cli
 		return; /* the relay closes the client (1013) when we do not answer */
 	}
 	ch = calloc(1, sizeof(*ch));
-	if (!ch || !(ch->b = wsc_bridge_new(&s->loop, on_end, ch))) {
+	if (!ch || !(ch->b = wsc_bridge_new(&s->loop, chan_ended, ch))) {
 		free(ch);
 		logt_err(s->name, "channel for '%s': out of memory", client);
 		return;
 	}
 	ch->s = s;
-	ch->id = atomic_fetch_add(&next_id, 1) + 1;
+	ch->id = atomic_fetch_add(&chan_next_id, 1) + 1;
 	snprintf(ch->client, sizeof(ch->client), "%s", client);
 	ch->next = s->chans;
 	if (s->chans)
@@ -165,7 +165,7 @@ static void open_channel(struct host_stream *s, const char *uri, const char *cli
 	}
 	wsc_bridge_set_ws(ch->b, c);
 	ch->dial = dial_start(&s->loop, s->target.host, s->target.port, SOCK_STREAM,
-	                      (int)s->o.timeout, on_dialled, ch, why);
+	                      (int)s->o.timeout, chan_dialled, ch, why);
 	if (!ch->dial) {
 		wsc_bridge_close(ch->b, 1011, why);
 		return;
@@ -185,11 +185,11 @@ void host__channel_message(struct host_stream *s, uint8_t opcode, const uint8_t 
 	if (!type || strcmp(type, "connect") != 0) {
 		/* other messages are for later versions of the protocol */
 		logt_debug(s->name, "control message ignored (%zu bytes)", n);
-	} else if (!uri || !uri_ok(s, uri)) {
+	} else if (!uri || !chan_uri_ok(s, uri)) {
 		logt_warn(s->name, "connect message ignored: its uri is not a websocket at %s",
 		          s->o.session);
 	} else {
-		open_channel(s, uri, client ? client : "?");
+		chan_open(s, uri, client ? client : "?");
 	}
 	json_decref(m);
 }
