@@ -188,6 +188,21 @@ out=$(printf minted | timeout 10 "$RELAY" connect --session "$AUD_S/connect/echo
 	--ca-file "$TMP/cert.pem" 2>"$TMP/connect-minted.err" | cat)
 check_eq "the client's minted token (scope client) opens a channel ($(cat "$TMP/connect-minted.err"))" "$out" minted
 
+begin_case "a connect stream in the host's config file"
+token "$AUD_S" echo3 host "$TMP/host-conf.tok"
+cat >"$TMP/host.json" <<EOF
+{"listen": "none", "ca_file": "$TMP/cert.pem", "log_file": "$TMP/host-conf.log",
+ "streams": [{"name": "echo", "session": "$AUD_S/connect/echo3", "connect": "tcp:127.0.0.1:$ECHO_PORT",
+              "token_file": "$TMP/host-conf.tok"}]}
+EOF
+"$RELAY" host --config "$TMP/host.json" &
+PIDS+=($!)
+check "its control connection is up" wait_for "$TMP/host-conf.log" "relay link up" 10
+token "$AUD_S" echo3 client "$TMP/client-conf.tok"
+out=$(printf 'from the config' | timeout 10 "$RELAY" connect --session "$AUD_S/connect/echo3" \
+	--token-file "$TMP/client-conf.tok" --ca-file "$TMP/cert.pem" 2>"$TMP/connect-conf.err" | cat)
+check_eq "a channel through it ($(cat "$TMP/connect-conf.err"))" "$out" "from the config"
+
 # ---- --listen: each local connection its own channel; 10 at once stay isolated ----
 begin_case "--listen: 10 concurrent local connections, 10 channels, each gets exactly its bytes"
 "$RELAY" connect --listen 127.0.0.1:0 --session "$AUD_S/connect/echo1" --token-file "$TMP/client-echo.tok" \
