@@ -163,6 +163,7 @@ bench: deps
 	@$(MAKE) --no-print-directory $(RELAY)
 	@bench/run.sh $(RELAY)
 	@bench/cluster.sh $(RELAY)
+	@bench/connect.sh $(RELAY)
 
 # Each fuzzer is rebuilt only when its source or pkg/ changed; then each runs FUZZ_SECONDS.
 FUZZ_BIN := $(FUZZERS:%=build/fuzz/%)

@@ -238,7 +238,9 @@ static void test_read_errors(void)
 
 /* ---- the uv client against a scripted server ---- */
 
-enum script { S_OK, S_OK_CHUNKED, S_REFUSE, S_SILENT };
+enum script { S_OK, S_OK_CHUNKED, S_REFUSE, S_SILENT, S_EARLY };
+
+#define EARLY_FRAME 10240
 
 struct server {
 	int lfd, port;
@@ -323,7 +325,24 @@ static void answer_upgrade(struct server *sv, int fd)
 	             "Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
 	             accept);
 	n += (int)frame((uint8_t *)out + n, WS_TEXT, true, "hi"); /* with the head */
-	put(fd, out, (size_t)n);
+	if (sv->script == S_EARLY) {
+		/* a relay's early data: 30 KiB of frames in the same write as the 101, more than
+		 * the head's own limit */
+		uint8_t *early = malloc((size_t)n + 3 * (EARLY_FRAME + WSFRAME_MAX_HEADER));
+		size_t at = (size_t)n;
+
+		CHECK(early != NULL);
+		memcpy(early, out, (size_t)n);
+		for (int i = 0; i < 3; i++) {
+			at += wsframe_header(early + at, WS_BINARY, true, EARLY_FRAME, NULL);
+			memset(early + at, 'a' + i, EARLY_FRAME);
+			at += EARLY_FRAME;
+		}
+		put(fd, early, at);
+		free(early);
+	} else {
+		put(fd, out, (size_t)n);
+	}
 	len = read_client_frame(fd, &f, payload, sizeof(payload) - 1);
 	if (len >= 0 && f.masked) {
 		payload[len] = '\0';
@@ -536,6 +555,21 @@ static void test_uv_detach(void)
 	CHECK(sv.fresh_mask);
 }
 
+/* Frames that come in the same read as the 101 are not limited by the head's size (they were,
+ * and a relay's early data ended the connection with "a message ... is over"). */
+static void test_uv_early_frames(void)
+{
+	struct outcome o;
+	struct server sv;
+
+	run_uv(S_EARLY, true, &o, &sv);
+	CHECK(o.opened && o.ended);
+	CHECK_EQ(o.err, 0);
+	CHECK_STR(o.why, "");
+	CHECK_EQ(o.frames, 5); /* "hi", three of 10 KiB, then the close */
+	CHECK_STR(sv.got, "hello");
+}
+
 static void test_uv_failures(void)
 {
 	struct outcome o;
@@ -574,6 +608,7 @@ int main(void)
 {
 	RUN(test_uv_join());
 	RUN(test_uv_detach());
+	RUN(test_uv_early_frames());
 	RUN(test_uv_failures());
 	RUN(test_uv_refused_at_once());
 	RUN(test_read_frames());
