@@ -255,6 +255,10 @@ static int control_established(struct server *s, struct conn *c)
 		return 0;
 	}
 	ctl_clear(h); /* messages for an earlier control connection carried its codes */
+	/* A predecessor still closing lets go of @h now: if this one closed first, @h would be
+	 * freed under it. */
+	if (h->control)
+		h->control->kind_data = NULL;
 	h->control = c;
 	c->kind_data = h;
 	/* Clients still waiting (the last control connection dropped before they were
