@@ -339,6 +339,15 @@ static const char *method_check(const char *path, enum relay_method m, int *stat
 	return m == M_GET || m == M_PATCH || m == M_DELETE ? NULL : "use GET, PATCH or DELETE";
 }
 
+const char *relay_discovery_refusal(struct server *s, struct lws *wsi, enum relay_method m,
+                                    const char *path, int *status)
+{
+	struct caller who;
+	const char *why = method_check(path, m, status);
+
+	return why ? why : authorise(s, wsi, m, &who, status);
+}
+
 int relay_discovery(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                     const char *path)
 {

@@ -199,6 +199,36 @@ test('bad bodies: malformed JSON 400, wrong shapes 400, over 64 KiB 413', async 
   eq((await call('GET', '/groups', tok())).status, 200, 'still serving');
 });
 
+// The head of a request announcing a 64 KiB body, and no body: the answer, or null after @ms.
+function headOnly(path, token, ms) {
+  const net = require('net');
+  return new Promise((resolve) => {
+    const sock = r.base.startsWith('https')
+      ? require('tls').connect({ port: r.port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+      : net.connect(r.port, '127.0.0.1');
+    let data = '';
+    const timer = setTimeout(() => { sock.destroy(); resolve(null); }, ms);
+    sock.on('data', (d) => { data += d; if (/\r\n\r\n/.test(data)) { clearTimeout(timer); sock.destroy(); resolve(data); } });
+    sock.on('error', () => {});
+    sock.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+      `${token ? `Authorization: ${token}\r\n` : ''}Content-Length: 65536\r\n\r\n`);
+  });
+}
+
+test('a caller the body is not for is refused at the head, before its body is held', async () => {
+  // Before: the relay kept up to 64 KiB per connection until the body came or --http-timeout
+  // (10 s) passed, whoever sent it; now the token is checked first.
+  const none = await headOnly('/group', null, 3000);
+  ok(none && /^HTTP\/1\.1 401/.test(none), `no token: 401 without waiting for the body (${none && none.split('\r\n')[0]})`);
+  const reader = await headOnly('/group', tok({ scopes: ['read'] }), 3000);
+  ok(reader && /^HTTP\/1\.1 403/.test(reader), 'read scope on POST: 403 at once');
+  const other = await headOnly('/group', tok({ prefix: 'session' }), 3000);
+  ok(other && /^HTTP\/1\.1 403/.test(other), 'a session token: 403 at once');
+  const method = await headOnly('/groups/x', tok(), 3000);
+  ok(method && /^HTTP\/1\.1 405/.test(method), 'POST /groups/{id}: 405 at once');
+  eq(await headOnly('/group', tok(), 1000), null, 'a writer\'s body is still waited for');
+});
+
 test('bounded: --discovery-max-per-app gives 429', async () => {
   const ids = [];
   for (let i = 0; i < 5; i++) ids.push(await create());
