@@ -132,6 +132,27 @@ static int uuid4(char out[37])
 	return 0;
 }
 
+static void add_bytes(const struct store_group *g, void *arg)
+{
+	*(size_t *)arg += g->json_len;
+}
+
+/*
+ * Whether @app's groups stay within --discovery-max-app-bytes once group @id is @len bytes.
+ * It bounds what one GET /groups builds and holds for a reader: without it an app's writer
+ * could make each listing up to --discovery-max-per-app groups of about 90 KB.
+ */
+static bool app_fits(struct server *s, const char *app, const char *id, size_t len)
+{
+	const struct store_group *old = store_group_get(s->store, app, id);
+	size_t n = 0;
+
+	store_group_list(s->store, app, add_bytes, &n);
+	if (old)
+		n -= old->json_len;
+	return n + len <= (size_t)s->o->discovery_max_app_bytes;
+}
+
 /*
  * Build the group from @fields over @base and store it for @owner. 0, or an HTTP status with
  * *why. On success *text is the stored JSON (new string) when @text is not NULL.
@@ -150,6 +171,11 @@ static int save(struct server *s, const struct caller *who, const char *id, cons
 	if (!json) {
 		*why = "out of memory";
 		return 503;
+	}
+	if (!app_fits(s, who->app, id, strlen(json))) {
+		free(json);
+		*why = "this app's groups would be too large (--discovery-max-app-bytes)";
+		return 429;
 	}
 	err = store_group_put(s->store, who->app, id, owner, now + ttl * 1000, json);
 	if (err) {

@@ -240,6 +240,46 @@ test('bounded: --discovery-max-per-app gives 429', async () => {
   for (const id of ids) await call('DELETE', `/groups/${id}`, tok());
 });
 
+test('bounded: --discovery-max-app-bytes caps what one app stores and GET /groups builds', async () => {
+  // Before: only the count was bounded, so one app's writer could make every GET /groups
+  // build and hold --discovery-max-per-app groups of about 90 KB each (86 MB by default).
+  const r2 = await startRelay({ args: ['--discovery-max-app-bytes', '64KiB'] });
+  try {
+    const t = (over = {}) => r2.token({ prefix: 'discovery', topic: APP, sub: 'alice', scopes: ['read', 'write'], ...over });
+    const req = async (method, path, token, body) => {
+      const res = await fetch(`${r2.base}${path}`, { method, headers: { Authorization: token, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await res.text();
+      let parsed = text;
+      try { parsed = JSON.parse(text); } catch (_) { /* not JSON */ }
+      return { status: res.status, body: parsed, text };
+    };
+    const peers = (n) => Array.from({ length: n }, () => ({ NetAddr: 'a'.repeat(150) })); // ~190 bytes stored each
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await req('POST', '/group', t(), { Name: `g${i}`, Peers: peers(100) });
+      eq(c.status, 201, `group ${i} of about 19 KB: ${c.text}`);
+      ids.push(c.body);
+    }
+    const full = await req('POST', '/group', t(), { Name: 'g3', Peers: peers(100) });
+    eq(full.status, 429, `a fourth would pass 64 KiB: ${full.text}`);
+    ok(/discovery-max-app-bytes/.test(full.body.message), 'names the setting');
+    const grow = await req('PATCH', `/groups/${ids[0]}`, t(), { Peers: peers(200) });
+    eq(grow.status, 429, 'a PATCH past the cap');
+    eq((await req('GET', `/groups/${ids[0]}`, t())).body.Peers.length, 100, 'the group is unchanged');
+    const shrink = await req('PATCH', `/groups/${ids[0]}`, t(), { Peers: peers(10) });
+    eq(shrink.status, 200, 'a PATCH that shrinks it');
+    eq((await req('POST', '/group', t(), { Name: 'g3', Peers: peers(60) })).status, 201, 'room again');
+    const list = await req('GET', '/groups', t());
+    eq(list.status, 200, 'GET /groups');
+    ok(list.text.length <= 64 * 1024 + 1024, `the listing stays within the cap (${list.text.length} bytes)`);
+    const other = r2.token({ prefix: 'discovery', topic: 'OtherApp', sub: 's', scopes: ['write'] });
+    eq((await req('POST', '/group', other, { Name: 'n', Peers: peers(100) })).status, 201, 'another app has its own');
+  } finally {
+    await r2.stop();
+  }
+});
+
 // One HTTP/2 request; resolves { status, body, headers }.
 function h2call(session, method, path, token, body) {
   return new Promise((resolve, reject) => {
