@@ -412,6 +412,73 @@ test('the memory budget pauses channels too: queues stay within --max-memory, no
   await rm.stop();
 });
 
+const metric = async (rr, name) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(`${rr.base}/metrics`)).text())[1]);
+
+test('hostile: the host end vanishes mid-transfer while the client is paused', async () => {
+  const ctl = await startHost(r, 'lab-v');
+  const { client, end } = await pair(r, ctl, 'lab-v');
+  const got = collect(client);
+  client._socket.pause();
+  const sent = [];
+  for (let i = 0; i < 512; i++) { // 32 MiB: past the queue, the kernel buffers and the pause
+    const b = crypto.randomBytes(65536);
+    sent.push(b);
+    end.send(b);
+  }
+  let last = -1;
+  let same = 0;
+  await until(() => { same = end.bufferedAmount === last ? same + 1 : 0; last = end.bufferedAmount; return same >= 5; }, 8000, 'steady').catch(() => {});
+  ok(end.bufferedAmount > 0, `the relay stopped reading the host end (${end.bufferedAmount} bytes held)`);
+  end._socket.destroy(); // no close frame, with the relay holding a queue for the client
+  await new Promise((res) => setTimeout(res, 300));
+  client._socket.resume();
+  const c = await withTimeout(client.closed, 15000, 'client closed');
+  eq(c.code, 1001, 'the client is closed with 1001 once it has what was queued');
+  const all = Buffer.concat(sent);
+  ok(got.bytes > 0 && got.bytes <= all.length, `${got.bytes} bytes arrived`);
+  eq(sha(got.all()), sha(all.subarray(0, got.bytes)), 'what arrived is the start of what was sent, in order');
+  await until(async () => (await metric(r, 'relay_channels')) === 0, 3000, 'channel freed');
+  eq(await metric(r, 'relay_channel_queued_bytes'), 0, 'nothing left queued');
+  ctl.close();
+});
+
+test('hostile: the client closes while the host end is paused behind it', async () => {
+  const ctl = await startHost(r, 'lab-w');
+  const { client, end } = await pair(r, ctl, 'lab-w');
+  end._socket.pause();
+  for (let i = 0; i < 128; i++) client.send(crypto.randomBytes(65536));
+  await r.waitLog(/pausing reading/, 5000).catch(() => {});
+  client.close(4010, 'done');
+  await new Promise((res) => setTimeout(res, 200));
+  end._socket.resume();
+  const c = await withTimeout(end.closed, 15000, 'host end closed');
+  eq(c.code, 4010, 'the host end gets the client\'s code after its queue');
+  await until(async () => (await metric(r, 'relay_channels')) === 0, 3000, 'channel freed');
+  ctl.close();
+});
+
+test('hostile: 300 clients for a host that reads but never answers', async () => {
+  const ctl = await startHost(r, 'lab-x');
+  const t0 = Date.now();
+  const clients = [];
+  for (let i = 0; i < 300; i += 20) // in steps: --max-pending-per-address counts unanswered requests
+    clients.push(...await Promise.all(Array.from({ length: 20 }, () => openClient(r, 'lab-x'))));
+  const codes = await withTimeout(Promise.all(clients.map((c) => c.closed)), 20000, 'every client closed');
+  ok(codes.every((c) => c.code === 1013), `every client got 1013 (${[...new Set(codes.map((c) => c.code))]})`);
+  ok(Date.now() - t0 >= 1900, 'not before --channel-timeout');
+  await until(async () => (await metric(r, 'relay_channels')) === 0, 3000, 'no channel left');
+  eq(ctl.readyState, 1, 'the control connection stays open');
+  // the relay still pairs a new client of the same host: nothing is exhausted
+  const { client, end, msg } = await pair(r, ctl, 'lab-x');
+  ok(msg.uri.includes('/connect/lab-x?code='), 'a fresh connect message');
+  const got = collect(end);
+  client.send('still here');
+  await until(() => got.bytes === 10, 3000, 'relayed');
+  client.close();
+  await withTimeout(end.closed, 3000, 'end closed');
+  ctl.close();
+});
+
 test('over wss: pairing and 4 MiB each way byte-exact', async () => {
   const rt = await startRelay({ args: BASE_ARGS });
   const ctl = await startHost(rt);
