@@ -81,6 +81,9 @@ static const char *authorise(struct server *s, struct lws *wsi, enum relay_metho
 		why = m == M_GET ? "token has no read scope" : "token has no write scope";
 	else if (cl.sub && strlen(cl.sub) > STORE_OWNER_MAX)
 		why = "sub too long";
+	else if (cl.booking_id && *cl.booking_id &&
+	         store_is_denied(s->store, cl.booking_id, relay_now_ms() / 1000))
+		why = "booking denied"; /* as at every access call: a deny ends every use */
 	if (!why) {
 		snprintf(who->app, sizeof(who->app), "%s", cl.topic);
 		snprintf(who->sub, sizeof(who->sub), "%s", cl.sub ? cl.sub : "");

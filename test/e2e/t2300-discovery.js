@@ -130,6 +130,20 @@ test('tokens: 401 without, 403 wrong prefix, 403 missing scope, admin scope', as
   eq((await call('DELETE', `/groups/${id}`, tok())).status, 204, 'cleanup');
 });
 
+test('a denied booking\'s discovery token is refused, as at every access call', async () => {
+  const bk = (b) => tok({ booking_id: b });
+  const id = await create(NEW_GROUP, bk('bk-disco'));
+  const admin = r.token({ topic: 'admin', scopes: ['relay:admin'] });
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const d = await fetch(`${r.base}/bids/deny?bid=bk-disco&exp=${exp}`, { method: 'POST', headers: { Authorization: admin } });
+  eq(d.status, 204, 'deny');
+  eq((await call('GET', '/groups', bk('bk-disco'))).status, 403, 'GET refused');
+  eq((await call('PATCH', `/groups/${id}`, bk('bk-disco'), { Name: 'x' })).status, 403, 'PATCH refused');
+  eq((await call('POST', '/group', bk('bk-disco'), NEW_GROUP)).status, 403, 'POST refused');
+  eq((await call('GET', '/groups', bk('bk-other'))).status, 200, 'another booking still served');
+  eq((await call('DELETE', `/groups/${id}`, bk('bk-other'))).status, 204, 'cleanup by the same sub');
+});
+
 test('creator-only changes; relay:admin may change any group of its app', async () => {
   const id = await create(NEW_GROUP, tok({ sub: 'alice' }));
   const bob = tok({ sub: 'bob' });
