@@ -384,6 +384,10 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 		                           "request headers too large (see --max-header)");
 	if (c->is_access && !relay_rate_check(&relay_srv, wsi))
 		return relay_respond_error(wsi, c, 429, "too many access calls, slow down");
+	/* A discovery change is a synchronous SQLite write (fsync) on the loop: per address, it
+	 * takes a token from the access calls' bucket, or one caller could stall every socket. */
+	if (reads_body(path) && relay_method_of(wsi) != M_GET && !relay_rate_check(&relay_srv, wsi))
+		return relay_respond_error(wsi, c, 429, "too many changes, slow down");
 	if (reads_body(path)) {
 		/* Refused before its body is held: a caller without a valid token cannot make
 		 * the relay keep DISCOVERY_MAX_BODY bytes per connection for --http-timeout. */

@@ -45,7 +45,7 @@ async function create(group = NEW_GROUP, token = tok()) {
 }
 
 test('start relay', async () => {
-  r = await startRelay({ args: ['--discovery-max-per-app', '5'] });
+  r = await startRelay({ args: ['--discovery-max-per-app', '5', '--access-rate', '0'] });
   ok(r.port > 0, 'relay started');
 });
 
@@ -257,7 +257,7 @@ test('bounded: --discovery-max-per-app gives 429', async () => {
 test('bounded: --discovery-max-app-bytes caps what one app stores and GET /groups builds', async () => {
   // Before: only the count was bounded, so one app's writer could make every GET /groups
   // build and hold --discovery-max-per-app groups of about 90 KB each (86 MB by default).
-  const r2 = await startRelay({ args: ['--discovery-max-app-bytes', '64KiB'] });
+  const r2 = await startRelay({ args: ['--discovery-max-app-bytes', '64KiB', '--access-rate', '0'] });
   try {
     const t = (over = {}) => r2.token({ prefix: 'discovery', topic: APP, sub: 'alice', scopes: ['read', 'write'], ...over });
     const req = async (method, path, token, body) => {
@@ -291,6 +291,27 @@ test('bounded: --discovery-max-app-bytes caps what one app stores and GET /group
     eq((await req('POST', '/group', other, { Name: 'n', Peers: peers(100) })).status, 201, 'another app has its own');
   } finally {
     await r2.stop();
+  }
+});
+
+test('changes are rate limited per address (--access-rate), reads are not', async () => {
+  // Before: nothing bounded them, and each is an fsync on the relay's one loop.
+  const r3 = await startRelay({ args: ['--access-rate', '1', '--access-burst', '3'] });
+  try {
+    const t = r3.token({ prefix: 'discovery', topic: APP, sub: 'alice', scopes: ['read', 'write'] });
+    const send = async (method, path, body) => (await fetch(`${r3.base}${path}`, { method,
+      headers: { Authorization: t, 'Content-Type': 'application/json' }, body })).status;
+    const id = JSON.parse(await (await fetch(`${r3.base}/group`, { method: 'POST',
+      headers: { Authorization: t, 'Content-Type': 'application/json' }, body: '{"Name":"n"}' })).text());
+    const patches = [];
+    for (let i = 0; i < 6; i++) patches.push(await send('PATCH', `/groups/${id}`, `{"Name":"n${i}"}`));
+    ok(patches.includes(429), `a burst of changes meets 429 (${patches})`);
+    ok(patches.filter((st) => st === 200).length >= 1, 'within the burst they pass');
+    const gets = [];
+    for (let i = 0; i < 10; i++) gets.push(await send('GET', `/groups/${id}`));
+    ok(gets.every((st) => st === 200), `reads are not limited (${[...new Set(gets)]})`);
+  } finally {
+    await r3.stop();
   }
 });
 
@@ -348,7 +369,7 @@ test('persistence: groups survive a restart with the same state directory', asyn
   const secret = r.secret;
   const st = await r.stop();
   eq(st.code, 0, 'clean stop');
-  r = await startRelay({ stateDir, secret });
+  r = await startRelay({ stateDir, secret, args: ['--access-rate', '0'] });
   const after = await call('GET', `/groups/${id}`, tok());
   eq(after.status, 200, 'still there');
   eq(JSON.stringify(after.body), JSON.stringify(before), 'unchanged');
