@@ -479,6 +479,25 @@ test('hostile: 300 clients for a host that reads but never answers', async () =>
   ctl.close();
 });
 
+test('secrets: no code and no token in the relay\'s log (at debug level)', async () => {
+  const ctl = await startHost(r, 'lab-log');
+  const token = clientToken(r, 'lab-log');
+  const a = await connectAccess(r, 'lab-log', token);
+  const client = await openWs(a.body.uri);
+  await until(() => ctl.inbox.length === 1, 3000, 'connect message');
+  const uri = JSON.parse(ctl.inbox[0].data.toString()).uri;
+  const end = await openWs(uri);
+  client.close();
+  await withTimeout(end.closed, 3000, 'end closed');
+  ctl.close();
+  await new Promise((res) => setTimeout(res, 200));
+  const codes = [a.body.uri, uri].map((u) => new URL(u).searchParams.get('code'));
+  ok(codes.every((c) => c && c.length >= 16), 'two codes');
+  const leaked = codes.filter((c) => r.log.includes(c));
+  eq(leaked.length, 0, `no code in the log (${leaked.length} found)`);
+  ok(!r.log.includes(token.split('.')[2]), 'no token signature in the log');
+});
+
 test('over wss: pairing and 4 MiB each way byte-exact', async () => {
   const rt = await startRelay({ args: BASE_ARGS });
   const ctl = await startHost(rt);
