@@ -568,9 +568,13 @@ static void on_list(redisAsyncContext *ac, void *r, void *priv)
 {
 	redisReply *reply = r;
 	int64_t now = relay_now_ms() / 1000;
+	bool batch;
 
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || !is_current(ac))
 		return;
+	/* One disk sync for the whole list, not one per booking: a list of thousands would
+	 * otherwise hold the loop for seconds at each link up. */
+	batch = store_batch_begin(cl.s->store) == 0;
 	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
 		const redisReply *k = reply->element[i], *v = reply->element[i + 1];
 		struct cluster_bid b = {.deny = priv != NULL};
@@ -586,6 +590,8 @@ static void on_list(redisAsyncContext *ac, void *r, void *priv)
 		else
 			apply_note(&b, true);
 	}
+	if (batch && store_batch_end(cl.s->store))
+		log_err("cannot write the deny/allow list from redis here: state write failed");
 }
 
 static void load_lists(void)
