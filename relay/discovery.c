@@ -2,7 +2,8 @@
  * relay/discovery: Disco's group API (issue 13), made safe. Every call carries a token with
  * prefix "discovery" whose topic is the app id: an app sees and changes only its own groups
  * (groups are keyed by (app, id), so one app cannot even learn that another used an id). Only
- * a group's creator (token sub) or a relay:admin token changes or deletes it. Groups live in
+ * a group's creator (token sub) or a moderator of its app (scope discovery:admin; relay:admin too)
+ * changes or deletes it. Groups live in
  * pkg/store (SQLite, mirrored in memory) and expire TTL seconds after their last change: the
  * sweep runs once a second from serve.c's tick and tells signaling (relay_signal_group_expired).
  *
@@ -72,7 +73,9 @@ static const char *authorise(struct server *s, struct lws *wsi, enum relay_metho
 		return why;
 	}
 	*status = 403;
-	who->admin = rjwt_has_scope(&cl, "relay:admin");
+	/* discovery:admin moderates one app's groups; relay:admin (deny list, /status, every
+	 * relay) is for the relay's operators and must not be what an app moderator is given. */
+	who->admin = rjwt_has_scope(&cl, "discovery:admin") || rjwt_has_scope(&cl, "relay:admin");
 	if (!cl.prefix || strcmp(cl.prefix, "discovery") != 0)
 		why = "connection type (prefix) must be discovery";
 	else if (!cl.topic || !*cl.topic || strlen(cl.topic) > GROUP_APP_MAX)

@@ -163,6 +163,15 @@ test('creator-only changes; relay:admin may change any group of its app', async 
   eq((await call('PATCH', `/groups/${id}`, tok({ sub: 'alice' }), { Name: 'mine' })).status, 200,
     'the creator still may (the admin did not take it over)');
   eq((await call('DELETE', `/groups/${id}`, admin)).status, 204, 'admin deletes');
+  // An app's moderator needs no relay-wide power: discovery:admin, which opens nothing else.
+  const id2 = await create(NEW_GROUP, tok({ sub: 'alice' }));
+  const mod = tok({ sub: 'mod', scopes: ['discovery:admin'] });
+  const m = await call('PATCH', `/groups/${id2}`, mod, { Name: 'moderated' });
+  eq(m.status, 200, `discovery:admin patches another's group: ${m.text}`);
+  eq((await call('GET', '/groups', mod)).status, 200, 'and reads');
+  const deny = await fetch(`${r.base}/bids/deny?bid=x&exp=${Math.floor(Date.now() / 1000) + 60}`, { method: 'POST', headers: { Authorization: mod } });
+  eq(deny.status, 401, 'but cannot touch the relay\'s deny list');
+  eq((await call('DELETE', `/groups/${id2}`, mod)).status, 204, 'moderator deletes');
 });
 
 test('app isolation: another app neither sees nor changes, and may reuse an ID', async () => {
