@@ -296,7 +296,7 @@ static void control_closed(struct conn *c, struct host *h)
 {
 	logt_info(c->tag, "host '%s' control connection closed", h->id);
 	if (h->control != c)
-		return; /* a new one took over while this one was closing */
+		return; /* not expected: a successor detaches it (control_established) */
 	h->control = NULL;
 	ctl_clear(h);
 	host_tidy(h);
