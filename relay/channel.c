@@ -257,8 +257,11 @@ static int control_established(struct server *s, struct conn *c)
 	ctl_clear(h); /* messages for an earlier control connection carried its codes */
 	/* A predecessor still closing lets go of @h now: if this one closed first, @h would be
 	 * freed under it. */
-	if (h->control)
+	if (h->control) {
+		logt_info(h->control->tag, "host '%s' control connection replaced while closing",
+		          h->id);
 		h->control->kind_data = NULL;
+	}
 	h->control = c;
 	c->kind_data = h;
 	/* Clients still waiting (the last control connection dropped before they were
