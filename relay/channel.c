@@ -440,6 +440,23 @@ static bool over_budget(void)
 	return s->rx_held + s->queue_held + stats.held > s->mem_budget;
 }
 
+/* A websocket on its own connection, not a stream inside HTTP/2 (one write per WRITEABLE). */
+static bool own_socket(struct lws *wsi)
+{
+	return lws_get_network_wsi(wsi) == wsi;
+}
+
+/*
+ * @c's queue @q passed what a pause lets through: 4 queues, or, for a stream inside HTTP/2
+ * (which a pause does not hold back), a read's worth while the memory budget is taken.
+ */
+static bool unpausable_overflow(const struct conn *c, const struct chan_queue *q)
+{
+	if (q->held >= 4 * limit() + PAUSE_SLACK)
+		return true;
+	return q->held >= PAUSE_SLACK && over_budget() && !own_socket(c->wsi);
+}
+
 static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, bool final,
                     bool binary)
 {
@@ -459,7 +476,7 @@ static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, b
 		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
-	if (q->held >= 4 * limit() + PAUSE_SLACK) {
+	if (unpausable_overflow(c, q)) {
 		/* Pausing did not hold the sender back: lws 4.1 ignores rx flow control inside
 		 * HTTP/2. Memory stays bounded: the channel ends visibly rather than grow. */
 		logt_warn(ch->name, "%s: queue of %zu bytes despite the pause: closing", c->tag,
@@ -484,12 +501,6 @@ static int write_piece(struct lws *wsi, struct chan_piece *p)
 	                       (int)p->len
 	               ? -1
 	               : 0;
-}
-
-/* A websocket on its own connection, not a stream inside HTTP/2 (one write per WRITEABLE). */
-static bool own_socket(struct lws *wsi)
-{
-	return lws_get_network_wsi(wsi) == wsi;
 }
 
 static int channel_writeable(struct lws *wsi, struct conn *c, struct channel *ch)

@@ -479,6 +479,61 @@ test('hostile: 300 clients for a host that reads but never answers', async () =>
   ctl.close();
 });
 
+// A client's channel websocket inside HTTP/2 (RFC 8441), frames written by hand; .closeCode
+// is the code of the relay's close frame once it came.
+async function h2Client(rr, host) {
+  const a = await connectAccess(rr, host, clientToken(rr, host));
+  const u = new URL(a.body.uri);
+  const session = require('http2').connect(rr.base.replace('ws', 'http'), { rejectUnauthorized: false });
+  session.on('error', () => {});
+  const req = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': u.pathname + u.search,
+    ':scheme': 'https', ':authority': u.host, 'sec-websocket-version': '13' }, { endStream: false });
+  const c = { session, req, status: 0, closeCode: 0, bytes: Buffer.alloc(0) };
+  req.on('response', (h) => { c.status = h[':status']; });
+  req.on('error', () => {});
+  req.on('data', (d) => {
+    c.bytes = Buffer.concat([c.bytes, d]);
+    const i = c.bytes.indexOf(0x88); // a close frame (small: its length fits in one byte)
+    if (i >= 0 && c.bytes.length >= i + 4) c.closeCode = c.bytes.readUInt16BE(i + 2);
+  });
+  await until(() => c.status, 5000, 'h2 websocket');
+  // a masked binary frame of 64 KiB with the all-zero key (RFC 6455 5.3: any key will do)
+  const head = Buffer.from([0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+  c.frame = Buffer.concat([head, crypto.randomBytes(65536)]);
+  return c;
+}
+
+test('inside HTTP/2, where pausing does not hold a sender back, a channel stays within --max-memory', async () => {
+  // Before: only 4 queues (here 256 MiB) closed such a channel, whatever the memory budget.
+  const rm = await startRelay({ tls: true, args: [...BASE_ARGS, '--max-memory', '2MiB', '--max-message', '1MiB', '--channel-queue', '64MiB'] });
+  try {
+    const ctl = await startHost(rm);
+    const client = await h2Client(rm, HOST);
+    eq(client.status, 200, 'RFC 8441 websocket accepted');
+    await until(() => ctl.inbox.length === 1, 5000, 'connect message');
+    const end = await openWs(JSON.parse(ctl.inbox[0].data.toString()).uri);
+    end._socket.pause(); // the host end reads nothing
+    for (let i = 0; i < 512; i++) client.req.write(client.frame); // 32 MiB
+    const queued = async () => Number(/^relay_channel_queued_bytes (\d+)$/m.exec(await (await fetch(`${rm.base}/metrics`)).text())[1]);
+    let most = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 4000 && !client.closeCode) {
+      most = Math.max(most, await queued());
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    console.log(`  # budget 2 MiB: at most ${most} bytes queued for the paused end; close ${client.closeCode}`);
+    eq(client.closeCode, 1013, 'the HTTP/2 sender is closed with 1013 once the budget is reached');
+    ok(most <= 4 * 1024 * 1024, `queued stays near the budget (${most} bytes)`);
+    end._socket.resume();
+    await withTimeout(end.closed, 15000, 'the host end is closed after what was queued');
+    await until(async () => (await queued()) === 0, 3000, 'nothing left queued');
+    client.session.destroy();
+    ctl.close();
+  } finally {
+    await rm.stop();
+  }
+});
+
 test('secrets: no code and no token in the relay\'s log (at debug level)', async () => {
   const ctl = await startHost(r, 'lab-log');
   const token = clientToken(r, 'lab-log');
