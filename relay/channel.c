@@ -255,6 +255,13 @@ static int control_established(struct server *s, struct conn *c)
 		return 0;
 	}
 	ctl_clear(h); /* messages for an earlier control connection carried its codes */
+	/* A predecessor still closing lets go of @h now: if this one closed first, @h would be
+	 * freed under it. */
+	if (h->control) {
+		logt_info(h->control->tag, "host '%s' control connection replaced while closing",
+		          h->id);
+		h->control->kind_data = NULL;
+	}
 	h->control = c;
 	c->kind_data = h;
 	/* Clients still waiting (the last control connection dropped before they were
@@ -292,7 +299,7 @@ static void control_closed(struct conn *c, struct host *h)
 {
 	logt_info(c->tag, "host '%s' control connection closed", h->id);
 	if (h->control != c)
-		return; /* a new one took over while this one was closing */
+		return; /* not expected: a successor detaches it (control_established) */
 	h->control = NULL;
 	ctl_clear(h);
 	host_tidy(h);
@@ -433,6 +440,23 @@ static bool over_budget(void)
 	return s->rx_held + s->queue_held + stats.held > s->mem_budget;
 }
 
+/* A websocket on its own connection, not a stream inside HTTP/2 (one write per WRITEABLE). */
+static bool own_socket(struct lws *wsi)
+{
+	return lws_get_network_wsi(wsi) == wsi;
+}
+
+/*
+ * @c's queue @q passed what a pause lets through: 4 queues, or, for a stream inside HTTP/2
+ * (which a pause does not hold back), a read's worth while the memory budget is taken.
+ */
+static bool unpausable_overflow(const struct conn *c, const struct chan_queue *q)
+{
+	if (q->held >= 4 * limit() + PAUSE_SLACK)
+		return true;
+	return q->held >= PAUSE_SLACK && over_budget() && !own_socket(c->wsi);
+}
+
 static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, bool final,
                     bool binary)
 {
@@ -452,7 +476,7 @@ static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, b
 		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return;
 	}
-	if (q->held >= 4 * limit() + PAUSE_SLACK) {
+	if (unpausable_overflow(c, q)) {
 		/* Pausing did not hold the sender back: lws 4.1 ignores rx flow control inside
 		 * HTTP/2. Memory stays bounded: the channel ends visibly rather than grow. */
 		logt_warn(ch->name, "%s: queue of %zu bytes despite the pause: closing", c->tag,
@@ -477,12 +501,6 @@ static int write_piece(struct lws *wsi, struct chan_piece *p)
 	                       (int)p->len
 	               ? -1
 	               : 0;
-}
-
-/* A websocket on its own connection, not a stream inside HTTP/2 (one write per WRITEABLE). */
-static bool own_socket(struct lws *wsi)
-{
-	return lws_get_network_wsi(wsi) == wsi;
 }
 
 static int channel_writeable(struct lws *wsi, struct conn *c, struct channel *ch)

@@ -61,9 +61,11 @@ struct claim {
 	char kind[GRANT_FIELD];
 };
 
+/* Another instance's latest report, as it came: parsed only when a /status asks for it. */
 struct report {
-	char instance[128];
-	json_t *o;
+	char instance[CLUSTER_NAME_MAX];
+	char *text; /* its JSON, NUL-terminated; NULL: a free slot */
+	size_t len;
 	int64_t at_ms; /* monotonic */
 };
 
@@ -78,7 +80,7 @@ static struct {
 	uv_loop_t *loop;
 	bool on;
 	struct cluster_url url;
-	char instance[128];
+	char instance[CLUSTER_NAME_MAX];
 	uint64_t nonce;
 	redisAsyncContext *cmd, *sub;
 	bool cmd_ready, sub_ready;
@@ -568,9 +570,13 @@ static void on_list(redisAsyncContext *ac, void *r, void *priv)
 {
 	redisReply *reply = r;
 	int64_t now = relay_now_ms() / 1000;
+	bool batch;
 
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || !is_current(ac))
 		return;
+	/* One disk sync for the whole list, not one per booking: a list of thousands would
+	 * otherwise hold the loop for seconds at each link up. */
+	batch = store_batch_begin(cl.s->store) == 0;
 	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
 		const redisReply *k = reply->element[i], *v = reply->element[i + 1];
 		struct cluster_bid b = {.deny = priv != NULL};
@@ -586,6 +592,8 @@ static void on_list(redisAsyncContext *ac, void *r, void *priv)
 		else
 			apply_note(&b, true);
 	}
+	if (batch && store_batch_end(cl.s->store))
+		log_err("cannot write the deny/allow list from redis here: state write failed");
 }
 
 static void load_lists(void)
@@ -624,33 +632,50 @@ static void publish_report(void)
 		return;
 	redisAsyncCommand(cl.cmd, NULL, NULL, "SET relay:status:%s %s PX %d", cl.instance, text,
 	                  REPORT_TTL_MS);
-	redisAsyncCommand(cl.cmd, NULL, NULL, "PUBLISH %s %s", CH_STATUS, text);
+	/* the name first (cluster_report_split): a receiver need not parse megabytes to file it */
+	redisAsyncCommand(cl.cmd, NULL, NULL, "PUBLISH %s %s\n%s", CH_STATUS, cl.instance, text);
 	free(text);
 }
 
+/* The slot for @name's report: its own, else a free or stale one, else NULL. */
+static struct report *report_slot(const char *name)
+{
+	for (size_t i = 0; i < MAX_REPORTS; i++)
+		if (cl.reports[i].text && strcmp(cl.reports[i].instance, name) == 0)
+			return &cl.reports[i];
+	for (size_t i = 0; i < MAX_REPORTS; i++)
+		if (!cl.reports[i].text || relay_mono_ms() - cl.reports[i].at_ms > REPORT_TTL_MS)
+			return &cl.reports[i];
+	return NULL;
+}
+
+/*
+ * Kept as text: each instance sends one a second, up to REPORT_MAX bytes, and parsing every one
+ * on the loop would cost every instance tens of milliseconds a second per other instance.
+ */
 static void status_message(const redisReply *payload)
 {
-	json_t *o = json_loadb(payload->str, payload->len, 0, NULL);
-	const char *name = json_string_value(json_object_get(o, "instance"));
-	struct report *slot = NULL;
+	char name[CLUSTER_NAME_MAX];
+	const char *json;
+	size_t len;
+	struct report *slot;
+	char *copy;
 
-	if (!name || strcmp(name, cl.instance) == 0) {
-		json_decref(o);
+	if (cluster_report_split(payload->str, payload->len, name, &json, &len)) {
+		cl.k.bad++;
 		return;
 	}
-	for (size_t i = 0; i < MAX_REPORTS && !slot; i++)
-		if (cl.reports[i].o && strcmp(cl.reports[i].instance, name) == 0)
-			slot = &cl.reports[i];
-	for (size_t i = 0; i < MAX_REPORTS && !slot; i++)
-		if (!cl.reports[i].o || relay_mono_ms() - cl.reports[i].at_ms > REPORT_TTL_MS)
-			slot = &cl.reports[i];
-	if (!slot) {
-		json_decref(o);
+	if (strcmp(name, cl.instance) == 0 || !(slot = report_slot(name)))
 		return;
-	}
-	json_decref(slot->o);
+	copy = malloc(len + 1);
+	if (!copy)
+		return;
+	memcpy(copy, json, len);
+	copy[len] = '\0';
+	free(slot->text);
 	snprintf(slot->instance, sizeof(slot->instance), "%s", name);
-	slot->o = o;
+	slot->text = copy;
+	slot->len = len;
 	slot->at_ms = relay_mono_ms();
 }
 
@@ -660,11 +685,15 @@ json_t *relay_cluster_status(void)
 
 	if (cl.s) /* without --redis: this instance alone */
 		json_array_append_new(list, own_report());
-	if (cl.on) {
-		for (size_t i = 0; i < MAX_REPORTS; i++)
-			if (cl.reports[i].o &&
-			    relay_mono_ms() - cl.reports[i].at_ms <= REPORT_TTL_MS)
-				json_array_append(list, cl.reports[i].o);
+	for (size_t i = 0; cl.on && i < MAX_REPORTS; i++) {
+		const struct report *r = &cl.reports[i];
+		json_t *o;
+
+		if (!r->text || relay_mono_ms() - r->at_ms > REPORT_TTL_MS)
+			continue;
+		o = json_loadb(r->text, r->len, 0, NULL);
+		if (o)
+			json_array_append_new(list, o);
 	}
 	return json_pack("{s:s, s:o}", "scope", "cluster", "instances", list);
 }
@@ -936,7 +965,7 @@ void relay_cluster_stop(void)
 		while (cl.topics[i])
 			topic_remove(&cl.topics[i]);
 	for (size_t i = 0; i < MAX_REPORTS; i++)
-		json_decref(cl.reports[i].o);
+		free(cl.reports[i].text);
 	free(cl.scratch);
 	OPENSSL_cleanse(&cl.url, sizeof(cl.url));
 	cl.on = false;

@@ -2,7 +2,8 @@
  * relay/discovery: Disco's group API (issue 13), made safe. Every call carries a token with
  * prefix "discovery" whose topic is the app id: an app sees and changes only its own groups
  * (groups are keyed by (app, id), so one app cannot even learn that another used an id). Only
- * a group's creator (token sub) or a relay:admin token changes or deletes it. Groups live in
+ * a group's creator (token sub) or a moderator of its app (scope discovery:admin; relay:admin too)
+ * changes or deletes it. Groups live in
  * pkg/store (SQLite, mirrored in memory) and expire TTL seconds after their last change: the
  * sweep runs once a second from serve.c's tick and tells signaling (relay_signal_group_expired).
  *
@@ -72,7 +73,9 @@ static const char *authorise(struct server *s, struct lws *wsi, enum relay_metho
 		return why;
 	}
 	*status = 403;
-	who->admin = rjwt_has_scope(&cl, "relay:admin");
+	/* discovery:admin moderates one app's groups; relay:admin (deny list, /status, every
+	 * relay) is for the relay's operators and must not be what an app moderator is given. */
+	who->admin = rjwt_has_scope(&cl, "discovery:admin") || rjwt_has_scope(&cl, "relay:admin");
 	if (!cl.prefix || strcmp(cl.prefix, "discovery") != 0)
 		why = "connection type (prefix) must be discovery";
 	else if (!cl.topic || !*cl.topic || strlen(cl.topic) > GROUP_APP_MAX)
@@ -81,6 +84,9 @@ static const char *authorise(struct server *s, struct lws *wsi, enum relay_metho
 		why = m == M_GET ? "token has no read scope" : "token has no write scope";
 	else if (cl.sub && strlen(cl.sub) > STORE_OWNER_MAX)
 		why = "sub too long";
+	else if (cl.booking_id && *cl.booking_id &&
+	         store_is_denied(s->store, cl.booking_id, relay_now_ms() / 1000))
+		why = "booking denied"; /* as at every access call: a deny ends every use */
 	if (!why) {
 		snprintf(who->app, sizeof(who->app), "%s", cl.topic);
 		snprintf(who->sub, sizeof(who->sub), "%s", cl.sub ? cl.sub : "");
@@ -132,6 +138,27 @@ static int uuid4(char out[37])
 	return 0;
 }
 
+static void add_bytes(const struct store_group *g, void *arg)
+{
+	*(size_t *)arg += g->json_len;
+}
+
+/*
+ * Whether @app's groups stay within --discovery-max-app-bytes once group @id is @len bytes.
+ * It bounds what one GET /groups builds and holds for a reader: without it an app's writer
+ * could make each listing up to --discovery-max-per-app groups of about 90 KB.
+ */
+static bool app_fits(struct server *s, const char *app, const char *id, size_t len)
+{
+	const struct store_group *old = store_group_get(s->store, app, id);
+	size_t n = 0;
+
+	store_group_list(s->store, app, add_bytes, &n);
+	if (old)
+		n -= old->json_len;
+	return n + len <= (size_t)s->o->discovery_max_app_bytes;
+}
+
 /*
  * Build the group from @fields over @base and store it for @owner. 0, or an HTTP status with
  * *why. On success *text is the stored JSON (new string) when @text is not NULL.
@@ -150,6 +177,11 @@ static int save(struct server *s, const struct caller *who, const char *id, cons
 	if (!json) {
 		*why = "out of memory";
 		return 503;
+	}
+	if (!app_fits(s, who->app, id, strlen(json))) {
+		free(json);
+		*why = "this app's groups would be too large (--discovery-max-app-bytes)";
+		return 429;
 	}
 	err = store_group_put(s->store, who->app, id, owner, now + ttl * 1000, json);
 	if (err) {
@@ -337,6 +369,15 @@ static const char *method_check(const char *path, enum relay_method m, int *stat
 		return "no such group";
 	}
 	return m == M_GET || m == M_PATCH || m == M_DELETE ? NULL : "use GET, PATCH or DELETE";
+}
+
+const char *relay_discovery_refusal(struct server *s, struct lws *wsi, enum relay_method m,
+                                    const char *path, int *status)
+{
+	struct caller who;
+	const char *why = method_check(path, m, status);
+
+	return why ? why : authorise(s, wsi, m, &who, status);
 }
 
 int relay_discovery(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,

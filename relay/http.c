@@ -384,8 +384,18 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 		                           "request headers too large (see --max-header)");
 	if (c->is_access && !relay_rate_check(&relay_srv, wsi))
 		return relay_respond_error(wsi, c, 429, "too many access calls, slow down");
-	if (reads_body(path))
+	/* A discovery change is a synchronous SQLite write (fsync) on the loop: per address, it
+	 * takes a token from the access calls' bucket, or one caller could stall every socket. */
+	if (reads_body(path) && relay_method_of(wsi) != M_GET && !relay_rate_check(&relay_srv, wsi))
+		return relay_respond_error(wsi, c, 429, "too many changes, slow down");
+	if (reads_body(path)) {
+		/* Refused before its body is held: a caller without a valid token cannot make
+		 * the relay keep DISCOVERY_MAX_BODY bytes per connection for --http-timeout. */
+		why = relay_discovery_refusal(&relay_srv, wsi, relay_method_of(wsi), path, &status);
+		if (why)
+			return relay_respond_error(wsi, c, status, why);
 		buf_init(&c->req, DISCOVERY_MAX_BODY);
+	}
 	if ((relay_method_of(wsi) == M_POST || reads_body(path)) && c->content_length > 0)
 		return 0; /* routed at HTTP_BODY_COMPLETION */
 	return route(wsi, c, path);

@@ -266,6 +266,9 @@ void relay_meet_udp_seen(struct server *s, const char *tag, size_t len,
 int relay_discovery(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                     const char *path);
 #define DISCOVERY_MAX_BODY (64 * 1024) /* bytes of a request body; more is a 413 */
+/* discovery.c: at the request's head, before a body is read: NULL, or why not with *@status. */
+const char *relay_discovery_refusal(struct server *s, struct lws *wsi, enum relay_method m,
+                                    const char *path, int *status);
 /* discovery.c: drop groups expired before @now_ms (wall clock) and tell signaling. */
 void relay_discovery_expire(struct server *s, int64_t now_ms);
 /* ice.c: POST /ice */

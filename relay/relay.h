@@ -48,6 +48,8 @@ struct relay_opts {
 	int64_t max_pending_per_address; /* ...from one client address (0: no limit) */
 	int64_t discovery_ttl, discovery_max_ttl; /* ms: a group's default and largest TTL */
 	int64_t discovery_max_groups, discovery_max_per_app;
+	/* JSON bytes of one app's groups (bounds what GET /groups builds) */
+	int64_t discovery_max_app_bytes;
 	int64_t channel_timeout; /* ms a host has to open a channel for its client */
 	int64_t channel_queue;   /* bytes queued per channel direction before pausing */
 	char *redis;             /* redis://... to share state with other instances, or NULL */

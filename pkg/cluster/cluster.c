@@ -253,3 +253,25 @@ int cluster_bid_parse(const char *p, size_t len, struct cluster_bid *b)
 	memcpy(b->bid, sp + 1, (size_t)(end - sp - 1));
 	return 0;
 }
+
+/* ---- status reports ---- */
+
+int cluster_report_split(const char *p, size_t len, char name[CLUSTER_NAME_MAX], const char **json,
+                         size_t *json_len)
+{
+	static const char ok[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._:";
+	const char *nl = memchr(p, '\n', len < CLUSTER_NAME_MAX ? len : CLUSTER_NAME_MAX);
+	size_t n = nl ? (size_t)(nl - p) : 0;
+
+	if (!n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!p[i] || !strchr(ok, p[i]))
+			return -EINVAL;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	*json = nl + 1;
+	*json_len = len - n - 1;
+	return 0;
+}

@@ -67,4 +67,14 @@ int cluster_bid_format(const struct cluster_bid *b, char *out, size_t len);
 /* Parse @p (@len bytes) into @b; 0 or -EINVAL. */
 int cluster_bid_parse(const char *p, size_t len, struct cluster_bid *b);
 
+/*
+ * A status report on the channel relay:status: the instance's name (1 to CLUSTER_NAME_MAX - 1
+ * bytes of A-Z a-z 0-9 - . _ :), a newline, then the report's JSON. The name is read without
+ * parsing the JSON, which may be megabytes: it is parsed only when a /status asks for it.
+ */
+#define CLUSTER_NAME_MAX 128 /* with the NUL */
+/* Split @p (@len bytes) into @name and the JSON's start and length; 0 or -EINVAL. */
+int cluster_report_split(const char *p, size_t len, char name[CLUSTER_NAME_MAX], const char **json,
+                         size_t *json_len);
+
 #endif

@@ -238,6 +238,24 @@ static int set_state(struct store *s, const char *bid, enum state st, int64_t ex
 	return put(s, bid, st, exp);
 }
 
+int store_batch_begin(struct store *s)
+{
+	if (!s->db)
+		return 0;
+	return sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+int store_batch_end(struct store *s)
+{
+	if (!s->db)
+		return 0;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->healthy = false;
+	return -EIO;
+}
+
 int store_deny(struct store *s, const char *bid, int64_t exp)
 {
 	return set_state(s, bid, DENIED, exp);

@@ -39,6 +39,15 @@ void store_close(struct store *s);
 int store_deny(struct store *s, const char *bid, int64_t exp);
 int store_allow(struct store *s, const char *bid, int64_t exp);
 
+/*
+ * Group the deny/allow writes made until store_batch_end() into one transaction: one disk sync
+ * for many entries (loading a list), not one each. A write inside a batch is on disk once the
+ * batch ends. 0, or -EIO (store_batch_end: the transaction failed and was rolled back; what
+ * is in memory stays applied).
+ */
+int store_batch_begin(struct store *s);
+int store_batch_end(struct store *s);
+
 /* Note a booking seen on an access call (listed as allowed, not persisted). */
 void store_seen(struct store *s, const char *bid, int64_t exp);
 

@@ -45,7 +45,7 @@ async function create(group = NEW_GROUP, token = tok()) {
 }
 
 test('start relay', async () => {
-  r = await startRelay({ args: ['--discovery-max-per-app', '5'] });
+  r = await startRelay({ args: ['--discovery-max-per-app', '5', '--access-rate', '0'] });
   ok(r.port > 0, 'relay started');
 });
 
@@ -130,6 +130,20 @@ test('tokens: 401 without, 403 wrong prefix, 403 missing scope, admin scope', as
   eq((await call('DELETE', `/groups/${id}`, tok())).status, 204, 'cleanup');
 });
 
+test('a denied booking\'s discovery token is refused, as at every access call', async () => {
+  const bk = (b) => tok({ booking_id: b });
+  const id = await create(NEW_GROUP, bk('bk-disco'));
+  const admin = r.token({ topic: 'admin', scopes: ['relay:admin'] });
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const d = await fetch(`${r.base}/bids/deny?bid=bk-disco&exp=${exp}`, { method: 'POST', headers: { Authorization: admin } });
+  eq(d.status, 204, 'deny');
+  eq((await call('GET', '/groups', bk('bk-disco'))).status, 403, 'GET refused');
+  eq((await call('PATCH', `/groups/${id}`, bk('bk-disco'), { Name: 'x' })).status, 403, 'PATCH refused');
+  eq((await call('POST', '/group', bk('bk-disco'), NEW_GROUP)).status, 403, 'POST refused');
+  eq((await call('GET', '/groups', bk('bk-other'))).status, 200, 'another booking still served');
+  eq((await call('DELETE', `/groups/${id}`, bk('bk-other'))).status, 204, 'cleanup by the same sub');
+});
+
 test('creator-only changes; relay:admin may change any group of its app', async () => {
   const id = await create(NEW_GROUP, tok({ sub: 'alice' }));
   const bob = tok({ sub: 'bob' });
@@ -149,6 +163,15 @@ test('creator-only changes; relay:admin may change any group of its app', async 
   eq((await call('PATCH', `/groups/${id}`, tok({ sub: 'alice' }), { Name: 'mine' })).status, 200,
     'the creator still may (the admin did not take it over)');
   eq((await call('DELETE', `/groups/${id}`, admin)).status, 204, 'admin deletes');
+  // An app's moderator needs no relay-wide power: discovery:admin, which opens nothing else.
+  const id2 = await create(NEW_GROUP, tok({ sub: 'alice' }));
+  const mod = tok({ sub: 'mod', scopes: ['discovery:admin'] });
+  const m = await call('PATCH', `/groups/${id2}`, mod, { Name: 'moderated' });
+  eq(m.status, 200, `discovery:admin patches another's group: ${m.text}`);
+  eq((await call('GET', '/groups', mod)).status, 200, 'and reads');
+  const deny = await fetch(`${r.base}/bids/deny?bid=x&exp=${Math.floor(Date.now() / 1000) + 60}`, { method: 'POST', headers: { Authorization: mod } });
+  eq(deny.status, 401, 'but cannot touch the relay\'s deny list');
+  eq((await call('DELETE', `/groups/${id2}`, mod)).status, 204, 'moderator deletes');
 });
 
 test('app isolation: another app neither sees nor changes, and may reuse an ID', async () => {
@@ -184,6 +207,15 @@ test('bad bodies: malformed JSON 400, wrong shapes 400, over 64 KiB 413', async 
     eq(c.status, 400, `${what}: ${c.text}`);
     eq(c.body.code, 'bad_request', `${what}: JSON error`);
   }
+  // At the limit exactly: 65536 bytes are read whole (an unknown field pads it and is dropped).
+  const base = JSON.stringify({ ...NEW_GROUP, Pad: '' });
+  const edge = JSON.stringify({ ...NEW_GROUP, Pad: 'x'.repeat(64 * 1024 - base.length) });
+  eq(edge.length, 65536, 'a body of 64 KiB exactly');
+  const e = await call('POST', '/group', tok(), edge);
+  eq(e.status, 201, `64 KiB exactly is read: ${e.text.slice(0, 80)}`);
+  eq((await call('GET', `/groups/${e.body}`, tok())).body.Pad, undefined, 'the padding is not kept');
+  eq((await call('DELETE', `/groups/${e.body}`, tok())).status, 204, 'cleanup');
+  eq((await call('POST', '/group', tok(), edge + ' ')).status, 413, 'one byte more: 413');
   const big = JSON.stringify({ ...NEW_GROUP, Pad: 'x'.repeat(64 * 1024) });
   eq((await call('POST', '/group', tok(), big)).status, 413, 'over 64 KiB');
   const id = await create();
@@ -199,6 +231,36 @@ test('bad bodies: malformed JSON 400, wrong shapes 400, over 64 KiB 413', async 
   eq((await call('GET', '/groups', tok())).status, 200, 'still serving');
 });
 
+// The head of a request announcing a 64 KiB body, and no body: the answer, or null after @ms.
+function headOnly(path, token, ms) {
+  const net = require('net');
+  return new Promise((resolve) => {
+    const sock = r.base.startsWith('https')
+      ? require('tls').connect({ port: r.port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+      : net.connect(r.port, '127.0.0.1');
+    let data = '';
+    const timer = setTimeout(() => { sock.destroy(); resolve(null); }, ms);
+    sock.on('data', (d) => { data += d; if (/\r\n\r\n/.test(data)) { clearTimeout(timer); sock.destroy(); resolve(data); } });
+    sock.on('error', () => {});
+    sock.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+      `${token ? `Authorization: ${token}\r\n` : ''}Content-Length: 65536\r\n\r\n`);
+  });
+}
+
+test('a caller the body is not for is refused at the head, before its body is held', async () => {
+  // Before: the relay kept up to 64 KiB per connection until the body came or --http-timeout
+  // (10 s) passed, whoever sent it; now the token is checked first.
+  const none = await headOnly('/group', null, 3000);
+  ok(none && /^HTTP\/1\.1 401/.test(none), `no token: 401 without waiting for the body (${none && none.split('\r\n')[0]})`);
+  const reader = await headOnly('/group', tok({ scopes: ['read'] }), 3000);
+  ok(reader && /^HTTP\/1\.1 403/.test(reader), 'read scope on POST: 403 at once');
+  const other = await headOnly('/group', tok({ prefix: 'session' }), 3000);
+  ok(other && /^HTTP\/1\.1 403/.test(other), 'a session token: 403 at once');
+  const method = await headOnly('/groups/x', tok(), 3000);
+  ok(method && /^HTTP\/1\.1 405/.test(method), 'POST /groups/{id}: 405 at once');
+  eq(await headOnly('/group', tok(), 1000), null, 'a writer\'s body is still waited for');
+});
+
 test('bounded: --discovery-max-per-app gives 429', async () => {
   const ids = [];
   for (let i = 0; i < 5; i++) ids.push(await create());
@@ -208,6 +270,67 @@ test('bounded: --discovery-max-per-app gives 429', async () => {
   const other = r.token({ prefix: 'discovery', topic: 'Third', sub: 's', scopes: ['write'] });
   eq((await call('POST', '/group', other, { Name: 'n' })).status, 201, 'another app still may');
   for (const id of ids) await call('DELETE', `/groups/${id}`, tok());
+});
+
+test('bounded: --discovery-max-app-bytes caps what one app stores and GET /groups builds', async () => {
+  // Before: only the count was bounded, so one app's writer could make every GET /groups
+  // build and hold --discovery-max-per-app groups of about 90 KB each (86 MB by default).
+  const r2 = await startRelay({ args: ['--discovery-max-app-bytes', '64KiB', '--access-rate', '0'] });
+  try {
+    const t = (over = {}) => r2.token({ prefix: 'discovery', topic: APP, sub: 'alice', scopes: ['read', 'write'], ...over });
+    const req = async (method, path, token, body) => {
+      const res = await fetch(`${r2.base}${path}`, { method, headers: { Authorization: token, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await res.text();
+      let parsed = text;
+      try { parsed = JSON.parse(text); } catch (_) { /* not JSON */ }
+      return { status: res.status, body: parsed, text };
+    };
+    const peers = (n) => Array.from({ length: n }, () => ({ NetAddr: 'a'.repeat(150) })); // ~190 bytes stored each
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await req('POST', '/group', t(), { Name: `g${i}`, Peers: peers(100) });
+      eq(c.status, 201, `group ${i} of about 19 KB: ${c.text}`);
+      ids.push(c.body);
+    }
+    const full = await req('POST', '/group', t(), { Name: 'g3', Peers: peers(100) });
+    eq(full.status, 429, `a fourth would pass 64 KiB: ${full.text}`);
+    ok(/discovery-max-app-bytes/.test(full.body.message), 'names the setting');
+    const grow = await req('PATCH', `/groups/${ids[0]}`, t(), { Peers: peers(200) });
+    eq(grow.status, 429, 'a PATCH past the cap');
+    eq((await req('GET', `/groups/${ids[0]}`, t())).body.Peers.length, 100, 'the group is unchanged');
+    const shrink = await req('PATCH', `/groups/${ids[0]}`, t(), { Peers: peers(10) });
+    eq(shrink.status, 200, 'a PATCH that shrinks it');
+    eq((await req('POST', '/group', t(), { Name: 'g3', Peers: peers(60) })).status, 201, 'room again');
+    const list = await req('GET', '/groups', t());
+    eq(list.status, 200, 'GET /groups');
+    ok(list.text.length <= 64 * 1024 + 1024, `the listing stays within the cap (${list.text.length} bytes)`);
+    const other = r2.token({ prefix: 'discovery', topic: 'OtherApp', sub: 's', scopes: ['write'] });
+    eq((await req('POST', '/group', other, { Name: 'n', Peers: peers(100) })).status, 201, 'another app has its own');
+  } finally {
+    await r2.stop();
+  }
+});
+
+test('changes are rate limited per address (--access-rate), reads are not', async () => {
+  // Before: nothing bounded them, and each is an fsync on the relay's one loop.
+  const r3 = await startRelay({ args: ['--access-rate', '1', '--access-burst', '3'] });
+  try {
+    const t = r3.token({ prefix: 'discovery', topic: APP, sub: 'alice', scopes: ['read', 'write'] });
+    const send = async (method, path, body) => (await fetch(`${r3.base}${path}`, { method,
+      headers: { Authorization: t, 'Content-Type': 'application/json' }, body })).status;
+    const id = JSON.parse(await (await fetch(`${r3.base}/group`, { method: 'POST',
+      headers: { Authorization: t, 'Content-Type': 'application/json' }, body: '{"Name":"n"}' })).text());
+    const patches = [];
+    for (let i = 0; i < 6; i++) patches.push(await send('PATCH', `/groups/${id}`, `{"Name":"n${i}"}`));
+    ok(patches.includes(429), `a burst of changes meets 429 (${patches})`);
+    ok(patches.filter((st) => st === 200).length >= 1, 'within the burst they pass');
+    const gets = [];
+    for (let i = 0; i < 10; i++) gets.push(await send('GET', `/groups/${id}`));
+    ok(gets.every((st) => st === 200), `reads are not limited (${[...new Set(gets)]})`);
+  } finally {
+    await r3.stop();
+  }
 });
 
 // One HTTP/2 request; resolves { status, body, headers }.
@@ -264,7 +387,7 @@ test('persistence: groups survive a restart with the same state directory', asyn
   const secret = r.secret;
   const st = await r.stop();
   eq(st.code, 0, 'clean stop');
-  r = await startRelay({ stateDir, secret });
+  r = await startRelay({ stateDir, secret, args: ['--access-rate', '0'] });
   const after = await call('GET', `/groups/${id}`, tok());
   eq(after.status, 200, 'still there');
   eq(JSON.stringify(after.body), JSON.stringify(before), 'unchanged');

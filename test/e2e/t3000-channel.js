@@ -412,6 +412,147 @@ test('the memory budget pauses channels too: queues stay within --max-memory, no
   await rm.stop();
 });
 
+const metric = async (rr, name) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(`${rr.base}/metrics`)).text())[1]);
+
+test('hostile: the host end vanishes mid-transfer while the client is paused', async () => {
+  const ctl = await startHost(r, 'lab-v');
+  const { client, end } = await pair(r, ctl, 'lab-v');
+  const got = collect(client);
+  client._socket.pause();
+  const sent = [];
+  for (let i = 0; i < 512; i++) { // 32 MiB: past the queue, the kernel buffers and the pause
+    const b = crypto.randomBytes(65536);
+    sent.push(b);
+    end.send(b);
+  }
+  let last = -1;
+  let same = 0;
+  await until(() => { same = end.bufferedAmount === last ? same + 1 : 0; last = end.bufferedAmount; return same >= 5; }, 8000, 'steady').catch(() => {});
+  ok(end.bufferedAmount > 0, `the relay stopped reading the host end (${end.bufferedAmount} bytes held)`);
+  end._socket.destroy(); // no close frame, with the relay holding a queue for the client
+  await new Promise((res) => setTimeout(res, 300));
+  client._socket.resume();
+  const c = await withTimeout(client.closed, 15000, 'client closed');
+  eq(c.code, 1001, 'the client is closed with 1001 once it has what was queued');
+  const all = Buffer.concat(sent);
+  ok(got.bytes > 0 && got.bytes <= all.length, `${got.bytes} bytes arrived`);
+  eq(sha(got.all()), sha(all.subarray(0, got.bytes)), 'what arrived is the start of what was sent, in order');
+  await until(async () => (await metric(r, 'relay_channels')) === 0, 3000, 'channel freed');
+  eq(await metric(r, 'relay_channel_queued_bytes'), 0, 'nothing left queued');
+  ctl.close();
+});
+
+test('hostile: the client closes while the host end is paused behind it', async () => {
+  const ctl = await startHost(r, 'lab-w');
+  const { client, end } = await pair(r, ctl, 'lab-w');
+  end._socket.pause();
+  for (let i = 0; i < 128; i++) client.send(crypto.randomBytes(65536));
+  await r.waitLog(/pausing reading/, 5000).catch(() => {});
+  client.close(4010, 'done');
+  await new Promise((res) => setTimeout(res, 200));
+  end._socket.resume();
+  const c = await withTimeout(end.closed, 15000, 'host end closed');
+  eq(c.code, 4010, 'the host end gets the client\'s code after its queue');
+  await until(async () => (await metric(r, 'relay_channels')) === 0, 3000, 'channel freed');
+  ctl.close();
+});
+
+test('hostile: 300 clients for a host that reads but never answers', async () => {
+  const ctl = await startHost(r, 'lab-x');
+  const t0 = Date.now();
+  const clients = [];
+  for (let i = 0; i < 300; i += 20) // in steps: --max-pending-per-address counts unanswered requests
+    clients.push(...await Promise.all(Array.from({ length: 20 }, () => openClient(r, 'lab-x'))));
+  const codes = await withTimeout(Promise.all(clients.map((c) => c.closed)), 20000, 'every client closed');
+  ok(codes.every((c) => c.code === 1013), `every client got 1013 (${[...new Set(codes.map((c) => c.code))]})`);
+  ok(Date.now() - t0 >= 1900, 'not before --channel-timeout');
+  await until(async () => (await metric(r, 'relay_channels')) === 0, 3000, 'no channel left');
+  eq(ctl.readyState, 1, 'the control connection stays open');
+  // the relay still pairs a new client of the same host: nothing is exhausted
+  const { client, end, msg } = await pair(r, ctl, 'lab-x');
+  ok(msg.uri.includes('/connect/lab-x?code='), 'a fresh connect message');
+  const got = collect(end);
+  client.send('still here');
+  await until(() => got.bytes === 10, 3000, 'relayed');
+  client.close();
+  await withTimeout(end.closed, 3000, 'end closed');
+  ctl.close();
+});
+
+// A client's channel websocket inside HTTP/2 (RFC 8441), frames written by hand; .closeCode
+// is the code of the relay's close frame once it came.
+async function h2Client(rr, host) {
+  const a = await connectAccess(rr, host, clientToken(rr, host));
+  const u = new URL(a.body.uri);
+  const session = require('http2').connect(rr.base.replace('ws', 'http'), { rejectUnauthorized: false });
+  session.on('error', () => {});
+  const req = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': u.pathname + u.search,
+    ':scheme': 'https', ':authority': u.host, 'sec-websocket-version': '13' }, { endStream: false });
+  const c = { session, req, status: 0, closeCode: 0, bytes: Buffer.alloc(0) };
+  req.on('response', (h) => { c.status = h[':status']; });
+  req.on('error', () => {});
+  req.on('data', (d) => {
+    c.bytes = Buffer.concat([c.bytes, d]);
+    const i = c.bytes.indexOf(0x88); // a close frame (small: its length fits in one byte)
+    if (i >= 0 && c.bytes.length >= i + 4) c.closeCode = c.bytes.readUInt16BE(i + 2);
+  });
+  await until(() => c.status, 5000, 'h2 websocket');
+  // a masked binary frame of 64 KiB with the all-zero key (RFC 6455 5.3: any key will do)
+  const head = Buffer.from([0x82, 0x80 | 127, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+  c.frame = Buffer.concat([head, crypto.randomBytes(65536)]);
+  return c;
+}
+
+test('inside HTTP/2, where pausing does not hold a sender back, a channel stays within --max-memory', async () => {
+  // Before: only 4 queues (here 256 MiB) closed such a channel, whatever the memory budget.
+  const rm = await startRelay({ tls: true, args: [...BASE_ARGS, '--max-memory', '2MiB', '--max-message', '1MiB', '--channel-queue', '64MiB'] });
+  try {
+    const ctl = await startHost(rm);
+    const client = await h2Client(rm, HOST);
+    eq(client.status, 200, 'RFC 8441 websocket accepted');
+    await until(() => ctl.inbox.length === 1, 5000, 'connect message');
+    const end = await openWs(JSON.parse(ctl.inbox[0].data.toString()).uri);
+    end._socket.pause(); // the host end reads nothing
+    for (let i = 0; i < 512; i++) client.req.write(client.frame); // 32 MiB
+    const queued = async () => Number(/^relay_channel_queued_bytes (\d+)$/m.exec(await (await fetch(`${rm.base}/metrics`)).text())[1]);
+    let most = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 4000 && !client.closeCode) {
+      most = Math.max(most, await queued());
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    console.log(`  # budget 2 MiB: at most ${most} bytes queued for the paused end; close ${client.closeCode}`);
+    eq(client.closeCode, 1013, 'the HTTP/2 sender is closed with 1013 once the budget is reached');
+    ok(most <= 4 * 1024 * 1024, `queued stays near the budget (${most} bytes)`);
+    end._socket.resume();
+    await withTimeout(end.closed, 15000, 'the host end is closed after what was queued');
+    await until(async () => (await queued()) === 0, 3000, 'nothing left queued');
+    client.session.destroy();
+    ctl.close();
+  } finally {
+    await rm.stop();
+  }
+});
+
+test('secrets: no code and no token in the relay\'s log (at debug level)', async () => {
+  const ctl = await startHost(r, 'lab-log');
+  const token = clientToken(r, 'lab-log');
+  const a = await connectAccess(r, 'lab-log', token);
+  const client = await openWs(a.body.uri);
+  await until(() => ctl.inbox.length === 1, 3000, 'connect message');
+  const uri = JSON.parse(ctl.inbox[0].data.toString()).uri;
+  const end = await openWs(uri);
+  client.close();
+  await withTimeout(end.closed, 3000, 'end closed');
+  ctl.close();
+  await new Promise((res) => setTimeout(res, 200));
+  const codes = [a.body.uri, uri].map((u) => new URL(u).searchParams.get('code'));
+  ok(codes.every((c) => c && c.length >= 16), 'two codes');
+  const leaked = codes.filter((c) => r.log.includes(c));
+  eq(leaked.length, 0, `no code in the log (${leaked.length} found)`);
+  ok(!r.log.includes(token.split('.')[2]), 'no token signature in the log');
+});
+
 test('over wss: pairing and 4 MiB each way byte-exact', async () => {
   const rt = await startRelay({ args: BASE_ARGS });
   const ctl = await startHost(rt);

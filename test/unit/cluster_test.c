@@ -144,6 +144,33 @@ static void test_bid(void)
 	CHECK_EQ(cluster_bid_parse("deny 1 a\0b", 10, &back), -EINVAL);
 }
 
+/* A report's name is read without parsing its JSON; a malformed name is refused. */
+static void test_report_split(void)
+{
+	char name[CLUSTER_NAME_MAX], big[300];
+	const char *json;
+	size_t len;
+	const char *m = "relay-a:8443\n{\"instance\":\"relay-a:8443\"}";
+
+	CHECK_EQ(cluster_report_split(m, strlen(m), name, &json, &len), 0);
+	CHECK_EQ(strcmp(name, "relay-a:8443"), 0);
+	CHECK_EQ(len, strlen(m) - 13);
+	CHECK_MEM(json, "{\"instance\"", 11);
+	CHECK_EQ(cluster_report_split("{\"instance\":1}", 14, name, &json, &len), -EINVAL);
+	CHECK_EQ(cluster_report_split("\n{}", 3, name, &json, &len), -EINVAL);
+	CHECK_EQ(cluster_report_split("a b\n{}", 6, name, &json, &len), -EINVAL);
+	CHECK_EQ(cluster_report_split("a\0b\n{}", 6, name, &json, &len), -EINVAL);
+	CHECK_EQ(cluster_report_split("a\n", 2, name, &json, &len), 0);
+	CHECK_EQ(len, 0);
+	memset(big, 'x', sizeof(big));
+	big[127] = '\n'; /* a name of 127 bytes: the most */
+	CHECK_EQ(cluster_report_split(big, sizeof(big), name, &json, &len), 0);
+	CHECK_EQ(strlen(name), 127);
+	big[127] = 'x';
+	big[128] = '\n'; /* 128: too long */
+	CHECK_EQ(cluster_report_split(big, sizeof(big), name, &json, &len), -EINVAL);
+}
+
 int main(void)
 {
 	RUN(test_url());
@@ -152,5 +179,6 @@ int main(void)
 	RUN(test_grant());
 	RUN(test_code_hash());
 	RUN(test_bid());
+	RUN(test_report_split());
 	return harness_done();
 }

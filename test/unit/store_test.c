@@ -397,6 +397,42 @@ static void test_disk_at_once(void)
 	remove_dir(dir);
 }
 
+/* A batch: its writes are on disk once it ends (a second opener sees them), and memory is
+ * applied at once; a batch in a memory-only store is a no-op. */
+static void test_disk_batch(void)
+{
+	char *dir = make_dir();
+	struct store *a = open_store(dir), *b, *m = open_store(NULL);
+	char bid[32];
+
+	CHECK_EQ(store_batch_begin(a), 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(bid, sizeof(bid), "bk-%d", i);
+		CHECK_EQ(store_deny(a, bid, 1000), 0);
+	}
+	CHECK_EQ(store_allow(a, "bk-7", 1000), 0);
+	CHECK(store_is_denied(a, "bk-199", 0)); /* in memory before the batch ends */
+	CHECK_EQ(store_batch_end(a), 0);
+	CHECK(store_is_healthy(a));
+	b = open_store(dir);
+	CHECK(store_is_denied(b, "bk-0", 0));
+	CHECK(store_is_denied(b, "bk-199", 0));
+	CHECK(!store_is_denied(b, "bk-7", 0));
+	CHECK_EQ(list(b, STORE_DENIED, 0).n, 199);
+	store_close(b);
+	CHECK_EQ(store_deny(a, "after", 1000), 0); /* out of the batch: at once again */
+	b = open_store(dir);
+	CHECK(store_is_denied(b, "after", 0));
+	store_close(b);
+	store_close(a);
+	CHECK_EQ(store_batch_begin(m), 0);
+	CHECK_EQ(store_deny(m, "x", 1000), 0);
+	CHECK_EQ(store_batch_end(m), 0);
+	CHECK(store_is_denied(m, "x", 0));
+	store_close(m);
+	remove_dir(dir);
+}
+
 static void test_disk_tidy(void)
 {
 	char *dir = make_dir();
@@ -742,6 +778,7 @@ int main(void)
 	RUN(test_memory_health());
 	RUN(test_disk_survives());
 	RUN(test_disk_at_once());
+	RUN(test_disk_batch());
 	RUN(test_disk_tidy());
 	RUN(test_open_errors());
 	RUN(test_disk_health());
