@@ -71,6 +71,16 @@ static void test_default_refusals(void)
 	        "64:ff9b::127.0.0.1",
 	        "64:ff9b::a9fe:a9fe",
 	        "::ffff:0.0.0.0",
+	        "64:ff9b:1::a00:1",          /* local-use NAT64: refused as a whole */
+	        "64:ff9b:1:7f00:1::",        /* ...whatever prefix length the operator's has */
+	        "2002:7f00:1::1",            /* 6to4 of 127.0.0.1 */
+	        "2002:a9fe:a9fe::",          /* 6to4 of 169.254.169.254 */
+	        "2002:c0a8:101:1::5",        /* 6to4 of 192.168.1.1 */
+	        "2001:0:7f00:1::808:808",    /* Teredo, server 127.0.0.1 */
+	        "2001:0:808:808::80ff:fffe", /* Teredo, client ~7f.00.00.01 = 127.0.0.1 */
+	        "::ffff:0:127.0.0.1",        /* SIIT IPv4-translated */
+	        "::ffff:0:a00:1",
+	        "fec0::1",
 	};
 	static const char *good[] = {"8.8.8.8",
 	                             "172.32.0.1",
@@ -79,6 +89,9 @@ static void test_default_refusals(void)
 	                             "2001:4860:4860::8888",
 	                             "::ffff:8.8.8.8",
 	                             "64:ff9b::808:808",
+	                             "2002:808:808::1",           /* 6to4 of 8.8.8.8 */
+	                             "2001:0:808:808::f7f7:f7f7", /* Teredo, public both */
+	                             "::ffff:0:808:808",
 	                             "11.0.0.1"};
 
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
@@ -112,6 +125,8 @@ static void test_allow_list(void)
 	CHECK(refused_for("10.200.0.1", 5000, allow, n, NULL) == NULL);
 	CHECK(refused_for("fd00::5", 5000, allow, n, NULL) == NULL);
 	CHECK(refused_for("fe80::1", 5000, allow, n, NULL) != NULL);
+	CHECK(refused_for("2002:7f00:1::1", 5000, allow, n, NULL) == NULL); /* 6to4 of allowed */
+	CHECK(refused_for("2002:7f00:2::1", 5000, allow, n, NULL) != NULL);
 	/* an IPv6 CIDR for mapped IPv4 covers the IPv4 address */
 	CHECK(turn_cidr_list_parse("::ffff:192.168.0.0/112", allow, 4, &n, why) == 0);
 	CHECK(refused_for("192.168.3.4", 1, allow, n, NULL) == NULL);
