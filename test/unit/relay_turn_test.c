@@ -9,6 +9,7 @@
 #include "test/harness.h"
 
 #include <arpa/inet.h>
+#include <ftw.h>
 
 struct turn turn_srv;
 
@@ -251,11 +252,43 @@ static void test_credentials(void)
 	           TR_UNAUTHORIZED); /* not "<expiry>:<user>" */
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* A denied booking's credential (still before its expiry) allocates nothing more: 403. */
+static void test_denied_booking(void)
+{
+	static struct server srv;
+	struct sockaddr_storage c = addr("198.51.100.1", 40000);
+	const char *user = "2000000000:bk-1";
+	char pw[TURNCRED_PASSWORD + 1], nonce[64], dir[] = "/tmp/relay_turn_test.XXXXXX", why[256];
+	int64_t now = 1900000000;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_EQ(store_open(dir, &srv.store, why), 0);
+	turn_srv.s = &srv;
+	turncred_password(turn_srv.secret, turn_srv.secret_len, user, strlen(user), pw);
+	turn_nonce_make((struct sockaddr *)&c, now, nonce);
+	check_auth(user, pw, nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, now, 0, TR_N);
+	CHECK_EQ(store_deny(srv.store, "bk-1", 2000000000), 0);
+	check_auth(user, pw, nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, now, 403, TR_DENIED);
+	check_auth(user, pw, nonce, STUN_PWALG_SHA256, (struct sockaddr *)&c, now, 403, TR_DENIED);
+	check_auth("2000000000:bk-2", "wrong", nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, now,
+	           401, TR_UNAUTHORIZED); /* a deny is no reason to tell strangers */
+	turn_srv.s = NULL;
+	store_close(srv.store);
+	CHECK_EQ(nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
 	RUN(test_default_refusals());
 	RUN(test_allow_list());
 	RUN(test_own_addresses());
 	RUN(test_credentials());
+	RUN(test_denied_booking());
 	return harness_done();
 }
