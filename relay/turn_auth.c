@@ -7,6 +7,7 @@
 #define LOG_MODULE "turn"
 #include "relay/turn_internal.h"
 #include "pkg/log/log.h"
+#include "pkg/store/store.h"
 #include "pkg/turncred/turncred.h"
 
 #include <errno.h>
@@ -130,6 +131,17 @@ static bool try_password(const struct stun_msg *m, struct turn_auth *a, int alg,
 	return verify(m, a->key, a->key_len);
 }
 
+/* The user part ("<expiry>:<user>") is a denied booking: the credential /ice handed out lives
+ * until the token's exp, and a deny that only ended the allocations it found would let the
+ * client allocate again with it at once. */
+static bool denied(const char *username, int64_t now_s)
+{
+	const char *user = strchr(username, ':');
+
+	return user && turn_srv.s && turn_srv.s->store &&
+	       store_is_denied(turn_srv.s->store, user + 1, now_s);
+}
+
 void turn_auth_check(const struct stun_msg *m, const struct sockaddr *client, int64_t now_s,
                      struct turn_auth *a)
 {
@@ -165,6 +177,10 @@ void turn_auth_check(const struct stun_msg *m, const struct sockaddr *client, in
 	            0 &&
 	    try_password(m, a, alg, pass, TURNCRED_PASSWORD)) {
 		OPENSSL_cleanse(pass, sizeof(pass));
+		if (denied(a->username, now_s)) {
+			OPENSSL_cleanse(a->key, sizeof(a->key));
+			refuse(a, 403, TR_DENIED, "booking denied");
+		}
 		return;
 	}
 	if (turncred_password_hex(turn_srv.secret, turn_srv.secret_len, a->username, user->len,

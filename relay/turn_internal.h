@@ -52,7 +52,7 @@ enum turn_refusal {
 	TR_BANDWIDTH,      /* relayed bytes over --turn-bandwidth: dropped */
 	TR_NO_PERMISSION,  /* data to or from a peer without permission: dropped */
 	TR_MALFORMED,      /* unparseable packets: dropped */
-	TR_DENIED,         /* allocations ended by /bids/deny */
+	TR_DENIED,         /* allocations ended by /bids/deny, requests of a denied booking (403) */
 	TR_N
 };
 
@@ -196,7 +196,7 @@ int turn_nonce_check(const char *nonce, size_t len, const struct sockaddr *clien
 
 /* The outcome of checking a request's long-term credentials. */
 struct turn_auth {
-	int code; /* 0: authenticated; else 400/401/438/441 */
+	int code; /* 0: authenticated; else 400/401/403 (denied booking)/438 */
 	enum turn_refusal refusal;
 	const char *why; /* static, for the log */
 	bool sha256;     /* answer with MESSAGE-INTEGRITY-SHA256 */

@@ -3,6 +3,11 @@
  * loopback, link-local, multicast, reserved or unspecified ranges, and not the relay itself,
  * after unwrapping IPv4 written as IPv6 (::ffff:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d), so a
  * client cannot reach the relay's own network (coturn CVE-2020-26262 and its IPv6 forms).
+ * IPv6 forms that hand a packet to an IPv4 address chosen by the bits of the address without
+ * being the same address are refused when that IPv4 would be: 6to4 (2002:V4::/48, a sit tunnel
+ * sends to V4), Teredo (2001:0:SERVER::~CLIENT, both checked) and SIIT's IPv4-translated
+ * ::ffff:0:a.b.c.d. The local-use NAT64 prefix 64:ff9b:1::/48 is refused as a whole: it is the
+ * operator's own translator and where it puts the IPv4 depends on its prefix length.
  * --turn-allow-peer CIDRs win over every default. Pure: no I/O.
  */
 #include "relay/turn_internal.h"
@@ -157,12 +162,59 @@ static const struct range refused[] = {
         {"::1/128", "peer is loopback (::1)"},
         {"fc00::/7", "peer is unique-local (fc00::/7)"},
         {"fe80::/10", "peer is link-local (fe80::/10)"},
+        {"fec0::/10", "peer is site-local (fec0::/10)"},
+        {"64:ff9b:1::/48", "peer is local-use NAT64 (64:ff9b:1::/48)"},
         {"ff00::/8", "peer is multicast (ff00::/8)"},
 };
+
+/* The IPv4 address an IPv6 form embeds at @v4 (4 bytes, XORed with @x), with @port. */
+static struct sockaddr_in embedded(const uint8_t *v4, uint8_t x, uint16_t port)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
+	uint8_t b[4];
+
+	for (int k = 0; k < 4; k++)
+		b[k] = (uint8_t)(v4[k] ^ x);
+	memcpy(&in.sin_addr, b, 4);
+	return in;
+}
+
+/* For the IPv6 forms that tunnel or translate to an embedded IPv4 address: the reason when
+ * that IPv4 address is refused, else NULL. */
+static const char *tunnel_refused(const uint8_t ip[16], uint16_t port,
+                                  const struct turn_cidr *allow, size_t nallow,
+                                  const struct turn_own *own)
+{
+	static const uint8_t siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
+	struct sockaddr_in a, b;
+
+	if (ip[0] == 0x20 && ip[1] == 0x02) { /* 6to4 2002::/16 */
+		a = embedded(ip + 2, 0, port);
+		return turn_peer_refused((struct sockaddr *)&a, allow, nallow, own)
+		               ? "peer is 6to4 (2002::/16) of a refused IPv4 address"
+		               : NULL;
+	}
+	if (ip[0] == 0x20 && ip[1] == 0x01 && ip[2] == 0 && ip[3] == 0) { /* Teredo 2001::/32 */
+		a = embedded(ip + 4, 0, port);                            /* the server */
+		b = embedded(ip + 12, 0xff, port); /* the client, obfuscated */
+		return turn_peer_refused((struct sockaddr *)&a, allow, nallow, own) ||
+		                       turn_peer_refused((struct sockaddr *)&b, allow, nallow, own)
+		               ? "peer is Teredo (2001::/32) with a refused IPv4 address"
+		               : NULL;
+	}
+	if (memcmp(ip, siit, 12) == 0) { /* IPv4-translated ::ffff:0:0/96 */
+		a = embedded(ip + 12, 0, port);
+		return turn_peer_refused((struct sockaddr *)&a, allow, nallow, own)
+		               ? "peer is IPv4-translated (::ffff:0:0/96) of a refused IPv4 address"
+		               : NULL;
+	}
+	return NULL;
+}
 
 const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
                               size_t nallow, const struct turn_own *own)
 {
+	const char *why;
 	uint8_t ip[16];
 	uint16_t port = turn_port_of(peer);
 
@@ -182,6 +234,9 @@ const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cid
 		if (turn_cidr_match(&c, ip))
 			return refused[k].why;
 	}
+	why = tunnel_refused(ip, port, allow, nallow, own);
+	if (why)
+		return why;
 	if (own) {
 		bool ours = false;
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # t2010: what the built-in TURN refuses, with coturn's turnutils_uclient as the client: a wrong
 # password, an expired REST username, the hex form of the HMAC (logged once, saying why), peers
-# on loopback (also written as ::ffff:127.0.0.1, ::127.0.0.1 or 64:ff9b::127.0.0.1) and 0.0.0.0
+# on loopback (also written as ::ffff:127.0.0.1, ::127.0.0.1, 64:ff9b::127.0.0.1, the 6to4
+# 2002:7f00:1::1 or in the local-use NAT64 prefix) and 0.0.0.0
 # without --turn-allow-peer, the per-user quota (486), a credential that expires while in use
 # (the allocation ends, the closing Refresh is refused), and POST /bids/deny ending a booking's
-# allocation within a second.
+# allocation within a second and its credential allocating nothing more.
 . "$(dirname "$0")/lib.sh"
 
 unset "${!RELAY_@}"
@@ -102,15 +103,15 @@ check_contains "486 answered" "$UC" "error 486 (Allocation Quota Reached)"
 check "logged" grep -q "refused an allocation for 'bk-quota': 4 allocations already" "$TMP/strict.log"
 
 # ---- the same filter on an IPv6 listener, for IPv4 written as IPv6 ----
-begin_case "forbidden peers written as IPv6: ::ffff:127.0.0.1, ::127.0.0.1, 64:ff9b::127.0.0.1"
+begin_case "forbidden peers written as IPv6: ::ffff:127.0.0.1, ::127.0.0.1, 64:ff9b::127.0.0.1, 6to4, local NAT64"
 start_relay v6 "[::1]:0"
 if [ -n "$TURN" ]; then
-	for peer in ::ffff:127.0.0.1 ::127.0.0.1 64:ff9b::127.0.0.1; do
+	for peer in ::ffff:127.0.0.1 ::127.0.0.1 64:ff9b::127.0.0.1 2002:7f00:1::1 64:ff9b:1::7f00:1; do
 		u=$(rest_user bk-v6 600)
 		uc ::1 "$TURN" "$u" "$(rest_pass "$u")" -e "$peer"
 		check_contains "$peer: channel bind refused" "$UC" "error 403 (Forbidden)"
 	done
-	check_eq "refusals counted" "$(curl -s "http://127.0.0.1:$HTTP/metrics" | grep -o 'reason="forbidden_peer"} [0-9]*' | awk '{print $2}')" 3
+	check_eq "refusals counted" "$(curl -s "http://127.0.0.1:$HTTP/metrics" | grep -o 'reason="forbidden_peer"} [0-9]*' | awk '{print $2}')" 5
 else
 	failed "no IPv6 loopback listener"
 fi
@@ -167,5 +168,11 @@ check "logged" grep -q "'bk-deny' from .* ended (booking denied)" "$TMP/open.log
 before=$(metric relay_turn_to_peer_packets_total)
 sleep 0.3 # the client keeps sending for seconds: none of it may be relayed now
 check_eq "nothing relayed after the deny" "$(metric relay_turn_to_peer_packets_total)" "$before"
+
+begin_case "deny: the booking's credential (valid for minutes still) allocates no more (403)"
+uc 127.0.0.1 "$TURN" "$u" "$(rest_pass "$u")" -e 127.0.0.1
+check_contains "allocate refused: 403" "$UC" "error 403 (Forbidden)"
+check "logged as denied" grep -q "('$u'): booking denied" "$TMP/open.log"
+check_eq "no allocation" "$(metric relay_turn_allocations)" 0
 
 finish

@@ -258,10 +258,45 @@ static void test_stop_while_device_connects(void)
 	close(lfd);
 }
 
+/* A connect message's uri is followed only on the relay of the access URL (host/channel.c). */
+static void test_chan_uri_same_relay(void)
+{
+	static struct host_stream s;
+	static const char *ok[] = {
+	        "wss://relay.example.org/connect/lab?code=x",
+	        "wss://RELAY.example.org:443/connect/lab?code=x",
+	};
+	static const char *bad[] = {
+	        "wss://evil.example.org/connect/lab?code=x",
+	        "wss://relay.example.org:8443/connect/lab?code=x",
+	        "ws://relay.example.org:443/connect/lab?code=x", /* TLS dropped */
+	        "wss://relay.example.org@evil.example.org/connect/lab",
+	        "wss://evil.example.org#@relay.example.org/connect/lab",
+	        "wss://relay.example.org/session/lab?code=x",
+	        "https://relay.example.org/connect/lab?code=x",
+	        "wss://relay.example.org.evil.example.org/connect/lab",
+	        "wss:///connect/lab",
+	        "",
+	};
+
+	s.o.session = (char *)"https://relay.example.org/connect/lab";
+	for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++) {
+		CHECK(chan_uri_ok(&s, ok[k]));
+		if (!chan_uri_ok(&s, ok[k]))
+			printf("  refused %s\n", ok[k]);
+	}
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		CHECK(!chan_uri_ok(&s, bad[k]));
+		if (chan_uri_ok(&s, bad[k]))
+			printf("  followed %s\n", bad[k]);
+	}
+}
+
 int main(void)
 {
 	log_init("warn", "text", NULL);
 	RUN(test_stop_while_joining());
 	RUN(test_stop_while_device_connects());
+	RUN(test_chan_uri_same_relay());
 	return harness_done();
 }

@@ -9,6 +9,7 @@
 #include "test/harness.h"
 
 #include <arpa/inet.h>
+#include <ftw.h>
 
 struct turn turn_srv;
 
@@ -71,6 +72,16 @@ static void test_default_refusals(void)
 	        "64:ff9b::127.0.0.1",
 	        "64:ff9b::a9fe:a9fe",
 	        "::ffff:0.0.0.0",
+	        "64:ff9b:1::a00:1",          /* local-use NAT64: refused as a whole */
+	        "64:ff9b:1:7f00:1::",        /* ...whatever prefix length the operator's has */
+	        "2002:7f00:1::1",            /* 6to4 of 127.0.0.1 */
+	        "2002:a9fe:a9fe::",          /* 6to4 of 169.254.169.254 */
+	        "2002:c0a8:101:1::5",        /* 6to4 of 192.168.1.1 */
+	        "2001:0:7f00:1::808:808",    /* Teredo, server 127.0.0.1 */
+	        "2001:0:808:808::80ff:fffe", /* Teredo, client ~7f.00.00.01 = 127.0.0.1 */
+	        "::ffff:0:127.0.0.1",        /* SIIT IPv4-translated */
+	        "::ffff:0:a00:1",
+	        "fec0::1",
 	};
 	static const char *good[] = {"8.8.8.8",
 	                             "172.32.0.1",
@@ -79,6 +90,9 @@ static void test_default_refusals(void)
 	                             "2001:4860:4860::8888",
 	                             "::ffff:8.8.8.8",
 	                             "64:ff9b::808:808",
+	                             "2002:808:808::1",           /* 6to4 of 8.8.8.8 */
+	                             "2001:0:808:808::f7f7:f7f7", /* Teredo, public both */
+	                             "::ffff:0:808:808",
 	                             "11.0.0.1"};
 
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
@@ -112,6 +126,8 @@ static void test_allow_list(void)
 	CHECK(refused_for("10.200.0.1", 5000, allow, n, NULL) == NULL);
 	CHECK(refused_for("fd00::5", 5000, allow, n, NULL) == NULL);
 	CHECK(refused_for("fe80::1", 5000, allow, n, NULL) != NULL);
+	CHECK(refused_for("2002:7f00:1::1", 5000, allow, n, NULL) == NULL); /* 6to4 of allowed */
+	CHECK(refused_for("2002:7f00:2::1", 5000, allow, n, NULL) != NULL);
 	/* an IPv6 CIDR for mapped IPv4 covers the IPv4 address */
 	CHECK(turn_cidr_list_parse("::ffff:192.168.0.0/112", allow, 4, &n, why) == 0);
 	CHECK(refused_for("192.168.3.4", 1, allow, n, NULL) == NULL);
@@ -236,11 +252,43 @@ static void test_credentials(void)
 	           TR_UNAUTHORIZED); /* not "<expiry>:<user>" */
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* A denied booking's credential (still before its expiry) allocates nothing more: 403. */
+static void test_denied_booking(void)
+{
+	static struct server srv;
+	struct sockaddr_storage c = addr("198.51.100.1", 40000);
+	const char *user = "2000000000:bk-1";
+	char pw[TURNCRED_PASSWORD + 1], nonce[64], dir[] = "/tmp/relay_turn_test.XXXXXX", why[256];
+	int64_t now = 1900000000;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_EQ(store_open(dir, &srv.store, why), 0);
+	turn_srv.s = &srv;
+	turncred_password(turn_srv.secret, turn_srv.secret_len, user, strlen(user), pw);
+	turn_nonce_make((struct sockaddr *)&c, now, nonce);
+	check_auth(user, pw, nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, now, 0, TR_N);
+	CHECK_EQ(store_deny(srv.store, "bk-1", 2000000000), 0);
+	check_auth(user, pw, nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, now, 403, TR_DENIED);
+	check_auth(user, pw, nonce, STUN_PWALG_SHA256, (struct sockaddr *)&c, now, 403, TR_DENIED);
+	check_auth("2000000000:bk-2", "wrong", nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, now,
+	           401, TR_UNAUTHORIZED); /* a deny is no reason to tell strangers */
+	turn_srv.s = NULL;
+	store_close(srv.store);
+	CHECK_EQ(nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
 	RUN(test_default_refusals());
 	RUN(test_allow_list());
 	RUN(test_own_addresses());
 	RUN(test_credentials());
+	RUN(test_denied_booking());
 	return harness_done();
 }
