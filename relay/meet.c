@@ -140,7 +140,7 @@ static void send_json(struct part *p, json_t *o)
 {
 	size_t n = 0;
 
-	sig_out_push(p->c, &p->out, dump(o, &n), n);
+	sig_out_push(p->c, &p->out, dump(o, &n));
 }
 
 /* Tell @to about @about. */

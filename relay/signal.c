@@ -245,9 +245,9 @@ static bool may_see(const struct peer *a, const struct peer *b)
 	return a != b && allows(a, b->id) && allows(b, a->id);
 }
 
-static void send_to(struct peer *p, char *s, size_t n)
+static void send_to(struct peer *p, char *s)
 {
-	sig_out_push(p->c, &p->out, s, n);
+	sig_out_push(p->c, &p->out, s);
 }
 
 static void send_error(struct peer *p, const char *code, const char *message, json_t *ref)
@@ -255,7 +255,7 @@ static void send_error(struct peer *p, const char *code, const char *message, js
 	size_t n = 0;
 
 	p->refused++;
-	send_to(p, sigmsg_error(code, message, ref, &n), n);
+	send_to(p, sigmsg_error(code, message, ref, &n));
 }
 
 /* Tell every peer that may see @p that it joined or left (@type). */
@@ -265,7 +265,7 @@ static void announce(struct peer *p, const char *type)
 		size_t n = 0;
 
 		if (may_see(p, q))
-			send_to(q, sigmsg_presence(type, p->id, &n), n);
+			send_to(q, sigmsg_presence(type, p->id, &n));
 	}
 }
 
@@ -371,8 +371,7 @@ static void send_welcome(struct server *s, struct peer *p)
 		if (may_see(p, q))
 			ids[k++] = q->id;
 	send_to(p,
-	        ids ? sigmsg_welcome(p->id, ids, k, relay_ice_servers(s, &p->c->grant), &n) : NULL,
-	        n);
+	        ids ? sigmsg_welcome(p->id, ids, k, relay_ice_servers(s, &p->c->grant), &n) : NULL);
 	free(ids);
 }
 
@@ -466,7 +465,7 @@ static void on_message(struct peer *p, const uint8_t *in, size_t len)
 		send_error(p, "unknown-peer", "no such peer in this realm", m.ref);
 	} else {
 		p->delivered++;
-		send_to(to, sigmsg_deliver(&m, p->id, &n), n);
+		send_to(to, sigmsg_deliver(&m, p->id, &n));
 	}
 	sigmsg_release(&m);
 }
@@ -554,6 +553,6 @@ void relay_signal_group_expired(struct server *s, const char *app, const char *i
 	for (struct peer *p = r ? r->peers : NULL; p; p = p->rnext) {
 		size_t n = 0;
 
-		send_to(p, sigmsg_group_expired(id, &n), n);
+		send_to(p, sigmsg_group_expired(id, &n));
 	}
 }

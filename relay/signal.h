@@ -17,12 +17,12 @@ struct sig_out {
 };
 
 /*
- * Queue the text @s (@n bytes, a new string: taken over and freed) for @c and ask for
+ * Queue the text @s (a new NUL-terminated string: taken over and freed) for @c and ask for
  * WRITEABLE. A @c already closing drops it. Past --signal-queue bytes, or out of memory, @c is
  * closed (1008 "reader too slow", or 1011) and its queue emptied: a peer that does not read
  * never makes the relay hold more. A NULL @s (its builder ran out of memory) closes @c too.
  */
-void sig_out_push(struct conn *c, struct sig_out *q, char *s, size_t n);
+void sig_out_push(struct conn *c, struct sig_out *q, char *s);
 /* WRITEABLE: write the oldest message (one lws_write), ask again while more wait. 0 or -1. */
 int sig_out_write(struct lws *wsi, struct conn *c, struct sig_out *q);
 /* Drop everything queued. */

@@ -27,9 +27,10 @@ void sig_out_clear(struct sig_out *q)
 	memset(q, 0, sizeof(*q));
 }
 
-void sig_out_push(struct conn *c, struct sig_out *q, char *s, size_t n)
+void sig_out_push(struct conn *c, struct sig_out *q, char *s)
 {
 	struct sig_omsg *o;
+	size_t n;
 
 	if (c->closing) {
 		free(s);
@@ -40,6 +41,7 @@ void sig_out_push(struct conn *c, struct sig_out *q, char *s, size_t n)
 		sig_out_clear(q);
 		return;
 	}
+	n = strlen(s);
 	if (q->bytes + n > (size_t)relay_srv.o->signal_queue) {
 		free(s);
 		logt_info(c->tag, "%zu bytes queued and more to come: closing slow reader",
