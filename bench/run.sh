@@ -91,6 +91,12 @@ if [ -z "$filter" ] || [[ "connection storm soak" == *"$filter"* ]]; then
 	bench/soak.sh "$relay" ws wss
 fi
 
+# Signaling (issue 13): 1,000 peers in one realm, pairs exchanging 1 KiB messages (bench/signal.js).
+if [ -z "$filter" ] || [[ "signal" == *"$filter"* ]]; then
+	echo
+	node bench/signal.js "$relay"
+fi
+
 if [ -z "$filter" ] || [[ "host" == *"$filter"* ]]; then
 	echo
 	for i in $(seq "$repeat"); do bench/host.sh "$relay" 10; done
