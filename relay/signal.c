@@ -498,7 +498,9 @@ static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, b
 		skip_message(p, "too-large", "message over signal_max_message bytes");
 	if (!final)
 		return;
-	if (p->rx_skip)
+	if (p->rx_skip && !rate_take(p))
+		send_error(p, "rate-limited", "too many messages: see signal_rate", NULL);
+	else if (p->rx_skip)
 		send_error(p, p->rx_skip_code, p->rx_skip_why, NULL);
 	else if (first)
 		on_message(p, in, len); /* one frame: no copy */
