@@ -5,6 +5,7 @@
  */
 #define LOG_MODULE "admin"
 #include "relay/internal.h"
+#include "relay/turn.h"
 #include "pkg/log/log.h"
 #include "pkg/utf8/utf8.h"
 
@@ -151,6 +152,7 @@ static int bids_change(struct server *s, struct lws *wsi, struct conn *c, bool d
 		s->m.bookings_denied++;
 		codes_drop_booking(s->codes, q.bid);
 		closed = relay_close_booking(q.bid);
+		relay_turn_end_booking(q.bid); /* its TURN allocations end now too */
 	}
 	log_notice("booking '%s' %s until %lld%s%zu connection(s) closed", q.bid,
 	           deny ? "denied" : "allowed", (long long)q.exp, deny ? ", " : "", closed);

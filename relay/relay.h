@@ -49,6 +49,18 @@ struct relay_opts {
 	int64_t signal_max_message;      /* bytes of a signaling message */
 	int64_t signal_rate;             /* signaling messages per second per peer (0: no limit) */
 	int64_t signal_queue;            /* bytes queued for one signaling or meeting connection */
+	/* STUN/TURN (relay/turn*.c); off when both listen addresses are unset or "" */
+	char *turn_listen;      /* UDP and TCP, "127.0.0.1:3478"; port 0 picks one (logged) */
+	char *turns_listen;     /* TLS over TCP with cert/key */
+	char *turn_realm;       /* "" or NULL: the audience's host */
+	char *turn_external_ip; /* put in XOR-RELAYED-ADDRESS (1:1 NAT); NULL: the bound address */
+	char *turn_relay_ports; /* "49152-65535" */
+	char *turn_secret_file; /* REST secret; NULL: turncred_derive() of the HS secret */
+	char *turn_allow_peer;  /* comma-separated CIDRs exempt from the peer filter, or NULL */
+	int64_t turn_max_allocations_per_user; /* 486 past it */
+	int64_t turn_max_allocations;          /* 508 past it */
+	int64_t turn_bandwidth;                /* bytes/s per allocation, each way (0: no limit) */
+	int64_t turn_packet_rate;              /* packets/s per client address (0: no limit) */
 };
 
 /*

@@ -5,6 +5,7 @@
  */
 #define LOG_MODULE "serve"
 #include "relay/internal.h"
+#include "relay/turn.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
 
@@ -432,6 +433,9 @@ static int check_settings(const struct relay_opts *o, char why[256])
 		         o->queue_policy);
 	else if (relay_write_path_set(o->write_path, why))
 		return -EINVAL;
+	else if (((o->turn_listen && *o->turn_listen) || (o->turns_listen && *o->turns_listen)) &&
+	         strcmp(o->event_loop, "libuv") != 0)
+		snprintf(why, 256, "turn_listen and turns_listen need event_loop libuv");
 	else if (o->max_message > o->queue_bytes)
 		snprintf(why, 256, "max_message (%lld) must not exceed queue_bytes (%lld)",
 		         (long long)o->max_message, (long long)o->queue_bytes);
@@ -657,6 +661,12 @@ int relay_run(const struct relay_opts *o)
 	relay_ws_init();
 	adopt_bound_port(s, &addr);
 	derive_public_url(s, &addr);
+	if (use_uv && relay_turn_start(s, &uv_loop, why)) {
+		log_err("%s", why);
+		relay_turn_stop();
+		close_parts(s);
+		return 1;
+	}
 	log_notice(
 	        "relay listening on %s://%s%s%s:%d (audience %s, websocket base %s, write path %s)",
 	        o->insecure_http ? "http" : "https", addr.ipv6 ? "[" : "",
@@ -671,6 +681,7 @@ int relay_run(const struct relay_opts *o)
 	while (!use_uv && !loop_done && lws_service(s->ctx, 0) >= 0)
 		relay_ws_flush();
 	log_notice("stopped");
+	relay_turn_stop();
 	close_parts(s);
 	return 0;
 }

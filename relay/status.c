@@ -6,6 +6,7 @@
  */
 #define LOG_MODULE "status"
 #include "relay/internal.h"
+#include "relay/turn.h"
 #include "pkg/log/log.h"
 
 #include <stdio.h>
@@ -91,8 +92,9 @@ static json_t *direction_json(uint64_t msgs, uint64_t bytes, double msg_rate, do
 	                 "since_last_s", since);
 }
 
-static json_t *conn_json(const struct conn *c, int64_t now_ns)
+static json_t *conn_json(const struct conn *c, int64_t now_ns, json_t *turn)
 {
+	json_t *turn_n = json_object_get(turn, c->grant.booking_id);
 	const struct hub_counters *k = hub_member_counters(c->member);
 	const struct rate_window *w = &c->rates;
 	json_t *stats;
@@ -106,23 +108,26 @@ static json_t *conn_json(const struct conn *c, int64_t now_ns)
 	                                 rate_of(w, w->rx_bytes), k->last_rx_ns, now_ns),
 	                  "dropped", (json_int_t)k->dropped, "refused", (json_int_t)k->refused,
 	                  "queued", (json_int_t)hub_queued(c->member));
-	return json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o}", "topic",
-	                 c->grant.topic, "can_read", c->grant.can_read, "can_write",
+	return json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o, s:I}",
+	                 "topic", c->grant.topic, "can_read", c->grant.can_read, "can_write",
 	                 c->grant.can_write, "connected", time_json(c->connected_at),
 	                 "connected_at", time_json(c->connected_at), "expires_at",
 	                 time_json(c->grant.exp), "remote_addr", c->remote, "scopes",
 	                 scopes_json(c->grant.scopes), "user_agent", c->user_agent, "booking_id",
-	                 c->grant.booking_id, "id", c->tag, "stats", stats);
+	                 c->grant.booking_id, "id", c->tag, "stats", stats, "turn_allocations",
+	                 (json_int_t)(turn_n ? json_integer_value(turn_n) : 0));
 }
 
 json_t *relay_status_json(void)
 {
 	json_t *a = json_array();
+	json_t *turn = relay_turn_status_json(); /* allocations per booking */
 	int64_t now_ns = relay_mono_ns();
 
 	for (struct conn *c = relay_srv.conns; a && c; c = c->next)
 		if (c->member)
-			json_array_append_new(a, conn_json(c, now_ns));
+			json_array_append_new(a, conn_json(c, now_ns, turn));
+	json_decref(turn);
 	return a;
 }
 
@@ -239,6 +244,7 @@ char *relay_metrics_text(void)
 	metric(out.f, "relay_bookings_denied_total", "counter",
 	       "Bookings denied through /bids/deny.", (double)s->m.bookings_denied);
 	access_metrics(out.f, &s->m);
+	relay_turn_metrics(out.f);
 	process_metrics(out.f);
 	fclose(out.f);
 	return out.p;

@@ -1,0 +1,44 @@
+/*
+ * relay/turn: the built-in STUN/TURN server (RFC 8489, RFC 8656) on relay serve's libuv loop.
+ * UDP and TCP on --turn-listen, TLS on --turns-listen; long-term credentials in coturn's REST
+ * form (pkg/turncred). Loop thread only. See docs/turn.md.
+ */
+#ifndef RELAY_TURN_H
+#define RELAY_TURN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+struct server;
+
+/*
+ * Start the listeners on @loop when --turn-listen or --turns-listen is set (else 0, nothing
+ * runs). 0, or -errno with the reason in @why (the relay then refuses to start).
+ */
+int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256]);
+/* Close every allocation and listener (their handles close on the next loop pass). */
+void relay_turn_stop(void);
+
+/* true when a TURN listener runs. */
+bool relay_turn_on(void);
+/* Bound ports of --turn-listen (UDP and TCP share it) and --turns-listen; 0 when off. */
+int relay_turn_port(void);
+int relay_turns_port(void);
+/* The REST secret credentials are checked against (@*len bytes, not NUL-terminated); NULL when
+ * TURN is off. Borrowed: never log it. */
+const char *relay_turn_secret(size_t *len);
+/* The realm (--turn-realm or the audience's host), "" when off. */
+const char *relay_turn_realm(void);
+
+/* End the allocations of booking @bid (the user part of their usernames); returns how many. */
+size_t relay_turn_end_booking(const char *bid);
+/* Prometheus lines of the TURN counters into @f (nothing when off). */
+void relay_turn_metrics(FILE *f);
+/* {"booking": allocations, ...} for /status (new reference; {} when off). */
+json_t *relay_turn_status_json(void);
+
+#endif

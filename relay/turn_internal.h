@@ -1,0 +1,259 @@
+/*
+ * relay/turn internals shared by turn.c (listeners, requests), turn_alloc.c (allocations,
+ * permissions, channels, relayed sockets), turn_stream.c (TCP and TLS framing), turn_auth.c
+ * (nonces, REST credentials) and turn_peer.c (which peers may be relayed to: pure). Loop thread
+ * only.
+ */
+#ifndef RELAY_TURN_INTERNAL_H
+#define RELAY_TURN_INTERNAL_H
+
+#include "relay/internal.h"
+#include "relay/turn.h"
+#include "pkg/buf/buf.h"
+#include "pkg/stun/stun.h"
+
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#define TURN_SOFTWARE       "relay"
+#define TURN_LIFETIME_S     600 /* allocation, default */
+#define TURN_LIFETIME_MAX_S 3600
+#define TURN_PERM_S         300
+#define TURN_CHANNEL_S      600
+#define TURN_NONCE_S        600 /* a nonce is stale this long after it was made */
+#define TURN_MAX_PERMS      64  /* per allocation */
+#define TURN_MAX_CHANNELS   64  /* per allocation */
+#define TURN_USERNAME_MAX   160
+#define TURN_STREAM_IN_MAX  (STUN_MAX_MSG + 4)
+#define TURN_STREAM_OUT_MAX (512 * 1024) /* queued to a TCP/TLS client; past it frames drop */
+#define TURN_RATE_SLOTS     4096
+#define TURN_MAX_STREAMS    4096  /* TCP/TLS connections at once */
+#define TURN_STREAM_IDLE_MS 60000 /* a TCP/TLS connection without an allocation */
+
+enum turn_transport { TURN_UDP, TURN_TCP, TURN_TLS };
+
+/* Refusals and drops, for /metrics (turn_refusal_names[] in turn.c). */
+enum turn_refusal {
+	TR_BAD_REQUEST,    /* 400 */
+	TR_UNAUTHORIZED,   /* 401: no or wrong credentials */
+	TR_EXPIRED,        /* 401: the REST username expired */
+	TR_HEX,            /* 401: a hex HMAC sent as password */
+	TR_FORBIDDEN_PEER, /* 403 */
+	TR_UNKNOWN_ATTR,   /* 420 */
+	TR_MISMATCH,       /* 437 */
+	TR_STALE_NONCE,    /* 438 */
+	TR_WRONG_CRED,     /* 441 */
+	TR_TRANSPORT,      /* 442 */
+	TR_FAMILY,         /* 440 / 443 */
+	TR_USER_QUOTA,     /* 486 */
+	TR_CAPACITY,       /* 508 */
+	TR_RATE,           /* packets over --turn-packet-rate: dropped */
+	TR_BANDWIDTH,      /* relayed bytes over --turn-bandwidth: dropped */
+	TR_NO_PERMISSION,  /* data to or from a peer without permission: dropped */
+	TR_MALFORMED,      /* unparseable packets: dropped */
+	TR_DENIED,         /* allocations ended by /bids/deny */
+	TR_N
+};
+
+struct turn_metrics {
+	uint64_t allocations_total, permissions_total, channels_total;
+	uint64_t to_peer_pkts, to_peer_bytes, from_peer_pkts, from_peer_bytes;
+	uint64_t bindings;
+	uint64_t refused[TR_N];
+};
+
+/* A TCP or TLS client connection (turn_stream.c). */
+struct turn_stream {
+	uv_tcp_t tcp;
+	enum turn_transport transport;
+	struct sockaddr_storage peer; /* the client */
+	struct buf in;                /* bytes not yet a whole frame */
+	struct buf out, inflight;     /* queued to write, and being written */
+	uv_write_t wr;
+	bool writing, closing;
+	SSL *ssl; /* TLS only */
+	BIO *rbio, *wbio;
+	struct turn_alloc *alloc; /* at most one allocation per connection (5-tuple) */
+	int64_t last_ms;          /* monotonic: last bytes in */
+	struct turn_stream *next, *prev;
+};
+
+struct turn_perm {
+	uint8_t ip[16]; /* unwrapped (IPv4 as ::ffff:a.b.c.d) */
+	int64_t expires_ms;
+};
+
+struct turn_chan {
+	uint16_t number;
+	struct sockaddr_storage peer;
+	int64_t expires_ms;
+};
+
+struct turn_alloc {
+	struct turn_alloc *next, *prev; /* every allocation */
+	struct turn_alloc *hnext;       /* hash chain by client 5-tuple */
+	enum turn_transport transport;
+	struct sockaddr_storage client;   /* UDP: the client's address; else the stream's */
+	struct turn_stream *stream;       /* TCP/TLS, else NULL */
+	uv_udp_t relay;                   /* the relayed transport address's socket */
+	struct sockaddr_storage relayed;  /* as announced (--turn-external-ip applied) */
+	char username[TURN_USERNAME_MAX]; /* "<expiry>:<user>" */
+	const char *user;                 /* the user part (booking id), inside username */
+	int64_t cred_expiry_s;            /* wall clock: the allocation ends then at the latest */
+	uint8_t key[32];                  /* the long-term key, for responses' integrity */
+	size_t key_len;
+	uint8_t tid[STUN_TID]; /* of the Allocate, to answer a retransmission alike */
+	int64_t expires_ms;    /* monotonic */
+	struct turn_perm perms[TURN_MAX_PERMS];
+	size_t nperms;
+	struct turn_chan chans[TURN_MAX_CHANNELS];
+	size_t nchans;
+	double bw_tokens[2]; /* bytes allowed now: to peers, from peers */
+	int64_t bw_last_ms[2];
+	int64_t started_s;
+	uint64_t pkts[2], bytes[2];
+	bool closing;
+};
+
+/* The TURN server's state (one, in turn.c). */
+struct turn {
+	struct server *s;
+	const struct relay_opts *o;
+	uv_loop_t *loop;
+	uv_udp_t udp;
+	uv_tcp_t tcp, tls;
+	bool udp_on, tcp_on, tls_on, timer_on;
+	struct sockaddr_storage listen_addr; /* --turn-listen as bound */
+	struct sockaddr_storage tls_addr;    /* --turns-listen as bound */
+	struct sockaddr_storage external;    /* address family/IP put in relayed addresses */
+	bool has_external;
+	int port, tls_port;
+	int relay_lo, relay_hi, relay_next;
+	SSL_CTX *ssl_ctx;
+	char realm[256];
+	char secret[256];
+	size_t secret_len;
+	uint8_t nonce_key[32];
+	struct turn_cidr *allow;
+	size_t nallow;
+	struct turn_own *own;
+	uv_timer_t timer;
+	struct turn_alloc *allocs;
+	size_t nallocs;
+	struct turn_alloc **hash;
+	size_t hash_size;
+	struct turn_stream *streams;
+	size_t nstreams;
+	struct rate_slot *rate;
+	struct turn_metrics m;
+	char last_hex_user[TURN_USERNAME_MAX]; /* the hex-credential log line is written once */
+	uint8_t rx[65536 + 64];                /* every datagram is read here */
+};
+
+extern struct turn turn_srv;
+
+/* ---- turn_peer.c: the peer address filter (pure) ---- */
+
+struct turn_cidr {
+	uint8_t ip[16]; /* IPv4 as ::ffff:a.b.c.d, bits counted in that form */
+	unsigned bits;
+};
+
+#define TURN_OWN_MAX 8
+/* The relay's own addresses: a peer at one of these IPs on one of these ports is refused. */
+struct turn_own {
+	uint8_t ip[TURN_OWN_MAX][16];
+	size_t nip;
+	uint16_t ports[4];
+	size_t nports;
+	uint16_t relay_lo, relay_hi;
+};
+
+/* @sa's IP as 16 bytes with IPv4-mapped, IPv4-compatible and NAT64 (64:ff9b::/96) forms and
+ * plain IPv4 all written as ::ffff:a.b.c.d. */
+void turn_ip16(const struct sockaddr *sa, uint8_t out[16]);
+/* Parse "CIDR[,CIDR...]" (IPv4 or IPv6, /bits optional). 0, or -EINVAL with @why. */
+int turn_cidr_list_parse(const char *s, struct turn_cidr *out, size_t max, size_t *n,
+                         char why[128]);
+bool turn_cidr_match(const struct turn_cidr *c, const uint8_t ip[16]);
+/* NULL when the relay may send to @peer, else the reason (static) for a 403. */
+const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
+                              size_t nallow, const struct turn_own *own);
+/* The port of an AF_INET/AF_INET6 sockaddr. */
+uint16_t turn_port_of(const struct sockaddr *sa);
+/* "a.b.c.d:port" / "[v6]:port" into @out. */
+void turn_addr_text(const struct sockaddr *sa, char *out, size_t len);
+bool turn_addr_equal(const struct sockaddr *a, const struct sockaddr *b);
+
+/* ---- turn_auth.c ---- */
+
+/* A nonce for @client at wall-clock second @now_s into @out (NUL-terminated, < 64 bytes). */
+void turn_nonce_make(const struct sockaddr *client, int64_t now_s, char out[64]);
+/* 0 when @nonce (@len bytes) was made for @client less than TURN_NONCE_S ago; -ESTALE when it
+ * is ours but old or for another address; -EINVAL when malformed. */
+int turn_nonce_check(const char *nonce, size_t len, const struct sockaddr *client, int64_t now_s);
+
+/* The outcome of checking a request's long-term credentials. */
+struct turn_auth {
+	int code; /* 0: authenticated; else 400/401/438/441 */
+	enum turn_refusal refusal;
+	const char *why; /* static, for the log */
+	bool sha256;     /* answer with MESSAGE-INTEGRITY-SHA256 */
+	char username[TURN_USERNAME_MAX];
+	int64_t expiry_s;
+	uint8_t key[32];
+	size_t key_len;
+};
+
+/* Check @m's USERNAME, REALM, NONCE and integrity from @client at @now_s into @a. */
+void turn_auth_check(const struct stun_msg *m, const struct sockaddr *client, int64_t now_s,
+                     struct turn_auth *a);
+
+/* ---- turn_alloc.c ---- */
+
+struct turn_alloc *turn_alloc_find(enum turn_transport t, const struct sockaddr *client,
+                                   const struct turn_stream *stream);
+/* A new allocation with a relayed socket bound; NULL with the STUN error in *code. */
+struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *client,
+                                  struct turn_stream *stream, const struct turn_auth *a, bool even,
+                                  int *code, const char **why);
+void turn_alloc_free(struct turn_alloc *al, const char *why);
+size_t turn_alloc_count_user(const char *user);
+/* Install or refresh a permission for @peer's IP: 0 or -ENOSPC. */
+int turn_perm_add(struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms);
+bool turn_perm_has(const struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms);
+/* ChannelBind: 0, -EINVAL (number or peer bound otherwise: 400), -ENOSPC. */
+int turn_chan_bind(struct turn_alloc *al, uint16_t number, const struct sockaddr *peer,
+                   int64_t now_ms);
+const struct turn_chan *turn_chan_by_number(const struct turn_alloc *al, uint16_t number,
+                                            int64_t now_ms);
+/* Send @len bytes to @peer from the relayed socket (bandwidth and counters applied). */
+void turn_to_peer(struct turn_alloc *al, const struct sockaddr *peer, const uint8_t *p, size_t len);
+/* Expire what is due (once a second). */
+void turn_alloc_expire(int64_t now_ms, int64_t now_s);
+/* true when @al may relay @n more bytes in @dir (0: to peers, 1: from peers) now. */
+bool turn_bw_take(struct turn_alloc *al, int dir, size_t n, int64_t now_ms);
+
+/* ---- turn.c ---- */
+
+/* Handle a whole STUN message or ChannelData @p from @client over @t (@stream for TCP/TLS). */
+void turn_packet(enum turn_transport t, struct turn_stream *stream, const struct sockaddr *client,
+                 const uint8_t *p, size_t len);
+/* Send @p to the client of @t/@stream/@client (ChannelData padded over streams). */
+void turn_to_client(enum turn_transport t, struct turn_stream *stream,
+                    const struct sockaddr *client, const uint8_t *p, size_t len);
+void turn_refuse_count(enum turn_refusal r);
+
+/* ---- turn_stream.c ---- */
+
+int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256]);
+/* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full (dropped). */
+int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad);
+void turn_stream_close(struct turn_stream *st);
+/* uv_listen() callback of the TCP and TLS listeners. */
+void turn_stream_on_connection(uv_stream_t *srv, int status);
+void turn_stream_expire(int64_t now_ms);
+int turn_tls_init(const char *cert, const char *key, char why[256]);
+
+#endif

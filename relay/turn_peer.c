@@ -1,0 +1,197 @@
+/*
+ * relay/turn_peer: which peer addresses TURN relays to. By default none of the private,
+ * loopback, link-local, multicast, reserved or unspecified ranges, and not the relay itself,
+ * after unwrapping IPv4 written as IPv6 (::ffff:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d), so a
+ * client cannot reach the relay's own network (coturn CVE-2020-26262 and its IPv6 forms).
+ * --turn-allow-peer CIDRs win over every default. Pure: no I/O.
+ */
+#include "relay/turn_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+static const uint8_t zero12[12];
+
+void turn_ip16(const struct sockaddr *sa, uint8_t out[16])
+{
+	if (sa->sa_family == AF_INET) {
+		memcpy(out, v4mapped, 12);
+		memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return;
+	}
+	memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	if (memcmp(out, nat64, 12) == 0 || memcmp(out, zero12, 12) == 0)
+		memcpy(out, v4mapped, 12); /* ::a.b.c.d (and so :: and ::1) and NAT64 */
+}
+
+uint16_t turn_port_of(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
+void turn_addr_text(const struct sockaddr *sa, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+		snprintf(out, len, "%s:%u", ip, turn_port_of(sa));
+	} else {
+		if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip,
+			          sizeof(ip));
+		snprintf(out, len, "[%s]:%u", ip, turn_port_of(sa));
+	}
+}
+
+bool turn_addr_equal(const struct sockaddr *a, const struct sockaddr *b)
+{
+	uint8_t x[16], y[16];
+
+	if (a->sa_family != b->sa_family || turn_port_of(a) != turn_port_of(b))
+		return false;
+	turn_ip16(a, x);
+	turn_ip16(b, y);
+	return memcmp(x, y, 16) == 0;
+}
+
+bool turn_cidr_match(const struct turn_cidr *c, const uint8_t ip[16])
+{
+	unsigned full = c->bits / 8, rest = c->bits % 8;
+
+	if (memcmp(c->ip, ip, full) != 0)
+		return false;
+	return rest == 0 || ((c->ip[full] ^ ip[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+static int cidr_parse(const char *s, size_t n, struct turn_cidr *c)
+{
+	char text[64], *slash, *end;
+	long bits;
+	bool v4;
+
+	if (n == 0 || n >= sizeof(text))
+		return -EINVAL;
+	memcpy(text, s, n);
+	text[n] = '\0';
+	slash = strchr(text, '/');
+	if (slash)
+		*slash = '\0';
+	v4 = strchr(text, ':') == NULL;
+	if (v4) {
+		memcpy(c->ip, v4mapped, 12);
+		if (inet_pton(AF_INET, text, c->ip + 12) != 1)
+			return -EINVAL;
+	} else if (inet_pton(AF_INET6, text, c->ip) != 1) {
+		return -EINVAL;
+	}
+	bits = v4 ? 32 : 128;
+	if (slash) {
+		bits = strtol(slash + 1, &end, 10);
+		if (*end || slash[1] == '\0' || bits < 0 || bits > (v4 ? 32 : 128))
+			return -EINVAL;
+	}
+	c->bits = (unsigned)(v4 ? bits + 96 : bits);
+	if (!v4) { /* an IPv6 CIDR naming IPv4 in one of the unwrapped forms matches as IPv4 */
+		struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+
+		memcpy(&in6.sin6_addr, c->ip, 16);
+		turn_ip16((struct sockaddr *)&in6, c->ip);
+	}
+	return 0;
+}
+
+int turn_cidr_list_parse(const char *s, struct turn_cidr *out, size_t max, size_t *n, char why[128])
+{
+	*n = 0;
+	while (s && *s) {
+		size_t len = strcspn(s, ",");
+		const char *p = s;
+
+		while (len && *p == ' ')
+			p++, len--;
+		while (len && p[len - 1] == ' ')
+			len--;
+		if (*n == max) {
+			snprintf(why, 128, "more than %zu CIDRs", max);
+			return -EINVAL;
+		}
+		if (cidr_parse(p, len, &out[*n])) {
+			snprintf(why, 128, "'%.*s' is not a CIDR (a.b.c.d/n or v6/n)",
+			         (int)(len > 60 ? 60 : len), p);
+			return -EINVAL;
+		}
+		(*n)++;
+		s += strcspn(s, ",");
+		if (*s == ',')
+			s++;
+	}
+	return 0;
+}
+
+struct range {
+	const char *cidr;
+	const char *why;
+};
+
+static const struct range refused[] = {
+        {"0.0.0.0/8", "peer in 0.0.0.0/8 (this network)"},
+        {"127.0.0.0/8", "peer is loopback"},
+        {"10.0.0.0/8", "peer is private (10/8)"},
+        {"172.16.0.0/12", "peer is private (172.16/12)"},
+        {"192.168.0.0/16", "peer is private (192.168/16)"},
+        {"100.64.0.0/10", "peer is shared address space (100.64/10)"},
+        {"169.254.0.0/16", "peer is link-local"},
+        {"224.0.0.0/4", "peer is multicast"},
+        {"240.0.0.0/4", "peer is reserved or broadcast (240/4)"},
+        {"::/128", "peer is unspecified (::)"},
+        {"::1/128", "peer is loopback (::1)"},
+        {"fc00::/7", "peer is unique-local (fc00::/7)"},
+        {"fe80::/10", "peer is link-local (fe80::/10)"},
+        {"ff00::/8", "peer is multicast (ff00::/8)"},
+};
+
+const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
+                              size_t nallow, const struct turn_own *own)
+{
+	uint8_t ip[16];
+	uint16_t port = turn_port_of(peer);
+
+	if (peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
+		return "peer address family unknown";
+	turn_ip16(peer, ip);
+	for (size_t k = 0; k < nallow; k++)
+		if (turn_cidr_match(&allow[k], ip))
+			return NULL;
+	if (port == 0)
+		return "peer port 0";
+	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+		struct turn_cidr c;
+
+		cidr_parse(refused[k].cidr, strlen(refused[k].cidr), &c);
+		/* "::/128" and "::1/128" unwrap to 0.0.0.0 and 0.0.0.1: still caught by 0/8 */
+		if (turn_cidr_match(&c, ip))
+			return refused[k].why;
+	}
+	if (own) {
+		bool ours = false;
+
+		for (size_t k = 0; k < own->nip && !ours; k++)
+			ours = memcmp(own->ip[k], ip, 16) == 0;
+		if (ours && port >= own->relay_lo && port <= own->relay_hi)
+			return "peer is one of the relay's relayed addresses";
+		for (size_t k = 0; k < own->nports && ours; k++)
+			if (own->ports[k] == port)
+				return "peer is one of the relay's listening addresses";
+	}
+	return NULL;
+}

@@ -1,0 +1,330 @@
+/*
+ * relay/turn_stream: TURN over TCP and TLS (RFC 8656 3.1). Bytes are framed into STUN messages
+ * and ChannelData (padded to 4 bytes) by stun_stream_frame_len(); TLS runs through OpenSSL
+ * memory BIOs so the loop never blocks on it. Input and output are bounded: a frame larger than
+ * a STUN message closes the connection, and when a client does not read, frames to it drop.
+ */
+#define LOG_MODULE "turn"
+#include "relay/turn_internal.h"
+#include "pkg/log/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+int turn_tls_init(const char *cert, const char *key, char why[256])
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(why, 256, "turns: cannot load certificate '%.80s' or key '%.80s': %s",
+		         cert, key, ERR_reason_error_string(ERR_peek_last_error()));
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return -EINVAL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	turn_srv.ssl_ctx = ctx;
+	return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct turn_stream *st = h->data;
+
+	buf_release(&st->in);
+	buf_release(&st->out);
+	buf_release(&st->inflight);
+	if (st->ssl)
+		SSL_free(st->ssl); /* frees both BIOs */
+	free(st);
+}
+
+void turn_stream_close(struct turn_stream *st)
+{
+	struct turn *T = &turn_srv;
+
+	if (st->closing)
+		return;
+	st->closing = true;
+	if (st->alloc)
+		turn_alloc_free(st->alloc, "connection closed");
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		T->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	T->nstreams--;
+	uv_close((uv_handle_t *)&st->tcp, on_closed);
+}
+
+/* ---- writing ---- */
+
+static void start_write(struct turn_stream *st);
+
+static void on_written(uv_write_t *w, int status)
+{
+	struct turn_stream *st = w->data;
+
+	st->writing = false;
+	st->inflight.len = 0;
+	if (status < 0) {
+		turn_stream_close(st);
+		return;
+	}
+	if (!st->closing)
+		start_write(st);
+}
+
+static void start_write(struct turn_stream *st)
+{
+	struct buf t;
+	uv_buf_t b;
+
+	if (st->writing || st->out.len == 0 || st->closing)
+		return;
+	t = st->inflight; /* swap: what was queued goes, the old buffer takes the next frames */
+	st->inflight = st->out;
+	st->out = t;
+	st->out.len = 0;
+	b = uv_buf_init((char *)st->inflight.p, (unsigned int)st->inflight.len);
+	st->wr.data = st;
+	if (uv_write(&st->wr, (uv_stream_t *)&st->tcp, &b, 1, on_written)) {
+		turn_stream_close(st);
+		return;
+	}
+	st->writing = true;
+}
+
+/* Raw bytes for the socket (TLS records or plain frames). */
+static int queue_raw(struct turn_stream *st, const uint8_t *p, size_t len)
+{
+	if (buf_add(&st->out, p, len))
+		return -ENOBUFS;
+	start_write(st);
+	return 0;
+}
+
+static void drain_tls(struct turn_stream *st)
+{
+	uint8_t tmp[16384];
+	int n;
+
+	while ((n = BIO_read(st->wbio, tmp, sizeof(tmp))) > 0)
+		if (queue_raw(st, tmp, (size_t)n)) {
+			turn_stream_close(st); /* a TLS record cut short cannot be dropped */
+			return;
+		}
+}
+
+int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad)
+{
+	static const uint8_t zeros[4];
+
+	if (st->closing)
+		return -EPIPE;
+	/* whole frames only: a frame that does not fit is dropped, never cut */
+	if (st->out.len + len + pad + (st->ssl ? 64 : 0) > TURN_STREAM_OUT_MAX)
+		return -ENOBUFS;
+	if (st->ssl) {
+		uint8_t frame[4 + 65536 + 4];
+
+		memcpy(frame, p, len);
+		memcpy(frame + len, zeros, pad);
+		if (!SSL_is_init_finished(st->ssl) ||
+		    SSL_write(st->ssl, frame, (int)(len + pad)) <= 0)
+			return -EPIPE;
+		drain_tls(st);
+		return 0;
+	}
+	if (queue_raw(st, p, len) || queue_raw(st, zeros, pad))
+		return -ENOBUFS;
+	return 0;
+}
+
+/* ---- reading ---- */
+
+/* Hand every whole frame in st->in to turn_packet(). false when the connection was closed. */
+static bool frames(struct turn_stream *st)
+{
+	size_t off = 0;
+
+	while (!st->closing) {
+		long n = stun_stream_frame_len(st->in.p + off, st->in.len - off);
+
+		if (n < 0 || n > TURN_STREAM_IN_MAX) {
+			turn_refuse_count(TR_MALFORMED);
+			turn_stream_close(st);
+			return false;
+		}
+		if (n == 0 || (size_t)n > st->in.len - off)
+			break;
+		turn_packet(st->transport, st, (struct sockaddr *)&st->peer, st->in.p + off,
+		            (size_t)n);
+		off += (size_t)n;
+	}
+	if (!st->closing)
+		buf_consume(&st->in, off);
+	return !st->closing;
+}
+
+static void plain_in(struct turn_stream *st, const uint8_t *p, size_t len)
+{
+	if (buf_add(&st->in, p, len)) {
+		turn_stream_close(st);
+		return;
+	}
+	frames(st);
+}
+
+static void tls_in(struct turn_stream *st, const uint8_t *p, size_t len)
+{
+	uint8_t tmp[16384];
+	int n = 0;
+
+	if (BIO_write(st->rbio, p, (int)len) != (int)len) {
+		turn_stream_close(st);
+		return;
+	}
+	if (!SSL_is_init_finished(st->ssl)) {
+		n = SSL_do_handshake(st->ssl);
+		drain_tls(st);
+		if (n <= 0) {
+			int e = SSL_get_error(st->ssl, n);
+
+			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+				ERR_clear_error();
+				log_info("turns: handshake failed");
+				turn_stream_close(st);
+			}
+			return;
+		}
+	}
+	while (!st->closing && (n = SSL_read(st->ssl, tmp, sizeof(tmp))) > 0) {
+		if (buf_add(&st->in, tmp, (size_t)n)) {
+			turn_stream_close(st);
+			return;
+		}
+		if (!frames(st))
+			return;
+	}
+	if (!st->closing) {
+		int e = SSL_get_error(st->ssl, n);
+
+		drain_tls(st);
+		if (e == SSL_ERROR_ZERO_RETURN ||
+		    (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)) {
+			ERR_clear_error();
+			turn_stream_close(st);
+		}
+	}
+}
+
+static void stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init((char *)turn_srv.rx + 64, sizeof(turn_srv.rx) - 64);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct turn_stream *st = s->data;
+
+	if (st->closing)
+		return;
+	if (nread < 0) {
+		turn_stream_close(st);
+		return;
+	}
+	if (nread == 0)
+		return;
+	st->last_ms = relay_mono_ms();
+	if (st->ssl)
+		tls_in(st, (const uint8_t *)buf->base, (size_t)nread);
+	else
+		plain_in(st, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+void turn_stream_on_connection(uv_stream_t *srv, int status)
+{
+	struct turn *T = &turn_srv;
+	bool tls = srv == (uv_stream_t *)&T->tls;
+	struct turn_stream *st;
+	int n = sizeof(st->peer);
+
+	if (status < 0)
+		return;
+	st = calloc(1, sizeof(*st));
+	if (!st || uv_tcp_init(T->loop, &st->tcp)) {
+		free(st);
+		return;
+	}
+	st->tcp.data = st;
+	st->transport = tls ? TURN_TLS : TURN_TCP;
+	buf_init(&st->in, TURN_STREAM_IN_MAX);
+	buf_init(&st->out, TURN_STREAM_OUT_MAX);
+	buf_init(&st->inflight, TURN_STREAM_OUT_MAX);
+	st->last_ms = relay_mono_ms();
+	st->next = T->streams;
+	if (T->streams)
+		T->streams->prev = st;
+	T->streams = st;
+	T->nstreams++;
+	if (uv_accept(srv, (uv_stream_t *)&st->tcp) ||
+	    uv_tcp_getpeername(&st->tcp, (struct sockaddr *)&st->peer, &n) ||
+	    T->nstreams > TURN_MAX_STREAMS) {
+		turn_stream_close(st);
+		return;
+	}
+	uv_tcp_nodelay(&st->tcp, 1);
+	if (tls) {
+		st->ssl = SSL_new(T->ssl_ctx);
+		st->rbio = BIO_new(BIO_s_mem());
+		st->wbio = BIO_new(BIO_s_mem());
+		if (!st->ssl || !st->rbio || !st->wbio) {
+			BIO_free(st->rbio);
+			BIO_free(st->wbio);
+			turn_stream_close(st);
+			return;
+		}
+		SSL_set_bio(st->ssl, st->rbio, st->wbio);
+		SSL_set_accept_state(st->ssl);
+	}
+	if (uv_read_start((uv_stream_t *)&st->tcp, stream_alloc, on_read))
+		turn_stream_close(st);
+}
+
+int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256])
+{
+	int err = uv_tcp_init(turn_srv.loop, srv);
+
+	if (err)
+		return err;
+	err = uv_tcp_bind(srv, addr, 0);
+	if (!err)
+		err = uv_listen((uv_stream_t *)srv, 128, turn_stream_on_connection);
+	if (err) {
+		if (tls)
+			snprintf(why, 256, "cannot listen for TURN over TLS on '%s': %s",
+			         turn_srv.o->turns_listen, uv_strerror(err));
+		uv_close((uv_handle_t *)srv, NULL);
+	}
+	return err;
+}
+
+void turn_stream_expire(int64_t now_ms)
+{
+	struct turn_stream *next;
+
+	for (struct turn_stream *st = turn_srv.streams; st; st = next) {
+		next = st->next;
+		if (!st->alloc && now_ms - st->last_ms > TURN_STREAM_IDLE_MS)
+			turn_stream_close(st);
+	}
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# t2000: the built-in STUN/TURN server against coturn's own clients (turnutils_stunclient,
+# turnutils_uclient, turnutils_peer): Binding; relaying over UDP, TCP and TLS, with channels and
+# with Send indications, client to client; /metrics and /status count it. The refusals are in
+# t2010-turn-refusals.sh.
+. "$(dirname "$0")/lib.sh"
+
+unset "${!RELAY_@}"
+for tool in turnutils_stunclient turnutils_uclient turnutils_peer; do
+	command -v $tool >/dev/null || {
+		echo "$tool missing (apt-get install coturn-utils)"
+		echo "0 passed, 1 failed"
+		exit 1
+	}
+done
+dev_cert "$TMP"
+echo "t2000-jwt-secret-t2000-jwt-secret" >"$TMP/jwt"
+echo "t2000-rest-secret" >"$TMP/turn-secret"
+
+"$RELAY" serve --listen 127.0.0.1:0 --insecure-http --audience http://127.0.0.1:0 \
+	--secret-file "$TMP/jwt" --state-dir "$TMP/state" --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
+	--turn-listen 127.0.0.1:0 --turns-listen 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32 \
+	--turn-secret-file "$TMP/turn-secret" --log-file "$TMP/relay.log" &
+PIDS+=($!)
+wait_for "$TMP/relay.log" "relay listening" || {
+	cat "$TMP/relay.log"
+	echo "0 passed, 1 failed"
+	exit 1
+}
+TURN=$(grep -oE 'udp\+tcp 127\.0\.0\.1:[0-9]+' "$TMP/relay.log" | cut -d: -f2)
+TURNS=$(grep -oE 'on tls 127\.0\.0\.1:[0-9]+' "$TMP/relay.log" | cut -d: -f2)
+HTTP=$(grep -oE 'relay listening on http://127\.0\.0\.1:[0-9]+' "$TMP/relay.log" | sed 's/.*://')
+
+# turnutils_peer echoes on a fixed port: one the kernel just gave out for UDP
+PEER_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+turnutils_peer -L 127.0.0.1 -p "$PEER_PORT" >"$TMP/peer.log" 2>&1 &
+PIDS+=($!)
+
+# REST credentials as pkg/turncred makes them: "<expiry>:<user>", base64(HMAC-SHA1(secret, it))
+rest_user() { echo "$(($(date +%s) + $2)):$1"; }
+rest_pass() { printf %s "$1" | openssl dgst -sha1 -hmac "t2000-rest-secret" -binary | base64; }
+
+# uclient_start NAME FLAGS...: 10 messages from each of 2 clients, in the background (uclient
+# waits seconds after its last packet; run together, the cases take that time once)
+UC=()
+uclient_start() {
+	local name=$1 u
+	shift
+	u=$(rest_user "bk-$name" 600) # a user each: 10 allocations per user at most
+	timeout 30 turnutils_uclient -e 127.0.0.1 -r "$PEER_PORT" -n 10 -m 2 -l 120 -c \
+		-u "$u" -w "$(rest_pass "$u")" "$@" 127.0.0.1 >"$TMP/uclient-$name.out" 2>&1 &
+	UC+=($!)
+	PIDS+=($!)
+}
+
+# uclient_check NAME: every message sent came back, none lost
+uclient_check() {
+	local out
+	out=$(grep -E 'tot_send_msgs=[0-9]+, tot_recv_msgs=' "$TMP/uclient-$1.out" | tail -1)
+	check_contains "$1: every message sent" "$out" "tot_send_msgs=20,"
+	check_contains "$1: every message came back" "$out" "tot_recv_msgs=20"
+	check_contains "$1: nothing lost" "$(cat "$TMP/uclient-$1.out")" "Total lost packets 0 "
+}
+
+begin_case "Binding: XOR-MAPPED-ADDRESS without credentials"
+run_rc turnutils_stunclient -p "$TURN" 127.0.0.1
+check_contains "reflexive address" "$OUT$ERR" "UDP reflexive addr: 127.0.0.1:"
+
+uclient_start udp-channels -p "$TURN"
+uclient_start udp-send -p "$TURN" -s
+uclient_start tcp-channels -p "$TURN" -t
+uclient_start tcp-send -p "$TURN" -t -s
+uclient_start tls -p "$TURNS" -t -S
+uclient_start c2c-udp -p "$TURN" -y
+uclient_start c2c-tcp -p "$TURN" -y -t
+for p in "${UC[@]}"; do wait "$p"; done
+
+begin_case "UDP with channels"
+uclient_check udp-channels
+
+begin_case "UDP with Send and Data indications"
+uclient_check udp-send
+
+begin_case "TCP with channels (padded ChannelData) and with Send"
+uclient_check tcp-channels
+uclient_check tcp-send
+
+begin_case "TLS"
+uclient_check tls
+
+begin_case "client to client"
+uclient_check c2c-udp
+uclient_check c2c-tcp
+
+begin_case "allocation log lines carry no credentials"
+check "start lines" grep -q "allocation for 'bk-udp-send' from 127.0.0.1:" "$TMP/relay.log"
+check "end lines" grep -q "ended (refreshed with lifetime 0)" "$TMP/relay.log"
+check "no password (base64 HMAC-SHA1) in the log" bash -c "! grep -qE '[A-Za-z0-9+/]{27}=' '$TMP/relay.log'"
+
+begin_case "/metrics counts allocations, channels and relayed packets"
+metrics=$(curl -s "http://127.0.0.1:$HTTP/metrics")
+allocs=$(echo "$metrics" | awk '/^relay_turn_allocations_total /{print $2}')
+chans=$(echo "$metrics" | awk '/^relay_turn_channels_total /{print $2}')
+to_peer=$(echo "$metrics" | awk '/^relay_turn_to_peer_packets_total /{print $2}')
+check "allocations counted ($allocs)" test "${allocs:-0}" -ge 14
+check "channels counted ($chans)" test "${chans:-0}" -ge 4
+check "packets relayed counted ($to_peer)" test "${to_peer:-0}" -ge 140
+check_contains "bindings counted" "$metrics" "relay_turn_bindings_total 1"
+
+finish

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# t2010: what the built-in TURN refuses, with coturn's turnutils_uclient as the client: a wrong
+# password, an expired REST username, the hex form of the HMAC (logged once, saying why), peers
+# on loopback (also written as ::ffff:127.0.0.1, ::127.0.0.1 or 64:ff9b::127.0.0.1) and 0.0.0.0
+# without --turn-allow-peer, the per-user quota (486), a credential that expires while in use
+# (the allocation ends, the closing Refresh is refused), and POST /bids/deny ending a booking's
+# allocation within a second.
+. "$(dirname "$0")/lib.sh"
+
+unset "${!RELAY_@}"
+command -v turnutils_uclient >/dev/null || {
+	echo "turnutils_uclient missing (apt-get install coturn-utils)"
+	echo "0 passed, 1 failed"
+	exit 1
+}
+echo "t2010-jwt-secret-t2010-jwt-secret" >"$TMP/jwt"
+echo "t2010-rest-secret" >"$TMP/turn-secret"
+
+# start_relay NAME LISTEN ARGS...: a relay logging to $TMP/NAME.log; sets TURN and HTTP
+start_relay() {
+	local name=$1 listen=$2
+	shift 2
+	"$RELAY" serve --listen 127.0.0.1:0 --insecure-http --audience http://127.0.0.1:0 \
+		--secret-file "$TMP/jwt" --state-dir "$TMP/state-$name" --turn-listen "$listen" \
+		--turn-secret-file "$TMP/turn-secret" --log-file "$TMP/$name.log" "$@" &
+	PIDS+=($!)
+	wait_for "$TMP/$name.log" "relay listening" || cat "$TMP/$name.log"
+	TURN=$(grep -oE 'udp\+tcp [^ ]+' "$TMP/$name.log" | sed 's/.*://')
+	HTTP=$(grep -oE 'relay listening on http://127\.0\.0\.1:[0-9]+' "$TMP/$name.log" | sed 's/.*://')
+}
+
+rest_user() { echo "$(($(date +%s) + $2)):$1"; }
+rest_pass() { printf %s "$1" | openssl dgst -sha1 -hmac "t2010-rest-secret" -binary | base64; }
+rest_hex() { printf %s "$1" | openssl dgst -sha1 -hmac "t2010-rest-secret" | awk '{print $NF}'; }
+
+PEER_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+turnutils_peer -L 127.0.0.1 -p "$PEER_PORT" >"$TMP/peer.log" 2>&1 &
+PIDS+=($!)
+
+# uc SERVER PORT USER PASS ARGS...: a short uclient run, output in $UC
+uc() {
+	local server=$1 port=$2 user=$3 pass=$4
+	shift 4
+	UC=$(timeout 20 turnutils_uclient -p "$port" -r "$PEER_PORT" -n 3 -m 1 -l 100 -c \
+		-u "$user" -w "$pass" "$@" "$server" 2>&1)
+}
+
+metric() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+
+# ---- a relay without --turn-allow-peer ----
+start_relay strict 127.0.0.1:0 --turn-max-allocations-per-user 4
+
+begin_case "wrong password: 401, no allocation"
+u=$(rest_user bk-a 600)
+uc 127.0.0.1 "$TURN" "$u" "not-the-password" -e 127.0.0.1
+check_contains "uclient cannot allocate" "$UC" "Cannot complete Allocation"
+check "logged as wrong password" grep -q "('$u'): wrong password" "$TMP/strict.log"
+
+begin_case "expired REST username: 401"
+u="$(($(date +%s) - 10)):bk-a"
+uc 127.0.0.1 "$TURN" "$u" "$(rest_pass "$u")" -e 127.0.0.1
+check_contains "uclient cannot allocate" "$UC" "Cannot complete Allocation"
+check "logged as expired" grep -q "('$u'): credential expired" "$TMP/strict.log"
+
+begin_case "hex HMAC as password: 401, logged once with the reason"
+u=$(rest_user bk-hex 600)
+uc 127.0.0.1 "$TURN" "$u" "$(rest_hex "$u")" -e 127.0.0.1
+check_contains "uclient cannot allocate" "$UC" "Cannot complete Allocation"
+check_eq "one log line" "$(grep -c "refused '$u'.*hex HMAC-SHA1.*base64" "$TMP/strict.log")" 1
+check "counted" test "$(curl -s "http://127.0.0.1:$HTTP/metrics" | grep -c 'reason="hex_credential"} [1-9]')" -eq 1
+
+begin_case "forbidden peers: 127.0.0.1 and 0.0.0.0 (403)"
+for peer in 127.0.0.1 0.0.0.0; do
+	u=$(rest_user bk-peer 600)
+	uc 127.0.0.1 "$TURN" "$u" "$(rest_pass "$u")" -e "$peer"
+	check_contains "$peer: channel bind refused" "$UC" "error 403 (Forbidden)"
+	check "$peer: logged" grep -q "refused peer $peer:" "$TMP/strict.log"
+done
+check_eq "nothing relayed" "$(metric relay_turn_to_peer_packets_total)" 0
+
+begin_case "quota: a user's allocations past --turn-max-allocations-per-user get 486"
+u=$(rest_user bk-quota 600)
+uc 127.0.0.1 "$TURN" "$u" "$(rest_pass "$u")" -e 8.8.8.8 -m 3 # two allocations each
+check_contains "486 answered" "$UC" "error 486 (Allocation Quota Reached)"
+check "logged" grep -q "refused an allocation for 'bk-quota': 4 allocations already" "$TMP/strict.log"
+
+# ---- the same filter on an IPv6 listener, for IPv4 written as IPv6 ----
+begin_case "forbidden peers written as IPv6: ::ffff:127.0.0.1, ::127.0.0.1, 64:ff9b::127.0.0.1"
+start_relay v6 "[::1]:0"
+if [ -n "$TURN" ]; then
+	for peer in ::ffff:127.0.0.1 ::127.0.0.1 64:ff9b::127.0.0.1; do
+		u=$(rest_user bk-v6 600)
+		uc ::1 "$TURN" "$u" "$(rest_pass "$u")" -e "$peer"
+		check_contains "$peer: channel bind refused" "$UC" "error 403 (Forbidden)"
+	done
+	check_eq "refusals counted" "$(curl -s "http://127.0.0.1:$HTTP/metrics" | grep -o 'reason="forbidden_peer"} [0-9]*' | awk '{print $2}')" 3
+else
+	failed "no IPv6 loopback listener"
+fi
+
+# ---- a relay that allows loopback peers ----
+start_relay open 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32
+
+begin_case "a credential that expires in use: the allocation ends, the closing Refresh is refused"
+u=$(rest_user bk-short 2)
+uc 127.0.0.1 "$TURN" "$u" "$(rest_pass "$u")" -e 127.0.0.1 -n 150 # 3 s of sending
+check "allocation ended at the credential's expiry" grep -q "'bk-short' from .* ended (credential expired)" "$TMP/open.log"
+check "closing Refresh refused" grep -q "('$u'): credential expired" "$TMP/open.log"
+check_eq "no allocation left" "$(metric relay_turn_allocations)" 0
+
+begin_case "deny: POST /bids/deny ends the booking's allocation within a second"
+u=$(rest_user bk-deny 600)
+timeout 20 turnutils_uclient -p "$TURN" -e 127.0.0.1 -r "$PEER_PORT" -n 400 -m 1 -l 100 -c \
+	-u "$u" -w "$(rest_pass "$u")" 127.0.0.1 >"$TMP/deny-uclient.out" 2>&1 &
+PIDS+=($!)
+check "relaying" wait_for "$TMP/open.log" "allocation for 'bk-deny'" 5
+for ((i = 0; i < 100; i++)); do
+	[ "$(metric relay_turn_to_peer_packets_total)" -gt 10 ] 2>/dev/null && break
+	sleep 0.05
+done
+admin=$(RELAY_TOKEN_SECRET_FILE="$TMP/jwt" "$RELAY" token --audience "http://127.0.0.1:$HTTP" \
+	--topic admin --scope-admin --lifetime 5m)
+t0=$(date +%s%N)
+code=$(curl -s -o /dev/null -w "%{http_code}" -X POST --data "" -H "Authorization: $admin" \
+	"http://127.0.0.1:$HTTP/bids/deny?bid=bk-deny&exp=$(($(date +%s) + 600))")
+check_eq "deny answered" "$code" 204
+ended=0
+for ((i = 0; i < 20; i++)); do
+	if [ "$(metric relay_turn_allocations)" = 0 ]; then ended=1; break; fi
+	sleep 0.05
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+check_eq "allocations ended ($ms ms)" "$ended" 1
+check "within a second" test "$ms" -lt 1000
+check "logged" grep -q "'bk-deny' from .* ended (booking denied)" "$TMP/open.log"
+before=$(metric relay_turn_to_peer_packets_total)
+sleep 0.3 # the client keeps sending for seconds: none of it may be relayed now
+check_eq "nothing relayed after the deny" "$(metric relay_turn_to_peer_packets_total)" "$before"
+
+finish

@@ -1,0 +1,246 @@
+/*
+ * relay_turn_test: the pure parts of the built-in TURN server. relay/turn_peer.c (the peer
+ * filter: default refusals, the IPv4-in-IPv6 forms unwrapped, --turn-allow-peer, the relay's own
+ * addresses, CIDR lists) and relay/turn_auth.c (stateless nonces bound to time and address; REST
+ * credentials: right, wrong, expired, hex, stale nonce, MESSAGE-INTEGRITY-SHA256), included.
+ */
+#include "relay/turn_auth.c"
+#include "relay/turn_peer.c"
+#include "test/harness.h"
+
+#include <arpa/inet.h>
+
+struct turn turn_srv;
+
+static struct sockaddr_storage addr(const char *ip, int port)
+{
+	struct sockaddr_storage ss = {0};
+
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, ip, &in6->sin6_addr);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, ip, &in->sin_addr);
+	}
+	return ss;
+}
+
+static const char *refused_for(const char *ip, int port, const struct turn_cidr *allow, size_t n,
+                               const struct turn_own *own)
+{
+	struct sockaddr_storage ss = addr(ip, port);
+
+	return turn_peer_refused((struct sockaddr *)&ss, allow, n, own);
+}
+
+static void test_default_refusals(void)
+{
+	static const char *bad[] = {
+	        "0.0.0.0",
+	        "0.1.2.3",
+	        "127.0.0.1",
+	        "127.255.0.9",
+	        "10.1.2.3",
+	        "172.16.0.1",
+	        "172.31.255.255",
+	        "192.168.1.1",
+	        "100.64.0.1",
+	        "100.127.255.254",
+	        "169.254.169.254",
+	        "224.0.0.1",
+	        "239.255.255.250",
+	        "240.0.0.1",
+	        "255.255.255.255",
+	        "::",
+	        "::1",
+	        "fc00::1",
+	        "fd12:3456::1",
+	        "fe80::1",
+	        "ff02::1",
+	        "::ffff:127.0.0.1",
+	        "::ffff:10.0.0.1",
+	        "::127.0.0.1",
+	        "::169.254.169.254",
+	        "64:ff9b::127.0.0.1",
+	        "64:ff9b::a9fe:a9fe",
+	        "::ffff:0.0.0.0",
+	};
+	static const char *good[] = {"8.8.8.8",
+	                             "172.32.0.1",
+	                             "100.128.0.1",
+	                             "192.169.0.1",
+	                             "2001:4860:4860::8888",
+	                             "::ffff:8.8.8.8",
+	                             "64:ff9b::808:808",
+	                             "11.0.0.1"};
+
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		const char *why = refused_for(bad[k], 3478, NULL, 0, NULL);
+
+		CHECK(why != NULL);
+		if (!why)
+			printf("  %s was allowed\n", bad[k]);
+	}
+	for (size_t k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
+		const char *why = refused_for(good[k], 3478, NULL, 0, NULL);
+
+		CHECK(why == NULL);
+		if (why)
+			printf("  %s refused: %s\n", good[k], why);
+	}
+	CHECK(refused_for("8.8.8.8", 0, NULL, 0, NULL) != NULL); /* port 0 */
+}
+
+static void test_allow_list(void)
+{
+	struct turn_cidr allow[4];
+	size_t n;
+	char why[128];
+
+	CHECK(turn_cidr_list_parse("127.0.0.1/32, 10.0.0.0/8,fd00::/8", allow, 4, &n, why) == 0);
+	CHECK(n == 3);
+	CHECK(refused_for("127.0.0.1", 5000, allow, n, NULL) == NULL);
+	CHECK(refused_for("::ffff:127.0.0.1", 5000, allow, n, NULL) == NULL); /* unwrapped too */
+	CHECK(refused_for("127.0.0.2", 5000, allow, n, NULL) != NULL);
+	CHECK(refused_for("10.200.0.1", 5000, allow, n, NULL) == NULL);
+	CHECK(refused_for("fd00::5", 5000, allow, n, NULL) == NULL);
+	CHECK(refused_for("fe80::1", 5000, allow, n, NULL) != NULL);
+	/* an IPv6 CIDR for mapped IPv4 covers the IPv4 address */
+	CHECK(turn_cidr_list_parse("::ffff:192.168.0.0/112", allow, 4, &n, why) == 0);
+	CHECK(refused_for("192.168.3.4", 1, allow, n, NULL) == NULL);
+	CHECK(refused_for("192.169.3.4", 1, allow, n, NULL) == NULL); /* public anyway */
+	CHECK(refused_for("192.168.3.4", 1, NULL, 0, NULL) != NULL);
+	/* bad lists are refused with a reason */
+	CHECK(turn_cidr_list_parse("127.0.0.1/33", allow, 4, &n, why) == -EINVAL);
+	CHECK(strstr(why, "127.0.0.1/33") != NULL);
+	CHECK(turn_cidr_list_parse("localhost", allow, 4, &n, why) == -EINVAL);
+	CHECK(turn_cidr_list_parse("1.2.3.4,1.2.3.5,1.2.3.6,1.2.3.7,1.2.3.8", allow, 4, &n, why) ==
+	      -EINVAL);
+	CHECK(turn_cidr_list_parse("", allow, 4, &n, why) == 0 && n == 0);
+	CHECK(turn_cidr_list_parse(NULL, allow, 4, &n, why) == 0 && n == 0);
+}
+
+static void test_own_addresses(void)
+{
+	struct turn_own own = {.nip = 1,
+	                       .ports = {3478, 5349, 8443},
+	                       .nports = 3,
+	                       .relay_lo = 49152,
+	                       .relay_hi = 65535};
+	struct sockaddr_storage self = addr("203.0.113.7", 0);
+
+	turn_ip16((struct sockaddr *)&self, own.ip[0]);
+	CHECK(refused_for("203.0.113.7", 3478, NULL, 0, &own) != NULL);
+	CHECK(refused_for("203.0.113.7", 8443, NULL, 0, &own) != NULL);
+	CHECK(refused_for("203.0.113.7", 50000, NULL, 0, &own) != NULL);
+	CHECK(refused_for("::ffff:203.0.113.7", 50000, NULL, 0, &own) != NULL);
+	CHECK(refused_for("203.0.113.7", 22, NULL, 0, &own) == NULL);
+	CHECK(refused_for("203.0.113.8", 50000, NULL, 0, &own) == NULL);
+}
+
+/* ---- credentials ---- */
+
+static const uint8_t tid[STUN_TID] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+
+/* An Allocate from @client with @user/@pass, @nonce and an integrity of @alg (0: none). */
+static size_t request(uint8_t *out, size_t cap, const char *user, const char *pass,
+                      const char *nonce, int alg)
+{
+	struct stun_builder b;
+	uint8_t key[32];
+	int klen;
+	const uint8_t transport[4] = {17, 0, 0, 0};
+
+	stun_build(&b, out, cap, STUN_ALLOCATE, STUN_REQUEST, tid);
+	stun_add(&b, STUN_A_REQUESTED_TRANSPORT, transport, 4);
+	stun_add(&b, STUN_A_USERNAME, user, strlen(user));
+	stun_add(&b, STUN_A_REALM, "example.org", 11);
+	stun_add(&b, STUN_A_NONCE, nonce, strlen(nonce));
+	if (alg == STUN_PWALG_SHA256) {
+		size_t n;
+		const uint8_t *algs = turn_password_algorithms(&n);
+		const uint8_t sha[4] = {0, STUN_PWALG_SHA256, 0, 0};
+
+		stun_add(&b, STUN_A_PASSWORD_ALGORITHMS, algs, n);
+		stun_add(&b, STUN_A_PASSWORD_ALGORITHM, sha, 4);
+		klen = stun_long_term_key(alg, user, strlen(user), "example.org", 11, pass,
+		                          strlen(pass), key);
+		stun_add_integrity_sha256(&b, key, (size_t)klen);
+	} else if (alg == STUN_PWALG_MD5) {
+		klen = stun_long_term_key(alg, user, strlen(user), "example.org", 11, pass,
+		                          strlen(pass), key);
+		stun_add_integrity(&b, key, (size_t)klen);
+	}
+	stun_add_fingerprint(&b);
+	return (size_t)stun_build_end(&b);
+}
+
+static void check_auth(const char *user, const char *pass, const char *nonce, int alg,
+                       const struct sockaddr *client, int64_t now, int code, enum turn_refusal r)
+{
+	uint8_t buf[512];
+	size_t n = request(buf, sizeof(buf), user, pass, nonce, alg);
+	struct stun_msg m;
+	struct turn_auth a;
+
+	CHECK(stun_parse(buf, n, &m) == 0);
+	turn_auth_check(&m, client, now, &a);
+	CHECK_EQ(a.code, code);
+	if (code)
+		CHECK_EQ((int)a.refusal, (int)r);
+	else
+		CHECK(a.expiry_s == 2000000000 &&
+		      a.key_len == (alg == STUN_PWALG_SHA256 ? 32u : 16u));
+}
+
+static void test_credentials(void)
+{
+	struct sockaddr_storage c = addr("198.51.100.1", 40000),
+	                        other = addr("198.51.100.1", 40001);
+	const char *user = "2000000000:bk-1";
+	char pw[TURNCRED_PASSWORD + 1], hex[TURNCRED_PASSWORD_HEX + 1], nonce[64], old[64];
+	int64_t now = 1900000000;
+
+	snprintf(turn_srv.realm, sizeof(turn_srv.realm), "example.org");
+	snprintf(turn_srv.secret, sizeof(turn_srv.secret), "rest-secret");
+	turn_srv.secret_len = strlen(turn_srv.secret);
+	memset(turn_srv.nonce_key, 7, sizeof(turn_srv.nonce_key));
+	turncred_password(turn_srv.secret, turn_srv.secret_len, user, strlen(user), pw);
+	turncred_password_hex(turn_srv.secret, turn_srv.secret_len, user, strlen(user), hex);
+	turn_nonce_make((struct sockaddr *)&c, now, nonce);
+	turn_nonce_make((struct sockaddr *)&c, now - TURN_NONCE_S - 1, old);
+
+	check_auth(user, pw, nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, now, 0, TR_N);
+	check_auth(user, pw, nonce, STUN_PWALG_SHA256, (struct sockaddr *)&c, now, 0, TR_N);
+	check_auth(user, pw, nonce, 0, (struct sockaddr *)&c, now, 401, TR_N); /* first round */
+	check_auth(user, "wrong", nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, now, 401,
+	           TR_UNAUTHORIZED);
+	check_auth(user, hex, nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, now, 401, TR_HEX);
+	check_auth(user, pw, nonce, STUN_PWALG_MD5, (struct sockaddr *)&other, now, 438,
+	           TR_STALE_NONCE); /* another address's nonce */
+	check_auth(user, pw, old, STUN_PWALG_MD5, (struct sockaddr *)&c, now, 438, TR_STALE_NONCE);
+	check_auth(user, pw, "made-up", STUN_PWALG_MD5, (struct sockaddr *)&c, now, 438,
+	           TR_STALE_NONCE);
+	/* the username expires: refused from then on (nonce made then, so it is fresh) */
+	turn_nonce_make((struct sockaddr *)&c, 2000000000, nonce);
+	check_auth(user, pw, nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, 2000000000, 401,
+	           TR_EXPIRED);
+	check_auth("bk-1", pw, nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, 2000000000, 401,
+	           TR_UNAUTHORIZED); /* not "<expiry>:<user>" */
+}
+
+int main(void)
+{
+	RUN(test_default_refusals());
+	RUN(test_allow_list());
+	RUN(test_own_addresses());
+	RUN(test_credentials());
+	return harness_done();
+}
