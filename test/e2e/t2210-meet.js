@@ -4,7 +4,8 @@
 // goes, 409 meeting-full for a 17th (at the access call and at redemption).
 'use strict';
 const crypto = require('crypto');
-const { test, ok, eq, run, startRelay, openWs, until } = require('./lib.js');
+const dgram = require('dgram');
+const { test, ok, eq, run, startRelay, openWs, until, withTimeout } = require('./lib.js');
 
 let r;
 const idOf = (secret) => crypto.createHash('sha256').update(secret).digest('hex');
@@ -105,6 +106,56 @@ test('meeting-full for a 17th, at access and at redemption; room again after one
   await until(async () => (await meetAccess(r, id)).status === 200, 5000, 'room after one left');
   ps.forEach((p) => p.close());
   await Promise.all(ps.map((p) => p.closed));
+});
+
+// A STUN Binding request (RFC 8489 section 5) carrying USERNAME = @tag, from @sock to the relay's
+// STUN port; resolves with the XOR-MAPPED-ADDRESS port of the answer.
+function stunBinding(sock, port, tag) {
+  const user = Buffer.from(tag);
+  const pad = (4 - (user.length % 4)) % 4;
+  const msg = Buffer.alloc(20 + 4 + user.length + pad);
+  msg.writeUInt16BE(0x0001, 0); // Binding request
+  msg.writeUInt16BE(4 + user.length + pad, 2);
+  msg.writeUInt32BE(0x2112a442, 4); // magic cookie
+  crypto.randomBytes(12).copy(msg, 8); // transaction id
+  msg.writeUInt16BE(0x0006, 20); // USERNAME
+  msg.writeUInt16BE(user.length, 22);
+  user.copy(msg, 24);
+  return new Promise((resolve, reject) => {
+    sock.once('message', (m) => resolve(m.readUInt16BE(0) === 0x0101));
+    sock.once('error', reject);
+    sock.send(msg, port, '127.0.0.1');
+  });
+}
+
+test('UDP addresses learnt from STUN Binding requests with the tag', async () => {
+  const rt = await startRelay({ args: ['--access-rate', '0', '--turn-listen', '127.0.0.1:0'] });
+  const m = /turn listening on udp\+tcp \S*:(\d+)/.exec(rt.log);
+  ok(m, `STUN port in the log`);
+  const stunPort = Number(m[1]);
+  const id = idOf('udp-secret');
+  const a = await meet(rt, id);
+  const b = await meet(rt, id);
+  await a.take((x) => x.type === 'peer', 'a learns b');
+  await b.take((x) => x.type === 'peer', 'b learns a');
+  const ua = dgram.createSocket('udp4');
+  const ub = dgram.createSocket('udp4');
+  await Promise.all([new Promise((res) => ua.bind(0, '127.0.0.1', res)), new Promise((res) => ub.bind(0, '127.0.0.1', res))]);
+  ok(await withTimeout(stunBinding(ua, stunPort, a.welcome.tag), 5000, 'binding a'), 'a: Binding success');
+  const pa = await b.take((x) => x.type === 'peer' && x.udp, 'b learns a\'s UDP address');
+  eq([pa.tcp, pa.udp], [a.tcp, `127.0.0.1:${ua.address().port}`], 'b learns a\'s TCP and UDP addresses');
+  ok(await withTimeout(stunBinding(ub, stunPort, b.welcome.tag), 5000, 'binding b'), 'b: Binding success');
+  const pb = await a.take((x) => x.type === 'peer' && x.udp, 'a learns b\'s UDP address');
+  eq([pb.tcp, pb.udp], [b.tcp, `127.0.0.1:${ub.address().port}`], 'a learns b\'s TCP and UDP addresses');
+  const uc = dgram.createSocket('udp4');
+  await new Promise((res) => uc.bind(0, '127.0.0.1', res));
+  await stunBinding(uc, stunPort, 'f'.repeat(32)); // an unknown tag: answered, tells nobody
+  ok(!a.msgs.concat(b.msgs).some((x) => x.type === 'peer'), 'an unknown tag changes nothing');
+  [ua, ub, uc].forEach((s) => s.close());
+  a.close();
+  b.close();
+  await Promise.all([a.closed, b.closed]);
+  await rt.stop();
 });
 
 run();
