@@ -167,6 +167,9 @@ int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum re
 	const char *why;
 	char *body;
 
+	if (m == M_GET)
+		return relay_respond_error(wsi, c, 426,
+		                           "websocket upgrade required: POST here for access");
 	if (m != M_POST)
 		return relay_respond_error(wsi, c, 405, "use POST");
 	if (!valid_id(rest))

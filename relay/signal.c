@@ -310,6 +310,9 @@ int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum 
 	char *body;
 	int status;
 
+	if (m == M_GET)
+		return relay_respond_error(wsi, c, 426,
+		                           "websocket upgrade required: POST here for access");
 	if (m != M_POST)
 		return relay_respond_error(wsi, c, 405, "use POST");
 	if (!relay_valid_topic(rest))

@@ -53,6 +53,8 @@ test('access answers a /signal uri; bad realm, prefix and sub are refused', asyn
   eq((await sigAccess(r, 'lab', 'alice', { peers: 'bob' })).status, 403, 'peers claim not an array');
   const bad = await fetch(`${r.base}/signal/a%2Fb`, { method: 'POST', headers: { Authorization: r.token({ prefix: 'signal', sub: 'a' }) } });
   eq(bad.status, 400, 'realm with a slash refused');
+  eq((await fetch(`${r.base}/signal/lab`)).status, 426, 'GET without upgrade: 426');
+  eq((await fetch(`${r.base}/signal/lab`, { method: 'PUT' })).status, 405, 'PUT: 405');
   // a session code does not open a signaling socket
   const s = await fetch(`${r.base}/session/lab`, { method: 'POST', headers: { Authorization: r.token({ topic: 'lab' }) } });
   const uri = (await s.json()).uri.replace('/session/', '/signal/');
