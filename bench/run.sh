@@ -101,3 +101,9 @@ if [ -z "$filter" ] || [[ "host" == *"$filter"* ]]; then
 	echo
 	for i in $(seq "$repeat"); do bench/host.sh "$relay" 10; done
 fi
+
+# TURN beside coturn, and the websocket p99 under TURN load (bench/turn.sh).
+if [ -z "$filter" ] || [[ "turn" == *"$filter"* ]]; then
+	echo
+	bench/turn.sh "$relay"
+fi

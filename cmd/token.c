@@ -65,19 +65,55 @@ static const struct cfg_opt verify_opts[] = {
 };
 #undef V
 
+#define T(f) offsetof(struct token_turn_opts, f)
+static const struct cfg_opt turn_opts[] = {
+        {"config", CFG_STRING, T(config), NULL, 0, 0, "JSON file with any of these settings", NULL,
+         CFG_NO_FILE},
+        {"user", CFG_STRING, T(user), NULL, 0, 0,
+         "user part of the REST username (relay serve uses the booking_id)", NULL, 0},
+        {"lifetime", CFG_DURATION, T(lifetime), "1h", 1000, 3650LL * 86400000,
+         "validity of the credential, e.g. 3600 (s) or 1h", NULL, 0},
+        {"secret", CFG_SECRET, T(secret), NULL, 0, 0,
+         "the relay's HMAC secret (environment or config file only)", NULL, CFG_NO_FLAG},
+        {"secret_file", CFG_STRING, T(secret_file), NULL, 0, 0,
+         "file holding the relay's HMAC secret", NULL, 0},
+        {"turn_secret_file", CFG_STRING, T(turn_secret_file), NULL, 0, 0,
+         "relay serve's --turn-secret-file, when it has one (else derived from the secret)", NULL,
+         0},
+        {"print_secret", CFG_BOOL, T(print_secret), "false", 0, 0,
+         "print the REST secret (coturn's static-auth-secret) and nothing else", NULL, 0},
+        {"json", CFG_BOOL, T(json), "false", 0, 0,
+         "print the answer of POST /ice instead of two lines", NULL, 0},
+        {"urls", CFG_STRING, T(urls), NULL, 0, 0,
+         "for --json: comma-separated STUN/TURN URLs (turn:HOST:PORT?transport=udp,...)", NULL, 0},
+};
+#undef T
+
 static const struct cfg_table mint_table = {mint_opts, sizeof(mint_opts) / sizeof(mint_opts[0]),
                                             "RELAY_TOKEN_", "config"};
 static const struct cfg_table verify_table = {
         verify_opts, sizeof(verify_opts) / sizeof(verify_opts[0]), "RELAY_TOKEN_", NULL};
 
+static const struct cfg_table turn_table = {turn_opts, sizeof(turn_opts) / sizeof(turn_opts[0]),
+                                            "RELAY_TOKEN_", "config"};
+
 static const char mint_synopsis[] =
         "usage: relay token [OPTIONS]\n"
-        "       relay token verify [OPTIONS] [TOKEN]\n\n"
+        "       relay token verify [OPTIONS] [TOKEN]\n"
+        "       relay token turn [OPTIONS]\n\n"
         "Mints a JWT for relay on stdout. Example:\n"
         "  RELAY_TOKEN_SECRET=... relay token --audience https://relay.example.org --topic expt00 --lifetime 1h";
 static const char verify_synopsis[] =
         "usage: relay token verify [OPTIONS] [TOKEN]\n\n"
         "Prints the token's claims (TOKEN, or stdin) as JSON and checks it: exit 0 valid, 1 invalid.";
+
+static const char turn_synopsis[] =
+        "usage: relay token turn [OPTIONS]\n\n"
+        "Prints a TURN REST username and credential (one a line), valid with relay serve's TURN\n"
+        "server and a coturn sharing its secret; --json prints the answer of POST /ice instead,\n"
+        "--print-secret the REST secret (coturn: --use-auth-secret --static-auth-secret=...).\n"
+        "Example:\n"
+        "  relay token turn --secret-file relay.secret --user lab1 --lifetime 1h";
 
 static int mint(int argc, char **argv)
 {
@@ -147,6 +183,24 @@ static int verify(int argc, char **argv)
 	return ret;
 }
 
+static int turn(int argc, char **argv)
+{
+	struct token_turn_opts o = {0};
+	char why[200];
+	int first, ret;
+
+	ret = cmd_parse("token turn", turn_synopsis, &turn_table, &o, argc, argv, &first);
+	if (ret < 0 && first < argc)
+		ret = cmd_usage_error("token turn", "unexpected argument");
+	if (ret < 0) {
+		ret = token_turn(&o, (int64_t)time(NULL), stdout, why) ? EXIT_FAIL : EXIT_OK;
+		if (ret != EXIT_OK)
+			fprintf(stderr, "relay token turn: %s\n", why);
+	}
+	cfg_release(&turn_table, &o);
+	return ret;
+}
+
 int cmd_token(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--config-reference") == 0) {
@@ -155,5 +209,7 @@ int cmd_token(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "verify") == 0)
 		return verify(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "turn") == 0)
+		return turn(argc - 1, argv + 1);
 	return mint(argc, argv);
 }

@@ -600,6 +600,7 @@ static void destroy_context(struct server *s)
 
 static void close_parts(struct server *s)
 {
+	relay_turn_stop(); /* its handles close as destroy_context() runs the loop */
 	destroy_context(s);
 	relay_pending_release();
 	hub_free(s->hub);
@@ -629,7 +630,7 @@ int relay_run(const struct relay_opts *o)
 		        o->listen);
 		return 2;
 	}
-	if (check_settings(o, why) || load_keys(s, why)) {
+	if (check_settings(o, why) || load_keys(s, why) || relay_turn_configure(s, why)) {
 		fprintf(stderr, "relay serve: %s\n", why);
 		close_parts(s);
 		return 2;
@@ -663,7 +664,6 @@ int relay_run(const struct relay_opts *o)
 	derive_public_url(s, &addr);
 	if (use_uv && relay_turn_start(s, &uv_loop, why)) {
 		log_err("%s", why);
-		relay_turn_stop();
 		close_parts(s);
 		return 1;
 	}
@@ -681,7 +681,6 @@ int relay_run(const struct relay_opts *o)
 	while (!use_uv && !loop_done && lws_service(s->ctx, 0) >= 0)
 		relay_ws_flush();
 	log_notice("stopped");
-	relay_turn_stop();
 	close_parts(s);
 	return 0;
 }

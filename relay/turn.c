@@ -234,6 +234,46 @@ static bool unknown_attrs(struct req *r)
 
 /* ---- authentication shared by the TURN requests ---- */
 
+/*
+ * Refusal log lines are bounded: the same refusal (reason and username or peer) once per 10 s,
+ * and at most TURN_LOG_PER_S lines a second in all, so that a client retrying bad credentials or
+ * a flood of forbidden peers cannot fill the disk (/metrics counts every one).
+ */
+#define TURN_LOG_PER_S  50
+#define TURN_LOG_RECENT 64
+static bool log_budget(const char *why, const char *subject)
+{
+	static struct {
+		uint64_t key;
+		int64_t at_s;
+	} recent[TURN_LOG_RECENT];
+	static int64_t second;
+	static unsigned used, dropped;
+	int64_t now = relay_mono_ms() / 1000;
+	uint64_t key = 1469598103934665603ull ^ (uint64_t)(uintptr_t)why;
+	size_t slot;
+
+	for (const char *p = subject; *p; p++)
+		key = (key ^ (uint8_t)*p) * 1099511628211ull;
+	slot = (size_t)(key % TURN_LOG_RECENT);
+	if (recent[slot].key == key && now - recent[slot].at_s < 10)
+		return false;
+	if (now != second) {
+		if (dropped)
+			log_info("%u more refusal line(s) not logged in the last second", dropped);
+		second = now;
+		used = dropped = 0;
+	}
+	if (used >= TURN_LOG_PER_S) {
+		dropped++;
+		return false;
+	}
+	used++;
+	recent[slot].key = key;
+	recent[slot].at_s = now;
+	return true;
+}
+
 static void log_refusal(const struct req *r, const struct turn_auth *a)
 {
 	char addr[64];
@@ -248,7 +288,7 @@ static void log_refusal(const struct req *r, const struct turn_auth *a)
 		        "refused '%s' from %s: its password is the hex HMAC-SHA1, the REST scheme "
 		        "(coturn use-auth-secret) wants it base64",
 		        a->username, addr);
-	} else if (a->refusal != TR_N) {
+	} else if (a->refusal != TR_N && log_budget(a->why, a->username)) {
 		log_info("refused %s from %s%s%s%s: %s",
 		         a->code == 438 ? "a request" : "credentials", addr,
 		         a->username[0] ? " ('" : "", a->username, a->username[0] ? "')" : "",
@@ -333,7 +373,8 @@ static int check_peer(const struct req *r, const struct stun_attr *a, struct soc
 		char addr[64];
 
 		turn_addr_text((struct sockaddr *)&raw, addr, sizeof(addr));
-		log_info("refused peer %s: %s", addr, refused);
+		if (log_budget(refused, addr))
+			log_info("refused peer %s: %s", addr, refused);
 		*why = TR_FORBIDDEN_PEER;
 		return 403;
 	}
@@ -407,14 +448,17 @@ static void on_allocate(struct req *r)
 		return reply_error(r, 440, TR_FAMILY);
 	if (turn_alloc_count_user(strchr(a.username, ':') + 1) >=
 	    (size_t)T->o->turn_max_allocations_per_user) {
-		log_info("refused an allocation for '%s': %lld allocations already (quota)",
-		         strchr(a.username, ':') + 1,
-		         (long long)T->o->turn_max_allocations_per_user);
+		if (log_budget("quota", a.username))
+			log_info("refused an allocation for '%s': %lld allocations already (quota)",
+			         strchr(a.username, ':') + 1,
+			         (long long)T->o->turn_max_allocations_per_user);
 		return reply_error(r, 486, TR_USER_QUOTA);
 	}
 	if (T->nallocs >= (size_t)T->o->turn_max_allocations) {
-		log_notice("refused an allocation: %zu allocations in all (--turn-max-allocations)",
-		           T->nallocs);
+		if (log_budget("capacity", ""))
+			log_notice("refused an allocation: %zu allocations in all "
+			           "(--turn-max-allocations)",
+			           T->nallocs);
 		return reply_error(r, 508, TR_CAPACITY);
 	}
 	life = lifetime_of(r->m, a.expiry_s);
@@ -422,7 +466,8 @@ static void on_allocate(struct req *r)
 		return reply_error(r, 400, TR_BAD_REQUEST); /* LIFETIME 0 on Allocate */
 	al = turn_alloc_new(r->t, r->client, r->st, &a, even != NULL, &code, &why);
 	if (!al) {
-		log_notice("refused an allocation: %s", why);
+		if (log_budget(why, ""))
+			log_notice("refused an allocation: %s", why);
 		return reply_error(r, code, TR_CAPACITY);
 	}
 	memcpy(al->tid, r->m->tid, STUN_TID);
@@ -943,6 +988,19 @@ static int configure(struct server *s, char why[256])
 	return load_secret(s, why);
 }
 
+int relay_turn_configure(struct server *s, char why[256])
+{
+	struct turn *T = &turn_srv;
+	const struct relay_opts *o = s->o;
+
+	memset(T, 0, offsetof(struct turn, rx));
+	if ((!o->turn_listen || !*o->turn_listen) && (!o->turns_listen || !*o->turns_listen))
+		return 0;
+	T->s = s;
+	T->o = o;
+	return configure(s, why);
+}
+
 int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 {
 	struct turn *T = &turn_srv;
@@ -952,15 +1010,9 @@ int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 	char addr[64];
 	int err;
 
-	memset(T, 0, offsetof(struct turn, rx));
 	if (!plain && !tls)
 		return 0;
-	T->s = s;
-	T->o = o;
 	T->loop = loop;
-	err = configure(s, why);
-	if (err)
-		return err;
 	T->hash_size = (size_t)o->turn_max_allocations * 2 + 1;
 	T->hash = calloc(T->hash_size, sizeof(*T->hash));
 	T->rate = calloc(TURN_RATE_SLOTS, sizeof(*T->rate));

@@ -16,8 +16,14 @@
 struct server;
 
 /*
+ * Check and load the TURN settings (addresses, ports, allowed peers, realm, secret): 0, also
+ * when TURN is off, or -EINVAL with the reason in @why (a bad setting: the relay exits 2).
+ */
+int relay_turn_configure(struct server *s, char why[256]);
+/*
  * Start the listeners on @loop when --turn-listen or --turns-listen is set (else 0, nothing
- * runs). 0, or -errno with the reason in @why (the relay then refuses to start).
+ * runs), after relay_turn_configure(). 0, or -errno with the reason in @why (the relay then
+ * refuses to start).
  */
 int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256]);
 /* Close every allocation and listener (their handles close on the next loop pass). */

@@ -17,9 +17,11 @@
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 
-/* RFC 8489 9.2: the nonce cookie "obMatJos2" and the feature bits, base64: "Password
- * algorithms" (bit 0) set. */
-#define NONCE_PREFIX     "obMatJos2gAAA"
+/* RFC 8489 9.2: the nonce cookie "obMatJos2" and the 24 feature bits in base64, "Password
+ * algorithms" (bit 0) set. Bit 0 is the least significant (the RFC's erratum on 18.1; libjuice
+ * reads it so): 0x000001 is "AAAB". A client that reads it otherwise sees no feature and uses
+ * MD5 with MESSAGE-INTEGRITY, which works too. */
+#define NONCE_PREFIX     "obMatJos2AAAB"
 #define NONCE_PREFIX_LEN 13
 #define NONCE_LEN        (NONCE_PREFIX_LEN + 8 + 16)
 

@@ -47,6 +47,23 @@ uc() {
 
 metric() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
+begin_case "settings TURN cannot run with are refused, with the reason"
+base=(serve --listen 127.0.0.1:0 --insecure-http --audience http://127.0.0.1:0 --state-dir "$TMP/state-settings")
+run_rc "$RELAY" "${base[@]}" --secret-file "$TMP/jwt" --turn-listen 127.0.0.1:0 --event-loop poll
+check_eq "poll loop: exit 2" "$RC" 2
+check_contains "poll loop: named" "$ERR" "need event_loop libuv"
+run_rc timeout 10 "$RELAY" "${base[@]}" --secret-file "$TMP/jwt" --turn-listen 0.0.0.0:0
+check_eq "wildcard without external IP: exit 2" "$RC" 2
+check_contains "wildcard without external IP: named" "$ERR" "needs --turn-external-ip"
+run_rc timeout 10 "$RELAY" "${base[@]}" --secret-file "$TMP/jwt" --turn-listen 127.0.0.1:0 --turn-allow-peer 10.0.0.0/33
+check_eq "bad allow list: exit 2" "$RC" 2
+check_contains "bad allow list: named" "$ERR" "10.0.0.0/33"
+openssl ecparam -name prime256v1 -genkey -noout -out "$TMP/es.pem" 2>/dev/null
+openssl ec -in "$TMP/es.pem" -pubout -out "$TMP/es.pub" 2>/dev/null
+run_rc timeout 10 "$RELAY" "${base[@]}" --algorithm ES256 --jwt-key "$TMP/es.pub" --turn-listen 127.0.0.1:0
+check_eq "ES256 without a TURN secret: exit 2" "$RC" 2
+check_contains "ES256 without a TURN secret: named" "$ERR" "needs --turn-secret-file"
+
 # ---- a relay without --turn-allow-peer ----
 start_relay strict 127.0.0.1:0 --turn-max-allocations-per-user 4
 
@@ -118,8 +135,22 @@ for ((i = 0; i < 100; i++)); do
 	[ "$(metric relay_turn_to_peer_packets_total)" -gt 10 ] 2>/dev/null && break
 	sleep 0.05
 done
-admin=$(RELAY_TOKEN_SECRET_FILE="$TMP/jwt" "$RELAY" token --audience "http://127.0.0.1:$HTTP" \
-	--topic admin --scope-admin --lifetime 5m)
+mint() { RELAY_TOKEN_SECRET_FILE="$TMP/jwt" "$RELAY" token --audience "http://127.0.0.1:$HTTP" --lifetime 5m "$@"; }
+admin=$(mint --topic admin --scope-admin)
+# /status: a websocket of booking bk-deny shows its TURN allocations
+turn_allocs=$(cd "$ROOT/test" && LAB="$(mint --topic lab --booking-id bk-deny)" \
+	STATS="$(mint --topic stats --scopes read,relay:stats)" BASE="http://127.0.0.1:$HTTP" node -e '
+	const WebSocket = require("ws");
+	(async () => {
+	  const a = await (await fetch(`${process.env.BASE}/session/lab`, { method: "POST", headers: { Authorization: process.env.LAB } })).json();
+	  const ws = new WebSocket(a.uri);
+	  await new Promise((res, rej) => { ws.on("open", res); ws.on("error", rej); });
+	  const st = await (await fetch(`${process.env.BASE}/status`, { headers: { Authorization: process.env.STATS } })).json();
+	  console.log(st.filter((c) => c.booking_id === "bk-deny").map((c) => c.turn_allocations).join(","));
+	  ws.close();
+	})().catch((e) => { console.log("error " + e.message); });
+' 2>&1)
+check_eq "/status shows the booking's allocations" "$turn_allocs" "$(metric relay_turn_allocations)"
 t0=$(date +%s%N)
 code=$(curl -s -o /dev/null -w "%{http_code}" -X POST --data "" -H "Authorization: $admin" \
 	"http://127.0.0.1:$HTTP/bids/deny?bid=bk-deny&exp=$(($(date +%s) + 600))")

@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# bench/turn.sh: relay's built-in TURN server beside Debian's coturn, same REST secret (relay token
+# turn --print-secret), same client: coturn's turnutils_uclient against turnutils_peer, all on
+# 127.0.0.1. For each server and transport (UDP, TCP) a fresh server per run, BENCH_REPEAT runs
+# (default 3), medians: messages/s (echoed messages received / wall time of the client), loss,
+# server CPU seconds and peak RSS; allocations per second (bench/turn-alloc.js: TURN_BENCH_ALLOCS
+# Allocates with credentials on UDP, 32 at a time, each from its own port). Then the websocket side: a paced 1,000 msg/s 1 KiB
+# reader's p99 (relay file bench) quiet, and while turnutils_uclient loads the same relay's TURN.
+# A third websocket run puts the same load on a coturn beside the relay, for what the load
+# costs the machine alone. Figures, not pass/fail. Raw JSON lines: build/bench/turn.jsonl.
+# usage: bench/turn.sh RELAY_BINARY [relay|coturn]   (only that server; default both)
+# TURN_BENCH_MSGS (10000), TURN_BENCH_CLIENTS (10), TURN_BENCH_LEN (1000), TURN_BENCH_INTERVAL
+# (uclient -z, ms between a session's messages; default 0: as fast as the client goes).
+set -euo pipefail
+
+relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+only=${2:-}
+repeat=${BENCH_REPEAT:-3}
+msgs=${TURN_BENCH_MSGS:-10000}
+clients=${TURN_BENCH_CLIENTS:-10}
+len=${TURN_BENCH_LEN:-1000}
+interval=${TURN_BENCH_INTERVAL:-0}
+allocs=${TURN_BENCH_ALLOCS:-1000}
+secs=${BENCH_SECONDS:-3}
+out=build/bench
+mkdir -p "$out"
+results="$out/turn.jsonl"
+: >"$results"
+work=$(mktemp -d)
+# PIDs we started, killed one by one on exit (never 0: `kill 0` would signal the process group)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+for tool in turnserver turnutils_uclient turnutils_peer turnutils_stunclient; do
+	command -v "$tool" >/dev/null || {
+		echo "bench/turn.sh: $tool not found (Debian package coturn: sudo scripts/deps.sh)" >&2
+		exit 1
+	}
+done
+
+openssl rand -hex 32 >"$work/secret"
+rest=$("$relay" token turn --secret-file "$work/secret" --print-secret)
+tck=$(getconf CLK_TCK)
+
+free_port() {
+	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# cpu_ticks PID: user + system clock ticks so far.
+cpu_ticks() {
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+# cpu_s TICKS0 TICKS1: the seconds between them.
+cpu_s() {
+	awk -v a="$1" -v b="$2" -v t="$tck" 'BEGIN {printf "%.2f", (b - a) / t}'
+}
+
+# peak_rss_kb PID: VmHWM.
+peak_rss_kb() {
+	awk '/^VmHWM:/ {print $2}' "/proc/$1/status"
+}
+
+# A relay port range of its own for each server start: turnutils_uclient leaves its allocations
+# alive when it exits, and another run's may still hold ports.
+next_range() {
+	range_lo=$((20000 + RANDOM % 20000))
+	range_hi=$((range_lo + 2000))
+}
+
+# wait_stun PORT: until a Binding request to 127.0.0.1:PORT is answered (10 s at most).
+wait_stun() {
+	for _ in $(seq 50); do
+		timeout 1 turnutils_stunclient -p "$1" 127.0.0.1 2>/dev/null | grep -q "reflexive addr" && return 0
+		sleep 0.2
+	done
+	echo "bench/turn.sh: no STUN answer on 127.0.0.1:$1" >&2
+	return 1
+}
+
+# start_server relay|coturn: sets spid, tport (TURN) and, for relay, hport (HTTP).
+start_server() {
+	tport=$(free_port)
+	next_range
+	if [ "$1" = relay ]; then
+		hport=$(free_port)
+		"$relay" serve --listen "127.0.0.1:$hport" --audience "http://127.0.0.1:$hport" --insecure-http \
+			--secret-file "$work/secret" --state-dir "$work/state" --access-rate 0 --log-level notice \
+			--turn-listen "127.0.0.1:$tport" --turn-allow-peer 127.0.0.1/32 \
+			--turn-relay-ports "$range_lo-$range_hi" --turn-packet-rate 0 --turn-bandwidth 0 \
+			--turn-max-allocations-per-user 100000 --turn-max-allocations 100000 2>"$work/server.log" &
+	else
+		turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$tport" \
+			--min-port="$range_lo" --max-port="$range_hi" --no-tls --no-dtls --no-cli \
+			--use-auth-secret --static-auth-secret="$rest" --realm=bench --allow-loopback-peers \
+			--pidfile="$work/coturn.pid" --db="$work/coturn.db" --log-file=stdout \
+			--no-stdout-log >"$work/server.log" 2>&1 &
+	fi
+	spid=$!
+	pids+=("$spid")
+	wait_stun "$tport" || {
+		cat "$work/server.log" >&2
+		exit 1
+	}
+}
+
+stop_server() {
+	kill "$spid" 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+}
+
+peer_port=$(free_port)
+turnutils_peer -L 127.0.0.1 -p "$peer_port" >/dev/null 2>&1 &
+pids+=($!)
+
+# uclient ARGS...: turnutils_uclient against the running server with a fresh credential; its
+# output in $work/uclient.out, its wall time in seconds in $wall.
+uclient() {
+	local user pass t0 t1
+	{
+		read -r user
+		read -r pass
+	} < <("$relay" token turn --secret-file "$work/secret" --user bench --lifetime 1h)
+	t0=$(date +%s.%N)
+	timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 -r "$peer_port" -u "$user" -w "$pass" -c \
+		"$@" 127.0.0.1 >"$work/uclient.out" 2>&1 || true
+	t1=$(date +%s.%N)
+	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+}
+
+# field NAME: the last "NAME=N" or "NAME N" figure uclient printed.
+field() {
+	grep -oE "$1[ =][0-9.]+" "$work/uclient.out" | tail -n 1 | grep -oE '[0-9.]+$' || echo 0
+}
+
+throughput() { # SERVER udp|tcp RUN
+	local c0 c1 flag=()
+	[ "$2" = tcp ] && flag=(-t)
+	start_server "$1"
+	c0=$(cpu_ticks "$spid")
+	uclient "${flag[@]}" -n "$msgs" -m "$clients" -l "$len" -z "$interval"
+	c1=$(cpu_ticks "$spid")
+	printf '{"kind":"throughput","server":"%s","transport":"%s","run":%d,"attempted":%d,"sent":%s,"received":%s,"lost_pct":%s,"send_dropped_pct":%s,"wall_s":%.3f,"cpu_s":%.2f,"peak_rss_kb":%s}\n' \
+		"$1" "$2" "$3" $((msgs * clients)) "$(field tot_send_msgs)" "$(field tot_recv_msgs)" \
+		"$(grep -oE 'Total lost packets [0-9]+ \([0-9.]+' "$work/uclient.out" | grep -oE '[0-9.]+$' || echo null)" \
+		"$(grep -oE 'total send dropped [0-9]+ \([0-9.]+' "$work/uclient.out" | grep -oE '[0-9.]+$' || echo null)" \
+		"$wall" "$(cpu_s "$c0" "$c1")" "$(peak_rss_kb "$spid")" >>"$results"
+	stop_server
+}
+
+allocations() { # SERVER RUN
+	local user pass c0 c1
+	start_server "$1"
+	{
+		read -r user
+		read -r pass
+	} < <("$relay" token turn --secret-file "$work/secret" --user bench --lifetime 1h)
+	c0=$(cpu_ticks "$spid")
+	node "$(dirname "$0")/turn-alloc.js" 127.0.0.1 "$tport" "$user" "$pass" "$allocs" 32 |
+		sed "s#^{#{\"kind\":\"allocations\",\"server\":\"$1\",\"run\":$2,\"cpu_s\":CPU,\"peak_rss_kb\":RSS,#" >"$work/alloc.json"
+	c1=$(cpu_ticks "$spid")
+	sed "s#CPU#$(printf '%.2f' "$(cpu_s "$c0" "$c1")")#; s#RSS#$(peak_rss_kb "$spid")#" "$work/alloc.json" >>"$results"
+	stop_server
+}
+
+# The websocket side: relay file bench's paced reader, quiet and under TURN load (relay only).
+# quiet: relay with TURN on, idle. loaded: turnutils_uclient (UDP) loads that relay's TURN.
+# control: the same load on a coturn beside it, for what the load costs the machine (2 shared
+# cores) without touching relay's loop.
+ws_p99() { # quiet|loaded|control RUN
+	local load= user pass rpid rhport cpid=
+	start_server relay
+	rpid=$spid
+	rhport=$hport
+	if [ "$1" = control ]; then
+		start_server coturn
+		cpid=$spid
+	fi
+	if [ "$1" != quiet ]; then
+		{
+			read -r user
+			read -r pass
+		} < <("$relay" token turn --secret-file "$work/secret" --user load --lifetime 1h)
+		# enough messages to outlast the paced run; ended when it ends (timeout passes the
+		# TERM on to turnutils_uclient)
+		timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 -r "$peer_port" -u "$user" -w "$pass" \
+			-c -n 1000000 -m "$clients" -l "$len" -z "$interval" 127.0.0.1 >"$work/load.out" 2>&1 &
+		load=$!
+		pids+=("$load")
+		sleep 1
+	fi
+	"$relay" file bench --session "http://127.0.0.1:$rhport/session/bench" --secret-file "$work/secret" \
+		--json --duration "${secs}s" --server-pid "$rpid" --readers 1 --size 1024 --rate 1000 2>/dev/null |
+		sed "s#^{#{\"kind\":\"ws\",\"load\":\"$1\",\"run\":$2,#" >>"$results"
+	if [ -n "$load" ]; then
+		kill "$load" 2>/dev/null || true
+		wait "$load" 2>/dev/null || true
+	fi
+	if [ -n "$cpid" ]; then
+		stop_server
+	fi
+	spid=$rpid
+	stop_server
+}
+
+servers=(relay coturn)
+[ -n "$only" ] && servers=("$only")
+for i in $(seq "$repeat"); do
+	for s in "${servers[@]}"; do
+		for t in udp tcp; do
+			throughput "$s" "$t" "$i"
+		done
+		allocations "$s" "$i"
+	done
+	echo "bench/turn.sh: run $i done" >&2
+done
+if [ -z "$only" ] || [ "$only" = relay ]; then
+	for i in $(seq "$repeat"); do
+		ws_p99 quiet "$i"
+		ws_p99 loaded "$i"
+		ws_p99 control "$i"
+	done
+fi
+
+node - "$results" "$msgs" "$clients" "$len" "$interval" <<'EOF'
+const fs = require('fs');
+const [file, msgs, clients, len, interval] = process.argv.slice(2);
+const rows = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const median = (xs) => {
+  const s = xs.filter((x) => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b);
+  if (!s.length) return undefined;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const fmt = (x, d = 0) => (x === undefined ? '—' : Number(x).toFixed(d));
+console.log(`TURN: turnutils_uclient -n ${msgs} -m ${clients} -l ${len} -z ${interval} -c (medians)\n`);
+console.log('| server | transport | runs | msgs/s | delivered % | loss % | send dropped % | server CPU s | peak RSS MiB |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const server of ['relay', 'coturn']) {
+  for (const transport of ['udp', 'tcp']) {
+    const rs = rows.filter((r) => r.kind === 'throughput' && r.server === server && r.transport === transport);
+    if (!rs.length) continue;
+    const m = (f) => median(rs.map(f));
+    console.log(`| ${server} | ${transport} | ${rs.length} | ${fmt(m((r) => r.received / r.wall_s))} | ` +
+      `${fmt(m((r) => (100 * r.received) / r.attempted), 1)} | ${fmt(m((r) => r.lost_pct), 2)} | ${fmt(m((r) => r.send_dropped_pct), 2)} | ` +
+      `${fmt(m((r) => r.cpu_s), 2)} | ${fmt(m((r) => r.peak_rss_kb / 1024), 1)} |`);
+  }
+}
+console.log('\n| server | runs | Allocates | allocated | allocations/s | server CPU s | peak RSS MiB |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
+for (const server of ['relay', 'coturn']) {
+  const rs = rows.filter((r) => r.kind === 'allocations' && r.server === server);
+  if (!rs.length) continue;
+  const m = (f) => median(rs.map(f));
+  console.log(`| ${server} | ${rs.length} | ${rs[0].allocations} | ${fmt(m((r) => r.ok))} | ${fmt(m((r) => r.per_s))} | ` +
+    `${fmt(m((r) => r.cpu_s), 2)} | ${fmt(m((r) => r.peak_rss_kb / 1024), 1)} |`);
+}
+const ws = rows.filter((r) => r.kind === 'ws');
+if (ws.length) {
+  console.log('\n| websocket paced 1000/s 1->1 1KiB | runs | p50 µs | p99 µs | max µs | server CPU s |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  const names = { quiet: 'quiet (TURN on, idle)', loaded: 'its TURN under uclient UDP load',
+    control: 'the same load on a coturn beside it' };
+  for (const load of ['quiet', 'loaded', 'control']) {
+    const rs = ws.filter((r) => r.load === load);
+    const m = (f) => median(rs.map(f));
+    console.log(`| ${names[load]} | ${rs.length} | ${fmt(m((r) => r.p50_us))} | ` +
+      `${fmt(m((r) => r.p99_us))} | ${fmt(m((r) => r.max_us))} | ${fmt(m((r) => r.server_cpu_s), 2)} |`);
+  }
+}
+EOF

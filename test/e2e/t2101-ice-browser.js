@@ -1,0 +1,101 @@
+// t2101: headless Chromium on a page of another origin POSTs a relay token to /ice and opens a
+// data channel between two RTCPeerConnections of that page with iceTransportPolicy 'relay':
+// every packet between them goes through relay's own TURN server (UDP, TCP, then TLS: turns:).
+'use strict';
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const { chromium } = require('playwright-core');
+const { test, ok, eq, run, startRelay } = require('./lib.js');
+
+let r;
+let page;
+let browser;
+let pageServer;
+const consoleErrors = [];
+
+function servePages() {
+  return new Promise((resolve) => {
+    pageServer = http.createServer((req, res) => {
+      if (req.url === '/favicon.ico') {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      const file = path.join(__dirname, 'pages', path.basename(req.url.split('?')[0]) || 'ice.html');
+      if (!fs.existsSync(file)) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
+      res.end(fs.readFileSync(file));
+    });
+    pageServer.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${pageServer.address().port}`));
+  });
+}
+
+test('start relay with TURN, page server and Chromium', async () => {
+  r = await startRelay({ args: ['--turn-listen', '127.0.0.1:0', '--turns-listen', '127.0.0.1:0', '--turn-allow-peer', '127.0.0.1/32'] });
+  const origin = await servePages();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--ignore-certificate-errors'],
+  });
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+  page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  await page.goto(`${origin}/ice.html`);
+  eq(await page.textContent('#status'), 'idle', 'page loaded');
+});
+
+// The relay_turn_* counters of /metrics, by name.
+async function turnMetrics() {
+  const text = await (await fetch(`${r.base}/metrics`)).text();
+  const m = {};
+  for (const l of text.split('\n')) {
+    const x = /^(relay_turn_[a-z_]+) (\d+)$/.exec(l);
+    if (x) m[x[1]] = Number(x[2]);
+  }
+  return m;
+}
+
+// The answer's servers with only the turn: URLs of @transport (the others would be tried too).
+function only(answer, transport) {
+  const want = transport === 'tls' ? /^turns:/ : new RegExp(`^turn:.*=${transport}$`);
+  return answer.iceServers.map((s) => ({ ...s, urls: s.urls.filter((u) => want.test(u)) }));
+}
+
+for (const transport of ['udp', 'tcp', 'tls']) {
+  test(`two relay-only RTCPeerConnections from POST /ice open a data channel (TURN over ${transport})`, async () => {
+    const token = r.token({ booking_id: `browser-${transport}` });
+    const answer = await page.evaluate(([u, t]) => window.fetchIce(u, t), [`${r.base}/ice`, token]);
+    ok(answer.iceServers[0].username.endsWith(`:browser-${transport}`), 'credential for the booking');
+    const before = await turnMetrics();
+    const res = await page.evaluate(([s, n]) => window.iceRun(s, n), [only(answer, transport), 10]);
+    const after = await turnMetrics();
+    const d = (k) => (after[k] || 0) - (before[k] || 0);
+    eq(res.received, Array.from({ length: 10 }, (_, i) => `echo:m${i}`), 'messages echoed through TURN');
+    ok(res.types.length >= 2 && res.types.every((t) => t === 'relay'), `only relay candidates: ${res.types}`);
+    eq(res.selectedLocal, 'relay', 'selected pair is relayed');
+    eq(res.relayProtocol, transport, 'to the TURN server over the transport asked for');
+    ok(d('relay_turn_allocations_total') >= 2, `two allocations on our TURN server: ${JSON.stringify(after)}`);
+    ok(d('relay_turn_to_peer_packets_total') >= 10, `relayed to peers: +${d('relay_turn_to_peer_packets_total')}`);
+  });
+}
+
+test('a refused token reaches the page as 401 (CORS)', async () => {
+  const err = await page.evaluate(([u]) => window.fetchIce(u, 'bad.token.value').catch((e) => e.message), [`${r.base}/ice`]);
+  eq(err, 'ice 401', 'the page reads the 401');
+});
+
+test('cleanup', async () => {
+  await browser.close();
+  pageServer.close();
+  eq(consoleErrors.filter((e) => !/401/.test(e)), [], 'no console errors beyond the expected 401');
+  eq((await r.stop()).code, 0, 'relay stopped');
+});
+
+run({ perTestMs: 40000 });
