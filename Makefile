@@ -10,7 +10,7 @@
 VARIANT ?= release
 B       := build/$(VARIANT)
 
-CORE_PKGS := libwebsockets libjwt jansson openssl sqlite3 libuv
+CORE_PKGS := libwebsockets libjwt jansson openssl sqlite3 libuv hiredis
 AV_PKGS   := libavcodec libavformat libavutil libswscale
 # libavdevice: headers only; host/video.c loads the library when a camera is opened (dlopen)
 AV_CFLAGS_EXTRA := libavdevice
@@ -162,6 +162,8 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(RELAY)
 	@bench/run.sh $(RELAY)
+	@bench/cluster.sh $(RELAY)
+	@bench/connect.sh $(RELAY)
 
 # Each fuzzer is rebuilt only when its source or pkg/ changed; then each runs FUZZ_SECONDS.
 FUZZ_BIN := $(FUZZERS:%=build/fuzz/%)

@@ -97,6 +97,12 @@ if [ -z "$filter" ] || [[ "signal" == *"$filter"* ]]; then
 	node bench/signal.js "$relay"
 fi
 
+# Discovery requests per second: GET and PATCH of Disco's group API (bench/discovery.sh).
+if [ -z "$filter" ] || [[ "discovery" == *"$filter"* ]]; then
+	echo
+	bench/discovery.sh "$relay"
+fi
+
 if [ -z "$filter" ] || [[ "host" == *"$filter"* ]]; then
 	echo
 	for i in $(seq "$repeat"); do bench/host.sh "$relay" 10; done

@@ -13,6 +13,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_file(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 

@@ -16,6 +16,8 @@
 static const struct cfg_opt bench_opts[] = {
         {"session", CFG_STRING, B(session), NULL, 0, 0,
          "access URL: https://HOST:PORT/session/TOPIC", NULL, 0},
+        {"session_b", CFG_STRING, B(session_b), NULL, 0, 0,
+         "every other reader joins here instead (another instance of a cluster)", NULL, 0},
         {"token_file", CFG_STRING, B(token_file), NULL, 0, 0,
          "token for every connection (read and write)", NULL, 0},
         {"secret_file", CFG_STRING, B(secret_file), NULL, 0, 0,

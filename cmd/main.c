@@ -24,6 +24,7 @@ static const struct cmd cmds[] = {
         {"host", cmd_host, "run the lab agent that streams video and data out"},
         {"token", cmd_token, "mint a JWT (or `relay token verify` one)"},
         {"file", cmd_file, "test and maintenance client"},
+        {"connect", cmd_connect, "open a private channel to a host's service (ssh ProxyCommand)"},
         {"version", cmd_version, "print the version"},
         {"help", cmd_help, "show help for relay or for one command"},
 };

@@ -6,13 +6,15 @@
  * Readers check order per writer (a gap counts as drops, a step back as an error) and put the
  * latency in a 1 us histogram. Writers frame messages themselves, many per send(), masked with
  * an all-zero key (RFC 6455 requires a mask, not a secret one, and servers cannot tell).
- * Connections are joined one after another with the blocking client (before any load starts), then
- * one libuv loop drives them all: each socket is a uv_poll_t, read and written by this file with
- * its own framer (a uv_tcp_t would add a copy and a write request per send). A timerfd, watched
+ * Connections are joined one after another (before any load starts) with the asynchronous client
+ * on the same libuv loop, which hands each open socket over (wsc_uv_detach()); then the loop
+ * drives them all: each socket is a uv_poll_t, read and written by this file with its own framer
+ * (a uv_tcp_t would add a copy and a write request per send). A timerfd, watched
  * by a uv_poll_t too, paces writers and prints progress.
  */
 #define LOG_MODULE "bench"
 #include "file/bench.h"
+#include "pkg/wsclient/uv.h"
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/jwt/jwt.h"
 #include "pkg/clock/clock.h"
@@ -159,14 +161,77 @@ static void watch_writes(struct bench *b, struct peer *p)
 	}
 }
 
+/* One join in progress: the asynchronous client's result, waited for on the bench's loop. */
+struct joining {
+	struct peer *p;
+	bool done;
+	int err;
+	char *why;
+};
+
+/* Open: the socket is handed over to the peer's own reader and writer (wsc_uv_detach()). */
+static void join_open(struct wsc_uv *c, void *arg)
+{
+	struct joining *j = arg;
+
+	j->done = true;
+	j->err = wsc_uv_detach(c, &j->p->c);
+	if (j->err) {
+		snprintf(j->why, WSC_WHY, "cannot take over the websocket: %s", strerror(-j->err));
+		wsc_uv_close(c);
+	}
+}
+
+static bool join_frame(struct wsc_uv *c, const struct ws_frame *f, const uint8_t *payload,
+                       void *arg)
+{
+	/* not called: on_open detaches before any frame is handed over */
+	(void)c;
+	(void)f;
+	(void)payload;
+	(void)arg;
+	return true;
+}
+
+static void join_end(struct wsc_uv *c, int err, int status, const char *why, void *arg)
+{
+	struct joining *j = arg;
+
+	(void)c;
+	(void)status;
+	j->done = true;
+	j->err = err ? err : -ECONNRESET;
+	snprintf(j->why, WSC_WHY, "%s", why);
+}
+
+static const struct wsc_uv_cbs join_cbs = {join_open, join_frame, join_end};
+
+/*
+ * Join @p with the asynchronous client (pkg/wsclient/uv.h) on the bench's loop, one peer at a
+ * time as before the load starts; the joined peers' sockets are watched already (pings).
+ */
 static int join(struct bench *b, struct peer *p, char why[WSC_WHY])
 {
 	const char *token = p->role == READER ? b->token : b->w_token;
-	int status, ret;
+	const char *url = p->role == READER && p->id % 2 && b->o->session_b && *b->o->session_b
+	                          ? b->o->session_b /* readers split over two instances */
+	                          : b->o->session;
+	struct joining j = {.p = p, .why = why};
+	struct wsc_uv *c;
+	int ret;
 
-	ret = wsc_join(&p->c, b->o->session, token, b->tls, (int)b->o->timeout, &status, why);
-	if (ret)
-		return ret;
+	c = wsc_uv_join(&b->loop, url, token, b->tls, (int)b->o->timeout,
+	                (size_t)b->o->size + 65536, 65536, &join_cbs, &j, why);
+	if (!c)
+		return -EINVAL;
+	/* the client's deadline ends every step, so this ends; on_open/on_close set done */
+	while (!j.done)
+		if (!uv_run(&b->loop, UV_RUN_ONCE) && !j.done) {
+			snprintf(why, WSC_WHY, "the join ended without an answer");
+			return -EIO; /* nothing left to wait for: a broken promise of pkg/wsclient */
+		}
+	if (j.err)
+		return j.err;
 	ret = uv_poll_init(&b->loop, &p->poll, p->c.fd);
 	if (ret)
 		return ret;

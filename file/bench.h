@@ -13,6 +13,7 @@
 
 struct bench_opts {
 	char *session;     /* access URL: https://HOST:PORT/session/TOPIC */
+	char *session_b;   /* every other reader's access URL (another instance), or NULL */
 	char *token_file;  /* a token to use for every connection (needs read and write) */
 	char *secret_file; /* or: mint tokens with this HS256 secret... */
 	char *audience;    /* ...for this audience (default: the access URL's origin) */

@@ -524,9 +524,10 @@ static int start_streams(struct host *h, char why[HOST_STREAM_WHY])
 		}
 	}
 	if (!h->n && !h->ing && !h->checked) {
-		snprintf(why, HOST_STREAM_WHY,
-		         "nothing to do: give --session with --video, --data or --feed, or "
-		         "a --config file with streams or rules");
+		snprintf(
+		        why, HOST_STREAM_WHY,
+		        "nothing to do: give --session with --video, --data, --feed or --connect, or "
+		        "a --config file with streams or rules");
 		return -EINVAL;
 	}
 	return 0;

@@ -29,6 +29,8 @@ struct host_opts {
 	char *data;             /* "" (none), "tcp:HOST:PORT", "udp:...", "serial:...", "ws://...",
 	                           "exec:..." */
 	char *feed;             /* "" or the name of a local ingest feed to forward */
+	char *connect;          /* "" or tcp:HOST:PORT: private channels to this target (session:
+	                           https://HOST/connect/ID), host/channel.c */
 	int64_t width, height, fps, bitrate, gop;
 	bool insecure;
 	char *ca_file;                    /* trust this PEM file instead of the system's CAs */

@@ -116,6 +116,10 @@ struct host_stream {
 	struct wsc_uv *dev_ws;   /* HOST_DEV_WS: its handshake under way, or NULL */
 	int64_t dev_deadline_ns; /* connecting gives up then; NEVER when not connecting */
 	struct ws_message from_device;
+	/* private channels (channel.c): a connect stream's relay link is the control connection */
+	struct host_devspec target; /* the only address a channel ever dials */
+	struct host_chan *chans;    /* open or opening channels */
+	size_t n_chans;
 	/* video (encoder.c) */
 	pthread_t enc_thread;
 	bool enc_started;
@@ -184,6 +188,13 @@ void host__relay_stop(struct host_stream *s);
  * reported with its reason in @why. true for a data frame. */
 bool host__data_frame(struct host_outbuf *out, const struct ws_frame *f, const uint8_t *p,
                       const char *who, char *why, size_t len);
+
+/* channel.c (the stream's thread) */
+bool host__is_connect(const struct host_stream *s);
+/* A message on the control connection: {"type":"connect","uri":...,"client":...}. */
+void host__channel_message(struct host_stream *s, uint8_t opcode, const uint8_t *p, size_t n);
+/* Close every channel (1001): the stream is stopping. */
+void host__channels_close(struct host_stream *s);
 
 /* device.c (the stream's thread) */
 /* Start connecting the device; the outcome (link up or down) comes later from the loop. */

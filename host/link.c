@@ -90,12 +90,15 @@ static void rlink_free(struct rlink *rl)
  * NULL with @why when it cannot even start. */
 static struct rlink *rlink_join(struct host_stream *s, char why[WSC_WHY])
 {
-	char *scopes[] = {(char *)"read", (char *)"write"}, *token = NULL;
+	char *scopes[] = {(char *)"read", (char *)"write"}, *host_scope[] = {(char *)"host"};
+	char *token = NULL;
+	bool connect = host__is_connect(s); /* a control connection: scope host */
 	struct rlink *rl;
 
 	if (rjwt_client_token(&(struct rjwt_source){s->o.token, s->o.token_file, s->o.secret_file,
-	                                            s->o.audience, scopes, 2,
-	                                            s->o.token_lifetime / 1000, "relay-host"},
+	                                            s->o.audience, connect ? host_scope : scopes,
+	                                            connect ? 1 : 2, s->o.token_lifetime / 1000,
+	                                            "relay-host"},
 	                      s->o.session, &token, why))
 		return NULL; /* an unreadable token file may be being replaced: try again later */
 	rl = calloc(1, sizeof(*rl));
@@ -104,8 +107,15 @@ static struct rlink *rlink_join(struct host_stream *s, char why[WSC_WHY])
 	} else {
 		rl->s = s;
 		rl->held_tail = &rl->held;
-		rl->c = wsc_uv_join(&s->loop, s->o.session, token, s->tls, (int)s->o.timeout,
-		                    MESSAGE_MAX, RELAY_OUT_MAX, &link_cbs, rl, why);
+		char url[4096];
+
+		/* a control connection says its role: a client token is then refused as such */
+		snprintf(url, sizeof(url), "%s%s", s->o.session,
+		         !connect                    ? ""
+		         : strchr(s->o.session, '?') ? "&role=host"
+		                                     : "?role=host");
+		rl->c = wsc_uv_join(&s->loop, url, token, s->tls, (int)s->o.timeout, MESSAGE_MAX,
+		                    RELAY_OUT_MAX, &link_cbs, rl, why);
 		if (!rl->c) {
 			free(rl);
 			rl = NULL;
@@ -193,7 +203,8 @@ static void refused(struct host_stream *s, const char *why)
 
 static bool token_is_minted(const struct host_stream *s)
 {
-	return !(s->o.token && *s->o.token) && !(s->o.token_file && *s->o.token_file);
+	return !(s->o.token && *s->o.token) && !(s->o.token_file && *s->o.token_file) &&
+	       !host__is_connect(s); /* one control connection per host: no second link */
 }
 
 static void schedule_renewal(struct host_stream *s)
@@ -304,6 +315,10 @@ static void deliver(struct host_stream *s, const struct ws_message *a)
 	}
 	atomic_fetch_add(&s->msgs_in, 1);
 	atomic_fetch_add(&s->bytes_in, a->len);
+	if (host__is_connect(s)) {
+		host__channel_message(s, a->opcode, a->p, a->len);
+		return;
+	}
 	host__to_device(s, a->opcode, a->p, a->len);
 	if (s->on_relay && s->o.feed && *s->o.feed)
 		s->on_relay(s->arg, s->o.feed, a->opcode, a->p, a->len);
@@ -540,7 +555,10 @@ static void on_close(struct wsc_uv *c, int err, int status, const char *why, voi
 		old_closed(s);
 	} else if (rl == s->fresh) {
 		renewal_failed(s, why);
-	} else if (!rl->open && err == -EACCES && status >= 400 && status < 500 && status != 429) {
+	} else if (!rl->open && err == -EACCES && status >= 400 && status < 500 && status != 429 &&
+	           !(status == 409 && host__is_connect(s))) {
+		/* final; but a control connection's 409 is retried: the relay may still hold
+		 * our previous one */
 		refused(s, why);
 	} else {
 		link_lost(s, err == -ECONNRESET && rl->open ? "connection closed" : why);

@@ -234,6 +234,7 @@ static void on_stop(uv_async_t *h)
 
 void host__stream_closed(struct host_stream *s)
 {
+	host__channels_close(s);
 	host__close_device(s);
 	close_all(s);
 }
@@ -269,9 +270,20 @@ static int check(struct host_stream *s, char why[HOST_STREAM_WHY])
 		return -EINVAL;
 	}
 	snprintf(s->name, sizeof(s->name), "%.63s", o->name && *o->name ? o->name : s->topic);
-	if ((!o->video || !*o->video) && (!o->data || !*o->data) && (!o->feed || !*o->feed)) {
+	if (o->connect && *o->connect) {
+		if (host_devspec_parse(o->connect, &s->target) || s->target.kind != HOST_DEV_TCP ||
+		    (o->video && *o->video) || (o->data && *o->data) || (o->feed && *o->feed)) {
+			snprintf(why, HOST_STREAM_WHY,
+			         "stream '%.40s': connect must be tcp:HOST:PORT, alone (no video, "
+			         "data or feed), not '%.60s'",
+			         s->name, o->connect);
+			return -EINVAL;
+		}
+	} else if ((!o->video || !*o->video) && (!o->data || !*o->data) &&
+	           (!o->feed || !*o->feed)) {
 		snprintf(why, HOST_STREAM_WHY,
-		         "stream '%s': nothing to carry: give video, data or feed", s->name);
+		         "stream '%s': nothing to carry: give video, data, feed or connect",
+		         s->name);
 		return -EINVAL;
 	}
 	if (host_devspec_parse(o->data, &s->dev)) {

@@ -6,6 +6,7 @@
  */
 #define LOG_MODULE "access"
 #include "relay/internal.h"
+#include "relay/cluster.h"
 #include "pkg/log/log.h"
 
 #include <errno.h>
@@ -269,7 +270,9 @@ int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, cons
 		log_info("access to '%s' refused: %s", topic, why);
 		return relay_respond_error(wsi, c, 403, why);
 	}
-	err = codes_issue(s->codes, &g, relay_mono_ms(), code);
+	err = relay_cluster_issue(&g, code); /* redeemable at any instance */
+	if (err == -ENOTCONN)
+		err = codes_issue(s->codes, &g, relay_mono_ms(), code);
 	if (err) {
 		log_warn("cannot issue code for '%s': %s", topic,
 		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
@@ -367,6 +370,14 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 		return refusal(why, "too many connections", 503);
 	}
 	err = codes_redeem(s->codes, code, strlen(code), topic, relay_mono_ms(), g);
+	/* Only /session codes go through Redis: the other kinds issue local codes and must pass
+	 * their admit() check below, which a deferred claim would skip. */
+	if (err == -ENOENT && !kind &&
+	    !relay_cluster_defer(wsi, code, strlen(code), topic, "session")) {
+		OPENSSL_cleanse(cbuf, sizeof(cbuf));
+		memset(g, 0, sizeof(*g));
+		return 0; /* issued through Redis, maybe: claimed at ESTABLISHED */
+	}
 	OPENSSL_cleanse(cbuf, sizeof(cbuf));
 	if (!err && strcmp(g->prefix, kind ? kind->name : "session") != 0) {
 		OPENSSL_cleanse(g, sizeof(*g)); /* a /connect code at /session/, say */
@@ -390,8 +401,8 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 		s->m.redeem[REDEEM_DENIED]++;
 		return refusal(why, "booking denied", 403);
 	}
-	if (kind && kind->admit && (err = kind->admit(s, g, why))) {
-		OPENSSL_cleanse(g, sizeof(*g));
+	if (kind && kind->admit && (err = kind->admit(g, why))) {
+		OPENSSL_cleanse(g, sizeof(*g)); /* a second host, a channel already gone */
 		return err;
 	}
 	s->m.redeem[REDEEM_OK]++;

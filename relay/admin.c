@@ -5,6 +5,7 @@
  */
 #define LOG_MODULE "admin"
 #include "relay/internal.h"
+#include "relay/cluster.h"
 #include "relay/turn.h"
 #include "pkg/log/log.h"
 #include "pkg/utf8/utf8.h"
@@ -148,6 +149,7 @@ static int bids_change(struct server *s, struct lws *wsi, struct conn *c, bool d
 		        q.bid);
 		return relay_respond_error(wsi, c, 503, "cannot write state");
 	}
+	relay_cluster_bid(deny, q.bid, q.exp); /* every instance, and Redis */
 	if (deny) {
 		s->m.bookings_denied++;
 		codes_drop_booking(s->codes, q.bid);
@@ -178,21 +180,36 @@ int relay_bids(struct server *s, struct lws *wsi, struct conn *c, bool list, boo
 
 /* ---- operations: /status, /metrics, /healthz ---- */
 
+/* The query has the argument @arg ("name" or "name=value") exactly. */
+static bool has_query_arg(struct lws *wsi, const char *arg)
+{
+	char buf[64];
+
+	for (int i = 0;
+	     lws_hdr_copy_fragment(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_URI_ARGS, i) >= 0; i++)
+		if (strcmp(buf, arg) == 0)
+			return true;
+	return false;
+}
+
 int relay_get_status(struct server *s, struct lws *wsi, struct conn *c)
 {
 	struct rjwt_claims cl;
 	const char *why = relay_verify(s, wsi, &cl);
 	json_t *a;
 	char *body;
-	bool allowed;
+	bool allowed, cluster;
 
 	if (why)
 		return relay_respond_error(wsi, c, 401, why);
-	allowed = relay_has_stats_scope(&cl);
+	cluster = has_query_arg(wsi, "scope=cluster");
+	allowed = cluster ? rjwt_has_scope(&cl, "relay:admin") : relay_has_stats_scope(&cl);
 	rjwt_claims_release(&cl);
 	if (!allowed)
-		return relay_respond_error(wsi, c, 401, "token missing relay:stats scope");
-	a = relay_status_json();
+		return relay_respond_error(wsi, c, 401,
+		                           cluster ? "token missing relay:admin scope"
+		                                   : "token missing relay:stats scope");
+	a = cluster ? relay_cluster_status() : relay_status_json();
 	body = a ? json_dumps(a, JSON_COMPACT) : NULL;
 	json_decref(a);
 	return body ? relay_respond(wsi, c, 200, body)
@@ -210,11 +227,14 @@ int relay_get_metrics(struct lws *wsi, struct conn *c)
 
 int relay_get_healthz(struct server *s, struct lws *wsi, struct conn *c)
 {
-	bool ok = !s->stopping && store_is_healthy(s->store);
+	const char *trouble = relay_cluster_trouble(); /* NULL without --redis */
+	bool live = has_query_arg(wsi, "live");        /* liveness: the process answers */
+	bool ok = live || (!s->stopping && store_is_healthy(s->store) && !trouble);
 	json_t *o = json_pack("{s:s}", "status",
-	                      ok            ? "ok"
-	                      : s->stopping ? "stopping"
-	                                    : "state not writable");
+	                      ok                            ? "ok"
+	                      : s->stopping                 ? "stopping"
+	                      : !store_is_healthy(s->store) ? "state not writable"
+	                                                    : trouble);
 	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);

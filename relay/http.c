@@ -7,6 +7,7 @@
  *   GET     /status                   relay:stats           -> 200 [{...one per connection}]                   admin.c
  *   GET     /metrics, /healthz                              -> 200 (Prometheus text, {"status": "ok"})         admin.c
  *   GET     /dashboard/..., /demo/...                       -> 200 static pages                                static.c
+ *   POST /group, GET /groups, GET|PATCH|DELETE /groups/{id}  -> Disco's group API (body read)    discovery.c
  *   OPTIONS *                         CORS preflight        -> 204
  *
  * and the refusal of bad websocket upgrades with an HTTP status (relay_confirm_upgrade).
@@ -50,6 +51,8 @@ static const char *status_text(int status)
 	switch (status) {
 	case 200:
 		return "ok";
+	case 201:
+		return "created";
 	case 204:
 		return "no content";
 	case 400:
@@ -76,6 +79,8 @@ static const char *status_text(int status)
 		return "conflict";
 	case 501:
 		return "not_implemented";
+	case 507:
+		return "insufficient_storage";
 	case 503:
 		return "unavailable";
 	default:
@@ -116,8 +121,9 @@ static int upgrade_headers(struct lws *wsi, unsigned char **p, unsigned char *en
 	return add_header(wsi, "sec-websocket-version:", "13", p, end);
 }
 
-/* Status line and headers, CORS included; the body follows from HTTP_WRITEABLE. */
-static int write_headers(struct lws *wsi, int status, const char *type, size_t body_len)
+/* Status line and headers, CORS included, and @location unless NULL; the body follows. */
+static int write_headers(struct lws *wsi, int status, const char *type, size_t body_len,
+                         const char *location)
 {
 	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
 	                                   *end = buf + sizeof(buf) - 1;
@@ -127,8 +133,10 @@ static int write_headers(struct lws *wsi, int status, const char *type, size_t b
 	    add_header(wsi, "access-control-allow-origin:", relay_srv.o->cors_origin, &p, end) ||
 	    add_header(wsi, "cache-control:", "no-store", &p, end) ||
 	    (status == 426 && upgrade_headers(wsi, &p, end)) ||
+	    (location && add_header(wsi, "location:", location, &p, end)) ||
 	    (status == 204 && lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) &&
-	     (add_header(wsi, "access-control-allow-methods:", "GET, POST, OPTIONS", &p, end) ||
+	     (add_header(wsi, "access-control-allow-methods:", "GET, POST, PATCH, DELETE, OPTIONS",
+	                 &p, end) ||
 	      add_header(wsi, "access-control-allow-headers:", "Authorization, Content-Type", &p,
 	                 end) ||
 	      add_header(wsi, "access-control-max-age:", "600", &p, end))) ||
@@ -137,18 +145,29 @@ static int write_headers(struct lws *wsi, int status, const char *type, size_t b
 	return 0;
 }
 
-/* Answer with @status and @body (taken over, may be NULL for no body). */
-int relay_respond_type(struct lws *wsi, struct conn *c, int status, const char *type, char *body)
+static int respond(struct lws *wsi, struct conn *c, int status, const char *type, char *body,
+                   const char *location)
 {
 	c->responded = true;
 	c->body = body;
 	c->body_len = body ? strlen(body) : 0;
 	if (c->is_access && status >= 100 && status < 600)
 		relay_srv.m.access[status]++;
-	if (write_headers(wsi, status, type, c->body_len))
+	if (write_headers(wsi, status, type, c->body_len, location))
 		return -1;
 	lws_callback_on_writable(wsi);
 	return 0;
+}
+
+/* Answer with @status and @body (taken over, may be NULL for no body). */
+int relay_respond_type(struct lws *wsi, struct conn *c, int status, const char *type, char *body)
+{
+	return respond(wsi, c, status, type, body, NULL);
+}
+
+int relay_respond_created(struct lws *wsi, struct conn *c, const char *location, char *body)
+{
+	return respond(wsi, c, 201, "application/json", body, location);
 }
 
 int relay_respond(struct lws *wsi, struct conn *c, int status, char *body)
@@ -297,9 +316,10 @@ static int parse_length(const char *s, int64_t *len)
  * How the request's body is framed: NULL when relay and any proxy before it must agree, else the
  * reason to refuse, with the status in *status. @te: a Transfer-Encoding header came; @cl: the
  * Content-Length as lws joins repeated ones ("4, 5"), "" when absent, NULL when too long to
- * copy. Bodies are read only by Content-Length, of at most MAX_BODY bytes.
+ * copy. Bodies are read only by Content-Length, of at most @max bytes.
  */
-static const char *framing_error(bool te, const char *cl, bool post, int64_t *len, int *status)
+static const char *framing_error(bool te, const char *cl, bool post, int64_t max, int64_t *len,
+                                 int *status)
 {
 	*len = 0;
 	*status = 400;
@@ -319,22 +339,30 @@ static const char *framing_error(bool te, const char *cl, bool post, int64_t *le
 		return NULL;
 	if (!cl || parse_length(cl, len))
 		return "bad Content-Length: one, in decimal digits";
-	if (*len > MAX_BODY) {
+	if (*len > max) {
 		*status = 413;
 		return "request body too large";
 	}
 	return NULL;
 }
 
+/* Routes that read their body (into c->req), of at most DISCOVERY_MAX_BODY bytes. */
+static bool reads_body(const char *path)
+{
+	return strcmp(path, "/group") == 0 || strcmp(path, "/groups") == 0 ||
+	       strncmp(path, "/groups/", 8) == 0;
+}
+
 /* framing_error() on the request's headers; sets c->content_length. */
-static const char *check_framing(struct lws *wsi, struct conn *c, int *status)
+static const char *check_framing(struct lws *wsi, struct conn *c, const char *path, int *status)
 {
 	char cl[32];
 	bool te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
 	int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 
 	return framing_error(te, n < 0 ? NULL : cl, relay_method_of(wsi) == M_POST,
-	                     &c->content_length, status);
+	                     reads_body(path) ? DISCOVERY_MAX_BODY : MAX_BODY, &c->content_length,
+	                     status);
 }
 
 /* POSTs that hand out access (codes, TURN credentials): counted and rate limited per address. */
@@ -350,13 +378,14 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 	const char *why;
 	int status;
 
+	buf_release(&c->req);
 	memset(c, 0, sizeof(*c));
 	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
 	                (int)(relay_srv.o->http_timeout / 1000 + 1));
 	if (relay_srv.stopping)
 		return relay_respond_error(wsi, c, 503, "server shutting down");
 	c->is_access = relay_method_of(wsi) == M_POST && is_access_path(path);
-	why = check_framing(wsi, c, &status);
+	why = check_framing(wsi, c, path, &status);
 	if (why) {
 		log_info("request refused (%d): %s", status, why);
 		return relay_respond_error(wsi, c, status, why);
@@ -366,9 +395,52 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 		                           "request headers too large (see --max-header)");
 	if (c->is_access && !relay_rate_check(&relay_srv, wsi))
 		return relay_respond_error(wsi, c, 429, "too many access calls, slow down");
-	if (relay_method_of(wsi) == M_POST && c->content_length > 0)
+	/* A discovery change is a synchronous SQLite write (fsync) on the loop: per address, it
+	 * takes a token from the access calls' bucket, or one caller could stall every socket. */
+	if (reads_body(path) && relay_method_of(wsi) != M_GET && !relay_rate_check(&relay_srv, wsi))
+		return relay_respond_error(wsi, c, 429, "too many changes, slow down");
+	if (reads_body(path)) {
+		/* Refused before its body is held: a caller without a valid token cannot make
+		 * the relay keep DISCOVERY_MAX_BODY bytes per connection for --http-timeout. */
+		why = relay_discovery_refusal(&relay_srv, wsi, relay_method_of(wsi), path, &status);
+		if (why)
+			return relay_respond_error(wsi, c, status, why);
+		buf_init(&c->req, DISCOVERY_MAX_BODY);
+	}
+	if ((relay_method_of(wsi) == M_POST || reads_body(path)) && c->content_length > 0)
 		return 0; /* routed at HTTP_BODY_COMPLETION */
 	return route(wsi, c, path);
+}
+
+/* A piece of the body: kept for the routes that read it (bounded), else dropped. */
+static int on_body(struct lws *wsi, struct conn *c, const void *in, size_t len)
+{
+	int err;
+
+	if (c->responded || !c->req.max || !len)
+		return 0;
+	err = buf_add(&c->req, in, len);
+	if (!err)
+		return 0;
+	buf_release(&c->req);
+	if (err == -ENOMEM)
+		return relay_respond_error(wsi, c, 503, "out of memory");
+	/* More than Content-Length announced (only an HTTP/2 peer can): refused. */
+	return relay_respond_error(wsi, c, 413, "request body too large");
+}
+
+/* The request's path, whatever its method: its length, or -1. */
+static int request_path(struct lws *wsi, char *out, int len)
+{
+	static const enum lws_token_indexes uris[] = {
+	        WSI_TOKEN_POST_URI, WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI,
+	        WSI_TOKEN_PUT_URI,  WSI_TOKEN_GET_URI,   WSI_TOKEN_OPTIONS_URI,
+	};
+
+	for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++)
+		if (lws_hdr_total_length(wsi, uris[i]))
+			return lws_hdr_copy(wsi, out, len, uris[i]);
+	return -1;
 }
 
 static int on_body_done(struct lws *wsi, struct conn *c)
@@ -377,7 +449,7 @@ static int on_body_done(struct lws *wsi, struct conn *c)
 
 	if (c->responded)
 		return 0;
-	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_POST_URI) <= 0)
+	if (request_path(wsi, path, sizeof(path)) <= 0)
 		return relay_respond_error(wsi, c, 400, "bad request");
 	return route(wsi, c, path);
 }
@@ -459,7 +531,7 @@ static int refuse_upgrade(struct lws *wsi, int status, const char *message)
 	unsigned char *buf = malloc(LWS_PRE + n + 1);
 
 	log_info("websocket upgrade refused (%d): %s", status, message);
-	if (buf && !write_headers(wsi, status, "application/json", n)) {
+	if (buf && !write_headers(wsi, status, "application/json", n, NULL)) {
 		if (n)
 			memcpy(buf + LWS_PRE, body, n);
 		if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) == (int)n)
@@ -503,7 +575,7 @@ int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_HTTP:
 		return on_http(wsi, c, in ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_BODY:
-		return 0; /* small bodies are read and ignored */
+		return on_body(wsi, c, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return on_body_done(wsi, c);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -517,6 +589,8 @@ int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		if (c && c->is_file)
 			relay_static_close(c);
+		if (c)
+			buf_release(&c->req);
 		return 0;
 	default:
 		break;

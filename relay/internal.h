@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #define RATE_SLOTS  4096 /* per-address token buckets (access.c) */
@@ -47,6 +48,7 @@ struct metrics {
 	uint64_t redeem[REDEEM_N];  /* websocket upgrades by outcome */
 	uint64_t bookings_denied;   /* POST /bids/deny calls that succeeded */
 	uint64_t connections_total; /* websockets established */
+	uint64_t budget_closed[2];  /* closed by the memory budget: [0] receiving, [1] queued */
 	int64_t started_s;
 };
 
@@ -62,6 +64,8 @@ struct server;
  */
 struct relay_kind {
 	const char *name; /* path segment and token prefix */
+	/* Optional, at redemption: may @g's websocket open now? 0, or an HTTP status and *why. */
+	int (*admit)(const struct grant *g, const char **why);
 	/* Redeemed and listed: set up @c, or close it (relay_conn_close) and return 0. */
 	int (*established)(struct server *s, struct conn *c);
 	/* A piece of a message as lws delivers it (RFC 6455 fragments may be cut further). */
@@ -71,9 +75,6 @@ struct relay_kind {
 	int (*writeable)(struct lws *wsi, struct conn *c);
 	/* Closing (our close frame went) or closed: give back what @c holds. May be called twice. */
 	void (*closed)(struct conn *c);
-	/* Optional, at redemption (the code is used up): 0, or the HTTP status of a refusal with
-	 * a static reason in *why. */
-	int (*admit)(struct server *s, const struct grant *g, const char **why);
 };
 
 /* Refusals whose JSON "code" names the case rather than the status (http.c's error bodies). */
@@ -101,6 +102,7 @@ struct conn {
 	int file_fd;
 	size_t file_left;
 	int64_t content_length;
+	struct buf req; /* the request body, for routes that read one (discovery) */
 
 	/* websocket phase */
 	const struct relay_kind *kind; /* NULL: a /session topic member */
@@ -131,6 +133,8 @@ struct conn {
 	bool ready;       /* in server.ready */
 	struct conn *ready_next;
 	struct rate_window rates; /* for status reports */
+	/* The code in the peer's close frame (0: none), for kinds that pass it on. */
+	int peer_close_code;
 };
 
 /* A slot of the per-address access rate limiter (token bucket). */
@@ -194,6 +198,8 @@ int relay_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 int relay_confirm_upgrade(struct lws *wsi, struct conn *c, const char *protocol);
 /* Answer with @status and @body (taken over, may be NULL for no body), written at WRITEABLE. */
 int relay_respond_type(struct lws *wsi, struct conn *c, int status, const char *type, char *body);
+/* 201 with a Location header (@location copied) and a JSON @body (taken over). */
+int relay_respond_created(struct lws *wsi, struct conn *c, const char *location, char *body);
 /* The same with type application/json. */
 int relay_respond(struct lws *wsi, struct conn *c, int status, char *body);
 /* The same with the error body {"code": ..., "message": @message}. */
@@ -256,6 +262,10 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why);
 /* channel.c: POST /connect/{host} */
 int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                          const char *rest);
+/* channel.c: the channel fields of a /connect websocket's status entry (new), or NULL. */
+json_t *relay_channel_json(const struct conn *c);
+/* channel.c: the channel metrics, in Prometheus text. */
+void relay_channel_metrics(FILE *f);
 /* signal.c: POST /signal/{realm} */
 int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                         const char *rest);
@@ -270,9 +280,15 @@ int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum re
  */
 void relay_meet_udp_seen(struct server *s, const char *tag, size_t len,
                          const struct sockaddr *from);
-/* discovery.c: /group, /groups, /groups/{id} (@path whole) */
+/* discovery.c: /group, /groups, /groups/{id} (@path whole; the body in c->req) */
 int relay_discovery(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                     const char *path);
+#define DISCOVERY_MAX_BODY (64 * 1024) /* bytes of a request body; more is a 413 */
+/* discovery.c: at the request's head, before a body is read: NULL, or why not with *@status. */
+const char *relay_discovery_refusal(struct server *s, struct lws *wsi, enum relay_method m,
+                                    const char *path, int *status);
+/* discovery.c: drop groups expired before @now_ms (wall clock) and tell signaling. */
+void relay_discovery_expire(struct server *s, int64_t now_ms);
 /* ice.c: POST /ice */
 int relay_ice_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m);
 /*
@@ -328,6 +344,8 @@ void relay_publish_stats(void);
 void relay_ws_init(void);
 int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                 size_t len);
+/* @c's grant is known (redeemed): hand it to its kind, or join its topic. 0, or -1 to hang up. */
+int relay_ws_admit(struct conn *c);
 /* Ask for @c to be closed with @code and @reason (a static string) at its next writable. */
 void relay_conn_close(struct conn *c, int code, const char *reason);
 /* Close every connection whose booking id is @bid; returns how many. */

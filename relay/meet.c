@@ -197,9 +197,8 @@ int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum re
 	return relay_respond(wsi, c, 200, body);
 }
 
-static int admit(struct server *s, const struct grant *g, const char **why)
+static int admit(const struct grant *g, const char **why)
 {
-	(void)s;
 	if (meeting_size(g->topic) >= MEET_MAX) {
 		*why = RELAY_WHY_MEETING_FULL;
 		return 409;

@@ -16,7 +16,10 @@
  * lws 4.1.6 reads CONTINUATION frames without limit (an endless header block took a core for
  * ever), so a stream's head also has its deadline, past which its whole connection is closed.
  *
- * States of a tracked wsi (one struct pending each, found from the wsi's opaque pointer):
+ * States of a tracked wsi (one struct pending each, found by the wsi's address in a hash table:
+ * not from lws's opaque pointer, which adoption clears after WSI_CREATE, so that a connection
+ * destroyed before SERVER_NEW_CLIENT_INSTANTIATED, a failed TLS accept, would leave its record
+ * behind pointing at a freed wsi):
  *   created (WSI_CREATE) --relay_pending_add--> pending --relay_pending_done--> answered (untracked)
  *   pending --relay_pending_expire (past the head deadline)--> its connection killed by lws
  *   pending --evict_oldest (over --max-pending)--> its connection killed by lws
@@ -54,6 +57,9 @@ static struct {
 	size_t count, max, per_addr_max;
 	int64_t head_ms; /* whole head (and TLS handshake) within this of the connection's start */
 	uint16_t *per_addr;
+	uint32_t
+	        *by_wsi; /* open addressing: index + 1 into all[], 0 empty; by_wsi_mask + 1 slots */
+	size_t by_wsi_mask;
 	uint64_t seed;
 	uint64_t refused, evicted, expired; /* since start, for the log */
 	uint64_t refused_logged, evicted_logged, expired_logged;
@@ -69,7 +75,11 @@ int relay_pending_init(const struct relay_opts *o)
 	p.per_addr_max = o->trust_forwarded_for ? 0 : (size_t)o->max_pending_per_address;
 	p.all = calloc(p.max, sizeof(*p.all));
 	p.per_addr = calloc(ADDR_SLOTS, sizeof(*p.per_addr));
-	if (!p.all || !p.per_addr)
+	p.by_wsi_mask = 1;
+	while (p.by_wsi_mask + 1 < 2 * p.max) /* at most half full: short probes */
+		p.by_wsi_mask = 2 * p.by_wsi_mask + 1;
+	p.by_wsi = calloc(p.by_wsi_mask + 1, sizeof(*p.by_wsi));
+	if (!p.all || !p.per_addr || !p.by_wsi)
 		return -ENOMEM;
 	for (size_t i = 0; i < p.max; i++) {
 		p.all[i].next = p.free;
@@ -84,6 +94,7 @@ void relay_pending_release(void)
 {
 	free(p.all);
 	free(p.per_addr);
+	free(p.by_wsi);
 	memset(&p, 0, sizeof(p));
 }
 
@@ -182,6 +193,53 @@ int relay_pending_filter(int fd, bool plain)
 	return 1;
 }
 
+/* ---- the records by wsi: a hash table with linear probing ---- */
+
+static size_t wsi_home(const struct lws *wsi)
+{
+	uint64_t h = (uint64_t)(uintptr_t)wsi * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 32) & p.by_wsi_mask;
+}
+
+/* The slot holding @wsi's record, or the empty slot where it would go. */
+static size_t wsi_slot(const struct lws *wsi)
+{
+	size_t i = wsi_home(wsi);
+
+	while (p.by_wsi[i] && p.all[p.by_wsi[i] - 1].wsi != wsi)
+		i = (i + 1) & p.by_wsi_mask;
+	return i;
+}
+
+static void wsi_insert(struct pending *e)
+{
+	p.by_wsi[wsi_slot(e->wsi)] = (uint32_t)(e - p.all) + 1;
+}
+
+/* Remove @wsi's entry, moving later entries of its probe run back (no tombstones). */
+static void wsi_remove(const struct lws *wsi)
+{
+	size_t i = wsi_slot(wsi), j = i;
+
+	if (!p.by_wsi[i])
+		return;
+	for (;;) {
+		size_t home;
+
+		p.by_wsi[i] = 0;
+		do {
+			j = (j + 1) & p.by_wsi_mask;
+			if (!p.by_wsi[j])
+				return;
+			home = wsi_home(p.all[p.by_wsi[j] - 1].wsi);
+			/* the entry at j may move to i unless its home lies cyclically in (i, j] */
+		} while (i <= j ? (i < home && home <= j) : (i < home || home <= j));
+		p.by_wsi[i] = p.by_wsi[j];
+		i = j;
+	}
+}
+
 static void unlink_pending(struct pending *e)
 {
 	if (e->prev)
@@ -194,7 +252,7 @@ static void unlink_pending(struct pending *e)
 		p.newest = e->prev;
 	if (e->slot < ADDR_SLOTS && p.per_addr[e->slot])
 		p.per_addr[e->slot]--;
-	lws_set_opaque_user_data(e->wsi, NULL);
+	wsi_remove(e->wsi);
 	e->wsi = NULL;
 	e->prev = NULL;
 	e->next = p.free;
@@ -232,12 +290,12 @@ void relay_pending_expire(void)
 
 static struct pending *ours(struct lws *wsi)
 {
-	struct pending *e = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+	size_t i;
 
-	/* Only ours: the pointer must be one of our records and point back at this wsi. */
-	if (!e || e < p.all || e >= p.all + p.max || e->wsi != wsi)
+	if (!wsi || !p.max)
 		return NULL;
-	return e;
+	i = wsi_slot(wsi);
+	return p.by_wsi[i] ? &p.all[p.by_wsi[i] - 1] : NULL;
 }
 
 void relay_pending_add(struct lws *wsi)
@@ -246,6 +304,8 @@ void relay_pending_add(struct lws *wsi)
 
 	if (!p.max)
 		return;
+	if ((e = ours(wsi)) != NULL) /* made twice: one record, the newest deadline */
+		unlink_pending(e);
 	if (!p.free)
 		evict_oldest();
 	e = p.free;
@@ -261,18 +321,15 @@ void relay_pending_add(struct lws *wsi)
 		p.oldest = e;
 	p.newest = e;
 	p.count++;
-	lws_set_opaque_user_data(wsi, e);
+	wsi_insert(e);
 }
 
 void relay_pending_accepted(struct lws *wsi)
 {
-	struct pending *e = p.newest;
+	struct pending *e = ours(wsi);
 
-	/* lws clears the opaque pointer after WSI_CREATE (adopt.c sets it from the adoption's
-	 * arguments): this wsi's record is the newest, nothing else was made in between. */
-	if (!e || e->wsi != wsi)
+	if (!e || e->slot != ADDR_SLOTS)
 		return;
-	lws_set_opaque_user_data(wsi, e);
 	e->slot = addr_slot(lws_get_socket_fd(wsi));
 	if (e->slot < ADDR_SLOTS && p.per_addr[e->slot] < UINT16_MAX)
 		p.per_addr[e->slot]++;

@@ -49,6 +49,15 @@ struct relay_opts {
 	int64_t signal_max_message;      /* bytes of a signaling message */
 	int64_t signal_rate;             /* signaling messages per second per peer (0: no limit) */
 	int64_t signal_queue;            /* bytes queued for one signaling or meeting connection */
+	int64_t discovery_ttl, discovery_max_ttl; /* ms: a group's default and largest TTL */
+	int64_t discovery_max_groups, discovery_max_per_app;
+	/* JSON bytes of one app's groups (bounds what GET /groups builds) */
+	int64_t discovery_max_app_bytes;
+	int64_t channel_timeout; /* ms a host has to open a channel for its client */
+	int64_t channel_queue;   /* bytes queued per channel direction before pausing */
+	char *redis;             /* redis://... to share state with other instances, or NULL */
+	char *instance;          /* name in the cluster; NULL: hostname:port */
+	int64_t redis_buffer;    /* bytes on their way to Redis at most */
 	/* STUN/TURN (relay/turn*.c); off when both listen addresses are unset or "" */
 	char *turn_listen;      /* UDP and TCP, "127.0.0.1:3478"; port 0 picks one (logged) */
 	char *turns_listen;     /* TLS over TCP with cert/key */

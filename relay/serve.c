@@ -5,6 +5,7 @@
  */
 #define LOG_MODULE "serve"
 #include "relay/internal.h"
+#include "relay/cluster.h"
 #include "relay/turn.h"
 #include "pkg/clock/clock.h"
 #include "pkg/log/log.h"
@@ -202,6 +203,8 @@ static void tick(lws_sorted_usec_list_t *sul)
 	trim_after_churn();
 	relay_close_expired(relay_now_ms());
 	relay_sample_rates();
+	relay_discovery_expire(s, relay_now_ms());
+	relay_cluster_tick();
 	if (now_s - last_tidy_s >= TIDY_EVERY_S) {
 		last_tidy_s = now_s;
 		if (store_tidy(s->store, now_s) < 0)
@@ -600,7 +603,8 @@ static void destroy_context(struct server *s)
 
 static void close_parts(struct server *s)
 {
-	relay_turn_stop(); /* its handles close as destroy_context() runs the loop */
+	relay_cluster_stop(); /* before the loop closes: its handles close on it */
+	relay_turn_stop();    /* its handles close as destroy_context() runs the loop */
 	destroy_context(s);
 	relay_pending_release();
 	hub_free(s->hub);
@@ -672,6 +676,11 @@ int relay_run(const struct relay_opts *o)
 	        o->insecure_http ? "http" : "https", addr.ipv6 ? "[" : "",
 	        addr.host[0] ? addr.host : "*", addr.ipv6 ? "]" : "", addr.port,
 	        s->verifier.audience, s->public_url, relay_write_path());
+	if (relay_cluster_start(s, use_uv ? &uv_loop : NULL, addr.port, why)) {
+		log_err("%s", why);
+		close_parts(s);
+		return 2;
+	}
 	if (use_uv)
 		start_flush_hooks();
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick, TICK_US);

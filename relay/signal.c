@@ -347,11 +347,10 @@ int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum 
 	return relay_respond(wsi, c, 200, body);
 }
 
-static int admit(struct server *s, const struct grant *g, const char **why)
+static int admit(const struct grant *g, const char **why)
 {
 	struct ticket *t = ticket_find(g->ticket);
 
-	(void)s;
 	if (!t) {
 		*why = "code unknown, used or expired";
 		return 401;

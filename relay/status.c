@@ -6,6 +6,7 @@
  */
 #define LOG_MODULE "status"
 #include "relay/internal.h"
+#include "relay/cluster.h"
 #include "relay/turn.h"
 #include "pkg/log/log.h"
 
@@ -108,14 +109,37 @@ static json_t *conn_json(const struct conn *c, int64_t now_ns, json_t *turn)
 	                                 rate_of(w, w->rx_bytes), k->last_rx_ns, now_ns),
 	                  "dropped", (json_int_t)k->dropped, "refused", (json_int_t)k->refused,
 	                  "queued", (json_int_t)hub_queued(c->member));
-	return json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o, s:I}",
-	                 "topic", c->grant.topic, "can_read", c->grant.can_read, "can_write",
-	                 c->grant.can_write, "connected", time_json(c->connected_at),
-	                 "connected_at", time_json(c->connected_at), "expires_at",
-	                 time_json(c->grant.exp), "remote_addr", c->remote, "scopes",
-	                 scopes_json(c->grant.scopes), "user_agent", c->user_agent, "booking_id",
-	                 c->grant.booking_id, "id", c->tag, "stats", stats, "turn_allocations",
-	                 (json_int_t)(turn_n ? json_integer_value(turn_n) : 0));
+	json_t *o = json_pack(
+	        "{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o, s:I}", "topic",
+	        c->grant.topic, "can_read", c->grant.can_read, "can_write", c->grant.can_write,
+	        "connected", time_json(c->connected_at), "connected_at", time_json(c->connected_at),
+	        "expires_at", time_json(c->grant.exp), "remote_addr", c->remote, "scopes",
+	        scopes_json(c->grant.scopes), "user_agent", c->user_agent, "booking_id",
+	        c->grant.booking_id, "id", c->tag, "stats", stats, "turn_allocations",
+	        (json_int_t)(turn_n ? json_integer_value(turn_n) : 0));
+
+	if (o && relay_cluster_on()) /* which instance of the cluster holds it */
+		json_object_set_new(o, "instance", json_string(relay_cluster_instance()));
+	return o;
+}
+
+/* A /connect websocket: the fields every entry has, then the channel's (channel.c). */
+static json_t *channel_conn_json(const struct conn *c)
+{
+	json_t *o, *ch = relay_channel_json(c);
+
+	if (!ch)
+		return NULL;
+	o = json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s}", "topic",
+	              c->grant.topic, "can_read", true, "can_write", true, "connected",
+	              time_json(c->connected_at), "connected_at", time_json(c->connected_at),
+	              "expires_at", time_json(c->grant.exp), "remote_addr", c->remote, "scopes",
+	              scopes_json(c->grant.scopes), "user_agent", c->user_agent, "booking_id",
+	              c->grant.booking_id, "id", c->tag);
+	if (o)
+		json_object_update(o, ch);
+	json_decref(ch);
+	return o;
 }
 
 json_t *relay_status_json(void)
@@ -127,6 +151,8 @@ json_t *relay_status_json(void)
 	for (struct conn *c = relay_srv.conns; a && c; c = c->next)
 		if (c->member)
 			json_array_append_new(a, conn_json(c, now_ns, turn));
+		else if (c->kind == &relay_kind_channel && !c->closing)
+			json_array_append_new(a, channel_conn_json(c));
 	json_decref(turn);
 	return a;
 }
@@ -207,6 +233,28 @@ static void access_metrics(FILE *f, const struct metrics *m)
 		        (unsigned long long)m->redeem[i]);
 }
 
+/* Connections not yet authenticated (relay/pending.c) and the memory budget (ws.c). */
+static void memory_metrics(FILE *f, const struct server *s)
+{
+	metric(f, "relay_connections_pending", "gauge",
+	       "Connections accepted whose first request head has not arrived whole.",
+	       (double)relay_pending_count());
+	metric(f, "relay_memory_budget_bytes", "gauge",
+	       "Budget for messages being received or queued (--max-memory).",
+	       (double)s->mem_budget);
+	metric(f, "relay_memory_receiving_bytes", "gauge",
+	       "Reassembly buffers of messages being received.", (double)s->rx_held);
+	metric(f, "relay_memory_queued_bytes", "gauge",
+	       "Bytes queued for readers (as last counted, at most a second ago).",
+	       (double)s->queue_held);
+	labelled(f, "relay_memory_budget_closures_total",
+	         "Connections closed to keep within the memory budget, by what they held.");
+	fprintf(f, "relay_memory_budget_closures_total{held=\"receiving\"} %llu\n",
+	        (unsigned long long)s->m.budget_closed[0]);
+	fprintf(f, "relay_memory_budget_closures_total{held=\"queued\"} %llu\n",
+	        (unsigned long long)s->m.budget_closed[1]);
+}
+
 char *relay_metrics_text(void)
 {
 	const struct server *s = &relay_srv;
@@ -244,7 +292,10 @@ char *relay_metrics_text(void)
 	metric(out.f, "relay_bookings_denied_total", "counter",
 	       "Bookings denied through /bids/deny.", (double)s->m.bookings_denied);
 	access_metrics(out.f, &s->m);
+	relay_channel_metrics(out.f);
+	relay_cluster_metrics(out.f);
 	relay_turn_metrics(out.f);
+	memory_metrics(out.f, s);
 	process_metrics(out.f);
 	fclose(out.f);
 	return out.p;

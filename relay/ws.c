@@ -9,6 +9,7 @@
  */
 #define LOG_MODULE "ws"
 #include "relay/internal.h"
+#include "relay/cluster.h"
 #include "pkg/log/log.h"
 
 #include <stdlib.h>
@@ -119,6 +120,8 @@ void relay_ws_leave_topic(struct conn *c)
 	        (unsigned long long)c->writes,
 	        (unsigned long long)(k->dropped + hub_queued(c->member)),
 	        (unsigned long long)k->refused);
+	if (c->grant.can_read)
+		relay_cluster_reader(c->grant.topic, -1);
 	hub_leave(c->member);
 	c->member = NULL;
 }
@@ -226,6 +229,7 @@ static void shed(struct conn *c, size_t held, size_t queued)
 
 	logt_warn(c->tag, "memory budget of %zu bytes reached: closing, holding %zu bytes %s",
 	          s->mem_budget, held, receiving ? "of a message being received" : "queued");
+	s->m.budget_closed[receiving ? 0 : 1]++;
 	if (receiving)
 		relay_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
 		                 "message too large for the relay's memory now");
@@ -366,7 +370,6 @@ static int redeem_inside_h2(struct lws *wsi, struct grant *g, const char **why)
 static int on_established(struct lws *wsi, struct conn *c)
 {
 	struct server *s = &relay_srv;
-	enum hub_join_error err;
 	const char *why;
 	int status;
 
@@ -391,6 +394,16 @@ static int on_established(struct lws *wsi, struct conn *c)
 		relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, why);
 		return 0;
 	}
+	if (relay_cluster_claiming(c))
+		return 0; /* its code is claimed from Redis first: relay_ws_admit() follows */
+	return relay_ws_admit(c);
+}
+
+int relay_ws_admit(struct conn *c)
+{
+	struct server *s = &relay_srv;
+	enum hub_join_error err;
+
 	s->m.connections_total++;
 	c->kind = relay_kind_of(c->grant.prefix, strlen(c->grant.prefix));
 	if (c->kind)
@@ -403,6 +416,8 @@ static int on_established(struct lws *wsi, struct conn *c)
 		                 join_error(err));
 		return 0;
 	}
+	if (c->grant.can_read)
+		relay_cluster_reader(c->grant.topic, 1);
 	logt_info(c->tag, "joined '%s' from %s as %s (%s%s)", c->grant.topic, c->remote,
 	          c->grant.who[0] ? c->grant.who : "anonymous", c->grant.can_read ? "r" : "",
 	          c->grant.can_write ? "w" : "");
@@ -450,6 +465,7 @@ static void publish(struct conn *c, const uint8_t *data, size_t len, bool binary
 		memcpy(m->data, data, len);
 	m->binary = binary;
 	m->t_in_ns = now;
+	relay_cluster_publish(c->grant.topic, m); /* to the other instances, if any */
 	hub_publish(c->member, m, now);
 }
 
@@ -540,6 +556,9 @@ int relay_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		return relay_ws_writeable(wsi, c);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		c->peer_closed = true;
+		if (len >= 2)
+			c->peer_close_code =
+			        ((const uint8_t *)in)[0] << 8 | ((const uint8_t *)in)[1];
 		/* the answer to our close frame ends the connection; else lws answers it */
 		return c->close_sent ? -1 : 0;
 	case LWS_CALLBACK_CLOSED:

@@ -13,7 +13,7 @@ PACKAGES=(
 	libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavdevice-dev libavfilter-dev ffmpeg
 	libsqlite3-dev libhiredis-dev redis-server redis-tools
 	coturn curl wrk hyperfine valgrind clang clang-format libclang-rt-14-dev chromium iproute2
-	python3
+	python3 openssh-server openssh-client
 )
 
 missing=()

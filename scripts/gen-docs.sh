@@ -36,3 +36,11 @@ except `config`, `listen`, `streams`, `rules` and the `log_*` keys. See [host.md
 
 EOT
 "$relay" host --config-reference
+cat <<'EOT'
+
+## `relay connect`
+
+No config file: flags and `RELAY_CONNECT_*` variables. See [connect.md](connect.md).
+
+EOT
+"$relay" connect --config-reference

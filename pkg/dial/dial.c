@@ -26,6 +26,7 @@ struct dial {
 	int fd;   /* the socket being connected, or -1 */
 	int err;  /* the last address's failure (errno), 0 if none yet */
 	int refs; /* the lookup while it runs, the timer and each poll handle until closed */
+	int timeout_ms;
 	bool resolving, done;
 	dial_cb cb;
 	void *arg;
@@ -215,6 +216,32 @@ static void on_deadline(uv_timer_t *t)
 		fail(d, -ETIMEDOUT, d->resolving ? what : NULL);
 }
 
+/*
+ * An IP literal's address, taken without the thread pool (AI_NUMERICHOST does no lookup): the
+ * connect starts on the next loop pass, never from dial_start() itself.
+ */
+static void on_numeric(uv_timer_t *t)
+{
+	struct dial *d = t->data;
+
+	uv_timer_start(&d->timer, on_deadline, d->timeout_ms > 0 ? (uint64_t)d->timeout_ms : 0, 0);
+	try_address(d);
+}
+
+static bool start_numeric(struct dial *d, const char *service, int socktype)
+{
+	struct addrinfo hints = {.ai_socktype = socktype, .ai_flags = AI_NUMERICHOST}, *res = NULL;
+
+	if (getaddrinfo(d->host, service, &hints, &res) || !res)
+		return false; /* a name: looked up on the thread pool */
+	d->ais = d->ai = res;
+	uv_timer_init(d->loop, &d->timer);
+	d->timer.data = d;
+	d->refs = 1; /* the timer */
+	uv_timer_start(&d->timer, on_numeric, 0, 0);
+	return true;
+}
+
 struct dial *dial_start(uv_loop_t *loop, const char *host, int port, int socktype, int timeout_ms,
                         dial_cb cb, void *arg, char why[DIAL_WHY])
 {
@@ -234,7 +261,10 @@ struct dial *dial_start(uv_loop_t *loop, const char *host, int port, int socktyp
 	d->cb = cb;
 	d->arg = arg;
 	d->gai.data = d;
+	d->timeout_ms = timeout_ms;
 	snprintf(service, sizeof(service), "%d", port);
+	if (start_numeric(d, service, socktype))
+		return d;
 	r = uv_getaddrinfo(loop, &d->gai, on_resolved, host, service, &hints);
 	if (r) {
 		snprintf(why, DIAL_WHY, "cannot resolve '%.100s': %s", host, uv_strerror(r));

@@ -1,6 +1,6 @@
 /*
- * pkg/dial: connect a socket to HOST:PORT on a libuv loop without blocking it. The name is
- * looked up on libuv's thread pool (uv_getaddrinfo); each address it gives is tried in
+ * pkg/dial: connect a socket to HOST:PORT on a libuv loop without blocking it. A name is
+ * looked up on libuv's thread pool (uv_getaddrinfo), an IP literal taken as it is; each address it gives is tried in
  * getaddrinfo's order with a non-blocking connect() watched by a poll handle (so a name whose
  * first address refuses, e.g. localhost as ::1 before 127.0.0.1, still reaches the second), all
  * within one deadline. The caller gets a plain fd, to use as it likes (read()/write(), a poll

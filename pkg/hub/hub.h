@@ -4,8 +4,9 @@
  * Each reader's queue is bounded in messages and bytes; when full, policy DROP discards the
  * reader's oldest undelivered messages (counted), policy CLOSE asks the owner to close it.
  * Back-pressure keeps that for readers that lag behind the others: when every reader of a
- * topic but the publisher holds more than half of either limit, the hub asks the owners of the
- * topic's writers to stop reading from their peers (flow) until a reader is down to a quarter.
+ * topic but the publisher holds three quarters of either limit or more, the hub asks the owners
+ * of the topic's writers to stop reading from their peers (flow) until a reader is down to a
+ * quarter.
  * Messages published meanwhile are still queued (up to the limits): the hub cannot refuse them.
  * Queues take memory as they fill (out of memory while growing one counts as full).
  * The hub never touches sockets: it tells the owner through callbacks (wake, overflow).

@@ -606,7 +606,8 @@ int rjwt_mint_session(const char *access_url, const char *secret_file, const cha
 		return ret;
 	}
 	c.topic = topic;
-	c.prefix = (char *)"session";
+	/* the kind of the access URL: /connect/HOST (private channels) or /session/TOPIC */
+	c.prefix = strstr(u.path, "/connect/") ? (char *)"connect" : (char *)"session";
 	c.booking_id = (char *)who;
 	c.sub = (char *)who;
 	c.scopes = scopes;

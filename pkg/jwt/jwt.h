@@ -130,7 +130,8 @@ int rjwt_sign(enum rjwt_alg alg, const uint8_t *key, size_t key_len, const struc
 #define RJWT_WHY 256
 
 /*
- * Mint an HS256 token for the topic of @access_url (its last path segment) with @scopes, for
+ * Mint an HS256 token for the topic of @access_url (its last path segment; prefix connect for a
+ * /connect/ URL, else session) with @scopes, for
  * @audience (NULL or "": the URL's origin as an operator writes it), valid @lifetime_s seconds
  * from now, booking id and sub @who. The secret is read from @secret_file and wiped. The token
  * is a new string in *out (wipe and free with secret_free()). 0 or -errno with @why.

@@ -1,6 +1,8 @@
 /*
  * store: SQLite behind, a small open-addressing table in front. Table `bookings(bid PRIMARY KEY,
  * denied INTEGER, exp INTEGER)`. synchronous=FULL so a deny is durable before we answer 204.
+ * Table `groups(app, id, owner, expires, json, PRIMARY KEY(app, id))` behind a chained hash
+ * table of discovery groups.
  */
 #include "pkg/store/store.h"
 
@@ -13,6 +15,7 @@
 #include <sys/stat.h>
 
 #define INITIAL_SLOTS 256
+#define GROUP_BUCKETS 4096
 
 enum state { FREE = 0, DENIED, ALLOWED, SEEN };
 
@@ -26,8 +29,12 @@ struct store {
 	sqlite3 *db; /* NULL: memory only */
 	struct slot *slots;
 	size_t nslots, used;
+	struct store_group **groups; /* GROUP_BUCKETS chains */
+	size_t ngroups;
 	bool healthy;
 };
+
+static int load_groups(struct store *s);
 
 /* ---- the in-memory table (linear probing, tombstone-free: tidy rebuilds) ---- */
 
@@ -159,8 +166,11 @@ static int open_db(struct store *s, const char *dir, char why[256])
 	            s,
 	            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 	            "CREATE TABLE IF NOT EXISTS bookings(bid TEXT PRIMARY KEY, denied INTEGER NOT NULL, "
-	            "exp INTEGER NOT NULL)") ||
-	    load_rows(s)) {
+	            "exp INTEGER NOT NULL); "
+	            "CREATE TABLE IF NOT EXISTS groups(app TEXT NOT NULL, id TEXT NOT NULL, "
+	            "owner TEXT NOT NULL, expires INTEGER NOT NULL, json TEXT NOT NULL, "
+	            "PRIMARY KEY(app, id))") ||
+	    load_rows(s) || load_groups(s)) {
 		snprintf(why, 256, "cannot open state database '%.200s': %s", path,
 		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		return -EIO;
@@ -174,7 +184,10 @@ int store_open(const char *dir, struct store **out, char why[256])
 	int ret;
 
 	*out = NULL;
-	if (!s || !(s->slots = calloc(INITIAL_SLOTS, sizeof(*s->slots)))) {
+	if (!s || !(s->slots = calloc(INITIAL_SLOTS, sizeof(*s->slots))) ||
+	    !(s->groups = calloc(GROUP_BUCKETS, sizeof(*s->groups)))) {
+		if (s)
+			free(s->slots);
 		free(s);
 		snprintf(why, 256, "out of memory");
 		return -ENOMEM;
@@ -198,6 +211,16 @@ void store_close(struct store *s)
 		return;
 	sqlite3_close(s->db);
 	free(s->slots);
+	for (size_t i = 0; i < GROUP_BUCKETS; i++) {
+		struct store_group *g = s->groups[i], *next;
+
+		for (; g; g = next) {
+			next = g->next;
+			free(g->json);
+			free(g);
+		}
+	}
+	free(s->groups);
 	free(s);
 }
 
@@ -213,6 +236,24 @@ static int set_state(struct store *s, const char *bid, enum state st, int64_t ex
 	if (write_row(s, bid, st == DENIED, exp))
 		return -EIO;
 	return put(s, bid, st, exp);
+}
+
+int store_batch_begin(struct store *s)
+{
+	if (!s->db)
+		return 0;
+	return sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+int store_batch_end(struct store *s)
+{
+	if (!s->db)
+		return 0;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->healthy = false;
+	return -EIO;
 }
 
 int store_deny(struct store *s, const char *bid, int64_t exp)
@@ -287,4 +328,250 @@ bool store_is_healthy(struct store *s)
 	/* Reads the schema page, so a vanished or unreadable file shows. */
 	return !s->db || sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL,
 	                              NULL) == SQLITE_OK;
+}
+
+/* ---- discovery groups ---- */
+
+static bool valid_key(const char *app, const char *id)
+{
+	return app && *app && strlen(app) <= STORE_APP_MAX && id && *id &&
+	       strlen(id) <= STORE_GID_MAX;
+}
+
+static struct store_group **group_slot(const struct store *s, const char *app, const char *id)
+{
+	uint64_t h = (hash(app) * 31) ^ hash(id);
+	struct store_group **pp = &s->groups[h % GROUP_BUCKETS];
+
+	while (*pp && (strcmp((*pp)->app, app) != 0 || strcmp((*pp)->id, id) != 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Set @g's fields (a new or existing entry); -ENOMEM leaves @g as it was. */
+static int group_fill(struct store_group *g, const char *owner, int64_t expires, const char *json)
+{
+	size_t n = strlen(json);
+	char *copy = malloc(n + 1);
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, json, n + 1);
+	free(g->json);
+	g->json = copy;
+	g->json_len = n;
+	g->expires = expires;
+	snprintf(g->owner, sizeof(g->owner), "%s", owner ? owner : "");
+	return 0;
+}
+
+static int group_insert(struct store *s, const char *app, const char *id, const char *owner,
+                        int64_t expires, const char *json)
+{
+	struct store_group **pp = group_slot(s, app, id), *g = *pp;
+
+	if (g)
+		return group_fill(g, owner, expires, json);
+	g = calloc(1, sizeof(*g));
+	if (!g || group_fill(g, owner, expires, json)) {
+		free(g);
+		return -ENOMEM;
+	}
+	snprintf(g->app, sizeof(g->app), "%s", app);
+	snprintf(g->id, sizeof(g->id), "%s", id);
+	*pp = g;
+	s->ngroups++;
+	return 0;
+}
+
+static int group_write(struct store *s, const char *app, const char *id, const char *owner,
+                       int64_t expires, const char *json)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!s->db)
+		return 0;
+	rc = sqlite3_prepare_v2(s->db,
+	                        "INSERT INTO groups(app, id, owner, expires, json) "
+	                        "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(app, id) DO UPDATE SET "
+	                        "owner = ?3, expires = ?4, json = ?5",
+	                        -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, app, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, owner ? owner : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, expires);
+		sqlite3_bind_text(st, 5, json, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	s->healthy = rc == SQLITE_OK;
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static int load_groups(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT app, id, owner, expires, json FROM groups", -1,
+	                            &st, NULL);
+	int step = SQLITE_DONE;
+
+	while (rc == SQLITE_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *app = (const char *)sqlite3_column_text(st, 0);
+		const char *id = (const char *)sqlite3_column_text(st, 1);
+		const char *owner = (const char *)sqlite3_column_text(st, 2);
+		const char *json = (const char *)sqlite3_column_text(st, 4);
+
+		/* Rows we would not have written (ids too long) are skipped, not trusted. */
+		if (valid_key(app, id) && owner && strlen(owner) <= STORE_OWNER_MAX && json &&
+		    group_insert(s, app, id, owner, sqlite3_column_int64(st, 3), json))
+			rc = SQLITE_NOMEM;
+	}
+	if (rc == SQLITE_OK && step != SQLITE_DONE)
+		rc = step;
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+int store_group_put(struct store *s, const char *app, const char *id, const char *owner,
+                    int64_t expires, const char *json)
+{
+	if (!valid_key(app, id) || !json || (owner && strlen(owner) > STORE_OWNER_MAX))
+		return -EINVAL;
+	if (group_write(s, app, id, owner, expires, json))
+		return -EIO;
+	/* On disk but not in memory after an OOM: the next start loads it; rare enough. */
+	return group_insert(s, app, id, owner, expires, json);
+}
+
+const struct store_group *store_group_get(const struct store *s, const char *app, const char *id)
+{
+	if (!valid_key(app, id))
+		return NULL;
+	return *group_slot(s, app, id);
+}
+
+static int group_unwrite(struct store *s, const char *app, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!s->db)
+		return 0;
+	rc = sqlite3_prepare_v2(s->db, "DELETE FROM groups WHERE app = ?1 AND id = ?2", -1, &st,
+	                        NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, app, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	s->healthy = rc == SQLITE_OK;
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static void group_unlink(struct store *s, struct store_group **pp)
+{
+	struct store_group *g = *pp;
+
+	*pp = g->next;
+	free(g->json);
+	free(g);
+	s->ngroups--;
+}
+
+int store_group_delete(struct store *s, const char *app, const char *id)
+{
+	struct store_group **pp;
+
+	if (!valid_key(app, id))
+		return -ENOENT;
+	pp = group_slot(s, app, id);
+	if (!*pp)
+		return -ENOENT;
+	if (group_unwrite(s, app, id))
+		return -EIO;
+	group_unlink(s, pp);
+	return 0;
+}
+
+size_t store_group_count(const struct store *s, const char *app)
+{
+	size_t n = 0;
+
+	if (!app)
+		return s->ngroups;
+	for (size_t i = 0; i < GROUP_BUCKETS; i++)
+		for (const struct store_group *g = s->groups[i]; g; g = g->next)
+			n += strcmp(g->app, app) == 0;
+	return n;
+}
+
+void store_group_list(const struct store *s, const char *app,
+                      void (*fn)(const struct store_group *g, void *arg), void *arg)
+{
+	for (size_t i = 0; i < GROUP_BUCKETS; i++)
+		for (const struct store_group *g = s->groups[i]; g; g = g->next)
+			if (!app || strcmp(g->app, app) == 0)
+				fn(g, arg);
+}
+
+static int expire_rows(struct store *s, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!s->db)
+		return 0;
+	rc = sqlite3_prepare_v2(s->db, "DELETE FROM groups WHERE expires < ?1", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, now);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	s->healthy = rc == SQLITE_OK;
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+int store_group_expire(struct store *s, int64_t now,
+                       void (*fn)(const char *app, const char *id, void *arg), void *arg)
+{
+	struct store_group *gone = NULL;
+	bool any = false;
+	int n = 0;
+
+	for (size_t i = 0; i < GROUP_BUCKETS && !any; i++)
+		for (const struct store_group *g = s->groups[i]; g && !any; g = g->next)
+			any = g->expires < now;
+	if (!any)
+		return 0; /* the common case touches no disk */
+	if (expire_rows(s, now))
+		return -EIO;
+	for (size_t i = 0; i < GROUP_BUCKETS; i++) {
+		for (struct store_group **pp = &s->groups[i]; *pp;) {
+			struct store_group *g = *pp;
+
+			if (g->expires >= now) {
+				pp = &g->next;
+				continue;
+			}
+			*pp = g->next;
+			g->next = gone;
+			gone = g;
+			s->ngroups--;
+		}
+	}
+	/* Called once the store no longer holds them, so @fn may look them up or re-create. */
+	while (gone) {
+		struct store_group *g = gone;
+
+		gone = g->next;
+		if (fn)
+			fn(g->app, g->id, arg);
+		free(g->json);
+		free(g);
+		n++;
+	}
+	return n;
 }

@@ -7,6 +7,10 @@
  * Semantics, as practable's relay: deny(bid, exp) refuses the booking until exp and removes it
  * from the allow list; allow(bid, exp) undoes a deny and lists the booking as allowed until exp.
  * Bookings seen on access calls are listed as allowed in memory only (seen()).
+ *
+ * Discovery groups (relay/discovery.c) live here too: one row per (app, id) with its creator, its
+ * expiry and its JSON text, all mirrored in memory, written through to SQLite before a call
+ * returns. The store does not read the JSON: it keeps the text it was given.
  */
 #ifndef RELAY_STORE_H
 #define RELAY_STORE_H
@@ -35,6 +39,15 @@ void store_close(struct store *s);
 int store_deny(struct store *s, const char *bid, int64_t exp);
 int store_allow(struct store *s, const char *bid, int64_t exp);
 
+/*
+ * Group the deny/allow writes made until store_batch_end() into one transaction: one disk sync
+ * for many entries (loading a list), not one each. A write inside a batch is on disk once the
+ * batch ends. 0, or -EIO (store_batch_end: the transaction failed and was rolled back; what
+ * is in memory stays applied).
+ */
+int store_batch_begin(struct store *s);
+int store_batch_end(struct store *s);
+
 /* Note a booking seen on an access call (listed as allowed, not persisted). */
 void store_seen(struct store *s, const char *bid, int64_t exp);
 
@@ -49,5 +62,50 @@ int store_tidy(struct store *s, int64_t now);
 
 /* True when the last write succeeded and the database answers (for /healthz). */
 bool store_is_healthy(struct store *s);
+
+/* ---- discovery groups ---- */
+
+#define STORE_APP_MAX   128 /* bytes of an app id */
+#define STORE_GID_MAX   64  /* bytes of a group id */
+#define STORE_OWNER_MAX 128 /* bytes of a creator (token sub) */
+
+/* A group as held in memory: borrowed from the store until its next change. */
+struct store_group {
+	char app[STORE_APP_MAX + 1];
+	char id[STORE_GID_MAX + 1];
+	char owner[STORE_OWNER_MAX + 1];
+	int64_t expires; /* ms since the epoch (wall clock: it must survive a restart) */
+	char *json;      /* NUL-terminated */
+	size_t json_len;
+	struct store_group *next; /* hash chain: the store's */
+};
+
+/*
+ * Create or replace the group (@app, @id) with creator @owner, expiry @expires and text @json.
+ * 0, -EINVAL (an id empty or too long), -ENOMEM, -EIO (the write failed: nothing changed).
+ */
+int store_group_put(struct store *s, const char *app, const char *id, const char *owner,
+                    int64_t expires, const char *json);
+
+/* The group (@app, @id), or NULL; borrowed until the next change to the store. */
+const struct store_group *store_group_get(const struct store *s, const char *app, const char *id);
+
+/* Remove (@app, @id). 0, -ENOENT (not there), -EIO (the write failed: still there). */
+int store_group_delete(struct store *s, const char *app, const char *id);
+
+/* Groups of @app, or of every app when @app is NULL. */
+size_t store_group_count(const struct store *s, const char *app);
+
+/* Call @fn for each group of @app (NULL: every app), in no particular order; @fn must not
+ * change the store. */
+void store_group_list(const struct store *s, const char *app,
+                      void (*fn)(const struct store_group *g, void *arg), void *arg);
+
+/*
+ * Remove every group whose expiry is before @now (ms since the epoch), calling @fn(app, id,
+ * @arg) for each after it is gone. Returns how many, or -EIO (the disk write failed: they stay).
+ */
+int store_group_expire(struct store *s, int64_t now,
+                       void (*fn)(const char *app, const char *id, void *arg), void *arg);
 
 #endif

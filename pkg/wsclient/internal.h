@@ -1,6 +1,6 @@
 /*
- * wsclient internals shared by the blocking client (wsclient.c) and the one on libuv (uv.c):
- * the requests, the checks of the answers and TLS names, written once.
+ * wsclient internals: the requests, the checks of the answers and TLS names, which the client on
+ * libuv (uv.c) uses and wsclient.c holds beside the TLS contexts.
  */
 #ifndef RELAY_WSCLIENT_INTERNAL_H
 #define RELAY_WSCLIENT_INTERNAL_H

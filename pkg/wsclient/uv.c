@@ -51,7 +51,9 @@ struct wsc_uv {
 	bool silent;  /* wsc_uv_close() was called: no more callbacks */
 	bool closing; /* waiting for the write queue to drain */
 	bool broken;  /* a TLS write failed: the stream may hold part of a frame, send no more */
-	int refs;     /* handles and requests pointing here; freed at 0 once DONE */
+	bool paused;  /* wsc_uv_pause(): the socket is not read, frames wait in @in */
+	void (*on_drained)(struct wsc_uv *c, void *arg); /* wsc_uv_on_drained(), or NULL */
+	int refs; /* handles and requests pointing here; freed at 0 once DONE */
 	uv_timer_t timer;
 	struct dial *dial; /* resolving and connecting (pkg/dial), or NULL */
 	struct sock *sock;
@@ -77,6 +79,7 @@ struct wsc_uv {
 
 static void start_phase(struct wsc_uv *c, const char *url);
 static void process(struct wsc_uv *c);
+static void read_frames(struct wsc_uv *c);
 
 /* ---- lifetime ---- */
 
@@ -197,6 +200,8 @@ static void on_written(uv_write_t *req, int status)
 		     uv_strerror(status));
 	else if (c->closing && !c->queued)
 		finish(c, 0);
+	else if (c->state == U_OPEN && !c->silent && c->on_drained)
+		c->on_drained(c, c->arg);
 	release(c);
 }
 
@@ -320,6 +325,32 @@ int wsc_uv_send(struct wsc_uv *c, uint8_t opcode, const void *p, size_t n)
 	return r;
 }
 
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
+
+int wsc_uv_pause(struct wsc_uv *c, bool pause)
+{
+	int r;
+
+	if (c->state != U_OPEN || c->silent || !c->sock)
+		return -ENOTCONN;
+	if (pause == c->paused)
+		return 0;
+	c->paused = pause;
+	if (pause)
+		return uv_read_stop((uv_stream_t *)&c->sock->tcp);
+	r = uv_read_start((uv_stream_t *)&c->sock->tcp, on_alloc, on_read);
+	if (r)
+		return r;
+	read_frames(c); /* what arrived before the pause */
+	return 0;
+}
+
+void wsc_uv_on_drained(struct wsc_uv *c, void (*fn)(struct wsc_uv *c, void *arg))
+{
+	c->on_drained = fn;
+}
+
 size_t wsc_uv_queued(const struct wsc_uv *c)
 {
 	return c->queued;
@@ -425,7 +456,6 @@ static void upgrade_answer(struct wsc_uv *c)
 		return;
 	}
 	buf_consume(&c->in, c->head_len);
-	c->in.max = c->in_max + WSFRAME_MAX_HEADER;
 	c->state = U_OPEN;
 	uv_timer_stop(&c->timer);
 	if (!c->silent && c->cbs->on_open)
@@ -461,10 +491,16 @@ static void read_frames(struct wsc_uv *c)
 	size_t off = 0;
 	int k = 0;
 
-	while (c->state == U_OPEN && !c->silent &&
-	       (k = wsframe_next(c->in.p, c->in.len, &off, &f, &payload)) > 0)
+	while (c->state == U_OPEN && !c->silent && !c->paused &&
+	       (k = wsframe_next(c->in.p, c->in.len, &off, &f, &payload)) > 0) {
+		if (f.payload_len > c->in_max) {
+			fail(c, -EMSGSIZE, "a message from %.100s:%d is over %zu bytes", c->u.host,
+			     c->u.port, c->in_max);
+			return;
+		}
 		if (!c->cbs->on_frame(c, &f, payload, c->arg))
 			break;
+	}
 	if (c->state != U_OPEN)
 		return;
 	if (k < 0) {
@@ -694,7 +730,9 @@ static struct wsc_uv *start(uv_loop_t *loop, int phase, const char *url, const c
 	c->out_max = out_max;
 	c->cbs = cbs;
 	c->arg = arg;
-	buf_init(&c->in, HEAD_MAX + BODY_MAX);
+	/* room for frames that come in the same read as the 101 (a relay's early data): the head
+	 * and body have their own limits (read_head, take_body) */
+	buf_init(&c->in, HEAD_MAX + BODY_MAX + in_max + WSFRAME_MAX_HEADER);
 	uv_timer_init(loop, &c->timer);
 	c->timer.data = c;
 	c->refs = 1;      /* the timer */

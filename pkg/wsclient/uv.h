@@ -66,7 +66,7 @@ struct wsc_uv *wsc_uv_open(uv_loop_t *loop, const char *ws_url, SSL_CTX *tls, in
 /*
  * From on_open: hand the open websocket over to @out (its own copy of the fd, non-blocking; the
  * TLS session now on that fd; the bytes received after the handshake in out->in) for the
- * blocking client's calls (wsclient.h), and end @c as wsc_uv_close() would, without writing.
+ * calls in wsclient.h (the caller reads and writes the socket itself), and end @c as wsc_uv_close() would, without writing.
  * 0, or a negative errno with @out empty (fd -1) and @c unchanged.
  */
 int wsc_uv_detach(struct wsc_uv *c, struct wsc *out);
@@ -77,6 +77,19 @@ int wsc_uv_detach(struct wsc_uv *c, struct wsc *out);
  * reading), -ENOMEM, or another -errno from libuv.
  */
 int wsc_uv_send(struct wsc_uv *c, uint8_t opcode, const void *p, size_t n);
+
+/*
+ * Stop (@pause) or resume reading the socket, for back-pressure: while paused no frame is handed
+ * to on_frame (frames already received wait), and TCP's window makes the peer wait. Resuming
+ * hands the waiting frames to on_frame before it returns. 0, or -ENOTCONN when not open.
+ */
+int wsc_uv_pause(struct wsc_uv *c, bool pause);
+
+/*
+ * Call @fn (with the callbacks' arg) each time a write completes while open: wsc_uv_queued() is
+ * smaller, for a sender that waits for room. @fn may send, pause or close.
+ */
+void wsc_uv_on_drained(struct wsc_uv *c, void (*fn)(struct wsc_uv *c, void *arg));
 
 /* Bytes queued and not yet written. */
 size_t wsc_uv_queued(const struct wsc_uv *c);

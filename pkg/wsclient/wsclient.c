@@ -1,7 +1,7 @@
 /*
- * wsclient: sockets, TLS, one HTTP/1.1 request and the RFC 6455 opening handshake (section 4.1)
- * for relay's clients. Blocking during setup (socket timeouts bound every step), non-blocking
- * afterwards.
+ * wsclient: TLS contexts, the requests and answer checks the uv client (uv.c) uses, and a
+ * websocket handed over by it (wsc_uv_detach()): non-blocking sends and receives, frames read
+ * with pkg/wsframe. Connecting is uv.c's alone (through pkg/dial).
  */
 #include "pkg/wsclient/wsclient.h"
 #include "pkg/wsclient/internal.h"
@@ -12,26 +12,18 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
-
-#define HEAD_MAX 16384
 
 SSL_CTX *wsc_tls_new_ca(bool verify, const char *ca_file, char why[WSC_WHY])
 {
@@ -64,57 +56,6 @@ SSL_CTX *wsc_tls_new_ca(bool verify, const char *ca_file, char why[WSC_WHY])
 	/* trust a certificate in the file even when it is not a self-signed root (pinning) */
 	X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
 	return ctx;
-}
-
-SSL_CTX *wsc_tls_new(bool verify)
-{
-	char why[WSC_WHY];
-
-	return wsc_tls_new_ca(verify, NULL, why);
-}
-
-static void set_timeouts(int fd, int timeout_ms)
-{
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-static int tcp_connect(const struct url *u, int timeout_ms, char why[WSC_WHY])
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	char port[8];
-	int fd = -1, err, one = 1;
-
-	snprintf(port, sizeof(port), "%d", u->port);
-	err = getaddrinfo(u->host, port, &hints, &res);
-	if (err) {
-		snprintf(why, WSC_WHY, "cannot resolve '%.100s': %s", u->host, gai_strerror(err));
-		return -EHOSTUNREACH;
-	}
-	for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0) {
-			err = errno; /* e.g. out of descriptors: never fall through with fd 0 */
-			continue;
-		}
-		set_timeouts(fd, timeout_ms);
-		if (connect(fd, a->ai_addr, a->ai_addrlen)) {
-			/* with SO_SNDTIMEO a connect that timed out says EINPROGRESS */
-			err = errno == EINPROGRESS || errno == EAGAIN ? ETIMEDOUT : errno;
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(why, WSC_WHY, "cannot connect to %.100s:%d: %s", u->host, u->port,
-		         err == ETIMEDOUT ? "timed out" : strerror(err));
-		return -err;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
 }
 
 /* Check the peer's name: an IP literal against IP SANs, anything else as a DNS name. */
@@ -155,42 +96,6 @@ void wsc__tls_names(SSL *ssl, SSL_CTX *tls, const char *host)
 		expect_host(ssl, host);
 }
 
-static int tls_start(struct wsc *c, const struct url *u, SSL_CTX *tls, char why[WSC_WHY])
-{
-	c->ssl = SSL_new(tls);
-	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
-		snprintf(why, WSC_WHY, "out of memory");
-		return -ENOMEM;
-	}
-	wsc__tls_names(c->ssl, tls, u->host);
-	if (SSL_connect(c->ssl) != 1) {
-		wsc__tls_failure(c->ssl, u, why);
-		return -EPROTO;
-	}
-	return 0;
-}
-
-int wsc_open(struct wsc *c, const char *url, SSL_CTX *tls, int timeout_ms, char why[WSC_WHY])
-{
-	struct url u;
-	int ret;
-
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-	if (url_parse(url, &u)) {
-		snprintf(why, WSC_WHY, "invalid URL '%.200s'", url);
-		return -EINVAL;
-	}
-	c->fd = tcp_connect(&u, timeout_ms, why);
-	if (c->fd < 0)
-		return c->fd;
-	if (u.tls && (ret = tls_start(c, &u, tls, why))) {
-		wsc_close(c);
-		return ret;
-	}
-	return 0;
-}
-
 void wsc_close(struct wsc *c)
 {
 	if (c->ssl) {
@@ -202,13 +107,6 @@ void wsc_close(struct wsc *c)
 	buf_release(&c->in);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
-}
-
-int wsc_nonblock(struct wsc *c)
-{
-	int fl = fcntl(c->fd, F_GETFL);
-
-	return fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) ? -errno : 0;
 }
 
 static ssize_t ssl_result(struct wsc *c, int n)
@@ -283,100 +181,6 @@ size_t wsc_buffered(const struct wsc *c)
 	return c->in.len;
 }
 
-static int send_all(struct wsc *c, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t r = wsc_send(c, p, n);
-
-		if (r <= 0)
-			return r == 0 ? -EPIPE : (int)r;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-/*
- * Read until the response head is complete and parse it into @r (views into c->in, valid until
- * c->in changes); returns the head's length (bytes after it stay in c->in) or -errno: -EPROTO for
- * a malformed head, -E2BIG past HEAD_MAX.
- */
-static long read_head(struct wsc *c, struct http1_resp *r)
-{
-	for (;;) {
-		int n = http1_parse_response(c->in.p, c->in.len, r);
-		ssize_t got;
-
-		if (n > 0)
-			return n;
-		if (n < 0)
-			return -EPROTO;
-		if (c->in.len >= HEAD_MAX)
-			return -E2BIG;
-		got = wsc_fill(c, HEAD_MAX + 65536);
-		if (got <= 0)
-			return got == 0 ? -ECONNRESET : got;
-	}
-}
-
-/* The reason of a failed read_head() for @why. */
-static const char *head_error(long err)
-{
-	return err == -EAGAIN   ? "timed out"
-	       : err == -EPROTO ? "malformed HTTP answer"
-	                        : strerror((int)-err);
-}
-
-/* Decode the chunked body at the start of c->in in place; its decoded length so far. */
-static int dechunk_in(struct wsc *c, struct http1_chunked *ch, size_t *data, bool *done)
-{
-	size_t used;
-	ssize_t k;
-
-	if (c->in.len == *data)
-		return 0; /* nothing new (and perhaps no buffer yet) */
-	k = http1_dechunk(ch, c->in.p + *data, c->in.len - *data, &used, done);
-	if (k < 0)
-		return -EPROTO;
-	/* the decoded bytes now sit at *data; drop the framing bytes after them */
-	memmove(c->in.p + *data + k, c->in.p + *data + used, c->in.len - *data - used);
-	c->in.len -= used - (size_t)k;
-	*data += (size_t)k;
-	return 0;
-}
-
-/*
- * Read the body after a response head into @body, NUL-terminated and cut to @len - 1 bytes:
- * Content-Length bytes, a chunked body, or what comes until the end of the stream (the request
- * said "Connection: close"). 0 or -EPROTO for a malformed chunked body.
- */
-static int read_body(struct wsc *c, const struct http1_resp *r, char *body, size_t len)
-{
-	struct http1_chunked ch = {0};
-	size_t want = len - 1, n = 0;
-	bool done = false;
-
-	if (r->content_length >= 0 && (uint64_t)r->content_length < want)
-		want = (size_t)r->content_length;
-	if (r->chunked) {
-		for (;;) {
-			if (dechunk_in(c, &ch, &n, &done))
-				return -EPROTO;
-			if (done || n >= want || wsc_fill(c, want + HEAD_MAX) <= 0)
-				break;
-		}
-	} else {
-		while (c->in.len < want && wsc_fill(c, want) > 0)
-			;
-		n = c->in.len;
-	}
-	n = n < want ? n : want;
-	if (n)
-		memcpy(body, c->in.p, n);
-	body[n] = '\0';
-	return 0;
-}
-
 bool wsc__token_ok(const char *token)
 {
 	for (const char *t = token; *t; t++)
@@ -402,49 +206,6 @@ int wsc__upgrade_request(char **out, const struct url *u, const char *key)
 	                u->path, u->host, u->port, key);
 }
 
-int wsc_post(const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms, char *body,
-             size_t body_len, char why[WSC_WHY])
-{
-	struct http1_resp resp;
-	struct wsc c;
-	struct url u;
-	char *req = NULL;
-	long head;
-	int ret, n;
-
-	body[0] = '\0';
-	if (url_parse(access_url, &u)) {
-		snprintf(why, WSC_WHY, "invalid access URL '%.200s'", access_url);
-		return -EINVAL;
-	}
-	if (!wsc__token_ok(token)) {
-		snprintf(why, WSC_WHY, "the token holds control characters");
-		return -EINVAL;
-	}
-	ret = wsc_open(&c, access_url, tls, timeout_ms, why);
-	if (ret)
-		return ret;
-	n = wsc__post_request(&req, &u, token);
-	ret = n < 0 ? -ENOMEM : send_all(&c, req, (size_t)n);
-	if (n > 0)
-		OPENSSL_cleanse(req, (size_t)n); /* it holds the token */
-	free(req);
-	head = ret ? ret : read_head(&c, &resp);
-	if (head < 0) {
-		snprintf(why, WSC_WHY, "no HTTP answer from %.100s:%d: %s", u.host, u.port,
-		         head_error(head));
-		head = head == -EAGAIN ? -ETIMEDOUT : head;
-		wsc_close(&c);
-		return (int)head;
-	}
-	wsc_consume(&c, (size_t)head);
-	ret = read_body(&c, &resp, body, body_len) ? -EPROTO : resp.status;
-	wsc_close(&c);
-	if (ret < 0)
-		snprintf(why, WSC_WHY, "malformed HTTP body from %.100s:%d", u.host, u.port);
-	return ret;
-}
-
 void wsc__ws_key(char key[32])
 {
 	unsigned char raw[16];
@@ -459,45 +220,6 @@ bool wsc__accept_matches(const char *key, struct http1_view got)
 
 	wsframe_accept_key(key, strlen(key), want);
 	return http1_view_is(got, want);
-}
-
-int wsc_ws_open(struct wsc *c, const char *uri, SSL_CTX *tls, int timeout_ms, int *status,
-                char why[WSC_WHY])
-{
-	char key[32], *req = NULL;
-	struct http1_resp resp;
-	struct url u;
-	long head;
-	int ret, n;
-
-	*status = 0;
-	if (url_parse(uri, &u)) {
-		snprintf(why, WSC_WHY, "invalid websocket uri '%.200s'", uri);
-		return -EINVAL;
-	}
-	ret = wsc_open(c, uri, tls, timeout_ms, why);
-	if (ret)
-		return ret;
-	wsc__ws_key(key);
-	n = wsc__upgrade_request(&req, &u, key);
-	ret = n < 0 ? -ENOMEM : send_all(c, req, (size_t)n);
-	free(req);
-	head = ret ? ret : read_head(c, &resp);
-	if (head < 0) {
-		snprintf(why, WSC_WHY, "no handshake answer from %.100s:%d: %s", u.host, u.port,
-		         head_error(head));
-		head = head == -EAGAIN ? -ETIMEDOUT : head;
-		wsc_close(c);
-		return (int)head;
-	}
-	*status = resp.status;
-	if (resp.status != 101 || !resp.websocket || !wsc__accept_matches(key, resp.ws_accept)) {
-		snprintf(why, WSC_WHY, "websocket refused: HTTP %d", resp.status);
-		wsc_close(c);
-		return -ECONNREFUSED;
-	}
-	wsc_consume(c, (size_t)head);
-	return 0;
 }
 
 int wsc__uri_of(const char *body, char *uri, size_t len)
@@ -521,59 +243,9 @@ void wsc__error_message(const char *body, char *out, size_t len)
 	json_decref(o);
 }
 
-int wsc_join(struct wsc *c, const char *access_url, const char *token, SSL_CTX *tls, int timeout_ms,
-             int *status, char why[WSC_WHY])
-{
-	char body[4096], uri[2048], msg[160];
-	int ret;
-
-	*status = wsc_post(access_url, token, tls, timeout_ms, body, sizeof(body), why);
-	if (*status < 0)
-		return *status;
-	if (*status != 200) {
-		wsc__error_message(body, msg, sizeof(msg));
-		snprintf(why, WSC_WHY, "access refused: HTTP %d: %s", *status, msg);
-		return -EACCES;
-	}
-	if (wsc__uri_of(body, uri, sizeof(uri))) {
-		snprintf(why, WSC_WHY, "access answer has no uri");
-		return -EPROTO;
-	}
-	ret = wsc_ws_open(c, uri, tls, timeout_ms, status, why);
-	return ret ? ret : wsc_nonblock(c);
-}
-
 int wsc_topic_of(const char *access_url, char *out, size_t len)
 {
 	return url_topic_of(access_url, out, len);
-}
-
-int wsc_send_frame(struct wsc *c, uint8_t opcode, const void *data, size_t len, int timeout_ms)
-{
-	uint8_t mask[4], *frame = malloc(WSFRAME_MAX_HEADER + len);
-	size_t h, off = 0;
-	int ret = 0;
-
-	if (!frame)
-		return -ENOMEM;
-	RAND_bytes(mask, sizeof(mask));
-	h = wsframe_header(frame, opcode, true, len, mask);
-	if (len)
-		memcpy(frame + h, data, len);
-	wsframe_mask(frame + h, len, mask, 0);
-	while (off < h + len && !ret) {
-		ssize_t r = wsc_send(c, frame + off, h + len - off);
-		struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
-
-		if (r == -EAGAIN)
-			ret = poll(&pfd, 1, timeout_ms) == 1 ? 0 : -ETIMEDOUT;
-		else if (r <= 0)
-			ret = r ? (int)r : -EPIPE;
-		else
-			off += (size_t)r;
-	}
-	free(frame);
-	return ret;
 }
 
 /*

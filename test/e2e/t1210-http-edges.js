@@ -7,7 +7,7 @@
 'use strict';
 const net = require('net');
 const tls = require('tls');
-const { test, ok, eq, run, startRelay, access, openWs, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, startRelay, access, openWs, withTimeout, until } = require('./lib.js');
 
 let r; // TLS
 let p; // plain HTTP, as behind a TLS proxy (--insecure-http)
@@ -22,9 +22,11 @@ async function call(x, method, path, token) {
   return { status: res.status, body };
 }
 
-// Send @bytes on a fresh connection and read until the relay closes it or @ms pass.
-// Resolves { responses: [{ status, headers, body }], closed, raw }.
-function raw(x, bytes, ms = 1500) {
+// Send @bytes on a fresh connection and read until the relay closes it. Resolves { responses:
+// [{ status, headers, body }], closed, raw }. The relay closes every HTTP/1 connection after its
+// one answer, so the close proves that nothing else will be answered (nothing is waited out);
+// @ms only bounds a failing case (closed false, which every caller asserts against).
+function raw(x, bytes, ms = 5000) {
   return withTimeout(new Promise((resolve, reject) => {
     const opts = { host: '127.0.0.1', port: x.port };
     const sock = x === p ? net.connect(opts) : tls.connect({ ...opts, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
@@ -204,6 +206,30 @@ test('pipelined requests: the first is answered, then the connection closes', as
   eq(f.headers.get('connection'), 'close', 'and are told');
 });
 
+// ---- connections without a request yet ----
+
+test('/metrics counts the connections whose request head has not arrived', async () => {
+  const pending = async (x) => {
+    const m = /^relay_connections_pending (\d+)$/m.exec(await (await fetch(`${x.base}/metrics`)).text());
+    return m ? Number(m[1]) : -1;
+  };
+  const opened = (x, n) => Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+    const s = x === p ? net.connect({ host: '127.0.0.1', port: x.port }) : tls.connect({ host: '127.0.0.1', port: x.port, rejectUnauthorized: false });
+    s.on(x === p ? 'connect' : 'secureConnect', () => resolve(s));
+    s.on('error', reject);
+  })));
+  for (const [x, n, what] of [[p, 5, 'plain'], [r, 3, 'TLS']]) {
+    eq(await pending(x), 0, `${what}: none pending at first`);
+    const socks = await opened(x, n);
+    await until(async () => (await pending(x)) === n, 5000, `${what}: ${n} pending`);
+    socks[0].write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'); // its head arrives: no longer pending
+    await until(async () => (await pending(x)) === n - 1, 5000, `${what}: ${n - 1} pending after a request`);
+    socks.forEach((s) => s.destroy());
+    await until(async () => (await pending(x)) === 0, 5000, `${what}: none once they close`);
+  }
+  ok(true, 'counted up and down');
+});
+
 // ---- websocket versions (RFC 6455 section 4.4) ----
 
 function upgrade(x, uri, version) {
@@ -219,6 +245,7 @@ test('an upgrade with a version other than 13 gets 426 and Sec-WebSocket-Version
     for (const v of ['8', '12', '14', '13, 8', 'x', undefined]) {
       const res = await upgrade(x, a.body.uri, v);
       eq(res.responses.map((y) => y.status), [426], `version ${v}: 426`);
+      ok(res.closed, `version ${v}: connection closed after it`);
       eq(res.responses[0] && res.responses[0].headers['sec-websocket-version'], '13', `version ${v}: names 13`);
     }
     const ws = await openWs(a.body.uri); // the code was not used up by the refusals

@@ -7,7 +7,7 @@
 const crypto = require('crypto');
 const fs = require('fs');
 const net = require('net');
-const { test, ok, eq, run, relaySync, startRelay, access, join, received, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, relaySync, startRelay, access, join, received, withTimeout, until } = require('./lib.js');
 
 // ---- a websocket client by hand ----
 
@@ -56,7 +56,11 @@ function rawWs(uri) {
         const op = buf[0] & 15;
         const p = buf.subarray(off, off + len);
         buf = buf.subarray(off + len);
-        if (op === 8) sock.gotClose({ code: p.length >= 2 ? p.readUInt16BE(0) : 1005, reason: p.subarray(2).toString() });
+        if (op === 8) {
+          sock.closeInfo = { code: p.length >= 2 ? p.readUInt16BE(0) : 1005, reason: p.subarray(2).toString() };
+          sock.gotClose(sock.closeInfo);
+        }
+        if (op === 10) sock.emit('pong'); // the answer to our ping: everything before it was read
       }
     });
   }), 5000, `raw websocket ${u.pathname}`);
@@ -179,33 +183,56 @@ test('--max-memory below --max-message is refused at start-up', async () => {
   ok(/max_memory \(1048576\) must be 0 \(automatic\) or at least max_message \(4194304\)/.test(res.stderr), `says why: ${res.stderr}`);
 });
 
+// The relay's /metrics as { 'name{labels}': value }.
+async function metrics(x) {
+  const text = await (await fetch(`${x.base}/metrics`)).text();
+  const out = {};
+  for (const l of text.split('\n')) {
+    const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(l);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
 test('--max-memory: the largest holders of unfinished messages are closed (1009), others keep working', async () => {
   const m = await startRelay({ tls: false, args: ['--access-rate', '0', '--max-memory', '8MiB',
     '--max-message', '4MiB'] });
   const probe = await roundTrip(m, 'calm');
   await probe.check();
   const base = rssKiB(m.proc.pid);
-  // 12 writers each send 3 MiB of a 4 MiB message and stop: 48 MiB of buffers without a budget.
+  const before = await metrics(m);
+  eq(before.relay_memory_budget_bytes, 8 << 20, '/metrics: the budget');
+  eq(before['relay_memory_budget_closures_total{held="receiving"}'], 0, '/metrics: no closures yet');
+  // 12 writers each send a 3 MiB first fragment of a message and stop: 48 MiB of buffers
+  // without a budget. A ping after it (RFC 6455 section 5.5: between fragments) is answered once
+  // the relay has read the fragment, so a pong or a close frame on every socket proves that the
+  // relay has seen every byte and taken all its decisions: nothing is left to wait out.
   const socks = await Promise.all(Array.from({ length: 12 }, () => rawJoin(m, 'heavy')));
   const part = Buffer.alloc(3 << 20, 'x');
-  let worst = 0;
-  const sent = socks.map((s) => {
-    const key = crypto.randomBytes(4);
-    return new Promise((resolve) => s.write(Buffer.concat([header(true, 2, BigInt((4 << 20) - 1), key),
-      masked(part, key)]), resolve));
+  const read = socks.map((s) => {
+    s.write(Buffer.concat([frame(false, 2, part), frame(true, 9, Buffer.from('sync'))]));
+    return Promise.race([s.closeFrame, new Promise((res) => s.once('pong', () => res('read')))]);
   });
   // The calm topic's round trip, throughout.
+  let worst = 0;
   let sending = true;
   const probing = (async () => {
     while (sending) worst = Math.max(worst, await probe.check());
   })();
-  const codes = await withTimeout(Promise.all(socks.map((s, i) => Promise.race([s.closeFrame,
-    sent[i].then(() => new Promise((res) => setTimeout(res, 3000, 'open')))]))), 20000, 'closes');
+  await withTimeout(Promise.all(read), 20000, 'every socket answered or closed');
   sending = false;
   await probing;
-  const closed = codes.filter((c) => c && c.code);
-  ok(closed.length >= 10, `at least 10 of 12 closed (${closed.length})`);
-  eq([...new Set(closed.map((c) => c.code))], [1009], 'close codes');
+  // Closures decided after a socket's pong still send their close frame: the counter says how many.
+  const after = await metrics(m);
+  const shed = after['relay_memory_budget_closures_total{held="receiving"}'];
+  ok(shed >= 10, `/metrics: at least 10 of 12 closed for the budget (${shed})`);
+  eq(after['relay_memory_budget_closures_total{held="queued"}'], 0, '/metrics: none for queues');
+  await until(() => socks.filter((s) => s.closeInfo).length >= shed, 5000, 'their close frames');
+  const closed = socks.filter((s) => s.closeInfo);
+  eq(closed.length, shed, 'as many close frames as closures counted');
+  eq([...new Set(closed.map((s) => s.closeInfo.code))], [1009], 'close codes');
+  ok(after.relay_memory_receiving_bytes > 0 && after.relay_memory_receiving_bytes <= 8 << 20,
+    `/metrics: the survivors' buffers, within the budget (${after.relay_memory_receiving_bytes})`);
   const grown = rssKiB(m.proc.pid) - base;
   // ASan keeps freed memory in quarantine: RSS says nothing there (make check)
   if (!fs.readFileSync(`/proc/${m.proc.pid}/maps`, 'utf8').includes('libasan')) {
@@ -216,6 +243,7 @@ test('--max-memory: the largest holders of unfinished messages are closed (1009)
   await probe.check();
   probe.close();
   socks.forEach((s) => s.destroy());
+  await until(async () => (await metrics(m)).relay_memory_receiving_bytes === 0, 5000, 'buffers given back');
   eq((await m.stop()).code, 0, 'exit status');
 });
 
@@ -234,6 +262,9 @@ test('--max-memory: a reader that stops reading is closed (1013) once its queue 
   stuck.resume(); // take what was written before, then the close frame
   const c = await withTimeout(stuck.closeFrame, 5000, 'close frame');
   eq(c && [c.code, c.reason], [1013, 'reader too far behind for the relay\'s memory'], 'close');
+  const mt = await metrics(m);
+  eq([mt['relay_memory_budget_closures_total{held="queued"}'], mt['relay_memory_budget_closures_total{held="receiving"}']],
+    [1, 0], '/metrics: one closure, for a queue');
   await received(keeper, 14, 10000);
   eq(keeper.inbox.length, 14, 'the reader that keeps up got every message');
   ok(await probe.check() < 1000, 'another topic\'s round trip');

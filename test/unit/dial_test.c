@@ -4,7 +4,9 @@
  * listener on 127.0.0.1 only although ::1 comes first and refuses (skipped with a reason when
  * localhost does not resolve to both here); a bound port nobody listens on gives -ECONNREFUSED;
  * a listener whose queue is full (backlog 0) gives -ETIMEDOUT at the deadline; a dial cancelled
- * while resolving or while connecting never calls back, and its handles all close.
+ * while resolving or while connecting never calls back, and its handles all close. The callback
+ * never comes from dial_start() itself, also for an IP literal (taken without the thread pool)
+ * whose connect() succeeds at once (UDP).
  */
 #include "pkg/dial/dial.h"
 #include "test/harness.h"
@@ -61,6 +63,7 @@ static void dial_run(const char *host, int port, int type, int timeout_ms, struc
 	o->fd = -2;
 	CHECK_EQ(uv_loop_init(&loop), 0);
 	CHECK(dial_start(&loop, host, port, type, timeout_ms, on_dial, o, why) != NULL);
+	CHECK_EQ(o->calls, 0); /* never from dial_start(), even when connect() succeeds at once */
 	CHECK_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
 	CHECK_EQ(uv_loop_close(&loop), 0);
 	CHECK_EQ(o->calls, 1);

@@ -1,6 +1,6 @@
 /*
  * host_stream_test: a stream's loop (host/stream.c, link.c, device.c, msgq.c, encoder.c and
- * their pure helpers, included to reach their statics; the video pieces stubbed, as libav is
+ * their pure helpers, and channel.c, included to reach their statics; the video pieces stubbed, as libav is
  * not linked here). The relay link's connection steps are asynchronous: a stream whose relay
  * accepts the connection and never answers stops at once when asked, where a blocking join
  * held it for --timeout; it then reports its end through the caller's async handle. So are the
@@ -24,6 +24,8 @@
 #include "host/handover.c"
 #undef LOG_MODULE
 #include "host/outbuf.c"
+#undef LOG_MODULE
+#include "host/channel.c"
 #undef LOG_MODULE
 #include "host/opts.c"
 #include "test/harness.h"

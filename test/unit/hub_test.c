@@ -800,8 +800,8 @@ static void test_random(size_t queue_msgs, size_t queue_bytes)
 
 /* ---- back-pressure ---- */
 
-/* Every reader backed up (half of a limit): the writer is paused, never a reader; nothing is
- * dropped; one reader down to a quarter resumes it. */
+/* Every reader backed up (three quarters of a limit): the writer is paused, never a reader;
+ * nothing is dropped; one reader down to a quarter resumes it. */
 static void test_pause_when_all_backed_up(void)
 {
 	struct owner ow = {0}, oa = {0}, ob = {0};
@@ -810,26 +810,25 @@ static void test_pause_when_all_backed_up(void)
 	struct hub_member *a = join(h, "t", true, false, &oa);
 	struct hub_member *b = join(h, "t", true, false, &ob);
 
-	for (uint32_t s = 0; s < 3; s++)
+	for (uint32_t s = 0; s < 5; s++)
 		CHECK_EQ(publish_seq(w, s, 10), 2);
-	CHECK(!hub_topic_paused(w));
+	CHECK(!hub_topic_paused(w)); /* 5 of 8: below three quarters */
 	CHECK_EQ(ow.pauses, 0);
-	CHECK_EQ(publish_seq(w, 3, 10), 2); /* 4 of 8: both backed up */
+	CHECK_EQ(publish_seq(w, 5, 10), 2); /* 6 of 8: both backed up */
 	CHECK(hub_topic_paused(w));
 	CHECK_EQ(ow.pauses, 1);
 	CHECK_EQ(oa.pauses + ob.pauses, 0); /* readers that do not write are not paused */
-	CHECK_EQ(publish_seq(w, 4, 10), 2); /* what was in flight is still queued... */
-	CHECK_EQ(publish_seq(w, 5, 10), 2);
+	CHECK_EQ(publish_seq(w, 6, 10), 2); /* what was in flight is still queued... */
+	CHECK_EQ(publish_seq(w, 7, 10), 2);
 	CHECK_EQ(ow.pauses, 1); /* ...and asks nothing again */
-	hub_pop(a, 0);
-	hub_pop(a, 0);
-	hub_pop(a, 0);
+	for (int i = 0; i < 5; i++)
+		hub_pop(a, 0);
 	CHECK(hub_topic_paused(w)); /* 3 left: above a quarter (2) */
 	hub_pop(a, 0);
 	CHECK(!hub_topic_paused(w));
 	CHECK_EQ(ow.resumes, 1);
-	check_queue(a, 4, 5);
-	check_queue(b, 0, 5);
+	check_queue(a, 6, 7);
+	check_queue(b, 0, 7);
 	CHECK_EQ(hub_member_counters(a)->dropped + hub_member_counters(b)->dropped, 0);
 	hub_leave(w);
 	hub_leave(a);
@@ -837,7 +836,7 @@ static void test_pause_when_all_backed_up(void)
 	hub_free(h);
 }
 
-/* By bytes as well: half of queue_bytes backs a reader up. */
+/* By bytes as well: three quarters of queue_bytes back a reader up. */
 static void test_pause_by_bytes(void)
 {
 	struct owner ow = {0}, or = {0};
@@ -845,9 +844,9 @@ static void test_pause_by_bytes(void)
 	struct hub_member *w = join(h, "t", false, true, &ow);
 	struct hub_member *r = join(h, "t", true, false, & or);
 
-	CHECK_EQ(publish_seq(w, 0, 499), 1);
+	CHECK_EQ(publish_seq(w, 0, 749), 1);
 	CHECK(!hub_topic_paused(w));
-	CHECK_EQ(publish_seq(w, 1, 1), 1); /* 500 of 1000 bytes */
+	CHECK_EQ(publish_seq(w, 1, 1), 1); /* 750 of 1000 bytes */
 	CHECK(hub_topic_paused(w));
 	hub_pop(r, 0); /* 1 byte left, 1 message */
 	CHECK(!hub_topic_paused(w));
@@ -877,9 +876,11 @@ static void test_laggard_dropped_not_paused(void)
 	CHECK_EQ(hub_member_counters(slow)->dropped, 92);
 	CHECK_EQ(hub_member_counters(fast)->tx_msgs, 100);
 	/* once the fast one is backed up too, the writer pauses */
-	for (uint32_t s = 100; s < 104; s++)
+	for (uint32_t s = 100; s < 105; s++)
 		publish_seq(w, s, 10);
-	CHECK(hub_topic_paused(w));
+	CHECK(!hub_topic_paused(w)); /* 5 of 8 */
+	publish_seq(w, 105, 10);
+	CHECK(hub_topic_paused(w)); /* 6 of 8 */
 	hub_leave(w);
 	hub_leave(slow);
 	hub_leave(fast);
@@ -917,7 +918,9 @@ static void test_several_writers(void)
 	struct hub_member *w3, *fresh;
 
 	CHECK_EQ(publish_seq(w1, 0, 10), 1);
-	CHECK_EQ(publish_seq(w1, 1, 10), 1); /* w2 holds 2 of 4; w1's own queue is empty */
+	CHECK_EQ(publish_seq(w1, 1, 10), 1);
+	CHECK(!hub_topic_paused(w1));        /* w2 holds 2 of 4 */
+	CHECK_EQ(publish_seq(w1, 2, 10), 1); /* 3 of 4; w1's own queue is empty */
 	CHECK(hub_topic_paused(w1));
 	CHECK(o1.paused && o2.paused);
 	w3 = join(h, "t", false, true, &o3);
@@ -943,6 +946,7 @@ static void test_reader_leaves_resumes(void)
 
 	publish_seq(w, 0, 10);
 	publish_seq(w, 1, 10);
+	publish_seq(w, 2, 10);
 	CHECK(ow.paused);
 	hub_leave(r);
 	CHECK(!ow.paused);

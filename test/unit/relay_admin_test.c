@@ -12,6 +12,22 @@
 
 struct server relay_srv;
 
+/* relay/cluster.c: without --redis */
+void relay_cluster_bid(bool deny, const char *bid, int64_t exp)
+{
+	(void)deny, (void)bid, (void)exp;
+}
+
+const char *relay_cluster_trouble(void)
+{
+	return NULL;
+}
+
+json_t *relay_cluster_status(void)
+{
+	return NULL;
+}
+
 int64_t relay_now_ms(void)
 {
 	return 0;

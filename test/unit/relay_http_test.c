@@ -63,6 +63,13 @@ int relay_discovery(struct server *s, struct lws *wsi, struct conn *c, enum rela
 	return 0;
 }
 
+const char *relay_discovery_refusal(struct server *s, struct lws *wsi, enum relay_method m,
+                                    const char *path, int *status)
+{
+	(void)s, (void)wsi, (void)m, (void)path, (void)status;
+	return NULL;
+}
+
 int relay_bids(struct server *s, struct lws *wsi, struct conn *c, bool list, bool deny)
 {
 	(void)s, (void)wsi, (void)c, (void)list, (void)deny;
@@ -117,7 +124,7 @@ static int framing(bool te, const char *cl, bool post, int64_t *len)
 {
 	int status;
 
-	return framing_error(te, cl, post, len, &status) ? status : 0;
+	return framing_error(te, cl, post, MAX_BODY, len, &status) ? status : 0;
 }
 
 static void test_lengths(void)

@@ -397,6 +397,42 @@ static void test_disk_at_once(void)
 	remove_dir(dir);
 }
 
+/* A batch: its writes are on disk once it ends (a second opener sees them), and memory is
+ * applied at once; a batch in a memory-only store is a no-op. */
+static void test_disk_batch(void)
+{
+	char *dir = make_dir();
+	struct store *a = open_store(dir), *b, *m = open_store(NULL);
+	char bid[32];
+
+	CHECK_EQ(store_batch_begin(a), 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(bid, sizeof(bid), "bk-%d", i);
+		CHECK_EQ(store_deny(a, bid, 1000), 0);
+	}
+	CHECK_EQ(store_allow(a, "bk-7", 1000), 0);
+	CHECK(store_is_denied(a, "bk-199", 0)); /* in memory before the batch ends */
+	CHECK_EQ(store_batch_end(a), 0);
+	CHECK(store_is_healthy(a));
+	b = open_store(dir);
+	CHECK(store_is_denied(b, "bk-0", 0));
+	CHECK(store_is_denied(b, "bk-199", 0));
+	CHECK(!store_is_denied(b, "bk-7", 0));
+	CHECK_EQ(list(b, STORE_DENIED, 0).n, 199);
+	store_close(b);
+	CHECK_EQ(store_deny(a, "after", 1000), 0); /* out of the batch: at once again */
+	b = open_store(dir);
+	CHECK(store_is_denied(b, "after", 0));
+	store_close(b);
+	store_close(a);
+	CHECK_EQ(store_batch_begin(m), 0);
+	CHECK_EQ(store_deny(m, "x", 1000), 0);
+	CHECK_EQ(store_batch_end(m), 0);
+	CHECK(store_is_denied(m, "x", 0));
+	store_close(m);
+	remove_dir(dir);
+}
+
 static void test_disk_tidy(void)
 {
 	char *dir = make_dir();
@@ -601,6 +637,136 @@ static void test_disk_damaged(void)
 	remove_dir(dir);
 }
 
+/* ---- discovery groups ---- */
+
+struct expired {
+	size_t n;
+	char last[STORE_GID_MAX + 1];
+	const struct store *s;
+	bool gone_when_called; /* the store no longer held it when @fn ran */
+};
+
+static void on_expired(const char *app, const char *id, void *arg)
+{
+	struct expired *e = arg;
+
+	e->n++;
+	snprintf(e->last, sizeof(e->last), "%s", id);
+	e->gone_when_called = store_group_get(e->s, app, id) == NULL;
+}
+
+static void count_group(const struct store_group *g, void *arg)
+{
+	(void)g;
+	(*(size_t *)arg)++;
+}
+
+static void test_groups_memory(void)
+{
+	struct store *s = open_store(NULL);
+	const struct store_group *g;
+	struct expired e = {.s = s};
+	size_t n = 0;
+	char *long_id = long_bid(STORE_GID_MAX + 1);
+
+	CHECK(store_group_get(s, "app", "g1") == NULL);
+	CHECK_EQ(store_group_put(s, "app", "g1", "alice", 1000, "{\"ID\":\"g1\"}"), 0);
+	CHECK_EQ(store_group_put(s, "app", "g2", "bob", 3000, "{}"), 0);
+	CHECK_EQ(store_group_put(s, "other", "g1", "carol", 1000, "{\"o\":1}"), 0);
+	g = store_group_get(s, "app", "g1");
+	CHECK(g != NULL);
+	if (g) {
+		CHECK_EQ(strcmp(g->owner, "alice"), 0);
+		CHECK_EQ(strcmp(g->json, "{\"ID\":\"g1\"}"), 0);
+		CHECK_EQ(g->json_len, 11);
+		CHECK_EQ(g->expires, 1000);
+	}
+	/* The same id in another app is another group. */
+	g = store_group_get(s, "other", "g1");
+	CHECK(g && strcmp(g->owner, "carol") == 0);
+	CHECK_EQ(store_group_count(s, "app"), 2);
+	CHECK_EQ(store_group_count(s, "other"), 1);
+	CHECK_EQ(store_group_count(s, "none"), 0);
+	CHECK_EQ(store_group_count(s, NULL), 3);
+	store_group_list(s, "app", count_group, &n);
+	CHECK_EQ(n, 2);
+
+	/* Replace: new text and expiry, same count. */
+	CHECK_EQ(store_group_put(s, "app", "g1", "alice", 2000, "{\"v\":2}"), 0);
+	g = store_group_get(s, "app", "g1");
+	CHECK(g && g->expires == 2000 && strcmp(g->json, "{\"v\":2}") == 0);
+	CHECK_EQ(store_group_count(s, NULL), 3);
+
+	CHECK_EQ(store_group_put(s, "app", long_id, "x", 1, "{}"), -EINVAL);
+	CHECK_EQ(store_group_put(s, "", "g", "x", 1, "{}"), -EINVAL);
+	CHECK_EQ(store_group_delete(s, "app", "nope"), -ENOENT);
+	CHECK_EQ(store_group_delete(s, "other", "g1"), 0);
+	CHECK(store_group_get(s, "other", "g1") == NULL);
+	CHECK(store_group_get(s, "app", "g1") != NULL);
+
+	/* Expiry: strictly before @now, reported after removal. */
+	CHECK_EQ(store_group_expire(s, 2000, on_expired, &e), 0);
+	CHECK_EQ(store_group_expire(s, 2001, on_expired, &e), 1);
+	CHECK_EQ(e.n, 1);
+	CHECK_EQ(strcmp(e.last, "g1"), 0);
+	CHECK(e.gone_when_called);
+	CHECK_EQ(store_group_count(s, NULL), 1);
+	free(long_id);
+	store_close(s);
+}
+
+/* Many groups: chains hold them all and expiry finds each. */
+static void test_groups_many(void)
+{
+	struct store *s = open_store(NULL);
+	struct expired e = {.s = s};
+	char id[32];
+
+	for (int i = 0; i < 10000; i++) {
+		snprintf(id, sizeof(id), "g%d", i);
+		CHECK_EQ(store_group_put(s, i % 2 ? "odd" : "even", id, "o", i, "{}"), 0);
+	}
+	CHECK_EQ(store_group_count(s, "odd"), 5000);
+	CHECK(store_group_get(s, "odd", "g9999") != NULL);
+	CHECK(store_group_get(s, "even", "g9999") == NULL);
+	CHECK_EQ(store_group_expire(s, 5000, on_expired, &e), 5000);
+	CHECK_EQ(store_group_count(s, NULL), 5000);
+	CHECK(store_group_get(s, "even", "g4998") == NULL);
+	CHECK(store_group_get(s, "even", "g5000") != NULL);
+	store_close(s);
+}
+
+/* Groups survive a reopen; deletes and expiry reach the disk. */
+static void test_groups_disk(void)
+{
+	char *dir = make_dir();
+	struct store *s = open_store(dir);
+	const struct store_group *g;
+	struct expired e;
+
+	CHECK_EQ(store_group_put(s, "app", "keep", "alice", 5000, "{\"k\":1}"), 0);
+	CHECK_EQ(store_group_put(s, "app", "del", "alice", 5000, "{}"), 0);
+	CHECK_EQ(store_group_put(s, "app", "old", "bob", 10, "{}"), 0);
+	CHECK_EQ(store_group_delete(s, "app", "del"), 0);
+	store_close(s);
+
+	s = open_store(dir);
+	e = (struct expired){.s = s};
+	CHECK_EQ(store_group_count(s, NULL), 2);
+	g = store_group_get(s, "app", "keep");
+	CHECK(g && strcmp(g->json, "{\"k\":1}") == 0 && strcmp(g->owner, "alice") == 0 &&
+	      g->expires == 5000);
+	CHECK(store_group_get(s, "app", "del") == NULL);
+	CHECK_EQ(store_group_expire(s, 100, on_expired, &e), 1);
+	store_close(s);
+
+	s = open_store(dir);
+	CHECK_EQ(store_group_count(s, NULL), 1);
+	CHECK(store_group_get(s, "app", "old") == NULL);
+	store_close(s);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	RUN(test_deny_allow());
@@ -612,9 +778,13 @@ int main(void)
 	RUN(test_memory_health());
 	RUN(test_disk_survives());
 	RUN(test_disk_at_once());
+	RUN(test_disk_batch());
 	RUN(test_disk_tidy());
 	RUN(test_open_errors());
 	RUN(test_disk_health());
 	RUN(test_disk_damaged());
+	RUN(test_groups_memory());
+	RUN(test_groups_many());
+	RUN(test_groups_disk());
 	return harness_done();
 }

@@ -1,0 +1,64 @@
+/*
+ * relay/cluster: several `relay serve` instances sharing topics, one-time codes, the deny list
+ * and status reports through Redis (--redis). Two hiredis connections on the relay's uv loop:
+ * one for commands (PUBLISH, SET, GETDEL, HSET), one subscribed to the channels of the topics
+ * this instance has readers of and to the control channels. Nothing here blocks the loop, and
+ * everything is a no-op without --redis. See docs/scale-out.md.
+ */
+#ifndef RELAY_CLUSTER_H
+#define RELAY_CLUSTER_H
+
+#include "relay/internal.h"
+
+#include <stdio.h>
+#include <uv.h>
+
+/* Parse the settings and start connecting (without --redis: nothing). 0, or -EINVAL with @why. */
+int relay_cluster_start(struct server *s, uv_loop_t *loop, int port, char why[256]);
+/* Close the connections and free everything (the loop then runs their close callbacks). */
+void relay_cluster_stop(void);
+/* --redis was given. */
+bool relay_cluster_on(void);
+/* This instance's name (--instance or hostname:port); "" without --redis. */
+const char *relay_cluster_instance(void);
+/* NULL when Redis is off or reachable, else why not (for /healthz). */
+const char *relay_cluster_trouble(void);
+/* Once a second: publish this instance's report, unsubscribe from topics left without readers. */
+void relay_cluster_tick(void);
+
+/* Topics */
+/* A reader of @topic joined (+1) or left (-1) here: subscribe while there is one. */
+void relay_cluster_reader(const char *topic, int delta);
+/* A message published here on @topic: send it to the other instances (bounded, drops counted). */
+void relay_cluster_publish(const char *topic, const struct hub_msg *m);
+
+/* Codes */
+/*
+ * Issue a code for @g, kept in Redis (redeemable at any instance). -ENOTCONN while Redis is
+ * unreachable (the caller issues a local code then), -EIO when the random source fails.
+ */
+int relay_cluster_issue(const struct grant *g, char code[CODE_LEN + 1]);
+/*
+ * At the upgrade (relay_redeem): the code @code (@len bytes) for @topic at a @kind endpoint is
+ * not in the local table. 0: it may be in Redis, the upgrade goes on and the claim is made at
+ * ESTABLISHED (relay_cluster_claiming); -ENOENT: refuse it now.
+ */
+int relay_cluster_defer(struct lws *wsi, const char *code, size_t len, const char *topic,
+                        const char *kind);
+/*
+ * At ESTABLISHED of @c: true when its code is being claimed from Redis; @c reads nothing until
+ * the answer, then relay_ws_admit() admits it or it is closed with 1008.
+ */
+bool relay_cluster_claiming(struct conn *c);
+
+/* Deny list */
+/* A deny or allow was applied here: tell the other instances and keep it in Redis. */
+void relay_cluster_bid(bool deny, const char *bid, int64_t exp);
+
+/* Reports */
+/* GET /status?scope=cluster: every instance's latest report (new reference). */
+json_t *relay_cluster_status(void);
+/* The cluster's lines of /metrics (nothing without --redis). */
+void relay_cluster_metrics(FILE *f);
+
+#endif
