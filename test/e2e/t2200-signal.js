@@ -2,7 +2,7 @@
 // forged "from" replaced, order per sender, one connection per peer id (409 at the access call
 // and at redemption), the peers claim both ways (hidden and absent peers answered alike), errors
 // to the sender only (the connection stays open), size and rate limits, a slow reader closed,
-// and token expiry and deny closing with 1008.
+// token expiry and deny closing with 1008, and discovery's group-expired event.
 'use strict';
 const { test, ok, eq, run, startRelay, openWs, until, withTimeout } = require('./lib.js');
 
@@ -90,6 +90,23 @@ test('welcome, presence, forged from replaced, order per sender', async () => {
   const l = await a.take((m) => m.type === 'leave', 'leave');
   eq(l, { type: 'leave', from: 'bob' }, 'alice told bob left');
   await closeAll(a, c);
+});
+
+test('a discovery group that expires is announced to the realm named like its app', async () => {
+  const app = 'ChatApp';
+  const a = await peer(r, app, 'alice');
+  const other = await peer(r, 'NotChatApp', 'alice');
+  const dtok = r.token({ prefix: 'discovery', topic: app, sub: 'alice', scopes: ['read', 'write'] });
+  const res = await fetch(`${r.base}/group`, { method: 'POST', headers: { Authorization: dtok, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ Name: 'g', AppID: app, TTL: 1, Peers: [], GenesisPeers: [] }) });
+  eq(res.status, 201, 'group created');
+  const id = await res.json();
+  const m = await a.take((x) => x.type === 'group-expired', 'group-expired', 5000);
+  eq(m, { type: 'group-expired', id }, 'group-expired with the id');
+  send(other, { to: 'nobody', type: 'bye', ref: 'sync' });
+  await other.take((x) => x.ref === 'sync', 'sync');
+  ok(!other.msgs.some((x) => x.type === 'group-expired'), 'another realm is not told');
+  await closeAll(a, other);
 });
 
 test('one connection per peer id: 409 peer-connected at access and at redemption', async () => {
