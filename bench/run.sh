@@ -91,6 +91,12 @@ if [ -z "$filter" ] || [[ "connection storm soak" == *"$filter"* ]]; then
 	bench/soak.sh "$relay" ws wss
 fi
 
+# Signaling (issue 13): 1,000 peers in one realm, pairs exchanging 1 KiB messages (bench/signal.js).
+if [ -z "$filter" ] || [[ "signal" == *"$filter"* ]]; then
+	echo
+	node bench/signal.js "$relay"
+fi
+
 # Discovery requests per second: GET and PATCH of Disco's group API (bench/discovery.sh).
 if [ -z "$filter" ] || [[ "discovery" == *"$filter"* ]]; then
 	echo

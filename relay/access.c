@@ -136,8 +136,7 @@ bool relay_rate_check(struct server *s, struct lws *wsi)
 
 /* ---- tokens ---- */
 
-/* Topics are URL-safe: RFC 3986 unreserved characters, 1..GRANT_TOPIC-1 bytes. */
-static bool valid_topic(const char *t)
+bool relay_valid_topic(const char *t)
 {
 	size_t n = strlen(t);
 
@@ -200,17 +199,18 @@ static void join_scopes(const struct rjwt_claims *cl, char *out, size_t len)
 		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? "," : "", cl->scopes[i]);
 }
 
-/* Fill @g from checked claims; NULL when allowed, else the reason for a 403. */
-static const char *grant_from(struct server *s, const struct rjwt_claims *cl, const char *topic,
-                              struct grant *g)
+const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, const char *topic,
+                             const char *prefix, struct grant *g)
 {
 	if (!cl->topic || strcmp(cl->topic, topic) != 0)
 		return "topic not in token";
-	if (!cl->prefix || strcmp(cl->prefix, "session") != 0)
-		return "connection type (prefix) must be session";
+	if (!cl->prefix || strcmp(cl->prefix, prefix) != 0)
+		return strcmp(prefix, "session") == 0
+		               ? "connection type (prefix) must be session"
+		               : "connection type (prefix) does not name this endpoint";
 	g->can_read = rjwt_has_scope(cl, "read");
 	g->can_write = rjwt_has_scope(cl, "write");
-	if (strcmp(topic, STATS_TOPIC) == 0) {
+	if (strcmp(prefix, "session") == 0 && strcmp(topic, STATS_TOPIC) == 0) {
 		/* The reserved stats stream: read-only, for relay:stats or relay:admin tokens. */
 		if (!g->can_read || !relay_has_stats_scope(cl))
 			return "the stats topic needs read and relay:stats scopes";
@@ -234,14 +234,13 @@ static const char *grant_from(struct server *s, const struct rjwt_claims *cl, co
 	return NULL;
 }
 
-/* {"uri": "<public url>/session/<topic>?code=<code>"} (new string), wiping the copies made. */
-static char *uri_body(struct server *s, const char *topic, char code[CODE_LEN + 1])
+char *relay_uri_body(struct server *s, const char *kind, const char *topic, char code[CODE_LEN + 1])
 {
 	char uri[URI_MAX + 160];
 	json_t *o;
 	char *body;
 
-	snprintf(uri, sizeof(uri), "%s/session/%s?code=%s", s->public_url, topic, code);
+	snprintf(uri, sizeof(uri), "%s/%s/%s?code=%s", s->public_url, kind, topic, code);
 	OPENSSL_cleanse(code, CODE_LEN + 1);
 	o = json_pack("{s:s}", "uri", uri);
 	OPENSSL_cleanse(uri, sizeof(uri));
@@ -259,13 +258,13 @@ int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, cons
 	char *body;
 	int err;
 
-	if (!valid_topic(topic))
+	if (!relay_valid_topic(topic))
 		return relay_respond_error(wsi, c, 400,
 		                           "topic must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
 	why = relay_verify(s, wsi, &cl);
 	if (why)
 		return relay_respond_error(wsi, c, 401, why);
-	why = grant_from(s, &cl, topic, &g);
+	why = relay_grant_from(s, &cl, topic, "session", &g);
 	rjwt_claims_release(&cl);
 	if (why) {
 		log_info("access to '%s' refused: %s", topic, why);
@@ -281,7 +280,7 @@ int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, cons
 	}
 	if (g.booking_id[0])
 		store_seen(s->store, g.booking_id, g.exp);
-	body = uri_body(s, topic, code);
+	body = relay_uri_body(s, "session", topic, code);
 	if (!body)
 		return relay_respond_error(wsi, c, 503, "out of memory");
 	log_debug("access granted to '%s' for %s (%s%s)", topic, g.who[0] ? g.who : "anonymous",

@@ -175,9 +175,20 @@ int relay_respond(struct lws *wsi, struct conn *c, int status, char *body)
 	return relay_respond_type(wsi, c, status, "application/json", body);
 }
 
+/* The JSON "code" of an error: the status's name, or the case's for the RELAY_WHY_* reasons. */
+static const char *error_code(int status, const char *message)
+{
+	if (strcmp(message, RELAY_WHY_PEER_CONNECTED) == 0)
+		return "peer-connected";
+	if (strcmp(message, RELAY_WHY_MEETING_FULL) == 0)
+		return "meeting-full";
+	return status_text(status);
+}
+
 static char *error_json(int status, const char *message)
 {
-	json_t *o = json_pack("{s:s, s:s}", "code", status_text(status), "message", message);
+	json_t *o =
+	        json_pack("{s:s, s:s}", "code", error_code(status, message), "message", message);
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);

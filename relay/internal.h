@@ -77,6 +77,10 @@ struct relay_kind {
 	void (*closed)(struct conn *c);
 };
 
+/* Refusals whose JSON "code" names the case rather than the status (http.c's error bodies). */
+#define RELAY_WHY_PEER_CONNECTED "this peer id is connected in this realm already"
+#define RELAY_WHY_MEETING_FULL   "this meeting has as many participants as it takes"
+
 extern const struct relay_kind relay_kind_channel; /* channel.c: /connect/{host} */
 extern const struct relay_kind relay_kind_signal;  /* signal.c:  /signal/{realm} */
 extern const struct relay_kind relay_kind_meet;    /* meet.c:    /meet/{id} */
@@ -229,6 +233,20 @@ bool relay_rate_allows(struct rate_slot *tab, size_t n, const char *addr, int64_
  */
 const char *relay_verify(struct server *s, struct lws *wsi, struct rjwt_claims *claims);
 bool relay_has_stats_scope(const struct rjwt_claims *cl);
+/* Topics are URL-safe: RFC 3986 unreserved characters, 1..GRANT_TOPIC-1 bytes. */
+bool relay_valid_topic(const char *t);
+/*
+ * Fill @g from checked claims for @topic at the endpoint whose token prefix is @prefix; NULL
+ * when allowed, else the reason (static) for a 403.
+ */
+const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, const char *topic,
+                             const char *prefix, struct grant *g);
+/*
+ * {"uri": "<public url>/<kind>/<topic>?code=<code>"} (new string, NULL on OOM), wiping the
+ * copies made of @code and @code itself.
+ */
+char *relay_uri_body(struct server *s, const char *kind, const char *topic,
+                     char code[CODE_LEN + 1]);
 /* POST /session/{topic}: answer with a code's uri, or the refusal. */
 int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, const char *topic);
 /*

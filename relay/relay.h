@@ -46,6 +46,9 @@ struct relay_opts {
 	int64_t max_codes;
 	int64_t max_pending;             /* connections without a whole request head, in all */
 	int64_t max_pending_per_address; /* ...from one client address (0: no limit) */
+	int64_t signal_max_message;      /* bytes of a signaling message */
+	int64_t signal_rate;             /* signaling messages per second per peer (0: no limit) */
+	int64_t signal_queue;            /* bytes queued for one signaling or meeting connection */
 	int64_t discovery_ttl, discovery_max_ttl; /* ms: a group's default and largest TTL */
 	int64_t discovery_max_groups, discovery_max_per_app;
 	/* JSON bytes of one app's groups (bounds what GET /groups builds) */

@@ -23,7 +23,8 @@ struct grant {
 	char who[GRANT_FIELD];        /* sub or jti, for logs; "" when absent */
 	char scopes[GRANT_SCOPES];    /* the token's scopes, comma separated */
 	bool can_read, can_write;
-	int64_t exp; /* the token's exp, seconds since the epoch */
+	int64_t exp;     /* the token's exp, seconds since the epoch */
+	uint64_t ticket; /* a kind's own record of what the token said (relay/signal.c); 0: none */
 };
 
 struct codes;
