@@ -7,6 +7,10 @@
  *   GET     /status                   relay:stats           -> 200 [{...one per connection}]                   admin.c
  *   GET     /metrics, /healthz                              -> 200 (Prometheus text, {"status": "ok"})         admin.c
  *   GET     /dashboard/..., /demo/...                       -> 200 static pages                                static.c
+ *   POST    /connect/{host}           prefix connect        -> 200 {"uri": ...} host control or client channel channel_access.c
+ *   POST    /signal/{realm}           prefix signal, sub    -> 200 {"uri": ...} signaling peer                 signal.c
+ *   POST    /meet/{sha256 hex}        prefix meet           -> 200 {"uri": ...} rendezvous participant         meet.c
+ *   POST    /ice                      any relay token       -> 200 {"iceServers": [...], "expires": T}         ice.c
  *   POST /group, GET /groups, GET|PATCH|DELETE /groups/{id}  -> Disco's group API (body read)    discovery.c
  *   OPTIONS *                         CORS preflight        -> 204
  *
