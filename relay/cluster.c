@@ -8,11 +8,12 @@
  * instance; what could not cross is counted.
  *
  * Redis names: channel relay:t:{topic} (topic messages), relay:bids (deny/allow changes),
- * relay:status (reports); keys relay:code:{sha256 of code} (grants, PX code_ttl),
+ * relay:status (reports), relay:groups (discovery group changes, cluster_groups.c); keys relay:code:{sha256 of code} (grants, PX code_ttl),
  * relay:deny and relay:allow (hashes booking id -> exp), relay:status:{instance} (PX 3 s).
  */
 #define LOG_MODULE "cluster"
 #include "relay/cluster.h"
+#include "relay/cluster_int.h"
 #include "relay/turn.h"
 #include "pkg/cluster/cluster.h"
 #include "pkg/log/log.h"
@@ -207,6 +208,7 @@ static void maybe_up(void)
 	           cl.url.host, cl.url.port, cl.instance);
 	replay_notes();
 	load_lists();
+	cluster_groups_load();
 	resubscribe();
 }
 
@@ -267,7 +269,8 @@ static void link_open(void)
 		redisAsyncCommand(cl.cmd, on_setup, NULL, "SELECT %d", cl.url.db);
 	redisAsyncCommand(cl.cmd, on_setup, &cl, "PING");
 	/* Channels are not per database: the control channels are named the same everywhere. */
-	redisAsyncCommand(cl.sub, on_sub, NULL, "SUBSCRIBE %s %s", CH_BIDS, CH_STATUS);
+	redisAsyncCommand(cl.sub, on_sub, NULL, "SUBSCRIBE %s %s %s", CH_BIDS, CH_GROUPS,
+	                  CH_STATUS);
 	uv_timer_start(&cl.timer, timer_fired, CONNECT_TIMEOUT_MS, 0);
 }
 
@@ -725,6 +728,8 @@ static void on_sub(redisAsyncContext *ac, void *r, void *priv)
 			              ch->len - (sizeof(CH_TOPIC) - 1), reply->element[2]);
 		else if (str_is(ch, CH_BIDS))
 			bids_message(reply->element[2]);
+		else if (str_is(ch, CH_GROUPS))
+			cluster_groups_message(reply->element[2]);
 		else if (str_is(ch, CH_STATUS) && reply->element[2]->type == REDIS_REPLY_STRING)
 			status_message(reply->element[2]);
 	} else if (str_is(kind, "subscribe") && str_is(ch, CH_STATUS)) {
@@ -1015,6 +1020,26 @@ const char *relay_cluster_instance(void)
 	return cl.instance;
 }
 
+redisAsyncContext *cluster_cmd(void)
+{
+	return cl.on && cl.state == LINK_UP ? cl.cmd : NULL;
+}
+
+bool cluster_is_cmd(const redisAsyncContext *ac)
+{
+	return ac && ac == cl.cmd;
+}
+
+uint64_t cluster_nonce(void)
+{
+	return cl.nonce;
+}
+
+struct server *cluster_server(void)
+{
+	return cl.s;
+}
+
 const char *relay_cluster_trouble(void)
 {
 	if (!cl.on || cl.state == LINK_UP)
@@ -1071,4 +1096,5 @@ void relay_cluster_metrics(FILE *f)
 	        (unsigned long long)cl.k.claims_ok, (unsigned long long)cl.k.claims_refused);
 	counter(f, "relay_cluster_reconnects_total", "Times the link to Redis came back.", "",
 	        cl.k.reconnects);
+	relay_cluster_groups_metrics(f);
 }

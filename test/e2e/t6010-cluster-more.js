@@ -83,4 +83,99 @@ test('deny at a ends a TURN allocation held at b within a second', async () => {
   }
 });
 
+// ---- discovery groups ----
+
+const GROUP = { Name: 'office', AppID: 'Babble', Peers: [{ NetAddr: 'n1', PubKeyHex: 'k1', Moniker: 'M' }] };
+
+function dtok(r, app = 'Babble', sub = 'alice') {
+  return r.token({ prefix: 'discovery', topic: app, sub, scopes: ['read', 'write'] });
+}
+
+async function call(r, method, path, token, body) {
+  const headers = { Authorization: token };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${r.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed = text;
+  try { parsed = JSON.parse(text); } catch (_) { /* not JSON */ }
+  return { status: res.status, body: parsed, text };
+}
+
+test('a group created at a is read, patched and deleted at b; each app sees its own', async () => {
+  const { a, b } = relays;
+  const c = await call(a, 'POST', '/group', dtok(a), GROUP);
+  eq(c.status, 201, `created at a: ${c.text}`);
+  const id = c.body;
+  let g;
+  await until(async () => (g = await call(b, 'GET', `/groups/${id}`, dtok(b))).status === 200, 1000, 'visible at b');
+  eq(g.body.Name, 'office', 'b answers the group made at a');
+  const list = await call(b, 'GET', '/groups', dtok(b));
+  eq(Object.keys(list.body).join(), id, 'b lists it');
+  const other = await call(b, 'GET', `/groups/${id}`, dtok(b, 'OtherApp'));
+  eq(other.status, 404, 'another app does not see it at b');
+  eq(Object.keys((await call(b, 'GET', '/groups', dtok(b, 'OtherApp'))).body).length, 0, 'nor lists it');
+  eq((await call(b, 'PATCH', `/groups/${id}`, dtok(b, 'Babble', 'mallory'), { Name: 'x' })).status, 403,
+    'at b, only the creator changes it');
+  const p = await call(b, 'PATCH', `/groups/${id}`, dtok(b), { Name: 'renamed' });
+  eq(p.status, 200, `patched at b: ${p.text}`);
+  await until(async () => (await call(a, 'GET', `/groups/${id}`, dtok(a))).body.Name === 'renamed', 1000,
+    'the change seen at a');
+  eq((await call(b, 'DELETE', `/groups/${id}`, dtok(b))).status, 204, 'deleted at b');
+  await until(async () => (await call(a, 'GET', `/groups/${id}`, dtok(a))).status === 404, 1000, 'gone at a');
+  eq(redisCli('--scan', '--pattern', 'relay:g:*'), '', 'and gone from redis');
+});
+
+test('a group created at b with the same id as one at a is refused at a (409)', async () => {
+  const { a, b } = relays;
+  eq((await call(b, 'POST', '/group', dtok(b), { ...GROUP, ID: 'team-1' })).status, 201, 'team-1 at b');
+  await until(async () => (await call(a, 'GET', '/groups/team-1', dtok(a))).status === 200, 1000, 'seen at a');
+  eq((await call(a, 'POST', '/group', dtok(a), { ...GROUP, ID: 'team-1' })).status, 409, '409 at a');
+  eq((await call(a, 'POST', '/group', dtok(a, 'OtherApp'), { ...GROUP, AppID: 'OtherApp', ID: 'team-1' })).status,
+    201, 'the same id in another app is another group');
+  await until(async () => (await call(b, 'GET', '/groups/team-1', dtok(b, 'OtherApp'))).status === 200, 1000,
+    'other app\'s team-1 at b');
+  eq((await call(b, 'GET', '/groups/team-1', dtok(b))).body.AppID, 'Babble', 'Babble\'s team-1 unchanged at b');
+});
+
+test('TTL: a group expires at every instance and in redis', async () => {
+  const { a, b } = relays;
+  const c = await call(a, 'POST', '/group', dtok(a), { ...GROUP, TTL: 1 });
+  eq(c.status, 201, 'created with TTL 1 s');
+  const id = c.body;
+  await until(async () => (await call(b, 'GET', `/groups/${id}`, dtok(b))).status === 200, 1000, 'visible at b');
+  const key = redisCli('--scan', '--pattern', `relay:g:*${id}`);
+  ok(Number(redisCli('PTTL', key)) > 0 && Number(redisCli('PTTL', key)) <= 1000, 'the key expires with the group');
+  await until(async () => (await call(b, 'GET', `/groups/${id}`, dtok(b))).status === 404, 3000, 'gone at b');
+  await until(async () => (await call(a, 'GET', `/groups/${id}`, dtok(a))).status === 404, 1000, 'gone at a');
+  eq(redisCli('EXISTS', key), '0', 'gone from redis');
+});
+
+test('a restarted instance takes its groups from redis, not from its own disk', async () => {
+  const { a, b } = relays;
+  const keep = (await call(a, 'POST', '/group', dtok(a), { ...GROUP, ID: 'keep' })).body;
+  const drop = (await call(a, 'POST', '/group', dtok(a), { ...GROUP, ID: 'drop' })).body;
+  await until(async () => (await call(b, 'GET', '/groups/drop', dtok(b))).status === 200, 1000, 'drop at b');
+  const stateDir = b.stateDir;
+  await b.stop();
+  eq((await call(a, 'DELETE', `/groups/${drop}`, dtok(a))).status, 204, 'drop deleted at a while b is down');
+  const b2 = await startRelay({ tls: false, secret, stateDir,
+    args: ['--access-rate', '0', '--redis', `redis://127.0.0.1:${redisPort}`, '--instance', 'b'] });
+  relays.b = b2;
+  await until(async () => (await call(b2, 'GET', `/groups/${keep}`, dtok(b2))).status === 200, 3000, 'keep at b');
+  eq((await call(b2, 'GET', '/groups/drop', dtok(b2))).status, 404, 'drop does not come back from b\'s disk');
+});
+
+test('redis down: changes refused with 503, reads go on', async () => {
+  const { a } = relays;
+  redisCli('CONFIG', 'SET', 'requirepass', 'locked-out');
+  redisCli('-a', 'locked-out', '--no-auth-warning', 'CLIENT', 'KILL', 'TYPE', 'normal');
+  await until(async () => (await fetch(`${a.base}/healthz`)).status === 503, 5000, 'a sees redis gone');
+  const c = await call(a, 'POST', '/group', dtok(a), GROUP);
+  eq(c.status, 503, `create refused: ${c.text}`);
+  eq((await call(a, 'GET', '/groups/keep', dtok(a))).status, 200, 'read from the local copy');
+  redisCli('-a', 'locked-out', '--no-auth-warning', 'CONFIG', 'SET', 'requirepass', '');
+  await until(async () => (await fetch(`${a.base}/healthz`)).status === 200, 10000, 'a back');
+  eq((await call(a, 'POST', '/group', dtok(a), GROUP)).status, 201, 'changes accepted again');
+});
+
 run();
