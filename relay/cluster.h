@@ -65,6 +65,13 @@ void relay_cluster_group_delete(const char *app, const char *id);
 bool relay_cluster_groups_frozen(void);
 void relay_cluster_groups_metrics(FILE *f);
 
+/* Private channel hosts (cluster_hosts.c) */
+/* The public URL of the other instance holding @host's control connection, or NULL. */
+const char *relay_cluster_host_url(const char *host);
+/* @host's control connection opened or closed here: tell the other instances. */
+void relay_cluster_host_up(const char *host);
+void relay_cluster_host_down(const char *host);
+
 /* Reports */
 /* GET /status?scope=cluster: every instance's latest report (new reference). */
 json_t *relay_cluster_status(void);

@@ -14,6 +14,7 @@
 #include <hiredis/hiredis.h>
 
 #define CH_GROUPS "relay:groups"
+#define CH_HOSTS  "relay:hosts"
 
 /* The command connection, or NULL while the link is not up. */
 redisAsyncContext *cluster_cmd(void);
@@ -32,5 +33,11 @@ void cluster_groups_load(void);
 
 /* A message on CH_GROUPS. */
 void cluster_groups_message(const redisReply *payload);
+
+/* Once a second while the link is up: announce this instance's hosts (cluster_hosts.c). */
+void cluster_hosts_tick(void);
+
+/* A message on CH_HOSTS: 0, or -1 when it cannot be read. */
+int cluster_hosts_message(const redisReply *payload);
 
 #endif

@@ -2,13 +2,14 @@
 // 127.0.0.1 and two relays a and b sharing it: a deny at a ends a TURN allocation held at b
 // within a second (coturn's turnutils_uclient as the TURN client, as in t2010); discovery groups
 // live in Redis: created at a, read, patched and deleted at b, each app seeing only its own,
-// expiring after their TTL everywhere.
+// expiring after their TTL everywhere; a private channel's client at b reaches its host at a
+// (b answers with a uri at a, where the pairing happens).
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
 const { execFileSync } = require('child_process');
-const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir } = require('./lib.js');
+const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, withTimeout } = require('./lib.js');
 
 const secret = 'cluster-' + crypto.randomBytes(8).toString('hex');
 const turnSecret = 'turn-' + crypto.randomBytes(8).toString('hex');
@@ -164,6 +165,59 @@ test('a restarted instance takes its groups from redis, not from its own disk', 
   await until(async () => (await call(b2, 'GET', `/groups/${keep}`, dtok(b2))).status === 200, 3000, 'keep at b');
   eq((await call(b2, 'GET', '/groups/drop', dtok(b2))).status, 404, 'drop does not come back from b\'s disk');
 });
+
+// ---- private channels: the client at b, its host's control connection at a ----
+
+async function connectAccess(r, host, token) {
+  const res = await fetch(`${r.base}/connect/${host}`, { method: 'POST', headers: { Authorization: token } });
+  const text = await res.text();
+  let body = text;
+  try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
+  return { status: res.status, body };
+}
+const hostToken = (r, host) => r.token({ topic: host, prefix: 'connect', scopes: ['host'], booking_id: 'host-bk', sub: 'agent' });
+const clientToken = (r, host) => r.token({ topic: host, prefix: 'connect', scopes: ['client'], booking_id: 'client-bk', sub: 'alice' });
+
+test('a client at b reaches the host whose control connection is at a', async () => {
+  const { a, b } = relays;
+  const h = await connectAccess(a, 'lab7', hostToken(a, 'lab7'));
+  eq(h.status, 200, 'host access at a');
+  const ctl = await openWs(h.body.uri);
+  await until(async () => (await connectAccess(b, 'lab7', hostToken(b, 'lab7'))).status === 409, 2000,
+    'b knows the host is connected at a');
+  eq((await connectAccess(b, 'lab7', hostToken(b, 'lab7'))).body.code, 'host-connected', 'a second host at b: 409');
+  const c = await connectAccess(b, 'lab7', clientToken(b, 'lab7'));
+  eq(c.status, 200, `client access at b: ${JSON.stringify(c.body)}`);
+  ok(c.body.uri.startsWith(`ws://127.0.0.1:${a.port}/connect/lab7?code=`), `the uri points at a: ${c.body.uri}`);
+  const client = await openWs(c.body.uri);
+  await until(() => ctl.inbox.length === 1, 5000, 'the host told at a');
+  const msg = JSON.parse(ctl.inbox[0].data.toString());
+  eq(msg.client, 'client-bk', 'the connect message names the client');
+  const end = await openWs(msg.uri);
+  client.send(Buffer.from([1, 2, 3]));
+  end.send('from the host');
+  await until(() => end.inbox.length === 1 && client.inbox.length === 1, 5000, 'both ways');
+  eq(end.inbox[0].data, Buffer.from([1, 2, 3]), 'client -> host, bytes kept');
+  eq([client.inbox[0].isBinary, client.inbox[0].data.toString()], [false, 'from the host'], 'host -> client, text kept');
+  const again = await tryOpenRaw(c.body.uri);
+  ok(again !== 'open', `the code is used up (${again})`);
+  client.close(4001, 'bye');
+  eq((await withTimeout(end.closed, 3000, 'host end closed')).code, 4001, 'close code carried');
+  ctl.close();
+  await until(async () => (await connectAccess(b, 'lab7', clientToken(b, 'lab7'))).status === 503, 2000,
+    'b learns the host left');
+  eq((await connectAccess(b, 'lab7', clientToken(b, 'lab7'))).body.code, 'host-offline', 'then 503 host-offline at b');
+});
+
+// 'open', or how @uri was refused (HTTP status or close code).
+async function tryOpenRaw(uri) {
+  let ws;
+  try { ws = await openWs(uri); } catch (e) { return e.status; }
+  const closed = await Promise.race([ws.closed, new Promise((res) => setTimeout(() => res(null), 700))]);
+  if (closed) return closed.code;
+  ws.close();
+  return 'open';
+}
 
 test('redis down: changes refused with 503, reads go on', async () => {
   const { a } = relays;
