@@ -64,8 +64,8 @@ test('deny at a ends a TURN allocation held at b within a second', async () => {
   // About 8 s of sending, far longer than the test waits.
   spawnTracked('turnutils_uclient', ['-p', String(b.turnPort), '-e', '127.0.0.1', '-r', String(peerPort),
     '-n', '400', '-m', '1', '-l', '100', '-c', '-u', user, '-w', pass, '127.0.0.1']);
-  await b.waitLog(/allocation for 'bk-turn'/, 5000);
-  await until(async () => await metric(b, 'relay_turn_to_peer_packets_total') > 10, 5000, 'relaying at b');
+  await b.waitLog(/allocation for 'bk-turn'/, 10000);
+  await until(async () => await metric(b, 'relay_turn_to_peer_packets_total') > 10, 10000, 'relaying at b');
   eq(await metric(a, 'relay_turn_allocations'), 0, 'no allocation at a');
   const t0 = Date.now();
   const res = await fetch(`${a.base}/bids/deny?bid=bk-turn&exp=${Math.floor(Date.now() / 1000) + 600}`,
