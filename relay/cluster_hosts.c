@@ -22,7 +22,7 @@
 
 #define HOST_TTL_MS  3000
 #define HOST_BUCKETS 256
-#define HOSTS_MAX    65536 /* remote hosts remembered; past it new ones are not */
+#define HOSTS_MAX    16384 /* remote hosts remembered (about 700 bytes each); past it new ones are not */
 #define MSG_MAX      8192  /* one announcement; more hosts go in several */
 #define URL_MAX      512
 
