@@ -981,6 +981,7 @@ void relay_cluster_stop(void)
 	for (size_t i = 0; i < MAX_REPORTS; i++)
 		free(cl.reports[i].text);
 	free(cl.scratch);
+	cluster_hosts_free();
 	OPENSSL_cleanse(&cl.url, sizeof(cl.url));
 	cl.on = false;
 }

@@ -22,9 +22,10 @@
 
 #define HOST_TTL_MS  3000
 #define HOST_BUCKETS 256
-#define HOSTS_MAX    16384 /* remote hosts remembered (about 700 bytes each); past it new ones are not */
-#define MSG_MAX      8192  /* one announcement; more hosts go in several */
-#define URL_MAX      512
+#define HOSTS_MAX \
+	16384        /* remote hosts remembered (about 700 bytes each); past it new ones are not */
+#define MSG_MAX 8192 /* one announcement; more hosts go in several */
+#define URL_MAX 512
 
 struct rhost {
 	struct rhost *next;
@@ -80,6 +81,13 @@ const char *relay_cluster_host_url(const char *host)
 		return NULL;
 	}
 	return (*p)->url;
+}
+
+void cluster_hosts_free(void)
+{
+	for (size_t i = 0; i < HOST_BUCKETS; i++)
+		while (H.b[i])
+			drop(&H.b[i]);
 }
 
 /* ---- announcing ---- */

@@ -37,6 +37,9 @@ void cluster_groups_message(const redisReply *payload);
 /* Once a second while the link is up: announce this instance's hosts (cluster_hosts.c). */
 void cluster_hosts_tick(void);
 
+/* Forget every remote host (at stop). */
+void cluster_hosts_free(void);
+
 /* A message on CH_HOSTS: 0, or -1 when it cannot be read. */
 int cluster_hosts_message(const redisReply *payload);
 

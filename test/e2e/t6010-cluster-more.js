@@ -162,6 +162,8 @@ test('a restarted instance takes its groups from redis, not from its own disk', 
   const b2 = await startRelay({ tls: false, secret, stateDir,
     args: ['--access-rate', '0', '--redis', `redis://127.0.0.1:${redisPort}`, '--instance', 'b'] });
   relays.b = b2;
+  // Linked means loading: b's own copy is dropped at link up, then Redis's is read.
+  await until(async () => (await fetch(`${b2.base}/healthz`)).status === 200, 5000, 'b linked again');
   await until(async () => (await call(b2, 'GET', `/groups/${keep}`, dtok(b2))).status === 200, 3000, 'keep at b');
   eq((await call(b2, 'GET', '/groups/drop', dtok(b2))).status, 404, 'drop does not come back from b\'s disk');
 });
