@@ -370,10 +370,10 @@ int relay_redeem(struct lws *wsi, struct grant *g, const char **why)
 		return refusal(why, "too many connections", 503);
 	}
 	err = codes_redeem(s->codes, code, strlen(code), topic, relay_mono_ms(), g);
-	/* Only /session codes go through Redis: the other kinds issue local codes and must pass
-	 * their admit() check below, which a deferred claim would skip. */
-	if (err == -ENOENT && !kind &&
-	    !relay_cluster_defer(wsi, code, strlen(code), topic, "session")) {
+	/* /session and /connect codes go through Redis (a /connect client sent to the instance of
+	 * its host: its admit() is checked at the claim); the other kinds issue local codes. */
+	if (err == -ENOENT && (!kind || kind == &relay_kind_channel) &&
+	    !relay_cluster_defer(wsi, code, strlen(code), topic, kind ? kind->name : "session")) {
 		OPENSSL_cleanse(cbuf, sizeof(cbuf));
 		memset(g, 0, sizeof(*g));
 		return 0; /* issued through Redis, maybe: claimed at ESTABLISHED */

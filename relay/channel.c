@@ -19,6 +19,7 @@
 #include "relay/internal.h"
 #include "relay/channel.h"
 #include "relay/channel_queue.h"
+#include "relay/cluster.h"
 #include "pkg/log/log.h"
 
 #include <errno.h>
@@ -186,6 +187,13 @@ bool chan_host_online(const char *host_id)
 	return host_online(host_find(host_id));
 }
 
+void chan_each_host(void (*fn)(const char *host_id, void *arg), void *arg)
+{
+	for (const struct host *h = hosts; h; h = h->next)
+		if (host_online(h))
+			fn(h->id, arg);
+}
+
 bool chan_waits_for_end(const char *host_id, uint64_t id)
 {
 	const struct channel *ch = channel_find(host_find(host_id), id);
@@ -270,6 +278,7 @@ static int control_established(struct server *s, struct conn *c)
 		if (!ch->paired && ch->client && !ch->client->closing && !ch->draining &&
 		    !tell_host(s, ch))
 			again++;
+	relay_cluster_host_up(h->id); /* other instances send its clients here */
 	logt_info(c->tag, "host '%s' connected from %s as %s%s", h->id, c->remote,
 	          c->grant.who[0] ? c->grant.who : "anonymous",
 	          again ? " (waiting channels asked for again)" : "");
@@ -301,6 +310,7 @@ static void control_closed(struct conn *c, struct host *h)
 	if (h->control != c)
 		return; /* not expected: a successor detaches it (control_established) */
 	h->control = NULL;
+	relay_cluster_host_down(h->id);
 	ctl_clear(h);
 	host_tidy(h);
 }

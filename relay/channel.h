@@ -29,5 +29,7 @@ int chan_admit(const struct grant *g, const char **why);
 bool chan_host_online(const char *host_id);
 /* channel.c: channel @id of @host_id waits for its host's end (its client is still there). */
 bool chan_waits_for_end(const char *host_id, uint64_t id);
+/* channel.c: call @fn(host id, @arg) for each host with a live control connection here. */
+void chan_each_host(void (*fn)(const char *host_id, void *arg), void *arg);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #define LOG_MODULE "chan"
 #include "relay/channel.h"
+#include "relay/cluster.h"
 #include "pkg/log/log.h"
 
 #include <errno.h>
@@ -102,20 +103,32 @@ static int respond_code(struct lws *wsi, struct conn *c, int status, const char 
 	return relay_respond(wsi, c, status, body);
 }
 
-/* "<public url>/connect/<host>?code=<code>" into @uri, wiping @code. */
-void chan_uri(struct server *s, const char *host_id, char code[CODE_LEN + 1], char *uri, size_t len)
+/* "<@base>/connect/<host>?code=<code>" into @uri, wiping @code. */
+static void chan_uri_at(const char *base, const char *host_id, char code[CODE_LEN + 1], char *uri,
+                        size_t len)
 {
-	snprintf(uri, len, "%s/connect/%s?code=%s", s->public_url, host_id, code);
+	snprintf(uri, len, "%s/connect/%s?code=%s", base, host_id, code);
 	OPENSSL_cleanse(code, CODE_LEN + 1);
 }
 
-/* {"uri": ...} for an issued grant @g (new string), or NULL with the status in *@status. */
-static char *issue(struct server *s, const struct grant *g, int *status)
+/* "<public url>/connect/<host>?code=<code>" into @uri, wiping @code. */
+void chan_uri(struct server *s, const char *host_id, char code[CODE_LEN + 1], char *uri, size_t len)
+{
+	chan_uri_at(s->public_url, host_id, code, uri, len);
+}
+
+/*
+ * {"uri": ...} for an issued grant @g (new string), or NULL with the status in *@status. With
+ * @there (the public URL of the instance holding the host's control connection, through Redis)
+ * the code is kept in Redis and the uri points there: the pairing happens at that instance.
+ */
+static char *issue(struct server *s, const struct grant *g, const char *there, int *status)
 {
 	char code[CODE_LEN + 1], uri[768];
 	json_t *o;
 	char *body;
-	int err = codes_issue(s->codes, g, relay_mono_ms(), code);
+	int err = there ? relay_cluster_issue(g, code)
+	                : codes_issue(s->codes, g, relay_mono_ms(), code);
 
 	if (err) {
 		log_warn("cannot issue code for '%s': %s", g->topic,
@@ -123,7 +136,7 @@ static char *issue(struct server *s, const struct grant *g, int *status)
 		*status = 503;
 		return NULL;
 	}
-	chan_uri(s, g->topic, code, uri, sizeof(uri));
+	chan_uri_at(there ? there : s->public_url, g->topic, code, uri, sizeof(uri));
 	o = json_pack("{s:s}", "uri", uri);
 	OPENSSL_cleanse(uri, sizeof(uri));
 	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -138,7 +151,7 @@ int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum
 	struct rjwt_claims cl;
 	struct grant g = {0};
 	enum chan_role role = CHAN_NONE;
-	const char *why;
+	const char *why, *there = NULL;
 	char *body;
 	int status;
 
@@ -161,12 +174,13 @@ int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum
 		log_info("channel access to '%s' refused: %s", rest, why);
 		return relay_respond_error(wsi, c, 403, why);
 	}
-	if (role == CHAN_HOST && chan_host_online(rest))
+	if (role == CHAN_HOST && (chan_host_online(rest) || relay_cluster_host_url(rest)))
 		return respond_code(wsi, c, 409, "host-connected",
 		                    "this host already has a control connection");
-	if (role == CHAN_CLIENT && !chan_host_online(rest))
+	if (role == CHAN_CLIENT && !chan_host_online(rest) &&
+	    !(there = relay_cluster_host_url(rest)))
 		return respond_code(wsi, c, 503, "host-offline", "the host is not connected");
-	body = issue(s, &g, &status);
+	body = issue(s, &g, there, &status);
 	if (body && g.booking_id[0])
 		store_seen(s->store, g.booking_id, g.exp);
 	OPENSSL_cleanse(&g, sizeof(g));
@@ -184,7 +198,7 @@ int chan_admit(const struct grant *g, const char **why)
 	switch (chan_role_of(g, &id)) {
 	case CHAN_HOST:
 		*why = "this host already has a control connection";
-		return chan_host_online(g->topic) ? 409 : 0;
+		return chan_host_online(g->topic) || relay_cluster_host_url(g->topic) ? 409 : 0;
 	case CHAN_CLIENT:
 		*why = "the host is not connected";
 		return chan_host_online(g->topic) ? 0 : 503;

@@ -8,11 +8,12 @@
  * instance; what could not cross is counted.
  *
  * Redis names: channel relay:t:{topic} (topic messages), relay:bids (deny/allow changes),
- * relay:status (reports); keys relay:code:{sha256 of code} (grants, PX code_ttl),
+ * relay:status (reports), relay:hosts (private channel hosts, cluster_hosts.c), relay:groups (discovery group changes, cluster_groups.c); keys relay:code:{sha256 of code} (grants, PX code_ttl),
  * relay:deny and relay:allow (hashes booking id -> exp), relay:status:{instance} (PX 3 s).
  */
 #define LOG_MODULE "cluster"
 #include "relay/cluster.h"
+#include "relay/cluster_int.h"
 #include "relay/turn.h"
 #include "pkg/cluster/cluster.h"
 #include "pkg/log/log.h"
@@ -207,6 +208,7 @@ static void maybe_up(void)
 	           cl.url.host, cl.url.port, cl.instance);
 	replay_notes();
 	load_lists();
+	cluster_groups_load();
 	resubscribe();
 }
 
@@ -267,7 +269,8 @@ static void link_open(void)
 		redisAsyncCommand(cl.cmd, on_setup, NULL, "SELECT %d", cl.url.db);
 	redisAsyncCommand(cl.cmd, on_setup, &cl, "PING");
 	/* Channels are not per database: the control channels are named the same everywhere. */
-	redisAsyncCommand(cl.sub, on_sub, NULL, "SUBSCRIBE %s %s", CH_BIDS, CH_STATUS);
+	redisAsyncCommand(cl.sub, on_sub, NULL, "SUBSCRIBE %s %s %s %s", CH_BIDS, CH_GROUPS,
+	                  CH_HOSTS, CH_STATUS);
 	uv_timer_start(&cl.timer, timer_fired, CONNECT_TIMEOUT_MS, 0);
 }
 
@@ -725,6 +728,10 @@ static void on_sub(redisAsyncContext *ac, void *r, void *priv)
 			              ch->len - (sizeof(CH_TOPIC) - 1), reply->element[2]);
 		else if (str_is(ch, CH_BIDS))
 			bids_message(reply->element[2]);
+		else if (str_is(ch, CH_GROUPS))
+			cluster_groups_message(reply->element[2]);
+		else if (str_is(ch, CH_HOSTS) && cluster_hosts_message(reply->element[2]))
+			cl.k.bad++;
 		else if (str_is(ch, CH_STATUS) && reply->element[2]->type == REDIS_REPLY_STRING)
 			status_message(reply->element[2]);
 	} else if (str_is(kind, "subscribe") && str_is(ch, CH_STATUS)) {
@@ -810,6 +817,8 @@ static const char *claim_refusal(const struct claim *k, const struct grant *g,
                                  enum redeem_result *res)
 {
 	int64_t now = relay_now_ms() / 1000;
+	const struct relay_kind *kind;
+	const char *why;
 
 	*res = REDEEM_OTHER_TOPIC;
 	if (strcmp(g->topic, k->topic) != 0 || strcmp(g->prefix, k->kind) != 0)
@@ -820,6 +829,11 @@ static const char *claim_refusal(const struct claim *k, const struct grant *g,
 	*res = REDEEM_DENIED;
 	if (g->booking_id[0] && store_is_denied(cl.s->store, g->booking_id, now))
 		return "booking denied";
+	/* The kind's own check at redemption (a /connect client: is its host here?) */
+	kind = relay_kind_of(g->prefix, strlen(g->prefix));
+	*res = REDEEM_UNKNOWN;
+	if (kind && kind->admit && kind->admit(g, &why))
+		return why;
 	*res = REDEEM_OK;
 	return NULL;
 }
@@ -967,6 +981,7 @@ void relay_cluster_stop(void)
 	for (size_t i = 0; i < MAX_REPORTS; i++)
 		free(cl.reports[i].text);
 	free(cl.scratch);
+	cluster_hosts_free();
 	OPENSSL_cleanse(&cl.url, sizeof(cl.url));
 	cl.on = false;
 }
@@ -1003,6 +1018,8 @@ void relay_cluster_tick(void)
 		check_alive();
 	if (cl.state == LINK_UP)
 		publish_report();
+	if (cl.state == LINK_UP)
+		cluster_hosts_tick();
 }
 
 bool relay_cluster_on(void)
@@ -1013,6 +1030,26 @@ bool relay_cluster_on(void)
 const char *relay_cluster_instance(void)
 {
 	return cl.instance;
+}
+
+redisAsyncContext *cluster_cmd(void)
+{
+	return cl.on && cl.state == LINK_UP ? cl.cmd : NULL;
+}
+
+bool cluster_is_cmd(const redisAsyncContext *ac)
+{
+	return ac && ac == cl.cmd;
+}
+
+uint64_t cluster_nonce(void)
+{
+	return cl.nonce;
+}
+
+struct server *cluster_server(void)
+{
+	return cl.s;
 }
 
 const char *relay_cluster_trouble(void)
@@ -1071,4 +1108,5 @@ void relay_cluster_metrics(FILE *f)
 	        (unsigned long long)cl.k.claims_ok, (unsigned long long)cl.k.claims_refused);
 	counter(f, "relay_cluster_reconnects_total", "Times the link to Redis came back.", "",
 	        cl.k.reconnects);
+	relay_cluster_groups_metrics(f);
 }

@@ -55,6 +55,23 @@ bool relay_cluster_claiming(struct conn *c);
 /* A deny or allow was applied here: tell the other instances and keep it in Redis. */
 void relay_cluster_bid(bool deny, const char *bid, int64_t exp);
 
+/* Discovery groups (cluster_groups.c) */
+/* Group (@app, @id) was created or changed here: keep it in Redis, tell the other instances. */
+void relay_cluster_group_put(const char *app, const char *id, const char *owner, int64_t expires_ms,
+                             const char *json);
+/* Group (@app, @id) was deleted here. */
+void relay_cluster_group_delete(const char *app, const char *id);
+/* True when groups must not change now: --redis is set and the link is down. */
+bool relay_cluster_groups_frozen(void);
+void relay_cluster_groups_metrics(FILE *f);
+
+/* Private channel hosts (cluster_hosts.c) */
+/* The public URL of the other instance holding @host's control connection, or NULL. */
+const char *relay_cluster_host_url(const char *host);
+/* @host's control connection opened or closed here: tell the other instances. */
+void relay_cluster_host_up(const char *host);
+void relay_cluster_host_down(const char *host);
+
 /* Reports */
 /* GET /status?scope=cluster: every instance's latest report (new reference). */
 json_t *relay_cluster_status(void);

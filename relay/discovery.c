@@ -17,6 +17,7 @@
  */
 #define LOG_MODULE "discovery"
 #include "relay/internal.h"
+#include "relay/cluster.h"
 #include "pkg/group/group.h"
 #include "pkg/log/log.h"
 
@@ -191,6 +192,7 @@ static int save(struct server *s, const struct caller *who, const char *id, cons
 		*why = "cannot write state";
 		return 503;
 	}
+	relay_cluster_group_put(who->app, id, owner, now + ttl * 1000, json);
 	if (text)
 		*text = json;
 	else
@@ -349,6 +351,7 @@ static int delete (struct server *s, struct lws *wsi, struct conn *c, const stru
 		log_err("cannot delete group '%s' of app '%s': state write failed", id, who->app);
 		return relay_respond_error(wsi, c, 503, "cannot write state");
 	}
+	relay_cluster_group_delete(who->app, id);
 	log_info("group '%s' of app '%s' deleted by '%.60s'%s", id, who->app, who->sub,
 	         who->admin ? " (admin)" : "");
 	return relay_respond(wsi, c, 204, NULL);
@@ -392,6 +395,11 @@ int relay_discovery(struct server *s, struct lws *wsi, struct conn *c, enum rela
 		why = authorise(s, wsi, m, &who, &status);
 	if (why)
 		return relay_respond_error(wsi, c, status, why);
+	/* With --redis, Redis holds the groups: a change made while it is unreachable would be
+	 * undone by the reload at the next link up, so it is refused instead. */
+	if (m != M_GET && relay_cluster_groups_frozen())
+		return relay_respond_error(wsi, c, 503,
+		                           "redis unreachable: groups cannot change now");
 	if (strcmp(path, "/group") == 0)
 		return create(s, wsi, c, &who);
 	if (strcmp(path, "/groups") == 0)

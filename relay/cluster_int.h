@@ -1,0 +1,46 @@
+/*
+ * relay/cluster_int: what relay/cluster.c lends its sibling files (cluster_groups.c): the
+ * command connection while the link is up, this process's nonce, and the hooks it calls.
+ * Not for the rest of relay/.
+ */
+#ifndef RELAY_CLUSTER_INT_H
+#define RELAY_CLUSTER_INT_H
+
+#include "relay/internal.h"
+
+#include <stdint.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#define CH_GROUPS "relay:groups"
+#define CH_HOSTS  "relay:hosts"
+
+/* The command connection, or NULL while the link is not up. */
+redisAsyncContext *cluster_cmd(void);
+
+/* True when @ac is the current command connection (an answer from an older one is ignored). */
+bool cluster_is_cmd(const redisAsyncContext *ac);
+
+/* A random number of this process: its own notes come back on the channels and are skipped. */
+uint64_t cluster_nonce(void);
+
+/* The server the cluster serves. */
+struct server *cluster_server(void);
+
+/* At each link up: replace this instance's groups by those in Redis. */
+void cluster_groups_load(void);
+
+/* A message on CH_GROUPS. */
+void cluster_groups_message(const redisReply *payload);
+
+/* Once a second while the link is up: announce this instance's hosts (cluster_hosts.c). */
+void cluster_hosts_tick(void);
+
+/* Forget every remote host (at stop). */
+void cluster_hosts_free(void);
+
+/* A message on CH_HOSTS: 0, or -1 when it cannot be read. */
+int cluster_hosts_message(const redisReply *payload);
+
+#endif
