@@ -660,18 +660,12 @@ void turn_packet(enum turn_transport t, struct turn_stream *st, const struct soc
 
 /* ---- the UDP listener ---- */
 
-static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	(void)h;
-	(void)suggested;
-	*buf = uv_buf_init((char *)turn_srv.rx + 64, sizeof(turn_srv.rx) - 64);
-}
-
 static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
                    unsigned flags)
 {
 	(void)h;
-	if (nread <= 0 || !from)
+	if (nread <= 0 ||
+	    !from) /* also the UV_UDP_MMSG_FREE call: turn_udp_alloc's buffer is static */
 		return;
 	if (flags & UV_UDP_PARTIAL) {
 		turn_refuse_count(TR_MALFORMED);
@@ -882,7 +876,7 @@ static int listen_plain(struct turn *T, char why[256])
 		return err;
 	}
 	T->port = turn_port_of((struct sockaddr *)&T->listen_addr);
-	uv_udp_init(T->loop, &T->udp);
+	turn_udp_init(T->loop, &T->udp);
 	uv_tcp_init(T->loop, &T->tcp);
 	T->udp_on = T->tcp_on = true;
 	err = uv_udp_open(&T->udp, ufd);
@@ -894,8 +888,10 @@ static int listen_plain(struct turn *T, char why[256])
 	}
 	if (!err)
 		err = uv_listen((uv_stream_t *)&T->tcp, 128, turn_stream_on_connection);
-	if (!err)
-		err = uv_udp_recv_start(&T->udp, udp_alloc, on_udp);
+	if (!err) {
+		turn_udp_buffers(&T->udp, T->o->turn_socket_buffer, "UDP listener");
+		err = uv_udp_recv_start(&T->udp, turn_udp_alloc, on_udp);
+	}
 	if (err) {
 		snprintf(why, 256, "cannot listen for TURN on '%s': %s", T->o->turn_listen,
 		         uv_strerror(err));

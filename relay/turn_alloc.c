@@ -163,14 +163,6 @@ void turn_to_peer(struct turn_alloc *al, const struct sockaddr *peer, const uint
 	turn_srv.m.to_peer_bytes += len;
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	(void)h;
-	(void)suggested;
-	/* 64 bytes of headroom: a ChannelData header goes in front of the data in place */
-	*buf = uv_buf_init((char *)turn_srv.rx + 64, sizeof(turn_srv.rx) - 64);
-}
-
 static void on_peer_data(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                          const struct sockaddr *peer, unsigned flags)
 {
@@ -221,7 +213,7 @@ static int bind_relay(struct turn_alloc *al, bool even)
 	int span = T->relay_hi - T->relay_lo + 1, err = UV_EADDRINUSE;
 	struct sockaddr_storage ss = T->listen_addr;
 
-	if (uv_udp_init(T->loop, &al->relay))
+	if (turn_udp_init(T->loop, &al->relay))
 		return -ENOMEM;
 	al->relay.data = al;
 	for (int tries = 0; tries < span && tries < 200; tries++) {
@@ -237,8 +229,14 @@ static int bind_relay(struct turn_alloc *al, bool even)
 		if (err != UV_EADDRINUSE && err != UV_EACCES)
 			break;
 	}
-	if (!err)
-		err = uv_udp_recv_start(&al->relay, alloc_cb, on_peer_data);
+	if (!err) {
+		/* a quarter of the listener's: one allocation's share of a burst */
+		turn_udp_buffers(&al->relay, T->o->turn_socket_buffer / 4,
+		                 T->buffer_logged ? NULL : "relayed sockets");
+		T->buffer_logged = true;
+		/* the data lands at rxm + 64: the ChannelData header goes in front of it in place */
+		err = uv_udp_recv_start(&al->relay, turn_udp_alloc, on_peer_data);
+	}
 	if (err)
 		return err == UV_EADDRINUSE ? -EADDRINUSE : -EIO;
 	al->relayed = T->has_external ? T->external : ss;

@@ -116,6 +116,9 @@ struct turn_alloc {
 	bool closing;
 };
 
+/* Datagrams per recvmmsg() call on a UDP socket (see turn_udp.c). */
+#define TURN_MMSG 8
+
 /* The TURN server's state (one, in turn.c). */
 struct turn {
 	struct server *s;
@@ -148,7 +151,10 @@ struct turn {
 	struct rate_slot *rate;
 	struct turn_metrics m;
 	char last_hex_user[TURN_USERNAME_MAX]; /* the hex-credential log line is written once */
-	uint8_t rx[65536 + 64];                /* every datagram is read here */
+	uint8_t rx[65536 + 64];                /* every TCP/TLS read lands here */
+	/* every UDP datagram lands here: libuv's recvmmsg gives each datagram a 64 KiB slot */
+	uint8_t rxm[64 + TURN_MMSG * 65536];
+	bool buffer_logged; /* the relayed sockets' granted buffer is logged once */
 };
 
 extern struct turn turn_srv;
@@ -246,6 +252,16 @@ void turn_to_client(enum turn_transport t, struct turn_stream *stream,
 void turn_refuse_count(enum turn_refusal r);
 
 /* ---- turn_stream.c ---- */
+
+/* ---- turn_udp.c: UDP sockets on the loop (batched reads, buffer sizes) ---- */
+
+/* uv_udp_init() with recvmmsg batching where libuv offers it. */
+int turn_udp_init(uv_loop_t *loop, uv_udp_t *h);
+/* The alloc_cb of every TURN UDP socket: turn_srv.rxm, 64 bytes of headroom in front. */
+void turn_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+/* Set a bound socket's receive and send buffers to `bytes` (0: the kernel's default); log what
+ * the kernel granted when `what` is not NULL. */
+void turn_udp_buffers(uv_udp_t *h, int64_t bytes, const char *what);
 
 int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256]);
 /* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full (dropped). */
