@@ -890,7 +890,7 @@ static int listen_plain(struct turn *T, char why[256])
 		err = uv_listen((uv_stream_t *)&T->tcp, 128, turn_stream_on_connection);
 	if (!err) {
 		turn_udp_buffers(&T->udp, T->o->turn_socket_buffer, "UDP listener");
-		err = uv_udp_recv_start(&T->udp, turn_udp_alloc, on_udp);
+		err = turn_udp_recv_start(&T->udp, &T->udp_pause, on_udp);
 	}
 	if (err) {
 		snprintf(why, 256, "cannot listen for TURN on '%s': %s", T->o->turn_listen,
@@ -1036,6 +1036,7 @@ int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 	uv_timer_init(loop, &T->timer);
 	uv_timer_start(&T->timer, on_timer, 1000, 1000);
 	T->timer_on = true;
+	turn_udp_pass_init(loop);
 	if (plain) {
 		turn_addr_text((struct sockaddr *)&T->listen_addr, addr, sizeof(addr));
 		log_notice("turn listening on udp+tcp %s (realm '%s', relay ports %d-%d)", addr,
@@ -1056,6 +1057,7 @@ void relay_turn_stop(void)
 		turn_alloc_free(T->allocs, "server stopping");
 	while (T->streams)
 		turn_stream_close(T->streams);
+	turn_udp_pass_close();
 	if (T->udp_on)
 		uv_close((uv_handle_t *)&T->udp, NULL);
 	if (T->tcp_on)
@@ -1125,6 +1127,9 @@ void relay_turn_metrics(FILE *f)
 	       (double)m->channels_total);
 	metric(f, "relay_turn_bindings_total", "counter", "STUN Binding requests answered.",
 	       (double)m->bindings);
+	metric(f, "relay_turn_udp_pauses_total", "counter",
+	       "TURN UDP sockets left for the next loop pass (the per-pass datagram budget was spent).",
+	       (double)m->udp_pauses);
 	metric(f, "relay_turn_to_peer_packets_total", "counter", "Datagrams relayed to peers.",
 	       (double)m->to_peer_pkts);
 	metric(f, "relay_turn_to_peer_bytes_total", "counter", "Bytes relayed to peers.",

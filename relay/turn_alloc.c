@@ -173,6 +173,7 @@ static void on_peer_data(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	uint8_t *data = (uint8_t *)buf->base;
 	size_t len = (size_t)nread;
 
+	turn_udp_pass(&al->pause, nread, peer, flags);
 	if (nread <= 0 || !peer || al->closing || (flags & UV_UDP_PARTIAL))
 		return;
 	if (!turn_perm_has(al, peer, now)) {
@@ -235,7 +236,7 @@ static int bind_relay(struct turn_alloc *al, bool even)
 		                 T->buffer_logged ? NULL : "relayed sockets");
 		T->buffer_logged = true;
 		/* the data lands at rxm + 64: the ChannelData header goes in front of it in place */
-		err = uv_udp_recv_start(&al->relay, turn_udp_alloc, on_peer_data);
+		err = turn_udp_recv_start(&al->relay, &al->pause, on_peer_data);
 	}
 	if (err)
 		return err == UV_EADDRINUSE ? -EADDRINUSE : -EIO;
@@ -351,6 +352,7 @@ void turn_alloc_free(struct turn_alloc *al, const char *why)
 	         al->user, caddr, why, (long long)(relay_now_ms() / 1000 - al->started_s),
 	         (unsigned long long)al->pkts[0], (unsigned long long)al->bytes[0],
 	         (unsigned long long)al->pkts[1], (unsigned long long)al->bytes[1]);
+	turn_udp_forget(&al->pause);
 	uv_close((uv_handle_t *)&al->relay, on_relay_closed);
 }
 

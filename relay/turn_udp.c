@@ -69,3 +69,84 @@ void turn_udp_buffers(uv_udp_t *h, int64_t bytes, const char *what)
 		                 ? ", past net.core.rmem_max/wmem_max with CAP_NET_ADMIN"
 		                 : "; capped by net.core.rmem_max/wmem_max without CAP_NET_ADMIN");
 }
+
+/*
+ * The loop pass budget. libuv reads up to 32 datagrams from a readable socket before it moves
+ * on, so with many allocations busy one pass could handle hundreds of datagrams before it
+ * reaches a websocket that waits to be written. Past TURN_PASS_DATAGRAMS in a pass, each
+ * socket that has more is stopped at the end of its current batch (stopping inside a recvmmsg
+ * batch would drop the rest of it) and started again by the prepare handle, before the next
+ * poll: the kernel buffer keeps what arrives meanwhile, and websockets get their turn.
+ */
+
+int turn_udp_recv_start(uv_udp_t *h, struct turn_udp_pause *p, uv_udp_recv_cb cb)
+{
+	p->h = h;
+	p->cb = cb;
+	return uv_udp_recv_start(h, turn_udp_alloc, cb);
+}
+
+void turn_udp_forget(struct turn_udp_pause *p)
+{
+	if (!p->paused)
+		return;
+	*p->pprev = p->next;
+	if (p->next)
+		p->next->pprev = p->pprev;
+	p->paused = false;
+}
+
+void turn_udp_pass(struct turn_udp_pause *p, ssize_t nread, const struct sockaddr *from,
+                   unsigned flags)
+{
+	struct turn *T = &turn_srv;
+
+	if (nread > 0 && from)
+		T->pass_used++;
+	if (T->pass_used < TURN_PASS_DATAGRAMS || p->paused || (flags & UV_UDP_MMSG_CHUNK) ||
+	    !T->pass_on)
+		return;
+	uv_udp_recv_stop(p->h);
+	p->paused = true;
+	p->next = T->paused;
+	p->pprev = &T->paused;
+	if (T->paused)
+		T->paused->pprev = &p->next;
+	T->paused = p;
+	T->m.udp_pauses++;
+}
+
+static void on_pass(uv_prepare_t *h)
+{
+	struct turn *T = &turn_srv;
+
+	(void)h;
+	T->pass_used = 0;
+	while (T->paused) {
+		struct turn_udp_pause *p = T->paused;
+
+		turn_udp_forget(p);
+		uv_udp_recv_start(p->h, turn_udp_alloc, p->cb);
+	}
+}
+
+void turn_udp_pass_init(uv_loop_t *loop)
+{
+	struct turn *T = &turn_srv;
+
+	uv_prepare_init(loop, &T->pass);
+	uv_prepare_start(&T->pass, on_pass);
+	uv_unref((uv_handle_t *)&T->pass); /* it must not keep the loop alive */
+	T->pass_on = true;
+}
+
+void turn_udp_pass_close(void)
+{
+	struct turn *T = &turn_srv;
+
+	while (T->paused)
+		turn_udp_forget(T->paused);
+	if (T->pass_on)
+		uv_close((uv_handle_t *)&T->pass, NULL);
+	T->pass_on = false;
+}
