@@ -11,6 +11,9 @@
 # usage: bench/turn.sh RELAY_BINARY [relay|coturn]   (only that server; default both)
 # TURN_BENCH_MSGS (10000), TURN_BENCH_CLIENTS (10), TURN_BENCH_LEN (1000), TURN_BENCH_INTERVAL
 # (uclient -z, ms between a session's messages; default 0: as fast as the client goes).
+# TURN_BENCH_PARTS (default "udp tcp alloc ws"): which measurements, for quicker A/B runs.
+# TURN_BENCH_LOAD_NICE (default 0): the websocket runs' load client runs at this nice level, to
+# tell relay's loop from the load client's competition for the same cores.
 set -euo pipefail
 
 relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -22,6 +25,7 @@ len=${TURN_BENCH_LEN:-1000}
 interval=${TURN_BENCH_INTERVAL:-0}
 allocs=${TURN_BENCH_ALLOCS:-1000}
 secs=${BENCH_SECONDS:-3}
+parts=" ${TURN_BENCH_PARTS:-udp tcp alloc ws} "
 out=build/bench
 mkdir -p "$out"
 results="$out/turn.jsonl"
@@ -192,8 +196,8 @@ ws_p99() { # quiet|loaded|control RUN
 		} < <("$relay" token turn --secret-file "$work/secret" --user load --lifetime 1h)
 		# enough messages to outlast the paced run; ended when it ends (timeout passes the
 		# TERM on to turnutils_uclient)
-		timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 -r "$peer_port" -u "$user" -w "$pass" \
-			-c -n 1000000 -m "$clients" -l "$len" -z "$interval" 127.0.0.1 >"$work/load.out" 2>&1 &
+		nice -n "${TURN_BENCH_LOAD_NICE:-0}" timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 \
+			-r "$peer_port" -u "$user" -w "$pass" -c -n 1000000 -m "$clients" -l "$len" -z "$interval" 127.0.0.1 >"$work/load.out" 2>&1 &
 		load=$!
 		pids+=("$load")
 		sleep 1
@@ -217,13 +221,13 @@ servers=(relay coturn)
 for i in $(seq "$repeat"); do
 	for s in "${servers[@]}"; do
 		for t in udp tcp; do
-			throughput "$s" "$t" "$i"
+			if [[ $parts == *" $t "* ]]; then throughput "$s" "$t" "$i"; fi
 		done
-		allocations "$s" "$i"
+		if [[ $parts == *" alloc "* ]]; then allocations "$s" "$i"; fi
 	done
 	echo "bench/turn.sh: run $i done" >&2
 done
-if [ -z "$only" ] || [ "$only" = relay ]; then
+if [[ $parts == *" ws "* ]] && { [ -z "$only" ] || [ "$only" = relay ]; }; then
 	for i in $(seq "$repeat"); do
 		ws_p99 quiet "$i"
 		ws_p99 loaded "$i"

@@ -660,18 +660,12 @@ void turn_packet(enum turn_transport t, struct turn_stream *st, const struct soc
 
 /* ---- the UDP listener ---- */
 
-static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	(void)h;
-	(void)suggested;
-	*buf = uv_buf_init((char *)turn_srv.rx + 64, sizeof(turn_srv.rx) - 64);
-}
-
 static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
                    unsigned flags)
 {
 	(void)h;
-	if (nread <= 0 || !from)
+	if (nread <= 0 ||
+	    !from) /* also the UV_UDP_MMSG_FREE call: turn_udp_alloc's buffer is static */
 		return;
 	if (flags & UV_UDP_PARTIAL) {
 		turn_refuse_count(TR_MALFORMED);
@@ -882,7 +876,7 @@ static int listen_plain(struct turn *T, char why[256])
 		return err;
 	}
 	T->port = turn_port_of((struct sockaddr *)&T->listen_addr);
-	uv_udp_init(T->loop, &T->udp);
+	turn_udp_init(T->loop, &T->udp);
 	uv_tcp_init(T->loop, &T->tcp);
 	T->udp_on = T->tcp_on = true;
 	err = uv_udp_open(&T->udp, ufd);
@@ -894,8 +888,10 @@ static int listen_plain(struct turn *T, char why[256])
 	}
 	if (!err)
 		err = uv_listen((uv_stream_t *)&T->tcp, 128, turn_stream_on_connection);
-	if (!err)
-		err = uv_udp_recv_start(&T->udp, udp_alloc, on_udp);
+	if (!err) {
+		turn_udp_buffers(&T->udp, T->o->turn_socket_buffer, "UDP listener");
+		err = turn_udp_recv_start(&T->udp, &T->udp_pause, on_udp);
+	}
 	if (err) {
 		snprintf(why, 256, "cannot listen for TURN on '%s': %s", T->o->turn_listen,
 		         uv_strerror(err));
@@ -1040,6 +1036,7 @@ int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 	uv_timer_init(loop, &T->timer);
 	uv_timer_start(&T->timer, on_timer, 1000, 1000);
 	T->timer_on = true;
+	turn_udp_pass_init(loop);
 	if (plain) {
 		turn_addr_text((struct sockaddr *)&T->listen_addr, addr, sizeof(addr));
 		log_notice("turn listening on udp+tcp %s (realm '%s', relay ports %d-%d)", addr,
@@ -1060,6 +1057,7 @@ void relay_turn_stop(void)
 		turn_alloc_free(T->allocs, "server stopping");
 	while (T->streams)
 		turn_stream_close(T->streams);
+	turn_udp_pass_close();
 	if (T->udp_on)
 		uv_close((uv_handle_t *)&T->udp, NULL);
 	if (T->tcp_on)
@@ -1129,6 +1127,9 @@ void relay_turn_metrics(FILE *f)
 	       (double)m->channels_total);
 	metric(f, "relay_turn_bindings_total", "counter", "STUN Binding requests answered.",
 	       (double)m->bindings);
+	metric(f, "relay_turn_udp_pauses_total", "counter",
+	       "TURN UDP sockets left for the next loop pass (the per-pass datagram budget was spent).",
+	       (double)m->udp_pauses);
 	metric(f, "relay_turn_to_peer_packets_total", "counter", "Datagrams relayed to peers.",
 	       (double)m->to_peer_pkts);
 	metric(f, "relay_turn_to_peer_bytes_total", "counter", "Bytes relayed to peers.",

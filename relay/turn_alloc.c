@@ -163,14 +163,6 @@ void turn_to_peer(struct turn_alloc *al, const struct sockaddr *peer, const uint
 	turn_srv.m.to_peer_bytes += len;
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	(void)h;
-	(void)suggested;
-	/* 64 bytes of headroom: a ChannelData header goes in front of the data in place */
-	*buf = uv_buf_init((char *)turn_srv.rx + 64, sizeof(turn_srv.rx) - 64);
-}
-
 static void on_peer_data(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                          const struct sockaddr *peer, unsigned flags)
 {
@@ -181,6 +173,7 @@ static void on_peer_data(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	uint8_t *data = (uint8_t *)buf->base;
 	size_t len = (size_t)nread;
 
+	turn_udp_pass(&al->pause, nread, peer, flags);
 	if (nread <= 0 || !peer || al->closing || (flags & UV_UDP_PARTIAL))
 		return;
 	if (!turn_perm_has(al, peer, now)) {
@@ -221,7 +214,7 @@ static int bind_relay(struct turn_alloc *al, bool even)
 	int span = T->relay_hi - T->relay_lo + 1, err = UV_EADDRINUSE;
 	struct sockaddr_storage ss = T->listen_addr;
 
-	if (uv_udp_init(T->loop, &al->relay))
+	if (turn_udp_init(T->loop, &al->relay))
 		return -ENOMEM;
 	al->relay.data = al;
 	for (int tries = 0; tries < span && tries < 200; tries++) {
@@ -237,8 +230,14 @@ static int bind_relay(struct turn_alloc *al, bool even)
 		if (err != UV_EADDRINUSE && err != UV_EACCES)
 			break;
 	}
-	if (!err)
-		err = uv_udp_recv_start(&al->relay, alloc_cb, on_peer_data);
+	if (!err) {
+		/* a quarter of the listener's: one allocation's share of a burst */
+		turn_udp_buffers(&al->relay, T->o->turn_socket_buffer / 4,
+		                 T->buffer_logged ? NULL : "relayed sockets");
+		T->buffer_logged = true;
+		/* the data lands at rxm + 64: the ChannelData header goes in front of it in place */
+		err = turn_udp_recv_start(&al->relay, &al->pause, on_peer_data);
+	}
 	if (err)
 		return err == UV_EADDRINUSE ? -EADDRINUSE : -EIO;
 	al->relayed = T->has_external ? T->external : ss;
@@ -353,6 +352,7 @@ void turn_alloc_free(struct turn_alloc *al, const char *why)
 	         al->user, caddr, why, (long long)(relay_now_ms() / 1000 - al->started_s),
 	         (unsigned long long)al->pkts[0], (unsigned long long)al->bytes[0],
 	         (unsigned long long)al->pkts[1], (unsigned long long)al->bytes[1]);
+	turn_udp_forget(&al->pause);
 	uv_close((uv_handle_t *)&al->relay, on_relay_closed);
 }
 

@@ -60,7 +60,16 @@ struct turn_metrics {
 	uint64_t allocations_total, permissions_total, channels_total;
 	uint64_t to_peer_pkts, to_peer_bytes, from_peer_pkts, from_peer_bytes;
 	uint64_t bindings;
+	uint64_t udp_pauses; /* UDP sockets stopped for the rest of a loop pass (turn_udp.c) */
 	uint64_t refused[TR_N];
+};
+
+/* A UDP socket's place in the list of those paused for the rest of a loop pass. */
+struct turn_udp_pause {
+	struct turn_udp_pause *next, **pprev;
+	uv_udp_t *h;
+	uv_udp_recv_cb cb;
+	bool paused;
 };
 
 /* A TCP or TLS client connection (turn_stream.c). */
@@ -86,7 +95,9 @@ struct turn_perm {
 
 struct turn_chan {
 	uint16_t number;
-	struct sockaddr_storage peer;
+	/* a sockaddr_in or sockaddr_in6 (peers are one or the other): not a sockaddr_storage,
+	 * whose 128 bytes times TURN_MAX_CHANNELS made most of an allocation's size */
+	struct sockaddr_in6 peer;
 	int64_t expires_ms;
 };
 
@@ -113,8 +124,14 @@ struct turn_alloc {
 	int64_t bw_last_ms[2];
 	int64_t started_s;
 	uint64_t pkts[2], bytes[2];
+	struct turn_udp_pause pause;
 	bool closing;
 };
+
+/* Datagrams per recvmmsg() call on a UDP socket (see turn_udp.c). */
+#define TURN_MMSG 8
+/* Datagrams all TURN UDP sockets together may take from one loop pass (see turn_udp.c). */
+#define TURN_PASS_DATAGRAMS 64
 
 /* The TURN server's state (one, in turn.c). */
 struct turn {
@@ -148,7 +165,15 @@ struct turn {
 	struct rate_slot *rate;
 	struct turn_metrics m;
 	char last_hex_user[TURN_USERNAME_MAX]; /* the hex-credential log line is written once */
-	uint8_t rx[65536 + 64];                /* every datagram is read here */
+	uint8_t rx[65536 + 64];                /* every TCP/TLS read lands here */
+	/* every UDP datagram lands here: libuv's recvmmsg gives each datagram a 64 KiB slot */
+	uint8_t rxm[64 + TURN_MMSG * 65536];
+	bool buffer_logged; /* the relayed sockets' granted buffer is logged once */
+	struct turn_udp_pause udp_pause;
+	uv_prepare_t pass;
+	bool pass_on;
+	unsigned pass_used;            /* datagrams taken in this loop pass */
+	struct turn_udp_pause *paused; /* sockets waiting for the next pass */
 };
 
 extern struct turn turn_srv;
@@ -246,6 +271,27 @@ void turn_to_client(enum turn_transport t, struct turn_stream *stream,
 void turn_refuse_count(enum turn_refusal r);
 
 /* ---- turn_stream.c ---- */
+
+/* ---- turn_udp.c: UDP sockets on the loop (batched reads, buffer sizes) ---- */
+
+/* uv_udp_init() with recvmmsg batching where libuv offers it. */
+int turn_udp_init(uv_loop_t *loop, uv_udp_t *h);
+/* The alloc_cb of every TURN UDP socket: turn_srv.rxm, 64 bytes of headroom in front. */
+void turn_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+/* Set a bound socket's receive and send buffers to `bytes` (0: the kernel's default); log what
+ * the kernel granted when `what` is not NULL. */
+void turn_udp_buffers(uv_udp_t *h, int64_t bytes, const char *what);
+/* uv_udp_recv_start() with turn_udp_alloc, remembered in @p for turn_udp_pass(). */
+int turn_udp_recv_start(uv_udp_t *h, struct turn_udp_pause *p, uv_udp_recv_cb cb);
+/* First thing in every recv_cb: counts the datagram against the loop pass's budget and, past
+ * it and between batches, stops reading @p's socket until the next pass. */
+void turn_udp_pass(struct turn_udp_pause *p, ssize_t nread, const struct sockaddr *from,
+                   unsigned flags);
+/* Before closing a socket: out of the paused list. */
+void turn_udp_forget(struct turn_udp_pause *p);
+/* The pass handle: started with the server, closed with it. */
+void turn_udp_pass_init(uv_loop_t *loop);
+void turn_udp_pass_close(void);
 
 int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256]);
 /* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full (dropped). */

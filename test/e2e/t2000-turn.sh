@@ -106,5 +106,10 @@ check "allocations counted ($allocs)" test "${allocs:-0}" -ge 14
 check "channels counted ($chans)" test "${chans:-0}" -ge 4
 check "packets relayed counted ($to_peer)" test "${to_peer:-0}" -ge 140
 check_contains "bindings counted" "$metrics" "relay_turn_bindings_total 1"
+check_contains "loop-pass pauses counted" "$metrics" "relay_turn_udp_pauses_total "
+
+begin_case "UDP socket buffers: what the kernel granted is logged"
+check "listener" grep -qE "UDP listener: receive buffer [0-9]+ bytes, send buffer [0-9]+ \(asked 4194304" "$TMP/relay.log"
+check "relayed sockets" grep -qE "relayed sockets: receive buffer [0-9]+ bytes, send buffer [0-9]+ \(asked 1048576" "$TMP/relay.log"
 
 finish
