@@ -9,6 +9,7 @@
 #define LOG_MODULE "turn"
 #include "relay/turn_internal.h"
 #include "pkg/log/log.h"
+#include "pkg/secret/secret.h"
 #include "pkg/turncred/turncred.h"
 
 #include <arpa/inet.h>
@@ -313,6 +314,14 @@ static bool authenticate(struct req *r, struct turn_auth *a, const struct turn_a
 	return true;
 }
 
+/* Whole seconds @al has left, 0 once its time is up (its timer may not have run yet). */
+static uint32_t seconds_left(const struct turn_alloc *al)
+{
+	int64_t ms = al->expires_ms - relay_mono_ms();
+
+	return ms > 0 ? (uint32_t)(ms / 1000) : 0;
+}
+
 /* The lifetime to grant: RFC 8656 7.2's "desired lifetime", cut at the credential's expiry. */
 static uint32_t lifetime_of(const struct stun_msg *m, int64_t cred_expiry_s)
 {
@@ -426,8 +435,7 @@ static void on_allocate(struct req *r)
 		/* a retransmission of the request that made it is answered alike */
 		if (memcmp(al->tid, r->m->tid, STUN_TID) == 0 &&
 		    strcmp(al->username, a.username) == 0)
-			return allocate_success(
-			        r, al, (uint32_t)((al->expires_ms - relay_mono_ms()) / 1000));
+			return allocate_success(r, al, seconds_left(al));
 		return reply_error(r, 437, TR_MISMATCH);
 	}
 	if (!tr || tr->len != 4)
@@ -735,28 +743,36 @@ static bool is_wildcard(const struct sockaddr *sa)
 	        IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr));
 }
 
+/*
+ * The REST secret from @path, read as `relay token turn` and coturn read it (the whole file less
+ * trailing blanks and line ends): a secret longer than our buffer is refused, never cut, or every
+ * credential minted from the whole file would fail as a wrong password with nothing saying why.
+ */
 static int read_secret(const char *path, char why[256])
 {
 	struct turn *T = &turn_srv;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	char *sec = NULL;
+	size_t n;
+	int err = secret_read_file(path, &sec);
 
-	if (fd < 0) {
+	if (err) {
 		snprintf(why, 256, "cannot read turn_secret_file '%.150s': %s", path,
-		         strerror(errno));
-		return -errno;
+		         err == -EFBIG ? "file too large" : strerror(-err));
+		return err;
 	}
-	n = read(fd, T->secret, sizeof(T->secret) - 1);
-	close(fd);
-	while (n > 0 &&
-	       (T->secret[n - 1] == '\n' || T->secret[n - 1] == '\r' || T->secret[n - 1] == ' '))
+	n = strlen(sec);
+	while (n && (sec[n - 1] == '\n' || sec[n - 1] == '\r' || sec[n - 1] == ' '))
 		n--;
-	if (n <= 0) {
-		snprintf(why, 256, "turn_secret_file '%.150s' is empty", path);
+	if (n == 0 || n >= sizeof(T->secret)) {
+		snprintf(why, 256, "turn_secret_file '%.150s' %s", path,
+		         n ? "holds a secret over 255 bytes (use a shorter one)" : "is empty");
+		secret_free(sec);
 		return -EINVAL;
 	}
-	T->secret_len = (size_t)n;
+	memcpy(T->secret, sec, n);
 	T->secret[n] = '\0';
+	T->secret_len = n;
+	secret_free(sec);
 	return 0;
 }
 

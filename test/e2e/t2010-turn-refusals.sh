@@ -64,6 +64,10 @@ openssl ec -in "$TMP/es.pem" -pubout -out "$TMP/es.pub" 2>/dev/null
 run_rc timeout 10 "$RELAY" "${base[@]}" --algorithm ES256 --jwt-key "$TMP/es.pub" --turn-listen 127.0.0.1:0
 check_eq "ES256 without a TURN secret: exit 2" "$RC" 2
 check_contains "ES256 without a TURN secret: named" "$ERR" "needs --turn-secret-file"
+head -c 300 /dev/zero | tr '\0' 'k' >"$TMP/long-secret"
+run_rc timeout 10 "$RELAY" "${base[@]}" --secret-file "$TMP/jwt" --turn-listen 127.0.0.1:0 --turn-secret-file "$TMP/long-secret"
+check_eq "a REST secret over 255 bytes: exit 2" "$RC" 2
+check_contains "a REST secret over 255 bytes: named" "$ERR" "over 255 bytes"
 
 # ---- a relay without --turn-allow-peer ----
 start_relay strict 127.0.0.1:0 --turn-max-allocations-per-user 4
