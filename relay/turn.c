@@ -916,16 +916,52 @@ static int listen_plain(struct turn *T, char why[256])
 	return 0;
 }
 
+/*
+ * A wildcard listener answers on every address of the machine: a peer at any of them would be
+ * the relay talking to itself (a TURN loop, or TURN reaching its own HTTP port). Interfaces
+ * beyond TURN_OWN_MAX are logged: their addresses are not refused as our own.
+ */
+static void add_interface_addresses(struct turn_own *own)
+{
+	uv_interface_address_t *ifs;
+	int n;
+
+	if (uv_interface_addresses(&ifs, &n)) {
+		log_warn(
+		        "cannot list this machine's addresses: peers at them are not refused as ours");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (own->nip == TURN_OWN_MAX) {
+			log_warn(
+			        "over %d addresses on this machine: the rest are not refused as ours",
+			        TURN_OWN_MAX);
+			break;
+		}
+		turn_ip16((const struct sockaddr *)&ifs[i].address, own->ip[own->nip++]);
+	}
+	uv_free_interface_addresses(ifs, n);
+}
+
 static int own_addresses(struct turn *T)
 {
 	struct turn_own *own = calloc(1, sizeof(*own));
 	const struct sockaddr_storage *ips[3] = {&T->listen_addr, &T->tls_addr, &T->external};
 
+	bool wildcard = false;
+
 	if (!own)
 		return -ENOMEM;
-	for (int k = 0; k < 3; k++)
-		if (ips[k]->ss_family && !is_wildcard((struct sockaddr *)ips[k]))
+	for (int k = 0; k < 3; k++) {
+		if (!ips[k]->ss_family)
+			continue;
+		if (is_wildcard((struct sockaddr *)ips[k]))
+			wildcard = true;
+		else
 			turn_ip16((struct sockaddr *)ips[k], own->ip[own->nip++]);
+	}
+	if (wildcard) /* every address of this machine is a listening one */
+		add_interface_addresses(own);
 	if (T->port)
 		own->ports[own->nports++] = (uint16_t)T->port;
 	if (T->tls_port)

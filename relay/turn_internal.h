@@ -185,7 +185,7 @@ struct turn_cidr {
 	unsigned bits;
 };
 
-#define TURN_OWN_MAX 8
+#define TURN_OWN_MAX 64 /* the listening, external and (wildcard) interface addresses */
 /* The relay's own addresses: a peer at one of these IPs on one of these ports is refused. */
 struct turn_own {
 	uint8_t ip[TURN_OWN_MAX][16];
