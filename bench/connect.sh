@@ -5,7 +5,7 @@
 # time of 1-byte messages through a channel (to an echo server, through `relay connect
 # --listen`), p50/p99 of BENCH_CONNECT_ROUNDS (default 5000), against loopback TCP. Each figure
 # is the median of BENCH_REPEAT runs (default 3). Figures, not pass/fail; JSON lines go to
-# build/bench/connect.jsonl.
+# build/bench/connect.jsonl. BENCH_CONNECT_MIB=0 measures only the round trips.
 # usage: bench/connect.sh RELAY_BINARY
 set -euo pipefail
 
@@ -128,10 +128,12 @@ token "$aud_s" sink client >"$work/sink-s.tok"
 token "$aud_p" echo client >"$work/echo-p.tok"
 token "$aud_s" echo client >"$work/echo-s.tok"
 
-throughput "loopback TCP" direct
-throughput "channel ws" "$relay" connect --session "$aud_p/connect/sink" --token-file "$work/sink-p.tok" >/dev/null
-throughput "channel wss" "$relay" connect --session "$aud_s/connect/sink" --token-file "$work/sink-s.tok" \
-	--insecure >/dev/null
+if [ "$mib" -gt 0 ]; then
+	throughput "loopback TCP" direct
+	throughput "channel ws" "$relay" connect --session "$aud_p/connect/sink" --token-file "$work/sink-p.tok" >/dev/null
+	throughput "channel wss" "$relay" connect --session "$aud_s/connect/sink" --token-file "$work/sink-s.tok" \
+		--insecure >/dev/null
+fi
 
 for tls in p s; do
 	aud=aud_$tls
@@ -149,10 +151,10 @@ node -e '
 const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
 const med = a => { a = a.slice().sort((x, y) => x - y); return a[Math.floor(a.length / 2)]; };
 const group = (sc) => { const g = {}; for (const l of lines.filter(l => l.scenario === sc)) (g[l.path] = g[l.path] || []).push(l); return g; };
-const tp = group("throughput"), base = med(tp["loopback TCP"].map(l => l.seconds));
-console.log("| path | " + lines[0].mib + " MiB, s (median) | MiB/s | of loopback TCP |");
-console.log("|---|---|---|---|");
-for (const [p, ls] of Object.entries(tp)) { const s = med(ls.map(l => l.seconds)); console.log(`| ${p} | ${s.toFixed(2)} | ${(ls[0].mib / s).toFixed(0)} | ${(100 * base / s).toFixed(0)} % |`); }
+const tp = group("throughput"), base = tp["loopback TCP"] && med(tp["loopback TCP"].map(l => l.seconds));
+if (base) console.log("| path | " + lines[0].mib + " MiB, s (median) | MiB/s | of loopback TCP |");
+if (base) console.log("|---|---|---|---|");
+if (base) for (const [p, ls] of Object.entries(tp)) { const s = med(ls.map(l => l.seconds)); console.log(`| ${p} | ${s.toFixed(2)} | ${(ls[0].mib / s).toFixed(0)} | ${(100 * base / s).toFixed(0)} % |`); }
 console.log("\n| path | 1-byte round trip p50 (us) | p99 (us) |");
 console.log("|---|---|---|");
 for (const [p, ls] of Object.entries(group("rtt"))) console.log(`| ${p} | ${med(ls.map(l => l.p50_us)).toFixed(0)} | ${med(ls.map(l => l.p99_us)).toFixed(0)} |`);

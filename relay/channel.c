@@ -467,18 +467,47 @@ static bool unpausable_overflow(const struct conn *c, const struct chan_queue *q
 	return q->held >= PAUSE_SLACK && over_budget() && !own_socket(c->wsi);
 }
 
+/*
+ * Whether @to may be written now, from another connection's RECEIVE rather than from its own
+ * WRITEABLE: the conditions of wswrite.c's fast path (can_write_now(), --write-path fast; see
+ * there for why lws 4.1 allows it). Waiting for WRITEABLE costs each piece a loop pass, an
+ * epoll_wait and four epoll_ctl calls (libuv re-adds the socket to add POLLOUT and to drop it):
+ * on the round trip of a small message, twice (bench/connect.sh, docs/benchmarks.md).
+ */
+static bool can_write_now(const struct conn *to)
+{
+	return to->wsi && !to->closing && !to->close_sent && !to->ping_due && !to->peer_closed &&
+	       strcmp(relay_write_path(), "fast") == 0 && own_socket(to->wsi) &&
+	       !lws_partial_buffered(to->wsi) && lws_get_close_length(to->wsi) == 0;
+}
+
+static int write_queued(struct lws *wsi, struct conn *c, struct channel *ch, struct chan_queue *q);
+
+/* Write what @to's queue @q holds (just received, nothing older waiting) at once. */
+static void write_through(struct channel *ch, struct conn *to, struct chan_queue *q)
+{
+	if (write_queued(to->wsi, to, ch, q)) {
+		/* The socket is unusable: no close frame, lws closes it on its next pass. */
+		to->closing = true;
+		to->close_reason = NULL;
+		lws_set_timeout(to->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
+}
+
 static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, bool final,
                     bool binary)
 {
 	struct channel *ch = c->kind_data;
 	struct conn *to;
 	struct chan_queue *q;
+	bool was_empty;
 	int err;
 
 	if (!ch || ch->tag != TAG_CHANNEL || ch->draining)
 		return; /* the control connection says nothing; a draining side has no reader */
 	to = other(ch, c);
 	q = c == ch->client ? &ch->to_end : &ch->to_client;
+	was_empty = !chan_queue_peek(q);
 	stats.held -= q->held;
 	err = chan_queue_add(q, in, len, first, final, binary);
 	stats.held += q->held;
@@ -494,9 +523,11 @@ static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, b
 		relay_conn_close(c, (enum lws_close_status)1013, "channel queue full (HTTP/2)");
 		return;
 	}
+	if (to && was_empty && can_write_now(to))
+		write_through(ch, to, q);
 	if (q->held >= limit() || over_budget())
 		relay_hub_flow(c, true); /* resumed when @to has written half of it */
-	if (to)
+	if (to && chan_queue_peek(q))
 		lws_callback_on_writable(to->wsi);
 }
 
@@ -513,10 +544,9 @@ static int write_piece(struct lws *wsi, struct chan_piece *p)
 	               : 0;
 }
 
-static int channel_writeable(struct lws *wsi, struct conn *c, struct channel *ch)
+/* Write pieces of @q to @c (more than one only on a socket of its own); 0 or -1. */
+static int write_queued(struct lws *wsi, struct conn *c, struct channel *ch, struct chan_queue *q)
 {
-	struct chan_queue *q = queue_for(ch, c);
-	struct conn *from = other(ch, c);
 	struct chan_piece *p;
 	uint64_t *count = c == ch->client ? &ch->out_client : &ch->out_end;
 
@@ -535,6 +565,16 @@ static int channel_writeable(struct lws *wsi, struct conn *c, struct channel *ch
 		chan_queue_pop(q);
 		stats.held += q->held;
 	}
+	return 0;
+}
+
+static int channel_writeable(struct lws *wsi, struct conn *c, struct channel *ch)
+{
+	struct chan_queue *q = queue_for(ch, c);
+	struct conn *from = other(ch, c);
+
+	if (write_queued(wsi, c, ch, q))
+		return -1;
 	/* Under the memory budget a channel resumes only once its queue is empty: each then
 	 * holds at most a read's worth, and none waits for a resume that nothing would bring. */
 	if (from && from->rx_paused && !from->closing && q->held <= limit() / 2 &&
