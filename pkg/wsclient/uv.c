@@ -714,8 +714,9 @@ static void start_phase(struct wsc_uv *c, const char *url)
 	dial_cancel(c->dial);
 	c->dial = NULL;
 	if (url_parse(url, &c->u)) {
-		fail(c, -EPROTO, "invalid %s '%.200s'", c->phase ? "websocket uri" : "access URL",
-		     url);
+		/* up to its query: a websocket uri's query holds a one-time code (a secret) */
+		fail(c, -EPROTO, "invalid %s '%.*s'", c->phase ? "websocket uri" : "access URL",
+		     (int)strcspn(url, "?#") < 200 ? (int)strcspn(url, "?#") : 200, url);
 		return;
 	}
 	c->state = U_CONNECT;
