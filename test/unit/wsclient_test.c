@@ -600,6 +600,11 @@ static void test_uv_refused_at_once(void)
 	CHECK(wsc_uv_join(&loop, "http://x/session/t", "a\r\nb", NULL, 100, 1, 1, &t_cbs, NULL,
 	                  why) == NULL);
 	CHECK(strstr(why, "control characters") != NULL);
+	/* an invalid websocket uri is named without its query: the code there is a secret */
+	CHECK(wsc_uv_open(&loop, "ftp://x/session/t?code=SECRETCODE", NULL, 100, 1, 1, &t_cbs, NULL,
+	                  why) == NULL);
+	CHECK(strstr(why, "invalid websocket uri 'ftp://x/session/t'") != NULL);
+	CHECK(strstr(why, "SECRETCODE") == NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);
 }
