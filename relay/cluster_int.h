@@ -15,6 +15,7 @@
 
 #define CH_GROUPS "relay:groups"
 #define CH_HOSTS  "relay:hosts"
+#define CH_SIGNAL "relay:signal"
 
 /* The command connection, or NULL while the link is not up. */
 redisAsyncContext *cluster_cmd(void);
@@ -42,5 +43,11 @@ void cluster_hosts_free(void);
 
 /* A message on CH_HOSTS: 0, or -1 when it cannot be read. */
 int cluster_hosts_message(const redisReply *payload);
+
+/* Signaling across instances (cluster_signal.c): once a second while the link is up, at stop,
+ * a message on CH_SIGNAL (0, or -1 when it cannot be read). */
+void cluster_signal_tick(void);
+void cluster_signal_free(void);
+int cluster_signal_message(const redisReply *payload);
 
 #endif
