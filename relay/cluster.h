@@ -101,6 +101,23 @@ void relay_signal_each_local(void (*cb)(const char *realm, const char *id, char 
                                         size_t n, void *arg),
                              void *arg);
 
+/* Meetings (cluster_meet.c) */
+/* Local participant @pid of meeting @meeting is here (addresses @tcp, @udp or "") or left. */
+void relay_cluster_meet_here(const char *meeting, const char *pid, const char *tcp,
+                             const char *udp);
+void relay_cluster_meet_left(const char *meeting, const char *pid);
+/* Participants of @meeting at other instances. */
+size_t relay_cluster_meet_count(const char *meeting);
+void relay_cluster_meet_each(const char *meeting,
+                             void (*cb)(const char *pid, const char *tcp, const char *udp,
+                                        void *arg),
+                             void *arg);
+/* What meet.c offers: a participant elsewhere appeared or changed (@tcp set) or left (NULL). */
+void relay_meet_remote(const char *meeting, const char *pid, const char *tcp, const char *udp);
+void relay_meet_each_local(void (*cb)(const char *meeting, const char *pid, const char *tcp,
+                                      const char *udp, void *arg),
+                           void *arg);
+
 /* Reports */
 /* GET /status?scope=cluster: every instance's latest report (new reference). */
 json_t *relay_cluster_status(void);

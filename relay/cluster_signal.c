@@ -44,7 +44,7 @@ struct rpeer {
 static struct {
 	struct rpeer *b[RPEER_BUCKETS];
 	size_t n;
-	size_t out_bytes; /* published, not yet answered */
+	size_t out_bytes; /* published (signaling and meetings), not yet answered */
 	uint64_t sent, heard, dropped, bad;
 } S;
 
@@ -135,11 +135,10 @@ static void on_published(redisAsyncContext *ac, void *r, void *priv)
 	(void)ac;
 	S.out_bytes -= n < S.out_bytes ? n : S.out_bytes;
 	if (!reply || reply->type == REDIS_REPLY_ERROR)
-		S.dropped++;
+		S.dropped++; /* a meeting's note among them, rarely: counted here */
 }
 
-/* PUBLISH @o (taken over); -1 when it could not go (counted). */
-static int publish(json_t *o)
+int cluster_publish_json(const char *channel, json_t *o, uint64_t *dropped)
 {
 	redisAsyncContext *ac = cluster_cmd();
 	char nonce[17], *s;
@@ -147,7 +146,7 @@ static int publish(json_t *o)
 
 	if (!o || !ac) {
 		json_decref(o);
-		S.dropped++;
+		(*dropped)++;
 		return -1;
 	}
 	snprintf(nonce, sizeof(nonce), "%016" PRIx64, cluster_nonce());
@@ -156,14 +155,21 @@ static int publish(json_t *o)
 	json_decref(o);
 	n = s ? strlen(s) : 0;
 	if (!s || S.out_bytes + n > (size_t)cluster_server()->o->redis_buffer ||
-	    redisAsyncCommand(ac, on_published, (void *)(uintptr_t)n, "PUBLISH %s %b", CH_SIGNAL, s,
+	    redisAsyncCommand(ac, on_published, (void *)(uintptr_t)n, "PUBLISH %s %b", channel, s,
 	                      n) != REDIS_OK) {
 		free(s);
-		S.dropped++;
+		(*dropped)++;
 		return -1;
 	}
 	free(s);
 	S.out_bytes += n;
+	return 0;
+}
+
+static int publish(json_t *o)
+{
+	if (cluster_publish_json(CH_SIGNAL, o, &S.dropped))
+		return -1;
 	S.sent++;
 	return 0;
 }

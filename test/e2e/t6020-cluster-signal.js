@@ -2,10 +2,13 @@
 // and two relays a and b sharing it. Peers at a and b see each other's join and leave, exchange
 // messages with "from" written by the server (a forged one replaced), in order; one connection
 // per peer id per realm across both (409 at the access call and at redemption); a peers claim
-// restricts across instances, both ways.
+// restricts across instances, both ways. Meetings (/meet/{id}): participants at a and b learn
+// each other's TCP address, and the UDP one after a STUN Binding at their own instance; "left"
+// crosses.
 'use strict';
 const crypto = require('crypto');
-const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs } = require('./lib.js');
+const dgram = require('dgram');
+const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, withTimeout } = require('./lib.js');
 
 const secret = 'cluster-' + crypto.randomBytes(8).toString('hex');
 let redisPort = 0;
@@ -64,7 +67,10 @@ test('start redis and two instances', async () => {
   await startRedis();
   for (const n of ['a', 'b'])
     relays[n] = await startRelay({ tls: false, secret,
-      args: ['--access-rate', '0', '--redis', `redis://127.0.0.1:${redisPort}`, '--instance', n] });
+      args: ['--access-rate', '0', '--redis', `redis://127.0.0.1:${redisPort}`, '--instance', n,
+        '--turn-listen', '127.0.0.1:0'] });
+  for (const n of ['a', 'b'])
+    relays[n].stunPort = Number(/turn listening on udp\+tcp \S*:(\d+)/.exec(relays[n].log)[1]);
   for (const n of ['a', 'b'])
     await until(async () => (await fetch(`${relays[n].base}/healthz`)).status === 200, 5000, `${n} linked`);
 });
@@ -137,6 +143,59 @@ test('a peers claim restricts across instances, both ways', async () => {
   alice.close();
   carol.close();
   await Promise.all([alice.closed, carol.closed]);
+});
+
+// A STUN Binding request (RFC 8489) carrying USERNAME = @tag from @sock; resolves true on success.
+function stunBinding(sock, port, tag) {
+  const user = Buffer.from(tag);
+  const msg = Buffer.alloc(20 + 4 + user.length);
+  msg.writeUInt16BE(0x0001, 0);
+  msg.writeUInt16BE(4 + user.length, 2);
+  msg.writeUInt32BE(0x2112a442, 4);
+  crypto.randomBytes(12).copy(msg, 8);
+  msg.writeUInt16BE(0x0006, 20); // USERNAME (32 hex digits: no padding)
+  msg.writeUInt16BE(user.length, 22);
+  user.copy(msg, 24);
+  return new Promise((resolve, reject) => {
+    sock.once('message', (m) => resolve(m.readUInt16BE(0) === 0x0101));
+    sock.once('error', reject);
+    sock.send(msg, port, '127.0.0.1');
+  });
+}
+
+async function meet(rel, id) {
+  const res = await fetch(`${rel.base}/meet/${id}`, { method: 'POST',
+    headers: { Authorization: rel.token({ topic: id, prefix: 'meet' }) } });
+  eq(res.status, 200, 'meet access');
+  const ws = await open((await res.json()).uri, 'meet');
+  ws.tcp = `127.0.0.1:${ws._socket.localPort}`;
+  return ws;
+}
+
+test('a meeting across instances: TCP and UDP addresses, left', async () => {
+  const { a, b } = relays;
+  const id = crypto.createHash('sha256').update('cluster-meet').digest('hex');
+  const other = crypto.createHash('sha256').update('another').digest('hex');
+  const pa = await meet(a, id);
+  const po = await meet(b, other);
+  const pb = await meet(b, id);
+  const ab = await pb.take((x) => x.type === 'peer', 'b learns a');
+  eq([ab.tcp, ab.udp], [pa.tcp, null], 'b learns a\'s TCP address');
+  const ba = await pa.take((x) => x.type === 'peer', 'a learns b');
+  eq([ba.tcp, ba.udp], [pb.tcp, null], 'a learns b\'s TCP address');
+  const ua = dgram.createSocket('udp4');
+  await new Promise((res) => ua.bind(0, '127.0.0.1', res));
+  ok(await withTimeout(stunBinding(ua, a.stunPort, pa.welcome.tag), 5000, 'binding'), 'Binding at a');
+  const u = await pb.take((x) => x.type === 'peer' && x.udp, 'b learns a\'s UDP address');
+  eq([u.peer, u.udp], [ab.peer, `127.0.0.1:${ua.address().port}`], 'UDP address crossed');
+  ua.close();
+  pa.close();
+  await pa.closed;
+  eq(await pb.take((x) => x.type === 'left', 'left'), { type: 'left', peer: ab.peer }, 'left crossed');
+  eq(po.msgs, [], 'another meeting learns nothing');
+  pb.close();
+  po.close();
+  await Promise.all([pb.closed, po.closed]);
 });
 
 run();
