@@ -24,8 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PEER_TTL_MS   3000
-#define KEY_TTL_MS    10000 /* the id's key outlives a few missed refreshes */
+#define PEER_TTL_MS 3000
+#define KEY_TTL_MS \
+	5000 /* outlives a few missed refreshes; after a crash the id is free within it */
 #define RPEER_BUCKETS 4096
 #define RPEERS_MAX    65536 /* remote peers remembered; past it new ones are not */
 #define PEERS_MAX     4096  /* ids in a carried peers claim, as at the access call */
