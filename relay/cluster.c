@@ -1027,10 +1027,9 @@ void relay_cluster_tick(void)
 		publish_report();
 	if (cl.state == LINK_UP)
 		cluster_hosts_tick();
-	if (cl.state == LINK_UP)
-		cluster_signal_tick();
-	if (cl.state == LINK_UP)
-		cluster_meet_tick();
+	/* also while the link is down: peers of other instances unheard of for 3 s are gone */
+	cluster_signal_tick();
+	cluster_meet_tick();
 }
 
 bool relay_cluster_on(void)

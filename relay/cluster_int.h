@@ -45,7 +45,8 @@ void cluster_hosts_free(void);
 /* A message on CH_HOSTS: 0, or -1 when it cannot be read. */
 int cluster_hosts_message(const redisReply *payload);
 
-/* Signaling across instances (cluster_signal.c): once a second while the link is up, at stop,
+/* Signaling across instances (cluster_signal.c): once a second (forgetting what was not heard
+ * for 3 s; announcing only while the link is up), at stop,
  * a message on CH_SIGNAL (0, or -1 when it cannot be read). */
 void cluster_signal_tick(void);
 void cluster_signal_free(void);

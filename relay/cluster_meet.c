@@ -137,7 +137,8 @@ void cluster_meet_tick(void)
 				drop(p, true);
 			else
 				p = &(*p)->next;
-	relay_meet_each_local(here, NULL);
+	if (cluster_cmd())
+		relay_meet_each_local(here, NULL);
 }
 
 static void heard_here(const char *meeting, const char *pid, uint64_t origin, const char *tcp,

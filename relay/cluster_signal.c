@@ -277,7 +277,8 @@ void cluster_signal_tick(void)
 				drop(p, true);
 			else
 				p = &(*p)->next;
-	relay_signal_each_local(here, NULL);
+	if (cluster_cmd())
+		relay_signal_each_local(here, NULL);
 }
 
 /* ---- hearing ---- */

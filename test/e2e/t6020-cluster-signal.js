@@ -4,10 +4,11 @@
 // per peer id per realm across both (409 at the access call and at redemption); a peers claim
 // restricts across instances, both ways. Meetings (/meet/{id}): participants at a and b learn
 // each other's TCP address, and the UDP one after a STUN Binding at their own instance; "left"
-// crosses.
+// crosses. The id's key in Redis decides a race; an instance killed is forgotten within 3 s.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
+const { execFileSync } = require('child_process');
 const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, withTimeout } = require('./lib.js');
 
 const secret = 'cluster-' + crypto.randomBytes(8).toString('hex');
@@ -145,6 +146,19 @@ test('a peers claim restricts across instances, both ways', async () => {
   await Promise.all([alice.closed, carol.closed]);
 });
 
+test('the id key in Redis decides: a connection whose id is held elsewhere is closed', async () => {
+  const { a } = relays;
+  // as if another instance had taken zed's key a moment ago, its announcement not yet heard
+  execFileSync('redis-cli', ['-p', String(redisPort), 'SET', 'relay:peer:lab3/zed', 'someone-else', 'PX', '5000'],
+    { encoding: 'utf8', timeout: 5000 });
+  const zed = await peer(a, 'lab3', 'zed');
+  const c = await zed.closed;
+  eq([c.code, c.reason], [1008, 'peer-connected'], 'closed with 1008 peer-connected');
+  // and the holder's key was left alone
+  const v = execFileSync('redis-cli', ['-p', String(redisPort), 'GET', 'relay:peer:lab3/zed'], { encoding: 'utf8', timeout: 5000 }).trim();
+  eq(v, 'someone-else', 'key of the holder kept');
+});
+
 // A STUN Binding request (RFC 8489) carrying USERNAME = @tag from @sock; resolves true on success.
 function stunBinding(sock, port, tag) {
   const user = Buffer.from(tag);
@@ -196,6 +210,22 @@ test('a meeting across instances: TCP and UDP addresses, left', async () => {
   pb.close();
   po.close();
   await Promise.all([pb.closed, po.closed]);
+});
+
+test('an instance killed: its peers leave within about 3 s at the others', async () => {
+  const { a, b } = relays;
+  const alice = await peer(a, 'lab4', 'alice');
+  await knows(b, 1);
+  const bob = await peer(b, 'lab4', 'bob');
+  await alice.take((m) => m.type === 'join', 'join of bob');
+  const t0 = Date.now();
+  await b.stop('SIGKILL');
+  eq(await alice.take((m) => m.type === 'leave', 'leave of bob', 6000), { type: 'leave', from: 'bob' }, 'leave of bob');
+  const ms = Date.now() - t0;
+  ok(ms < 5000, `bob forgotten in ${ms} ms`);
+  bob.terminate();
+  alice.close();
+  await alice.closed;
 });
 
 run();
