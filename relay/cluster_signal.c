@@ -52,8 +52,10 @@ static struct {
 /* Delete or refresh the key only while it is still ours. */
 static const char DEL_MINE[] =
         "if redis.call('get',KEYS[1])==ARGV[1] then return redis.call('del',KEYS[1]) end return 0";
-static const char KEEP_MINE[] = "if redis.call('get',KEYS[1])==ARGV[1] then return "
-                                "redis.call('pexpire',KEYS[1],ARGV[2]) end return 0";
+/* Refresh ours, or take it again if it expired meanwhile (Redis was unreachable or restarted). */
+static const char KEEP_MINE[] = "local v = redis.call('get', KEYS[1]) if v == ARGV[1] then return "
+                                "redis.call('pexpire', KEYS[1], ARGV[2]) elseif not v then return "
+                                "redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 0";
 
 static unsigned bucket(const char *realm, const char *id)
 {
