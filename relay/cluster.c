@@ -8,7 +8,8 @@
  * instance; what could not cross is counted.
  *
  * Redis names: channel relay:t:{topic} (topic messages), relay:bids (deny/allow changes),
- * relay:status (reports), relay:hosts (private channel hosts, cluster_hosts.c), relay:groups (discovery group changes, cluster_groups.c); keys relay:code:{sha256 of code} (grants, PX code_ttl),
+ * relay:status (reports), relay:hosts (private channel hosts, cluster_hosts.c), relay:signal
+ * (signaling peers and frames, cluster_signal.c), relay:meet (meeting participants, cluster_meet.c), relay:groups (discovery group changes, cluster_groups.c); keys relay:code:{sha256 of code} (grants, PX code_ttl),
  * relay:deny and relay:allow (hashes booking id -> exp), relay:status:{instance} (PX 3 s).
  */
 #define LOG_MODULE "cluster"
@@ -269,8 +270,8 @@ static void link_open(void)
 		redisAsyncCommand(cl.cmd, on_setup, NULL, "SELECT %d", cl.url.db);
 	redisAsyncCommand(cl.cmd, on_setup, &cl, "PING");
 	/* Channels are not per database: the control channels are named the same everywhere. */
-	redisAsyncCommand(cl.sub, on_sub, NULL, "SUBSCRIBE %s %s %s %s", CH_BIDS, CH_GROUPS,
-	                  CH_HOSTS, CH_STATUS);
+	redisAsyncCommand(cl.sub, on_sub, NULL, "SUBSCRIBE %s %s %s %s %s %s", CH_BIDS, CH_GROUPS,
+	                  CH_HOSTS, CH_SIGNAL, CH_MEET, CH_STATUS);
 	uv_timer_start(&cl.timer, timer_fired, CONNECT_TIMEOUT_MS, 0);
 }
 
@@ -732,6 +733,10 @@ static void on_sub(redisAsyncContext *ac, void *r, void *priv)
 			cluster_groups_message(reply->element[2]);
 		else if (str_is(ch, CH_HOSTS) && cluster_hosts_message(reply->element[2]))
 			cl.k.bad++;
+		else if (str_is(ch, CH_SIGNAL) && cluster_signal_message(reply->element[2]))
+			cl.k.bad++;
+		else if (str_is(ch, CH_MEET) && cluster_meet_message(reply->element[2]))
+			cl.k.bad++;
 		else if (str_is(ch, CH_STATUS) && reply->element[2]->type == REDIS_REPLY_STRING)
 			status_message(reply->element[2]);
 	} else if (str_is(kind, "subscribe") && str_is(ch, CH_STATUS)) {
@@ -982,6 +987,8 @@ void relay_cluster_stop(void)
 		free(cl.reports[i].text);
 	free(cl.scratch);
 	cluster_hosts_free();
+	cluster_signal_free();
+	cluster_meet_free();
 	OPENSSL_cleanse(&cl.url, sizeof(cl.url));
 	cl.on = false;
 }
@@ -1020,6 +1027,9 @@ void relay_cluster_tick(void)
 		publish_report();
 	if (cl.state == LINK_UP)
 		cluster_hosts_tick();
+	/* also while the link is down: peers of other instances unheard of for 3 s are gone */
+	cluster_signal_tick();
+	cluster_meet_tick();
 }
 
 bool relay_cluster_on(void)
@@ -1109,4 +1119,5 @@ void relay_cluster_metrics(FILE *f)
 	counter(f, "relay_cluster_reconnects_total", "Times the link to Redis came back.", "",
 	        cl.k.reconnects);
 	relay_cluster_groups_metrics(f);
+	relay_cluster_signal_metrics(f);
 }

@@ -72,6 +72,52 @@ const char *relay_cluster_host_url(const char *host);
 void relay_cluster_host_up(const char *host);
 void relay_cluster_host_down(const char *host);
 
+/* Signaling peers (cluster_signal.c) */
+/* Local peer @id of @realm joined (claim @allow, NULL for none) or left: tell the others. */
+void relay_cluster_signal_join(const char *realm, const char *id, char *const *allow,
+                               size_t n_allow);
+void relay_cluster_signal_leave(const char *realm, const char *id);
+/* True when @id is a peer of @realm at another instance; its claim in *allow (if @allow). */
+bool relay_cluster_signal_peer(const char *realm, const char *id, char *const **allow,
+                               size_t *n_allow);
+/* Every peer of @realm at other instances. */
+void relay_cluster_signal_each(const char *realm,
+                               void (*cb)(const char *id, char *const *allow, size_t n, void *arg),
+                               void *arg);
+/* The frame @frame ("from" written here) for @to, a peer of @realm elsewhere: 0 or -1 (counted). */
+int relay_cluster_signal_send(const char *realm, const char *to, const char *frame);
+void relay_cluster_signal_metrics(FILE *f);
+
+/* What signal.c offers cluster_signal.c */
+/* Join or leave (@type) of a peer at another instance, to the local peers that may see it. */
+void relay_signal_remote_presence(const char *realm, const char *id, char *const *allow,
+                                  size_t n_allow, const char *type);
+/* A frame from another instance for @to, if @to is a peer here. */
+void relay_signal_remote_frame(const char *realm, const char *to, const char *frame);
+/* Another instance holds @id of @realm: close the local connection (peer-connected). */
+void relay_signal_conflict(const char *realm, const char *id);
+bool relay_signal_is_local(const char *realm, const char *id);
+void relay_signal_each_local(void (*cb)(const char *realm, const char *id, char *const *allow,
+                                        size_t n, void *arg),
+                             void *arg);
+
+/* Meetings (cluster_meet.c) */
+/* Local participant @pid of meeting @meeting is here (addresses @tcp, @udp or "") or left. */
+void relay_cluster_meet_here(const char *meeting, const char *pid, const char *tcp,
+                             const char *udp);
+void relay_cluster_meet_left(const char *meeting, const char *pid);
+/* Participants of @meeting at other instances. */
+size_t relay_cluster_meet_count(const char *meeting);
+void relay_cluster_meet_each(const char *meeting,
+                             void (*cb)(const char *pid, const char *tcp, const char *udp,
+                                        void *arg),
+                             void *arg);
+/* What meet.c offers: a participant elsewhere appeared or changed (@tcp set) or left (NULL). */
+void relay_meet_remote(const char *meeting, const char *pid, const char *tcp, const char *udp);
+void relay_meet_each_local(void (*cb)(const char *meeting, const char *pid, const char *tcp,
+                                      const char *udp, void *arg),
+                           void *arg);
+
 /* Reports */
 /* GET /status?scope=cluster: every instance's latest report (new reference). */
 json_t *relay_cluster_status(void);

@@ -15,6 +15,8 @@
 
 #define CH_GROUPS "relay:groups"
 #define CH_HOSTS  "relay:hosts"
+#define CH_SIGNAL "relay:signal"
+#define CH_MEET   "relay:meet"
 
 /* The command connection, or NULL while the link is not up. */
 redisAsyncContext *cluster_cmd(void);
@@ -42,5 +44,21 @@ void cluster_hosts_free(void);
 
 /* A message on CH_HOSTS: 0, or -1 when it cannot be read. */
 int cluster_hosts_message(const redisReply *payload);
+
+/* Signaling across instances (cluster_signal.c): once a second (forgetting what was not heard
+ * for 3 s; announcing only while the link is up), at stop,
+ * a message on CH_SIGNAL (0, or -1 when it cannot be read). */
+void cluster_signal_tick(void);
+void cluster_signal_free(void);
+int cluster_signal_message(const redisReply *payload);
+
+/* PUBLISH @o (taken over, tagged with the nonce as "n") on @channel, bounded by redis_buffer:
+ * 0, or -1 when it could not go (counted in *dropped). */
+int cluster_publish_json(const char *channel, json_t *o, uint64_t *dropped);
+
+/* Meetings across instances (cluster_meet.c), as for signaling. */
+void cluster_meet_tick(void);
+void cluster_meet_free(void);
+int cluster_meet_message(const redisReply *payload);
 
 #endif

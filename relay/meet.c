@@ -11,6 +11,7 @@
  */
 #define LOG_MODULE "meet"
 #include "relay/signal.h"
+#include "relay/cluster.h"
 #include "pkg/log/log.h"
 
 #include <arpa/inet.h>
@@ -76,7 +77,8 @@ static size_t meeting_size(const char *id)
 {
 	struct meeting *m = meeting_find(id);
 
-	return m ? m->n : 0;
+	/* with those at other instances (heard of: two joins at two instances may both pass) */
+	return (m ? m->n : 0) + relay_cluster_meet_count(id);
 }
 
 /* ---- addresses ---- */
@@ -148,6 +150,13 @@ static void send_peer(struct part *to, const struct part *about)
 {
 	send_json(to, json_pack("{s:s, s:s, s:s, s:s?}", "type", "peer", "peer", about->pid, "tcp",
 	                        about->tcp, "udp", about->udp[0] ? about->udp : NULL));
+}
+
+/* Tell @arg (a participant here) about one at another instance. */
+static void peer_remote(const char *pid, const char *tcp, const char *udp, void *arg)
+{
+	send_json(arg, json_pack("{s:s, s:s, s:s, s:s?}", "type", "peer", "peer", pid, "tcp", tcp,
+	                         "udp", udp[0] ? udp : NULL));
 }
 
 static void send_error(struct part *p, const char *code, const char *message)
@@ -269,7 +278,7 @@ static int established(struct server *s, struct conn *c)
 		relay_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
 		return 0;
 	}
-	if (m->n >= MEET_MAX) { /* inside HTTP/2 admit() did not run */
+	if (meeting_size(m->id) >= MEET_MAX) { /* inside HTTP/2 admit() did not run */
 		free(p);
 		relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "meeting-full");
 		return 0;
@@ -292,6 +301,8 @@ static int established(struct server *s, struct conn *c)
 		send_peer(p, q);
 		send_peer(q, p);
 	}
+	relay_cluster_meet_each(m->id, peer_remote, p);
+	relay_cluster_meet_here(m->id, p->pid, p->tcp, p->udp);
 	logt_info(c->tag, "meeting participant %s from %s (%zu in the meeting)", p->pid, p->tcp,
 	          m->n);
 	return 0;
@@ -336,6 +347,7 @@ static void closed(struct conn *c)
 	m->n--;
 	for (struct part *q = m->parts; q; q = q->next)
 		send_json(q, json_pack("{s:s, s:s}", "type", "left", "peer", p->pid));
+	relay_cluster_meet_left(m->id, p->pid);
 	meeting_drop_if_empty(m);
 	sig_out_clear(&p->out);
 	OPENSSL_cleanse(p->tag, sizeof(p->tag));
@@ -374,4 +386,28 @@ void relay_meet_udp_seen(struct server *s, const char *tag, size_t len, const st
 	for (struct part *q = p->m->parts; q; q = q->next)
 		if (q != p)
 			send_peer(q, p);
+	relay_cluster_meet_here(p->m->id, p->pid, p->tcp, p->udp);
+}
+
+/* ---- other instances (cluster_meet.c) ---- */
+
+void relay_meet_remote(const char *meeting, const char *pid, const char *tcp, const char *udp)
+{
+	struct meeting *m = meeting_find(meeting);
+
+	for (struct part *q = m ? m->parts : NULL; q; q = q->next)
+		if (tcp)
+			peer_remote(pid, tcp, udp, q);
+		else
+			send_json(q, json_pack("{s:s, s:s}", "type", "left", "peer", pid));
+}
+
+void relay_meet_each_local(void (*cb)(const char *meeting, const char *pid, const char *tcp,
+                                      const char *udp, void *arg),
+                           void *arg)
+{
+	for (size_t i = 0; i < MEET_BUCKETS; i++)
+		for (struct meeting *m = meet_tab[i]; m; m = m->next)
+			for (struct part *p = m->parts; p; p = p->next)
+				cb(m->id, p->pid, p->tcp, p->udp, arg);
 }

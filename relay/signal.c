@@ -12,6 +12,7 @@
  */
 #define LOG_MODULE "signal"
 #include "relay/signal.h"
+#include "relay/cluster.h"
 #include "pkg/log/log.h"
 #include "pkg/sigmsg/sigmsg.h"
 
@@ -239,6 +240,19 @@ static bool allows(const struct peer *a, const char *id)
 	return !a->allow || sigmsg_ids_have(a->allow, a->n_allow, id);
 }
 
+/* @a and a peer @id at another instance, whose claim is @allow, may see each other. */
+static bool may_see_remote(const struct peer *a, const char *id, char *const *allow, size_t n)
+{
+	return strcmp(a->id, id) != 0 && allows(a, id) &&
+	       (!allow || sigmsg_ids_have(allow, n, a->id));
+}
+
+/* @id is connected to @realm here or at another instance. */
+static bool connected(const char *realm, const char *id)
+{
+	return peer_find(realm, id) || relay_cluster_signal_peer(realm, id, NULL, NULL);
+}
+
 /* @a and @b may address and see each other: both claims must allow it. */
 static bool may_see(const struct peer *a, const struct peer *b)
 {
@@ -322,7 +336,7 @@ int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum 
 	if (why)
 		return relay_respond_error(wsi, c, 401, why);
 	why = relay_grant_from(s, &cl, rest, "signal", &g);
-	if (!why && cl.sub && peer_find(rest, cl.sub)) {
+	if (!why && cl.sub && connected(rest, cl.sub)) {
 		why = RELAY_WHY_PEER_CONNECTED;
 		status = 409;
 	} else if (!why) {
@@ -355,7 +369,7 @@ static int admit(const struct grant *g, const char **why)
 		*why = "code unknown, used or expired";
 		return 401;
 	}
-	if (peer_find(g->topic, t->sub)) {
+	if (connected(g->topic, t->sub)) {
 		*why = RELAY_WHY_PEER_CONNECTED;
 		return 409;
 	}
@@ -364,17 +378,51 @@ static int admit(const struct grant *g, const char **why)
 
 /* ---- the websocket ---- */
 
+struct idlist {
+	const struct peer *p;
+	const char **ids;
+	size_t k, cap;
+	bool oom;
+};
+
+static void idlist_add(struct idlist *l, const char *id)
+{
+	const char **more;
+
+	if (l->k == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		more = realloc(l->ids, l->cap * sizeof(*more));
+		if (!more) {
+			l->oom = true;
+			return;
+		}
+		l->ids = more;
+	}
+	l->ids[l->k++] = id;
+}
+
+static void welcome_remote(const char *id, char *const *allow, size_t n, void *arg)
+{
+	struct idlist *l = arg;
+
+	if (may_see_remote(l->p, id, allow, n))
+		idlist_add(l, id);
+}
+
+/* The peers @p may see, here and at the other instances. */
 static void send_welcome(struct server *s, struct peer *p)
 {
-	const char **ids = calloc(p->realm->n + 1, sizeof(*ids));
-	size_t k = 0, n = 0;
+	struct idlist l = {.p = p};
+	size_t n = 0;
 
-	for (struct peer *q = p->realm->peers; ids && q; q = q->rnext)
+	for (struct peer *q = p->realm->peers; q; q = q->rnext)
 		if (may_see(p, q))
-			ids[k++] = q->id;
+			idlist_add(&l, q->id);
+	relay_cluster_signal_each(p->realm->name, welcome_remote, &l);
 	send_to(p,
-	        ids ? sigmsg_welcome(p->id, ids, k, relay_ice_servers(s, &p->c->grant), &n) : NULL);
-	free(ids);
+	        l.oom ? NULL
+	              : sigmsg_welcome(p->id, l.ids, l.k, relay_ice_servers(s, &p->c->grant), &n));
+	free(l.ids);
 }
 
 static int established(struct server *s, struct conn *c)
@@ -387,7 +435,7 @@ static int established(struct server *s, struct conn *c)
 		relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "access expired");
 		return 0;
 	}
-	if (peer_find(c->grant.topic, t->sub)) {
+	if (connected(c->grant.topic, t->sub)) {
 		relay_conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "peer-connected");
 		ticket_unhash(t);
 		return 0;
@@ -414,6 +462,7 @@ static int established(struct server *s, struct conn *c)
 	peer_link(r, p);
 	send_welcome(s, p);
 	announce(p, "join");
+	relay_cluster_signal_join(r->name, p->id, p->allow, p->n_allow);
 	logt_info(c->tag, "signaling peer '%s' joined realm '%s' from %s (%zu peers)", p->id,
 	          r->name, c->remote, r->n);
 	return 0;
@@ -443,7 +492,10 @@ static bool rate_take(struct peer *p)
 static void on_message(struct peer *p, const uint8_t *in, size_t len)
 {
 	struct sigmsg m;
-	struct peer *to;
+	struct peer *to = NULL;
+	char *const *allow;
+	size_t n_allow;
+	char *frame;
 	json_t *ref = NULL;
 	const char *why;
 	size_t n = 0;
@@ -462,7 +514,15 @@ static void on_message(struct peer *p, const uint8_t *in, size_t len)
 		send_error(p, "rate-limited", "too many messages: see signal_rate", m.ref);
 	} else if (!p->c->grant.can_write) {
 		send_error(p, "forbidden", "the token has no write scope", m.ref);
-	} else if (!(to = peer_find(p->realm->name, m.to)) || !may_see(p, to)) {
+	} else if (!(to = peer_find(p->realm->name, m.to)) &&
+	           relay_cluster_signal_peer(p->realm->name, m.to, &allow, &n_allow) &&
+	           may_see_remote(p, m.to, allow, n_allow)) {
+		/* at another instance: "from" written here, where the sender is known */
+		frame = sigmsg_deliver(&m, p->id, &n);
+		if (frame && relay_cluster_signal_send(p->realm->name, m.to, frame) == 0)
+			p->delivered++;
+		free(frame);
+	} else if (!to || !may_see(p, to)) {
 		/* The same answer for a hidden peer as for an absent one: nothing leaks. */
 		send_error(p, "unknown-peer", "no such peer in this realm", m.ref);
 	} else {
@@ -531,6 +591,7 @@ static void closed(struct conn *c)
 	r = p->realm;
 	peer_unlink(p);
 	announce(p, "leave");
+	relay_cluster_signal_leave(r->name, p->id);
 	logt_info(c->tag, "signaling peer '%s' left realm '%s': delivered %llu, refused %llu",
 	          p->id, r->name, (unsigned long long)p->delivered, (unsigned long long)p->refused);
 	realm_drop_if_empty(r);
@@ -559,4 +620,55 @@ void relay_signal_group_expired(struct server *s, const char *app, const char *i
 
 		send_to(p, sigmsg_group_expired(id, &n));
 	}
+}
+
+/* ---- other instances (cluster_signal.c) ---- */
+
+void relay_signal_remote_presence(const char *realm, const char *id, char *const *allow,
+                                  size_t n_allow, const char *type)
+{
+	struct realm *r = realm_find(realm);
+
+	for (struct peer *q = r ? r->peers : NULL; q; q = q->rnext) {
+		size_t n = 0;
+
+		if (may_see_remote(q, id, allow, n_allow))
+			send_to(q, sigmsg_presence(type, id, &n));
+	}
+}
+
+void relay_signal_remote_frame(const char *realm, const char *to, const char *frame)
+{
+	struct peer *p = peer_find(realm, to);
+	char *copy;
+
+	if (!p)
+		return; /* left meanwhile */
+	copy = strdup(frame);
+	send_to(p, copy);
+}
+
+void relay_signal_conflict(const char *realm, const char *id)
+{
+	struct peer *p = peer_find(realm, id);
+
+	if (!p)
+		return;
+	logt_info(p->c->tag, "signaling peer '%s' of realm '%s' is connected at another instance",
+	          id, realm);
+	relay_conn_close(p->c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "peer-connected");
+}
+
+bool relay_signal_is_local(const char *realm, const char *id)
+{
+	return peer_find(realm, id) != NULL;
+}
+
+void relay_signal_each_local(void (*cb)(const char *realm, const char *id, char *const *allow,
+                                        size_t n, void *arg),
+                             void *arg)
+{
+	for (size_t i = 0; i < PEER_BUCKETS; i++)
+		for (struct peer *p = peer_tab[i]; p; p = p->hnext)
+			cb(p->realm->name, p->id, p->allow, p->n_allow, arg);
 }
