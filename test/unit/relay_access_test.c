@@ -48,23 +48,23 @@ int relay_respond_error(struct lws *wsi, struct conn *c, int status, const char 
 	return 0;
 }
 
-static const struct relay_kind connect_kind = {.name = "connect"};
+const struct relay_kind relay_kind_channel = {.name = "connect"};
 
 const struct relay_kind *relay_kind_of(const char *name, size_t n)
 {
-	return n == 7 && memcmp(name, "connect", 7) == 0 ? &connect_kind : NULL;
+	return n == 7 && memcmp(name, "connect", 7) == 0 ? &relay_kind_channel : NULL;
 }
 
 /* ---- websocket paths ---- */
 
 static void test_endpoint_topic(void)
 {
-	const struct relay_kind *k = &connect_kind;
+	const struct relay_kind *k = &relay_kind_channel;
 
 	CHECK_STR(endpoint_topic("/session/lab-1", &k), "lab-1");
 	CHECK(k == NULL);
 	CHECK_STR(endpoint_topic("/connect/pc7", &k), "pc7");
-	CHECK(k == &connect_kind);
+	CHECK(k == &relay_kind_channel);
 	CHECK(endpoint_topic("/connectx/pc7", &k) == NULL);
 	CHECK(endpoint_topic("/connect", &k) == NULL);
 	CHECK(endpoint_topic("/sessions/a", &k) == NULL);
