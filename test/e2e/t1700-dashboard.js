@@ -124,7 +124,7 @@ async function postJson(p, token) {
   return body;
 }
 
-test('a private channel and a TURN allocation show with their bytes each way', async () => {
+test('a private channel, a TURN allocation and a signaling peer show with their bytes each way', async () => {
   // the agent's control connection, a client, and the agent's end of the client's channel
   const host = await postJson('/connect/lab9', r.token({ topic: 'lab9', prefix: 'connect', scopes: ['host'], booking_id: 'bk-host', sub: 'agent' }));
   const ctl = await openWs(host.uri);
@@ -152,6 +152,10 @@ test('a private channel and a TURN allocation show with their bytes each way', a
   turn.send('127.0.0.1', peerSock.address().port, Buffer.from('hello-peer'));
   await until(() => turn.received.length > 0, 5000, 'the peer\'s answer');
 
+  // a signaling peer in realm realm1
+  const sig = await postJson('/signal/realm1', r.token({ topic: 'realm1', prefix: 'signal', sub: 'alice', booking_id: 'bk-sig' }));
+  channelWs.push(await openWs(sig.uri));
+
   const text = (sel) => page.$eval(sel, (e) => e.textContent).catch(() => null);
   await waitPage(() => {
     const c = document.querySelector('#channels tr[data-role="client"] .bytes-in');
@@ -167,6 +171,10 @@ test('a private channel and a TURN allocation show with their bytes each way', a
   eq(await text(`${ch}[data-role="host"] .state`), '1 channel', 'the control connection');
   eq(await text('#turn tr[data-booking="bk-turn"] .allocations'), '1', 'allocations of bk-turn');
   eq(await text('#turn tr[data-booking="bk-turn"] .bytes-to-peers'), '10', 'bytes to peers');
+  await waitPage(() => document.querySelector('#peers tr[data-kind="signal"][data-group="realm1"][data-peer="alice"]'),
+    null, 5000, 'the signaling peer');
+  ok(true, 'signaling peer alice listed under realm1');
+  ok(/^connected: 7 connections on 2 topics/.test(await text('#status')), `status line counts websockets: ${await text('#status')}`);
   ok(await page.$('#topics tr[data-topic="lab9"]') === null, 'a channel is not a topic');
   ok(await page.$('#topics tr[data-topic="undefined"]') === null, 'no topic row for TURN entries');
 });

@@ -124,7 +124,7 @@ async function open() {
     if (!Array.isArray(report)) return;
     state.attempt = 0;
     render(report);
-    const n = report.length;
+    const n = report.filter((c) => c.kind !== 'turn').length; // websockets, not allocations
     const topics = new Set(report.filter((c) => !c.kind).map((c) => c.topic)).size;
     setStatus('connected', `connected: ${n} connection${n === 1 ? '' : 's'} on ${topics} ` +
       `topic${topics === 1 ? '' : 's'}, report at ${new Date().toLocaleTimeString()}`);
