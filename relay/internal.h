@@ -271,6 +271,9 @@ int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum 
                         const char *rest);
 /* signal.c: a discovery group of @app expired: tell its peers in the realm named @app. */
 void relay_signal_group_expired(struct server *s, const char *app, const char *id);
+/* signal.c, meet.c: the fields of a /signal or /meet websocket's status entry (new), or NULL. */
+json_t *relay_signal_json(const struct conn *c);
+json_t *relay_meet_json(const struct conn *c);
 /* meet.c: POST /meet/{id} */
 int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
                       const char *rest);

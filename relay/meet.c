@@ -411,3 +411,13 @@ void relay_meet_each_local(void (*cb)(const char *meeting, const char *pid, cons
 			for (struct part *p = m->parts; p; p = p->next)
 				cb(m->id, p->pid, p->tcp, p->udp, arg);
 }
+
+json_t *relay_meet_json(const struct conn *c)
+{
+	const struct part *p = c->kind_data;
+
+	if (!p)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", "meet", "meeting", p->m->id, "peer",
+	                 p->pid, "tcp", p->tcp, "udp", p->udp);
+}

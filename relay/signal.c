@@ -672,3 +672,15 @@ void relay_signal_each_local(void (*cb)(const char *realm, const char *id, char 
 		for (struct peer *p = peer_tab[i]; p; p = p->hnext)
 			cb(p->realm->name, p->id, p->allow, p->n_allow, arg);
 }
+
+json_t *relay_signal_json(const struct conn *c)
+{
+	const struct peer *p = c->kind_data;
+
+	if (!p)
+		return NULL;
+	/* delivered: messages this peer sent that reached another peer; refused: that did not */
+	return json_pack("{s:s, s:s, s:s, s:I, s:I}", "kind", "signal", "realm", p->realm->name,
+	                 "peer", p->id, "delivered", (json_int_t)p->delivered, "refused",
+	                 (json_int_t)p->refused);
+}

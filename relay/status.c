@@ -123,12 +123,15 @@ static json_t *conn_json(const struct conn *c, int64_t now_ns, json_t *turn)
 	return o;
 }
 
-/* A /connect websocket: the fields every entry has, then the channel's (channel.c). */
-static json_t *channel_conn_json(const struct conn *c)
+/*
+ * A /connect, /signal or /meet websocket: the fields every entry has, then the kind's own
+ * (@extra, taken; channel.c, signal.c, meet.c).
+ */
+static json_t *kind_conn_json(const struct conn *c, json_t *extra)
 {
-	json_t *o, *ch = relay_channel_json(c);
+	json_t *o;
 
-	if (!ch)
+	if (!extra)
 		return NULL;
 	o = json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:s, s:o, s:s, s:s, s:s}", "topic",
 	              c->grant.topic, "can_read", true, "can_write", true, "connected",
@@ -137,8 +140,25 @@ static json_t *channel_conn_json(const struct conn *c)
 	              scopes_json(c->grant.scopes), "user_agent", c->user_agent, "booking_id",
 	              c->grant.booking_id, "id", c->tag);
 	if (o)
-		json_object_update(o, ch);
-	json_decref(ch);
+		json_object_update(o, extra);
+	json_decref(extra);
+	return o;
+}
+
+/*
+ * A booking's TURN allocations, an entry of their own (the report stays one array): a booking
+ * with allocations and no websocket is seen too. tx: relayed to the client (from its peers); rx:
+ * from the client (to its peers), as for the other entries.
+ */
+static json_t *turn_entry_json(const char *bid, json_t *b)
+{
+#define N(k) json_integer_value(json_object_get(b, k))
+	json_t *o = json_pack("{s:s, s:s, s:I, s:{s:{s:I, s:I}, s:{s:I, s:I}}}", "kind", "turn",
+	                      "booking_id", bid, "allocations", N("allocations"), "stats", "tx",
+	                      "messages", N("from_peer_packets"), "bytes", N("from_peer_bytes"),
+	                      "rx", "messages", N("to_peer_packets"), "bytes", N("to_peer_bytes"));
+#undef N
+
 	return o;
 }
 
@@ -146,13 +166,25 @@ json_t *relay_status_json(void)
 {
 	json_t *a = json_array();
 	json_t *turn = relay_turn_status_json(); /* allocations per booking */
+	json_t *turn_b = relay_turn_bookings_json();
 	int64_t now_ns = relay_mono_ns();
+	const char *bid;
+	json_t *b;
 
 	for (struct conn *c = relay_srv.conns; a && c; c = c->next)
 		if (c->member)
 			json_array_append_new(a, conn_json(c, now_ns, turn));
-		else if (c->kind == &relay_kind_channel && !c->closing)
-			json_array_append_new(a, channel_conn_json(c));
+		else if (c->closing)
+			continue;
+		else if (c->kind == &relay_kind_channel)
+			json_array_append_new(a, kind_conn_json(c, relay_channel_json(c)));
+		else if (c->kind == &relay_kind_signal)
+			json_array_append_new(a, kind_conn_json(c, relay_signal_json(c)));
+		else if (c->kind == &relay_kind_meet)
+			json_array_append_new(a, kind_conn_json(c, relay_meet_json(c)));
+	json_object_foreach(turn_b, bid, b) if (a)
+	        json_array_append_new(a, turn_entry_json(bid, b));
+	json_decref(turn_b);
 	json_decref(turn);
 	return a;
 }

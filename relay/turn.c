@@ -1208,3 +1208,28 @@ json_t *relay_turn_status_json(void)
 	}
 	return o;
 }
+
+static void add(json_t *o, const char *key, uint64_t n)
+{
+	json_object_set_new(
+	        o, key, json_integer(json_integer_value(json_object_get(o, key)) + (json_int_t)n));
+}
+
+/* Per booking: allocations and the bytes relayed each way, for /status's "turn" entries. */
+json_t *relay_turn_bookings_json(void)
+{
+	json_t *o = json_object();
+
+	for (const struct turn_alloc *al = turn_srv.allocs; o && al; al = al->next) {
+		json_t *b = json_object_get(o, al->user);
+
+		if (!b && json_object_set_new(o, al->user, b = json_object()) < 0)
+			continue;
+		add(b, "allocations", 1);
+		add(b, "to_peer_packets", al->pkts[0]);
+		add(b, "to_peer_bytes", al->bytes[0]);
+		add(b, "from_peer_packets", al->pkts[1]);
+		add(b, "from_peer_bytes", al->bytes[1]);
+	}
+	return o;
+}

@@ -46,5 +46,8 @@ size_t relay_turn_end_booking(const char *bid);
 void relay_turn_metrics(FILE *f);
 /* {"booking": allocations, ...} for /status (new reference; {} when off). */
 json_t *relay_turn_status_json(void);
+/* {"booking": {allocations, to_peer_packets, to_peer_bytes, from_peer_packets, from_peer_bytes}}
+ * (new reference; {} when off). */
+json_t *relay_turn_bookings_json(void);
 
 #endif

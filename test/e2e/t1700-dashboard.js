@@ -3,16 +3,22 @@
 // the test checks it is enforced), connects to the stats topic with a stats token and shows live
 // rates, connections and bookings for a topic that node clients keep busy; with an admin token
 // it denies a booking, which closes those clients with 1008. It reconnects after a relay
-// restart and shows a refused token's reason. A screenshot goes to build/dashboard.png.
+// restart and shows a refused token's reason. With a private channel open (node `ws` as the
+// host's agent and as the client) and a TURN allocation relaying bytes (turnclient.js), it lists
+// the channel's ends with their bytes each way and the allocation under its booking.
+// A screenshot goes to build/dashboard.png.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const { chromium } = require('playwright-core');
-const { test, ok, eq, run, startRelay, join, received, withTimeout } = require('./lib.js');
+const dgram = require('dgram');
+const { test, ok, eq, run, startRelay, join, received, withTimeout, openWs, until } = require('./lib.js');
+const { allocate } = require('./turnclient.js');
 
 const WEB = path.join(__dirname, '../../web');
 const SHOT = path.join(__dirname, '../../build/dashboard.png');
-const relayArgs = ['--web-dir', WEB, '--stats-every', '250ms'];
+const relayArgs = ['--web-dir', WEB, '--stats-every', '250ms', '--access-rate', '0',
+  '--turn-listen', '127.0.0.1:0', '--turn-allow-peer', '127.0.0.1/32'];
 
 let r;
 let browser;
@@ -20,6 +26,9 @@ let page;
 let writer;
 let reader;
 let timer;
+let turn;
+let peerSock;
+const channelWs = [];
 const consoleErrors = [];
 const pageErrors = [];
 const dialogs = [];
@@ -106,6 +115,68 @@ test('connect with a stats token: lab1 shows live rates, 2 connections, its book
   ok(await page.$eval('tr[data-booking="bk-lab1"] button.deny', (b) => b.disabled), 'Deny disabled without admin token');
   const order = await page.$$eval('#bookings tbody tr', (trs) => trs.map((tr) => tr.dataset.booking));
   ok(order.includes('bk-dash') && order.includes('bk-lab1'), `both bookings listed: ${order}`);
+});
+
+async function postJson(p, token) {
+  const res = await fetch(`${r.base}${p}`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+  const body = await res.json();
+  if (res.status !== 200) throw new Error(`POST ${p}: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+test('a private channel, a TURN allocation and a signaling peer show with their bytes each way', async () => {
+  // the agent's control connection, a client, and the agent's end of the client's channel
+  const host = await postJson('/connect/lab9', r.token({ topic: 'lab9', prefix: 'connect', scopes: ['host'], booking_id: 'bk-host', sub: 'agent' }));
+  const ctl = await openWs(host.uri);
+  const cli = await postJson('/connect/lab9', r.token({ topic: 'lab9', prefix: 'connect', scopes: ['client'], booking_id: 'bk-client', sub: 'alice' }));
+  const client = await openWs(cli.uri);
+  await until(() => ctl.inbox.length > 0, 5000, 'connect message');
+  const end = await openWs(JSON.parse(ctl.inbox[0].data.toString()).uri);
+  channelWs.push(client, end, ctl);
+  let toEnd = 0;
+  let toClient = 0;
+  end.on('message', (d) => { toEnd += d.length; });
+  client.on('message', (d) => { toClient += d.length; });
+  client.send(Buffer.alloc(1000, 1));
+  end.send(Buffer.alloc(300, 2));
+  await until(() => toEnd === 1000 && toClient === 300, 5000, 'bytes through the channel');
+
+  // a TURN allocation of booking bk-turn: 10 bytes to a peer, 16 back
+  const ice = await postJson('/ice', r.token({ booking_id: 'bk-turn' }));
+  const s = ice.iceServers[0];
+  turn = await allocate('127.0.0.1', Number(/:(\d+)\?/.exec(s.urls.find((u) => u.startsWith('turn:')))[1]), s.username, s.credential);
+  peerSock = dgram.createSocket('udp4');
+  peerSock.on('message', (b, from) => peerSock.send(Buffer.from('answer-from-peer'), from.port, from.address));
+  await new Promise((resolve) => peerSock.bind(0, '127.0.0.1', resolve));
+  await turn.permit('127.0.0.1', peerSock.address().port);
+  turn.send('127.0.0.1', peerSock.address().port, Buffer.from('hello-peer'));
+  await until(() => turn.received.length > 0, 5000, 'the peer\'s answer');
+
+  // a signaling peer in realm realm1
+  const sig = await postJson('/signal/realm1', r.token({ topic: 'realm1', prefix: 'signal', sub: 'alice', booking_id: 'bk-sig' }));
+  channelWs.push(await openWs(sig.uri));
+
+  const text = (sel) => page.$eval(sel, (e) => e.textContent).catch(() => null);
+  await waitPage(() => {
+    const c = document.querySelector('#channels tr[data-role="client"] .bytes-in');
+    const t = document.querySelector('#turn tr[data-booking="bk-turn"] .bytes-from-peers');
+    return c && c.textContent === '1000' && t && t.textContent === '16';
+  }, null, 10000, 'the channel\'s and the allocation\'s bytes');
+  const ch = '#channels tr[data-host="lab9"]';
+  eq(await text(`${ch}[data-role="client"] .client`), 'bk-client', 'the channel\'s client (its booking)');
+  eq(await text(`${ch}[data-role="client"] .bytes-out`), '300', 'bytes the relay wrote to the client');
+  eq(await text(`${ch}[data-role="channel-host"] .bytes-in`), '300', 'bytes from the host\'s end');
+  eq(await text(`${ch}[data-role="channel-host"] .bytes-out`), '1000', 'bytes written to the host\'s end');
+  eq(await text(`${ch}[data-role="client"] .state`), 'paired', 'state');
+  eq(await text(`${ch}[data-role="host"] .state`), '1 channel', 'the control connection');
+  eq(await text('#turn tr[data-booking="bk-turn"] .allocations'), '1', 'allocations of bk-turn');
+  eq(await text('#turn tr[data-booking="bk-turn"] .bytes-to-peers'), '10', 'bytes to peers');
+  await waitPage(() => document.querySelector('#peers tr[data-kind="signal"][data-group="realm1"][data-peer="alice"]'),
+    null, 5000, 'the signaling peer');
+  ok(true, 'signaling peer alice listed under realm1');
+  ok(/^connected: 7 connections on 2 topics/.test(await text('#status')), `status line counts websockets: ${await text('#status')}`);
+  ok(await page.$('#topics tr[data-topic="lab9"]') === null, 'a channel is not a topic');
+  ok(await page.$('#topics tr[data-topic="undefined"]') === null, 'no topic row for TURN entries');
 });
 
 test('the plot draws delivered messages/s', async () => {
@@ -209,6 +280,9 @@ test('the page runs under script-src \'self\': inline code is refused', async ()
 
 test('cleanup', async () => {
   if (timer) clearInterval(timer);
+  for (const ws of channelWs) ws.close();
+  if (turn) turn.close();
+  if (peerSock) peerSock.close();
   await browser.close();
   eq((await r.stop()).code, 0, 'relay stopped');
 });

@@ -151,7 +151,7 @@ turn_allocs=$(cd "$ROOT/test" && LAB="$(mint --topic lab --booking-id bk-deny)" 
 	  const ws = new WebSocket(a.uri);
 	  await new Promise((res, rej) => { ws.on("open", res); ws.on("error", rej); });
 	  const st = await (await fetch(`${process.env.BASE}/status`, { headers: { Authorization: process.env.STATS } })).json();
-	  console.log(st.filter((c) => c.booking_id === "bk-deny").map((c) => c.turn_allocations).join(","));
+	  console.log(st.filter((c) => c.booking_id === "bk-deny" && !c.kind).map((c) => c.turn_allocations).join(","));
 	  ws.close();
 	})().catch((e) => { console.log("error " + e.message); });
 ' 2>&1)

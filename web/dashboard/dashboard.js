@@ -1,6 +1,8 @@
 // relay's operator dashboard: reads the reserved `stats` topic (one JSON array of connection
 // reports per --stats-every) and shows topics, rates, a plot of delivered messages/s per topic
 // and the live bookings, with a Deny button (POST /bids/deny) when an admin token is given.
+// Entries with a `kind` (private channels, signaling and meeting peers, TURN allocations per
+// booking) get tables of their own; topics count only the /session members (no kind).
 // No inline code anywhere, so the page runs under `script-src 'self'`.
 'use strict';
 
@@ -21,6 +23,12 @@ const el = {
   bookings: $('#bookings tbody'),
   bookingsEmpty: $('#bookings-empty'),
   denyResult: $('#deny-result'),
+  channels: $('#channels tbody'),
+  channelsEmpty: $('#channels-empty'),
+  peers: $('#peers tbody'),
+  peersEmpty: $('#peers-empty'),
+  turn: $('#turn tbody'),
+  turnEmpty: $('#turn-empty'),
 };
 
 const state = {
@@ -116,8 +124,8 @@ async function open() {
     if (!Array.isArray(report)) return;
     state.attempt = 0;
     render(report);
-    const n = report.length;
-    const topics = new Set(report.map((c) => c.topic)).size;
+    const n = report.filter((c) => c.kind !== 'turn').length; // websockets, not allocations
+    const topics = new Set(report.filter((c) => !c.kind).map((c) => c.topic)).size;
     setStatus('connected', `connected: ${n} connection${n === 1 ? '' : 's'} on ${topics} ` +
       `topic${topics === 1 ? '' : 's'}, report at ${new Date().toLocaleTimeString()}`);
   };
@@ -146,6 +154,7 @@ function retry(why) {
 function summarizeTopics(report) {
   const topics = new Map();
   for (const c of report) {
+    if (c.kind) continue; // not a topic member: tables of their own
     let t = topics.get(c.topic);
     if (!t) {
       t = { topic: c.topic, connections: 0, readers: 0, writers: 0, rateIn: 0, rateOut: 0, dropped: 0 };
@@ -165,7 +174,7 @@ function summarizeTopics(report) {
 function summarizeBookings(report) {
   const bookings = new Map();
   for (const c of report) {
-    if (!c.booking_id) continue;
+    if (!c.booking_id || c.kind === 'turn') continue; // allocations: the TURN table
     let b = bookings.get(c.booking_id);
     const exp = Date.parse(c.expires_at);
     if (!b) {
@@ -202,6 +211,74 @@ function render(report) {
   renderTopics(summarizeTopics(report));
   state.bookings = summarizeBookings(report);
   renderBookings();
+  renderChannels(report);
+  renderPeers(report);
+  renderTurn(report);
+}
+
+const bytesOf = (s, dir) => (s && s[dir] && Number(s[dir].bytes)) || 0;
+
+// Rebuild @tbody from @rows (small tables: a few dozen rows at most per report). Each row is
+// {key: {data-attribute: value}, cells: [[class, text], ...]}; text only, never HTML.
+function fillTable(tbody, empty, rows) {
+  const trs = rows.map((row) => {
+    const tr = document.createElement('tr');
+    for (const [k, v] of Object.entries(row.key)) tr.dataset[k] = v;
+    for (const [cls, text] of row.cells) cell(tr, cls).textContent = String(text);
+    return tr;
+  });
+  tbody.replaceChildren(...trs);
+  empty.hidden = rows.length > 0;
+}
+
+// Private channels (/connect): per host, its control connection and each channel's two ends.
+// rx: bytes from that side into the relay; tx: bytes the relay wrote to it.
+function renderChannels(report) {
+  const order = { host: 0, 'channel-host': 1, client: 2 };
+  const rows = report.filter((c) => c.kind === 'connect')
+    .sort((a, b) => a.topic.localeCompare(b.topic) || (a.channel || '').localeCompare(b.channel || '') ||
+      order[a.role] - order[b.role])
+    .map((c) => {
+      const st = c.stats || {};
+      const state = c.role === 'host' ? `${c.channels} channel${c.channels === 1 ? '' : 's'}`
+        : `${c.paired ? 'paired' : 'waiting'}${st.paused ? ', paused' : ''}`;
+      return {
+        key: { host: c.topic, role: c.role, channel: c.channel || '' },
+        cells: [['host', c.topic], ['role', c.role], ['channel', c.channel || ''], ['client', c.client || ''],
+          ['bytes-in num', c.role === 'host' ? '' : bytesOf(st, 'rx')],
+          ['bytes-out num', c.role === 'host' ? '' : bytesOf(st, 'tx')], ['state', state],
+          ['remote', c.remote_addr || '']],
+      };
+    });
+  fillTable(el.channels, el.channelsEmpty, rows);
+}
+
+// Signaling peers (/signal, by realm) and meeting participants (/meet, by meeting).
+function renderPeers(report) {
+  const rows = report.filter((c) => c.kind === 'signal' || c.kind === 'meet')
+    .map((c) => ({ c, group: c.kind === 'signal' ? c.realm : c.meeting }))
+    .sort((a, b) => a.c.kind.localeCompare(b.c.kind) || a.group.localeCompare(b.group) ||
+      a.c.peer.localeCompare(b.c.peer))
+    .map(({ c, group }) => ({
+      key: { kind: c.kind, group, peer: c.peer },
+      cells: [['kind', c.kind], ['group', group], ['peer', c.peer], ['remote', c.remote_addr || ''],
+        ['connected', (c.connected_at || '').replace('T', ' ').replace('Z', '')],
+        ['delivered num', c.kind === 'signal' ? c.delivered : ''],
+        ['refused num', c.kind === 'signal' ? c.refused : '']],
+    }));
+  fillTable(el.peers, el.peersEmpty, rows);
+}
+
+// TURN allocations per booking: rx is what its clients sent to peers, tx what peers sent back.
+function renderTurn(report) {
+  const rows = report.filter((c) => c.kind === 'turn')
+    .sort((a, b) => a.booking_id.localeCompare(b.booking_id))
+    .map((c) => ({
+      key: { booking: c.booking_id },
+      cells: [['booking', c.booking_id], ['allocations num', c.allocations],
+        ['bytes-to-peers num', bytesOf(c.stats, 'rx')], ['bytes-from-peers num', bytesOf(c.stats, 'tx')]],
+    }));
+  fillTable(el.turn, el.turnEmpty, rows);
 }
 
 function renderTopics(topics) {

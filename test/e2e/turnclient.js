@@ -1,0 +1,112 @@
+// A minimal TURN client over UDP for tests (RFC 8656 with RFC 8489 long-term credentials):
+// Allocate (answering the 401 with REALM and NONCE), CreatePermission, Send indications, and
+// Data indications received. Enough to make an allocation relay bytes both ways; not a library.
+'use strict';
+const crypto = require('crypto');
+const dgram = require('dgram');
+
+const MAGIC = 0x2112a442;
+const ATTR = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, REALM: 0x0014, NONCE: 0x0015,
+  XOR_PEER: 0x0012, DATA: 0x0013, XOR_RELAYED: 0x0016, TRANSPORT: 0x0019 };
+
+function attr(type, value) {
+  const pad = (4 - (value.length % 4)) % 4;
+  const h = Buffer.alloc(4);
+  h.writeUInt16BE(type, 0);
+  h.writeUInt16BE(value.length, 2);
+  return Buffer.concat([h, value, Buffer.alloc(pad)]);
+}
+
+function xorAddr(ip, port) {
+  const v = Buffer.alloc(8);
+  v[1] = 0x01;
+  v.writeUInt16BE(port ^ (MAGIC >>> 16), 2);
+  v.writeUInt32BE((ip.split('.').reduce((a, b) => (a << 8) | Number(b), 0) ^ MAGIC) >>> 0, 4);
+  return v;
+}
+
+function parseXorAddr(v) {
+  const port = v.readUInt16BE(2) ^ (MAGIC >>> 16);
+  const n = (v.readUInt32BE(4) ^ MAGIC) >>> 0;
+  return { address: [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'), port };
+}
+
+// A message of @type with @attrs; with @key, MESSAGE-INTEGRITY over it (length counting the MI).
+function message(type, attrs, key) {
+  const tid = crypto.randomBytes(12);
+  let body = Buffer.concat(attrs);
+  const head = (len) => {
+    const h = Buffer.alloc(20);
+    h.writeUInt16BE(type, 0);
+    h.writeUInt16BE(len, 2);
+    h.writeUInt32BE(MAGIC, 4);
+    tid.copy(h, 8);
+    return h;
+  };
+  if (key) {
+    const mac = crypto.createHmac('sha1', key).update(Buffer.concat([head(body.length + 24), body])).digest();
+    body = Buffer.concat([body, attr(ATTR.MI, mac)]);
+  }
+  return { tid, buf: Buffer.concat([head(body.length), body]) };
+}
+
+function parse(b) {
+  if (b.length < 20 || b.readUInt32BE(4) !== MAGIC) return null;
+  const m = { type: b.readUInt16BE(0), tid: b.subarray(8, 20), attrs: new Map() };
+  for (let i = 20; i + 4 <= b.length;) {
+    const t = b.readUInt16BE(i);
+    const len = b.readUInt16BE(i + 2);
+    m.attrs.set(t, b.subarray(i + 4, i + 4 + len));
+    i += 4 + len + ((4 - (len % 4)) % 4);
+  }
+  return m;
+}
+
+// Allocates on @host:@port as @username/@password; resolves { relayed, permit(ip, port),
+// send(ip, port, data), received: [Buffer], close() }.
+async function allocate(host, port, username, password, ms = 5000) {
+  const sock = dgram.createSocket('udp4');
+  const waiting = new Map();
+  const received = [];
+  sock.on('message', (b) => {
+    const m = parse(b);
+    if (!m) return;
+    if (m.type === 0x0017 && m.attrs.has(ATTR.DATA)) received.push(Buffer.from(m.attrs.get(ATTR.DATA)));
+    const w = waiting.get(m.tid.toString('hex'));
+    if (w) w(m);
+  });
+  await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  const request = (type, attrs, key) => new Promise((resolve, reject) => {
+    const { tid, buf } = message(type, attrs, key);
+    const id = tid.toString('hex');
+    const t = setTimeout(() => { waiting.delete(id); reject(new Error(`TURN request 0x${type.toString(16)}: no answer in ${ms} ms`)); }, ms);
+    waiting.set(id, (m) => { clearTimeout(t); waiting.delete(id); resolve(m); });
+    sock.send(buf, port, host);
+  });
+  const transport = attr(ATTR.TRANSPORT, Buffer.from([17, 0, 0, 0]));
+  const first = await request(0x0003, [transport]);
+  if (first.type !== 0x0113 || !first.attrs.has(ATTR.NONCE)) throw new Error(`Allocate: expected a 401, got 0x${first.type.toString(16)}`);
+  const realm = first.attrs.get(ATTR.REALM);
+  const nonce = first.attrs.get(ATTR.NONCE);
+  const key = crypto.createHash('md5').update(`${username}:${realm.toString()}:${password}`).digest();
+  const auth = () => [attr(ATTR.USERNAME, Buffer.from(username)), attr(ATTR.REALM, realm), attr(ATTR.NONCE, nonce)];
+  const ok = await request(0x0003, [transport, ...auth()], key);
+  if (ok.type !== 0x0103) {
+    const e = ok.attrs.get(ATTR.ERROR);
+    throw new Error(`Allocate refused: 0x${ok.type.toString(16)} ${e ? e.subarray(4).toString() : ''}`);
+  }
+  return {
+    relayed: parseXorAddr(ok.attrs.get(ATTR.XOR_RELAYED)),
+    received,
+    async permit(ip, peerPort) {
+      const m = await request(0x0008, [attr(ATTR.XOR_PEER, xorAddr(ip, peerPort)), ...auth()], key);
+      if (m.type !== 0x0108) throw new Error(`CreatePermission refused: 0x${m.type.toString(16)}`);
+    },
+    send(ip, peerPort, data) {
+      sock.send(message(0x0016, [attr(ATTR.XOR_PEER, xorAddr(ip, peerPort)), attr(ATTR.DATA, data)]).buf, port, host);
+    },
+    close() { sock.close(); },
+  };
+}
+
+module.exports = { allocate };
