@@ -188,7 +188,7 @@ bool relay_has_stats_scope(const struct rjwt_claims *cl)
 	return rjwt_has_scope(cl, "relay:stats") || rjwt_has_scope(cl, "relay:admin");
 }
 
-/* ---- POST /session/{topic} ---- */
+/* ---- grants for the access calls ---- */
 
 static void join_scopes(const struct rjwt_claims *cl, char *out, size_t len)
 {
@@ -234,13 +234,15 @@ const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, con
 	return NULL;
 }
 
-char *relay_uri_body(struct server *s, const char *kind, const char *topic, char code[CODE_LEN + 1])
+/* {"uri": "<@base>/<kind>/<topic>?code=<code>"} (new string, NULL on OOM), wiping @code. */
+static char *uri_body_at(const char *base, const char *kind, const char *topic,
+                         char code[CODE_LEN + 1])
 {
 	char uri[URI_MAX + 160];
 	json_t *o;
 	char *body;
 
-	snprintf(uri, sizeof(uri), "%s/%s/%s?code=%s", s->public_url, kind, topic, code);
+	snprintf(uri, sizeof(uri), "%s/%s/%s?code=%s", base, kind, topic, code);
 	OPENSSL_cleanse(code, CODE_LEN + 1);
 	o = json_pack("{s:s}", "uri", uri);
 	OPENSSL_cleanse(uri, sizeof(uri));
@@ -249,14 +251,76 @@ char *relay_uri_body(struct server *s, const char *kind, const char *topic, char
 	return body;
 }
 
+char *relay_uri_body(struct server *s, const char *kind, const char *topic, char code[CODE_LEN + 1])
+{
+	return uri_body_at(s->public_url, kind, topic, code);
+}
+
+/* ---- the steps every access call shares ---- */
+
+bool relay_access_not_post(struct lws *wsi, struct conn *c, enum relay_method m, int *ret)
+{
+	if (m == M_POST)
+		return false;
+	if (m == M_GET)
+		*ret = relay_respond_error(wsi, c, 426,
+		                           "websocket upgrade required: POST here for access");
+	else
+		*ret = relay_respond_error(wsi, c, 405, "use POST");
+	return true;
+}
+
+int relay_issue_code(struct server *s, const struct grant *g, enum relay_issue via,
+                     char code[CODE_LEN + 1])
+{
+	int err = -ENOTCONN;
+
+	if (via != ISSUE_LOCAL)
+		err = relay_cluster_issue(g, code);
+	if (err == -ENOTCONN && via != ISSUE_REDIS)
+		err = codes_issue(s->codes, g, relay_mono_ms(), code);
+	if (err)
+		log_warn("cannot issue %s code for '%s': %s", g->prefix, g->topic,
+		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
+	return err;
+}
+
+int relay_answer_issued(struct server *s, struct lws *wsi, struct conn *c, struct grant *g,
+                        const char *base, char code[CODE_LEN + 1])
+{
+	char *body;
+
+	if (g->booking_id[0])
+		store_seen(s->store, g->booking_id, g->exp);
+	body = uri_body_at(base ? base : s->public_url, g->prefix, g->topic, code);
+	log_debug("%s access granted to '%s' for %s (%s%s)", g->prefix, g->topic,
+	          g->who[0] ? g->who : "anonymous", g->can_read ? "r" : "",
+	          g->can_write ? "w" : "");
+	OPENSSL_cleanse(g, sizeof(*g));
+	if (!body)
+		return relay_respond_error(wsi, c, 503, "out of memory");
+	return relay_respond(wsi, c, 200, body);
+}
+
+int relay_answer_code(struct server *s, struct lws *wsi, struct conn *c, struct grant *g,
+                      enum relay_issue via, const char *base)
+{
+	char code[CODE_LEN + 1];
+
+	if (relay_issue_code(s, g, via, code)) {
+		OPENSSL_cleanse(g, sizeof(*g));
+		return relay_respond_error(wsi, c, 503, RELAY_WHY_NO_CODE);
+	}
+	return relay_answer_issued(s, wsi, c, g, base, code);
+}
+
+/* ---- POST /session/{topic} ---- */
+
 int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, const char *topic)
 {
 	struct rjwt_claims cl;
 	struct grant g = {0};
-	char code[CODE_LEN + 1];
 	const char *why;
-	char *body;
-	int err;
 
 	if (!relay_valid_topic(topic))
 		return relay_respond_error(wsi, c, 400,
@@ -270,22 +334,7 @@ int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, cons
 		log_info("access to '%s' refused: %s", topic, why);
 		return relay_respond_error(wsi, c, 403, why);
 	}
-	err = relay_cluster_issue(&g, code); /* redeemable at any instance */
-	if (err == -ENOTCONN)
-		err = codes_issue(s->codes, &g, relay_mono_ms(), code);
-	if (err) {
-		log_warn("cannot issue code for '%s': %s", topic,
-		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
-		return relay_respond_error(wsi, c, 503, "too many pending access codes, try again");
-	}
-	if (g.booking_id[0])
-		store_seen(s->store, g.booking_id, g.exp);
-	body = relay_uri_body(s, "session", topic, code);
-	if (!body)
-		return relay_respond_error(wsi, c, 503, "out of memory");
-	log_debug("access granted to '%s' for %s (%s%s)", topic, g.who[0] ? g.who : "anonymous",
-	          g.can_read ? "r" : "", g.can_write ? "w" : "");
-	return relay_respond(wsi, c, 200, body);
+	return relay_answer_code(s, wsi, c, &g, ISSUE_CLUSTER, NULL); /* redeemable anywhere */
 }
 
 /* ---- redeeming a code at the websocket upgrade ---- */

@@ -321,14 +321,10 @@ int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum 
 	struct grant g = {0};
 	char code[CODE_LEN + 1];
 	const char *why;
-	char *body;
 	int status;
 
-	if (m == M_GET)
-		return relay_respond_error(wsi, c, 426,
-		                           "websocket upgrade required: POST here for access");
-	if (m != M_POST)
-		return relay_respond_error(wsi, c, 405, "use POST");
+	if (relay_access_not_post(wsi, c, m, &status))
+		return status;
 	if (!relay_valid_topic(rest))
 		return relay_respond_error(wsi, c, 400,
 		                           "realm must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
@@ -349,16 +345,11 @@ int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum 
 		log_info("signaling access to '%s' refused: %s", rest, why);
 		return relay_respond_error(wsi, c, status, why);
 	}
-	if (codes_issue(s->codes, &g, relay_mono_ms(), code)) {
-		ticket_drop(g.ticket);
-		return relay_respond_error(wsi, c, 503, "too many pending access codes, try again");
+	if (relay_issue_code(s, &g, ISSUE_LOCAL, code)) {
+		ticket_drop(g.ticket); /* nobody can redeem it */
+		return relay_respond_error(wsi, c, 503, RELAY_WHY_NO_CODE);
 	}
-	if (g.booking_id[0])
-		store_seen(s->store, g.booking_id, g.exp);
-	body = relay_uri_body(s, "signal", rest, code);
-	if (!body)
-		return relay_respond_error(wsi, c, 503, "out of memory");
-	return relay_respond(wsi, c, 200, body);
+	return relay_answer_issued(s, wsi, c, &g, NULL, code);
 }
 
 static int admit(const struct grant *g, const char **why)
