@@ -8,6 +8,7 @@
 #include "relay/channel_access.c"
 #include "relay/channel_queue.c"
 #include "test/harness.h"
+#include "test/unit/relay_stubs.h"
 
 /* ---- what channel.c calls elsewhere in relay/ ---- */
 
@@ -76,19 +77,6 @@ const char *relay_verify(struct server *s, struct lws *wsi, struct rjwt_claims *
 {
 	(void)s, (void)wsi, (void)claims;
 	return "not in this test";
-}
-
-int relay_respond(struct lws *wsi, struct conn *c, int status, char *body)
-{
-	(void)wsi, (void)c, (void)status;
-	free(body);
-	return 0;
-}
-
-int relay_respond_error(struct lws *wsi, struct conn *c, int status, const char *message)
-{
-	(void)wsi, (void)c, (void)status, (void)message;
-	return 0;
 }
 
 /* ---- cases ---- */
