@@ -199,9 +199,22 @@ static void join_scopes(const struct rjwt_claims *cl, char *out, size_t len)
 		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? "," : "", cl->scopes[i]);
 }
 
+const char *relay_booking_refusal(struct server *s, const struct rjwt_claims *cl)
+{
+	if ((!cl->booking_id || !*cl->booking_id) && !s->o->allow_no_booking_id)
+		return "token has no booking_id";
+	if (cl->booking_id && strlen(cl->booking_id) > STORE_BID_MAX)
+		return "booking_id too long";
+	if (cl->booking_id && store_is_denied(s->store, cl->booking_id, relay_now_ms() / 1000))
+		return "booking denied";
+	return NULL;
+}
+
 const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, const char *topic,
                              const char *prefix, struct grant *g)
 {
+	const char *why;
+
 	if (!cl->topic || strcmp(cl->topic, topic) != 0)
 		return "topic not in token";
 	if (!cl->prefix || strcmp(cl->prefix, prefix) != 0)
@@ -218,12 +231,8 @@ const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, con
 	}
 	if (!g->can_read && !g->can_write)
 		return "token has neither read nor write scope";
-	if ((!cl->booking_id || !*cl->booking_id) && !s->o->allow_no_booking_id)
-		return "token has no booking_id";
-	if (cl->booking_id && strlen(cl->booking_id) > STORE_BID_MAX)
-		return "booking_id too long";
-	if (cl->booking_id && store_is_denied(s->store, cl->booking_id, relay_now_ms() / 1000))
-		return "booking denied";
+	if ((why = relay_booking_refusal(s, cl)))
+		return why;
 	snprintf(g->topic, sizeof(g->topic), "%s", topic);
 	snprintf(g->prefix, sizeof(g->prefix), "%s", cl->prefix);
 	snprintf(g->booking_id, sizeof(g->booking_id), "%s", cl->booking_id ? cl->booking_id : "");
@@ -268,6 +277,26 @@ bool relay_access_not_post(struct lws *wsi, struct conn *c, enum relay_method m,
 	else
 		*ret = relay_respond_error(wsi, c, 405, "use POST");
 	return true;
+}
+
+bool relay_access_grant(struct server *s, struct lws *wsi, struct conn *c, const char *topic,
+                        const char *prefix, bool show_topic, struct rjwt_claims *cl,
+                        struct grant *g, int *ret)
+{
+	const char *why = relay_verify(s, wsi, cl);
+
+	if (why) {
+		*ret = relay_respond_error(wsi, c, 401, why);
+		return false;
+	}
+	why = relay_grant_from(s, cl, topic, prefix, g);
+	if (!why)
+		return true;
+	rjwt_claims_release(cl);
+	log_info("%s access%s%s%s refused: %s", prefix, show_topic ? " to '" : "",
+	         show_topic ? topic : "", show_topic ? "'" : "", why);
+	*ret = relay_respond_error(wsi, c, 403, why);
+	return false;
 }
 
 int relay_issue_code(struct server *s, const struct grant *g, enum relay_issue via,
@@ -320,20 +349,14 @@ int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, cons
 {
 	struct rjwt_claims cl;
 	struct grant g = {0};
-	const char *why;
+	int ret;
 
 	if (!relay_valid_topic(topic))
 		return relay_respond_error(wsi, c, 400,
 		                           "topic must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
-	why = relay_verify(s, wsi, &cl);
-	if (why)
-		return relay_respond_error(wsi, c, 401, why);
-	why = relay_grant_from(s, &cl, topic, "session", &g);
+	if (!relay_access_grant(s, wsi, c, topic, "session", true, &cl, &g, &ret))
+		return ret;
 	rjwt_claims_release(&cl);
-	if (why) {
-		log_info("access to '%s' refused: %s", topic, why);
-		return relay_respond_error(wsi, c, 403, why);
-	}
 	return relay_answer_code(s, wsi, c, &g, ISSUE_CLUSTER, NULL); /* redeemable anywhere */
 }
 

@@ -70,16 +70,14 @@ static const char *pick_role(struct lws *wsi, const struct rjwt_claims *cl, enum
 static const char *grant_from(struct server *s, const struct rjwt_claims *cl, const char *host_id,
                               enum chan_role role, struct grant *g)
 {
+	const char *why;
+
 	if (!cl->topic || strcmp(cl->topic, host_id) != 0)
 		return "host (topic) not in token";
 	if (!cl->prefix || strcmp(cl->prefix, "connect") != 0)
 		return "connection type (prefix) must be connect";
-	if ((!cl->booking_id || !*cl->booking_id) && !s->o->allow_no_booking_id)
-		return "token has no booking_id";
-	if (cl->booking_id && strlen(cl->booking_id) > STORE_BID_MAX)
-		return "booking_id too long";
-	if (cl->booking_id && store_is_denied(s->store, cl->booking_id, relay_now_ms() / 1000))
-		return "booking denied";
+	if ((why = relay_booking_refusal(s, cl)))
+		return why;
 	snprintf(g->topic, sizeof(g->topic), "%s", host_id);
 	snprintf(g->prefix, sizeof(g->prefix), "connect");
 	snprintf(g->booking_id, sizeof(g->booking_id), "%s", cl->booking_id ? cl->booking_id : "");

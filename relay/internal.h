@@ -243,6 +243,11 @@ bool relay_valid_topic(const char *t);
 const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, const char *topic,
                              const char *prefix, struct grant *g);
 /*
+ * The booking checks of every grant: a booking_id (unless allowed without), not too long, not
+ * denied. NULL, or the reason (static) for a 403.
+ */
+const char *relay_booking_refusal(struct server *s, const struct rjwt_claims *cl);
+/*
  * {"uri": "<public url>/<kind>/<topic>?code=<code>"} (new string, NULL on OOM), wiping the
  * copies made of @code and @code itself.
  */
@@ -254,6 +259,14 @@ char *relay_uri_body(struct server *s, const char *kind, const char *topic,
  * 405 otherwise) with the result in *@ret.
  */
 bool relay_access_not_post(struct lws *wsi, struct conn *c, enum relay_method m, int *ret);
+/*
+ * Then: verify the token (401) and grant @g for @topic at @prefix (relay_grant_from; 403, logged
+ * with the topic when @show_topic). true when granted, the claims in @cl to release; false when
+ * answered, the result in *@ret and nothing to release.
+ */
+bool relay_access_grant(struct server *s, struct lws *wsi, struct conn *c, const char *topic,
+                        const char *prefix, bool show_topic, struct rjwt_claims *cl,
+                        struct grant *g, int *ret);
 /* Where a kind's codes are issued: where relay_redeem looks for them. */
 enum relay_issue {
 	ISSUE_LOCAL,   /* this instance's table only (/signal, /meet, a /connect to a local host) */

@@ -172,7 +172,6 @@ int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum re
 {
 	struct rjwt_claims cl;
 	struct grant g = {0};
-	const char *why;
 	int ret;
 
 	if (relay_access_not_post(wsi, c, m, &ret))
@@ -181,15 +180,10 @@ int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum re
 		return relay_respond_error(
 		        wsi, c, 400,
 		        "meeting id must be 64 lowercase hex digits (SHA-256 of the secret)");
-	why = relay_verify(s, wsi, &cl);
-	if (why)
-		return relay_respond_error(wsi, c, 401, why);
-	why = relay_grant_from(s, &cl, rest, "meet", &g);
+	/* the meeting id stays out of the log */
+	if (!relay_access_grant(s, wsi, c, rest, "meet", false, &cl, &g, &ret))
+		return ret;
 	rjwt_claims_release(&cl);
-	if (why) {
-		log_info("meeting access refused: %s", why);
-		return relay_respond_error(wsi, c, 403, why);
-	}
 	if (meeting_size(rest) >= MEET_MAX)
 		return relay_respond_error(wsi, c, 409, RELAY_WHY_MEETING_FULL);
 	return relay_answer_code(s, wsi, c, &g, ISSUE_LOCAL, NULL);

@@ -328,21 +328,17 @@ int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum 
 	if (!relay_valid_topic(rest))
 		return relay_respond_error(wsi, c, 400,
 		                           "realm must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
-	why = relay_verify(s, wsi, &cl);
-	if (why)
-		return relay_respond_error(wsi, c, 401, why);
-	why = relay_grant_from(s, &cl, rest, "signal", &g);
-	if (!why && cl.sub && connected(rest, cl.sub)) {
+	if (!relay_access_grant(s, wsi, c, rest, "signal", true, &cl, &g, &status))
+		return status;
+	if (cl.sub && connected(rest, cl.sub)) {
 		why = RELAY_WHY_PEER_CONNECTED;
 		status = 409;
-	} else if (!why) {
-		why = ticket_for(s, &cl, &g.ticket, &status);
 	} else {
-		status = 403;
+		why = ticket_for(s, &cl, &g.ticket, &status);
 	}
 	rjwt_claims_release(&cl);
 	if (why) {
-		log_info("signaling access to '%s' refused: %s", rest, why);
+		log_info("signal access to '%s' refused: %s", rest, why);
 		return relay_respond_error(wsi, c, status, why);
 	}
 	if (relay_issue_code(s, &g, ISSUE_LOCAL, code)) {

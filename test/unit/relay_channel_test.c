@@ -51,6 +51,12 @@ bool relay_access_not_post(struct lws *wsi, struct conn *c, enum relay_method m,
 	return true;
 }
 
+const char *relay_booking_refusal(struct server *s, const struct rjwt_claims *cl)
+{
+	(void)s, (void)cl;
+	return NULL;
+}
+
 int relay_answer_code(struct server *s, struct lws *wsi, struct conn *c, struct grant *g,
                       enum relay_issue via, const char *base)
 {
