@@ -40,4 +40,14 @@ function servePages({ index = '', allow = null } = {}) {
   });
 }
 
-module.exports = { launchChromium, servePages };
+// A page of a fresh context (the dev certificate accepted) at @url; its console errors are
+// pushed to @consoleErrors.
+async function openPage(browser, url, consoleErrors) {
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  await page.goto(url);
+  return page;
+}
+
+module.exports = { launchChromium, servePages, openPage };

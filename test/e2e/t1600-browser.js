@@ -3,7 +3,7 @@
 // with the dev certificate, and receives what a node client writes to the topic.
 'use strict';
 const { test, ok, eq, run, startRelay, join, received, withTimeout } = require('./lib.js');
-const { launchChromium, servePages } = require('./browser.js');
+const { launchChromium, servePages, openPage } = require('./browser.js');
 
 let r;
 let page;
@@ -16,10 +16,7 @@ test('start relay, page server and Chromium', async () => {
   r = await startRelay();
   ({ server: pageServer, origin } = await servePages({ index: 'client.html' }));
   browser = await launchChromium();
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-  page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  await page.goto(`${origin}/client.html`);
+  page = await openPage(browser, `${origin}/client.html`, consoleErrors);
   eq(await page.textContent('#status'), 'idle', 'page loaded');
 });
 

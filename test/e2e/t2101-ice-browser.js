@@ -3,7 +3,7 @@
 // every packet between them goes through relay's own TURN server (UDP, TCP, then TLS: turns:).
 'use strict';
 const { test, ok, eq, run, startRelay } = require('./lib.js');
-const { launchChromium, servePages } = require('./browser.js');
+const { launchChromium, servePages, openPage } = require('./browser.js');
 
 let r;
 let page;
@@ -16,10 +16,7 @@ test('start relay with TURN, page server and Chromium', async () => {
   let origin;
   ({ server: pageServer, origin } = await servePages({ index: 'ice.html' }));
   browser = await launchChromium();
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-  page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  await page.goto(`${origin}/ice.html`);
+  page = await openPage(browser, `${origin}/ice.html`, consoleErrors);
   eq(await page.textContent('#status'), 'idle', 'page loaded');
 });
 

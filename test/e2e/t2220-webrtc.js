@@ -4,7 +4,7 @@
 // relay's own TURN server with the iceServers of the welcome message.
 'use strict';
 const { test, ok, eq, run, startRelay, withTimeout } = require('./lib.js');
-const { launchChromium, servePages } = require('./browser.js');
+const { launchChromium, servePages, openPage } = require('./browser.js');
 
 let r;
 let browser;
@@ -12,12 +12,8 @@ let pageServer;
 let origin;
 const consoleErrors = [];
 
-async function newPage() {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-  const page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  await page.goto(`${origin}/signal.html`);
-  return page;
+function newPage() {
+  return openPage(browser, `${origin}/signal.html`, consoleErrors);
 }
 
 test('start relay, page server and Chromium', async () => {
