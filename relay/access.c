@@ -188,7 +188,7 @@ bool relay_has_stats_scope(const struct rjwt_claims *cl)
 	return rjwt_has_scope(cl, "relay:stats") || rjwt_has_scope(cl, "relay:admin");
 }
 
-/* ---- POST /session/{topic} ---- */
+/* ---- grants for the access calls ---- */
 
 static void join_scopes(const struct rjwt_claims *cl, char *out, size_t len)
 {
@@ -199,9 +199,22 @@ static void join_scopes(const struct rjwt_claims *cl, char *out, size_t len)
 		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? "," : "", cl->scopes[i]);
 }
 
+const char *relay_booking_refusal(struct server *s, const struct rjwt_claims *cl)
+{
+	if ((!cl->booking_id || !*cl->booking_id) && !s->o->allow_no_booking_id)
+		return "token has no booking_id";
+	if (cl->booking_id && strlen(cl->booking_id) > STORE_BID_MAX)
+		return "booking_id too long";
+	if (cl->booking_id && store_is_denied(s->store, cl->booking_id, relay_now_ms() / 1000))
+		return "booking denied";
+	return NULL;
+}
+
 const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, const char *topic,
                              const char *prefix, struct grant *g)
 {
+	const char *why;
+
 	if (!cl->topic || strcmp(cl->topic, topic) != 0)
 		return "topic not in token";
 	if (!cl->prefix || strcmp(cl->prefix, prefix) != 0)
@@ -218,12 +231,8 @@ const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, con
 	}
 	if (!g->can_read && !g->can_write)
 		return "token has neither read nor write scope";
-	if ((!cl->booking_id || !*cl->booking_id) && !s->o->allow_no_booking_id)
-		return "token has no booking_id";
-	if (cl->booking_id && strlen(cl->booking_id) > STORE_BID_MAX)
-		return "booking_id too long";
-	if (cl->booking_id && store_is_denied(s->store, cl->booking_id, relay_now_ms() / 1000))
-		return "booking denied";
+	if ((why = relay_booking_refusal(s, cl)))
+		return why;
 	snprintf(g->topic, sizeof(g->topic), "%s", topic);
 	snprintf(g->prefix, sizeof(g->prefix), "%s", cl->prefix);
 	snprintf(g->booking_id, sizeof(g->booking_id), "%s", cl->booking_id ? cl->booking_id : "");
@@ -234,13 +243,15 @@ const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, con
 	return NULL;
 }
 
-char *relay_uri_body(struct server *s, const char *kind, const char *topic, char code[CODE_LEN + 1])
+/* {"uri": "<@base>/<kind>/<topic>?code=<code>"} (new string, NULL on OOM), wiping @code. */
+static char *uri_body_at(const char *base, const char *kind, const char *topic,
+                         char code[CODE_LEN + 1])
 {
 	char uri[URI_MAX + 160];
 	json_t *o;
 	char *body;
 
-	snprintf(uri, sizeof(uri), "%s/%s/%s?code=%s", s->public_url, kind, topic, code);
+	snprintf(uri, sizeof(uri), "%s/%s/%s?code=%s", base, kind, topic, code);
 	OPENSSL_cleanse(code, CODE_LEN + 1);
 	o = json_pack("{s:s}", "uri", uri);
 	OPENSSL_cleanse(uri, sizeof(uri));
@@ -249,43 +260,104 @@ char *relay_uri_body(struct server *s, const char *kind, const char *topic, char
 	return body;
 }
 
+char *relay_uri_body(struct server *s, const char *kind, const char *topic, char code[CODE_LEN + 1])
+{
+	return uri_body_at(s->public_url, kind, topic, code);
+}
+
+/* ---- the steps every access call shares ---- */
+
+bool relay_access_not_post(struct lws *wsi, struct conn *c, enum relay_method m, int *ret)
+{
+	if (m == M_POST)
+		return false;
+	if (m == M_GET)
+		*ret = relay_respond_error(wsi, c, 426,
+		                           "websocket upgrade required: POST here for access");
+	else
+		*ret = relay_respond_error(wsi, c, 405, "use POST");
+	return true;
+}
+
+bool relay_access_grant(struct server *s, struct lws *wsi, struct conn *c, const char *topic,
+                        const char *prefix, bool show_topic, struct rjwt_claims *cl,
+                        struct grant *g, int *ret)
+{
+	const char *why = relay_verify(s, wsi, cl);
+
+	if (why) {
+		*ret = relay_respond_error(wsi, c, 401, why);
+		return false;
+	}
+	why = relay_grant_from(s, cl, topic, prefix, g);
+	if (!why)
+		return true;
+	rjwt_claims_release(cl);
+	log_info("%s access%s%s%s refused: %s", prefix, show_topic ? " to '" : "",
+	         show_topic ? topic : "", show_topic ? "'" : "", why);
+	*ret = relay_respond_error(wsi, c, 403, why);
+	return false;
+}
+
+int relay_issue_code(struct server *s, const struct grant *g, enum relay_issue via,
+                     char code[CODE_LEN + 1])
+{
+	int err = -ENOTCONN;
+
+	if (via != ISSUE_LOCAL)
+		err = relay_cluster_issue(g, code);
+	if (err == -ENOTCONN && via != ISSUE_REDIS)
+		err = codes_issue(s->codes, g, relay_mono_ms(), code);
+	if (err)
+		log_warn("cannot issue %s code for '%s': %s", g->prefix, g->topic,
+		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
+	return err;
+}
+
+int relay_answer_issued(struct server *s, struct lws *wsi, struct conn *c, struct grant *g,
+                        const char *base, char code[CODE_LEN + 1])
+{
+	char *body;
+
+	if (g->booking_id[0])
+		store_seen(s->store, g->booking_id, g->exp);
+	body = uri_body_at(base ? base : s->public_url, g->prefix, g->topic, code);
+	log_debug("%s access granted to '%s' for %s (%s%s)", g->prefix, g->topic,
+	          g->who[0] ? g->who : "anonymous", g->can_read ? "r" : "",
+	          g->can_write ? "w" : "");
+	OPENSSL_cleanse(g, sizeof(*g));
+	if (!body)
+		return relay_respond_error(wsi, c, 503, "out of memory");
+	return relay_respond(wsi, c, 200, body);
+}
+
+int relay_answer_code(struct server *s, struct lws *wsi, struct conn *c, struct grant *g,
+                      enum relay_issue via, const char *base)
+{
+	char code[CODE_LEN + 1];
+
+	if (relay_issue_code(s, g, via, code)) {
+		OPENSSL_cleanse(g, sizeof(*g));
+		return relay_respond_error(wsi, c, 503, RELAY_WHY_NO_CODE);
+	}
+	return relay_answer_issued(s, wsi, c, g, base, code);
+}
+
+/* ---- POST /session/{topic} ---- */
+
 int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, const char *topic)
 {
 	struct rjwt_claims cl;
 	struct grant g = {0};
-	char code[CODE_LEN + 1];
-	const char *why;
-	char *body;
-	int err;
+	int ret;
 
 	if (!relay_valid_topic(topic))
 		return relay_respond_error(wsi, c, 400,
 		                           "topic must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
-	why = relay_verify(s, wsi, &cl);
-	if (why)
-		return relay_respond_error(wsi, c, 401, why);
-	why = relay_grant_from(s, &cl, topic, "session", &g);
+	if (!relay_access_grant(s, wsi, c, topic, "session", true, &cl, &g, &ret))
+		return ret;
 	rjwt_claims_release(&cl);
-	if (why) {
-		log_info("access to '%s' refused: %s", topic, why);
-		return relay_respond_error(wsi, c, 403, why);
-	}
-	err = relay_cluster_issue(&g, code); /* redeemable at any instance */
-	if (err == -ENOTCONN)
-		err = codes_issue(s->codes, &g, relay_mono_ms(), code);
-	if (err) {
-		log_warn("cannot issue code for '%s': %s", topic,
-		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
-		return relay_respond_error(wsi, c, 503, "too many pending access codes, try again");
-	}
-	if (g.booking_id[0])
-		store_seen(s->store, g.booking_id, g.exp);
-	body = relay_uri_body(s, "session", topic, code);
-	if (!body)
-		return relay_respond_error(wsi, c, 503, "out of memory");
-	log_debug("access granted to '%s' for %s (%s%s)", topic, g.who[0] ? g.who : "anonymous",
-	          g.can_read ? "r" : "", g.can_write ? "w" : "");
-	return relay_respond(wsi, c, 200, body);
+	return relay_answer_code(s, wsi, c, &g, ISSUE_CLUSTER, NULL); /* redeemable anywhere */
 }
 
 /* ---- redeeming a code at the websocket upgrade ---- */

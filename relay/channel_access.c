@@ -70,16 +70,14 @@ static const char *pick_role(struct lws *wsi, const struct rjwt_claims *cl, enum
 static const char *grant_from(struct server *s, const struct rjwt_claims *cl, const char *host_id,
                               enum chan_role role, struct grant *g)
 {
+	const char *why;
+
 	if (!cl->topic || strcmp(cl->topic, host_id) != 0)
 		return "host (topic) not in token";
 	if (!cl->prefix || strcmp(cl->prefix, "connect") != 0)
 		return "connection type (prefix) must be connect";
-	if ((!cl->booking_id || !*cl->booking_id) && !s->o->allow_no_booking_id)
-		return "token has no booking_id";
-	if (cl->booking_id && strlen(cl->booking_id) > STORE_BID_MAX)
-		return "booking_id too long";
-	if (cl->booking_id && store_is_denied(s->store, cl->booking_id, relay_now_ms() / 1000))
-		return "booking denied";
+	if ((why = relay_booking_refusal(s, cl)))
+		return why;
 	snprintf(g->topic, sizeof(g->topic), "%s", host_id);
 	snprintf(g->prefix, sizeof(g->prefix), "connect");
 	snprintf(g->booking_id, sizeof(g->booking_id), "%s", cl->booking_id ? cl->booking_id : "");
@@ -103,46 +101,11 @@ static int respond_code(struct lws *wsi, struct conn *c, int status, const char 
 	return relay_respond(wsi, c, status, body);
 }
 
-/* "<@base>/connect/<host>?code=<code>" into @uri, wiping @code. */
-static void chan_uri_at(const char *base, const char *host_id, char code[CODE_LEN + 1], char *uri,
-                        size_t len)
-{
-	snprintf(uri, len, "%s/connect/%s?code=%s", base, host_id, code);
-	OPENSSL_cleanse(code, CODE_LEN + 1);
-}
-
 /* "<public url>/connect/<host>?code=<code>" into @uri, wiping @code. */
 void chan_uri(struct server *s, const char *host_id, char code[CODE_LEN + 1], char *uri, size_t len)
 {
-	chan_uri_at(s->public_url, host_id, code, uri, len);
-}
-
-/*
- * {"uri": ...} for an issued grant @g (new string), or NULL with the status in *@status. With
- * @there (the public URL of the instance holding the host's control connection, through Redis)
- * the code is kept in Redis and the uri points there: the pairing happens at that instance.
- */
-static char *issue(struct server *s, const struct grant *g, const char *there, int *status)
-{
-	char code[CODE_LEN + 1], uri[768];
-	json_t *o;
-	char *body;
-	int err = there ? relay_cluster_issue(g, code)
-	                : codes_issue(s->codes, g, relay_mono_ms(), code);
-
-	if (err) {
-		log_warn("cannot issue code for '%s': %s", g->topic,
-		         err == -ENOSPC ? "too many pending codes" : strerror(-err));
-		*status = 503;
-		return NULL;
-	}
-	chan_uri_at(there ? there : s->public_url, g->topic, code, uri, sizeof(uri));
-	o = json_pack("{s:s}", "uri", uri);
-	OPENSSL_cleanse(uri, sizeof(uri));
-	body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	*status = body ? 200 : 503;
-	return body;
+	snprintf(uri, len, "%s/connect/%s?code=%s", s->public_url, host_id, code);
+	OPENSSL_cleanse(code, CODE_LEN + 1);
 }
 
 int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum relay_method m,
@@ -152,14 +115,10 @@ int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum
 	struct grant g = {0};
 	enum chan_role role = CHAN_NONE;
 	const char *why, *there = NULL;
-	char *body;
-	int status;
+	int ret;
 
-	if (m == M_GET)
-		return relay_respond_error(wsi, c, 426,
-		                           "websocket upgrade required: POST here for access");
-	if (m != M_POST)
-		return relay_respond_error(wsi, c, 405, "use POST");
+	if (relay_access_not_post(wsi, c, m, &ret))
+		return ret;
 	if (!valid_host_id(rest))
 		return relay_respond_error(
 		        wsi, c, 400, "host id must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
@@ -180,14 +139,9 @@ int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum
 	if (role == CHAN_CLIENT && !chan_host_online(rest) &&
 	    !(there = relay_cluster_host_url(rest)))
 		return respond_code(wsi, c, 503, "host-offline", "the host is not connected");
-	body = issue(s, &g, there, &status);
-	if (body && g.booking_id[0])
-		store_seen(s->store, g.booking_id, g.exp);
-	OPENSSL_cleanse(&g, sizeof(g));
-	if (!body)
-		return relay_respond_error(wsi, c, status,
-		                           "too many pending access codes, try again");
-	return relay_respond(wsi, c, 200, body);
+	/* With @there (the public URL of the instance holding the host's control connection) the
+	 * code is kept in Redis and the uri points there: the pairing happens at that instance. */
+	return relay_answer_code(s, wsi, c, &g, there ? ISSUE_REDIS : ISSUE_LOCAL, there);
 }
 
 /* At the upgrade (HTTP/1.1: refused with the status; inside HTTP/2: with a close frame). */

@@ -80,6 +80,7 @@ struct relay_kind {
 /* Refusals whose JSON "code" names the case rather than the status (http.c's error bodies). */
 #define RELAY_WHY_PEER_CONNECTED "this peer id is connected in this realm already"
 #define RELAY_WHY_MEETING_FULL   "this meeting has as many participants as it takes"
+#define RELAY_WHY_NO_CODE        "too many pending access codes, try again"
 
 extern const struct relay_kind relay_kind_channel; /* channel.c: /connect/{host} */
 extern const struct relay_kind relay_kind_signal;  /* signal.c:  /signal/{realm} */
@@ -242,11 +243,48 @@ bool relay_valid_topic(const char *t);
 const char *relay_grant_from(struct server *s, const struct rjwt_claims *cl, const char *topic,
                              const char *prefix, struct grant *g);
 /*
+ * The booking checks of every grant: a booking_id (unless allowed without), not too long, not
+ * denied. NULL, or the reason (static) for a 403.
+ */
+const char *relay_booking_refusal(struct server *s, const struct rjwt_claims *cl);
+/*
  * {"uri": "<public url>/<kind>/<topic>?code=<code>"} (new string, NULL on OOM), wiping the
  * copies made of @code and @code itself.
  */
 char *relay_uri_body(struct server *s, const char *kind, const char *topic,
                      char code[CODE_LEN + 1]);
+/*
+ * The steps every access call (POST /session/ /connect/ /signal/ /meet/) shares. First: true
+ * when @m is not POST, answered (426 for GET: a websocket client that skipped the access call;
+ * 405 otherwise) with the result in *@ret.
+ */
+bool relay_access_not_post(struct lws *wsi, struct conn *c, enum relay_method m, int *ret);
+/*
+ * Then: verify the token (401) and grant @g for @topic at @prefix (relay_grant_from; 403, logged
+ * with the topic when @show_topic). true when granted, the claims in @cl to release; false when
+ * answered, the result in *@ret and nothing to release.
+ */
+bool relay_access_grant(struct server *s, struct lws *wsi, struct conn *c, const char *topic,
+                        const char *prefix, bool show_topic, struct rjwt_claims *cl,
+                        struct grant *g, int *ret);
+/* Where a kind's codes are issued: where relay_redeem looks for them. */
+enum relay_issue {
+	ISSUE_LOCAL,   /* this instance's table only (/signal, /meet, a /connect to a local host) */
+	ISSUE_CLUSTER, /* Redis, this instance's table while Redis is unreachable (/session) */
+	ISSUE_REDIS,   /* Redis only (a /connect client sent to the instance of its host) */
+};
+/* Issue a code for @g (its prefix is the kind) into @code; 0, or -errno logged. */
+int relay_issue_code(struct server *s, const struct grant *g, enum relay_issue via,
+                     char code[CODE_LEN + 1]);
+/*
+ * Answer with the issued @code: note @g's booking as seen, 200 {"uri": "<@base, or the public
+ * URL when NULL>/<prefix>/<topic>?code=<code>"}. Wipes @code and @g.
+ */
+int relay_answer_issued(struct server *s, struct lws *wsi, struct conn *c, struct grant *g,
+                        const char *base, char code[CODE_LEN + 1]);
+/* relay_issue_code, then relay_answer_issued; 503 RELAY_WHY_NO_CODE when no code is issued. */
+int relay_answer_code(struct server *s, struct lws *wsi, struct conn *c, struct grant *g,
+                      enum relay_issue via, const char *base);
 /* POST /session/{topic}: answer with a code's uri, or the refusal. */
 int relay_access_session(struct server *s, struct lws *wsi, struct conn *c, const char *topic);
 /*

@@ -172,38 +172,21 @@ int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum re
 {
 	struct rjwt_claims cl;
 	struct grant g = {0};
-	char code[CODE_LEN + 1];
-	const char *why;
-	char *body;
+	int ret;
 
-	if (m == M_GET)
-		return relay_respond_error(wsi, c, 426,
-		                           "websocket upgrade required: POST here for access");
-	if (m != M_POST)
-		return relay_respond_error(wsi, c, 405, "use POST");
+	if (relay_access_not_post(wsi, c, m, &ret))
+		return ret;
 	if (!valid_id(rest))
 		return relay_respond_error(
 		        wsi, c, 400,
 		        "meeting id must be 64 lowercase hex digits (SHA-256 of the secret)");
-	why = relay_verify(s, wsi, &cl);
-	if (why)
-		return relay_respond_error(wsi, c, 401, why);
-	why = relay_grant_from(s, &cl, rest, "meet", &g);
+	/* the meeting id stays out of the log */
+	if (!relay_access_grant(s, wsi, c, rest, "meet", false, &cl, &g, &ret))
+		return ret;
 	rjwt_claims_release(&cl);
-	if (why) {
-		log_info("meeting access refused: %s", why);
-		return relay_respond_error(wsi, c, 403, why);
-	}
 	if (meeting_size(rest) >= MEET_MAX)
 		return relay_respond_error(wsi, c, 409, RELAY_WHY_MEETING_FULL);
-	if (codes_issue(s->codes, &g, relay_mono_ms(), code))
-		return relay_respond_error(wsi, c, 503, "too many pending access codes, try again");
-	if (g.booking_id[0])
-		store_seen(s->store, g.booking_id, g.exp);
-	body = relay_uri_body(s, "meet", rest, code);
-	if (!body)
-		return relay_respond_error(wsi, c, 503, "out of memory");
-	return relay_respond(wsi, c, 200, body);
+	return relay_answer_code(s, wsi, c, &g, ISSUE_LOCAL, NULL);
 }
 
 static int admit(const struct grant *g, const char **why)

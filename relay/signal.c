@@ -321,44 +321,31 @@ int relay_signal_access(struct server *s, struct lws *wsi, struct conn *c, enum 
 	struct grant g = {0};
 	char code[CODE_LEN + 1];
 	const char *why;
-	char *body;
 	int status;
 
-	if (m == M_GET)
-		return relay_respond_error(wsi, c, 426,
-		                           "websocket upgrade required: POST here for access");
-	if (m != M_POST)
-		return relay_respond_error(wsi, c, 405, "use POST");
+	if (relay_access_not_post(wsi, c, m, &status))
+		return status;
 	if (!relay_valid_topic(rest))
 		return relay_respond_error(wsi, c, 400,
 		                           "realm must be 1-127 characters of A-Z a-z 0-9 - . _ ~");
-	why = relay_verify(s, wsi, &cl);
-	if (why)
-		return relay_respond_error(wsi, c, 401, why);
-	why = relay_grant_from(s, &cl, rest, "signal", &g);
-	if (!why && cl.sub && connected(rest, cl.sub)) {
+	if (!relay_access_grant(s, wsi, c, rest, "signal", true, &cl, &g, &status))
+		return status;
+	if (cl.sub && connected(rest, cl.sub)) {
 		why = RELAY_WHY_PEER_CONNECTED;
 		status = 409;
-	} else if (!why) {
-		why = ticket_for(s, &cl, &g.ticket, &status);
 	} else {
-		status = 403;
+		why = ticket_for(s, &cl, &g.ticket, &status);
 	}
 	rjwt_claims_release(&cl);
 	if (why) {
-		log_info("signaling access to '%s' refused: %s", rest, why);
+		log_info("signal access to '%s' refused: %s", rest, why);
 		return relay_respond_error(wsi, c, status, why);
 	}
-	if (codes_issue(s->codes, &g, relay_mono_ms(), code)) {
-		ticket_drop(g.ticket);
-		return relay_respond_error(wsi, c, 503, "too many pending access codes, try again");
+	if (relay_issue_code(s, &g, ISSUE_LOCAL, code)) {
+		ticket_drop(g.ticket); /* nobody can redeem it */
+		return relay_respond_error(wsi, c, 503, RELAY_WHY_NO_CODE);
 	}
-	if (g.booking_id[0])
-		store_seen(s->store, g.booking_id, g.exp);
-	body = relay_uri_body(s, "signal", rest, code);
-	if (!body)
-		return relay_respond_error(wsi, c, 503, "out of memory");
-	return relay_respond(wsi, c, 200, body);
+	return relay_answer_issued(s, wsi, c, &g, NULL, code);
 }
 
 static int admit(const struct grant *g, const char **why)

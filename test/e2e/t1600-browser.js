@@ -2,11 +2,8 @@
 // browser clients do (fetch POST with Authorization, then new WebSocket(uri)) over HTTPS/WSS
 // with the dev certificate, and receives what a node client writes to the topic.
 'use strict';
-const fs = require('fs');
-const http = require('http');
-const path = require('path');
-const { chromium } = require('playwright-core');
 const { test, ok, eq, run, startRelay, join, received, withTimeout } = require('./lib.js');
+const { launchChromium, servePages, openPage } = require('./browser.js');
 
 let r;
 let page;
@@ -15,40 +12,11 @@ let pageServer;
 let origin;
 const consoleErrors = [];
 
-function servePages() {
-  return new Promise((resolve) => {
-    pageServer = http.createServer((req, res) => {
-      if (req.url === '/favicon.ico') {
-        res.writeHead(204);
-        res.end();
-        return;
-      }
-      const file = path.join(__dirname, 'pages', path.basename(req.url.split('?')[0]) || 'client.html');
-      if (!fs.existsSync(file)) {
-        res.writeHead(404);
-        res.end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-      res.end(fs.readFileSync(file));
-    });
-    pageServer.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${pageServer.address().port}`));
-  });
-}
-
 test('start relay, page server and Chromium', async () => {
   r = await startRelay();
-  origin = await servePages();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--ignore-certificate-errors'], // playwright gives each launch a fresh profile
-  });
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-  page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  await page.goto(`${origin}/client.html`);
+  ({ server: pageServer, origin } = await servePages({ index: 'client.html' }));
+  browser = await launchChromium();
+  page = await openPage(browser, `${origin}/client.html`, consoleErrors);
   eq(await page.textContent('#status'), 'idle', 'page loaded');
 });
 

@@ -10,10 +10,10 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { chromium } = require('playwright-core');
 const dgram = require('dgram');
 const { test, ok, eq, run, startRelay, join, received, withTimeout, openWs, until } = require('./lib.js');
 const { allocate } = require('./turnclient.js');
+const { launchChromium } = require('./browser.js');
 
 const WEB = path.join(__dirname, '../../web');
 const SHOT = path.join(__dirname, '../../build/dashboard.png');
@@ -72,12 +72,7 @@ test('node clients keep lab1 busy; Chromium opens the dashboard', async () => {
   await received(reader, 5, 5000);
   ok(true, 'traffic flows on lab1');
 
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--ignore-certificate-errors'], // playwright gives each launch a fresh profile
-  });
+  browser = await launchChromium();
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 720 } });
   page = await ctx.newPage();
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });

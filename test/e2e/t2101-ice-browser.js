@@ -2,11 +2,8 @@
 // data channel between two RTCPeerConnections of that page with iceTransportPolicy 'relay':
 // every packet between them goes through relay's own TURN server (UDP, TCP, then TLS: turns:).
 'use strict';
-const fs = require('fs');
-const http = require('http');
-const path = require('path');
-const { chromium } = require('playwright-core');
 const { test, ok, eq, run, startRelay } = require('./lib.js');
+const { launchChromium, servePages, openPage } = require('./browser.js');
 
 let r;
 let page;
@@ -14,40 +11,12 @@ let browser;
 let pageServer;
 const consoleErrors = [];
 
-function servePages() {
-  return new Promise((resolve) => {
-    pageServer = http.createServer((req, res) => {
-      if (req.url === '/favicon.ico') {
-        res.writeHead(204);
-        res.end();
-        return;
-      }
-      const file = path.join(__dirname, 'pages', path.basename(req.url.split('?')[0]) || 'ice.html');
-      if (!fs.existsSync(file)) {
-        res.writeHead(404);
-        res.end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-      res.end(fs.readFileSync(file));
-    });
-    pageServer.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${pageServer.address().port}`));
-  });
-}
-
 test('start relay with TURN, page server and Chromium', async () => {
   r = await startRelay({ args: ['--turn-listen', '127.0.0.1:0', '--turns-listen', '127.0.0.1:0', '--turn-allow-peer', '127.0.0.1/32'] });
-  const origin = await servePages();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--ignore-certificate-errors'],
-  });
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-  page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  await page.goto(`${origin}/ice.html`);
+  let origin;
+  ({ server: pageServer, origin } = await servePages({ index: 'ice.html' }));
+  browser = await launchChromium();
+  page = await openPage(browser, `${origin}/ice.html`, consoleErrors);
   eq(await page.textContent('#status'), 'idle', 'page loaded');
 });
 

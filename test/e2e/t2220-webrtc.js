@@ -3,11 +3,8 @@
 // candidates on loopback, the welcome's iceServers [] with TURN off), then relay-only through
 // relay's own TURN server with the iceServers of the welcome message.
 'use strict';
-const fs = require('fs');
-const http = require('http');
-const path = require('path');
-const { chromium } = require('playwright-core');
 const { test, ok, eq, run, startRelay, withTimeout } = require('./lib.js');
+const { launchChromium, servePages, openPage } = require('./browser.js');
 
 let r;
 let browser;
@@ -15,46 +12,17 @@ let pageServer;
 let origin;
 const consoleErrors = [];
 
-function servePages() {
-  return new Promise((resolve) => {
-    pageServer = http.createServer((req, res) => {
-      if (req.url === '/favicon.ico') {
-        res.writeHead(204);
-        res.end();
-        return;
-      }
-      const file = path.join(__dirname, 'pages', path.basename(req.url.split('?')[0]));
-      if (!/^signal\.(html|js)$/.test(path.basename(file)) || !fs.existsSync(file)) {
-        res.writeHead(404);
-        res.end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-      res.end(fs.readFileSync(file));
-    });
-    pageServer.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${pageServer.address().port}`));
-  });
-}
-
-async function newPage() {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-  const page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  await page.goto(`${origin}/signal.html`);
-  return page;
+function newPage() {
+  return openPage(browser, `${origin}/signal.html`, consoleErrors);
 }
 
 test('start relay, page server and Chromium', async () => {
   r = await startRelay({ args: ['--access-rate', '0'] });
-  origin = await servePages();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--ignore-certificate-errors',
-      // host candidates with real loopback addresses, not mDNS names nobody here resolves
-      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
-  });
+  ({ server: pageServer, origin } = await servePages({ allow: /^signal\.(html|js)$/ }));
+  browser = await launchChromium([
+    // host candidates with real loopback addresses, not mDNS names nobody here resolves
+    '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
+  ]);
   ok(browser.isConnected(), 'chromium started');
 });
 

@@ -6,6 +6,7 @@
  */
 #include "relay/access.c"
 #include "test/harness.h"
+#include "test/unit/relay_stubs.h"
 
 /* ---- what access.c calls elsewhere in relay/ (never reached by these tests) ---- */
 
@@ -32,19 +33,6 @@ int64_t relay_now_ms(void)
 
 int64_t relay_mono_ns(void)
 {
-	return 0;
-}
-
-int relay_respond(struct lws *wsi, struct conn *c, int status, char *body)
-{
-	(void)wsi, (void)c, (void)status;
-	free(body);
-	return 0;
-}
-
-int relay_respond_error(struct lws *wsi, struct conn *c, int status, const char *message)
-{
-	(void)wsi, (void)c, (void)status, (void)message;
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  */
 #include "relay/admin.c"
 #include "test/harness.h"
+#include "test/unit/relay_stubs.h"
 
 /* ---- what admin.c calls elsewhere in relay/ (never reached by these tests) ---- */
 
@@ -33,23 +34,10 @@ int64_t relay_now_ms(void)
 	return 0;
 }
 
-int relay_respond(struct lws *wsi, struct conn *c, int status, char *body)
-{
-	(void)wsi, (void)c, (void)status;
-	free(body);
-	return 0;
-}
-
 int relay_respond_type(struct lws *wsi, struct conn *c, int status, const char *type, char *body)
 {
 	(void)type;
 	return relay_respond(wsi, c, status, body);
-}
-
-int relay_respond_error(struct lws *wsi, struct conn *c, int status, const char *message)
-{
-	(void)wsi, (void)c, (void)status, (void)message;
-	return 0;
 }
 
 const char *relay_verify(struct server *s, struct lws *wsi, struct rjwt_claims *claims)

@@ -7,6 +7,7 @@
  */
 #include "relay/ice.c"
 #include "test/harness.h"
+#include "test/unit/relay_stubs.h"
 
 /* ---- what ice.c calls elsewhere in relay/ (a stub TURN server; the rest never reached) ---- */
 
@@ -46,19 +47,6 @@ const char *relay_verify(struct server *s, struct lws *wsi, struct rjwt_claims *
 {
 	(void)s, (void)wsi, (void)claims;
 	return "not reached";
-}
-
-int relay_respond(struct lws *wsi, struct conn *c, int status, char *body)
-{
-	(void)wsi, (void)c, (void)status;
-	free(body);
-	return 0;
-}
-
-int relay_respond_error(struct lws *wsi, struct conn *c, int status, const char *message)
-{
-	(void)wsi, (void)c, (void)status, (void)message;
-	return 0;
 }
 
 /* ---- helpers ---- */
