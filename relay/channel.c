@@ -326,7 +326,7 @@ static void host_silent(lws_sorted_usec_list_t *sul)
 	stats.timed_out++;
 	logt_info(ch->name, "host '%s' did not open the channel in %lld ms: closing the client",
 	          ch->host->id, (long long)relay_srv.o->channel_timeout);
-	relay_conn_close(ch->client, (enum lws_close_status)1013, "host did not answer");
+	relay_conn_close(ch->client, RELAY_CLOSE_TRY_AGAIN, "host did not answer");
 }
 
 static void drain_overdue(lws_sorted_usec_list_t *sul)
@@ -348,7 +348,7 @@ static int client_established(struct server *s, struct conn *c)
 	int err;
 
 	if (!host_online(h)) {
-		relay_conn_close(c, (enum lws_close_status)1013, "the host is not connected");
+		relay_conn_close(c, RELAY_CLOSE_TRY_AGAIN, "the host is not connected");
 		return 0;
 	}
 	ch = calloc(1, sizeof(*ch));
@@ -375,7 +375,7 @@ static int client_established(struct server *s, struct conn *c)
 		          err == -ENOBUFS  ? "too many waiting"
 		          : err == -ENOSPC ? "too many pending codes"
 		                           : strerror(-err));
-		relay_conn_close(c, (enum lws_close_status)1013, "host busy, try again");
+		relay_conn_close(c, RELAY_CLOSE_TRY_AGAIN, "host busy, try again");
 		return 0;
 	}
 	lws_sul_schedule(s->ctx, 0, &ch->sul, host_silent, s->o->channel_timeout * 1000);
@@ -520,7 +520,7 @@ static void receive(struct conn *c, const uint8_t *in, size_t len, bool first, b
 		 * HTTP/2. Memory stays bounded: the channel ends visibly rather than grow. */
 		logt_warn(ch->name, "%s: queue of %zu bytes despite the pause: closing", c->tag,
 		          q->held);
-		relay_conn_close(c, (enum lws_close_status)1013, "channel queue full (HTTP/2)");
+		relay_conn_close(c, RELAY_CLOSE_TRY_AGAIN, "channel queue full (HTTP/2)");
 		return;
 	}
 	if (to && was_empty && can_write_now(to))

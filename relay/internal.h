@@ -89,6 +89,9 @@ extern const struct relay_kind relay_kind_meet;    /* meet.c:    /meet/{id} */
 /* The kind named @name (n bytes), or NULL (also for "session", which ws.c serves itself). */
 const struct relay_kind *relay_kind_of(const char *name, size_t n);
 
+/* Close code 1013 (IANA's registry for RFC 6455: "Try Again Later"), which lws 4.1 does not name. */
+#define RELAY_CLOSE_TRY_AGAIN 1013
+
 /* Request methods the routes tell apart. */
 enum relay_method { M_OTHER, M_GET, M_POST, M_OPTIONS, M_PATCH, M_DELETE, M_PUT };
 

@@ -234,7 +234,7 @@ static void shed(struct conn *c, size_t held, size_t queued)
 		relay_conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
 		                 "message too large for the relay's memory now");
 	else
-		relay_conn_close(c, (enum lws_close_status)1013 /* try again later */,
+		relay_conn_close(c, RELAY_CLOSE_TRY_AGAIN,
 		                 "reader too far behind for the relay's memory");
 	rx_release(c);
 	s->queue_held -= queued < s->queue_held ? queued : s->queue_held;
@@ -412,8 +412,7 @@ int relay_ws_admit(struct conn *c)
 	        hub_join(s->hub, c->grant.topic, c->grant.can_read, c->grant.can_write, c, &err);
 	if (!c->member) {
 		logt_warn(c->tag, "cannot join '%s': %s", c->grant.topic, join_error(err));
-		relay_conn_close(c, (enum lws_close_status)1013 /* try again later */,
-		                 join_error(err));
+		relay_conn_close(c, RELAY_CLOSE_TRY_AGAIN, join_error(err));
 		return 0;
 	}
 	if (c->grant.can_read)
