@@ -172,7 +172,7 @@ static void reply_error(struct req *r, int code, enum turn_refusal why)
 		size_t n;
 		const uint8_t *algs = turn_password_algorithms(&n);
 
-		turn_nonce_make(r->client, relay_now_ms() / 1000, nonce);
+		turn_nonce_make(r->client, relay_mono_ms() / 1000, nonce);
 		stun_add(&r->b, STUN_A_REALM, turn_srv.realm, strlen(turn_srv.realm));
 		stun_add(&r->b, STUN_A_NONCE, nonce, strlen(nonce));
 		stun_add(&r->b, STUN_A_PASSWORD_ALGORITHMS, algs, n);
@@ -300,7 +300,7 @@ static void log_refusal(const struct req *r, const struct turn_auth *a)
 /* Authenticate @r into @a; on failure the error is answered and false returned. */
 static bool authenticate(struct req *r, struct turn_auth *a, const struct turn_alloc *al)
 {
-	turn_auth_check(r->m, r->client, relay_now_ms() / 1000, a);
+	turn_auth_check(r->m, r->client, relay_now_ms() / 1000, relay_mono_ms() / 1000, a);
 	if (a->code) {
 		log_refusal(r, a);
 		reply_error(r, a->code, a->refusal);

@@ -143,7 +143,7 @@ static bool denied(const char *username, int64_t now_s)
 }
 
 void turn_auth_check(const struct stun_msg *m, const struct sockaddr *client, int64_t now_s,
-                     struct turn_auth *a)
+                     int64_t mono_s, struct turn_auth *a)
 {
 	const struct stun_attr *user = stun_find(m, STUN_A_USERNAME);
 	const struct stun_attr *realm = stun_find(m, STUN_A_REALM);
@@ -156,7 +156,7 @@ void turn_auth_check(const struct stun_msg *m, const struct sockaddr *client, in
 		return refuse(a, 401, TR_N, "no credentials yet"); /* the usual first round */
 	if (!user || !realm || !nonce)
 		return refuse(a, 400, TR_BAD_REQUEST, "USERNAME, REALM or NONCE missing");
-	if (turn_nonce_check((const char *)nonce->v, nonce->len, client, now_s))
+	if (turn_nonce_check((const char *)nonce->v, nonce->len, client, mono_s))
 		return refuse(a, 438, TR_STALE_NONCE, "stale nonce");
 	if (realm->len != strlen(turn_srv.realm) ||
 	    memcmp(realm->v, turn_srv.realm, realm->len) != 0)

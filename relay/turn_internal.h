@@ -231,9 +231,13 @@ struct turn_auth {
 	size_t key_len;
 };
 
-/* Check @m's USERNAME, REALM, NONCE and integrity from @client at @now_s into @a. */
+/*
+ * Check @m's USERNAME, REALM, NONCE and integrity from @client into @a: the credential's expiry
+ * and the deny list against @now_s (wall clock), the nonce's age against @mono_s (the monotonic
+ * clock, as turn_nonce_make() was given: a step of the wall clock must not void or stretch it).
+ */
 void turn_auth_check(const struct stun_msg *m, const struct sockaddr *client, int64_t now_s,
-                     struct turn_auth *a);
+                     int64_t mono_s, struct turn_auth *a);
 
 /* ---- turn_alloc.c ---- */
 

@@ -207,7 +207,7 @@ static void check_auth(const char *user, const char *pass, const char *nonce, in
 	struct turn_auth a;
 
 	CHECK(stun_parse(buf, n, &m) == 0);
-	turn_auth_check(&m, client, now, &a);
+	turn_auth_check(&m, client, now, now, &a);
 	CHECK_EQ(a.code, code);
 	if (code)
 		CHECK_EQ((int)a.refusal, (int)r);
@@ -250,6 +250,22 @@ static void test_credentials(void)
 	           TR_EXPIRED);
 	check_auth("bk-1", pw, nonce, STUN_PWALG_MD5, (struct sockaddr *)&c, 2000000000, 401,
 	           TR_UNAUTHORIZED); /* not "<expiry>:<user>" */
+	/* the nonce's age is read on the monotonic clock, the credential's expiry on the wall
+	 * clock: a nonce made at monotonic second 50 is fresh at 60 whatever the wall clock says */
+	{
+		uint8_t buf[512];
+		size_t n;
+		struct stun_msg m;
+		struct turn_auth a;
+
+		turn_nonce_make((struct sockaddr *)&c, 50, nonce);
+		n = request(buf, sizeof(buf), user, pw, nonce, STUN_PWALG_MD5);
+		CHECK(stun_parse(buf, n, &m) == 0);
+		turn_auth_check(&m, (struct sockaddr *)&c, now, 60, &a);
+		CHECK_EQ(a.code, 0);
+		turn_auth_check(&m, (struct sockaddr *)&c, now, 50 + TURN_NONCE_S + 1, &a);
+		CHECK_EQ(a.code, 438);
+	}
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
