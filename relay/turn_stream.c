@@ -251,6 +251,24 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		plain_in(st, (const uint8_t *)buf->base, (size_t)nread);
 }
 
+/*
+ * At TURN_MAX_STREAMS, the oldest connection that holds no allocation gives way to the new one
+ * (as relay/pending.c does for HTTP): refusing the newcomer instead would let anyone who keeps
+ * that many idle sockets open lock every other client out of TURN over TCP and TLS.
+ */
+static bool evict_oldest_idle(const struct turn_stream *newcomer)
+{
+	struct turn_stream *victim = NULL;
+
+	for (struct turn_stream *st = turn_srv.streams; st; st = st->next) /* newest first */
+		if (st != newcomer && !st->alloc && !st->closing)
+			victim = st;
+	if (!victim)
+		return false;
+	turn_stream_close(victim);
+	return true;
+}
+
 void turn_stream_on_connection(uv_stream_t *srv, int status)
 {
 	struct turn *T = &turn_srv;
@@ -276,6 +294,8 @@ void turn_stream_on_connection(uv_stream_t *srv, int status)
 		T->streams->prev = st;
 	T->streams = st;
 	T->nstreams++;
+	if (T->nstreams > TURN_MAX_STREAMS)
+		evict_oldest_idle(st);
 	if (uv_accept(srv, (uv_stream_t *)&st->tcp) ||
 	    uv_tcp_getpeername(&st->tcp, (struct sockaddr *)&st->peer, &n) ||
 	    T->nstreams > TURN_MAX_STREAMS) {
