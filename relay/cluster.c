@@ -19,6 +19,7 @@
 #include "pkg/cluster/cluster.h"
 #include "pkg/log/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,9 @@ static struct {
 	char trouble[192];
 	uv_timer_t timer;
 	bool timer_init;
+	uv_getaddrinfo_t gai; /* resolving url.host off the loop thread (hiredis would block) */
+	bool resolving;
+	char addr[256]; /* url.host's address, as hiredis is given it */
 	unsigned attempts;
 	size_t out_bytes;     /* PUBLISHed topic bytes not yet answered */
 	int64_t ping_sent_ms; /* monotonic: a liveness PING awaits its answer since then; 0: none */
@@ -235,7 +239,7 @@ static void on_setup(redisAsyncContext *ac, void *r, void *priv)
 
 static redisAsyncContext *open_ctx(char why[160])
 {
-	redisAsyncContext *ac = redisAsyncConnect(cl.url.host, cl.url.port);
+	redisAsyncContext *ac = redisAsyncConnect(cl.addr, cl.url.port);
 
 	if (!ac) {
 		snprintf(why, 160, "out of memory");
@@ -255,11 +259,10 @@ static redisAsyncContext *open_ctx(char why[160])
 	return ac;
 }
 
-static void link_open(void)
+static void link_connect(void)
 {
 	char why[160];
 
-	cl.state = LINK_CONNECTING;
 	cl.cmd = open_ctx(why);
 	cl.sub = cl.cmd ? open_ctx(why) : NULL;
 	if (!cl.cmd || !cl.sub) {
@@ -272,7 +275,49 @@ static void link_open(void)
 	/* Channels are not per database: the control channels are named the same everywhere. */
 	redisAsyncCommand(cl.sub, on_sub, NULL, "SUBSCRIBE %s %s %s %s %s %s", CH_BIDS, CH_GROUPS,
 	                  CH_HOSTS, CH_SIGNAL, CH_MEET, CH_STATUS);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	(void)req;
+	cl.resolving = false;
+	if (cl.on && cl.state == LINK_CONNECTING) { /* else stopped, or given up on meanwhile */
+		if (status || !res)
+			link_fail(uv_strerror(status ? status : UV_EAI_NONAME));
+		else if (uv_ip_name(res->ai_addr, cl.addr, sizeof(cl.addr)))
+			link_fail("cannot format the address of the Redis host");
+		else
+			link_connect();
+	}
+	uv_freeaddrinfo(res);
+}
+
+/*
+ * An attempt: both connections, within CONNECT_TIMEOUT_MS. A host name is resolved with
+ * uv_getaddrinfo() first (libuv's thread pool): hiredis would resolve it with a blocking
+ * getaddrinfo() on the loop, every reconnection, stalling every websocket while DNS answers.
+ */
+static void link_open(void)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+
+	cl.state = LINK_CONNECTING;
 	uv_timer_start(&cl.timer, timer_fired, CONNECT_TIMEOUT_MS, 0);
+	if (inet_pton(AF_INET, cl.url.host, &a4) == 1 ||
+	    inet_pton(AF_INET6, cl.url.host, &a6) == 1) {
+		snprintf(cl.addr, sizeof(cl.addr), "%s", cl.url.host);
+		link_connect();
+		return;
+	}
+	if (cl.resolving)
+		return; /* the last attempt's lookup still runs: this one waits for it */
+	if (uv_getaddrinfo(cl.loop, &cl.gai, on_resolved, cl.url.host, NULL, &hints)) {
+		link_fail("cannot start resolving the Redis host");
+		return;
+	}
+	cl.resolving = true;
 }
 
 /* ---- topics ---- */
@@ -980,6 +1025,8 @@ void relay_cluster_stop(void)
 		redisAsyncFree(b);
 	if (cl.timer_init)
 		uv_close((uv_handle_t *)&cl.timer, NULL);
+	if (cl.resolving) /* its callback runs with UV_ECANCELED, or finds cl.on false */
+		uv_cancel((uv_req_t *)&cl.gai);
 	for (size_t i = 0; i < TOPIC_BUCKETS; i++)
 		while (cl.topics[i])
 			topic_remove(&cl.topics[i]);

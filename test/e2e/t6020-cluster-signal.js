@@ -16,7 +16,7 @@ let redisPort = 0;
 const relays = {};
 
 async function startRedis() {
-  const p = spawnTracked('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1',
+  const p = spawnTracked('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '-::1',
     '--save', '', '--appendonly', 'no', '--dir', tmpdir()]);
   let out = '';
   p.stdout.on('data', (d) => { out += d; });
@@ -74,6 +74,19 @@ test('start redis and two instances', async () => {
     relays[n].stunPort = Number(/turn listening on udp\+tcp \S*:(\d+)/.exec(relays[n].log)[1]);
   for (const n of ['a', 'b'])
     await until(async () => (await fetch(`${relays[n].base}/healthz`)).status === 200, 5000, `${n} linked`);
+});
+
+// hiredis would resolve a host name with a blocking getaddrinfo() on the loop at every
+// reconnection: the relay resolves it on libuv's thread pool first. The name path must link up.
+test('a Redis host given by name (localhost) is resolved and linked', async () => {
+  const c = await startRelay({ tls: false, secret,
+    args: ['--access-rate', '0', '--redis', `redis://localhost:${redisPort}`, '--instance', 'c'] });
+  try {
+    await until(async () => (await fetch(`${c.base}/healthz`)).status === 200, 5000, 'c linked through localhost');
+    ok(!/redis unreachable/.test(c.log), 'no failed attempt on the way');
+  } finally {
+    await c.stop();
+  }
 });
 
 test('peers at a and b: join, from written by the server, order, 409 across, leave', async () => {
