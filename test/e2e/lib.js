@@ -180,12 +180,13 @@ async function awaitListening(proc, r, scheme) {
 // and the fixture reads the port the kernel chose from the log ("relay listening on
 // https://127.0.0.1:PORT"): no free-port guess that another process could take first. The
 // audience names port 0 too; relay serve puts the bound port in it.
-// opts: { args: [...], tls: true, stateDir, secret, port, testClock }. r.metricsPort:
-// --metrics-listen's. testClock: run the test build (build/VARIANT/test/relay, or $RELAY_TEST)
+// opts: { args: [...], tls: true, stateDir, secret, port, testClock, env }. r.metricsPort:
+// --metrics-listen's. env: variables added to the relay's environment (RELAY_* settings; it has
+// only PATH otherwise, so nothing of the caller's environment configures it). testClock: run the test build (build/VARIANT/test/relay, or $RELAY_TEST)
 // whose clocks r.advance(ms) moves forward at once (pkg/clock/clock.c), for expiry tests.
 async function startRelay(opts = {}) {
   const dir = tmpdir();
-  const env = { PATH: process.env.PATH };
+  const env = { ...(opts.env || {}), PATH: process.env.PATH };
   let clock = null;
   if (opts.testClock) {
     clock = { file: path.join(dir, 'clock'), ms: 0 };
