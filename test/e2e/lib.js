@@ -249,11 +249,42 @@ async function startRelay(opts = {}) {
 // POST the access URL; resolves { status, body (parsed JSON or text), headers }.
 async function access(r, topic, token, init = {}) {
   const headers = token === undefined ? {} : { Authorization: token };
-  const res = await fetch(`${r.base}/session/${topic}`, { method: 'POST', headers, ...init });
+  return post(`${r.base}/session/${topic}`, { headers, ...init });
+}
+
+// POST @url; resolves { status, body (parsed when JSON), headers }.
+async function post(url, init) {
+  const res = await fetch(url, { method: 'POST', ...init });
   const text = await res.text();
   let body = text;
   try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
   return { status: res.status, body, headers: res.headers };
+}
+
+// POST /signal/{realm} for peer @id with a token of @r's (claims in @over); resolves as access().
+function sigAccess(r, realm, id, over = {}) {
+  const tok = r.token({ topic: realm, prefix: 'signal', sub: id, ...over });
+  return post(`${r.base}/signal/${realm}`, { headers: { Authorization: tok } });
+}
+
+// A STUN Binding request (RFC 8489 section 5) carrying USERNAME = @tag, from the UDP socket
+// @sock to 127.0.0.1:@port; resolves true when the answer is a Binding success.
+function stunBinding(sock, port, tag) {
+  const user = Buffer.from(tag);
+  const pad = (4 - (user.length % 4)) % 4;
+  const msg = Buffer.alloc(20 + 4 + user.length + pad);
+  msg.writeUInt16BE(0x0001, 0); // Binding request
+  msg.writeUInt16BE(4 + user.length + pad, 2);
+  msg.writeUInt32BE(0x2112a442, 4); // magic cookie
+  crypto.randomBytes(12).copy(msg, 8); // transaction id
+  msg.writeUInt16BE(0x0006, 20); // USERNAME
+  msg.writeUInt16BE(user.length, 22);
+  user.copy(msg, 24);
+  return new Promise((resolve, reject) => {
+    sock.once('message', (m) => resolve(m.readUInt16BE(0) === 0x0101));
+    sock.once('error', reject);
+    sock.send(msg, port, '127.0.0.1');
+  });
 }
 
 // Open a websocket and resolve once open, or reject with the HTTP status of a refusal.
@@ -308,4 +339,5 @@ function relayHost(args) {
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // the dev certificate is self-signed
 process.removeAllListeners('warning');
 
-Object.assign(module.exports, { startRelay, awaitListening, makeToken, access, openWs, received, join, devCert, relayHost });
+Object.assign(module.exports, { startRelay, awaitListening, makeToken, access, sigAccess, stunBinding, openWs, received, join,
+  devCert, relayHost });

@@ -4,19 +4,9 @@
 // to the sender only (the connection stays open), size and rate limits, a slow reader closed,
 // token expiry and deny closing with 1008, and discovery's group-expired event.
 'use strict';
-const { test, ok, eq, run, startRelay, openWs, until, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, startRelay, openWs, sigAccess, until, withTimeout } = require('./lib.js');
 
 let r;
-
-// POST /signal/{realm} for peer @id; resolves { status, body }.
-async function sigAccess(rel, realm, id, over = {}) {
-  const tok = rel.token({ topic: realm, prefix: 'signal', sub: id, ...over });
-  const res = await fetch(`${rel.base}/signal/${realm}`, { method: 'POST', headers: { Authorization: tok } });
-  const text = await res.text();
-  let body = text;
-  try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
-  return { status: res.status, body };
-}
 
 // Access and open: a websocket whose messages are parsed into ws.msgs.
 async function peer(rel, realm, id, over = {}) {

@@ -9,7 +9,8 @@
 const crypto = require('crypto');
 const dgram = require('dgram');
 const { execFileSync } = require('child_process');
-const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, sigAccess, stunBinding, withTimeout } =
+  require('./lib.js');
 
 const secret = 'cluster-' + crypto.randomBytes(8).toString('hex');
 let redisPort = 0;
@@ -28,15 +29,6 @@ async function metric(r, name) {
   const text = await (await fetch(`${r.base}/metrics`)).text();
   const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : NaN;
-}
-
-async function sigAccess(rel, realm, id, over = {}) {
-  const tok = rel.token({ topic: realm, prefix: 'signal', sub: id, ...over });
-  const res = await fetch(`${rel.base}/signal/${realm}`, { method: 'POST', headers: { Authorization: tok } });
-  const text = await res.text();
-  let body = text;
-  try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
-  return { status: res.status, body };
 }
 
 async function open(uri, id) {
@@ -171,24 +163,6 @@ test('the id key in Redis decides: a connection whose id is held elsewhere is cl
   const v = execFileSync('redis-cli', ['-p', String(redisPort), 'GET', 'relay:peer:lab3/zed'], { encoding: 'utf8', timeout: 5000 }).trim();
   eq(v, 'someone-else', 'key of the holder kept');
 });
-
-// A STUN Binding request (RFC 8489) carrying USERNAME = @tag from @sock; resolves true on success.
-function stunBinding(sock, port, tag) {
-  const user = Buffer.from(tag);
-  const msg = Buffer.alloc(20 + 4 + user.length);
-  msg.writeUInt16BE(0x0001, 0);
-  msg.writeUInt16BE(4 + user.length, 2);
-  msg.writeUInt32BE(0x2112a442, 4);
-  crypto.randomBytes(12).copy(msg, 8);
-  msg.writeUInt16BE(0x0006, 20); // USERNAME (32 hex digits: no padding)
-  msg.writeUInt16BE(user.length, 22);
-  user.copy(msg, 24);
-  return new Promise((resolve, reject) => {
-    sock.once('message', (m) => resolve(m.readUInt16BE(0) === 0x0101));
-    sock.once('error', reject);
-    sock.send(msg, port, '127.0.0.1');
-  });
-}
 
 async function meet(rel, id) {
   const res = await fetch(`${rel.base}/meet/${id}`, { method: 'POST',
