@@ -11,6 +11,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_init "$1"
+bench_cert
 conns=${BENCH_DISCOVERY_CONNS:-32}
 results="$out/discovery.jsonl"
 : >"$results"

@@ -10,6 +10,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_init "$1"
+bench_cert
 filter=${2:-}
 results="$out/results.jsonl"
 : >"$results"
@@ -29,13 +30,7 @@ start_relay() { # TLS?(yes|no)
 	fi
 	"$relay" "${args[@]}" 2>"$work/relay.log" &
 	srv=$!
-	for _ in $(seq 100); do
-		grep -q "relay listening" "$work/relay.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "bench: relay did not start" >&2
-	cat "$work/relay.log" >&2
-	exit 1
+	wait_for "$work/relay.log" "relay listening"
 }
 
 scenario() { # NAME TLS BENCH-ARGS...

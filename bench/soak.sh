@@ -10,6 +10,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_init "$1"
+bench_cert
 shift
 transports=("${@:-ws}")
 [ $# -eq 0 ] && transports=(ws wss)
@@ -40,10 +41,7 @@ soak() { # ws|wss
 		--access-rate 0 --max-per-topic 15000 --max-connections 15000 --log-level notice "${tls_args[@]}" \
 		2>"$work/relay-$t.log" &
 	srv=$!
-	for _ in $(seq 100); do
-		grep -q "relay listening" "$work/relay-$t.log" 2>/dev/null && break
-		sleep 0.05
-	done
+	wait_for "$work/relay-$t.log" "relay listening"
 	echo "soak $t: start $(rss_kb) KiB" >&2
 	for c in $(seq "$cycles"); do
 		(ulimit -n 20000 && "$relay" file bench --session "$scheme://127.0.0.1:$port/session/soak" \
