@@ -50,17 +50,18 @@ static bool host_is(const struct ttlmap_entry *e, const void *key)
 
 static struct ttlmap_entry *host_b[HOST_BUCKETS];
 
-static struct ttlmap H = {.b = host_b,
-                          .buckets = HOST_BUCKETS,
-                          .max = HOSTS_MAX,
-                          .ttl_ms = HOST_TTL_MS,
-                          .match = host_is};
+static struct ttlmap H = TTLMAP_INIT(host_b, HOSTS_MAX, HOST_TTL_MS, host_is, NULL);
+
+static uint32_t bucket(const char *id, size_t len)
+{
+	return ttlmap_hash(TTLMAP_HASH_INIT, id, len);
+}
 
 static struct ttlmap_entry **find(const char *id, size_t len)
 {
 	struct host_key k = {id, len};
 
-	return ttlmap_find(&H, ttlmap_hash(TTLMAP_HASH_INIT, id, len), &k);
+	return ttlmap_find(&H, bucket(id, len), &k);
 }
 
 const char *relay_cluster_host_url(const char *host)
@@ -70,8 +71,7 @@ const char *relay_cluster_host_url(const char *host)
 
 	if (!cluster_cmd())
 		return NULL; /* unheard for a while: nothing known is current */
-	h = (struct rhost *)ttlmap_get(&H, ttlmap_hash(TTLMAP_HASH_INIT, host, k.len), &k,
-	                               relay_mono_ms());
+	h = (struct rhost *)ttlmap_get(&H, bucket(host, k.len), &k, relay_mono_ms());
 	return h ? h->url : NULL;
 }
 
@@ -173,7 +173,7 @@ static void heard(char sign, const char *instance, size_t ilen, const char *url,
 		return;
 	}
 	if (!h) {
-		h = ttlmap_add(&H, ttlmap_hash(TTLMAP_HASH_INIT, id, len), sizeof(*h), now);
+		h = ttlmap_add(&H, bucket(id, len), sizeof(*h), now);
 		if (!h)
 			return;
 		memcpy(h->id, id, len);

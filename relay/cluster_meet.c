@@ -60,12 +60,7 @@ static struct ttlmap_entry *part_b[PART_BUCKETS];
 static struct {
 	struct ttlmap parts; /* by meeting only: a meeting's participants share a bucket */
 	uint64_t dropped;
-} M = {.parts = {.b = part_b,
-                 .buckets = PART_BUCKETS,
-                 .max = PARTS_MAX,
-                 .ttl_ms = PART_TTL_MS,
-                 .match = part_is,
-                 .gone = part_gone}};
+} M = {.parts = TTLMAP_INIT(part_b, PARTS_MAX, PART_TTL_MS, part_is, part_gone)};
 
 static uint32_t bucket(const char *meeting)
 {

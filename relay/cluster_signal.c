@@ -69,12 +69,7 @@ static struct {
 	struct ttlmap peers;
 	size_t out_bytes; /* published (signaling and meetings), not yet answered */
 	uint64_t sent, heard, dropped, bad;
-} S = {.peers = {.b = peer_b,
-                 .buckets = RPEER_BUCKETS,
-                 .max = RPEERS_MAX,
-                 .ttl_ms = PEER_TTL_MS,
-                 .match = peer_is,
-                 .gone = peer_gone}};
+} S = {.peers = TTLMAP_INIT(peer_b, RPEERS_MAX, PEER_TTL_MS, peer_is, peer_gone)};
 
 /* Delete or refresh the key only while it is still ours. */
 static const char DEL_MINE[] =

@@ -31,6 +31,13 @@ struct ttlmap {
 	size_t n; /* entries held, stale ones not yet swept included */
 };
 
+/* A static initializer: @heads is the array of list heads (its size is the bucket count). */
+#define TTLMAP_INIT(heads, max_entries, ttl, match_fn, gone_fn)                                    \
+	{                                                                                          \
+		.b = (heads), .buckets = sizeof(heads) / sizeof((heads)[0]), .max = (max_entries), \
+		.ttl_ms = (ttl), .match = (match_fn), .gone = (gone_fn)                            \
+	}
+
 #define TTLMAP_HASH_INIT 2166136261u
 
 /* FNV-1a of @len bytes of @s continuing from @h (start with TTLMAP_HASH_INIT). */

@@ -39,12 +39,7 @@ static struct ttlmap map(size_t max)
 {
 	memset(heads, 0, sizeof(heads));
 	told = untold = 0;
-	return (struct ttlmap){.b = heads,
-	                       .buckets = BUCKETS,
-	                       .max = max,
-	                       .ttl_ms = 3000,
-	                       .match = item_is,
-	                       .gone = item_gone};
+	return (struct ttlmap)TTLMAP_INIT(heads, max, 3000, item_is, item_gone);
 }
 
 static uint32_t hash(const char *name)
