@@ -1,8 +1,9 @@
 // t1310: websocket limits a peer cannot talk its way past. A frame header announcing more than
-// --max-message (or RELAY_MAX_MESSAGE in the environment) is closed with 1009 at its first
-// bytes; --max-memory bounds the messages being received and queued in all, closing the largest holders (1009, 1013) while others keep
-// working; a message left incomplete past --message-timeout is closed with 1008. The frames are written by hand (RFC
-// 6455 section 5) on a raw socket: the ws package will not send what these tests need.
+// --max-message (or RELAY_MAX_MESSAGE in the environment) is closed with 1009 at its first bytes;
+// --max-memory bounds the messages being received and queued in all, closing the largest holders
+// (1009, 1013) while others keep working; a message left incomplete past --message-timeout is
+// closed with 1008. The frames are written by hand (RFC 6455 section 5) on a raw socket: the ws
+// package will not send what these tests need.
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
