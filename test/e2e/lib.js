@@ -267,6 +267,27 @@ function sigAccess(r, realm, id, over = {}) {
   return post(`${r.base}/signal/${realm}`, { headers: { Authorization: tok } });
 }
 
+// POST /meet/{id} with a token of @r's for that meeting (claims in @over); resolves as access().
+function meetAccess(r, id, over = {}) {
+  const tok = r.token({ topic: id, prefix: 'meet', ...over });
+  return post(`${r.base}/meet/${id}`, { headers: { Authorization: tok } });
+}
+
+// Open a websocket of JSON messages (/signal, /meet) and resolve once its welcome came
+// (ws.welcome). ws.msgs holds the messages not taken yet, from the first (those that came with
+// the upgrade's answer too); ws.take(pred, what, ms) resolves the first that matches, removed.
+async function openJsonWs(uri, name) {
+  const ws = await openWs(uri);
+  ws.msgs = ws.inbox.map((m) => JSON.parse(m.data.toString()));
+  ws.on('message', (d) => ws.msgs.push(JSON.parse(d.toString())));
+  ws.take = (pred, what, ms = 5000) => until(() => {
+    const i = ws.msgs.findIndex(pred);
+    return i >= 0 ? ws.msgs.splice(i, 1)[0] : null;
+  }, ms, `${name}: ${what}`);
+  ws.welcome = await ws.take((m) => m.type === 'welcome', 'welcome');
+  return ws;
+}
+
 // A STUN Binding request (RFC 8489 section 5) carrying USERNAME = @tag, from the UDP socket
 // @sock to 127.0.0.1:@port; resolves true when the answer is a Binding success.
 function stunBinding(sock, port, tag) {
@@ -339,5 +360,5 @@ function relayHost(args) {
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // the dev certificate is self-signed
 process.removeAllListeners('warning');
 
-Object.assign(module.exports, { startRelay, awaitListening, makeToken, access, sigAccess, stunBinding, openWs, received, join,
-  devCert, relayHost });
+Object.assign(module.exports, { startRelay, awaitListening, makeToken, access, sigAccess, meetAccess, stunBinding, openWs,
+  openJsonWs, received, join, devCert, relayHost });

@@ -5,29 +5,13 @@
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
-const { test, ok, eq, run, startRelay, openWs, stunBinding, until, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, startRelay, openWs, openJsonWs, meetAccess, stunBinding, until, withTimeout } = require('./lib.js');
 
 let r;
 const idOf = (secret) => crypto.createHash('sha256').update(secret).digest('hex');
 
-async function meetAccess(rel, id, over = {}) {
-  const tok = rel.token({ topic: id, prefix: 'meet', ...over });
-  const res = await fetch(`${rel.base}/meet/${id}`, { method: 'POST', headers: { Authorization: tok } });
-  const text = await res.text();
-  let body = text;
-  try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
-  return { status: res.status, body };
-}
-
 async function openMeet(uri) {
-  const ws = await openWs(uri);
-  ws.msgs = [];
-  ws.on('message', (d) => ws.msgs.push(JSON.parse(d.toString())));
-  ws.take = (pred, what, ms = 5000) => until(() => {
-    const i = ws.msgs.findIndex(pred);
-    return i >= 0 ? ws.msgs.splice(i, 1)[0] : null;
-  }, ms, what);
-  ws.welcome = await ws.take((m) => m.type === 'welcome', 'welcome');
+  const ws = await openJsonWs(uri, 'meet');
   ws.tcp = `127.0.0.1:${ws._socket.localPort}`;
   return ws;
 }

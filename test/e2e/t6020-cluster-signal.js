@@ -9,8 +9,8 @@
 const crypto = require('crypto');
 const dgram = require('dgram');
 const { execFileSync } = require('child_process');
-const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, sigAccess, stunBinding, withTimeout } =
-  require('./lib.js');
+const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, openJsonWs, sigAccess, meetAccess,
+  stunBinding, withTimeout } = require('./lib.js');
 
 const secret = 'cluster-' + crypto.randomBytes(8).toString('hex');
 let redisPort = 0;
@@ -31,23 +31,10 @@ async function metric(r, name) {
   return m ? Number(m[1]) : NaN;
 }
 
-async function open(uri, id) {
-  const ws = await openWs(uri);
-  // what arrived with the upgrade's answer is already in ws.inbox
-  ws.msgs = ws.inbox.map((m) => JSON.parse(m.data.toString()));
-  ws.on('message', (d) => ws.msgs.push(JSON.parse(d.toString())));
-  ws.take = (pred, what, ms = 5000) => until(() => {
-    const i = ws.msgs.findIndex(pred);
-    return i >= 0 ? ws.msgs.splice(i, 1)[0] : null;
-  }, ms, `${id}: ${what}`);
-  ws.welcome = await ws.take((m) => m.type === 'welcome', 'welcome');
-  return ws;
-}
-
 async function peer(rel, realm, id, over = {}) {
   const a = await sigAccess(rel, realm, id, over);
   if (a.status !== 200) throw new Error(`signal access ${id}: ${a.status} ${JSON.stringify(a.body)}`);
-  return open(a.body.uri, id);
+  return openJsonWs(a.body.uri, id);
 }
 
 // Wait until @rel knows @n peers at other instances (their announcements crossed).
@@ -165,10 +152,9 @@ test('the id key in Redis decides: a connection whose id is held elsewhere is cl
 });
 
 async function meet(rel, id) {
-  const res = await fetch(`${rel.base}/meet/${id}`, { method: 'POST',
-    headers: { Authorization: rel.token({ topic: id, prefix: 'meet' }) } });
-  eq(res.status, 200, 'meet access');
-  const ws = await open((await res.json()).uri, 'meet');
+  const a = await meetAccess(rel, id);
+  eq(a.status, 200, 'meet access');
+  const ws = await openJsonWs(a.body.uri, 'meet');
   ws.tcp = `127.0.0.1:${ws._socket.localPort}`;
   return ws;
 }
