@@ -11,12 +11,9 @@
 # usage: bench/cluster.sh RELAY_BINARY
 set -euo pipefail
 
-relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-repeat=${BENCH_REPEAT:-3}
-secs=${BENCH_SECONDS:-3}
-out=build/bench
-mkdir -p "$out"
-work=$(mktemp -d)
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$1"
 live=() # PIDs started here and still running, killed on exit
 cleanup() {
 	for p in "${live[@]}"; do
@@ -26,14 +23,9 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-openssl rand -hex 32 >"$work/secret"
 results="$out/cluster.jsonl"
 : >"$results"
 aud=http://bench.invalid # one audience shared by every instance
-
-free_port() {
-	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
 
 # CPU ticks (user + system) of a process so far.
 ticks() {
@@ -44,10 +36,7 @@ rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" &
 redis=$!
 live+=("$redis")
-for _ in $(seq 100); do
-	grep -q "Ready to accept" "$work/redis.log" && break
-	sleep 0.05
-done
+wait_for "$work/redis.log" "Ready to accept"
 
 # start_relay NAME [--redis]: sets port_NAME and pid_NAME
 start_relay() {
@@ -61,16 +50,8 @@ start_relay() {
 	live+=($!)
 	printf -v "pid_$name" %s $!
 	printf -v "port_$name" %s "$port"
-	for _ in $(seq 100); do
-		if grep -q "relay listening" "$work/relay-$name.log" &&
-			{ [ "${1:-}" != --redis ] || grep -q "redis at .* up" "$work/relay-$name.log"; }; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "bench: relay $name did not start" >&2
-	cat "$work/relay-$name.log" >&2
-	exit 1
+	wait_for "$work/relay-$name.log" "relay listening"
+	[ "${1:-}" != --redis ] || wait_for "$work/relay-$name.log" "redis at .* up"
 }
 
 stop_relays() {

@@ -9,31 +9,17 @@
 # usage: bench/connect.sh RELAY_BINARY
 set -euo pipefail
 
-relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-repeat=${BENCH_REPEAT:-3}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$1"
+bench_cert
 mib=${BENCH_CONNECT_MIB:-1024}
 rounds=${BENCH_CONNECT_ROUNDS:-5000}
-out=build/bench
-mkdir -p "$out"
 results="$out/connect.jsonl"
 : >"$results"
-work=$(mktemp -d)
 pids=()
 # every process at once (a relay stops faster when its hosts go too), then wait for them
 trap '[ ${#pids[@]} -gt 0 ] && { kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; }; rm -rf "$work"' EXIT
-openssl rand -hex 32 >"$work/secret"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
-	-addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-
-wait_for() { # FILE PATTERN
-	for _ in $(seq 200); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "bench: '$2' not seen in $1" >&2
-	cat "$1" >&2
-	exit 1
-}
 
 # A sink (reads everything; ends its side at the end of input) and an echo server.
 node -e '

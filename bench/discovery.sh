@@ -8,18 +8,11 @@
 # usage: bench/discovery.sh RELAY_BINARY
 set -euo pipefail
 
-relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-repeat=${BENCH_REPEAT:-3}
-secs=${BENCH_SECONDS:-3}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$1"
+bench_cert
 conns=${BENCH_DISCOVERY_CONNS:-32}
-out=build/bench
-mkdir -p "$out"
-work=$(mktemp -d)
-srv=
-trap '[ -n "$srv" ] && { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; }; rm -rf "$work"' EXIT
-openssl rand -hex 32 >"$work/secret"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
-	-addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 results="$out/discovery.jsonl"
 : >"$results"
 
@@ -45,12 +38,6 @@ start_relay() { # TLS?(yes|no)
 	echo "bench: relay did not start" >&2
 	cat "$work/relay.log" >&2
 	exit 1
-}
-
-stop_relay() {
-	kill "$srv"
-	wait "$srv" || true
-	srv=
 }
 
 token() {

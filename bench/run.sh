@@ -7,25 +7,13 @@
 # BENCH_RELAY_ARGS adds arguments to relay serve, e.g. "--write-path lws".
 set -euo pipefail
 
-relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$1"
+bench_cert
 filter=${2:-}
-repeat=${BENCH_REPEAT:-3}
-secs=${BENCH_SECONDS:-3}
-out=build/bench
-mkdir -p "$out"
-work=$(mktemp -d)
-# srv: the running relay's PID, or empty (never 0: `kill 0` would signal our whole process group)
-srv=
-trap '[ -n "$srv" ] && { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; }; rm -rf "$work"' EXIT
-openssl rand -hex 32 >"$work/secret"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
-	-addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 results="$out/results.jsonl"
 : >"$results"
-
-free_port() {
-	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
 
 start_relay() { # TLS?(yes|no)
 	port=$(free_port)
@@ -42,19 +30,7 @@ start_relay() { # TLS?(yes|no)
 	fi
 	"$relay" "${args[@]}" 2>"$work/relay.log" &
 	srv=$!
-	for _ in $(seq 100); do
-		grep -q "relay listening" "$work/relay.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "bench: relay did not start" >&2
-	cat "$work/relay.log" >&2
-	exit 1
-}
-
-stop_relay() {
-	kill "$srv"
-	wait "$srv" || true
-	srv=
+	wait_for "$work/relay.log" "relay listening"
 }
 
 scenario() { # NAME TLS BENCH-ARGS...

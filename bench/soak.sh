@@ -7,18 +7,15 @@
 # usage: bench/soak.sh RELAY_BINARY [ws|wss]...
 set -euo pipefail
 
-relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$1"
+bench_cert
 shift
 transports=("${@:-ws}")
 [ $# -eq 0 ] && transports=(ws wss)
 cycles=${SOAK_CYCLES:-10}
 conns=${SOAK_CONNS:-10000}
-work=$(mktemp -d)
-srv=
-trap '[ -n "$srv" ] && { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; }; rm -rf "$work"' EXIT
-openssl rand -hex 32 >"$work/secret"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
-	-addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 
 rss_kb() {
 	awk '/^VmRSS:/ {print $2}' "/proc/$srv/status"
@@ -31,7 +28,7 @@ open_conns() {
 
 soak() { # ws|wss
 	local t=$1 tls_args=() first= rss= series=
-	port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+	port=$(free_port)
 	if [ "$t" = wss ]; then
 		scheme=https
 		tls_args=(--cert "$work/cert.pem" --key "$work/key.pem")
@@ -44,10 +41,7 @@ soak() { # ws|wss
 		--access-rate 0 --max-per-topic 15000 --max-connections 15000 --log-level notice "${tls_args[@]}" \
 		2>"$work/relay-$t.log" &
 	srv=$!
-	for _ in $(seq 100); do
-		grep -q "relay listening" "$work/relay-$t.log" 2>/dev/null && break
-		sleep 0.05
-	done
+	wait_for "$work/relay-$t.log" "relay listening"
 	echo "soak $t: start $(rss_kb) KiB" >&2
 	for c in $(seq "$cycles"); do
 		(ulimit -n 20000 && "$relay" file bench --session "$scheme://127.0.0.1:$port/session/soak" \
@@ -75,9 +69,7 @@ soak() { # ws|wss
 		series="$series $((rss / 1024))"
 		echo "soak $t: cycle $c: $((rss / 1024)) MiB" >&2
 	done
-	kill "$srv"
-	wait "$srv" || true
-	srv=
+	stop_relay
 	echo "| connection storm soak ($cycles × $conns) | $t | $((first / 1024)) | $((rss / 1024)) |" \
 		"$(awk -v a="$first" -v b="$rss" 'BEGIN { printf "%+.0f %%", (b - a) * 100 / a }') |" \
 		"$(awk -v a="$first" -v b="$rss" 'BEGIN { print (b <= a * 1.2) ? "yes" : "no" }') |$series |"

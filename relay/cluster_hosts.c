@@ -14,6 +14,7 @@
 #include "relay/channel.h"
 #include "pkg/cluster/cluster.h"
 #include "pkg/log/log.h"
+#include "pkg/ttlmap/ttlmap.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,66 +29,55 @@
 #define URL_MAX 512
 
 struct rhost {
-	struct rhost *next;
-	int64_t seen_ms; /* monotonic */
+	struct ttlmap_entry e; /* first */
 	char id[GRANT_TOPIC];
 	char instance[CLUSTER_NAME_MAX];
 	char url[URL_MAX];
 };
 
-static struct {
-	struct rhost *b[HOST_BUCKETS];
-	size_t n;
-} H;
+struct host_key {
+	const char *id;
+	size_t len;
+};
 
-static unsigned bucket(const char *id, size_t len)
+static bool host_is(const struct ttlmap_entry *e, const void *key)
 {
-	unsigned h = 5381;
+	const struct rhost *h = (const struct rhost *)e;
+	const struct host_key *k = key;
 
-	for (size_t i = 0; i < len; i++)
-		h = h * 33 + (unsigned char)id[i];
-	return h % HOST_BUCKETS;
+	return strlen(h->id) == k->len && memcmp(h->id, k->id, k->len) == 0;
 }
 
-static struct rhost **find(const char *id, size_t len)
-{
-	struct rhost **p = &H.b[bucket(id, len)];
+static struct ttlmap_entry *host_b[HOST_BUCKETS];
 
-	while (*p && !(strlen((*p)->id) == len && memcmp((*p)->id, id, len) == 0))
-		p = &(*p)->next;
-	return p;
+static struct ttlmap H = TTLMAP_INIT(host_b, HOSTS_MAX, HOST_TTL_MS, host_is, NULL);
+
+static uint32_t bucket(const char *id, size_t len)
+{
+	return ttlmap_hash(TTLMAP_HASH_INIT, id, len);
 }
 
-static void drop(struct rhost **p)
+static struct ttlmap_entry **find(const char *id, size_t len)
 {
-	struct rhost *h = *p;
+	struct host_key k = {id, len};
 
-	*p = h->next;
-	free(h);
-	H.n--;
+	return ttlmap_find(&H, bucket(id, len), &k);
 }
 
 const char *relay_cluster_host_url(const char *host)
 {
-	struct rhost **p;
+	struct host_key k = {host, strlen(host)};
+	struct rhost *h;
 
 	if (!cluster_cmd())
 		return NULL; /* unheard for a while: nothing known is current */
-	p = find(host, strlen(host));
-	if (!*p)
-		return NULL;
-	if (relay_mono_ms() - (*p)->seen_ms > HOST_TTL_MS) {
-		drop(p);
-		return NULL;
-	}
-	return (*p)->url;
+	h = (struct rhost *)ttlmap_get(&H, bucket(host, k.len), &k, relay_mono_ms());
+	return h ? h->url : NULL;
 }
 
 void cluster_hosts_free(void)
 {
-	for (size_t i = 0; i < HOST_BUCKETS; i++)
-		while (H.b[i])
-			drop(&H.b[i]);
+	ttlmap_clear(&H);
 }
 
 /* ---- announcing ---- */
@@ -152,24 +142,11 @@ void relay_cluster_host_down(const char *host)
 	announce_one('-', host);
 }
 
-/* Forget hosts not heard of for HOST_TTL_MS. */
-static void sweep(void)
-{
-	int64_t now = relay_mono_ms();
-
-	for (size_t i = 0; i < HOST_BUCKETS; i++)
-		for (struct rhost **p = &H.b[i]; *p;)
-			if (now - (*p)->seen_ms > HOST_TTL_MS)
-				drop(p);
-			else
-				p = &(*p)->next;
-}
-
 void cluster_hosts_tick(void)
 {
 	struct ann a;
 
-	sweep();
+	ttlmap_sweep(&H, relay_mono_ms()); /* forget hosts not heard of for HOST_TTL_MS */
 
 	if (ann_begin(&a, '+'))
 		return;
@@ -182,32 +159,30 @@ void cluster_hosts_tick(void)
 static void heard(char sign, const char *instance, size_t ilen, const char *url, size_t ulen,
                   const char *id, size_t len)
 {
-	struct rhost **p = find(id, len), *h;
+	struct ttlmap_entry **p = find(id, len);
+	struct rhost *h = (struct rhost *)*p;
+	int64_t now = relay_mono_ms();
 
 	if (len >= GRANT_TOPIC)
 		return;
 	if (sign == '-') {
 		/* only the instance that holds it says it is gone (a late "-" from an old
 		 * holder must not hide the new one) */
-		if (*p && strlen((*p)->instance) == ilen &&
-		    memcmp((*p)->instance, instance, ilen) == 0)
-			drop(p);
+		if (h && strlen(h->instance) == ilen && memcmp(h->instance, instance, ilen) == 0)
+			ttlmap_remove(&H, p, false);
 		return;
 	}
-	h = *p;
 	if (!h) {
-		if (H.n >= HOSTS_MAX || !(h = calloc(1, sizeof(*h))))
+		h = ttlmap_add(&H, bucket(id, len), sizeof(*h), now);
+		if (!h)
 			return;
 		memcpy(h->id, id, len);
-		h->next = H.b[bucket(id, len)];
-		H.b[bucket(id, len)] = h;
-		H.n++;
 	}
 	memcpy(h->instance, instance, ilen);
 	h->instance[ilen] = '\0';
 	memcpy(h->url, url, ulen);
 	h->url[ulen] = '\0';
-	h->seen_ms = relay_mono_ms();
+	h->e.seen_ms = now;
 }
 
 /* The next space-separated word of [*p, end): its start, length in *n; NULL at the end. */

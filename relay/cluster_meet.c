@@ -13,6 +13,7 @@
 #include "relay/cluster.h"
 #include "relay/cluster_int.h"
 #include "pkg/log/log.h"
+#include "pkg/ttlmap/ttlmap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,7 @@
 #define ADDR_MAX     80
 
 struct rpart {
-	struct rpart *next;
-	int64_t seen_ms; /* monotonic */
+	struct ttlmap_entry e; /* first */
 	uint64_t origin;
 	char meeting[MEET_ID_MAX + 1];
 	char pid[PID_MAX + 1];
@@ -35,59 +35,82 @@ struct rpart {
 	char udp[ADDR_MAX];
 };
 
-static struct {
-	struct rpart *b[PART_BUCKETS];
-	size_t n;
-	uint64_t dropped;
-} M;
+struct part_key {
+	const char *meeting, *pid;
+};
 
-static unsigned bucket(const char *meeting)
+static bool part_is(const struct ttlmap_entry *e, const void *key)
 {
-	unsigned h = 2166136261u;
+	const struct rpart *r = (const struct rpart *)e;
+	const struct part_key *k = key;
 
-	for (const char *p = meeting; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h % PART_BUCKETS;
+	return strcmp(r->pid, k->pid) == 0 && strcmp(r->meeting, k->meeting) == 0;
 }
 
-static struct rpart **find(const char *meeting, const char *pid)
+static void part_gone(struct ttlmap_entry *e, bool tell)
 {
-	struct rpart **p = &M.b[bucket(meeting)];
+	struct rpart *r = (struct rpart *)e;
 
-	while (*p && !(strcmp((*p)->pid, pid) == 0 && strcmp((*p)->meeting, meeting) == 0))
-		p = &(*p)->next;
-	return p;
-}
-
-static void drop(struct rpart **p, bool tell)
-{
-	struct rpart *r = *p;
-
-	*p = r->next;
-	M.n--;
 	if (tell)
 		relay_meet_remote(r->meeting, r->pid, NULL, NULL);
-	free(r);
+}
+
+static struct ttlmap_entry *part_b[PART_BUCKETS];
+
+static struct {
+	struct ttlmap parts; /* by meeting only: a meeting's participants share a bucket */
+	uint64_t dropped;
+} M = {.parts = TTLMAP_INIT(part_b, PARTS_MAX, PART_TTL_MS, part_is, part_gone)};
+
+static uint32_t bucket(const char *meeting)
+{
+	return ttlmap_hash(TTLMAP_HASH_INIT, meeting, strlen(meeting));
+}
+
+static struct ttlmap_entry **find(const char *meeting, const char *pid)
+{
+	struct part_key k = {meeting, pid};
+
+	return ttlmap_find(&M.parts, bucket(meeting), &k);
 }
 
 void cluster_meet_free(void)
 {
-	for (size_t i = 0; i < PART_BUCKETS; i++)
-		while (M.b[i])
-			drop(&M.b[i], false);
+	ttlmap_clear(&M.parts);
+}
+
+/* A meeting's remote participants: counted, and passed to cb when there is one. */
+struct visit {
+	const char *meeting;
+	void (*cb)(const char *pid, const char *tcp, const char *udp, void *arg);
+	void *arg;
+	size_t n;
+};
+
+static void visit(struct ttlmap_entry *e, void *arg)
+{
+	struct rpart *r = (struct rpart *)e;
+	struct visit *v = arg;
+
+	if (strcmp(r->meeting, v->meeting) != 0)
+		return;
+	v->n++;
+	if (v->cb)
+		v->cb(r->pid, r->tcp, r->udp, v->arg);
+}
+
+static size_t visit_all(struct visit *v)
+{
+	if (cluster_cmd())
+		ttlmap_each_in(&M.parts, bucket(v->meeting), relay_mono_ms(), visit, v);
+	return v->n;
 }
 
 size_t relay_cluster_meet_count(const char *meeting)
 {
-	size_t n = 0;
-	int64_t now = relay_mono_ms();
+	struct visit v = {.meeting = meeting};
 
-	if (!cluster_cmd())
-		return 0;
-	for (struct rpart *r = M.b[bucket(meeting)]; r; r = r->next)
-		if (strcmp(r->meeting, meeting) == 0 && now - r->seen_ms <= PART_TTL_MS)
-			n++;
-	return n;
+	return visit_all(&v);
 }
 
 void relay_cluster_meet_each(const char *meeting,
@@ -95,13 +118,9 @@ void relay_cluster_meet_each(const char *meeting,
                                         void *arg),
                              void *arg)
 {
-	int64_t now = relay_mono_ms();
+	struct visit v = {.meeting = meeting, .cb = cb, .arg = arg};
 
-	if (!cluster_cmd())
-		return;
-	for (struct rpart *r = M.b[bucket(meeting)]; r; r = r->next)
-		if (strcmp(r->meeting, meeting) == 0 && now - r->seen_ms <= PART_TTL_MS)
-			cb(r->pid, r->tcp, r->udp, arg);
+	visit_all(&v);
 }
 
 void relay_cluster_meet_here(const char *meeting, const char *pid, const char *tcp, const char *udp)
@@ -129,14 +148,7 @@ static void here(const char *meeting, const char *pid, const char *tcp, const ch
 
 void cluster_meet_tick(void)
 {
-	int64_t now = relay_mono_ms();
-
-	for (size_t i = 0; i < PART_BUCKETS; i++)
-		for (struct rpart **p = &M.b[i]; *p;)
-			if (now - (*p)->seen_ms > PART_TTL_MS)
-				drop(p, true);
-			else
-				p = &(*p)->next;
+	ttlmap_sweep(&M.parts, relay_mono_ms());
 	if (cluster_cmd())
 		relay_meet_each_local(here, NULL);
 }
@@ -144,17 +156,16 @@ void cluster_meet_tick(void)
 static void heard_here(const char *meeting, const char *pid, uint64_t origin, const char *tcp,
                        const char *udp)
 {
-	struct rpart **p = find(meeting, pid), *r = *p;
+	struct rpart *r = (struct rpart *)*find(meeting, pid);
+	int64_t now = relay_mono_ms();
 	bool changed;
 
 	if (!r) {
-		if (M.n >= PARTS_MAX || !(r = calloc(1, sizeof(*r))))
+		r = ttlmap_add(&M.parts, bucket(meeting), sizeof(*r), now);
+		if (!r)
 			return;
 		snprintf(r->meeting, sizeof(r->meeting), "%s", meeting);
 		snprintf(r->pid, sizeof(r->pid), "%s", pid);
-		r->next = M.b[bucket(meeting)];
-		M.b[bucket(meeting)] = r;
-		M.n++;
 		changed = true;
 	} else {
 		changed = strcmp(r->tcp, tcp) != 0 || strcmp(r->udp, udp) != 0;
@@ -162,7 +173,7 @@ static void heard_here(const char *meeting, const char *pid, uint64_t origin, co
 	snprintf(r->tcp, sizeof(r->tcp), "%s", tcp);
 	snprintf(r->udp, sizeof(r->udp), "%s", udp);
 	r->origin = origin;
-	r->seen_ms = relay_mono_ms();
+	r->e.seen_ms = now;
 	if (changed)
 		relay_meet_remote(meeting, pid, r->tcp, r->udp);
 }
@@ -171,7 +182,7 @@ int cluster_meet_message(const redisReply *payload)
 {
 	const char *n = NULL, *k = NULL, *meeting = NULL, *pid = NULL, *tcp = NULL, *udp = NULL;
 	unsigned long long origin;
-	struct rpart **p;
+	struct ttlmap_entry **p;
 	json_t *o;
 	char *e;
 	int err = -1;
@@ -193,8 +204,8 @@ int cluster_meet_message(const redisReply *payload)
 		heard_here(meeting, pid, origin, tcp, udp);
 	} else if (k[0] == '-') {
 		p = find(meeting, pid);
-		if (*p && (*p)->origin == origin)
-			drop(p, true);
+		if (*p && ((struct rpart *)*p)->origin == origin)
+			ttlmap_remove(&M.parts, p, true);
 	} else {
 		err = -1;
 	}

@@ -18,6 +18,7 @@
 #include "relay/cluster_int.h"
 #include "pkg/log/log.h"
 #include "pkg/sigmsg/sigmsg.h"
+#include "pkg/ttlmap/ttlmap.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,21 +34,42 @@
 #define KEY_MAX       (16 + GRANT_TOPIC + SIGMSG_ID_MAX)
 
 struct rpeer {
-	struct rpeer *next;
-	int64_t seen_ms; /* monotonic */
-	uint64_t origin; /* the holding instance's nonce */
-	char **allow;    /* sorted; NULL: no claim */
+	struct ttlmap_entry e; /* first */
+	uint64_t origin;       /* the holding instance's nonce */
+	char **allow;          /* sorted; NULL: no claim */
 	size_t n_allow;
 	char realm[GRANT_TOPIC];
 	char id[SIGMSG_ID_MAX + 1];
 };
 
+struct peer_key {
+	const char *realm, *id;
+};
+
+static bool peer_is(const struct ttlmap_entry *e, const void *key)
+{
+	const struct rpeer *r = (const struct rpeer *)e;
+	const struct peer_key *k = key;
+
+	return strcmp(r->id, k->id) == 0 && strcmp(r->realm, k->realm) == 0;
+}
+
+static void peer_gone(struct ttlmap_entry *e, bool tell)
+{
+	struct rpeer *r = (struct rpeer *)e;
+
+	if (tell)
+		relay_signal_remote_presence(r->realm, r->id, r->allow, r->n_allow, "leave");
+	sigmsg_ids_free(r->allow, r->n_allow);
+}
+
+static struct ttlmap_entry *peer_b[RPEER_BUCKETS];
+
 static struct {
-	struct rpeer *b[RPEER_BUCKETS];
-	size_t n;
+	struct ttlmap peers;
 	size_t out_bytes; /* published (signaling and meetings), not yet answered */
 	uint64_t sent, heard, dropped, bad;
-} S;
+} S = {.peers = TTLMAP_INIT(peer_b, RPEERS_MAX, PEER_TTL_MS, peer_is, peer_gone)};
 
 /* Delete or refresh the key only while it is still ours. */
 static const char DEL_MINE[] =
@@ -57,75 +79,68 @@ static const char KEEP_MINE[] = "local v = redis.call('get', KEYS[1]) if v == AR
                                 "redis.call('pexpire', KEYS[1], ARGV[2]) elseif not v then return "
                                 "redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 0";
 
-static unsigned bucket(const char *realm, const char *id)
+/* The realm's bytes, a 0 between, the id's. */
+static uint32_t bucket(const char *realm, const char *id)
 {
-	unsigned h = 2166136261u;
+	uint32_t h = ttlmap_hash(TTLMAP_HASH_INIT, realm, strlen(realm));
 
-	for (const char *p = realm; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	h *= 16777619u;
-	for (const char *p = id; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h % RPEER_BUCKETS;
+	return ttlmap_hash(ttlmap_hash(h, "", 1), id, strlen(id));
 }
 
-static struct rpeer **find(const char *realm, const char *id)
+static struct ttlmap_entry **find(const char *realm, const char *id)
 {
-	struct rpeer **p = &S.b[bucket(realm, id)];
+	struct peer_key k = {realm, id};
 
-	while (*p && !(strcmp((*p)->id, id) == 0 && strcmp((*p)->realm, realm) == 0))
-		p = &(*p)->next;
-	return p;
-}
-
-static void drop(struct rpeer **p, bool tell)
-{
-	struct rpeer *r = *p;
-
-	*p = r->next;
-	S.n--;
-	if (tell)
-		relay_signal_remote_presence(r->realm, r->id, r->allow, r->n_allow, "leave");
-	sigmsg_ids_free(r->allow, r->n_allow);
-	free(r);
+	return ttlmap_find(&S.peers, bucket(realm, id), &k);
 }
 
 bool relay_cluster_signal_peer(const char *realm, const char *id, char *const **allow,
                                size_t *n_allow)
 {
-	struct rpeer **p;
+	struct peer_key k = {realm, id};
+	struct rpeer *r;
 
 	if (!cluster_cmd())
 		return false;
-	p = find(realm, id);
-	if (!*p || relay_mono_ms() - (*p)->seen_ms > PEER_TTL_MS)
+	r = (struct rpeer *)ttlmap_get(&S.peers, bucket(realm, id), &k, relay_mono_ms());
+	if (!r)
 		return false;
 	if (allow) {
-		*allow = (*p)->allow;
-		*n_allow = (*p)->n_allow;
+		*allow = r->allow;
+		*n_allow = r->n_allow;
 	}
 	return true;
+}
+
+/* A realm's remote peers, to cb. */
+struct visit {
+	const char *realm;
+	void (*cb)(const char *id, char *const *allow, size_t n, void *arg);
+	void *arg;
+};
+
+static void visit(struct ttlmap_entry *e, void *arg)
+{
+	struct rpeer *r = (struct rpeer *)e;
+	struct visit *v = arg;
+
+	if (strcmp(r->realm, v->realm) == 0)
+		v->cb(r->id, r->allow, r->n_allow, v->arg);
 }
 
 void relay_cluster_signal_each(const char *realm,
                                void (*cb)(const char *id, char *const *allow, size_t n, void *arg),
                                void *arg)
 {
-	int64_t now = relay_mono_ms();
+	struct visit v = {realm, cb, arg};
 
-	if (!cluster_cmd())
-		return;
-	for (size_t i = 0; i < RPEER_BUCKETS; i++)
-		for (struct rpeer *r = S.b[i]; r; r = r->next)
-			if (strcmp(r->realm, realm) == 0 && now - r->seen_ms <= PEER_TTL_MS)
-				cb(r->id, r->allow, r->n_allow, arg);
+	if (cluster_cmd())
+		ttlmap_each(&S.peers, relay_mono_ms(), visit, &v);
 }
 
 void cluster_signal_free(void)
 {
-	for (size_t i = 0; i < RPEER_BUCKETS; i++)
-		while (S.b[i])
-			drop(&S.b[i], false);
+	ttlmap_clear(&S.peers);
 }
 
 /* ---- publishing ---- */
@@ -271,14 +286,7 @@ static void here(const char *realm, const char *id, char *const *allow, size_t n
 
 void cluster_signal_tick(void)
 {
-	int64_t now = relay_mono_ms();
-
-	for (size_t i = 0; i < RPEER_BUCKETS; i++)
-		for (struct rpeer **p = &S.b[i]; *p;)
-			if (now - (*p)->seen_ms > PEER_TTL_MS)
-				drop(p, true);
-			else
-				p = &(*p)->next;
+	ttlmap_sweep(&S.peers, relay_mono_ms());
 	if (cluster_cmd())
 		relay_signal_each_local(here, NULL);
 }
@@ -287,7 +295,8 @@ void cluster_signal_tick(void)
 
 static void heard_here(const char *realm, const char *id, uint64_t origin, const char *payload)
 {
-	struct rpeer **p = find(realm, id), *r = *p;
+	struct rpeer *r = (struct rpeer *)*find(realm, id);
+	int64_t now = relay_mono_ms();
 	char **allow = NULL;
 	size_t n_allow = 0;
 
@@ -298,19 +307,16 @@ static void heard_here(const char *realm, const char *id, uint64_t origin, const
 		return;
 	}
 	if (!r) {
-		if (S.n >= RPEERS_MAX || !(r = calloc(1, sizeof(*r)))) {
+		r = ttlmap_add(&S.peers, bucket(realm, id), sizeof(*r), now);
+		if (!r) {
 			sigmsg_ids_free(allow, n_allow);
 			return;
 		}
 		snprintf(r->realm, sizeof(r->realm), "%s", realm);
 		snprintf(r->id, sizeof(r->id), "%s", id);
-		r->next = S.b[bucket(realm, id)];
-		S.b[bucket(realm, id)] = r;
-		S.n++;
 		r->allow = allow;
 		r->n_allow = n_allow;
 		r->origin = origin;
-		r->seen_ms = relay_mono_ms();
 		relay_signal_remote_presence(realm, id, allow, n_allow, "join");
 		return;
 	}
@@ -318,16 +324,16 @@ static void heard_here(const char *realm, const char *id, uint64_t origin, const
 	r->allow = allow;
 	r->n_allow = n_allow;
 	r->origin = origin;
-	r->seen_ms = relay_mono_ms();
+	r->e.seen_ms = now;
 }
 
 static void heard_gone(const char *realm, const char *id, uint64_t origin)
 {
-	struct rpeer **p = find(realm, id);
+	struct ttlmap_entry **p = find(realm, id);
 
 	/* only its holder says it left (a late "-" must not hide a newer connection) */
-	if (*p && (*p)->origin == origin)
-		drop(p, true);
+	if (*p && ((struct rpeer *)*p)->origin == origin)
+		ttlmap_remove(&S.peers, p, true);
 }
 
 int cluster_signal_message(const redisReply *payload)
@@ -378,5 +384,5 @@ void relay_cluster_signal_metrics(FILE *f)
 	        "# HELP relay_cluster_signal_remote_peers Signaling peers known at other instances.\n"
 	        "# TYPE relay_cluster_signal_remote_peers gauge\nrelay_cluster_signal_remote_peers "
 	        "%zu\n",
-	        (unsigned long long)S.sent, (unsigned long long)S.dropped, S.n);
+	        (unsigned long long)S.sent, (unsigned long long)S.dropped, S.peers.n);
 }

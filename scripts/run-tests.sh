@@ -11,11 +11,8 @@ cd "$(dirname "$0")/.."
 build=$1
 shift
 
-total_pass=0
-total_fail=0
-total_checks=0
-total_checks_failed=0
-failed_suites=()
+# shellcheck source=test/tally.sh
+. test/tally.sh
 wrap=()
 
 # TSan's shadow memory needs a fixed layout; some kernels randomise mmap too much for gcc 12's.
@@ -30,55 +27,14 @@ san_dir="$build/san"
 rm -rf "$san_dir"
 mkdir -p "$san_dir"
 
-# Add a suite's last "checks: N run, M failed" (harness.h) or "assertions: ..." (run.sh's sum)
-# line to the totals: the closing lines count test cases, these count the checks inside them.
-count_checks() {
-	local l n m
-	l=$(grep -E '^(assertions|checks): [0-9]+ run, [0-9]+ failed' "$1" | tail -n 1)
-	[ -z "$l" ] && return
-	n=${l#*: }
-	n=${n%% run*}
-	m=${l#*run, }
-	m=${m%% failed*}
-	total_checks=$((total_checks + n))
-	total_checks_failed=$((total_checks_failed + m))
-}
-
-# Run one suite with a time bound; add its "N passed, N failed" line to the totals.
-run_suite() {
-	local name=$1 limit=$2
-	shift 2
-	local out rc line p f
-	out=$(mktemp)
-	timeout --kill-after=10 "$limit" "${wrap[@]}" "$@" 2>&1 | tee "$out"
-	rc=${PIPESTATUS[0]}
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-	count_checks "$out"
-	rm -f "$out"
-	if [ -z "$line" ]; then
-		echo "** $name: no closing 'N passed, N failed' line (exit $rc)"
-		total_fail=$((total_fail + 1))
-		failed_suites+=("$name")
-		return
-	fi
-	p=${line%% passed*}
-	f=${line#*passed, }
-	f=${f%% failed*}
-	total_pass=$((total_pass + p))
-	total_fail=$((total_fail + f))
-	if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
-		failed_suites+=("$name")
-	fi
-}
-
 for t in "$@"; do
 	echo "== unit: $(basename "$t")"
-	run_suite "$(basename "$t")" 120 "$t"
+	tally_run "$(basename "$t")" 120 10 "${wrap[@]}" "$t"
 done
 
 echo "== end-to-end${E2E_ONLY:+ (${E2E_ONLY})}"
 # shellcheck disable=SC2086 # E2E_ONLY is a list of patterns
-run_suite e2e 780 env RELAY="$build/relay" BUILD="$build" test/e2e/run.sh ${E2E_ONLY:-}
+tally_run e2e 780 10 "${wrap[@]}" env RELAY="$build/relay" BUILD="$build" test/e2e/run.sh ${E2E_ONLY:-}
 
 if [ -d "$san_dir" ] && [ -n "$(ls -A "$san_dir")" ]; then
 	for r in "$san_dir"/*; do
@@ -86,13 +42,13 @@ if [ -d "$san_dir" ] && [ -n "$(ls -A "$san_dir")" ]; then
 		head -60 "$r"
 	done
 	echo "** $(ls "$san_dir" | wc -l) sanitizer report(s) in $san_dir"
-	failed_suites+=(sanitizer)
+	tally_failed+=(sanitizer)
 fi
 
 echo
-if [ ${#failed_suites[@]} -gt 0 ]; then
-	echo "failed: ${failed_suites[*]}"
+if [ ${#tally_failed[@]} -gt 0 ]; then
+	echo "failed: ${tally_failed[*]}"
 fi
-echo "checks: $total_checks run, $total_checks_failed failed (unit checks and e2e assertions)"
-echo "$total_pass passed, $total_fail failed"
-[ "$total_fail" -eq 0 ] && [ ${#failed_suites[@]} -eq 0 ]
+echo "checks: $tally_checks run, $tally_checks_failed failed (unit checks and e2e assertions)"
+echo "$tally_pass passed, $tally_fail failed"
+[ "$tally_fail" -eq 0 ] && [ ${#tally_failed[@]} -eq 0 ]

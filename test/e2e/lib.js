@@ -180,12 +180,13 @@ async function awaitListening(proc, r, scheme) {
 // and the fixture reads the port the kernel chose from the log ("relay listening on
 // https://127.0.0.1:PORT"): no free-port guess that another process could take first. The
 // audience names port 0 too; relay serve puts the bound port in it.
-// opts: { args: [...], tls: true, stateDir, secret, port, testClock }. r.metricsPort:
-// --metrics-listen's. testClock: run the test build (build/VARIANT/test/relay, or $RELAY_TEST)
+// opts: { args: [...], tls: true, stateDir, secret, port, testClock, env }. r.metricsPort:
+// --metrics-listen's. env: variables added to the relay's environment (RELAY_* settings; it has
+// only PATH otherwise, so nothing of the caller's environment configures it). testClock: run the test build (build/VARIANT/test/relay, or $RELAY_TEST)
 // whose clocks r.advance(ms) moves forward at once (pkg/clock/clock.c), for expiry tests.
 async function startRelay(opts = {}) {
   const dir = tmpdir();
-  const env = { PATH: process.env.PATH };
+  const env = { ...(opts.env || {}), PATH: process.env.PATH };
   let clock = null;
   if (opts.testClock) {
     clock = { file: path.join(dir, 'clock'), ms: 0 };
@@ -248,11 +249,63 @@ async function startRelay(opts = {}) {
 // POST the access URL; resolves { status, body (parsed JSON or text), headers }.
 async function access(r, topic, token, init = {}) {
   const headers = token === undefined ? {} : { Authorization: token };
-  const res = await fetch(`${r.base}/session/${topic}`, { method: 'POST', headers, ...init });
+  return post(`${r.base}/session/${topic}`, { headers, ...init });
+}
+
+// POST @url; resolves { status, body (parsed when JSON), headers }.
+async function post(url, init) {
+  const res = await fetch(url, { method: 'POST', ...init });
   const text = await res.text();
   let body = text;
   try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
   return { status: res.status, body, headers: res.headers };
+}
+
+// POST /signal/{realm} for peer @id with a token of @r's (claims in @over); resolves as access().
+function sigAccess(r, realm, id, over = {}) {
+  const tok = r.token({ topic: realm, prefix: 'signal', sub: id, ...over });
+  return post(`${r.base}/signal/${realm}`, { headers: { Authorization: tok } });
+}
+
+// POST /meet/{id} with a token of @r's for that meeting (claims in @over); resolves as access().
+function meetAccess(r, id, over = {}) {
+  const tok = r.token({ topic: id, prefix: 'meet', ...over });
+  return post(`${r.base}/meet/${id}`, { headers: { Authorization: tok } });
+}
+
+// Open a websocket of JSON messages (/signal, /meet) and resolve once its welcome came
+// (ws.welcome). ws.msgs holds the messages not taken yet, from the first (those that came with
+// the upgrade's answer too); ws.take(pred, what, ms) resolves the first that matches, removed.
+async function openJsonWs(uri, name) {
+  const ws = await openWs(uri);
+  ws.msgs = ws.inbox.map((m) => JSON.parse(m.data.toString()));
+  ws.on('message', (d) => ws.msgs.push(JSON.parse(d.toString())));
+  ws.take = (pred, what, ms = 5000) => until(() => {
+    const i = ws.msgs.findIndex(pred);
+    return i >= 0 ? ws.msgs.splice(i, 1)[0] : null;
+  }, ms, `${name}: ${what}`);
+  ws.welcome = await ws.take((m) => m.type === 'welcome', 'welcome');
+  return ws;
+}
+
+// A STUN Binding request (RFC 8489 section 5) carrying USERNAME = @tag, from the UDP socket
+// @sock to 127.0.0.1:@port; resolves true when the answer is a Binding success.
+function stunBinding(sock, port, tag) {
+  const user = Buffer.from(tag);
+  const pad = (4 - (user.length % 4)) % 4;
+  const msg = Buffer.alloc(20 + 4 + user.length + pad);
+  msg.writeUInt16BE(0x0001, 0); // Binding request
+  msg.writeUInt16BE(4 + user.length + pad, 2);
+  msg.writeUInt32BE(0x2112a442, 4); // magic cookie
+  crypto.randomBytes(12).copy(msg, 8); // transaction id
+  msg.writeUInt16BE(0x0006, 20); // USERNAME
+  msg.writeUInt16BE(user.length, 22);
+  user.copy(msg, 24);
+  return new Promise((resolve, reject) => {
+    sock.once('message', (m) => resolve(m.readUInt16BE(0) === 0x0101));
+    sock.once('error', reject);
+    sock.send(msg, port, '127.0.0.1');
+  });
 }
 
 // Open a websocket and resolve once open, or reject with the HTTP status of a refusal.
@@ -307,4 +360,5 @@ function relayHost(args) {
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // the dev certificate is self-signed
 process.removeAllListeners('warning');
 
-Object.assign(module.exports, { startRelay, awaitListening, makeToken, access, openWs, received, join, devCert, relayHost });
+Object.assign(module.exports, { startRelay, awaitListening, makeToken, access, sigAccess, meetAccess, stunBinding, openWs,
+  openJsonWs, received, join, devCert, relayHost });

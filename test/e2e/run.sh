@@ -9,25 +9,10 @@ export RELAY
 cd "$(dirname "$0")"
 export NODE_PATH="$PWD/../node_modules"
 
-patterns=("$@")
-pass=0
-fail=0
-checks=0
-checks_failed=0
-broken=()
+# shellcheck source=test/tally.sh
+. ../tally.sh
 
-# Add a file's "assertions: N run, M failed" (lib.js) or "checks: ..." line to the totals.
-count_checks() {
-	local l n m
-	l=$(grep -E '^(assertions|checks): [0-9]+ run, [0-9]+ failed' "$1" | tail -n 1)
-	[ -z "$l" ] && return
-	n=${l#*: }
-	n=${n%% run*}
-	m=${l#*run, }
-	m=${m%% failed*}
-	checks=$((checks + n))
-	checks_failed=$((checks_failed + m))
-}
+patterns=("$@")
 
 for t in t[0-9]*; do
 	case "$t" in *.sh | *.js) ;; *) continue ;; esac
@@ -39,33 +24,14 @@ for t in t[0-9]*; do
 		[ -z "$match" ] && continue
 	fi
 	echo "-- $t"
-	out=$(mktemp)
 	if [[ "$t" == *.js ]]; then
-		timeout --kill-after=5 "${TEST_TIMEOUT:-120}" node "$t" 2>&1 | tee "$out"
+		tally_run "$t" "${TEST_TIMEOUT:-120}" 5 node "$t"
 	else
-		timeout --kill-after=5 "${TEST_TIMEOUT:-120}" bash "$t" 2>&1 | tee "$out"
-	fi
-	rc=${PIPESTATUS[0]}
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-	count_checks "$out"
-	rm -f "$out"
-	if [ -z "$line" ]; then
-		echo "** $t: ended without its closing line (exit $rc)"
-		fail=$((fail + 1))
-		broken+=("$t")
-		continue
-	fi
-	p=${line%% passed*}
-	f=${line#*passed, }
-	f=${f%% failed*}
-	pass=$((pass + p))
-	fail=$((fail + f))
-	if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
-		broken+=("$t")
+		tally_run "$t" "${TEST_TIMEOUT:-120}" 5 bash "$t"
 	fi
 done
 
-[ ${#broken[@]} -gt 0 ] && echo "e2e failures in: ${broken[*]}"
-echo "assertions: $checks run, $checks_failed failed"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ] && [ ${#broken[@]} -eq 0 ]
+[ ${#tally_failed[@]} -gt 0 ] && echo "e2e failures in: ${tally_failed[*]}"
+echo "assertions: $tally_checks run, $tally_checks_failed failed"
+echo "$tally_pass passed, $tally_fail failed"
+[ "$tally_fail" -eq 0 ] && [ ${#tally_failed[@]} -eq 0 ]

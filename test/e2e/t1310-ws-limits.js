@@ -1,8 +1,9 @@
 // t1310: websocket limits a peer cannot talk its way past. A frame header announcing more than
-// --max-message is closed with 1009 at its first bytes; --max-memory bounds the messages being
-// received and queued in all, closing the largest holders (1009, 1013) while others keep
-// working; a message left incomplete past --message-timeout is closed with 1008. The frames are written by hand (RFC
-// 6455 section 5) on a raw socket: the ws package will not send what these tests need.
+// --max-message (or RELAY_MAX_MESSAGE in the environment) is closed with 1009 at its first bytes;
+// --max-memory bounds the messages being received and queued in all, closing the largest holders
+// (1009, 1013) while others keep working; a message left incomplete past --message-timeout is
+// closed with 1008. The frames are written by hand (RFC 6455 section 5) on a raw socket: the ws
+// package will not send what these tests need.
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
@@ -172,6 +173,18 @@ test('messages of exactly --max-message, in one frame or fragments, still go thr
 
 test('stop relay', async () => {
   eq((await r.stop()).code, 0, 'exit status');
+});
+
+test('RELAY_MAX_MESSAGE in the environment limits messages as --max-message does', async () => {
+  const e = await startRelay({ tls: false, args: ['--access-rate', '0'], env: { RELAY_MAX_MESSAGE: '64KiB' } });
+  const s = await rawJoin(e, 'env');
+  const key = crypto.randomBytes(4);
+  // 64 KiB + 1: within the default 4 MiB, over the 64 KiB the variable sets
+  s.write(Buffer.concat([header(true, 2, 65537n, key), masked(Buffer.alloc(16), key)]));
+  const c = await withTimeout(s.closeFrame, 3000, 'close frame');
+  eq(c && c.code, 1009, 'close code');
+  s.destroy();
+  eq((await e.stop()).code, 0, 'exit status');
 });
 
 // ---- the memory budget ----

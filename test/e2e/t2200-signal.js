@@ -4,33 +4,15 @@
 // to the sender only (the connection stays open), size and rate limits, a slow reader closed,
 // token expiry and deny closing with 1008, and discovery's group-expired event.
 'use strict';
-const { test, ok, eq, run, startRelay, openWs, until, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, startRelay, openWs, openJsonWs, sigAccess, until, withTimeout } = require('./lib.js');
 
 let r;
 
-// POST /signal/{realm} for peer @id; resolves { status, body }.
-async function sigAccess(rel, realm, id, over = {}) {
-  const tok = rel.token({ topic: realm, prefix: 'signal', sub: id, ...over });
-  const res = await fetch(`${rel.base}/signal/${realm}`, { method: 'POST', headers: { Authorization: tok } });
-  const text = await res.text();
-  let body = text;
-  try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
-  return { status: res.status, body };
-}
-
-// Access and open: a websocket whose messages are parsed into ws.msgs.
+// Access and open: a websocket whose messages are parsed into ws.msgs (lib.js openJsonWs).
 async function peer(rel, realm, id, over = {}) {
   const a = await sigAccess(rel, realm, id, over);
   if (a.status !== 200) throw new Error(`signal access ${id}: ${a.status} ${JSON.stringify(a.body)}`);
-  const ws = await openWs(a.body.uri);
-  ws.msgs = [];
-  ws.on('message', (d) => ws.msgs.push(JSON.parse(d.toString())));
-  ws.take = (pred, what, ms = 5000) => until(() => {
-    const i = ws.msgs.findIndex(pred);
-    return i >= 0 ? ws.msgs.splice(i, 1)[0] : null;
-  }, ms, `${id}: ${what}`);
-  ws.welcome = await ws.take((m) => m.type === 'welcome', 'welcome');
-  return ws;
+  return openJsonWs(a.body.uri, id);
 }
 
 const send = (ws, m) => ws.send(typeof m === 'string' ? m : JSON.stringify(m));

@@ -5,29 +5,13 @@
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
-const { test, ok, eq, run, startRelay, openWs, until, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, startRelay, openWs, openJsonWs, meetAccess, stunBinding, until, withTimeout } = require('./lib.js');
 
 let r;
 const idOf = (secret) => crypto.createHash('sha256').update(secret).digest('hex');
 
-async function meetAccess(rel, id, over = {}) {
-  const tok = rel.token({ topic: id, prefix: 'meet', ...over });
-  const res = await fetch(`${rel.base}/meet/${id}`, { method: 'POST', headers: { Authorization: tok } });
-  const text = await res.text();
-  let body = text;
-  try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
-  return { status: res.status, body };
-}
-
 async function openMeet(uri) {
-  const ws = await openWs(uri);
-  ws.msgs = [];
-  ws.on('message', (d) => ws.msgs.push(JSON.parse(d.toString())));
-  ws.take = (pred, what, ms = 5000) => until(() => {
-    const i = ws.msgs.findIndex(pred);
-    return i >= 0 ? ws.msgs.splice(i, 1)[0] : null;
-  }, ms, what);
-  ws.welcome = await ws.take((m) => m.type === 'welcome', 'welcome');
+  const ws = await openJsonWs(uri, 'meet');
   ws.tcp = `127.0.0.1:${ws._socket.localPort}`;
   return ws;
 }
@@ -107,26 +91,6 @@ test('meeting-full for a 17th, at access and at redemption; room again after one
   ps.forEach((p) => p.close());
   await Promise.all(ps.map((p) => p.closed));
 });
-
-// A STUN Binding request (RFC 8489 section 5) carrying USERNAME = @tag, from @sock to the relay's
-// STUN port; resolves with the XOR-MAPPED-ADDRESS port of the answer.
-function stunBinding(sock, port, tag) {
-  const user = Buffer.from(tag);
-  const pad = (4 - (user.length % 4)) % 4;
-  const msg = Buffer.alloc(20 + 4 + user.length + pad);
-  msg.writeUInt16BE(0x0001, 0); // Binding request
-  msg.writeUInt16BE(4 + user.length + pad, 2);
-  msg.writeUInt32BE(0x2112a442, 4); // magic cookie
-  crypto.randomBytes(12).copy(msg, 8); // transaction id
-  msg.writeUInt16BE(0x0006, 20); // USERNAME
-  msg.writeUInt16BE(user.length, 22);
-  user.copy(msg, 24);
-  return new Promise((resolve, reject) => {
-    sock.once('message', (m) => resolve(m.readUInt16BE(0) === 0x0101));
-    sock.once('error', reject);
-    sock.send(msg, port, '127.0.0.1');
-  });
-}
 
 test('UDP addresses learnt from STUN Binding requests with the tag', async () => {
   const rt = await startRelay({ args: ['--access-rate', '0', '--turn-listen', '127.0.0.1:0'] });

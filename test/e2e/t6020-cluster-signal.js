@@ -9,7 +9,8 @@
 const crypto = require('crypto');
 const dgram = require('dgram');
 const { execFileSync } = require('child_process');
-const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, openJsonWs, sigAccess, meetAccess,
+  stunBinding, withTimeout } = require('./lib.js');
 
 const secret = 'cluster-' + crypto.randomBytes(8).toString('hex');
 let redisPort = 0;
@@ -30,32 +31,10 @@ async function metric(r, name) {
   return m ? Number(m[1]) : NaN;
 }
 
-async function sigAccess(rel, realm, id, over = {}) {
-  const tok = rel.token({ topic: realm, prefix: 'signal', sub: id, ...over });
-  const res = await fetch(`${rel.base}/signal/${realm}`, { method: 'POST', headers: { Authorization: tok } });
-  const text = await res.text();
-  let body = text;
-  try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
-  return { status: res.status, body };
-}
-
-async function open(uri, id) {
-  const ws = await openWs(uri);
-  // what arrived with the upgrade's answer is already in ws.inbox
-  ws.msgs = ws.inbox.map((m) => JSON.parse(m.data.toString()));
-  ws.on('message', (d) => ws.msgs.push(JSON.parse(d.toString())));
-  ws.take = (pred, what, ms = 5000) => until(() => {
-    const i = ws.msgs.findIndex(pred);
-    return i >= 0 ? ws.msgs.splice(i, 1)[0] : null;
-  }, ms, `${id}: ${what}`);
-  ws.welcome = await ws.take((m) => m.type === 'welcome', 'welcome');
-  return ws;
-}
-
 async function peer(rel, realm, id, over = {}) {
   const a = await sigAccess(rel, realm, id, over);
   if (a.status !== 200) throw new Error(`signal access ${id}: ${a.status} ${JSON.stringify(a.body)}`);
-  return open(a.body.uri, id);
+  return openJsonWs(a.body.uri, id);
 }
 
 // Wait until @rel knows @n peers at other instances (their announcements crossed).
@@ -172,29 +151,10 @@ test('the id key in Redis decides: a connection whose id is held elsewhere is cl
   eq(v, 'someone-else', 'key of the holder kept');
 });
 
-// A STUN Binding request (RFC 8489) carrying USERNAME = @tag from @sock; resolves true on success.
-function stunBinding(sock, port, tag) {
-  const user = Buffer.from(tag);
-  const msg = Buffer.alloc(20 + 4 + user.length);
-  msg.writeUInt16BE(0x0001, 0);
-  msg.writeUInt16BE(4 + user.length, 2);
-  msg.writeUInt32BE(0x2112a442, 4);
-  crypto.randomBytes(12).copy(msg, 8);
-  msg.writeUInt16BE(0x0006, 20); // USERNAME (32 hex digits: no padding)
-  msg.writeUInt16BE(user.length, 22);
-  user.copy(msg, 24);
-  return new Promise((resolve, reject) => {
-    sock.once('message', (m) => resolve(m.readUInt16BE(0) === 0x0101));
-    sock.once('error', reject);
-    sock.send(msg, port, '127.0.0.1');
-  });
-}
-
 async function meet(rel, id) {
-  const res = await fetch(`${rel.base}/meet/${id}`, { method: 'POST',
-    headers: { Authorization: rel.token({ topic: id, prefix: 'meet' }) } });
-  eq(res.status, 200, 'meet access');
-  const ws = await open((await res.json()).uri, 'meet');
+  const a = await meetAccess(rel, id);
+  eq(a.status, 200, 'meet access');
+  const ws = await openJsonWs(a.body.uri, 'meet');
   ws.tcp = `127.0.0.1:${ws._socket.localPort}`;
   return ws;
 }
