@@ -139,7 +139,7 @@ $(PLUGINDIR_FILE): FORCE
 	@mkdir -p $(@D)
 	@echo '$(PLUGINDIR)' | cmp -s - $@ || echo '$(PLUGINDIR)' >$@
 $(O)/host/video_load.o: $(PLUGINDIR_FILE)
-$(O)/host/video_load.o: BASIC_CFLAGS += -DRELAY_PLUGIN_DIR='"$(PLUGINDIR)"'
+$(O)/host/video_load.o: private BASIC_CFLAGS += -DRELAY_PLUGIN_DIR='"$(PLUGINDIR)"'
 
 $(O)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
