@@ -52,6 +52,17 @@ static bool exe_dir(char *dir, size_t size)
 	return true;
 }
 
+/* 0 when @p is a table this relay can call; -ENOSYS with @why when it is from another build. */
+static int check_table(const struct host_video_plugin *p, const char *path, char why[DETAIL])
+{
+	if (p->abi == HOST_VIDEO_PLUGIN_ABI && p->size >= sizeof(*p))
+		return 0;
+	snprintf(why, DETAIL,
+	         "%s: plugin ABI %u (a table of %u bytes), this relay needs %u: from another build",
+	         path, p->abi, p->size, HOST_VIDEO_PLUGIN_ABI);
+	return -ENOSYS;
+}
+
 /* Load @path and check its table. 0; -ENOENT when there is no such file (the caller tries the
  * next place); -ENOSYS with @why when the file is there but cannot be used. */
 static int open_plugin(const char *path, char why[DETAIL])
@@ -65,18 +76,15 @@ static int open_plugin(const char *path, char why[DETAIL])
 	}
 	lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!lib) {
-		snprintf(why, DETAIL, "%s",
-		         dlerror()); /* names the file, or the library it lacks */
+		/* dlerror() names the file, or the library it lacks */
+		snprintf(why, DETAIL, "%s", dlerror());
 		return -ENOSYS;
 	}
 	p = dlsym(lib, HOST_VIDEO_PLUGIN_SYMBOL);
 	if (!p) {
 		snprintf(why, DETAIL, "%s: no symbol %s: not a relay video plugin", path,
 		         HOST_VIDEO_PLUGIN_SYMBOL);
-	} else if (p->abi != HOST_VIDEO_PLUGIN_ABI || p->size < sizeof(*p)) {
-		snprintf(why, DETAIL, "%s: plugin ABI %u, this relay needs %u (from another build)",
-		         path, p->abi, HOST_VIDEO_PLUGIN_ABI);
-	} else {
+	} else if (!check_table(p, path, why)) {
 		plugin = p; /* stays loaded for the process's life */
 		return 0;
 	}
