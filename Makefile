@@ -78,17 +78,30 @@ PKG_SRC  := $(wildcard pkg/*/*.c)
 # Code that needs libav (the host's video): compiled with libav's flags; unit tests of the rest
 # stay libav-free so valgrind can run them (it cannot run a binary linked with libavcodec).
 AV_SRC   := host/video.c
-APP_SRC  := $(filter-out $(AV_SRC),$(wildcard cmd/*.c relay/*.c token/*.c file/*.c host/*.c))
+# relay links no libav: host/video.c is the plugin relay-video.so beside it, which
+# host/video_load.c loads when relay host first opens an encoder (host/video_plugin.h).
+# Its objects are position-independent, with one visible symbol (the table in video_plugin.c).
+PLUGIN_SRC := $(AV_SRC) host/video_plugin.c host/video_pattern.c pkg/buf/buf.c
+APP_SRC  := $(filter-out $(AV_SRC) host/video_plugin.c, \
+              $(wildcard cmd/*.c relay/*.c token/*.c file/*.c host/*.c))
 O        := $(B)/obj
 PKG_OBJ  := $(PKG_SRC:%.c=$(O)/%.o)
 APP_OBJ  := $(APP_SRC:%.c=$(O)/%.o)
 AV_OBJ   := $(AV_SRC:%.c=$(O)/%.o)
+PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(O)/plugin/%.o)
 UNITS    := $(patsubst test/unit/%_test.c,$(B)/test/%_test,$(wildcard test/unit/*_test.c))
 FUZZERS  := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 FMT_SRC  := $(wildcard cmd/*.[ch] relay/*.[ch] token/*.[ch] file/*.[ch] host/*.[ch] pkg/*/*.[ch] \
               test/unit/*.[ch] test/fuzz/*.[ch] test/*.h test/*.c)
 
 RELAY    := $(B)/relay
+PLUGIN   := $(B)/relay-video.so
+
+# make install: relay in $(BINDIR), the plugin in $(PLUGINDIR), which relay also searches (after
+# its own directory); DESTDIR stages a package's tree.
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+PLUGINDIR ?= $(PREFIX)/lib/relay
 
 # The sanitizer variants write their reports under $(B)/san/ (test/sanitizer.c), where
 # scripts/run-tests.sh looks: the tests start relay with an empty environment.
@@ -107,8 +120,26 @@ $(FLAGS_FILE): FORCE
 	@mkdir -p $(@D)
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' >$@
 
-$(RELAY): $(APP_OBJ) $(AV_OBJ) $(PKG_OBJ) $(SAN_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(AV_LIBS)
+# relay is not usable for video without its plugin: building one builds the other.
+$(RELAY): $(APP_OBJ) $(PKG_OBJ) $(SAN_OBJ) | $(PLUGIN)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The variant's sanitizer flags too: an instrumented relay loads an instrumented plugin.
+# -z defs: every symbol the plugin needs is in the libraries it names, none expected of relay.
+$(PLUGIN): $(PLUGIN_OBJ)
+	$(CC) $(filter-out -pie,$(ALL_LDFLAGS)) -shared -Wl,-z,defs -o $@ $^ $(AV_LIBS) -lpthread -ldl
+
+$(O)/plugin/%.o: %.c $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden $(CORE_CFLAGS) $(AV_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Where relay looks for the plugin after its own directory; a change of PLUGINDIR rebuilds it.
+PLUGINDIR_FILE := $(B)/.plugindir
+$(PLUGINDIR_FILE): FORCE
+	@mkdir -p $(@D)
+	@echo '$(PLUGINDIR)' | cmp -s - $@ || echo '$(PLUGINDIR)' >$@
+$(O)/host/video_load.o: $(PLUGINDIR_FILE)
+$(O)/host/video_load.o: private BASIC_CFLAGS += -DRELAY_PLUGIN_DIR='"$(PLUGINDIR)"'
 
 $(O)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
@@ -127,12 +158,12 @@ $(O)/pkg/clock/clock-test.o: pkg/clock/clock.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DRELAY_TEST_CLOCK -MMD -MP -c -o $@ $<
 
-$(TEST_RELAY): $(APP_OBJ) $(AV_OBJ) $(filter-out %/clock.o,$(PKG_OBJ)) $(O)/pkg/clock/clock-test.o \
+$(TEST_RELAY): $(APP_OBJ) $(filter-out %/clock.o,$(PKG_OBJ)) $(O)/pkg/clock/clock-test.o \
                $(SAN_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(AV_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/test/video_test: $(O)/test/unit/video_test.o $(AV_OBJ) $(PKG_OBJ)
+$(B)/test/video_test: $(O)/test/unit/video_test.o $(AV_OBJ) $(O)/host/video_pattern.o $(PKG_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(AV_LIBS)
 
@@ -146,7 +177,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5}
 	@$(MAKE) --no-print-directory DEVELOPER=$(or $(DEVELOPER),1) test-only
 
-test-only: $(RELAY) $(TEST_RELAY) $(UNITS)
+test-only: $(RELAY) $(PLUGIN) $(TEST_RELAY) $(UNITS)
 	@scripts/run-tests.sh $(B) $(UNITS)
 
 # Every test on ASan+UBSan; then the threaded parts (relay host, relay file: t4*, t5*) on TSan.
@@ -188,6 +219,11 @@ format:
 format-check:
 	clang-format --dry-run -Werror $(FMT_SRC)
 
+install: $(RELAY) $(PLUGIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR)
+	install -m 755 $(RELAY) $(DESTDIR)$(BINDIR)/relay
+	install -m 644 $(PLUGIN) $(DESTDIR)$(PLUGINDIR)/relay-video.so
+
 docs: $(RELAY)
 	@scripts/gen-docs.sh $(RELAY) > docs/configuration.md
 
@@ -202,13 +238,15 @@ help:
 	@echo "make check        all tests on ASan+UBSan, then host and file e2e tests on TSan"
 	@echo "make bench        benchmarks (figures, not pass/fail)"
 	@echo "make fuzz         run each fuzzer for FUZZ_SECONDS (default 60; make test runs 5 s each)"
+	@echo "make install      install relay and its video plugin (PREFIX=/usr/local, DESTDIR=)"
 	@echo "make docs         regenerate docs/configuration.md from the settings tables"
 	@echo "make format       clang-format the sources; format-check only checks"
 	@echo "make clean        remove build/"
 	@echo "CFLAGS=, CPPFLAGS=, LDFLAGS= add to the build's own flags; DEVELOPER=1: -Werror"
 
-.PHONY: all deps test test-only check run bench fuzz docs format format-check clean help \
+.PHONY: all deps test test-only check run bench fuzz install docs format format-check clean help \
         FORCE
--include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(AV_OBJ:.o=.d) $(wildcard $(O)/test/unit/*.d) \
+-include $(PKG_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(AV_OBJ:.o=.d) $(PLUGIN_OBJ:.o=.d) \
+         $(wildcard $(O)/test/unit/*.d) \
          $(O)/pkg/clock/clock-test.d
 .SECONDARY:

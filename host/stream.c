@@ -360,8 +360,18 @@ static int setup(struct host_stream *s, char why[HOST_STREAM_WHY])
 		return -EIO;
 	}
 	if (o->video && *o->video) {
+		int ret;
+
 		video_opts_of(s);
-		if (host_video_enc_new(&s->vo, host__on_chunk, s, &s->enc, vwhy)) {
+		ret = host_video_enc_new(&s->vo, host__on_chunk, s, &s->enc, vwhy);
+		if (ret == -ENOSYS) {
+			/* no video on this machine (no plugin, no encoder): the stream's data still
+			 * goes; its video stays down and says why */
+			host__set_error(s, vwhy);
+			logt_err(s->name, "video unavailable, the stream runs without it: %s",
+			         vwhy);
+			atomic_store(&s->video_state, "down");
+		} else if (ret) {
 			snprintf(why, HOST_STREAM_WHY, "stream '%.30s': %.110s", s->name, vwhy);
 			return -EINVAL;
 		}

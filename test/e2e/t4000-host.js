@@ -10,12 +10,17 @@ let r;
 let echo;
 let echoPort;
 
+// The shared objects a process has mapped: the video plugin and libav are loaded only for video.
+const mapped = (pid) => require('fs').readFileSync(`/proc/${pid}/maps`, 'utf8');
+const LIBAV = /libav(codec|format|util)\.so|relay-video\.so/;
+
 test('start relay and a TCP echo device', async () => {
   r = await startRelay({ args: ['--access-rate', '0'] });
   echoPort = await freePort();
   echo = net.createServer((s) => s.pipe(s));
   await new Promise((res) => echo.listen(echoPort, '127.0.0.1', res));
   ok(r.port > 0, 'started');
+  ok(!LIBAV.test(mapped(r.proc.pid)), 'relay serve maps neither libav nor the video plugin');
 });
 
 test('data bridge: a browser-side client on the topic gets the device\'s echo', async () => {
@@ -27,6 +32,7 @@ test('data bridge: a browser-side client on the topic gets the device\'s echo', 
   user.send('{"set":"mode","to":"stop"}');
   await received(user, 1);
   eq(user.inbox[0].data.toString(), '{"set":"mode","to":"stop"}', 'round trip through the device');
+  ok(!LIBAV.test(mapped(host.pid)), 'a host without video maps neither libav nor the video plugin');
   user.close();
   host.kill('SIGTERM');
   eq(await withTimeout(host.done, 5000, 'host exit'), 0, 'exits 0 on SIGTERM');
@@ -222,9 +228,31 @@ test('video: the test pattern arrives as MPEG-TS, one message per frame, keyfram
     'every packet starts with the sync byte');
   // The first message carries a keyframe: its video PES holds an MPEG-1 sequence header (00 00 01 B3).
   ok(msgs[0].includes(Buffer.from([0, 0, 1, 0xb3])), 'starts with a sequence header (keyframe)');
+  ok(/relay-video\.so/.test(mapped(host.pid)), 'the video plugin is loaded (found beside the binary)');
   host.kill('SIGTERM');
   await withTimeout(host.done, 5000, 'host exit');
   viewer.close();
+});
+
+test('video without its plugin: the stream says why and still bridges its data', async () => {
+  const missing = '/nonexistent/relay-video.so';
+  const host = spawnTracked(RELAY, ['host', '--session', `${r.base}/session/noplug`, '--secret-file', r.secretFile,
+    '--insecure', '--video', 'test', '--data', `tcp:127.0.0.1:${echoPort}`],
+  { env: { PATH: process.env.PATH, RELAY_VIDEO_PLUGIN: missing } });
+  let err = '';
+  host.stderr.on('data', (d) => { err += d; });
+  const done = new Promise((resolve) => host.on('close', (code) => resolve(code)));
+  await withTimeout((async () => { while (!/device link up/.test(err) || !/relay link up/.test(err)) await new Promise((s) => setTimeout(s, 20)); })(), 10000, 'links up');
+  ok(err.includes(`no video: cannot load the video plugin (RELAY_VIDEO_PLUGIN): ${missing}: No such file or directory`),
+    'the log names the path and the reason');
+  ok(/video unavailable, the stream runs without it/.test(err), 'the stream goes on without video');
+  const user = await join(r, 'noplug', { scopes: ['read', 'write'] });
+  user.send('data without video');
+  await received(user, 1);
+  eq(user.inbox[0].data.toString(), 'data without video', 'round trip through the device');
+  user.close();
+  host.kill('SIGTERM');
+  eq(await withTimeout(done, 5000, 'host exit'), 0, 'exits 0 on SIGTERM');
 });
 
 test('recovers by itself when the relay restarts', async () => {
