@@ -180,6 +180,7 @@ uint64_t turn_thread_seen_dropped(void)
 static void run(void *arg)
 {
 	(void)arg;
+	pthread_setname_np(pthread_self(), "relay-turn"); /* top -H, /proc/PID/task/TID/comm */
 	uv_run(&th.loop, UV_RUN_DEFAULT); /* until turn_thread_stop() closes every handle */
 }
 
