@@ -1,10 +1,11 @@
 /*
- * relay/turn: the STUN/TURN server on a thread and uv loop of its own (turn_thread.c). One UDP socket and one TCP
- * listener on --turn-listen (the same port), a TLS listener on --turns-listen, a UDP socket per
- * allocation (turn_alloc.c). Requests are handled here: Binding without credentials, Allocate,
- * Refresh, CreatePermission and ChannelBind with long-term credentials (turn_auth.c); Send
- * indications and ChannelData are relayed to peers the filter allows (turn_peer.c). Every reply
- * is a value: errors are answered as RFC 8489/8656 say, malformed input is dropped and counted.
+ * relay/turn: the STUN/TURN server on a thread and uv loop of its own (turn_thread.c). One UDP
+ * socket and one TCP listener on --turn-listen (the same port), a TLS listener on
+ * --turns-listen, a UDP socket per allocation (turn_alloc.c). Requests are handled here: Binding
+ * without credentials, Allocate, Refresh, CreatePermission and ChannelBind with long-term
+ * credentials (turn_auth.c); Send indications and ChannelData are relayed to peers the filter
+ * allows (turn_peer.c). Every reply is a value: errors are answered as RFC 8489/8656 say,
+ * malformed input is dropped and counted.
  */
 #define LOG_MODULE "turn"
 #include "relay/turn_internal.h"
