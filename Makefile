@@ -180,11 +180,12 @@ test: deps
 test-only: $(RELAY) $(PLUGIN) $(TEST_RELAY) $(UNITS)
 	@scripts/run-tests.sh $(B) $(UNITS)
 
-# Every test on ASan+UBSan; then the threaded parts (relay host, relay file: t4*, t5*) on TSan.
+# Every test on ASan+UBSan; then the threaded parts (relay host, relay file: t4*, t5*; relay
+# serve's TURN thread: t20*) on TSan.
 check: deps
 	@$(MAKE) --no-print-directory VARIANT=asan DEVELOPER=$(or $(DEVELOPER),1) test-only
 	@$(MAKE) --no-print-directory VARIANT=tsan DEVELOPER=$(or $(DEVELOPER),1) build/tsan/relay
-	@E2E_ONLY='t4 t5' scripts/run-tests.sh build/tsan
+	@E2E_ONLY='t4 t5 t20' scripts/run-tests.sh build/tsan
 
 run: deps
 	@$(MAKE) --no-print-directory $(RELAY)

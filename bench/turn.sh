@@ -5,7 +5,8 @@
 # (default 3), medians: messages/s (echoed messages received / wall time of the client), loss,
 # server CPU seconds and peak RSS; allocations per second (bench/turn-alloc.js: TURN_BENCH_ALLOCS
 # Allocates with credentials on UDP, 32 at a time, each from its own port). Then the websocket side: a paced 1,000 msg/s 1 KiB
-# reader's p99 (relay file bench) quiet, and while turnutils_uclient loads the same relay's TURN.
+# reader's p99 (relay file bench) quiet, and while turnutils_uclient loads the same relay's TURN,
+# with the CPU time of relay serve's main (websocket) thread during the reader's run.
 # A third websocket run puts the same load on a coturn beside the relay, for what the load
 # costs the machine alone. Figures, not pass/fail. Raw JSON lines: build/bench/turn.jsonl.
 # usage: bench/turn.sh RELAY_BINARY [relay|coturn]   (only that server; default both)
@@ -62,6 +63,12 @@ free_port() {
 # cpu_ticks PID: user + system clock ticks so far.
 cpu_ticks() {
 	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+# main_ticks PID: the same for the process's main thread only (relay serve's websocket loop;
+# its TURN thread, "relay-turn", is another task).
+main_ticks() {
+	awk '{print $14 + $15}' "/proc/$1/task/$1/stat"
 }
 
 # cpu_s TICKS0 TICKS1: the seconds between them.
@@ -181,7 +188,7 @@ allocations() { # SERVER RUN
 # control: the same load on a coturn beside it, for what the load costs the machine (2 shared
 # cores) without touching relay's loop.
 ws_p99() { # quiet|loaded|control RUN
-	local load= user pass rpid rhport cpid=
+	local load= user pass rpid rhport cpid= m0 m1
 	start_server relay
 	rpid=$spid
 	rhport=$hport
@@ -202,9 +209,12 @@ ws_p99() { # quiet|loaded|control RUN
 		pids+=("$load")
 		sleep 1
 	fi
+	m0=$(main_ticks "$rpid")
 	"$relay" file bench --session "http://127.0.0.1:$rhport/session/bench" --secret-file "$work/secret" \
 		--json --duration "${secs}s" --server-pid "$rpid" --readers 1 --size 1024 --rate 1000 2>/dev/null |
-		sed "s#^{#{\"kind\":\"ws\",\"load\":\"$1\",\"run\":$2,#" >>"$results"
+		sed "s#^{#{\"kind\":\"ws\",\"load\":\"$1\",\"run\":$2,\"main_cpu_s\":MAINCPU,#" >"$work/ws.json"
+	m1=$(main_ticks "$rpid")
+	sed "s#MAINCPU#$(cpu_s "$m0" "$m1")#" "$work/ws.json" >>"$results"
 	if [ -n "$load" ]; then
 		kill "$load" 2>/dev/null || true
 		wait "$load" 2>/dev/null || true
@@ -269,15 +279,16 @@ for (const server of ['relay', 'coturn']) {
 }
 const ws = rows.filter((r) => r.kind === 'ws');
 if (ws.length) {
-  console.log('\n| websocket paced 1000/s 1->1 1KiB | runs | p50 µs | p99 µs | max µs | server CPU s |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
+  console.log('\n| websocket paced 1000/s 1->1 1KiB | runs | p50 µs | p99 µs | max µs | server CPU s | its main thread CPU s |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
   const names = { quiet: 'quiet (TURN on, idle)', loaded: 'its TURN under uclient UDP load',
     control: 'the same load on a coturn beside it' };
   for (const load of ['quiet', 'loaded', 'control']) {
     const rs = ws.filter((r) => r.load === load);
     const m = (f) => median(rs.map(f));
     console.log(`| ${names[load]} | ${rs.length} | ${fmt(m((r) => r.p50_us))} | ` +
-      `${fmt(m((r) => r.p99_us))} | ${fmt(m((r) => r.max_us))} | ${fmt(m((r) => r.server_cpu_s), 2)} |`);
+      `${fmt(m((r) => r.p99_us))} | ${fmt(m((r) => r.max_us))} | ${fmt(m((r) => r.server_cpu_s), 2)} | ` +
+      `${fmt(m((r) => r.main_cpu_s), 2)} |`);
   }
 }
 EOF

@@ -320,7 +320,8 @@ int relay_meet_access(struct server *s, struct lws *wsi, struct conn *c, enum re
                       const char *rest);
 /*
  * meet.c: a STUN Binding request with USERNAME @tag (@len bytes) came from @from (the TURN
- * server's UDP listener calls this): a meeting participant's UDP address is known.
+ * server's UDP listener queues it, turn_thread.c calls this on the main loop): a meeting
+ * participant's UDP address is known.
  */
 void relay_meet_udp_seen(struct server *s, const char *tag, size_t len,
                          const struct sockaddr *from);

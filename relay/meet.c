@@ -2,7 +2,8 @@
  * relay/meet: /meet/{id}, rendezvous by shared secret (issue 13; Discret's beacon). Peers that
  * hold the same secret open /meet/{hex SHA-256 of it} and learn each other's public addresses:
  * the TCP one of their websocket, and the UDP one once they send a STUN Binding request whose
- * USERNAME is the tag of their welcome (relay_meet_udp_seen, called by the STUN server). The
+ * USERNAME is the tag of their welcome (relay_meet_udp_seen: the STUN server, on its own thread,
+ * queues the Binding and the main loop makes this call, so meetings stay single-threaded). The
  * secret never reaches the server; meetings never learn about each other.
  *
  * A participant: access call -> redemption (admit: 409 when MEET_MAX are in) -> established

@@ -1,10 +1,11 @@
 /*
- * relay/turn: the STUN/TURN server on relay serve's libuv loop. One UDP socket and one TCP
- * listener on --turn-listen (the same port), a TLS listener on --turns-listen, a UDP socket per
- * allocation (turn_alloc.c). Requests are handled here: Binding without credentials, Allocate,
- * Refresh, CreatePermission and ChannelBind with long-term credentials (turn_auth.c); Send
- * indications and ChannelData are relayed to peers the filter allows (turn_peer.c). Every reply
- * is a value: errors are answered as RFC 8489/8656 say, malformed input is dropped and counted.
+ * relay/turn: the STUN/TURN server on a thread and uv loop of its own (turn_thread.c). One UDP
+ * socket and one TCP listener on --turn-listen (the same port), a TLS listener on
+ * --turns-listen, a UDP socket per allocation (turn_alloc.c). Requests are handled here: Binding
+ * without credentials, Allocate, Refresh, CreatePermission and ChannelBind with long-term
+ * credentials (turn_auth.c); Send indications and ChannelData are relayed to peers the filter
+ * allows (turn_peer.c). Every reply is a value: errors are answered as RFC 8489/8656 say,
+ * malformed input is dropped and counted.
  */
 #define LOG_MODULE "turn"
 #include "relay/turn_internal.h"
@@ -402,7 +403,7 @@ static void on_binding(struct req *r)
 
 	turn_srv.m.bindings++;
 	if (u && r->t == TURN_UDP)
-		relay_meet_udp_seen(turn_srv.s, (const char *)u->v, u->len, r->client);
+		turn_thread_seen((const char *)u->v, u->len, r->client); /* meet.c: main loop */
 	start_reply(r, STUN_SUCCESS);
 	stun_add_addr(&r->b, STUN_A_XOR_MAPPED_ADDRESS, r->client, true);
 	send_reply(r);
@@ -1060,7 +1061,11 @@ int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 
 	if (!plain && !tls)
 		return 0;
-	T->loop = loop;
+	/* everything is set up here on the main thread, before the TURN thread runs its loop */
+	err = turn_thread_init(why);
+	if (err)
+		return err;
+	T->loop = turn_thread_loop();
 	T->hash_size = (size_t)o->turn_max_allocations * 2 + 1;
 	T->hash = calloc(T->hash_size, sizeof(*T->hash));
 	T->rate = calloc(TURN_RATE_SLOTS, sizeof(*T->rate));
@@ -1085,10 +1090,10 @@ int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 		snprintf(why, 256, "out of memory");
 		return -ENOMEM;
 	}
-	uv_timer_init(loop, &T->timer);
+	uv_timer_init(T->loop, &T->timer);
 	uv_timer_start(&T->timer, on_timer, 1000, 1000);
 	T->timer_on = true;
-	turn_udp_pass_init(loop);
+	turn_udp_pass_init(T->loop);
 	if (plain) {
 		turn_addr_text((struct sockaddr *)&T->listen_addr, addr, sizeof(addr));
 		log_notice("turn listening on udp+tcp %s (realm '%s', relay ports %d-%d)", addr,
@@ -1098,10 +1103,11 @@ int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256])
 		turn_addr_text((struct sockaddr *)&T->tls_addr, addr, sizeof(addr));
 		log_notice("turns listening on tls %s (realm '%s')", addr, T->realm);
 	}
-	return 0;
+	return turn_thread_run(s, loop, why);
 }
 
-void relay_turn_stop(void)
+/* On the TURN loop (or the main thread when it never ran): close every handle. */
+static void close_all(void)
 {
 	struct turn *T = &turn_srv;
 
@@ -1119,6 +1125,14 @@ void relay_turn_stop(void)
 	if (T->timer_on)
 		uv_close((uv_handle_t *)&T->timer, NULL);
 	T->udp_on = T->tcp_on = T->tls_on = T->timer_on = false;
+}
+
+void relay_turn_stop(void)
+{
+	struct turn *T = &turn_srv;
+
+	if (T->loop)
+		turn_thread_stop(close_all); /* joined: what follows is the main thread's */
 	T->loop = NULL;
 	free(T->hash);
 	free(T->rate);
@@ -1137,20 +1151,34 @@ void relay_turn_stop(void)
 
 /* ---- deny, metrics, status ---- */
 
-size_t relay_turn_end_booking(const char *bid)
+struct end_booking {
+	const char *bid;
+	size_t n;
+};
+
+static void end_booking(void *arg)
 {
+	struct end_booking *e = arg;
 	struct turn_alloc *next;
-	size_t n = 0;
 
 	for (struct turn_alloc *al = turn_srv.allocs; al; al = next) {
 		next = al->next;
-		if (strcmp(al->user, bid) == 0) {
+		if (strcmp(al->user, e->bid) == 0) {
 			turn_alloc_free(al, "booking denied");
 			turn_refuse_count(TR_DENIED);
-			n++;
+			e->n++;
 		}
 	}
-	return n;
+}
+
+size_t relay_turn_end_booking(const char *bid)
+{
+	struct end_booking e = {.bid = bid};
+
+	if (!relay_turn_on())
+		return 0;
+	turn_thread_call(end_booking, &e);
+	return e.n;
 }
 
 static void metric(FILE *f, const char *name, const char *type, const char *help, double v)
@@ -1158,19 +1186,33 @@ static void metric(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.0f\n", name, help, name, type, name, v);
 }
 
+/* The counters as the TURN loop has them, copied for the main thread. */
+struct metrics_copy {
+	struct turn_metrics m;
+	size_t allocs, perms, chans;
+};
+
+static void copy_metrics(void *arg)
+{
+	struct metrics_copy *c = arg;
+
+	c->m = turn_srv.m;
+	c->allocs = turn_srv.nallocs;
+	for (const struct turn_alloc *al = turn_srv.allocs; al; al = al->next)
+		c->perms += al->nperms, c->chans += al->nchans;
+}
+
 void relay_turn_metrics(FILE *f)
 {
-	const struct turn *T = &turn_srv;
-	const struct turn_metrics *m = &T->m;
-	size_t perms = 0, chans = 0;
+	struct metrics_copy c = {0};
+	const struct turn_metrics *m = &c.m;
 
 	if (!relay_turn_on())
 		return;
-	for (const struct turn_alloc *al = T->allocs; al; al = al->next)
-		perms += al->nperms, chans += al->nchans;
-	metric(f, "relay_turn_allocations", "gauge", "TURN allocations now.", (double)T->nallocs);
-	metric(f, "relay_turn_permissions", "gauge", "TURN permissions now.", (double)perms);
-	metric(f, "relay_turn_channels", "gauge", "TURN channel bindings now.", (double)chans);
+	turn_thread_call(copy_metrics, &c);
+	metric(f, "relay_turn_allocations", "gauge", "TURN allocations now.", (double)c.allocs);
+	metric(f, "relay_turn_permissions", "gauge", "TURN permissions now.", (double)c.perms);
+	metric(f, "relay_turn_channels", "gauge", "TURN channel bindings now.", (double)c.chans);
 	metric(f, "relay_turn_allocations_total", "counter", "TURN allocations made.",
 	       (double)m->allocations_total);
 	metric(f, "relay_turn_permissions_total", "counter", "TURN permissions installed.",
@@ -1182,6 +1224,10 @@ void relay_turn_metrics(FILE *f)
 	metric(f, "relay_turn_udp_pauses_total", "counter",
 	       "TURN UDP sockets left for the next loop pass (the per-pass datagram budget was spent).",
 	       (double)m->udp_pauses);
+	metric(f, "relay_turn_bindings_dropped_total", "counter",
+	       "STUN Bindings with USERNAME not passed on to meetings (the queue to the main loop "
+	       "was full).",
+	       (double)turn_thread_seen_dropped());
 	metric(f, "relay_turn_to_peer_packets_total", "counter", "Datagrams relayed to peers.",
 	       (double)m->to_peer_pkts);
 	metric(f, "relay_turn_to_peer_bytes_total", "counter", "Bytes relayed to peers.",
@@ -1197,15 +1243,24 @@ void relay_turn_metrics(FILE *f)
 		        (unsigned long long)m->refused[k]);
 }
 
-json_t *relay_turn_status_json(void)
+/* On the TURN loop: a new object the main thread takes over (nothing else holds it). */
+static void status_json(void *arg)
 {
-	json_t *o = json_object();
+	json_t *o = arg;
 
 	for (const struct turn_alloc *al = turn_srv.allocs; o && al; al = al->next) {
 		json_t *n = json_object_get(o, al->user);
 
 		json_object_set_new(o, al->user, json_integer(n ? json_integer_value(n) + 1 : 1));
 	}
+}
+
+json_t *relay_turn_status_json(void)
+{
+	json_t *o = json_object();
+
+	if (o && relay_turn_on())
+		turn_thread_call(status_json, o);
 	return o;
 }
 
@@ -1215,12 +1270,11 @@ static void add(json_t *o, const char *key, uint64_t n)
 	        o, key, json_integer(json_integer_value(json_object_get(o, key)) + (json_int_t)n));
 }
 
-/* Per booking: allocations and the bytes relayed each way, for /status's "turn" entries. */
-json_t *relay_turn_bookings_json(void)
+static void bookings_json(void *arg)
 {
-	json_t *o = json_object();
+	json_t *o = arg;
 
-	for (const struct turn_alloc *al = turn_srv.allocs; o && al; al = al->next) {
+	for (const struct turn_alloc *al = turn_srv.allocs; al; al = al->next) {
 		json_t *b = json_object_get(o, al->user);
 
 		if (!b && json_object_set_new(o, al->user, b = json_object()) < 0)
@@ -1231,5 +1285,14 @@ json_t *relay_turn_bookings_json(void)
 		add(b, "from_peer_packets", al->pkts[1]);
 		add(b, "from_peer_bytes", al->bytes[1]);
 	}
+}
+
+/* Per booking: allocations and the bytes relayed each way, for /status's "turn" entries. */
+json_t *relay_turn_bookings_json(void)
+{
+	json_t *o = json_object();
+
+	if (o && relay_turn_on())
+		turn_thread_call(bookings_json, o);
 	return o;
 }

@@ -1,7 +1,16 @@
 /*
- * relay/turn: the built-in STUN/TURN server (RFC 8489, RFC 8656) on relay serve's libuv loop.
- * UDP and TCP on --turn-listen, TLS on --turns-listen; long-term credentials in coturn's REST
- * form (pkg/turncred). Loop thread only. See docs/turn.md.
+ * relay/turn: the built-in STUN/TURN server (RFC 8489, RFC 8656) on a thread and libuv loop of
+ * its own, so that a TURN flood does not delay relay serve's websockets. UDP and TCP on
+ * --turn-listen, TLS on --turns-listen; long-term credentials in coturn's REST form
+ * (pkg/turncred). See docs/turn.md.
+ *
+ * Threads: every function here is called from relay serve's main loop thread. configure and
+ * start set everything up there and then start the TURN thread; stop joins it. The calls that
+ * read or change TURN state (end_booking, metrics, status_json, bookings_json) run on the TURN
+ * loop and wait for it; the settings (on, port, turns_port, secret, realm) are fixed before the
+ * thread starts and are read directly. The TURN thread calls back into the main loop only through
+ * a queue (a Binding's USERNAME for relay_meet_udp_seen) and reads the deny list through
+ * pkg/store's lock.
  */
 #ifndef RELAY_TURN_H
 #define RELAY_TURN_H
@@ -21,12 +30,14 @@ struct server;
  */
 int relay_turn_configure(struct server *s, char why[256]);
 /*
- * Start the listeners on @loop when --turn-listen or --turns-listen is set (else 0, nothing
- * runs), after relay_turn_configure(). 0, or -errno with the reason in @why (the relay then
- * refuses to start).
+ * Start the listeners and the TURN thread when --turn-listen or --turns-listen is set (else 0,
+ * nothing runs), after relay_turn_configure(). @loop is the main loop (STUN Bindings for
+ * meetings are posted to it). 0, or -errno with the reason in @why (the relay then refuses to
+ * start; call relay_turn_stop()).
  */
 int relay_turn_start(struct server *s, uv_loop_t *loop, char why[256]);
-/* Close every allocation and listener (their handles close on the next loop pass). */
+/* Close every allocation and listener on the TURN loop and join the thread; a handle on @loop
+ * (the Binding queue's) closes on the main loop's next pass. */
 void relay_turn_stop(void);
 
 /* true when a TURN listener runs. */

@@ -1,8 +1,10 @@
 /*
  * relay/turn internals shared by turn.c (listeners, requests), turn_alloc.c (allocations,
  * permissions, channels, relayed sockets), turn_stream.c (TCP and TLS framing), turn_auth.c
- * (nonces, REST credentials) and turn_peer.c (which peers may be relayed to: pure). Loop thread
- * only.
+ * (nonces, REST credentials), turn_peer.c (which peers may be relayed to: pure) and
+ * turn_thread.c (the TURN thread). Everything here runs on the TURN thread's loop only, except
+ * turn_thread_call(), turn_thread_stop() and what relay_turn_configure()/relay_turn_start() do
+ * before the thread starts (see turn_thread.c).
  */
 #ifndef RELAY_TURN_INTERNAL_H
 #define RELAY_TURN_INTERNAL_H
@@ -305,5 +307,26 @@ void turn_stream_close(struct turn_stream *st);
 void turn_stream_on_connection(uv_stream_t *srv, int status);
 void turn_stream_expire(int64_t now_ms);
 int turn_tls_init(const char *cert, const char *key, char why[256]);
+
+/* ---- turn_thread.c: the TURN thread and its loop ---- */
+
+#define TURN_SEEN_TAG 64  /* bytes of a Binding's USERNAME passed on to meet.c (tags are 32) */
+#define TURN_SEEN_MAX 256 /* Bindings queued for the main loop; past it they are dropped */
+
+/* Initialise the TURN loop (main thread, before any handle goes on it): 0 or -EIO with @why. */
+int turn_thread_init(char why[256]);
+uv_loop_t *turn_thread_loop(void);
+/* Start the thread running the TURN loop; Bindings are posted to @main_loop for @s: 0 or -EIO. */
+int turn_thread_run(struct server *s, uv_loop_t *main_loop, char why[256]);
+/* Main thread: run @fn(@arg) on the TURN loop and return once it has run (directly when the
+ * thread does not run). @fn must not wait for the main thread. */
+void turn_thread_call(void (*fn)(void *), void *arg);
+/* Main thread: run @close_all on the TURN loop (it closes every handle but the thread's own),
+ * join the thread, close the loop. The loop's state is the main thread's afterwards. */
+void turn_thread_stop(void (*close_all)(void));
+/* TURN thread: pass a Binding's USERNAME @tag from @from to relay_meet_udp_seen() on the main
+ * loop (queued; dropped and counted when the queue is full). */
+void turn_thread_seen(const char *tag, size_t len, const struct sockaddr *from);
+uint64_t turn_thread_seen_dropped(void);
 
 #endif

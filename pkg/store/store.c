@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,9 @@ struct store {
 	struct store_group **groups; /* GROUP_BUCKETS chains */
 	size_t ngroups;
 	bool healthy;
+	/* every public function but open/close holds it: relay serve's TURN thread reads the deny
+	 * list while the main loop writes it. Recursive: store_list()'s callback may read. */
+	pthread_mutex_t mu;
 };
 
 static int load_groups(struct store *s);
@@ -194,6 +198,14 @@ int store_open(const char *dir, struct store **out, char why[256])
 	}
 	s->nslots = INITIAL_SLOTS;
 	s->healthy = true;
+	{
+		pthread_mutexattr_t attr;
+
+		pthread_mutexattr_init(&attr);
+		pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&s->mu, &attr);
+		pthread_mutexattr_destroy(&attr);
+	}
 	if (dir) {
 		ret = open_db(s, dir, why);
 		if (ret) {
@@ -221,6 +233,7 @@ void store_close(struct store *s)
 		}
 	}
 	free(s->groups);
+	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
 
@@ -238,14 +251,14 @@ static int set_state(struct store *s, const char *bid, enum state st, int64_t ex
 	return put(s, bid, st, exp);
 }
 
-int store_batch_begin(struct store *s)
+static int store_batch_begin_held(struct store *s)
 {
 	if (!s->db)
 		return 0;
 	return sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
 }
 
-int store_batch_end(struct store *s)
+static int store_batch_end_held(struct store *s)
 {
 	if (!s->db)
 		return 0;
@@ -256,17 +269,17 @@ int store_batch_end(struct store *s)
 	return -EIO;
 }
 
-int store_deny(struct store *s, const char *bid, int64_t exp)
+static int store_deny_held(struct store *s, const char *bid, int64_t exp)
 {
 	return set_state(s, bid, DENIED, exp);
 }
 
-int store_allow(struct store *s, const char *bid, int64_t exp)
+static int store_allow_held(struct store *s, const char *bid, int64_t exp)
 {
 	return set_state(s, bid, ALLOWED, exp);
 }
 
-void store_seen(struct store *s, const char *bid, int64_t exp)
+static void store_seen_held(struct store *s, const char *bid, int64_t exp)
 {
 	struct slot *sl;
 
@@ -277,7 +290,7 @@ void store_seen(struct store *s, const char *bid, int64_t exp)
 		put(s, bid, SEEN, exp);
 }
 
-bool store_is_denied(const struct store *s, const char *bid, int64_t now)
+static bool store_is_denied_held(const struct store *s, const char *bid, int64_t now)
 {
 	const struct slot *sl;
 
@@ -287,8 +300,8 @@ bool store_is_denied(const struct store *s, const char *bid, int64_t now)
 	return sl->state == DENIED && sl->exp >= now;
 }
 
-void store_list(const struct store *s, enum store_list which, int64_t now,
-                void (*fn)(const char *bid, int64_t exp, void *arg), void *arg)
+static void store_list_held(const struct store *s, enum store_list which, int64_t now,
+                            void (*fn)(const char *bid, int64_t exp, void *arg), void *arg)
 {
 	for (size_t i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->slots[i];
@@ -300,7 +313,7 @@ void store_list(const struct store *s, enum store_list which, int64_t now,
 	}
 }
 
-int store_tidy(struct store *s, int64_t now)
+static int store_tidy_held(struct store *s, int64_t now)
 {
 	size_t before = s->used;
 	sqlite3_stmt *st = NULL;
@@ -321,7 +334,7 @@ int store_tidy(struct store *s, int64_t now)
 	return rc == SQLITE_OK ? (int)(before - s->used) : -EIO;
 }
 
-bool store_is_healthy(struct store *s)
+static bool store_is_healthy_held(struct store *s)
 {
 	if (!s->healthy)
 		return false;
@@ -434,8 +447,8 @@ static int load_groups(struct store *s)
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-int store_group_put(struct store *s, const char *app, const char *id, const char *owner,
-                    int64_t expires, const char *json)
+static int store_group_put_held(struct store *s, const char *app, const char *id, const char *owner,
+                                int64_t expires, const char *json)
 {
 	if (!valid_key(app, id) || !json || (owner && strlen(owner) > STORE_OWNER_MAX))
 		return -EINVAL;
@@ -445,7 +458,8 @@ int store_group_put(struct store *s, const char *app, const char *id, const char
 	return group_insert(s, app, id, owner, expires, json);
 }
 
-const struct store_group *store_group_get(const struct store *s, const char *app, const char *id)
+static const struct store_group *store_group_get_held(const struct store *s, const char *app,
+                                                      const char *id)
 {
 	if (!valid_key(app, id))
 		return NULL;
@@ -481,7 +495,7 @@ static void group_unlink(struct store *s, struct store_group **pp)
 	s->ngroups--;
 }
 
-int store_group_delete(struct store *s, const char *app, const char *id)
+static int store_group_delete_held(struct store *s, const char *app, const char *id)
 {
 	struct store_group **pp;
 
@@ -496,7 +510,7 @@ int store_group_delete(struct store *s, const char *app, const char *id)
 	return 0;
 }
 
-size_t store_group_count(const struct store *s, const char *app)
+static size_t store_group_count_held(const struct store *s, const char *app)
 {
 	size_t n = 0;
 
@@ -508,8 +522,8 @@ size_t store_group_count(const struct store *s, const char *app)
 	return n;
 }
 
-void store_group_list(const struct store *s, const char *app,
-                      void (*fn)(const struct store_group *g, void *arg), void *arg)
+static void store_group_list_held(const struct store *s, const char *app,
+                                  void (*fn)(const struct store_group *g, void *arg), void *arg)
 {
 	for (size_t i = 0; i < GROUP_BUCKETS; i++)
 		for (const struct store_group *g = s->groups[i]; g; g = g->next)
@@ -534,8 +548,9 @@ static int expire_rows(struct store *s, int64_t now)
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-int store_group_expire(struct store *s, int64_t now,
-                       void (*fn)(const char *app, const char *id, void *arg), void *arg)
+static int store_group_expire_held(struct store *s, int64_t now,
+                                   void (*fn)(const char *app, const char *id, void *arg),
+                                   void *arg)
 {
 	struct store_group *gone = NULL;
 	bool any = false;
@@ -574,4 +589,162 @@ int store_group_expire(struct store *s, int64_t now,
 		n++;
 	}
 	return n;
+}
+
+/* ---- the public functions: each under the store's lock ---- */
+
+static void lock(const struct store *s)
+{
+	pthread_mutex_lock(
+	        (pthread_mutex_t *)&s->mu); /* a reader's const store: the lock is not data */
+}
+
+static void unlock(const struct store *s)
+{
+	pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+}
+
+int store_deny(struct store *s, const char *bid, int64_t exp)
+{
+	int r;
+
+	lock(s);
+	r = store_deny_held(s, bid, exp);
+	unlock(s);
+	return r;
+}
+
+int store_allow(struct store *s, const char *bid, int64_t exp)
+{
+	int r;
+
+	lock(s);
+	r = store_allow_held(s, bid, exp);
+	unlock(s);
+	return r;
+}
+
+int store_batch_begin(struct store *s)
+{
+	int r;
+
+	lock(s);
+	r = store_batch_begin_held(s);
+	unlock(s);
+	return r;
+}
+
+int store_batch_end(struct store *s)
+{
+	int r;
+
+	lock(s);
+	r = store_batch_end_held(s);
+	unlock(s);
+	return r;
+}
+
+void store_seen(struct store *s, const char *bid, int64_t exp)
+{
+	lock(s);
+	store_seen_held(s, bid, exp);
+	unlock(s);
+}
+
+bool store_is_denied(const struct store *s, const char *bid, int64_t now)
+{
+	bool r;
+
+	lock(s);
+	r = store_is_denied_held(s, bid, now);
+	unlock(s);
+	return r;
+}
+
+void store_list(const struct store *s, enum store_list which, int64_t now,
+                void (*fn)(const char *bid, int64_t exp, void *arg), void *arg)
+{
+	lock(s);
+	store_list_held(s, which, now, fn, arg);
+	unlock(s);
+}
+
+int store_tidy(struct store *s, int64_t now)
+{
+	int r;
+
+	lock(s);
+	r = store_tidy_held(s, now);
+	unlock(s);
+	return r;
+}
+
+bool store_is_healthy(struct store *s)
+{
+	bool r;
+
+	lock(s);
+	r = store_is_healthy_held(s);
+	unlock(s);
+	return r;
+}
+
+int store_group_put(struct store *s, const char *app, const char *id, const char *owner,
+                    int64_t expires, const char *json)
+{
+	int r;
+
+	lock(s);
+	r = store_group_put_held(s, app, id, owner, expires, json);
+	unlock(s);
+	return r;
+}
+
+const struct store_group *store_group_get(const struct store *s, const char *app, const char *id)
+{
+	const struct store_group *g;
+
+	lock(s);
+	g = store_group_get_held(s, app, id);
+	unlock(s);
+	return g;
+}
+
+int store_group_delete(struct store *s, const char *app, const char *id)
+{
+	int r;
+
+	lock(s);
+	r = store_group_delete_held(s, app, id);
+	unlock(s);
+	return r;
+}
+
+size_t store_group_count(const struct store *s, const char *app)
+{
+	size_t n;
+
+	lock(s);
+	n = store_group_count_held(s, app);
+	unlock(s);
+	return n;
+}
+
+void store_group_list(const struct store *s, const char *app,
+                      void (*fn)(const struct store_group *g, void *arg), void *arg)
+{
+	lock(s);
+	store_group_list_held(s, app, fn, arg);
+	unlock(s);
+}
+
+int store_group_expire(struct store *s, int64_t now,
+                       void (*fn)(const char *app, const char *id, void *arg), void *arg)
+{
+	int r;
+
+	lock(s);
+	r = store_group_expire_held(s, now, fn, arg);
+	unlock(s);
+	return r;
 }

@@ -2,7 +2,13 @@
  * store: the booking deny/allow list, which must survive a restart. The embedded backend keeps
  * it in SQLite (<state_dir>/relay.db), with the whole list mirrored in memory so that the access
  * path never touches the disk; a change is on disk before the call returns. A later backend
- * (Redis) implements the same functions. Not thread-safe: one event loop.
+ * (Redis) implements the same functions.
+ *
+ * Thread-safe, the one pkg module that is: every function but store_open()/store_close() takes
+ * the store's (recursive) lock, because relay serve's TURN thread checks the deny list
+ * (store_is_denied) while the main loop writes it. A store_group_get() result is still borrowed
+ * until the next change, which only its caller's thread may make: relay changes groups on the
+ * main loop only. store_close() is for when no other thread uses the store any more.
  *
  * Semantics, as practable's relay: deny(bid, exp) refuses the booking until exp and removes it
  * from the allow list; allow(bid, exp) undoes a deny and lists the booking as allowed until exp.

@@ -4,7 +4,9 @@
  * tidy, and growth past the initial table. On disk (a mkdtemp directory under /tmp, removed
  * afterwards): what survives a reopen (deny, allow) and what does not (seen), tidy reaching the
  * disk, a second opener seeing a change at once, open errors with their reason, health after a
- * failed write, and a damaged database that must not load half a deny list. Raw SQLite calls
+ * failed write, and a damaged database that must not load half a deny list. One thread checking
+ * the deny list while another grows and tidies it (relay serve's TURN thread and main loop) never
+ * sees a denied booking as not denied. Raw SQLite calls
  * only prepare the files that store_open() then reads.
  */
 #include "pkg/store/store.h"
@@ -12,7 +14,10 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -767,6 +772,57 @@ static void test_groups_disk(void)
 	remove_dir(dir);
 }
 
+/* ---- two threads (relay serve's TURN thread reads while the main loop writes) ---- */
+
+struct reader {
+	struct store *s;
+	atomic_bool started, stop;
+	atomic_ulong reads, wrong;
+};
+
+static void *read_deny(void *arg)
+{
+	struct reader *r = arg;
+
+	atomic_store(&r->started, true);
+	while (!atomic_load(&r->stop)) {
+		if (!store_is_denied(r->s, "bk-held", 50))
+			atomic_fetch_add(&r->wrong, 1);
+		atomic_fetch_add(&r->reads, 1);
+	}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct reader r = {.s = open_store(NULL)};
+	pthread_t t;
+	char bid[32];
+
+	CHECK_EQ(store_deny(r.s, "bk-held", 100), 0);
+	CHECK_EQ(pthread_create(&t, NULL, read_deny, &r), 0);
+	while (!atomic_load(&r.started))
+		sched_yield();
+	/* growth rebuilds the table (a new array, every entry put back), tidy rebuilds it too */
+	for (int i = 0; i < 20000; i++) {
+		snprintf(bid, sizeof(bid), "bk-%d", i);
+		if (i % 2)
+			store_deny(r.s, bid, i % 4 == 1 ? 10 : 100);
+		else
+			store_seen(r.s, bid, 100);
+		if (i % 2000 == 1999)
+			store_tidy(r.s, 20);
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	CHECK(atomic_load(&r.reads) > 0);
+	CHECK_EQ(atomic_load(&r.wrong), 0);
+	CHECK(store_is_denied(r.s, "bk-held", 50));
+	CHECK(store_is_denied(r.s, "bk-3", 50));
+	CHECK(!store_is_denied(r.s, "bk-1", 50)); /* tidied: expired at 10 */
+	store_close(r.s);
+}
+
 int main(void)
 {
 	RUN(test_deny_allow());
@@ -786,5 +842,6 @@ int main(void)
 	RUN(test_groups_memory());
 	RUN(test_groups_many());
 	RUN(test_groups_disk());
+	RUN(test_threads());
 	return harness_done();
 }
