@@ -12,7 +12,14 @@
 # usage: bench/turn.sh RELAY_BINARY [relay|coturn]   (only that server; default both)
 # TURN_BENCH_MSGS (10000), TURN_BENCH_CLIENTS (10), TURN_BENCH_LEN (1000), TURN_BENCH_INTERVAL
 # (uclient -z, ms between a session's messages; default 0: as fast as the client goes).
-# TURN_BENCH_PARTS (default "udp tcp alloc ws"): which measurements, for quicker A/B runs.
+# TURN_BENCH_PARTS (default "udp tcp alloc ws capped rss"): which measurements, for A/B runs.
+# capped: the server held to TURN_BENCH_CAP percent of one core (default 20; a cgroup's CPU quota,
+# v1 or v2: needs root, skipped otherwise) while TURN_BENCH_CAP_CLIENTS (4) turnutils_uclient
+# processes (-n 3000 -m 10 each) load it at once: on one machine the client, not the server,
+# limits messages/s (it takes more CPU per message than either server), so this is the run in
+# which the server is the bottleneck. rss: the idle RSS of each server (smaps_rollup, after its
+# first STUN answer) and of bench/rss-floor.c, a program that only links and initialises the
+# libraries relay serve is built on.
 # TURN_BENCH_LOAD_NICE (default 0): the websocket runs' load client runs at this nice level, to
 # tell relay's loop from the load client's competition for the same cores.
 set -euo pipefail
@@ -26,7 +33,9 @@ len=${TURN_BENCH_LEN:-1000}
 interval=${TURN_BENCH_INTERVAL:-0}
 allocs=${TURN_BENCH_ALLOCS:-1000}
 secs=${BENCH_SECONDS:-3}
-parts=" ${TURN_BENCH_PARTS:-udp tcp alloc ws} "
+parts=" ${TURN_BENCH_PARTS:-udp tcp alloc ws capped rss} "
+cap=${TURN_BENCH_CAP:-20}
+cap_clients=${TURN_BENCH_CAP_CLIENTS:-4}
 out=build/bench
 mkdir -p "$out"
 results="$out/turn.jsonl"
@@ -34,6 +43,7 @@ results="$out/turn.jsonl"
 work=$(mktemp -d)
 # PIDs we started, killed one by one on exit (never 0: `kill 0` would signal the process group)
 pids=()
+cgroup= # the CPU-quota cgroup of the capped runs, removed on exit
 cleanup() {
 	for p in "${pids[@]}"; do
 		kill "$p" 2>/dev/null || true
@@ -41,6 +51,7 @@ cleanup() {
 	for p in "${pids[@]}"; do
 		wait "$p" 2>/dev/null || true
 	done
+	[ -n "$cgroup" ] && rmdir "$cgroup" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -226,15 +237,105 @@ ws_p99() { # quiet|loaded|control RUN
 	stop_server
 }
 
+# cap_cgroup PCT: a cgroup holding its tasks to PCT % of one core in $cgroup (v2 cpu.max, else
+# v1 cpu.cfs_quota_us); fails (nothing made) where cgroups are not writable.
+cap_cgroup() {
+	local v1=/sys/fs/cgroup/cpu
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		cgroup=/sys/fs/cgroup/relay-bench-$$
+		mkdir "$cgroup" 2>/dev/null && echo "$(($1 * 1000)) 100000" >"$cgroup/cpu.max" 2>/dev/null
+	elif [ -d "$v1" ]; then
+		cgroup=$v1/relay-bench-$$
+		mkdir "$cgroup" 2>/dev/null && echo 100000 >"$cgroup/cpu.cfs_period_us" &&
+			echo "$(($1 * 1000))" >"$cgroup/cpu.cfs_quota_us" 2>/dev/null
+	else
+		false
+	fi || {
+		[ -n "$cgroup" ] && rmdir "$cgroup" 2>/dev/null
+		cgroup=
+		return 1
+	}
+}
+
+# The server held to $cap % of a core, $cap_clients uclients at once (see the header).
+capped() { # SERVER RUN
+	local c0 c1 t0 t1 k user pass sent=0 recv=0 n cl=()
+	start_server "$1"
+	echo "$spid" >"$cgroup/cgroup.procs"
+	c0=$(cpu_ticks "$spid")
+	t0=$(date +%s.%N)
+	for k in $(seq "$cap_clients"); do
+		{
+			read -r user
+			read -r pass
+		} < <("$relay" token turn --secret-file "$work/secret" --user "cap$k" --lifetime 1h)
+		timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 -r "$peer_port" -u "$user" -w "$pass" -c \
+			-n 3000 -m 10 -l "$len" -z 0 127.0.0.1 >"$work/cap$k.out" 2>&1 &
+		cl+=($!)
+		pids+=($!)
+	done
+	for k in "${cl[@]}"; do wait "$k" || true; done
+	t1=$(date +%s.%N)
+	c1=$(cpu_ticks "$spid")
+	for k in $(seq "$cap_clients"); do
+		n=$(grep -oE 'tot_send_msgs[ =][0-9]+' "$work/cap$k.out" | tail -n 1 | grep -oE '[0-9]+$' || echo 0)
+		sent=$((sent + n))
+		n=$(grep -oE 'tot_recv_msgs[ =][0-9]+' "$work/cap$k.out" | tail -n 1 | grep -oE '[0-9]+$' || echo 0)
+		recv=$((recv + n))
+	done
+	printf '{"kind":"capped","server":"%s","run":%d,"cap_pct":%d,"clients":%d,"attempted":%d,"sent":%d,"received":%d,"wall_s":%s,"cpu_s":%.2f,"peak_rss_kb":%s}\n' \
+		"$1" "$2" "$cap" "$cap_clients" $((cap_clients * 30000)) "$sent" "$recv" \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')" "$(cpu_s "$c0" "$c1")" \
+		"$(peak_rss_kb "$spid")" >>"$results"
+	stop_server
+}
+
+# rss_kb PID: Rss now (smaps_rollup).
+rss_kb() {
+	awk '/^Rss:/ {print $2}' "/proc/$1/smaps_rollup"
+}
+
+# Idle RSS of SERVER after its first STUN answer; "floor": bench/rss-floor.c, built here.
+idle_rss() { # relay|coturn|floor RUN
+	local kb
+	if [ "$1" = floor ]; then
+		"$work/rss-floor" --hold >"$work/floor.out" &
+		spid=$!
+		pids+=("$spid")
+		for _ in $(seq 200); do
+			grep -q '^lws ' "$work/floor.out" 2>/dev/null && break
+			sleep 0.05
+		done
+	else
+		start_server "$1"
+	fi
+	kb=$(rss_kb "$spid")
+	printf '{"kind":"rss","server":"%s","run":%d,"rss_kb":%s,"mapped_objects":%s}\n' "$1" "$2" "$kb" \
+		"$(awk '$6 ~ /\.so/ {print $6}' "/proc/$spid/maps" | sort -u | wc -l)" >>"$results"
+	stop_server
+}
+
 servers=(relay coturn)
 [ -n "$only" ] && servers=("$only")
+if [[ $parts == *" capped "* ]] && ! cap_cgroup "$cap"; then
+	echo "bench/turn.sh: no writable cgroup for a CPU quota (root needed): capped runs skipped" >&2
+	parts=${parts/ capped / }
+fi
+if [[ $parts == *" rss "* ]]; then
+	# shellcheck disable=SC2046 # pkg-config's words
+	cc -O2 -std=gnu11 -o "$work/rss-floor" "$(dirname "$0")/rss-floor.c" \
+		$(pkg-config --cflags --libs libwebsockets libjwt jansson openssl sqlite3 libuv hiredis)
+fi
 for i in $(seq "$repeat"); do
 	for s in "${servers[@]}"; do
 		for t in udp tcp; do
 			if [[ $parts == *" $t "* ]]; then throughput "$s" "$t" "$i"; fi
 		done
 		if [[ $parts == *" alloc "* ]]; then allocations "$s" "$i"; fi
+		if [[ $parts == *" capped "* ]]; then capped "$s" "$i"; fi
+		if [[ $parts == *" rss "* ]]; then idle_rss "$s" "$i"; fi
 	done
+	if [[ $parts == *" rss "* ]]; then idle_rss floor "$i"; fi
 	echo "bench/turn.sh: run $i done" >&2
 done
 if [[ $parts == *" ws "* ]] && { [ -z "$only" ] || [ "$only" = relay ]; }; then
@@ -256,8 +357,10 @@ const median = (xs) => {
 };
 const fmt = (x, d = 0) => (x === undefined ? '—' : Number(x).toFixed(d));
 console.log(`TURN: turnutils_uclient -n ${msgs} -m ${clients} -l ${len} -z ${interval} -c (medians)\n`);
+if (rows.some((r) => r.kind === 'throughput')) {
 console.log('| server | transport | runs | msgs/s | delivered % | loss % | send dropped % | server CPU s | peak RSS MiB |');
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+}
 for (const server of ['relay', 'coturn']) {
   for (const transport of ['udp', 'tcp']) {
     const rs = rows.filter((r) => r.kind === 'throughput' && r.server === server && r.transport === transport);
@@ -268,14 +371,45 @@ for (const server of ['relay', 'coturn']) {
       `${fmt(m((r) => r.cpu_s), 2)} | ${fmt(m((r) => r.peak_rss_kb / 1024), 1)} |`);
   }
 }
-console.log('\n| server | runs | Allocates | allocated | allocations/s | server CPU s | peak RSS MiB |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+if (rows.some((r) => r.kind === 'allocations')) {
+  console.log('\n| server | runs | Allocates | allocated | allocations/s | server CPU s | peak RSS MiB |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+}
 for (const server of ['relay', 'coturn']) {
   const rs = rows.filter((r) => r.kind === 'allocations' && r.server === server);
   if (!rs.length) continue;
   const m = (f) => median(rs.map(f));
   console.log(`| ${server} | ${rs.length} | ${rs[0].allocations} | ${fmt(m((r) => r.ok))} | ${fmt(m((r) => r.per_s))} | ` +
     `${fmt(m((r) => r.cpu_s), 2)} | ${fmt(m((r) => r.peak_rss_kb / 1024), 1)} |`);
+}
+const capped = rows.filter((r) => r.kind === 'capped');
+if (capped.length) {
+  const c = capped[0];
+  console.log(`\nServer held to ${c.cap_pct} % of one core, ${c.clients} turnutils_uclient at once ` +
+    '(-n 3000 -m 10 each, UDP, channels):\n');
+  console.log('| server | runs | msgs/s | delivered % | server CPU s | peak RSS MiB |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const server of ['relay', 'coturn']) {
+    const rs = capped.filter((r) => r.server === server);
+    if (!rs.length) continue;
+    const m = (f) => median(rs.map(f));
+    console.log(`| ${server} | ${rs.length} | ${fmt(m((r) => r.received / r.wall_s))} | ` +
+      `${fmt(m((r) => (100 * r.received) / r.attempted), 1)} | ${fmt(m((r) => r.cpu_s), 2)} | ` +
+      `${fmt(m((r) => r.peak_rss_kb / 1024), 1)} |`);
+  }
+}
+const rss = rows.filter((r) => r.kind === 'rss');
+if (rss.length) {
+  console.log('\n| idle | runs | RSS kB | shared objects mapped |');
+  console.log('| --- | --- | --- | --- |');
+  const names = { relay: 'relay serve, TURN on', coturn: 'coturn',
+    floor: "bench/rss-floor.c (relay serve's libraries, initialised, nothing else)" };
+  for (const server of ['relay', 'coturn', 'floor']) {
+    const rs = rss.filter((r) => r.server === server);
+    if (!rs.length) continue;
+    console.log(`| ${names[server]} | ${rs.length} | ${fmt(median(rs.map((r) => r.rss_kb)))} | ` +
+      `${fmt(median(rs.map((r) => r.mapped_objects)))} |`);
+  }
 }
 const ws = rows.filter((r) => r.kind === 'ws');
 if (ws.length) {
