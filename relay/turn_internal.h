@@ -310,7 +310,9 @@ int turn_tls_init(const char *cert, const char *key, char why[256]);
 
 /* ---- turn_thread.c: the TURN thread and its loop ---- */
 
-#define TURN_SEEN_TAG 64  /* bytes of a Binding's USERNAME passed on to meet.c (tags are 32) */
+/* The one USERNAME length passed on to meet.c: its tags are 16 random bytes in hex
+ * (relay/meet.c, TAG_BYTES). */
+#define TURN_SEEN_TAG 32
 #define TURN_SEEN_MAX 256 /* Bindings queued for the main loop; past it they are dropped */
 
 /* Initialise the TURN loop (main thread, before any handle goes on it): 0 or -EIO with @why. */
@@ -325,8 +327,10 @@ void turn_thread_call(void (*fn)(void *), void *arg);
  * join the thread, close the loop. The loop's state is the main thread's afterwards. */
 void turn_thread_stop(void (*close_all)(void));
 /* TURN thread: pass a Binding's USERNAME @tag from @from to relay_meet_udp_seen() on the main
- * loop (queued; dropped and counted when the queue is full). */
-void turn_thread_seen(const char *tag, size_t len, const struct sockaddr *from);
+ * loop when it has a tag's length (TURN_SEEN_TAG; others are not passed on). False only when
+ * the queue is full: the Binding is dropped and counted, and must not be answered (the
+ * client's retransmission is its next chance). */
+bool turn_thread_seen(const char *tag, size_t len, const struct sockaddr *from);
 uint64_t turn_thread_seen_dropped(void);
 
 #endif
