@@ -321,7 +321,8 @@ uv_loop_t *turn_thread_loop(void);
 /* Start the thread running the TURN loop; Bindings are posted to @main_loop for @s: 0 or -EIO. */
 int turn_thread_run(struct server *s, uv_loop_t *main_loop, char why[256]);
 /* Main thread: run @fn(@arg) on the TURN loop and return once it has run (directly when the
- * thread does not run). @fn must not wait for the main thread. */
+ * thread does not run). @fn must not wait for the main thread. Never from the TURN thread
+ * (it would wait for its own loop forever): asserted. */
 void turn_thread_call(void (*fn)(void *), void *arg);
 /* Main thread: run @close_all on the TURN loop (it closes every handle but the thread's own),
  * join the thread, close the loop. The loop's state is the main thread's afterwards. */
