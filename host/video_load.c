@@ -4,7 +4,9 @@
  * encoder. relay serve, relay file and a relay host without video never map libav.
  *
  * Where the plugin is looked for: $RELAY_VIDEO_PLUGIN alone when it is set (a path chosen on
- * purpose is not quietly replaced by another file); otherwise relay-video.so beside the running
+ * purpose is not quietly replaced by another file; read with secure_getenv(), so a relay run
+ * with file capabilities or set-id ignores it; a value without a '/' is refused, since dlopen()
+ * would search the library path for that name instead of opening the file checked); otherwise relay-video.so beside the running
  * executable (the build tree, a relocatable install), then in RELAY_PLUGIN_DIR (the Makefile's
  * $(PREFIX)/lib/relay, where make install puts it). The first file that exists is the one used:
  * one that fails to load is reported, not skipped in favour of an older one further on.
@@ -55,12 +57,23 @@ static bool exe_dir(char *dir, size_t size)
 /* 0 when @p is a table this relay can call; -ENOSYS with @why when it is from another build. */
 static int check_table(const struct host_video_plugin *p, const char *path, char why[DETAIL])
 {
-	if (p->abi == HOST_VIDEO_PLUGIN_ABI && p->size >= sizeof(*p))
-		return 0;
-	snprintf(why, DETAIL,
-	         "%s: plugin ABI %u (a table of %u bytes), this relay needs %u: from another build",
-	         path, p->abi, p->size, HOST_VIDEO_PLUGIN_ABI);
-	return -ENOSYS;
+	if (p->abi != HOST_VIDEO_PLUGIN_ABI || p->size < sizeof(*p)) {
+		snprintf(
+		        why, DETAIL,
+		        "%s: plugin ABI %u (a table of %u bytes), this relay needs %u: from another "
+		        "build",
+		        path, p->abi, p->size, HOST_VIDEO_PLUGIN_ABI);
+		return -ENOSYS;
+	}
+	/* the same ABI number with another layout of what crosses: a number nobody bumped */
+	if (p->opts_size != sizeof(struct host_video_opts)) {
+		snprintf(why, DETAIL,
+		         "%s: plugin built with a struct host_video_opts of %u bytes, this relay's "
+		         "is %zu: from another build",
+		         path, p->opts_size, sizeof(struct host_video_opts));
+		return -ENOSYS;
+	}
+	return 0;
 }
 
 /* Load @path and check its table. 0; -ENOENT when there is no such file (the caller tries the
@@ -70,6 +83,14 @@ static int open_plugin(const char *path, char why[DETAIL])
 	const struct host_video_plugin *p;
 	void *lib;
 
+	if (!strchr(path, '/')) {
+		snprintf(
+		        why, DETAIL,
+		        "'%s' is not a path (no '/'), and dlopen() would look for it in the library "
+		        "path: name the file, e.g. ./%s",
+		        path, path);
+		return -ENOSYS;
+	}
 	if (access(path, F_OK) != 0) {
 		snprintf(why, DETAIL, "%s: %s", path, strerror(errno));
 		return -ENOENT;
@@ -94,7 +115,7 @@ static int open_plugin(const char *path, char why[DETAIL])
 
 static void load(void)
 {
-	const char *env = getenv("RELAY_VIDEO_PLUGIN");
+	const char *env = secure_getenv("RELAY_VIDEO_PLUGIN");
 	char dir[PATH_MAX], here[PATH_MAX + sizeof(HOST_VIDEO_PLUGIN_FILE) + 1], why[DETAIL];
 	const char *tried[2];
 	size_t n = 0;
@@ -132,7 +153,7 @@ static const struct host_video_plugin *loaded(char why[WHY])
 {
 	pthread_once(&load_once, load);
 	if (!plugin && why)
-		snprintf(why, DETAIL, "%s", load_why);
+		snprintf(why, WHY, "%s", load_why);
 	return plugin;
 }
 

@@ -9,6 +9,7 @@
 __attribute__((visibility("default"))) const struct host_video_plugin relay_video_plugin = {
         .abi = HOST_VIDEO_PLUGIN_ABI,
         .size = sizeof(struct host_video_plugin),
+        .opts_size = sizeof(struct host_video_opts),
         .enc_new = host_video_enc_new,
         .enc_test_frame = host_video_enc_test_frame,
         .enc_free = host_video_enc_free,

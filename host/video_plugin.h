@@ -7,7 +7,10 @@
  * symbol below, a table of host/video.h's encoder and source functions.
  *
  * Change HOST_VIDEO_PLUGIN_ABI whenever this table, host/video.h's structs or the meaning of
- * a call changes: a plugin of another ABI is refused, not called.
+ * a call changes: a plugin of another ABI is refused, not called. The table also carries the
+ * size of each struct passed across (struct host_video_opts: the others are opaque), which
+ * host/video_load.c compares too, so that a struct changed without the number bumped is
+ * still caught.
  */
 #ifndef RELAY_HOST_VIDEO_PLUGIN_H
 #define RELAY_HOST_VIDEO_PLUGIN_H
@@ -16,13 +19,14 @@
 
 #include <stdint.h>
 
-#define HOST_VIDEO_PLUGIN_ABI    1
+#define HOST_VIDEO_PLUGIN_ABI    2
 #define HOST_VIDEO_PLUGIN_SYMBOL "relay_video_plugin"
 #define HOST_VIDEO_PLUGIN_FILE   "relay-video.so"
 
 struct host_video_plugin {
-	uint32_t abi;  /* HOST_VIDEO_PLUGIN_ABI of the build that made the plugin */
-	uint32_t size; /* sizeof(struct host_video_plugin) there */
+	uint32_t abi;       /* HOST_VIDEO_PLUGIN_ABI of the build that made the plugin */
+	uint32_t size;      /* sizeof(struct host_video_plugin) there */
+	uint32_t opts_size; /* sizeof(struct host_video_opts) there */
 	int (*enc_new)(const struct host_video_opts *o, host_video_emit_fn emit, void *arg,
 	               struct host_video_enc **out, char why[160]);
 	int (*enc_test_frame)(struct host_video_enc *e, int64_t n, int64_t time_ms);

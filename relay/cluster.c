@@ -527,6 +527,7 @@ static void apply_note(const struct cluster_bid *b, bool from_list)
 	struct server *s = cl.s;
 	int64_t now = relay_now_ms() / 1000;
 	size_t closed;
+	bool was_denied;
 
 	if (b->exp <= now)
 		return;
@@ -540,11 +541,16 @@ static void apply_note(const struct cluster_bid *b, bool from_list)
 			           (long long)b->exp);
 		return;
 	}
-	if (!store_is_denied(s->store, b->bid, now) && store_deny(s->store, b->bid, b->exp))
+	was_denied = store_is_denied(s->store, b->bid, now);
+	if (!was_denied && store_deny(s->store, b->bid, b->exp))
 		log_err("cannot deny booking '%s' here: state write failed", b->bid);
 	codes_drop_booking(s->codes, b->bid);
 	closed = relay_close_booking(b->bid);
-	relay_turn_end_booking(b->bid); /* TURN allocations stay local, but a deny ends them */
+	/* TURN allocations stay local, but a deny ends them: a round trip to the TURN thread,
+	 * so not for a booking denied here already (its allocations ended then, and new ones are
+	 * refused), which each link up's whole list mostly is */
+	if (!was_denied)
+		relay_turn_end_booking(b->bid);
 	if (!from_list || closed)
 		log_notice(
 		        "booking '%s' denied until %lld (by another instance), %zu connection(s) "

@@ -401,9 +401,11 @@ static void on_binding(struct req *r)
 {
 	const struct stun_attr *u = stun_find(r->m, STUN_A_USERNAME);
 
+	/* meet.c (main loop) must learn a participant's address: when the queue to it is full,
+	 * no answer, so that the client's STUN retransmission tries again */
+	if (u && r->t == TURN_UDP && !turn_thread_seen((const char *)u->v, u->len, r->client))
+		return;
 	turn_srv.m.bindings++;
-	if (u && r->t == TURN_UDP)
-		turn_thread_seen((const char *)u->v, u->len, r->client); /* meet.c: main loop */
 	start_reply(r, STUN_SUCCESS);
 	stun_add_addr(&r->b, STUN_A_XOR_MAPPED_ADDRESS, r->client, true);
 	send_reply(r);

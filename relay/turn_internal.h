@@ -310,7 +310,9 @@ int turn_tls_init(const char *cert, const char *key, char why[256]);
 
 /* ---- turn_thread.c: the TURN thread and its loop ---- */
 
-#define TURN_SEEN_TAG 64  /* bytes of a Binding's USERNAME passed on to meet.c (tags are 32) */
+/* The one USERNAME length passed on to meet.c: its tags are 16 random bytes in hex
+ * (relay/meet.c, TAG_BYTES). */
+#define TURN_SEEN_TAG 32
 #define TURN_SEEN_MAX 256 /* Bindings queued for the main loop; past it they are dropped */
 
 /* Initialise the TURN loop (main thread, before any handle goes on it): 0 or -EIO with @why. */
@@ -319,14 +321,17 @@ uv_loop_t *turn_thread_loop(void);
 /* Start the thread running the TURN loop; Bindings are posted to @main_loop for @s: 0 or -EIO. */
 int turn_thread_run(struct server *s, uv_loop_t *main_loop, char why[256]);
 /* Main thread: run @fn(@arg) on the TURN loop and return once it has run (directly when the
- * thread does not run). @fn must not wait for the main thread. */
+ * thread does not run). @fn must not wait for the main thread. Never from the TURN thread
+ * (it would wait for its own loop forever): asserted. */
 void turn_thread_call(void (*fn)(void *), void *arg);
 /* Main thread: run @close_all on the TURN loop (it closes every handle but the thread's own),
  * join the thread, close the loop. The loop's state is the main thread's afterwards. */
 void turn_thread_stop(void (*close_all)(void));
 /* TURN thread: pass a Binding's USERNAME @tag from @from to relay_meet_udp_seen() on the main
- * loop (queued; dropped and counted when the queue is full). */
-void turn_thread_seen(const char *tag, size_t len, const struct sockaddr *from);
+ * loop when it has a tag's length (TURN_SEEN_TAG; others are not passed on). False only when
+ * the queue is full: the Binding is dropped and counted, and must not be answered (the
+ * client's retransmission is its next chance). */
+bool turn_thread_seen(const char *tag, size_t len, const struct sockaddr *from);
 uint64_t turn_thread_seen_dropped(void);
 
 #endif

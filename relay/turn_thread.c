@@ -6,15 +6,23 @@
  *    public calls of relay/turn.h that read or change TURN state). The TURN thread never waits
  *    for the main thread, so the wait cannot deadlock.
  *  - TURN -> main: turn_thread_seen() queues a STUN Binding's USERNAME and source for
- *    relay_meet_udp_seen() (meet.c's state is the main loop's); a uv_async_t on the main loop
- *    drains the bounded queue. Past the bound a Binding is dropped and counted: the client
- *    retries its Binding, and a flood of them must not grow memory.
+ *    relay_meet_udp_seen() (meet.c's state is the main loop's) when the USERNAME could be a
+ *    meeting tag (its length); a uv_async_t on the main loop drains the bounded queue. Past
+ *    the bound a Binding is dropped, counted and left unanswered: a flood of them must not
+ *    grow memory, and a participant's STUN client retransmits a Binding that got no answer
+ *    (one answered with success it would never send again, and its meeting would never
+ *    learn its UDP address).
+ *
+ * The tags queued are capabilities (meet.c wipes its own copy when a participant leaves):
+ * the queue and the drained batch are wiped once read.
  */
 #define LOG_MODULE "turn"
 #include "relay/turn_internal.h"
 #include "pkg/log/log.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -113,6 +121,13 @@ void turn_thread_call(void (*fn)(void *), void *arg)
 		fn(arg);
 		return;
 	}
+	{
+		/* from the TURN thread itself it would wait for its own loop: forever */
+		uv_thread_t self = uv_thread_self();
+
+		assert(!uv_thread_equal(&self, &th.thread));
+		(void)self;
+	}
 	pthread_mutex_lock(&th.mu);
 	*th.calls_tail = &c;
 	th.calls_tail = &c.next;
@@ -126,15 +141,16 @@ void turn_thread_call(void (*fn)(void *), void *arg)
 
 /* ---- TURN -> main ---- */
 
-void turn_thread_seen(const char *tag, size_t len, const struct sockaddr *from)
+bool turn_thread_seen(const char *tag, size_t len, const struct sockaddr *from)
 {
-	bool wake = false;
+	bool wake = false, queued = true;
 
-	if (len > sizeof(th.seen[0].tag))
-		return; /* no participant's tag is that long */
+	if (len != sizeof(th.seen[0].tag))
+		return true; /* not a participant's tag: nothing for meetings, answered as any */
 	pthread_mutex_lock(&th.seen_mu);
 	if (th.nseen == TURN_SEEN_MAX) {
 		th.seen_dropped++;
+		queued = false;
 	} else {
 		struct turn_seen *e = &th.seen[th.nseen++];
 
@@ -148,6 +164,7 @@ void turn_thread_seen(const char *tag, size_t len, const struct sockaddr *from)
 	pthread_mutex_unlock(&th.seen_mu);
 	if (wake)
 		uv_async_send(&th.seen_wake);
+	return queued;
 }
 
 static void on_seen(uv_async_t *h)
@@ -158,11 +175,13 @@ static void on_seen(uv_async_t *h)
 	pthread_mutex_lock(&th.seen_mu);
 	n = th.nseen;
 	memcpy(seen_batch, th.seen, n * sizeof(th.seen[0]));
+	OPENSSL_cleanse(th.seen, n * sizeof(th.seen[0]));
 	th.nseen = 0;
 	pthread_mutex_unlock(&th.seen_mu);
 	for (size_t k = 0; k < n; k++)
 		relay_meet_udp_seen(th.s, seen_batch[k].tag, seen_batch[k].len,
 		                    (struct sockaddr *)&seen_batch[k].from);
+	OPENSSL_cleanse(seen_batch, n * sizeof(seen_batch[0]));
 }
 
 uint64_t turn_thread_seen_dropped(void)
@@ -248,4 +267,9 @@ void turn_thread_stop(void (*close_all)(void))
 		uv_close((uv_handle_t *)&th.seen_wake, NULL); /* closes as serve.c runs its loop */
 		th.seen_on = false;
 	}
+	/* Bindings still queued are never delivered now: their tags go */
+	pthread_mutex_lock(&th.seen_mu);
+	OPENSSL_cleanse(th.seen, sizeof(th.seen));
+	th.nseen = 0;
+	pthread_mutex_unlock(&th.seen_mu);
 }

@@ -33,12 +33,26 @@ struct store {
 	struct store_group **groups; /* GROUP_BUCKETS chains */
 	size_t ngroups;
 	bool healthy;
-	/* every public function but open/close holds it: relay serve's TURN thread reads the deny
-	 * list while the main loop writes it. Recursive: store_list()'s callback may read. */
+	/* Guards slots, nslots and used: relay serve's TURN thread reads them (store_is_denied)
+	 * while the owner's thread changes them. Never held across SQLite: a disk sync (or a
+	 * busy timeout) must not stall the TURN loop's deny check. The owner's own reads of the
+	 * table need no lock (the other thread only reads); everything else (SQLite, groups,
+	 * healthy) is the owner's alone. */
 	pthread_mutex_t mu;
 };
 
 static int load_groups(struct store *s);
+
+static void lock(const struct store *s)
+{
+	/* a reader's const store: the lock is not data */
+	pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+}
+
+static void unlock(const struct store *s)
+{
+	pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+}
 
 /* ---- the in-memory table (linear probing, tombstone-free: tidy rebuilds) ---- */
 
@@ -198,14 +212,7 @@ int store_open(const char *dir, struct store **out, char why[256])
 	}
 	s->nslots = INITIAL_SLOTS;
 	s->healthy = true;
-	{
-		pthread_mutexattr_t attr;
-
-		pthread_mutexattr_init(&attr);
-		pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-		pthread_mutex_init(&s->mu, &attr);
-		pthread_mutexattr_destroy(&attr);
-	}
+	pthread_mutex_init(&s->mu, NULL);
 	if (dir) {
 		ret = open_db(s, dir, why);
 		if (ret) {
@@ -242,23 +249,29 @@ static bool valid_bid(const char *bid)
 	return bid && *bid && strlen(bid) <= STORE_BID_MAX;
 }
 
+/* On disk first (without the lock: it may wait for a sync), then in the table. */
 static int set_state(struct store *s, const char *bid, enum state st, int64_t exp)
 {
+	int ret;
+
 	if (!valid_bid(bid))
 		return -EINVAL;
 	if (write_row(s, bid, st == DENIED, exp))
 		return -EIO;
-	return put(s, bid, st, exp);
+	lock(s);
+	ret = put(s, bid, st, exp);
+	unlock(s);
+	return ret;
 }
 
-static int store_batch_begin_held(struct store *s)
+int store_batch_begin(struct store *s)
 {
 	if (!s->db)
 		return 0;
 	return sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
 }
 
-static int store_batch_end_held(struct store *s)
+int store_batch_end(struct store *s)
 {
 	if (!s->db)
 		return 0;
@@ -269,39 +282,45 @@ static int store_batch_end_held(struct store *s)
 	return -EIO;
 }
 
-static int store_deny_held(struct store *s, const char *bid, int64_t exp)
+int store_deny(struct store *s, const char *bid, int64_t exp)
 {
 	return set_state(s, bid, DENIED, exp);
 }
 
-static int store_allow_held(struct store *s, const char *bid, int64_t exp)
+int store_allow(struct store *s, const char *bid, int64_t exp)
 {
 	return set_state(s, bid, ALLOWED, exp);
 }
 
-static void store_seen_held(struct store *s, const char *bid, int64_t exp)
+void store_seen(struct store *s, const char *bid, int64_t exp)
 {
 	struct slot *sl;
 
 	if (!valid_bid(bid))
 		return;
+	lock(s);
 	sl = find(s, bid);
 	if (sl->state == FREE || (sl->state == SEEN && sl->exp < exp))
 		put(s, bid, SEEN, exp);
+	unlock(s);
 }
 
-static bool store_is_denied_held(const struct store *s, const char *bid, int64_t now)
+bool store_is_denied(const struct store *s, const char *bid, int64_t now)
 {
 	const struct slot *sl;
+	bool denied;
 
 	if (!valid_bid(bid))
 		return false;
+	lock(s);
 	sl = find(s, bid);
-	return sl->state == DENIED && sl->exp >= now;
+	denied = sl->state == DENIED && sl->exp >= now;
+	unlock(s);
+	return denied;
 }
 
-static void store_list_held(const struct store *s, enum store_list which, int64_t now,
-                            void (*fn)(const char *bid, int64_t exp, void *arg), void *arg)
+void store_list(const struct store *s, enum store_list which, int64_t now,
+                void (*fn)(const char *bid, int64_t exp, void *arg), void *arg)
 {
 	for (size_t i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->slots[i];
@@ -313,11 +332,11 @@ static void store_list_held(const struct store *s, enum store_list which, int64_
 	}
 }
 
-static int store_tidy_held(struct store *s, int64_t now)
+int store_tidy(struct store *s, int64_t now)
 {
 	size_t before = s->used;
 	sqlite3_stmt *st = NULL;
-	int rc = SQLITE_OK;
+	int rc = SQLITE_OK, ret;
 
 	if (s->db) {
 		rc = sqlite3_prepare_v2(s->db, "DELETE FROM bookings WHERE exp < ?1", -1, &st,
@@ -329,12 +348,13 @@ static int store_tidy_held(struct store *s, int64_t now)
 		sqlite3_finalize(st);
 		s->healthy = rc == SQLITE_OK;
 	}
-	if (rebuild(s, s->nslots, now))
-		return -ENOMEM;
-	return rc == SQLITE_OK ? (int)(before - s->used) : -EIO;
+	lock(s);
+	ret = rebuild(s, s->nslots, now) ? -ENOMEM : (int)(before - s->used);
+	unlock(s);
+	return rc == SQLITE_OK || ret < 0 ? ret : -EIO;
 }
 
-static bool store_is_healthy_held(struct store *s)
+bool store_is_healthy(struct store *s)
 {
 	if (!s->healthy)
 		return false;
@@ -447,8 +467,8 @@ static int load_groups(struct store *s)
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-static int store_group_put_held(struct store *s, const char *app, const char *id, const char *owner,
-                                int64_t expires, const char *json)
+int store_group_put(struct store *s, const char *app, const char *id, const char *owner,
+                    int64_t expires, const char *json)
 {
 	if (!valid_key(app, id) || !json || (owner && strlen(owner) > STORE_OWNER_MAX))
 		return -EINVAL;
@@ -458,8 +478,7 @@ static int store_group_put_held(struct store *s, const char *app, const char *id
 	return group_insert(s, app, id, owner, expires, json);
 }
 
-static const struct store_group *store_group_get_held(const struct store *s, const char *app,
-                                                      const char *id)
+const struct store_group *store_group_get(const struct store *s, const char *app, const char *id)
 {
 	if (!valid_key(app, id))
 		return NULL;
@@ -495,7 +514,7 @@ static void group_unlink(struct store *s, struct store_group **pp)
 	s->ngroups--;
 }
 
-static int store_group_delete_held(struct store *s, const char *app, const char *id)
+int store_group_delete(struct store *s, const char *app, const char *id)
 {
 	struct store_group **pp;
 
@@ -510,7 +529,7 @@ static int store_group_delete_held(struct store *s, const char *app, const char 
 	return 0;
 }
 
-static size_t store_group_count_held(const struct store *s, const char *app)
+size_t store_group_count(const struct store *s, const char *app)
 {
 	size_t n = 0;
 
@@ -522,8 +541,8 @@ static size_t store_group_count_held(const struct store *s, const char *app)
 	return n;
 }
 
-static void store_group_list_held(const struct store *s, const char *app,
-                                  void (*fn)(const struct store_group *g, void *arg), void *arg)
+void store_group_list(const struct store *s, const char *app,
+                      void (*fn)(const struct store_group *g, void *arg), void *arg)
 {
 	for (size_t i = 0; i < GROUP_BUCKETS; i++)
 		for (const struct store_group *g = s->groups[i]; g; g = g->next)
@@ -548,9 +567,8 @@ static int expire_rows(struct store *s, int64_t now)
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-static int store_group_expire_held(struct store *s, int64_t now,
-                                   void (*fn)(const char *app, const char *id, void *arg),
-                                   void *arg)
+int store_group_expire(struct store *s, int64_t now,
+                       void (*fn)(const char *app, const char *id, void *arg), void *arg)
 {
 	struct store_group *gone = NULL;
 	bool any = false;
@@ -589,162 +607,4 @@ static int store_group_expire_held(struct store *s, int64_t now,
 		n++;
 	}
 	return n;
-}
-
-/* ---- the public functions: each under the store's lock ---- */
-
-static void lock(const struct store *s)
-{
-	pthread_mutex_lock(
-	        (pthread_mutex_t *)&s->mu); /* a reader's const store: the lock is not data */
-}
-
-static void unlock(const struct store *s)
-{
-	pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
-}
-
-int store_deny(struct store *s, const char *bid, int64_t exp)
-{
-	int r;
-
-	lock(s);
-	r = store_deny_held(s, bid, exp);
-	unlock(s);
-	return r;
-}
-
-int store_allow(struct store *s, const char *bid, int64_t exp)
-{
-	int r;
-
-	lock(s);
-	r = store_allow_held(s, bid, exp);
-	unlock(s);
-	return r;
-}
-
-int store_batch_begin(struct store *s)
-{
-	int r;
-
-	lock(s);
-	r = store_batch_begin_held(s);
-	unlock(s);
-	return r;
-}
-
-int store_batch_end(struct store *s)
-{
-	int r;
-
-	lock(s);
-	r = store_batch_end_held(s);
-	unlock(s);
-	return r;
-}
-
-void store_seen(struct store *s, const char *bid, int64_t exp)
-{
-	lock(s);
-	store_seen_held(s, bid, exp);
-	unlock(s);
-}
-
-bool store_is_denied(const struct store *s, const char *bid, int64_t now)
-{
-	bool r;
-
-	lock(s);
-	r = store_is_denied_held(s, bid, now);
-	unlock(s);
-	return r;
-}
-
-void store_list(const struct store *s, enum store_list which, int64_t now,
-                void (*fn)(const char *bid, int64_t exp, void *arg), void *arg)
-{
-	lock(s);
-	store_list_held(s, which, now, fn, arg);
-	unlock(s);
-}
-
-int store_tidy(struct store *s, int64_t now)
-{
-	int r;
-
-	lock(s);
-	r = store_tidy_held(s, now);
-	unlock(s);
-	return r;
-}
-
-bool store_is_healthy(struct store *s)
-{
-	bool r;
-
-	lock(s);
-	r = store_is_healthy_held(s);
-	unlock(s);
-	return r;
-}
-
-int store_group_put(struct store *s, const char *app, const char *id, const char *owner,
-                    int64_t expires, const char *json)
-{
-	int r;
-
-	lock(s);
-	r = store_group_put_held(s, app, id, owner, expires, json);
-	unlock(s);
-	return r;
-}
-
-const struct store_group *store_group_get(const struct store *s, const char *app, const char *id)
-{
-	const struct store_group *g;
-
-	lock(s);
-	g = store_group_get_held(s, app, id);
-	unlock(s);
-	return g;
-}
-
-int store_group_delete(struct store *s, const char *app, const char *id)
-{
-	int r;
-
-	lock(s);
-	r = store_group_delete_held(s, app, id);
-	unlock(s);
-	return r;
-}
-
-size_t store_group_count(const struct store *s, const char *app)
-{
-	size_t n;
-
-	lock(s);
-	n = store_group_count_held(s, app);
-	unlock(s);
-	return n;
-}
-
-void store_group_list(const struct store *s, const char *app,
-                      void (*fn)(const struct store_group *g, void *arg), void *arg)
-{
-	lock(s);
-	store_group_list_held(s, app, fn, arg);
-	unlock(s);
-}
-
-int store_group_expire(struct store *s, int64_t now,
-                       void (*fn)(const char *app, const char *id, void *arg), void *arg)
-{
-	int r;
-
-	lock(s);
-	r = store_group_expire_held(s, now, fn, arg);
-	unlock(s);
-	return r;
 }

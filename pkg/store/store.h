@@ -4,11 +4,13 @@
  * path never touches the disk; a change is on disk before the call returns. A later backend
  * (Redis) implements the same functions.
  *
- * Thread-safe, the one pkg module that is: every function but store_open()/store_close() takes
- * the store's (recursive) lock, because relay serve's TURN thread checks the deny list
- * (store_is_denied) while the main loop writes it. A store_group_get() result is still borrowed
- * until the next change, which only its caller's thread may make: relay changes groups on the
- * main loop only. store_close() is for when no other thread uses the store any more.
+ * Threads: a store has one owner thread (relay serve's main loop), which makes every call but
+ * one. store_is_denied() alone is safe from any other thread (relay serve's TURN thread) while
+ * the owner calls anything: it takes a lock that guards only the in-memory booking table, held
+ * for a lookup or an update of that table, never across SQLite. So a deny check never waits for
+ * a disk sync or SQLite's busy timeout. Every other function (deny, allow, batch, seen, list,
+ * tidy, is_healthy, the group functions, open, close) is the owner's only; store_close() once no
+ * other thread calls store_is_denied() any more.
  *
  * Semantics, as practable's relay: deny(bid, exp) refuses the booking until exp and removes it
  * from the allow list; allow(bid, exp) undoes a deny and lists the booking as allowed until exp.
@@ -57,6 +59,7 @@ int store_batch_end(struct store *s);
 /* Note a booking seen on an access call (listed as allowed, not persisted). */
 void store_seen(struct store *s, const char *bid, int64_t exp);
 
+/* The one function safe from another thread (see above): memory only, a short lock. */
 bool store_is_denied(const struct store *s, const char *bid, int64_t now);
 
 /* Call @fn for each live entry of @which (exp >= now), in no particular order. */

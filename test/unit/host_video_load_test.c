@@ -1,9 +1,10 @@
 /*
  * host_video_load_test: how relay finds its video plugin (host/video_load.c, included to reach
  * its statics), without libav: freeing a stream's NULL encoder or source loads nothing; a
- * missing file is -ENOENT (the next place is tried), a file that is no plugin or a table of
- * another ABI is -ENOSYS with the reason; $RELAY_VIDEO_PLUGIN naming no file makes the encoder
- * -ENOSYS with the path in why, decided once for the process.
+ * missing file is -ENOENT (the next place is tried), a file that is no plugin, a name without a
+ * '/' (dlopen() would search the library path), a table of another ABI or with another size
+ * of struct host_video_opts is -ENOSYS with the reason; $RELAY_VIDEO_PLUGIN naming no file
+ * makes the encoder -ENOSYS with the path in why, decided once for the process.
  */
 #include "host/video_load.c"
 #include "test/harness.h"
@@ -38,21 +39,31 @@ static void test_open_plugin(void)
 	/* exists, but dlopen() refuses it (a position-independent executable) */
 	CHECK_EQ(open_plugin("/proc/self/exe", why), -ENOSYS);
 	CHECK(why[0] != '\0');
+	/* a bare name: refused before dlopen() could find some relay-video.so on the library path */
+	CHECK_EQ(open_plugin("relay-video.so", why), -ENOSYS);
+	CHECK(strstr(why, "'relay-video.so' is not a path") != NULL);
 	CHECK(plugin == NULL);
 }
 
 static void test_check_table(void)
 {
-	struct host_video_plugin t = {.abi = HOST_VIDEO_PLUGIN_ABI, .size = sizeof(t)};
+	struct host_video_plugin t = {.abi = HOST_VIDEO_PLUGIN_ABI,
+	                              .size = sizeof(t),
+	                              .opts_size = sizeof(struct host_video_opts)};
 	char why[DETAIL] = "";
 
 	CHECK_EQ(check_table(&t, "p.so", why), 0);
 	t.abi = HOST_VIDEO_PLUGIN_ABI + 1;
 	CHECK_EQ(check_table(&t, "p.so", why), -ENOSYS);
-	CHECK(strstr(why, "p.so: plugin ABI 2") != NULL);
+	CHECK(strstr(why, "p.so: plugin ABI 3") != NULL);
 	t.abi = HOST_VIDEO_PLUGIN_ABI;
 	t.size = sizeof(t) - sizeof(void *); /* an older, shorter table */
 	CHECK_EQ(check_table(&t, "p.so", why), -ENOSYS);
+	/* the ABI number not bumped, but struct host_video_opts grew */
+	t.size = sizeof(t);
+	t.opts_size = sizeof(struct host_video_opts) - sizeof(int);
+	CHECK_EQ(check_table(&t, "p.so", why), -ENOSYS);
+	CHECK(strstr(why, "struct host_video_opts of") != NULL);
 }
 
 static void test_env_names_no_file(void)

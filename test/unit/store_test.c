@@ -6,7 +6,7 @@
  * disk, a second opener seeing a change at once, open errors with their reason, health after a
  * failed write, and a damaged database that must not load half a deny list. One thread checking
  * the deny list while another grows and tidies it (relay serve's TURN thread and main loop) never
- * sees a denied booking as not denied. Raw SQLite calls
+ * sees a denied booking as not denied, and never waits for a write held up by the disk. Raw SQLite calls
  * only prepare the files that store_open() then reads.
  */
 #include "pkg/store/store.h"
@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
@@ -823,6 +824,75 @@ static void test_threads(void)
 	store_close(r.s);
 }
 
+/*
+ * A deny check never waits for the disk: while another SQLite connection holds the database's
+ * write lock, a store_deny() on the owner's thread waits out the busy timeout (1 s) and fails,
+ * and every store_is_denied() made meanwhile on another thread answers at once. With the lock
+ * held across the write, one of those checks would wait the whole second.
+ */
+struct slow_writer {
+	struct store *s;
+	atomic_bool started, done;
+	int ret;
+};
+
+static void *deny_slowly(void *arg)
+{
+	struct slow_writer *w = arg;
+
+	atomic_store(&w->started, true);
+	w->ret = store_deny(w->s, "bk-slow", 100);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void test_deny_check_not_behind_disk(void)
+{
+	char *dir = make_dir(), path[256];
+	struct slow_writer w = {.s = open_store(dir)};
+	sqlite3 *other = NULL;
+	pthread_t t;
+	int64_t worst = 0, checks = 0;
+
+	CHECK_EQ(store_deny(w.s, "bk-held", 100), 0);
+	snprintf(path, sizeof(path), "%s/relay.db", dir);
+	CHECK_EQ(sqlite3_open(path, &other), SQLITE_OK);
+	CHECK_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_EQ(pthread_create(&t, NULL, deny_slowly, &w), 0);
+	while (!atomic_load(&w.started))
+		sched_yield();
+	while (!atomic_load(&w.done)) {
+		int64_t t0 = mono_ns(), d;
+
+		if (!store_is_denied(w.s, "bk-held", 50))
+			CHECK(false);
+		d = mono_ns() - t0;
+		worst = d > worst ? d : worst;
+		checks++;
+	}
+	pthread_join(t, NULL);
+	CHECK_EQ(w.ret, -EIO); /* it did wait for the lock the other connection holds */
+	CHECK(checks > 0);
+	CHECK(worst < 500 * 1000000LL); /* the busy timeout is 1 s: no check waited for it */
+	if (worst >= 500 * 1000000LL)
+		fprintf(stderr, "a deny check waited %lld ms\n", (long long)(worst / 1000000));
+	CHECK(!store_is_denied(w.s, "bk-slow", 50)); /* not written: not applied */
+	CHECK_EQ(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	CHECK_EQ(store_deny(w.s, "bk-slow", 100), 0);
+	CHECK(store_is_denied(w.s, "bk-slow", 50));
+	store_close(w.s);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	RUN(test_deny_allow());
@@ -843,5 +913,6 @@ int main(void)
 	RUN(test_groups_many());
 	RUN(test_groups_disk());
 	RUN(test_threads());
+	RUN(test_deny_check_not_behind_disk());
 	return harness_done();
 }
