@@ -22,6 +22,9 @@
 # libraries relay serve is built on.
 # TURN_BENCH_LOAD_NICE (default 0): the websocket runs' load client runs at this nice level, to
 # tell relay's loop from the load client's competition for the same cores.
+# TURN_BENCH_LOAD_CPUS (default: none): confine turnutils_peer and the websocket runs' load
+# client to these CPUs (taskset -c LIST), standing in for clients on other machines; the
+# servers and the websocket reader stay free to run anywhere.
 set -euo pipefail
 
 relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -141,7 +144,16 @@ stop_server() {
 }
 
 peer_port=$(free_port)
-turnutils_peer -L 127.0.0.1 -p "$peer_port" >/dev/null 2>&1 &
+# on_load_cpus CMD...: CMD, confined to TURN_BENCH_LOAD_CPUS when that is set.
+on_load_cpus() {
+	if [ -n "${TURN_BENCH_LOAD_CPUS:-}" ]; then
+		taskset -c "$TURN_BENCH_LOAD_CPUS" "$@"
+	else
+		"$@"
+	fi
+}
+
+on_load_cpus turnutils_peer -L 127.0.0.1 -p "$peer_port" >/dev/null 2>&1 &
 pids+=($!)
 
 # uclient ARGS...: turnutils_uclient against the running server with a fresh credential; its
@@ -214,7 +226,7 @@ ws_p99() { # quiet|loaded|control RUN
 		} < <("$relay" token turn --secret-file "$work/secret" --user load --lifetime 1h)
 		# enough messages to outlast the paced run; ended when it ends (timeout passes the
 		# TERM on to turnutils_uclient)
-		nice -n "${TURN_BENCH_LOAD_NICE:-0}" timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 \
+		on_load_cpus nice -n "${TURN_BENCH_LOAD_NICE:-0}" timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 \
 			-r "$peer_port" -u "$user" -w "$pass" -c -n 1000000 -m "$clients" -l "$len" -z "$interval" 127.0.0.1 >"$work/load.out" 2>&1 &
 		load=$!
 		pids+=("$load")

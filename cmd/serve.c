@@ -155,6 +155,10 @@ static const struct cfg_opt serve_opts[] = {
          "bytes per second relayed per allocation, each way (0: no limit)", NULL, 0},
         {"turn_packet_rate", CFG_INT, O(turn_packet_rate), "5000", 0, 10000000,
          "STUN/TURN packets per second per client address (0: no limit)", NULL, 0},
+        {"turn_nice", CFG_INT, O(turn_nice), "10", 0, 19,
+         "nice levels the TURN thread runs below the websocket thread: under a TURN flood the "
+         "websockets keep their latency (0: equal terms)",
+         NULL, 0},
         {"turn_socket_buffer", CFG_SIZE, O(turn_socket_buffer), "4MiB", 0, 256 * MiB,
          "kernel receive/send buffer of the TURN UDP listener, a quarter of it for each relayed "
          "socket (0: the kernel's default)",

@@ -26,6 +26,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* A call waiting to run on the TURN loop; on the caller's stack until done. */
 struct turn_call {
@@ -47,6 +49,7 @@ static struct {
 	bool loop_on; /* loop initialised (main thread's flag) */
 	bool running; /* the thread runs (main thread's flag) */
 	uv_thread_t thread;
+	int nice;        /* --turn-nice, set before the thread starts */
 	uv_async_t wake; /* on the TURN loop: calls are queued */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -196,10 +199,33 @@ uint64_t turn_thread_seen_dropped(void)
 
 /* ---- start and stop ---- */
 
+/*
+ * Lower this thread's priority by @delta nice levels below the process's (Linux: setpriority
+ * on a thread id changes that thread only). The websocket thread then wins the CPU whenever it
+ * wakes while TURN is busy; TURN still gets every cycle the websockets leave. Raising niceness
+ * needs no privilege; a failure only costs the priority, so it is logged and TURN runs on.
+ */
+static void lower_priority(int delta)
+{
+	int base, want;
+
+	if (delta <= 0)
+		return;
+	errno = 0;
+	base = getpriority(PRIO_PROCESS, 0);
+	if (base == -1 && errno)
+		base = 0;
+	want = base + delta > 19 ? 19 : base + delta;
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), want))
+		log_warn("TURN thread keeps the websocket thread's priority: setpriority(%d): %s",
+		         want, strerror(errno));
+}
+
 static void run(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "relay-turn"); /* top -H, /proc/PID/task/TID/comm */
+	lower_priority(th.nice);
 	uv_run(&th.loop, UV_RUN_DEFAULT); /* until turn_thread_stop() closes every handle */
 }
 
@@ -209,6 +235,7 @@ int turn_thread_run(struct server *s, uv_loop_t *main_loop, char why[256])
 	int err;
 
 	th.s = s;
+	th.nice = (int)s->o->turn_nice;
 	th.nseen = 0;
 	th.seen_dropped = 0;
 	err = uv_async_init(main_loop, &th.seen_wake, on_seen);

@@ -21,6 +21,7 @@ echo "t2000-rest-secret" >"$TMP/turn-secret"
 	--secret-file "$TMP/jwt" --state-dir "$TMP/state" --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
 	--turn-listen 127.0.0.1:0 --turns-listen 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32 \
 	--turn-secret-file "$TMP/turn-secret" --log-file "$TMP/relay.log" &
+RPID=$!
 PIDS+=($!)
 wait_for "$TMP/relay.log" "relay listening" || {
 	cat "$TMP/relay.log"
@@ -111,5 +112,15 @@ check_contains "loop-pass pauses counted" "$metrics" "relay_turn_udp_pauses_tota
 begin_case "UDP socket buffers: what the kernel granted is logged"
 check "listener" grep -qE "UDP listener: receive buffer [0-9]+ bytes, send buffer [0-9]+ \(asked 4194304" "$TMP/relay.log"
 check "relayed sockets" grep -qE "relayed sockets: receive buffer [0-9]+ bytes, send buffer [0-9]+ \(asked 1048576" "$TMP/relay.log"
+
+begin_case "the TURN thread runs --turn-nice (default 10) levels below the websocket thread"
+# field 19 of /proc/PID/task/TID/stat is the thread's nice value (the name, field 2, has no space)
+main_nice=$(awk '{print $19}' "/proc/$RPID/stat")
+turn_nice=
+for t in /proc/"$RPID"/task/*; do
+	[ "$(cat "$t/comm")" = relay-turn ] && turn_nice=$(awk '{print $19}' "$t/stat")
+done
+want=$((main_nice + 10 > 19 ? 19 : main_nice + 10))
+check_eq "relay-turn's nice (main thread's: $main_nice)" "${turn_nice:-none}" "$want"
 
 finish
