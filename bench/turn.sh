@@ -144,16 +144,13 @@ stop_server() {
 }
 
 peer_port=$(free_port)
-# on_load_cpus CMD...: CMD, confined to TURN_BENCH_LOAD_CPUS when that is set.
-on_load_cpus() {
-	if [ -n "${TURN_BENCH_LOAD_CPUS:-}" ]; then
-		taskset -c "$TURN_BENCH_LOAD_CPUS" "$@"
-	else
-		"$@"
-	fi
-}
+# Put before a load command to confine it to TURN_BENCH_LOAD_CPUS. A prefix, not a function: a
+# function run with & is a subshell whose PID ($!) is not the command's, and killing it would
+# leave the command running; taskset, nice and timeout exec what they run, so $! is the chain's.
+load_cpus=()
+[ -n "${TURN_BENCH_LOAD_CPUS:-}" ] && load_cpus=(taskset -c "$TURN_BENCH_LOAD_CPUS")
 
-on_load_cpus turnutils_peer -L 127.0.0.1 -p "$peer_port" >/dev/null 2>&1 &
+"${load_cpus[@]}" turnutils_peer -L 127.0.0.1 -p "$peer_port" >/dev/null 2>&1 &
 pids+=($!)
 
 # uclient ARGS...: turnutils_uclient against the running server with a fresh credential; its
@@ -226,7 +223,7 @@ ws_p99() { # quiet|loaded|control RUN
 		} < <("$relay" token turn --secret-file "$work/secret" --user load --lifetime 1h)
 		# enough messages to outlast the paced run; ended when it ends (timeout passes the
 		# TERM on to turnutils_uclient)
-		on_load_cpus nice -n "${TURN_BENCH_LOAD_NICE:-0}" timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 \
+		"${load_cpus[@]}" nice -n "${TURN_BENCH_LOAD_NICE:-0}" timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 \
 			-r "$peer_port" -u "$user" -w "$pass" -c -n 1000000 -m "$clients" -l "$len" -z "$interval" 127.0.0.1 >"$work/load.out" 2>&1 &
 		load=$!
 		pids+=("$load")
