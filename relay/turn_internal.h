@@ -318,7 +318,8 @@ int turn_tls_init(const char *cert, const char *key, char why[256]);
 /* Initialise the TURN loop (main thread, before any handle goes on it): 0 or -EIO with @why. */
 int turn_thread_init(char why[256]);
 uv_loop_t *turn_thread_loop(void);
-/* Start the thread running the TURN loop; Bindings are posted to @main_loop for @s: 0 or -EIO. */
+/* Start the thread running the TURN loop at @s->o->turn_nice; Bindings are posted to @main_loop
+ * for @s: 0 or -EIO. */
 int turn_thread_run(struct server *s, uv_loop_t *main_loop, char why[256]);
 /* Main thread: run @fn(@arg) on the TURN loop and return once it has run (directly when the
  * thread does not run). @fn must not wait for the main thread. Never from the TURN thread

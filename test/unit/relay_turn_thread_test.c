@@ -61,6 +61,10 @@ static bool seen(size_t k)
 	return turn_thread_seen(tag, TURN_SEEN_TAG, (struct sockaddr *)&in);
 }
 
+/* the settings turn_thread_run reads (--turn-nice 0: the test thread keeps its priority) */
+static struct relay_opts opts = {.turn_nice = 0};
+static struct server srv = {.o = &opts};
+
 static void test_queue(void)
 {
 	uv_loop_t main_loop;
@@ -70,7 +74,7 @@ static void test_queue(void)
 
 	CHECK_EQ(uv_loop_init(&main_loop), 0);
 	CHECK_EQ(turn_thread_init(why), 0);
-	CHECK_EQ(turn_thread_run(NULL, &main_loop, why), 0);
+	CHECK_EQ(turn_thread_run(&srv, &main_loop, why), 0);
 
 	/* other USERNAMEs (ICE's "ufrag:ufrag", junk) are answered but never queued */
 	memset(junk, 'j', sizeof(junk));
