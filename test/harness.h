@@ -12,7 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int harness_passed, harness_failed; /* checks */
+/* checks; atomic: a test may CHECK from a thread it started (wsclient_test's server) */
+static _Atomic int harness_passed, harness_failed;
 static int harness_cases_passed, harness_cases_failed;
 static int harness_case_start = -1; /* harness_failed when the current RUN() began; -1 outside */
 static int harness_outside_checks, harness_outside_failed;
