@@ -95,6 +95,14 @@ peak_rss_kb() {
 	awk '/^VmHWM:/ {print $2}' "/proc/$1/status"
 }
 
+# rss_split PID: '"rss_anon_kb":A,"rss_file_kb":F', the resident set now, split into the memory
+# the process allocated (RssAnon) and the pages of files it maps, mostly its shared libraries'
+# code, shared with every other process mapping them (RssFile + RssShmem).
+rss_split() {
+	awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f += $2} /^RssShmem:/ {f += $2}
+		END {printf "\"rss_anon_kb\":%d,\"rss_file_kb\":%d", a, f}' "/proc/$1/status"
+}
+
 # A relay port range of its own for each server start: turnutils_uclient leaves its allocations
 # alive when it exits, and another run's may still hold ports.
 next_range() {
@@ -180,11 +188,11 @@ throughput() { # SERVER udp|tcp RUN
 	c0=$(cpu_ticks "$spid")
 	uclient "${flag[@]}" -n "$msgs" -m "$clients" -l "$len" -z "$interval"
 	c1=$(cpu_ticks "$spid")
-	printf '{"kind":"throughput","server":"%s","transport":"%s","run":%d,"attempted":%d,"sent":%s,"received":%s,"lost_pct":%s,"send_dropped_pct":%s,"wall_s":%.3f,"cpu_s":%.2f,"peak_rss_kb":%s}\n' \
+	printf '{"kind":"throughput","server":"%s","transport":"%s","run":%d,"attempted":%d,"sent":%s,"received":%s,"lost_pct":%s,"send_dropped_pct":%s,"wall_s":%.3f,"cpu_s":%.2f,"peak_rss_kb":%s,%s}\n' \
 		"$1" "$2" "$3" $((msgs * clients)) "$(field tot_send_msgs)" "$(field tot_recv_msgs)" \
 		"$(grep -oE 'Total lost packets [0-9]+ \([0-9.]+' "$work/uclient.out" | grep -oE '[0-9.]+$' || echo null)" \
 		"$(grep -oE 'total send dropped [0-9]+ \([0-9.]+' "$work/uclient.out" | grep -oE '[0-9.]+$' || echo null)" \
-		"$wall" "$(cpu_s "$c0" "$c1")" "$(peak_rss_kb "$spid")" >>"$results"
+		"$wall" "$(cpu_s "$c0" "$c1")" "$(peak_rss_kb "$spid")" "$(rss_split "$spid")" >>"$results"
 	stop_server
 }
 
@@ -319,8 +327,8 @@ idle_rss() { # relay|coturn|floor RUN
 		start_server "$1"
 	fi
 	kb=$(rss_kb "$spid")
-	printf '{"kind":"rss","server":"%s","run":%d,"rss_kb":%s,"mapped_objects":%s}\n' "$1" "$2" "$kb" \
-		"$(awk '$6 ~ /\.so/ {print $6}' "/proc/$spid/maps" | sort -u | wc -l)" >>"$results"
+	printf '{"kind":"rss","server":"%s","run":%d,"rss_kb":%s,%s,"mapped_objects":%s}\n' "$1" "$2" "$kb" \
+		"$(rss_split "$spid")" "$(awk '$6 ~ /\.so/ {print $6}' "/proc/$spid/maps" | sort -u | wc -l)" >>"$results"
 	stop_server
 }
 
@@ -367,8 +375,8 @@ const median = (xs) => {
 const fmt = (x, d = 0) => (x === undefined ? '—' : Number(x).toFixed(d));
 console.log(`TURN: turnutils_uclient -n ${msgs} -m ${clients} -l ${len} -z ${interval} -c (medians)\n`);
 if (rows.some((r) => r.kind === 'throughput')) {
-console.log('| server | transport | runs | msgs/s | delivered % | loss % | send dropped % | server CPU s | peak RSS MiB |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log('| server | transport | runs | msgs/s | delivered % | loss % | send dropped % | server CPU s | peak RSS MiB | after: anon / file kB |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 }
 for (const server of ['relay', 'coturn']) {
   for (const transport of ['udp', 'tcp']) {
@@ -377,7 +385,8 @@ for (const server of ['relay', 'coturn']) {
     const m = (f) => median(rs.map(f));
     console.log(`| ${server} | ${transport} | ${rs.length} | ${fmt(m((r) => r.received / r.wall_s))} | ` +
       `${fmt(m((r) => (100 * r.received) / r.attempted), 1)} | ${fmt(m((r) => r.lost_pct), 2)} | ${fmt(m((r) => r.send_dropped_pct), 2)} | ` +
-      `${fmt(m((r) => r.cpu_s), 2)} | ${fmt(m((r) => r.peak_rss_kb / 1024), 1)} |`);
+      `${fmt(m((r) => r.cpu_s), 2)} | ${fmt(m((r) => r.peak_rss_kb / 1024), 1)} | ` +
+      `${fmt(m((r) => r.rss_anon_kb))} / ${fmt(m((r) => r.rss_file_kb))} |`);
   }
 }
 if (rows.some((r) => r.kind === 'allocations')) {
@@ -409,14 +418,15 @@ if (capped.length) {
 }
 const rss = rows.filter((r) => r.kind === 'rss');
 if (rss.length) {
-  console.log('\n| idle | runs | RSS kB | shared objects mapped |');
-  console.log('| --- | --- | --- | --- |');
+  console.log('\n| idle | runs | RSS kB | of it anon / file kB | shared objects mapped |');
+  console.log('| --- | --- | --- | --- | --- |');
   const names = { relay: 'relay serve, TURN on', coturn: 'coturn',
     floor: "bench/rss-floor.c (relay serve's libraries, initialised, nothing else)" };
   for (const server of ['relay', 'coturn', 'floor']) {
     const rs = rss.filter((r) => r.server === server);
     if (!rs.length) continue;
     console.log(`| ${names[server]} | ${rs.length} | ${fmt(median(rs.map((r) => r.rss_kb)))} | ` +
+      `${fmt(median(rs.map((r) => r.rss_anon_kb)))} / ${fmt(median(rs.map((r) => r.rss_file_kb)))} | ` +
       `${fmt(median(rs.map((r) => r.mapped_objects)))} |`);
   }
 }
