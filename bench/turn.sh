@@ -20,11 +20,14 @@
 # which the server is the bottleneck. rss: the idle RSS of each server (smaps_rollup, after its
 # first STUN answer) and of bench/rss-floor.c, a program that only links and initialises the
 # libraries relay serve is built on.
-# TURN_BENCH_LOAD_NICE (default 0): the websocket runs' load client runs at this nice level, to
-# tell relay's loop from the load client's competition for the same cores.
+# TURN_BENCH_LOAD_NICE (default 0): turnutils_peer and the websocket runs' load client run at
+# this nice level, to tell relay's loop from the load's competition for the same cores.
 # TURN_BENCH_LOAD_CPUS (default: none): confine turnutils_peer and the websocket runs' load
 # client to these CPUs (taskset -c LIST), standing in for clients on other machines; the
-# servers and the websocket reader stay free to run anywhere.
+# servers and the websocket reader stay free to run anywhere unless
+# TURN_BENCH_SERVER_CPUS / TURN_BENCH_READER_CPUS confine them too (e.g. SERVER 0, LOAD and
+# READER 1 with TURN_BENCH_LOAD_NICE=19: the relay alone on one core, as on a host of its own,
+# its clients on the other, the reader ahead of the load as a client on another machine would be).
 set -euo pipefail
 
 relay=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -126,13 +129,13 @@ start_server() {
 	next_range
 	if [ "$1" = relay ]; then
 		hport=$(free_port)
-		"$relay" serve --listen "127.0.0.1:$hport" --audience "http://127.0.0.1:$hport" --insecure-http \
+		"${server_cpus[@]}" "$relay" serve --listen "127.0.0.1:$hport" --audience "http://127.0.0.1:$hport" --insecure-http \
 			--secret-file "$work/secret" --state-dir "$work/state" --access-rate 0 --log-level notice \
 			--turn-listen "127.0.0.1:$tport" --turn-allow-peer 127.0.0.1/32 \
 			--turn-relay-ports "$range_lo-$range_hi" --turn-packet-rate 0 --turn-bandwidth 0 \
 			--turn-max-allocations-per-user 100000 --turn-max-allocations 100000 2>"$work/server.log" &
 	else
-		turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$tport" \
+		"${server_cpus[@]}" turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$tport" \
 			--min-port="$range_lo" --max-port="$range_hi" --no-tls --no-dtls --no-cli \
 			--use-auth-secret --static-auth-secret="$rest" --realm=bench --allow-loopback-peers \
 			--pidfile="$work/coturn.pid" --db="$work/coturn.db" --log-file=stdout \
@@ -157,8 +160,12 @@ peer_port=$(free_port)
 # leave the command running; taskset, nice and timeout exec what they run, so $! is the chain's.
 load_cpus=()
 [ -n "${TURN_BENCH_LOAD_CPUS:-}" ] && load_cpus=(taskset -c "$TURN_BENCH_LOAD_CPUS")
+server_cpus=()
+[ -n "${TURN_BENCH_SERVER_CPUS:-}" ] && server_cpus=(taskset -c "$TURN_BENCH_SERVER_CPUS")
+reader_cpus=()
+[ -n "${TURN_BENCH_READER_CPUS:-}" ] && reader_cpus=(taskset -c "$TURN_BENCH_READER_CPUS")
 
-"${load_cpus[@]}" turnutils_peer -L 127.0.0.1 -p "$peer_port" >/dev/null 2>&1 &
+"${load_cpus[@]}" nice -n "${TURN_BENCH_LOAD_NICE:-0}" turnutils_peer -L 127.0.0.1 -p "$peer_port" >/dev/null 2>&1 &
 pids+=($!)
 
 # uclient ARGS...: turnutils_uclient against the running server with a fresh credential; its
@@ -238,7 +245,7 @@ ws_p99() { # quiet|loaded|control RUN
 		sleep 1
 	fi
 	m0=$(main_ticks "$rpid")
-	"$relay" file bench --session "http://127.0.0.1:$rhport/session/bench" --secret-file "$work/secret" \
+	"${reader_cpus[@]}" "$relay" file bench --session "http://127.0.0.1:$rhport/session/bench" --secret-file "$work/secret" \
 		--json --duration "${secs}s" --server-pid "$rpid" --readers 1 --size 1024 --rate 1000 2>/dev/null |
 		sed "s#^{#{\"kind\":\"ws\",\"load\":\"$1\",\"run\":$2,\"main_cpu_s\":MAINCPU,#" >"$work/ws.json"
 	m1=$(main_ticks "$rpid")
