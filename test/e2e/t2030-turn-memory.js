@@ -2,8 +2,10 @@
 // allocates, lets a peer send to it and never reads makes the relay queue its Data indications;
 // that output stops growing at the budget (relay_turn_stream_buffered_bytes in /metrics), the
 // frames past it are dropped and counted (relay_turn_refused_total{reason="memory_budget"}),
-// and meanwhile a websocket topic, another TCP client and a UDP client keep working. Before,
-// the output grew to 1 MiB a connection whatever the budget, and nothing counted it.
+// and meanwhile a websocket topic, another TCP client and a UDP client keep working. Frames are
+// dropped whole: once the client reads again its stream is intact (over TLS too: a record cut
+// would not decrypt). Before, the output grew to 1 MiB a connection whatever the budget, and
+// nothing counted it.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
@@ -17,6 +19,7 @@ const SECRET = 't2030-rest-secret';
 
 let r;
 let turnPort;
+let turnsPort;
 
 function credential(user) {
   const username = `${Math.floor(Date.now() / 1000) + 600}:${user}`;
@@ -67,11 +70,13 @@ async function relays(c, p, what) {
 test('start relay with a small --max-memory', async () => {
   const dir = tmpdir();
   fs.writeFileSync(path.join(dir, 'turn-secret'), `${SECRET}\n`);
-  r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.1:0', '--turn-allow-peer', '127.0.0.1/32',
+  r = await startRelay({ args: ['--turn-listen', '127.0.0.1:0', '--turns-listen', '127.0.0.1:0', '--turn-allow-peer', '127.0.0.1/32',
     '--turn-secret-file', path.join(dir, 'turn-secret'), '--turn-bandwidth', '0', '--turn-packet-rate', '0',
     '--max-message', '64KiB', '--max-memory', String(BUDGET), '--access-rate', '0'] });
   await r.waitLog(/turn listening on udp\+tcp 127\.0\.0\.1:\d+/);
+  await r.waitLog(/turns listening on tls 127\.0\.0\.1:\d+/);
   turnPort = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+  turnsPort = Number(/turns listening on tls 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
   const m = await metrics();
   eq(m.held, 0, 'TURN stream output counted in /metrics, nothing held yet');
   eq(m.dropped, 0, 'memory_budget drops counted in /metrics, none yet');
@@ -114,6 +119,9 @@ test('a TCP client that never reads holds no more than the budget; others keep w
     eq(reader.inbox[0].data.toString(), 'still here', 'a websocket message goes through');
     ok(await relays(other, p, 'the other TCP client relays during'), 'the other TCP client still relays');
     ok(await relays(udp, p, 'the UDP client relays during'), 'a UDP client relays');
+
+    stalled.sock.resume(); // frames were dropped whole: what follows still parses
+    ok(await relays(stalled, p, 'the stalled client relays once it reads'), 'the stalled client relays again once it reads');
   } finally {
     for (const c of [stalled, other, udp]) c.close();
     reader.close();
@@ -123,6 +131,32 @@ test('a TCP client that never reads holds no more than the budget; others keep w
   // The stalled connection's buffers go with it.
   await until(async () => (await metrics()).held === 0, 5000, 'output given back at close');
   ok(true, 'what it held is given back when it closes');
+});
+
+test('over TLS: frames dropped for the budget never cut a record', async () => {
+  const p = await peer();
+  const before = await metrics();
+  const c = await allocate('127.0.0.1', turnsPort, ...Object.values(credential('tls')), 5000, { tls: true });
+  let broken = null;
+  c.sock.on('error', (e) => { broken = e; });
+  try {
+    await c.permit('127.0.0.1', p.address().port);
+    c.sock.pause();
+    let last = null;
+    const filled = await flood(p, c.relayed, 1200, async () => {
+      last = await metrics();
+      return last.dropped > before.dropped + 20;
+    }, 20000);
+    ok(filled, `frames to the stalled TLS client dropped for the budget (${last && last.dropped - before.dropped})`);
+    ok(last.held <= BUDGET, `its output stops at the budget: ${last.held} <= ${BUDGET} bytes`);
+    c.sock.resume();
+    ok(await relays(c, p, 'the TLS client relays once it reads'), 'the TLS client relays again once it reads');
+    eq(broken, null, 'its TLS stream never broke');
+  } finally {
+    c.close();
+    p.close();
+  }
+  await until(async () => (await metrics()).held === 0, 5000, 'output given back at close');
 });
 
 test('stop', async () => {

@@ -1,4 +1,4 @@
-// A minimal TURN client over UDP or TCP for tests (RFC 8656 with RFC 8489 long-term
+// A minimal TURN client over UDP, TCP or TLS for tests (RFC 8656 with RFC 8489 long-term
 // credentials): Allocate (answering the 401 with REALM and NONCE), CreatePermission, Send
 // indications, and Data indications received. Enough to make an allocation relay bytes both
 // ways; not a library.
@@ -6,6 +6,7 @@
 const crypto = require('crypto');
 const dgram = require('dgram');
 const net = require('net');
+const tls = require('tls');
 
 const MAGIC = 0x2112a442;
 const ATTR = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, REALM: 0x0014, NONCE: 0x0015,
@@ -64,17 +65,21 @@ function parse(b) {
   return m;
 }
 
-// The client's socket: a UDP one, or a TCP connection whose bytes are cut into STUN messages
-// and ChannelData (RFC 8656 section 12.5: padded to 4 bytes). { send(buf), close(), sock }.
-async function transport(host, port, tcp, onMessage) {
-  if (!tcp) {
+// The client's socket: a UDP one, or a TCP (TLS: @opts.tls) connection whose bytes are cut
+// into STUN messages and ChannelData (RFC 8656 section 12.5: padded to 4 bytes).
+// { send(buf), close(), sock }.
+async function transport(host, port, opts, onMessage) {
+  if (!opts.tcp && !opts.tls) {
     const sock = dgram.createSocket('udp4');
     sock.on('message', onMessage);
     await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
     return { sock, send: (b) => sock.send(b, port, host), close: () => sock.close() };
   }
-  const sock = net.connect(port, host);
-  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  const sock = opts.tls ? tls.connect({ port, host, rejectUnauthorized: false }) : net.connect(port, host);
+  await new Promise((resolve, reject) => {
+    sock.once(opts.tls ? 'secureConnect' : 'connect', resolve);
+    sock.once('error', reject);
+  });
   sock.on('error', () => {});
   let held = Buffer.alloc(0);
   sock.on('data', (d) => {
@@ -91,12 +96,12 @@ async function transport(host, port, tcp, onMessage) {
   return { sock, send: (b) => sock.write(b), close: () => sock.destroy() };
 }
 
-// Allocates on @host:@port as @username/@password (over TCP when @opts.tcp); resolves
+// Allocates on @host:@port as @username/@password (over TCP or TLS: @opts.tcp, @opts.tls); resolves
 // { relayed, permit(ip, port), send(ip, port, data), received: [Buffer], sock, close() }.
 async function allocate(host, port, username, password, ms = 5000, opts = {}) {
   const waiting = new Map();
   const received = [];
-  const t = await transport(host, port, opts.tcp, (b) => {
+  const t = await transport(host, port, opts, (b) => {
     const m = parse(b);
     if (!m) return;
     if (m.type === 0x0017 && m.attrs.has(ATTR.DATA)) received.push(Buffer.from(m.attrs.get(ATTR.DATA)));
