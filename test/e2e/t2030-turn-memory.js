@@ -2,7 +2,9 @@
 // allocates, lets a peer send to it and never reads makes the relay queue its Data indications;
 // that output stops growing at the budget (relay_turn_stream_buffered_bytes in /metrics), the
 // frames past it are dropped and counted (relay_turn_refused_total{reason="memory_budget"}),
-// and meanwhile a websocket topic, another TCP client and a UDP client keep working. Frames are
+// and meanwhile a websocket topic, another TCP client and a UDP client keep working: a websocket
+// is never closed for what TURN holds (a message whose reassembly takes the sum past the budget
+// goes through), TURN gives way instead. Frames are
 // dropped whole: once the client reads again its stream is intact (over TLS too: a record cut
 // would not decrypt). Before, the output grew to 1 MiB a connection whatever the budget, and
 // nothing counted it.
@@ -72,7 +74,7 @@ test('start relay with a small --max-memory', async () => {
   fs.writeFileSync(path.join(dir, 'turn-secret'), `${SECRET}\n`);
   r = await startRelay({ args: ['--turn-listen', '127.0.0.1:0', '--turns-listen', '127.0.0.1:0', '--turn-allow-peer', '127.0.0.1/32',
     '--turn-secret-file', path.join(dir, 'turn-secret'), '--turn-bandwidth', '0', '--turn-packet-rate', '0',
-    '--max-message', '64KiB', '--max-memory', String(BUDGET), '--access-rate', '0'] });
+    '--max-message', '128KiB', '--max-memory', String(BUDGET), '--access-rate', '0'] });
   await r.waitLog(/turn listening on udp\+tcp 127\.0\.0\.1:\d+/);
   await r.waitLog(/turns listening on tls 127\.0\.0\.1:\d+/);
   turnPort = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
@@ -117,6 +119,15 @@ test('a TCP client that never reads holds no more than the budget; others keep w
     writer.send('still here');
     await received(reader, 1);
     eq(reader.inbox[0].data.toString(), 'still here', 'a websocket message goes through');
+    // 120 KiB in three fragments: its reassembly buffer (128 KiB) plus what TURN holds passes
+    // the budget; the websocket must not be shed for TURN's bytes.
+    const big = crypto.randomBytes(120 * 1024);
+    writer.send(big.subarray(0, 40960), { binary: true, fin: false });
+    writer.send(big.subarray(40960, 81920), { binary: true, fin: false });
+    writer.send(big.subarray(81920), { binary: true, fin: true });
+    await received(reader, 2);
+    ok(reader.inbox[1].data.equals(big), 'a fragmented message past what TURN leaves goes through whole');
+    eq(writer.readyState, 1, 'and its writer stays open');
     ok(await relays(other, p, 'the other TCP client relays during'), 'the other TCP client still relays');
     ok(await relays(udp, p, 'the UDP client relays during'), 'a UDP client relays');
 
