@@ -247,10 +247,8 @@ int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_
 		drain_tls(st);
 		return 0;
 	}
-	if (buf_reserve(&st->out, len + pad)) { /* then neither add below can fail */
-		account(st);
+	if (buf_reserve(&st->out, len + pad)) /* then neither add below can fail */
 		return -ENOMEM;
-	}
 	buf_add(&st->out, p, len);
 	return queue_raw(st, zeros, pad); /* accounts, and writes the frame whole */
 }
