@@ -29,9 +29,12 @@
 #define TURN_USERNAME_MAX   160
 #define TURN_STREAM_IN_MAX  (STUN_MAX_MSG + 4)
 #define TURN_STREAM_OUT_MAX (512 * 1024) /* queued to a TCP/TLS client; past it frames drop */
-#define TURN_RATE_SLOTS     4096
-#define TURN_MAX_STREAMS    4096  /* TCP/TLS connections at once */
-#define TURN_STREAM_IDLE_MS 60000 /* a TCP/TLS connection without an allocation */
+/* An output buffer larger than this is given back once its connection has nothing queued
+ * (turn_stream.c, "the memory budget"). */
+#define TURN_STREAM_OUT_KEEP (16 * 1024)
+#define TURN_RATE_SLOTS      4096
+#define TURN_MAX_STREAMS     4096  /* TCP/TLS connections at once */
+#define TURN_STREAM_IDLE_MS  60000 /* a TCP/TLS connection without an allocation */
 
 enum turn_transport { TURN_UDP, TURN_TCP, TURN_TLS };
 
@@ -55,6 +58,8 @@ enum turn_refusal {
 	TR_NO_PERMISSION,  /* data to or from a peer without permission: dropped */
 	TR_MALFORMED,      /* unparseable packets: dropped */
 	TR_DENIED,         /* allocations ended by /bids/deny, requests of a denied booking (403) */
+	TR_STREAM_FULL,    /* frames to a TCP/TLS client whose queue is full (it does not read) */
+	TR_MEMORY,         /* frames to a TCP/TLS client that --max-memory has no room for */
 	TR_N
 };
 
@@ -81,6 +86,7 @@ struct turn_stream {
 	struct sockaddr_storage peer; /* the client */
 	struct buf in;                /* bytes not yet a whole frame */
 	struct buf out, inflight;     /* queued to write, and being written */
+	size_t held;                  /* out.cap + inflight.cap as last counted in the budget */
 	uv_write_t wr;
 	bool writing, closing;
 	SSL *ssl; /* TLS only */
@@ -176,6 +182,7 @@ struct turn {
 	bool pass_on;
 	unsigned pass_used;            /* datagrams taken in this loop pass */
 	struct turn_udp_pause *paused; /* sockets waiting for the next pass */
+	int64_t budget_logged_ms;      /* monotonic: frames dropped for --max-memory, logged */
 };
 
 extern struct turn turn_srv;
@@ -300,7 +307,8 @@ void turn_udp_pass_init(uv_loop_t *loop);
 void turn_udp_pass_close(void);
 
 int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256]);
-/* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full (dropped). */
+/* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full and -ENOMEM when
+ * the memory budget has no room for it (dropped whole, and counted, either way). */
 int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad);
 void turn_stream_close(struct turn_stream *st);
 /* uv_listen() callback of the TCP and TLS listeners. */
