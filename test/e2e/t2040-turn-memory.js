@@ -1,4 +1,4 @@
-// t2030: what TURN over TCP holds for its clients counts against --max-memory. A TCP client that
+// t2040: what TURN over TCP holds for its clients counts against --max-memory. A TCP client that
 // allocates, lets a peer send to it and never reads makes the relay queue its Data indications;
 // that output stops growing at the budget (relay_turn_stream_buffered_bytes in /metrics), the
 // frames past it are dropped and counted (relay_turn_refused_total{reason="memory_budget"}),
@@ -17,7 +17,7 @@ const { test, ok, eq, run, until, startRelay, join, received, tmpdir } = require
 const { allocate } = require('./turnclient.js');
 
 const BUDGET = 384 * 1024; // under one connection's own bound (two buffers of 512 KiB)
-const SECRET = 't2030-rest-secret';
+const SECRET = 't2040-rest-secret';
 
 let r;
 let turnPort;
