@@ -32,6 +32,12 @@
 #define TURN_RATE_SLOTS     4096
 #define TURN_MAX_STREAMS    4096  /* TCP/TLS connections at once */
 #define TURN_STREAM_IDLE_MS 60000 /* a TCP/TLS connection without an allocation */
+/* TCP allocations (RFC 6062, turn_tcp.c). Each peer connection holds two sockets and up to
+ * TURN_TCP_OUT_MAX + TURN_STREAM_OUT_MAX bytes queued, so an allocation's share is bounded by
+ * the count: 32 is room for a TCP peer per ICE candidate pair and a few retries. */
+#define TURN_TCP_CONNS_MAX  32
+#define TURN_TCP_TIMEOUT_MS 30000 /* RFC 6062: a Connect's bound, an unbound connection's life */
+#define TURN_TCP_OUT_MAX    (256 * 1024) /* to a peer; past it the client is not read */
 
 enum turn_transport { TURN_UDP, TURN_TCP, TURN_TLS };
 
@@ -55,6 +61,9 @@ enum turn_refusal {
 	TR_NO_PERMISSION,  /* data to or from a peer without permission: dropped */
 	TR_MALFORMED,      /* unparseable packets: dropped */
 	TR_DENIED,         /* allocations ended by /bids/deny, requests of a denied booking (403) */
+	TR_CONN_EXISTS,    /* 446: Connect to a peer already connected */
+	TR_CONNECT_FAILED, /* 447: Connect timed out or failed */
+	TR_UNBOUND,        /* peer connections closed without a ConnectionBind in time */
 	TR_N
 };
 
@@ -63,6 +72,7 @@ struct turn_metrics {
 	uint64_t to_peer_pkts, to_peer_bytes, from_peer_pkts, from_peer_bytes;
 	uint64_t bindings;
 	uint64_t udp_pauses; /* UDP sockets stopped for the rest of a loop pass (turn_udp.c) */
+	uint64_t tcp_conns_total, tcp_to_peer_bytes, tcp_from_peer_bytes; /* RFC 6062 */
 	uint64_t refused[TR_N];
 };
 
@@ -85,8 +95,11 @@ struct turn_stream {
 	bool writing, closing;
 	SSL *ssl; /* TLS only */
 	BIO *rbio, *wbio;
-	struct turn_alloc *alloc; /* at most one allocation per connection (5-tuple) */
-	int64_t last_ms;          /* monotonic: last bytes in */
+	struct turn_alloc *alloc;   /* at most one allocation per connection (5-tuple) */
+	struct turn_tcp_conn *conn; /* once ConnectionBind made this a data connection (RFC 6062) */
+	uv_shutdown_t sh;
+	bool shut_wanted, shut_done; /* turn_stream_shutdown() */
+	int64_t last_ms;             /* monotonic: last bytes in */
 	struct turn_stream *next, *prev;
 };
 
@@ -127,6 +140,7 @@ struct turn_alloc {
 	int64_t started_s;
 	uint64_t pkts[2], bytes[2];
 	struct turn_udp_pause pause;
+	struct turn_tcp *tcp; /* a TCP allocation's listener and peer connections (turn_tcp.c) */
 	bool closing;
 };
 
@@ -248,7 +262,7 @@ struct turn_alloc *turn_alloc_find(enum turn_transport t, const struct sockaddr 
 /* A new allocation with a relayed socket bound; NULL with the STUN error in *code. */
 struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *client,
                                   struct turn_stream *stream, const struct turn_auth *a, bool even,
-                                  int *code, const char **why);
+                                  bool tcp, int *code, const char **why);
 void turn_alloc_free(struct turn_alloc *al, const char *why);
 size_t turn_alloc_count_user(const char *user);
 /* Install or refresh a permission for @peer's IP: 0 or -ENOSPC. */
@@ -275,6 +289,30 @@ void turn_packet(enum turn_transport t, struct turn_stream *stream, const struct
 void turn_to_client(enum turn_transport t, struct turn_stream *stream,
                     const struct sockaddr *client, const uint8_t *p, size_t len);
 void turn_refuse_count(enum turn_refusal r);
+
+/* ---- turn_tcp.c: TCP allocations (RFC 6062) ---- */
+
+/* Open @al's relayed TCP listener in --turn-relay-ports and set al->relayed: 0, -EADDRINUSE
+ * (the range is full), -ENOMEM or -EIO. */
+int turn_tcp_relay_open(struct turn_alloc *al);
+/* Close @al's listener and every peer connection with their client data connections. */
+void turn_tcp_relay_close(struct turn_alloc *al);
+/* Connect @al to @peer (checked and permitted): 0 when under way (the answer to @tid follows
+ * with @a's key), else the STUN error to answer now (446, 447, 508). */
+int turn_tcp_connect(struct turn_alloc *al, const struct sockaddr *peer, const uint8_t *tid,
+                     const struct turn_auth *a);
+/* The allocation of the connection @id waiting for its ConnectionBind, or NULL. */
+struct turn_alloc *turn_tcp_unbound(uint32_t id);
+/* After the ConnectionBind success answer on @st: @st carries connection @id's bytes. */
+void turn_tcp_bind(uint32_t id, struct turn_stream *st);
+/* From a data connection @st (st->conn set): bytes, its EOF, its output drained, its end. */
+void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len);
+void turn_tcp_client_eof(struct turn_stream *st);
+void turn_tcp_client_drained(struct turn_stream *st);
+void turn_tcp_client_closed(struct turn_stream *st);
+/* Connects past their bound (447) and unbound connections past theirs (closed). */
+void turn_tcp_expire(int64_t now_ms);
+size_t turn_tcp_count(void);
 
 /* ---- turn_stream.c ---- */
 
@@ -303,6 +341,12 @@ int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, cha
 /* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full (dropped). */
 int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad);
 void turn_stream_close(struct turn_stream *st);
+/* Bytes queued to @st and not yet handed to the kernel. */
+size_t turn_stream_queued(const struct turn_stream *st);
+/* Stop or resume reading @st (back-pressure of a data connection). */
+void turn_stream_read(struct turn_stream *st, bool on);
+/* Half-close @st once what is queued is written (TLS: close_notify first). */
+void turn_stream_shutdown(struct turn_stream *st);
 /* uv_listen() callback of the TCP and TLS listeners. */
 void turn_stream_on_connection(uv_stream_t *srv, int status);
 void turn_stream_expire(int64_t now_ms);

@@ -51,6 +51,8 @@ void turn_stream_close(struct turn_stream *st)
 	if (st->closing)
 		return;
 	st->closing = true;
+	if (st->conn)
+		turn_tcp_client_closed(st);
 	if (st->alloc)
 		turn_alloc_free(st->alloc, "connection closed");
 	if (st->prev)
@@ -66,6 +68,7 @@ void turn_stream_close(struct turn_stream *st)
 /* ---- writing ---- */
 
 static void start_write(struct turn_stream *st);
+static void maybe_shutdown(struct turn_stream *st);
 
 static void on_written(uv_write_t *w, int status)
 {
@@ -79,6 +82,10 @@ static void on_written(uv_write_t *w, int status)
 	}
 	if (!st->closing)
 		start_write(st);
+	if (!st->closing)
+		maybe_shutdown(st);
+	if (!st->closing && st->conn)
+		turn_tcp_client_drained(st);
 }
 
 static void start_write(struct turn_stream *st)
@@ -147,6 +154,41 @@ int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_
 	return 0;
 }
 
+size_t turn_stream_queued(const struct turn_stream *st)
+{
+	return st->out.len + (st->writing ? st->inflight.len : 0);
+}
+
+static void on_shut(uv_shutdown_t *req, int status)
+{
+	(void)req;
+	(void)status; /* an error shows as one on the next read or write */
+}
+
+/* uv_shutdown() goes after the writes already handed to libuv: only once nothing waits in out */
+static void maybe_shutdown(struct turn_stream *st)
+{
+	if (!st->shut_wanted || st->shut_done || st->out.len)
+		return;
+	st->shut_done = true;
+	if (uv_shutdown(&st->sh, (uv_stream_t *)&st->tcp, on_shut))
+		turn_stream_close(st);
+}
+
+void turn_stream_shutdown(struct turn_stream *st)
+{
+	if (st->closing || st->shut_wanted)
+		return;
+	st->shut_wanted = true;
+	if (st->ssl && SSL_is_init_finished(st->ssl)) {
+		SSL_shutdown(st->ssl); /* queues close_notify; the peer's is not awaited */
+		ERR_clear_error();
+		drain_tls(st);
+	}
+	if (!st->closing)
+		maybe_shutdown(st);
+}
+
 /* ---- reading ---- */
 
 /* Hand every whole frame in st->in to turn_packet(). false when the connection was closed. */
@@ -167,6 +209,13 @@ static bool frames(struct turn_stream *st)
 		turn_packet(st->transport, st, (struct sockaddr *)&st->peer, st->in.p + off,
 		            (size_t)n);
 		off += (size_t)n;
+		if (st->conn && !st->closing) {
+			/* ConnectionBind made it a data connection: what follows is the peer's */
+			if (st->in.len > off)
+				turn_tcp_from_client(st, st->in.p + off, st->in.len - off);
+			off = st->in.len;
+			break;
+		}
 	}
 	if (!st->closing)
 		buf_consume(&st->in, off);
@@ -175,6 +224,8 @@ static bool frames(struct turn_stream *st)
 
 static void plain_in(struct turn_stream *st, const uint8_t *p, size_t len)
 {
+	if (st->conn)
+		return turn_tcp_from_client(st, p, len);
 	if (buf_add(&st->in, p, len)) {
 		turn_stream_close(st);
 		return;
@@ -206,6 +257,10 @@ static void tls_in(struct turn_stream *st, const uint8_t *p, size_t len)
 		}
 	}
 	while (!st->closing && (n = SSL_read(st->ssl, tmp, sizeof(tmp))) > 0) {
+		if (st->conn) {
+			turn_tcp_from_client(st, tmp, (size_t)n);
+			continue;
+		}
 		if (buf_add(&st->in, tmp, (size_t)n)) {
 			turn_stream_close(st);
 			return;
@@ -217,6 +272,11 @@ static void tls_in(struct turn_stream *st, const uint8_t *p, size_t len)
 		int e = SSL_get_error(st->ssl, n);
 
 		drain_tls(st);
+		if (e == SSL_ERROR_ZERO_RETURN && st->conn && !st->closing) {
+			turn_tcp_client_eof(
+			        st); /* close_notify on a data connection: half-closed */
+			return;
+		}
 		if (e == SSL_ERROR_ZERO_RETURN ||
 		    (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)) {
 			ERR_clear_error();
@@ -238,6 +298,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (st->closing)
 		return;
+	if (nread == UV_EOF && st->conn) {
+		turn_tcp_client_eof(st); /* half-closed: the other way may go on */
+		return;
+	}
 	if (nread < 0) {
 		turn_stream_close(st);
 		return;
@@ -261,7 +325,7 @@ static bool evict_oldest_idle(const struct turn_stream *newcomer)
 	struct turn_stream *victim = NULL;
 
 	for (struct turn_stream *st = turn_srv.streams; st; st = st->next) /* newest first */
-		if (st != newcomer && !st->alloc && !st->closing)
+		if (st != newcomer && !st->alloc && !st->conn && !st->closing)
 			victim = st;
 	if (!victim)
 		return false;
@@ -320,6 +384,16 @@ void turn_stream_on_connection(uv_stream_t *srv, int status)
 		turn_stream_close(st);
 }
 
+void turn_stream_read(struct turn_stream *st, bool on)
+{
+	if (st->closing)
+		return;
+	if (!on)
+		uv_read_stop((uv_stream_t *)&st->tcp);
+	else if (uv_read_start((uv_stream_t *)&st->tcp, stream_alloc, on_read))
+		turn_stream_close(st);
+}
+
 int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256])
 {
 	int err = uv_tcp_init(turn_srv.loop, srv);
@@ -344,7 +418,7 @@ void turn_stream_expire(int64_t now_ms)
 
 	for (struct turn_stream *st = turn_srv.streams; st; st = next) {
 		next = st->next;
-		if (!st->alloc && now_ms - st->last_ms > TURN_STREAM_IDLE_MS)
+		if (!st->alloc && !st->conn && now_ms - st->last_ms > TURN_STREAM_IDLE_MS)
 			turn_stream_close(st);
 	}
 }
