@@ -1325,6 +1325,10 @@ void relay_turn_metrics(FILE *f)
 	       "Bytes relayed from peers over TCP connections (also in "
 	       "relay_turn_from_peer_bytes_total).",
 	       (double)m->tcp_from_peer_bytes);
+	metric(f, "relay_turn_tcp_pauses_total", "counter",
+	       "Times one side of a TURN TCP connection was not read while the other side's queue "
+	       "was full (back-pressure).",
+	       (double)m->tcp_pauses);
 	fprintf(f, "# HELP relay_turn_refused_total TURN requests refused and packets dropped, by "
 	           "reason.\n# TYPE relay_turn_refused_total counter\n");
 	for (int k = 0; k < TR_N; k++)

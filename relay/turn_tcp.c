@@ -521,8 +521,10 @@ static void on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	al->bytes[1] += (uint64_t)nread;
 	turn_srv.m.from_peer_bytes += (uint64_t)nread;
 	turn_srv.m.tcp_from_peer_bytes += (uint64_t)nread;
-	if (turn_stream_queued(c->client) >= CLIENT_HIGH)
+	if (turn_stream_queued(c->client) >= CLIENT_HIGH) {
+		turn_srv.m.tcp_pauses++;
 		peer_read(c, false);
+	}
 }
 
 static void peer_read(struct turn_tcp_conn *c, bool on)
@@ -573,6 +575,7 @@ void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
 	peer_write(c);
 	if (!c->closing && c->out.len >= TURN_TCP_OUT_MAX && !c->client_paused) {
 		c->client_paused = true;
+		turn_srv.m.tcp_pauses++;
 		turn_stream_read(st, false);
 	}
 }
