@@ -1327,7 +1327,7 @@ void relay_turn_metrics(FILE *f)
 	       (double)m->tcp_from_peer_bytes);
 	metric(f, "relay_turn_tcp_pauses_total", "counter",
 	       "Times one side of a TURN TCP connection was not read while the other side's queue "
-	       "was full (back-pressure).",
+	       "was full or --turn-bandwidth was spent (back-pressure).",
 	       (double)m->tcp_pauses);
 	fprintf(f, "# HELP relay_turn_refused_total TURN requests refused and packets dropped, by "
 	           "reason.\n# TYPE relay_turn_refused_total counter\n");

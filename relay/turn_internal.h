@@ -73,7 +73,7 @@ struct turn_metrics {
 	uint64_t bindings;
 	uint64_t udp_pauses; /* UDP sockets stopped for the rest of a loop pass (turn_udp.c) */
 	uint64_t tcp_conns_total, tcp_to_peer_bytes, tcp_from_peer_bytes; /* RFC 6062 */
-	uint64_t tcp_pauses; /* a side not read while the other side's queue was full */
+	uint64_t tcp_pauses; /* a side not read: the other side's queue full, or bandwidth spent */
 	uint64_t refused[TR_N];
 };
 

@@ -5,8 +5,10 @@
  * ConnectionAttempt indication; either way it waits up to TURN_TCP_TIMEOUT_MS for the client to
  * open a data connection and send ConnectionBind, after which that connection carries the bytes
  * both ways. TCP is lossless, so nothing is dropped: each direction's queue is bounded and the
- * sending side is not read while the other side's queue is full. A half-close is passed on once
- * the queued bytes are written; the two sockets close together.
+ * sending side is not read while the other side's queue is full. --turn-bandwidth is applied the
+ * same way: a side is not read for the rest of the second once the allocation spent its bytes
+ * that way. A half-close is passed on once the queued bytes are written; the two sockets close
+ * together.
  */
 #define LOG_MODULE "turn"
 #include "relay/turn_internal.h"
@@ -49,8 +51,10 @@ struct turn_tcp_conn {
 	bool sha256;
 	struct turn_stream *client; /* the data connection, once bound */
 	struct buf out, inflight;   /* to the peer */
-	bool writing, reading, client_paused, peer_eof, client_eof, shut_wanted, shut_done;
-	bool closing;
+	/* a side is read unless it ended, the other side's queue is full, or the allocation spent
+	 * its --turn-bandwidth that way this second (cleared by turn_tcp_expire()) */
+	bool reading, client_reading, peer_full, client_full, peer_bw, client_bw;
+	bool writing, peer_eof, client_eof, shut_wanted, shut_done, closing;
 };
 
 struct turn_tcp {
@@ -405,6 +409,8 @@ void turn_tcp_relay_close(struct turn_alloc *al)
 	uv_close((uv_handle_t *)&t->listener, on_listener_closed);
 }
 
+static void flow(struct turn_tcp_conn *c);
+
 void turn_tcp_expire(int64_t now_ms)
 {
 	for (struct turn_alloc *al = turn_srv.allocs; al; al = al->next) {
@@ -412,6 +418,10 @@ void turn_tcp_expire(int64_t now_ms)
 
 		for (struct turn_tcp_conn *c = al->tcp ? al->tcp->conns : NULL; c; c = next) {
 			next = c->next;
+			if (c->state == C_BOUND && (c->peer_bw || c->client_bw)) {
+				c->peer_bw = c->client_bw = false; /* a new second's bytes */
+				flow(c);
+			}
 			if (c->state == C_BOUND || c->deadline_ms > now_ms)
 				continue;
 			if (c->state == C_CONNECTING) {
@@ -464,9 +474,9 @@ static void on_peer_written(uv_write_t *w, int status)
 	if (status < 0)
 		return conn_close(c, "write to the peer failed");
 	peer_write(c);
-	if (c->client_paused && !c->client_eof && c->out.len < TURN_TCP_OUT_MAX / 2) {
-		c->client_paused = false;
-		turn_stream_read(c->client, true);
+	if (c->client_full && c->out.len < TURN_TCP_OUT_MAX / 2) {
+		c->client_full = false;
+		flow(c);
 	}
 	peer_shutdown(c);
 	maybe_close(c);
@@ -521,9 +531,11 @@ static void on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	al->bytes[1] += (uint64_t)nread;
 	turn_srv.m.from_peer_bytes += (uint64_t)nread;
 	turn_srv.m.tcp_from_peer_bytes += (uint64_t)nread;
-	if (turn_stream_queued(c->client) >= CLIENT_HIGH) {
+	c->peer_full = turn_stream_queued(c->client) >= CLIENT_HIGH;
+	c->peer_bw = !turn_bw_take(al, 1, (size_t)nread, relay_mono_ms());
+	if (c->peer_full || c->peer_bw) {
 		turn_srv.m.tcp_pauses++;
-		peer_read(c, false);
+		flow(c);
 	}
 }
 
@@ -536,6 +548,20 @@ static void peer_read(struct turn_tcp_conn *c, bool on)
 		uv_read_stop((uv_stream_t *)&c->peer);
 	else if (uv_read_start((uv_stream_t *)&c->peer, peer_alloc, on_peer_read))
 		conn_close(c, "cannot read the peer connection");
+}
+
+/* Read each side or not, as its flags say. */
+static void flow(struct turn_tcp_conn *c)
+{
+	bool client_on = !c->client_eof && !c->client_full && !c->client_bw;
+
+	if (c->closing || c->state != C_BOUND)
+		return;
+	peer_read(c, !c->peer_eof && !c->peer_full && !c->peer_bw);
+	if (!c->closing && c->client && client_on != c->client_reading) {
+		c->client_reading = client_on;
+		turn_stream_read(c->client, client_on);
+	}
 }
 
 struct turn_alloc *turn_tcp_unbound(uint32_t id)
@@ -553,6 +579,7 @@ void turn_tcp_bind(uint32_t id, struct turn_stream *st)
 		return;
 	c->state = C_BOUND;
 	c->client = st;
+	c->client_reading = true; /* the stream reads already */
 	st->conn = c;
 	uv_tcp_nodelay(&c->peer, 1);
 	log_debug("tcp connection %08x of '%s' bound", c->id, c->al->user);
@@ -573,10 +600,13 @@ void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
 	turn_srv.m.to_peer_bytes += len;
 	turn_srv.m.tcp_to_peer_bytes += len;
 	peer_write(c);
-	if (!c->closing && c->out.len >= TURN_TCP_OUT_MAX && !c->client_paused) {
-		c->client_paused = true;
+	if (c->closing)
+		return;
+	c->client_full = c->out.len >= TURN_TCP_OUT_MAX;
+	c->client_bw = !turn_bw_take(al, 0, len, relay_mono_ms());
+	if (c->client_full || c->client_bw) {
 		turn_srv.m.tcp_pauses++;
-		turn_stream_read(st, false);
+		flow(c);
 	}
 }
 
@@ -588,7 +618,7 @@ void turn_tcp_client_eof(struct turn_stream *st)
 		return;
 	c->client_eof = true;
 	c->shut_wanted = true;
-	turn_stream_read(st, false);
+	flow(c); /* libuv stopped reading at the EOF already */
 	peer_shutdown(c);
 	maybe_close(c);
 }
@@ -599,8 +629,10 @@ void turn_tcp_client_drained(struct turn_stream *st)
 
 	if (!c || c->closing)
 		return;
-	if (!c->peer_eof && !c->reading && turn_stream_queued(st) < CLIENT_HIGH / 2)
-		peer_read(c, true);
+	if (c->peer_full && turn_stream_queued(st) < CLIENT_HIGH / 2) {
+		c->peer_full = false;
+		flow(c);
+	}
 	maybe_close(c);
 }
 
