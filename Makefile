@@ -75,8 +75,10 @@ ALL_CFLAGS  = $(CPPFLAGS) $(CFLAGS) $(BASIC_CFLAGS) $(DEVELOPER_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(BASIC_LDFLAGS)
 
 PKG_SRC  := $(wildcard pkg/*/*.c)
-# Code that needs libav (the host's video): compiled with libav's flags; unit tests of the rest
-# stay libav-free so valgrind can run them (it cannot run a binary linked with libavcodec).
+# Code that needs libav (the host's video): compiled with libav's flags, linked only into the
+# plugin relay-video.so and video_test. relay itself and the other unit tests link no libav, so
+# valgrind can run them. It cannot run a binary linked with libavcodec (SIGILL loading a codec
+# dependency), so the video path (video_test, relay host once it loads the plugin) is ASan's.
 AV_SRC   := host/video.c
 # relay links no libav: host/video.c is the plugin relay-video.so beside it, which
 # host/video_load.c loads when relay host first opens an encoder (host/video_plugin.h).

@@ -60,8 +60,9 @@ static const struct cfg_opt serve_opts[] = {
         {"max_message", CFG_SIZE, O(max_message), "4MiB", 1, 256 * MiB, "largest websocket message",
          NULL, 0},
         {"max_memory", CFG_SIZE, O(max_memory), "0", 0, 1024 * 1024 * MiB,
-         "messages being received or queued, in all (0: a quarter of RAM, at least 64MiB)", NULL,
-         0},
+         "messages being received or queued, and TURN's TCP/TLS output, in all (0: a quarter of "
+         "RAM, at least 64MiB)",
+         NULL, 0},
         {"message_timeout", CFG_DURATION, O(message_timeout), "30s", 100, 3600000,
          "time allowed for a message's fragments to arrive, from its first", NULL, 0},
         {"queue_bytes", CFG_SIZE, O(queue_bytes), "16MiB", 1024, 1024 * MiB,

@@ -689,6 +689,11 @@ json_t *relay_channel_json(const struct conn *c)
 	        "paused", c->rx_paused);
 }
 
+size_t relay_channel_held(void)
+{
+	return stats.held;
+}
+
 void relay_channel_metrics(FILE *f)
 {
 	size_t nhosts = 0, held = stats.held;

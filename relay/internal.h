@@ -305,6 +305,8 @@ int relay_channel_access(struct server *s, struct lws *wsi, struct conn *c, enum
                          const char *rest);
 /* channel.c: the channel fields of a /connect websocket's status entry (new), or NULL. */
 json_t *relay_channel_json(const struct conn *c);
+/* channel.c: bytes queued in every channel (their part of --max-memory). */
+size_t relay_channel_held(void);
 /* channel.c: the channel metrics, in Prometheus text. */
 void relay_channel_metrics(FILE *f);
 /* signal.c: POST /signal/{realm} */

@@ -360,6 +360,8 @@ void relay_meet_udp_seen(struct server *s, const char *tag, size_t len, const st
 	for (p = tag_tab[hash(t) % MEET_BUCKETS]; p; p = p->tnext)
 		if (CRYPTO_memcmp(p->tag, t, len) == 0)
 			break;
+	/* the tag is a capability: the copy goes before any return (none is made before it) */
+	OPENSSL_cleanse(t, sizeof(t));
 	if (!p)
 		return;
 	addr_string(from, udp, sizeof(udp));

@@ -47,6 +47,8 @@ static const char *const refusal_names[TR_N] = {
         [TR_CONN_EXISTS] = "connection_exists",
         [TR_CONNECT_FAILED] = "connect_failed",
         [TR_UNBOUND] = "connection_unbound",
+        [TR_STREAM_FULL] = "stream_queue_full",
+        [TR_MEMORY] = "memory_budget",
 };
 
 const uint8_t *turn_password_algorithms(size_t *len); /* turn_auth.c */
@@ -1301,8 +1303,8 @@ void relay_turn_metrics(FILE *f)
 	       "TURN UDP sockets left for the next loop pass (the per-pass datagram budget was spent).",
 	       (double)m->udp_pauses);
 	metric(f, "relay_turn_bindings_dropped_total", "counter",
-	       "STUN Bindings with USERNAME not passed on to meetings (the queue to the main loop "
-	       "was full).",
+	       "STUN Bindings with USERNAME dropped unanswered because the queue to the main loop "
+	       "(meetings) was full; the client retransmits.",
 	       (double)turn_thread_seen_dropped());
 	metric(f, "relay_turn_to_peer_packets_total", "counter", "Datagrams relayed to peers.",
 	       (double)m->to_peer_pkts);
@@ -1329,8 +1331,14 @@ void relay_turn_metrics(FILE *f)
 	       "Times one side of a TURN TCP connection was not read while the other side's queue "
 	       "was full or --turn-bandwidth was spent (back-pressure).",
 	       (double)m->tcp_pauses);
+	metric(f, "relay_turn_stream_buffered_bytes", "gauge",
+	       "Output buffers of TURN over TCP/TLS (capacity, in flight included), counted against "
+	       "--max-memory after websockets.",
+	       (double)relay_turn_stream_held());
 	fprintf(f, "# HELP relay_turn_refused_total TURN requests refused and packets dropped, by "
-	           "reason.\n# TYPE relay_turn_refused_total counter\n");
+	           "reason (stream_queue_full: frames to a TCP/TLS client whose queue is full; "
+	           "memory_budget: frames to a TCP/TLS client dropped because --max-memory has no "
+	           "room left by websockets).\n# TYPE relay_turn_refused_total counter\n");
 	for (int k = 0; k < TR_N; k++)
 		fprintf(f, "relay_turn_refused_total{reason=\"%s\"} %llu\n", refusal_names[k],
 		        (unsigned long long)m->refused[k]);

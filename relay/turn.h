@@ -51,6 +51,15 @@ const char *relay_turn_secret(size_t *len);
 /* The realm (--turn-realm or the audience's host), "" when off. */
 const char *relay_turn_realm(void);
 
+/*
+ * The memory budget (--max-memory; relay/ws.c and turn_stream.c): bytes TURN over TCP/TLS holds
+ * in output buffers (capacity, in flight included), from any thread; and, from the main thread,
+ * what websockets hold now, which TURN output may not push past the budget (it is dropped
+ * instead). Atomics, no lock: safe whether or not TURN runs.
+ */
+size_t relay_turn_stream_held(void);
+void relay_turn_note_ws_held(size_t bytes);
+
 /* End the allocations of booking @bid (the user part of their usernames); returns how many. */
 size_t relay_turn_end_booking(const char *bid);
 /* Prometheus lines of the TURN counters into @f (nothing when off). */

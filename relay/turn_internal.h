@@ -29,15 +29,18 @@
 #define TURN_USERNAME_MAX   160
 #define TURN_STREAM_IN_MAX  (STUN_MAX_MSG + 4)
 #define TURN_STREAM_OUT_MAX (512 * 1024) /* queued to a TCP/TLS client; past it frames drop */
-#define TURN_RATE_SLOTS     4096
-#define TURN_MAX_STREAMS    4096  /* TCP/TLS connections at once */
-#define TURN_STREAM_IDLE_MS 60000 /* a TCP/TLS connection without an allocation */
 /* TCP allocations (RFC 6062, turn_tcp.c). Each peer connection holds two sockets and up to
  * TURN_TCP_OUT_MAX + TURN_STREAM_OUT_MAX bytes queued, so an allocation's share is bounded by
  * the count: 32 is room for a TCP peer per ICE candidate pair and a few retries. */
 #define TURN_TCP_CONNS_MAX  32
 #define TURN_TCP_TIMEOUT_MS 30000 /* RFC 6062: a Connect's bound, an unbound connection's life */
 #define TURN_TCP_OUT_MAX    (256 * 1024) /* to a peer; past it the client is not read */
+/* An output buffer larger than this is given back once its connection has nothing queued
+ * (turn_stream.c, "the memory budget"). */
+#define TURN_STREAM_OUT_KEEP (16 * 1024)
+#define TURN_RATE_SLOTS      4096
+#define TURN_MAX_STREAMS     4096  /* TCP/TLS connections at once */
+#define TURN_STREAM_IDLE_MS  60000 /* a TCP/TLS connection without an allocation */
 
 enum turn_transport { TURN_UDP, TURN_TCP, TURN_TLS };
 
@@ -64,6 +67,8 @@ enum turn_refusal {
 	TR_CONN_EXISTS,    /* 446: Connect to a peer already connected */
 	TR_CONNECT_FAILED, /* 447: Connect timed out or failed */
 	TR_UNBOUND,        /* peer connections closed without a ConnectionBind in time */
+	TR_STREAM_FULL,    /* frames to a TCP/TLS client whose queue is full (it does not read) */
+	TR_MEMORY,         /* frames to a TCP/TLS client that --max-memory has no room for */
 	TR_N
 };
 
@@ -92,6 +97,7 @@ struct turn_stream {
 	struct sockaddr_storage peer; /* the client */
 	struct buf in;                /* bytes not yet a whole frame */
 	struct buf out, inflight;     /* queued to write, and being written */
+	size_t held;                  /* out.cap + inflight.cap as last counted in the budget */
 	uv_write_t wr;
 	bool writing, closing;
 	SSL *ssl; /* TLS only */
@@ -191,6 +197,7 @@ struct turn {
 	bool pass_on;
 	unsigned pass_used;            /* datagrams taken in this loop pass */
 	struct turn_udp_pause *paused; /* sockets waiting for the next pass */
+	int64_t budget_logged_ms;      /* monotonic: frames dropped for --max-memory, logged */
 };
 
 extern struct turn turn_srv;
@@ -339,9 +346,16 @@ void turn_udp_pass_init(uv_loop_t *loop);
 void turn_udp_pass_close(void);
 
 int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256]);
-/* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full (dropped). */
+/* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full and -ENOMEM when
+ * the memory budget has no room for it (dropped whole, and counted, either way). */
 int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad);
 void turn_stream_close(struct turn_stream *st);
+/* The memory budget (turn_stream.c): true when TURN's output buffers may grow by @grow bytes;
+ * count buffers of @now bytes, last counted as *@held (turn_tcp.c's queues to peers). */
+bool turn_stream_budget_room(size_t grow);
+void turn_stream_held_update(size_t *held, size_t now);
+/* true when @n bytes (TLS overhead added) fit @st's queue and the memory budget now. */
+bool turn_stream_fits(const struct turn_stream *st, size_t n);
 /* Bytes queued to @st and not yet handed to the kernel. */
 size_t turn_stream_queued(const struct turn_stream *st);
 /* Stop or resume reading @st (back-pressure of a data connection). */

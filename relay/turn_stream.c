@@ -2,13 +2,15 @@
  * relay/turn_stream: TURN over TCP and TLS (RFC 8656 3.1). Bytes are framed into STUN messages
  * and ChannelData (padded to 4 bytes) by stun_stream_frame_len(); TLS runs through OpenSSL
  * memory BIOs so the loop never blocks on it. Input and output are bounded: a frame larger than
- * a STUN message closes the connection, and when a client does not read, frames to it drop.
+ * a STUN message closes the connection, and when a client does not read, or when the relay's
+ * memory budget has no room, frames to it drop.
  */
 #define LOG_MODULE "turn"
 #include "relay/turn_internal.h"
 #include "pkg/log/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,105 @@ int turn_tls_init(const char *cert, const char *key, char why[256])
 	return 0;
 }
 
+/* ---- the memory budget ---- */
+
+/*
+ * Output to TCP/TLS clients counts against --max-memory (relay/ws.c, "the memory budget"), as
+ * the capacity of each connection's two output buffers (queued and in flight: libuv writes from
+ * ours), counted whenever a buffer grows or is given back. Websockets come first: TURN output
+ * takes only what websockets leave (stream_held + ws_held <= mem_budget), and a frame that
+ * would need more is dropped whole, as for a client that does not read (a TLS record is never
+ * cut: the check is made before SSL_write, for the frame and its records' overhead). What
+ * websockets hold is what the main thread last published (relay_turn_note_ws_held); they never
+ * shed a connection for what TURN holds. A buffer grown by a burst is given back once its
+ * connection has nothing queued, so an idle connection holds at most 2 * TURN_STREAM_OUT_KEEP.
+ * Atomics without locks: the TURN thread is the only writer of stream_held, the main thread
+ * the only writer of ws_held; each only reads the other's, relaxed (a bound, not a handshake).
+ */
+static _Atomic size_t stream_held; /* TURN thread writes, any thread reads */
+static _Atomic size_t ws_held;     /* main thread writes, TURN thread reads */
+
+size_t relay_turn_stream_held(void)
+{
+	return atomic_load_explicit(&stream_held, memory_order_relaxed);
+}
+
+void relay_turn_note_ws_held(size_t bytes)
+{
+	atomic_store_explicit(&ws_held, bytes, memory_order_relaxed);
+}
+
+/* Bring stream_held up to date with buffers now of @now bytes, last counted as *@held. */
+void turn_stream_held_update(size_t *held, size_t now)
+{
+	if (now > *held)
+		atomic_fetch_add_explicit(&stream_held, now - *held, memory_order_relaxed);
+	else if (now < *held)
+		atomic_fetch_sub_explicit(&stream_held, *held - now, memory_order_relaxed);
+	*held = now;
+}
+
+/* Bring stream_held up to date with @st's buffers after one grew or was given back. */
+static void account(struct turn_stream *st)
+{
+	turn_stream_held_update(&st->held, st->out.cap + st->inflight.cap);
+}
+
+bool turn_stream_budget_room(size_t grow)
+{
+	size_t budget, turn, ws;
+
+	if (!grow || !turn_srv.s)
+		return true;
+	budget = turn_srv.s->mem_budget; /* fixed before the TURN thread started */
+	turn = atomic_load_explicit(&stream_held, memory_order_relaxed);
+	ws = atomic_load_explicit(&ws_held, memory_order_relaxed);
+	return ws <= budget && turn <= budget - ws && grow <= budget - ws - turn;
+}
+
+/* Give back buffers a burst grew, once @st has nothing queued. */
+static void shrink_idle(struct turn_stream *st)
+{
+	if (st->out.len)
+		return;
+	if (st->out.cap > TURN_STREAM_OUT_KEEP)
+		buf_release(&st->out);
+	if (!st->writing && st->inflight.cap > TURN_STREAM_OUT_KEEP)
+		buf_release(&st->inflight);
+	account(st);
+}
+
+static void log_budget_drop(size_t budget, size_t turn, size_t ws)
+{
+	int64_t now = relay_mono_ms();
+
+	if (turn_srv.budget_logged_ms && now - turn_srv.budget_logged_ms < 1000)
+		return;
+	turn_srv.budget_logged_ms = now;
+	log_warn("memory budget of %zu bytes reached: dropping frames to TCP/TLS clients (their "
+	         "output holds %zu bytes, websockets %zu)",
+	         budget, turn, ws);
+}
+
+/* true when @n more bytes queued on @st fit the memory budget; else counted and logged. */
+static bool budget_fits(struct turn_stream *st, size_t n)
+{
+	size_t grow = buf_reserved_cap(&st->out, n) - st->out.cap, budget, turn, ws;
+
+	if (!grow || !turn_srv.s)
+		return true;
+	budget = turn_srv.s->mem_budget; /* fixed before the TURN thread started */
+	turn = atomic_load_explicit(&stream_held, memory_order_relaxed);
+	ws = atomic_load_explicit(&ws_held, memory_order_relaxed);
+	if (ws <= budget && turn <= budget - ws && grow <= budget - ws - turn)
+		return true;
+	turn_refuse_count(TR_MEMORY);
+	log_budget_drop(budget, turn, ws);
+	return false;
+}
+
+/* ---- closing ---- */
+
 static void on_closed(uv_handle_t *h)
 {
 	struct turn_stream *st = h->data;
@@ -39,6 +140,7 @@ static void on_closed(uv_handle_t *h)
 	buf_release(&st->in);
 	buf_release(&st->out);
 	buf_release(&st->inflight);
+	account(st);
 	if (st->ssl)
 		SSL_free(st->ssl); /* frees both BIOs */
 	free(st);
@@ -80,8 +182,10 @@ static void on_written(uv_write_t *w, int status)
 		turn_stream_close(st);
 		return;
 	}
-	if (!st->closing)
-		start_write(st);
+	if (st->closing)
+		return;
+	shrink_idle(st);
+	start_write(st);
 	if (!st->closing)
 		maybe_shutdown(st);
 	if (!st->closing && st->conn)
@@ -111,7 +215,10 @@ static void start_write(struct turn_stream *st)
 /* Raw bytes for the socket (TLS records or plain frames). */
 static int queue_raw(struct turn_stream *st, const uint8_t *p, size_t len)
 {
-	if (buf_add(&st->out, p, len))
+	int err = buf_add(&st->out, p, len);
+
+	account(st);
+	if (err)
 		return -ENOBUFS;
 	start_write(st);
 	return 0;
@@ -129,15 +236,37 @@ static void drain_tls(struct turn_stream *st)
 		}
 }
 
+/*
+ * The most TLS adds to @n bytes of application data: per record of up to 16 KiB, a 5-byte
+ * header and at most 96 more (TLS 1.2 CBC: IV, MAC up to SHA-384, padding; 1.3: type and tag).
+ */
+static size_t tls_overhead(size_t n)
+{
+	return (n / 16384 + 1) * (5 + 96);
+}
+
+bool turn_stream_fits(const struct turn_stream *st, size_t n)
+{
+	if (st->ssl)
+		n += tls_overhead(n);
+	return !st->closing && n <= buf_left(&st->out) &&
+	       turn_stream_budget_room(buf_reserved_cap(&st->out, n) - st->out.cap);
+}
+
 int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad)
 {
 	static const uint8_t zeros[4];
+	size_t n = len + pad + (st->ssl ? tls_overhead(len + pad) : 0);
 
 	if (st->closing)
 		return -EPIPE;
 	/* whole frames only: a frame that does not fit is dropped, never cut */
-	if (st->out.len + len + pad + (st->ssl ? 64 : 0) > TURN_STREAM_OUT_MAX)
+	if (n > buf_left(&st->out)) {
+		turn_refuse_count(TR_STREAM_FULL);
 		return -ENOBUFS;
+	}
+	if (!budget_fits(st, n))
+		return -ENOMEM;
 	if (st->ssl) {
 		uint8_t frame[4 + 65536 + 4];
 
@@ -149,9 +278,10 @@ int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_
 		drain_tls(st);
 		return 0;
 	}
-	if (queue_raw(st, p, len) || queue_raw(st, zeros, pad))
-		return -ENOBUFS;
-	return 0;
+	if (buf_reserve(&st->out, len + pad)) /* then neither add below can fail */
+		return -ENOMEM;
+	buf_add(&st->out, p, len);
+	return queue_raw(st, zeros, pad); /* accounts, and writes the frame whole */
 }
 
 size_t turn_stream_queued(const struct turn_stream *st)

@@ -7,7 +7,9 @@
  * both ways. TCP is lossless, so nothing is dropped: each direction's queue is bounded and the
  * sending side is not read while the other side's queue is full. --turn-bandwidth is applied the
  * same way: a side is not read for the rest of the second once the allocation spent its bytes
- * that way. A half-close is passed on once the queued bytes are written; the two sockets close
+ * that way, and so is --max-memory: the queues to peers count in it as TURN's output to clients
+ * does (turn_stream.c), and a side is not read while the budget has no room for what it would
+ * queue. A half-close is passed on once the queued bytes are written; the two sockets close
  * together.
  */
 #define LOG_MODULE "turn"
@@ -51,9 +53,12 @@ struct turn_tcp_conn {
 	bool sha256;
 	struct turn_stream *client; /* the data connection, once bound */
 	struct buf out, inflight;   /* to the peer */
-	/* a side is read unless it ended, the other side's queue is full, or the allocation spent
-	 * its --turn-bandwidth that way this second (cleared by turn_tcp_expire()) */
-	bool reading, client_reading, peer_full, client_full, peer_bw, client_bw;
+	size_t held; /* out.cap + inflight.cap as last counted in the memory budget */
+	/* a side is read unless it ended, the other side's queue is full, the allocation spent its
+	 * --turn-bandwidth that way this second, or the memory budget has no room (the last two
+	 * looked at again by turn_tcp_expire() each second) */
+	bool reading, client_reading, peer_full, client_full, peer_bw, client_bw, peer_mem,
+	        client_mem;
 	bool writing, peer_eof, client_eof, shut_wanted, shut_done, closing;
 };
 
@@ -129,6 +134,7 @@ static void on_conn_closed(uv_handle_t *h)
 
 	buf_release(&c->out);
 	buf_release(&c->inflight);
+	turn_stream_held_update(&c->held, 0);
 	free(c);
 }
 
@@ -418,8 +424,11 @@ void turn_tcp_expire(int64_t now_ms)
 
 		for (struct turn_tcp_conn *c = al->tcp ? al->tcp->conns : NULL; c; c = next) {
 			next = c->next;
-			if (c->state == C_BOUND && (c->peer_bw || c->client_bw)) {
+			if (c->state == C_BOUND &&
+			    (c->peer_bw || c->client_bw || c->peer_mem || c->client_mem)) {
 				c->peer_bw = c->client_bw = false; /* a new second's bytes */
+				c->peer_mem = false;               /* peer_alloc() looks again */
+				c->client_mem = !turn_stream_budget_room(TURN_STREAM_IN_MAX);
 				flow(c);
 			}
 			if (c->state == C_BOUND || c->deadline_ms > now_ms)
@@ -474,8 +483,16 @@ static void on_peer_written(uv_write_t *w, int status)
 	if (status < 0)
 		return conn_close(c, "write to the peer failed");
 	peer_write(c);
-	if (c->client_full && c->out.len < TURN_TCP_OUT_MAX / 2) {
-		c->client_full = false;
+	if (!c->out.len) { /* give back what a burst grew */
+		if (c->out.cap > TURN_STREAM_OUT_KEEP)
+			buf_release(&c->out);
+		if (!c->writing && c->inflight.cap > TURN_STREAM_OUT_KEEP)
+			buf_release(&c->inflight);
+		turn_stream_held_update(&c->held, c->out.cap + c->inflight.cap);
+	}
+	if ((c->client_full && c->out.len < TURN_TCP_OUT_MAX / 2) ||
+	    (c->client_mem && turn_stream_budget_room(TURN_STREAM_IN_MAX))) {
+		c->client_full = c->client_mem = false;
 		flow(c);
 	}
 	peer_shutdown(c);
@@ -500,11 +517,15 @@ static void peer_write(struct turn_tcp_conn *c)
 	c->writing = true;
 }
 
+/* A read only when its bytes fit the client's queue and the memory budget; else none (libuv
+ * then calls on_peer_read() with UV_ENOBUFS): nothing read is ever dropped. */
 static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	(void)h;
+	struct turn_tcp_conn *c = h->data;
+	bool fits = c->client && turn_stream_fits(c->client, PEER_READ_MAX);
+
 	(void)suggested;
-	*buf = uv_buf_init((char *)turn_srv.rx + 64, PEER_READ_MAX);
+	*buf = uv_buf_init((char *)turn_srv.rx + 64, fits ? PEER_READ_MAX : 0);
 }
 
 static void peer_read(struct turn_tcp_conn *c, bool on);
@@ -516,6 +537,11 @@ static void on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (c->closing || nread == 0)
 		return;
+	if (nread == UV_ENOBUFS) { /* peer_alloc() found no room */
+		c->peer_mem = true;
+		turn_srv.m.tcp_pauses++;
+		return flow(c);
+	}
 	if (nread == UV_EOF) {
 		peer_read(c, false);
 		c->peer_eof = true;
@@ -525,7 +551,8 @@ static void on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0)
 		return conn_close(c, "peer connection lost");
 	if (turn_stream_send(c->client, (const uint8_t *)buf->base, (size_t)nread, 0))
-		return conn_close(c, "client data connection full"); /* CLIENT_HIGH prevents it */
+		/* peer_alloc() checked: only websockets growing since can have taken the room */
+		return conn_close(c, "client data connection full or over the memory budget");
 	if (c->closing)
 		return;
 	al->bytes[1] += (uint64_t)nread;
@@ -553,11 +580,11 @@ static void peer_read(struct turn_tcp_conn *c, bool on)
 /* Read each side or not, as its flags say. */
 static void flow(struct turn_tcp_conn *c)
 {
-	bool client_on = !c->client_eof && !c->client_full && !c->client_bw;
+	bool client_on = !c->client_eof && !c->client_full && !c->client_bw && !c->client_mem;
 
 	if (c->closing || c->state != C_BOUND)
 		return;
-	peer_read(c, !c->peer_eof && !c->peer_full && !c->peer_bw);
+	peer_read(c, !c->peer_eof && !c->peer_full && !c->peer_bw && !c->peer_mem);
 	if (!c->closing && c->client && client_on != c->client_reading) {
 		c->client_reading = client_on;
 		turn_stream_read(c->client, client_on);
@@ -594,8 +621,10 @@ void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
 	if (!c || c->closing || len == 0)
 		return;
 	al = c->al;
+	/* taken whatever the budget says (it was read): counted, and reading stops below */
 	if (buf_add(&c->out, p, len))
 		return conn_close(c, "peer queue full"); /* reading stops well before */
+	turn_stream_held_update(&c->held, c->out.cap + c->inflight.cap);
 	al->bytes[0] += len;
 	turn_srv.m.to_peer_bytes += len;
 	turn_srv.m.tcp_to_peer_bytes += len;
@@ -604,7 +633,8 @@ void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
 		return;
 	c->client_full = c->out.len >= TURN_TCP_OUT_MAX;
 	c->client_bw = !turn_bw_take(al, 0, len, relay_mono_ms());
-	if (c->client_full || c->client_bw) {
+	c->client_mem = !turn_stream_budget_room(TURN_STREAM_IN_MAX); /* room for another read */
+	if (c->client_full || c->client_bw || c->client_mem) {
 		turn_srv.m.tcp_pauses++;
 		flow(c);
 	}
@@ -629,8 +659,8 @@ void turn_tcp_client_drained(struct turn_stream *st)
 
 	if (!c || c->closing)
 		return;
-	if (c->peer_full && turn_stream_queued(st) < CLIENT_HIGH / 2) {
-		c->peer_full = false;
+	if ((c->peer_full && turn_stream_queued(st) < CLIENT_HIGH / 2) || c->peer_mem) {
+		c->peer_full = c->peer_mem = false; /* peer_alloc() looks at the budget again */
 		flow(c);
 	}
 	maybe_close(c);

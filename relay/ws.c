@@ -10,6 +10,7 @@
 #define LOG_MODULE "ws"
 #include "relay/internal.h"
 #include "relay/cluster.h"
+#include "relay/turn.h"
 #include "pkg/log/log.h"
 
 #include <stdlib.h>
@@ -187,6 +188,14 @@ static void keep_alive(struct conn *c, int64_t now_ms)
  * the connections holding the most, one walk over them each, until the rest fits: 1009 for a
  * message being received, 1013 (try again later) for a reader's queue. What a closed
  * connection held is given back at once, not at its close frame.
+ *
+ * TURN over TCP/TLS holds output for its clients on its own thread, and that counts against
+ * the same budget, after websockets: TURN drops a frame (whole) rather than let its output plus
+ * what websockets hold (reassembly, queues and channels, published by note_held() whenever it
+ * is counted here) pass the budget, and websockets are never shed for what TURN holds (its
+ * frames can be dropped; a websocket can only be closed). So the sum can pass the budget only
+ * when websockets grow into what TURN already holds; TURN then takes nothing more until
+ * the sum is back under (its clients read, or go). See relay/turn_stream.c.
  */
 #define MEM_MIN (64u * 1024 * 1024) /* automatic budget: at least this */
 
@@ -207,6 +216,14 @@ void relay_ws_init(void)
 	           s->mem_budget >> 20, s->o->max_memory ? "--max-memory" : "a quarter of RAM");
 }
 
+/* Publish what websockets hold, for TURN's output (see above). */
+static void note_held(void)
+{
+	struct server *s = &relay_srv;
+
+	relay_turn_note_ws_held(s->rx_held + s->queue_held + relay_channel_held());
+}
+
 /* Bytes @c makes us hold; *@queued gets the part queued for it. */
 static size_t holding(const struct conn *c, size_t *queued)
 {
@@ -219,6 +236,7 @@ static void rx_release(struct conn *c)
 	relay_srv.rx_held -= c->rx.cap;
 	buf_release(&c->rx);
 	c->rx_started_ms = 0;
+	note_held();
 }
 
 /* Close @c, the largest holder, and give back what it holds now. */
@@ -271,8 +289,10 @@ static void fit_budget(struct conn *grower, size_t more)
 				big_queued = queued;
 			}
 		}
-		if (!big || s->rx_held + s->queue_held + more <= s->mem_budget + leaving)
+		if (!big || s->rx_held + s->queue_held + more <= s->mem_budget + leaving) {
+			note_held();
 			return;
+		}
 		if (big == grower)
 			more = 0;
 		shed(big, most, big_queued);
@@ -308,6 +328,7 @@ void relay_close_expired(int64_t now_ms)
 	}
 	/* Queues are counted here, once a second: see "the memory budget" above. */
 	s->queue_held = hub_held_bytes(s->hub);
+	note_held();
 	if (s->rx_held + s->queue_held > s->mem_budget)
 		fit_budget(NULL, 0);
 }
@@ -448,6 +469,7 @@ static bool rx_grow(struct conn *c, size_t n)
 	if (c->closing || buf_reserve(&c->rx, n))
 		return false;
 	s->rx_held += grow;
+	note_held();
 	return true;
 }
 

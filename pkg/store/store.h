@@ -62,7 +62,16 @@ void store_seen(struct store *s, const char *bid, int64_t exp);
 /* The one function safe from another thread (see above): memory only, a short lock. */
 bool store_is_denied(const struct store *s, const char *bid, int64_t now);
 
-/* Call @fn for each live entry of @which (exp >= now), in no particular order. */
+/*
+ * Call @fn for each live entry of @which (exp >= now), in no particular order; @bid is borrowed
+ * for that call only. Owner thread only: the walk reads the booking table without the lock.
+ * @fn must not change the booking table: no store_deny(), store_allow(), store_seen(),
+ * store_tidy() or store_close() from it (any of them may rebuild the table, freeing the entry
+ * being walked and @bid, or put an entry where the walk has already passed or will pass
+ * again). Reading is allowed: store_is_denied() (the walk holds no lock), store_list(),
+ * store_is_healthy(), and so are the group functions (a table of their own). Collect what to
+ * change and change it after store_list() returns.
+ */
 void store_list(const struct store *s, enum store_list which, int64_t now,
                 void (*fn)(const char *bid, int64_t exp, void *arg), void *arg);
 

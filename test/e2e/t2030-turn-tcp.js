@@ -452,6 +452,52 @@ test('--turn-bandwidth holds a TCP connection to its rate, losing nothing', asyn
   }
 });
 
+test('--max-memory: queues stop near the budget while neither side reads, nothing is lost', async () => {
+  const budget = 384 * 1024;
+  const r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.1:0', '--turn-secret-file', secretFile,
+    '--turn-allow-peer', '127.0.0.1/32', '--turn-bandwidth', '0', '--max-message', '128KiB',
+    '--max-memory', String(budget)] });
+  const p = await peerServer();
+  let al = null;
+  try {
+    await r.waitLog(/turn listening on udp\+tcp/);
+    const port = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+    const user = cred('bk-memory');
+    al = await allocation(port, user);
+    await permit(al, '127.0.0.1');
+    const id = (await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port))).attrs.get(A.CONNECTION_ID).readUInt32BE(0);
+    const data = await bind(port, user, id);
+    await until(() => p.sockets.length === 1, 5000, 'the peer connected');
+    const peer = p.sockets[0];
+    const got = [];
+    peer.on('data', (d) => got.push(d));
+    peer.pause();
+    data.sock.pause();
+    const up = crypto.randomBytes(16 << 20);
+    const down = crypto.randomBytes(16 << 20);
+    data.sock.write(up);
+    peer.write(down);
+    await until(async () => await metric(r, 'relay_turn_tcp_pauses_total') >= 2, 20000, 'both senders held');
+    let most = 0;
+    for (let k = 0; k < 10; k++) { // sampled while nothing is read
+      most = Math.max(most, await metric(r, 'relay_turn_stream_buffered_bytes'));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // per-connection bounds alone would let the four queues reach 1.75 MiB
+    ok(most <= 2 * budget, `TURN's buffers stayed near the ${budget}-byte budget (at most ${most})`);
+    eq(await metric(r, 'relay_turn_refused_total{reason="memory_budget"}'), 0, 'nothing dropped for the budget');
+    peer.resume();
+    data.sock.resume();
+    await until(() => Buffer.concat(got).length >= up.length, 40000, 'the peer got 16 MiB');
+    await until(() => data.received().length >= down.length, 40000, 'the client got 16 MiB');
+    ok(Buffer.concat(got).equals(up) && data.received().equals(down), 'every byte, in order, both ways');
+  } finally {
+    if (al) al.c.sock.destroy();
+    p.close();
+    await r.stop();
+  }
+});
+
 test('a connection left unbound is closed after 30 s', async () => {
   await server();
   const user = cred('bk-unbound');

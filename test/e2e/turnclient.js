@@ -1,9 +1,12 @@
-// A minimal TURN client over UDP for tests (RFC 8656 with RFC 8489 long-term credentials):
-// Allocate (answering the 401 with REALM and NONCE), CreatePermission, Send indications, and
-// Data indications received. Enough to make an allocation relay bytes both ways; not a library.
+// A minimal TURN client over UDP, TCP or TLS for tests (RFC 8656 with RFC 8489 long-term
+// credentials): Allocate (answering the 401 with REALM and NONCE), CreatePermission, Send
+// indications, and Data indications received. Enough to make an allocation relay bytes both
+// ways; not a library.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
+const net = require('net');
+const tls = require('tls');
 
 const MAGIC = 0x2112a442;
 const ATTR = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, REALM: 0x0014, NONCE: 0x0015,
@@ -62,35 +65,64 @@ function parse(b) {
   return m;
 }
 
-// Allocates on @host:@port as @username/@password; resolves { relayed, permit(ip, port),
-// send(ip, port, data), received: [Buffer], close() }.
-async function allocate(host, port, username, password, ms = 5000) {
-  const sock = dgram.createSocket('udp4');
+// The client's socket: a UDP one, or a TCP (TLS: @opts.tls) connection whose bytes are cut
+// into STUN messages and ChannelData (RFC 8656 section 12.5: padded to 4 bytes).
+// { send(buf), close(), sock }.
+async function transport(host, port, opts, onMessage) {
+  if (!opts.tcp && !opts.tls) {
+    const sock = dgram.createSocket('udp4');
+    sock.on('message', onMessage);
+    await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
+    return { sock, send: (b) => sock.send(b, port, host), close: () => sock.close() };
+  }
+  const sock = opts.tls ? tls.connect({ port, host, rejectUnauthorized: false }) : net.connect(port, host);
+  await new Promise((resolve, reject) => {
+    sock.once(opts.tls ? 'secureConnect' : 'connect', resolve);
+    sock.once('error', reject);
+  });
+  sock.on('error', () => {});
+  let held = Buffer.alloc(0);
+  sock.on('data', (d) => {
+    held = Buffer.concat([held, d]);
+    for (;;) {
+      if (held.length < 4) break;
+      const channel = (held[0] & 0xc0) === 0x40;
+      const len = channel ? 4 + held.readUInt16BE(2) + ((4 - (held.readUInt16BE(2) % 4)) % 4) : 20 + held.readUInt16BE(2);
+      if (held.length < len) break;
+      onMessage(held.subarray(0, len));
+      held = held.subarray(len);
+    }
+  });
+  return { sock, send: (b) => sock.write(b), close: () => sock.destroy() };
+}
+
+// Allocates on @host:@port as @username/@password (over TCP or TLS: @opts.tcp, @opts.tls); resolves
+// { relayed, permit(ip, port), send(ip, port, data), received: [Buffer], sock, close() }.
+async function allocate(host, port, username, password, ms = 5000, opts = {}) {
   const waiting = new Map();
   const received = [];
-  sock.on('message', (b) => {
+  const t = await transport(host, port, opts, (b) => {
     const m = parse(b);
     if (!m) return;
     if (m.type === 0x0017 && m.attrs.has(ATTR.DATA)) received.push(Buffer.from(m.attrs.get(ATTR.DATA)));
     const w = waiting.get(m.tid.toString('hex'));
     if (w) w(m);
   });
-  await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
   const request = (type, attrs, key) => new Promise((resolve, reject) => {
     const { tid, buf } = message(type, attrs, key);
     const id = tid.toString('hex');
-    const t = setTimeout(() => { waiting.delete(id); reject(new Error(`TURN request 0x${type.toString(16)}: no answer in ${ms} ms`)); }, ms);
-    waiting.set(id, (m) => { clearTimeout(t); waiting.delete(id); resolve(m); });
-    sock.send(buf, port, host);
+    const timer = setTimeout(() => { waiting.delete(id); reject(new Error(`TURN request 0x${type.toString(16)}: no answer in ${ms} ms`)); }, ms);
+    waiting.set(id, (m) => { clearTimeout(timer); waiting.delete(id); resolve(m); });
+    t.send(buf);
   });
-  const transport = attr(ATTR.TRANSPORT, Buffer.from([17, 0, 0, 0]));
-  const first = await request(0x0003, [transport]);
+  const udp = attr(ATTR.TRANSPORT, Buffer.from([17, 0, 0, 0])); // relayed to peers over UDP
+  const first = await request(0x0003, [udp]);
   if (first.type !== 0x0113 || !first.attrs.has(ATTR.NONCE)) throw new Error(`Allocate: expected a 401, got 0x${first.type.toString(16)}`);
   const realm = first.attrs.get(ATTR.REALM);
   const nonce = first.attrs.get(ATTR.NONCE);
   const key = crypto.createHash('md5').update(`${username}:${realm.toString()}:${password}`).digest();
   const auth = () => [attr(ATTR.USERNAME, Buffer.from(username)), attr(ATTR.REALM, realm), attr(ATTR.NONCE, nonce)];
-  const ok = await request(0x0003, [transport, ...auth()], key);
+  const ok = await request(0x0003, [udp, ...auth()], key);
   if (ok.type !== 0x0103) {
     const e = ok.attrs.get(ATTR.ERROR);
     throw new Error(`Allocate refused: 0x${ok.type.toString(16)} ${e ? e.subarray(4).toString() : ''}`);
@@ -102,10 +134,11 @@ async function allocate(host, port, username, password, ms = 5000) {
       const m = await request(0x0008, [attr(ATTR.XOR_PEER, xorAddr(ip, peerPort)), ...auth()], key);
       if (m.type !== 0x0108) throw new Error(`CreatePermission refused: 0x${m.type.toString(16)}`);
     },
+    sock: t.sock,
     send(ip, peerPort, data) {
-      sock.send(message(0x0016, [attr(ATTR.XOR_PEER, xorAddr(ip, peerPort)), attr(ATTR.DATA, data)]).buf, port, host);
+      t.send(message(0x0016, [attr(ATTR.XOR_PEER, xorAddr(ip, peerPort)), attr(ATTR.DATA, data)]).buf);
     },
-    close() { sock.close(); },
+    close() { t.close(); },
   };
 }
 

@@ -1,0 +1,178 @@
+// t2030: what TURN over TCP holds for its clients counts against --max-memory. A TCP client that
+// allocates, lets a peer send to it and never reads makes the relay queue its Data indications;
+// that output stops growing at the budget (relay_turn_stream_buffered_bytes in /metrics), the
+// frames past it are dropped and counted (relay_turn_refused_total{reason="memory_budget"}),
+// and meanwhile a websocket topic, another TCP client and a UDP client keep working: a websocket
+// is never closed for what TURN holds (a message whose reassembly takes the sum past the budget
+// goes through), TURN gives way instead. Frames are
+// dropped whole: once the client reads again its stream is intact (over TLS too: a record cut
+// would not decrypt). Before, the output grew to 1 MiB a connection whatever the budget, and
+// nothing counted it.
+'use strict';
+const crypto = require('crypto');
+const dgram = require('dgram');
+const fs = require('fs');
+const path = require('path');
+const { test, ok, eq, run, until, startRelay, join, received, tmpdir } = require('./lib.js');
+const { allocate } = require('./turnclient.js');
+
+const BUDGET = 384 * 1024; // under one connection's own bound (two buffers of 512 KiB)
+const SECRET = 't2030-rest-secret';
+
+let r;
+let turnPort;
+let turnsPort;
+
+function credential(user) {
+  const username = `${Math.floor(Date.now() / 1000) + 600}:${user}`;
+  return { username, password: crypto.createHmac('sha1', SECRET).update(username).digest('base64') };
+}
+
+async function metrics() {
+  const res = await fetch(`${r.base}/metrics`);
+  const text = await res.text();
+  const get = (name) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  };
+  return { held: get('relay_turn_stream_buffered_bytes'), dropped: get('relay_turn_refused_total{reason="memory_budget"}') };
+}
+
+// A peer on 127.0.0.1 (allowed by --turn-allow-peer) that sends to relayed addresses.
+async function peer() {
+  const s = dgram.createSocket('udp4');
+  await new Promise((resolve) => s.bind(0, '127.0.0.1', resolve));
+  s.on('error', () => {});
+  return s;
+}
+
+// Send datagrams of @size bytes to @to until @done() (polled between batches) or @ms pass.
+async function flood(s, to, size, done, ms) {
+  const payload = crypto.randomBytes(size);
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    for (let i = 0; i < 200; i++) s.send(payload, to.port, to.address);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    if (await done()) return true;
+  }
+  return false;
+}
+
+// @c (a TURN allocation) receives what @p sends it, through the relay.
+async function relays(c, p, what) {
+  const n = c.received.length;
+  const mark = crypto.randomBytes(16);
+  await until(() => {
+    p.send(mark, c.relayed.port, c.relayed.address);
+    return c.received.slice(n).some((d) => d.equals(mark));
+  }, 5000, what);
+  return true;
+}
+
+test('start relay with a small --max-memory', async () => {
+  const dir = tmpdir();
+  fs.writeFileSync(path.join(dir, 'turn-secret'), `${SECRET}\n`);
+  r = await startRelay({ args: ['--turn-listen', '127.0.0.1:0', '--turns-listen', '127.0.0.1:0', '--turn-allow-peer', '127.0.0.1/32',
+    '--turn-secret-file', path.join(dir, 'turn-secret'), '--turn-bandwidth', '0', '--turn-packet-rate', '0',
+    '--max-message', '128KiB', '--max-memory', String(BUDGET), '--access-rate', '0'] });
+  await r.waitLog(/turn listening on udp\+tcp 127\.0\.0\.1:\d+/);
+  await r.waitLog(/turns listening on tls 127\.0\.0\.1:\d+/);
+  turnPort = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+  turnsPort = Number(/turns listening on tls 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+  const m = await metrics();
+  eq(m.held, 0, 'TURN stream output counted in /metrics, nothing held yet');
+  eq(m.dropped, 0, 'memory_budget drops counted in /metrics, none yet');
+});
+
+test('a TCP client that never reads holds no more than the budget; others keep working', async () => {
+  const p = await peer();
+  const stalled = await allocate('127.0.0.1', turnPort, ...Object.values(credential('stalled')), 5000, { tcp: true });
+  const other = await allocate('127.0.0.1', turnPort, ...Object.values(credential('other')), 5000, { tcp: true });
+  const udp = await allocate('127.0.0.1', turnPort, ...Object.values(credential('udp')), 5000);
+  const reader = await join(r, 'mem', { scopes: ['read'] });
+  const writer = await join(r, 'mem', { scopes: ['write'] });
+  try {
+    const { port } = p.address();
+    for (const c of [stalled, other, udp]) await c.permit('127.0.0.1', port);
+    ok(await relays(other, p, 'the other TCP client relays before'), 'the other TCP client relays before');
+    stalled.sock.pause(); // never reads again: the relay's output to it grows
+
+    let last = null;
+    const filled = await flood(p, stalled.relayed, 1200, async () => {
+      last = await metrics();
+      return last.dropped > 20;
+    }, 20000);
+    ok(filled, `frames to the stalled client dropped for the budget (${last && last.dropped} so far)`);
+    ok(last.held <= BUDGET, `its output stops at the budget: ${last.held} <= ${BUDGET} bytes`);
+    ok(last.held >= BUDGET / 4, `and holds a share of it: ${last.held} bytes`);
+
+    // More of the same: still within the budget, and every extra frame dropped is counted.
+    await flood(p, stalled.relayed, 1200, async () => false, 500);
+    const after = await metrics();
+    console.log(`  # stalled client: ${last.held} then ${after.held} bytes held, ${last.dropped} then ${after.dropped} frames dropped`);
+    ok(after.held <= BUDGET, `still within the budget after more: ${after.held} bytes`);
+    ok(after.dropped > last.dropped, `more frames counted as dropped: ${last.dropped} -> ${after.dropped}`);
+    await r.waitLog(/memory budget of 393216 bytes reached: dropping frames to TCP\/TLS clients/);
+    ok(true, 'the drop is logged');
+
+    // Meanwhile: websockets, another TCP client and a UDP client.
+    writer.send('still here');
+    await received(reader, 1);
+    eq(reader.inbox[0].data.toString(), 'still here', 'a websocket message goes through');
+    // 120 KiB in three fragments: its reassembly buffer (128 KiB) plus what TURN holds passes
+    // the budget; the websocket must not be shed for TURN's bytes.
+    const big = crypto.randomBytes(120 * 1024);
+    writer.send(big.subarray(0, 40960), { binary: true, fin: false });
+    writer.send(big.subarray(40960, 81920), { binary: true, fin: false });
+    writer.send(big.subarray(81920), { binary: true, fin: true });
+    await received(reader, 2);
+    ok(reader.inbox[1].data.equals(big), 'a fragmented message past what TURN leaves goes through whole');
+    eq(writer.readyState, 1, 'and its writer stays open');
+    ok(await relays(other, p, 'the other TCP client relays during'), 'the other TCP client still relays');
+    ok(await relays(udp, p, 'the UDP client relays during'), 'a UDP client relays');
+
+    stalled.sock.resume(); // frames were dropped whole: what follows still parses
+    ok(await relays(stalled, p, 'the stalled client relays once it reads'), 'the stalled client relays again once it reads');
+  } finally {
+    for (const c of [stalled, other, udp]) c.close();
+    reader.close();
+    writer.close();
+    p.close();
+  }
+  // The stalled connection's buffers go with it.
+  await until(async () => (await metrics()).held === 0, 5000, 'output given back at close');
+  ok(true, 'what it held is given back when it closes');
+});
+
+test('over TLS: frames dropped for the budget never cut a record', async () => {
+  const p = await peer();
+  const before = await metrics();
+  const c = await allocate('127.0.0.1', turnsPort, ...Object.values(credential('tls')), 5000, { tls: true });
+  let broken = null;
+  c.sock.on('error', (e) => { broken = e; });
+  try {
+    await c.permit('127.0.0.1', p.address().port);
+    c.sock.pause();
+    let last = null;
+    const filled = await flood(p, c.relayed, 1200, async () => {
+      last = await metrics();
+      return last.dropped > before.dropped + 20;
+    }, 20000);
+    ok(filled, `frames to the stalled TLS client dropped for the budget (${last && last.dropped - before.dropped})`);
+    ok(last.held <= BUDGET, `its output stops at the budget: ${last.held} <= ${BUDGET} bytes`);
+    c.sock.resume();
+    ok(await relays(c, p, 'the TLS client relays once it reads'), 'the TLS client relays again once it reads');
+    eq(broken, null, 'its TLS stream never broke');
+  } finally {
+    c.close();
+    p.close();
+  }
+  await until(async () => (await metrics()).held === 0, 5000, 'output given back at close');
+});
+
+test('stop', async () => {
+  const e = await r.stop();
+  eq(e.code, 0, 'relay exits cleanly');
+});
+
+run();
