@@ -6,9 +6,10 @@
 // cap 508; a peer without a permission is not let in; ConnectionBind with an unknown id 400 and
 // under another user 441; 16 MiB each way towards sides that do not read stop the senders
 // (back-pressure), then arrive whole and in order; a half-close passes and both sides then close;
-// a connection left unbound is closed after its 30 s (the test build's clock moved); denying the
-// booking closes its data connections; --turn-bandwidth holds a connection to its rate without
-// losing a byte.
+// denying the booking closes its data connections; --turn-bandwidth and --max-memory hold a
+// connection without losing a byte; with the test build's clock moved 31 s on, a connection left
+// unbound is closed, a Connect that hangs gets 447 and an expired credential ends the allocation
+// with its connections.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
@@ -16,7 +17,7 @@ const fs = require('fs');
 const net = require('net');
 const path = require('path');
 const zlib = require('zlib');
-const { test, ok, eq, run, withTimeout, until, tmpdir, startRelay } = require('./lib.js');
+const { test, ok, eq, run, withTimeout, until, tmpdir, startRelay, spawnTracked } = require('./lib.js');
 
 const MAGIC = 0x2112a442;
 const A = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, XOR_PEER: 0x0012, REALM: 0x0014,
@@ -498,25 +499,65 @@ test('--max-memory: queues stop near the budget while neither side reads, nothin
   }
 });
 
-test('a connection left unbound is closed after 30 s', async () => {
+// A listener that never accepts, its queue full: a connection to it hangs in SYN-SENT.
+async function hangingListener() {
+  const proc = spawnTracked('python3', ['-c', 'import socket, time\n' +
+    's = socket.socket()\ns.bind(("127.0.0.1", 0))\ns.listen(0)\n' +
+    'print(s.getsockname()[1], flush=True)\ntime.sleep(120)\n']);
+  const port = await withTimeout(new Promise((resolve) => proc.stdout.once('data', (d) => resolve(Number(String(d).trim())))),
+    5000, 'the hanging listener');
+  const fillers = [];
+  for (let k = 0; k < 3; k++) {
+    const f = net.connect(port, '127.0.0.1');
+    f.on('error', () => {});
+    fillers.push(f);
+  }
+  await until(() => fillers.some((f) => f.readyState === 'open'), 5000, 'its queue filled');
+  return { port, close() { for (const f of fillers) f.destroy(); proc.kill(); } };
+}
+
+test('the test clock 31 s on: unbound connections closed, a hanging Connect 447, an expired credential ends it all', async () => {
   await server();
-  const user = cred('bk-unbound');
-  const al = await allocation(turnPort, user);
+  const unboundUser = cred('bk-unbound');
+  const al = await allocation(turnPort, unboundUser);
+  const hangAl = await allocation(turnPort, cred('bk-hang'));
+  const expiringUser = cred('bk-expiring', 25);
+  const expiring = await allocation(turnPort, expiringUser);
   const p = await peerServer();
+  const p2 = await peerServer();
+  const hang = await hangingListener();
   try {
     await permit(al, '127.0.0.1');
+    await permit(hangAl, '127.0.0.1');
+    await permit(expiring, '127.0.0.1');
     const id = (await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port))).attrs.get(A.CONNECTION_ID).readUInt32BE(0);
     await until(() => p.sockets.length === 1, 5000, 'the peer connected');
+    let hangAnswer = null;
+    hangAl.req(M.CONNECT, peerAttr('127.0.0.1', hang.port)).then((m) => { hangAnswer = m; });
+    const eid = (await expiring.req(M.CONNECT, peerAttr('127.0.0.1', p2.port))).attrs.get(A.CONNECTION_ID).readUInt32BE(0);
+    const data = await bind(turnPort, expiringUser, eid);
+    ok(data instanceof Conn, 'a connection bound under a credential with 25 s left');
+
     relay.advance(20000);
     await new Promise((resolve) => setTimeout(resolve, 1500)); // a timer pass at +20 s
-    ok(!p.sockets[0].destroyed, 'still open 20 s later');
+    const open = (sock) => !sock.destroyed && !sock.readableEnded;
+    ok(open(p.sockets[0]), 'the unbound connection is still open 20 s later');
+    ok(hangAnswer === null, 'the hanging Connect is not answered 20 s later');
+    ok(open(data.sock), 'the expiring credential\'s connection is still open');
+
     relay.advance(11000);
-    await withTimeout(socketClosed(p.sockets[0]), 5000, 'closed past 30 s');
-    eq(await bind(turnPort, user, id), 400, 'its id is unknown now');
+    await withTimeout(socketClosed(p.sockets[0]), 5000, 'the unbound connection closed past 30 s');
+    eq(await bind(turnPort, unboundUser, id), 400, 'its id is unknown now');
     eq(await metric(relay, 'relay_turn_refused_total{reason="connection_unbound"}'), 1, 'counted');
+    await until(() => hangAnswer !== null, 5000, 'the hanging Connect answered');
+    eq(code(hangAnswer), 447, 'the hanging Connect: 447 past 30 s');
+    await withTimeout(data.closed, 5000, 'the expired credential\'s data connection closed');
+    await relay.waitLog(/'bk-expiring' from .* ended \(credential expired\)/, 5000);
   } finally {
-    al.c.sock.destroy();
+    for (const a of [al, hangAl, expiring]) a.c.sock.destroy();
     p.close();
+    p2.close();
+    hang.close();
     await relay.stop();
   }
 });
