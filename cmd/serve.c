@@ -140,7 +140,7 @@ static const struct cfg_opt serve_opts[] = {
          "public address put in relayed addresses, behind a 1:1 NAT (default: the bound one)", NULL,
          0},
         {"turn_relay_ports", CFG_STRING, O(turn_relay_ports), "49152-65535", 0, 0,
-         "UDP port range of relayed addresses: LOW-HIGH", NULL, 0},
+         "port range of relayed addresses (UDP; TCP too for TCP allocations): LOW-HIGH", NULL, 0},
         {"turn_secret_file", CFG_STRING, O(turn_secret_file), NULL, 0, 0,
          "file holding the TURN REST secret (default: derived from the HMAC secret; required "
          "with RS*/ES* tokens)",

@@ -44,6 +44,9 @@ static const char *const refusal_names[TR_N] = {
         [TR_NO_PERMISSION] = "no_permission",
         [TR_MALFORMED] = "malformed",
         [TR_DENIED] = "booking_denied",
+        [TR_CONN_EXISTS] = "connection_exists",
+        [TR_CONNECT_FAILED] = "connect_failed",
+        [TR_UNBOUND] = "connection_unbound",
         [TR_STREAM_FULL] = "stream_queue_full",
         [TR_MEMORY] = "memory_budget",
 };
@@ -154,6 +157,10 @@ static const char *reason_of(int code)
 		return "Unsupported Transport Protocol";
 	case 443:
 		return "Peer Address Family Mismatch";
+	case 446:
+		return "Connection Already Exists";
+	case 447:
+		return "Connection Timeout or Failure";
 	case 486:
 		return "Allocation Quota Reached";
 	case 508:
@@ -206,6 +213,7 @@ static bool known_attr(uint16_t t)
 	case STUN_A_PRIORITY:
 	case STUN_A_USE_CANDIDATE:
 	case STUN_A_EVEN_PORT: /* an even port, without reserving the next: see on_allocate() */
+	case STUN_A_CONNECTION_ID:
 		return true;
 	default:
 		return t >= 0x8000;
@@ -445,8 +453,12 @@ static void on_allocate(struct req *r)
 	}
 	if (!tr || tr->len != 4)
 		return reply_error(r, 400, TR_BAD_REQUEST);
-	if (tr->v[0] != IPPROTO_UDP)
+	if (tr->v[0] != IPPROTO_UDP && tr->v[0] != IPPROTO_TCP)
 		return reply_error(r, 442, TR_TRANSPORT);
+	/* RFC 6062 5.1: TCP relaying is asked for over TCP or TLS, and without these */
+	if (tr->v[0] == IPPROTO_TCP &&
+	    (r->t == TURN_UDP || even || stun_find(r->m, STUN_A_DONT_FRAGMENT)))
+		return reply_error(r, 400, TR_BAD_REQUEST);
 	if (even && (even->len != 1 || (even->v[0] & 0x80))) {
 		/* reserving the next port (R bit) is not supported: as an unknown attribute */
 		uint8_t t[2] = {STUN_A_EVEN_PORT >> 8, STUN_A_EVEN_PORT & 0xff};
@@ -477,7 +489,8 @@ static void on_allocate(struct req *r)
 	life = lifetime_of(r->m, a.expiry_s);
 	if (life == 0)
 		return reply_error(r, 400, TR_BAD_REQUEST); /* LIFETIME 0 on Allocate */
-	al = turn_alloc_new(r->t, r->client, r->st, &a, even != NULL, &code, &why);
+	al = turn_alloc_new(r->t, r->client, r->st, &a, even != NULL, tr->v[0] == IPPROTO_TCP,
+	                    &code, &why);
 	if (!al) {
 		if (log_budget(why, ""))
 			log_notice("refused an allocation: %s", why);
@@ -569,6 +582,61 @@ static void on_channel_bind(struct req *r)
 		                   err == -EINVAL ? TR_BAD_REQUEST : TR_CAPACITY);
 	start_reply(r, STUN_SUCCESS);
 	send_reply(r);
+}
+
+/* RFC 6062 5.2: a TCP connection from the relayed address to a permitted peer; answered by
+ * turn_tcp.c once made (or not). */
+static void on_connect(struct req *r)
+{
+	struct turn_alloc *al = turn_alloc_find(r->t, r->client, r->st);
+	struct sockaddr_storage peer;
+	struct turn_auth a;
+	enum turn_refusal why;
+	int code;
+
+	if (!authenticate(r, &a, al))
+		return;
+	if (!al)
+		return reply_error(r, 437, TR_MISMATCH);
+	if (!al->tcp)
+		return reply_error(r, 400, TR_BAD_REQUEST); /* not a TCP allocation */
+	code = check_peer(r, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why);
+	if (code)
+		return reply_error(r, code, why);
+	if (!turn_perm_has(al, (struct sockaddr *)&peer, relay_mono_ms()))
+		return reply_error(r, 403, TR_NO_PERMISSION);
+	code = turn_tcp_connect(al, (struct sockaddr *)&peer, r->m->tid, &a);
+	if (code)
+		reply_error(r, code,
+		            code == 446   ? TR_CONN_EXISTS
+		            : code == 447 ? TR_CONNECT_FAILED
+		                          : TR_CAPACITY);
+}
+
+/* RFC 6062 5.4: a new TCP/TLS connection of the client becomes a peer connection's data
+ * connection, under the credentials of the allocation that made the peer connection. */
+static void on_connection_bind(struct req *r)
+{
+	const struct stun_attr *ci = stun_find(r->m, STUN_A_CONNECTION_ID);
+	struct turn_alloc *al = NULL;
+	struct turn_auth a;
+	uint32_t id = 0;
+
+	if (ci && stun_u32_decode(ci, &id) == 0)
+		al = turn_tcp_unbound(id);
+	/* nonces are bound to the client's address: a data connection comes from a new port and
+	 * presents its control connection's nonce (a 438 here would hand the client a nonce for
+	 * the data connection's address, which it then sends on the control one: coturn's uclient
+	 * does, and its retried Connect goes to another peer). */
+	if (al && r->t != TURN_UDP)
+		r->client = (struct sockaddr *)&al->client;
+	if (!authenticate(r, &a, al))
+		return;
+	if (r->t == TURN_UDP || !r->st || r->st->alloc || r->st->conn || !al)
+		return reply_error(r, 400, TR_BAD_REQUEST); /* unknown, expired or bound id */
+	start_reply(r, STUN_SUCCESS);
+	send_reply(r);
+	turn_tcp_bind(id, r->st);
 }
 
 static void on_send(struct req *r)
@@ -666,6 +734,10 @@ void turn_packet(enum turn_transport t, struct turn_stream *st, const struct soc
 		return on_create_permission(&r);
 	case STUN_CHANNEL_BIND:
 		return on_channel_bind(&r);
+	case STUN_CONNECT:
+		return on_connect(&r);
+	case STUN_CONNECTION_BIND:
+		return on_connection_bind(&r);
 	default:
 		return reply_error(&r, 400, TR_BAD_REQUEST);
 	}
@@ -692,6 +764,7 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
 static void on_timer(uv_timer_t *t)
 {
 	(void)t;
+	turn_tcp_expire(relay_mono_ms());
 	turn_alloc_expire(relay_mono_ms(), relay_now_ms() / 1000);
 	turn_stream_expire(relay_mono_ms());
 }
@@ -1193,7 +1266,7 @@ static void metric(FILE *f, const char *name, const char *type, const char *help
 /* The counters as the TURN loop has them, copied for the main thread. */
 struct metrics_copy {
 	struct turn_metrics m;
-	size_t allocs, perms, chans;
+	size_t allocs, perms, chans, tcp_conns;
 };
 
 static void copy_metrics(void *arg)
@@ -1202,6 +1275,7 @@ static void copy_metrics(void *arg)
 
 	c->m = turn_srv.m;
 	c->allocs = turn_srv.nallocs;
+	c->tcp_conns = turn_tcp_count();
 	for (const struct turn_alloc *al = turn_srv.allocs; al; al = al->next)
 		c->perms += al->nperms, c->chans += al->nchans;
 }
@@ -1240,6 +1314,23 @@ void relay_turn_metrics(FILE *f)
 	       (double)m->from_peer_pkts);
 	metric(f, "relay_turn_from_peer_bytes_total", "counter", "Bytes relayed from peers.",
 	       (double)m->from_peer_bytes);
+	metric(f, "relay_turn_tcp_connections", "gauge",
+	       "TURN TCP peer connections now (RFC 6062), bound or waiting for ConnectionBind.",
+	       (double)c.tcp_conns);
+	metric(f, "relay_turn_tcp_connections_total", "counter",
+	       "TURN TCP peer connections made or accepted (RFC 6062).",
+	       (double)m->tcp_conns_total);
+	metric(f, "relay_turn_tcp_to_peer_bytes_total", "counter",
+	       "Bytes relayed to peers over TCP connections (also in relay_turn_to_peer_bytes_total).",
+	       (double)m->tcp_to_peer_bytes);
+	metric(f, "relay_turn_tcp_from_peer_bytes_total", "counter",
+	       "Bytes relayed from peers over TCP connections (also in "
+	       "relay_turn_from_peer_bytes_total).",
+	       (double)m->tcp_from_peer_bytes);
+	metric(f, "relay_turn_tcp_pauses_total", "counter",
+	       "Times one side of a TURN TCP connection was not read while the other side's queue "
+	       "was full or --turn-bandwidth was spent (back-pressure).",
+	       (double)m->tcp_pauses);
 	metric(f, "relay_turn_stream_buffered_bytes", "gauge",
 	       "Output buffers of TURN over TCP/TLS (capacity, in flight included), counted against "
 	       "--max-memory after websockets.",

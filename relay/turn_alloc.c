@@ -260,7 +260,7 @@ static void on_relay_closed(uv_handle_t *h)
 
 struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *client,
                                   struct turn_stream *stream, const struct turn_auth *a, bool even,
-                                  int *code, const char **why)
+                                  bool tcp, int *code, const char **why)
 {
 	struct turn *T = &turn_srv;
 	struct turn_alloc *al = calloc(1, sizeof(*al));
@@ -285,8 +285,16 @@ struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *
 	al->started_s = relay_now_ms() / 1000;
 	al->bw_tokens[0] = al->bw_tokens[1] = (double)T->o->turn_bandwidth;
 	al->bw_last_ms[0] = al->bw_last_ms[1] = relay_mono_ms();
-	err = bind_relay(al, even);
+	if (tcp) { /* RFC 6062: the relayed UDP socket stays unbound (no socket), closed alike */
+		err = turn_udp_init(T->loop, &al->relay) ? -ENOMEM : 0;
+		al->relay.data = al;
+		if (!err)
+			err = turn_tcp_relay_open(al);
+	} else {
+		err = bind_relay(al, even);
+	}
 	if (err) {
+		turn_tcp_relay_close(al);
 		*code = 508;
 		*why = err == -EADDRINUSE ? "no free relay port" : "cannot open a relay socket";
 		if (err == -ENOMEM)
@@ -311,12 +319,12 @@ struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *
 	T->m.allocations_total++;
 	turn_addr_text(client, caddr, sizeof(caddr));
 	turn_addr_text((struct sockaddr *)&al->relayed, raddr, sizeof(raddr));
-	log_info("allocation for '%s' from %s (%s) relayed at %s, credential until %lld", al->user,
-	         caddr,
+	log_info("allocation for '%s' from %s (%s) relayed at %s%s, credential until %lld",
+	         al->user, caddr,
 	         t == TURN_UDP   ? "udp"
 	         : t == TURN_TCP ? "tcp"
 	                         : "tls",
-	         raddr, (long long)al->cred_expiry_s);
+	         tcp ? "tcp:" : "", raddr, (long long)al->cred_expiry_s);
 	return al;
 }
 
@@ -353,6 +361,7 @@ void turn_alloc_free(struct turn_alloc *al, const char *why)
 	         (unsigned long long)al->pkts[0], (unsigned long long)al->bytes[0],
 	         (unsigned long long)al->pkts[1], (unsigned long long)al->bytes[1]);
 	turn_udp_forget(&al->pause);
+	turn_tcp_relay_close(al);
 	uv_close((uv_handle_t *)&al->relay, on_relay_closed);
 }
 

@@ -29,6 +29,12 @@
 #define TURN_USERNAME_MAX   160
 #define TURN_STREAM_IN_MAX  (STUN_MAX_MSG + 4)
 #define TURN_STREAM_OUT_MAX (512 * 1024) /* queued to a TCP/TLS client; past it frames drop */
+/* TCP allocations (RFC 6062, turn_tcp.c). Each peer connection holds two sockets and up to
+ * TURN_TCP_OUT_MAX + TURN_STREAM_OUT_MAX bytes queued, so an allocation's share is bounded by
+ * the count: 32 is room for a TCP peer per ICE candidate pair and a few retries. */
+#define TURN_TCP_CONNS_MAX  32
+#define TURN_TCP_TIMEOUT_MS 30000 /* RFC 6062: a Connect's bound, an unbound connection's life */
+#define TURN_TCP_OUT_MAX    (256 * 1024) /* to a peer; past it the client is not read */
 /* An output buffer larger than this is given back once its connection has nothing queued
  * (turn_stream.c, "the memory budget"). */
 #define TURN_STREAM_OUT_KEEP (16 * 1024)
@@ -58,6 +64,9 @@ enum turn_refusal {
 	TR_NO_PERMISSION,  /* data to or from a peer without permission: dropped */
 	TR_MALFORMED,      /* unparseable packets: dropped */
 	TR_DENIED,         /* allocations ended by /bids/deny, requests of a denied booking (403) */
+	TR_CONN_EXISTS,    /* 446: Connect to a peer already connected */
+	TR_CONNECT_FAILED, /* 447: Connect timed out or failed */
+	TR_UNBOUND,        /* peer connections closed without a ConnectionBind in time */
 	TR_STREAM_FULL,    /* frames to a TCP/TLS client whose queue is full (it does not read) */
 	TR_MEMORY,         /* frames to a TCP/TLS client that --max-memory has no room for */
 	TR_N
@@ -68,6 +77,8 @@ struct turn_metrics {
 	uint64_t to_peer_pkts, to_peer_bytes, from_peer_pkts, from_peer_bytes;
 	uint64_t bindings;
 	uint64_t udp_pauses; /* UDP sockets stopped for the rest of a loop pass (turn_udp.c) */
+	uint64_t tcp_conns_total, tcp_to_peer_bytes, tcp_from_peer_bytes; /* RFC 6062 */
+	uint64_t tcp_pauses; /* a side not read: the other side's queue full, or bandwidth spent */
 	uint64_t refused[TR_N];
 };
 
@@ -91,8 +102,11 @@ struct turn_stream {
 	bool writing, closing;
 	SSL *ssl; /* TLS only */
 	BIO *rbio, *wbio;
-	struct turn_alloc *alloc; /* at most one allocation per connection (5-tuple) */
-	int64_t last_ms;          /* monotonic: last bytes in */
+	struct turn_alloc *alloc;   /* at most one allocation per connection (5-tuple) */
+	struct turn_tcp_conn *conn; /* once ConnectionBind made this a data connection (RFC 6062) */
+	uv_shutdown_t sh;
+	bool shut_wanted, shut_done; /* turn_stream_shutdown() */
+	int64_t last_ms;             /* monotonic: last bytes in */
 	struct turn_stream *next, *prev;
 };
 
@@ -133,6 +147,7 @@ struct turn_alloc {
 	int64_t started_s;
 	uint64_t pkts[2], bytes[2];
 	struct turn_udp_pause pause;
+	struct turn_tcp *tcp; /* a TCP allocation's listener and peer connections (turn_tcp.c) */
 	bool closing;
 };
 
@@ -255,7 +270,7 @@ struct turn_alloc *turn_alloc_find(enum turn_transport t, const struct sockaddr 
 /* A new allocation with a relayed socket bound; NULL with the STUN error in *code. */
 struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *client,
                                   struct turn_stream *stream, const struct turn_auth *a, bool even,
-                                  int *code, const char **why);
+                                  bool tcp, int *code, const char **why);
 void turn_alloc_free(struct turn_alloc *al, const char *why);
 size_t turn_alloc_count_user(const char *user);
 /* Install or refresh a permission for @peer's IP: 0 or -ENOSPC. */
@@ -282,6 +297,30 @@ void turn_packet(enum turn_transport t, struct turn_stream *stream, const struct
 void turn_to_client(enum turn_transport t, struct turn_stream *stream,
                     const struct sockaddr *client, const uint8_t *p, size_t len);
 void turn_refuse_count(enum turn_refusal r);
+
+/* ---- turn_tcp.c: TCP allocations (RFC 6062) ---- */
+
+/* Open @al's relayed TCP listener in --turn-relay-ports and set al->relayed: 0, -EADDRINUSE
+ * (the range is full), -ENOMEM or -EIO. */
+int turn_tcp_relay_open(struct turn_alloc *al);
+/* Close @al's listener and every peer connection with their client data connections. */
+void turn_tcp_relay_close(struct turn_alloc *al);
+/* Connect @al to @peer (checked and permitted): 0 when under way (the answer to @tid follows
+ * with @a's key), else the STUN error to answer now (446, 447, 508). */
+int turn_tcp_connect(struct turn_alloc *al, const struct sockaddr *peer, const uint8_t *tid,
+                     const struct turn_auth *a);
+/* The allocation of the connection @id waiting for its ConnectionBind, or NULL. */
+struct turn_alloc *turn_tcp_unbound(uint32_t id);
+/* After the ConnectionBind success answer on @st: @st carries connection @id's bytes. */
+void turn_tcp_bind(uint32_t id, struct turn_stream *st);
+/* From a data connection @st (st->conn set): bytes, its EOF, its output drained, its end. */
+void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len);
+void turn_tcp_client_eof(struct turn_stream *st);
+void turn_tcp_client_drained(struct turn_stream *st);
+void turn_tcp_client_closed(struct turn_stream *st);
+/* Connects past their bound (447) and unbound connections past theirs (closed). */
+void turn_tcp_expire(int64_t now_ms);
+size_t turn_tcp_count(void);
 
 /* ---- turn_stream.c ---- */
 
@@ -311,6 +350,18 @@ int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, cha
  * the memory budget has no room for it (dropped whole, and counted, either way). */
 int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad);
 void turn_stream_close(struct turn_stream *st);
+/* The memory budget (turn_stream.c): true when TURN's output buffers may grow by @grow bytes;
+ * count buffers of @now bytes, last counted as *@held (turn_tcp.c's queues to peers). */
+bool turn_stream_budget_room(size_t grow);
+void turn_stream_held_update(size_t *held, size_t now);
+/* true when @n bytes (TLS overhead added) fit @st's queue and the memory budget now. */
+bool turn_stream_fits(const struct turn_stream *st, size_t n);
+/* Bytes queued to @st and not yet handed to the kernel. */
+size_t turn_stream_queued(const struct turn_stream *st);
+/* Stop or resume reading @st (back-pressure of a data connection). */
+void turn_stream_read(struct turn_stream *st, bool on);
+/* Half-close @st once what is queued is written (TLS: close_notify first). */
+void turn_stream_shutdown(struct turn_stream *st);
 /* uv_listen() callback of the TCP and TLS listeners. */
 void turn_stream_on_connection(uv_stream_t *srv, int status);
 void turn_stream_expire(int64_t now_ms);

@@ -62,16 +62,32 @@ void relay_turn_note_ws_held(size_t bytes)
 	atomic_store_explicit(&ws_held, bytes, memory_order_relaxed);
 }
 
+/* Bring stream_held up to date with buffers now of @now bytes, last counted as *@held. */
+void turn_stream_held_update(size_t *held, size_t now)
+{
+	if (now > *held)
+		atomic_fetch_add_explicit(&stream_held, now - *held, memory_order_relaxed);
+	else if (now < *held)
+		atomic_fetch_sub_explicit(&stream_held, *held - now, memory_order_relaxed);
+	*held = now;
+}
+
 /* Bring stream_held up to date with @st's buffers after one grew or was given back. */
 static void account(struct turn_stream *st)
 {
-	size_t now = st->out.cap + st->inflight.cap;
+	turn_stream_held_update(&st->held, st->out.cap + st->inflight.cap);
+}
 
-	if (now > st->held)
-		atomic_fetch_add_explicit(&stream_held, now - st->held, memory_order_relaxed);
-	else if (now < st->held)
-		atomic_fetch_sub_explicit(&stream_held, st->held - now, memory_order_relaxed);
-	st->held = now;
+bool turn_stream_budget_room(size_t grow)
+{
+	size_t budget, turn, ws;
+
+	if (!grow || !turn_srv.s)
+		return true;
+	budget = turn_srv.s->mem_budget; /* fixed before the TURN thread started */
+	turn = atomic_load_explicit(&stream_held, memory_order_relaxed);
+	ws = atomic_load_explicit(&ws_held, memory_order_relaxed);
+	return ws <= budget && turn <= budget - ws && grow <= budget - ws - turn;
 }
 
 /* Give back buffers a burst grew, once @st has nothing queued. */
@@ -137,6 +153,8 @@ void turn_stream_close(struct turn_stream *st)
 	if (st->closing)
 		return;
 	st->closing = true;
+	if (st->conn)
+		turn_tcp_client_closed(st);
 	if (st->alloc)
 		turn_alloc_free(st->alloc, "connection closed");
 	if (st->prev)
@@ -152,6 +170,7 @@ void turn_stream_close(struct turn_stream *st)
 /* ---- writing ---- */
 
 static void start_write(struct turn_stream *st);
+static void maybe_shutdown(struct turn_stream *st);
 
 static void on_written(uv_write_t *w, int status)
 {
@@ -167,6 +186,10 @@ static void on_written(uv_write_t *w, int status)
 		return;
 	shrink_idle(st);
 	start_write(st);
+	if (!st->closing)
+		maybe_shutdown(st);
+	if (!st->closing && st->conn)
+		turn_tcp_client_drained(st);
 }
 
 static void start_write(struct turn_stream *st)
@@ -222,6 +245,14 @@ static size_t tls_overhead(size_t n)
 	return (n / 16384 + 1) * (5 + 96);
 }
 
+bool turn_stream_fits(const struct turn_stream *st, size_t n)
+{
+	if (st->ssl)
+		n += tls_overhead(n);
+	return !st->closing && n <= buf_left(&st->out) &&
+	       turn_stream_budget_room(buf_reserved_cap(&st->out, n) - st->out.cap);
+}
+
 int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad)
 {
 	static const uint8_t zeros[4];
@@ -253,6 +284,41 @@ int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_
 	return queue_raw(st, zeros, pad); /* accounts, and writes the frame whole */
 }
 
+size_t turn_stream_queued(const struct turn_stream *st)
+{
+	return st->out.len + (st->writing ? st->inflight.len : 0);
+}
+
+static void on_shut(uv_shutdown_t *req, int status)
+{
+	(void)req;
+	(void)status; /* an error shows as one on the next read or write */
+}
+
+/* uv_shutdown() goes after the writes already handed to libuv: only once nothing waits in out */
+static void maybe_shutdown(struct turn_stream *st)
+{
+	if (!st->shut_wanted || st->shut_done || st->out.len)
+		return;
+	st->shut_done = true;
+	if (uv_shutdown(&st->sh, (uv_stream_t *)&st->tcp, on_shut))
+		turn_stream_close(st);
+}
+
+void turn_stream_shutdown(struct turn_stream *st)
+{
+	if (st->closing || st->shut_wanted)
+		return;
+	st->shut_wanted = true;
+	if (st->ssl && SSL_is_init_finished(st->ssl)) {
+		SSL_shutdown(st->ssl); /* queues close_notify; the peer's is not awaited */
+		ERR_clear_error();
+		drain_tls(st);
+	}
+	if (!st->closing)
+		maybe_shutdown(st);
+}
+
 /* ---- reading ---- */
 
 /* Hand every whole frame in st->in to turn_packet(). false when the connection was closed. */
@@ -273,6 +339,13 @@ static bool frames(struct turn_stream *st)
 		turn_packet(st->transport, st, (struct sockaddr *)&st->peer, st->in.p + off,
 		            (size_t)n);
 		off += (size_t)n;
+		if (st->conn && !st->closing) {
+			/* ConnectionBind made it a data connection: what follows is the peer's */
+			if (st->in.len > off)
+				turn_tcp_from_client(st, st->in.p + off, st->in.len - off);
+			off = st->in.len;
+			break;
+		}
 	}
 	if (!st->closing)
 		buf_consume(&st->in, off);
@@ -281,6 +354,8 @@ static bool frames(struct turn_stream *st)
 
 static void plain_in(struct turn_stream *st, const uint8_t *p, size_t len)
 {
+	if (st->conn)
+		return turn_tcp_from_client(st, p, len);
 	if (buf_add(&st->in, p, len)) {
 		turn_stream_close(st);
 		return;
@@ -312,6 +387,10 @@ static void tls_in(struct turn_stream *st, const uint8_t *p, size_t len)
 		}
 	}
 	while (!st->closing && (n = SSL_read(st->ssl, tmp, sizeof(tmp))) > 0) {
+		if (st->conn) {
+			turn_tcp_from_client(st, tmp, (size_t)n);
+			continue;
+		}
 		if (buf_add(&st->in, tmp, (size_t)n)) {
 			turn_stream_close(st);
 			return;
@@ -323,6 +402,11 @@ static void tls_in(struct turn_stream *st, const uint8_t *p, size_t len)
 		int e = SSL_get_error(st->ssl, n);
 
 		drain_tls(st);
+		if (e == SSL_ERROR_ZERO_RETURN && st->conn && !st->closing) {
+			turn_tcp_client_eof(
+			        st); /* close_notify on a data connection: half-closed */
+			return;
+		}
 		if (e == SSL_ERROR_ZERO_RETURN ||
 		    (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)) {
 			ERR_clear_error();
@@ -344,6 +428,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (st->closing)
 		return;
+	if (nread == UV_EOF && st->conn) {
+		turn_tcp_client_eof(st); /* half-closed: the other way may go on */
+		return;
+	}
 	if (nread < 0) {
 		turn_stream_close(st);
 		return;
@@ -367,7 +455,7 @@ static bool evict_oldest_idle(const struct turn_stream *newcomer)
 	struct turn_stream *victim = NULL;
 
 	for (struct turn_stream *st = turn_srv.streams; st; st = st->next) /* newest first */
-		if (st != newcomer && !st->alloc && !st->closing)
+		if (st != newcomer && !st->alloc && !st->conn && !st->closing)
 			victim = st;
 	if (!victim)
 		return false;
@@ -426,6 +514,16 @@ void turn_stream_on_connection(uv_stream_t *srv, int status)
 		turn_stream_close(st);
 }
 
+void turn_stream_read(struct turn_stream *st, bool on)
+{
+	if (st->closing)
+		return;
+	if (!on)
+		uv_read_stop((uv_stream_t *)&st->tcp);
+	else if (uv_read_start((uv_stream_t *)&st->tcp, stream_alloc, on_read))
+		turn_stream_close(st);
+}
+
 int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256])
 {
 	int err = uv_tcp_init(turn_srv.loop, srv);
@@ -450,7 +548,7 @@ void turn_stream_expire(int64_t now_ms)
 
 	for (struct turn_stream *st = turn_srv.streams; st; st = next) {
 		next = st->next;
-		if (!st->alloc && now_ms - st->last_ms > TURN_STREAM_IDLE_MS)
+		if (!st->alloc && !st->conn && now_ms - st->last_ms > TURN_STREAM_IDLE_MS)
 			turn_stream_close(st);
 	}
 }

@@ -264,6 +264,31 @@ static void test_error_and_addresses(void)
 	CHECK(stun_build_end(&b) == -ENOSPC);
 }
 
+/* RFC 6062's methods and CONNECTION-ID (the numbers coturn and pion put on the wire). */
+static void test_tcp_allocations(void)
+{
+	uint8_t out[128], tid[12] = {7};
+	struct stun_builder b;
+	struct stun_msg m;
+	uint32_t id = 0;
+
+	CHECK(STUN_CONNECT == 0x000A && STUN_CONNECTION_BIND == 0x000B &&
+	      STUN_CONNECTION_ATTEMPT == 0x000C && STUN_A_CONNECTION_ID == 0x002A);
+	CHECK(stun_type(STUN_CONNECT, STUN_REQUEST) == 0x000A);
+	CHECK(stun_type(STUN_CONNECT, STUN_SUCCESS) == 0x010A);
+	CHECK(stun_type(STUN_CONNECT, STUN_ERROR) == 0x011A);
+	CHECK(stun_type(STUN_CONNECTION_BIND, STUN_REQUEST) == 0x000B);
+	CHECK(stun_type(STUN_CONNECTION_ATTEMPT, STUN_INDICATION) == 0x001C);
+	stun_build(&b, out, sizeof(out), STUN_CONNECTION_ATTEMPT, STUN_INDICATION, tid);
+	stun_add_u32(&b, STUN_A_CONNECTION_ID, 0xdeadbeef);
+	stun_add_fingerprint(&b);
+	CHECK(stun_build_end(&b) == 20 + 8 + 8);
+	CHECK(out[0] == 0x00 && out[1] == 0x1C && out[20] == 0x00 && out[21] == 0x2A);
+	CHECK(stun_parse(out, b.len, &m) == 0 && m.method == STUN_CONNECTION_ATTEMPT &&
+	      m.cls == STUN_INDICATION);
+	CHECK(stun_u32_decode(stun_find(&m, STUN_A_CONNECTION_ID), &id) == 0 && id == 0xdeadbeef);
+}
+
 static void test_channel_data(void)
 {
 	uint8_t p[12] = {0x40, 0x01, 0x00, 0x05, 'h', 'e', 'l', 'l', 'o', 0, 0, 0};
@@ -297,5 +322,6 @@ int main(void)
 	RUN(test_malformed());
 	RUN(test_error_and_addresses());
 	RUN(test_channel_data());
+	RUN(test_tcp_allocations());
 	return harness_done();
 }

@@ -1,0 +1,565 @@
+// t2030 (node): TURN TCP allocations (RFC 6062) where coturn's uclient cannot go (its runs are
+// in t2030-turn-tcp.sh). A small RFC 6062 client over TCP: Allocate with REQUESTED-TRANSPORT
+// TCP, Connect, ConnectionAttempt, ConnectionBind, then raw bytes. Checked: TCP over UDP is
+// refused (400); Connect to forbidden peers (127.0.0.2 and its IPv6-wrapped form, 0.0.0.0) is 403,
+// without a permission 403, twice to one peer 446, to a closed port 447, past the per-allocation
+// cap 508; a peer without a permission is not let in; ConnectionBind with an unknown id 400 and
+// under another user 441; 16 MiB each way towards sides that do not read stop the senders
+// (back-pressure), then arrive whole and in order; a half-close passes and both sides then close;
+// denying the booking closes its data connections; --turn-bandwidth and --max-memory hold a
+// connection without losing a byte; with the test build's clock moved 31 s on, a connection left
+// unbound is closed, a Connect that hangs gets 447 and an expired credential ends the allocation
+// with its connections.
+'use strict';
+const crypto = require('crypto');
+const dgram = require('dgram');
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const zlib = require('zlib');
+const { test, ok, eq, run, withTimeout, until, tmpdir, startRelay, spawnTracked } = require('./lib.js');
+
+const MAGIC = 0x2112a442;
+const A = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, XOR_PEER: 0x0012, REALM: 0x0014,
+  NONCE: 0x0015, XOR_RELAYED: 0x0016, TRANSPORT: 0x0019, CONNECTION_ID: 0x002a, FINGERPRINT: 0x8028 };
+const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CONNECT: 0x00a, CONNECTION_BIND: 0x00b };
+const TCP = 6;
+const UDP = 17;
+
+const turnSecret = 'turn-' + crypto.randomBytes(8).toString('hex');
+const secretFile = path.join(tmpdir(), 'turn-secret');
+fs.writeFileSync(secretFile, turnSecret + '\n');
+
+function cred(user, lifetime = 3600) {
+  const username = `${Math.floor(Date.now() / 1000) + lifetime}:${user}`;
+  return { username, password: crypto.createHmac('sha1', turnSecret).update(username).digest('base64') };
+}
+
+function attr(type, value) {
+  const h = Buffer.alloc(4);
+  h.writeUInt16BE(type, 0);
+  h.writeUInt16BE(value.length, 2);
+  return Buffer.concat([h, value, Buffer.alloc((4 - (value.length % 4)) % 4)]);
+}
+
+// XOR-PEER-ADDRESS for an IPv4 "a.b.c.d" or IPv6 text address (the latter XORed with @tid).
+function xorAddr(ip, port, tid) {
+  const v6 = net.isIPv6(ip);
+  const v = Buffer.alloc(v6 ? 20 : 8);
+  v[1] = v6 ? 0x02 : 0x01;
+  v.writeUInt16BE(port ^ (MAGIC >>> 16), 2);
+  if (!v6) {
+    v.writeUInt32BE((ip.split('.').reduce((a, b) => (a << 8) | Number(b), 0) ^ MAGIC) >>> 0, 4);
+    return v;
+  }
+  const raw = ipv6Bytes(ip);
+  const mask = Buffer.alloc(16);
+  mask.writeUInt32BE(MAGIC, 0);
+  tid.copy(mask, 4);
+  for (let k = 0; k < 16; k++) v[4 + k] = raw[k] ^ mask[k];
+  return v;
+}
+
+function ipv6Bytes(ip) {
+  // expand "::", with an IPv4 tail written as two groups
+  const m = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+  if (m) {
+    const b = m[2].split('.').map(Number);
+    ip = `${m[1]}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
+  }
+  const [head, tail] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail ? tail.split(':') : [];
+  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, k) => out.writeUInt16BE(parseInt(g, 16), 2 * k));
+  return out;
+}
+
+function parseXorAddr(v) {
+  const n = (v.readUInt32BE(4) ^ MAGIC) >>> 0;
+  return { address: [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'),
+    port: v.readUInt16BE(2) ^ (MAGIC >>> 16) };
+}
+
+// A STUN message: @attrs(tid) its attributes; with @key MESSAGE-INTEGRITY, then FINGERPRINT.
+function message(type, attrs, key) {
+  const tid = crypto.randomBytes(12);
+  let body = Buffer.concat(attrs(tid));
+  const head = (len) => {
+    const h = Buffer.alloc(20);
+    h.writeUInt16BE(type, 0);
+    h.writeUInt16BE(len, 2);
+    h.writeUInt32BE(MAGIC, 4);
+    tid.copy(h, 8);
+    return h;
+  };
+  if (key) {
+    const mac = crypto.createHmac('sha1', key).update(Buffer.concat([head(body.length + 24), body])).digest();
+    body = Buffer.concat([body, attr(A.MI, mac)]);
+  }
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE((zlib.crc32(Buffer.concat([head(body.length + 8), body])) ^ 0x5354554e) >>> 0);
+  body = Buffer.concat([body, attr(A.FINGERPRINT, crc)]);
+  return { tid, buf: Buffer.concat([head(body.length), body]) };
+}
+
+function parse(b) {
+  const m = { type: b.readUInt16BE(0), tid: b.subarray(8, 20), attrs: new Map() };
+  for (let i = 20; i + 4 <= b.length;) {
+    const t = b.readUInt16BE(i);
+    const len = b.readUInt16BE(i + 2);
+    if (!m.attrs.has(t)) m.attrs.set(t, Buffer.from(b.subarray(i + 4, i + 4 + len)));
+    i += 4 + len + ((4 - (len % 4)) % 4);
+  }
+  return m;
+}
+
+// The ERROR-CODE of @m, or 0 for a success.
+function code(m) {
+  const e = m.attrs.get(A.ERROR);
+  return e ? (e[2] & 7) * 100 + e[3] : 0;
+}
+
+// A TCP connection to the TURN port speaking STUN until a ConnectionBind succeeds, raw after.
+class Conn {
+  constructor(sock) {
+    this.sock = sock;
+    this.in = Buffer.alloc(0);
+    this.waiting = new Map();
+    this.indications = [];
+    this.raw = null; // Buffer[] once bound
+    this.ended = false;
+    this.closed = socketClosed(sock);
+    sock.on('error', () => {});
+    sock.on('end', () => { this.ended = true; });
+    sock.on('data', (d) => this.onData(d));
+  }
+
+  onData(d) {
+    if (this.raw) return this.raw.push(d);
+    this.in = Buffer.concat([this.in, d]);
+    while (this.in.length >= 20) {
+      const len = 20 + this.in.readUInt16BE(2);
+      if (this.in.length < len) break;
+      const m = parse(this.in.subarray(0, len));
+      this.in = this.in.subarray(len);
+      if ((m.type & 0x0110) === 0x0010) this.indications.push(m);
+      if (m.type === 0x0100 + M.CONNECTION_BIND) { // what follows is the peer's
+        this.raw = this.in.length ? [this.in] : [];
+        this.in = Buffer.alloc(0);
+      }
+      const w = this.waiting.get(m.tid.toString('hex'));
+      if (w) w(m);
+      if (this.raw) break;
+    }
+  }
+
+  request(type, attrs, key) {
+    const { tid, buf } = message(type, attrs, key);
+    const id = tid.toString('hex');
+    const p = new Promise((resolve) => this.waiting.set(id, resolve));
+    this.sock.write(buf);
+    return withTimeout(p, 40000, `an answer to method 0x${type.toString(16)}`);
+  }
+
+  received() { return Buffer.concat(this.raw || []); }
+}
+
+function dial(port) {
+  return withTimeout(new Promise((resolve, reject) => {
+    // half-open allowed: a test's end() must not be answered by node on its own
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  }), 5000, 'a TCP connection');
+}
+
+// Long-term credentials on @c: the 401's realm and nonce, the key.
+async function challenge(c, type, attrs, { username, password }) {
+  const first = await c.request(type, attrs);
+  eq(code(first), 401, 'challenged first');
+  const realm = first.attrs.get(A.REALM);
+  const nonce = first.attrs.get(A.NONCE);
+  const key = crypto.createHash('md5').update(`${username}:${realm}:${password}`).digest();
+  const auth = () => [attr(A.USERNAME, Buffer.from(username)), attr(A.REALM, realm), attr(A.NONCE, nonce)];
+  return { key, auth };
+}
+
+const transport = (t) => attr(A.TRANSPORT, Buffer.from([t, 0, 0, 0]));
+
+// A TCP allocation of @user over TCP to @port: { c, relayed, req(method, attrs(tid)) }.
+async function allocation(port, user) {
+  const c = new Conn(await dial(port));
+  const { key, auth } = await challenge(c, M.ALLOCATE, () => [transport(TCP)], user);
+  const res = await c.request(M.ALLOCATE, () => [transport(TCP), ...auth()], key);
+  eq(code(res), 0, `TCP allocation for ${user.username}`);
+  const req = (method, attrs) => c.request(method, (tid) => [...attrs(tid), ...auth()], key);
+  return { c, key, auth, user, relayed: parseXorAddr(res.attrs.get(A.XOR_RELAYED)), req };
+}
+
+const peerAttr = (ip, port) => (tid) => [attr(A.XOR_PEER, xorAddr(ip, port, tid))];
+const permit = async (al, ip) => eq(code(await al.req(M.CREATE_PERMISSION, peerAttr(ip, 9))), 0, `permission for ${ip}`);
+
+// A data connection of @user bound to @id: its Conn, or the refusal's code.
+async function bind(port, user, id) {
+  const c = new Conn(await dial(port));
+  const idAttr = () => { const v = Buffer.alloc(4); v.writeUInt32BE(id >>> 0); return attr(A.CONNECTION_ID, v); };
+  const { key, auth } = await challenge(c, M.CONNECTION_BIND, () => [idAttr()], user);
+  const res = await c.request(M.CONNECTION_BIND, () => [idAttr(), ...auth()], key);
+  return code(res) ? code(res) : c;
+}
+
+// A TCP server on 127.0.0.1 for peers: resolves { port, sockets: [net.Socket], close() }.
+function peerServer() {
+  return new Promise((resolve) => {
+    const sockets = [];
+    const srv = net.createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); sockets.push(s); });
+    srv.listen(0, '127.0.0.1', () => resolve({ port: srv.address().port, sockets,
+      close() { for (const s of sockets) s.destroy(); srv.close(); } }));
+  });
+}
+
+// Resolves once the other side closed @s (its end seen: sockets here are half-open).
+function socketClosed(s) {
+  return new Promise((resolve) => {
+    if (s.destroyed || s.readableEnded) return resolve();
+    s.on('end', resolve);
+    s.on('close', resolve);
+  });
+}
+
+async function metric(r, name) {
+  const text = await (await fetch(`${r.base}/metrics`)).text();
+  const m = new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+let relay = null;
+let turnPort = 0;
+async function server() {
+  if (relay) return relay;
+  // no --turn-bandwidth here: the 16 MiB case is about back-pressure (bandwidth has its own relay)
+  relay = await startRelay({ tls: false, testClock: true, args: ['--turn-listen', '127.0.0.1:0',
+    '--turn-secret-file', secretFile, '--turn-allow-peer', '127.0.0.1/32', '--turn-bandwidth', '0'] });
+  await relay.waitLog(/turn listening on udp\+tcp/);
+  turnPort = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(relay.log)[1]);
+  return relay;
+}
+
+test('Allocate with REQUESTED-TRANSPORT TCP over UDP: 400', async () => {
+  await server();
+  const sock = dgram.createSocket('udp4');
+  const waiting = new Map();
+  sock.on('message', (b) => { const m = parse(b); const w = waiting.get(m.tid.toString('hex')); if (w) w(m); });
+  await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  const udp = { request(type, attrs, key) {
+    const { tid, buf } = message(type, attrs, key);
+    const p = new Promise((resolve) => waiting.set(tid.toString('hex'), resolve));
+    sock.send(buf, turnPort, '127.0.0.1');
+    return withTimeout(p, 5000, 'a UDP answer');
+  } };
+  try {
+    const user = cred('bk-udp');
+    const { key, auth } = await challenge(udp, M.ALLOCATE, () => [transport(TCP)], user);
+    eq(code(await udp.request(M.ALLOCATE, () => [transport(TCP), ...auth()], key)), 400, 'TCP relaying over UDP');
+    eq(code(await udp.request(M.ALLOCATE, () => [transport(UDP), ...auth()], key)), 0, 'UDP relaying over UDP still allocates');
+  } finally {
+    sock.close();
+  }
+});
+
+test('Connect: forbidden peers 403, no permission 403, twice 446, closed port 447, the cap 508', async () => {
+  await server();
+  const al = await allocation(turnPort, cred('bk-connect'));
+  const peers = [];
+  try {
+    ok(/relayed at tcp:127\.0\.0\.1:\d+/.test(relay.log), 'logged as a TCP allocation');
+    for (const ip of ['127.0.0.2', '::ffff:127.0.0.2', '0.0.0.0']) {
+      eq(code(await al.req(M.CONNECT, peerAttr(ip, 80))), 403, `Connect to ${ip}`);
+    }
+    const p = await peerServer();
+    peers.push(p);
+    eq(code(await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port))), 403, 'Connect without a permission');
+    eq(p.sockets.length, 0, 'nothing connected to the peer');
+    await permit(al, '127.0.0.1');
+    const first = await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port));
+    eq(code(first), 0, 'Connect with a permission');
+    ok(first.attrs.get(A.CONNECTION_ID).length === 4, 'with a CONNECTION-ID');
+    await until(() => p.sockets.length === 1, 5000, 'the peer accepted');
+    eq(p.sockets[0].remotePort, al.relayed.port, 'from the relayed address');
+    eq(code(await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port))), 446, 'Connect to the same peer again');
+    const closed = await peerServer();
+    closed.close();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the listener's close is asynchronous
+    eq(code(await al.req(M.CONNECT, peerAttr('127.0.0.1', closed.port))), 447, 'Connect to a closed port');
+    // 32 per allocation (TURN_TCP_CONNS_MAX): one is open; 31 more, then the next is refused
+    for (let k = 0; k < 31; k++) {
+      const q = await peerServer();
+      peers.push(q);
+      eq(code(await al.req(M.CONNECT, peerAttr('127.0.0.1', q.port))), 0, `Connect ${k + 2}`);
+    }
+    const over = await peerServer();
+    peers.push(over);
+    eq(code(await al.req(M.CONNECT, peerAttr('127.0.0.1', over.port))), 508, 'the 33rd Connect');
+    eq(await metric(relay, 'relay_turn_tcp_connections'), 32, '32 connections in /metrics');
+    eq(await metric(relay, 'relay_turn_refused_total{reason="connection_exists"}'), 1, '446 counted');
+    eq(await metric(relay, 'relay_turn_refused_total{reason="connect_failed"}'), 1, '447 counted');
+  } finally {
+    al.c.sock.destroy();
+    for (const p of peers) p.close();
+  }
+  await until(async () => await metric(relay, 'relay_turn_tcp_connections') === 0, 5000, 'connections closed with the allocation');
+});
+
+test('ConnectionBind: unknown id 400, another user 441; a bound connection relays 16 MiB each way whole, with back-pressure', async () => {
+  await server();
+  const user = cred('bk-data');
+  const al = await allocation(turnPort, user);
+  const p = await peerServer();
+  try {
+    eq(await bind(turnPort, user, 0x12345678), 400, 'ConnectionBind with an unknown id');
+    await permit(al, '127.0.0.1');
+    const res = await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port));
+    const id = res.attrs.get(A.CONNECTION_ID).readUInt32BE(0);
+    eq(await bind(turnPort, cred('bk-other'), id), 441, 'ConnectionBind under another user');
+    const data = await bind(turnPort, user, id);
+    ok(data instanceof Conn, 'ConnectionBind under the allocation\'s user');
+    eq(await bind(turnPort, user, id), 400, 'ConnectionBind of a bound id');
+    await until(() => p.sockets.length === 1, 5000, 'the peer connected');
+    const peer = p.sockets[0];
+    // 16 MiB each way, more than the kernel's socket buffers hold, towards sides that do not
+    // read: the relay must stop reading the senders (back-pressure), then lose nothing
+    const up = crypto.randomBytes(16 << 20);
+    const down = crypto.randomBytes(16 << 20);
+    const got = [];
+    peer.on('data', (d) => got.push(d));
+    peer.pause();
+    data.sock.pause();
+    const pauses = await metric(relay, 'relay_turn_tcp_pauses_total');
+    data.sock.write(up);
+    peer.write(down);
+    await until(async () => await metric(relay, 'relay_turn_tcp_pauses_total') >= pauses + 2, 20000,
+      'the relay stopped reading both senders');
+    const inFlight = await metric(relay, 'relay_turn_tcp_to_peer_bytes_total');
+    ok(inFlight < up.length, `not everything was taken from the client (${inFlight} bytes)`);
+    peer.resume();
+    data.sock.resume();
+    await until(() => Buffer.concat(got).length >= up.length, 40000, 'the peer got 16 MiB');
+    await until(() => data.received().length >= down.length, 40000, 'the client got 16 MiB');
+    ok(Buffer.concat(got).equals(up), 'client to peer: every byte, in order');
+    ok(data.received().equals(down), 'peer to client: every byte, in order');
+    ok(await metric(relay, 'relay_turn_tcp_to_peer_bytes_total') >= up.length, 'bytes to peers counted');
+    ok(await metric(relay, 'relay_turn_tcp_from_peer_bytes_total') >= down.length, 'bytes from peers counted');
+
+    // half-close: the client ends its side; the peer sees the end and may still answer
+    data.sock.end();
+    await until(() => peer.readableEnded, 5000, 'the peer saw the client\'s end');
+    ok(!data.ended, 'the client\'s side towards it is still open');
+    peer.end(Buffer.from('last words'));
+    await withTimeout(data.closed, 5000, 'the data connection closed');
+    eq(data.received().subarray(down.length).toString(), 'last words', 'the peer\'s last bytes arrived');
+    await withTimeout(socketClosed(peer), 5000, 'the peer connection closed');
+    await until(async () => await metric(relay, 'relay_turn_tcp_connections') === 0, 5000,
+      'the relay closed both sides');
+  } finally {
+    al.c.sock.destroy();
+    p.close();
+  }
+});
+
+test('a peer connecting to the relayed address: refused without a permission, else ConnectionAttempt', async () => {
+  await server();
+  const user = cred('bk-passive');
+  const al = await allocation(turnPort, user);
+  try {
+    const stranger = await dial(al.relayed.port);
+    await withTimeout(socketClosed(stranger), 5000, 'a peer without a permission disconnected');
+    eq(al.c.indications.length, 0, 'and not announced');
+    await permit(al, '127.0.0.1');
+    const peer = await dial(al.relayed.port);
+    peer.on('error', () => {});
+    peer.write('before the bind');
+    await until(() => al.c.indications.length === 1, 5000, 'a ConnectionAttempt');
+    const ind = al.c.indications[0];
+    eq(ind.type, 0x001c, 'a ConnectionAttempt indication');
+    eq(parseXorAddr(ind.attrs.get(A.XOR_PEER)).port, peer.localPort, 'with the peer\'s address');
+    const data = await bind(turnPort, user, ind.attrs.get(A.CONNECTION_ID).readUInt32BE(0));
+    ok(data instanceof Conn, 'bound');
+    await until(() => data.received().toString() === 'before the bind', 5000, 'the peer\'s early bytes');
+    data.sock.write('hello peer');
+    const back = await withTimeout(new Promise((resolve) => peer.once('data', resolve)), 5000, 'bytes at the peer');
+    eq(back.toString(), 'hello peer', 'the client\'s bytes at the peer');
+    peer.destroy(); // a reset: both sides close
+    await withTimeout(data.closed, 5000, 'the data connection closed with its peer');
+  } finally {
+    al.c.sock.destroy();
+  }
+});
+
+test('denying the booking closes its TCP allocation and data connections', async () => {
+  await server();
+  const user = cred('bk-tcpdeny');
+  const al = await allocation(turnPort, user);
+  const p = await peerServer();
+  try {
+    await permit(al, '127.0.0.1');
+    const id = (await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port))).attrs.get(A.CONNECTION_ID).readUInt32BE(0);
+    const data = await bind(turnPort, user, id);
+    ok(data instanceof Conn, 'bound');
+    await until(() => p.sockets.length === 1, 5000, 'the peer connected');
+    const res = await fetch(`${relay.base}/bids/deny?bid=bk-tcpdeny&exp=${Math.floor(Date.now() / 1000) + 600}`,
+      { method: 'POST', headers: { Authorization: relay.token({ topic: 'admin', scopes: ['relay:admin'] }) } });
+    eq(res.status, 204, 'deny answered');
+    await withTimeout(Promise.all([data.closed, socketClosed(p.sockets[0])]), 1000,
+      'the data and peer connections closed within a second');
+    eq(await metric(relay, 'relay_turn_tcp_connections'), 0, 'no connection left');
+  } finally {
+    al.c.sock.destroy();
+    p.close();
+  }
+});
+
+test('--turn-bandwidth holds a TCP connection to its rate, losing nothing', async () => {
+  const r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.1:0', '--turn-secret-file', secretFile,
+    '--turn-allow-peer', '127.0.0.1/32', '--turn-bandwidth', '256KiB'] });
+  const p = await peerServer();
+  let al = null;
+  try {
+    await r.waitLog(/turn listening on udp\+tcp/);
+    const port = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+    const user = cred('bk-bandwidth');
+    al = await allocation(port, user);
+    await permit(al, '127.0.0.1');
+    const id = (await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port))).attrs.get(A.CONNECTION_ID).readUInt32BE(0);
+    const data = await bind(port, user, id);
+    await until(() => p.sockets.length === 1, 5000, 'the peer connected');
+    const got = [];
+    p.sockets[0].on('data', (d) => got.push(d));
+    const up = crypto.randomBytes(1 << 20);
+    const t0 = Date.now();
+    data.sock.write(up);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // 256 KiB at once (a second's worth), then 256 KiB a second, and at most a read past each
+    // hold: well under 1 MiB one second in, however slow this machine is
+    const early = Buffer.concat(got).length;
+    ok(early < 800 * 1024, `about 512 KiB after a second, not all of it (${early} bytes)`);
+    await until(() => Buffer.concat(got).length >= up.length, 20000, 'the whole MiB arrived');
+    ok(Buffer.concat(got).equals(up), `every byte, in order (${Date.now() - t0} ms)`);
+    ok(await metric(r, 'relay_turn_tcp_pauses_total') > 0, 'holds counted');
+  } finally {
+    if (al) al.c.sock.destroy();
+    p.close();
+    await r.stop();
+  }
+});
+
+test('--max-memory: queues stop near the budget while neither side reads, nothing is lost', async () => {
+  const budget = 384 * 1024;
+  const r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.1:0', '--turn-secret-file', secretFile,
+    '--turn-allow-peer', '127.0.0.1/32', '--turn-bandwidth', '0', '--max-message', '128KiB',
+    '--max-memory', String(budget)] });
+  const p = await peerServer();
+  let al = null;
+  try {
+    await r.waitLog(/turn listening on udp\+tcp/);
+    const port = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+    const user = cred('bk-memory');
+    al = await allocation(port, user);
+    await permit(al, '127.0.0.1');
+    const id = (await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port))).attrs.get(A.CONNECTION_ID).readUInt32BE(0);
+    const data = await bind(port, user, id);
+    await until(() => p.sockets.length === 1, 5000, 'the peer connected');
+    const peer = p.sockets[0];
+    const got = [];
+    peer.on('data', (d) => got.push(d));
+    peer.pause();
+    data.sock.pause();
+    const up = crypto.randomBytes(16 << 20);
+    const down = crypto.randomBytes(16 << 20);
+    data.sock.write(up);
+    peer.write(down);
+    await until(async () => await metric(r, 'relay_turn_tcp_pauses_total') >= 2, 20000, 'both senders held');
+    let most = 0;
+    for (let k = 0; k < 10; k++) { // sampled while nothing is read
+      most = Math.max(most, await metric(r, 'relay_turn_stream_buffered_bytes'));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // per-connection bounds alone would let the four queues reach 1.75 MiB
+    ok(most <= 2 * budget, `TURN's buffers stayed near the ${budget}-byte budget (at most ${most})`);
+    eq(await metric(r, 'relay_turn_refused_total{reason="memory_budget"}'), 0, 'nothing dropped for the budget');
+    peer.resume();
+    data.sock.resume();
+    await until(() => Buffer.concat(got).length >= up.length, 40000, 'the peer got 16 MiB');
+    await until(() => data.received().length >= down.length, 40000, 'the client got 16 MiB');
+    ok(Buffer.concat(got).equals(up) && data.received().equals(down), 'every byte, in order, both ways');
+  } finally {
+    if (al) al.c.sock.destroy();
+    p.close();
+    await r.stop();
+  }
+});
+
+// A listener that never accepts, its queue full: a connection to it hangs in SYN-SENT.
+async function hangingListener() {
+  const proc = spawnTracked('python3', ['-c', 'import socket, time\n' +
+    's = socket.socket()\ns.bind(("127.0.0.1", 0))\ns.listen(0)\n' +
+    'print(s.getsockname()[1], flush=True)\ntime.sleep(120)\n']);
+  const port = await withTimeout(new Promise((resolve) => proc.stdout.once('data', (d) => resolve(Number(String(d).trim())))),
+    5000, 'the hanging listener');
+  const fillers = [];
+  for (let k = 0; k < 3; k++) {
+    const f = net.connect(port, '127.0.0.1');
+    f.on('error', () => {});
+    fillers.push(f);
+  }
+  await until(() => fillers.some((f) => f.readyState === 'open'), 5000, 'its queue filled');
+  return { port, close() { for (const f of fillers) f.destroy(); proc.kill(); } };
+}
+
+test('the test clock 31 s on: unbound connections closed, a hanging Connect 447, an expired credential ends it all', async () => {
+  await server();
+  const unboundUser = cred('bk-unbound');
+  const al = await allocation(turnPort, unboundUser);
+  const hangAl = await allocation(turnPort, cred('bk-hang'));
+  const expiringUser = cred('bk-expiring', 25);
+  const expiring = await allocation(turnPort, expiringUser);
+  const p = await peerServer();
+  const p2 = await peerServer();
+  const hang = await hangingListener();
+  try {
+    await permit(al, '127.0.0.1');
+    await permit(hangAl, '127.0.0.1');
+    await permit(expiring, '127.0.0.1');
+    const id = (await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port))).attrs.get(A.CONNECTION_ID).readUInt32BE(0);
+    await until(() => p.sockets.length === 1, 5000, 'the peer connected');
+    let hangAnswer = null;
+    hangAl.req(M.CONNECT, peerAttr('127.0.0.1', hang.port)).then((m) => { hangAnswer = m; });
+    const eid = (await expiring.req(M.CONNECT, peerAttr('127.0.0.1', p2.port))).attrs.get(A.CONNECTION_ID).readUInt32BE(0);
+    const data = await bind(turnPort, expiringUser, eid);
+    ok(data instanceof Conn, 'a connection bound under a credential with 25 s left');
+
+    relay.advance(20000);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // a timer pass at +20 s
+    const open = (sock) => !sock.destroyed && !sock.readableEnded;
+    ok(open(p.sockets[0]), 'the unbound connection is still open 20 s later');
+    ok(hangAnswer === null, 'the hanging Connect is not answered 20 s later');
+    ok(open(data.sock), 'the expiring credential\'s connection is still open');
+
+    relay.advance(11000);
+    await withTimeout(socketClosed(p.sockets[0]), 5000, 'the unbound connection closed past 30 s');
+    eq(await bind(turnPort, unboundUser, id), 400, 'its id is unknown now');
+    eq(await metric(relay, 'relay_turn_refused_total{reason="connection_unbound"}'), 1, 'counted');
+    await until(() => hangAnswer !== null, 5000, 'the hanging Connect answered');
+    eq(code(hangAnswer), 447, 'the hanging Connect: 447 past 30 s');
+    await withTimeout(data.closed, 5000, 'the expired credential\'s data connection closed');
+    await relay.waitLog(/'bk-expiring' from .* ended \(credential expired\)/, 5000);
+  } finally {
+    for (const a of [al, hangAl, expiring]) a.c.sock.destroy();
+    p.close();
+    p2.close();
+    hang.close();
+    await relay.stop();
+  }
+});
+
+run();
