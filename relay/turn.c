@@ -101,7 +101,11 @@ void turn_to_client(enum turn_transport t, struct turn_stream *st, const struct 
 	if (!st)
 		return;
 	/* RFC 8656 12.5: over TCP/TLS ChannelData is padded to a multiple of 4 bytes */
-	turn_stream_send(st, p, len, (p[0] & 0xc0) == 0x40 ? (4 - len % 4) % 4 : 0);
+	if ((p[0] & 0xc0) == 0x40)
+		turn_stream_send(st, p, len, (4 - len % 4) % 4, false);
+	else /* only Data indications yield to the memory budget; answers must go */
+		turn_stream_send(st, p, len, 0,
+		                 ((p[0] << 8) | p[1]) != stun_type(STUN_DATA, STUN_INDICATION));
 }
 
 /* A request being answered. */

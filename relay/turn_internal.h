@@ -38,6 +38,9 @@
 /* An output buffer larger than this is given back once its connection has nothing queued
  * (turn_stream.c, "the memory budget"). */
 #define TURN_STREAM_OUT_KEEP (16 * 1024)
+/* STUN answers and ConnectionAttempt indications go past the memory budget while their
+ * connection's output buffer stays within this; a client with more unread is not reading. */
+#define TURN_STREAM_CTRL_CAP (4 * 1024)
 #define TURN_RATE_SLOTS      4096
 #define TURN_MAX_STREAMS     4096  /* TCP/TLS connections at once */
 #define TURN_STREAM_IDLE_MS  60000 /* a TCP/TLS connection without an allocation */
@@ -347,8 +350,11 @@ void turn_udp_pass_close(void);
 
 int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256]);
 /* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full and -ENOMEM when
- * the memory budget has no room for it (dropped whole, and counted, either way). */
-int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad);
+ * the memory budget has no room for it (dropped whole, and counted, either way). A @control
+ * message (a STUN answer, a ConnectionAttempt) is not held to the budget while its connection's
+ * output buffer stays within TURN_STREAM_CTRL_CAP. */
+int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad,
+                     bool control);
 void turn_stream_close(struct turn_stream *st);
 /* The memory budget (turn_stream.c): true when TURN's output buffers may grow by @grow bytes;
  * count buffers of @now bytes, last counted as *@held (turn_tcp.c's queues to peers). */

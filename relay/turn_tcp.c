@@ -550,7 +550,7 @@ static void on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread < 0)
 		return conn_close(c, "peer connection lost");
-	if (turn_stream_send(c->client, (const uint8_t *)buf->base, (size_t)nread, 0))
+	if (turn_stream_send(c->client, (const uint8_t *)buf->base, (size_t)nread, 0, false))
 		/* peer_alloc() checked: only websockets growing since can have taken the room */
 		return conn_close(c, "client data connection full or over the memory budget");
 	if (c->closing)
