@@ -213,7 +213,8 @@ struct turn_cidr {
 };
 
 #define TURN_OWN_MAX 64 /* the listening, external and (wildcard) interface addresses */
-/* The relay's own addresses: a peer at one of these IPs on one of these ports is refused. */
+/* The relay's own addresses: a peer at one of these IPs on one of these ports (TURN, TURNS,
+ * HTTP, metrics) or in the relay port range is refused; for TCP allocations, on any port. */
 struct turn_own {
 	uint8_t ip[TURN_OWN_MAX][16];
 	size_t nip;
@@ -232,6 +233,10 @@ bool turn_cidr_match(const struct turn_cidr *c, const uint8_t ip[16]);
 /* NULL when the relay may send to @peer, else the reason (static) for a 403. */
 const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
                               size_t nallow, const struct turn_own *own);
+/* The same for a TCP allocation's peers (Connect, CreatePermission): the relay's own addresses
+ * on any port, as a TCP connection reaches whatever listens there (sshd, a database). */
+const char *turn_peer_refused_tcp(const struct sockaddr *peer, const struct turn_cidr *allow,
+                                  size_t nallow, const struct turn_own *own);
 /* The port of an AF_INET/AF_INET6 sockaddr. */
 uint16_t turn_port_of(const struct sockaddr *sa);
 /* "a.b.c.d:port" / "[v6]:port" into @out. */
