@@ -574,7 +574,7 @@ static void on_channel_bind(struct req *r)
 		return;
 	if (!al)
 		return reply_error(r, 437, TR_MISMATCH);
-	if (!cn || cn->len != 4)
+	if (!cn || cn->len != 4 || al->tcp) /* RFC 6062: no channels on a TCP allocation */
 		return reply_error(r, 400, TR_BAD_REQUEST);
 	number = (uint16_t)(cn->v[0] << 8 | cn->v[1]);
 	if (number < STUN_CHANNEL_MIN || number > STUN_CHANNEL_MAX)

@@ -151,6 +151,12 @@ void turn_to_peer(struct turn_alloc *al, const struct sockaddr *peer, const uint
 {
 	uv_buf_t b = uv_buf_init((char *)p, (unsigned int)len);
 
+	if (al->tcp) {
+		/* RFC 6062: a TCP allocation relays over its peer connections only; a send on its
+		 * socketless UDP handle would bind an ephemeral port outside --turn-relay-ports */
+		turn_refuse_count(TR_BAD_REQUEST);
+		return;
+	}
 	if (!turn_bw_take(al, 0, len, relay_mono_ms())) {
 		turn_refuse_count(TR_BANDWIDTH);
 		return;
@@ -285,7 +291,8 @@ struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *
 	al->started_s = relay_now_ms() / 1000;
 	al->bw_tokens[0] = al->bw_tokens[1] = (double)T->o->turn_bandwidth;
 	al->bw_last_ms[0] = al->bw_last_ms[1] = relay_mono_ms();
-	if (tcp) { /* RFC 6062: the relayed UDP socket stays unbound (no socket), closed alike */
+	if (tcp) { /* RFC 6062: the UDP handle never gets a socket (turn_to_peer() sends nothing
+		    * for a TCP allocation); it is only closed, as the allocation's last handle */
 		err = turn_udp_init(T->loop, &al->relay) ? -ENOMEM : 0;
 		al->relay.data = al;
 		if (!err)

@@ -22,7 +22,7 @@ const { test, ok, eq, run, withTimeout, until, tmpdir, startRelay, spawnTracked 
 const MAGIC = 0x2112a442;
 const A = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, XOR_PEER: 0x0012, REALM: 0x0014,
   NONCE: 0x0015, XOR_RELAYED: 0x0016, TRANSPORT: 0x0019, CONNECTION_ID: 0x002a, FINGERPRINT: 0x8028 };
-const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CONNECT: 0x00a, CONNECTION_BIND: 0x00b };
+const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CHANNEL_BIND: 0x009, CONNECT: 0x00a, CONNECTION_BIND: 0x00b };
 const TCP = 6;
 const UDP = 17;
 
@@ -393,6 +393,39 @@ test('a peer connecting to the relayed address: refused without a permission, el
     await withTimeout(data.closed, 5000, 'the data connection closed with its peer');
   } finally {
     al.c.sock.destroy();
+  }
+});
+
+// Before, a Send indication or ChannelData on a TCP allocation went out over UDP from an
+// ephemeral port the kernel bound (outside --turn-relay-ports), and ChannelBind succeeded.
+test('a TCP allocation sends no UDP: Send and ChannelData dropped and counted, ChannelBind 400', async () => {
+  await server();
+  const al = await allocation(turnPort, cred('bk-send'));
+  const u = dgram.createSocket('udp4');
+  const got = [];
+  u.on('message', (m, rinfo) => got.push(rinfo.port));
+  await new Promise((resolve) => u.bind(0, '127.0.0.1', resolve));
+  const dropped = async () => await metric(relay, 'relay_turn_refused_total{reason="bad_request"}') +
+    await metric(relay, 'relay_turn_refused_total{reason="no_permission"}');
+  try {
+    await permit(al, '127.0.0.1');
+    const peer = peerAttr('127.0.0.1', u.address().port);
+    let before = await dropped();
+    al.c.sock.write(message(0x0016, (tid) => [...peer(tid), attr(0x0013, Buffer.from('send'))]).buf);
+    await until(async () => await dropped() > before, 5000, 'the Send indication counted as dropped');
+    const number = attr(0x000c, Buffer.from([0x40, 0x00, 0, 0]));
+    eq(code(await al.req(M.CHANNEL_BIND, (tid) => [number, ...peer(tid)])), 400, 'ChannelBind on a TCP allocation');
+    before = await dropped();
+    const cd = Buffer.alloc(12);
+    cd.writeUInt16BE(0x4000, 0);
+    cd.writeUInt16BE(8, 2);
+    cd.write('chandata', 4);
+    al.c.sock.write(cd);
+    await until(async () => await dropped() > before, 5000, 'the ChannelData counted as dropped');
+    eq(got.length, 0, `no datagram reached the UDP peer (from ports ${got.join(',')})`);
+  } finally {
+    al.c.sock.destroy();
+    u.close();
   }
 });
 
