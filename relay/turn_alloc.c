@@ -304,10 +304,15 @@ struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *
 		turn_tcp_relay_close(al);
 		*code = 508;
 		*why = err == -EADDRINUSE ? "no free relay port" : "cannot open a relay socket";
-		if (err == -ENOMEM)
-			free(al); /* uv_udp_init() failed: no handle to close */
-		else
+		/* an initialised handle is in the loop's list until closed, whatever failed after
+		 * (turn_tcp_relay_open()'s -ENOMEM comes after uv_udp_init()); the loop field is set
+		 * by uv_udp_init() only, al being zeroed by calloc() */
+		if (al->relay.loop) {
 			uv_close((uv_handle_t *)&al->relay, on_relay_closed);
+		} else {
+			OPENSSL_cleanse(al->key, sizeof(al->key));
+			free(al);
+		}
 		return NULL;
 	}
 	al->next = T->allocs;
