@@ -32,9 +32,12 @@
 /* TCP allocations (RFC 6062, turn_tcp.c). Each peer connection holds two sockets and up to
  * TURN_TCP_OUT_MAX + TURN_STREAM_OUT_MAX bytes queued, so an allocation's share is bounded by
  * the count: 32 is room for a TCP peer per ICE candidate pair and a few retries. */
-#define TURN_TCP_CONNS_MAX  32
-#define TURN_TCP_TIMEOUT_MS 30000 /* RFC 6062: a Connect's bound, an unbound connection's life */
-#define TURN_TCP_OUT_MAX    (256 * 1024) /* to a peer; past it the client is not read */
+#define TURN_TCP_CONNS_MAX 32
+/* All TCP allocations' peer connections at once: each binds a data connection, a TCP/TLS
+ * connection never evicted, so half of TURN_MAX_STREAMS stays for control connections. */
+#define TURN_TCP_CONNS_TOTAL (TURN_MAX_STREAMS / 2)
+#define TURN_TCP_TIMEOUT_MS  30000 /* RFC 6062: a Connect's bound, an unbound connection's life */
+#define TURN_TCP_OUT_MAX     (256 * 1024) /* to a peer; past it the client is not read */
 /* An output buffer larger than this is given back once its connection has nothing queued
  * (turn_stream.c, "the memory budget"). */
 #define TURN_STREAM_OUT_KEEP (16 * 1024)

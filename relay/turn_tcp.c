@@ -117,6 +117,19 @@ static socklen_t sa_len(const struct sockaddr_storage *ss)
 	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
 
+/* Logged at most once a minute: the cap protects TURN over TCP/TLS from authenticated users. */
+static void log_total_cap(void)
+{
+	static int64_t logged_ms;
+	int64_t now = relay_mono_ms();
+
+	if (logged_ms && now - logged_ms < 60000)
+		return;
+	logged_ms = now;
+	log_warn("%d TCP allocation connections in all (TURN_TCP_CONNS_TOTAL): refusing more",
+	         TURN_TCP_CONNS_TOTAL);
+}
+
 static struct turn_tcp_conn *find(uint32_t id)
 {
 	for (struct turn_alloc *al = turn_srv.allocs; al; al = al->next)
@@ -253,6 +266,10 @@ int turn_tcp_connect(struct turn_alloc *al, const struct sockaddr *peer, const u
 			return 446; /* RFC 6062 5.2: made or being made */
 	if (t->n >= TURN_TCP_CONNS_MAX)
 		return 508;
+	if (nconns >= TURN_TCP_CONNS_TOTAL) {
+		log_total_cap();
+		return 508;
+	}
 	c = conn_new(al);
 	if (!c)
 		return 508;
@@ -324,6 +341,11 @@ static void on_peer_connection(uv_stream_t *srv, int status)
 	if (al->tcp->n > TURN_TCP_CONNS_MAX) {
 		turn_refuse_count(TR_CAPACITY);
 		return conn_close(c, "connections per allocation (TURN_TCP_CONNS_MAX)");
+	}
+	if (nconns > TURN_TCP_CONNS_TOTAL) {
+		turn_refuse_count(TR_CAPACITY);
+		log_total_cap();
+		return conn_close(c, "connections in all (TURN_TCP_CONNS_TOTAL)");
 	}
 	c->state = C_UNBOUND;
 	c->deadline_ms = relay_mono_ms() + TURN_TCP_TIMEOUT_MS;

@@ -429,6 +429,44 @@ test('a TCP allocation sends no UDP: Send and ChannelData dropped and counted, C
   }
 });
 
+// Data connections are never evicted: before, 128 allocations of 32 could take every one of
+// TURN's 4096 TCP/TLS connections. Connections waiting for ConnectionBind count as well.
+test('2048 TCP allocation connections in all (TURN_TCP_CONNS_TOTAL): the next Connect 508, a new client answered', async () => {
+  const r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.1:0', '--turn-secret-file', secretFile,
+    '--turn-allow-peer', '127.0.0.1/32', '--turn-bandwidth', '0', '--turn-packet-rate', '0', '--access-rate', '0'] });
+  const peers = [];
+  const als = [];
+  try {
+    await r.waitLog(/turn listening on udp\+tcp/);
+    const port = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+    for (let k = 0; k < 32; k++) peers.push(await peerServer());
+    for (let k = 0; k < 64; k++) {
+      const al = await allocation(port, cred(`bk-cap${k}`));
+      als.push(al);
+      await permit(al, '127.0.0.1');
+      const codes = await Promise.all(peers.map((q) => al.req(M.CONNECT, peerAttr('127.0.0.1', q.port)).then(code)));
+      ok(codes.every((c) => c === 0), `allocation ${k}: 32 Connects (${codes.filter((c) => c).join(',')})`);
+    }
+    eq(await metric(r, 'relay_turn_tcp_connections'), 2048, '2048 connections in /metrics');
+    const extra = await allocation(port, cred('bk-cap-extra'));
+    als.push(extra);
+    await permit(extra, '127.0.0.1');
+    eq(code(await extra.req(M.CONNECT, peerAttr('127.0.0.1', peers[0].port))), 508, 'the next Connect, in another allocation');
+    await r.waitLog(/2048 TCP allocation connections in all \(TURN_TCP_CONNS_TOTAL\): refusing more/);
+    const passive = await dial(extra.relayed.port);
+    await withTimeout(socketClosed(passive), 5000, 'a peer connecting in is closed');
+    eq(extra.c.indications.length, 0, 'and not announced');
+    const fresh = new Conn(await dial(port));
+    eq(code(await fresh.request(M.ALLOCATE, () => [transport(TCP)])), 401, 'a new TCP client is answered');
+    fresh.sock.destroy();
+  } finally {
+    for (const al of als) al.c.sock.destroy();
+    for (const q of peers) q.close();
+  }
+  await until(async () => await metric(r, 'relay_turn_tcp_connections') === 0, 10000, 'connections closed with their allocations');
+  eq((await r.stop()).code, 0, 'relay exits cleanly');
+});
+
 test('denying the booking closes its TCP allocation and data connections', async () => {
   await server();
   const user = cred('bk-tcpdeny');
