@@ -38,6 +38,7 @@ enum conn_state { C_CONNECTING, C_UNBOUND, C_BOUND };
 
 struct turn_tcp_conn {
 	struct turn_tcp_conn *next, *prev; /* the allocation's */
+	struct turn_tcp_conn *hnext;       /* in by_id[] */
 	struct turn_alloc *al;
 	uint32_t id;
 	enum conn_state state;
@@ -60,6 +61,7 @@ struct turn_tcp_conn {
 	bool reading, client_reading, peer_full, client_full, peer_bw, client_bw, peer_mem,
 	        client_mem;
 	bool writing, peer_eof, client_eof, shut_wanted, shut_done, closing;
+	bool linked; /* numbered, in its allocation's list and by_id[] (conn_link()) */
 };
 
 struct turn_tcp {
@@ -69,7 +71,11 @@ struct turn_tcp {
 	size_t n;
 };
 
-static size_t nconns;                 /* every allocation's, for /metrics */
+static size_t nconns; /* every allocation's, for /metrics */
+/* Connections by id: ConnectionBind looks one up before it is authenticated, so the lookup
+ * must not walk every allocation. Ids are random: their low bits spread them. */
+#define ID_BUCKETS 4096
+static struct turn_tcp_conn *by_id[ID_BUCKETS];
 static uint8_t ports_used[65536 / 8]; /* our relayed TCP listeners (see reuse_port()) */
 
 size_t turn_tcp_count(void)
@@ -132,10 +138,9 @@ static void log_total_cap(void)
 
 static struct turn_tcp_conn *find(uint32_t id)
 {
-	for (struct turn_alloc *al = turn_srv.allocs; al; al = al->next)
-		for (struct turn_tcp_conn *c = al->tcp ? al->tcp->conns : NULL; c; c = c->next)
-			if (c->id == id)
-				return c;
+	for (struct turn_tcp_conn *c = by_id[id % ID_BUCKETS]; c; c = c->hnext)
+		if (c->id == id)
+			return c;
 	return NULL;
 }
 
@@ -160,15 +165,22 @@ static void conn_close(struct turn_tcp_conn *c, const char *why)
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (c->prev)
-		c->prev->next = c->next;
-	else if (t)
-		t->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	if (t)
-		t->n--;
-	nconns--;
+	if (c->linked) {
+		struct turn_tcp_conn **pp = &by_id[c->id % ID_BUCKETS];
+
+		while (*pp != c)
+			pp = &(*pp)->hnext;
+		*pp = c->hnext;
+		if (c->prev)
+			c->prev->next = c->next;
+		else if (t)
+			t->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		if (t)
+			t->n--;
+		nconns--;
+	}
 	if (st) {
 		st->conn = NULL;
 		c->client = NULL;
@@ -180,7 +192,8 @@ static void conn_close(struct turn_tcp_conn *c, const char *why)
 	uv_close((uv_handle_t *)&c->peer, on_conn_closed);
 }
 
-/* A new connection of @al with its (not yet open) peer handle, linked; NULL when out of memory. */
+/* A new connection of @al with its (not yet open) peer handle, not yet numbered or linked (a
+ * peer connecting in is checked first); NULL when out of memory. */
 static struct turn_tcp_conn *conn_new(struct turn_alloc *al)
 {
 	struct turn_tcp_conn *c = calloc(1, sizeof(*c));
@@ -195,16 +208,26 @@ static struct turn_tcp_conn *conn_new(struct turn_alloc *al)
 	c->al = al;
 	buf_init(&c->out, TURN_TCP_OUT_MAX + OUT_SLACK);
 	buf_init(&c->inflight, TURN_TCP_OUT_MAX + OUT_SLACK);
+	return c;
+}
+
+/* Number @c and link it into its allocation's list and by_id[]. */
+static void conn_link(struct turn_tcp_conn *c)
+{
+	struct turn_tcp *t = c->al->tcp;
+
 	do /* unique among the server's connections, never 0 */
 		RAND_bytes((uint8_t *)&c->id, sizeof(c->id));
 	while (c->id == 0 || find(c->id));
-	c->next = al->tcp->conns;
+	c->hnext = by_id[c->id % ID_BUCKETS];
+	by_id[c->id % ID_BUCKETS] = c;
+	c->next = t->conns;
 	if (c->next)
 		c->next->prev = c;
-	al->tcp->conns = c;
-	al->tcp->n++;
+	t->conns = c;
+	t->n++;
 	nconns++;
-	return c;
+	c->linked = true;
 }
 
 static void answer_connect(struct turn_tcp_conn *c, int code)
@@ -273,6 +296,7 @@ int turn_tcp_connect(struct turn_alloc *al, const struct sockaddr *peer, const u
 	c = conn_new(al);
 	if (!c)
 		return 508;
+	conn_link(c);
 	memcpy(&c->peer_addr, peer,
 	       peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
 	                                  : sizeof(struct sockaddr_in6));
@@ -325,7 +349,8 @@ static void on_peer_connection(uv_stream_t *srv, int status)
 
 	if (status < 0 || al->closing || !al->tcp)
 		return;
-	/* always accepted (libuv stops listening until it is): refused ones are closed at once */
+	/* always accepted (libuv stops listening until it is): refused ones are closed at once,
+	 * before they are numbered (a stranger's connection costs no id search) */
 	c = conn_new(al);
 	if (!c) {
 		log_warn("out of memory: tcp relay of '%s' stops accepting", al->user);
@@ -338,15 +363,16 @@ static void on_peer_connection(uv_stream_t *srv, int status)
 		turn_refuse_count(TR_NO_PERMISSION);
 		return conn_close(c, "no permission for the peer");
 	}
-	if (al->tcp->n > TURN_TCP_CONNS_MAX) {
+	if (al->tcp->n >= TURN_TCP_CONNS_MAX) {
 		turn_refuse_count(TR_CAPACITY);
 		return conn_close(c, "connections per allocation (TURN_TCP_CONNS_MAX)");
 	}
-	if (nconns > TURN_TCP_CONNS_TOTAL) {
+	if (nconns >= TURN_TCP_CONNS_TOTAL) {
 		turn_refuse_count(TR_CAPACITY);
 		log_total_cap();
 		return conn_close(c, "connections in all (TURN_TCP_CONNS_TOTAL)");
 	}
+	conn_link(c);
 	c->state = C_UNBOUND;
 	c->deadline_ms = relay_mono_ms() + TURN_TCP_TIMEOUT_MS;
 	turn_srv.m.tcp_conns_total++;
