@@ -465,6 +465,16 @@ void turn_tcp_relay_close(struct turn_alloc *al)
 
 static void flow(struct turn_tcp_conn *c);
 
+/*
+ * Whether the memory budget has room for what the next read of the client can grow the queue
+ * to the peer by: a read is taken whatever it holds (OUT_SLACK: a 64 KiB read, with TLS a record
+ * held back), so the check comes before it, for the buffer's doubling, not after.
+ */
+static bool client_room(const struct turn_tcp_conn *c)
+{
+	return turn_stream_budget_room(buf_reserved_cap(&c->out, OUT_SLACK) - c->out.cap);
+}
+
 void turn_tcp_expire(int64_t now_ms)
 {
 	for (struct turn_alloc *al = turn_srv.allocs; al; al = al->next) {
@@ -476,7 +486,7 @@ void turn_tcp_expire(int64_t now_ms)
 			    (c->peer_bw || c->client_bw || c->peer_mem || c->client_mem)) {
 				c->peer_bw = c->client_bw = false; /* a new second's bytes */
 				c->peer_mem = false;               /* peer_alloc() looks again */
-				c->client_mem = !turn_stream_budget_room(TURN_STREAM_IN_MAX);
+				c->client_mem = !client_room(c);
 				flow(c);
 			}
 			if (c->state == C_BOUND || c->deadline_ms > now_ms)
@@ -539,8 +549,10 @@ static void on_peer_written(uv_write_t *w, int status)
 		turn_stream_held_update(&c->held, c->out.cap + c->inflight.cap);
 	}
 	if ((c->client_full && c->out.len < TURN_TCP_OUT_MAX / 2) ||
-	    (c->client_mem && turn_stream_budget_room(TURN_STREAM_IN_MAX))) {
-		c->client_full = c->client_mem = false;
+	    (c->client_mem && client_room(c))) {
+		if (c->out.len < TURN_TCP_OUT_MAX / 2)
+			c->client_full = false;
+		c->client_mem = !client_room(c);
 		flow(c);
 	}
 	peer_shutdown(c);
@@ -658,7 +670,9 @@ void turn_tcp_bind(uint32_t id, struct turn_stream *st)
 	st->conn = c;
 	uv_tcp_nodelay(&c->peer, 1);
 	log_debug("tcp connection %08x of '%s' bound", c->id, c->al->user);
+	c->client_mem = !client_room(c); /* its first read too */
 	peer_read(c, true);
+	flow(c);
 }
 
 void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
@@ -669,7 +683,7 @@ void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
 	if (!c || c->closing || len == 0)
 		return;
 	al = c->al;
-	/* taken whatever the budget says (it was read): counted, and reading stops below */
+	/* taken whatever the budget says (it was read; client_room() looked before): counted */
 	if (buf_add(&c->out, p, len))
 		return conn_close(c, "peer queue full"); /* reading stops well before */
 	turn_stream_held_update(&c->held, c->out.cap + c->inflight.cap);
@@ -681,7 +695,7 @@ void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
 		return;
 	c->client_full = c->out.len >= TURN_TCP_OUT_MAX;
 	c->client_bw = !turn_bw_take(al, 0, len, relay_mono_ms());
-	c->client_mem = !turn_stream_budget_room(TURN_STREAM_IN_MAX); /* room for another read */
+	c->client_mem = !client_room(c); /* room for another read */
 	if (c->client_full || c->client_bw || c->client_mem) {
 		turn_srv.m.tcp_pauses++;
 		flow(c);

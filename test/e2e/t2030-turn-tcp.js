@@ -560,8 +560,10 @@ test('--max-memory: queues stop near the budget while neither side reads, nothin
       most = Math.max(most, await metric(r, 'relay_turn_stream_buffered_bytes'));
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    // per-connection bounds alone would let the four queues reach 1.75 MiB
-    ok(most <= 2 * budget, `TURN's buffers stayed near the ${budget}-byte budget (at most ${most})`);
+    console.log(`  # TURN's buffers held at most ${most} bytes (budget ${budget})`);
+    // per-connection bounds alone would let the four queues reach 1.75 MiB; each side's room is
+    // looked at before a read, for the buffer's growth: within the budget itself
+    ok(most <= budget, `TURN's buffers stayed within the ${budget}-byte budget (at most ${most})`);
     eq(await metric(r, 'relay_turn_refused_total{reason="memory_budget"}'), 0, 'nothing dropped for the budget');
     peer.resume();
     data.sock.resume();
