@@ -133,9 +133,9 @@ struct turn_alloc {
 	struct turn_alloc *next, *prev; /* every allocation */
 	struct turn_alloc *hnext;       /* hash chain by client 5-tuple */
 	enum turn_transport transport;
-	struct sockaddr_storage client;   /* UDP: the client's address; else the stream's */
-	struct turn_stream *stream;       /* TCP/TLS, else NULL */
-	uv_udp_t relay;                   /* the relayed transport address's socket */
+	struct sockaddr_storage client; /* UDP: the client's address; else the stream's */
+	struct turn_stream *stream;     /* TCP/TLS, else NULL */
+	uv_udp_t relay; /* the relayed transport address's socket (a UDP allocation's only) */
 	struct sockaddr_storage relayed;  /* as announced (--turn-external-ip applied) */
 	char username[TURN_USERNAME_MAX]; /* "<expiry>:<user>" */
 	const char *user;                 /* the user part (booking id), inside username */
@@ -283,6 +283,8 @@ struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *
                                   struct turn_stream *stream, const struct turn_auth *a, bool even,
                                   bool tcp, int *code, const char **why);
 void turn_alloc_free(struct turn_alloc *al, const char *why);
+/* Free @al once its last handle is closed: its key wiped. */
+void turn_alloc_release(struct turn_alloc *al);
 size_t turn_alloc_count_user(const char *user);
 /* Install or refresh a permission for @peer's IP: 0 or -ENOSPC. */
 int turn_perm_add(struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms);
@@ -314,7 +316,8 @@ void turn_refuse_count(enum turn_refusal r);
 /* Open @al's relayed TCP listener in --turn-relay-ports and set al->relayed: 0, -EADDRINUSE
  * (the range is full), -ENOMEM or -EIO. */
 int turn_tcp_relay_open(struct turn_alloc *al);
-/* Close @al's listener and every peer connection with their client data connections. */
+/* Close @al's listener and every peer connection with their client data connections; once the
+ * listener is closed, @al is released (turn_alloc_release()). */
 void turn_tcp_relay_close(struct turn_alloc *al);
 /* Connect @al to @peer (checked and permitted): 0 when under way (the answer to @tid follows
  * with @a's key), else the STUN error to answer now (446, 447, 508). */

@@ -447,7 +447,10 @@ int turn_tcp_relay_open(struct turn_alloc *al)
 
 static void on_listener_closed(uv_handle_t *h)
 {
+	struct turn_alloc *al = h->data;
+
 	free((struct turn_tcp *)h);
+	turn_alloc_release(al); /* a TCP allocation's last handle */
 }
 
 void turn_tcp_relay_close(struct turn_alloc *al)
