@@ -101,7 +101,11 @@ void turn_to_client(enum turn_transport t, struct turn_stream *st, const struct 
 	if (!st)
 		return;
 	/* RFC 8656 12.5: over TCP/TLS ChannelData is padded to a multiple of 4 bytes */
-	turn_stream_send(st, p, len, (p[0] & 0xc0) == 0x40 ? (4 - len % 4) % 4 : 0);
+	if ((p[0] & 0xc0) == 0x40)
+		turn_stream_send(st, p, len, (4 - len % 4) % 4, false);
+	else /* only Data indications yield to the memory budget; answers must go */
+		turn_stream_send(st, p, len, 0,
+		                 ((p[0] << 8) | p[1]) != stun_type(STUN_DATA, STUN_INDICATION));
 }
 
 /* A request being answered. */
@@ -377,8 +381,8 @@ static int peer_for(const struct sockaddr *peer, struct sockaddr_storage *out)
 }
 
 /* XOR-PEER-ADDRESS @a decoded, converted and filtered: 0, or the STUN error to answer. */
-static int check_peer(const struct req *r, const struct stun_attr *a, struct sockaddr_storage *peer,
-                      enum turn_refusal *why)
+static int check_peer(const struct req *r, const struct turn_alloc *al, const struct stun_attr *a,
+                      struct sockaddr_storage *peer, enum turn_refusal *why)
 {
 	struct sockaddr_storage raw;
 	const char *refused;
@@ -387,8 +391,10 @@ static int check_peer(const struct req *r, const struct stun_attr *a, struct soc
 		*why = TR_BAD_REQUEST;
 		return 400;
 	}
-	refused = turn_peer_refused((struct sockaddr *)&raw, turn_srv.allow, turn_srv.nallow,
-	                            turn_srv.own);
+	/* a TCP allocation's permissions also admit incoming peers: one for the relay's own IP
+	 * is refused here, so no local service connects in either */
+	refused = (al && al->tcp ? turn_peer_refused_tcp : turn_peer_refused)(
+	        (struct sockaddr *)&raw, turn_srv.allow, turn_srv.nallow, turn_srv.own);
 	if (refused) {
 		char addr[64];
 
@@ -541,7 +547,7 @@ static void on_create_permission(struct req *r)
 			continue;
 		if (n == sizeof(peers) / sizeof(peers[0]))
 			return reply_error(r, 508, TR_CAPACITY);
-		code = check_peer(r, &r->m->a[k], &peers[n++], &why);
+		code = check_peer(r, al, &r->m->a[k], &peers[n++], &why);
 		if (code)
 			return reply_error(r, code, why);
 	}
@@ -568,12 +574,12 @@ static void on_channel_bind(struct req *r)
 		return;
 	if (!al)
 		return reply_error(r, 437, TR_MISMATCH);
-	if (!cn || cn->len != 4)
+	if (!cn || cn->len != 4 || al->tcp) /* RFC 6062: no channels on a TCP allocation */
 		return reply_error(r, 400, TR_BAD_REQUEST);
 	number = (uint16_t)(cn->v[0] << 8 | cn->v[1]);
 	if (number < STUN_CHANNEL_MIN || number > STUN_CHANNEL_MAX)
 		return reply_error(r, 400, TR_BAD_REQUEST);
-	code = check_peer(r, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why);
+	code = check_peer(r, al, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why);
 	if (code)
 		return reply_error(r, code, why);
 	err = turn_chan_bind(al, number, (struct sockaddr *)&peer, relay_mono_ms());
@@ -600,7 +606,7 @@ static void on_connect(struct req *r)
 		return reply_error(r, 437, TR_MISMATCH);
 	if (!al->tcp)
 		return reply_error(r, 400, TR_BAD_REQUEST); /* not a TCP allocation */
-	code = check_peer(r, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why);
+	code = check_peer(r, al, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why);
 	if (code)
 		return reply_error(r, code, why);
 	if (!turn_perm_has(al, (struct sockaddr *)&peer, relay_mono_ms()))
@@ -650,7 +656,7 @@ static void on_send(struct req *r)
 		turn_refuse_count(al ? TR_MALFORMED : TR_MISMATCH);
 		return;
 	}
-	if (check_peer(r, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why)) {
+	if (check_peer(r, al, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why)) {
 		turn_refuse_count(why);
 		return;
 	}
@@ -1046,6 +1052,9 @@ static int own_addresses(struct turn *T)
 		own->ports[own->nports++] = (uint16_t)T->tls_port;
 	if (T->s->vhost)
 		own->ports[own->nports++] = (uint16_t)lws_get_vhost_listen_port(T->s->vhost);
+	if (T->s->metrics_vhost)
+		own->ports[own->nports++] =
+		        (uint16_t)lws_get_vhost_listen_port(T->s->metrics_vhost);
 	own->relay_lo = (uint16_t)T->relay_lo;
 	own->relay_hi = (uint16_t)T->relay_hi;
 	T->own = own;

@@ -151,6 +151,12 @@ void turn_to_peer(struct turn_alloc *al, const struct sockaddr *peer, const uint
 {
 	uv_buf_t b = uv_buf_init((char *)p, (unsigned int)len);
 
+	if (al->tcp) {
+		/* RFC 6062: a TCP allocation relays over its peer connections only (it has no UDP
+		 * handle; a send on an unbound one would bind a port outside --turn-relay-ports) */
+		turn_refuse_count(TR_BAD_REQUEST);
+		return;
+	}
 	if (!turn_bw_take(al, 0, len, relay_mono_ms())) {
 		turn_refuse_count(TR_BANDWIDTH);
 		return;
@@ -250,12 +256,15 @@ static int bind_relay(struct turn_alloc *al, bool even)
 	return 0;
 }
 
-static void on_relay_closed(uv_handle_t *h)
+void turn_alloc_release(struct turn_alloc *al)
 {
-	struct turn_alloc *al = h->data;
-
 	OPENSSL_cleanse(al->key, sizeof(al->key));
 	free(al);
+}
+
+static void on_relay_closed(uv_handle_t *h)
+{
+	turn_alloc_release(h->data);
 }
 
 struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *client,
@@ -285,22 +294,20 @@ struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *
 	al->started_s = relay_now_ms() / 1000;
 	al->bw_tokens[0] = al->bw_tokens[1] = (double)T->o->turn_bandwidth;
 	al->bw_last_ms[0] = al->bw_last_ms[1] = relay_mono_ms();
-	if (tcp) { /* RFC 6062: the relayed UDP socket stays unbound (no socket), closed alike */
-		err = turn_udp_init(T->loop, &al->relay) ? -ENOMEM : 0;
-		al->relay.data = al;
-		if (!err)
-			err = turn_tcp_relay_open(al);
-	} else {
-		err = bind_relay(al, even);
-	}
+	/* RFC 6062: a TCP allocation has no UDP handle (its listener's close frees it) */
+	err = tcp ? turn_tcp_relay_open(al) : bind_relay(al, even);
 	if (err) {
-		turn_tcp_relay_close(al);
+		bool listener = al->tcp != NULL;
+
+		turn_tcp_relay_close(al); /* frees al once its listener is closed */
 		*code = 508;
 		*why = err == -EADDRINUSE ? "no free relay port" : "cannot open a relay socket";
-		if (err == -ENOMEM)
-			free(al); /* uv_udp_init() failed: no handle to close */
-		else
+		/* an initialised handle is in the loop's list until closed, whatever failed after;
+		 * its loop field is set by uv_udp_init() only, al being zeroed by calloc() */
+		if (!listener && al->relay.loop)
 			uv_close((uv_handle_t *)&al->relay, on_relay_closed);
+		else if (!listener)
+			turn_alloc_release(al);
 		return NULL;
 	}
 	al->next = T->allocs;
@@ -361,8 +368,10 @@ void turn_alloc_free(struct turn_alloc *al, const char *why)
 	         (unsigned long long)al->pkts[0], (unsigned long long)al->bytes[0],
 	         (unsigned long long)al->pkts[1], (unsigned long long)al->bytes[1]);
 	turn_udp_forget(&al->pause);
-	turn_tcp_relay_close(al);
-	uv_close((uv_handle_t *)&al->relay, on_relay_closed);
+	if (al->tcp)
+		turn_tcp_relay_close(al); /* frees al once its listener is closed */
+	else
+		uv_close((uv_handle_t *)&al->relay, on_relay_closed);
 }
 
 static void prune(struct turn_alloc *al, int64_t now_ms)

@@ -32,12 +32,18 @@
 /* TCP allocations (RFC 6062, turn_tcp.c). Each peer connection holds two sockets and up to
  * TURN_TCP_OUT_MAX + TURN_STREAM_OUT_MAX bytes queued, so an allocation's share is bounded by
  * the count: 32 is room for a TCP peer per ICE candidate pair and a few retries. */
-#define TURN_TCP_CONNS_MAX  32
-#define TURN_TCP_TIMEOUT_MS 30000 /* RFC 6062: a Connect's bound, an unbound connection's life */
-#define TURN_TCP_OUT_MAX    (256 * 1024) /* to a peer; past it the client is not read */
+#define TURN_TCP_CONNS_MAX 32
+/* All TCP allocations' peer connections at once: each binds a data connection, a TCP/TLS
+ * connection never evicted, so half of TURN_MAX_STREAMS stays for control connections. */
+#define TURN_TCP_CONNS_TOTAL (TURN_MAX_STREAMS / 2)
+#define TURN_TCP_TIMEOUT_MS  30000 /* RFC 6062: a Connect's bound, an unbound connection's life */
+#define TURN_TCP_OUT_MAX     (256 * 1024) /* to a peer; past it the client is not read */
 /* An output buffer larger than this is given back once its connection has nothing queued
  * (turn_stream.c, "the memory budget"). */
 #define TURN_STREAM_OUT_KEEP (16 * 1024)
+/* STUN answers and ConnectionAttempt indications go past the memory budget while their
+ * connection's output buffer stays within this; a client with more unread is not reading. */
+#define TURN_STREAM_CTRL_CAP (4 * 1024)
 #define TURN_RATE_SLOTS      4096
 #define TURN_MAX_STREAMS     4096  /* TCP/TLS connections at once */
 #define TURN_STREAM_IDLE_MS  60000 /* a TCP/TLS connection without an allocation */
@@ -127,9 +133,9 @@ struct turn_alloc {
 	struct turn_alloc *next, *prev; /* every allocation */
 	struct turn_alloc *hnext;       /* hash chain by client 5-tuple */
 	enum turn_transport transport;
-	struct sockaddr_storage client;   /* UDP: the client's address; else the stream's */
-	struct turn_stream *stream;       /* TCP/TLS, else NULL */
-	uv_udp_t relay;                   /* the relayed transport address's socket */
+	struct sockaddr_storage client; /* UDP: the client's address; else the stream's */
+	struct turn_stream *stream;     /* TCP/TLS, else NULL */
+	uv_udp_t relay; /* the relayed transport address's socket (a UDP allocation's only) */
 	struct sockaddr_storage relayed;  /* as announced (--turn-external-ip applied) */
 	char username[TURN_USERNAME_MAX]; /* "<expiry>:<user>" */
 	const char *user;                 /* the user part (booking id), inside username */
@@ -210,7 +216,8 @@ struct turn_cidr {
 };
 
 #define TURN_OWN_MAX 64 /* the listening, external and (wildcard) interface addresses */
-/* The relay's own addresses: a peer at one of these IPs on one of these ports is refused. */
+/* The relay's own addresses: a peer at one of these IPs on one of these ports (TURN, TURNS,
+ * HTTP, metrics) or in the relay port range is refused; for TCP allocations, on any port. */
 struct turn_own {
 	uint8_t ip[TURN_OWN_MAX][16];
 	size_t nip;
@@ -229,6 +236,10 @@ bool turn_cidr_match(const struct turn_cidr *c, const uint8_t ip[16]);
 /* NULL when the relay may send to @peer, else the reason (static) for a 403. */
 const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
                               size_t nallow, const struct turn_own *own);
+/* The same for a TCP allocation's peers (Connect, CreatePermission): the relay's own addresses
+ * on any port, as a TCP connection reaches whatever listens there (sshd, a database). */
+const char *turn_peer_refused_tcp(const struct sockaddr *peer, const struct turn_cidr *allow,
+                                  size_t nallow, const struct turn_own *own);
 /* The port of an AF_INET/AF_INET6 sockaddr. */
 uint16_t turn_port_of(const struct sockaddr *sa);
 /* "a.b.c.d:port" / "[v6]:port" into @out. */
@@ -272,6 +283,8 @@ struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *
                                   struct turn_stream *stream, const struct turn_auth *a, bool even,
                                   bool tcp, int *code, const char **why);
 void turn_alloc_free(struct turn_alloc *al, const char *why);
+/* Free @al once its last handle is closed: its key wiped. */
+void turn_alloc_release(struct turn_alloc *al);
 size_t turn_alloc_count_user(const char *user);
 /* Install or refresh a permission for @peer's IP: 0 or -ENOSPC. */
 int turn_perm_add(struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms);
@@ -303,7 +316,8 @@ void turn_refuse_count(enum turn_refusal r);
 /* Open @al's relayed TCP listener in --turn-relay-ports and set al->relayed: 0, -EADDRINUSE
  * (the range is full), -ENOMEM or -EIO. */
 int turn_tcp_relay_open(struct turn_alloc *al);
-/* Close @al's listener and every peer connection with their client data connections. */
+/* Close @al's listener and every peer connection with their client data connections; once the
+ * listener is closed, @al is released (turn_alloc_release()). */
 void turn_tcp_relay_close(struct turn_alloc *al);
 /* Connect @al to @peer (checked and permitted): 0 when under way (the answer to @tid follows
  * with @a's key), else the STUN error to answer now (446, 447, 508). */
@@ -347,8 +361,11 @@ void turn_udp_pass_close(void);
 
 int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256]);
 /* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full and -ENOMEM when
- * the memory budget has no room for it (dropped whole, and counted, either way). */
-int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad);
+ * the memory budget has no room for it (dropped whole, and counted, either way). A @control
+ * message (a STUN answer, a ConnectionAttempt) is not held to the budget while its connection's
+ * output buffer stays within TURN_STREAM_CTRL_CAP. */
+int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad,
+                     bool control);
 void turn_stream_close(struct turn_stream *st);
 /* The memory budget (turn_stream.c): true when TURN's output buffers may grow by @grow bytes;
  * count buffers of @now bytes, last counted as *@held (turn_tcp.c's queues to peers). */

@@ -167,6 +167,9 @@ static const struct range refused[] = {
         {"ff00::/8", "peer is multicast (ff00::/8)"},
 };
 
+static const char *refused_peer(const struct sockaddr *peer, const struct turn_cidr *allow,
+                                size_t nallow, const struct turn_own *own, bool any_port);
+
 /* The IPv4 address an IPv6 form embeds at @v4 (4 bytes, XORed with @x), with @port. */
 static struct sockaddr_in embedded(const uint8_t *v4, uint8_t x, uint16_t port)
 {
@@ -183,28 +186,29 @@ static struct sockaddr_in embedded(const uint8_t *v4, uint8_t x, uint16_t port)
  * that IPv4 address is refused, else NULL. */
 static const char *tunnel_refused(const uint8_t ip[16], uint16_t port,
                                   const struct turn_cidr *allow, size_t nallow,
-                                  const struct turn_own *own)
+                                  const struct turn_own *own, bool any_port)
 {
 	static const uint8_t siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
 	struct sockaddr_in a, b;
 
 	if (ip[0] == 0x20 && ip[1] == 0x02) { /* 6to4 2002::/16 */
 		a = embedded(ip + 2, 0, port);
-		return turn_peer_refused((struct sockaddr *)&a, allow, nallow, own)
+		return refused_peer((struct sockaddr *)&a, allow, nallow, own, any_port)
 		               ? "peer is 6to4 (2002::/16) of a refused IPv4 address"
 		               : NULL;
 	}
 	if (ip[0] == 0x20 && ip[1] == 0x01 && ip[2] == 0 && ip[3] == 0) { /* Teredo 2001::/32 */
 		a = embedded(ip + 4, 0, port);                            /* the server */
 		b = embedded(ip + 12, 0xff, port); /* the client, obfuscated */
-		return turn_peer_refused((struct sockaddr *)&a, allow, nallow, own) ||
-		                       turn_peer_refused((struct sockaddr *)&b, allow, nallow, own)
+		return refused_peer((struct sockaddr *)&a, allow, nallow, own, any_port) ||
+		                       refused_peer((struct sockaddr *)&b, allow, nallow, own,
+		                                    any_port)
 		               ? "peer is Teredo (2001::/32) with a refused IPv4 address"
 		               : NULL;
 	}
 	if (memcmp(ip, siit, 12) == 0) { /* IPv4-translated ::ffff:0:0/96 */
 		a = embedded(ip + 12, 0, port);
-		return turn_peer_refused((struct sockaddr *)&a, allow, nallow, own)
+		return refused_peer((struct sockaddr *)&a, allow, nallow, own, any_port)
 		               ? "peer is IPv4-translated (::ffff:0:0/96) of a refused IPv4 address"
 		               : NULL;
 	}
@@ -213,6 +217,19 @@ static const char *tunnel_refused(const uint8_t ip[16], uint16_t port,
 
 const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
                               size_t nallow, const struct turn_own *own)
+{
+	return refused_peer(peer, allow, nallow, own, false);
+}
+
+const char *turn_peer_refused_tcp(const struct sockaddr *peer, const struct turn_cidr *allow,
+                                  size_t nallow, const struct turn_own *own)
+{
+	return refused_peer(peer, allow, nallow, own, true);
+}
+
+/* @any_port: the relay's own IPs are refused on every port, not only its listening ones. */
+static const char *refused_peer(const struct sockaddr *peer, const struct turn_cidr *allow,
+                                size_t nallow, const struct turn_own *own, bool any_port)
 {
 	const char *why;
 	uint8_t ip[16];
@@ -234,7 +251,7 @@ const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cid
 		if (turn_cidr_match(&c, ip))
 			return refused[k].why;
 	}
-	why = tunnel_refused(ip, port, allow, nallow, own);
+	why = tunnel_refused(ip, port, allow, nallow, own, any_port);
 	if (why)
 		return why;
 	if (own) {
@@ -242,6 +259,8 @@ const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cid
 
 		for (size_t k = 0; k < own->nip && !ours; k++)
 			ours = memcmp(own->ip[k], ip, 16) == 0;
+		if (ours && any_port)
+			return "peer is one of the relay's own addresses (TCP allocation: any port)";
 		if (ours && port >= own->relay_lo && port <= own->relay_hi)
 			return "peer is one of the relay's relayed addresses";
 		for (size_t k = 0; k < own->nports && ours; k++)

@@ -40,9 +40,14 @@ int turn_tls_init(const char *cert, const char *key, char why[256])
  * Output to TCP/TLS clients counts against --max-memory (relay/ws.c, "the memory budget"), as
  * the capacity of each connection's two output buffers (queued and in flight: libuv writes from
  * ours), counted whenever a buffer grows or is given back. Websockets come first: TURN output
- * takes only what websockets leave (stream_held + ws_held <= mem_budget), and a frame that
- * would need more is dropped whole, as for a client that does not read (a TLS record is never
- * cut: the check is made before SSL_write, for the frame and its records' overhead). What
+ * takes only what websockets leave (stream_held + ws_held <= mem_budget), and a Data indication,
+ * ChannelData or peer bytes that would need more are dropped whole, as for a client that does
+ * not read (a TLS record is never cut: the check is made before SSL_write, for the frame and its
+ * records' overhead). STUN answers and ConnectionAttempt indications are not dropped for the
+ * budget (else stalled clients would lock every new TCP/TLS client out, and TCP clients do not
+ * retransmit) unless their connection's output buffer would pass TURN_STREAM_CTRL_CAP: such a
+ * client is not reading. So TURN output holds at most the budget plus TURN_MAX_STREAMS * 2 *
+ * TURN_STREAM_CTRL_CAP (two buffers a connection; 32 MiB in all). What
  * websockets hold is what the main thread last published (relay_turn_note_ws_held); they never
  * shed a connection for what TURN holds. A buffer grown by a burst is given back once its
  * connection has nothing queued, so an idle connection holds at most 2 * TURN_STREAM_OUT_KEEP.
@@ -114,12 +119,16 @@ static void log_budget_drop(size_t budget, size_t turn, size_t ws)
 	         budget, turn, ws);
 }
 
-/* true when @n more bytes queued on @st fit the memory budget; else counted and logged. */
-static bool budget_fits(struct turn_stream *st, size_t n)
+/*
+ * true when @n more bytes queued on @st fit the memory budget; else counted and logged. A
+ * @control message fits while the output buffer stays within TURN_STREAM_CTRL_CAP, budget or
+ * not: clients that do not read must not cost everyone else their 401s and Refresh answers.
+ */
+static bool budget_fits(struct turn_stream *st, size_t n, bool control)
 {
-	size_t grow = buf_reserved_cap(&st->out, n) - st->out.cap, budget, turn, ws;
+	size_t cap = buf_reserved_cap(&st->out, n), grow = cap - st->out.cap, budget, turn, ws;
 
-	if (!grow || !turn_srv.s)
+	if (!grow || !turn_srv.s || (control && cap <= TURN_STREAM_CTRL_CAP))
 		return true;
 	budget = turn_srv.s->mem_budget; /* fixed before the TURN thread started */
 	turn = atomic_load_explicit(&stream_held, memory_order_relaxed);
@@ -253,7 +262,7 @@ bool turn_stream_fits(const struct turn_stream *st, size_t n)
 	       turn_stream_budget_room(buf_reserved_cap(&st->out, n) - st->out.cap);
 }
 
-int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad)
+int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_t pad, bool control)
 {
 	static const uint8_t zeros[4];
 	size_t n = len + pad + (st->ssl ? tls_overhead(len + pad) : 0);
@@ -265,7 +274,7 @@ int turn_stream_send(struct turn_stream *st, const uint8_t *p, size_t len, size_
 		turn_refuse_count(TR_STREAM_FULL);
 		return -ENOBUFS;
 	}
-	if (!budget_fits(st, n))
+	if (!budget_fits(st, n, control))
 		return -ENOMEM;
 	if (st->ssl) {
 		uint8_t frame[4 + 65536 + 4];

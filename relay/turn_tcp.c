@@ -38,6 +38,7 @@ enum conn_state { C_CONNECTING, C_UNBOUND, C_BOUND };
 
 struct turn_tcp_conn {
 	struct turn_tcp_conn *next, *prev; /* the allocation's */
+	struct turn_tcp_conn *hnext;       /* in by_id[] */
 	struct turn_alloc *al;
 	uint32_t id;
 	enum conn_state state;
@@ -60,6 +61,7 @@ struct turn_tcp_conn {
 	bool reading, client_reading, peer_full, client_full, peer_bw, client_bw, peer_mem,
 	        client_mem;
 	bool writing, peer_eof, client_eof, shut_wanted, shut_done, closing;
+	bool linked; /* numbered, in its allocation's list and by_id[] (conn_link()) */
 };
 
 struct turn_tcp {
@@ -69,7 +71,11 @@ struct turn_tcp {
 	size_t n;
 };
 
-static size_t nconns;                 /* every allocation's, for /metrics */
+static size_t nconns; /* every allocation's, for /metrics */
+/* Connections by id: ConnectionBind looks one up before it is authenticated, so the lookup
+ * must not walk every allocation. Ids are random: their low bits spread them. */
+#define ID_BUCKETS 4096
+static struct turn_tcp_conn *by_id[ID_BUCKETS];
 static uint8_t ports_used[65536 / 8]; /* our relayed TCP listeners (see reuse_port()) */
 
 size_t turn_tcp_count(void)
@@ -117,12 +123,24 @@ static socklen_t sa_len(const struct sockaddr_storage *ss)
 	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 }
 
+/* Logged at most once a minute: the cap protects TURN over TCP/TLS from authenticated users. */
+static void log_total_cap(void)
+{
+	static int64_t logged_ms;
+	int64_t now = relay_mono_ms();
+
+	if (logged_ms && now - logged_ms < 60000)
+		return;
+	logged_ms = now;
+	log_warn("%d TCP allocation connections in all (TURN_TCP_CONNS_TOTAL): refusing more",
+	         TURN_TCP_CONNS_TOTAL);
+}
+
 static struct turn_tcp_conn *find(uint32_t id)
 {
-	for (struct turn_alloc *al = turn_srv.allocs; al; al = al->next)
-		for (struct turn_tcp_conn *c = al->tcp ? al->tcp->conns : NULL; c; c = c->next)
-			if (c->id == id)
-				return c;
+	for (struct turn_tcp_conn *c = by_id[id % ID_BUCKETS]; c; c = c->hnext)
+		if (c->id == id)
+			return c;
 	return NULL;
 }
 
@@ -147,15 +165,22 @@ static void conn_close(struct turn_tcp_conn *c, const char *why)
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (c->prev)
-		c->prev->next = c->next;
-	else if (t)
-		t->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	if (t)
-		t->n--;
-	nconns--;
+	if (c->linked) {
+		struct turn_tcp_conn **pp = &by_id[c->id % ID_BUCKETS];
+
+		while (*pp != c)
+			pp = &(*pp)->hnext;
+		*pp = c->hnext;
+		if (c->prev)
+			c->prev->next = c->next;
+		else if (t)
+			t->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		if (t)
+			t->n--;
+		nconns--;
+	}
 	if (st) {
 		st->conn = NULL;
 		c->client = NULL;
@@ -167,7 +192,8 @@ static void conn_close(struct turn_tcp_conn *c, const char *why)
 	uv_close((uv_handle_t *)&c->peer, on_conn_closed);
 }
 
-/* A new connection of @al with its (not yet open) peer handle, linked; NULL when out of memory. */
+/* A new connection of @al with its (not yet open) peer handle, not yet numbered or linked (a
+ * peer connecting in is checked first); NULL when out of memory. */
 static struct turn_tcp_conn *conn_new(struct turn_alloc *al)
 {
 	struct turn_tcp_conn *c = calloc(1, sizeof(*c));
@@ -182,16 +208,26 @@ static struct turn_tcp_conn *conn_new(struct turn_alloc *al)
 	c->al = al;
 	buf_init(&c->out, TURN_TCP_OUT_MAX + OUT_SLACK);
 	buf_init(&c->inflight, TURN_TCP_OUT_MAX + OUT_SLACK);
+	return c;
+}
+
+/* Number @c and link it into its allocation's list and by_id[]. */
+static void conn_link(struct turn_tcp_conn *c)
+{
+	struct turn_tcp *t = c->al->tcp;
+
 	do /* unique among the server's connections, never 0 */
 		RAND_bytes((uint8_t *)&c->id, sizeof(c->id));
 	while (c->id == 0 || find(c->id));
-	c->next = al->tcp->conns;
+	c->hnext = by_id[c->id % ID_BUCKETS];
+	by_id[c->id % ID_BUCKETS] = c;
+	c->next = t->conns;
 	if (c->next)
 		c->next->prev = c;
-	al->tcp->conns = c;
-	al->tcp->n++;
+	t->conns = c;
+	t->n++;
 	nconns++;
-	return c;
+	c->linked = true;
 }
 
 static void answer_connect(struct turn_tcp_conn *c, int code)
@@ -253,9 +289,14 @@ int turn_tcp_connect(struct turn_alloc *al, const struct sockaddr *peer, const u
 			return 446; /* RFC 6062 5.2: made or being made */
 	if (t->n >= TURN_TCP_CONNS_MAX)
 		return 508;
+	if (nconns >= TURN_TCP_CONNS_TOTAL) {
+		log_total_cap();
+		return 508;
+	}
 	c = conn_new(al);
 	if (!c)
 		return 508;
+	conn_link(c);
 	memcpy(&c->peer_addr, peer,
 	       peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
 	                                  : sizeof(struct sockaddr_in6));
@@ -308,7 +349,8 @@ static void on_peer_connection(uv_stream_t *srv, int status)
 
 	if (status < 0 || al->closing || !al->tcp)
 		return;
-	/* always accepted (libuv stops listening until it is): refused ones are closed at once */
+	/* always accepted (libuv stops listening until it is): refused ones are closed at once,
+	 * before they are numbered (a stranger's connection costs no id search) */
 	c = conn_new(al);
 	if (!c) {
 		log_warn("out of memory: tcp relay of '%s' stops accepting", al->user);
@@ -321,10 +363,16 @@ static void on_peer_connection(uv_stream_t *srv, int status)
 		turn_refuse_count(TR_NO_PERMISSION);
 		return conn_close(c, "no permission for the peer");
 	}
-	if (al->tcp->n > TURN_TCP_CONNS_MAX) {
+	if (al->tcp->n >= TURN_TCP_CONNS_MAX) {
 		turn_refuse_count(TR_CAPACITY);
 		return conn_close(c, "connections per allocation (TURN_TCP_CONNS_MAX)");
 	}
+	if (nconns >= TURN_TCP_CONNS_TOTAL) {
+		turn_refuse_count(TR_CAPACITY);
+		log_total_cap();
+		return conn_close(c, "connections in all (TURN_TCP_CONNS_TOTAL)");
+	}
+	conn_link(c);
 	c->state = C_UNBOUND;
 	c->deadline_ms = relay_mono_ms() + TURN_TCP_TIMEOUT_MS;
 	turn_srv.m.tcp_conns_total++;
@@ -399,7 +447,10 @@ int turn_tcp_relay_open(struct turn_alloc *al)
 
 static void on_listener_closed(uv_handle_t *h)
 {
+	struct turn_alloc *al = h->data;
+
 	free((struct turn_tcp *)h);
+	turn_alloc_release(al); /* a TCP allocation's last handle */
 }
 
 void turn_tcp_relay_close(struct turn_alloc *al)
@@ -417,6 +468,16 @@ void turn_tcp_relay_close(struct turn_alloc *al)
 
 static void flow(struct turn_tcp_conn *c);
 
+/*
+ * Whether the memory budget has room for what the next read of the client can grow the queue
+ * to the peer by: a read is taken whatever it holds (OUT_SLACK: a 64 KiB read, with TLS a record
+ * held back), so the check comes before it, for the buffer's doubling, not after.
+ */
+static bool client_room(const struct turn_tcp_conn *c)
+{
+	return turn_stream_budget_room(buf_reserved_cap(&c->out, OUT_SLACK) - c->out.cap);
+}
+
 void turn_tcp_expire(int64_t now_ms)
 {
 	for (struct turn_alloc *al = turn_srv.allocs; al; al = al->next) {
@@ -428,7 +489,7 @@ void turn_tcp_expire(int64_t now_ms)
 			    (c->peer_bw || c->client_bw || c->peer_mem || c->client_mem)) {
 				c->peer_bw = c->client_bw = false; /* a new second's bytes */
 				c->peer_mem = false;               /* peer_alloc() looks again */
-				c->client_mem = !turn_stream_budget_room(TURN_STREAM_IN_MAX);
+				c->client_mem = !client_room(c);
 				flow(c);
 			}
 			if (c->state == C_BOUND || c->deadline_ms > now_ms)
@@ -491,8 +552,10 @@ static void on_peer_written(uv_write_t *w, int status)
 		turn_stream_held_update(&c->held, c->out.cap + c->inflight.cap);
 	}
 	if ((c->client_full && c->out.len < TURN_TCP_OUT_MAX / 2) ||
-	    (c->client_mem && turn_stream_budget_room(TURN_STREAM_IN_MAX))) {
-		c->client_full = c->client_mem = false;
+	    (c->client_mem && client_room(c))) {
+		if (c->out.len < TURN_TCP_OUT_MAX / 2)
+			c->client_full = false;
+		c->client_mem = !client_room(c);
 		flow(c);
 	}
 	peer_shutdown(c);
@@ -550,7 +613,7 @@ static void on_peer_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread < 0)
 		return conn_close(c, "peer connection lost");
-	if (turn_stream_send(c->client, (const uint8_t *)buf->base, (size_t)nread, 0))
+	if (turn_stream_send(c->client, (const uint8_t *)buf->base, (size_t)nread, 0, false))
 		/* peer_alloc() checked: only websockets growing since can have taken the room */
 		return conn_close(c, "client data connection full or over the memory budget");
 	if (c->closing)
@@ -610,7 +673,9 @@ void turn_tcp_bind(uint32_t id, struct turn_stream *st)
 	st->conn = c;
 	uv_tcp_nodelay(&c->peer, 1);
 	log_debug("tcp connection %08x of '%s' bound", c->id, c->al->user);
+	c->client_mem = !client_room(c); /* its first read too */
 	peer_read(c, true);
+	flow(c);
 }
 
 void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
@@ -621,7 +686,7 @@ void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
 	if (!c || c->closing || len == 0)
 		return;
 	al = c->al;
-	/* taken whatever the budget says (it was read): counted, and reading stops below */
+	/* taken whatever the budget says (it was read; client_room() looked before): counted */
 	if (buf_add(&c->out, p, len))
 		return conn_close(c, "peer queue full"); /* reading stops well before */
 	turn_stream_held_update(&c->held, c->out.cap + c->inflight.cap);
@@ -633,7 +698,7 @@ void turn_tcp_from_client(struct turn_stream *st, const uint8_t *p, size_t len)
 		return;
 	c->client_full = c->out.len >= TURN_TCP_OUT_MAX;
 	c->client_bw = !turn_bw_take(al, 0, len, relay_mono_ms());
-	c->client_mem = !turn_stream_budget_room(TURN_STREAM_IN_MAX); /* room for another read */
+	c->client_mem = !client_room(c); /* room for another read */
 	if (c->client_full || c->client_bw || c->client_mem) {
 		turn_srv.m.tcp_pauses++;
 		flow(c);

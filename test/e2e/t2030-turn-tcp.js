@@ -22,7 +22,7 @@ const { test, ok, eq, run, withTimeout, until, tmpdir, startRelay, spawnTracked 
 const MAGIC = 0x2112a442;
 const A = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, XOR_PEER: 0x0012, REALM: 0x0014,
   NONCE: 0x0015, XOR_RELAYED: 0x0016, TRANSPORT: 0x0019, CONNECTION_ID: 0x002a, FINGERPRINT: 0x8028 };
-const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CONNECT: 0x00a, CONNECTION_BIND: 0x00b };
+const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CHANNEL_BIND: 0x009, CONNECT: 0x00a, CONNECTION_BIND: 0x00b };
 const TCP = 6;
 const UDP = 17;
 
@@ -209,13 +209,14 @@ async function bind(port, user, id) {
   return code(res) ? code(res) : c;
 }
 
-// A TCP server on 127.0.0.1 for peers: resolves { port, sockets: [net.Socket], close() }.
+// A TCP server on 127.0.0.1 for peers: resolves { port, sockets: [net.Socket], close() }; close()
+// resolves once the listening socket is closed.
 function peerServer() {
   return new Promise((resolve) => {
     const sockets = [];
     const srv = net.createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); sockets.push(s); });
     srv.listen(0, '127.0.0.1', () => resolve({ port: srv.address().port, sockets,
-      close() { for (const s of sockets) s.destroy(); srv.close(); } }));
+      close() { for (const s of sockets) s.destroy(); return new Promise((done) => srv.close(done)); } }));
   });
 }
 
@@ -289,8 +290,7 @@ test('Connect: forbidden peers 403, no permission 403, twice 446, closed port 44
     eq(p.sockets[0].remotePort, al.relayed.port, 'from the relayed address');
     eq(code(await al.req(M.CONNECT, peerAttr('127.0.0.1', p.port))), 446, 'Connect to the same peer again');
     const closed = await peerServer();
-    closed.close();
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the listener's close is asynchronous
+    await closed.close();
     eq(code(await al.req(M.CONNECT, peerAttr('127.0.0.1', closed.port))), 447, 'Connect to a closed port');
     // 32 per allocation (TURN_TCP_CONNS_MAX): one is open; 31 more, then the next is refused
     for (let k = 0; k < 31; k++) {
@@ -396,6 +396,77 @@ test('a peer connecting to the relayed address: refused without a permission, el
   }
 });
 
+// Before, a Send indication or ChannelData on a TCP allocation went out over UDP from an
+// ephemeral port the kernel bound (outside --turn-relay-ports), and ChannelBind succeeded.
+test('a TCP allocation sends no UDP: Send and ChannelData dropped and counted, ChannelBind 400', async () => {
+  await server();
+  const al = await allocation(turnPort, cred('bk-send'));
+  const u = dgram.createSocket('udp4');
+  const got = [];
+  u.on('message', (m, rinfo) => got.push(rinfo.port));
+  await new Promise((resolve) => u.bind(0, '127.0.0.1', resolve));
+  const dropped = async () => await metric(relay, 'relay_turn_refused_total{reason="bad_request"}') +
+    await metric(relay, 'relay_turn_refused_total{reason="no_permission"}');
+  try {
+    await permit(al, '127.0.0.1');
+    const peer = peerAttr('127.0.0.1', u.address().port);
+    let before = await dropped();
+    al.c.sock.write(message(0x0016, (tid) => [...peer(tid), attr(0x0013, Buffer.from('send'))]).buf);
+    await until(async () => await dropped() > before, 5000, 'the Send indication counted as dropped');
+    const number = attr(0x000c, Buffer.from([0x40, 0x00, 0, 0]));
+    eq(code(await al.req(M.CHANNEL_BIND, (tid) => [number, ...peer(tid)])), 400, 'ChannelBind on a TCP allocation');
+    before = await dropped();
+    const cd = Buffer.alloc(12);
+    cd.writeUInt16BE(0x4000, 0);
+    cd.writeUInt16BE(8, 2);
+    cd.write('chandata', 4);
+    al.c.sock.write(cd);
+    await until(async () => await dropped() > before, 5000, 'the ChannelData counted as dropped');
+    eq(got.length, 0, `no datagram reached the UDP peer (from ports ${got.join(',')})`);
+  } finally {
+    al.c.sock.destroy();
+    u.close();
+  }
+});
+
+// Data connections are never evicted: before, 128 allocations of 32 could take every one of
+// TURN's 4096 TCP/TLS connections. Connections waiting for ConnectionBind count as well.
+test('2048 TCP allocation connections in all (TURN_TCP_CONNS_TOTAL): the next Connect 508, a new client answered', async () => {
+  const r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.1:0', '--turn-secret-file', secretFile,
+    '--turn-allow-peer', '127.0.0.1/32', '--turn-bandwidth', '0', '--turn-packet-rate', '0', '--access-rate', '0'] });
+  const peers = [];
+  const als = [];
+  try {
+    await r.waitLog(/turn listening on udp\+tcp/);
+    const port = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+    for (let k = 0; k < 32; k++) peers.push(await peerServer());
+    for (let k = 0; k < 64; k++) {
+      const al = await allocation(port, cred(`bk-cap${k}`));
+      als.push(al);
+      await permit(al, '127.0.0.1');
+      const codes = await Promise.all(peers.map((q) => al.req(M.CONNECT, peerAttr('127.0.0.1', q.port)).then(code)));
+      ok(codes.every((c) => c === 0), `allocation ${k}: 32 Connects (${codes.filter((c) => c).join(',')})`);
+    }
+    eq(await metric(r, 'relay_turn_tcp_connections'), 2048, '2048 connections in /metrics');
+    const extra = await allocation(port, cred('bk-cap-extra'));
+    als.push(extra);
+    await permit(extra, '127.0.0.1');
+    eq(code(await extra.req(M.CONNECT, peerAttr('127.0.0.1', peers[0].port))), 508, 'the next Connect, in another allocation');
+    await r.waitLog(/2048 TCP allocation connections in all \(TURN_TCP_CONNS_TOTAL\): refusing more/);
+    const passive = await dial(extra.relayed.port);
+    await withTimeout(socketClosed(passive), 5000, 'a peer connecting in is closed');
+    eq(extra.c.indications.length, 0, 'and not announced');
+    const fresh = new Conn(await dial(port));
+    eq(code(await fresh.request(M.ALLOCATE, () => [transport(TCP)])), 401, 'a new TCP client is answered');
+    fresh.sock.destroy();
+  } finally {
+    for (const al of als) al.c.sock.destroy();
+    for (const q of peers) q.close();
+  }
+  await until(async () => await metric(r, 'relay_turn_tcp_connections') === 0, 10000, 'connections closed with their allocations');
+  eq((await r.stop()).code, 0, 'relay exits cleanly');
+});
+
 test('denying the booking closes its TCP allocation and data connections', async () => {
   await server();
   const user = cred('bk-tcpdeny');
@@ -409,9 +480,15 @@ test('denying the booking closes its TCP allocation and data connections', async
     await until(() => p.sockets.length === 1, 5000, 'the peer connected');
     const res = await fetch(`${relay.base}/bids/deny?bid=bk-tcpdeny&exp=${Math.floor(Date.now() / 1000) + 600}`,
       { method: 'POST', headers: { Authorization: relay.token({ topic: 'admin', scopes: ['relay:admin'] }) } });
+    const answered = Date.now();
     eq(res.status, 204, 'deny answered');
-    await withTimeout(Promise.all([data.closed, socketClosed(p.sockets[0])]), 1000,
-      'the data and peer connections closed within a second');
+    // timed from the deny's answer when each close is seen; waited for with a looser bound, so a
+    // loaded machine that sees the close late fails on the figure, not on a timer of its own
+    const at = (closed) => closed.then(() => Date.now());
+    const times = await withTimeout(Promise.all([at(data.closed), at(socketClosed(p.sockets[0]))]), 10000,
+      'the data and peer connections closed');
+    const took = Math.max(...times) - answered;
+    ok(took <= 1000, `the data and peer connections closed within a second of the deny (${took} ms)`);
     eq(await metric(relay, 'relay_turn_tcp_connections'), 0, 'no connection left');
   } finally {
     al.c.sock.destroy();
@@ -438,13 +515,12 @@ test('--turn-bandwidth holds a TCP connection to its rate, losing nothing', asyn
     const up = crypto.randomBytes(1 << 20);
     const t0 = Date.now();
     data.sock.write(up);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    // 256 KiB at once (a second's worth), then 256 KiB a second, and at most a read past each
-    // hold: well under 1 MiB one second in, however slow this machine is
-    const early = Buffer.concat(got).length;
-    ok(early < 800 * 1024, `about 512 KiB after a second, not all of it (${early} bytes)`);
     await until(() => Buffer.concat(got).length >= up.length, 20000, 'the whole MiB arrived');
-    ok(Buffer.concat(got).equals(up), `every byte, in order (${Date.now() - t0} ms)`);
+    // 256 KiB a second, with at most a 64 KiB read past each hold: a MiB takes four holds' worth,
+    // so more than two seconds however the seconds fall (a slower machine only takes longer)
+    const took = Date.now() - t0;
+    ok(took >= 2000, `the MiB took more than two seconds (${took} ms)`);
+    ok(Buffer.concat(got).equals(up), 'every byte, in order');
     ok(await metric(r, 'relay_turn_tcp_pauses_total') > 0, 'holds counted');
   } finally {
     if (al) al.c.sock.destroy();
@@ -484,8 +560,10 @@ test('--max-memory: queues stop near the budget while neither side reads, nothin
       most = Math.max(most, await metric(r, 'relay_turn_stream_buffered_bytes'));
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    // per-connection bounds alone would let the four queues reach 1.75 MiB
-    ok(most <= 2 * budget, `TURN's buffers stayed near the ${budget}-byte budget (at most ${most})`);
+    console.log(`  # TURN's buffers held at most ${most} bytes (budget ${budget})`);
+    // per-connection bounds alone would let the four queues reach 1.75 MiB; each side's room is
+    // looked at before a read, for the buffer's growth: within the budget itself
+    ok(most <= budget, `TURN's buffers stayed within the ${budget}-byte budget (at most ${most})`);
     eq(await metric(r, 'relay_turn_refused_total{reason="memory_budget"}'), 0, 'nothing dropped for the budget');
     peer.resume();
     data.sock.resume();
@@ -523,6 +601,7 @@ test('the test clock 31 s on: unbound connections closed, a hanging Connect 447,
   const hangAl = await allocation(turnPort, cred('bk-hang'));
   const expiringUser = cred('bk-expiring', 25);
   const expiring = await allocation(turnPort, expiringUser);
+  const marker = await allocation(turnPort, cred('bk-marker', 15)); // ends at the pass at +20 s
   const p = await peerServer();
   const p2 = await peerServer();
   const hang = await hangingListener();
@@ -539,7 +618,10 @@ test('the test clock 31 s on: unbound connections closed, a hanging Connect 447,
     ok(data instanceof Conn, 'a connection bound under a credential with 25 s left');
 
     relay.advance(20000);
-    await new Promise((resolve) => setTimeout(resolve, 1500)); // a timer pass at +20 s
+    // a timer pass at +20 s has run: it ended the marker (after its connection checks), and a
+    // request answered since went through the TURN loop after that pass
+    await relay.waitLog(/'bk-marker' from .* ended \(credential expired\)/, 5000);
+    eq(code(await al.req(M.CREATE_PERMISSION, peerAttr('127.0.0.1', 9))), 0, 'the TURN loop answers after the pass');
     const open = (sock) => !sock.destroyed && !sock.readableEnded;
     ok(open(p.sockets[0]), 'the unbound connection is still open 20 s later');
     ok(hangAnswer === null, 'the hanging Connect is not answered 20 s later');
@@ -554,7 +636,7 @@ test('the test clock 31 s on: unbound connections closed, a hanging Connect 447,
     await withTimeout(data.closed, 5000, 'the expired credential\'s data connection closed');
     await relay.waitLog(/'bk-expiring' from .* ended \(credential expired\)/, 5000);
   } finally {
-    for (const a of [al, hangAl, expiring]) a.c.sock.destroy();
+    for (const a of [al, hangAl, expiring, marker]) a.c.sock.destroy();
     p.close();
     p2.close();
     hang.close();

@@ -11,6 +11,7 @@
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
+const net = require('net');
 const fs = require('fs');
 const path = require('path');
 const { test, ok, eq, run, until, startRelay, join, received, tmpdir } = require('./lib.js');
@@ -165,6 +166,69 @@ test('over TLS: frames dropped for the budget never cut a record', async () => {
     eq(broken, null, 'its TLS stream never broke');
   } finally {
     c.close();
+    p.close();
+  }
+  await until(async () => (await metrics()).held === 0, 5000, 'output given back at close');
+});
+
+// An unauthenticated Allocate over a new TCP connection: resolves the answer's type (0x0113, a
+// 401), or null when none comes within @ms (a TCP client does not retransmit).
+function rawAllocate(port, ms) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    const h = Buffer.alloc(28);
+    h.writeUInt16BE(0x0003, 0);
+    h.writeUInt16BE(8, 2);
+    h.writeUInt32BE(0x2112a442, 4);
+    crypto.randomBytes(12).copy(h, 8);
+    h.writeUInt16BE(0x0019, 20); // REQUESTED-TRANSPORT: UDP
+    h.writeUInt16BE(4, 22);
+    h[24] = 17;
+    let got = Buffer.alloc(0);
+    const done = (v) => { clearTimeout(timer); s.destroy(); resolve(v); };
+    const timer = setTimeout(() => done(null), ms);
+    s.on('connect', () => s.write(h));
+    s.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= 20) done(got.readUInt16BE(0));
+    });
+    s.on('error', () => done('error'));
+  });
+}
+
+// Before, every frame to a TCP/TLS client was checked against the budget, STUN answers too: once
+// stalled clients filled it, a new client's 401 and a reading client's Refresh answer were dropped.
+test('stalled clients filling the budget lock no one out: STUN answers still go', async () => {
+  const p = await peer();
+  const reading = await allocate('127.0.0.1', turnPort, ...Object.values(credential('reading')), 5000, { tcp: true });
+  const stalled = [];
+  try {
+    for (let k = 0; k < 12; k++) {
+      const c = await allocate('127.0.0.1', turnPort, ...Object.values(credential(`stalled${k}`)), 5000, { tcp: true });
+      await c.permit('127.0.0.1', p.address().port);
+      c.sock.pause();
+      stalled.push(c);
+    }
+    // Large frames first, then small ones to fill what is left of the budget.
+    let last = null;
+    for (const [k, c] of stalled.entries()) {
+      const before = (await metrics()).dropped;
+      const filled = await flood(p, c.relayed, k < 9 ? 1200 : 60, async () => {
+        last = await metrics();
+        return last.dropped > before + 20;
+      }, 20000);
+      ok(filled, `frames to stalled client ${k} dropped for the budget`);
+    }
+    console.log(`  # ${stalled.length} stalled clients hold ${last.held} bytes`);
+    eq(await rawAllocate(turnPort, 5000), 0x0113, "a new TCP client's Allocate is answered (401)");
+    const fresh = await allocate('127.0.0.1', turnPort, ...Object.values(credential('fresh')), 5000, { tcp: true });
+    ok(fresh.relayed.port > 0, 'and it allocates');
+    fresh.close();
+    eq(await reading.refresh(600), 0x0104, "a reading client's Refresh is answered");
+    const m = await metrics();
+    ok(m.held <= BUDGET + 16 * 16 * 1024, `output past the budget only for STUN answers: ${m.held} bytes`);
+  } finally {
+    for (const c of [reading, ...stalled]) c.close();
     p.close();
   }
   await until(async () => (await metrics()).held === 0, 5000, 'output given back at close');

@@ -97,7 +97,7 @@ async function transport(host, port, opts, onMessage) {
 }
 
 // Allocates on @host:@port as @username/@password (over TCP or TLS: @opts.tcp, @opts.tls); resolves
-// { relayed, permit(ip, port), send(ip, port, data), received: [Buffer], sock, close() }.
+// { relayed, permit(ip, port), refresh(seconds), send(ip, port, data), received: [Buffer], sock, close() }.
 async function allocate(host, port, username, password, ms = 5000, opts = {}) {
   const waiting = new Map();
   const received = [];
@@ -133,6 +133,12 @@ async function allocate(host, port, username, password, ms = 5000, opts = {}) {
     async permit(ip, peerPort) {
       const m = await request(0x0008, [attr(ATTR.XOR_PEER, xorAddr(ip, peerPort)), ...auth()], key);
       if (m.type !== 0x0108) throw new Error(`CreatePermission refused: 0x${m.type.toString(16)}`);
+    },
+    // Refresh with LIFETIME @seconds; resolves the answer's type (0x0104: success).
+    async refresh(seconds) {
+      const life = Buffer.alloc(4);
+      life.writeUInt32BE(seconds, 0);
+      return (await request(0x0004, [attr(0x000d, life), ...auth()], key)).type;
     },
     sock: t.sock,
     send(ip, peerPort, data) {

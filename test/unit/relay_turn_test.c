@@ -161,6 +161,39 @@ static void test_own_addresses(void)
 	CHECK(refused_for("203.0.113.8", 50000, NULL, 0, &own) == NULL);
 }
 
+/* A TCP allocation's Connect reaches whatever listens on the relay's own IPs: refused on any
+ * port, in the IPv6 forms that unwrap to them too; other hosts and --turn-allow-peer as before. */
+static void test_own_addresses_tcp(void)
+{
+	struct turn_own own = {.nip = 1,
+	                       .ports = {3478, 5349, 8443, 9100},
+	                       .nports = 4,
+	                       .relay_lo = 49152,
+	                       .relay_hi = 65535};
+	struct sockaddr_storage self = addr("203.0.113.7", 0), ss;
+	struct turn_cidr allow[1];
+	size_t n;
+	char why[256];
+
+	turn_ip16((struct sockaddr *)&self, own.ip[0]);
+	CHECK(refused_for("203.0.113.7", 9100, NULL, 0, &own) != NULL); /* metrics, UDP too */
+	CHECK(refused_for("203.0.113.7", 22, NULL, 0, &own) == NULL);   /* UDP: sshd is TCP */
+	static const char *bad[] = {"203.0.113.7", "::ffff:203.0.113.7", "2002:cb00:7107::1"};
+	static const int ports[] = {22, 6379, 3478, 50000, 1};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		for (size_t j = 0; j < sizeof(ports) / sizeof(ports[0]); j++) {
+			ss = addr(bad[k], ports[j]);
+			CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, NULL, 0, &own) != NULL);
+		}
+	ss = addr("203.0.113.8", 22);
+	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, NULL, 0, &own) == NULL);
+	ss = addr("127.0.0.1", 22);
+	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, NULL, 0, &own) != NULL);
+	CHECK(turn_cidr_list_parse("203.0.113.7/32", allow, 1, &n, why) == 0 && n == 1);
+	ss = addr("203.0.113.7", 22); /* the operator's explicit allowance wins, as for UDP */
+	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) == NULL);
+}
+
 /* ---- credentials ---- */
 
 static const uint8_t tid[STUN_TID] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
@@ -304,6 +337,7 @@ int main(void)
 	RUN(test_default_refusals());
 	RUN(test_allow_list());
 	RUN(test_own_addresses());
+	RUN(test_own_addresses_tcp());
 	RUN(test_credentials());
 	RUN(test_denied_booking());
 	return harness_done();
