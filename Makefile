@@ -183,7 +183,7 @@ test-only: $(RELAY) $(PLUGIN) $(TEST_RELAY) $(UNITS)
 	@scripts/run-tests.sh $(B) $(UNITS)
 
 # Every test on ASan+UBSan; then the threaded parts (relay host, relay file: t4*, t5*; relay
-# serve's TURN thread: t20*) on TSan.
+# serve's TURN thread: t20*, some of them on the test-clock build build/tsan/test/relay) on TSan.
 # The unit tests that start threads (the store read from the TURN thread, the TURN thread
 # itself, the websocket client's), run under TSan by make check beside the threaded e2e tests.
 TSAN_UNITS := store relay_turn_thread wsclient
@@ -191,7 +191,7 @@ TSAN_UNITS := store relay_turn_thread wsclient
 check: deps
 	@$(MAKE) --no-print-directory VARIANT=asan DEVELOPER=$(or $(DEVELOPER),1) test-only
 	@$(MAKE) --no-print-directory VARIANT=tsan DEVELOPER=$(or $(DEVELOPER),1) build/tsan/relay \
-	  $(TSAN_UNITS:%=build/tsan/test/%_test)
+	  build/tsan/test/relay $(TSAN_UNITS:%=build/tsan/test/%_test)
 	@E2E_ONLY='t4 t5 t20' scripts/run-tests.sh build/tsan $(TSAN_UNITS:%=build/tsan/test/%_test)
 
 run: deps
