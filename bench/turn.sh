@@ -20,6 +20,7 @@
 # which the server is the bottleneck. rss: the idle RSS of each server (smaps_rollup, after its
 # first STUN answer) and of bench/rss-floor.c, a program that only links and initialises the
 # libraries relay serve is built on.
+# TURN_BENCH_QUOTAS (off): "default" keeps relay's --turn-packet-rate and --turn-bandwidth.
 # TURN_BENCH_LOAD_NICE (default 0): turnutils_peer and the websocket runs' load client run at
 # this nice level, to tell relay's loop from the load's competition for the same cores.
 # TURN_BENCH_LOAD_CPUS (default: none): confine turnutils_peer and the websocket runs' load
@@ -132,7 +133,7 @@ start_server() {
 		"${server_cpus[@]}" "$relay" serve --listen "127.0.0.1:$hport" --audience "http://127.0.0.1:$hport" --insecure-http \
 			--secret-file "$work/secret" --state-dir "$work/state" --access-rate 0 --log-level notice \
 			--turn-listen "127.0.0.1:$tport" --turn-allow-peer 127.0.0.1/32 \
-			--turn-relay-ports "$range_lo-$range_hi" --turn-packet-rate 0 --turn-bandwidth 0 \
+			--turn-relay-ports "$range_lo-$range_hi" "${quotas[@]}" \
 			--turn-max-allocations-per-user 100000 --turn-max-allocations 100000 2>"$work/server.log" &
 	else
 		"${server_cpus[@]}" turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$tport" \
@@ -160,6 +161,10 @@ peer_port=$(free_port)
 # leave the command running; taskset, nice and timeout exec what they run, so $! is the chain's.
 load_cpus=()
 [ -n "${TURN_BENCH_LOAD_CPUS:-}" ] && load_cpus=(taskset -c "$TURN_BENCH_LOAD_CPUS")
+# TURN_BENCH_QUOTAS=default: relay keeps its default --turn-packet-rate and --turn-bandwidth
+# (else both are off, as coturn has no such limits by default)
+quotas=(--turn-packet-rate 0 --turn-bandwidth 0)
+[ "${TURN_BENCH_QUOTAS:-off}" = default ] && quotas=()
 server_cpus=()
 [ -n "${TURN_BENCH_SERVER_CPUS:-}" ] && server_cpus=(taskset -c "$TURN_BENCH_SERVER_CPUS")
 reader_cpus=()
