@@ -228,7 +228,7 @@ allocations() { # SERVER RUN
 # control: the same load on a coturn beside it, for what the load costs the machine (2 shared
 # cores) without touching relay's loop.
 ws_p99() { # quiet|loaded|control RUN
-	local load= user pass rpid rhport cpid= m0 m1
+	local load='' user pass rpid rhport cpid='' m0 m1
 	start_server relay
 	rpid=$spid
 	rhport=$hport
