@@ -359,6 +359,21 @@ void turn_udp_forget(struct turn_udp_pause *p);
 void turn_udp_pass_init(uv_loop_t *loop);
 void turn_udp_pass_close(void);
 
+/*
+ * Swap the bytes queued in @out into @inflight for one uv_write() and return them: the old
+ * in-flight buffer, written by now, takes what comes next (TCP/TLS clients and TCP peers both
+ * write this way, so a buffer is never written while it grows).
+ */
+static inline uv_buf_t turn_take_queued(struct buf *out, struct buf *inflight)
+{
+	struct buf t = *inflight;
+
+	*inflight = *out;
+	*out = t;
+	out->len = 0;
+	return uv_buf_init((char *)inflight->p, (unsigned int)inflight->len);
+}
+
 int turn_stream_listen(uv_tcp_t *srv, const struct sockaddr *addr, bool tls, char why[256]);
 /* Queue @p (and @pad zero bytes) on @st: 0, or -ENOBUFS when its queue is full and -ENOMEM when
  * the memory budget has no room for it (dropped whole, and counted, either way). A @control

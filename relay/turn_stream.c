@@ -203,16 +203,11 @@ static void on_written(uv_write_t *w, int status)
 
 static void start_write(struct turn_stream *st)
 {
-	struct buf t;
 	uv_buf_t b;
 
 	if (st->writing || st->out.len == 0 || st->closing)
 		return;
-	t = st->inflight; /* swap: what was queued goes, the old buffer takes the next frames */
-	st->inflight = st->out;
-	st->out = t;
-	st->out.len = 0;
-	b = uv_buf_init((char *)st->inflight.p, (unsigned int)st->inflight.len);
+	b = turn_take_queued(&st->out, &st->inflight);
 	st->wr.data = st;
 	if (uv_write(&st->wr, (uv_stream_t *)&st->tcp, &b, 1, on_written)) {
 		turn_stream_close(st);

@@ -564,16 +564,11 @@ static void on_peer_written(uv_write_t *w, int status)
 
 static void peer_write(struct turn_tcp_conn *c)
 {
-	struct buf t;
 	uv_buf_t b;
 
 	if (c->writing || c->out.len == 0 || c->closing)
 		return;
-	t = c->inflight; /* swap: what was queued goes, the old buffer takes what comes next */
-	c->inflight = c->out;
-	c->out = t;
-	c->out.len = 0;
-	b = uv_buf_init((char *)c->inflight.p, (unsigned int)c->inflight.len);
+	b = turn_take_queued(&c->out, &c->inflight);
 	c->wr.data = c;
 	if (uv_write(&c->wr, (uv_stream_t *)&c->peer, &b, 1, on_peer_written))
 		return conn_close(c, "write to the peer failed");
