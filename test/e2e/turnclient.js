@@ -2,7 +2,8 @@
 // credentials): Allocate (answering the 401 with REALM and NONCE), CreatePermission, Send
 // indications, and Data indications received. Enough to make an allocation relay bytes both
 // ways; not a library. Its STUN codec (stun: build, sign and parse messages, XOR addresses)
-// serves the tests that speak STUN themselves (t2030-turn-tcp.js, t2020-turn-idle.js).
+// serves the tests that speak STUN themselves (t2030-turn-tcp.js, t2020-turn-idle.js), and
+// turnMetrics() the ones that count TURN's work in /metrics (t2100, t2101).
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
@@ -223,4 +224,15 @@ async function allocate(host, port, username, password, ms = 5000, opts = {}) {
   };
 }
 
-module.exports = { allocate, stun };
+// The relay_turn_* counters of /metrics of @relay (lib.js startRelay), by name.
+async function turnMetrics(relay) {
+  const text = await (await fetch(`${relay.base}/metrics`)).text();
+  const m = {};
+  for (const l of text.split('\n')) {
+    const x = /^(relay_turn_[a-z_]+) (\d+)$/.exec(l);
+    if (x) m[x[1]] = Number(x[2]);
+  }
+  return m;
+}
+
+module.exports = { allocate, stun, turnMetrics };
