@@ -29,20 +29,23 @@ uclient_start() {
 
 totals() { grep -E 'tot_send_msgs=[0-9]+, tot_recv_msgs=' "$TMP/uclient-$1.out" | tail -1; }
 
+# uclient_check NAME: both connections of uclient NAME bound, its 20 messages each way arrived
+uclient_check() {
+	check_contains "the connections completed" "$(cat "$TMP/uclient-$1.out")" "2 connections are completed"
+	check_contains "40 sent, 40 received" "$(totals "$1")" "tot_send_msgs=40, tot_recv_msgs=40"
+	check_contains "nothing lost" "$(cat "$TMP/uclient-$1.out")" "Total lost packets 0 "
+}
+
 uclient_start tcp 20 -p "$TURN"
 uclient_start tls 20 -p "$TURNS" -S
 uclient_start passive 5 -p "$TURN" -P
 for p in "${UC[@]}"; do wait "$p"; done
 
 begin_case "uclient -T over TCP: both connections bound, every message arrives"
-check_contains "the connections completed" "$(cat "$TMP/uclient-tcp.out")" "2 connections are completed"
-check_contains "40 sent, 40 received" "$(totals tcp)" "tot_send_msgs=40, tot_recv_msgs=40"
-check_contains "nothing lost" "$(cat "$TMP/uclient-tcp.out")" "Total lost packets 0 "
+uclient_check tcp
 
 begin_case "uclient -T -S over TLS: both connections bound, every message arrives"
-check_contains "the connections completed" "$(cat "$TMP/uclient-tls.out")" "2 connections are completed"
-check_contains "40 sent, 40 received" "$(totals tls)" "tot_send_msgs=40, tot_recv_msgs=40"
-check_contains "nothing lost" "$(cat "$TMP/uclient-tls.out")" "Total lost packets 0 "
+uclient_check tls
 
 # -P: uclient's own peer connects to the relayed address and counts only what the client gets,
 # so it reports half of its messages lost against coturn too: what the client received and what
