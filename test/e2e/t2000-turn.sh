@@ -3,43 +3,15 @@
 # turnutils_uclient, turnutils_peer): Binding; relaying over UDP, TCP and TLS, with channels and
 # with Send indications, client to client; /metrics and /status count it. The refusals are in
 # t2010-turn-refusals.sh.
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=test/e2e/turn-lib.sh
+. "$(dirname "$0")/turn-lib.sh"
 
-unset "${!RELAY_@}"
-for tool in turnutils_stunclient turnutils_uclient turnutils_peer; do
-	command -v $tool >/dev/null || {
-		echo "$tool missing (apt-get install coturn-utils)"
-		echo "0 passed, 1 failed"
-		exit 1
-	}
-done
+need_coturn turnutils_stunclient turnutils_uclient turnutils_peer
 dev_cert "$TMP"
-echo "t2000-jwt-secret-t2000-jwt-secret" >"$TMP/jwt"
-echo "t2000-rest-secret" >"$TMP/turn-secret"
-
-"$RELAY" serve --listen 127.0.0.1:0 --insecure-http --audience http://127.0.0.1:0 \
-	--secret-file "$TMP/jwt" --state-dir "$TMP/state" --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
-	--turn-listen 127.0.0.1:0 --turns-listen 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32 \
-	--turn-secret-file "$TMP/turn-secret" --log-file "$TMP/relay.log" &
-RPID=$!
-PIDS+=($!)
-wait_for "$TMP/relay.log" "relay listening" || {
-	cat "$TMP/relay.log"
-	echo "0 passed, 1 failed"
-	exit 1
-}
-TURN=$(grep -oE 'udp\+tcp 127\.0\.0\.1:[0-9]+' "$TMP/relay.log" | cut -d: -f2)
-TURNS=$(grep -oE 'on tls 127\.0\.0\.1:[0-9]+' "$TMP/relay.log" | cut -d: -f2)
-HTTP=$(grep -oE 'relay listening on http://127\.0\.0\.1:[0-9]+' "$TMP/relay.log" | sed 's/.*://')
-
-# turnutils_peer echoes on a fixed port: one the kernel just gave out for UDP
-PEER_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-turnutils_peer -L 127.0.0.1 -p "$PEER_PORT" >"$TMP/peer.log" 2>&1 &
-PIDS+=($!)
-
-# REST credentials as pkg/turncred makes them: "<expiry>:<user>", base64(HMAC-SHA1(secret, it))
-rest_user() { echo "$(($(date +%s) + $2)):$1"; }
-rest_pass() { printf %s "$1" | openssl dgst -sha1 -hmac "t2000-rest-secret" -binary | base64; }
+turn_secrets t2000
+start_turn_relay relay --cert "$TMP/cert.pem" --key "$TMP/key.pem" --turn-listen 127.0.0.1:0 \
+	--turns-listen 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32 || give_up "relay did not start"
+start_udp_peer
 
 # uclient_start NAME FLAGS...: 10 messages from each of 2 clients, in the background (uclient
 # waits seconds after its last packet; run together, the cases take that time once)

@@ -6,37 +6,15 @@
 # without --turn-allow-peer, the per-user quota (486), a credential that expires while in use
 # (the allocation ends, the closing Refresh is refused), and POST /bids/deny ending a booking's
 # allocation within a second and its credential allocating nothing more.
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=test/e2e/turn-lib.sh
+. "$(dirname "$0")/turn-lib.sh"
 
-unset "${!RELAY_@}"
-command -v turnutils_uclient >/dev/null || {
-	echo "turnutils_uclient missing (apt-get install coturn-utils)"
-	echo "0 passed, 1 failed"
-	exit 1
-}
-echo "t2010-jwt-secret-t2010-jwt-secret" >"$TMP/jwt"
-echo "t2010-rest-secret" >"$TMP/turn-secret"
+need_coturn turnutils_uclient
+turn_secrets t2010
 
-# start_relay NAME LISTEN ARGS...: a relay logging to $TMP/NAME.log; sets TURN and HTTP
-start_relay() {
-	local name=$1 listen=$2
-	shift 2
-	"$RELAY" serve --listen 127.0.0.1:0 --insecure-http --audience http://127.0.0.1:0 \
-		--secret-file "$TMP/jwt" --state-dir "$TMP/state-$name" --turn-listen "$listen" \
-		--turn-secret-file "$TMP/turn-secret" --log-file "$TMP/$name.log" "$@" &
-	PIDS+=($!)
-	wait_for "$TMP/$name.log" "relay listening" || cat "$TMP/$name.log"
-	TURN=$(grep -oE 'udp\+tcp [^ ]+' "$TMP/$name.log" | sed 's/.*://')
-	HTTP=$(grep -oE 'relay listening on http://127\.0\.0\.1:[0-9]+' "$TMP/$name.log" | sed 's/.*://')
-}
+rest_hex() { printf %s "$1" | openssl dgst -sha1 -hmac "$TURN_SECRET" | awk '{print $NF}'; }
 
-rest_user() { echo "$(($(date +%s) + $2)):$1"; }
-rest_pass() { printf %s "$1" | openssl dgst -sha1 -hmac "t2010-rest-secret" -binary | base64; }
-rest_hex() { printf %s "$1" | openssl dgst -sha1 -hmac "t2010-rest-secret" | awk '{print $NF}'; }
-
-PEER_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-turnutils_peer -L 127.0.0.1 -p "$PEER_PORT" >"$TMP/peer.log" 2>&1 &
-PIDS+=($!)
+start_udp_peer
 
 # uc SERVER PORT USER PASS ARGS...: a short uclient run, output in $UC
 uc() {
@@ -45,8 +23,6 @@ uc() {
 	UC=$(timeout 20 turnutils_uclient -p "$port" -r "$PEER_PORT" -n 3 -m 1 -l 100 -c \
 		-u "$user" -w "$pass" "$@" "$server" 2>&1)
 }
-
-metric() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 begin_case "settings TURN cannot run with are refused, with the reason"
 base=(serve --listen 127.0.0.1:0 --insecure-http --audience http://127.0.0.1:0 --state-dir "$TMP/state-settings")
@@ -70,7 +46,7 @@ check_eq "a REST secret over 255 bytes: exit 2" "$RC" 2
 check_contains "a REST secret over 255 bytes: named" "$ERR" "over 255 bytes"
 
 # ---- a relay without --turn-allow-peer ----
-start_relay strict 127.0.0.1:0 --turn-max-allocations-per-user 4
+start_turn_relay strict --turn-listen 127.0.0.1:0 --turn-max-allocations-per-user 4
 
 begin_case "wrong password: 401, no allocation"
 u=$(rest_user bk-a 600)
@@ -108,7 +84,7 @@ check "logged" grep -q "refused an allocation for 'bk-quota': 4 allocations alre
 
 # ---- the same filter on an IPv6 listener, for IPv4 written as IPv6 ----
 begin_case "forbidden peers written as IPv6: ::ffff:127.0.0.1, ::127.0.0.1, 64:ff9b::127.0.0.1, 6to4, local NAT64"
-start_relay v6 "[::1]:0"
+start_turn_relay v6 --turn-listen "[::1]:0"
 if [ -n "$TURN" ]; then
 	for peer in ::ffff:127.0.0.1 ::127.0.0.1 64:ff9b::127.0.0.1 2002:7f00:1::1 64:ff9b:1::7f00:1; do
 		u=$(rest_user bk-v6 600)
@@ -121,7 +97,7 @@ else
 fi
 
 # ---- a relay that allows loopback peers ----
-start_relay open 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32
+start_turn_relay open --turn-listen 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32
 
 begin_case "a credential that expires in use: the allocation ends, the closing Refresh is refused"
 u=$(rest_user bk-short 2)

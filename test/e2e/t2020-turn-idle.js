@@ -6,6 +6,7 @@
 const net = require('net');
 const crypto = require('crypto');
 const { test, ok, eq, run, withTimeout, startRelay } = require('./lib.js');
+const { stun } = require('./turnclient.js');
 
 const IDLE = 4200; // past the cap
 
@@ -19,10 +20,7 @@ function connect(port) {
 // A STUN Binding request over TCP; resolves with the answer's message type.
 function binding(port) {
   return withTimeout(new Promise((resolve, reject) => {
-    const req = Buffer.alloc(20);
-    req.writeUInt16BE(0x0001, 0);
-    req.writeUInt32BE(0x2112a442, 4);
-    crypto.randomBytes(12).copy(req, 8);
+    const req = stun.encode(0x0001, crypto.randomBytes(12), []);
     const s = net.connect(port, '127.0.0.1', () => s.write(req));
     s.once('data', (d) => { resolve(d.readUInt16BE(0)); s.destroy(); });
     s.on('error', reject);

@@ -16,12 +16,10 @@ const dgram = require('dgram');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const zlib = require('zlib');
 const { test, ok, eq, run, withTimeout, until, tmpdir, startRelay, spawnTracked } = require('./lib.js');
 
-const MAGIC = 0x2112a442;
-const A = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, XOR_PEER: 0x0012, REALM: 0x0014,
-  NONCE: 0x0015, XOR_RELAYED: 0x0016, TRANSPORT: 0x0019, CONNECTION_ID: 0x002a, FINGERPRINT: 0x8028 };
+const { stun } = require('./turnclient.js');
+const { attr, xorAddr, parseXorAddr, parse, errorCode: code, longTerm, ATTR: A } = stun;
 const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CHANNEL_BIND: 0x009, CONNECT: 0x00a, CONNECTION_BIND: 0x00b };
 const TCP = 6;
 const UDP = 17;
@@ -35,91 +33,8 @@ function cred(user, lifetime = 3600) {
   return { username, password: crypto.createHmac('sha1', turnSecret).update(username).digest('base64') };
 }
 
-function attr(type, value) {
-  const h = Buffer.alloc(4);
-  h.writeUInt16BE(type, 0);
-  h.writeUInt16BE(value.length, 2);
-  return Buffer.concat([h, value, Buffer.alloc((4 - (value.length % 4)) % 4)]);
-}
-
-// XOR-PEER-ADDRESS for an IPv4 "a.b.c.d" or IPv6 text address (the latter XORed with @tid).
-function xorAddr(ip, port, tid) {
-  const v6 = net.isIPv6(ip);
-  const v = Buffer.alloc(v6 ? 20 : 8);
-  v[1] = v6 ? 0x02 : 0x01;
-  v.writeUInt16BE(port ^ (MAGIC >>> 16), 2);
-  if (!v6) {
-    v.writeUInt32BE((ip.split('.').reduce((a, b) => (a << 8) | Number(b), 0) ^ MAGIC) >>> 0, 4);
-    return v;
-  }
-  const raw = ipv6Bytes(ip);
-  const mask = Buffer.alloc(16);
-  mask.writeUInt32BE(MAGIC, 0);
-  tid.copy(mask, 4);
-  for (let k = 0; k < 16; k++) v[4 + k] = raw[k] ^ mask[k];
-  return v;
-}
-
-function ipv6Bytes(ip) {
-  // expand "::", with an IPv4 tail written as two groups
-  const m = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
-  if (m) {
-    const b = m[2].split('.').map(Number);
-    ip = `${m[1]}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
-  }
-  const [head, tail] = ip.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail ? tail.split(':') : [];
-  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, k) => out.writeUInt16BE(parseInt(g, 16), 2 * k));
-  return out;
-}
-
-function parseXorAddr(v) {
-  const n = (v.readUInt32BE(4) ^ MAGIC) >>> 0;
-  return { address: [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'),
-    port: v.readUInt16BE(2) ^ (MAGIC >>> 16) };
-}
-
-// A STUN message: @attrs(tid) its attributes; with @key MESSAGE-INTEGRITY, then FINGERPRINT.
-function message(type, attrs, key) {
-  const tid = crypto.randomBytes(12);
-  let body = Buffer.concat(attrs(tid));
-  const head = (len) => {
-    const h = Buffer.alloc(20);
-    h.writeUInt16BE(type, 0);
-    h.writeUInt16BE(len, 2);
-    h.writeUInt32BE(MAGIC, 4);
-    tid.copy(h, 8);
-    return h;
-  };
-  if (key) {
-    const mac = crypto.createHmac('sha1', key).update(Buffer.concat([head(body.length + 24), body])).digest();
-    body = Buffer.concat([body, attr(A.MI, mac)]);
-  }
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE((zlib.crc32(Buffer.concat([head(body.length + 8), body])) ^ 0x5354554e) >>> 0);
-  body = Buffer.concat([body, attr(A.FINGERPRINT, crc)]);
-  return { tid, buf: Buffer.concat([head(body.length), body]) };
-}
-
-function parse(b) {
-  const m = { type: b.readUInt16BE(0), tid: b.subarray(8, 20), attrs: new Map() };
-  for (let i = 20; i + 4 <= b.length;) {
-    const t = b.readUInt16BE(i);
-    const len = b.readUInt16BE(i + 2);
-    if (!m.attrs.has(t)) m.attrs.set(t, Buffer.from(b.subarray(i + 4, i + 4 + len)));
-    i += 4 + len + ((4 - (len % 4)) % 4);
-  }
-  return m;
-}
-
-// The ERROR-CODE of @m, or 0 for a success.
-function code(m) {
-  const e = m.attrs.get(A.ERROR);
-  return e ? (e[2] & 7) * 100 + e[3] : 0;
-}
+// A STUN message, always with FINGERPRINT: @attrs(tid) its attributes; with @key MESSAGE-INTEGRITY.
+const message = (type, attrs, key) => stun.message(type, attrs, { key, fingerprint: true });
 
 // A TCP connection to the TURN port speaking STUN until a ConnectionBind succeeds, raw after.
 class Conn {
@@ -144,6 +59,7 @@ class Conn {
       if (this.in.length < len) break;
       const m = parse(this.in.subarray(0, len));
       this.in = this.in.subarray(len);
+      if (!m) continue; // not STUN: nothing waits for it
       if ((m.type & 0x0110) === 0x0010) this.indications.push(m);
       if (m.type === 0x0100 + M.CONNECTION_BIND) { // what follows is the peer's
         this.raw = this.in.length ? [this.in] : [];
@@ -178,11 +94,7 @@ function dial(port) {
 async function challenge(c, type, attrs, { username, password }) {
   const first = await c.request(type, attrs);
   eq(code(first), 401, 'challenged first');
-  const realm = first.attrs.get(A.REALM);
-  const nonce = first.attrs.get(A.NONCE);
-  const key = crypto.createHash('md5').update(`${username}:${realm}:${password}`).digest();
-  const auth = () => [attr(A.USERNAME, Buffer.from(username)), attr(A.REALM, realm), attr(A.NONCE, nonce)];
-  return { key, auth };
+  return longTerm(first, username, password);
 }
 
 const transport = (t) => attr(A.TRANSPORT, Buffer.from([t, 0, 0, 0]));
@@ -251,7 +163,7 @@ test('Allocate with REQUESTED-TRANSPORT TCP over UDP: 400', async () => {
   await server();
   const sock = dgram.createSocket('udp4');
   const waiting = new Map();
-  sock.on('message', (b) => { const m = parse(b); const w = waiting.get(m.tid.toString('hex')); if (w) w(m); });
+  sock.on('message', (b) => { const m = parse(b); const w = m && waiting.get(m.tid.toString('hex')); if (w) w(m); });
   await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
   const udp = { request(type, attrs, key) {
     const { tid, buf } = message(type, attrs, key);

@@ -5,35 +5,14 @@
 # connects to the relayed address itself): every message arrives, /metrics counts the
 # connections and their bytes, the log has a line per allocation start and end. The cases uclient
 # cannot express are in t2030-turn-tcp.js.
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=test/e2e/turn-lib.sh
+. "$(dirname "$0")/turn-lib.sh"
 
-unset "${!RELAY_@}"
-command -v turnutils_uclient >/dev/null || {
-	echo "turnutils_uclient missing (apt-get install coturn-utils)"
-	echo "0 passed, 1 failed"
-	exit 1
-}
+need_coturn turnutils_uclient
 dev_cert "$TMP"
-echo "t2030-jwt-secret-t2030-jwt-secret" >"$TMP/jwt"
-echo "t2030-rest-secret" >"$TMP/turn-secret"
-
-"$RELAY" serve --listen 127.0.0.1:0 --insecure-http --audience http://127.0.0.1:0 \
-	--secret-file "$TMP/jwt" --state-dir "$TMP/state" --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
-	--turn-listen 127.0.0.1:0 --turns-listen 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32 \
-	--turn-secret-file "$TMP/turn-secret" --log-file "$TMP/relay.log" &
-PIDS+=($!)
-wait_for "$TMP/relay.log" "relay listening" || {
-	cat "$TMP/relay.log"
-	echo "0 passed, 1 failed"
-	exit 1
-}
-TURN=$(grep -oE 'udp\+tcp 127\.0\.0\.1:[0-9]+' "$TMP/relay.log" | cut -d: -f2)
-TURNS=$(grep -oE 'on tls 127\.0\.0\.1:[0-9]+' "$TMP/relay.log" | cut -d: -f2)
-HTTP=$(grep -oE 'relay listening on http://127\.0\.0\.1:[0-9]+' "$TMP/relay.log" | sed 's/.*://')
-
-rest_user() { echo "$(($(date +%s) + $2)):$1"; }
-rest_pass() { printf %s "$1" | openssl dgst -sha1 -hmac "t2030-rest-secret" -binary | base64; }
-metric() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+turn_secrets t2030
+start_turn_relay relay --cert "$TMP/cert.pem" --key "$TMP/key.pem" --turn-listen 127.0.0.1:0 \
+	--turns-listen 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32 || give_up "relay did not start"
 
 # uclient_start NAME N FLAGS...: N messages of 500 bytes from each client, in the background
 # (uclient waits seconds after its last message; run together, the cases take that time once)
@@ -50,20 +29,23 @@ uclient_start() {
 
 totals() { grep -E 'tot_send_msgs=[0-9]+, tot_recv_msgs=' "$TMP/uclient-$1.out" | tail -1; }
 
+# uclient_check NAME: both connections of uclient NAME bound, its 20 messages each way arrived
+uclient_check() {
+	check_contains "the connections completed" "$(cat "$TMP/uclient-$1.out")" "2 connections are completed"
+	check_contains "40 sent, 40 received" "$(totals "$1")" "tot_send_msgs=40, tot_recv_msgs=40"
+	check_contains "nothing lost" "$(cat "$TMP/uclient-$1.out")" "Total lost packets 0 "
+}
+
 uclient_start tcp 20 -p "$TURN"
 uclient_start tls 20 -p "$TURNS" -S
 uclient_start passive 5 -p "$TURN" -P
 for p in "${UC[@]}"; do wait "$p"; done
 
 begin_case "uclient -T over TCP: both connections bound, every message arrives"
-check_contains "the connections completed" "$(cat "$TMP/uclient-tcp.out")" "2 connections are completed"
-check_contains "40 sent, 40 received" "$(totals tcp)" "tot_send_msgs=40, tot_recv_msgs=40"
-check_contains "nothing lost" "$(cat "$TMP/uclient-tcp.out")" "Total lost packets 0 "
+uclient_check tcp
 
 begin_case "uclient -T -S over TLS: both connections bound, every message arrives"
-check_contains "the connections completed" "$(cat "$TMP/uclient-tls.out")" "2 connections are completed"
-check_contains "40 sent, 40 received" "$(totals tls)" "tot_send_msgs=40, tot_recv_msgs=40"
-check_contains "nothing lost" "$(cat "$TMP/uclient-tls.out")" "Total lost packets 0 "
+uclient_check tls
 
 # -P: uclient's own peer connects to the relayed address and counts only what the client gets,
 # so it reports half of its messages lost against coturn too: what the client received and what

@@ -7,6 +7,7 @@
 const crypto = require('crypto');
 const { execFileSync } = require('child_process');
 const { test, ok, eq, run, startRelay, makeToken, withTimeout, until } = require('./lib.js');
+const { turnMetrics } = require('./turnclient.js');
 
 let off; // relay without TURN
 let r;   // --turn-listen 127.0.0.1:0
@@ -145,17 +146,6 @@ function ndcServers(answer) {
     const m = /^turn:(.*):(\d+)\?/.exec(u);
     return { hostname: m[1], port: Number(m[2]), username: s.username, password: s.credential, relayType: 'TurnUdp' };
   });
-}
-
-// The relay_turn_* counters of /metrics, by name.
-async function turnMetrics(relay) {
-  const text = await (await fetch(`${relay.base}/metrics`)).text();
-  const m = {};
-  for (const l of text.split('\n')) {
-    const x = /^(relay_turn_[a-z_]+) (\d+)$/.exec(l);
-    if (x) m[x[1]] = Number(x[2]);
-  }
-  return m;
 }
 
 // libjuice's 'relay' policy signals only relay candidates, but it answers a check that arrives

@@ -4,6 +4,7 @@
 'use strict';
 const { test, ok, eq, run, startRelay } = require('./lib.js');
 const { launchChromium, servePages, openPage } = require('./browser.js');
+const { turnMetrics } = require('./turnclient.js');
 
 let r;
 let page;
@@ -20,17 +21,6 @@ test('start relay with TURN, page server and Chromium', async () => {
   eq(await page.textContent('#status'), 'idle', 'page loaded');
 });
 
-// The relay_turn_* counters of /metrics, by name.
-async function turnMetrics() {
-  const text = await (await fetch(`${r.base}/metrics`)).text();
-  const m = {};
-  for (const l of text.split('\n')) {
-    const x = /^(relay_turn_[a-z_]+) (\d+)$/.exec(l);
-    if (x) m[x[1]] = Number(x[2]);
-  }
-  return m;
-}
-
 // The answer's servers with only the turn: URLs of @transport (the others would be tried too).
 function only(answer, transport) {
   const want = transport === 'tls' ? /^turns:/ : new RegExp(`^turn:.*=${transport}$`);
@@ -42,9 +32,9 @@ for (const transport of ['udp', 'tcp', 'tls']) {
     const token = r.token({ booking_id: `browser-${transport}` });
     const answer = await page.evaluate(([u, t]) => window.fetchIce(u, t), [`${r.base}/ice`, token]);
     ok(answer.iceServers[0].username.endsWith(`:browser-${transport}`), 'credential for the booking');
-    const before = await turnMetrics();
+    const before = await turnMetrics(r);
     const res = await page.evaluate(([s, n]) => window.iceRun(s, n), [only(answer, transport), 10]);
-    const after = await turnMetrics();
+    const after = await turnMetrics(r);
     const d = (k) => (after[k] || 0) - (before[k] || 0);
     eq(res.received, Array.from({ length: 10 }, (_, i) => `echo:m${i}`), 'messages echoed through TURN');
     ok(res.types.length >= 2 && res.types.every((t) => t === 'relay'), `only relay candidates: ${res.types}`);
