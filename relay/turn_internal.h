@@ -216,8 +216,9 @@ struct turn_cidr {
 };
 
 #define TURN_OWN_MAX 64 /* the listening, external and (wildcard) interface addresses */
-/* The relay's own addresses: a peer at one of these IPs on one of these ports (TURN, TURNS,
- * HTTP, metrics) or in the relay port range is refused; for TCP allocations, on any port. */
+/* The relay's own addresses: a peer at one of these IPs (TURN, TURNS, --turn-external-ip, HTTP,
+ * metrics) on one of these ports (the same listeners) or in the relay port range is refused; for
+ * TCP allocations, on any port. */
 struct turn_own {
 	uint8_t ip[TURN_OWN_MAX][16];
 	size_t nip;
@@ -233,13 +234,25 @@ void turn_ip16(const struct sockaddr *sa, uint8_t out[16]);
 int turn_cidr_list_parse(const char *s, struct turn_cidr *out, size_t max, size_t *n,
                          char why[128]);
 bool turn_cidr_match(const struct turn_cidr *c, const uint8_t ip[16]);
-/* NULL when the relay may send to @peer, else the reason (static) for a 403. */
+/* NULL when the relay may send to @peer, else the reason (static) for a 403. An @allow CIDR
+ * opens one of the relay's @own addresses only when it names that address (/32 or /128). */
 const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
                               size_t nallow, const struct turn_own *own);
 /* The same for a TCP allocation's peers (Connect, CreatePermission): the relay's own addresses
  * on any port, as a TCP connection reaches whatever listens there (sshd, a database). */
 const char *turn_peer_refused_tcp(const struct sockaddr *peer, const struct turn_cidr *allow,
                                   size_t nallow, const struct turn_own *own);
+/* true for 0.0.0.0 and :: (in any of the forms turn_ip16() unwraps). */
+bool turn_is_wildcard(const struct sockaddr *sa);
+/*
+ * Fill @own from the addresses the relay listens on or announces, @ips (family 0: none), this
+ * machine's interface addresses @ifs (taken only when one of @ips is a wildcard: such a listener
+ * answers on all of them), the listening @ports (0: none) and the relayed port range. Each IP
+ * is kept once; the number of IPs left out for TURN_OWN_MAX is returned (0: all fit).
+ */
+size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, size_t nips,
+                      const uv_interface_address_t *ifs, size_t nifs, const uint16_t *ports,
+                      size_t nports, uint16_t relay_lo, uint16_t relay_hi);
 /* The port of an AF_INET/AF_INET6 sockaddr. */
 uint16_t turn_port_of(const struct sockaddr *sa);
 /* "a.b.c.d:port" / "[v6]:port" into @out. */
