@@ -49,6 +49,7 @@ static const char *const refusal_names[TR_N] = {
         [TR_UNBOUND] = "connection_unbound",
         [TR_STREAM_FULL] = "stream_queue_full",
         [TR_MEMORY] = "memory_budget",
+        [TR_MEMORY_CLOSED] = "memory_budget_closed",
 };
 
 const uint8_t *turn_password_algorithms(size_t *len); /* turn_auth.c */
@@ -1326,13 +1327,15 @@ void relay_turn_metrics(FILE *f)
 	       "was full or --turn-bandwidth was spent (back-pressure).",
 	       (double)m->tcp_pauses);
 	metric(f, "relay_turn_stream_buffered_bytes", "gauge",
-	       "Output buffers of TURN over TCP/TLS (capacity, in flight included), counted against "
-	       "--max-memory after websockets.",
+	       "Output and partial-frame input buffers of TURN over TCP/TLS (capacity, in flight "
+	       "included), counted against --max-memory after websockets.",
 	       (double)relay_turn_stream_held());
 	fprintf(f, "# HELP relay_turn_refused_total TURN requests refused and packets dropped, by "
 	           "reason (stream_queue_full: frames to a TCP/TLS client whose queue is full; "
 	           "memory_budget: frames to a TCP/TLS client dropped because --max-memory has no "
-	           "room left by websockets).\n# TYPE relay_turn_refused_total counter\n");
+	           "room left by websockets; memory_budget_closed: TCP/TLS clients closed because "
+	           "--max-memory had no room for the partial frame they were sending).\n# TYPE "
+	           "relay_turn_refused_total counter\n");
 	for (int k = 0; k < TR_N; k++)
 		fprintf(f, "relay_turn_refused_total{reason=\"%s\"} %llu\n", refusal_names[k],
 		        (unsigned long long)m->refused[k]);

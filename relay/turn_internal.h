@@ -44,6 +44,10 @@
 /* STUN answers and ConnectionAttempt indications go past the memory budget while their
  * connection's output buffer stays within this; a client with more unread is not reading. */
 #define TURN_STREAM_CTRL_CAP (4 * 1024)
+/* A partial frame's input buffer up to this size is taken past the memory budget: room for a
+ * STUN request and for a ChannelData carrying one Ethernet-sized (1500-byte) datagram, so that a
+ * full budget does not lock new or ordinary clients out (turn_stream.c, "the memory budget"). */
+#define TURN_STREAM_IN_SMALL (2 * 1024)
 #define TURN_RATE_SLOTS      4096
 #define TURN_MAX_STREAMS     4096  /* TCP/TLS connections at once */
 #define TURN_STREAM_IDLE_MS  60000 /* a TCP/TLS connection without an allocation */
@@ -75,6 +79,7 @@ enum turn_refusal {
 	TR_UNBOUND,        /* peer connections closed without a ConnectionBind in time */
 	TR_STREAM_FULL,    /* frames to a TCP/TLS client whose queue is full (it does not read) */
 	TR_MEMORY,         /* frames to a TCP/TLS client that --max-memory has no room for */
+	TR_MEMORY_CLOSED,  /* TCP/TLS clients closed: --max-memory had no room for their frame */
 	TR_N
 };
 
@@ -103,7 +108,7 @@ struct turn_stream {
 	struct sockaddr_storage peer; /* the client */
 	struct buf in;                /* bytes not yet a whole frame */
 	struct buf out, inflight;     /* queued to write, and being written */
-	size_t held;                  /* out.cap + inflight.cap as last counted in the budget */
+	size_t held; /* in.cap + out.cap + inflight.cap as last counted in the budget */
 	uv_write_t wr;
 	bool writing, closing;
 	SSL *ssl; /* TLS only */
@@ -201,9 +206,10 @@ struct turn {
 	struct turn_udp_pause udp_pause;
 	uv_prepare_t pass;
 	bool pass_on;
-	unsigned pass_used;            /* datagrams taken in this loop pass */
-	struct turn_udp_pause *paused; /* sockets waiting for the next pass */
-	int64_t budget_logged_ms;      /* monotonic: frames dropped for --max-memory, logged */
+	unsigned pass_used;              /* datagrams taken in this loop pass */
+	struct turn_udp_pause *paused;   /* sockets waiting for the next pass */
+	int64_t budget_logged_ms;        /* monotonic: frames dropped for --max-memory, logged */
+	int64_t budget_closed_logged_ms; /* monotonic: a client closed for --max-memory, logged */
 };
 
 extern struct turn turn_srv;
