@@ -9,13 +9,14 @@
 // would not decrypt). Before, the output grew to 1 MiB a connection whatever the budget, and
 // nothing counted it. Input counts too: TCP clients that each send most of a 60 KB ChannelData
 // and stop make the relay hold their partial frames; those buffers stay within the budget, the
-// connections past it are closed (relay_turn_refused_total{reason="memory_budget_closed"}), and
-// a new client's Allocate (sent in two pieces) is still answered and websockets still work.
-// Before, partial frames were not counted: 64 KiB a connection, 256 MiB with 4096 of them.
+// connections past it are closed (relay_turn_refused_total{reason="memory_budget_closed"}), over
+// TLS too, and a new client's Allocate (sent in two pieces) is still answered and websockets
+// still work. Before, partial frames were not counted: 64 KiB a connection, 256 MiB with 4096.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
 const net = require('net');
+const tls = require('tls');
 const fs = require('fs');
 const path = require('path');
 const { test, ok, eq, run, until, startRelay, join, received, tmpdir } = require('./lib.js');
@@ -281,6 +282,17 @@ test('partial frames on many TCP connections stay within the budget: the connect
     eq(m.closed - before.closed, closed, 'each closed connection counted as memory_budget_closed');
     await r.waitLog(/memory budget of 393216 bytes reached: closing TCP\/TLS client 127\.0\.0\.1:\d+, whose partial frame needs a \d+-byte buffer/);
     ok(true, 'the closing is logged');
+
+    // Over TLS alike: with the budget full, a partial frame past 2 KiB closes the connection.
+    const t = tls.connect({ port: turnsPort, host: '127.0.0.1', rejectUnauthorized: false });
+    t.on('error', () => {});
+    let tlsGone = false;
+    t.on('close', () => { tlsGone = true; });
+    await new Promise((resolve) => t.once('secureConnect', resolve));
+    t.write(PARTIAL);
+    await until(() => tlsGone, 5000, 'the TLS connection with a partial frame closed');
+    eq((await metrics()).closed - before.closed, closed + 1, 'and counted');
+    ok((await metrics()).held <= BUDGET, 'still within the budget');
 
     // A connection that finishes its frame gets it handed on and its buffer given back.
     const full = m.held;
