@@ -12,6 +12,7 @@
 // connections past it are closed (relay_turn_refused_total{reason="memory_budget_closed"}), over
 // TLS too, and a new client's Allocate (sent in two pieces) is still answered and websockets
 // still work. Before, partial frames were not counted: 64 KiB a connection, 256 MiB with 4096.
+// And a burst of frames read on top of a partial one no longer closes the connection.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
@@ -312,6 +313,42 @@ test('partial frames on many TCP connections stay within the budget: the connect
   }
   await until(async () => (await metrics()).held === 0, 5000, 'input buffers given back at close');
   ok(true, 'what they held is given back when they close');
+});
+
+// Before, every read was appended to the partial frame kept from the last one: a 64 KiB read on
+// top of a few hundred bytes passed the input buffer's bound and the connection was closed as
+// if it sent an oversized frame.
+test('a burst of frames on top of a partial one: the connection stays and every frame is taken', async () => {
+  const frame = Buffer.alloc(1004);
+  frame.writeUInt16BE(0x4000, 0);
+  frame.writeUInt16BE(1000, 2);
+  const allocate = Buffer.alloc(28);
+  allocate.writeUInt16BE(0x0003, 0);
+  allocate.writeUInt16BE(8, 2);
+  allocate.writeUInt32BE(0x2112a442, 4);
+  crypto.randomBytes(12).copy(allocate, 8);
+  allocate.writeUInt16BE(0x0019, 20);
+  allocate.writeUInt16BE(4, 22);
+  allocate[24] = 17;
+  const all = Buffer.concat([...Array(300).fill(frame), allocate]); // the Allocate last
+  const s = net.connect(turnPort, '127.0.0.1');
+  s.on('error', () => {});
+  let gone = false;
+  let got = Buffer.alloc(0);
+  s.on('close', () => { gone = true; });
+  s.on('data', (d) => { got = Buffer.concat([got, d]); });
+  await new Promise((resolve) => s.once('connect', resolve));
+  try {
+    const held = (await metrics()).held;
+    s.write(all.subarray(0, 500));
+    await until(async () => (await metrics()).held >= held + 500, 5000, 'the partial frame kept');
+    s.write(all.subarray(500));
+    await until(() => gone || got.length >= 20, 5000, 'the Allocate at the end answered');
+    eq(gone, false, 'the connection stays open');
+    eq(got.readUInt16BE(0), 0x0113, 'the Allocate after 300 KB of frames is answered (401)');
+  } finally {
+    s.destroy();
+  }
 });
 
 test('stop', async () => {
