@@ -49,6 +49,7 @@ static const char *const refusal_names[TR_N] = {
         [TR_UNBOUND] = "connection_unbound",
         [TR_STREAM_FULL] = "stream_queue_full",
         [TR_MEMORY] = "memory_budget",
+        [TR_MEMORY_CLOSED] = "memory_budget_closed",
 };
 
 const uint8_t *turn_password_algorithms(size_t *len); /* turn_auth.c */
@@ -816,17 +817,6 @@ static int parse_hostport(const char *s, struct sockaddr_storage *ss)
 	return -EINVAL;
 }
 
-static bool is_wildcard(const struct sockaddr *sa)
-{
-	uint8_t ip[16];
-	static const uint8_t v4any[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
-
-	turn_ip16(sa, ip);
-	return memcmp(ip, v4any, 16) == 0 ||
-	       (sa->sa_family == AF_INET6 &&
-	        IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr));
-}
-
 /*
  * The REST secret from @path, read as `relay token turn` and coturn read it (the whole file less
  * trailing blanks and line ends): a secret longer than our buffer is refused, never cut, or every
@@ -1001,62 +991,58 @@ static int listen_plain(struct turn *T, char why[256])
 }
 
 /*
- * A wildcard listener answers on every address of the machine: a peer at any of them would be
- * the relay talking to itself (a TURN loop, or TURN reaching its own HTTP port). Interfaces
- * beyond TURN_OWN_MAX are logged: their addresses are not refused as our own.
+ * The HTTP or metrics listener's address ("127.0.0.1:8443", "[::1]:8443", ":8443" for every
+ * interface) into @ss. relay_run() checked it; should it not parse here, it counts as a
+ * wildcard, which refuses more rather than less.
  */
-static void add_interface_addresses(struct turn_own *own)
+static void listener_addr(const char *listen, struct sockaddr_storage *ss)
 {
-	uv_interface_address_t *ifs;
-	int n;
-
-	if (uv_interface_addresses(&ifs, &n)) {
-		log_warn(
-		        "cannot list this machine's addresses: peers at them are not refused as ours");
+	if (!listen || !*listen)
 		return;
-	}
-	for (int i = 0; i < n; i++) {
-		if (own->nip == TURN_OWN_MAX) {
-			log_warn(
-			        "over %d addresses on this machine: the rest are not refused as ours",
-			        TURN_OWN_MAX);
-			break;
-		}
-		turn_ip16((const struct sockaddr *)&ifs[i].address, own->ip[own->nip++]);
-	}
-	uv_free_interface_addresses(ifs, n);
+	if (parse_hostport(listen, ss))
+		uv_ip4_addr("0.0.0.0", 0, (struct sockaddr_in *)ss);
 }
 
+/*
+ * The relay's own addresses for the peer filter: every listener's IP (TURN, TURNS, HTTP,
+ * metrics) and --turn-external-ip; a wildcard listener makes every address of the machine
+ * ours, as a peer at any of them would be the relay talking to itself (a TURN loop, or TURN
+ * reaching its own HTTP port). Addresses beyond TURN_OWN_MAX are logged: they are not refused
+ * as our own.
+ */
 static int own_addresses(struct turn *T)
 {
 	struct turn_own *own = calloc(1, sizeof(*own));
-	const struct sockaddr_storage *ips[3] = {&T->listen_addr, &T->tls_addr, &T->external};
-
+	struct sockaddr_storage ips[5] = {T->listen_addr, T->tls_addr, T->external};
+	uint16_t ports[4] = {(uint16_t)T->port, (uint16_t)T->tls_port};
+	uv_interface_address_t *ifs = NULL;
+	int nifs = 0;
 	bool wildcard = false;
+	size_t left_out;
 
 	if (!own)
 		return -ENOMEM;
-	for (int k = 0; k < 3; k++) {
-		if (!ips[k]->ss_family)
-			continue;
-		if (is_wildcard((struct sockaddr *)ips[k]))
-			wildcard = true;
-		else
-			turn_ip16((struct sockaddr *)ips[k], own->ip[own->nip++]);
+	listener_addr(T->o->listen, &ips[3]);
+	listener_addr(T->o->metrics_listen, &ips[4]);
+	for (int k = 0; k < 5; k++)
+		wildcard = wildcard ||
+		           (ips[k].ss_family && turn_is_wildcard((struct sockaddr *)&ips[k]));
+	if (wildcard && uv_interface_addresses(&ifs, &nifs)) {
+		log_warn(
+		        "cannot list this machine's addresses: peers at them are not refused as ours");
+		ifs = NULL, nifs = 0;
 	}
-	if (wildcard) /* every address of this machine is a listening one */
-		add_interface_addresses(own);
-	if (T->port)
-		own->ports[own->nports++] = (uint16_t)T->port;
-	if (T->tls_port)
-		own->ports[own->nports++] = (uint16_t)T->tls_port;
 	if (T->s->vhost)
-		own->ports[own->nports++] = (uint16_t)lws_get_vhost_listen_port(T->s->vhost);
+		ports[2] = (uint16_t)lws_get_vhost_listen_port(T->s->vhost);
 	if (T->s->metrics_vhost)
-		own->ports[own->nports++] =
-		        (uint16_t)lws_get_vhost_listen_port(T->s->metrics_vhost);
-	own->relay_lo = (uint16_t)T->relay_lo;
-	own->relay_hi = (uint16_t)T->relay_hi;
+		ports[3] = (uint16_t)lws_get_vhost_listen_port(T->s->metrics_vhost);
+	left_out = turn_own_build(own, ips, 5, ifs, (size_t)nifs, ports, 4, (uint16_t)T->relay_lo,
+	                          (uint16_t)T->relay_hi);
+	if (ifs)
+		uv_free_interface_addresses(ifs, nifs);
+	if (left_out)
+		log_warn("over %d addresses of this relay: %zu are not refused as ours",
+		         TURN_OWN_MAX, left_out);
 	T->own = own;
 	return 0;
 }
@@ -1099,7 +1085,7 @@ static int configure(struct server *s, char why[256])
 			return -EINVAL;
 		}
 		T->has_external = true;
-	} else if (is_wildcard((struct sockaddr *)&T->listen_addr)) {
+	} else if (turn_is_wildcard((struct sockaddr *)&T->listen_addr)) {
 		snprintf(why, 256,
 		         "TURN on a wildcard address needs --turn-external-ip (the address "
 		         "clients reach relayed ports at)");
@@ -1341,13 +1327,15 @@ void relay_turn_metrics(FILE *f)
 	       "was full or --turn-bandwidth was spent (back-pressure).",
 	       (double)m->tcp_pauses);
 	metric(f, "relay_turn_stream_buffered_bytes", "gauge",
-	       "Output buffers of TURN over TCP/TLS (capacity, in flight included), counted against "
-	       "--max-memory after websockets.",
+	       "Output and partial-frame input buffers of TURN over TCP/TLS (capacity, in flight "
+	       "included), counted against --max-memory after websockets.",
 	       (double)relay_turn_stream_held());
 	fprintf(f, "# HELP relay_turn_refused_total TURN requests refused and packets dropped, by "
 	           "reason (stream_queue_full: frames to a TCP/TLS client whose queue is full; "
 	           "memory_budget: frames to a TCP/TLS client dropped because --max-memory has no "
-	           "room left by websockets).\n# TYPE relay_turn_refused_total counter\n");
+	           "room left by websockets; memory_budget_closed: TCP/TLS clients closed because "
+	           "--max-memory had no room for the partial frame they were sending).\n# TYPE "
+	           "relay_turn_refused_total counter\n");
 	for (int k = 0; k < TR_N; k++)
 		fprintf(f, "relay_turn_refused_total{reason=\"%s\"} %llu\n", refusal_names[k],
 		        (unsigned long long)m->refused[k]);

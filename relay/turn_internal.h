@@ -44,6 +44,10 @@
 /* STUN answers and ConnectionAttempt indications go past the memory budget while their
  * connection's output buffer stays within this; a client with more unread is not reading. */
 #define TURN_STREAM_CTRL_CAP (4 * 1024)
+/* A partial frame's input buffer up to this size is taken past the memory budget: room for a
+ * STUN request and for a ChannelData carrying one Ethernet-sized (1500-byte) datagram, so that a
+ * full budget does not lock new or ordinary clients out (turn_stream.c, "the memory budget"). */
+#define TURN_STREAM_IN_SMALL (2 * 1024)
 #define TURN_RATE_SLOTS      4096
 #define TURN_MAX_STREAMS     4096  /* TCP/TLS connections at once */
 #define TURN_STREAM_IDLE_MS  60000 /* a TCP/TLS connection without an allocation */
@@ -75,6 +79,7 @@ enum turn_refusal {
 	TR_UNBOUND,        /* peer connections closed without a ConnectionBind in time */
 	TR_STREAM_FULL,    /* frames to a TCP/TLS client whose queue is full (it does not read) */
 	TR_MEMORY,         /* frames to a TCP/TLS client that --max-memory has no room for */
+	TR_MEMORY_CLOSED,  /* TCP/TLS clients closed: --max-memory had no room for their frame */
 	TR_N
 };
 
@@ -103,7 +108,7 @@ struct turn_stream {
 	struct sockaddr_storage peer; /* the client */
 	struct buf in;                /* bytes not yet a whole frame */
 	struct buf out, inflight;     /* queued to write, and being written */
-	size_t held;                  /* out.cap + inflight.cap as last counted in the budget */
+	size_t held; /* in.cap + out.cap + inflight.cap as last counted in the budget */
 	uv_write_t wr;
 	bool writing, closing;
 	SSL *ssl; /* TLS only */
@@ -201,9 +206,10 @@ struct turn {
 	struct turn_udp_pause udp_pause;
 	uv_prepare_t pass;
 	bool pass_on;
-	unsigned pass_used;            /* datagrams taken in this loop pass */
-	struct turn_udp_pause *paused; /* sockets waiting for the next pass */
-	int64_t budget_logged_ms;      /* monotonic: frames dropped for --max-memory, logged */
+	unsigned pass_used;              /* datagrams taken in this loop pass */
+	struct turn_udp_pause *paused;   /* sockets waiting for the next pass */
+	int64_t budget_logged_ms;        /* monotonic: frames dropped for --max-memory, logged */
+	int64_t budget_closed_logged_ms; /* monotonic: a client closed for --max-memory, logged */
 };
 
 extern struct turn turn_srv;
@@ -216,8 +222,9 @@ struct turn_cidr {
 };
 
 #define TURN_OWN_MAX 64 /* the listening, external and (wildcard) interface addresses */
-/* The relay's own addresses: a peer at one of these IPs on one of these ports (TURN, TURNS,
- * HTTP, metrics) or in the relay port range is refused; for TCP allocations, on any port. */
+/* The relay's own addresses: a peer at one of these IPs (TURN, TURNS, --turn-external-ip, HTTP,
+ * metrics) on one of these ports (the same listeners) or in the relay port range is refused; for
+ * TCP allocations, on any port. */
 struct turn_own {
 	uint8_t ip[TURN_OWN_MAX][16];
 	size_t nip;
@@ -233,13 +240,25 @@ void turn_ip16(const struct sockaddr *sa, uint8_t out[16]);
 int turn_cidr_list_parse(const char *s, struct turn_cidr *out, size_t max, size_t *n,
                          char why[128]);
 bool turn_cidr_match(const struct turn_cidr *c, const uint8_t ip[16]);
-/* NULL when the relay may send to @peer, else the reason (static) for a 403. */
+/* NULL when the relay may send to @peer, else the reason (static) for a 403. An @allow CIDR
+ * opens one of the relay's @own addresses only when it names that address (/32 or /128). */
 const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
                               size_t nallow, const struct turn_own *own);
 /* The same for a TCP allocation's peers (Connect, CreatePermission): the relay's own addresses
  * on any port, as a TCP connection reaches whatever listens there (sshd, a database). */
 const char *turn_peer_refused_tcp(const struct sockaddr *peer, const struct turn_cidr *allow,
                                   size_t nallow, const struct turn_own *own);
+/* true for 0.0.0.0 and :: (in any of the forms turn_ip16() unwraps). */
+bool turn_is_wildcard(const struct sockaddr *sa);
+/*
+ * Fill @own from the addresses the relay listens on or announces, @ips (family 0: none), this
+ * machine's interface addresses @ifs (taken only when one of @ips is a wildcard: such a listener
+ * answers on all of them), the listening @ports (0: none) and the relayed port range. Each IP
+ * is kept once; the number of IPs left out for TURN_OWN_MAX is returned (0: all fit).
+ */
+size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, size_t nips,
+                      const uv_interface_address_t *ifs, size_t nifs, const uint16_t *ports,
+                      size_t nports, uint16_t relay_lo, uint16_t relay_hi);
 /* The port of an AF_INET/AF_INET6 sockaddr. */
 uint16_t turn_port_of(const struct sockaddr *sa);
 /* "a.b.c.d:port" / "[v6]:port" into @out. */

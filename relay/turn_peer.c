@@ -8,7 +8,9 @@
  * sends to V4), Teredo (2001:0:SERVER::~CLIENT, both checked) and SIIT's IPv4-translated
  * ::ffff:0:a.b.c.d. The local-use NAT64 prefix 64:ff9b:1::/48 is refused as a whole: it is the
  * operator's own translator and where it puts the IPv4 depends on its prefix length.
- * --turn-allow-peer CIDRs win over every default. Pure: no I/O.
+ * --turn-allow-peer CIDRs win over every default, but open one of the relay's own addresses only
+ * when they name it (a /32 or /128): a CIDR for the network the relay sits in does not open the
+ * relay's own ports. turn_own_build() gathers those addresses. Pure: no I/O.
  */
 #include "relay/turn_internal.h"
 
@@ -234,16 +236,25 @@ static const char *refused_peer(const struct sockaddr *peer, const struct turn_c
 	const char *why;
 	uint8_t ip[16];
 	uint16_t port = turn_port_of(peer);
+	bool allowed = false, named = false, ours = false;
 
 	if (peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
 		return "peer address family unknown";
 	turn_ip16(peer, ip);
 	for (size_t k = 0; k < nallow; k++)
-		if (turn_cidr_match(&allow[k], ip))
-			return NULL;
+		if (turn_cidr_match(&allow[k], ip)) {
+			allowed = true;
+			named = named || allow[k].bits == 128;
+		}
+	for (size_t k = 0; own && k < own->nip && !ours; k++)
+		ours = memcmp(own->ip[k], ip, 16) == 0;
+	/* A CIDR opening a network the relay sits in (10.0.0.0/8 for the lab hosts) does not open
+	 * the relay itself: one of its own addresses is opened only by its name (a /32 or /128). */
+	if (allowed && (!ours || named))
+		return NULL;
 	if (port == 0)
 		return "peer port 0";
-	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]) && !allowed; k++) {
 		struct turn_cidr c;
 
 		cidr_parse(refused[k].cidr, strlen(refused[k].cidr), &c);
@@ -251,21 +262,78 @@ static const char *refused_peer(const struct sockaddr *peer, const struct turn_c
 		if (turn_cidr_match(&c, ip))
 			return refused[k].why;
 	}
-	why = tunnel_refused(ip, port, allow, nallow, own, any_port);
+	why = allowed ? NULL : tunnel_refused(ip, port, allow, nallow, own, any_port);
 	if (why)
 		return why;
-	if (own) {
-		bool ours = false;
-
-		for (size_t k = 0; k < own->nip && !ours; k++)
-			ours = memcmp(own->ip[k], ip, 16) == 0;
-		if (ours && any_port)
+	if (ours) {
+		if (any_port)
 			return "peer is one of the relay's own addresses (TCP allocation: any port)";
-		if (ours && port >= own->relay_lo && port <= own->relay_hi)
+		if (port >= own->relay_lo && port <= own->relay_hi)
 			return "peer is one of the relay's relayed addresses";
-		for (size_t k = 0; k < own->nports && ours; k++)
+		for (size_t k = 0; k < own->nports; k++)
 			if (own->ports[k] == port)
 				return "peer is one of the relay's listening addresses";
 	}
 	return NULL;
+}
+
+bool turn_is_wildcard(const struct sockaddr *sa)
+{
+	static const uint8_t v4any[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+	uint8_t ip[16];
+
+	turn_ip16(sa, ip);
+	return memcmp(ip, v4any, 16) == 0 ||
+	       (sa->sa_family == AF_INET6 &&
+	        IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr));
+}
+
+/* Add @sa's IP to @own once: false when it is new and there is no room left. */
+static bool own_add_ip(struct turn_own *own, const struct sockaddr *sa)
+{
+	uint8_t ip[16];
+
+	turn_ip16(sa, ip);
+	for (size_t k = 0; k < own->nip; k++)
+		if (memcmp(own->ip[k], ip, 16) == 0)
+			return true;
+	if (own->nip == TURN_OWN_MAX)
+		return false;
+	memcpy(own->ip[own->nip++], ip, 16);
+	return true;
+}
+
+size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, size_t nips,
+                      const uv_interface_address_t *ifs, size_t nifs, const uint16_t *ports,
+                      size_t nports, uint16_t relay_lo, uint16_t relay_hi)
+{
+	size_t left_out = 0;
+	bool wildcard = false;
+
+	memset(own, 0, sizeof(*own));
+	for (size_t k = 0; k < nips; k++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&ips[k];
+
+		if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+			continue;
+		if (turn_is_wildcard(sa))
+			wildcard = true;
+		else if (!own_add_ip(own, sa))
+			left_out++;
+	}
+	/* a wildcard listener answers on every address of this machine */
+	for (size_t k = 0; wildcard && k < nifs; k++)
+		if (!own_add_ip(own, (const struct sockaddr *)&ifs[k].address))
+			left_out++;
+	for (size_t k = 0; k < nports; k++) {
+		bool known = ports[k] == 0;
+
+		for (size_t j = 0; j < own->nports && !known; j++)
+			known = own->ports[j] == ports[k];
+		if (!known && own->nports < sizeof(own->ports) / sizeof(own->ports[0]))
+			own->ports[own->nports++] = ports[k];
+	}
+	own->relay_lo = relay_lo;
+	own->relay_hi = relay_hi;
+	return left_out;
 }

@@ -3,7 +3,8 @@
  * and ChannelData (padded to 4 bytes) by stun_stream_frame_len(); TLS runs through OpenSSL
  * memory BIOs so the loop never blocks on it. Input and output are bounded: a frame larger than
  * a STUN message closes the connection, and when a client does not read, or when the relay's
- * memory budget has no room, frames to it drop.
+ * memory budget has no room, frames to it drop; a partial frame the budget has no room for
+ * closes its connection.
  */
 #define LOG_MODULE "turn"
 #include "relay/turn_internal.h"
@@ -51,6 +52,14 @@ int turn_tls_init(const char *cert, const char *key, char why[256])
  * websockets hold is what the main thread last published (relay_turn_note_ws_held); they never
  * shed a connection for what TURN holds. A buffer grown by a burst is given back once its
  * connection has nothing queued, so an idle connection holds at most 2 * TURN_STREAM_OUT_KEEP.
+ *
+ * Input counts too: a connection's input buffer holds only the partial frame a client has not
+ * finished sending (whole frames are handed on from the read), and is given back once the frame
+ * is. Up to TURN_STREAM_IN_SMALL it is taken past the budget, as STUN answers are (a new
+ * client's Allocate must get its 401); past that, a buffer the budget has no room for closes
+ * the connection, since a partial frame cannot be dropped whole. So input holds at most the
+ * budget's room plus TURN_MAX_STREAMS * TURN_STREAM_IN_SMALL (8 MiB), where 4096 connections
+ * trickling 64 KiB frames held 256 MiB outside it before.
  * Atomics without locks: the TURN thread is the only writer of stream_held, the main thread
  * the only writer of ws_held; each only reads the other's, relaxed (a bound, not a handshake).
  */
@@ -80,7 +89,7 @@ void turn_stream_held_update(size_t *held, size_t now)
 /* Bring stream_held up to date with @st's buffers after one grew or was given back. */
 static void account(struct turn_stream *st)
 {
-	turn_stream_held_update(&st->held, st->out.cap + st->inflight.cap);
+	turn_stream_held_update(&st->held, st->in.cap + st->out.cap + st->inflight.cap);
 }
 
 bool turn_stream_budget_room(size_t grow)
@@ -138,6 +147,21 @@ static bool budget_fits(struct turn_stream *st, size_t n, bool control)
 	turn_refuse_count(TR_MEMORY);
 	log_budget_drop(budget, turn, ws);
 	return false;
+}
+
+static void log_budget_close(const struct turn_stream *st, size_t need)
+{
+	int64_t now = relay_mono_ms();
+	char addr[64];
+
+	if (turn_srv.budget_closed_logged_ms && now - turn_srv.budget_closed_logged_ms < 1000)
+		return;
+	turn_srv.budget_closed_logged_ms = now;
+	turn_addr_text((const struct sockaddr *)&st->peer, addr, sizeof(addr));
+	log_warn("memory budget of %zu bytes reached: closing TCP/TLS client %s, whose partial "
+	         "frame needs a %zu-byte buffer (TURN holds %zu bytes, websockets %zu)",
+	         turn_srv.s->mem_budget, addr, need, relay_turn_stream_held(),
+	         atomic_load_explicit(&ws_held, memory_order_relaxed));
 }
 
 /* ---- closing ---- */
@@ -325,46 +349,109 @@ void turn_stream_shutdown(struct turn_stream *st)
 
 /* ---- reading ---- */
 
-/* Hand every whole frame in st->in to turn_packet(). false when the connection was closed. */
-static bool frames(struct turn_stream *st)
+/*
+ * Hand every whole frame at the front of @p to turn_packet(): the bytes taken (all of them once
+ * a ConnectionBind made this a data connection: what follows is the peer's), or -1 when the
+ * connection was closed (a frame that is not STUN or ChannelData, or by what a frame did).
+ */
+static long take_frames(struct turn_stream *st, const uint8_t *p, size_t len)
 {
 	size_t off = 0;
 
 	while (!st->closing) {
-		long n = stun_stream_frame_len(st->in.p + off, st->in.len - off);
+		long n = stun_stream_frame_len(p + off, len - off);
 
 		if (n < 0 || n > TURN_STREAM_IN_MAX) {
 			turn_refuse_count(TR_MALFORMED);
 			turn_stream_close(st);
-			return false;
+			return -1;
 		}
-		if (n == 0 || (size_t)n > st->in.len - off)
-			break;
-		turn_packet(st->transport, st, (struct sockaddr *)&st->peer, st->in.p + off,
-		            (size_t)n);
+		if (n == 0 || (size_t)n > len - off)
+			return (long)off;
+		turn_packet(st->transport, st, (struct sockaddr *)&st->peer, p + off, (size_t)n);
 		off += (size_t)n;
 		if (st->conn && !st->closing) {
-			/* ConnectionBind made it a data connection: what follows is the peer's */
-			if (st->in.len > off)
-				turn_tcp_from_client(st, st->in.p + off, st->in.len - off);
-			off = st->in.len;
-			break;
+			if (len > off)
+				turn_tcp_from_client(st, p + off, len - off);
+			return st->closing ? -1 : (long)len;
 		}
 	}
-	if (!st->closing)
-		buf_consume(&st->in, off);
-	return !st->closing;
+	return -1;
 }
 
-static void plain_in(struct turn_stream *st, const uint8_t *p, size_t len)
+/*
+ * Keep @len more bytes of a partial frame in st->in (the memory budget: see its comment). false
+ * when the connection was closed.
+ */
+static bool keep_partial(struct turn_stream *st, const uint8_t *p, size_t len)
 {
-	if (st->conn)
-		return turn_tcp_from_client(st, p, len);
+	size_t cap = buf_reserved_cap(&st->in, len);
+
+	if (cap > TURN_STREAM_IN_SMALL && cap > st->in.cap &&
+	    !turn_stream_budget_room(cap - st->in.cap)) {
+		turn_refuse_count(TR_MEMORY_CLOSED);
+		log_budget_close(st, cap);
+		turn_stream_close(st);
+		return false;
+	}
 	if (buf_add(&st->in, p, len)) {
 		turn_stream_close(st);
-		return;
+		return false;
 	}
-	frames(st);
+	account(st);
+	return true;
+}
+
+/* Bytes that complete the header, then the frame, begun in st->in; -1 when it is no frame. */
+static long partial_need(const struct turn_stream *st)
+{
+	long n = stun_stream_frame_len(st->in.p, st->in.len);
+
+	if (n < 0 || n > TURN_STREAM_IN_MAX)
+		return -1;
+	return n == 0 ? 4 - (long)st->in.len : n - (long)st->in.len;
+}
+
+/*
+ * Bytes from the client: a partial frame kept from before is completed first (only as many
+ * bytes as it lacks are copied), whole frames are handed on from @p itself, and a partial one
+ * at the end is kept. So st->in holds at most one frame, and nothing once it is handed on.
+ */
+static void stream_in(struct turn_stream *st, const uint8_t *p, size_t len)
+{
+	while (len && !st->closing) {
+		long n;
+
+		if (st->conn) { /* after ConnectionBind: the peer's bytes */
+			turn_tcp_from_client(st, p, len);
+			return;
+		}
+		if (!st->in.len) {
+			n = take_frames(st, p, len); /* all of them once it is a data connection */
+			if (n >= 0 && (size_t)n < len)
+				keep_partial(st, p + n, len - (size_t)n);
+			return;
+		}
+		n = partial_need(st);
+		if (n > 0) {
+			n = (size_t)n > len ? (long)len : n;
+			if (!keep_partial(st, p, (size_t)n))
+				return;
+			p += n, len -= (size_t)n;
+			n = partial_need(st);
+		}
+		if (n < 0) {
+			turn_refuse_count(TR_MALFORMED);
+			turn_stream_close(st);
+			return;
+		}
+		if (n > 0)
+			continue; /* the header is complete now, or more is to come */
+		if (take_frames(st, st->in.p, st->in.len) < 0)
+			return;
+		buf_release(&st->in); /* the frame is handed on: its buffer given back */
+		account(st);
+	}
 }
 
 static void tls_in(struct turn_stream *st, const uint8_t *p, size_t len)
@@ -390,18 +477,8 @@ static void tls_in(struct turn_stream *st, const uint8_t *p, size_t len)
 			return;
 		}
 	}
-	while (!st->closing && (n = SSL_read(st->ssl, tmp, sizeof(tmp))) > 0) {
-		if (st->conn) {
-			turn_tcp_from_client(st, tmp, (size_t)n);
-			continue;
-		}
-		if (buf_add(&st->in, tmp, (size_t)n)) {
-			turn_stream_close(st);
-			return;
-		}
-		if (!frames(st))
-			return;
-	}
+	while (!st->closing && (n = SSL_read(st->ssl, tmp, sizeof(tmp))) > 0)
+		stream_in(st, tmp, (size_t)n);
 	if (!st->closing) {
 		int e = SSL_get_error(st->ssl, n);
 
@@ -446,7 +523,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (st->ssl)
 		tls_in(st, (const uint8_t *)buf->base, (size_t)nread);
 	else
-		plain_in(st, (const uint8_t *)buf->base, (size_t)nread);
+		stream_in(st, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 /*

@@ -7,11 +7,17 @@
 // goes through), TURN gives way instead. Frames are
 // dropped whole: once the client reads again its stream is intact (over TLS too: a record cut
 // would not decrypt). Before, the output grew to 1 MiB a connection whatever the budget, and
-// nothing counted it.
+// nothing counted it. Input counts too: TCP clients that each send most of a 60 KB ChannelData
+// and stop make the relay hold their partial frames; those buffers stay within the budget, the
+// connections past it are closed (relay_turn_refused_total{reason="memory_budget_closed"}), over
+// TLS too, and a new client's Allocate (sent in two pieces) is still answered and websockets
+// still work. Before, partial frames were not counted: 64 KiB a connection, 256 MiB with 4096.
+// And a burst of frames read on top of a partial one no longer closes the connection.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
 const net = require('net');
+const tls = require('tls');
 const fs = require('fs');
 const path = require('path');
 const { test, ok, eq, run, until, startRelay, join, received, tmpdir } = require('./lib.js');
@@ -36,7 +42,8 @@ async function metrics() {
     const line = text.split('\n').find((l) => l.startsWith(`${name} `));
     return line === undefined ? undefined : Number(line.split(' ')[1]);
   };
-  return { held: get('relay_turn_stream_buffered_bytes'), dropped: get('relay_turn_refused_total{reason="memory_budget"}') };
+  return { held: get('relay_turn_stream_buffered_bytes'), dropped: get('relay_turn_refused_total{reason="memory_budget"}'),
+    closed: get('relay_turn_refused_total{reason="memory_budget_closed"}') };
 }
 
 // A peer on 127.0.0.1 (allowed by --turn-allow-peer) that sends to relayed addresses.
@@ -83,6 +90,7 @@ test('start relay with a small --max-memory', async () => {
   const m = await metrics();
   eq(m.held, 0, 'TURN stream output counted in /metrics, nothing held yet');
   eq(m.dropped, 0, 'memory_budget drops counted in /metrics, none yet');
+  eq(m.closed, 0, 'memory_budget_closed counted in /metrics, none yet');
 });
 
 test('a TCP client that never reads holds no more than the budget; others keep working', async () => {
@@ -172,8 +180,9 @@ test('over TLS: frames dropped for the budget never cut a record', async () => {
 });
 
 // An unauthenticated Allocate over a new TCP connection: resolves the answer's type (0x0113, a
-// 401), or null when none comes within @ms (a TCP client does not retransmit).
-function rawAllocate(port, ms) {
+// 401), or null when none comes within @ms (a TCP client does not retransmit). @split: sent in
+// two writes, so that the relay keeps a partial frame between them.
+function rawAllocate(port, ms, split = false) {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     const h = Buffer.alloc(28);
@@ -187,7 +196,11 @@ function rawAllocate(port, ms) {
     let got = Buffer.alloc(0);
     const done = (v) => { clearTimeout(timer); s.destroy(); resolve(v); };
     const timer = setTimeout(() => done(null), ms);
-    s.on('connect', () => s.write(h));
+    s.on('connect', () => {
+      if (!split) return s.write(h);
+      s.write(h.subarray(0, 10));
+      setTimeout(() => { if (!s.destroyed) s.write(h.subarray(10)); }, 100);
+    });
     s.on('data', (d) => {
       got = Buffer.concat([got, d]);
       if (got.length >= 20) done(got.readUInt16BE(0));
@@ -232,6 +245,110 @@ test('stalled clients filling the budget lock no one out: STUN answers still go'
     p.close();
   }
   await until(async () => (await metrics()).held === 0, 5000, 'output given back at close');
+});
+
+// Most of a ChannelData frame of 60000 bytes (channel 0x4000), never finished.
+const PARTIAL = (() => {
+  const b = Buffer.alloc(40004);
+  b.writeUInt16BE(0x4000, 0);
+  b.writeUInt16BE(60000, 2);
+  return b;
+})();
+
+test('partial frames on many TCP connections stay within the budget: the connections past it are closed', async () => {
+  const before = await metrics();
+  const kept = [];
+  let closed = 0;
+  const reader = await join(r, 'mem-in', { scopes: ['read'] });
+  const writer = await join(r, 'mem-in', { scopes: ['write'] });
+  try {
+    // One at a time: each connection's partial frame is either counted or its connection closed.
+    for (let k = 0; k < 16; k++) {
+      const s = net.connect(turnPort, '127.0.0.1');
+      s.on('error', () => {});
+      let gone = false;
+      s.on('close', () => { gone = true; });
+      await new Promise((resolve) => s.once('connect', resolve));
+      const held = (await metrics()).held;
+      s.write(PARTIAL);
+      await until(async () => gone || (await metrics()).held >= held + PARTIAL.length, 5000,
+        `connection ${k}: its partial frame counted, or the connection closed`);
+      if (gone) closed++; else kept.push(s);
+    }
+    const m = await metrics();
+    console.log(`  # 16 connections with a partial 60 KB frame: ${kept.length} kept (${m.held} bytes held), ${closed} closed`);
+    ok(kept.length >= 2, `partial frames are held while the budget has room: ${kept.length} connections`);
+    ok(closed >= 1, `the connections past the budget are closed: ${closed}`);
+    ok(m.held <= BUDGET, `what TURN holds stays within the budget: ${m.held} <= ${BUDGET} bytes`);
+    eq(m.closed - before.closed, closed, 'each closed connection counted as memory_budget_closed');
+    await r.waitLog(/memory budget of 393216 bytes reached: closing TCP\/TLS client 127\.0\.0\.1:\d+, whose partial frame needs a \d+-byte buffer/);
+    ok(true, 'the closing is logged');
+
+    // Over TLS alike: with the budget full, a partial frame past 2 KiB closes the connection.
+    const t = tls.connect({ port: turnsPort, host: '127.0.0.1', rejectUnauthorized: false });
+    t.on('error', () => {});
+    let tlsGone = false;
+    t.on('close', () => { tlsGone = true; });
+    await new Promise((resolve) => t.once('secureConnect', resolve));
+    t.write(PARTIAL);
+    await until(() => tlsGone, 5000, 'the TLS connection with a partial frame closed');
+    eq((await metrics()).closed - before.closed, closed + 1, 'and counted');
+    ok((await metrics()).held <= BUDGET, 'still within the budget');
+
+    // A connection that finishes its frame gets it handed on and its buffer given back.
+    const full = m.held;
+    kept[0].write(Buffer.alloc(PARTIAL.readUInt16BE(2) + 4 - PARTIAL.length));
+    await until(async () => (await metrics()).held <= full - 65536, 5000, 'a finished frame\'s buffer given back');
+    eq(kept[0].destroyed, false, 'and that connection stays open');
+
+    eq(await rawAllocate(turnPort, 5000, true), 0x0113, "a new TCP client's Allocate, sent in two pieces, is answered (401)");
+    eq(await rawAllocate(turnPort, 5000), 0x0113, 'and one sent whole');
+    writer.send('still here');
+    await received(reader, 1);
+    eq(reader.inbox[0].data.toString(), 'still here', 'a websocket message goes through');
+  } finally {
+    for (const s of kept) s.destroy();
+    reader.close();
+    writer.close();
+  }
+  await until(async () => (await metrics()).held === 0, 5000, 'input buffers given back at close');
+  ok(true, 'what they held is given back when they close');
+});
+
+// Before, every read was appended to the partial frame kept from the last one: a 64 KiB read on
+// top of a few hundred bytes passed the input buffer's bound and the connection was closed as
+// if it sent an oversized frame.
+test('a burst of frames on top of a partial one: the connection stays and every frame is taken', async () => {
+  const frame = Buffer.alloc(1004);
+  frame.writeUInt16BE(0x4000, 0);
+  frame.writeUInt16BE(1000, 2);
+  const allocate = Buffer.alloc(28);
+  allocate.writeUInt16BE(0x0003, 0);
+  allocate.writeUInt16BE(8, 2);
+  allocate.writeUInt32BE(0x2112a442, 4);
+  crypto.randomBytes(12).copy(allocate, 8);
+  allocate.writeUInt16BE(0x0019, 20);
+  allocate.writeUInt16BE(4, 22);
+  allocate[24] = 17;
+  const all = Buffer.concat([...Array(300).fill(frame), allocate]); // the Allocate last
+  const s = net.connect(turnPort, '127.0.0.1');
+  s.on('error', () => {});
+  let gone = false;
+  let got = Buffer.alloc(0);
+  s.on('close', () => { gone = true; });
+  s.on('data', (d) => { got = Buffer.concat([got, d]); });
+  await new Promise((resolve) => s.once('connect', resolve));
+  try {
+    const held = (await metrics()).held;
+    s.write(all.subarray(0, 500));
+    await until(async () => (await metrics()).held >= held + 500, 5000, 'the partial frame kept');
+    s.write(all.subarray(500));
+    await until(() => gone || got.length >= 20, 5000, 'the Allocate at the end answered');
+    eq(gone, false, 'the connection stays open');
+    eq(got.readUInt16BE(0), 0x0113, 'the Allocate after 300 KB of frames is answered (401)');
+  } finally {
+    s.destroy();
+  }
 });
 
 test('stop', async () => {

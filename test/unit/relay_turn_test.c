@@ -194,6 +194,104 @@ static void test_own_addresses_tcp(void)
 	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) == NULL);
 }
 
+/* A CIDR for a network the relay sits in does not open the relay's own listening ports, nor
+ * (TCP) any port of its own IPs; a CIDR naming the relay's address does, as tests on loopback
+ * need. */
+static void test_own_addresses_allowed(void)
+{
+	struct turn_own own = {
+	        .nip = 1, .ports = {3478, 8443}, .nports = 2, .relay_lo = 49152, .relay_hi = 65535};
+	struct sockaddr_storage self = addr("10.0.0.5", 0), ss;
+	struct turn_cidr allow[2];
+	size_t n;
+	char why[128];
+
+	turn_ip16((struct sockaddr *)&self, own.ip[0]);
+	CHECK(turn_cidr_list_parse("10.0.0.0/8", allow, 2, &n, why) == 0 && n == 1);
+	CHECK(refused_for("10.0.0.5", 8443, allow, n, &own) != NULL);
+	CHECK(refused_for("10.0.0.5", 50000, allow, n, &own) != NULL);
+	CHECK(refused_for("::ffff:10.0.0.5", 3478, allow, n, &own) != NULL);
+	CHECK(refused_for("10.0.0.5", 22, allow, n, &own) == NULL); /* UDP: not a listening port */
+	CHECK(refused_for("10.0.0.6", 8443, allow, n, &own) == NULL); /* a lab host */
+	ss = addr("10.0.0.5", 22);
+	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) != NULL);
+	ss = addr("10.0.0.6", 22);
+	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) == NULL);
+	CHECK(turn_cidr_list_parse("10.0.0.0/8,10.0.0.5/32", allow, 2, &n, why) == 0 && n == 2);
+	CHECK(refused_for("10.0.0.5", 8443, allow, n, &own) == NULL);
+	ss = addr("10.0.0.5", 22);
+	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) == NULL);
+	CHECK(turn_cidr_list_parse("::ffff:10.0.0.5/128", allow, 2, &n, why) == 0 && n == 1);
+	CHECK(refused_for("10.0.0.5", 8443, allow, n, &own) == NULL);
+}
+
+static uv_interface_address_t iface(const char *ip)
+{
+	uv_interface_address_t a;
+	struct sockaddr_storage ss = addr(ip, 0);
+
+	memset(&a, 0, sizeof(a));
+	memcpy(&a.address, &ss,
+	       ss.ss_family == AF_INET ? sizeof(a.address.address4) : sizeof(a.address.address6));
+	return a;
+}
+
+static bool own_has(const struct turn_own *own, const char *ip)
+{
+	struct sockaddr_storage ss = addr(ip, 0);
+	uint8_t b[16];
+
+	turn_ip16((struct sockaddr *)&ss, b);
+	for (size_t k = 0; k < own->nip; k++)
+		if (memcmp(own->ip[k], b, 16) == 0)
+			return true;
+	return false;
+}
+
+/* turn_own_build(): every listener's IP (TURN, TURNS, external, HTTP, metrics) once, the
+ * machine's addresses when one of them is a wildcard, the ports, and TURN_OWN_MAX. */
+static void test_own_build(void)
+{
+	struct sockaddr_storage ips[5] = {addr("203.0.113.7", 3478), addr("203.0.113.7", 5349),
+	                                  addr("198.51.100.1", 0), addr("203.0.113.9", 8443),
+	                                  addr("::1", 9100)};
+	uv_interface_address_t ifs[3] = {iface("192.0.2.2"), iface("fd00::2"), iface("127.0.0.1")};
+	uint16_t ports[4] = {3478, 5349, 8443, 0};
+	struct turn_own own;
+
+	CHECK(turn_own_build(&own, ips, 5, ifs, 3, ports, 4, 49152, 65535) == 0);
+	CHECK(own.nip == 4); /* 203.0.113.7 once */
+	CHECK(own_has(&own, "203.0.113.7") && own_has(&own, "198.51.100.1"));
+	CHECK(own_has(&own, "203.0.113.9") && own_has(&own, "::1"));
+	CHECK(!own_has(&own, "192.0.2.2")); /* no wildcard: not the interfaces */
+	CHECK(own.nports == 3 && own.relay_lo == 49152 && own.relay_hi == 65535);
+	CHECK(refused_for("203.0.113.9", 3478, NULL, 0, &own) != NULL); /* the HTTP listener's IP */
+	CHECK(refused_for("203.0.113.9", 8443, NULL, 0, &own) != NULL);
+	CHECK(refused_for("203.0.113.9", 22, NULL, 0, &own) == NULL);
+
+	/* an empty slot (family 0) is skipped; ":8443" (0.0.0.0) and "[::]" mean every address */
+	memset(&ips[1], 0, sizeof(ips[1]));
+	ips[3] = addr("0.0.0.0", 8443);
+	CHECK(turn_own_build(&own, ips, 4, ifs, 3, ports, 4, 49152, 65535) == 0);
+	CHECK(own.nip == 5 && own_has(&own, "192.0.2.2") && own_has(&own, "fd00::2"));
+	CHECK(own_has(&own, "127.0.0.1") && own_has(&own, "203.0.113.7"));
+	ips[3] = addr("203.0.113.9", 8443);
+	ips[4] = addr("::", 9100);
+	CHECK(turn_own_build(&own, ips, 5, ifs, 3, ports, 4, 49152, 65535) == 0);
+	CHECK(own_has(&own, "192.0.2.2") && own_has(&own, "203.0.113.9") && !own_has(&own, "::"));
+
+	/* past TURN_OWN_MAX: the rest counted as left out, what fits kept */
+	uv_interface_address_t many[TURN_OWN_MAX + 3];
+	char ip[32];
+
+	for (int k = 0; k < TURN_OWN_MAX + 3; k++) {
+		snprintf(ip, sizeof(ip), "192.0.2.%d", k + 1);
+		many[k] = iface(ip);
+	}
+	CHECK(turn_own_build(&own, ips, 5, many, TURN_OWN_MAX + 3, ports, 4, 1, 2) == 6);
+	CHECK(own.nip == TURN_OWN_MAX);
+}
+
 /* ---- credentials ---- */
 
 static const uint8_t tid[STUN_TID] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
@@ -338,6 +436,8 @@ int main(void)
 	RUN(test_allow_list());
 	RUN(test_own_addresses());
 	RUN(test_own_addresses_tcp());
+	RUN(test_own_addresses_allowed());
+	RUN(test_own_build());
 	RUN(test_credentials());
 	RUN(test_denied_booking());
 	return harness_done();

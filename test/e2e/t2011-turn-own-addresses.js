@@ -1,0 +1,173 @@
+// t2011: the relay's own addresses stay closed to TURN peers when --turn-allow-peer opens the
+// network they are in. On loopback every 127.x address is this machine's: TURN listens on
+// 127.0.0.2, HTTP on 127.0.0.1, /metrics on 127.0.0.3, and --turn-allow-peer 127.0.0.0/8 opens
+// the lot. A UDP allocation's CreatePermission to the HTTP and metrics listeners is 403; a TCP
+// allocation's CreatePermission and Connect to the HTTP listener's IP, on any port, are 403;
+// another 127.x address (127.0.0.4, not the relay's) is allowed both ways, and so is the relay's
+// own IP on a port it does not listen on for UDP. Before, only TURN's own listening IPs counted
+// as the relay's, and a CIDR covering them opened them too: all of these were allowed.
+'use strict';
+const crypto = require('crypto');
+const dgram = require('dgram');
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const { test, ok, eq, run, withTimeout, tmpdir, startRelay } = require('./lib.js');
+
+const MAGIC = 0x2112a442;
+const A = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, XOR_PEER: 0x0012, REALM: 0x0014, NONCE: 0x0015, TRANSPORT: 0x0019 };
+const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CONNECT: 0x00a };
+const SECRET = 't2011-' + crypto.randomBytes(8).toString('hex');
+
+function attr(type, value) {
+  const h = Buffer.alloc(4);
+  h.writeUInt16BE(type, 0);
+  h.writeUInt16BE(value.length, 2);
+  return Buffer.concat([h, value, Buffer.alloc((4 - (value.length % 4)) % 4)]);
+}
+
+function xorPeer(ip, port) {
+  const v = Buffer.alloc(8);
+  v[1] = 0x01;
+  v.writeUInt16BE(port ^ (MAGIC >>> 16), 2);
+  v.writeUInt32BE((ip.split('.').reduce((a, b) => (a << 8) | Number(b), 0) ^ MAGIC) >>> 0, 4);
+  return attr(A.XOR_PEER, v);
+}
+
+// A request of @type with @attrs, MESSAGE-INTEGRITY with @key when given.
+function message(type, attrs, key) {
+  const tid = crypto.randomBytes(12);
+  let body = Buffer.concat(attrs);
+  const head = (len) => {
+    const h = Buffer.alloc(20);
+    h.writeUInt16BE(type, 0);
+    h.writeUInt16BE(len, 2);
+    h.writeUInt32BE(MAGIC, 4);
+    tid.copy(h, 8);
+    return h;
+  };
+  if (key) {
+    const mac = crypto.createHmac('sha1', key).update(Buffer.concat([head(body.length + 24), body])).digest();
+    body = Buffer.concat([body, attr(A.MI, mac)]);
+  }
+  return { tid, buf: Buffer.concat([head(body.length), body]) };
+}
+
+function parse(b) {
+  const m = { type: b.readUInt16BE(0), tid: b.subarray(8, 20).toString('hex'), attrs: new Map() };
+  for (let i = 20; i + 4 <= b.length;) {
+    const len = b.readUInt16BE(i + 2);
+    m.attrs.set(b.readUInt16BE(i), b.subarray(i + 4, i + 4 + len));
+    i += 4 + len + ((4 - (len % 4)) % 4);
+  }
+  return m;
+}
+
+// The answer's error code, 0 for a success.
+function code(m) {
+  const e = m.attrs.get(A.ERROR);
+  return e ? (e[2] & 7) * 100 + e[3] : 0;
+}
+
+// A STUN client over UDP or TCP to @port on @host: { request(type, attrs, key), close() }.
+async function client(host, port, tcp) {
+  const waiting = new Map();
+  const answer = (b) => { const m = parse(b); const w = waiting.get(m.tid); if (w) w(m); };
+  let send;
+  let close;
+  if (tcp) {
+    const s = net.connect(port, host);
+    await withTimeout(new Promise((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); }), 5000, 'TCP connect');
+    s.on('error', () => {});
+    let held = Buffer.alloc(0);
+    s.on('data', (d) => {
+      held = Buffer.concat([held, d]);
+      while (held.length >= 20 && held.length >= 20 + held.readUInt16BE(2)) {
+        const len = 20 + held.readUInt16BE(2);
+        answer(held.subarray(0, len));
+        held = held.subarray(len);
+      }
+    });
+    send = (b) => s.write(b);
+    close = () => s.destroy();
+  } else {
+    const s = dgram.createSocket('udp4');
+    s.on('message', answer);
+    await new Promise((resolve) => s.bind(0, '127.0.0.1', resolve));
+    send = (b) => s.send(b, port, host);
+    close = () => s.close();
+  }
+  return {
+    request(type, attrs, key) {
+      const { tid, buf } = message(type, attrs, key);
+      const p = new Promise((resolve) => waiting.set(tid.toString('hex'), resolve));
+      send(buf);
+      return withTimeout(p, 5000, `an answer to 0x${type.toString(16)}`);
+    },
+    close,
+  };
+}
+
+// An allocation relaying over UDP (17) or TCP (6, over a TCP connection): { req(type, attrs) }.
+async function allocation(host, port, transport) {
+  const c = await client(host, port, transport === 6);
+  const username = `${Math.floor(Date.now() / 1000) + 600}:own-${transport}`;
+  const password = crypto.createHmac('sha1', SECRET).update(username).digest('base64');
+  const rt = attr(A.TRANSPORT, Buffer.from([transport, 0, 0, 0]));
+  const first = await c.request(M.ALLOCATE, [rt]);
+  eq(code(first), 401, 'challenged');
+  const realm = first.attrs.get(A.REALM);
+  const auth = [attr(A.USERNAME, Buffer.from(username)), attr(A.REALM, realm), attr(A.NONCE, first.attrs.get(A.NONCE))];
+  const key = crypto.createHash('md5').update(`${username}:${realm}:${password}`).digest();
+  eq(code(await c.request(M.ALLOCATE, [rt, ...auth], key)), 0, `allocated (transport ${transport})`);
+  return { req: async (type, attrs) => code(await c.request(type, [...attrs, ...auth], key)), close: c.close };
+}
+
+let r;
+let turnPort;
+
+test('start: TURN on 127.0.0.2, HTTP on 127.0.0.1, metrics on 127.0.0.3, 127.0.0.0/8 allowed', async () => {
+  const secretFile = path.join(tmpdir(), 'turn-secret');
+  fs.writeFileSync(secretFile, `${SECRET}\n`);
+  r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.2:0', '--turn-secret-file', secretFile,
+    '--turn-allow-peer', '127.0.0.0/8', '--metrics-listen', '127.0.0.3:0', '--access-rate', '0'] });
+  await r.waitLog(/turn listening on udp\+tcp 127\.0\.0\.2:\d+/);
+  turnPort = Number(/turn listening on udp\+tcp 127\.0\.0\.2:(\d+)/.exec(r.log)[1]);
+  ok(r.metricsPort > 0, `metrics on 127.0.0.3:${r.metricsPort}`);
+});
+
+test('UDP allocation: the HTTP and metrics listeners are refused, other 127.x peers allowed', async () => {
+  const al = await allocation('127.0.0.2', turnPort, 17);
+  try {
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', r.port)]), 403, 'the HTTP listener 127.0.0.1');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.3', r.metricsPort)]), 403, 'the metrics listener 127.0.0.3');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', turnPort)]), 403, 'TURN\'s port on the HTTP listener\'s IP');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.2', turnPort)]), 403, 'the TURN listener itself');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.4', r.port)]), 0, 'another 127.x address: allowed');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', 9)]), 0, 'the relay\'s IP on a port it does not listen on');
+  } finally {
+    al.close();
+  }
+});
+
+test('TCP allocation: the HTTP listener\'s IP on any port is refused, other 127.x peers allowed', async () => {
+  const peer = net.createServer((s) => s.on('error', () => {}));
+  await new Promise((resolve) => peer.listen(0, '127.0.0.4', resolve));
+  const al = await allocation('127.0.0.2', turnPort, 6);
+  try {
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', 9)]), 403, 'CreatePermission for 127.0.0.1');
+    eq(await al.req(M.CONNECT, [xorPeer('127.0.0.1', peer.address().port)]), 403, 'Connect to 127.0.0.1, a port it does not listen on');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.4', 9)]), 0, 'CreatePermission for 127.0.0.4');
+    eq(await al.req(M.CONNECT, [xorPeer('127.0.0.4', peer.address().port)]), 0, 'Connect to a peer on 127.0.0.4');
+  } finally {
+    al.close();
+    peer.close();
+  }
+});
+
+test('stop', async () => {
+  const e = await r.stop();
+  eq(e.code, 0, 'relay exits cleanly');
+});
+
+run();
