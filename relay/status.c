@@ -272,8 +272,8 @@ static void memory_metrics(FILE *f, const struct server *s)
 	       "Connections accepted whose first request head has not arrived whole.",
 	       (double)relay_pending_count());
 	metric(f, "relay_memory_budget_bytes", "gauge",
-	       "Budget for messages being received or queued, and TURN's TCP/TLS output "
-	       "(--max-memory).",
+	       "Budget for messages being received or queued, and TURN's TCP/TLS output and "
+	       "unfinished input frames (--max-memory).",
 	       (double)s->mem_budget);
 	metric(f, "relay_memory_receiving_bytes", "gauge",
 	       "Reassembly buffers of messages being received.", (double)s->rx_held);
