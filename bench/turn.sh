@@ -23,6 +23,8 @@
 # TURN_BENCH_QUOTAS (off): "default" keeps relay's --turn-packet-rate and --turn-bandwidth.
 # TURN_BENCH_LOAD_NICE (default 0): turnutils_peer and the websocket runs' load client run at
 # this nice level, to tell relay's loop from the load's competition for the same cores.
+# TURN_BENCH_LOAD_SCHED=idle: the same load at SCHED_IDLE instead (chrt --idle), nearest to
+# clients on other machines; TURN_BENCH_TURN_SCHED=idle: relay's TURN thread at SCHED_IDLE.
 # TURN_BENCH_LOAD_CPUS (default: none): confine turnutils_peer and the websocket runs' load
 # client to these CPUs (taskset -c LIST), standing in for clients on other machines; the
 # servers and the websocket reader stay free to run anywhere unless
@@ -148,6 +150,19 @@ start_server() {
 		cat "$work/server.log" >&2
 		exit 1
 	}
+	if [ "$1" = relay ] && [ "${TURN_BENCH_TURN_SCHED:-}" = idle ]; then
+		turn_idle "$spid"
+	fi
+}
+
+# turn_idle PID: relay's TURN thread ("relay-turn") to SCHED_IDLE (TURN_BENCH_TURN_SCHED=idle).
+turn_idle() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm")" = relay-turn ] && chrt --idle -p 0 "${t##*/}" >/dev/null && return 0
+	done
+	echo "bench/turn.sh: no relay-turn thread in $1" >&2
+	return 1
 }
 
 stop_server() {
@@ -169,8 +184,12 @@ server_cpus=()
 [ -n "${TURN_BENCH_SERVER_CPUS:-}" ] && server_cpus=(taskset -c "$TURN_BENCH_SERVER_CPUS")
 reader_cpus=()
 [ -n "${TURN_BENCH_READER_CPUS:-}" ] && reader_cpus=(taskset -c "$TURN_BENCH_READER_CPUS")
+# The load's priority: TURN_BENCH_LOAD_NICE, or with TURN_BENCH_LOAD_SCHED=idle SCHED_IDLE (the
+# load runs only on cycles nothing else wants, nearest to clients on other machines).
+load_prio=(nice -n "${TURN_BENCH_LOAD_NICE:-0}")
+[ "${TURN_BENCH_LOAD_SCHED:-}" = idle ] && load_prio=(chrt --idle 0)
 
-"${load_cpus[@]}" nice -n "${TURN_BENCH_LOAD_NICE:-0}" turnutils_peer -L 127.0.0.1 -p "$peer_port" >/dev/null 2>&1 &
+"${load_cpus[@]}" "${load_prio[@]}" turnutils_peer -L 127.0.0.1 -p "$peer_port" >/dev/null 2>&1 &
 pids+=($!)
 
 # uclient ARGS...: turnutils_uclient against the running server with a fresh credential; its
@@ -243,7 +262,7 @@ ws_p99() { # quiet|loaded|control RUN
 		} < <("$relay" token turn --secret-file "$work/secret" --user load --lifetime 1h)
 		# enough messages to outlast the paced run; ended when it ends (timeout passes the
 		# TERM on to turnutils_uclient)
-		"${load_cpus[@]}" nice -n "${TURN_BENCH_LOAD_NICE:-0}" timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 \
+		"${load_cpus[@]}" "${load_prio[@]}" timeout 300 turnutils_uclient -p "$tport" -e 127.0.0.1 \
 			-r "$peer_port" -u "$user" -w "$pass" -c -n 1000000 -m "$clients" -l "$len" -z "$interval" 127.0.0.1 >"$work/load.out" 2>&1 &
 		load=$!
 		pids+=("$load")
