@@ -6,7 +6,8 @@
 # server CPU seconds and peak RSS; allocations per second (bench/turn-alloc.js: TURN_BENCH_ALLOCS
 # Allocates with credentials on UDP, 32 at a time, each from its own port). Then the websocket side: a paced 1,000 msg/s 1 KiB
 # reader's p99 (relay file bench) quiet, and while turnutils_uclient loads the same relay's TURN,
-# with the CPU time of relay serve's main (websocket) thread during the reader's run.
+# with the CPU time of relay serve's main (websocket) thread during the reader's run and its mean
+# wait for a core each time it became runnable (schedstat): the relay's side of the tail.
 # A third websocket run puts the same load on a coturn beside the relay, for what the load
 # costs the machine alone. Figures, not pass/fail. Raw JSON lines: build/bench/turn.jsonl.
 # usage: bench/turn.sh RELAY_BINARY [relay|coturn]   (only that server; default both)
@@ -89,6 +90,12 @@ cpu_ticks() {
 # its TURN thread, "relay-turn", is another task).
 main_ticks() {
 	awk '{print $14 + $15}' "/proc/$1/task/$1/stat"
+}
+
+# main_sched PID: "WAIT_NS SLICES" of the process's main thread so far (schedstat: time spent
+# runnable but waiting for a core, and how many times it got one).
+main_sched() {
+	awk '{print $2, $3}' "/proc/$1/task/$1/schedstat"
 }
 
 # cpu_s TICKS0 TICKS1: the seconds between them.
@@ -247,7 +254,7 @@ allocations() { # SERVER RUN
 # control: the same load on a coturn beside it, for what the load costs the machine (2 shared
 # cores) without touching relay's loop.
 ws_p99() { # quiet|loaded|control RUN
-	local load='' user pass rpid rhport cpid='' m0 m1
+	local load='' user pass rpid rhport cpid='' m0 m1 w0 n0 w1 n1
 	start_server relay
 	rpid=$spid
 	rhport=$hport
@@ -269,11 +276,15 @@ ws_p99() { # quiet|loaded|control RUN
 		sleep 1
 	fi
 	m0=$(main_ticks "$rpid")
+	read -r w0 n0 < <(main_sched "$rpid")
 	"${reader_cpus[@]}" "$relay" file bench --session "http://127.0.0.1:$rhport/session/bench" --secret-file "$work/secret" \
 		--json --duration "${secs}s" --server-pid "$rpid" --readers 1 --size 1024 --rate 1000 2>/dev/null |
-		sed "s#^{#{\"kind\":\"ws\",\"load\":\"$1\",\"run\":$2,\"main_cpu_s\":MAINCPU,#" >"$work/ws.json"
+		sed "s#^{#{\"kind\":\"ws\",\"load\":\"$1\",\"run\":$2,\"main_cpu_s\":MAINCPU,\"main_wait_us\":MAINWAIT,#" >"$work/ws.json"
 	m1=$(main_ticks "$rpid")
-	sed "s#MAINCPU#$(cpu_s "$m0" "$m1")#" "$work/ws.json" >>"$results"
+	read -r w1 n1 < <(main_sched "$rpid")
+	# the websocket thread's mean wait for a core each time it became runnable, in µs
+	sed "s#MAINCPU#$(cpu_s "$m0" "$m1")#; s#MAINWAIT#$(awk -v w=$((w1 - w0)) -v n=$((n1 - n0)) 'BEGIN {printf "%.1f", n ? w / n / 1000 : 0}')#" \
+		"$work/ws.json" >>"$results"
 	if [ -n "$load" ]; then
 		kill "$load" 2>/dev/null || true
 		wait "$load" 2>/dev/null || true
@@ -463,8 +474,8 @@ if (rss.length) {
 }
 const ws = rows.filter((r) => r.kind === 'ws');
 if (ws.length) {
-  console.log('\n| websocket paced 1000/s 1->1 1KiB | runs | p50 µs | p99 µs | max µs | server CPU s | its main thread CPU s |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  console.log('\n| websocket paced 1000/s 1->1 1KiB | runs | p50 µs | p99 µs | max µs | server CPU s | its main thread CPU s | main thread mean wait for a core µs |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   const names = { quiet: 'quiet (TURN on, idle)', loaded: 'its TURN under uclient UDP load',
     control: 'the same load on a coturn beside it' };
   for (const load of ['quiet', 'loaded', 'control']) {
@@ -472,7 +483,7 @@ if (ws.length) {
     const m = (f) => median(rs.map(f));
     console.log(`| ${names[load]} | ${rs.length} | ${fmt(m((r) => r.p50_us))} | ` +
       `${fmt(m((r) => r.p99_us))} | ${fmt(m((r) => r.max_us))} | ${fmt(m((r) => r.server_cpu_s), 2)} | ` +
-      `${fmt(m((r) => r.main_cpu_s), 2)} |`);
+      `${fmt(m((r) => r.main_cpu_s), 2)} | ${fmt(m((r) => r.main_wait_us), 1)} |`);
   }
 }
 EOF
