@@ -170,4 +170,39 @@ test('stop', async () => {
   eq(e.code, 0, 'relay exits cleanly');
 });
 
+// 0.0.0.0 reaches this host (Linux delivers it locally): it is always the relay's own, even
+// when --turn-allow-peer 0.0.0.0/0 opens every IPv4 peer.
+test('start: TURN and HTTP on 127.0.0.1, 0.0.0.0/0 allowed', async () => {
+  const secretFile = path.join(tmpdir(), 'turn-secret');
+  fs.writeFileSync(secretFile, `${SECRET}\n`);
+  r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.1:0', '--turn-secret-file', secretFile,
+    '--turn-allow-peer', '0.0.0.0/0', '--access-rate', '0'] });
+  await r.waitLog(/turn listening on udp\+tcp 127\.0\.0\.1:\d+/);
+  turnPort = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+});
+
+test('0.0.0.0 is the relay\'s own: refused for UDP and TCP allocations', async () => {
+  const udp = await allocation('127.0.0.1', turnPort, 17);
+  try {
+    eq(await udp.req(M.CREATE_PERMISSION, [xorPeer('0.0.0.0', r.port)]), 403, 'UDP: 0.0.0.0 on the HTTP port');
+    eq(await udp.req(M.CREATE_PERMISSION, [xorPeer('0.0.0.0', turnPort)]), 403, 'UDP: 0.0.0.0 on the TURN port');
+    eq(await udp.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.4', r.port)]), 0, 'UDP: another 127.x address: allowed');
+  } finally {
+    udp.close();
+  }
+  const tcp = await allocation('127.0.0.1', turnPort, 6);
+  try {
+    eq(await tcp.req(M.CREATE_PERMISSION, [xorPeer('0.0.0.0', 9)]), 403, 'TCP: CreatePermission for 0.0.0.0');
+    eq(await tcp.req(M.CONNECT, [xorPeer('0.0.0.0', r.port)]), 403, 'TCP: Connect to 0.0.0.0 on the HTTP port');
+    eq(await tcp.req(M.CONNECT, [xorPeer('0.1.2.3', r.port)]), 403, 'TCP: Connect to 0.1.2.3 (0.0.0.0/8)');
+  } finally {
+    tcp.close();
+  }
+});
+
+test('stop (0.0.0.0/0)', async () => {
+  const e = await r.stop();
+  eq(e.code, 0, 'relay exits cleanly');
+});
+
 run();
