@@ -80,6 +80,7 @@ enum turn_refusal {
 	TR_STREAM_FULL,    /* frames to a TCP/TLS client whose queue is full (it does not read) */
 	TR_MEMORY,         /* frames to a TCP/TLS client that --max-memory has no room for */
 	TR_MEMORY_CLOSED,  /* TCP/TLS clients closed: --max-memory had no room for their frame */
+	TR_UNALLOC_LARGE, /* TCP/TLS clients without an allocation closed: a partial frame > 2 KiB */
 	TR_N
 };
 
@@ -210,6 +211,7 @@ struct turn {
 	struct turn_udp_pause *paused;   /* sockets waiting for the next pass */
 	int64_t budget_logged_ms;        /* monotonic: frames dropped for --max-memory, logged */
 	int64_t budget_closed_logged_ms; /* monotonic: a client closed for --max-memory, logged */
+	int64_t large_closed_logged_ms;  /* monotonic: one closed for TR_UNALLOC_LARGE, logged */
 };
 
 extern struct turn turn_srv;
