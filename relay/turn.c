@@ -1005,11 +1005,11 @@ static void listener_addr(const char *listen, struct sockaddr_storage *ss)
 }
 
 /*
- * The relay's own addresses for the peer filter: every listener's IP (TURN, TURNS, HTTP,
- * metrics) and --turn-external-ip; a wildcard listener makes every address of the machine
- * ours, as a peer at any of them would be the relay talking to itself (a TURN loop, or TURN
- * reaching its own HTTP port). Addresses beyond TURN_OWN_MAX are logged: they are not refused
- * as our own.
+ * The relay's own addresses for the peer filter: 0.0.0.0/8 always, every listener's IP (TURN,
+ * TURNS, HTTP, metrics) and --turn-external-ip; a wildcard listener makes every address of the
+ * machine ours (loopback's whole network), as a peer at any of them would be the relay talking
+ * to itself (a TURN loop, or TURN reaching its own HTTP port). Read once at start: addresses
+ * beyond TURN_OWN_MAX are logged; they are not refused as our own.
  */
 static int own_addresses(struct turn *T)
 {
