@@ -50,6 +50,7 @@ static const char *const refusal_names[TR_N] = {
         [TR_STREAM_FULL] = "stream_queue_full",
         [TR_MEMORY] = "memory_budget",
         [TR_MEMORY_CLOSED] = "memory_budget_closed",
+        [TR_UNALLOC_LARGE] = "large_frame_unallocated",
 };
 
 const uint8_t *turn_password_algorithms(size_t *len); /* turn_auth.c */
@@ -1004,11 +1005,11 @@ static void listener_addr(const char *listen, struct sockaddr_storage *ss)
 }
 
 /*
- * The relay's own addresses for the peer filter: every listener's IP (TURN, TURNS, HTTP,
- * metrics) and --turn-external-ip; a wildcard listener makes every address of the machine
- * ours, as a peer at any of them would be the relay talking to itself (a TURN loop, or TURN
- * reaching its own HTTP port). Addresses beyond TURN_OWN_MAX are logged: they are not refused
- * as our own.
+ * The relay's own addresses for the peer filter: 0.0.0.0/8 always, every listener's IP (TURN,
+ * TURNS, HTTP, metrics) and --turn-external-ip; a wildcard listener makes every address of the
+ * machine ours (loopback's whole network), as a peer at any of them would be the relay talking
+ * to itself (a TURN loop, or TURN reaching its own HTTP port). Read once at start: addresses
+ * beyond TURN_OWN_MAX are logged; they are not refused as our own.
  */
 static int own_addresses(struct turn *T)
 {
@@ -1334,7 +1335,9 @@ void relay_turn_metrics(FILE *f)
 	           "reason (stream_queue_full: frames to a TCP/TLS client whose queue is full; "
 	           "memory_budget: frames to a TCP/TLS client dropped because --max-memory has no "
 	           "room left by websockets; memory_budget_closed: TCP/TLS clients closed because "
-	           "--max-memory had no room for the partial frame they were sending).\n# TYPE "
+	           "--max-memory had no room for the partial frame they were sending; "
+	           "large_frame_unallocated: TCP/TLS clients without an allocation closed for "
+	           "sending a frame over 2 KiB in pieces).\n# TYPE "
 	           "relay_turn_refused_total counter\n");
 	for (int k = 0; k < TR_N; k++)
 		fprintf(f, "relay_turn_refused_total{reason=\"%s\"} %llu\n", refusal_names[k],

@@ -80,6 +80,7 @@ enum turn_refusal {
 	TR_STREAM_FULL,    /* frames to a TCP/TLS client whose queue is full (it does not read) */
 	TR_MEMORY,         /* frames to a TCP/TLS client that --max-memory has no room for */
 	TR_MEMORY_CLOSED,  /* TCP/TLS clients closed: --max-memory had no room for their frame */
+	TR_UNALLOC_LARGE, /* TCP/TLS clients without an allocation closed: a partial frame > 2 KiB */
 	TR_N
 };
 
@@ -210,6 +211,7 @@ struct turn {
 	struct turn_udp_pause *paused;   /* sockets waiting for the next pass */
 	int64_t budget_logged_ms;        /* monotonic: frames dropped for --max-memory, logged */
 	int64_t budget_closed_logged_ms; /* monotonic: a client closed for --max-memory, logged */
+	int64_t large_closed_logged_ms;  /* monotonic: one closed for TR_UNALLOC_LARGE, logged */
 };
 
 extern struct turn turn_srv;
@@ -226,8 +228,10 @@ struct turn_cidr {
  * metrics) on one of these ports (the same listeners) or in the relay port range is refused; for
  * TCP allocations, on any port. */
 struct turn_own {
-	uint8_t ip[TURN_OWN_MAX][16];
-	size_t nip;
+	/* a listener's IP as a /128; 0.0.0.0/8 (and so ::) always; a loopback interface's whole
+	 * network (127.0.0.0/8), as a wildcard socket answers on all of it */
+	struct turn_cidr net[TURN_OWN_MAX];
+	size_t nnet;
 	uint16_t ports[4];
 	size_t nports;
 	uint16_t relay_lo, relay_hi;
@@ -253,8 +257,10 @@ bool turn_is_wildcard(const struct sockaddr *sa);
 /*
  * Fill @own from the addresses the relay listens on or announces, @ips (family 0: none), this
  * machine's interface addresses @ifs (taken only when one of @ips is a wildcard: such a listener
- * answers on all of them), the listening @ports (0: none) and the relayed port range. Each IP
- * is kept once; the number of IPs left out for TURN_OWN_MAX is returned (0: all fit).
+ * answers on all of them; an internal (loopback) one as its whole network, from its netmask),
+ * the listening @ports (0: none) and the relayed port range. 0.0.0.0/8 is always ours: Linux
+ * delivers 0.0.0.0 (and ::, which unwraps to it) to this host. Each CIDR is kept once; the
+ * number left out for TURN_OWN_MAX is returned (0: all fit).
  */
 size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, size_t nips,
                       const uv_interface_address_t *ifs, size_t nifs, const uint16_t *ports,

@@ -10,7 +10,8 @@
  * operator's own translator and where it puts the IPv4 depends on its prefix length.
  * --turn-allow-peer CIDRs win over every default, but open one of the relay's own addresses only
  * when they name it (a /32 or /128): a CIDR for the network the relay sits in does not open the
- * relay's own ports. turn_own_build() gathers those addresses. Pure: no I/O.
+ * relay's own ports, nor does one covering a 6to4, Teredo or SIIT form whose IPv4 is the
+ * relay's. turn_own_build() gathers those addresses (0.0.0.0/8 always). Pure: no I/O.
  */
 #include "relay/turn_internal.h"
 
@@ -184,35 +185,97 @@ static struct sockaddr_in embedded(const uint8_t *v4, uint8_t x, uint16_t port)
 	return in;
 }
 
+/*
+ * The IPv4 addresses an IPv6 form tunnels or translates to, into @out with @port: 6to4's
+ * (2002:V4::/48, a sit tunnel sends to V4), Teredo's server and client (2001::/32, the client
+ * obfuscated) or SIIT's (::ffff:0:a.b.c.d). How many (0: none of these forms), and the reason
+ * to give when one is refused in *@why.
+ */
+static size_t tunnel_v4(const uint8_t ip[16], uint16_t port, struct sockaddr_in out[2],
+                        const char **why)
+{
+	static const uint8_t siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
+
+	if (ip[0] == 0x20 && ip[1] == 0x02) { /* 6to4 2002::/16 */
+		out[0] = embedded(ip + 2, 0, port);
+		*why = "peer is 6to4 (2002::/16) of a refused IPv4 address";
+		return 1;
+	}
+	if (ip[0] == 0x20 && ip[1] == 0x01 && ip[2] == 0 && ip[3] == 0) { /* Teredo 2001::/32 */
+		out[0] = embedded(ip + 4, 0, port);                       /* the server */
+		out[1] = embedded(ip + 12, 0xff, port); /* the client, obfuscated */
+		*why = "peer is Teredo (2001::/32) with a refused IPv4 address";
+		return 2;
+	}
+	if (memcmp(ip, siit, 12) == 0) { /* IPv4-translated ::ffff:0:0/96 */
+		out[0] = embedded(ip + 12, 0, port);
+		*why = "peer is IPv4-translated (::ffff:0:0/96) of a refused IPv4 address";
+		return 1;
+	}
+	return 0;
+}
+
 /* For the IPv6 forms that tunnel or translate to an embedded IPv4 address: the reason when
  * that IPv4 address is refused, else NULL. */
 static const char *tunnel_refused(const uint8_t ip[16], uint16_t port,
                                   const struct turn_cidr *allow, size_t nallow,
                                   const struct turn_own *own, bool any_port)
 {
-	static const uint8_t siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
-	struct sockaddr_in a, b;
+	struct sockaddr_in v4[2];
+	const char *why = NULL;
+	size_t n = tunnel_v4(ip, port, v4, &why);
 
-	if (ip[0] == 0x20 && ip[1] == 0x02) { /* 6to4 2002::/16 */
-		a = embedded(ip + 2, 0, port);
-		return refused_peer((struct sockaddr *)&a, allow, nallow, own, any_port)
-		               ? "peer is 6to4 (2002::/16) of a refused IPv4 address"
-		               : NULL;
-	}
-	if (ip[0] == 0x20 && ip[1] == 0x01 && ip[2] == 0 && ip[3] == 0) { /* Teredo 2001::/32 */
-		a = embedded(ip + 4, 0, port);                            /* the server */
-		b = embedded(ip + 12, 0xff, port); /* the client, obfuscated */
-		return refused_peer((struct sockaddr *)&a, allow, nallow, own, any_port) ||
-		                       refused_peer((struct sockaddr *)&b, allow, nallow, own,
-		                                    any_port)
-		               ? "peer is Teredo (2001::/32) with a refused IPv4 address"
-		               : NULL;
-	}
-	if (memcmp(ip, siit, 12) == 0) { /* IPv4-translated ::ffff:0:0/96 */
-		a = embedded(ip + 12, 0, port);
-		return refused_peer((struct sockaddr *)&a, allow, nallow, own, any_port)
-		               ? "peer is IPv4-translated (::ffff:0:0/96) of a refused IPv4 address"
-		               : NULL;
+	for (size_t k = 0; k < n; k++)
+		if (refused_peer((struct sockaddr *)&v4[k], allow, nallow, own, any_port))
+			return why;
+	return NULL;
+}
+
+/*
+ * The reason when @ip:@port is one of the relay's own addresses on a port it serves (a TCP
+ * allocation's, @any_port: on every port), else NULL. A CIDR opening a network the relay sits
+ * in (10.0.0.0/8 for the lab hosts) does not open the relay itself: one of its own addresses is
+ * opened only by its name (a /32 or /128).
+ */
+static const char *own_refused(const uint8_t ip[16], uint16_t port, const struct turn_cidr *allow,
+                               size_t nallow, const struct turn_own *own, bool any_port)
+{
+	bool ours = false;
+
+	for (size_t k = 0; own && k < own->nnet && !ours; k++)
+		ours = turn_cidr_match(&own->net[k], ip);
+	for (size_t k = 0; ours && k < nallow; k++)
+		if (allow[k].bits == 128 && turn_cidr_match(&allow[k], ip))
+			return NULL;
+	if (!ours)
+		return NULL;
+	if (any_port)
+		return "peer is one of the relay's own addresses (TCP allocation: any port)";
+	if (port >= own->relay_lo && port <= own->relay_hi)
+		return "peer is one of the relay's relayed addresses";
+	for (size_t k = 0; k < own->nports; k++)
+		if (own->ports[k] == port)
+			return "peer is one of the relay's listening addresses";
+	return NULL;
+}
+
+/* The reason when a tunnelled or translated form of @ip reaches one of the relay's own
+ * addresses, checked even when a CIDR allowed @ip (::/0 or 2002::/16 must not open the relay's
+ * own IPv4 through its 6to4 form). */
+static const char *tunnel_own_refused(const uint8_t ip[16], uint16_t port,
+                                      const struct turn_cidr *allow, size_t nallow,
+                                      const struct turn_own *own, bool any_port)
+{
+	struct sockaddr_in v4[2];
+	const char *why = NULL;
+	size_t n = tunnel_v4(ip, port, v4, &why);
+
+	for (size_t k = 0; k < n; k++) {
+		uint8_t b[16];
+
+		turn_ip16((struct sockaddr *)&v4[k], b);
+		if (own_refused(b, port, allow, nallow, own, any_port))
+			return why;
 	}
 	return NULL;
 }
@@ -236,25 +299,20 @@ static const char *refused_peer(const struct sockaddr *peer, const struct turn_c
 	const char *why;
 	uint8_t ip[16];
 	uint16_t port = turn_port_of(peer);
-	bool allowed = false, named = false, ours = false;
+	bool allowed = false;
 
 	if (peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
 		return "peer address family unknown";
 	turn_ip16(peer, ip);
-	for (size_t k = 0; k < nallow; k++)
-		if (turn_cidr_match(&allow[k], ip)) {
-			allowed = true;
-			named = named || allow[k].bits == 128;
-		}
-	for (size_t k = 0; own && k < own->nip && !ours; k++)
-		ours = memcmp(own->ip[k], ip, 16) == 0;
-	/* A CIDR opening a network the relay sits in (10.0.0.0/8 for the lab hosts) does not open
-	 * the relay itself: one of its own addresses is opened only by its name (a /32 or /128). */
-	if (allowed && (!ours || named))
-		return NULL;
+	for (size_t k = 0; k < nallow && !allowed; k++)
+		allowed = turn_cidr_match(&allow[k], ip);
+	if (allowed) { /* --turn-allow-peer wins over every default, not over the relay itself */
+		why = tunnel_own_refused(ip, port, allow, nallow, own, any_port);
+		return why ? why : own_refused(ip, port, allow, nallow, own, any_port);
+	}
 	if (port == 0)
 		return "peer port 0";
-	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]) && !allowed; k++) {
+	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
 		struct turn_cidr c;
 
 		cidr_parse(refused[k].cidr, strlen(refused[k].cidr), &c);
@@ -262,19 +320,8 @@ static const char *refused_peer(const struct sockaddr *peer, const struct turn_c
 		if (turn_cidr_match(&c, ip))
 			return refused[k].why;
 	}
-	why = allowed ? NULL : tunnel_refused(ip, port, allow, nallow, own, any_port);
-	if (why)
-		return why;
-	if (ours) {
-		if (any_port)
-			return "peer is one of the relay's own addresses (TCP allocation: any port)";
-		if (port >= own->relay_lo && port <= own->relay_hi)
-			return "peer is one of the relay's relayed addresses";
-		for (size_t k = 0; k < own->nports; k++)
-			if (own->ports[k] == port)
-				return "peer is one of the relay's listening addresses";
-	}
-	return NULL;
+	why = tunnel_refused(ip, port, allow, nallow, own, any_port);
+	return why ? why : own_refused(ip, port, allow, nallow, own, any_port);
 }
 
 bool turn_is_wildcard(const struct sockaddr *sa)
@@ -288,29 +335,77 @@ bool turn_is_wildcard(const struct sockaddr *sa)
 	        IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr));
 }
 
-/* Add @sa's IP to @own once: false when it is new and there is no room left. */
+/* Add @ip/@bits (ip16 form) to @own unless a CIDR there holds it: false when there is no room. */
+static bool own_add(struct turn_own *own, const uint8_t ip[16], unsigned bits)
+{
+	struct turn_cidr c = {.bits = bits};
+
+	for (size_t k = 0; k < own->nnet; k++)
+		if (own->net[k].bits <= bits && turn_cidr_match(&own->net[k], ip))
+			return true;
+	if (own->nnet == TURN_OWN_MAX)
+		return false;
+	for (unsigned k = 0; k < 16; k++) /* the network's own address: host bits cleared */
+		c.ip[k] = k < bits / 8    ? ip[k]
+		          : k == bits / 8 ? (uint8_t)(ip[k] & (0xff << (8 - bits % 8)))
+		                          : 0;
+	own->net[own->nnet++] = c;
+	return true;
+}
+
 static bool own_add_ip(struct turn_own *own, const struct sockaddr *sa)
 {
 	uint8_t ip[16];
 
 	turn_ip16(sa, ip);
-	for (size_t k = 0; k < own->nip; k++)
-		if (memcmp(own->ip[k], ip, 16) == 0)
-			return true;
-	if (own->nip == TURN_OWN_MAX)
-		return false;
-	memcpy(own->ip[own->nip++], ip, 16);
-	return true;
+	return own_add(own, ip, 128);
+}
+
+/* The leading one bits of a netmask of @len bytes. */
+static unsigned prefix_len(const uint8_t *mask, size_t len)
+{
+	unsigned bits = 0;
+
+	for (size_t k = 0; k < len && mask[k] == 0xff; k++)
+		bits += 8;
+	if (bits < len * 8)
+		for (uint8_t m = mask[bits / 8]; m & 0x80; m = (uint8_t)(m << 1))
+			bits++;
+	return bits;
+}
+
+/* An interface address: a loopback one (is_internal) as its whole network, as a wildcard
+ * socket answers on all of 127.0.0.0/8 though the interface lists only 127.0.0.1. */
+static bool own_add_if(struct turn_own *own, const uv_interface_address_t *a)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&a->address;
+	unsigned bits = 128;
+	uint8_t ip[16];
+
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return true;
+	turn_ip16(sa, ip);
+	if (a->is_internal && sa->sa_family == AF_INET)
+		bits = 96 + prefix_len((const uint8_t *)&a->netmask.netmask4.sin_addr, 4);
+	else if (a->is_internal && memcmp(ip, v4mapped, 12) != 0) /* not unwrapped to IPv4 */
+		bits = prefix_len((const uint8_t *)&a->netmask.netmask6.sin6_addr, 16);
+	if (bits == 96 || bits == 0) /* no netmask given: the address alone */
+		bits = 128;
+	return own_add(own, ip, bits);
 }
 
 size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, size_t nips,
                       const uv_interface_address_t *ifs, size_t nifs, const uint16_t *ports,
                       size_t nports, uint16_t relay_lo, uint16_t relay_hi)
 {
+	struct turn_cidr this_net;
 	size_t left_out = 0;
 	bool wildcard = false;
 
 	memset(own, 0, sizeof(*own));
+	/* 0.0.0.0/8, and :: that unwraps into it: Linux delivers 0.0.0.0 to this host */
+	cidr_parse("0.0.0.0/8", strlen("0.0.0.0/8"), &this_net);
+	own_add(own, this_net.ip, this_net.bits);
 	for (size_t k = 0; k < nips; k++) {
 		const struct sockaddr *sa = (const struct sockaddr *)&ips[k];
 
@@ -323,7 +418,7 @@ size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, 
 	}
 	/* a wildcard listener answers on every address of this machine */
 	for (size_t k = 0; wildcard && k < nifs; k++)
-		if (!own_add_ip(own, (const struct sockaddr *)&ifs[k].address))
+		if (!own_add_if(own, &ifs[k]))
 			left_out++;
 	for (size_t k = 0; k < nports; k++) {
 		bool known = ports[k] == 0;

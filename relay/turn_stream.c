@@ -59,7 +59,10 @@ int turn_tls_init(const char *cert, const char *key, char why[256])
  * client's Allocate must get its 401); past that, a buffer the budget has no room for closes
  * the connection, since a partial frame cannot be dropped whole. So input holds at most the
  * budget's room plus TURN_MAX_STREAMS * TURN_STREAM_IN_SMALL (8 MiB), where 4096 connections
- * trickling 64 KiB frames held 256 MiB outside it before.
+ * trickling 64 KiB frames held 256 MiB outside it before. Only connections with an allocation
+ * (or data connections) take the budget's room: one without that sends a frame past
+ * TURN_STREAM_IN_SMALL in pieces is closed (keep_partial), so clients without credentials
+ * cannot fill the budget and get allocated clients closed.
  * Atomics without locks: the TURN thread is the only writer of stream_held, the main thread
  * the only writer of ws_held; each only reads the other's, relaxed (a bound, not a handshake).
  */
@@ -162,6 +165,20 @@ static void log_budget_close(const struct turn_stream *st, size_t need)
 	         "frame needs a %zu-byte buffer (TURN holds %zu bytes, websockets %zu)",
 	         turn_srv.s->mem_budget, addr, need, relay_turn_stream_held(),
 	         atomic_load_explicit(&ws_held, memory_order_relaxed));
+}
+
+static void log_large_close(const struct turn_stream *st, long frame)
+{
+	int64_t now = relay_mono_ms();
+	char addr[64];
+
+	if (turn_srv.large_closed_logged_ms && now - turn_srv.large_closed_logged_ms < 1000)
+		return;
+	turn_srv.large_closed_logged_ms = now;
+	turn_addr_text((const struct sockaddr *)&st->peer, addr, sizeof(addr));
+	log_warn("closing TCP/TLS client %s: it has no allocation and is sending a %ld-byte frame "
+	         "in pieces (over %d bytes)",
+	         addr, frame, TURN_STREAM_IN_SMALL);
 }
 
 /* ---- closing ---- */
@@ -379,14 +396,38 @@ static long take_frames(struct turn_stream *st, const uint8_t *p, size_t len)
 	return -1;
 }
 
+/* The length of the frame whose first bytes are st->in then @p (@len bytes); 0 while its
+ * header is incomplete. */
+static long partial_frame_len(const struct turn_stream *st, const uint8_t *p, size_t len)
+{
+	uint8_t h[8];
+	size_t n = 0;
+
+	for (size_t k = 0; k < st->in.len && n < sizeof(h); k++)
+		h[n++] = st->in.p[k];
+	for (size_t k = 0; k < len && n < sizeof(h); k++)
+		h[n++] = p[k];
+	return stun_stream_frame_len(h, n);
+}
+
 /*
  * Keep @len more bytes of a partial frame in st->in (the memory budget: see its comment). false
- * when the connection was closed.
+ * when the connection was closed. A connection with no allocation that is not a data connection
+ * has only small requests to send (Allocate, Binding, ConnectionBind): a frame of more than
+ * TURN_STREAM_IN_SMALL coming in pieces closes it at once, budget or not, else clients without
+ * credentials could fill the budget with partial frames and get allocated clients closed.
  */
 static bool keep_partial(struct turn_stream *st, const uint8_t *p, size_t len)
 {
 	size_t cap = buf_reserved_cap(&st->in, len);
+	long frame = st->alloc || st->conn ? 0 : partial_frame_len(st, p, len);
 
+	if (frame > TURN_STREAM_IN_SMALL) {
+		turn_refuse_count(TR_UNALLOC_LARGE);
+		log_large_close(st, frame);
+		turn_stream_close(st);
+		return false;
+	}
 	if (cap > TURN_STREAM_IN_SMALL && cap > st->in.cap &&
 	    !turn_stream_budget_room(cap - st->in.cap)) {
 		turn_refuse_count(TR_MEMORY_CLOSED);

@@ -5,7 +5,10 @@
 // allocation's CreatePermission and Connect to the HTTP listener's IP, on any port, are 403;
 // another 127.x address (127.0.0.4, not the relay's) is allowed both ways, and so is the relay's
 // own IP on a port it does not listen on for UDP. Before, only TURN's own listening IPs counted
-// as the relay's, and a CIDR covering them opened them too: all of these were allowed.
+// as the relay's, and a CIDR covering them opened them too: all of these were allowed. And
+// 0.0.0.0 (which Linux delivers to this host) is always the relay's own: with --turn-allow-peer
+// 0.0.0.0/0, CreatePermission (UDP and TCP) and Connect to it are 403; before, they were
+// allowed and Connect reached the relay's own HTTP listener. STUN via turnclient.js's codec.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
@@ -13,66 +16,21 @@ const fs = require('fs');
 const net = require('net');
 const path = require('path');
 const { test, ok, eq, run, withTimeout, tmpdir, startRelay } = require('./lib.js');
+const { stun } = require('./turnclient.js');
 
-const MAGIC = 0x2112a442;
-const A = { USERNAME: 0x0006, MI: 0x0008, ERROR: 0x0009, XOR_PEER: 0x0012, REALM: 0x0014, NONCE: 0x0015, TRANSPORT: 0x0019 };
+const A = stun.ATTR;
 const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CONNECT: 0x00a };
 const SECRET = 't2011-' + crypto.randomBytes(8).toString('hex');
 
-function attr(type, value) {
-  const h = Buffer.alloc(4);
-  h.writeUInt16BE(type, 0);
-  h.writeUInt16BE(value.length, 2);
-  return Buffer.concat([h, value, Buffer.alloc((4 - (value.length % 4)) % 4)]);
-}
-
+// An XOR-PEER-ADDRESS attribute for IPv4 @ip:@port.
 function xorPeer(ip, port) {
-  const v = Buffer.alloc(8);
-  v[1] = 0x01;
-  v.writeUInt16BE(port ^ (MAGIC >>> 16), 2);
-  v.writeUInt32BE((ip.split('.').reduce((a, b) => (a << 8) | Number(b), 0) ^ MAGIC) >>> 0, 4);
-  return attr(A.XOR_PEER, v);
-}
-
-// A request of @type with @attrs, MESSAGE-INTEGRITY with @key when given.
-function message(type, attrs, key) {
-  const tid = crypto.randomBytes(12);
-  let body = Buffer.concat(attrs);
-  const head = (len) => {
-    const h = Buffer.alloc(20);
-    h.writeUInt16BE(type, 0);
-    h.writeUInt16BE(len, 2);
-    h.writeUInt32BE(MAGIC, 4);
-    tid.copy(h, 8);
-    return h;
-  };
-  if (key) {
-    const mac = crypto.createHmac('sha1', key).update(Buffer.concat([head(body.length + 24), body])).digest();
-    body = Buffer.concat([body, attr(A.MI, mac)]);
-  }
-  return { tid, buf: Buffer.concat([head(body.length), body]) };
-}
-
-function parse(b) {
-  const m = { type: b.readUInt16BE(0), tid: b.subarray(8, 20).toString('hex'), attrs: new Map() };
-  for (let i = 20; i + 4 <= b.length;) {
-    const len = b.readUInt16BE(i + 2);
-    m.attrs.set(b.readUInt16BE(i), b.subarray(i + 4, i + 4 + len));
-    i += 4 + len + ((4 - (len % 4)) % 4);
-  }
-  return m;
-}
-
-// The answer's error code, 0 for a success.
-function code(m) {
-  const e = m.attrs.get(A.ERROR);
-  return e ? (e[2] & 7) * 100 + e[3] : 0;
+  return stun.attr(A.XOR_PEER, stun.xorAddr(ip, port));
 }
 
 // A STUN client over UDP or TCP to @port on @host: { request(type, attrs, key), close() }.
 async function client(host, port, tcp) {
   const waiting = new Map();
-  const answer = (b) => { const m = parse(b); const w = waiting.get(m.tid); if (w) w(m); };
+  const answer = (b) => { const m = stun.parse(b); const w = m && waiting.get(m.tid.toString('hex')); if (w) w(m); };
   let send;
   let close;
   if (tcp) {
@@ -99,7 +57,7 @@ async function client(host, port, tcp) {
   }
   return {
     request(type, attrs, key) {
-      const { tid, buf } = message(type, attrs, key);
+      const { tid, buf } = stun.message(type, attrs, { key });
       const p = new Promise((resolve) => waiting.set(tid.toString('hex'), resolve));
       send(buf);
       return withTimeout(p, 5000, `an answer to 0x${type.toString(16)}`);
@@ -113,14 +71,12 @@ async function allocation(host, port, transport) {
   const c = await client(host, port, transport === 6);
   const username = `${Math.floor(Date.now() / 1000) + 600}:own-${transport}`;
   const password = crypto.createHmac('sha1', SECRET).update(username).digest('base64');
-  const rt = attr(A.TRANSPORT, Buffer.from([transport, 0, 0, 0]));
+  const rt = stun.attr(A.TRANSPORT, Buffer.from([transport, 0, 0, 0]));
   const first = await c.request(M.ALLOCATE, [rt]);
-  eq(code(first), 401, 'challenged');
-  const realm = first.attrs.get(A.REALM);
-  const auth = [attr(A.USERNAME, Buffer.from(username)), attr(A.REALM, realm), attr(A.NONCE, first.attrs.get(A.NONCE))];
-  const key = crypto.createHash('md5').update(`${username}:${realm}:${password}`).digest();
-  eq(code(await c.request(M.ALLOCATE, [rt, ...auth], key)), 0, `allocated (transport ${transport})`);
-  return { req: async (type, attrs) => code(await c.request(type, [...attrs, ...auth], key)), close: c.close };
+  eq(stun.errorCode(first), 401, 'challenged');
+  const { key, auth } = stun.longTerm(first, username, password);
+  eq(stun.errorCode(await c.request(M.ALLOCATE, [rt, ...auth()], key)), 0, `allocated (transport ${transport})`);
+  return { req: async (type, attrs) => stun.errorCode(await c.request(type, [...attrs, ...auth()], key)), close: c.close };
 }
 
 let r;
@@ -166,6 +122,41 @@ test('TCP allocation: the HTTP listener\'s IP on any port is refused, other 127.
 });
 
 test('stop', async () => {
+  const e = await r.stop();
+  eq(e.code, 0, 'relay exits cleanly');
+});
+
+// 0.0.0.0 reaches this host (Linux delivers it locally): it is always the relay's own, even
+// when --turn-allow-peer 0.0.0.0/0 opens every IPv4 peer.
+test('start: TURN and HTTP on 127.0.0.1, 0.0.0.0/0 allowed', async () => {
+  const secretFile = path.join(tmpdir(), 'turn-secret');
+  fs.writeFileSync(secretFile, `${SECRET}\n`);
+  r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.1:0', '--turn-secret-file', secretFile,
+    '--turn-allow-peer', '0.0.0.0/0', '--access-rate', '0'] });
+  await r.waitLog(/turn listening on udp\+tcp 127\.0\.0\.1:\d+/);
+  turnPort = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+});
+
+test('0.0.0.0 is the relay\'s own: refused for UDP and TCP allocations', async () => {
+  const udp = await allocation('127.0.0.1', turnPort, 17);
+  try {
+    eq(await udp.req(M.CREATE_PERMISSION, [xorPeer('0.0.0.0', r.port)]), 403, 'UDP: 0.0.0.0 on the HTTP port');
+    eq(await udp.req(M.CREATE_PERMISSION, [xorPeer('0.0.0.0', turnPort)]), 403, 'UDP: 0.0.0.0 on the TURN port');
+    eq(await udp.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.4', r.port)]), 0, 'UDP: another 127.x address: allowed');
+  } finally {
+    udp.close();
+  }
+  const tcp = await allocation('127.0.0.1', turnPort, 6);
+  try {
+    eq(await tcp.req(M.CREATE_PERMISSION, [xorPeer('0.0.0.0', 9)]), 403, 'TCP: CreatePermission for 0.0.0.0');
+    eq(await tcp.req(M.CONNECT, [xorPeer('0.0.0.0', r.port)]), 403, 'TCP: Connect to 0.0.0.0 on the HTTP port');
+    eq(await tcp.req(M.CONNECT, [xorPeer('0.1.2.3', r.port)]), 403, 'TCP: Connect to 0.1.2.3 (0.0.0.0/8)');
+  } finally {
+    tcp.close();
+  }
+});
+
+test('stop (0.0.0.0/0)', async () => {
   const e = await r.stop();
   eq(e.code, 0, 'relay exits cleanly');
 });

@@ -7,12 +7,15 @@
 // goes through), TURN gives way instead. Frames are
 // dropped whole: once the client reads again its stream is intact (over TLS too: a record cut
 // would not decrypt). Before, the output grew to 1 MiB a connection whatever the budget, and
-// nothing counted it. Input counts too: TCP clients that each send most of a 60 KB ChannelData
-// and stop make the relay hold their partial frames; those buffers stay within the budget, the
-// connections past it are closed (relay_turn_refused_total{reason="memory_budget_closed"}), over
-// TLS too, and a new client's Allocate (sent in two pieces) is still answered and websockets
-// still work. Before, partial frames were not counted: 64 KiB a connection, 256 MiB with 4096.
-// And a burst of frames read on top of a partial one no longer closes the connection.
+// nothing counted it. Input counts too: allocated TCP clients that each send most of a 60 KB
+// ChannelData and stop make the relay hold their partial frames; those buffers stay within the
+// budget, the connections past it are closed (relay_turn_refused_total{reason=
+// "memory_budget_closed"}), over TLS too, and with the budget full a new client's 1 KiB
+// Allocate (sent in two pieces: the 2 KiB taken past the budget) is still answered and
+// websockets still work. Before, partial frames were not counted: 64 KiB a connection, 256 MiB
+// with 4096. A client without an allocation that sends a large frame in pieces is closed at
+// once (reason="large_frame_unallocated"), so clients without credentials cannot fill the
+// budget. And a burst of frames read on top of a partial one no longer closes the connection.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
@@ -21,10 +24,11 @@ const tls = require('tls');
 const fs = require('fs');
 const path = require('path');
 const { test, ok, eq, run, until, startRelay, join, received, tmpdir } = require('./lib.js');
-const { allocate } = require('./turnclient.js');
+const { allocate, stun } = require('./turnclient.js');
 
 const BUDGET = 384 * 1024; // under one connection's own bound (two buffers of 512 KiB)
 const SECRET = 't2040-rest-secret';
+const SOFTWARE = 0x8022;
 
 let r;
 let turnPort;
@@ -43,7 +47,8 @@ async function metrics() {
     return line === undefined ? undefined : Number(line.split(' ')[1]);
   };
   return { held: get('relay_turn_stream_buffered_bytes'), dropped: get('relay_turn_refused_total{reason="memory_budget"}'),
-    closed: get('relay_turn_refused_total{reason="memory_budget_closed"}') };
+    closed: get('relay_turn_refused_total{reason="memory_budget_closed"}'),
+    large: get('relay_turn_refused_total{reason="large_frame_unallocated"}') };
 }
 
 // A peer on 127.0.0.1 (allowed by --turn-allow-peer) that sends to relayed addresses.
@@ -179,20 +184,21 @@ test('over TLS: frames dropped for the budget never cut a record', async () => {
   await until(async () => (await metrics()).held === 0, 5000, 'output given back at close');
 });
 
+// An unauthenticated Allocate (REQUESTED-TRANSPORT UDP) of a new client, @pad bytes of
+// SOFTWARE in it (0: none).
+function allocateRequest(pad = 0) {
+  const attrs = [stun.attr(stun.ATTR.TRANSPORT, Buffer.from([17, 0, 0, 0]))];
+  if (pad) attrs.push(stun.attr(SOFTWARE, Buffer.alloc(pad, 'x')));
+  return stun.message(0x0003, attrs).buf;
+}
+
 // An unauthenticated Allocate over a new TCP connection: resolves the answer's type (0x0113, a
 // 401), or null when none comes within @ms (a TCP client does not retransmit). @split: sent in
-// two writes, so that the relay keeps a partial frame between them.
-function rawAllocate(port, ms, split = false) {
+// two writes, so that the relay keeps a partial frame between them; @pad: as allocateRequest().
+function rawAllocate(port, ms, split = false, pad = 0) {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
-    const h = Buffer.alloc(28);
-    h.writeUInt16BE(0x0003, 0);
-    h.writeUInt16BE(8, 2);
-    h.writeUInt32BE(0x2112a442, 4);
-    crypto.randomBytes(12).copy(h, 8);
-    h.writeUInt16BE(0x0019, 20); // REQUESTED-TRANSPORT: UDP
-    h.writeUInt16BE(4, 22);
-    h[24] = 17;
+    const h = allocateRequest(pad);
     let got = Buffer.alloc(0);
     const done = (v) => { clearTimeout(timer); s.destroy(); resolve(v); };
     const timer = setTimeout(() => done(null), ms);
@@ -206,6 +212,7 @@ function rawAllocate(port, ms, split = false) {
       if (got.length >= 20) done(got.readUInt16BE(0));
     });
     s.on('error', () => done('error'));
+    s.on('close', () => done('closed'));
   });
 }
 
@@ -247,34 +254,86 @@ test('stalled clients filling the budget lock no one out: STUN answers still go'
   await until(async () => (await metrics()).held === 0, 5000, 'output given back at close');
 });
 
-// Most of a ChannelData frame of 60000 bytes (channel 0x4000), never finished.
-const PARTIAL = (() => {
-  const b = Buffer.alloc(40004);
+// The first @send bytes of a ChannelData frame of @len bytes (channel 0x4000), never finished.
+function partialChannelData(len, send) {
+  const b = Buffer.alloc(send);
   b.writeUInt16BE(0x4000, 0);
-  b.writeUInt16BE(60000, 2);
+  b.writeUInt16BE(len, 2);
   return b;
-})();
+}
+const PARTIAL = partialChannelData(60000, 40004);
+
+// Writes @write on @sock and waits until it is counted, or @sock is closed: true when kept.
+async function heldOrClosed(sock, write, what) {
+  let gone = sock.destroyed;
+  sock.on('close', () => { gone = true; });
+  const held = (await metrics()).held;
+  sock.write(write);
+  await until(async () => gone || (await metrics()).held >= held + write.length, 5000, what);
+  return !gone;
+}
+
+// A client without an allocation sends only small requests: one that sends a large frame in
+// pieces is closed at once, budget or not; an allocated client's large Send split alike arrives.
+test('a client without an allocation sending 10 KB of a 60 KB frame is closed; an allocated one\'s is taken', async () => {
+  const before = await metrics();
+  eq(before.held, 0, 'the budget is empty');
+  const p = await peer();
+  const c = await allocate('127.0.0.1', turnPort, ...Object.values(credential('bigsend')), 5000, { tcp: true });
+  const s = net.connect(turnPort, '127.0.0.1');
+  s.on('error', () => {});
+  try {
+    let gone = false;
+    s.on('close', () => { gone = true; });
+    await new Promise((resolve) => s.once('connect', resolve));
+    const { port } = p.address();
+    const big = stun.message(0x0016, (tid) => [stun.attr(stun.ATTR.XOR_PEER, stun.xorAddr('127.0.0.1', port, tid)),
+      stun.attr(stun.ATTR.DATA, crypto.randomBytes(60000))]).buf;
+    s.write(big.subarray(0, 10000));
+    await until(() => gone, 5000, 'the connection without an allocation closed');
+    const m = await metrics();
+    eq(m.large - before.large, 1, 'counted as large_frame_unallocated');
+    eq(m.closed - before.closed, 0, 'not as memory_budget_closed');
+    await r.waitLog(/closing TCP\/TLS client 127\.0\.0\.1:\d+: it has no allocation and is sending a 60\d\d\d-byte frame/);
+    ok(true, 'the closing is logged');
+
+    await c.permit('127.0.0.1', port);
+    const data = crypto.randomBytes(60000);
+    const send = stun.message(0x0016, (tid) => [stun.attr(stun.ATTR.XOR_PEER, stun.xorAddr('127.0.0.1', port, tid)),
+      stun.attr(stun.ATTR.DATA, data)]).buf;
+    const got = new Promise((resolve) => p.on('message', (d) => { if (d.equals(data)) resolve(true); }));
+    ok(await heldOrClosed(c.sock, send.subarray(0, 10000), 'the allocated client\'s partial Send kept'), 'the allocated client\'s partial Send is kept');
+    c.sock.write(send.subarray(10000));
+    await until(() => Promise.race([got, new Promise((resolve) => setTimeout(() => resolve(false), 100))]), 5000, 'the split Send relayed');
+    ok(true, 'and its 60 KB Send, sent in two pieces, reaches the peer');
+  } finally {
+    s.destroy();
+    c.close();
+    p.close();
+  }
+  await until(async () => (await metrics()).held === 0, 5000, 'input buffers given back');
+});
 
 test('partial frames on many TCP connections stay within the budget: the connections past it are closed', async () => {
   const before = await metrics();
   const kept = [];
   let closed = 0;
+  let n = 0;
   const reader = await join(r, 'mem-in', { scopes: ['read'] });
   const writer = await join(r, 'mem-in', { scopes: ['write'] });
+  // An allocated TCP client holding the first @send bytes of a @len-byte frame: kept, or closed.
+  const hold = async (len, send) => {
+    const c = await allocate('127.0.0.1', turnPort, ...Object.values(credential(`in${n++}`)), 5000, { tcp: true });
+    if (await heldOrClosed(c.sock, partialChannelData(len, send), `connection ${n}: its partial frame counted, or the connection closed`)) {
+      kept.push(c);
+      return true;
+    }
+    c.close();
+    return false;
+  };
   try {
     // One at a time: each connection's partial frame is either counted or its connection closed.
-    for (let k = 0; k < 16; k++) {
-      const s = net.connect(turnPort, '127.0.0.1');
-      s.on('error', () => {});
-      let gone = false;
-      s.on('close', () => { gone = true; });
-      await new Promise((resolve) => s.once('connect', resolve));
-      const held = (await metrics()).held;
-      s.write(PARTIAL);
-      await until(async () => gone || (await metrics()).held >= held + PARTIAL.length, 5000,
-        `connection ${k}: its partial frame counted, or the connection closed`);
-      if (gone) closed++; else kept.push(s);
-    }
+    for (let k = 0; k < 16; k++) if (!await hold(60000, PARTIAL.length)) closed++;
     const m = await metrics();
     console.log(`  # 16 connections with a partial 60 KB frame: ${kept.length} kept (${m.held} bytes held), ${closed} closed`);
     ok(kept.length >= 2, `partial frames are held while the budget has room: ${kept.length} connections`);
@@ -285,29 +344,34 @@ test('partial frames on many TCP connections stay within the budget: the connect
     ok(true, 'the closing is logged');
 
     // Over TLS alike: with the budget full, a partial frame past 2 KiB closes the connection.
-    const t = tls.connect({ port: turnsPort, host: '127.0.0.1', rejectUnauthorized: false });
-    t.on('error', () => {});
-    let tlsGone = false;
-    t.on('close', () => { tlsGone = true; });
-    await new Promise((resolve) => t.once('secureConnect', resolve));
-    t.write(PARTIAL);
-    await until(() => tlsGone, 5000, 'the TLS connection with a partial frame closed');
+    const t = await allocate('127.0.0.1', turnsPort, ...Object.values(credential('tls-in')), 5000, { tls: true });
+    ok(!await heldOrClosed(t.sock, PARTIAL, 'the TLS connection with a partial frame closed'), 'a TLS connection with a partial frame is closed');
     eq((await metrics()).closed - before.closed, closed + 1, 'and counted');
     ok((await metrics()).held <= BUDGET, 'still within the budget');
 
-    // A connection that finishes its frame gets it handed on and its buffer given back.
-    const full = m.held;
-    kept[0].write(Buffer.alloc(PARTIAL.readUInt16BE(2) + 4 - PARTIAL.length));
-    await until(async () => (await metrics()).held <= full - 65536, 5000, 'a finished frame\'s buffer given back');
-    eq(kept[0].destroyed, false, 'and that connection stays open');
+    // Fill what is left: smaller partial frames until one is closed, then ones of up to 2 KiB
+    // (taken past the budget) until TURN alone holds the budget.
+    for (const [len, send] of [[12000, 9000], [3000, 2500]]) {
+      for (let k = 0; k < 24 && await hold(len, send);) k++;
+    }
+    for (let k = 0; k < 32 && (await metrics()).held < BUDGET; k++) await hold(2000, 1500);
+    const full = (await metrics()).held;
+    ok(full >= BUDGET, `the budget is full: TURN holds ${full} >= ${BUDGET} bytes`);
 
-    eq(await rawAllocate(turnPort, 5000, true), 0x0113, "a new TCP client's Allocate, sent in two pieces, is answered (401)");
+    // A new client's Allocate of about 1 KiB in two pieces: its partial frame is taken past the
+    // budget (up to 2 KiB), so it gets its 401.
+    eq(await rawAllocate(turnPort, 5000, true, 1000), 0x0113, "a new TCP client's 1 KiB Allocate, sent in two pieces, is answered (401)");
     eq(await rawAllocate(turnPort, 5000), 0x0113, 'and one sent whole');
     writer.send('still here');
     await received(reader, 1);
     eq(reader.inbox[0].data.toString(), 'still here', 'a websocket message goes through');
+
+    // A connection that finishes its frame gets it handed on and its buffer given back.
+    kept[0].sock.write(Buffer.alloc(PARTIAL.readUInt16BE(2) + 4 - PARTIAL.length));
+    await until(async () => (await metrics()).held <= full - 65536, 5000, 'a finished frame\'s buffer given back');
+    eq(kept[0].sock.destroyed, false, 'and that connection stays open');
   } finally {
-    for (const s of kept) s.destroy();
+    for (const c of kept) c.close();
     reader.close();
     writer.close();
   }
@@ -322,15 +386,7 @@ test('a burst of frames on top of a partial one: the connection stays and every 
   const frame = Buffer.alloc(1004);
   frame.writeUInt16BE(0x4000, 0);
   frame.writeUInt16BE(1000, 2);
-  const allocate = Buffer.alloc(28);
-  allocate.writeUInt16BE(0x0003, 0);
-  allocate.writeUInt16BE(8, 2);
-  allocate.writeUInt32BE(0x2112a442, 4);
-  crypto.randomBytes(12).copy(allocate, 8);
-  allocate.writeUInt16BE(0x0019, 20);
-  allocate.writeUInt16BE(4, 22);
-  allocate[24] = 17;
-  const all = Buffer.concat([...Array(300).fill(frame), allocate]); // the Allocate last
+  const all = Buffer.concat([...Array(300).fill(frame), allocateRequest()]); // the Allocate last
   const s = net.connect(turnPort, '127.0.0.1');
   s.on('error', () => {});
   let gone = false;

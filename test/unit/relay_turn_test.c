@@ -33,6 +33,15 @@ static struct sockaddr_storage addr(const char *ip, int port)
 	return ss;
 }
 
+/* @ss's IP as one of the relay's own (a /128). */
+static struct turn_cidr self_net(const struct sockaddr_storage *ss)
+{
+	struct turn_cidr c = {.bits = 128};
+
+	turn_ip16((const struct sockaddr *)ss, c.ip);
+	return c;
+}
+
 static const char *refused_for(const char *ip, int port, const struct turn_cidr *allow, size_t n,
                                const struct turn_own *own)
 {
@@ -145,14 +154,14 @@ static void test_allow_list(void)
 
 static void test_own_addresses(void)
 {
-	struct turn_own own = {.nip = 1,
+	struct turn_own own = {.nnet = 1,
 	                       .ports = {3478, 5349, 8443},
 	                       .nports = 3,
 	                       .relay_lo = 49152,
 	                       .relay_hi = 65535};
 	struct sockaddr_storage self = addr("203.0.113.7", 0);
 
-	turn_ip16((struct sockaddr *)&self, own.ip[0]);
+	own.net[0] = self_net(&self);
 	CHECK(refused_for("203.0.113.7", 3478, NULL, 0, &own) != NULL);
 	CHECK(refused_for("203.0.113.7", 8443, NULL, 0, &own) != NULL);
 	CHECK(refused_for("203.0.113.7", 50000, NULL, 0, &own) != NULL);
@@ -165,7 +174,7 @@ static void test_own_addresses(void)
  * port, in the IPv6 forms that unwrap to them too; other hosts and --turn-allow-peer as before. */
 static void test_own_addresses_tcp(void)
 {
-	struct turn_own own = {.nip = 1,
+	struct turn_own own = {.nnet = 1,
 	                       .ports = {3478, 5349, 8443, 9100},
 	                       .nports = 4,
 	                       .relay_lo = 49152,
@@ -175,7 +184,7 @@ static void test_own_addresses_tcp(void)
 	size_t n;
 	char why[256];
 
-	turn_ip16((struct sockaddr *)&self, own.ip[0]);
+	own.net[0] = self_net(&self);
 	CHECK(refused_for("203.0.113.7", 9100, NULL, 0, &own) != NULL); /* metrics, UDP too */
 	CHECK(refused_for("203.0.113.7", 22, NULL, 0, &own) == NULL);   /* UDP: sshd is TCP */
 	static const char *bad[] = {"203.0.113.7", "::ffff:203.0.113.7", "2002:cb00:7107::1"};
@@ -199,14 +208,17 @@ static void test_own_addresses_tcp(void)
  * need. */
 static void test_own_addresses_allowed(void)
 {
-	struct turn_own own = {
-	        .nip = 1, .ports = {3478, 8443}, .nports = 2, .relay_lo = 49152, .relay_hi = 65535};
+	struct turn_own own = {.nnet = 1,
+	                       .ports = {3478, 8443},
+	                       .nports = 2,
+	                       .relay_lo = 49152,
+	                       .relay_hi = 65535};
 	struct sockaddr_storage self = addr("10.0.0.5", 0), ss;
 	struct turn_cidr allow[2];
 	size_t n;
 	char why[128];
 
-	turn_ip16((struct sockaddr *)&self, own.ip[0]);
+	own.net[0] = self_net(&self);
 	CHECK(turn_cidr_list_parse("10.0.0.0/8", allow, 2, &n, why) == 0 && n == 1);
 	CHECK(refused_for("10.0.0.5", 8443, allow, n, &own) != NULL);
 	CHECK(refused_for("10.0.0.5", 50000, allow, n, &own) != NULL);
@@ -236,14 +248,15 @@ static uv_interface_address_t iface(const char *ip)
 	return a;
 }
 
+/* Whether @ip is one of @own's (in one of its CIDRs). */
 static bool own_has(const struct turn_own *own, const char *ip)
 {
 	struct sockaddr_storage ss = addr(ip, 0);
 	uint8_t b[16];
 
 	turn_ip16((struct sockaddr *)&ss, b);
-	for (size_t k = 0; k < own->nip; k++)
-		if (memcmp(own->ip[k], b, 16) == 0)
+	for (size_t k = 0; k < own->nnet; k++)
+		if (turn_cidr_match(&own->net[k], b))
 			return true;
 	return false;
 }
@@ -260,7 +273,7 @@ static void test_own_build(void)
 	struct turn_own own;
 
 	CHECK(turn_own_build(&own, ips, 5, ifs, 3, ports, 4, 49152, 65535) == 0);
-	CHECK(own.nip == 4); /* 203.0.113.7 once */
+	CHECK(own.nnet == 4); /* 0.0.0.0/8 (::1 unwraps into it), 203.0.113.7 once */
 	CHECK(own_has(&own, "203.0.113.7") && own_has(&own, "198.51.100.1"));
 	CHECK(own_has(&own, "203.0.113.9") && own_has(&own, "::1"));
 	CHECK(!own_has(&own, "192.0.2.2")); /* no wildcard: not the interfaces */
@@ -273,12 +286,13 @@ static void test_own_build(void)
 	memset(&ips[1], 0, sizeof(ips[1]));
 	ips[3] = addr("0.0.0.0", 8443);
 	CHECK(turn_own_build(&own, ips, 4, ifs, 3, ports, 4, 49152, 65535) == 0);
-	CHECK(own.nip == 5 && own_has(&own, "192.0.2.2") && own_has(&own, "fd00::2"));
+	CHECK(own.nnet == 6 && own_has(&own, "192.0.2.2") && own_has(&own, "fd00::2"));
 	CHECK(own_has(&own, "127.0.0.1") && own_has(&own, "203.0.113.7"));
 	ips[3] = addr("203.0.113.9", 8443);
 	ips[4] = addr("::", 9100);
 	CHECK(turn_own_build(&own, ips, 5, ifs, 3, ports, 4, 49152, 65535) == 0);
-	CHECK(own_has(&own, "192.0.2.2") && own_has(&own, "203.0.113.9") && !own_has(&own, "::"));
+	CHECK(own_has(&own, "192.0.2.2") && own_has(&own, "203.0.113.9"));
+	CHECK(own_has(&own, "::") && !own_has(&own, "192.0.2.3")); /* ::, 0.0.0.0: always ours */
 
 	/* past TURN_OWN_MAX: the rest counted as left out, what fits kept */
 	uv_interface_address_t many[TURN_OWN_MAX + 3];
@@ -288,8 +302,93 @@ static void test_own_build(void)
 		snprintf(ip, sizeof(ip), "192.0.2.%d", k + 1);
 		many[k] = iface(ip);
 	}
-	CHECK(turn_own_build(&own, ips, 5, many, TURN_OWN_MAX + 3, ports, 4, 1, 2) == 6);
-	CHECK(own.nip == TURN_OWN_MAX);
+	CHECK(turn_own_build(&own, ips, 5, many, TURN_OWN_MAX + 3, ports, 4, 1, 2) == 7);
+	CHECK(own.nnet == TURN_OWN_MAX);
+}
+
+/* 0.0.0.0/8 (and ::) is always the relay's own, whatever it listens on: Linux delivers 0.0.0.0
+ * to this host, so --turn-allow-peer 0.0.0.0/0 must not open it (CVE-2020-26262). A wildcard
+ * listener makes a loopback interface's whole network ours (it answers on 127.0.0.2 too);
+ * other interfaces count by their address alone. */
+static void test_own_build_networks(void)
+{
+	struct sockaddr_storage ips[2] = {addr("127.0.0.1", 3478), addr("127.0.0.1", 8443)};
+	uv_interface_address_t ifs[3] = {iface("127.0.0.1"), iface("192.0.2.2"), iface("::1")};
+	uint16_t ports[2] = {3478, 8443};
+	struct turn_cidr allow[2];
+	struct turn_own own;
+	size_t n;
+	char why[128];
+
+	CHECK(turn_own_build(&own, ips, 2, ifs, 3, ports, 2, 49152, 65535) == 0);
+	CHECK(own_has(&own, "0.0.0.0") && own_has(&own, "0.1.2.3") && own_has(&own, "::"));
+	CHECK(!own_has(&own, "127.0.0.2")); /* no wildcard: only the listener's address */
+	CHECK(turn_cidr_list_parse("0.0.0.0/0", allow, 2, &n, why) == 0 && n == 1);
+	CHECK(refused_for("0.0.0.0", 8443, allow, n, &own) != NULL);
+	CHECK(refused_for("0.0.0.0", 3478, allow, n, &own) != NULL);
+	CHECK(refused_for("::", 8443, allow, n, &own) != NULL);
+	CHECK(refused_for("0.0.0.0", 22, allow, n, &own) == NULL); /* UDP: not a listening port */
+	struct sockaddr_storage ss = addr("0.0.0.0", 22);
+	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) != NULL);
+	CHECK(refused_for("198.51.100.1", 8443, allow, n, &own) == NULL);
+	CHECK(turn_cidr_list_parse("::/0", allow, 2, &n, why) == 0 && n == 1);
+	CHECK(refused_for("::", 8443, allow, n, &own) != NULL);
+
+	/* a wildcard listener: loopback's whole network (its netmask), others by address */
+	ifs[0].is_internal = 1;
+	inet_pton(AF_INET, "255.0.0.0", &ifs[0].netmask.netmask4.sin_addr);
+	ifs[0].netmask.netmask4.sin_family = AF_INET;
+	inet_pton(AF_INET, "255.255.255.0", &ifs[1].netmask.netmask4.sin_addr);
+	ifs[1].netmask.netmask4.sin_family = AF_INET;
+	ifs[2].is_internal = 1;
+	ips[1] = addr("0.0.0.0", 8443);
+	CHECK(turn_own_build(&own, ips, 2, ifs, 3, ports, 2, 49152, 65535) == 0);
+	CHECK(own_has(&own, "127.0.0.2") && own_has(&own, "127.255.255.254"));
+	CHECK(own_has(&own, "192.0.2.2") && !own_has(&own, "192.0.2.3"));
+	CHECK(own_has(&own, "::1") && !own_has(&own, "128.0.0.1"));
+	CHECK(turn_cidr_list_parse("127.0.0.0/8", allow, 2, &n, why) == 0 && n == 1);
+	CHECK(refused_for("127.0.0.2", 8443, allow, n, &own) != NULL);
+	CHECK(refused_for("127.0.0.2", 22, allow, n, &own) == NULL);
+	CHECK(turn_cidr_list_parse("127.0.0.2/32", allow, 2, &n, why) == 0 && n == 1);
+	CHECK(refused_for("127.0.0.2", 8443, allow, n, &own) == NULL); /* named: opened */
+}
+
+/* A tunnelled or translated form of the relay's own IPv4 reaches the relay: refused on the
+ * relay's ports (TCP: any port) even when a CIDR allows the IPv6 address, unless the IPv4
+ * address itself is named. */
+static void test_own_tunnelled(void)
+{
+	struct turn_own own = {.nnet = 1,
+	                       .ports = {3478, 8443},
+	                       .nports = 2,
+	                       .relay_lo = 49152,
+	                       .relay_hi = 65535};
+	struct sockaddr_storage self = addr("203.0.113.5", 0), ss;
+	struct turn_cidr allow[3];
+	size_t n;
+	char why[128];
+	/* 6to4, SIIT, Teredo server, Teredo client (~203.0.113.5 = 34.ff.8e.fa) */
+	static const char *forms[] = {"2002:cb00:7105::1", "::ffff:0:203.0.113.5",
+	                              "2001:0:cb00:7105::808:808", "2001:0:808:808::34ff:8efa"};
+	static const char *cidrs[] = {"::/0", "2002::/16", "2001::/32", "::ffff:0:0/96"};
+
+	own.net[0] = self_net(&self);
+	for (size_t c = 0; c < sizeof(cidrs) / sizeof(cidrs[0]); c++) {
+		CHECK(turn_cidr_list_parse(cidrs[c], allow, 3, &n, why) == 0 && n == 1);
+		for (size_t k = 0; k < sizeof(forms) / sizeof(forms[0]); k++) {
+			CHECK(refused_for(forms[k], 3478, allow, n, &own) != NULL);
+			CHECK(refused_for(forms[k], 50000, allow, n, &own) != NULL);
+			ss = addr(forms[k], 22);
+			CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) !=
+			      NULL);
+		}
+	}
+	CHECK(turn_cidr_list_parse("::/0", allow, 3, &n, why) == 0 && n == 1);
+	CHECK(refused_for("2002:cb00:7105::1", 22, allow, n, &own) == NULL);   /* UDP, other port */
+	CHECK(refused_for("2002:cb00:7106::1", 3478, allow, n, &own) == NULL); /* another host */
+	CHECK(refused_for("2001:0:808:808::f7f7:f7f7", 3478, allow, n, &own) == NULL);
+	CHECK(turn_cidr_list_parse("::/0,203.0.113.5/32", allow, 3, &n, why) == 0 && n == 2);
+	CHECK(refused_for("2002:cb00:7105::1", 3478, allow, n, &own) == NULL); /* named */
 }
 
 /* ---- credentials ---- */
@@ -438,6 +537,8 @@ int main(void)
 	RUN(test_own_addresses_tcp());
 	RUN(test_own_addresses_allowed());
 	RUN(test_own_build());
+	RUN(test_own_build_networks());
+	RUN(test_own_tunnelled());
 	RUN(test_credentials());
 	RUN(test_denied_booking());
 	return harness_done();
