@@ -335,6 +335,17 @@ void turn_packet(enum turn_transport t, struct turn_stream *stream, const struct
 void turn_to_client(enum turn_transport t, struct turn_stream *stream,
                     const struct sockaddr *client, const uint8_t *p, size_t len);
 void turn_refuse_count(enum turn_refusal r);
+/* true at most once every @every_ms for the stamp *@last_ms (monotonic): for log lines a flood
+ * would repeat. */
+static inline bool turn_log_due(int64_t *last_ms, int64_t every_ms)
+{
+	int64_t now = relay_mono_ms();
+
+	if (*last_ms && now - *last_ms < every_ms)
+		return false;
+	*last_ms = now;
+	return true;
+}
 
 /* ---- turn_tcp.c: TCP allocations (RFC 6062) ---- */
 

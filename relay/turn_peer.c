@@ -215,22 +215,6 @@ static size_t tunnel_v4(const uint8_t ip[16], uint16_t port, struct sockaddr_in 
 	return 0;
 }
 
-/* For the IPv6 forms that tunnel or translate to an embedded IPv4 address: the reason when
- * that IPv4 address is refused, else NULL. */
-static const char *tunnel_refused(const uint8_t ip[16], uint16_t port,
-                                  const struct turn_cidr *allow, size_t nallow,
-                                  const struct turn_own *own, bool any_port)
-{
-	struct sockaddr_in v4[2];
-	const char *why = NULL;
-	size_t n = tunnel_v4(ip, port, v4, &why);
-
-	for (size_t k = 0; k < n; k++)
-		if (refused_peer((struct sockaddr *)&v4[k], allow, nallow, own, any_port))
-			return why;
-	return NULL;
-}
-
 /*
  * The reason when @ip:@port is one of the relay's own addresses on a port it serves (a TCP
  * allocation's, @any_port: on every port), else NULL. A CIDR opening a network the relay sits
@@ -259,22 +243,27 @@ static const char *own_refused(const uint8_t ip[16], uint16_t port, const struct
 	return NULL;
 }
 
-/* The reason when a tunnelled or translated form of @ip reaches one of the relay's own
- * addresses, checked even when a CIDR allowed @ip (::/0 or 2002::/16 must not open the relay's
- * own IPv4 through its 6to4 form). */
-static const char *tunnel_own_refused(const uint8_t ip[16], uint16_t port,
-                                      const struct turn_cidr *allow, size_t nallow,
-                                      const struct turn_own *own, bool any_port)
+/*
+ * For the IPv6 forms that tunnel or translate to an embedded IPv4 address: the reason when that
+ * IPv4 address is refused (@own_only: when it is one of the relay's own, checked even where a
+ * CIDR allowed @ip, so that ::/0 or 2002::/16 do not open the relay's own IPv4 through its 6to4
+ * form), else NULL.
+ */
+static const char *tunnel_refused(const uint8_t ip[16], uint16_t port,
+                                  const struct turn_cidr *allow, size_t nallow,
+                                  const struct turn_own *own, bool any_port, bool own_only)
 {
 	struct sockaddr_in v4[2];
 	const char *why = NULL;
 	size_t n = tunnel_v4(ip, port, v4, &why);
 
 	for (size_t k = 0; k < n; k++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&v4[k];
 		uint8_t b[16];
 
-		turn_ip16((struct sockaddr *)&v4[k], b);
-		if (own_refused(b, port, allow, nallow, own, any_port))
+		turn_ip16(sa, b);
+		if (own_only ? own_refused(b, port, allow, nallow, own, any_port) != NULL
+		             : refused_peer(sa, allow, nallow, own, any_port) != NULL)
 			return why;
 	}
 	return NULL;
@@ -307,7 +296,7 @@ static const char *refused_peer(const struct sockaddr *peer, const struct turn_c
 	for (size_t k = 0; k < nallow && !allowed; k++)
 		allowed = turn_cidr_match(&allow[k], ip);
 	if (allowed) { /* --turn-allow-peer wins over every default, not over the relay itself */
-		why = tunnel_own_refused(ip, port, allow, nallow, own, any_port);
+		why = tunnel_refused(ip, port, allow, nallow, own, any_port, true);
 		return why ? why : own_refused(ip, port, allow, nallow, own, any_port);
 	}
 	if (port == 0)
@@ -320,7 +309,7 @@ static const char *refused_peer(const struct sockaddr *peer, const struct turn_c
 		if (turn_cidr_match(&c, ip))
 			return refused[k].why;
 	}
-	why = tunnel_refused(ip, port, allow, nallow, own, any_port);
+	why = tunnel_refused(ip, port, allow, nallow, own, any_port, false);
 	return why ? why : own_refused(ip, port, allow, nallow, own, any_port);
 }
 

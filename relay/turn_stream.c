@@ -121,11 +121,8 @@ static void shrink_idle(struct turn_stream *st)
 
 static void log_budget_drop(size_t budget, size_t turn, size_t ws)
 {
-	int64_t now = relay_mono_ms();
-
-	if (turn_srv.budget_logged_ms && now - turn_srv.budget_logged_ms < 1000)
+	if (!turn_log_due(&turn_srv.budget_logged_ms, 1000))
 		return;
-	turn_srv.budget_logged_ms = now;
 	log_warn("memory budget of %zu bytes reached: dropping frames to TCP/TLS clients (their "
 	         "output holds %zu bytes, websockets %zu)",
 	         budget, turn, ws);
@@ -154,12 +151,10 @@ static bool budget_fits(struct turn_stream *st, size_t n, bool control)
 
 static void log_budget_close(const struct turn_stream *st, size_t need)
 {
-	int64_t now = relay_mono_ms();
 	char addr[64];
 
-	if (turn_srv.budget_closed_logged_ms && now - turn_srv.budget_closed_logged_ms < 1000)
+	if (!turn_log_due(&turn_srv.budget_closed_logged_ms, 1000))
 		return;
-	turn_srv.budget_closed_logged_ms = now;
 	turn_addr_text((const struct sockaddr *)&st->peer, addr, sizeof(addr));
 	log_warn("memory budget of %zu bytes reached: closing TCP/TLS client %s, whose partial "
 	         "frame needs a %zu-byte buffer (TURN holds %zu bytes, websockets %zu)",
@@ -169,12 +164,10 @@ static void log_budget_close(const struct turn_stream *st, size_t need)
 
 static void log_large_close(const struct turn_stream *st, long frame)
 {
-	int64_t now = relay_mono_ms();
 	char addr[64];
 
-	if (turn_srv.large_closed_logged_ms && now - turn_srv.large_closed_logged_ms < 1000)
+	if (!turn_log_due(&turn_srv.large_closed_logged_ms, 1000))
 		return;
-	turn_srv.large_closed_logged_ms = now;
 	turn_addr_text((const struct sockaddr *)&st->peer, addr, sizeof(addr));
 	log_warn("closing TCP/TLS client %s: it has no allocation and is sending a %ld-byte frame "
 	         "in pieces (over %d bytes)",

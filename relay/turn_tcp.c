@@ -127,11 +127,9 @@ static socklen_t sa_len(const struct sockaddr_storage *ss)
 static void log_total_cap(void)
 {
 	static int64_t logged_ms;
-	int64_t now = relay_mono_ms();
 
-	if (logged_ms && now - logged_ms < 60000)
+	if (!turn_log_due(&logged_ms, 60000))
 		return;
-	logged_ms = now;
 	log_warn("%d TCP allocation connections in all (TURN_TCP_CONNS_TOTAL): refusing more",
 	         TURN_TCP_CONNS_TOTAL);
 }
