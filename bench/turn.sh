@@ -249,6 +249,19 @@ allocations() { # SERVER RUN
 	stop_server
 }
 
+# wait_load: until the load client reports messages sent (it sets its sessions up first, about
+# 9 a second, and sends nothing for the first 2-3 s; 30 s at most), so that the reader's whole
+# run is under load.
+wait_load() {
+	for _ in $(seq 150); do
+		grep -qE 'tot_send_msgs=[1-9]' "$work/load.out" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "bench/turn.sh: the load client sent nothing in 30 s:" >&2
+	cat "$work/load.out" >&2
+	return 1
+}
+
 # The websocket side: relay file bench's paced reader, quiet and under TURN load (relay only).
 # quiet: relay with TURN on, idle. loaded: turnutils_uclient (UDP) loads that relay's TURN.
 # control: the same load on a coturn beside it, for what the load costs the machine (2 shared
@@ -273,7 +286,7 @@ ws_p99() { # quiet|loaded|control RUN
 			-r "$peer_port" -u "$user" -w "$pass" -c -n 1000000 -m "$clients" -l "$len" -z "$interval" 127.0.0.1 >"$work/load.out" 2>&1 &
 		load=$!
 		pids+=("$load")
-		sleep 1
+		wait_load || exit 1
 	fi
 	m0=$(main_ticks "$rpid")
 	read -r w0 n0 < <(main_sched "$rpid")
