@@ -161,12 +161,6 @@ static const struct cfg_opt serve_opts[] = {
          "nice levels the TURN thread runs below the websocket thread: under a TURN flood the "
          "websockets keep their latency (0: equal terms)",
          NULL, 0},
-        {"turn_idle", CFG_BOOL, O(turn_idle), "false", 0, 0,
-         "run the TURN thread at SCHED_IDLE instead of turn_nice: it gets a core only when "
-         "nothing else on the machine wants one: a waking websocket thread (or any other process) "
-         "takes the core from it without waiting for a slice, and TURN relays nothing while the "
-         "machine is busy",
-         NULL, 0},
         {"turn_socket_buffer", CFG_SIZE, O(turn_socket_buffer), "4MiB", 0, 256 * MiB,
          "kernel receive/send buffer of the TURN UDP listener, a quarter of it for each relayed "
          "socket (0: the kernel's default)",

@@ -72,7 +72,6 @@ struct relay_opts {
 	int64_t turn_packet_rate;              /* packets/s per client address (0: no limit) */
 	int64_t turn_socket_buffer; /* UDP listener's SO_RCVBUF/SO_SNDBUF (0: kernel's) */
 	int64_t turn_nice;          /* the TURN thread's niceness above the main thread's (0-19) */
-	bool turn_idle; /* the TURN thread at SCHED_IDLE instead (turn_nice then unused) */
 };
 
 /*

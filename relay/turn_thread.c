@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -51,7 +50,6 @@ static struct {
 	bool running; /* the thread runs (main thread's flag) */
 	uv_thread_t thread;
 	int nice;        /* --turn-nice, set before the thread starts */
-	bool idle;       /* --turn-idle: SCHED_IDLE instead */
 	uv_async_t wake; /* on the TURN loop: calls are queued */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -223,34 +221,11 @@ static void lower_priority(int delta)
 		         want, strerror(errno));
 }
 
-/*
- * --turn-idle: SCHED_IDLE, for a machine where the websockets must come first without
- * exception. A niced thread that holds a core keeps it until its slice ends (EEVDF runs the
- * current task to parity), so a websocket thread waking then can wait up to a slice; a
- * SCHED_IDLE thread is preempted by any normal thread that wakes (docs/turn.md, Priority). The
- * price: TURN relays nothing while anything else on the machine wants every core. Needs no
- * privilege; on failure the thread falls back to --turn-nice.
- */
-static void set_idle(void)
-{
-	struct sched_param sp = {0};
-	int err = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-
-	if (err) {
-		log_warn("TURN thread not at SCHED_IDLE (%s): --turn-nice %d instead",
-		         strerror(err), th.nice);
-		lower_priority(th.nice);
-	}
-}
-
 static void run(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "relay-turn"); /* top -H, /proc/PID/task/TID/comm */
-	if (th.idle)
-		set_idle();
-	else
-		lower_priority(th.nice);
+	lower_priority(th.nice);
 	uv_run(&th.loop, UV_RUN_DEFAULT); /* until turn_thread_stop() closes every handle */
 }
 
@@ -261,7 +236,6 @@ int turn_thread_run(struct server *s, uv_loop_t *main_loop, char why[256])
 
 	th.s = s;
 	th.nice = (int)s->o->turn_nice;
-	th.idle = s->o->turn_idle;
 	th.nseen = 0;
 	th.seen_dropped = 0;
 	err = uv_async_init(main_loop, &th.seen_wake, on_seen);

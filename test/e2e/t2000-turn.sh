@@ -95,17 +95,4 @@ done
 want=$((main_nice + 10 > 19 ? 19 : main_nice + 10))
 check_eq "relay-turn's nice (main thread's: $main_nice)" "${turn_nice:-none}" "$want"
 
-begin_case "--turn-idle: the TURN thread at SCHED_IDLE, the websocket thread not"
-# field 41 of /proc/PID/task/TID/stat is the scheduling policy: 0 SCHED_OTHER, 5 SCHED_IDLE
-start_turn_relay idle --turn-listen 127.0.0.1:0 --turn-idle || give_up "relay --turn-idle did not start"
-turn_policy=
-for t in /proc/"$RPID"/task/*; do
-	[ "$(cat "$t/comm")" = relay-turn ] && turn_policy=$(awk '{print $41}' "$t/stat")
-done
-check_eq "relay-turn's policy" "${turn_policy:-none}" 5
-# the main thread keeps the policy it started with (this shell's: tests may run under chrt --idle)
-check_eq "main thread's policy" "$(awk '{print $41}' "/proc/$RPID/task/$RPID/stat")" "$(awk '{print $41}' "/proc/$$/stat")"
-run_rc turnutils_stunclient -p "$TURN" 127.0.0.1
-check_contains "it answers a Binding" "$OUT$ERR" "UDP reflexive addr: 127.0.0.1:"
-
 finish
