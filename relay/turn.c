@@ -1329,8 +1329,13 @@ void relay_turn_metrics(FILE *f)
 	       (double)m->tcp_pauses);
 	metric(f, "relay_turn_stream_buffered_bytes", "gauge",
 	       "Output and partial-frame input buffers of TURN over TCP/TLS (capacity, in flight "
-	       "included), counted against --max-memory after websockets.",
+	       "included) of connections with an allocation, counted against --max-memory after "
+	       "websockets.",
 	       (double)relay_turn_stream_held());
+	metric(f, "relay_turn_stream_unallocated_bytes", "gauge",
+	       "The same for TCP/TLS connections without an allocation (partial requests of at most "
+	       "2 KiB, STUN answers), bounded per connection and outside --max-memory.",
+	       (double)relay_turn_stream_unallocated());
 	fprintf(f, "# HELP relay_turn_refused_total TURN requests refused and packets dropped, by "
 	           "reason (stream_queue_full: frames to a TCP/TLS client whose queue is full; "
 	           "memory_budget: frames to a TCP/TLS client dropped because --max-memory has no "

@@ -58,6 +58,9 @@ const char *relay_turn_realm(void);
  * instead). Atomics, no lock: safe whether or not TURN runs.
  */
 size_t relay_turn_stream_held(void);
+/* What TCP/TLS connections without an allocation hold (small requests and STUN answers, each
+ * bounded): counted apart, outside the budget. */
+size_t relay_turn_stream_unallocated(void);
 void relay_turn_note_ws_held(size_t bytes);
 
 /* End the allocations of booking @bid (the user part of their usernames); returns how many. */

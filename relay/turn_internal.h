@@ -109,7 +109,8 @@ struct turn_stream {
 	struct sockaddr_storage peer; /* the client */
 	struct buf in;                /* bytes not yet a whole frame */
 	struct buf out, inflight;     /* queued to write, and being written */
-	size_t held; /* in.cap + out.cap + inflight.cap as last counted in the budget */
+	size_t held;         /* in.cap + out.cap + inflight.cap as last counted in the budget */
+	size_t held_unalloc; /* the same while it has no allocation: counted outside the budget */
 	uv_write_t wr;
 	bool writing, closing;
 	SSL *ssl; /* TLS only */

@@ -61,17 +61,26 @@ int turn_tls_init(const char *cert, const char *key, char why[256])
  * budget's room plus TURN_MAX_STREAMS * TURN_STREAM_IN_SMALL (8 MiB), where 4096 connections
  * trickling 64 KiB frames held 256 MiB outside it before. Only connections with an allocation
  * (or data connections) take the budget's room: one without that sends a frame past
- * TURN_STREAM_IN_SMALL in pieces is closed (keep_partial), so clients without credentials
- * cannot fill the budget and get allocated clients closed.
+ * TURN_STREAM_IN_SMALL in pieces is closed (keep_partial), and what a connection without an
+ * allocation holds (a partial request of up to TURN_STREAM_IN_SMALL, STUN answers bounded by
+ * TURN_STREAM_CTRL_CAP) is counted apart (unalloc_held, in /metrics), not in the budget: else
+ * clients without credentials, up to TURN_MAX_STREAMS of them, could fill it with small partial
+ * requests and get allocated clients' frames dropped and connections closed.
  * Atomics without locks: the TURN thread is the only writer of stream_held, the main thread
  * the only writer of ws_held; each only reads the other's, relaxed (a bound, not a handshake).
  */
-static _Atomic size_t stream_held; /* TURN thread writes, any thread reads */
-static _Atomic size_t ws_held;     /* main thread writes, TURN thread reads */
+static _Atomic size_t stream_held;  /* TURN thread writes, any thread reads */
+static _Atomic size_t ws_held;      /* main thread writes, TURN thread reads */
+static _Atomic size_t unalloc_held; /* connections without an allocation: outside the budget */
 
 size_t relay_turn_stream_held(void)
 {
 	return atomic_load_explicit(&stream_held, memory_order_relaxed);
+}
+
+size_t relay_turn_stream_unallocated(void)
+{
+	return atomic_load_explicit(&unalloc_held, memory_order_relaxed);
 }
 
 void relay_turn_note_ws_held(size_t bytes)
@@ -79,20 +88,29 @@ void relay_turn_note_ws_held(size_t bytes)
 	atomic_store_explicit(&ws_held, bytes, memory_order_relaxed);
 }
 
-/* Bring stream_held up to date with buffers now of @now bytes, last counted as *@held. */
-void turn_stream_held_update(size_t *held, size_t now)
+/* Bring @total up to date with buffers now of @now bytes, last counted as *@held. */
+static void held_update(_Atomic size_t *total, size_t *held, size_t now)
 {
 	if (now > *held)
-		atomic_fetch_add_explicit(&stream_held, now - *held, memory_order_relaxed);
+		atomic_fetch_add_explicit(total, now - *held, memory_order_relaxed);
 	else if (now < *held)
-		atomic_fetch_sub_explicit(&stream_held, *held - now, memory_order_relaxed);
+		atomic_fetch_sub_explicit(total, *held - now, memory_order_relaxed);
 	*held = now;
+}
+
+void turn_stream_held_update(size_t *held, size_t now)
+{
+	held_update(&stream_held, held, now);
 }
 
 /* Bring stream_held up to date with @st's buffers after one grew or was given back. */
 static void account(struct turn_stream *st)
 {
-	turn_stream_held_update(&st->held, st->in.cap + st->out.cap + st->inflight.cap);
+	size_t now = st->in.cap + st->out.cap + st->inflight.cap;
+	bool budgeted = st->alloc || st->conn; /* see the budget's comment above */
+
+	turn_stream_held_update(&st->held, budgeted ? now : 0);
+	held_update(&unalloc_held, &st->held_unalloc, budgeted ? 0 : now);
 }
 
 bool turn_stream_budget_room(size_t grow)

@@ -46,7 +46,8 @@ async function metrics() {
     const line = text.split('\n').find((l) => l.startsWith(`${name} `));
     return line === undefined ? undefined : Number(line.split(' ')[1]);
   };
-  return { held: get('relay_turn_stream_buffered_bytes'), dropped: get('relay_turn_refused_total{reason="memory_budget"}'),
+  return { held: get('relay_turn_stream_buffered_bytes'), unalloc: get('relay_turn_stream_unallocated_bytes'),
+    dropped: get('relay_turn_refused_total{reason="memory_budget"}'),
     closed: get('relay_turn_refused_total{reason="memory_budget_closed"}'),
     large: get('relay_turn_refused_total{reason="large_frame_unallocated"}') };
 }
@@ -314,6 +315,49 @@ test('a client without an allocation sending 10 KB of a 60 KB frame is closed; a
   await until(async () => (await metrics()).held === 0, 5000, 'input buffers given back');
 });
 
+// What connections without an allocation hold (partial requests of up to 2 KiB) is counted
+// apart, outside the budget: 200 of them, together past the budget, take nothing from an
+// allocated client, whose large Send split in two still arrives.
+test('clients without credentials holding partial requests do not take the budget from an allocated client', async () => {
+  const before = await metrics();
+  const p = await peer();
+  const { port } = p.address();
+  const frame = stun.message(0x0003, [stun.attr(stun.ATTR.TRANSPORT, Buffer.from([17, 0, 0, 0])),
+    stun.attr(SOFTWARE, Buffer.alloc(2000, 'x'))]).buf;
+  const socks = [];
+  let c;
+  try {
+    for (let k = 0; k < 200; k++) {
+      const s = net.connect(turnPort, '127.0.0.1');
+      s.on('error', () => {});
+      socks.push(s);
+      await new Promise((resolve) => s.once('connect', resolve));
+      s.write(frame.subarray(0, frame.length - 8));
+    }
+    await until(async () => (await metrics()).unalloc >= before.unalloc + BUDGET, 10000, 'the partial requests held');
+    const m0 = await metrics();
+    ok(m0.unalloc - before.unalloc >= BUDGET, `clients without an allocation hold ${m0.unalloc - before.unalloc} bytes, past the budget`);
+    eq(m0.held, before.held, 'none of it in the budget');
+    eq(m0.large, before.large, 'none closed: each request is under 2 KiB');
+    c = await allocate('127.0.0.1', turnPort, ...Object.values(credential('amid')), 5000, { tcp: true });
+    await c.permit('127.0.0.1', port);
+    const data = crypto.randomBytes(10000);
+    const send = stun.message(0x0016, (tid) => [stun.attr(stun.ATTR.XOR_PEER, stun.xorAddr('127.0.0.1', port, tid)),
+      stun.attr(stun.ATTR.DATA, data)]).buf;
+    const got = new Promise((resolve) => p.on('message', (d) => { if (d.equals(data)) resolve(true); }));
+    ok(await heldOrClosed(c.sock, send.subarray(0, 5000), 'the allocated client\'s partial Send kept'), 'the allocated client\'s partial Send is kept');
+    c.sock.write(send.subarray(5000));
+    await until(() => Promise.race([got, new Promise((resolve) => setTimeout(() => resolve(false), 100))]), 5000, 'the split Send relayed');
+    ok(true, 'and reaches the peer');
+    eq((await metrics()).closed, m0.closed, 'nobody closed for the budget');
+  } finally {
+    for (const s of socks) s.destroy();
+    if (c) c.close();
+    p.close();
+  }
+  await until(async () => (await metrics()).unalloc === before.unalloc, 5000, 'given back when they go');
+});
+
 test('partial frames on many TCP connections stay within the budget: the connections past it are closed', async () => {
   const before = await metrics();
   const kept = [];
@@ -395,9 +439,9 @@ test('a burst of frames on top of a partial one: the connection stays and every 
   s.on('data', (d) => { got = Buffer.concat([got, d]); });
   await new Promise((resolve) => s.once('connect', resolve));
   try {
-    const held = (await metrics()).held;
+    const unalloc = (await metrics()).unalloc;
     s.write(all.subarray(0, 500));
-    await until(async () => (await metrics()).held >= held + 500, 5000, 'the partial frame kept');
+    await until(async () => (await metrics()).unalloc >= unalloc + 500, 5000, 'the partial frame kept (outside the budget: no allocation)');
     s.write(all.subarray(500));
     await until(() => gone || got.length >= 20, 5000, 'the Allocate at the end answered');
     eq(gone, false, 'the connection stays open');
