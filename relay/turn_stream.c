@@ -62,8 +62,8 @@ int turn_tls_init(const char *cert, const char *key, char why[256])
  * trickling 64 KiB frames held 256 MiB outside it before. Only connections with an allocation
  * (or data connections) take the budget's room: one without that sends a frame past
  * TURN_STREAM_IN_SMALL in pieces is closed (keep_partial), and what a connection without an
- * allocation holds (a partial request of up to TURN_STREAM_IN_SMALL, STUN answers bounded by
- * TURN_STREAM_CTRL_CAP) is counted apart (unalloc_held, in /metrics), not in the budget: else
+ * allocation holds (a partial request of up to TURN_STREAM_IN_SMALL, at most TURN_STREAM_CTRL_CAP
+ * of unread answers: budget_fits) is counted apart (unalloc_held, in /metrics), not in the budget: else
  * clients without credentials, up to TURN_MAX_STREAMS of them, could fill it with small partial
  * requests and get allocated clients' frames dropped and connections closed.
  * Atomics without locks: the TURN thread is the only writer of stream_held, the main thread
@@ -149,12 +149,19 @@ static void log_budget_drop(size_t budget, size_t turn, size_t ws)
 /*
  * true when @n more bytes queued on @st fit the memory budget; else counted and logged. A
  * @control message fits while the output buffer stays within TURN_STREAM_CTRL_CAP, budget or
- * not: clients that do not read must not cost everyone else their 401s and Refresh answers.
+ * not: clients that do not read must not cost everyone else their 401s and Refresh answers. A
+ * connection without an allocation is outside the budget (see above), so its queue is held to
+ * TURN_STREAM_CTRL_CAP whatever the budget: it has only answers to read, and one that does not
+ * read them must not grow its buffers where the budget does not see them.
  */
 static bool budget_fits(struct turn_stream *st, size_t n, bool control)
 {
 	size_t cap = buf_reserved_cap(&st->out, n), grow = cap - st->out.cap, budget, turn, ws;
 
+	if (!st->alloc && !st->conn && st->out.len + n > TURN_STREAM_CTRL_CAP) {
+		turn_refuse_count(TR_STREAM_FULL);
+		return false;
+	}
 	if (!grow || !turn_srv.s || (control && cap <= TURN_STREAM_CTRL_CAP))
 		return true;
 	budget = turn_srv.s->mem_budget; /* fixed before the TURN thread started */

@@ -49,7 +49,8 @@ async function metrics() {
   return { held: get('relay_turn_stream_buffered_bytes'), unalloc: get('relay_turn_stream_unallocated_bytes'),
     dropped: get('relay_turn_refused_total{reason="memory_budget"}'),
     closed: get('relay_turn_refused_total{reason="memory_budget_closed"}'),
-    large: get('relay_turn_refused_total{reason="large_frame_unallocated"}') };
+    large: get('relay_turn_refused_total{reason="large_frame_unallocated"}'),
+    full: get('relay_turn_refused_total{reason="stream_queue_full"}') };
 }
 
 // A peer on 127.0.0.1 (allowed by --turn-allow-peer) that sends to relayed addresses.
@@ -356,6 +357,28 @@ test('clients without credentials holding partial requests do not take the budge
     p.close();
   }
   await until(async () => (await metrics()).unalloc === before.unalloc, 5000, 'given back when they go');
+});
+
+// A connection without an allocation is outside the budget, so its unread answers are held to
+// 4 KiB whatever the budget: 100,000 unauthenticated Allocates on a connection that never reads
+// (13 MB of 401s, past what the kernel's socket buffers take) leave it at most a few KiB.
+test('a client without an allocation that never reads its answers holds at most 4 KiB of them', async () => {
+  const before = await metrics();
+  const one = allocateRequest();
+  const s = net.connect(turnPort, '127.0.0.1');
+  s.on('error', () => {});
+  try {
+    await new Promise((resolve) => s.once('connect', resolve));
+    s.pause(); // never read
+    s.write(Buffer.concat(Array(100000).fill(one)));
+    await until(async () => (await metrics()).full > before.full, 15000, 'answers dropped for the full queue');
+    const m = await metrics();
+    ok(m.unalloc - before.unalloc <= 16384, `the connection holds ${m.unalloc - before.unalloc} bytes (at most 16 KiB of buffers)`);
+    eq(m.held, before.held, 'nothing in the budget');
+  } finally {
+    s.destroy();
+  }
+  await until(async () => (await metrics()).unalloc === before.unalloc, 5000, 'given back when it goes');
 });
 
 test('partial frames on many TCP connections stay within the budget: the connections past it are closed', async () => {
