@@ -208,7 +208,7 @@ bench: deps
 FUZZ_BIN := $(FUZZERS:%=build/fuzz/%)
 build/fuzz/%: test/fuzz/fuzz_%.c $(PKG_SRC) $(wildcard pkg/*/*.h)
 	@mkdir -p $(@D)
-	clang -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	clang -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -o $@ $< $(PKG_SRC) $(CORE_CFLAGS) $(CORE_LIBS) -lm
 
 fuzz: $(FUZZ_BIN)

@@ -107,9 +107,11 @@ int turncred_expiry(const char *username, size_t len, int64_t *expiry)
 	int64_t v = 0;
 	size_t i = 0;
 
-	while (i < len && i < 19 && username[i] >= '0' && username[i] <= '9')
+	/* 18 digits at most: 10^18 - 1 fits in int64_t, a 19th digit could overflow it (a
+	 * 19th digit then fails the ':' test below) */
+	while (i < len && i < 18 && username[i] >= '0' && username[i] <= '9')
 		v = v * 10 + (username[i++] - '0');
-	if (i == 0 || i > 18 || i + 1 >= len || username[i] != ':')
+	if (i == 0 || i + 1 >= len || username[i] != ':')
 		return -EINVAL;
 	*expiry = v;
 	return 0;

@@ -2,9 +2,11 @@
  * fuzz_stun: stun_parse() and every attribute decoder over any bytes; attributes must lie inside
  * the message; checks run on whatever parses; a message rebuilt from the parsed attributes must
  * parse back to the same types and values. The stream framer must never claim more than the
- * 16-bit lengths allow.
+ * 16-bit lengths allow. A USERNAME's REST expiry (turncred_expiry(), which any client reaches
+ * before its MESSAGE-INTEGRITY is checked) is read from every USERNAME and from the raw bytes.
  */
 #include "pkg/stun/stun.h"
+#include "pkg/turncred/turncred.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -57,7 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	long fl;
 	int code;
 	uint32_t v;
+	int64_t exp;
 
+	if (turncred_expiry((const char *)data, size, &exp) == 0 && exp < 0)
+		abort();
 	fl = stun_stream_frame_len(data, size);
 	if (fl > 4 + 65536 + 3 && fl > STUN_MAX_MSG)
 		abort();
@@ -78,6 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		stun_addr_decode(a, NULL, &ss);
 		stun_error_decode(a, &code, &d, &dlen);
 		stun_u32_decode(a, &v);
+		if (a->type == STUN_A_USERNAME &&
+		    turncred_expiry((const char *)a->v, a->len, &exp) == 0 && exp < 0)
+			abort();
 	}
 	stun_check_fingerprint(&m);
 	stun_check_integrity(&m, (const uint8_t *)"k", 1);

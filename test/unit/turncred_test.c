@@ -49,6 +49,10 @@ static void test_username(void)
 	CHECK(turncred_expiry("bk-1", 4, &exp) == -EINVAL);
 	CHECK(turncred_expiry(":bk", 3, &exp) == -EINVAL);
 	CHECK(turncred_expiry("1234567890123456789:x", 21, &exp) == -EINVAL);
+	/* 19 nines: taking the 19th digit would overflow int64_t (UBSan: signed overflow) */
+	CHECK(turncred_expiry("9999999999999999999:x", 21, &exp) == -EINVAL);
+	CHECK(turncred_expiry("999999999999999999:x", 20, &exp) == 0 && exp == 999999999999999999);
+	CHECK(turncred_expiry("99999999999999999999999999:x", 28, &exp) == -EINVAL);
 }
 
 int main(void)
