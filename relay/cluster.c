@@ -527,7 +527,7 @@ static void apply_note(const struct cluster_bid *b, bool from_list)
 	struct server *s = cl.s;
 	int64_t now = relay_now_ms() / 1000;
 	size_t closed;
-	bool was_denied;
+	int64_t until;
 
 	if (b->exp <= now)
 		return;
@@ -541,15 +541,18 @@ static void apply_note(const struct cluster_bid *b, bool from_list)
 			           (long long)b->exp);
 		return;
 	}
-	was_denied = store_is_denied(s->store, b->bid, now);
-	if (!was_denied && store_deny(s->store, b->bid, b->exp))
+	/* A deny already here is lengthened, never shortened, by another instance's: the later
+	 * of the two holds (a second deny with a later end made at another instance must hold
+	 * here too once the first one ends; allow is what lifts a deny early) */
+	until = store_denied_until(s->store, b->bid, now);
+	if (b->exp > until && store_deny(s->store, b->bid, b->exp))
 		log_err("cannot deny booking '%s' here: state write failed", b->bid);
 	codes_drop_booking(s->codes, b->bid);
 	closed = relay_close_booking(b->bid);
 	/* TURN allocations stay local, but a deny ends them: a round trip to the TURN thread,
 	 * so not for a booking denied here already (its allocations ended then, and new ones are
 	 * refused), which each link up's whole list mostly is */
-	if (!was_denied)
+	if (!until)
 		relay_turn_end_booking(b->bid);
 	if (!from_list || closed)
 		log_notice(

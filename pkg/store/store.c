@@ -305,18 +305,23 @@ void store_seen(struct store *s, const char *bid, int64_t exp)
 	unlock(s);
 }
 
-bool store_is_denied(const struct store *s, const char *bid, int64_t now)
+int64_t store_denied_until(const struct store *s, const char *bid, int64_t now)
 {
 	const struct slot *sl;
-	bool denied;
+	int64_t until;
 
 	if (!valid_bid(bid))
-		return false;
+		return 0;
 	lock(s);
 	sl = find(s, bid);
-	denied = sl->state == DENIED && sl->exp >= now;
+	until = sl->state == DENIED && sl->exp >= now ? sl->exp : 0;
 	unlock(s);
-	return denied;
+	return until;
+}
+
+bool store_is_denied(const struct store *s, const char *bid, int64_t now)
+{
+	return store_denied_until(s, bid, now) != 0;
 }
 
 void store_list(const struct store *s, enum store_list which, int64_t now,

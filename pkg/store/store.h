@@ -61,6 +61,8 @@ void store_seen(struct store *s, const char *bid, int64_t exp);
 
 /* The one function safe from another thread (see above): memory only, a short lock. */
 bool store_is_denied(const struct store *s, const char *bid, int64_t now);
+/* The expiry of @bid's live deny (unix seconds, >= @now), or 0 when it is not denied. */
+int64_t store_denied_until(const struct store *s, const char *bid, int64_t now);
 
 /*
  * Call @fn for each live entry of @which (exp >= now), in no particular order; @bid is borrowed

@@ -9,7 +9,7 @@ const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
 const { execFileSync } = require('child_process');
-const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, withTimeout } = require('./lib.js');
+const { test, ok, eq, run, startRelay, until, freePort, spawnTracked, tmpdir, openWs, withTimeout, access } = require('./lib.js');
 
 const secret = 'cluster-' + crypto.randomBytes(8).toString('hex');
 const turnSecret = 'turn-' + crypto.randomBytes(8).toString('hex');
@@ -82,6 +82,28 @@ test('deny at a ends a TURN allocation held at b within a second', async () => {
     eq(await metric(b, 'relay_turn_to_peer_packets_total'), before, 'nothing relayed at b after the deny');
     await new Promise((r) => setTimeout(r, 100));
   }
+});
+
+test('a deny lengthened at a holds at c once the first one has ended (c on a test clock)', async () => {
+  const { a } = relays;
+  const c = await startRelay({ tls: false, secret, testClock: true,
+    args: ['--access-rate', '0', '--redis', `redis://127.0.0.1:${redisPort}`, '--instance', 'c'] });
+  await until(async () => (await fetch(`${c.base}/healthz`)).status === 200, 5000, 'c linked');
+  const deny = async (bid, exp) => (await fetch(`${a.base}/bids/deny?bid=${bid}&exp=${exp}`,
+    { method: 'POST', headers: { Authorization: admin(a) } })).status;
+  const accessAtC = async (bid) => (await access(c, 'lab', c.token({ topic: 'lab', booking_id: bid }))).status;
+  const now = Math.floor(Date.now() / 1000);
+  eq(await deny('bk-long', now + 100), 204, 'bk-long denied at a for 100 s');
+  eq(await deny('bk-short', now + 100), 204, 'bk-short denied at a for 100 s');
+  await until(async () => await accessAtC('bk-short') === 403, 2000, 'both denied at c');
+  eq(await deny('bk-long', now + 3600), 204, 'bk-long denied again at a, for an hour');
+  // c takes the notes in order from one channel: once this later one is in, so is that one
+  eq(await deny('bk-mark', now + 3600), 204, 'a marker denied after it');
+  await until(async () => await accessAtC('bk-mark') === 403, 2000, 'the marker denied at c');
+  c.advance(200 * 1000);
+  eq(await accessAtC('bk-short'), 200, 'bk-short allowed at c 200 s on (its deny ended)');
+  eq(await accessAtC('bk-long'), 403, 'bk-long still denied at c 200 s on (the later deny holds)');
+  eq((await c.stop()).code, 0, 'c stopped');
 });
 
 // ---- discovery groups ----

@@ -136,6 +136,9 @@ static void test_deny_allow(void)
 	CHECK(!store_is_denied(s, "bk", 101)); /* not after */
 	CHECK(!store_is_denied(s, "bk2", 50));
 	CHECK(!store_is_denied(s, "b", 50));
+	CHECK_EQ(store_denied_until(s, "bk", 50), 100);
+	CHECK_EQ(store_denied_until(s, "bk", 101), 0);
+	CHECK_EQ(store_denied_until(s, "bk2", 50), 0);
 	l = list(s, STORE_DENIED, 0);
 	CHECK_EQ(l.n, 1);
 	CHECK_EQ(listed_exp(&l, "bk"), 100);
