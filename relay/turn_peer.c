@@ -286,7 +286,7 @@ void turn_live_init(struct turn_live *live, const struct sockaddr *announced,
 	for (size_t k = 0; k < 2; k++) {
 		/* a wildcard-bound socket counts at the announced address only (a wildcard listener
 		 * needs --turn-external-ip): the host's other addresses are nobody's relayed
-		 * address, and with a wildcard listener they are all the relay's own */
+		 * address, and stay refused as the relay's own */
 		if (!ips[k] || (ips[k]->sa_family != AF_INET && ips[k]->sa_family != AF_INET6) ||
 		    turn_is_wildcard(ips[k]) ||
 		    (live->nip && same_ip((struct sockaddr *)&live->ip[0], ips[k])))
