@@ -382,21 +382,28 @@ static int peer_for(const struct sockaddr *peer, struct sockaddr_storage *out)
 	return 0;
 }
 
-/* XOR-PEER-ADDRESS @a decoded, converted and filtered: 0, or the STUN error to answer. */
+/*
+ * XOR-PEER-ADDRESS @a decoded, converted and filtered: 0, or the STUN error to answer. With
+ * @any_port (CreatePermission: RFC 8656 9 ignores the port) port 0 is no error; *@live_only
+ * (when not NULL) says the peer was allowed only as a live relayed address of this relay.
+ */
 static int check_peer(const struct req *r, const struct turn_alloc *al, const struct stun_attr *a,
-                      struct sockaddr_storage *peer, enum turn_refusal *why)
+                      bool any_port, struct sockaddr_storage *peer, enum turn_refusal *why,
+                      bool *live_only)
 {
 	struct sockaddr_storage raw;
 	const char *refused;
 
-	if (!a || stun_addr_decode(a, r->m->tid, &raw)) {
+	if (!a || stun_addr_decode(a, r->m->tid, &raw) ||
+	    (!any_port && turn_port_of((struct sockaddr *)&raw) == 0)) {
 		*why = TR_BAD_REQUEST;
 		return 400;
 	}
 	/* a TCP allocation's permissions also admit incoming peers: one for the relay's own IP
-	 * is refused here, so no local service connects in either */
-	refused = (al && al->tcp ? turn_peer_refused_tcp : turn_peer_refused)(
-	        (struct sockaddr *)&raw, turn_srv.allow, turn_srv.nallow, turn_srv.own);
+	 * is refused here, so no local service connects in either; nor is a relayed address
+	 * ours for it, as it reaches TCP listeners only */
+	refused = turn_peer_refused((struct sockaddr *)&raw, turn_srv.allow, turn_srv.nallow,
+	                            turn_srv.own, al && al->tcp ? NULL : &turn_srv.live, live_only);
 	if (refused) {
 		char addr[64];
 
@@ -549,7 +556,7 @@ static void on_create_permission(struct req *r)
 			continue;
 		if (n == sizeof(peers) / sizeof(peers[0]))
 			return reply_error(r, 508, TR_CAPACITY);
-		code = check_peer(r, al, &r->m->a[k], &peers[n++], &why);
+		code = check_peer(r, al, &r->m->a[k], true, &peers[n++], &why, NULL);
 		if (code)
 			return reply_error(r, code, why);
 	}
@@ -570,6 +577,7 @@ static void on_channel_bind(struct req *r)
 	struct turn_auth a;
 	enum turn_refusal why;
 	uint16_t number;
+	bool live_only;
 	int code, err;
 
 	if (!authenticate(r, &a, al))
@@ -581,10 +589,11 @@ static void on_channel_bind(struct req *r)
 	number = (uint16_t)(cn->v[0] << 8 | cn->v[1]);
 	if (number < STUN_CHANNEL_MIN || number > STUN_CHANNEL_MAX)
 		return reply_error(r, 400, TR_BAD_REQUEST);
-	code = check_peer(r, al, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why);
+	code = check_peer(r, al, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), false, &peer, &why,
+	                  &live_only);
 	if (code)
 		return reply_error(r, code, why);
-	err = turn_chan_bind(al, number, (struct sockaddr *)&peer, relay_mono_ms());
+	err = turn_chan_bind(al, number, (struct sockaddr *)&peer, live_only, relay_mono_ms());
 	if (err)
 		return reply_error(r, err == -EINVAL ? 400 : 508,
 		                   err == -EINVAL ? TR_BAD_REQUEST : TR_CAPACITY);
@@ -608,7 +617,8 @@ static void on_connect(struct req *r)
 		return reply_error(r, 437, TR_MISMATCH);
 	if (!al->tcp)
 		return reply_error(r, 400, TR_BAD_REQUEST); /* not a TCP allocation */
-	code = check_peer(r, al, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why);
+	code = check_peer(r, al, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), false, &peer, &why,
+	                  NULL);
 	if (code)
 		return reply_error(r, code, why);
 	if (!turn_perm_has(al, (struct sockaddr *)&peer, relay_mono_ms()))
@@ -658,7 +668,8 @@ static void on_send(struct req *r)
 		turn_refuse_count(al ? TR_MALFORMED : TR_MISMATCH);
 		return;
 	}
-	if (check_peer(r, al, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), &peer, &why)) {
+	/* checked per datagram: a relayed address is allowed only while its allocation lives */
+	if (check_peer(r, al, stun_find(r->m, STUN_A_XOR_PEER_ADDRESS), false, &peer, &why, NULL)) {
 		turn_refuse_count(why);
 		return;
 	}
@@ -689,6 +700,11 @@ static void on_channel_data(enum turn_transport t, struct turn_stream *st,
 	ch = turn_chan_by_number(al, number, relay_mono_ms());
 	if (!ch) {
 		turn_refuse_count(TR_NO_PERMISSION);
+		return;
+	}
+	if (ch->live_only && !turn_live_has(&turn_srv.live, (struct sockaddr *)&ch->peer)) {
+		/* bound to a relayed address whose allocation has ended: the port is not ours */
+		turn_refuse_count(TR_FORBIDDEN_PEER);
 		return;
 	}
 	turn_to_peer(al, (struct sockaddr *)&ch->peer, data, dlen);
@@ -1009,13 +1025,13 @@ static void listener_addr(const char *listen, struct sockaddr_storage *ss)
  * TURNS, HTTP, metrics) and --turn-external-ip; a wildcard listener makes every address of the
  * machine ours (loopback's whole network), as a peer at any of them would be the relay talking
  * to itself (a TURN loop, or TURN reaching its own HTTP port). Read once at start: addresses
- * beyond TURN_OWN_MAX are logged; they are not refused as our own.
+ * beyond TURN_OWN_MAX are logged; they are not refused as our own. The IPs of relayed
+ * addresses go in T->live, whose ports bind_relay() marks.
  */
 static int own_addresses(struct turn *T)
 {
 	struct turn_own *own = calloc(1, sizeof(*own));
 	struct sockaddr_storage ips[5] = {T->listen_addr, T->tls_addr, T->external};
-	uint16_t ports[4] = {(uint16_t)T->port, (uint16_t)T->tls_port};
 	uv_interface_address_t *ifs = NULL;
 	int nifs = 0;
 	bool wildcard = false;
@@ -1033,18 +1049,16 @@ static int own_addresses(struct turn *T)
 		        "cannot list this machine's addresses: peers at them are not refused as ours");
 		ifs = NULL, nifs = 0;
 	}
-	if (T->s->vhost)
-		ports[2] = (uint16_t)lws_get_vhost_listen_port(T->s->vhost);
-	if (T->s->metrics_vhost)
-		ports[3] = (uint16_t)lws_get_vhost_listen_port(T->s->metrics_vhost);
-	left_out = turn_own_build(own, ips, 5, ifs, (size_t)nifs, ports, 4, (uint16_t)T->relay_lo,
-	                          (uint16_t)T->relay_hi);
+	left_out = turn_own_build(own, ips, 5, ifs, (size_t)nifs);
 	if (ifs)
 		uv_free_interface_addresses(ifs, nifs);
 	if (left_out)
 		log_warn("over %d addresses of this relay: %zu are not refused as ours",
 		         TURN_OWN_MAX, left_out);
 	T->own = own;
+	turn_live_init(&T->live,
+	               (struct sockaddr *)(T->has_external ? &T->external : &T->listen_addr),
+	               (struct sockaddr *)&T->listen_addr);
 	return 0;
 }
 

@@ -99,7 +99,7 @@ bool turn_perm_has(const struct turn_alloc *al, const struct sockaddr *peer, int
 }
 
 int turn_chan_bind(struct turn_alloc *al, uint16_t number, const struct sockaddr *peer,
-                   int64_t now_ms)
+                   bool live_only, int64_t now_ms)
 {
 	struct turn_chan *c = NULL;
 
@@ -122,6 +122,7 @@ int turn_chan_bind(struct turn_alloc *al, uint16_t number, const struct sockaddr
 		                                  : sizeof(struct sockaddr_in6));
 		turn_srv.m.channels_total++;
 	}
+	c->live_only = live_only;
 	c->expires_ms = now_ms + TURN_CHANNEL_S * 1000;
 	return turn_perm_add(al, peer, now_ms);
 }
@@ -253,6 +254,9 @@ static int bind_relay(struct turn_alloc *al, bool even)
 	else
 		((struct sockaddr_in6 *)&al->relayed)->sin6_port =
 		        htons(turn_port_of((struct sockaddr *)&ss));
+	/* no other socket holds this port on our IP (bound without SO_REUSEADDR): a datagram to
+	 * the relayed address lands here until turn_alloc_free() */
+	turn_live_mark(&T->live, turn_port_of((struct sockaddr *)&ss), true);
 	return 0;
 }
 
@@ -368,10 +372,13 @@ void turn_alloc_free(struct turn_alloc *al, const char *why)
 	         (unsigned long long)al->pkts[0], (unsigned long long)al->bytes[0],
 	         (unsigned long long)al->pkts[1], (unsigned long long)al->bytes[1]);
 	turn_udp_forget(&al->pause);
-	if (al->tcp)
+	if (al->tcp) {
 		turn_tcp_relay_close(al); /* frees al once its listener is closed */
-	else
+	} else {
+		/* no longer ours to send to: the port may be another process's next */
+		turn_live_mark(&T->live, turn_port_of((struct sockaddr *)&al->relayed), false);
 		uv_close((uv_handle_t *)&al->relay, on_relay_closed);
+	}
 }
 
 static void prune(struct turn_alloc *al, int64_t now_ms)

@@ -130,6 +130,9 @@ struct turn_perm {
 
 struct turn_chan {
 	uint16_t number;
+	/* allowed only as a live relayed address of this relay (turn_live): re-checked per
+	 * datagram, as its port may be another process's once that allocation is gone */
+	bool live_only;
 	/* a sockaddr_in or sockaddr_in6 (peers are one or the other): not a sockaddr_storage,
 	 * whose 128 bytes times TURN_MAX_CHANNELS made most of an allocation's size */
 	struct sockaddr_in6 peer;
@@ -169,6 +172,18 @@ struct turn_alloc {
 /* Datagrams all TURN UDP sockets together may take from one loop pass (see turn_udp.c). */
 #define TURN_PASS_DATAGRAMS 64
 
+/* This relay's live relayed transport addresses: the IPs a UDP allocation's relayed address is
+ * written with, and the ports live UDP allocations' sockets hold (a bit each, so that a Send
+ * indication's check costs the same with 10 or 10,000 allocations). A peer there is a socket of
+ * this relay: UDP allocations may send to it with no --turn-allow-peer (client to client). */
+struct turn_live {
+	/* the announced IP (--turn-external-ip, else the bound one), and the bound one where it
+	 * differs and is not a wildcard */
+	struct sockaddr_storage ip[2];
+	size_t nip;
+	uint64_t ports[65536 / 64]; /* bit p: a live UDP allocation's socket holds port p */
+};
+
 /* The TURN server's state (one, in turn.c). */
 struct turn {
 	struct server *s;
@@ -191,6 +206,8 @@ struct turn {
 	struct turn_cidr *allow;
 	size_t nallow;
 	struct turn_own *own;
+	/* IPs from own_addresses(), ports marked by bind_relay() and turn_alloc_free() */
+	struct turn_live live;
 	uv_timer_t timer;
 	struct turn_alloc *allocs;
 	size_t nallocs;
@@ -226,16 +243,12 @@ struct turn_cidr {
 
 #define TURN_OWN_MAX 64 /* the listening, external and (wildcard) interface addresses */
 /* The relay's own addresses: a peer at one of these IPs (TURN, TURNS, --turn-external-ip, HTTP,
- * metrics) on one of these ports (the same listeners) or in the relay port range is refused; for
- * TCP allocations, on any port. */
+ * metrics) is refused on every port, but for struct turn_live's exception. */
 struct turn_own {
 	/* a listener's IP as a /128; 0.0.0.0/8 (and so ::) always; a loopback interface's whole
 	 * network (127.0.0.0/8), as a wildcard socket answers on all of it */
 	struct turn_cidr net[TURN_OWN_MAX];
 	size_t nnet;
-	uint16_t ports[4];
-	size_t nports;
-	uint16_t relay_lo, relay_hi;
 };
 
 /* @sa's IP as 16 bytes with IPv4-mapped, IPv4-compatible and NAT64 (64:ff9b::/96) forms and
@@ -245,27 +258,36 @@ void turn_ip16(const struct sockaddr *sa, uint8_t out[16]);
 int turn_cidr_list_parse(const char *s, struct turn_cidr *out, size_t max, size_t *n,
                          char why[128]);
 bool turn_cidr_match(const struct turn_cidr *c, const uint8_t ip[16]);
-/* NULL when the relay may send to @peer, else the reason (static) for a 403. An @allow CIDR
- * opens one of the relay's @own addresses only when it names that address (/32 or /128). */
+/*
+ * NULL when the relay may send to @peer, else the reason (static) for a 403. The port is not
+ * looked at but for @live: a UDP allocation's peer that is exactly (family, IP, port) one of
+ * @live's addresses is allowed first, and *@by_live (when not NULL) says whether it is refused
+ * otherwise; NULL @live for a TCP allocation (RFC 6062: it reaches no UDP socket). An @allow
+ * CIDR opens one of the relay's @own addresses (on every port) only when it names that address
+ * (/32 or /128).
+ */
 const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
-                              size_t nallow, const struct turn_own *own);
-/* The same for a TCP allocation's peers (Connect, CreatePermission): the relay's own addresses
- * on any port, as a TCP connection reaches whatever listens there (sshd, a database). */
-const char *turn_peer_refused_tcp(const struct sockaddr *peer, const struct turn_cidr *allow,
-                                  size_t nallow, const struct turn_own *own);
+                              size_t nallow, const struct turn_own *own,
+                              const struct turn_live *live, bool *by_live);
+/* Empty @live, its IPs from the @announced relayed address and the @bound one (ports ignored). */
+void turn_live_init(struct turn_live *live, const struct sockaddr *announced,
+                    const struct sockaddr *bound);
+/* A UDP allocation's socket holds @port (@on) or gave it back; port 0 is never live. */
+void turn_live_mark(struct turn_live *live, uint16_t port, bool on);
+/* Whether @peer is exactly one of @live's addresses on a live port (NULL @live: false). */
+bool turn_live_has(const struct turn_live *live, const struct sockaddr *peer);
 /* true for 0.0.0.0 and :: (in any of the forms turn_ip16() unwraps). */
 bool turn_is_wildcard(const struct sockaddr *sa);
 /*
- * Fill @own from the addresses the relay listens on or announces, @ips (family 0: none), this
- * machine's interface addresses @ifs (taken only when one of @ips is a wildcard: such a listener
- * answers on all of them; an internal (loopback) one as its whole network, from its netmask),
- * the listening @ports (0: none) and the relayed port range. 0.0.0.0/8 is always ours: Linux
- * delivers 0.0.0.0 (and ::, which unwraps to it) to this host. Each CIDR is kept once; the
- * number left out for TURN_OWN_MAX is returned (0: all fit).
+ * Fill @own from the addresses the relay listens on or announces, @ips (family 0: none), and
+ * this machine's interface addresses @ifs (taken only when one of @ips is a wildcard: such a
+ * listener answers on all of them; an internal (loopback) one as its whole network, from its
+ * netmask). 0.0.0.0/8 is always ours: Linux delivers 0.0.0.0 (and ::, which unwraps to it) to
+ * this host. Each CIDR is kept once; the number left out for TURN_OWN_MAX is returned (0: all
+ * fit).
  */
 size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, size_t nips,
-                      const uv_interface_address_t *ifs, size_t nifs, const uint16_t *ports,
-                      size_t nports, uint16_t relay_lo, uint16_t relay_hi);
+                      const uv_interface_address_t *ifs, size_t nifs);
 /* The port of an AF_INET/AF_INET6 sockaddr. */
 uint16_t turn_port_of(const struct sockaddr *sa);
 /* "a.b.c.d:port" / "[v6]:port" into @out. */
@@ -315,9 +337,10 @@ size_t turn_alloc_count_user(const char *user);
 /* Install or refresh a permission for @peer's IP: 0 or -ENOSPC. */
 int turn_perm_add(struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms);
 bool turn_perm_has(const struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms);
-/* ChannelBind: 0, -EINVAL (number or peer bound otherwise: 400), -ENOSPC. */
+/* ChannelBind: 0, -EINVAL (number or peer bound otherwise: 400), -ENOSPC. @live_only: the
+ * peer was allowed only as a live relayed address (struct turn_chan). */
 int turn_chan_bind(struct turn_alloc *al, uint16_t number, const struct sockaddr *peer,
-                   int64_t now_ms);
+                   bool live_only, int64_t now_ms);
 const struct turn_chan *turn_chan_by_number(const struct turn_alloc *al, uint16_t number,
                                             int64_t now_ms);
 /* Send @len bytes to @peer from the relayed socket (bandwidth and counters applied). */

@@ -8,10 +8,15 @@
  * sends to V4), Teredo (2001:0:SERVER::~CLIENT, both checked) and SIIT's IPv4-translated
  * ::ffff:0:a.b.c.d. The local-use NAT64 prefix 64:ff9b:1::/48 is refused as a whole: it is the
  * operator's own translator and where it puts the IPv4 depends on its prefix length.
+ * The relay's own IPs are refused on every port, to UDP and TCP allocations alike: a UDP
+ * allocation must not reach a resolver, NTP or SNMP bound to 0.0.0.0 on the relay's host.
  * --turn-allow-peer CIDRs win over every default, but open one of the relay's own addresses only
  * when they name it (a /32 or /128): a CIDR for the network the relay sits in does not open the
- * relay's own ports, nor does one covering a 6to4, Teredo or SIIT form whose IPv4 is the
- * relay's. turn_own_build() gathers those addresses (0.0.0.0/8 always). Pure: no I/O.
+ * relay itself, nor does one covering a 6to4, Teredo or SIIT form whose IPv4 is the relay's.
+ * turn_own_build() gathers those addresses (0.0.0.0/8 always). One exception comes first: a UDP
+ * allocation may send to the relayed transport address of a live UDP allocation of this relay
+ * (struct turn_live), a socket the relay owns, so that two clients of one relay reach each other.
+ * Pure: no I/O.
  */
 #include "relay/turn_internal.h"
 
@@ -171,12 +176,12 @@ static const struct range refused[] = {
 };
 
 static const char *refused_peer(const struct sockaddr *peer, const struct turn_cidr *allow,
-                                size_t nallow, const struct turn_own *own, bool any_port);
+                                size_t nallow, const struct turn_own *own);
 
-/* The IPv4 address an IPv6 form embeds at @v4 (4 bytes, XORed with @x), with @port. */
-static struct sockaddr_in embedded(const uint8_t *v4, uint8_t x, uint16_t port)
+/* The IPv4 address an IPv6 form embeds at @v4 (4 bytes, XORed with @x). */
+static struct sockaddr_in embedded(const uint8_t *v4, uint8_t x)
 {
-	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in in = {.sin_family = AF_INET};
 	uint8_t b[4];
 
 	for (int k = 0; k < 4; k++)
@@ -186,29 +191,28 @@ static struct sockaddr_in embedded(const uint8_t *v4, uint8_t x, uint16_t port)
 }
 
 /*
- * The IPv4 addresses an IPv6 form tunnels or translates to, into @out with @port: 6to4's
- * (2002:V4::/48, a sit tunnel sends to V4), Teredo's server and client (2001::/32, the client
- * obfuscated) or SIIT's (::ffff:0:a.b.c.d). How many (0: none of these forms), and the reason
- * to give when one is refused in *@why.
+ * The IPv4 addresses an IPv6 form tunnels or translates to, into @out: 6to4's (2002:V4::/48, a
+ * sit tunnel sends to V4), Teredo's server and client (2001::/32, the client obfuscated) or
+ * SIIT's (::ffff:0:a.b.c.d). How many (0: none of these forms), and the reason to give when one
+ * is refused in *@why.
  */
-static size_t tunnel_v4(const uint8_t ip[16], uint16_t port, struct sockaddr_in out[2],
-                        const char **why)
+static size_t tunnel_v4(const uint8_t ip[16], struct sockaddr_in out[2], const char **why)
 {
 	static const uint8_t siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
 
 	if (ip[0] == 0x20 && ip[1] == 0x02) { /* 6to4 2002::/16 */
-		out[0] = embedded(ip + 2, 0, port);
+		out[0] = embedded(ip + 2, 0);
 		*why = "peer is 6to4 (2002::/16) of a refused IPv4 address";
 		return 1;
 	}
 	if (ip[0] == 0x20 && ip[1] == 0x01 && ip[2] == 0 && ip[3] == 0) { /* Teredo 2001::/32 */
-		out[0] = embedded(ip + 4, 0, port);                       /* the server */
-		out[1] = embedded(ip + 12, 0xff, port); /* the client, obfuscated */
+		out[0] = embedded(ip + 4, 0);                             /* the server */
+		out[1] = embedded(ip + 12, 0xff); /* the client, obfuscated */
 		*why = "peer is Teredo (2001::/32) with a refused IPv4 address";
 		return 2;
 	}
 	if (memcmp(ip, siit, 12) == 0) { /* IPv4-translated ::ffff:0:0/96 */
-		out[0] = embedded(ip + 12, 0, port);
+		out[0] = embedded(ip + 12, 0);
 		*why = "peer is IPv4-translated (::ffff:0:0/96) of a refused IPv4 address";
 		return 1;
 	}
@@ -216,31 +220,23 @@ static size_t tunnel_v4(const uint8_t ip[16], uint16_t port, struct sockaddr_in 
 }
 
 /*
- * The reason when @ip:@port is one of the relay's own addresses on a port it serves (a TCP
- * allocation's, @any_port: on every port), else NULL. A CIDR opening a network the relay sits
- * in (10.0.0.0/8 for the lab hosts) does not open the relay itself: one of its own addresses is
- * opened only by its name (a /32 or /128).
+ * The reason when @ip is one of the relay's own addresses, on whatever port, else NULL. A CIDR
+ * opening a network the relay sits in (10.0.0.0/8 for the lab hosts) does not open the relay
+ * itself: one of its own addresses is opened only by its name (a /32 or /128).
  */
-static const char *own_refused(const uint8_t ip[16], uint16_t port, const struct turn_cidr *allow,
-                               size_t nallow, const struct turn_own *own, bool any_port)
+static const char *own_refused(const uint8_t ip[16], const struct turn_cidr *allow, size_t nallow,
+                               const struct turn_own *own)
 {
 	bool ours = false;
 
 	for (size_t k = 0; own && k < own->nnet && !ours; k++)
 		ours = turn_cidr_match(&own->net[k], ip);
-	for (size_t k = 0; ours && k < nallow; k++)
-		if (allow[k].bits == 128 && turn_cidr_match(&allow[k], ip))
-			return NULL;
 	if (!ours)
 		return NULL;
-	if (any_port)
-		return "peer is one of the relay's own addresses (TCP allocation: any port)";
-	if (port >= own->relay_lo && port <= own->relay_hi)
-		return "peer is one of the relay's relayed addresses";
-	for (size_t k = 0; k < own->nports; k++)
-		if (own->ports[k] == port)
-			return "peer is one of the relay's listening addresses";
-	return NULL;
+	for (size_t k = 0; k < nallow; k++)
+		if (allow[k].bits == 128 && turn_cidr_match(&allow[k], ip))
+			return NULL;
+	return "peer is one of the relay's own addresses";
 }
 
 /*
@@ -249,45 +245,105 @@ static const char *own_refused(const uint8_t ip[16], uint16_t port, const struct
  * CIDR allowed @ip, so that ::/0 or 2002::/16 do not open the relay's own IPv4 through its 6to4
  * form), else NULL.
  */
-static const char *tunnel_refused(const uint8_t ip[16], uint16_t port,
-                                  const struct turn_cidr *allow, size_t nallow,
-                                  const struct turn_own *own, bool any_port, bool own_only)
+static const char *tunnel_refused(const uint8_t ip[16], const struct turn_cidr *allow,
+                                  size_t nallow, const struct turn_own *own, bool own_only)
 {
 	struct sockaddr_in v4[2];
 	const char *why = NULL;
-	size_t n = tunnel_v4(ip, port, v4, &why);
+	size_t n = tunnel_v4(ip, v4, &why);
 
 	for (size_t k = 0; k < n; k++) {
 		const struct sockaddr *sa = (const struct sockaddr *)&v4[k];
 		uint8_t b[16];
 
 		turn_ip16(sa, b);
-		if (own_only ? own_refused(b, port, allow, nallow, own, any_port) != NULL
-		             : refused_peer(sa, allow, nallow, own, any_port) != NULL)
+		if (own_only ? own_refused(b, allow, nallow, own) != NULL
+		             : refused_peer(sa, allow, nallow, own) != NULL)
 			return why;
 	}
 	return NULL;
 }
 
+/* Whether @a and @b are the same IP written the same way (family and bytes; ports ignored). */
+static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+		              &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
+	return a->sa_family == AF_INET6 &&
+	       memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	              &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+void turn_live_init(struct turn_live *live, const struct sockaddr *announced,
+                    const struct sockaddr *bound)
+{
+	const struct sockaddr *ips[2] = {announced, bound};
+
+	memset(live, 0, sizeof(*live));
+	for (size_t k = 0; k < 2; k++) {
+		/* a wildcard-bound socket counts at the announced address only (a wildcard listener
+		 * needs --turn-external-ip): the host's other addresses are nobody's relayed
+		 * address, and stay refused as the relay's own */
+		if (!ips[k] || (ips[k]->sa_family != AF_INET && ips[k]->sa_family != AF_INET6) ||
+		    turn_is_wildcard(ips[k]) ||
+		    (live->nip && same_ip((struct sockaddr *)&live->ip[0], ips[k])))
+			continue;
+		memcpy(&live->ip[live->nip++], ips[k],
+		       ips[k]->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+		                                    : sizeof(struct sockaddr_in6));
+	}
+}
+
+void turn_live_mark(struct turn_live *live, uint16_t port, bool on)
+{
+	uint64_t bit = 1ull << (port % 64);
+
+	if (port == 0) /* never a bound socket's port */
+		return;
+	if (on)
+		live->ports[port / 64] |= bit;
+	else
+		live->ports[port / 64] &= ~bit;
+}
+
+bool turn_live_has(const struct turn_live *live, const struct sockaddr *peer)
+{
+	uint16_t port = turn_port_of(peer);
+
+	if (!live || port == 0 || !(live->ports[port / 64] >> (port % 64) & 1))
+		return false;
+	for (size_t k = 0; k < live->nip; k++)
+		if (same_ip((const struct sockaddr *)&live->ip[k], peer))
+			return true;
+	return false;
+}
+
 const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
-                              size_t nallow, const struct turn_own *own)
+                              size_t nallow, const struct turn_own *own,
+                              const struct turn_live *live, bool *by_live)
 {
-	return refused_peer(peer, allow, nallow, own, false);
+	if (by_live)
+		*by_live = false;
+	if (peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
+		return "peer address family unknown";
+	/* before the default ranges: a relayed address is on loopback or a private network
+	 * as often as not (127.0.0.1 in tests, 10.0.0.5 behind a 1:1 NAT) */
+	if (turn_live_has(live, peer)) {
+		if (by_live)
+			*by_live = refused_peer(peer, allow, nallow, own) != NULL;
+		return NULL;
+	}
+	return refused_peer(peer, allow, nallow, own);
 }
 
-const char *turn_peer_refused_tcp(const struct sockaddr *peer, const struct turn_cidr *allow,
-                                  size_t nallow, const struct turn_own *own)
-{
-	return refused_peer(peer, allow, nallow, own, true);
-}
-
-/* @any_port: the relay's own IPs are refused on every port, not only its listening ones. */
 static const char *refused_peer(const struct sockaddr *peer, const struct turn_cidr *allow,
-                                size_t nallow, const struct turn_own *own, bool any_port)
+                                size_t nallow, const struct turn_own *own)
 {
 	const char *why;
 	uint8_t ip[16];
-	uint16_t port = turn_port_of(peer);
 	bool allowed = false;
 
 	if (peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
@@ -296,11 +352,9 @@ static const char *refused_peer(const struct sockaddr *peer, const struct turn_c
 	for (size_t k = 0; k < nallow && !allowed; k++)
 		allowed = turn_cidr_match(&allow[k], ip);
 	if (allowed) { /* --turn-allow-peer wins over every default, not over the relay itself */
-		why = tunnel_refused(ip, port, allow, nallow, own, any_port, true);
-		return why ? why : own_refused(ip, port, allow, nallow, own, any_port);
+		why = tunnel_refused(ip, allow, nallow, own, true);
+		return why ? why : own_refused(ip, allow, nallow, own);
 	}
-	if (port == 0)
-		return "peer port 0";
 	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
 		struct turn_cidr c;
 
@@ -309,8 +363,8 @@ static const char *refused_peer(const struct sockaddr *peer, const struct turn_c
 		if (turn_cidr_match(&c, ip))
 			return refused[k].why;
 	}
-	why = tunnel_refused(ip, port, allow, nallow, own, any_port, false);
-	return why ? why : own_refused(ip, port, allow, nallow, own, any_port);
+	why = tunnel_refused(ip, allow, nallow, own, false);
+	return why ? why : own_refused(ip, allow, nallow, own);
 }
 
 bool turn_is_wildcard(const struct sockaddr *sa)
@@ -384,8 +438,7 @@ static bool own_add_if(struct turn_own *own, const uv_interface_address_t *a)
 }
 
 size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, size_t nips,
-                      const uv_interface_address_t *ifs, size_t nifs, const uint16_t *ports,
-                      size_t nports, uint16_t relay_lo, uint16_t relay_hi)
+                      const uv_interface_address_t *ifs, size_t nifs)
 {
 	struct turn_cidr this_net;
 	size_t left_out = 0;
@@ -409,15 +462,5 @@ size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, 
 	for (size_t k = 0; wildcard && k < nifs; k++)
 		if (!own_add_if(own, &ifs[k]))
 			left_out++;
-	for (size_t k = 0; k < nports; k++) {
-		bool known = ports[k] == 0;
-
-		for (size_t j = 0; j < own->nports && !known; j++)
-			known = own->ports[j] == ports[k];
-		if (!known && own->nports < sizeof(own->ports) / sizeof(own->ports[0]))
-			own->ports[own->nports++] = ports[k];
-	}
-	own->relay_lo = relay_lo;
-	own->relay_hi = relay_hi;
 	return left_out;
 }

@@ -1,14 +1,17 @@
 // t2011: the relay's own addresses stay closed to TURN peers when --turn-allow-peer opens the
 // network they are in. On loopback every 127.x address is this machine's: TURN listens on
 // 127.0.0.2, HTTP on 127.0.0.1, /metrics on 127.0.0.3, and --turn-allow-peer 127.0.0.0/8 opens
-// the lot. A UDP allocation's CreatePermission to the HTTP and metrics listeners is 403; a TCP
-// allocation's CreatePermission and Connect to the HTTP listener's IP, on any port, are 403;
-// another 127.x address (127.0.0.4, not the relay's) is allowed both ways, and so is the relay's
-// own IP on a port it does not listen on for UDP. Before, only TURN's own listening IPs counted
-// as the relay's, and a CIDR covering them opened them too: all of these were allowed. And
-// 0.0.0.0 (which Linux delivers to this host) is always the relay's own: with --turn-allow-peer
-// 0.0.0.0/0, CreatePermission (UDP and TCP) and Connect to it are 403; before, they were
-// allowed and Connect reached the relay's own HTTP listener. STUN via turnclient.js's codec.
+// the lot. A UDP allocation's CreatePermission to the HTTP and metrics listeners is 403, and so
+// is one to the relay's own IP on any other port: to a UDP service the test binds on 127.0.0.1
+// (a resolver or SNMP on the relay's host; before, allowed: only the listening ports and the
+// relay port range were refused to UDP allocations); a TCP allocation's CreatePermission and
+// Connect to the HTTP listener's IP, on any port, are 403; another 127.x address (127.0.0.4,
+// not the relay's) is allowed both ways. CreatePermission ignores the port (RFC 8656 9): port 0
+// to 127.0.0.4 is fine, to the relay's own IP 403; ChannelBind to port 0 is 400 (before: bound).
+// And 0.0.0.0 (which Linux delivers to this host) is always the relay's own: with
+// --turn-allow-peer 0.0.0.0/0, CreatePermission (UDP and TCP) and Connect to it are 403; before,
+// they were allowed and Connect reached the relay's own HTTP listener. STUN via turnclient.js's
+// codec. Relayed addresses of live allocations (the one exception) are t2012's.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
@@ -19,7 +22,7 @@ const { test, ok, eq, run, withTimeout, tmpdir, startRelay } = require('./lib.js
 const { stun } = require('./turnclient.js');
 
 const A = stun.ATTR;
-const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CONNECT: 0x00a };
+const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CHANNEL_BIND: 0x009, CONNECT: 0x00a };
 const SECRET = 't2011-' + crypto.randomBytes(8).toString('hex');
 
 // An XOR-PEER-ADDRESS attribute for IPv4 @ip:@port.
@@ -92,17 +95,26 @@ test('start: TURN on 127.0.0.2, HTTP on 127.0.0.1, metrics on 127.0.0.3, 127.0.0
   ok(r.metricsPort > 0, `metrics on 127.0.0.3:${r.metricsPort}`);
 });
 
-test('UDP allocation: the HTTP and metrics listeners are refused, other 127.x peers allowed', async () => {
+test('UDP allocation: the relay\'s own IPs are refused on every port, other 127.x peers allowed', async () => {
   const al = await allocation('127.0.0.2', turnPort, 17);
+  const service = dgram.createSocket('udp4'); // a UDP service on the relay's host
+  await new Promise((resolve) => service.bind(0, '127.0.0.1', resolve));
   try {
     eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', r.port)]), 403, 'the HTTP listener 127.0.0.1');
     eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.3', r.metricsPort)]), 403, 'the metrics listener 127.0.0.3');
     eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', turnPort)]), 403, 'TURN\'s port on the HTTP listener\'s IP');
     eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.2', turnPort)]), 403, 'the TURN listener itself');
     eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.4', r.port)]), 0, 'another 127.x address: allowed');
-    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', 9)]), 0, 'the relay\'s IP on a port it does not listen on');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', service.address().port)]), 403,
+      'a UDP service on the relay\'s IP 127.0.0.1');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', 9)]), 403, 'the relay\'s IP on a port nothing listens on');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.4', 0)]), 0, 'CreatePermission ignores the port: 127.0.0.4:0');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.1', 0)]), 403, 'the relay\'s own IP with port 0');
+    eq(await al.req(M.CHANNEL_BIND, [stun.attr(0x000c, Buffer.from([0x40, 0, 0, 0])), xorPeer('127.0.0.4', 0)]), 400,
+      'ChannelBind to 127.0.0.4:0: 400');
   } finally {
     al.close();
+    service.close();
   }
 });
 

@@ -47,7 +47,7 @@ static const char *refused_for(const char *ip, int port, const struct turn_cidr 
 {
 	struct sockaddr_storage ss = addr(ip, port);
 
-	return turn_peer_refused((struct sockaddr *)&ss, allow, n, own);
+	return turn_peer_refused((struct sockaddr *)&ss, allow, n, own, NULL, NULL);
 }
 
 static void test_default_refusals(void)
@@ -118,7 +118,9 @@ static void test_default_refusals(void)
 		if (why)
 			printf("  %s refused: %s\n", good[k], why);
 	}
-	CHECK(refused_for("8.8.8.8", 0, NULL, 0, NULL) != NULL); /* port 0 */
+	/* the filter ignores the port: CreatePermission's is ignored (RFC 8656 9); check_peer()
+	 * answers 400 to ChannelBind and drops Send for port 0 */
+	CHECK(refused_for("8.8.8.8", 0, NULL, 0, NULL) == NULL);
 }
 
 static void test_allow_list(void)
@@ -154,11 +156,7 @@ static void test_allow_list(void)
 
 static void test_own_addresses(void)
 {
-	struct turn_own own = {.nnet = 1,
-	                       .ports = {3478, 5349, 8443},
-	                       .nports = 3,
-	                       .relay_lo = 49152,
-	                       .relay_hi = 65535};
+	struct turn_own own = {.nnet = 1};
 	struct sockaddr_storage self = addr("203.0.113.7", 0);
 
 	own.net[0] = self_net(&self);
@@ -166,19 +164,18 @@ static void test_own_addresses(void)
 	CHECK(refused_for("203.0.113.7", 8443, NULL, 0, &own) != NULL);
 	CHECK(refused_for("203.0.113.7", 50000, NULL, 0, &own) != NULL);
 	CHECK(refused_for("::ffff:203.0.113.7", 50000, NULL, 0, &own) != NULL);
-	CHECK(refused_for("203.0.113.7", 22, NULL, 0, &own) == NULL);
+	CHECK(refused_for("203.0.113.7", 22, NULL, 0, &own) != NULL); /* every port */
+	CHECK(refused_for("203.0.113.7", 53, NULL, 0, &own) != NULL); /* a resolver on 0.0.0.0 */
+	CHECK(refused_for("203.0.113.7", 0, NULL, 0, &own) != NULL);  /* CreatePermission's */
 	CHECK(refused_for("203.0.113.8", 50000, NULL, 0, &own) == NULL);
 }
 
-/* A TCP allocation's Connect reaches whatever listens on the relay's own IPs: refused on any
- * port, in the IPv6 forms that unwrap to them too; other hosts and --turn-allow-peer as before. */
+/* A TCP allocation's Connect reaches whatever listens on the relay's own IPs, a UDP allocation
+ * whatever UDP service is bound to 0.0.0.0 there: refused on any port, in the IPv6 forms that
+ * unwrap to them too; other hosts and --turn-allow-peer as before. */
 static void test_own_addresses_tcp(void)
 {
-	struct turn_own own = {.nnet = 1,
-	                       .ports = {3478, 5349, 8443, 9100},
-	                       .nports = 4,
-	                       .relay_lo = 49152,
-	                       .relay_hi = 65535};
+	struct turn_own own = {.nnet = 1};
 	struct sockaddr_storage self = addr("203.0.113.7", 0), ss;
 	struct turn_cidr allow[1];
 	size_t n;
@@ -186,33 +183,29 @@ static void test_own_addresses_tcp(void)
 
 	own.net[0] = self_net(&self);
 	CHECK(refused_for("203.0.113.7", 9100, NULL, 0, &own) != NULL); /* metrics, UDP too */
-	CHECK(refused_for("203.0.113.7", 22, NULL, 0, &own) == NULL);   /* UDP: sshd is TCP */
+	CHECK(refused_for("203.0.113.7", 161, NULL, 0, &own) != NULL);  /* SNMP, UDP too */
 	static const char *bad[] = {"203.0.113.7", "::ffff:203.0.113.7", "2002:cb00:7107::1"};
 	static const int ports[] = {22, 6379, 3478, 50000, 1};
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
 		for (size_t j = 0; j < sizeof(ports) / sizeof(ports[0]); j++) {
 			ss = addr(bad[k], ports[j]);
-			CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, NULL, 0, &own) != NULL);
+			CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, NULL,
+			                        NULL) != NULL);
 		}
 	ss = addr("203.0.113.8", 22);
-	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, NULL, 0, &own) == NULL);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, NULL, NULL) == NULL);
 	ss = addr("127.0.0.1", 22);
-	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, NULL, 0, &own) != NULL);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, NULL, NULL) != NULL);
 	CHECK(turn_cidr_list_parse("203.0.113.7/32", allow, 1, &n, why) == 0 && n == 1);
 	ss = addr("203.0.113.7", 22); /* the operator's explicit allowance wins, as for UDP */
-	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) == NULL);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, allow, n, &own, NULL, NULL) == NULL);
 }
 
-/* A CIDR for a network the relay sits in does not open the relay's own listening ports, nor
- * (TCP) any port of its own IPs; a CIDR naming the relay's address does, as tests on loopback
- * need. */
+/* A CIDR for a network the relay sits in does not open any port of the relay's own IPs; a CIDR
+ * naming the relay's address does (every port of it). */
 static void test_own_addresses_allowed(void)
 {
-	struct turn_own own = {.nnet = 1,
-	                       .ports = {3478, 8443},
-	                       .nports = 2,
-	                       .relay_lo = 49152,
-	                       .relay_hi = 65535};
+	struct turn_own own = {.nnet = 1};
 	struct sockaddr_storage self = addr("10.0.0.5", 0), ss;
 	struct turn_cidr allow[2];
 	size_t n;
@@ -223,16 +216,16 @@ static void test_own_addresses_allowed(void)
 	CHECK(refused_for("10.0.0.5", 8443, allow, n, &own) != NULL);
 	CHECK(refused_for("10.0.0.5", 50000, allow, n, &own) != NULL);
 	CHECK(refused_for("::ffff:10.0.0.5", 3478, allow, n, &own) != NULL);
-	CHECK(refused_for("10.0.0.5", 22, allow, n, &own) == NULL); /* UDP: not a listening port */
+	CHECK(refused_for("10.0.0.5", 53, allow, n, &own) != NULL);   /* UDP too, every port */
 	CHECK(refused_for("10.0.0.6", 8443, allow, n, &own) == NULL); /* a lab host */
 	ss = addr("10.0.0.5", 22);
-	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) != NULL);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, allow, n, &own, NULL, NULL) != NULL);
 	ss = addr("10.0.0.6", 22);
-	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) == NULL);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, allow, n, &own, NULL, NULL) == NULL);
 	CHECK(turn_cidr_list_parse("10.0.0.0/8,10.0.0.5/32", allow, 2, &n, why) == 0 && n == 2);
 	CHECK(refused_for("10.0.0.5", 8443, allow, n, &own) == NULL);
 	ss = addr("10.0.0.5", 22);
-	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) == NULL);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, allow, n, &own, NULL, NULL) == NULL);
 	CHECK(turn_cidr_list_parse("::ffff:10.0.0.5/128", allow, 2, &n, why) == 0 && n == 1);
 	CHECK(refused_for("10.0.0.5", 8443, allow, n, &own) == NULL);
 }
@@ -269,28 +262,26 @@ static void test_own_build(void)
 	                                  addr("198.51.100.1", 0), addr("203.0.113.9", 8443),
 	                                  addr("::1", 9100)};
 	uv_interface_address_t ifs[3] = {iface("192.0.2.2"), iface("fd00::2"), iface("127.0.0.1")};
-	uint16_t ports[4] = {3478, 5349, 8443, 0};
 	struct turn_own own;
 
-	CHECK(turn_own_build(&own, ips, 5, ifs, 3, ports, 4, 49152, 65535) == 0);
+	CHECK(turn_own_build(&own, ips, 5, ifs, 3) == 0);
 	CHECK(own.nnet == 4); /* 0.0.0.0/8 (::1 unwraps into it), 203.0.113.7 once */
 	CHECK(own_has(&own, "203.0.113.7") && own_has(&own, "198.51.100.1"));
 	CHECK(own_has(&own, "203.0.113.9") && own_has(&own, "::1"));
 	CHECK(!own_has(&own, "192.0.2.2")); /* no wildcard: not the interfaces */
-	CHECK(own.nports == 3 && own.relay_lo == 49152 && own.relay_hi == 65535);
 	CHECK(refused_for("203.0.113.9", 3478, NULL, 0, &own) != NULL); /* the HTTP listener's IP */
 	CHECK(refused_for("203.0.113.9", 8443, NULL, 0, &own) != NULL);
-	CHECK(refused_for("203.0.113.9", 22, NULL, 0, &own) == NULL);
+	CHECK(refused_for("203.0.113.9", 22, NULL, 0, &own) != NULL);
 
 	/* an empty slot (family 0) is skipped; ":8443" (0.0.0.0) and "[::]" mean every address */
 	memset(&ips[1], 0, sizeof(ips[1]));
 	ips[3] = addr("0.0.0.0", 8443);
-	CHECK(turn_own_build(&own, ips, 4, ifs, 3, ports, 4, 49152, 65535) == 0);
+	CHECK(turn_own_build(&own, ips, 4, ifs, 3) == 0);
 	CHECK(own.nnet == 6 && own_has(&own, "192.0.2.2") && own_has(&own, "fd00::2"));
 	CHECK(own_has(&own, "127.0.0.1") && own_has(&own, "203.0.113.7"));
 	ips[3] = addr("203.0.113.9", 8443);
 	ips[4] = addr("::", 9100);
-	CHECK(turn_own_build(&own, ips, 5, ifs, 3, ports, 4, 49152, 65535) == 0);
+	CHECK(turn_own_build(&own, ips, 5, ifs, 3) == 0);
 	CHECK(own_has(&own, "192.0.2.2") && own_has(&own, "203.0.113.9"));
 	CHECK(own_has(&own, "::") && !own_has(&own, "192.0.2.3")); /* ::, 0.0.0.0: always ours */
 
@@ -302,7 +293,7 @@ static void test_own_build(void)
 		snprintf(ip, sizeof(ip), "192.0.2.%d", k + 1);
 		many[k] = iface(ip);
 	}
-	CHECK(turn_own_build(&own, ips, 5, many, TURN_OWN_MAX + 3, ports, 4, 1, 2) == 7);
+	CHECK(turn_own_build(&own, ips, 5, many, TURN_OWN_MAX + 3) == 7);
 	CHECK(own.nnet == TURN_OWN_MAX);
 }
 
@@ -314,22 +305,21 @@ static void test_own_build_networks(void)
 {
 	struct sockaddr_storage ips[2] = {addr("127.0.0.1", 3478), addr("127.0.0.1", 8443)};
 	uv_interface_address_t ifs[3] = {iface("127.0.0.1"), iface("192.0.2.2"), iface("::1")};
-	uint16_t ports[2] = {3478, 8443};
 	struct turn_cidr allow[2];
 	struct turn_own own;
 	size_t n;
 	char why[128];
 
-	CHECK(turn_own_build(&own, ips, 2, ifs, 3, ports, 2, 49152, 65535) == 0);
+	CHECK(turn_own_build(&own, ips, 2, ifs, 3) == 0);
 	CHECK(own_has(&own, "0.0.0.0") && own_has(&own, "0.1.2.3") && own_has(&own, "::"));
 	CHECK(!own_has(&own, "127.0.0.2")); /* no wildcard: only the listener's address */
 	CHECK(turn_cidr_list_parse("0.0.0.0/0", allow, 2, &n, why) == 0 && n == 1);
 	CHECK(refused_for("0.0.0.0", 8443, allow, n, &own) != NULL);
 	CHECK(refused_for("0.0.0.0", 3478, allow, n, &own) != NULL);
 	CHECK(refused_for("::", 8443, allow, n, &own) != NULL);
-	CHECK(refused_for("0.0.0.0", 22, allow, n, &own) == NULL); /* UDP: not a listening port */
+	CHECK(refused_for("0.0.0.0", 53, allow, n, &own) != NULL); /* every port, UDP too */
 	struct sockaddr_storage ss = addr("0.0.0.0", 22);
-	CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) != NULL);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, allow, n, &own, NULL, NULL) != NULL);
 	CHECK(refused_for("198.51.100.1", 8443, allow, n, &own) == NULL);
 	CHECK(turn_cidr_list_parse("::/0", allow, 2, &n, why) == 0 && n == 1);
 	CHECK(refused_for("::", 8443, allow, n, &own) != NULL);
@@ -342,13 +332,13 @@ static void test_own_build_networks(void)
 	ifs[1].netmask.netmask4.sin_family = AF_INET;
 	ifs[2].is_internal = 1;
 	ips[1] = addr("0.0.0.0", 8443);
-	CHECK(turn_own_build(&own, ips, 2, ifs, 3, ports, 2, 49152, 65535) == 0);
+	CHECK(turn_own_build(&own, ips, 2, ifs, 3) == 0);
 	CHECK(own_has(&own, "127.0.0.2") && own_has(&own, "127.255.255.254"));
 	CHECK(own_has(&own, "192.0.2.2") && !own_has(&own, "192.0.2.3"));
 	CHECK(own_has(&own, "::1") && !own_has(&own, "128.0.0.1"));
 	CHECK(turn_cidr_list_parse("127.0.0.0/8", allow, 2, &n, why) == 0 && n == 1);
 	CHECK(refused_for("127.0.0.2", 8443, allow, n, &own) != NULL);
-	CHECK(refused_for("127.0.0.2", 22, allow, n, &own) == NULL);
+	CHECK(refused_for("127.0.0.2", 53, allow, n, &own) != NULL);
 	CHECK(turn_cidr_list_parse("127.0.0.2/32", allow, 2, &n, why) == 0 && n == 1);
 	CHECK(refused_for("127.0.0.2", 8443, allow, n, &own) == NULL); /* named: opened */
 }
@@ -358,11 +348,7 @@ static void test_own_build_networks(void)
  * address itself is named. */
 static void test_own_tunnelled(void)
 {
-	struct turn_own own = {.nnet = 1,
-	                       .ports = {3478, 8443},
-	                       .nports = 2,
-	                       .relay_lo = 49152,
-	                       .relay_hi = 65535};
+	struct turn_own own = {.nnet = 1};
 	struct sockaddr_storage self = addr("203.0.113.5", 0), ss;
 	struct turn_cidr allow[3];
 	size_t n;
@@ -379,12 +365,12 @@ static void test_own_tunnelled(void)
 			CHECK(refused_for(forms[k], 3478, allow, n, &own) != NULL);
 			CHECK(refused_for(forms[k], 50000, allow, n, &own) != NULL);
 			ss = addr(forms[k], 22);
-			CHECK(turn_peer_refused_tcp((struct sockaddr *)&ss, allow, n, &own) !=
-			      NULL);
+			CHECK(turn_peer_refused((struct sockaddr *)&ss, allow, n, &own, NULL,
+			                        NULL) != NULL);
 		}
 	}
 	CHECK(turn_cidr_list_parse("::/0", allow, 3, &n, why) == 0 && n == 1);
-	CHECK(refused_for("2002:cb00:7105::1", 22, allow, n, &own) == NULL);   /* UDP, other port */
+	CHECK(refused_for("2002:cb00:7105::1", 22, allow, n, &own) != NULL);   /* every port */
 	CHECK(refused_for("2002:cb00:7106::1", 3478, allow, n, &own) == NULL); /* another host */
 	CHECK(refused_for("2001:0:808:808::f7f7:f7f7", 3478, allow, n, &own) == NULL);
 	CHECK(turn_cidr_list_parse("::/0,203.0.113.5/32", allow, 3, &n, why) == 0 && n == 2);
@@ -529,6 +515,136 @@ static void test_denied_booking(void)
 	CHECK_EQ(nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+/* Live relayed addresses (struct turn_live): a bit per port, the ends and port 0 included. */
+static void test_live_ports(void)
+{
+	static struct turn_live live;
+	struct sockaddr_storage ip = addr("203.0.113.7", 0), ss;
+
+	turn_live_init(&live, (struct sockaddr *)&ip, (struct sockaddr *)&ip);
+	CHECK(live.nip == 1); /* the same IP once */
+	for (int port = 0; port < 65536; port++) {
+		ss = addr("203.0.113.7", port);
+		if (turn_live_has(&live, (struct sockaddr *)&ss))
+			CHECK(!"live before any mark");
+	}
+	turn_live_mark(&live, 0, true); /* never a bound socket's port */
+	ss = addr("203.0.113.7", 0);
+	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
+	for (size_t k = 0; k < sizeof(live.ports) / sizeof(live.ports[0]); k++)
+		CHECK(live.ports[k] == 0);
+	static const int edges[] = {1, 63, 64, 65535};
+	for (size_t k = 0; k < sizeof(edges) / sizeof(edges[0]); k++) {
+		turn_live_mark(&live, (uint16_t)edges[k], true);
+		ss = addr("203.0.113.7", edges[k]);
+		CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
+		ss = addr("203.0.113.7", edges[k] - 1 == 0 ? 2 : edges[k] - 1);
+		CHECK(edges[k] == 64 || !turn_live_has(&live, (struct sockaddr *)&ss));
+	}
+	ss = addr("203.0.113.8", 65535); /* another IP, a live port */
+	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
+	ss = addr("::ffff:203.0.113.7", 65535); /* the same IPv4 written as IPv6: not ours */
+	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
+	turn_live_mark(&live, 65535, false); /* released */
+	ss = addr("203.0.113.7", 65535);
+	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
+	ss = addr("203.0.113.7", 64); /* its neighbours in the word stay */
+	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
+	turn_live_mark(&live, 64, false);
+	turn_live_mark(&live, 64, false); /* twice: still released */
+	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
+	ss = addr("203.0.113.7", 63);
+	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
+	CHECK(!turn_live_has(NULL, (struct sockaddr *)&ss));
+}
+
+/* Which IPs a relayed address is written with: the announced one, the bound one where it
+ * differs, never a wildcard. */
+static void test_live_ips(void)
+{
+	static struct turn_live live;
+	struct sockaddr_storage ext = addr("198.51.100.1", 0), bound = addr("10.0.0.5", 3478);
+	struct sockaddr_storage any = addr("0.0.0.0", 3478), ss;
+
+	turn_live_init(&live, (struct sockaddr *)&ext, (struct sockaddr *)&bound);
+	turn_live_mark(&live, 50000, true);
+	CHECK(live.nip == 2);
+	ss = addr("198.51.100.1", 50000);
+	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
+	ss = addr("10.0.0.5", 50000);
+	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
+	turn_live_init(&live, (struct sockaddr *)&ext, (struct sockaddr *)&any);
+	turn_live_mark(&live, 50000, true);
+	CHECK(live.nip == 1);
+	ss = addr("198.51.100.1", 50000);
+	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
+	ss = addr("0.0.0.0", 50000);
+	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
+	ss = addr("127.0.0.1", 50000); /* another address of a wildcard socket's host */
+	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
+	ext = addr("2001:db8::7", 0);
+	bound = addr("::1", 3478);
+	turn_live_init(&live, (struct sockaddr *)&ext, (struct sockaddr *)&bound);
+	turn_live_mark(&live, 50000, true);
+	ss = addr("2001:db8::7", 50000);
+	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
+	ss = addr("::1", 50000);
+	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
+	ss = addr("0.0.0.1", 50000); /* what ::1 unwraps to, written as IPv4: not ours */
+	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
+}
+
+/* The filter with live relayed addresses: one is allowed before the default ranges (loopback
+ * here), the rest of the relay's own IP stays refused, and *by_live says which peers need the
+ * exception (their channels are re-checked per datagram). */
+static void test_live_filter(void)
+{
+	static struct turn_live live;
+	struct turn_own own = {.nnet = 1};
+	struct sockaddr_storage self = addr("127.0.0.1", 3478), ss;
+	struct turn_cidr allow[1];
+	size_t n;
+	bool by_live = false;
+	char why[128];
+
+	own.net[0] = self_net(&self);
+	turn_live_init(&live, (struct sockaddr *)&self, (struct sockaddr *)&self);
+	turn_live_mark(&live, 50000, true);
+	ss = addr("127.0.0.1", 50000);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, &live, &by_live) == NULL);
+	CHECK(by_live);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, &live, NULL) == NULL);
+	/* a TCP allocation (no live addresses): refused */
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, NULL, &by_live) != NULL);
+	CHECK(!by_live);
+	static const int other[] = {50001, 3478, 53, 0};
+	for (size_t k = 0; k < sizeof(other) / sizeof(other[0]); k++) {
+		ss = addr("127.0.0.1", other[k]);
+		CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, &live, NULL) !=
+		      NULL);
+	}
+	static const char *wrapped[] = {"::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::127.0.0.1",
+	                                "2002:7f00:1::1", "::ffff:0:127.0.0.1"};
+	for (size_t k = 0; k < sizeof(wrapped) / sizeof(wrapped[0]); k++) {
+		ss = addr(wrapped[k], 50000);
+		CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, &live, NULL) !=
+		      NULL);
+	}
+	/* a CIDR covering the relay's IP opens none of it; one naming it opens every port, and
+	 * then a live address needs no exception */
+	CHECK(turn_cidr_list_parse("127.0.0.0/8", allow, 1, &n, why) == 0 && n == 1);
+	ss = addr("127.0.0.1", 50001);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, allow, n, &own, &live, NULL) != NULL);
+	CHECK(turn_cidr_list_parse("127.0.0.1/32", allow, 1, &n, why) == 0 && n == 1);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, allow, n, &own, &live, NULL) == NULL);
+	ss = addr("127.0.0.1", 50000);
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, allow, n, &own, &live, &by_live) == NULL);
+	CHECK(!by_live);
+	turn_live_mark(&live, 50000, false); /* the allocation ended */
+	CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, &live, &by_live) != NULL);
+	CHECK(!by_live);
+}
+
 int main(void)
 {
 	RUN(test_default_refusals());
@@ -539,6 +655,9 @@ int main(void)
 	RUN(test_own_build());
 	RUN(test_own_build_networks());
 	RUN(test_own_tunnelled());
+	RUN(test_live_ports());
+	RUN(test_live_ips());
+	RUN(test_live_filter());
 	RUN(test_credentials());
 	RUN(test_denied_booking());
 	return harness_done();
