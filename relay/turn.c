@@ -315,6 +315,16 @@ static void log_refusal(const struct req *r, const struct turn_auth *a)
 }
 
 /* Authenticate @r into @a; on failure the error is answered and false returned. */
+/*
+ * A handler's credential goes with its stack frame: its long-term key is wiped on every way out
+ * (GNU C's cleanup attribute on the handler's `struct turn_auth a`), as nothing keeps it past
+ * the answer (turn_tcp.c copies what a deferred Connect answer needs, and wipes that).
+ */
+static void auth_wipe(struct turn_auth *a)
+{
+	OPENSSL_cleanse(a->key, sizeof(a->key));
+}
+
 static bool authenticate(struct req *r, struct turn_auth *a, const struct turn_alloc *al)
 {
 	turn_auth_check(r->m, r->client, relay_now_ms() / 1000, relay_mono_ms() / 1000, a);
@@ -452,7 +462,7 @@ static void on_allocate(struct req *r)
 	const struct stun_attr *tr = stun_find(r->m, STUN_A_REQUESTED_TRANSPORT);
 	const struct stun_attr *fam = stun_find(r->m, STUN_A_REQUESTED_ADDRESS_FAMILY);
 	const struct stun_attr *even = stun_find(r->m, STUN_A_EVEN_PORT);
-	struct turn_auth a;
+	struct turn_auth a __attribute__((cleanup(auth_wipe)));
 	const char *why = NULL;
 	uint32_t life;
 	int code;
@@ -519,7 +529,7 @@ static void on_allocate(struct req *r)
 static void on_refresh(struct req *r)
 {
 	struct turn_alloc *al = turn_alloc_find(r->t, r->client, r->st);
-	struct turn_auth a;
+	struct turn_auth a __attribute__((cleanup(auth_wipe)));
 	uint32_t life;
 
 	if (!authenticate(r, &a, al))
@@ -541,7 +551,7 @@ static void on_create_permission(struct req *r)
 	struct turn_alloc *al = turn_alloc_find(r->t, r->client, r->st);
 	struct sockaddr_storage peers[16];
 	size_t n = 0;
-	struct turn_auth a;
+	struct turn_auth a __attribute__((cleanup(auth_wipe)));
 	enum turn_refusal why;
 	int64_t now = relay_mono_ms();
 
@@ -574,7 +584,7 @@ static void on_channel_bind(struct req *r)
 	struct turn_alloc *al = turn_alloc_find(r->t, r->client, r->st);
 	const struct stun_attr *cn = stun_find(r->m, STUN_A_CHANNEL_NUMBER);
 	struct sockaddr_storage peer;
-	struct turn_auth a;
+	struct turn_auth a __attribute__((cleanup(auth_wipe)));
 	enum turn_refusal why;
 	uint16_t number;
 	bool live_only;
@@ -607,7 +617,7 @@ static void on_connect(struct req *r)
 {
 	struct turn_alloc *al = turn_alloc_find(r->t, r->client, r->st);
 	struct sockaddr_storage peer;
-	struct turn_auth a;
+	struct turn_auth a __attribute__((cleanup(auth_wipe)));
 	enum turn_refusal why;
 	int code;
 
@@ -637,7 +647,7 @@ static void on_connection_bind(struct req *r)
 {
 	const struct stun_attr *ci = stun_find(r->m, STUN_A_CONNECTION_ID);
 	struct turn_alloc *al = NULL;
-	struct turn_auth a;
+	struct turn_auth a __attribute__((cleanup(auth_wipe)));
 	uint32_t id = 0;
 
 	if (ci && stun_u32_decode(ci, &id) == 0)

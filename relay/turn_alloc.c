@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 static size_t hash_of(const struct sockaddr *sa, size_t size)
@@ -262,7 +261,6 @@ static int bind_relay(struct turn_alloc *al, bool even)
 
 void turn_alloc_release(struct turn_alloc *al)
 {
-	OPENSSL_cleanse(al->key, sizeof(al->key));
 	free(al);
 }
 
@@ -293,8 +291,6 @@ struct turn_alloc *turn_alloc_new(enum turn_transport t, const struct sockaddr *
 	snprintf(al->username, sizeof(al->username), "%s", a->username);
 	al->user = strchr(al->username, ':') + 1; /* turncred_expiry() checked the form */
 	al->cred_expiry_s = a->expiry_s;
-	memcpy(al->key, a->key, a->key_len);
-	al->key_len = a->key_len;
 	al->started_s = relay_now_ms() / 1000;
 	al->bw_tokens[0] = al->bw_tokens[1] = (double)T->o->turn_bandwidth;
 	al->bw_last_ms[0] = al->bw_last_ms[1] = relay_mono_ms();

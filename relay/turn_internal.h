@@ -150,10 +150,8 @@ struct turn_alloc {
 	char username[TURN_USERNAME_MAX]; /* "<expiry>:<user>" */
 	const char *user;                 /* the user part (booking id), inside username */
 	int64_t cred_expiry_s;            /* wall clock: the allocation ends then at the latest */
-	uint8_t key[32];                  /* the long-term key, for responses' integrity */
-	size_t key_len;
-	uint8_t tid[STUN_TID]; /* of the Allocate, to answer a retransmission alike */
-	int64_t expires_ms;    /* monotonic */
+	uint8_t tid[STUN_TID];            /* of the Allocate, to answer a retransmission alike */
+	int64_t expires_ms;               /* monotonic */
 	struct turn_perm perms[TURN_MAX_PERMS];
 	size_t nperms;
 	struct turn_chan chans[TURN_MAX_CHANNELS];
