@@ -146,9 +146,9 @@ static const struct cfg_opt serve_opts[] = {
          "with RS*/ES* tokens)",
          NULL, 0},
         {"turn_allow_peer", CFG_STRING, O(turn_allow_peer), NULL, 0, 0,
-         "comma-separated CIDRs TURN may relay to despite the peer filter (e.g. 127.0.0.1/32); "
-         "the relay's own addresses only when named (/32, /128)",
-         NULL, 0},
+         "comma-separated CIDRs TURN may relay to despite the peer filter (e.g. 10.0.0.0/8 for a "
+         "lab network); the relay's own addresses only when named (/32, /128)",
+         NULL, CFG_REPEAT},
         {"turn_max_allocations_per_user", CFG_INT, O(turn_max_allocations_per_user), "10", 1,
          1000000, "TURN allocations per user (booking); past it 486", NULL, 0},
         {"turn_max_allocations", CFG_INT, O(turn_max_allocations), "1000", 1, 1000000,

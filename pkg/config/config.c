@@ -455,6 +455,33 @@ static enum cfg_result collect_flags(const struct cfg_table *t, int argc, char *
 	return ret;
 }
 
+/*
+ * The value of a CFG_REPEAT row's flag at @fv[@i]: every value that row's flags were given,
+ * joined with ',' (malloc'd), when it is the row's last flag; NULL otherwise (or out of memory:
+ * *@oom), so that only the last one stores.
+ */
+static char *joined_flags(const struct flag_val *fv, size_t n, size_t i, bool *oom)
+{
+	size_t len = 0;
+	char *out;
+
+	*oom = false;
+	for (size_t k = i + 1; k < n; k++)
+		if (fv[k].row == fv[i].row)
+			return NULL;
+	for (size_t k = 0; k <= i; k++)
+		if (fv[k].row == fv[i].row)
+			len += strlen(fv[k].val) + 1;
+	out = malloc(len);
+	*oom = !out;
+	for (size_t k = 0, at = 0; out && k <= i; k++) {
+		if (fv[k].row != fv[i].row)
+			continue;
+		at += (size_t)sprintf(out + at, "%s%s", at ? "," : "", fv[k].val);
+	}
+	return out;
+}
+
 static int apply_flags(const struct cfg_table *t, void *opts, const struct flag_val *fv, size_t n,
                        char err[CFG_ERR_MAX])
 {
@@ -462,10 +489,28 @@ static int apply_flags(const struct cfg_table *t, void *opts, const struct flag_
 
 	for (size_t i = 0; i < n; i++) {
 		const struct cfg_opt *o = &t->opts[fv[i].row];
+		char *list = NULL;
+		bool oom = false;
+		int ret;
 
 		flag_name(o, flag);
 		snprintf(source, sizeof(source), "flag --%s", flag);
-		if (store_text(opts, o, fv[i].val ? fv[i].val : "true", source, err))
+		if ((o->flags & CFG_REPEAT) && o->type == CFG_STRING && fv[i].val) {
+			list = joined_flags(fv, n, i, &oom);
+			if (oom) {
+				snprintf(err, CFG_ERR_MAX, "out of memory");
+				return -ENOMEM;
+			}
+			if (!list)
+				continue; /* a later --flag of the row stores them all */
+		}
+		ret = store_text(opts, o,
+		                 list        ? list
+		                 : fv[i].val ? fv[i].val
+		                             : "true",
+		                 source, err);
+		free(list);
+		if (ret)
 			return -EINVAL;
 	}
 	return 0;
@@ -590,7 +635,8 @@ void cfg_usage(const struct cfg_table *t, FILE *out)
 		else
 			snprintf(left, sizeof(left), "  --%s%s%s", flag,
 			         o->type == CFG_BOOL ? "" : " ", type_hint(o->type));
-		fprintf(out, "%-32s %s", left, o->help);
+		fprintf(out, "%-32s %s%s", left, o->help,
+		        o->flags & CFG_REPEAT ? " (repeatable)" : "");
 		if (o->def && o->type != CFG_SECRET)
 			fprintf(out, " [default: %s]", o->def);
 		if (!(o->flags & CFG_NO_ENV))
@@ -621,8 +667,9 @@ void cfg_markdown(const struct cfg_table *t, FILE *out)
 			fprintf(out, "— | ");
 		else
 			fprintf(out, "`%s` | ", env);
-		fprintf(out, "%s%s%s | %s |\n", o->def && o->type != CFG_SECRET ? "`" : "",
+		fprintf(out, "%s%s%s | %s%s |\n", o->def && o->type != CFG_SECRET ? "`" : "",
 		        o->def && o->type != CFG_SECRET ? o->def : "—",
-		        o->def && o->type != CFG_SECRET ? "`" : "", o->help);
+		        o->def && o->type != CFG_SECRET ? "`" : "", o->help,
+		        o->flags & CFG_REPEAT ? " (flag repeatable)" : "");
 	}
 }

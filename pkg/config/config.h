@@ -33,6 +33,9 @@ enum cfg_flags {
 	CFG_NO_FILE = 1 << 0, /* not accepted from the config file */
 	CFG_NO_ENV = 1 << 1,  /* not read from the environment */
 	CFG_NO_FLAG = 1 << 2, /* no command-line flag */
+	/* a CFG_STRING list: the flag may be given more than once, its values joined with ','
+	 * (as one would list them in the environment or the file) */
+	CFG_REPEAT = 1 << 3,
 };
 
 struct cfg_opt {

@@ -85,11 +85,14 @@ async function allocation(host, port, transport) {
 let r;
 let turnPort;
 
+// --turn-allow-peer given twice: both CIDRs hold (before, the last flag replaced the first and
+// every 127.x peer below was refused).
 test('start: TURN on 127.0.0.2, HTTP on 127.0.0.1, metrics on 127.0.0.3, 127.0.0.0/8 allowed', async () => {
   const secretFile = path.join(tmpdir(), 'turn-secret');
   fs.writeFileSync(secretFile, `${SECRET}\n`);
   r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.2:0', '--turn-secret-file', secretFile,
-    '--turn-allow-peer', '127.0.0.0/8', '--metrics-listen', '127.0.0.3:0', '--access-rate', '0'] });
+    '--turn-allow-peer', '127.0.0.0/8', '--metrics-listen', '127.0.0.3:0', '--access-rate', '0',
+    '--turn-allow-peer', '192.0.2.0/24'] });
   await r.waitLog(/turn listening on udp\+tcp 127\.0\.0\.2:\d+/);
   turnPort = Number(/turn listening on udp\+tcp 127\.0\.0\.2:(\d+)/.exec(r.log)[1]);
   ok(r.metricsPort > 0, `metrics on 127.0.0.3:${r.metricsPort}`);

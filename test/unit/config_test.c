@@ -27,6 +27,7 @@ struct topts {
 	char *config;
 	char *label;
 	int64_t workers;
+	char *peers;
 };
 
 #define F(field) offsetof(struct topts, field)
@@ -41,6 +42,7 @@ static const struct cfg_opt rows[] = {
         {"config", CFG_STRING, F(config), NULL, 0, 0, "JSON config file", NULL, CFG_NO_FILE},
         {"label", CFG_STRING, F(label), "none", 0, 0, "free label", PREFIX "OTHER_LABEL", 0},
         {"workers", CFG_INT, F(workers), "4", 1, 64, "worker count", NULL, CFG_NO_FLAG},
+        {"peers", CFG_STRING, F(peers), NULL, 0, 0, "peer list", NULL, CFG_REPEAT},
 };
 
 static const struct cfg_table table = {
@@ -53,7 +55,7 @@ static const struct cfg_table table = {
 static const char *const env_names[] = {
         PREFIX "NAME",         PREFIX "SECRET",   PREFIX "PORT",   PREFIX "VERBOSE",
         PREFIX "IDLE_TIMEOUT", PREFIX "MAX_BODY", PREFIX "CONFIG", PREFIX "OTHER_LABEL",
-        PREFIX "WORKERS",      PREFIX "LABEL",
+        PREFIX "WORKERS",      PREFIX "LABEL",    PREFIX "PEERS",
 };
 
 /* A NULL-terminated argument list, without argv[0]. */
@@ -715,6 +717,44 @@ static void test_usage(void)
 	clear_env();
 }
 
+/* A CFG_REPEAT row: every --flag's value, joined with ','; the flags replace the environment's. */
+static void test_repeat(void)
+{
+	struct run r;
+	char *out;
+
+	run(&r, ARGS("--peers", "10.0.0.0/8", "--port=5", "--peers=192.168.0.0/16", "--name", "a",
+	             "--name", "b", "--peers", "2000::/3"));
+	CHECK_EQ(r.res, CFG_OK);
+	CHECK_STR(r.o.peers, "10.0.0.0/8,192.168.0.0/16,2000::/3");
+	CHECK_STR(r.o.name, "b"); /* a row without CFG_REPEAT: the last flag wins */
+	CHECK_EQ(r.o.port, 5);
+	run_done(&r);
+
+	setenv(PREFIX "PEERS", "1.2.3.0/24", 1);
+	run(&r, ARGS("--peers", "10.0.0.0/8"));
+	CHECK_EQ(r.res, CFG_OK);
+	CHECK_STR(r.o.peers, "10.0.0.0/8");
+	run_done(&r);
+	run(&r, ARGS("--port=6"));
+	CHECK_EQ(r.res, CFG_OK);
+	CHECK_STR(r.o.peers, "1.2.3.0/24");
+	run_done(&r);
+	clear_env();
+
+	run(&r, ARGS("--peers="));
+	CHECK_EQ(r.res, CFG_OK);
+	CHECK_STR(r.o.peers, "");
+	run_done(&r);
+
+	out = capture(cfg_usage);
+	check_has(out, "peer list (repeatable)");
+	free(out);
+	out = capture(cfg_markdown);
+	check_has(out, "peer list (flag repeatable)");
+	free(out);
+}
+
 /* CFG_JSON rows, cfg_apply_json() for nested objects and cfg_copy() for per-item settings. */
 struct jopts {
 	char *name;
@@ -796,6 +836,7 @@ int main(void)
 	RUN(test_help());
 	RUN(test_positional());
 	RUN(test_twice());
+	RUN(test_repeat());
 	RUN(test_release());
 	RUN(test_secret_file());
 	RUN(test_usage());
