@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,18 @@ static const struct range refused[] = {
         {"64:ff9b:1::/48", "peer is local-use NAT64 (64:ff9b:1::/48)"},
         {"ff00::/8", "peer is multicast (ff00::/8)"},
 };
+
+#define NREFUSED (sizeof(refused) / sizeof(refused[0]))
+
+/* refused[] parsed once (a Send indication is checked per datagram). */
+static struct turn_cidr refused_net[NREFUSED];
+static pthread_once_t refused_once = PTHREAD_ONCE_INIT;
+
+static void parse_refused(void)
+{
+	for (size_t k = 0; k < NREFUSED; k++)
+		cidr_parse(refused[k].cidr, strlen(refused[k].cidr), &refused_net[k]);
+}
 
 static const char *refused_peer(const struct sockaddr *peer, const struct turn_cidr *allow,
                                 size_t nallow, const struct turn_own *own);
@@ -355,14 +368,11 @@ static const char *refused_peer(const struct sockaddr *peer, const struct turn_c
 		why = tunnel_refused(ip, allow, nallow, own, true);
 		return why ? why : own_refused(ip, allow, nallow, own);
 	}
-	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
-		struct turn_cidr c;
-
-		cidr_parse(refused[k].cidr, strlen(refused[k].cidr), &c);
+	pthread_once(&refused_once, parse_refused);
+	for (size_t k = 0; k < NREFUSED; k++)
 		/* "::/128" and "::1/128" unwrap to 0.0.0.0 and 0.0.0.1: still caught by 0/8 */
-		if (turn_cidr_match(&c, ip))
+		if (turn_cidr_match(&refused_net[k], ip))
 			return refused[k].why;
-	}
 	why = tunnel_refused(ip, allow, nallow, own, false);
 	return why ? why : own_refused(ip, allow, nallow, own);
 }
