@@ -550,6 +550,7 @@ static void on_create_permission(struct req *r)
 {
 	struct turn_alloc *al = turn_alloc_find(r->t, r->client, r->st);
 	struct sockaddr_storage peers[16];
+	bool live_only[16];
 	size_t n = 0;
 	struct turn_auth a __attribute__((cleanup(auth_wipe)));
 	enum turn_refusal why;
@@ -566,14 +567,15 @@ static void on_create_permission(struct req *r)
 			continue;
 		if (n == sizeof(peers) / sizeof(peers[0]))
 			return reply_error(r, 508, TR_CAPACITY);
-		code = check_peer(r, al, &r->m->a[k], true, &peers[n++], &why, NULL);
+		code = check_peer(r, al, &r->m->a[k], true, &peers[n], &why, &live_only[n]);
+		n++;
 		if (code)
 			return reply_error(r, code, why);
 	}
 	if (n == 0)
 		return reply_error(r, 400, TR_BAD_REQUEST);
 	for (size_t k = 0; k < n; k++)
-		if (turn_perm_add(al, (struct sockaddr *)&peers[k], now))
+		if (turn_perm_add(al, (struct sockaddr *)&peers[k], live_only[k], now))
 			return reply_error(r, 508, TR_CAPACITY);
 	start_reply(r, STUN_SUCCESS);
 	send_reply(r);
@@ -1030,6 +1032,23 @@ static void listener_addr(const char *listen, struct sockaddr_storage *ss)
 		uv_ip4_addr("0.0.0.0", 0, (struct sockaddr_in *)ss);
 }
 
+/* --turn-external-ip is another address of this machine than the specific IP the relayed
+ * sockets are bound on: a datagram to it on a relay port reaches whatever local socket holds
+ * that port there, not ours, so it is no live relayed address (turn_announced_lands()). */
+static void external_not_live(const struct turn *T)
+{
+	char ext[64], bound[64];
+
+	uv_ip_name((const struct sockaddr *)&T->external, ext, sizeof(ext));
+	uv_ip_name((const struct sockaddr *)&T->listen_addr, bound, sizeof(bound));
+	log_warn("--turn-external-ip %s is an address of this machine, but relayed sockets are "
+	         "bound on the TURN listener's IP (%s): datagrams to it do not reach them, so "
+	         "clients of this relay cannot relay to each other (and outside peers reach "
+	         "relayed ports only through a local DNAT); listen on that IP or on a wildcard "
+	         "(docs/turn.md, Safety)",
+	         ext, bound);
+}
+
 /*
  * The relay's own addresses for the peer filter: 0.0.0.0/8 always, every listener's IP (TURN,
  * TURNS, HTTP, metrics) and --turn-external-ip; a wildcard listener makes every address of the
@@ -1054,21 +1073,24 @@ static int own_addresses(struct turn *T)
 	for (int k = 0; k < 5; k++)
 		wildcard = wildcard ||
 		           (ips[k].ss_family && turn_is_wildcard((struct sockaddr *)&ips[k]));
-	if (wildcard && uv_interface_addresses(&ifs, &nifs)) {
-		log_warn(
-		        "cannot list this machine's addresses: peers at them are not refused as ours");
+	/* --turn-external-ip: whether it is this machine's decides whether it is live */
+	if ((wildcard || T->has_external) && uv_interface_addresses(&ifs, &nifs)) {
+		log_warn("cannot list this machine's addresses: peers at them are not refused as "
+		         "ours, and --turn-external-ip is taken as live only when it is the "
+		         "listener's IP");
 		ifs = NULL, nifs = 0;
 	}
-	left_out = turn_own_build(own, ips, 5, ifs, (size_t)nifs);
-	if (ifs)
-		uv_free_interface_addresses(ifs, nifs);
+	left_out = turn_own_build(own, ips, 5, wildcard ? ifs : NULL, wildcard ? (size_t)nifs : 0);
 	if (left_out)
 		log_warn("over %d addresses of this relay: %zu are not refused as ours",
 		         TURN_OWN_MAX, left_out);
 	T->own = own;
-	turn_live_init(&T->live,
-	               (struct sockaddr *)(T->has_external ? &T->external : &T->listen_addr),
-	               (struct sockaddr *)&T->listen_addr);
+	if (!turn_live_init(&T->live,
+	                    (struct sockaddr *)(T->has_external ? &T->external : &T->listen_addr),
+	                    (struct sockaddr *)&T->listen_addr, ifs, (size_t)nifs))
+		external_not_live(T);
+	if (ifs)
+		uv_free_interface_addresses(ifs, nifs);
 	return 0;
 }
 

@@ -68,33 +68,28 @@ bool turn_bw_take(struct turn_alloc *al, int dir, size_t n, int64_t now_ms)
 
 /* ---- permissions and channels ---- */
 
-int turn_perm_add(struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms)
+/* The live relayed addresses a UDP allocation's permissions are per port on; a TCP one's are
+ * per IP (the exception is not theirs: turn_peer_refused()). */
+static const struct turn_live *perm_live(const struct turn_alloc *al)
 {
-	uint8_t ip[16];
+	return al->tcp ? NULL : &turn_srv.live;
+}
 
-	turn_ip16(peer, ip);
-	for (size_t k = 0; k < al->nperms; k++)
-		if (memcmp(al->perms[k].ip, ip, 16) == 0) {
-			al->perms[k].expires_ms = now_ms + TURN_PERM_S * 1000;
-			return 0;
-		}
-	if (al->nperms == TURN_MAX_PERMS)
-		return -ENOSPC;
-	memcpy(al->perms[al->nperms].ip, ip, 16);
-	al->perms[al->nperms++].expires_ms = now_ms + TURN_PERM_S * 1000;
-	turn_srv.m.permissions_total++;
+int turn_perm_add(struct turn_alloc *al, const struct sockaddr *peer, bool live_only,
+                  int64_t now_ms)
+{
+	int added = turn_perm_put(al->perms, &al->nperms, TURN_MAX_PERMS, perm_live(al), peer,
+	                          live_only, now_ms + TURN_PERM_S * 1000);
+
+	if (added < 0)
+		return added;
+	turn_srv.m.permissions_total += (uint64_t)added;
 	return 0;
 }
 
 bool turn_perm_has(const struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms)
 {
-	uint8_t ip[16];
-
-	turn_ip16(peer, ip);
-	for (size_t k = 0; k < al->nperms; k++)
-		if (memcmp(al->perms[k].ip, ip, 16) == 0)
-			return al->perms[k].expires_ms > now_ms;
-	return false;
+	return turn_perm_allows(al->perms, al->nperms, perm_live(al), peer, now_ms);
 }
 
 int turn_chan_bind(struct turn_alloc *al, uint16_t number, const struct sockaddr *peer,
@@ -123,7 +118,7 @@ int turn_chan_bind(struct turn_alloc *al, uint16_t number, const struct sockaddr
 	}
 	c->live_only = live_only;
 	c->expires_ms = now_ms + TURN_CHANNEL_S * 1000;
-	return turn_perm_add(al, peer, now_ms);
+	return turn_perm_add(al, peer, live_only, now_ms);
 }
 
 const struct turn_chan *turn_chan_by_number(const struct turn_alloc *al, uint16_t number,
@@ -182,6 +177,8 @@ static void on_peer_data(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	turn_udp_pass(&al->pause, nread, peer, flags);
 	if (nread <= 0 || !peer || al->closing || (flags & UV_UDP_PARTIAL))
 		return;
+	/* before any of @al's bandwidth or counters: from the relay's own IPs (every user's
+	 * relayed sockets, local processes) only the exact address @al permitted gets in */
 	if (!turn_perm_has(al, peer, now)) {
 		turn_refuse_count(TR_NO_PERMISSION);
 		return;

@@ -123,8 +123,14 @@ struct turn_stream {
 	struct turn_stream *next, *prev;
 };
 
+/* A permission is for an IP (RFC 8656 9), but on the relay's own live IPs (struct turn_live),
+ * which every user of the relay sends from, for one transport address: @port is 0 elsewhere. */
 struct turn_perm {
 	uint8_t ip[16]; /* unwrapped (IPv4 as ::ffff:a.b.c.d) */
+	uint16_t port;
+	/* allowed only as a live relayed address (turn_peer_refused()'s by_live): a datagram from
+	 * it is taken only while a live allocation holds the port (it may be another process's) */
+	bool live_only;
 	int64_t expires_ms;
 };
 
@@ -175,9 +181,11 @@ struct turn_alloc {
  * indication's check costs the same with 10 or 10,000 allocations). A peer there is a socket of
  * this relay: UDP allocations may send to it with no --turn-allow-peer (client to client). */
 struct turn_live {
-	/* the announced IP (--turn-external-ip, else the bound one), and the bound one where it
-	 * differs and is not a wildcard */
+	/* the announced IP (--turn-external-ip, else the bound one) where a datagram to it lands
+	 * in our sockets (turn_announced_lands()), and the bound one where it differs and is not
+	 * a wildcard */
 	struct sockaddr_storage ip[2];
+	uint8_t ip16[2][16]; /* the same, unwrapped by turn_ip16() */
 	size_t nip;
 	uint64_t ports[65536 / 64]; /* bit p: a live UDP allocation's socket holds port p */
 };
@@ -267,13 +275,41 @@ bool turn_cidr_match(const struct turn_cidr *c, const uint8_t ip[16]);
 const char *turn_peer_refused(const struct sockaddr *peer, const struct turn_cidr *allow,
                               size_t nallow, const struct turn_own *own,
                               const struct turn_live *live, bool *by_live);
-/* Empty @live, its IPs from the @announced relayed address and the @bound one (ports ignored). */
-void turn_live_init(struct turn_live *live, const struct sockaddr *announced,
-                    const struct sockaddr *bound);
+/*
+ * Whether a datagram to the @announced IP (--turn-external-ip) on a relay port lands in the
+ * relayed socket bound on the @bound IP (the TURN listener's) on that port: when they are the
+ * same IP, when @bound is a wildcard (every relayed socket is bound on 0.0.0.0:p or [::]:p, and
+ * a socket without SO_REUSEADDR/SO_REUSEPORT shuts every other bind of that port out), or when
+ * @announced is not an address of this machine (a 1:1 NAT in front forwards it to @bound). Not
+ * when it is one of this machine's other addresses: a local service there may hold the port.
+ * @ifs is uv_interface_addresses()'s list (a loopback interface's whole network is this
+ * machine's: 127.0.0.2 is local); NULL when it could not be read: then only the first two cases.
+ */
+bool turn_announced_lands(const struct sockaddr *announced, const struct sockaddr *bound,
+                          const uv_interface_address_t *ifs, size_t nifs);
+/* Empty @live, its IPs from the @announced relayed address (taken only where
+ * turn_announced_lands() says so with @ifs) and the @bound one (ports ignored). false when
+ * @announced was left out. */
+bool turn_live_init(struct turn_live *live, const struct sockaddr *announced,
+                    const struct sockaddr *bound, const uv_interface_address_t *ifs, size_t nifs);
 /* A UDP allocation's socket holds @port (@on) or gave it back; port 0 is never live. */
 void turn_live_mark(struct turn_live *live, uint16_t port, bool on);
 /* Whether @peer is exactly one of @live's addresses on a live port (NULL @live: false). */
 bool turn_live_has(const struct turn_live *live, const struct sockaddr *peer);
+/* Whether the unwrapped @ip is one of @live's IPs, in any form (NULL @live: false). */
+bool turn_live_ip(const struct turn_live *live, const uint8_t ip[16]);
+/*
+ * An allocation's permissions @perms[*@n] (of @max): install or refresh the one for @peer until
+ * @expires_ms. With @live (a UDP allocation's; NULL for a TCP one), a peer on one of its IPs
+ * gets a permission for its port alone, @live_only as turn_peer_refused() said. 1 when added, 0
+ * when refreshed, -ENOSPC.
+ */
+int turn_perm_put(struct turn_perm *perms, size_t *n, size_t max, const struct turn_live *live,
+                  const struct sockaddr *peer, bool live_only, int64_t expires_ms);
+/* Whether @perms let @peer in or out at @now_ms: for a peer on one of @live's IPs, a permission
+ * for its port, and for one installed @live_only that port still live. */
+bool turn_perm_allows(const struct turn_perm *perms, size_t n, const struct turn_live *live,
+                      const struct sockaddr *peer, int64_t now_ms);
 /* true for 0.0.0.0 and :: (in any of the forms turn_ip16() unwraps). */
 bool turn_is_wildcard(const struct sockaddr *sa);
 /*
@@ -332,8 +368,10 @@ void turn_alloc_free(struct turn_alloc *al, const char *why);
 /* Free @al once its last handle is closed: its key wiped. */
 void turn_alloc_release(struct turn_alloc *al);
 size_t turn_alloc_count_user(const char *user);
-/* Install or refresh a permission for @peer's IP: 0 or -ENOSPC. */
-int turn_perm_add(struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms);
+/* Install or refresh a permission for @peer's IP (on the relay's live IPs, for its port;
+ * @live_only: allowed only as a live relayed address): 0 or -ENOSPC. */
+int turn_perm_add(struct turn_alloc *al, const struct sockaddr *peer, bool live_only,
+                  int64_t now_ms);
 bool turn_perm_has(const struct turn_alloc *al, const struct sockaddr *peer, int64_t now_ms);
 /* ChannelBind: 0, -EINVAL (number or peer bound otherwise: 400), -ENOSPC. @live_only: the
  * peer was allowed only as a live relayed address (struct turn_chan). */

@@ -16,7 +16,11 @@
  * turn_own_build() gathers those addresses (0.0.0.0/8 always). One exception comes first: a UDP
  * allocation may send to the relayed transport address of a live UDP allocation of this relay
  * (struct turn_live), a socket the relay owns, so that two clients of one relay reach each other.
- * Pure: no I/O.
+ * The announced IP (--turn-external-ip) counts only where a datagram to it lands in our sockets
+ * (turn_announced_lands()). On those IPs, which every user's relayed socket sends from, an
+ * allocation's permissions are per transport address, not per IP (turn_perm_put()): B's
+ * permission for A's relayed address lets in neither another user's nor a local process's
+ * datagrams. Pure: no I/O.
  */
 #include "relay/turn_internal.h"
 
@@ -290,24 +294,94 @@ static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
 	              &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
 }
 
-void turn_live_init(struct turn_live *live, const struct sockaddr *announced,
-                    const struct sockaddr *bound)
+bool turn_live_init(struct turn_live *live, const struct sockaddr *announced,
+                    const struct sockaddr *bound, const uv_interface_address_t *ifs, size_t nifs)
 {
 	const struct sockaddr *ips[2] = {announced, bound};
+	bool lands = !announced || !bound || turn_announced_lands(announced, bound, ifs, nifs);
 
 	memset(live, 0, sizeof(*live));
-	for (size_t k = 0; k < 2; k++) {
+	for (size_t k = lands ? 0 : 1; k < 2; k++) {
 		/* a wildcard-bound socket counts at the announced address only (a wildcard listener
 		 * needs --turn-external-ip): the host's other addresses are nobody's relayed
-		 * address, and stay refused as the relay's own */
+		 * address, and with a wildcard listener they are all the relay's own */
 		if (!ips[k] || (ips[k]->sa_family != AF_INET && ips[k]->sa_family != AF_INET6) ||
 		    turn_is_wildcard(ips[k]) ||
 		    (live->nip && same_ip((struct sockaddr *)&live->ip[0], ips[k])))
 			continue;
-		memcpy(&live->ip[live->nip++], ips[k],
+		memcpy(&live->ip[live->nip], ips[k],
 		       ips[k]->sa_family == AF_INET ? sizeof(struct sockaddr_in)
 		                                    : sizeof(struct sockaddr_in6));
+		turn_ip16(ips[k], live->ip16[live->nip++]);
 	}
+	return lands;
+}
+
+bool turn_live_ip(const struct turn_live *live, const uint8_t ip[16])
+{
+	for (size_t k = 0; live && k < live->nip; k++)
+		if (memcmp(live->ip16[k], ip, 16) == 0)
+			return true;
+	return false;
+}
+
+/* Whether a live UDP allocation's socket holds @port. */
+static bool live_port(const struct turn_live *live, uint16_t port)
+{
+	return port != 0 && (live->ports[port / 64] >> (port % 64) & 1);
+}
+
+/* The entry of @perms for @ip and @port, or NULL. */
+static struct turn_perm *perm_find(const struct turn_perm *perms, size_t n, const uint8_t ip[16],
+                                   uint16_t port)
+{
+	for (size_t k = 0; k < n; k++)
+		if (perms[k].port == port && memcmp(perms[k].ip, ip, 16) == 0)
+			return (struct turn_perm *)&perms[k];
+	return NULL;
+}
+
+int turn_perm_put(struct turn_perm *perms, size_t *n, size_t max, const struct turn_live *live,
+                  const struct sockaddr *peer, bool live_only, int64_t expires_ms)
+{
+	struct turn_perm *p;
+	uint8_t ip[16];
+	uint16_t port;
+	int added = 0;
+
+	turn_ip16(peer, ip);
+	/* every user of the relay sends from its own IPs: there a permission for the IP would let
+	 * all of them (and every local process) in, so it is for the one address the client named */
+	port = turn_live_ip(live, ip) ? turn_port_of(peer) : 0;
+	p = perm_find(perms, *n, ip, port);
+	if (!p) {
+		if (*n == max)
+			return -ENOSPC;
+		p = &perms[(*n)++];
+		memcpy(p->ip, ip, 16);
+		p->port = port;
+		added = 1;
+	}
+	p->live_only = live_only;
+	p->expires_ms = expires_ms;
+	return added;
+}
+
+bool turn_perm_allows(const struct turn_perm *perms, size_t n, const struct turn_live *live,
+                      const struct sockaddr *peer, int64_t now_ms)
+{
+	const struct turn_perm *p;
+	uint8_t ip[16];
+	uint16_t port;
+
+	turn_ip16(peer, ip);
+	port = turn_live_ip(live, ip) ? turn_port_of(peer) : 0;
+	p = perm_find(perms, n, ip, port);
+	if (!p || p->expires_ms <= now_ms)
+		return false;
+	/* a relayed address whose allocation has ended is nobody's: another process (or a later
+	 * allocation) may hold the port now */
+	return !p->live_only || (live && live_port(live, port));
 }
 
 void turn_live_mark(struct turn_live *live, uint16_t port, bool on)
@@ -326,7 +400,7 @@ bool turn_live_has(const struct turn_live *live, const struct sockaddr *peer)
 {
 	uint16_t port = turn_port_of(peer);
 
-	if (!live || port == 0 || !(live->ports[port / 64] >> (port % 64) & 1))
+	if (!live || !live_port(live, port))
 		return false;
 	for (size_t k = 0; k < live->nip; k++)
 		if (same_ip((const struct sockaddr *)&live->ip[k], peer))
@@ -427,24 +501,51 @@ static unsigned prefix_len(const uint8_t *mask, size_t len)
 	return bits;
 }
 
-/* An interface address: a loopback one (is_internal) as its whole network, as a wildcard
- * socket answers on all of 127.0.0.0/8 though the interface lists only 127.0.0.1. */
-static bool own_add_if(struct turn_own *own, const uv_interface_address_t *a)
+/* The addresses of this machine an interface address @a stands for, as a CIDR into @c: a
+ * loopback one (is_internal) as its whole network, as Linux answers on all of 127.0.0.0/8
+ * though the interface lists only 127.0.0.1. false for another family. */
+static bool if_net(const uv_interface_address_t *a, struct turn_cidr *c)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&a->address;
-	unsigned bits = 128;
-	uint8_t ip[16];
 
 	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
-		return true;
-	turn_ip16(sa, ip);
+		return false;
+	turn_ip16(sa, c->ip);
+	c->bits = 128;
 	if (a->is_internal && sa->sa_family == AF_INET)
-		bits = 96 + prefix_len((const uint8_t *)&a->netmask.netmask4.sin_addr, 4);
-	else if (a->is_internal && memcmp(ip, v4mapped, 12) != 0) /* not unwrapped to IPv4 */
-		bits = prefix_len((const uint8_t *)&a->netmask.netmask6.sin6_addr, 16);
-	if (bits == 96 || bits == 0) /* no netmask given: the address alone */
-		bits = 128;
-	return own_add(own, ip, bits);
+		c->bits = 96 + prefix_len((const uint8_t *)&a->netmask.netmask4.sin_addr, 4);
+	else if (a->is_internal && memcmp(c->ip, v4mapped, 12) != 0) /* not unwrapped to IPv4 */
+		c->bits = prefix_len((const uint8_t *)&a->netmask.netmask6.sin6_addr, 16);
+	if (c->bits == 96 || c->bits == 0) /* no netmask given: the address alone */
+		c->bits = 128;
+	return true;
+}
+
+/* An interface address, a loopback one as its whole network (if_net()). */
+static bool own_add_if(struct turn_own *own, const uv_interface_address_t *a)
+{
+	struct turn_cidr c;
+
+	return !if_net(a, &c) || own_add(own, c.ip, c.bits);
+}
+
+bool turn_announced_lands(const struct sockaddr *announced, const struct sockaddr *bound,
+                          const uv_interface_address_t *ifs, size_t nifs)
+{
+	uint8_t ip[16];
+
+	if (same_ip(announced, bound) || turn_is_wildcard(bound))
+		return true;
+	if (!ifs) /* whether it is this machine's is not known: not trusted */
+		return false;
+	turn_ip16(announced, ip);
+	for (size_t k = 0; k < nifs; k++) {
+		struct turn_cidr c;
+
+		if (if_net(&ifs[k], &c) && turn_cidr_match(&c, ip))
+			return false; /* this machine's, and our sockets are not bound on it */
+	}
+	return true; /* a NAT's, forwarding to the bound IP */
 }
 
 size_t turn_own_build(struct turn_own *own, const struct sockaddr_storage *ips, size_t nips,

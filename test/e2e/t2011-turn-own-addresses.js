@@ -11,18 +11,21 @@
 // And 0.0.0.0 (which Linux delivers to this host) is always the relay's own: with
 // --turn-allow-peer 0.0.0.0/0, CreatePermission (UDP and TCP) and Connect to it are 403; before,
 // they were allowed and Connect reached the relay's own HTTP listener. STUN via turnclient.js's
-// codec. Relayed addresses of live allocations (the one exception) are t2012's.
+// codec. Relayed addresses of live allocations (the one exception) are t2012's; here only that
+// a --turn-external-ip (127.0.0.2) that is another address of this machine than the listener's
+// (127.0.0.1) is not one: 403, and a UDP service on it at the relay port gets nothing (before:
+// allowed, and the service got the datagram).
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const { test, ok, eq, run, withTimeout, tmpdir, startRelay } = require('./lib.js');
+const { test, ok, eq, run, until, withTimeout, tmpdir, startRelay } = require('./lib.js');
 const { stun } = require('./turnclient.js');
 
 const A = stun.ATTR;
-const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CHANNEL_BIND: 0x009, CONNECT: 0x00a };
+const M = { ALLOCATE: 0x003, CREATE_PERMISSION: 0x008, CHANNEL_BIND: 0x009, CONNECT: 0x00a, SEND: 0x016 };
 const SECRET = 't2011-' + crypto.randomBytes(8).toString('hex');
 
 // An XOR-PEER-ADDRESS attribute for IPv4 @ip:@port.
@@ -59,6 +62,7 @@ async function client(host, port, tcp) {
     close = () => s.close();
   }
   return {
+    send,
     request(type, attrs, key) {
       const { tid, buf } = stun.message(type, attrs, { key });
       const p = new Promise((resolve) => waiting.set(tid.toString('hex'), resolve));
@@ -78,8 +82,21 @@ async function allocation(host, port, transport) {
   const first = await c.request(M.ALLOCATE, [rt]);
   eq(stun.errorCode(first), 401, 'challenged');
   const { key, auth } = stun.longTerm(first, username, password);
-  eq(stun.errorCode(await c.request(M.ALLOCATE, [rt, ...auth()], key)), 0, `allocated (transport ${transport})`);
-  return { req: async (type, attrs) => stun.errorCode(await c.request(type, [...attrs, ...auth()], key)), close: c.close };
+  const ans = await c.request(M.ALLOCATE, [rt, ...auth()], key);
+  eq(stun.errorCode(ans), 0, `allocated (transport ${transport})`);
+  return {
+    relayed: stun.parseXorAddr(ans.attrs.get(A.XOR_RELAYED), ans.tid),
+    req: async (type, attrs) => stun.errorCode(await c.request(type, [...attrs, ...auth()], key)),
+    send: (ip, port, text) => c.send(stun.message(M.SEND, [xorPeer(ip, port), stun.attr(A.DATA, Buffer.from(text))]).buf),
+    close: c.close,
+  };
+}
+
+// relay_turn_refused_total{reason=@reason} in /metrics.
+async function refused(reason) {
+  const text = await (await fetch(`${r.base}/metrics`)).text();
+  const m = new RegExp(`^relay_turn_refused_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
 }
 
 let r;
@@ -172,6 +189,58 @@ test('0.0.0.0 is the relay\'s own: refused for UDP and TCP allocations', async (
 });
 
 test('stop (0.0.0.0/0)', async () => {
+  const e = await r.stop();
+  eq(e.code, 0, 'relay exits cleanly');
+});
+
+// --turn-external-ip another address of this machine than the listener's IP (127.0.0.2 beside
+// 127.0.0.1: loopback's whole network is this machine's): relayed sockets are bound on
+// 127.0.0.1, so a datagram to 127.0.0.2:PORT reaches whatever holds that port there, here a UDP
+// service the test binds on the one relay port. The announced IP is not a live relayed address
+// (warned at start): CreatePermission to it is 403 and a Send to it is dropped. Before, it was
+// live, and the service got the datagram (the review's F1, r2-extip.js).
+let service;
+const serviceGot = [];
+test('start: TURN on 127.0.0.1 announcing 127.0.0.2, a UDP service on 127.0.0.2 at the one relay port', async () => {
+  service = dgram.createSocket('udp4');
+  service.on('message', (m) => serviceGot.push(m.toString()));
+  await new Promise((resolve) => service.bind(0, '127.0.0.2', resolve));
+  const port = service.address().port;
+  const secretFile = path.join(tmpdir(), 'turn-secret');
+  fs.writeFileSync(secretFile, `${SECRET}\n`);
+  r = await startRelay({ tls: false, args: ['--turn-listen', '127.0.0.1:0', '--turn-external-ip', '127.0.0.2',
+    '--turn-relay-ports', `${port}-${port}`, '--turn-secret-file', secretFile, '--turn-allow-peer', '127.0.0.3/32',
+    '--access-rate', '0'] });
+  await r.waitLog(/turn listening on udp\+tcp 127\.0\.0\.1:\d+/);
+  turnPort = Number(/turn listening on udp\+tcp 127\.0\.0\.1:(\d+)/.exec(r.log)[1]);
+  ok(/--turn-external-ip 127\.0\.0\.2\S* is an address of this machine/.test(r.log), 'warned at start');
+});
+
+test('the announced IP is not live: CreatePermission 403, Send dropped, nothing reaches the service', async () => {
+  const port = service.address().port;
+  const peer = dgram.createSocket('udp4'); // an allowed peer, for a marker behind the Send
+  const peerGot = [];
+  peer.on('message', (m) => peerGot.push(m.toString()));
+  await new Promise((resolve) => peer.bind(0, '127.0.0.3', resolve));
+  const al = await allocation('127.0.0.1', turnPort, 17);
+  try {
+    eq(`${al.relayed.address}:${al.relayed.port}`, `127.0.0.2:${port}`, 'relayed at the announced IP, on the one relay port');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.2', port)]), 403, 'CreatePermission to the announced relayed address');
+    eq(await al.req(M.CREATE_PERMISSION, [xorPeer('127.0.0.3', peer.address().port)]), 0, 'CreatePermission to 127.0.0.3 (allowed)');
+    const before = await refused('forbidden_peer');
+    al.send('127.0.0.2', port, 'to-service');
+    al.send('127.0.0.3', peer.address().port, 'marker');
+    await until(() => peerGot.includes('marker'), 5000, 'the marker at the allowed peer');
+    await until(async () => (await refused('forbidden_peer')) > before, 5000, 'the Send counted as forbidden_peer');
+    eq(serviceGot.length, 0, 'nothing reached the service on 127.0.0.2');
+  } finally {
+    al.close();
+    peer.close();
+  }
+});
+
+test('stop (external IP)', async () => {
+  service.close();
   const e = await r.stop();
   eq(e.code, 0, 'relay exits cleanly');
 });

@@ -5,9 +5,14 @@
 // A's Send, ChannelData on the channel it bound while B lived, CreatePermission and ChannelBind
 // to it are refused (counted as forbidden_peer, 403), and a socket another process binds on the
 // freed port receives nothing. Before, a relayed address was refused as the relay's own (403 on
-// the first CreatePermission). Also: CreatePermission ignores the port (RFC 8656 9), so port 0 is
-// fine for a public peer (before: 403 "peer port 0"); ChannelBind to port 0 is 400 and a Send
-// to it is dropped (bad_request). coturn's uclient does the same in t2012-turn-relay-to-relay.sh.
+// the first CreatePermission). Permissions on the relay's own IP are per port: a third user's
+// allocation E, whose relayed address has the same IP, and a local socket on 127.0.0.1 send to
+// B's relayed address and B's client gets nothing (no_permission; before, both arrived as Data
+// indications: B's permission for A was for the IP), while A's datagrams still arrive; and once
+// B is gone, what a socket on its freed port sends to A does not arrive on the channel A bound
+// to B (before: ChannelData on it). Also: CreatePermission ignores the port (RFC 8656 9), so
+// port 0 is fine for a public peer (before: 403 "peer port 0"); ChannelBind to port 0 is 400 and
+// a Send to it is dropped (bad_request). coturn's uclient does the same in t2012-turn-relay-to-relay.sh.
 'use strict';
 const crypto = require('crypto');
 const dgram = require('dgram');
@@ -122,6 +127,32 @@ test('A and B reach each other at their relayed addresses, with Send and with ch
     'the relay\'s own IP on a port no allocation holds (the TURN port): 403');
 });
 
+test('another user\'s allocation E, and a local socket, on the relay\'s IP do not get into B', async () => {
+  // B's permission and channel name A's relayed address: E's relayed address has the same IP
+  // (every user's does) and a port CreatePermission answers reveal; before, B's permission was
+  // for the IP and E's datagrams reached B's client (the review's r7-scan.js)
+  const e = await allocation(turnPort, 'bk-e');
+  try {
+    const before = await refused('no_permission');
+    eq(await e.req(M.CREATE_PERMISSION, [xorPeer(b.relayed)]), 0, 'E: CreatePermission for B\'s relayed address (live: allowed)');
+    e.send(b.relayed, 'e-inject');
+    const local = dgram.createSocket('udp4');
+    await new Promise((resolve) => local.bind(0, '127.0.0.1', resolve));
+    try {
+      await new Promise((resolve) => local.send('local-inject', b.relayed.port, '127.0.0.1', resolve));
+    } finally {
+      local.close();
+    }
+    a.send(b.relayed, 'a-after'); // behind them: A's datagrams still get in
+    await arrived(b, 'channel', 'a-after'); // on B's channel to A
+    await until(async () => (await refused('no_permission')) >= before + 2, 5000, 'E\'s and the local socket\'s datagrams counted as no_permission')
+      .catch((err) => { throw new Error(`${err.message}; B's client got: ${JSON.stringify(b.got.filter((g) => /inject/.test(g.text)))}`); });
+    eq(b.got.filter((g) => /inject/.test(g.text)).length, 0, 'nothing from E or the local socket reached B\'s client');
+  } finally {
+    e.close();
+  }
+});
+
 test('B deleted: its relayed address is refused to A, and a socket on the freed port gets nothing', async () => {
   const before = await refused('forbidden_peer');
   eq(await b.req(M.REFRESH, [stun.attr(A.LIFETIME, u32(0))]), 0, 'B: Refresh with lifetime 0');
@@ -140,6 +171,13 @@ test('B deleted: its relayed address is refused to A, and a socket on the freed 
     a.send(c.relayed, 'marker');
     await arrived(c, 'data', 'marker');
     eq(squatted.length, 0, 'nothing reached the freed port');
+    // the other way: A's permission and channel 0x4001 named B's old address; what the
+    // squatter sends from it is nobody's relayed address (before: ChannelData on 0x4001)
+    const dropped = await refused('no_permission');
+    squatter.send('squat', a.relayed.port, '127.0.0.1');
+    await until(async () => (await refused('no_permission')) > dropped, 5000, 'the squatter\'s datagram counted as no_permission')
+      .catch((err) => { throw new Error(`${err.message}; A's client got: ${JSON.stringify(a.got.filter((g) => g.text === 'squat'))}`); });
+    eq(a.got.filter((g) => g.text === 'squat').length, 0, 'nothing from the freed port reached A\'s client');
     eq(await a.req(M.CREATE_PERMISSION, [xorPeer(b.relayed)]), 403, 'A: CreatePermission for B\'s old address: 403');
     eq(await a.req(M.CHANNEL_BIND, [channelNumber(0x4002), xorPeer(b.relayed)]), 403, 'A: ChannelBind to it: 403');
   } finally {

@@ -515,13 +515,24 @@ static void test_denied_booking(void)
 	CHECK_EQ(nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+/* An interface address as uv_interface_addresses() lists it. */
+static uv_interface_address_t iface_net(const char *ip, const char *mask, bool internal)
+{
+	uv_interface_address_t a = {.name = (char *)"test", .is_internal = internal};
+	struct sockaddr_storage ss = addr(ip, 0), m = addr(mask, 0);
+
+	memcpy(&a.address, &ss, sizeof(a.address));
+	memcpy(&a.netmask, &m, sizeof(a.netmask));
+	return a;
+}
+
 /* Live relayed addresses (struct turn_live): a bit per port, the ends and port 0 included. */
 static void test_live_ports(void)
 {
 	static struct turn_live live;
 	struct sockaddr_storage ip = addr("203.0.113.7", 0), ss;
 
-	turn_live_init(&live, (struct sockaddr *)&ip, (struct sockaddr *)&ip);
+	turn_live_init(&live, (struct sockaddr *)&ip, (struct sockaddr *)&ip, NULL, 0);
 	CHECK(live.nip == 1); /* the same IP once */
 	for (int port = 0; port < 65536; port++) {
 		ss = addr("203.0.113.7", port);
@@ -565,15 +576,18 @@ static void test_live_ips(void)
 	static struct turn_live live;
 	struct sockaddr_storage ext = addr("198.51.100.1", 0), bound = addr("10.0.0.5", 3478);
 	struct sockaddr_storage any = addr("0.0.0.0", 3478), ss;
+	uv_interface_address_t ifs[2] = {
+	        iface_net("10.0.0.5", "255.255.255.0", false),
+	        iface_net("::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true)};
 
-	turn_live_init(&live, (struct sockaddr *)&ext, (struct sockaddr *)&bound);
+	CHECK(turn_live_init(&live, (struct sockaddr *)&ext, (struct sockaddr *)&bound, ifs, 2));
 	turn_live_mark(&live, 50000, true);
 	CHECK(live.nip == 2);
 	ss = addr("198.51.100.1", 50000);
 	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
 	ss = addr("10.0.0.5", 50000);
 	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
-	turn_live_init(&live, (struct sockaddr *)&ext, (struct sockaddr *)&any);
+	CHECK(turn_live_init(&live, (struct sockaddr *)&ext, (struct sockaddr *)&any, NULL, 0));
 	turn_live_mark(&live, 50000, true);
 	CHECK(live.nip == 1);
 	ss = addr("198.51.100.1", 50000);
@@ -584,7 +598,7 @@ static void test_live_ips(void)
 	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
 	ext = addr("2001:db8::7", 0);
 	bound = addr("::1", 3478);
-	turn_live_init(&live, (struct sockaddr *)&ext, (struct sockaddr *)&bound);
+	CHECK(turn_live_init(&live, (struct sockaddr *)&ext, (struct sockaddr *)&bound, ifs, 2));
 	turn_live_mark(&live, 50000, true);
 	ss = addr("2001:db8::7", 50000);
 	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
@@ -608,7 +622,7 @@ static void test_live_filter(void)
 	char why[128];
 
 	own.net[0] = self_net(&self);
-	turn_live_init(&live, (struct sockaddr *)&self, (struct sockaddr *)&self);
+	turn_live_init(&live, (struct sockaddr *)&self, (struct sockaddr *)&self, NULL, 0);
 	turn_live_mark(&live, 50000, true);
 	ss = addr("127.0.0.1", 50000);
 	CHECK(turn_peer_refused((struct sockaddr *)&ss, NULL, 0, &own, &live, &by_live) == NULL);
@@ -645,6 +659,106 @@ static void test_live_filter(void)
 	CHECK(!by_live);
 }
 
+/* F1 (review of relay to relay): --turn-external-ip counts as a live relayed IP only where a
+ * datagram to it lands in a relayed socket: the listener's own IP, behind a wildcard listener,
+ * or not this machine's (a NAT's). Another address of this machine (a secondary address, or
+ * loopback's 127.0.0.2 beside a listener on 127.0.0.1) may have a local service on the port. */
+static void test_announced_lands(void)
+{
+	static struct turn_live live;
+	uv_interface_address_t ifs[4] = {
+	        iface_net("127.0.0.1", "255.0.0.0", true),
+	        iface_net("198.51.100.1", "255.255.255.0", false),
+	        iface_net("198.51.100.2", "255.255.255.0", false),
+	        iface_net("::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true),
+	};
+	struct sockaddr_storage one = addr("198.51.100.1", 3478), two = addr("198.51.100.2", 0);
+	struct sockaddr_storage any = addr("0.0.0.0", 3478), nat = addr("203.0.113.7", 0);
+	struct sockaddr_storage lo = addr("127.0.0.1", 3478), lo2 = addr("127.0.0.2", 0);
+	struct sockaddr_storage ss;
+
+#define LANDS(a, b, l, n) \
+	turn_announced_lands((struct sockaddr *)&(a), (struct sockaddr *)&(b), l, n)
+	CHECK(!LANDS(two, one, ifs, 4));   /* a secondary address, a specific listener */
+	CHECK(LANDS(one, one, ifs, 4));    /* the listener's own */
+	CHECK(LANDS(two, any, ifs, 4));    /* a wildcard listener: relayed sockets on 0.0.0.0:p */
+	CHECK(LANDS(nat, one, ifs, 4));    /* not this machine's: a 1:1 NAT */
+	CHECK(!LANDS(lo2, lo, ifs, 4));    /* loopback's network is this machine's */
+	CHECK(LANDS(lo2, lo, ifs + 1, 2)); /* (without lo listed, it would be taken as a NAT's) */
+	CHECK(!LANDS(nat, one, NULL, 0));  /* the interfaces unknown: only the sure cases */
+	CHECK(LANDS(one, one, NULL, 0));
+	CHECK(LANDS(nat, any, NULL, 0));
+#undef LANDS
+	/* left out, the listener's IP alone is live */
+	CHECK(!turn_live_init(&live, (struct sockaddr *)&two, (struct sockaddr *)&one, ifs, 4));
+	CHECK(live.nip == 1);
+	turn_live_mark(&live, 50000, true);
+	ss = addr("198.51.100.2", 50000);
+	CHECK(!turn_live_has(&live, (struct sockaddr *)&ss));
+	ss = addr("198.51.100.1", 50000);
+	CHECK(turn_live_has(&live, (struct sockaddr *)&ss));
+	CHECK(turn_live_init(&live, (struct sockaddr *)&nat, (struct sockaddr *)&one, ifs, 4));
+	CHECK(live.nip == 2);
+}
+
+/* F2/F3: on the relay's own live IPs a permission is for one transport address. Every user's
+ * relayed socket (and every local process) sends from that IP: B's permission for A's relayed
+ * address must not let E's in, nor anything once A's port is no longer live. Elsewhere, and for
+ * TCP allocations (no live addresses), permissions stay per IP (RFC 8656 9). */
+static void test_perm_per_port(void)
+{
+	static struct turn_live live;
+	struct turn_perm perms[4];
+	size_t n = 0;
+	struct sockaddr_storage self = addr("127.0.0.1", 3478), a = addr("127.0.0.1", 50000);
+	struct sockaddr_storage e = addr("127.0.0.1", 50001), pub = addr("192.0.2.1", 1234), ss;
+	const int64_t until = 1000;
+
+#define PUT(l, p, lo)     turn_perm_put(perms, &n, 4, l, (struct sockaddr *)&(p), lo, until)
+#define ALLOWS(l, p, now) turn_perm_allows(perms, n, l, (struct sockaddr *)&(p), now)
+	turn_live_init(&live, (struct sockaddr *)&self, (struct sockaddr *)&self, NULL, 0);
+	turn_live_mark(&live, 50000, true);
+	turn_live_mark(&live, 50001, true);
+	CHECK(PUT(&live, a, true) == 1);
+	CHECK(ALLOWS(&live, a, 0));
+	CHECK(!ALLOWS(&live, e, 0));   /* another user's relayed address on the same IP */
+	ss = addr("127.0.0.1", 40000); /* a local process */
+	CHECK(!ALLOWS(&live, ss, 0));
+	ss = addr("::ffff:127.0.0.1", 50000); /* the same address, written as IPv6 */
+	CHECK(ALLOWS(&live, ss, 0));
+	ss = addr("::ffff:127.0.0.1", 50001);
+	CHECK(!ALLOWS(&live, ss, 0));
+	CHECK(PUT(&live, a, true) == 0 && n == 1); /* refreshed */
+	/* a public peer: per IP */
+	CHECK(PUT(&live, pub, false) == 1);
+	ss = addr("192.0.2.1", 999);
+	CHECK(ALLOWS(&live, ss, 0));
+	CHECK(!ALLOWS(&live, pub, until)); /* expired */
+	/* A's allocation ends: its port is nobody's, whatever B permitted */
+	turn_live_mark(&live, 50000, false);
+	CHECK(!ALLOWS(&live, a, 0));
+	turn_live_mark(&live, 50000, true); /* a later allocation holds it again */
+	CHECK(ALLOWS(&live, a, 0));
+	/* one allowed by a --turn-allow-peer /32 naming the relay (not live only): the exact
+	 * port still, but no live allocation needed there */
+	ss = addr("127.0.0.1", 5353);
+	CHECK(PUT(&live, ss, false) == 1 && n == 3);
+	CHECK(ALLOWS(&live, ss, 0));
+	ss = addr("127.0.0.1", 5354);
+	CHECK(!ALLOWS(&live, ss, 0));
+	CHECK(PUT(&live, e, true) == 1 && n == 4);
+	CHECK(ALLOWS(&live, e, 0));
+	ss = addr("127.0.0.1", 50002);
+	CHECK(PUT(&live, ss, true) == -ENOSPC && n == 4);
+	/* a TCP allocation's (NULL live): per IP */
+	n = 0;
+	CHECK(PUT(NULL, a, false) == 1);
+	ss = addr("127.0.0.1", 40000);
+	CHECK(ALLOWS(NULL, ss, 0));
+#undef PUT
+#undef ALLOWS
+}
+
 int main(void)
 {
 	RUN(test_default_refusals());
@@ -658,6 +772,8 @@ int main(void)
 	RUN(test_live_ports());
 	RUN(test_live_ips());
 	RUN(test_live_filter());
+	RUN(test_announced_lands());
+	RUN(test_perm_per_port());
 	RUN(test_credentials());
 	RUN(test_denied_booking());
 	return harness_done();
