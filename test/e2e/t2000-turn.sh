@@ -13,23 +13,13 @@ start_turn_relay relay --cert "$TMP/cert.pem" --key "$TMP/key.pem" --turn-listen
 	--turns-listen 127.0.0.1:0 --turn-allow-peer 127.0.0.1/32 || give_up "relay did not start"
 start_udp_peer
 
-# uclient_start NAME FLAGS...: 10 messages from each of 2 clients, in the background (uclient
-# waits seconds after its last packet; run together, the cases take that time once)
-UC=()
-uclient_start() {
-	local name=$1 u
-	shift
-	u=$(rest_user "bk-$name" 600) # a user each: 10 allocations per user at most
-	timeout 30 turnutils_uclient -e 127.0.0.1 -r "$PEER_PORT" -n 10 -m 2 -l 120 -c \
-		-u "$u" -w "$(rest_pass "$u")" "$@" 127.0.0.1 >"$TMP/uclient-$name.out" 2>&1 &
-	UC+=($!)
-	PIDS+=($!)
-}
+# uclient_start NAME FLAGS...: to the UDP echo peer (turn-lib.sh's uclient_bg)
+uclient_start() { uclient_bg "$1" -e 127.0.0.1 -r "$PEER_PORT" "${@:2}"; }
 
 # uclient_check NAME: every message sent came back, none lost
 uclient_check() {
 	local out
-	out=$(grep -E 'tot_send_msgs=[0-9]+, tot_recv_msgs=' "$TMP/uclient-$1.out" | tail -1)
+	out=$(uclient_totals "$1")
 	check_contains "$1: every message sent" "$out" "tot_send_msgs=20,"
 	check_contains "$1: every message came back" "$out" "tot_recv_msgs=20"
 	check_contains "$1: nothing lost" "$(cat "$TMP/uclient-$1.out")" "Total lost packets 0 "

@@ -13,23 +13,13 @@ need_coturn turnutils_uclient
 turn_secrets t2012
 start_turn_relay relay --turn-listen 127.0.0.1:0 || give_up "relay did not start"
 
-# uclient_start NAME FLAGS...: client to client, 10 messages from each of 2 clients, in the
-# background (uclient waits seconds after its last packet; run together, that time is paid once)
-UC=()
-uclient_start() {
-	local name=$1 u
-	shift
-	u=$(rest_user "bk-$name" 600)
-	timeout 30 turnutils_uclient -y -n 10 -m 2 -l 120 -c \
-		-u "$u" -w "$(rest_pass "$u")" "$@" -p "$TURN" 127.0.0.1 >"$TMP/uclient-$name.out" 2>&1 &
-	UC+=($!)
-	PIDS+=($!)
-}
+# uclient_start NAME FLAGS...: client to client (-y) through this relay (turn-lib.sh's uclient_bg)
+uclient_start() { uclient_bg "$1" -y -p "$TURN" "${@:2}"; }
 
 # uclient_check NAME: every message sent arrived at the other client, no 403
 uclient_check() {
 	local out
-	out=$(grep -E 'tot_send_msgs=[0-9]+, tot_recv_msgs=' "$TMP/uclient-$1.out" | tail -1)
+	out=$(uclient_totals "$1")
 	check_contains "$1: every message sent" "$out" "tot_send_msgs=20,"
 	check_contains "$1: every message arrived" "$out" "tot_recv_msgs=20"
 	check "$1: no 403" bash -c "! grep -q 'error 403' '$TMP/uclient-$1.out'"

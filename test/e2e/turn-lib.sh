@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# turn-lib.sh: what the shell TURN tests (t2000, t2010, t2030) share, on top of lib.sh: coturn's
+# turn-lib.sh: what the shell TURN tests (t2000, t2010, t2012, t2030) share, on top of lib.sh: coturn's
 # tools, the secrets, relay serve with TURN, REST credentials, a UDP echo peer, /metrics.
 # Source it in place of lib.sh: . "$(dirname "$0")/turn-lib.sh"
 # shellcheck source=test/e2e/lib.sh
@@ -66,6 +66,24 @@ start_udp_peer() {
 	turnutils_peer -L 127.0.0.1 -p "$PEER_PORT" >"$TMP/peer.log" 2>&1 &
 	PIDS+=($!)
 }
+
+# uclient_bg NAME FLAGS...: turnutils_uclient with FLAGS, 10 messages from each of 2 clients of
+# a user of its own (bk-NAME: 10 allocations per user at most), in the background, its output in
+# $TMP/uclient-NAME.out, its PID in UC (uclient waits seconds after its last packet: started
+# together, the cases pay that once).
+UC=()
+uclient_bg() {
+	local name=$1 u
+	shift
+	u=$(rest_user "bk-$name" 600)
+	timeout 30 turnutils_uclient -n 10 -m 2 -l 120 -c \
+		-u "$u" -w "$(rest_pass "$u")" "$@" 127.0.0.1 >"$TMP/uclient-$name.out" 2>&1 &
+	UC+=($!)
+	PIDS+=($!)
+}
+
+# uclient_totals NAME: the last "tot_send_msgs=N, tot_recv_msgs=N" line uclient NAME printed.
+uclient_totals() { grep -E 'tot_send_msgs=[0-9]+, tot_recv_msgs=' "$TMP/uclient-$1.out" | tail -1; }
 
 # metric NAME: its value in the last relay's /metrics.
 metric() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
