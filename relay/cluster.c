@@ -117,6 +117,10 @@ static struct {
 		int64_t last_ms; /* monotonic: the last write-back's start */
 	} wb;
 	struct {
+		struct cluster_bid *v; /* entries ended for long, read by the load running */
+		size_t n, cap;
+	} stale;
+	struct {
 		struct lws *wsi;
 		char hash[CLUSTER_CODE_HASH];
 		char topic[GRANT_TOPIC];
@@ -907,19 +911,49 @@ static void writeback_start(void)
 
 static void scan_next(const char *cursor);
 
-/* Entries expired for long are deleted, only if unchanged since read (compare-and-delete). */
-static void delete_stale(const char *const *ids, const char *const *vals, size_t n)
+/* An entry ended for long, kept to be deleted once the whole load is read. */
+static void stale_add(const struct cluster_bid *b)
 {
-	if (n && eval_pairs(del_same_lua, false, ids, vals, n, NULL, NULL))
-		log_warn("cannot remove expired entries of %s", H_BOOKINGS);
+	if (cl.stale.n == cl.stale.cap) {
+		size_t cap = cl.stale.cap ? cl.stale.cap * 2 : 64;
+		struct cluster_bid *p = realloc(cl.stale.v, cap * sizeof(*p));
+
+		if (!p)
+			return; /* deleted at a later load */
+		cl.stale.v = p;
+		cl.stale.cap = cap;
+	}
+	cl.stale.v[cl.stale.n++] = *b;
+}
+
+/*
+ * Entries ended for long are deleted, each only if it still holds the value read
+ * (compare-and-delete): a change of that booking written since, by any instance, stays.
+ */
+static void delete_stale(void)
+{
+	for (size_t i = 0; i < cl.stale.n; i += WRITE_CHUNK) {
+		size_t n = cl.stale.n - i < WRITE_CHUNK ? cl.stale.n - i : WRITE_CHUNK;
+		const char *ids[WRITE_CHUNK], *vals[WRITE_CHUNK];
+		char text[WRITE_CHUNK][64];
+
+		for (size_t j = 0; j < n; j++) {
+			cluster_bid_value(&cl.stale.v[i + j], text[j], sizeof(text[j]));
+			ids[j] = cl.stale.v[i + j].bid;
+			vals[j] = text[j];
+		}
+		if (eval_pairs(del_same_lua, false, ids, vals, n, NULL, NULL)) {
+			log_warn("cannot remove ended entries of %s", H_BOOKINGS);
+			break;
+		}
+	}
+	free(cl.stale.v);
+	memset(&cl.stale, 0, sizeof(cl.stale));
 }
 
 static void load_chunk(const redisReply *kv)
 {
 	int64_t now = relay_now_ms() / 1000;
-	const char **ids = calloc(kv->elements / 2 + 1, sizeof(*ids));
-	const char **vals = calloc(kv->elements / 2 + 1, sizeof(*vals));
-	size_t nstale = 0;
 	struct ends e = {0};
 	bool batch;
 
@@ -936,23 +970,16 @@ static void load_chunk(const redisReply *kv)
 			continue;
 		}
 		memcpy(b.bid, k->str, k->len);
-		if (b.exp < now - KEEP_EXPIRED_S) {
-			if (ids && vals) {
-				ids[nstale] = k->str;
-				vals[nstale++] = v->str;
-			}
-			continue;
-		}
-		merge_change(&b, true, &e);
+		if (b.exp < now - KEEP_EXPIRED_S)
+			stale_add(&b);
+		else
+			merge_change(&b, true, &e);
 	}
 	if (batch && store_batch_end(cl.s->store) && !cl.disk_logged) {
 		cl.disk_logged = true;
 		log_err("cannot write the deny/allow list from redis to the state database: applied "
 		        "in memory only");
 	}
-	delete_stale(ids, vals, nstale);
-	free(ids);
-	free(vals);
 	ends_run(&e);
 }
 
@@ -984,6 +1011,7 @@ static void on_scan(redisAsyncContext *ac, void *r, void *priv)
 		return;
 	}
 	cl.loading = false;
+	delete_stale();
 	log_info("deny/allow list loaded from redis (%zu entries); writing this instance's back",
 	         cl.loaded);
 	writeback_start();
@@ -1000,6 +1028,7 @@ static void load_lists(void)
 	writeback_end(); /* one left from before the link dropped: this one starts over */
 	cl.loading = true;
 	cl.loaded = 0;
+	cl.stale.n = 0;
 	scan_next("0");
 }
 
@@ -1394,6 +1423,7 @@ void relay_cluster_stop(void)
 		free(cl.reports[i].text);
 	free(cl.scratch);
 	free(cl.wb.v);
+	free(cl.stale.v);
 	cluster_hosts_free();
 	cluster_signal_free();
 	cluster_meet_free();
