@@ -96,6 +96,18 @@ test('9: entries /bids would refuse are skipped and counted at the link-up load'
   ws.close();
 });
 
+test('3: a list entry older than what an instance holds does not undo it; its write-back mends redis', async () => {
+  eq((await bids(st.a, 'deny', 'bk-stale', now() + 3600)).status, 204, 'deny at a');
+  await until(async () => await accessStatus(st.b, 'bk-stale') === 403, 3000, 'b refuses');
+  // an older allow, as a load could read it before the deny was written
+  redisCli('HSET', 'relay:bookings', 'bk-stale', `allow ${now() + 3600} 1`);
+  redisCli('CLIENT', 'KILL', 'TYPE', 'pubsub'); // a's and b's links drop and come back: a load
+  await loaded(st.b, 3);
+  eq(await accessStatus(st.b, 'bk-stale'), 403, 'b still refuses');
+  eq(await accessStatus(st.a, 'bk-stale'), 403, 'a still refuses');
+  await until(() => /^deny /.test(entry('bk-stale')), 5000, 'the deny written back to redis');
+});
+
 test('3 and 4: changes made while another instance\'s link-up load reads older entries hold', async () => {
   const exp = now() + 3600;
   const old = now() - 3 * 86400;
