@@ -779,7 +779,7 @@ static void merge_change(const struct cluster_bid *b, bool from_list, struct end
 		cl.disk_logged = false;
 	}
 	if (!b->deny || b->exp < now) {
-		if (!from_list || was_denied)
+		if (!b->deny && (!from_list || was_denied))
 			log_notice("booking '%s' allowed until %lld (by another instance)", b->bid,
 			           (long long)b->exp);
 		return;
@@ -790,7 +790,7 @@ static void merge_change(const struct cluster_bid *b, bool from_list, struct end
 	 * so not for a booking denied here already (its allocations ended then) */
 	if (!was_denied)
 		ends_add(e, b->bid);
-	if (!from_list || closed || !was_denied)
+	if (!from_list || closed) /* not one line per entry of a list of thousands */
 		log_notice(
 		        "booking '%s' denied until %lld (by another instance), %zu connection(s) "
 		        "closed",
