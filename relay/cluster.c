@@ -10,12 +10,12 @@
  * Redis names: channel relay:t:{topic} (topic messages), relay:bids (deny/allow changes),
  * relay:status (reports), relay:hosts (private channel hosts, cluster_hosts.c), relay:signal
  * (signaling peers and frames, cluster_signal.c), relay:meet (meeting participants, cluster_meet.c), relay:groups (discovery group changes, cluster_groups.c); keys relay:code:{sha256 of code} (grants, PX code_ttl),
- * relay:bookings (hash booking id -> its newest change), relay:status:{instance} (PX 3 s).
+ * relay:bookings (hash booking id -> its newest change: cluster_bids.c), relay:status:{instance}
+ * (PX 3 s).
  */
 #define LOG_MODULE "cluster"
 #include "relay/cluster.h"
 #include "relay/cluster_int.h"
-#include "relay/turn.h"
 #include "pkg/cluster/cluster.h"
 #include "pkg/log/log.h"
 
@@ -40,15 +40,7 @@
 #define PING_TIMEOUT_MS    3000
 #define REPORT_MAX         (4 * 1024 * 1024) /* past it a report leaves out its connections */
 #define CH_TOPIC           "relay:t:"
-#define CH_BIDS            "relay:bids"
 #define CH_STATUS          "relay:status"
-#define H_BOOKINGS         "relay:bookings" /* booking id -> its newest change, "deny EXP VER" */
-#define SCAN_COUNT         500              /* entries per HSCAN answer at link up */
-#define WRITE_CHUNK        200              /* entries per EVAL of a write-back */
-#define RESYNC_MS          2000             /* a failed write: written back again after this */
-#define KEEP_EXPIRED_S \
-	86400 /* an expired entry stays in Redis so long: an older change \
-                                    of its booking held by an instance unlinked meanwhile loses */
 
 enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
 
@@ -81,7 +73,7 @@ struct report {
 struct counters {
 	uint64_t published, dropped_full, dropped_down, lost, received, bad;
 	uint64_t codes_issued, codes_lost, claims_ok, claims_refused;
-	uint64_t reconnects, bid_writes_failed;
+	uint64_t reconnects;
 };
 
 static struct {
@@ -105,21 +97,6 @@ static struct {
 	size_t out_bytes;     /* PUBLISHed topic bytes not yet answered */
 	int64_t ping_sent_ms; /* monotonic: a liveness PING awaits its answer since then; 0: none */
 	struct topic *topics[TOPIC_BUCKETS];
-	bool loading;      /* the link-up HSCAN of relay:bookings runs */
-	size_t loaded;     /* entries it read so far */
-	bool resync;       /* a write to relay:bookings failed: write every entry again */
-	bool write_logged; /* that was logged (once per episode) */
-	bool disk_logged;  /* a change of another instance could not be written to disk */
-	struct {
-		struct cluster_bid *v; /* this store's entries, being written back; NULL: none */
-		size_t n, cap, next;
-		bool oom;
-		int64_t last_ms; /* monotonic: the last write-back's start */
-	} wb;
-	struct {
-		struct cluster_bid *v; /* entries ended for long, read by the load running */
-		size_t n, cap;
-	} stale;
 	struct {
 		struct lws *wsi;
 		char hash[CLUSTER_CODE_HASH];
@@ -168,7 +145,7 @@ static void link_fail(const char *why)
 	cl.cmd = cl.sub = NULL; /* first: the callbacks run below must see a stale context */
 	cl.cmd_ready = cl.sub_ready = false;
 	cl.state = LINK_DOWN;
-	cl.loading = false;
+	cluster_bids_link_down();
 	snprintf(cl.trouble, sizeof(cl.trouble), "redis unreachable: %s", why);
 	for (size_t i = 0; i < TOPIC_BUCKETS; i++)
 		for (struct topic *t = cl.topics[i]; t; t = t->next)
@@ -213,7 +190,6 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 static void resubscribe(void);
-static void load_lists(void);
 
 static void maybe_up(void)
 {
@@ -230,7 +206,7 @@ static void maybe_up(void)
 	cl.down_logged = false;
 	log_notice("redis at %s:%d up: instance '%s' shares topics, codes and the deny list",
 	           cl.url.host, cl.url.port, cl.instance);
-	load_lists(); /* then writes this store's entries back */
+	cluster_bids_load(); /* then writes this store's entries back */
 	cluster_groups_load();
 	resubscribe();
 }
@@ -538,508 +514,6 @@ static void topic_message(const char *topic, size_t n, const redisReply *payload
 	hub_publish_system(cl.s->hub, name, m);
 }
 
-/* ---- the deny list ----
- *
- * Every change carries a version (store_newer(): the wall-clock ms at the instance that made it)
- * and is applied, here, in Redis and at every other instance, only if newer than what is held for
- * its booking: the last change made wins wherever, whatever order notes and lists arrive in.
- * Redis's hash relay:bookings holds the newest change per booking ("deny EXP VER"), written by a
- * Lua script that compares versions and PUBLISHes on relay:bids only what it set. At each link
- * up an instance reads the hash (HSCAN, in chunks), then writes every live entry of its own store
- * back through the same script, so a change made while unlinked, or lost by Redis, reaches
- * everyone: the state database is the queue. A write that is not answered OK marks a resync:
- * the write-back runs again (every RESYNC_MS while the link is up, and at the next link up).
- */
-
-/* KEYS[1] the hash; ARGV[1] the writer's nonce, then pairs (booking id, "deny EXP VER"). */
-static const char set_newer_lua[] =
-        "local function parse(v)\n"
-        "  local d, e, ver = string.match(v, '^(%a+) (%d+) (%d+)$')\n"
-        "  if not d then return nil end\n"
-        "  return tonumber(ver), d == 'deny' and 1 or 0, tonumber(e)\n"
-        "end\n"
-        "local n = 0\n"
-        "for i = 2, #ARGV - 1, 2 do\n"
-        "  local bid, val = ARGV[i], ARGV[i + 1]\n"
-        "  local cur = redis.call('HGET', KEYS[1], bid)\n"
-        "  local newer = true\n"
-        "  if cur then\n"
-        "    local cv, cd, ce = parse(cur)\n"
-        "    local v, d, e = parse(val)\n"
-        "    if cv and v then\n"
-        "      newer = v > cv or (v == cv and (d > cd or (d == cd and e > ce)))\n"
-        "    end\n"
-        "  end\n"
-        "  if newer then\n"
-        "    redis.call('HSET', KEYS[1], bid, val)\n"
-        "    redis.call('PUBLISH', '" CH_BIDS "', ARGV[1] .. ' ' .. val .. ' ' .. bid)\n"
-        "    n = n + 1\n"
-        "  end\n"
-        "end\n"
-        "return n\n";
-
-/* KEYS[1] the hash; pairs (booking id, value): each deleted only if it still holds that value. */
-static const char del_same_lua[] = "local n = 0\n"
-                                   "for i = 1, #ARGV - 1, 2 do\n"
-                                   "  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then\n"
-                                   "    n = n + redis.call('HDEL', KEYS[1], ARGV[i])\n"
-                                   "  end\n"
-                                   "end\n"
-                                   "return n\n";
-
-/* Send @script with the pairs (@ids[i], @vals[i]) of @n entries; 0 or -EIO. */
-static int eval_pairs(const char *script, bool with_nonce, const char *const *ids,
-                      const char *const *vals, size_t n, redisCallbackFn *cb, void *priv)
-{
-	size_t argc = 0, max = 5 + 2 * n;
-	const char **argv = malloc(max * sizeof(*argv));
-	size_t *lens = malloc(max * sizeof(*lens));
-	char nonce[17];
-	int ret = -EIO;
-
-	if (!argv || !lens)
-		goto out;
-#define ARG(p) (argv[argc] = (p), lens[argc] = strlen(argv[argc]), argc++)
-	ARG("EVAL");
-	ARG(script);
-	ARG("1");
-	ARG(H_BOOKINGS);
-	if (with_nonce) {
-		snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)cl.nonce);
-		ARG(nonce);
-	}
-	for (size_t i = 0; i < n; i++) {
-		ARG(ids[i]);
-		ARG(vals[i]);
-	}
-#undef ARG
-	if (redisAsyncCommandArgv(cl.cmd, cb, priv, (int)argc, argv, lens) == REDIS_OK)
-		ret = 0;
-out:
-	free(argv);
-	free(lens);
-	return ret;
-}
-
-/* Send set_newer_lua for @n changes. */
-static int write_changes(const struct cluster_bid *b, size_t n, redisCallbackFn *cb, void *priv)
-{
-	const char **ids = calloc(n ? n : 1, sizeof(*ids)),
-	           **vals = calloc(n ? n : 1, sizeof(*vals));
-	char(*text)[64] = calloc(n ? n : 1, sizeof(*text));
-	int ret = -ENOMEM;
-
-	if (ids && vals && text) {
-		for (size_t i = 0; i < n; i++) {
-			cluster_bid_value(&b[i], text[i], sizeof(text[i]));
-			ids[i] = b[i].bid;
-			vals[i] = text[i];
-		}
-		ret = eval_pairs(set_newer_lua, true, ids, vals, n, cb, priv);
-	}
-	free(ids);
-	free(vals);
-	free(text);
-	return ret;
-}
-
-/* A write to relay:bookings was not answered OK: write everything again later. */
-static void write_failed(const redisReply *reply)
-{
-	cl.resync = true;
-	cl.k.bid_writes_failed++;
-	if (cl.write_logged)
-		return;
-	cl.write_logged = true;
-	log_warn("a deny/allow change could not be written to redis (%s): every live entry will be "
-	         "written again",
-	         reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
-}
-
-static bool reply_ok(const redisReply *reply)
-{
-	return reply && reply->type != REDIS_REPLY_ERROR;
-}
-
-/* A change made here (one at a time, as /bids makes them). */
-static void on_change_written(redisAsyncContext *ac, void *r, void *priv)
-{
-	struct cluster_bid *b = priv;
-
-	if (!reply_ok(r)) {
-		write_failed(r);
-		/* Redis refused it (full?): still tell the live instances; PUBLISH takes no memory,
-		 * and they apply it only if newer, as always */
-		if (r && is_current(ac)) {
-			char msg[32 + STORE_BID_MAX + 64];
-			int n = snprintf(msg, sizeof(msg), "%016llx ",
-			                 (unsigned long long)cl.nonce);
-			int m = cluster_bid_format(b, msg + n, sizeof(msg) - (size_t)n);
-
-			if (m > 0)
-				redisAsyncCommand(ac, NULL, NULL, "PUBLISH %s %b", CH_BIDS, msg,
-				                  (size_t)(n + m));
-		}
-	}
-	free(b);
-}
-
-void relay_cluster_bid(bool deny, const char *bid, int64_t exp, int64_t ver)
-{
-	struct cluster_bid *b;
-
-	if (!cl.on)
-		return;
-	if (cl.state != LINK_UP) {
-		cl.resync = true; /* kept in the state database: written back at link up */
-		return;
-	}
-	b = calloc(1, sizeof(*b));
-	if (!b) {
-		write_failed(NULL);
-		return;
-	}
-	b->deny = deny;
-	b->exp = exp;
-	b->ver = ver;
-	snprintf(b->bid, sizeof(b->bid), "%s", bid);
-	if (write_changes(b, 1, on_change_written, b)) {
-		free(b);
-		write_failed(NULL);
-	}
-}
-
-/* Bookings whose TURN allocations end: collected over a chunk of the list, ended in one call. */
-struct ends {
-	const char **bids;
-	size_t n, cap;
-};
-
-static void ends_add(struct ends *e, const char *bid)
-{
-	const char **p;
-	char *copy;
-
-	if (!e) {
-		relay_turn_end_booking(bid);
-		return;
-	}
-	if (e->n == e->cap) {
-		p = realloc(e->bids, (e->cap ? e->cap * 2 : 64) * sizeof(*p));
-		if (!p) {
-			relay_turn_end_booking(bid);
-			return;
-		}
-		e->bids = p;
-		e->cap = e->cap ? e->cap * 2 : 64;
-	}
-	copy = strdup(bid);
-	if (!copy) {
-		relay_turn_end_booking(bid);
-		return;
-	}
-	e->bids[e->n++] = copy;
-}
-
-static void ends_run(struct ends *e)
-{
-	if (e->n)
-		relay_turn_end_bookings(e->bids, e->n);
-	for (size_t i = 0; i < e->n; i++)
-		free((char *)e->bids[i]);
-	free(e->bids);
-	memset(e, 0, sizeof(*e));
-}
-
-/*
- * A change made at another instance (a note, or an entry of the list at link up): applied if
- * newer than what this store holds. A deny is applied in memory even when the disk write fails
- * (refuse rather than admit). @e: where TURN ends go (NULL: now).
- */
-static void merge_change(const struct cluster_bid *b, bool from_list, struct ends *e)
-{
-	struct server *s = cl.s;
-	int64_t now = relay_now_ms() / 1000;
-	bool was_denied = store_is_denied(s->store, b->bid, now);
-	int ret = store_merge(s->store, b->bid, b->deny, b->exp, b->ver, true);
-	size_t closed;
-
-	if (ret == 0)
-		return; /* not newer than what is here */
-	if (ret == -EIO && !cl.disk_logged) {
-		cl.disk_logged = true;
-		log_err("state write failed: changes of other instances are applied in memory only "
-		        "(booking '%s' first)",
-		        b->bid);
-	} else if (ret < 0 && ret != -EIO) {
-		log_err("cannot %s booking '%s' here: %s", b->deny ? "deny" : "allow", b->bid,
-		        strerror(-ret));
-		return;
-	} else if (ret > 0) {
-		cl.disk_logged = false;
-	}
-	if (!b->deny || b->exp < now) {
-		if (!b->deny && (!from_list || was_denied))
-			log_notice("booking '%s' allowed until %lld (by another instance)", b->bid,
-			           (long long)b->exp);
-		return;
-	}
-	codes_drop_booking(s->codes, b->bid);
-	closed = relay_close_booking(b->bid);
-	/* TURN allocations stay local, but a deny ends them: a round trip to the TURN thread,
-	 * so not for a booking denied here already (its allocations ended then) */
-	if (!was_denied)
-		ends_add(e, b->bid);
-	if (!from_list || closed) /* not one line per entry of a list of thousands */
-		log_notice(
-		        "booking '%s' denied until %lld (by another instance), %zu connection(s) "
-		        "closed",
-		        b->bid, (long long)b->exp, closed);
-}
-
-static void bids_message(const redisReply *payload)
-{
-	struct cluster_bid b;
-	char *end;
-	unsigned long long origin;
-
-	if (payload->type != REDIS_REPLY_STRING || payload->len < 18 || payload->str[16] != ' ') {
-		cl.k.bad++;
-		return;
-	}
-	origin = strtoull(payload->str, &end, 16);
-	if (end != payload->str + 16 ||
-	    cluster_bid_parse(payload->str + 17, payload->len - 17, &b)) {
-		cl.k.bad++;
-		return;
-	}
-	if (origin != cl.nonce)
-		merge_change(&b, false, NULL);
-}
-
-/* ---- write-back: every live entry of this store, in chunks, one answered before the next ---- */
-
-static void writeback_next(void);
-
-static void on_chunk_written(redisAsyncContext *ac, void *r, void *priv)
-{
-	(void)priv;
-	if (!reply_ok(r))
-		write_failed(r);
-	if (!is_current(ac) || !cl.wb.v)
-		return; /* the link dropped: the next link up starts over */
-	writeback_next();
-}
-
-static void writeback_end(void)
-{
-	free(cl.wb.v);
-	cl.wb.v = NULL;
-	cl.wb.n = cl.wb.next = 0;
-}
-
-static void writeback_next(void)
-{
-	size_t n = cl.wb.n - cl.wb.next;
-
-	if (n == 0) {
-		log_debug("%zu deny/allow entries written back to redis", cl.wb.n);
-		writeback_end();
-		if (!cl.resync && cl.write_logged) {
-			cl.write_logged = false;
-			log_notice("deny/allow list written to redis again");
-		}
-		return;
-	}
-	if (n > WRITE_CHUNK)
-		n = WRITE_CHUNK;
-	if (write_changes(cl.wb.v + cl.wb.next, n, on_chunk_written, NULL)) {
-		write_failed(NULL);
-		writeback_end();
-		return;
-	}
-	cl.wb.next += n;
-}
-
-static void collect_entry(const char *bid, bool deny, int64_t exp, int64_t ver, void *arg)
-{
-	struct cluster_bid *b;
-
-	(void)arg;
-	if (cl.wb.n == cl.wb.cap) {
-		size_t cap = cl.wb.cap ? cl.wb.cap * 2 : 256;
-		struct cluster_bid *p = realloc(cl.wb.v, cap * sizeof(*p));
-
-		if (!p) {
-			cl.wb.oom = true;
-			return;
-		}
-		cl.wb.v = p;
-		cl.wb.cap = cap;
-	}
-	b = &cl.wb.v[cl.wb.n++];
-	b->deny = deny;
-	b->exp = exp;
-	b->ver = ver;
-	snprintf(b->bid, sizeof(b->bid), "%s", bid);
-}
-
-/* Write every live deny and allow held here to Redis (newer-only). */
-static void writeback_start(void)
-{
-	if (cl.wb.v || cl.loading || cl.state != LINK_UP)
-		return;
-	cl.resync = false;
-	cl.wb.n = cl.wb.cap = cl.wb.next = 0;
-	cl.wb.oom = false;
-	cl.wb.last_ms = relay_mono_ms();
-	store_each(cl.s->store, relay_now_ms() / 1000, collect_entry, NULL);
-	if (cl.wb.oom) {
-		writeback_end();
-		write_failed(NULL);
-		return;
-	}
-	if (!cl.wb.v) /* nothing here: nothing to write */
-		cl.wb.v = malloc(sizeof(*cl.wb.v));
-	if (cl.wb.v)
-		writeback_next();
-	else
-		write_failed(NULL);
-}
-
-/* ---- the link-up load: HSCAN relay:bookings, a chunk per answer ---- */
-
-static void scan_next(const char *cursor);
-
-/* An entry ended for long, kept to be deleted once the whole load is read. */
-static void stale_add(const struct cluster_bid *b)
-{
-	if (cl.stale.n == cl.stale.cap) {
-		size_t cap = cl.stale.cap ? cl.stale.cap * 2 : 64;
-		struct cluster_bid *p = realloc(cl.stale.v, cap * sizeof(*p));
-
-		if (!p)
-			return; /* deleted at a later load */
-		cl.stale.v = p;
-		cl.stale.cap = cap;
-	}
-	cl.stale.v[cl.stale.n++] = *b;
-}
-
-/*
- * Entries ended for long are deleted, each only if it still holds the value read
- * (compare-and-delete): a change of that booking written since, by any instance, stays.
- */
-static void delete_stale(void)
-{
-	for (size_t i = 0; i < cl.stale.n; i += WRITE_CHUNK) {
-		size_t n = cl.stale.n - i < WRITE_CHUNK ? cl.stale.n - i : WRITE_CHUNK;
-		const char *ids[WRITE_CHUNK], *vals[WRITE_CHUNK];
-		char text[WRITE_CHUNK][64];
-
-		for (size_t j = 0; j < n; j++) {
-			cluster_bid_value(&cl.stale.v[i + j], text[j], sizeof(text[j]));
-			ids[j] = cl.stale.v[i + j].bid;
-			vals[j] = text[j];
-		}
-		if (eval_pairs(del_same_lua, false, ids, vals, n, NULL, NULL)) {
-			log_warn("cannot remove ended entries of %s", H_BOOKINGS);
-			break;
-		}
-	}
-	free(cl.stale.v);
-	memset(&cl.stale, 0, sizeof(cl.stale));
-}
-
-static void load_chunk(const redisReply *kv)
-{
-	int64_t now = relay_now_ms() / 1000;
-	struct ends e = {0};
-	bool batch;
-
-	/* One disk sync for the chunk, not one per booking. */
-	batch = store_batch_begin(cl.s->store) == 0;
-	for (size_t i = 0; i + 1 < kv->elements; i += 2) {
-		const redisReply *k = kv->element[i], *v = kv->element[i + 1];
-		struct cluster_bid b = {0};
-
-		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-		    !cluster_bid_id_ok(k->str, k->len) ||
-		    cluster_bid_parse_value(v->str, v->len, &b)) {
-			cl.k.bad++; /* what /bids would refuse is not applied */
-			continue;
-		}
-		memcpy(b.bid, k->str, k->len);
-		if (b.exp < now - KEEP_EXPIRED_S)
-			stale_add(&b);
-		else
-			merge_change(&b, true, &e);
-	}
-	if (batch && store_batch_end(cl.s->store) && !cl.disk_logged) {
-		cl.disk_logged = true;
-		log_err("cannot write the deny/allow list from redis to the state database: applied "
-		        "in memory only");
-	}
-	ends_run(&e);
-}
-
-static void on_scan(redisAsyncContext *ac, void *r, void *priv)
-{
-	redisReply *reply = r;
-	char cursor[32];
-
-	(void)priv;
-	if (!is_current(ac))
-		return;
-	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-	    reply->element[0]->type != REDIS_REPLY_STRING || reply->element[0]->len >= 32 ||
-	    reply->element[1]->type != REDIS_REPLY_ARRAY) {
-		char why[160];
-
-		snprintf(why, sizeof(why), "cannot read %s: %s", H_BOOKINGS,
-		         reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "bad answer");
-		cl.loading = false;
-		link_fail(why); /* the whole load again at the next link up */
-		return;
-	}
-	memcpy(cursor, reply->element[0]->str, reply->element[0]->len);
-	cursor[reply->element[0]->len] = '\0';
-	load_chunk(reply->element[1]);
-	cl.loaded += reply->element[1]->elements / 2;
-	if (strcmp(cursor, "0") != 0) {
-		scan_next(cursor); /* the next chunk at a later turn of the loop */
-		return;
-	}
-	cl.loading = false;
-	delete_stale();
-	log_info("deny/allow list loaded from redis (%zu entries); writing this instance's back",
-	         cl.loaded);
-	writeback_start();
-}
-
-static void scan_next(const char *cursor)
-{
-	redisAsyncCommand(cl.cmd, on_scan, NULL, "HSCAN %s %s COUNT %d", H_BOOKINGS, cursor,
-	                  SCAN_COUNT);
-}
-
-static void load_lists(void)
-{
-	writeback_end(); /* one left from before the link dropped: this one starts over */
-	cl.loading = true;
-	cl.loaded = 0;
-	cl.stale.n = 0;
-	scan_next("0");
-}
-
-/* While the link is up: a write that failed is retried by a whole write-back. */
-static void resync_tick(void)
-{
-	if (cl.state == LINK_UP && cl.resync && !cl.loading && !cl.wb.v &&
-	    relay_mono_ms() - cl.wb.last_ms >= RESYNC_MS)
-		writeback_start();
-}
-
 /* ---- reports ---- */
 
 static json_t *own_report(void)
@@ -1162,7 +636,7 @@ static void on_sub(redisAsyncContext *ac, void *r, void *priv)
 			topic_message(ch->str + sizeof(CH_TOPIC) - 1,
 			              ch->len - (sizeof(CH_TOPIC) - 1), reply->element[2]);
 		else if (str_is(ch, CH_BIDS))
-			bids_message(reply->element[2]);
+			cluster_bids_message(reply->element[2]);
 		else if (str_is(ch, CH_GROUPS))
 			cluster_groups_message(reply->element[2]);
 		else if (str_is(ch, CH_HOSTS) && cluster_hosts_message(reply->element[2]))
@@ -1422,8 +896,7 @@ void relay_cluster_stop(void)
 	for (size_t i = 0; i < MAX_REPORTS; i++)
 		free(cl.reports[i].text);
 	free(cl.scratch);
-	free(cl.wb.v);
-	free(cl.stale.v);
+	cluster_bids_free();
 	cluster_hosts_free();
 	cluster_signal_free();
 	cluster_meet_free();
@@ -1465,7 +938,8 @@ void relay_cluster_tick(void)
 		publish_report();
 	if (cl.state == LINK_UP)
 		cluster_hosts_tick();
-	resync_tick();
+	if (cl.state == LINK_UP)
+		cluster_bids_tick();
 	/* also while the link is down: peers of other instances unheard of for 3 s are gone */
 	cluster_signal_tick();
 	cluster_meet_tick();
@@ -1489,6 +963,17 @@ redisAsyncContext *cluster_cmd(void)
 bool cluster_is_cmd(const redisAsyncContext *ac)
 {
 	return ac && ac == cl.cmd;
+}
+
+void cluster_link_fail(const char *why)
+{
+	if (cl.on && cl.state != LINK_DOWN)
+		link_fail(why);
+}
+
+void cluster_count_bad(void)
+{
+	cl.k.bad++;
 }
 
 uint64_t cluster_nonce(void)
@@ -1557,9 +1042,7 @@ void relay_cluster_metrics(FILE *f)
 	        (unsigned long long)cl.k.claims_ok, (unsigned long long)cl.k.claims_refused);
 	counter(f, "relay_cluster_reconnects_total", "Times the link to Redis came back.", "",
 	        cl.k.reconnects);
-	counter(f, "relay_cluster_bid_writes_failed_total",
-	        "Deny/allow writes to Redis not answered OK (written again later).", "",
-	        cl.k.bid_writes_failed);
+	cluster_bids_metrics(f);
 	relay_cluster_groups_metrics(f);
 	relay_cluster_signal_metrics(f);
 }
