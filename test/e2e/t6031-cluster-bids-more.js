@@ -1,8 +1,9 @@
 // t6031: more of deny and allow across instances sharing Redis (--redis): the link-up load
 // against changes made while it runs (a stale entry read before a newer deny arrives; an
 // expired entry's clean-up against a new deny of it), entries /bids would refuse, the exp range,
-// and a second deny with an earlier end (review of the cluster deny list, findings 3, 4, 5 A,
-// 6, 9). a and b run on test clocks (moved together, so their versions stay comparable).
+// a second deny with an earlier end, a failing state disk (review of the cluster deny list,
+// findings 3, 4, 5 A, 6, 8, 9). a and b run on test clocks (moved together, so their versions
+// stay comparable).
 'use strict';
 const crypto = require('crypto');
 const { execFileSync } = require('child_process');
@@ -143,6 +144,24 @@ test('3 and 4: changes made while another instance\'s link-up load reads older e
   eq(await accessStatus(d, 'bk-old'), 403, 'd (started later) refuses bk-old');
   eq(await accessStatus(d, 'bk-x'), 403, 'd refuses bk-x');
   eq((await d.stop()).code, 0, 'd stopped');
+});
+
+// Run @sql on @r's state database through a connection of our own (python3's sqlite3).
+function stateSql(r, sql) {
+  execFileSync('python3', ['-c', 'import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript(sys.argv[2])\nc.close()',
+    require('path').join(r.stateDir, 'relay.db'), sql], { timeout: 10000 });
+}
+
+test('8: another instance\'s deny holds at an instance whose state disk write fails', async () => {
+  stateSql(st.b, 'DROP TABLE bookings');
+  try {
+    eq((await bids(st.a, 'deny', 'bk-disk', now() + 3600)).status, 204, 'deny at a');
+    await until(async () => await accessStatus(st.b, 'bk-disk') === 403, 3000, 'b refuses');
+    await st.b.waitLog(/applied in memory only/, 3000);
+  } finally {
+    stateSql(st.b, 'CREATE TABLE bookings(bid TEXT PRIMARY KEY, denied INTEGER NOT NULL, ' +
+      'exp INTEGER NOT NULL, ver INTEGER NOT NULL DEFAULT 0)');
+  }
 });
 
 test('5A: a second deny with an earlier end shortens the first everywhere', async () => {
