@@ -1,8 +1,9 @@
 // t6030: deny and allow across instances sharing Redis (--redis), when links drop, instances
 // restart, Redis loses or refuses writes, or changes cross: the last change made wins
-// everywhere, and a deny answered 204 at one instance reaches every other (review of the
-// cluster deny list, findings 1, 2, 3, 5 D). a (with TURN, for /ice) links directly; b (a state
-// dir kept across restarts) through a TCP proxy the test cuts to take b's link down alone.
+// everywhere, and a deny answered 204 at one instance reaches every other, TURN allocations
+// included (review of the cluster deny list, findings 1, 2, 3, 5 D, 7). a (with TURN, for /ice)
+// links directly; b (TURN, a state dir kept across restarts) through a TCP proxy the test cuts
+// to take b's link down alone.
 'use strict';
 const net = require('net');
 const fs = require('fs');
@@ -67,9 +68,10 @@ async function startInstance(name, o = {}) {
   if (o.turn) {
     const f = path.join(tmpdir(), 'turn-secret');
     fs.writeFileSync(f, turnSecret + '\n');
-    args.push('--turn-listen', '127.0.0.1:0', '--turn-secret-file', f);
+    args.push('--turn-listen', '127.0.0.1:0', '--turn-secret-file', f, '--turn-allow-peer', '127.0.0.1/32');
   }
   const r = await startRelay({ tls: false, secret, stateDir: o.stateDir, args });
+  if (o.turn) r.turnPort = Number(/udp\+tcp \S*:(\d+)/.exec(r.log)[1]);
   r.name = name;
   return r;
 }
@@ -96,7 +98,7 @@ async function metric(r, name) {
 const inRedis = (bid) => redisCli('HGET', 'relay:bookings', bid).split(' ')[0];
 const restartB = async () => {
   eq((await st.b.stop()).code, 0, 'b stopped');
-  st.b = await startInstance('b', { stateDir: st.bState, redisPort: st.px.port });
+  st.b = await startInstance('b', { stateDir: st.bState, redisPort: st.px.port, turn: true });
 };
 // b's link-up load and write-back are done once Redis holds b's marker, written while unlinked.
 async function bWrittenBack(marker) {
@@ -108,7 +110,7 @@ test('start redis, a (TURN) and b (through a proxy, its own state dir)', async (
   st.px = await proxy();
   st.bState = path.join(tmpdir(), 'b-state');
   st.a = await startInstance('a', { turn: true });
-  st.b = await startInstance('b', { stateDir: st.bState, redisPort: st.px.port });
+  st.b = await startInstance('b', { stateDir: st.bState, redisPort: st.px.port, turn: true });
   await linked(st.a);
   await linked(st.b);
 });
@@ -238,6 +240,25 @@ test('2: a deny sent over a dead route (no answer, then PING timeout) reaches re
   await linked(st.b);
   await until(() => inRedis('bk-route') === 'deny', 5000, 'in redis');
   await until(async () => await accessStatus(st.a, 'bk-route') === 403, 3000, 'a refuses');
+});
+
+test('7: a TURN allocation at b, unlinked, ends when b links and loads a deny made at a meanwhile', async () => {
+  const peerPort = await freePort();
+  spawnTracked('turnutils_peer', ['-L', '127.0.0.1', '-p', String(peerPort)]);
+  const user = `${now() + 600}:bk-turn`;
+  const pass = crypto.createHmac('sha1', turnSecret).update(user).digest('base64');
+  await st.px.down();
+  await unlinked(st.b);
+  // About 8 s of sending, far longer than the test waits.
+  spawnTracked('turnutils_uclient', ['-p', String(st.b.turnPort), '-e', '127.0.0.1', '-r', String(peerPort),
+    '-n', '400', '-m', '1', '-l', '100', '-c', '-u', user, '-w', pass, '127.0.0.1']);
+  await st.b.waitLog(/allocation for 'bk-turn'/, 10000);
+  eq(await bids(st.a, 'deny', 'bk-turn', now() + 600), 204, 'deny at a');
+  ok(await metric(st.b, 'relay_turn_allocations') >= 1, 'still allocated at b (unlinked)');
+  await st.px.up();
+  await linked(st.b);
+  await until(async () => await metric(st.b, 'relay_turn_allocations') === 0, 5000, 'allocation at b ended');
+  await st.b.waitLog(/'bk-turn' from .* ended \(booking denied\)/, 1000);
 });
 
 test('1C: redis restarted empty: a and b write their lists back, a fresh c refuses', async () => {
