@@ -47,9 +47,13 @@ struct bid_query {
 	bool has_bid, has_exp;
 };
 
+/* The last second of year 9999: an exp past it is refused (every instance and Redis's script
+ * read what /bids accepts; a 19-digit exp once got lost between instances). */
+#define EXP_MAX 253402300799LL
+
 /*
- * exp: unix seconds, digits only. -EINVAL, or -ERANGE past 2^63-1 (strtoll() would cap it
- * silently, and the deny would then last for ever).
+ * exp: unix seconds, digits only. -EINVAL, or -ERANGE past EXP_MAX (and past 2^63-1, which
+ * strtoll() would cap silently).
  */
 static int parse_exp(const char *s, int64_t *exp)
 {
@@ -63,7 +67,7 @@ static int parse_exp(const char *s, int64_t *exp)
 		v = v * 10 + (*s - '0');
 	}
 	*exp = v;
-	return 0;
+	return v > EXP_MAX ? -ERANGE : 0;
 }
 
 /* Take one "name=value" argument; NULL, or the reason for a 400. Others are ignored. */
@@ -89,7 +93,7 @@ static const char *bid_query_arg(struct bid_query *q, const char *arg)
 		case 0:
 			break;
 		case -ERANGE:
-			return "exp (booking expiry) is past the 64-bit range";
+			return "exp (booking expiry) is past year 9999 (253402300799)";
 		default:
 			return "exp (booking expiry) must be unix seconds";
 		}
@@ -140,16 +144,17 @@ static int bids_change(struct server *s, struct lws *wsi, struct conn *c, bool d
 	const char *why = bid_query_read(wsi, &q, relay_now_ms() / 1000);
 	int err;
 	size_t closed = 0;
+	int64_t ver = relay_now_ms(); /* raised past the version held, if need be */
 
 	if (why)
 		return relay_respond_error(wsi, c, 400, why);
-	err = deny ? store_deny(s->store, q.bid, q.exp) : store_allow(s->store, q.bid, q.exp);
+	err = store_change(s->store, q.bid, deny, q.exp, &ver);
 	if (err) {
 		log_err("cannot %s booking '%s': state write failed", deny ? "deny" : "allow",
 		        q.bid);
 		return relay_respond_error(wsi, c, 503, "cannot write state");
 	}
-	relay_cluster_bid(deny, q.bid, q.exp); /* every instance, and Redis */
+	relay_cluster_bid(deny, q.bid, q.exp, ver); /* every instance, and Redis */
 	if (deny) {
 		s->m.bookings_denied++;
 		codes_drop_booking(s->codes, q.bid);

@@ -10,12 +10,12 @@
  * Redis names: channel relay:t:{topic} (topic messages), relay:bids (deny/allow changes),
  * relay:status (reports), relay:hosts (private channel hosts, cluster_hosts.c), relay:signal
  * (signaling peers and frames, cluster_signal.c), relay:meet (meeting participants, cluster_meet.c), relay:groups (discovery group changes, cluster_groups.c); keys relay:code:{sha256 of code} (grants, PX code_ttl),
- * relay:deny and relay:allow (hashes booking id -> exp), relay:status:{instance} (PX 3 s).
+ * relay:bookings (hash booking id -> its newest change: cluster_bids.c), relay:status:{instance}
+ * (PX 3 s).
  */
 #define LOG_MODULE "cluster"
 #include "relay/cluster.h"
 #include "relay/cluster_int.h"
-#include "relay/turn.h"
 #include "pkg/cluster/cluster.h"
 #include "pkg/log/log.h"
 
@@ -35,13 +35,11 @@
 #define BACKOFF_MAX_MS     5000
 #define CONNECT_TIMEOUT_MS 2000
 #define TOPIC_BUCKETS      1024
-#define MAX_NOTES          1024 /* deny/allow changes kept while Redis is unreachable */
-#define MAX_REPORTS        64   /* other instances' reports */
+#define MAX_REPORTS        64 /* other instances' reports */
 #define REPORT_TTL_MS      3000
 #define PING_TIMEOUT_MS    3000
 #define REPORT_MAX         (4 * 1024 * 1024) /* past it a report leaves out its connections */
 #define CH_TOPIC           "relay:t:"
-#define CH_BIDS            "relay:bids"
 #define CH_STATUS          "relay:status"
 
 enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
@@ -75,7 +73,7 @@ struct report {
 struct counters {
 	uint64_t published, dropped_full, dropped_down, lost, received, bad;
 	uint64_t codes_issued, codes_lost, claims_ok, claims_refused;
-	uint64_t reconnects, notes_dropped;
+	uint64_t reconnects;
 };
 
 static struct {
@@ -99,8 +97,6 @@ static struct {
 	size_t out_bytes;     /* PUBLISHed topic bytes not yet answered */
 	int64_t ping_sent_ms; /* monotonic: a liveness PING awaits its answer since then; 0: none */
 	struct topic *topics[TOPIC_BUCKETS];
-	struct cluster_bid notes[MAX_NOTES];
-	size_t nnotes;
 	struct {
 		struct lws *wsi;
 		char hash[CLUSTER_CODE_HASH];
@@ -149,6 +145,7 @@ static void link_fail(const char *why)
 	cl.cmd = cl.sub = NULL; /* first: the callbacks run below must see a stale context */
 	cl.cmd_ready = cl.sub_ready = false;
 	cl.state = LINK_DOWN;
+	cluster_bids_link_down();
 	snprintf(cl.trouble, sizeof(cl.trouble), "redis unreachable: %s", why);
 	for (size_t i = 0; i < TOPIC_BUCKETS; i++)
 		for (struct topic *t = cl.topics[i]; t; t = t->next)
@@ -193,8 +190,6 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 static void resubscribe(void);
-static void replay_notes(void);
-static void load_lists(void);
 
 static void maybe_up(void)
 {
@@ -211,8 +206,7 @@ static void maybe_up(void)
 	cl.down_logged = false;
 	log_notice("redis at %s:%d up: instance '%s' shares topics, codes and the deny list",
 	           cl.url.host, cl.url.port, cl.instance);
-	replay_notes();
-	load_lists();
+	cluster_bids_load(); /* then writes this store's entries back */
 	cluster_groups_load();
 	resubscribe();
 }
@@ -520,146 +514,6 @@ static void topic_message(const char *topic, size_t n, const redisReply *payload
 	hub_publish_system(cl.s->hub, name, m);
 }
 
-/* ---- the deny list ---- */
-
-static void apply_note(const struct cluster_bid *b, bool from_list)
-{
-	struct server *s = cl.s;
-	int64_t now = relay_now_ms() / 1000;
-	size_t closed;
-	int64_t until;
-
-	if (b->exp <= now)
-		return;
-	if (!b->deny) {
-		if (from_list && !store_is_denied(s->store, b->bid, now))
-			return;
-		if (store_allow(s->store, b->bid, b->exp))
-			log_err("cannot allow booking '%s' here: state write failed", b->bid);
-		else if (!from_list)
-			log_notice("booking '%s' allowed until %lld (by another instance)", b->bid,
-			           (long long)b->exp);
-		return;
-	}
-	/* A deny already here is lengthened, never shortened, by another instance's: the later
-	 * of the two holds (a second deny with a later end made at another instance must hold
-	 * here too once the first one ends; allow is what lifts a deny early) */
-	until = store_denied_until(s->store, b->bid, now);
-	if (b->exp > until && store_deny(s->store, b->bid, b->exp))
-		log_err("cannot deny booking '%s' here: state write failed", b->bid);
-	codes_drop_booking(s->codes, b->bid);
-	closed = relay_close_booking(b->bid);
-	/* TURN allocations stay local, but a deny ends them: a round trip to the TURN thread,
-	 * so not for a booking denied here already (its allocations ended then, and new ones are
-	 * refused), which each link up's whole list mostly is */
-	if (!until)
-		relay_turn_end_booking(b->bid);
-	if (!from_list || closed)
-		log_notice(
-		        "booking '%s' denied until %lld (by another instance), %zu connection(s) "
-		        "closed",
-		        b->bid, (long long)b->exp, closed);
-}
-
-static void send_note(const struct cluster_bid *b)
-{
-	char msg[32 + STORE_BID_MAX + 32];
-	int n = snprintf(msg, sizeof(msg), "%016llx ", (unsigned long long)cl.nonce);
-	int m = cluster_bid_format(b, msg + n, sizeof(msg) - (size_t)n);
-
-	if (m < 0)
-		return;
-	redisAsyncCommand(cl.cmd, NULL, NULL, "HSET %s %s %lld",
-	                  b->deny ? "relay:deny" : "relay:allow", b->bid, (long long)b->exp);
-	redisAsyncCommand(cl.cmd, NULL, NULL, "HDEL %s %s", b->deny ? "relay:allow" : "relay:deny",
-	                  b->bid);
-	redisAsyncCommand(cl.cmd, NULL, NULL, "PUBLISH %s %b", CH_BIDS, msg, (size_t)(n + m));
-}
-
-void relay_cluster_bid(bool deny, const char *bid, int64_t exp)
-{
-	struct cluster_bid b = {.deny = deny, .exp = exp};
-
-	if (!cl.on)
-		return;
-	snprintf(b.bid, sizeof(b.bid), "%s", bid);
-	if (cl.state == LINK_UP) {
-		send_note(&b);
-		return;
-	}
-	/* Sent when the link is back: the change is applied here and kept on disk already. */
-	if (cl.nnotes == MAX_NOTES) {
-		memmove(cl.notes, cl.notes + 1, sizeof(cl.notes[0]) * (MAX_NOTES - 1));
-		cl.nnotes--;
-		cl.k.notes_dropped++;
-	}
-	cl.notes[cl.nnotes++] = b;
-}
-
-static void replay_notes(void)
-{
-	for (size_t i = 0; i < cl.nnotes; i++)
-		send_note(&cl.notes[i]);
-	cl.nnotes = 0;
-}
-
-static void bids_message(const redisReply *payload)
-{
-	struct cluster_bid b;
-	char *end;
-	unsigned long long origin;
-
-	if (payload->type != REDIS_REPLY_STRING || payload->len < 18 || payload->str[16] != ' ') {
-		cl.k.bad++;
-		return;
-	}
-	origin = strtoull(payload->str, &end, 16);
-	if (end != payload->str + 16 ||
-	    cluster_bid_parse(payload->str + 17, payload->len - 17, &b)) {
-		cl.k.bad++;
-		return;
-	}
-	if (origin != cl.nonce)
-		apply_note(&b, false);
-}
-
-/* HGETALL relay:deny or relay:allow (@priv non-NULL for deny), at each link up. */
-static void on_list(redisAsyncContext *ac, void *r, void *priv)
-{
-	redisReply *reply = r;
-	int64_t now = relay_now_ms() / 1000;
-	bool batch;
-
-	if (!reply || reply->type != REDIS_REPLY_ARRAY || !is_current(ac))
-		return;
-	/* One disk sync for the whole list, not one per booking: a list of thousands would
-	 * otherwise hold the loop for seconds at each link up. */
-	batch = store_batch_begin(cl.s->store) == 0;
-	for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-		const redisReply *k = reply->element[i], *v = reply->element[i + 1];
-		struct cluster_bid b = {.deny = priv != NULL};
-
-		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-		    k->len > STORE_BID_MAX || memchr(k->str, '\0', k->len))
-			continue;
-		memcpy(b.bid, k->str, k->len);
-		b.exp = strtoll(v->str, NULL, 10);
-		if (b.exp <= now)
-			redisAsyncCommand(ac, NULL, NULL, "HDEL %s %b",
-			                  b.deny ? "relay:deny" : "relay:allow", k->str, k->len);
-		else
-			apply_note(&b, true);
-	}
-	if (batch && store_batch_end(cl.s->store))
-		log_err("cannot write the deny/allow list from redis here: state write failed");
-}
-
-static void load_lists(void)
-{
-	redisAsyncCommand(cl.cmd, on_list, &cl, "HGETALL relay:deny");
-	redisAsyncCommand(cl.cmd, on_list, NULL, "HGETALL relay:allow");
-}
-
 /* ---- reports ---- */
 
 static json_t *own_report(void)
@@ -782,7 +636,7 @@ static void on_sub(redisAsyncContext *ac, void *r, void *priv)
 			topic_message(ch->str + sizeof(CH_TOPIC) - 1,
 			              ch->len - (sizeof(CH_TOPIC) - 1), reply->element[2]);
 		else if (str_is(ch, CH_BIDS))
-			bids_message(reply->element[2]);
+			cluster_bids_message(reply->element[2]);
 		else if (str_is(ch, CH_GROUPS))
 			cluster_groups_message(reply->element[2]);
 		else if (str_is(ch, CH_HOSTS) && cluster_hosts_message(reply->element[2]))
@@ -1042,6 +896,7 @@ void relay_cluster_stop(void)
 	for (size_t i = 0; i < MAX_REPORTS; i++)
 		free(cl.reports[i].text);
 	free(cl.scratch);
+	cluster_bids_free();
 	cluster_hosts_free();
 	cluster_signal_free();
 	cluster_meet_free();
@@ -1083,6 +938,8 @@ void relay_cluster_tick(void)
 		publish_report();
 	if (cl.state == LINK_UP)
 		cluster_hosts_tick();
+	if (cl.state == LINK_UP)
+		cluster_bids_tick();
 	/* also while the link is down: peers of other instances unheard of for 3 s are gone */
 	cluster_signal_tick();
 	cluster_meet_tick();
@@ -1106,6 +963,17 @@ redisAsyncContext *cluster_cmd(void)
 bool cluster_is_cmd(const redisAsyncContext *ac)
 {
 	return ac && ac == cl.cmd;
+}
+
+void cluster_link_fail(const char *why)
+{
+	if (cl.on && cl.state != LINK_DOWN)
+		link_fail(why);
+}
+
+void cluster_count_bad(void)
+{
+	cl.k.bad++;
 }
 
 uint64_t cluster_nonce(void)
@@ -1174,6 +1042,7 @@ void relay_cluster_metrics(FILE *f)
 	        (unsigned long long)cl.k.claims_ok, (unsigned long long)cl.k.claims_refused);
 	counter(f, "relay_cluster_reconnects_total", "Times the link to Redis came back.", "",
 	        cl.k.reconnects);
+	cluster_bids_metrics(f);
 	relay_cluster_groups_metrics(f);
 	relay_cluster_signal_metrics(f);
 }

@@ -52,8 +52,9 @@ int relay_cluster_defer(struct lws *wsi, const char *code, size_t len, const cha
 bool relay_cluster_claiming(struct conn *c);
 
 /* Deny list */
-/* A deny or allow was applied here: tell the other instances and keep it in Redis. */
-void relay_cluster_bid(bool deny, const char *bid, int64_t exp);
+/* A deny or allow was applied here with version @ver (store_change()): tell the other instances
+ * and keep it in Redis (or, unlinked, at the next link up). */
+void relay_cluster_bid(bool deny, const char *bid, int64_t exp, int64_t ver);
 
 /* Discovery groups (cluster_groups.c) */
 /* Group (@app, @id) was created or changed here: keep it in Redis, tell the other instances. */

@@ -1,5 +1,5 @@
 /*
- * relay/cluster_int: what relay/cluster.c lends its sibling files (cluster_groups.c): the
+ * relay/cluster_int: what relay/cluster.c lends its sibling files (cluster_groups.c ...): the
  * command connection while the link is up, this process's nonce, and the hooks it calls.
  * Not for the rest of relay/.
  */
@@ -13,6 +13,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#define CH_BIDS   "relay:bids"
 #define CH_GROUPS "relay:groups"
 #define CH_HOSTS  "relay:hosts"
 #define CH_SIGNAL "relay:signal"
@@ -29,6 +30,22 @@ uint64_t cluster_nonce(void);
 
 /* The server the cluster serves. */
 struct server *cluster_server(void);
+
+/* Drop the link and reconnect after a backoff (an answer that cannot be used). */
+void cluster_link_fail(const char *why);
+
+/* Count a Redis message or entry that could not be read (relay_cluster_bad_messages_total). */
+void cluster_count_bad(void);
+
+/* The deny/allow list (cluster_bids.c): at each link up, load Redis's list then write this
+ * instance's back; a message on CH_BIDS; once a second while the link is up (retry failed
+ * writes); when the link drops; at stop; its lines of /metrics. */
+void cluster_bids_load(void);
+void cluster_bids_message(const redisReply *payload);
+void cluster_bids_tick(void);
+void cluster_bids_link_down(void);
+void cluster_bids_free(void);
+void cluster_bids_metrics(FILE *f);
 
 /* At each link up: replace this instance's groups by those in Redis. */
 void cluster_groups_load(void);

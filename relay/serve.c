@@ -198,6 +198,8 @@ static void tick(lws_sorted_usec_list_t *sul)
 	struct server *s = &relay_srv;
 	int64_t now_s = relay_now_ms() / 1000;
 
+	if (!s->ctx) /* lws's timer fired as destroy_context() ran the loop: nothing to reschedule on */
+		return;
 	codes_expire(s->codes, relay_mono_ms());
 	relay_pending_expire();
 	trim_after_churn();
@@ -215,6 +217,8 @@ static void tick(lws_sorted_usec_list_t *sul)
 
 static void stats_tick(lws_sorted_usec_list_t *sul)
 {
+	if (!relay_srv.ctx) /* as in tick() */
+		return;
 	relay_publish_stats();
 	lws_sul_schedule(relay_srv.ctx, 0, sul, stats_tick,
 	                 relay_srv.o->stats_every * LWS_US_PER_MS);

@@ -1300,6 +1300,40 @@ size_t relay_turn_end_booking(const char *bid)
 	return e.n;
 }
 
+struct end_bookings {
+	const char *const *bids;
+	size_t nbids, n;
+};
+
+static void end_bookings(void *arg)
+{
+	struct end_bookings *e = arg;
+	struct turn_alloc *next;
+
+	for (struct turn_alloc *al = turn_srv.allocs; al; al = next) {
+		next = al->next;
+		for (size_t i = 0; i < e->nbids; i++) {
+			if (strcmp(al->user, e->bids[i]) == 0) {
+				turn_alloc_free(al, "booking denied");
+				turn_refuse_count(TR_DENIED);
+				e->n++;
+				break;
+			}
+		}
+	}
+}
+
+/* Many bookings in one round trip to the TURN thread (a cluster's link-up load). */
+size_t relay_turn_end_bookings(const char *const *bids, size_t n)
+{
+	struct end_bookings e = {.bids = bids, .nbids = n};
+
+	if (!relay_turn_on() || !n)
+		return 0;
+	turn_thread_call(end_bookings, &e);
+	return e.n;
+}
+
 static void metric(FILE *f, const char *name, const char *type, const char *help, double v)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.0f\n", name, help, name, type, name, v);

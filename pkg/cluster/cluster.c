@@ -4,6 +4,7 @@
  */
 #define LOG_MODULE "cluster"
 #include "pkg/cluster/cluster.h"
+#include "pkg/utf8/utf8.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -216,41 +217,80 @@ int cluster_code_hash(const char *code, size_t len, char out[CLUSTER_CODE_HASH])
 
 /* ---- deny/allow notes ---- */
 
-int cluster_bid_format(const struct cluster_bid *b, char *out, size_t len)
+bool cluster_bid_id_ok(const char *p, size_t n)
 {
-	int n = snprintf(out, len, "%s %lld %s", b->deny ? "deny" : "allow", (long long)b->exp,
-	                 b->bid);
+	return n && n <= STORE_BID_MAX && !memchr(p, '\0', n) && utf8_valid((const uint8_t *)p, n);
+}
+
+int cluster_bid_value(const struct cluster_bid *b, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s %lld %lld", b->deny ? "deny" : "allow", (long long)b->exp,
+	                 (long long)b->ver);
 
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }
 
-int cluster_bid_parse(const char *p, size_t len, struct cluster_bid *b)
+int cluster_bid_format(const struct cluster_bid *b, char *out, size_t len)
 {
-	const char *end = p + len, *sp;
-	int64_t exp = 0;
+	int n = cluster_bid_value(b, out, len);
+	int m = n < 0 ? -1 : snprintf(out + n, len - (size_t)n, " %s", b->bid);
 
-	memset(b, 0, sizeof(*b));
-	if (len > 5 && memcmp(p, "deny ", 5) == 0) {
+	return m < 0 || (size_t)m >= len - (size_t)n ? -ENOSPC : n + m;
+}
+
+/* Digits up to @end or the first space, as a non-negative int64 (overflow refused); the
+ * position after them in *@next. */
+static int parse_i64(const char *p, const char *end, int64_t *v, const char **next)
+{
+	const char *q = p;
+
+	*v = 0;
+	for (; q < end && *q != ' '; q++) {
+		if (*q < '0' || *q > '9' || *v > (INT64_MAX - (*q - '0')) / 10)
+			return -EINVAL;
+		*v = *v * 10 + (*q - '0');
+	}
+	*next = q;
+	return q == p ? -EINVAL : 0;
+}
+
+/* "deny EXP VER" at @p; the position after VER in *@next. */
+static int parse_value(const char *p, const char *end, struct cluster_bid *b, const char **next)
+{
+	if (end - p > 5 && memcmp(p, "deny ", 5) == 0) {
 		b->deny = true;
 		p += 5;
-	} else if (len > 6 && memcmp(p, "allow ", 6) == 0) {
+	} else if (end - p > 6 && memcmp(p, "allow ", 6) == 0) {
+		b->deny = false;
 		p += 6;
 	} else {
 		return -EINVAL;
 	}
-	sp = memchr(p, ' ', (size_t)(end - p));
-	if (!sp || sp == p || sp - p > 18 || (size_t)(end - sp - 1) > STORE_BID_MAX ||
-	    sp + 1 == end)
+	if (parse_i64(p, end, &b->exp, &p) || p == end || *p != ' ')
 		return -EINVAL;
-	for (; p < sp; p++) {
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		exp = exp * 10 + (*p - '0');
+	return parse_i64(p + 1, end, &b->ver, next);
+}
+
+int cluster_bid_parse_value(const char *p, size_t len, struct cluster_bid *b)
+{
+	const char *next;
+
+	b->deny = false;
+	b->exp = b->ver = 0;
+	return parse_value(p, p + len, b, &next) || next != p + len ? -EINVAL : 0;
+}
+
+int cluster_bid_parse(const char *p, size_t len, struct cluster_bid *b)
+{
+	const char *end = p + len, *next;
+
+	memset(b, 0, sizeof(*b));
+	if (parse_value(p, end, b, &next) || next == end || *next != ' ' ||
+	    !cluster_bid_id_ok(next + 1, (size_t)(end - next - 1))) {
+		memset(b, 0, sizeof(*b));
+		return -EINVAL;
 	}
-	if (memchr(sp + 1, '\0', (size_t)(end - sp - 1)))
-		return -EINVAL;
-	b->exp = exp;
-	memcpy(b->bid, sp + 1, (size_t)(end - sp - 1));
+	memcpy(b->bid, next + 1, (size_t)(end - next - 1));
 	return 0;
 }
 

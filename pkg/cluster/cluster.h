@@ -55,17 +55,28 @@ int cluster_grant_load(const char *s, size_t len, struct grant *g);
 #define CLUSTER_CODE_HASH 65 /* with the NUL */
 int cluster_code_hash(const char *code, size_t len, char out[CLUSTER_CODE_HASH]);
 
-/* A change of the deny/allow list, as instances tell each other: "deny EXP BID". */
+/*
+ * A change of the deny/allow list, as instances tell each other: "deny EXP VER BID" (or
+ * "allow ..."), VER being the change's version (store_newer()). Redis's hash relay:bookings holds
+ * the newest change per booking as "deny EXP VER" under the booking id.
+ */
 struct cluster_bid {
 	bool deny;
 	int64_t exp;
+	int64_t ver;
 	char bid[STORE_BID_MAX + 1];
 };
 
+/* A booking id /bids would take: 1 to STORE_BID_MAX bytes of UTF-8, no NUL. */
+bool cluster_bid_id_ok(const char *p, size_t n);
 /* Write @b into @out (@len bytes); the length written, or -ENOSPC. */
 int cluster_bid_format(const struct cluster_bid *b, char *out, size_t len);
-/* Parse @p (@len bytes) into @b; 0 or -EINVAL. */
+/* Parse @p (@len bytes) into @b; 0 or -EINVAL (EXP and VER: up to INT64_MAX). */
 int cluster_bid_parse(const char *p, size_t len, struct cluster_bid *b);
+/* The hash value "deny EXP VER" of @b (without its id); the length written, or -ENOSPC. */
+int cluster_bid_value(const struct cluster_bid *b, char *out, size_t len);
+/* Parse a hash value into @b's deny, exp and ver (@b's bid untouched); 0 or -EINVAL. */
+int cluster_bid_parse_value(const char *p, size_t len, struct cluster_bid *b);
 
 /*
  * A status report on the channel relay:status: the instance's name (1 to CLUSTER_NAME_MAX - 1

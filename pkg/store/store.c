@@ -1,6 +1,6 @@
 /*
  * store: SQLite behind, a small open-addressing table in front. Table `bookings(bid PRIMARY KEY,
- * denied INTEGER, exp INTEGER)`. synchronous=FULL so a deny is durable before we answer 204.
+ * denied INTEGER, exp INTEGER, ver INTEGER)` (ver added to older state dirs at open, 0 there). synchronous=FULL so a deny is durable before we answer 204.
  * Table `groups(app, id, owner, expires, json, PRIMARY KEY(app, id))` behind a chained hash
  * table of discovery groups.
  */
@@ -23,6 +23,7 @@ enum state { FREE = 0, DENIED, ALLOWED, SEEN };
 struct slot {
 	char bid[STORE_BID_MAX + 1];
 	int64_t exp;
+	int64_t ver; /* the change's version (store_merge); 0 for seen entries and old rows */
 	enum state state;
 };
 
@@ -77,7 +78,7 @@ static struct slot *find(const struct store *s, const char *bid)
 
 static int rebuild(struct store *s, size_t nslots, int64_t now);
 
-static int put(struct store *s, const char *bid, enum state st, int64_t exp)
+static int put(struct store *s, const char *bid, enum state st, int64_t exp, int64_t ver)
 {
 	struct slot *sl;
 
@@ -90,6 +91,7 @@ static int put(struct store *s, const char *bid, enum state st, int64_t exp)
 	}
 	sl->state = st;
 	sl->exp = exp;
+	sl->ver = ver;
 	return 0;
 }
 
@@ -108,7 +110,7 @@ static int rebuild(struct store *s, size_t nslots, int64_t now)
 	s->used = 0;
 	for (size_t i = 0; i < n; i++)
 		if (old[i].state != FREE && old[i].exp >= now)
-			put(s, old[i].bid, old[i].state, old[i].exp);
+			put(s, old[i].bid, old[i].state, old[i].exp, old[i].ver);
 	free(old);
 	return 0;
 }
@@ -123,21 +125,23 @@ static int exec_sql(struct store *s, const char *sql)
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-static int write_row(struct store *s, const char *bid, bool denied, int64_t exp)
+static int write_row(struct store *s, const char *bid, bool denied, int64_t exp, int64_t ver)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if (!s->db)
 		return 0;
-	rc = sqlite3_prepare_v2(s->db,
-	                        "INSERT INTO bookings(bid, denied, exp) VALUES(?1, ?2, ?3) "
-	                        "ON CONFLICT(bid) DO UPDATE SET denied = ?2, exp = ?3",
-	                        -1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+	        s->db,
+	        "INSERT INTO bookings(bid, denied, exp, ver) VALUES(?1, ?2, ?3, ?4) "
+	        "ON CONFLICT(bid) DO UPDATE SET denied = ?2, exp = ?3, ver = ?4",
+	        -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, bid, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, denied);
 		sqlite3_bind_int64(st, 3, exp);
+		sqlite3_bind_int64(st, 4, ver);
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 	}
 	sqlite3_finalize(st);
@@ -145,10 +149,31 @@ static int write_row(struct store *s, const char *bid, bool denied, int64_t exp)
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
+/* A state dir written before versions: its rows get version 0 (older than any change). */
+static int migrate(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	bool has_ver = false;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA table_info(bookings)", -1, &st, NULL);
+
+	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+
+		has_ver = has_ver || (name && strcmp(name, "ver") == 0);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	return has_ver ? 0
+	               : exec_sql(s, "ALTER TABLE bookings ADD COLUMN ver INTEGER NOT NULL "
+	                             "DEFAULT 0");
+}
+
 static int load_rows(struct store *s)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT bid, denied, exp FROM bookings", -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(s->db, "SELECT bid, denied, exp, ver FROM bookings", -1, &st,
+	                            NULL);
 	int step = SQLITE_DONE;
 
 	/* A damaged database must not load half a deny list: any step error fails the open. */
@@ -157,7 +182,7 @@ static int load_rows(struct store *s)
 
 		if (bid && strlen(bid) <= STORE_BID_MAX &&
 		    put(s, bid, sqlite3_column_int(st, 1) ? DENIED : ALLOWED,
-		        sqlite3_column_int64(st, 2)))
+		        sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3)))
 			rc = SQLITE_NOMEM;
 	}
 	if (rc == SQLITE_OK && step != SQLITE_DONE)
@@ -184,11 +209,11 @@ static int open_db(struct store *s, const char *dir, char why[256])
 	            s,
 	            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 	            "CREATE TABLE IF NOT EXISTS bookings(bid TEXT PRIMARY KEY, denied INTEGER NOT NULL, "
-	            "exp INTEGER NOT NULL); "
+	            "exp INTEGER NOT NULL, ver INTEGER NOT NULL DEFAULT 0); "
 	            "CREATE TABLE IF NOT EXISTS groups(app TEXT NOT NULL, id TEXT NOT NULL, "
 	            "owner TEXT NOT NULL, expires INTEGER NOT NULL, json TEXT NOT NULL, "
 	            "PRIMARY KEY(app, id))") ||
-	    load_rows(s) || load_groups(s)) {
+	    migrate(s) || load_rows(s) || load_groups(s)) {
 		snprintf(why, 256, "cannot open state database '%.200s': %s", path,
 		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		return -EIO;
@@ -249,19 +274,81 @@ static bool valid_bid(const char *bid)
 	return bid && *bid && strlen(bid) <= STORE_BID_MAX;
 }
 
-/* On disk first (without the lock: it may wait for a sync), then in the table. */
-static int set_state(struct store *s, const char *bid, enum state st, int64_t exp)
+bool store_newer(bool deny, int64_t exp, int64_t ver, bool held_deny, int64_t held_exp,
+                 int64_t held_ver)
 {
+	if (ver != held_ver)
+		return ver > held_ver;
+	if (deny != held_deny)
+		return deny; /* equal versions: refuse rather than admit */
+	return exp > held_exp;
+}
+
+/* On disk first (without the lock: it may wait for a sync), then in the table. With
+ * @mem_anyway, a failed disk write still changes the table (and -EIO is returned). */
+static int set_state(struct store *s, const char *bid, enum state st, int64_t exp, int64_t ver,
+                     bool mem_anyway)
+{
+	int ret, disk;
+
+	if (!valid_bid(bid))
+		return -EINVAL;
+	disk = write_row(s, bid, st == DENIED, exp, ver);
+	if (disk && !mem_anyway)
+		return -EIO;
+	lock(s);
+	ret = put(s, bid, st, exp, ver);
+	unlock(s);
+	return ret ? ret : disk;
+}
+
+/* The version @bid's deny/allow entry holds (0: written before versions), -1 when none. */
+static int64_t held_version(const struct store *s, const char *bid, bool *deny, int64_t *exp)
+{
+	const struct slot *sl = find(s, bid); /* the owner's read: no lock */
+
+	*deny = sl->state == DENIED;
+	*exp = sl->state == DENIED || sl->state == ALLOWED ? sl->exp : 0;
+	return sl->state == DENIED || sl->state == ALLOWED ? sl->ver : -1;
+}
+
+int store_change(struct store *s, const char *bid, bool deny, int64_t exp, int64_t *ver)
+{
+	bool hd;
+	int64_t he, held;
+
+	if (!valid_bid(bid))
+		return -EINVAL;
+	held = held_version(s, bid, &hd, &he);
+	if (*ver <= held)
+		*ver = held + 1; /* made after what this store holds, so newer than it */
+	return set_state(s, bid, deny ? DENIED : ALLOWED, exp, *ver, false);
+}
+
+int store_merge(struct store *s, const char *bid, bool deny, int64_t exp, int64_t ver,
+                bool mem_anyway)
+{
+	bool hd;
+	int64_t he, held;
 	int ret;
 
 	if (!valid_bid(bid))
 		return -EINVAL;
-	if (write_row(s, bid, st == DENIED, exp))
-		return -EIO;
-	lock(s);
-	ret = put(s, bid, st, exp);
-	unlock(s);
-	return ret;
+	held = held_version(s, bid, &hd, &he);
+	if (held >= 0 && !store_newer(deny, exp, ver, hd, he, held))
+		return 0;
+	ret = set_state(s, bid, deny ? DENIED : ALLOWED, exp, ver, mem_anyway);
+	return ret == 0 ? 1 : ret;
+}
+
+int64_t store_version(const struct store *s, const char *bid)
+{
+	bool d;
+	int64_t e;
+
+	int64_t v = valid_bid(bid) ? held_version(s, bid, &d, &e) : 0;
+
+	return v > 0 ? v : 0;
 }
 
 int store_batch_begin(struct store *s)
@@ -284,12 +371,16 @@ int store_batch_end(struct store *s)
 
 int store_deny(struct store *s, const char *bid, int64_t exp)
 {
-	return set_state(s, bid, DENIED, exp);
+	int64_t ver = 1;
+
+	return store_change(s, bid, true, exp, &ver);
 }
 
 int store_allow(struct store *s, const char *bid, int64_t exp)
 {
-	return set_state(s, bid, ALLOWED, exp);
+	int64_t ver = 1;
+
+	return store_change(s, bid, false, exp, &ver);
 }
 
 void store_seen(struct store *s, const char *bid, int64_t exp)
@@ -301,7 +392,7 @@ void store_seen(struct store *s, const char *bid, int64_t exp)
 	lock(s);
 	sl = find(s, bid);
 	if (sl->state == FREE || (sl->state == SEEN && sl->exp < exp))
-		put(s, bid, SEEN, exp);
+		put(s, bid, SEEN, exp, 0);
 	unlock(s);
 }
 
@@ -334,6 +425,18 @@ void store_list(const struct store *s, enum store_list which, int64_t now,
 
 		if (want && sl->exp >= now)
 			fn(sl->bid, sl->exp, arg);
+	}
+}
+
+void store_each(const struct store *s, int64_t now,
+                void (*fn)(const char *bid, bool deny, int64_t exp, int64_t ver, void *arg),
+                void *arg)
+{
+	for (size_t i = 0; i < s->nslots; i++) {
+		const struct slot *sl = &s->slots[i];
+
+		if ((sl->state == DENIED || sl->state == ALLOWED) && sl->exp >= now)
+			fn(sl->bid, sl->state == DENIED, sl->exp, sl->ver, arg);
 	}
 }
 

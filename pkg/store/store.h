@@ -43,9 +43,38 @@ enum store_list {
 int store_open(const char *dir, struct store **out, char why[256]);
 void store_close(struct store *s);
 
-/* Persist and apply. 0, -EINVAL (bid empty or too long), -EIO (the write failed: not applied). */
+/*
+ * Versions: every deny/allow entry carries the version of the change that made it (relay serve:
+ * the wall-clock ms at the instance where it was made). A change is newer than an entry when its
+ * version is greater; on equal versions a deny is newer than an allow, then the later exp.
+ * Seen entries and rows written before versions existed hold version 0.
+ */
+bool store_newer(bool deny, int64_t exp, int64_t ver, bool held_deny, int64_t held_exp,
+                 int64_t held_ver);
+
+/* Persist and apply, as store_change() with version 1 proposed. 0, -EINVAL (bid empty or too
+ * long), -EIO (the write failed: not applied). */
 int store_deny(struct store *s, const char *bid, int64_t exp);
 int store_allow(struct store *s, const char *bid, int64_t exp);
+
+/*
+ * A change made here: applied whatever the entry holds, with version max(*@ver, held + 1) (so
+ * newer than what this store has seen, even if its clock is behind), written back in *@ver.
+ * 0, -EINVAL, -EIO (not applied).
+ */
+int store_change(struct store *s, const char *bid, bool deny, int64_t exp, int64_t *ver);
+
+/*
+ * A change made elsewhere (version @ver): applied only if newer than @bid's entry (store_newer).
+ * 1 applied, 0 not newer (nothing done), -EINVAL, -EIO: the disk write failed, and the change is
+ * applied in memory anyway when @mem_anyway (a deny from another instance must hold here even
+ * if this disk fails), not at all otherwise.
+ */
+int store_merge(struct store *s, const char *bid, bool deny, int64_t exp, int64_t ver,
+                bool mem_anyway);
+
+/* The version of @bid's entry; 0 when none. */
+int64_t store_version(const struct store *s, const char *bid);
 
 /*
  * Group the deny/allow writes made until store_batch_end() into one transaction: one disk sync
@@ -76,6 +105,12 @@ int64_t store_denied_until(const struct store *s, const char *bid, int64_t now);
  */
 void store_list(const struct store *s, enum store_list which, int64_t now,
                 void (*fn)(const char *bid, int64_t exp, void *arg), void *arg);
+
+/* Call @fn for each live deny and allow entry (not seen ones) with its version; the rules of
+ * store_list() apply. */
+void store_each(const struct store *s, int64_t now,
+                void (*fn)(const char *bid, bool deny, int64_t exp, int64_t ver, void *arg),
+                void *arg);
 
 /* Drop entries that expired before @now, in memory and on disk. Returns how many, or -EIO. */
 int store_tidy(struct store *s, int64_t now);

@@ -124,24 +124,83 @@ static void test_code_hash(void)
 
 static void test_bid(void)
 {
-	struct cluster_bid b = {.deny = true, .exp = 1900000000, .bid = "bk 1"}, back;
+	struct cluster_bid b = {.deny = true,
+	                        .exp = 1900000000,
+	                        .ver = 1733390000123,
+	                        .bid = "bk 1"},
+	                   back;
 	char s[256];
 	int n = cluster_bid_format(&b, s, sizeof(s));
 
 	CHECK(n > 0);
-	CHECK_STR(s, "deny 1900000000 bk 1");
+	CHECK_STR(s, "deny 1900000000 1733390000123 bk 1");
 	CHECK_EQ(cluster_bid_parse(s, (size_t)n, &back), 0);
 	CHECK(back.deny);
 	CHECK(back.exp == 1900000000);
+	CHECK(back.ver == 1733390000123);
 	CHECK_STR(back.bid, "bk 1");
-	CHECK_EQ(cluster_bid_parse("allow 5 x", 9, &back), 0);
+	CHECK_EQ(cluster_bid_parse("allow 5 7 x", 11, &back), 0);
 	CHECK(!back.deny);
+	CHECK(back.exp == 5 && back.ver == 7);
 	CHECK_EQ(cluster_bid_format(&b, s, 8), -ENOSPC);
-	CHECK_EQ(cluster_bid_parse("allow 5 ", 8, &back), -EINVAL);
-	CHECK_EQ(cluster_bid_parse("allow x1 b", 10, &back), -EINVAL);
-	CHECK_EQ(cluster_bid_parse("block 1 b", 9, &back), -EINVAL);
-	CHECK_EQ(cluster_bid_parse("deny  b", 7, &back), -EINVAL);
-	CHECK_EQ(cluster_bid_parse("deny 1 a\0b", 10, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_format(&b, s, 31), -ENOSPC); /* the value fits, the id does not */
+	CHECK_EQ(cluster_bid_parse("allow 5 7 ", 10, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("allow 5 x", 9, &back), -EINVAL); /* no version */
+	CHECK_EQ(cluster_bid_parse("allow x1 1 b", 12, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("allow 1 x1 b", 12, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("block 1 1 b", 11, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("deny  1 b", 9, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("deny 1 1 a\0b", 12, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("deny 1 1 \xff", 10, &back), -EINVAL); /* not UTF-8 */
+}
+
+/* Every exp /bids takes crosses: 19 digits too, up to INT64_MAX, and no further (review 6). */
+static void test_bid_range(void)
+{
+	struct cluster_bid b = {.deny = true, .exp = INT64_MAX, .ver = INT64_MAX, .bid = "x"}, back;
+	char s[256];
+	int n = cluster_bid_format(&b, s, sizeof(s));
+
+	CHECK_EQ(cluster_bid_parse(s, (size_t)n, &back), 0);
+	CHECK(back.exp == INT64_MAX && back.ver == INT64_MAX);
+	CHECK_EQ(cluster_bid_parse("deny 9223372036854775808 1 x", 28, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("deny 1 9223372036854775808 x", 28, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("deny 99999999999999999999 1 x", 29, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("deny 253402300799 1 x", 21, &back), 0);
+	CHECK(back.exp == 253402300799);
+}
+
+/* The hash value, without the id; what the link-up load skips. */
+static void test_bid_value(void)
+{
+	struct cluster_bid b = {.exp = 1900000000, .ver = 42}, back = {.bid = "kept"};
+	char s[64];
+	int n = cluster_bid_value(&b, s, sizeof(s));
+
+	CHECK(n > 0);
+	CHECK_STR(s, "allow 1900000000 42");
+	CHECK_EQ(cluster_bid_parse_value(s, (size_t)n, &back), 0);
+	CHECK(!back.deny && back.exp == 1900000000 && back.ver == 42);
+	CHECK_STR(back.bid, "kept");
+	CHECK_EQ(cluster_bid_parse_value("deny 5 6", 8, &back), 0);
+	CHECK(back.deny && back.exp == 5 && back.ver == 6);
+	CHECK_EQ(cluster_bid_parse_value("deny 5", 6, &back), -EINVAL); /* old format: no ver */
+	CHECK_EQ(cluster_bid_parse_value("1900000000", 10, &back), -EINVAL); /* older still */
+	CHECK_EQ(cluster_bid_parse_value("deny 5 6 x", 10, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse_value("deny 5 6 ", 9, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse_value("", 0, &back), -EINVAL);
+	CHECK(cluster_bid_id_ok("bk-1", 4));
+	CHECK(!cluster_bid_id_ok("", 0));
+	CHECK(!cluster_bid_id_ok("a\0b", 3));
+	CHECK(!cluster_bid_id_ok("\xc0\xaf", 2));
+	CHECK(cluster_bid_id_ok(s, 0) == false);
+	{
+		char id[STORE_BID_MAX + 2];
+
+		memset(id, 'b', sizeof(id));
+		CHECK(cluster_bid_id_ok(id, STORE_BID_MAX));
+		CHECK(!cluster_bid_id_ok(id, STORE_BID_MAX + 1));
+	}
 }
 
 /* A report's name is read without parsing its JSON; a malformed name is refused. */
@@ -179,6 +238,8 @@ int main(void)
 	RUN(test_grant());
 	RUN(test_code_hash());
 	RUN(test_bid());
+	RUN(test_bid_range());
+	RUN(test_bid_value());
 	RUN(test_report_split());
 	return harness_done();
 }

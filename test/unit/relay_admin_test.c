@@ -14,9 +14,9 @@
 struct server relay_srv;
 
 /* relay/cluster.c: without --redis */
-void relay_cluster_bid(bool deny, const char *bid, int64_t exp)
+void relay_cluster_bid(bool deny, const char *bid, int64_t exp, int64_t ver)
 {
-	(void)deny, (void)bid, (void)exp;
+	(void)deny, (void)bid, (void)exp, (void)ver;
 }
 
 const char *relay_cluster_trouble(void)
@@ -150,16 +150,21 @@ static void test_refusals(void)
 	CHECK(parse(&q, ARGS("bid=x", "exp=0x7fffffff")) != NULL);
 }
 
-/* What a token cannot carry cannot be denied: ids that are not UTF-8, exp past 2^63-1. */
+/* What a token cannot carry cannot be denied: ids that are not UTF-8, exp past year 9999 (every
+ * instance must read what /bids takes). */
 static void test_token_range(void)
 {
 	struct bid_query q;
 	const char *why;
 
-	CHECK(parse(&q, ARGS("bid=x", "exp=9223372036854775807")) == NULL);
-	CHECK_EQ(q.exp, INT64_MAX);
+	CHECK(parse(&q, ARGS("bid=x", "exp=253402300799")) == NULL);
+	CHECK_EQ(q.exp, 253402300799);
+	why = parse(&q, ARGS("bid=x", "exp=253402300800"));
+	CHECK(why && strstr(why, "9999"));
+	why = parse(&q, ARGS("bid=x", "exp=9223372036854775807"));
+	CHECK(why && strstr(why, "9999"));
 	why = parse(&q, ARGS("bid=x", "exp=9223372036854775808"));
-	CHECK(why && strstr(why, "64-bit"));
+	CHECK(why && strstr(why, "9999"));
 	CHECK(parse(&q, ARGS("bid=x", "exp=99999999999999999999999")) != NULL);
 	CHECK(parse(&q, ARGS("bid=x", "exp=00000000000000000000001700000100")) == NULL);
 	why = parse(&q, ARGS("bid=\xff", "exp=1700000100"));
