@@ -1270,36 +1270,6 @@ void relay_turn_stop(void)
 
 /* ---- deny, metrics, status ---- */
 
-struct end_booking {
-	const char *bid;
-	size_t n;
-};
-
-static void end_booking(void *arg)
-{
-	struct end_booking *e = arg;
-	struct turn_alloc *next;
-
-	for (struct turn_alloc *al = turn_srv.allocs; al; al = next) {
-		next = al->next;
-		if (strcmp(al->user, e->bid) == 0) {
-			turn_alloc_free(al, "booking denied");
-			turn_refuse_count(TR_DENIED);
-			e->n++;
-		}
-	}
-}
-
-size_t relay_turn_end_booking(const char *bid)
-{
-	struct end_booking e = {.bid = bid};
-
-	if (!relay_turn_on())
-		return 0;
-	turn_thread_call(end_booking, &e);
-	return e.n;
-}
-
 struct end_bookings {
 	const char *const *bids;
 	size_t nbids, n;
@@ -1332,6 +1302,11 @@ size_t relay_turn_end_bookings(const char *const *bids, size_t n)
 		return 0;
 	turn_thread_call(end_bookings, &e);
 	return e.n;
+}
+
+size_t relay_turn_end_booking(const char *bid)
+{
+	return relay_turn_end_bookings(&bid, 1);
 }
 
 static void metric(FILE *f, const char *name, const char *type, const char *help, double v)

@@ -65,6 +65,7 @@ void relay_turn_note_ws_held(size_t bytes);
 
 /* End the allocations of booking @bid (the user part of their usernames); returns how many. */
 size_t relay_turn_end_booking(const char *bid);
+/* The same for @n bookings in one round trip to the TURN thread (a cluster's link-up load). */
 size_t relay_turn_end_bookings(const char *const *bids, size_t n);
 /* Prometheus lines of the TURN counters into @f (nothing when off). */
 void relay_turn_metrics(FILE *f);
