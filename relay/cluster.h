@@ -23,6 +23,11 @@ bool relay_cluster_on(void);
 const char *relay_cluster_instance(void);
 /* NULL when Redis is off or reachable, else why not (for /healthz). */
 const char *relay_cluster_trouble(void);
+
+/* This instance's state never finished a link-up load of the deny list (a fresh state dir):
+ * access calls are answered 503 until it has (docs/scale-out.md). */
+bool relay_cluster_unloaded(void);
+
 /* Once a second: publish this instance's report, unsubscribe from topics left without readers. */
 void relay_cluster_tick(void);
 

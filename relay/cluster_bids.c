@@ -263,7 +263,8 @@ static void merge_change(const struct cluster_bid *b, bool from_list, struct end
 {
 	struct server *s = cluster_server();
 	int64_t now = relay_now_ms() / 1000;
-	bool was_denied = store_is_denied(s->store, b->bid, now);
+	/* not store_is_denied(): during a fresh state's first load it says denied for all */
+	bool was_denied = store_denied_until(s->store, b->bid, now) != 0;
 	int ret = store_merge(s->store, b->bid, b->deny, b->exp, b->ver, true);
 	size_t closed;
 
@@ -512,6 +513,8 @@ static void on_scan(redisAsyncContext *ac, void *r, void *priv)
 		return;
 	}
 	bs.loading = false;
+	if (store_set_loaded(cluster_server()->store))
+		log_warn("cannot record in the state database that the deny list was loaded");
 	delete_stale();
 	log_info("deny/allow list loaded from redis (%zu entries); writing this instance's back",
 	         bs.loaded);
@@ -542,6 +545,11 @@ void cluster_bids_tick(void)
 	if (cluster_cmd() && bs.resync && !bs.loading && !bs.wb.v &&
 	    relay_mono_ms() - bs.wb.last_ms >= RESYNC_MS)
 		writeback_start();
+}
+
+bool cluster_bids_loading(void)
+{
+	return bs.loading;
 }
 
 void cluster_bids_link_down(void)
