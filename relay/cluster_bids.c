@@ -9,8 +9,9 @@
  * Lua script that compares versions and PUBLISHes on relay:bids only what it set. At each link
  * up an instance reads the hash (HSCAN, in chunks), then writes every live entry of its own store
  * back through the same script, so a change made while unlinked, or lost by Redis, reaches
- * everyone: the state database is the queue. A write that is not answered OK marks a resync:
- * the write-back runs again (every RESYNC_MS while the link is up, and at the next link up).
+ * everyone: the state database is the queue. The changes of a write that is not answered OK
+ * are written again, they alone (every RESYNC_MS while the link is up; with everything else at
+ * the next link up).
  */
 #define LOG_MODULE "cluster"
 #include "relay/cluster.h"
@@ -39,16 +40,22 @@
 static struct {
 	bool loading;      /* the link-up HSCAN of relay:bookings runs */
 	size_t loaded;     /* entries it read so far */
-	bool resync;       /* a write to relay:bookings failed: write every entry again */
+	bool resync;       /* a write to relay:bookings failed: write it again (retry) */
 	bool write_logged; /* that was logged (once per episode) */
 	bool disk_logged;  /* a change of another instance could not be written to disk */
 	uint64_t writes_failed;
 	struct {
 		struct cluster_bid *v; /* this store's entries, being written back; NULL: none */
 		size_t n, cap, next;
-		bool oom;
-		int64_t last_ms; /* monotonic: the last write-back's start */
+		size_t sent, sent_n; /* the chunk in flight */
+		bool oom, failed;    /* failed: a chunk of this pass was not written */
+		int64_t last_ms;     /* monotonic: the last write-back's start */
 	} wb;
+	struct {
+		struct cluster_bid *v; /* the changes not written: written again, they alone */
+		size_t n, cap;
+		bool all; /* one could not be kept: every live entry is written again */
+	} retry;
 	struct {
 		struct cluster_bid *v; /* entries ended for long, read by the load running */
 		size_t n, cap;
@@ -174,17 +181,49 @@ static int write_changes(const struct cluster_bid *b, size_t n, redisCallbackFn 
 	return ret;
 }
 
-/* A write to relay:bookings was not answered OK: write everything again later. */
-static void write_failed(const redisReply *reply)
+/* Keep the @n changes at @b (NULL: every live entry) to be written again. */
+static void retry_add(const struct cluster_bid *b, size_t n)
 {
 	bs.resync = true;
+	if (!b)
+		bs.retry.all = true;
+	if (bs.retry.all)
+		return;
+	if (bs.retry.n + n > bs.retry.cap) {
+		size_t cap =
+		        bs.retry.cap * 2 > bs.retry.n + n ? bs.retry.cap * 2 : bs.retry.n + n + 64;
+		struct cluster_bid *p = realloc(bs.retry.v, cap * sizeof(*p));
+
+		if (!p) {
+			bs.retry.all = true;
+			return;
+		}
+		bs.retry.v = p;
+		bs.retry.cap = cap;
+	}
+	memcpy(bs.retry.v + bs.retry.n, b, n * sizeof(*b));
+	bs.retry.n += n;
+}
+
+static void retry_clear(void)
+{
+	free(bs.retry.v);
+	memset(&bs.retry, 0, sizeof(bs.retry));
+}
+
+/* A write of the @n changes at @b (NULL: unknown) to relay:bookings was not answered OK: they
+ * are written again later (every RESYNC_MS while linked; everything at the next link up). */
+static void write_failed(const redisReply *reply, const struct cluster_bid *b, size_t n)
+{
+	retry_add(b, n);
 	bs.writes_failed++;
 	if (bs.write_logged)
 		return;
 	bs.write_logged = true;
-	log_warn("a deny/allow change could not be written to redis (%s): every live entry will be "
-	         "written again",
-	         reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
+	log_warn(
+	        "a deny/allow change could not be written to redis (%s): written again every %d ms "
+	        "until it is",
+	        reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer", RESYNC_MS);
 }
 
 static bool reply_ok(const redisReply *reply)
@@ -198,7 +237,7 @@ static void on_change_written(redisAsyncContext *ac, void *r, void *priv)
 	struct cluster_bid *b = priv;
 
 	if (!reply_ok(r)) {
-		write_failed(r);
+		write_failed(r, b, 1);
 		/* Redis refused it (full?): still tell the live instances; PUBLISH takes no memory,
 		 * and they apply it only if newer, as always */
 		if (r && cluster_is_cmd(ac)) {
@@ -227,7 +266,7 @@ void relay_cluster_bid(bool deny, const char *bid, int64_t exp, int64_t ver)
 	}
 	b = calloc(1, sizeof(*b));
 	if (!b) {
-		write_failed(NULL);
+		write_failed(NULL, NULL, 0);
 		return;
 	}
 	b->deny = deny;
@@ -235,8 +274,8 @@ void relay_cluster_bid(bool deny, const char *bid, int64_t exp, int64_t ver)
 	b->ver = ver;
 	snprintf(b->bid, sizeof(b->bid), "%s", bid);
 	if (write_changes(b, 1, on_change_written, b)) {
+		write_failed(NULL, b, 1);
 		free(b);
-		write_failed(NULL);
 	}
 }
 
@@ -357,10 +396,15 @@ static void writeback_next(void);
 static void on_chunk_written(redisAsyncContext *ac, void *r, void *priv)
 {
 	(void)priv;
-	if (!reply_ok(r))
-		write_failed(r);
-	if (!cluster_is_cmd(ac) || !bs.wb.v)
+	if (!cluster_is_cmd(ac) || !bs.wb.v) {
+		if (!reply_ok(r))
+			write_failed(r, NULL, 0);
 		return; /* the link dropped: the next link up starts over */
+	}
+	if (!reply_ok(r)) {
+		bs.wb.failed = true;
+		write_failed(r, bs.wb.v + bs.wb.sent, bs.wb.sent_n); /* that chunk alone again */
+	}
 	writeback_next();
 }
 
@@ -376,7 +420,8 @@ static void writeback_next(void)
 	size_t n = bs.wb.n - bs.wb.next;
 
 	if (n == 0) {
-		log_debug("%zu deny/allow entries written back to redis", bs.wb.n);
+		if (!bs.wb.failed)
+			log_debug("%zu deny/allow entries written back to redis", bs.wb.n);
 		writeback_end();
 		if (!bs.resync && bs.write_logged) {
 			bs.write_logged = false;
@@ -387,10 +432,12 @@ static void writeback_next(void)
 	if (n > WRITE_CHUNK)
 		n = WRITE_CHUNK;
 	if (write_changes(bs.wb.v + bs.wb.next, n, on_chunk_written, NULL)) {
-		write_failed(NULL);
+		write_failed(NULL, NULL, 0);
 		writeback_end();
 		return;
 	}
+	bs.wb.sent = bs.wb.next;
+	bs.wb.sent_n = n;
 	bs.wb.next += n;
 }
 
@@ -417,19 +464,28 @@ static void collect_entry(const char *bid, bool deny, int64_t exp, int64_t ver, 
 	snprintf(b->bid, sizeof(b->bid), "%s", bid);
 }
 
-/* Write every live deny and allow held here to Redis (newer-only). */
-static void writeback_start(void)
+/* Write to Redis (newer-only) every live deny and allow held here (@all: at link up, or when
+ * a failed change could not be kept), else the changes not written yet. */
+static void writeback_start(bool all)
 {
 	if (bs.wb.v || bs.loading || !cluster_cmd())
 		return;
 	bs.resync = false;
-	bs.wb.n = bs.wb.cap = bs.wb.next = 0;
-	bs.wb.oom = false;
+	bs.wb.n = bs.wb.cap = bs.wb.next = bs.wb.sent = bs.wb.sent_n = 0;
+	bs.wb.oom = bs.wb.failed = false;
 	bs.wb.last_ms = relay_mono_ms();
-	store_each(cluster_server()->store, relay_now_ms() / 1000, collect_entry, NULL);
+	if (!all && !bs.retry.all) { /* taken over: new failures go to a new list */
+		bs.wb.v = bs.retry.v;
+		bs.wb.n = bs.retry.n;
+		bs.wb.cap = bs.retry.cap;
+		memset(&bs.retry, 0, sizeof(bs.retry));
+	} else {
+		retry_clear();
+		store_each(cluster_server()->store, relay_now_ms() / 1000, collect_entry, NULL);
+	}
 	if (bs.wb.oom) {
 		writeback_end();
-		write_failed(NULL);
+		write_failed(NULL, NULL, 0);
 		return;
 	}
 	if (!bs.wb.v) /* nothing here: nothing to write */
@@ -437,7 +493,7 @@ static void writeback_start(void)
 	if (bs.wb.v)
 		writeback_next();
 	else
-		write_failed(NULL);
+		write_failed(NULL, NULL, 0);
 }
 
 /* ---- the link-up load: HSCAN relay:bookings, a chunk per answer ---- */
@@ -550,7 +606,7 @@ static void on_scan(redisAsyncContext *ac, void *r, void *priv)
 	delete_stale();
 	log_info("deny/allow list loaded from redis (%zu entries); writing this instance's back",
 	         bs.loaded);
-	writeback_start();
+	writeback_start(true);
 }
 
 static void scan_next(const char *cursor)
@@ -637,14 +693,14 @@ void cluster_bids_load(void)
 	scan_next("0");
 }
 
-/* While the link is up: a write that failed is retried by a whole write-back. */
+/* While the link is up: the changes whose write failed are written again (they alone). */
 void cluster_bids_tick(void)
 {
 	if (cluster_cmd() && relay_mono_ms() - bs.clk.sent_mono >= TIME_EVERY_MS)
 		ask_time();
 	if (cluster_cmd() && bs.resync && !bs.loading && !bs.wb.v &&
 	    relay_mono_ms() - bs.wb.last_ms >= RESYNC_MS)
-		writeback_start();
+		writeback_start(false);
 }
 
 bool cluster_bids_loading(void)
@@ -661,6 +717,7 @@ void cluster_bids_free(void)
 {
 	free(bs.wb.v);
 	free(bs.stale.v);
+	free(bs.retry.v);
 	memset(&bs, 0, sizeof(bs));
 }
 

@@ -78,6 +78,16 @@ async function bids(r, what, bid, exp) {
 }
 const accessStatus = async (r, bid) => (await access(r, 'lab', r.token({ topic: 'lab', booking_id: bid,
   iat: now() - 3 * 86400, nbf: now() - 3 * 86400, exp: now() + 3 * 86400 }))).status;
+async function metric(r, name) {
+  const text = await (await fetch(`${r.base}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+// EVALs Redis was sent (executed or refused)
+function evals() {
+  const m = /cmdstat_eval:calls=(\d+).*rejected_calls=(\d+)/.exec(redisCli('INFO', 'commandstats'));
+  return m ? Number(m[1]) + Number(m[2]) : 0;
+}
 const entry = (bid) => redisCli('HGET', 'relay:bookings', bid);
 async function relink(...rs) {
   const n = rs.map(loads);
@@ -178,6 +188,32 @@ test('r15: versions past 2^53 and exp past 9999 are no entry in relay and in red
   }
   eq((await a.stop()).code, 0, 'a stopped');
   eq((await b.stop()).code, 0, 'b stopped');
+});
+
+test('r17: while redis refuses writes, only the refused change is written again', async () => {
+  const N = 2000, exp = now() + 3600;
+  redisCli('EVAL', `for i=1,${N} do redis.call('HSET','relay:bookings','bk-wb-'..i,'deny '..ARGV[1]..' 1') end return 1`,
+    '0', String(exp));
+  const a = await startInstance('a17');
+  await linked(a);
+  await a.waitLog(/\d{4} deny.allow entries written back/, 10000); // 10 or more EVALs of 200
+  redisCli('REPLICAOF', '127.0.0.1', '1'); // read-only: writes refused (READONLY)
+  try {
+    const f0 = await metric(a, 'relay_cluster_bid_writes_failed_total');
+    const passes0 = (a.log.match(/entries written back/g) || []).length;
+    const e0 = evals();
+    eq(await bids(a, 'deny', 'bk-ro', exp), 204, 'deny at a (its write refused)');
+    await until(async () => await metric(a, 'relay_cluster_bid_writes_failed_total') >= f0 + 3, 10000,
+      'the change and two retries refused');
+    const f1 = await metric(a, 'relay_cluster_bid_writes_failed_total'), e1 = evals();
+    ok(e1 - e0 <= f1 - f0 + 1, `${e1 - e0} EVALs for ${f1 - f0} refused writes: the refused change alone is sent again`);
+    eq((a.log.match(/entries written back/g) || []).length, passes0, 'no "written back" line for a failed pass');
+  } finally {
+    redisCli('REPLICAOF', 'NO', 'ONE');
+  }
+  await until(() => /^deny /.test(entry('bk-ro')), 10000, 'bk-ro in redis once it takes writes');
+  await a.waitLog(/deny.allow list written to redis again/, 5000);
+  eq((await a.stop()).code, 0, 'a stopped');
 });
 
 test('stop', async () => {
