@@ -144,7 +144,8 @@ static int bids_change(struct server *s, struct lws *wsi, struct conn *c, bool d
 	const char *why = bid_query_read(wsi, &q, relay_now_ms() / 1000);
 	int err;
 	size_t closed = 0;
-	int64_t ver = relay_now_ms(); /* raised past the version held, if need be */
+	/* Redis's clock, raised past every version seen here if need be (store_change) */
+	int64_t ver = relay_cluster_now_ms();
 
 	if (why)
 		return relay_respond_error(wsi, c, 400, why);

@@ -866,6 +866,8 @@ int relay_cluster_start(struct server *s, uv_loop_t *loop, int port, char why[25
 	}
 	cl.loop = loop;
 	cl.on = true;
+	/* a state that never loaded the cluster's denies refuses every booking until it has */
+	store_gate(s->store);
 	uv_timer_init(loop, &cl.timer);
 	cl.timer_init = true;
 	log_notice("instance '%s': connecting to redis at %s:%d (db %d)", cl.instance, cl.url.host,
@@ -981,6 +983,11 @@ uint64_t cluster_nonce(void)
 	return cl.nonce;
 }
 
+bool relay_cluster_unloaded(void)
+{
+	return cl.on && !store_loaded(cl.s->store);
+}
+
 struct server *cluster_server(void)
 {
 	return cl.s;
@@ -988,6 +995,8 @@ struct server *cluster_server(void)
 
 const char *relay_cluster_trouble(void)
 {
+	if (cl.on && cl.state == LINK_UP && cluster_bids_loading())
+		return "loading the deny list from redis";
 	if (!cl.on || cl.state == LINK_UP)
 		return NULL;
 	return cl.trouble[0] ? cl.trouble : "redis unreachable: connecting";

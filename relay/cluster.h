@@ -23,6 +23,11 @@ bool relay_cluster_on(void);
 const char *relay_cluster_instance(void);
 /* NULL when Redis is off or reachable, else why not (for /healthz). */
 const char *relay_cluster_trouble(void);
+
+/* This instance's state never finished a link-up load of the deny list (a fresh state dir):
+ * access calls are answered 503 until it has (docs/scale-out.md). */
+bool relay_cluster_unloaded(void);
+
 /* Once a second: publish this instance's report, unsubscribe from topics left without readers. */
 void relay_cluster_tick(void);
 
@@ -55,6 +60,10 @@ bool relay_cluster_claiming(struct conn *c);
 /* A deny or allow was applied here with version @ver (store_change()): tell the other instances
  * and keep it in Redis (or, unlinked, at the next link up). */
 void relay_cluster_bid(bool deny, const char *bid, int64_t exp, int64_t ver);
+/* The wall clock in ms as Redis's clock says (its TIME, read at each link up and every minute;
+ * the offset kept while unlinked, 0 before the first link up or without --redis): the version
+ * proposed for a deny/allow change. */
+int64_t relay_cluster_now_ms(void);
 
 /* Discovery groups (cluster_groups.c) */
 /* Group (@app, @id) was created or changed here: keep it in Redis, tell the other instances. */

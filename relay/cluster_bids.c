@@ -9,8 +9,9 @@
  * Lua script that compares versions and PUBLISHes on relay:bids only what it set. At each link
  * up an instance reads the hash (HSCAN, in chunks), then writes every live entry of its own store
  * back through the same script, so a change made while unlinked, or lost by Redis, reaches
- * everyone: the state database is the queue. A write that is not answered OK marks a resync:
- * the write-back runs again (every RESYNC_MS while the link is up, and at the next link up).
+ * everyone: the state database is the queue. The changes of a write that is not answered OK
+ * are written again, they alone (every RESYNC_MS while the link is up; with everything else at
+ * the next link up).
  */
 #define LOG_MODULE "cluster"
 #include "relay/cluster.h"
@@ -31,73 +32,107 @@
 /* An ended entry stays in Redis so long after its end: an older change of its booking, held by
  * an instance unlinked meanwhile, loses to it. */
 #define KEEP_EXPIRED_S 86400
+#define STR_(x)        #x
+#define STR(x)         STR_(x)
+#define TIME_EVERY_MS  60000 /* Redis's clock read again so often while linked */
+#define SKEW_WARN_MS   1000  /* an offset past this is logged: this clock is off (NTP?) */
 
 static struct {
 	bool loading;      /* the link-up HSCAN of relay:bookings runs */
 	size_t loaded;     /* entries it read so far */
-	bool resync;       /* a write to relay:bookings failed: write every entry again */
+	bool resync;       /* a write to relay:bookings failed: write it again (retry) */
 	bool write_logged; /* that was logged (once per episode) */
 	bool disk_logged;  /* a change of another instance could not be written to disk */
 	uint64_t writes_failed;
 	struct {
 		struct cluster_bid *v; /* this store's entries, being written back; NULL: none */
 		size_t n, cap, next;
-		bool oom;
-		int64_t last_ms; /* monotonic: the last write-back's start */
+		size_t sent, sent_n; /* the chunk in flight */
+		bool oom, failed;    /* failed: a chunk of this pass was not written */
+		int64_t last_ms;     /* monotonic: the last write-back's start */
 	} wb;
+	struct {
+		struct cluster_bid *v; /* the changes not written: written again, they alone */
+		size_t n, cap;
+		bool all; /* one could not be kept: every live entry is written again */
+	} retry;
 	struct {
 		struct cluster_bid *v; /* entries ended for long, read by the load running */
 		size_t n, cap;
 	} stale;
+	/* Versions follow Redis's clock: its TIME minus this wall clock, read at each link up and
+	 * every TIME_EVERY_MS; kept while unlinked (0 until the first answer). */
+	struct {
+		int64_t offset_ms;
+		int64_t sent_wall, sent_mono; /* the TIME asked, unanswered when pending */
+		bool pending, warned;
+	} clk;
 } bs;
 
 static void scan_next(const char *cursor);
 
-/* KEYS[1] the hash; ARGV[1] the writer's nonce, then pairs (booking id, "deny EXP VER"). */
+/* parse(value): version, deny (1/0), exp; nil for what the C parser refuses too
+ * (cluster_bid_parse_value(): EXP up to CLUSTER_EXP_MAX, VER up to CLUSTER_VER_MAX = 2^53-1, the
+ * integers a Lua number holds exactly). */
+#define PARSE_LUA                                                                                    \
+	"local function parse(v)\n"                                                                  \
+	"  local d, e, ver = string.match(v, '^(%l+) (%d+) (%d+)$')\n"                               \
+	"  if not d or (d ~= 'deny' and d ~= 'allow') or #e > 12 or #ver > 16 then return nil end\n" \
+	"  e, ver = tonumber(e), tonumber(ver)\n"                                                    \
+	"  if e > 253402300799 or ver > 9007199254740991 then return nil end\n"                      \
+	"  return ver, d == 'deny' and 1 or 0, e\n"                                                  \
+	"end\n"
+
+/* KEYS[1] the hash; ARGV[1] the writer's nonce, then pairs (booking id, "deny EXP VER"). An
+ * entry Redis holds that cannot be read is overwritten; a change that cannot be read is not
+ * written. */
 static const char set_newer_lua[] =
-        "local function parse(v)\n"
-        "  local d, e, ver = string.match(v, '^(%a+) (%d+) (%d+)$')\n"
-        "  if not d then return nil end\n"
-        "  return tonumber(ver), d == 'deny' and 1 or 0, tonumber(e)\n"
-        "end\n"
-        "local n = 0\n"
-        "for i = 2, #ARGV - 1, 2 do\n"
-        "  local bid, val = ARGV[i], ARGV[i + 1]\n"
-        "  local cur = redis.call('HGET', KEYS[1], bid)\n"
-        "  local newer = true\n"
-        "  if cur then\n"
-        "    local cv, cd, ce = parse(cur)\n"
-        "    local v, d, e = parse(val)\n"
-        "    if cv and v then\n"
-        "      newer = v > cv or (v == cv and (d > cd or (d == cd and e > ce)))\n"
-        "    end\n"
-        "  end\n"
-        "  if newer then\n"
-        "    redis.call('HSET', KEYS[1], bid, val)\n"
-        "    redis.call('PUBLISH', '" CH_BIDS "', ARGV[1] .. ' ' .. val .. ' ' .. bid)\n"
-        "    n = n + 1\n"
-        "  end\n"
-        "end\n"
-        "return n\n";
+        PARSE_LUA "local n = 0\n"
+                  "for i = 2, #ARGV - 1, 2 do\n"
+                  "  local bid, val = ARGV[i], ARGV[i + 1]\n"
+                  "  local cur = redis.call('HGET', KEYS[1], bid)\n"
+                  "  local v, d, e = parse(val)\n"
+                  "  local newer = v ~= nil\n"
+                  "  if cur and v then\n"
+                  "    local cv, cd, ce = parse(cur)\n"
+                  "    if cv then\n"
+                  "      newer = v > cv or (v == cv and (d > cd or (d == cd and e > ce)))\n"
+                  "    end\n"
+                  "  end\n"
+                  "  if newer then\n"
+                  "    redis.call('HSET', KEYS[1], bid, val)\n"
+                  "    redis.call('PUBLISH', '" CH_BIDS "', ARGV[1] .. ' ' .. val .. ' ' .. bid)\n"
+                  "    n = n + 1\n"
+                  "  end\n"
+                  "end\n"
+                  "return n\n";
 
-/* KEYS[1] the hash; pairs (booking id, value): each deleted only if it still holds that value. */
-static const char del_same_lua[] = "local n = 0\n"
-                                   "for i = 1, #ARGV - 1, 2 do\n"
-                                   "  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then\n"
-                                   "    n = n + redis.call('HDEL', KEYS[1], ARGV[i])\n"
-                                   "  end\n"
-                                   "end\n"
-                                   "return n\n";
+/* KEYS[1] the hash; ARGV[1] how long (s) an ended entry is kept, then pairs (booking id,
+ * value): each deleted only if it still holds that value and ended so long ago by Redis's clock
+ * (not the clock of the instance asking: one far ahead would delete live denies). */
+static const char del_same_lua[] = PARSE_LUA "local now = tonumber(redis.call('TIME')[1])\n"
+                                             "local keep = tonumber(ARGV[1])\n"
+                                             "local n = 0\n"
+                                             "for i = 2, #ARGV - 1, 2 do\n"
+                                             "  local cur = redis.call('HGET', KEYS[1], ARGV[i])\n"
+                                             "  if cur == ARGV[i + 1] then\n"
+                                             "    local v, d, e = parse(cur)\n"
+                                             "    if v and e < now - keep then\n"
+                                             "      n = n + redis.call('HDEL', KEYS[1], ARGV[i])\n"
+                                             "    end\n"
+                                             "  end\n"
+                                             "end\n"
+                                             "return n\n";
 
-/* Send @script with the pairs (@ids[i], @vals[i]) of @n entries; 0 or -EIO. */
-static int eval_pairs(const char *script, bool with_nonce, const char *const *ids,
+/* Send @script with @first (unless NULL) then the pairs (@ids[i], @vals[i]) of @n entries; 0 or
+ * -EIO. */
+static int eval_pairs(const char *script, const char *first, const char *const *ids,
                       const char *const *vals, size_t n, redisCallbackFn *cb, void *priv)
 {
 	size_t argc = 0, max = 5 + 2 * n;
 	redisAsyncContext *ac = cluster_cmd();
 	const char **argv = malloc(max * sizeof(*argv));
 	size_t *lens = malloc(max * sizeof(*lens));
-	char nonce[17];
 	int ret = -EIO;
 
 	if (!ac || !argv || !lens)
@@ -107,10 +142,8 @@ static int eval_pairs(const char *script, bool with_nonce, const char *const *id
 	ARG(script);
 	ARG("1");
 	ARG(H_BOOKINGS);
-	if (with_nonce) {
-		snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)cluster_nonce());
-		ARG(nonce);
-	}
+	if (first)
+		ARG(first);
 	for (size_t i = 0; i < n; i++) {
 		ARG(ids[i]);
 		ARG(vals[i]);
@@ -130,15 +163,17 @@ static int write_changes(const struct cluster_bid *b, size_t n, redisCallbackFn 
 	const char **ids = calloc(n ? n : 1, sizeof(*ids)),
 	           **vals = calloc(n ? n : 1, sizeof(*vals));
 	char(*text)[64] = calloc(n ? n : 1, sizeof(*text));
+	char nonce[17];
 	int ret = -ENOMEM;
 
+	snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)cluster_nonce());
 	if (ids && vals && text) {
 		for (size_t i = 0; i < n; i++) {
 			cluster_bid_value(&b[i], text[i], sizeof(text[i]));
 			ids[i] = b[i].bid;
 			vals[i] = text[i];
 		}
-		ret = eval_pairs(set_newer_lua, true, ids, vals, n, cb, priv);
+		ret = eval_pairs(set_newer_lua, nonce, ids, vals, n, cb, priv);
 	}
 	free(ids);
 	free(vals);
@@ -146,17 +181,49 @@ static int write_changes(const struct cluster_bid *b, size_t n, redisCallbackFn 
 	return ret;
 }
 
-/* A write to relay:bookings was not answered OK: write everything again later. */
-static void write_failed(const redisReply *reply)
+/* Keep the @n changes at @b (NULL: every live entry) to be written again. */
+static void retry_add(const struct cluster_bid *b, size_t n)
 {
 	bs.resync = true;
+	if (!b)
+		bs.retry.all = true;
+	if (bs.retry.all)
+		return;
+	if (bs.retry.n + n > bs.retry.cap) {
+		size_t cap =
+		        bs.retry.cap * 2 > bs.retry.n + n ? bs.retry.cap * 2 : bs.retry.n + n + 64;
+		struct cluster_bid *p = realloc(bs.retry.v, cap * sizeof(*p));
+
+		if (!p) {
+			bs.retry.all = true;
+			return;
+		}
+		bs.retry.v = p;
+		bs.retry.cap = cap;
+	}
+	memcpy(bs.retry.v + bs.retry.n, b, n * sizeof(*b));
+	bs.retry.n += n;
+}
+
+static void retry_clear(void)
+{
+	free(bs.retry.v);
+	memset(&bs.retry, 0, sizeof(bs.retry));
+}
+
+/* A write of the @n changes at @b (NULL: unknown) to relay:bookings was not answered OK: they
+ * are written again later (every RESYNC_MS while linked; everything at the next link up). */
+static void write_failed(const redisReply *reply, const struct cluster_bid *b, size_t n)
+{
+	retry_add(b, n);
 	bs.writes_failed++;
 	if (bs.write_logged)
 		return;
 	bs.write_logged = true;
-	log_warn("a deny/allow change could not be written to redis (%s): every live entry will be "
-	         "written again",
-	         reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
+	log_warn(
+	        "a deny/allow change could not be written to redis (%s): written again every %d ms "
+	        "until it is",
+	        reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer", RESYNC_MS);
 }
 
 static bool reply_ok(const redisReply *reply)
@@ -170,7 +237,7 @@ static void on_change_written(redisAsyncContext *ac, void *r, void *priv)
 	struct cluster_bid *b = priv;
 
 	if (!reply_ok(r)) {
-		write_failed(r);
+		write_failed(r, b, 1);
 		/* Redis refused it (full?): still tell the live instances; PUBLISH takes no memory,
 		 * and they apply it only if newer, as always */
 		if (r && cluster_is_cmd(ac)) {
@@ -199,7 +266,7 @@ void relay_cluster_bid(bool deny, const char *bid, int64_t exp, int64_t ver)
 	}
 	b = calloc(1, sizeof(*b));
 	if (!b) {
-		write_failed(NULL);
+		write_failed(NULL, NULL, 0);
 		return;
 	}
 	b->deny = deny;
@@ -207,8 +274,8 @@ void relay_cluster_bid(bool deny, const char *bid, int64_t exp, int64_t ver)
 	b->ver = ver;
 	snprintf(b->bid, sizeof(b->bid), "%s", bid);
 	if (write_changes(b, 1, on_change_written, b)) {
+		write_failed(NULL, b, 1);
 		free(b);
-		write_failed(NULL);
 	}
 }
 
@@ -263,7 +330,8 @@ static void merge_change(const struct cluster_bid *b, bool from_list, struct end
 {
 	struct server *s = cluster_server();
 	int64_t now = relay_now_ms() / 1000;
-	bool was_denied = store_is_denied(s->store, b->bid, now);
+	/* not store_is_denied(): during a fresh state's first load it says denied for all */
+	bool was_denied = store_denied_until(s->store, b->bid, now) != 0;
 	int ret = store_merge(s->store, b->bid, b->deny, b->exp, b->ver, true);
 	size_t closed;
 
@@ -316,6 +384,7 @@ void cluster_bids_message(const redisReply *payload)
 		cluster_count_bad();
 		return;
 	}
+	store_saw_version(cluster_server()->store, b.ver);
 	if (origin != cluster_nonce())
 		merge_change(&b, false, NULL);
 }
@@ -327,10 +396,15 @@ static void writeback_next(void);
 static void on_chunk_written(redisAsyncContext *ac, void *r, void *priv)
 {
 	(void)priv;
-	if (!reply_ok(r))
-		write_failed(r);
-	if (!cluster_is_cmd(ac) || !bs.wb.v)
+	if (!cluster_is_cmd(ac) || !bs.wb.v) {
+		if (!reply_ok(r))
+			write_failed(r, NULL, 0);
 		return; /* the link dropped: the next link up starts over */
+	}
+	if (!reply_ok(r)) {
+		bs.wb.failed = true;
+		write_failed(r, bs.wb.v + bs.wb.sent, bs.wb.sent_n); /* that chunk alone again */
+	}
 	writeback_next();
 }
 
@@ -346,7 +420,8 @@ static void writeback_next(void)
 	size_t n = bs.wb.n - bs.wb.next;
 
 	if (n == 0) {
-		log_debug("%zu deny/allow entries written back to redis", bs.wb.n);
+		if (!bs.wb.failed)
+			log_debug("%zu deny/allow entries written back to redis", bs.wb.n);
 		writeback_end();
 		if (!bs.resync && bs.write_logged) {
 			bs.write_logged = false;
@@ -357,10 +432,12 @@ static void writeback_next(void)
 	if (n > WRITE_CHUNK)
 		n = WRITE_CHUNK;
 	if (write_changes(bs.wb.v + bs.wb.next, n, on_chunk_written, NULL)) {
-		write_failed(NULL);
+		write_failed(NULL, NULL, 0);
 		writeback_end();
 		return;
 	}
+	bs.wb.sent = bs.wb.next;
+	bs.wb.sent_n = n;
 	bs.wb.next += n;
 }
 
@@ -387,19 +464,28 @@ static void collect_entry(const char *bid, bool deny, int64_t exp, int64_t ver, 
 	snprintf(b->bid, sizeof(b->bid), "%s", bid);
 }
 
-/* Write every live deny and allow held here to Redis (newer-only). */
-static void writeback_start(void)
+/* Write to Redis (newer-only) every live deny and allow held here (@all: at link up, or when
+ * a failed change could not be kept), else the changes not written yet. */
+static void writeback_start(bool all)
 {
 	if (bs.wb.v || bs.loading || !cluster_cmd())
 		return;
 	bs.resync = false;
-	bs.wb.n = bs.wb.cap = bs.wb.next = 0;
-	bs.wb.oom = false;
+	bs.wb.n = bs.wb.cap = bs.wb.next = bs.wb.sent = bs.wb.sent_n = 0;
+	bs.wb.oom = bs.wb.failed = false;
 	bs.wb.last_ms = relay_mono_ms();
-	store_each(cluster_server()->store, relay_now_ms() / 1000, collect_entry, NULL);
+	if (!all && !bs.retry.all) { /* taken over: new failures go to a new list */
+		bs.wb.v = bs.retry.v;
+		bs.wb.n = bs.retry.n;
+		bs.wb.cap = bs.retry.cap;
+		memset(&bs.retry, 0, sizeof(bs.retry));
+	} else {
+		retry_clear();
+		store_each(cluster_server()->store, relay_now_ms() / 1000, collect_entry, NULL);
+	}
 	if (bs.wb.oom) {
 		writeback_end();
-		write_failed(NULL);
+		write_failed(NULL, NULL, 0);
 		return;
 	}
 	if (!bs.wb.v) /* nothing here: nothing to write */
@@ -407,7 +493,7 @@ static void writeback_start(void)
 	if (bs.wb.v)
 		writeback_next();
 	else
-		write_failed(NULL);
+		write_failed(NULL, NULL, 0);
 }
 
 /* ---- the link-up load: HSCAN relay:bookings, a chunk per answer ---- */
@@ -443,7 +529,7 @@ static void delete_stale(void)
 			ids[j] = bs.stale.v[i + j].bid;
 			vals[j] = text[j];
 		}
-		if (eval_pairs(del_same_lua, false, ids, vals, n, NULL, NULL)) {
+		if (eval_pairs(del_same_lua, STR(KEEP_EXPIRED_S), ids, vals, n, NULL, NULL)) {
 			log_warn("cannot remove ended entries of %s", H_BOOKINGS);
 			break;
 		}
@@ -454,7 +540,8 @@ static void delete_stale(void)
 
 static void load_chunk(const redisReply *kv)
 {
-	int64_t now = relay_now_ms() / 1000;
+	/* only a guess: the delete script decides with Redis's own clock */
+	int64_t now = relay_cluster_now_ms() / 1000;
 	struct ends e = {0};
 	bool batch;
 
@@ -471,6 +558,8 @@ static void load_chunk(const redisReply *kv)
 			continue;
 		}
 		memcpy(b.bid, k->str, k->len);
+		store_saw_version(cluster_server()->store,
+		                  b.ver); /* changes made here go past it */
 		if (b.exp < now - KEEP_EXPIRED_S)
 			stale_add(&b);
 		else
@@ -512,10 +601,12 @@ static void on_scan(redisAsyncContext *ac, void *r, void *priv)
 		return;
 	}
 	bs.loading = false;
+	if (store_set_loaded(cluster_server()->store))
+		log_warn("cannot record in the state database that the deny list was loaded");
 	delete_stale();
 	log_info("deny/allow list loaded from redis (%zu entries); writing this instance's back",
 	         bs.loaded);
-	writeback_start();
+	writeback_start(true);
 }
 
 static void scan_next(const char *cursor)
@@ -527,21 +618,94 @@ static void scan_next(const char *cursor)
 		                  SCAN_COUNT);
 }
 
+/* ---- Redis's clock ---- */
+
+static int parse_time_part(const redisReply *r, int64_t max, int64_t *v)
+{
+	char *end;
+	long long x;
+
+	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 18)
+		return -EINVAL;
+	errno = 0;
+	x = strtoll(r->str, &end, 10);
+	if (errno || end != r->str + r->len || x < 0 || x > max)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+static void on_time(redisAsyncContext *ac, void *r, void *priv)
+{
+	const redisReply *reply = r;
+	int64_t sec, usec, rtt, offset;
+
+	(void)priv;
+	if (!cluster_is_cmd(ac))
+		return;
+	bs.clk.pending = false;
+	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+	    parse_time_part(reply->element[0], INT64_C(1) << 40, &sec) ||
+	    parse_time_part(reply->element[1], 999999, &usec)) {
+		cluster_count_bad();
+		return;
+	}
+	rtt = relay_mono_ms() - bs.clk.sent_mono;
+	/* Redis read its clock about half the round trip after we asked */
+	offset = sec * 1000 + usec / 1000 - (bs.clk.sent_wall + rtt / 2);
+	bs.clk.offset_ms = offset;
+	if (llabs(offset) > SKEW_WARN_MS && !bs.clk.warned) {
+		bs.clk.warned = true;
+		log_warn("this instance's clock is %lld ms %s redis's: deny/allow versions follow "
+		         "redis's clock, but tokens, exp and logs use this one: check NTP",
+		         llabs(offset), offset > 0 ? "behind" : "ahead of");
+	} else if (llabs(offset) <= SKEW_WARN_MS && bs.clk.warned) {
+		bs.clk.warned = false;
+		log_notice("this instance's clock is within %d ms of redis's again", SKEW_WARN_MS);
+	}
+}
+
+static void ask_time(void)
+{
+	redisAsyncContext *ac = cluster_cmd();
+
+	if (!ac || bs.clk.pending)
+		return;
+	bs.clk.sent_wall = relay_now_ms();
+	bs.clk.sent_mono = relay_mono_ms();
+	if (redisAsyncCommand(ac, on_time, NULL, "TIME") == REDIS_OK)
+		bs.clk.pending = true;
+}
+
+int64_t relay_cluster_now_ms(void)
+{
+	return relay_now_ms() + bs.clk.offset_ms;
+}
+
 void cluster_bids_load(void)
 {
-	writeback_end(); /* one left from before the link dropped: this one starts over */
+	bs.clk.pending = false; /* an answer on the old link never comes */
+	ask_time();             /* answered before the load: versions of the write-back follow it */
+	writeback_end();        /* one left from before the link dropped: this one starts over */
 	bs.loading = true;
 	bs.loaded = 0;
 	bs.stale.n = 0;
 	scan_next("0");
 }
 
-/* While the link is up: a write that failed is retried by a whole write-back. */
+/* While the link is up: the changes whose write failed are written again (they alone). */
 void cluster_bids_tick(void)
 {
+	if (cluster_cmd() && relay_mono_ms() - bs.clk.sent_mono >= TIME_EVERY_MS)
+		ask_time();
 	if (cluster_cmd() && bs.resync && !bs.loading && !bs.wb.v &&
 	    relay_mono_ms() - bs.wb.last_ms >= RESYNC_MS)
-		writeback_start();
+		writeback_start(false);
+}
+
+bool cluster_bids_loading(void)
+{
+	return bs.loading;
 }
 
 void cluster_bids_link_down(void)
@@ -553,6 +717,7 @@ void cluster_bids_free(void)
 {
 	free(bs.wb.v);
 	free(bs.stale.v);
+	free(bs.retry.v);
 	memset(&bs, 0, sizeof(bs));
 }
 

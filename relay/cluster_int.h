@@ -38,9 +38,10 @@ void cluster_link_fail(const char *why);
 void cluster_count_bad(void);
 
 /* The deny/allow list (cluster_bids.c): at each link up, load Redis's list then write this
- * instance's back; a message on CH_BIDS; once a second while the link is up (retry failed
+ * instance's back (loading: that load runs); a message on CH_BIDS; once a second while the link is up (retry failed
  * writes); when the link drops; at stop; its lines of /metrics. */
 void cluster_bids_load(void);
+bool cluster_bids_loading(void);
 void cluster_bids_message(const redisReply *payload);
 void cluster_bids_tick(void);
 void cluster_bids_link_down(void);

@@ -21,6 +21,7 @@
  */
 #define LOG_MODULE "http"
 #include "relay/internal.h"
+#include "relay/cluster.h"
 #include "pkg/log/log.h"
 
 #include <errno.h>
@@ -399,6 +400,8 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 		                           "request headers too large (see --max-header)");
 	if (c->is_access && !relay_rate_check(&relay_srv, wsi))
 		return relay_respond_error(wsi, c, 429, "too many access calls, slow down");
+	if (c->is_access && relay_cluster_unloaded()) /* it would not know the cluster's denies */
+		return relay_respond_error(wsi, c, 503, "loading the deny list from redis");
 	/* A discovery change is a synchronous SQLite write (fsync) on the loop: per address, it
 	 * takes a token from the access calls' bucket, or one caller could stall every socket. */
 	if (reads_body(path) && relay_method_of(wsi) != M_GET && !relay_rate_check(&relay_srv, wsi))

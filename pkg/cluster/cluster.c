@@ -238,15 +238,15 @@ int cluster_bid_format(const struct cluster_bid *b, char *out, size_t len)
 	return m < 0 || (size_t)m >= len - (size_t)n ? -ENOSPC : n + m;
 }
 
-/* Digits up to @end or the first space, as a non-negative int64 (overflow refused); the
+/* Digits up to @end or the first space, as an int64 from 0 to @max (more refused); the
  * position after them in *@next. */
-static int parse_i64(const char *p, const char *end, int64_t *v, const char **next)
+static int parse_i64(const char *p, const char *end, int64_t max, int64_t *v, const char **next)
 {
 	const char *q = p;
 
 	*v = 0;
 	for (; q < end && *q != ' '; q++) {
-		if (*q < '0' || *q > '9' || *v > (INT64_MAX - (*q - '0')) / 10)
+		if (*q < '0' || *q > '9' || *v > (max - (*q - '0')) / 10)
 			return -EINVAL;
 		*v = *v * 10 + (*q - '0');
 	}
@@ -266,9 +266,9 @@ static int parse_value(const char *p, const char *end, struct cluster_bid *b, co
 	} else {
 		return -EINVAL;
 	}
-	if (parse_i64(p, end, &b->exp, &p) || p == end || *p != ' ')
+	if (parse_i64(p, end, CLUSTER_EXP_MAX, &b->exp, &p) || p == end || *p != ' ')
 		return -EINVAL;
-	return parse_i64(p + 1, end, &b->ver, next);
+	return parse_i64(p + 1, end, CLUSTER_VER_MAX, &b->ver, next);
 }
 
 int cluster_bid_parse_value(const char *p, size_t len, struct cluster_bid *b)

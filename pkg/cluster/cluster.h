@@ -71,7 +71,13 @@ struct cluster_bid {
 bool cluster_bid_id_ok(const char *p, size_t n);
 /* Write @b into @out (@len bytes); the length written, or -ENOSPC. */
 int cluster_bid_format(const struct cluster_bid *b, char *out, size_t len);
-/* Parse @p (@len bytes) into @b; 0 or -EINVAL (EXP and VER: up to INT64_MAX). */
+/* The greatest EXP (the last second of year 9999, as /bids takes) and VER (2^53-1: a Lua number,
+ * as Redis's script reads it, holds every integer up to it exactly). */
+#define CLUSTER_EXP_MAX INT64_C(253402300799)
+#define CLUSTER_VER_MAX ((INT64_C(1) << 53) - 1)
+
+/* Parse @p (@len bytes) into @b; 0 or -EINVAL (EXP up to CLUSTER_EXP_MAX, VER up to
+ * CLUSTER_VER_MAX: anything greater cannot be read). */
 int cluster_bid_parse(const char *p, size_t len, struct cluster_bid *b);
 /* The hash value "deny EXP VER" of @b (without its id); the length written, or -ENOSPC. */
 int cluster_bid_value(const struct cluster_bid *b, char *out, size_t len);

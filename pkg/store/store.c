@@ -34,6 +34,12 @@ struct store {
 	struct store_group **groups; /* GROUP_BUCKETS chains */
 	size_t ngroups;
 	bool healthy;
+	/* The highest version this store has made or seen (store_change() makes its versions
+	 * past it), persisted in table meta by tidy before it drops ended rows, and whether a
+	 * deny list was ever loaded into it (store_set_loaded()). The owner's alone. */
+	int64_t max_ver, saved_max_ver;
+	bool loaded;
+	bool gated; /* every booking counts as denied until loaded (store_gate()); under mu */
 	/* Guards slots, nslots and used: relay serve's TURN thread reads them (store_is_denied)
 	 * while the owner's thread changes them. Never held across SQLite: a disk sync (or a
 	 * busy timeout) must not stall the TURN loop's deny check. The owner's own reads of the
@@ -92,6 +98,8 @@ static int put(struct store *s, const char *bid, enum state st, int64_t exp, int
 	sl->state = st;
 	sl->exp = exp;
 	sl->ver = ver;
+	if (ver > s->max_ver && ver <= STORE_VER_MAX)
+		s->max_ver = ver;
 	return 0;
 }
 
@@ -149,7 +157,9 @@ static int write_row(struct store *s, const char *bid, bool denied, int64_t exp,
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-/* A state dir written before versions: its rows get version 0 (older than any change). */
+/* A state dir written before versions: its allows get version 0 (older than any change), its
+ * denies the migration time (ms), so an allow made elsewhere before the upgrade does not undo
+ * them: errs towards refusing. */
 static int migrate(struct store *s)
 {
 	sqlite3_stmt *st = NULL;
@@ -165,8 +175,10 @@ static int migrate(struct store *s)
 	if (rc != SQLITE_OK)
 		return -EIO;
 	return has_ver ? 0
-	               : exec_sql(s, "ALTER TABLE bookings ADD COLUMN ver INTEGER NOT NULL "
-	                             "DEFAULT 0");
+	               : exec_sql(s,
+	                          "ALTER TABLE bookings ADD COLUMN ver INTEGER NOT NULL "
+	                          "DEFAULT 0; UPDATE bookings SET ver = "
+	                          "CAST(strftime('%s', 'now') AS INTEGER) * 1000 WHERE denied = 1");
 }
 
 static int load_rows(struct store *s)
@@ -191,6 +203,58 @@ static int load_rows(struct store *s)
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
+/* Table meta's value for @key into *@v (untouched when absent); 0 or -EIO. */
+static int meta_get(struct store *s, const char *key, int64_t *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			*v = sqlite3_column_int64(st, 0);
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+static int meta_set(struct store *s, const char *key, int64_t v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!s->db)
+		return 0;
+	rc = sqlite3_prepare_v2(s->db,
+	                        "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+	                        "ON CONFLICT(key) DO UPDATE SET value = ?2",
+	                        -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, v);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	s->healthy = rc == SQLITE_OK;
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+/* The highest version of the rows (load_rows() raised max_ver) and the one saved by tidy. */
+static int load_meta(struct store *s)
+{
+	int64_t saved = 0, loaded = 0;
+
+	if (meta_get(s, "max_ver", &saved) || meta_get(s, "loaded", &loaded))
+		return -EIO;
+	if (saved > s->max_ver && saved <= STORE_VER_MAX)
+		s->max_ver = saved;
+	s->saved_max_ver = saved;
+	s->loaded = loaded != 0;
+	return 0;
+}
+
 static int open_db(struct store *s, const char *dir, char why[256])
 {
 	char path[PATH_MAX];
@@ -212,8 +276,9 @@ static int open_db(struct store *s, const char *dir, char why[256])
 	            "exp INTEGER NOT NULL, ver INTEGER NOT NULL DEFAULT 0); "
 	            "CREATE TABLE IF NOT EXISTS groups(app TEXT NOT NULL, id TEXT NOT NULL, "
 	            "owner TEXT NOT NULL, expires INTEGER NOT NULL, json TEXT NOT NULL, "
-	            "PRIMARY KEY(app, id))") ||
-	    migrate(s) || load_rows(s) || load_groups(s)) {
+	            "PRIMARY KEY(app, id)); "
+	            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)") ||
+	    migrate(s) || load_rows(s) || load_meta(s) || load_groups(s)) {
 		snprintf(why, 256, "cannot open state database '%.200s': %s", path,
 		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		return -EIO;
@@ -320,8 +385,14 @@ int store_change(struct store *s, const char *bid, bool deny, int64_t exp, int64
 	if (!valid_bid(bid))
 		return -EINVAL;
 	held = held_version(s, bid, &hd, &he);
+	if (*ver > STORE_VER_MAX)
+		*ver = STORE_VER_MAX;
+	/* made after everything this store has seen, so newer than it, whatever the clock says
+	 * (a clock behind, or stepped back); saturates at STORE_VER_MAX */
+	if (*ver <= s->max_ver)
+		*ver = s->max_ver < STORE_VER_MAX ? s->max_ver + 1 : STORE_VER_MAX;
 	if (*ver <= held)
-		*ver = held + 1; /* made after what this store holds, so newer than it */
+		*ver = held < STORE_VER_MAX ? held + 1 : STORE_VER_MAX;
 	return set_state(s, bid, deny ? DENIED : ALLOWED, exp, *ver, false);
 }
 
@@ -332,13 +403,47 @@ int store_merge(struct store *s, const char *bid, bool deny, int64_t exp, int64_
 	int64_t he, held;
 	int ret;
 
-	if (!valid_bid(bid))
+	if (!valid_bid(bid) || ver < 0 || ver > STORE_VER_MAX)
 		return -EINVAL;
 	held = held_version(s, bid, &hd, &he);
 	if (held >= 0 && !store_newer(deny, exp, ver, hd, he, held))
 		return 0;
 	ret = set_state(s, bid, deny ? DENIED : ALLOWED, exp, ver, mem_anyway);
 	return ret == 0 ? 1 : ret;
+}
+
+void store_saw_version(struct store *s, int64_t ver)
+{
+	if (ver > s->max_ver && ver <= STORE_VER_MAX)
+		s->max_ver = ver;
+}
+
+int64_t store_max_version(const struct store *s)
+{
+	return s->max_ver;
+}
+
+bool store_loaded(const struct store *s)
+{
+	return s->loaded;
+}
+
+void store_gate(struct store *s)
+{
+	lock(s);
+	s->gated = !s->loaded;
+	unlock(s);
+}
+
+int store_set_loaded(struct store *s)
+{
+	lock(s);
+	s->gated = false;
+	unlock(s);
+	if (s->loaded)
+		return 0;
+	s->loaded = true;
+	return meta_set(s, "loaded", 1);
 }
 
 int64_t store_version(const struct store *s, const char *bid)
@@ -412,7 +517,12 @@ int64_t store_denied_until(const struct store *s, const char *bid, int64_t now)
 
 bool store_is_denied(const struct store *s, const char *bid, int64_t now)
 {
-	return store_denied_until(s, bid, now) != 0;
+	bool gated;
+
+	lock(s);
+	gated = s->gated;
+	unlock(s);
+	return gated || store_denied_until(s, bid, now) != 0;
 }
 
 void store_list(const struct store *s, enum store_list which, int64_t now,
@@ -446,7 +556,13 @@ int store_tidy(struct store *s, int64_t now)
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_OK, ret;
 
-	if (s->db) {
+	/* The rows dropped may hold the highest version: it is kept (store_change()). */
+	if (s->db && s->max_ver > s->saved_max_ver) {
+		rc = meta_set(s, "max_ver", s->max_ver) ? SQLITE_ERROR : SQLITE_OK;
+		if (rc == SQLITE_OK)
+			s->saved_max_ver = s->max_ver;
+	}
+	if (s->db && rc == SQLITE_OK) {
 		rc = sqlite3_prepare_v2(s->db, "DELETE FROM bookings WHERE exp < ?1", -1, &st,
 		                        NULL);
 		if (rc == SQLITE_OK) {

@@ -52,14 +52,33 @@ void store_close(struct store *s);
 bool store_newer(bool deny, int64_t exp, int64_t ver, bool held_deny, int64_t held_exp,
                  int64_t held_ver);
 
+/* Versions are below 2^53 (a Lua number, as Redis's script reads them, holds them exactly):
+ * store_merge() refuses a greater one, store_change() saturates there. */
+#define STORE_VER_MAX ((INT64_C(1) << 53) - 1)
+
+/* The highest version this store has made or seen (persisted: tidy keeps it when it drops the
+ * rows holding it); store_saw_version() raises it (a version read from elsewhere). */
+int64_t store_max_version(const struct store *s);
+void store_saw_version(struct store *s, int64_t ver);
+
+/* Whether a deny list was ever loaded into this state (relay serve: a whole link-up load from
+ * Redis); store_set_loaded() records it (0 or -EIO). */
+bool store_loaded(const struct store *s);
+int store_set_loaded(struct store *s);
+
+/* Until store_set_loaded(), when this state never had a deny list loaded: store_is_denied()
+ * answers true for every booking (a fresh instance knows nothing of the cluster's denies). */
+void store_gate(struct store *s);
+
 /* Persist and apply, as store_change() with version 1 proposed. 0, -EINVAL (bid empty or too
  * long), -EIO (the write failed: not applied). */
 int store_deny(struct store *s, const char *bid, int64_t exp);
 int store_allow(struct store *s, const char *bid, int64_t exp);
 
 /*
- * A change made here: applied whatever the entry holds, with version max(*@ver, held + 1) (so
- * newer than what this store has seen, even if its clock is behind), written back in *@ver.
+ * A change made here: applied whatever the entry holds, with version max(*@ver, the highest
+ * version seen + 1) (so newer than what this store has seen, even if its clock is behind or
+ * stepped back), capped at STORE_VER_MAX, written back in *@ver.
  * 0, -EINVAL, -EIO (not applied).
  */
 int store_change(struct store *s, const char *bid, bool deny, int64_t exp, int64_t *ver);

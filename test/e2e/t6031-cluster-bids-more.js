@@ -181,6 +181,36 @@ test('5A: a second deny with an earlier end shortens the first everywhere', asyn
   eq((await c.stop()).code, 0, 'c stopped');
 });
 
+test('r13: a fresh instance admits nothing while its first load runs; /healthz 503 until done', async () => {
+  const N = 20000, exp = now() + 3600;
+  redisCli('EVAL', `for i=1,${N} do redis.call('HSET','relay:bookings','bk-load-'..i,'deny '..ARGV[1]..' 1') end return 1`,
+    '0', String(exp));
+  const d = await startInstance('d-fresh');
+  const toks = [];
+  for (let i = 1; i <= N; i += N / 20) toks.push(d.token({ topic: 'lab', booking_id: 'bk-load-' + i }));
+  const seen = {};
+  let healthyAt = null;
+  while (!healthyAt) {
+    const h = await fetch(`${d.base}/healthz`);
+    const body = await h.text();
+    if (h.status === 200) {
+      healthyAt = Date.now();
+      ok(/loaded from redis/.test(d.log), 'healthz 200 only once the load is done');
+    } else {
+      seen[body.includes('loading') ? 'loading' : 'other'] = true;
+    }
+    for (const t of toks) {
+      const res = await access(d, 'lab', t);
+      seen[res.status] = (seen[res.status] || 0) + 1;
+      if (healthyAt) eq(res.status, 403, 'refused once healthy');
+    }
+  }
+  eq(seen[200], undefined, `no denied booking admitted during the load (${JSON.stringify(seen)})`);
+  ok(seen[503] > 0, 'access calls before the load answered 503');
+  eq((await d.stop()).code, 0, 'd stopped');
+  redisCli('EVAL', "for i=1,tonumber(ARGV[1]) do redis.call('HDEL','relay:bookings','bk-load-'..i) end return 1", '0', String(N));
+});
+
 test('stop', async () => {
   eq((await st.a.stop()).code, 0, 'a stopped');
   eq((await st.b.stop()).code, 0, 'b stopped');

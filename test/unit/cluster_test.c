@@ -154,20 +154,33 @@ static void test_bid(void)
 	CHECK_EQ(cluster_bid_parse("deny 1 1 \xff", 10, &back), -EINVAL); /* not UTF-8 */
 }
 
-/* Every exp /bids takes crosses: 19 digits too, up to INT64_MAX, and no further (review 6). */
+/* Every exp /bids takes crosses (up to the last second of 9999) and no further; versions up to
+ * 2^53-1, which Redis's Lua script reads exactly too (review 6; review 2, finding 5: a value
+ * outside is no entry, in C as in Lua). */
 static void test_bid_range(void)
 {
-	struct cluster_bid b = {.deny = true, .exp = INT64_MAX, .ver = INT64_MAX, .bid = "x"}, back;
+	struct cluster_bid b = {.deny = true,
+	                        .exp = CLUSTER_EXP_MAX,
+	                        .ver = CLUSTER_VER_MAX,
+	                        .bid = "x"},
+	                   back;
 	char s[256];
 	int n = cluster_bid_format(&b, s, sizeof(s));
 
 	CHECK_EQ(cluster_bid_parse(s, (size_t)n, &back), 0);
-	CHECK(back.exp == INT64_MAX && back.ver == INT64_MAX);
+	CHECK(back.exp == CLUSTER_EXP_MAX && back.ver == CLUSTER_VER_MAX);
 	CHECK_EQ(cluster_bid_parse("deny 9223372036854775808 1 x", 28, &back), -EINVAL);
 	CHECK_EQ(cluster_bid_parse("deny 1 9223372036854775808 x", 28, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("deny 1 9223372036854775807 x", 28, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("deny 1 9007199254740992 x", 25, &back), -EINVAL); /* 2^53 */
+	CHECK_EQ(cluster_bid_parse("deny 1 9007199254740991 x", 25, &back), 0);
+	CHECK_EQ(cluster_bid_parse("deny 1 4611686018427387904 x", 28, &back), -EINVAL); /* 2^62 */
 	CHECK_EQ(cluster_bid_parse("deny 99999999999999999999 1 x", 29, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse("deny 253402300800 1 x", 21, &back), -EINVAL);
 	CHECK_EQ(cluster_bid_parse("deny 253402300799 1 x", 21, &back), 0);
 	CHECK(back.exp == 253402300799);
+	CHECK_EQ(cluster_bid_parse_value("allow 5 99999999999999999999", 28, &back), -EINVAL);
+	CHECK_EQ(cluster_bid_parse_value("allow 253402300800 5", 20, &back), -EINVAL);
 }
 
 /* The hash value, without the id; what the link-up load skips. */

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
@@ -593,9 +594,28 @@ static void test_versions(void)
 	CHECK_EQ(store_change(s, "bk", false, 700, &ver), 0);
 	CHECK_EQ(ver, 5000);
 	CHECK_EQ(store_version(s, "bk"), 5000);
+	/* ... and than anything this store has seen, for any booking (review 2, findings 2, 3:
+	 * a clock behind or stepped back) */
 	ver = 1;
 	CHECK_EQ(store_change(s, "new", true, 700, &ver), 0);
-	CHECK_EQ(ver, 1);
+	CHECK_EQ(ver, 5001);
+	store_saw_version(s, 9000);
+	ver = 1;
+	CHECK_EQ(store_change(s, "new", true, 700, &ver), 0);
+	CHECK_EQ(ver, 9001);
+	CHECK_EQ(store_max_version(s), 9001);
+
+	/* Finding 5: versions stay below 2^53; a greater one is refused, held + 1 saturates. */
+	CHECK_EQ(store_merge(s, "big", true, 700, STORE_VER_MAX + 1, false), -EINVAL);
+	CHECK_EQ(store_merge(s, "big", true, 700, INT64_MAX, false), -EINVAL);
+	CHECK_EQ(store_merge(s, "big", true, 700, -1, false), -EINVAL);
+	CHECK_EQ(store_merge(s, "big", true, 700, STORE_VER_MAX, false), 1);
+	ver = 1;
+	CHECK_EQ(store_change(s, "big", false, 700, &ver), 0);
+	CHECK_EQ(ver, STORE_VER_MAX);
+	ver = INT64_MAX;
+	CHECK_EQ(store_change(s, "other", false, 700, &ver), 0);
+	CHECK_EQ(ver, STORE_VER_MAX);
 
 	/* Seen bookings hold no version: any change is newer. */
 	store_seen(s, "seen", 900);
@@ -648,8 +668,12 @@ static void test_versions_disk(void)
 	s = open_store(dir);
 	CHECK(s != NULL);
 	CHECK(store_is_denied(s, "old-deny", 0));
-	CHECK_EQ(store_version(s, "old-deny"), 0);
-	CHECK_EQ(store_merge(s, "old-deny", false, 1000, 1, false), 1); /* any version is newer */
+	/* finding 6: a migrated deny holds the migration time, an allow 0 (errs towards refusing) */
+	CHECK(store_version(s, "old-deny") >= (int64_t)time(NULL) * 1000 - 60000);
+	CHECK_EQ(store_version(s, "old-allow"), 0);
+	CHECK_EQ(store_merge(s, "old-deny", false, 1000, 1, false), 0); /* an earlier allow */
+	CHECK(store_is_denied(s, "old-deny", 0));
+	CHECK_EQ(store_merge(s, "old-deny", false, 1000, STORE_VER_MAX - 1, false), 1);
 	CHECK(!store_is_denied(s, "old-deny", 0));
 	CHECK_EQ(store_merge(s, "old-allow", true, 2000, 77, false), 1);
 	store_close(s);
@@ -657,10 +681,45 @@ static void test_versions_disk(void)
 	s = open_store(dir); /* migrated once: opens again */
 	CHECK(s != NULL);
 	CHECK(!store_is_denied(s, "old-deny", 0));
-	CHECK_EQ(store_version(s, "old-deny"), 1);
+	CHECK_EQ(store_version(s, "old-deny"), STORE_VER_MAX - 1);
 	CHECK_EQ(store_denied_until(s, "old-allow", 0), 2000);
 	CHECK_EQ(store_version(s, "old-allow"), 77);
 	CHECK_EQ(store_merge(s, "old-allow", false, 2000, 76, false), 0);
+	store_close(s);
+	remove_dir(dir);
+}
+
+/* The highest version survives a restart even once tidy dropped the rows holding it; a state
+ * loaded once says so after a restart; until then a gated store refuses every booking. */
+static void test_max_version_disk(void)
+{
+	char *dir = make_dir();
+	struct store *s = open_store(dir);
+	int64_t ver = 1;
+
+	CHECK(!store_loaded(s));
+	store_gate(s);
+	CHECK(store_is_denied(s, "anyone", 0));
+	CHECK_EQ(store_merge(s, "ended", true, 100, 7000, false), 1);
+	CHECK_EQ(store_tidy(s, 200), 1); /* the row holding 7000 is gone */
+	store_close(s);
+
+	s = open_store(dir);
+	CHECK_EQ(store_max_version(s), 7000);
+	CHECK(store_is_denied(s, "anyone", 0) == false); /* not gated until store_gate() */
+	store_gate(s);
+	CHECK(store_is_denied(s, "anyone", 0));
+	CHECK_EQ(store_change(s, "ended", true, 900, &ver), 0);
+	CHECK_EQ(ver, 7001); /* finding 3: newer than the ended entry */
+	CHECK_EQ(store_set_loaded(s), 0);
+	CHECK(!store_is_denied(s, "anyone", 0));
+	store_close(s);
+
+	s = open_store(dir);
+	CHECK(store_loaded(s));
+	store_gate(s); /* loaded once: not gated */
+	CHECK(!store_is_denied(s, "anyone", 0));
+	CHECK_EQ(store_max_version(s), 7001);
 	store_close(s);
 	remove_dir(dir);
 }
@@ -1043,6 +1102,7 @@ int main(void)
 	RUN(test_groups_memory());
 	RUN(test_groups_many());
 	RUN(test_groups_disk());
+	RUN(test_max_version_disk());
 	RUN(test_threads());
 	RUN(test_deny_check_not_behind_disk());
 	return harness_done();
