@@ -513,6 +513,19 @@ static void stale_add(const struct cluster_bid *b)
 	bs.stale.v[bs.stale.n++] = *b;
 }
 
+/* A chunk of delete_stale() answered: how many went (the script's count), for the log. */
+static void on_deleted(redisAsyncContext *ac, void *r, void *priv)
+{
+	const redisReply *reply = r;
+
+	(void)ac, (void)priv;
+	if (reply && reply->type == REDIS_REPLY_INTEGER)
+		log_debug("%s: %lld ended entries deleted", H_BOOKINGS, (long long)reply->integer);
+	else
+		log_warn("cannot remove ended entries of %s: %s", H_BOOKINGS,
+		         reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
+}
+
 /*
  * Entries ended for long are deleted, each only if it still holds the value read
  * (compare-and-delete): a change of that booking written since, by any instance, stays.
@@ -529,7 +542,7 @@ static void delete_stale(void)
 			ids[j] = bs.stale.v[i + j].bid;
 			vals[j] = text[j];
 		}
-		if (eval_pairs(del_same_lua, STR(KEEP_EXPIRED_S), ids, vals, n, NULL, NULL)) {
+		if (eval_pairs(del_same_lua, STR(KEEP_EXPIRED_S), ids, vals, n, on_deleted, NULL)) {
 			log_warn("cannot remove ended entries of %s", H_BOOKINGS);
 			break;
 		}

@@ -208,9 +208,14 @@ static void tick(lws_sorted_usec_list_t *sul)
 	relay_discovery_expire(s, relay_now_ms());
 	relay_cluster_tick();
 	if (now_s - last_tidy_s >= TIDY_EVERY_S) {
+		int n;
+
 		last_tidy_s = now_s;
-		if (store_tidy(s->store, now_s) < 0)
+		n = store_tidy(s->store, now_s);
+		if (n < 0)
 			log_err("cannot tidy the deny list: state write failed");
+		else if (n > 0)
+			log_debug("deny list: %d ended entries removed", n);
 	}
 	lws_sul_schedule(s->ctx, 0, sul, tick, TICK_US);
 }

@@ -5,11 +5,9 @@
 // links directly; b (TURN, a state dir kept across restarts) through a TCP proxy the test cuts
 // to take b's link down alone.
 'use strict';
-const net = require('net');
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
-const { execFileSync } = require('child_process');
 const { test, ok, eq, run, startRelay, access, until, freePort, spawnTracked, tmpdir } = require('./lib.js');
 
 const secret = 'cluster-' + crypto.randomBytes(8).toString('hex');
@@ -18,50 +16,11 @@ const R = { port: 0, proc: null };
 const st = {};
 const now = () => Math.floor(Date.now() / 1000);
 
-async function startRedis() {
-  R.port = R.port || await freePort();
-  const p = spawnTracked('redis-server', ['--port', String(R.port), '--bind', '127.0.0.1',
-    '--save', '', '--appendonly', 'no', '--dir', tmpdir()]);
-  let out = '';
-  p.stdout.on('data', (d) => { out += d; });
-  await until(() => /Ready to accept connections/.test(out), 10000, 'redis-server ready');
-  p.exitPromise = new Promise((resolve) => p.on('exit', resolve));
-  R.proc = p;
-}
-
-async function stopRedis() {
-  R.proc.kill('SIGKILL');
-  await R.proc.exitPromise;
-  R.proc = null;
-}
-
-function redisCli(...args) {
-  return execFileSync('redis-cli', ['-p', String(R.port), ...args], { encoding: 'utf8', timeout: 5000 }).trim();
-}
-
-// A TCP proxy in front of Redis: down() cuts every connection and refuses new ones; up()
-// listens again; blackhole(true) keeps connections open but passes nothing (a dead route).
-async function proxy() {
-  const px = { port: await freePort(), socks: new Set(), server: null, hole: false };
-  px.up = () => new Promise((resolve) => {
-    px.server = net.createServer((c) => {
-      const u = net.connect(R.port, '127.0.0.1');
-      px.socks.add(c); px.socks.add(u);
-      c.on('data', (d) => { if (!px.hole) u.write(d); });
-      u.on('data', (d) => { if (!px.hole) c.write(d); });
-      const kill = () => { c.destroy(); u.destroy(); px.socks.delete(c); px.socks.delete(u); };
-      c.on('error', kill); u.on('error', kill); c.on('close', kill); u.on('close', kill);
-    });
-    px.server.listen(px.port, '127.0.0.1', resolve);
-  });
-  px.down = () => new Promise((resolve) => {
-    for (const s of px.socks) s.destroy();
-    px.socks.clear();
-    px.server.close(() => resolve());
-  });
-  await px.up();
-  return px;
-}
+const redis = require('./redis-lib.js');
+const startRedis = () => redis.startRedis(R);
+const stopRedis = () => redis.stopRedis(R);
+const redisCli = (...args) => redis.redisCli(R, ...args);
+const proxy = () => redis.proxy(R);
 
 async function startInstance(name, o = {}) {
   const args = ['--access-rate', '0', '--redis', `redis://127.0.0.1:${o.redisPort || R.port}`, '--instance', name];

@@ -7,27 +7,16 @@
 'use strict';
 const crypto = require('crypto');
 const { execFileSync } = require('child_process');
-const { test, ok, eq, run, startRelay, access, openWs, until, freePort, spawnTracked, tmpdir } = require('./lib.js');
+const { test, ok, eq, run, startRelay, access, openWs, until, tmpdir } = require('./lib.js');
 
 const secret = 'cluster-' + crypto.randomBytes(8).toString('hex');
 const R = { port: 0, proc: null };
 const st = {};
 const now = () => Math.floor(Date.now() / 1000);
 
-async function startRedis() {
-  R.port = await freePort();
-  const p = spawnTracked('redis-server', ['--port', String(R.port), '--bind', '127.0.0.1',
-    '--save', '', '--appendonly', 'no', '--dir', tmpdir()]);
-  let out = '';
-  p.stdout.on('data', (d) => { out += d; });
-  await until(() => /Ready to accept connections/.test(out), 10000, 'redis-server ready');
-  p.exitPromise = new Promise((resolve) => p.on('exit', resolve));
-  R.proc = p;
-}
-
-function redisCli(...args) {
-  return execFileSync('redis-cli', ['-p', String(R.port), ...args], { encoding: 'utf8', timeout: 10000 }).trim();
-}
+const redis = require('./redis-lib.js');
+const startRedis = () => redis.startRedis(R);
+const redisCli = (...args) => redis.redisCli(R, ...args);
 
 async function startInstance(name, o = {}) {
   const args = ['--access-rate', '0', '--redis', `redis://127.0.0.1:${R.port}`, '--instance', name];
