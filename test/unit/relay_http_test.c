@@ -11,6 +11,11 @@
 
 struct server relay_srv;
 
+bool relay_cluster_unloaded(void)
+{
+	return false; /* no --redis here: never waiting for a first load */
+}
+
 bool relay_rate_check(struct server *s, struct lws *wsi)
 {
 	(void)s, (void)wsi;
