@@ -151,7 +151,10 @@ static void link_fail(const char *why)
 		for (struct topic *t = cl.topics[i]; t; t = t->next)
 			t->st = SUB_NONE;
 	if (was_up || !cl.down_logged)
-		log_warn("%s; serving this instance's readers only, reconnecting", cl.trouble);
+		log_warn("%s; serving this instance's readers only%s, reconnecting", cl.trouble,
+		         relay_cluster_unloaded() ? " (access calls refused with 503 until it has "
+		                                    "loaded the deny list from redis once)"
+		                                  : "");
 	cl.down_logged = true;
 	if (a)
 		redisAsyncFree(a);

@@ -71,6 +71,27 @@ static struct {
 
 static void scan_next(const char *cursor);
 
+/* A version more than this ahead of the cluster's clock is refused as bad: taken as the highest
+ * seen, it would make every later change of every booking tie at the cap (a corrupt entry). */
+#define VER_HORIZON_MS (86400 * 1000LL)
+
+static bool version_sane(int64_t ver)
+{
+	return ver <= relay_cluster_now_ms() + VER_HORIZON_MS;
+}
+
+/*
+ * Entries that ended before this (unix seconds) are stale for the load: KEEP_EXPIRED_S before
+ * now by this instance's own clock and by the cluster's (Redis's TIME offset), whichever is
+ * earlier, so that neither clock running far ahead makes a live deny look ended.
+ */
+static int64_t stale_cut(void)
+{
+	int64_t own = relay_now_ms(), cluster = relay_cluster_now_ms();
+
+	return (own < cluster ? own : cluster) / 1000 - KEEP_EXPIRED_S;
+}
+
 /* parse(value): version, deny (1/0), exp; nil for what the C parser refuses too
  * (cluster_bid_parse_value(): EXP up to CLUSTER_EXP_MAX, VER up to CLUSTER_VER_MAX = 2^53-1, the
  * integers a Lua number holds exactly). */
@@ -107,22 +128,24 @@ static const char set_newer_lua[] =
                   "end\n"
                   "return n\n";
 
-/* KEYS[1] the hash; ARGV[1] how long (s) an ended entry is kept, then pairs (booking id,
- * value): each deleted only if it still holds that value and ended so long ago by Redis's clock
- * (not the clock of the instance asking: one far ahead would delete live denies). */
-static const char del_same_lua[] = PARSE_LUA "local now = tonumber(redis.call('TIME')[1])\n"
-                                             "local keep = tonumber(ARGV[1])\n"
-                                             "local n = 0\n"
-                                             "for i = 2, #ARGV - 1, 2 do\n"
-                                             "  local cur = redis.call('HGET', KEYS[1], ARGV[i])\n"
-                                             "  if cur == ARGV[i + 1] then\n"
-                                             "    local v, d, e = parse(cur)\n"
-                                             "    if v and e < now - keep then\n"
-                                             "      n = n + redis.call('HDEL', KEYS[1], ARGV[i])\n"
-                                             "    end\n"
-                                             "  end\n"
-                                             "end\n"
-                                             "return n\n";
+/* KEYS[1] the hash; ARGV[1] the asking instance's cut (stale_cut()), then pairs (booking id,
+ * value): each deleted only if it still holds that value and ended KEEP_EXPIRED_S ago by
+ * Redis's clock and before the cut, by both clocks (one of them far ahead, Redis's or the
+ * instance's, must not delete live denies). */
+static const char del_same_lua[] = PARSE_LUA "local cut = tonumber(redis.call('TIME')[1]) - " STR(
+        KEEP_EXPIRED_S) "\n"
+                        "cut = math.min(cut, tonumber(ARGV[1]))\n"
+                        "local n = 0\n"
+                        "for i = 2, #ARGV - 1, 2 do\n"
+                        "  local cur = redis.call('HGET', KEYS[1], ARGV[i])\n"
+                        "  if cur == ARGV[i + 1] then\n"
+                        "    local v, d, e = parse(cur)\n"
+                        "    if v and e < cut then\n"
+                        "      n = n + redis.call('HDEL', KEYS[1], ARGV[i])\n"
+                        "    end\n"
+                        "  end\n"
+                        "end\n"
+                        "return n\n";
 
 /* Send @script with @first (unless NULL) then the pairs (@ids[i], @vals[i]) of @n entries; 0 or
  * -EIO. */
@@ -384,6 +407,10 @@ void cluster_bids_message(const redisReply *payload)
 		cluster_count_bad();
 		return;
 	}
+	if (!version_sane(b.ver)) {
+		cluster_count_bad();
+		return;
+	}
 	store_saw_version(cluster_server()->store, b.ver);
 	if (origin != cluster_nonce())
 		merge_change(&b, false, NULL);
@@ -542,7 +569,10 @@ static void delete_stale(void)
 			ids[j] = bs.stale.v[i + j].bid;
 			vals[j] = text[j];
 		}
-		if (eval_pairs(del_same_lua, STR(KEEP_EXPIRED_S), ids, vals, n, on_deleted, NULL)) {
+		char cut[24];
+
+		snprintf(cut, sizeof(cut), "%lld", (long long)stale_cut());
+		if (eval_pairs(del_same_lua, cut, ids, vals, n, on_deleted, NULL)) {
 			log_warn("cannot remove ended entries of %s", H_BOOKINGS);
 			break;
 		}
@@ -553,8 +583,8 @@ static void delete_stale(void)
 
 static void load_chunk(const redisReply *kv)
 {
-	/* only a guess: the delete script decides with Redis's own clock */
-	int64_t now = relay_cluster_now_ms() / 1000;
+	/* the delete script decides again with Redis's own clock */
+	int64_t cut = stale_cut();
 	struct ends e = {0};
 	bool batch;
 
@@ -570,10 +600,14 @@ static void load_chunk(const redisReply *kv)
 			cluster_count_bad(); /* what /bids would refuse is not applied */
 			continue;
 		}
+		if (!version_sane(b.ver)) {
+			cluster_count_bad(); /* overwritten by this booking's next change */
+			continue;
+		}
 		memcpy(b.bid, k->str, k->len);
 		store_saw_version(cluster_server()->store,
 		                  b.ver); /* changes made here go past it */
-		if (b.exp < now - KEEP_EXPIRED_S)
+		if (b.exp < cut)
 			stale_add(&b);
 		else
 			merge_change(&b, true, &e);

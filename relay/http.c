@@ -378,6 +378,18 @@ static bool is_access_path(const char *path)
 	       strcmp(path, "/ice") == 0;
 }
 
+/* Why an instance that never loaded the cluster's deny list refuses an access call (503). */
+static const char *unloaded_why(void)
+{
+	static char why[256];
+	const char *trouble = relay_cluster_trouble();
+
+	snprintf(why, sizeof(why), "loading the deny list from redis%s%s",
+	         trouble && strncmp(trouble, "loading", 7) != 0 ? ": " : "",
+	         trouble && strncmp(trouble, "loading", 7) != 0 ? trouble : "");
+	return why;
+}
+
 static int on_http(struct lws *wsi, struct conn *c, const char *path)
 {
 	const char *why;
@@ -401,7 +413,7 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path)
 	if (c->is_access && !relay_rate_check(&relay_srv, wsi))
 		return relay_respond_error(wsi, c, 429, "too many access calls, slow down");
 	if (c->is_access && relay_cluster_unloaded()) /* it would not know the cluster's denies */
-		return relay_respond_error(wsi, c, 503, "loading the deny list from redis");
+		return relay_respond_error(wsi, c, 503, unloaded_why());
 	/* A discovery change is a synchronous SQLite write (fsync) on the loop: per address, it
 	 * takes a token from the access calls' bucket, or one caller could stall every socket. */
 	if (reads_body(path) && relay_method_of(wsi) != M_GET && !relay_rate_check(&relay_srv, wsi))

@@ -200,6 +200,23 @@ test('r13: a fresh instance admits nothing while its first load runs; /healthz 5
   redisCli('EVAL', "for i=1,tonumber(ARGV[1]) do redis.call('HDEL','relay:bookings','bk-load-'..i) end return 1", '0', String(N));
 });
 
+test('a version far ahead of the clock (at the 2^53 cap) is refused: later changes still win', async () => {
+  // one such entry, read as the highest version seen, made every later change of every
+  // booking tie at the cap, where deny wins: an allow after a deny never reached the others
+  redisCli('HSET', 'relay:bookings', 'bk-poison', 'allow 1 9007199254740991');
+  const e = await startInstance('e');
+  const f = await startInstance('f');
+  await linked(e);
+  await linked(f);
+  eq((await bids(e, 'deny', 'bk-cap', now() + 3600)).status, 204, 'deny bk-cap at e');
+  await until(async () => await accessStatus(f, 'bk-cap') === 403, 3000, 'f refuses bk-cap');
+  eq((await bids(e, 'allow', 'bk-cap', now() + 3600)).status, 204, 'then allow bk-cap at e');
+  await until(() => /^allow /.test(entry('bk-cap')), 3000, 'redis holds the allow');
+  await until(async () => await accessStatus(f, 'bk-cap') === 200, 3000, 'f admits bk-cap again');
+  for (const r of [e, f]) eq((await r.stop()).code, 0, `${r.name} stopped`);
+  redisCli('HDEL', 'relay:bookings', 'bk-poison');
+});
+
 test('stop', async () => {
   eq((await st.a.stop()).code, 0, 'a stopped');
   eq((await st.b.stop()).code, 0, 'b stopped');
