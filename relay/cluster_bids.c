@@ -71,13 +71,17 @@ static struct {
 
 static void scan_next(const char *cursor);
 
-/* A version more than this ahead of the cluster's clock is refused as bad: taken as the highest
- * seen, it would make every later change of every booking tie at the cap (a corrupt entry). */
+/* A version more than this ahead of the cluster's clock is applied to its booking but not taken
+ * as the highest seen: one corrupt entry at the 2^53 cap would make every later change of every
+ * booking tie at the cap (and a deny made then win over every allow after it). Not refused as a
+ * whole: an instance whose clock is days behind before Redis's TIME is known must still apply
+ * every deny it reads. */
 #define VER_HORIZON_MS (86400 * 1000LL)
 
-static bool version_sane(int64_t ver)
+static void saw_version(int64_t ver)
 {
-	return ver <= relay_cluster_now_ms() + VER_HORIZON_MS;
+	if (ver <= relay_cluster_now_ms() + VER_HORIZON_MS)
+		store_saw_version(cluster_server()->store, ver);
 }
 
 /*
@@ -407,11 +411,7 @@ void cluster_bids_message(const redisReply *payload)
 		cluster_count_bad();
 		return;
 	}
-	if (!version_sane(b.ver)) {
-		cluster_count_bad();
-		return;
-	}
-	store_saw_version(cluster_server()->store, b.ver);
+	saw_version(b.ver);
 	if (origin != cluster_nonce())
 		merge_change(&b, false, NULL);
 }
@@ -600,13 +600,8 @@ static void load_chunk(const redisReply *kv)
 			cluster_count_bad(); /* what /bids would refuse is not applied */
 			continue;
 		}
-		if (!version_sane(b.ver)) {
-			cluster_count_bad(); /* overwritten by this booking's next change */
-			continue;
-		}
 		memcpy(b.bid, k->str, k->len);
-		store_saw_version(cluster_server()->store,
-		                  b.ver); /* changes made here go past it */
+		saw_version(b.ver); /* changes made here go past it */
 		if (b.exp < cut)
 			stale_add(&b);
 		else
