@@ -35,7 +35,9 @@
 #define STR_(x)        #x
 #define STR(x)         STR_(x)
 #define TIME_EVERY_MS  60000 /* Redis's clock read again so often while linked */
-#define SKEW_WARN_MS   1000  /* an offset past this is logged: this clock is off (NTP?) */
+/* changes kept to be written again, at most; past it every live entry is (a write-back) */
+#define RETRY_MAX    4096
+#define SKEW_WARN_MS 1000 /* an offset past this is logged: this clock is off (NTP?) */
 
 static struct {
 	bool loading;      /* the link-up HSCAN of relay:bookings runs */
@@ -208,12 +210,22 @@ static int write_changes(const struct cluster_bid *b, size_t n, redisCallbackFn 
 	return ret;
 }
 
+static void retry_clear(void)
+{
+	free(bs.retry.v);
+	memset(&bs.retry, 0, sizeof(bs.retry));
+}
+
 /* Keep the @n changes at @b (NULL: every live entry) to be written again. */
 static void retry_add(const struct cluster_bid *b, size_t n)
 {
 	bs.resync = true;
 	if (!b)
 		bs.retry.all = true;
+	if (!bs.retry.all && bs.retry.n + n > RETRY_MAX) { /* a bound: past it, all of them */
+		retry_clear();
+		bs.retry.all = true;
+	}
 	if (bs.retry.all)
 		return;
 	if (bs.retry.n + n > bs.retry.cap) {
@@ -230,12 +242,6 @@ static void retry_add(const struct cluster_bid *b, size_t n)
 	}
 	memcpy(bs.retry.v + bs.retry.n, b, n * sizeof(*b));
 	bs.retry.n += n;
-}
-
-static void retry_clear(void)
-{
-	free(bs.retry.v);
-	memset(&bs.retry, 0, sizeof(bs.retry));
 }
 
 /* A write of the @n changes at @b (NULL: unknown) to relay:bookings was not answered OK: they
@@ -559,6 +565,9 @@ static void on_deleted(redisAsyncContext *ac, void *r, void *priv)
  */
 static void delete_stale(void)
 {
+	char cut[24];
+
+	snprintf(cut, sizeof(cut), "%lld", (long long)stale_cut());
 	for (size_t i = 0; i < bs.stale.n; i += WRITE_CHUNK) {
 		size_t n = bs.stale.n - i < WRITE_CHUNK ? bs.stale.n - i : WRITE_CHUNK;
 		const char *ids[WRITE_CHUNK], *vals[WRITE_CHUNK];
@@ -569,9 +578,6 @@ static void delete_stale(void)
 			ids[j] = bs.stale.v[i + j].bid;
 			vals[j] = text[j];
 		}
-		char cut[24];
-
-		snprintf(cut, sizeof(cut), "%lld", (long long)stale_cut());
 		if (eval_pairs(del_same_lua, cut, ids, vals, n, on_deleted, NULL)) {
 			log_warn("cannot remove ended entries of %s", H_BOOKINGS);
 			break;
